@@ -1,0 +1,44 @@
+package vocab
+
+import (
+	"testing"
+
+	provisioningv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/provisioning/v1"
+)
+
+func TestCodecs(t *testing.T) {
+	for _, name := range CodecNames() {
+		c, err := ParseCodec(name)
+		if err != nil || CodecName(c) != name {
+			t.Errorf("round trip %q: %v %v", name, c, err)
+		}
+	}
+	if len(CodecNames()) != len(provisioningv1.Codec_name)-1 {
+		t.Errorf("codec names %d, enum values %d", len(CodecNames()), len(provisioningv1.Codec_name)-1)
+	}
+	got, err := ParseCodecList("PCMU, g.722,opus")
+	if err != nil || len(got) != 3 || got[1] != provisioningv1.Codec_CODEC_G722 {
+		t.Errorf("ParseCodecList: %v %v", got, err)
+	}
+	if _, err := ParseCodecList("pcmu,ulaw"); err == nil {
+		t.Error("duplicate accepted")
+	}
+	if _, err := ParseCodec("speex"); err == nil {
+		t.Error("unknown accepted")
+	}
+}
+
+func TestTransportAndLanguages(t *testing.T) {
+	for _, s := range []string{"udp", "TCP", "tls"} {
+		tr, err := ParseTransport(s)
+		if err != nil || TransportName(tr) == "" {
+			t.Errorf("%s: %v", s, err)
+		}
+	}
+	if _, err := ParseTransport("sctp"); err == nil {
+		t.Error("sctp accepted")
+	}
+	if !IsLanguage("pt-BR") || IsLanguage("klingon") || !IsVendor("poly") {
+		t.Error("lists")
+	}
+}
