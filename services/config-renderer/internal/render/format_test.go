@@ -1,0 +1,255 @@
+package render
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+)
+
+// parseFile checks a rendered file against its vendor's documented layout and
+// returns its settings as a flat key -> value map. A duplicate key is an error.
+func parseFile(vendor, file string, content []byte) (map[string]string, error) {
+	if vendor == "yealink" {
+		return parseCfg(content)
+	}
+	root, err := parseXML(content)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	put := func(k, v string) error {
+		if _, dup := out[k]; dup {
+			return fmt.Errorf("duplicate key %q", k)
+		}
+		out[k] = v
+		return nil
+	}
+	leaves := func(parent *node, key func(*node) string) error {
+		for _, c := range parent.kids {
+			if len(c.kids) > 0 {
+				return fmt.Errorf("<%s> inside <%s> must be a leaf", c.name, parent.name)
+			}
+			if err := put(key(c), c.text); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	pRE := regexp.MustCompile(`^P\d+$`)
+	switch vendor {
+	case "fanvil":
+		if root.name != "sysConf" {
+			return nil, fmt.Errorf("root <%s>, want <sysConf>", root.name)
+		}
+		var walk func(n *node, prefix string) error
+		walk = func(n *node, prefix string) error {
+			for _, c := range n.kids {
+				k := prefix + c.name
+				if i := c.attr["index"]; i != "" {
+					k += "[" + i + "]"
+				}
+				if len(c.kids) == 0 {
+					if err := put(k, c.text); err != nil {
+						return err
+					}
+				} else if err := walk(c, k+"/"); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		return out, walk(root, "")
+	case "grandstream":
+		if root.name != "gs_provision" || root.attr["version"] != "1" {
+			return nil, fmt.Errorf("root <%s version=%q>, want <gs_provision version=\"1\">", root.name, root.attr["version"])
+		}
+		var cfg *node
+		for _, c := range root.kids {
+			switch c.name {
+			case "mac":
+				if err := put("mac", c.text); err != nil {
+					return nil, err
+				}
+			case "config":
+				cfg = c
+			default:
+				return nil, fmt.Errorf("unexpected <%s> in <gs_provision>", c.name)
+			}
+		}
+		if cfg == nil {
+			return nil, fmt.Errorf("no <config>")
+		}
+		for _, c := range cfg.kids {
+			if !pRE.MatchString(c.name) {
+				return nil, fmt.Errorf("<%s> is not a P-value", c.name)
+			}
+		}
+		return out, leaves(cfg, func(n *node) string { return n.name })
+	case "htek":
+		if root.name != "hl_provision" || len(root.kids) != 1 || root.kids[0].name != "config" {
+			return nil, fmt.Errorf("want <hl_provision><config>")
+		}
+		for _, c := range root.kids[0].kids {
+			if !pRE.MatchString(c.name) || c.attr["para"] == "" {
+				return nil, fmt.Errorf("<%s> is not a P-value with para", c.name)
+			}
+		}
+		return out, leaves(root.kids[0], func(n *node) string { return n.name })
+	case "snom":
+		switch root.name {
+		case "setting-files":
+			for _, c := range root.kids {
+				if c.name != "file" || c.attr["url"] == "" {
+					return nil, fmt.Errorf("<setting-files> holds <file url=…> only")
+				}
+				if err := put("file:"+c.attr["url"], ""); err != nil {
+					return nil, err
+				}
+			}
+			return out, nil
+		case "settings":
+			if len(root.kids) != 1 || root.kids[0].name != "phone-settings" {
+				return nil, fmt.Errorf("want <settings><phone-settings>")
+			}
+			return out, leaves(root.kids[0], func(n *node) string {
+				if i := n.attr["idx"]; i != "" {
+					return n.name + "[" + i + "]"
+				}
+				return n.name
+			})
+		}
+		return nil, fmt.Errorf("root <%s>", root.name)
+	case "gigaset":
+		if root.name != "provisioning" || root.attr["productID"] == "" || len(root.kids) != 1 || root.kids[0].name != "nvm" {
+			return nil, fmt.Errorf("want <provisioning productID=…><nvm>")
+		}
+		for _, c := range root.kids[0].kids {
+			switch c.name {
+			case "param":
+				if err := put(c.attr["name"], c.attr["value"]); err != nil {
+					return nil, err
+				}
+			case "oper":
+				if err := put("oper:"+c.attr["name"]+":"+c.attr["value"], ""); err != nil {
+					return nil, err
+				}
+			default:
+				return nil, fmt.Errorf("unexpected <%s> in <nvm>", c.name)
+			}
+		}
+		return out, nil
+	case "poly":
+		if (root.name != "polycomConfig" && root.name != "APPLICATION") || len(root.kids) != 0 {
+			return nil, fmt.Errorf("root <%s>, want one <polycomConfig/> or <APPLICATION/>", root.name)
+		}
+		for _, a := range root.attrs {
+			if err := put(a[0], a[1]); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
+	case "cisco":
+		if root.name != "flat-profile" {
+			return nil, fmt.Errorf("root <%s>, want <flat-profile>", root.name)
+		}
+		return out, leaves(root, func(n *node) string { return n.name })
+	}
+	return nil, fmt.Errorf("no checker for %s", vendor)
+}
+
+var cfgKeyRE = regexp.MustCompile(`^[a-z0-9_]+(\.[a-z0-9_]+)+$`)
+
+func parseCfg(b []byte) (map[string]string, error) {
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	if !sc.Scan() || sc.Text() != "#!version:1.0.0.1" {
+		return nil, fmt.Errorf("first line must be #!version:1.0.0.1")
+	}
+	out := map[string]string{}
+	for n := 2; sc.Scan(); n++ {
+		line := sc.Text()
+		if strings.TrimSpace(line) == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(line, " = ")
+		if !ok || !cfgKeyRE.MatchString(k) {
+			return nil, fmt.Errorf("line %d: %q is not \"key = value\"", n, line)
+		}
+		if _, dup := out[k]; dup {
+			return nil, fmt.Errorf("line %d: duplicate key %q", n, k)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+type node struct {
+	name  string
+	attr  map[string]string
+	attrs [][2]string
+	kids  []*node
+	text  string
+}
+
+// parseXML parses a well-formed XML document (strict, UTF-8, one root) into a tree.
+func parseXML(b []byte) (*node, error) {
+	d := xml.NewDecoder(bytes.NewReader(b))
+	d.Strict = true
+	var stack []*node
+	var root *node
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("not well-formed XML: %w", err)
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			n := &node{name: t.Name.Local, attr: map[string]string{}}
+			for _, a := range t.Attr {
+				if _, dup := n.attr[a.Name.Local]; dup {
+					return nil, fmt.Errorf("<%s>: duplicate attribute %s", n.name, a.Name.Local)
+				}
+				n.attr[a.Name.Local] = a.Value
+				n.attrs = append(n.attrs, [2]string{a.Name.Local, a.Value})
+			}
+			if len(stack) == 0 {
+				if root != nil {
+					return nil, fmt.Errorf("more than one root element")
+				}
+				root = n
+			} else {
+				p := stack[len(stack)-1]
+				p.kids = append(p.kids, n)
+			}
+			stack = append(stack, n)
+		case xml.EndElement:
+			stack = stack[:len(stack)-1]
+		case xml.CharData:
+			if len(stack) > 0 {
+				stack[len(stack)-1].text += string(t)
+			} else if strings.TrimSpace(string(t)) != "" {
+				return nil, fmt.Errorf("text outside the root element")
+			}
+		}
+	}
+	if root == nil {
+		return nil, fmt.Errorf("no root element")
+	}
+	var trim func(n *node)
+	trim = func(n *node) {
+		if len(n.kids) > 0 {
+			n.text = strings.TrimSpace(n.text)
+		}
+		for _, k := range n.kids {
+			trim(k)
+		}
+	}
+	trim(root)
+	return root, nil
+}

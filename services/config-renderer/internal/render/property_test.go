@@ -1,0 +1,239 @@
+package render
+
+import (
+	"maps"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"testing/quick"
+
+	"github.com/dialtone-voip/dialtone/proto/vocab"
+)
+
+// Where each vendor's MAC file keeps line 1's display name and label, as parseFile names them.
+var displayKey = map[string][2]string{
+	"yealink":     {"account.1.display_name", "account.1.label"},
+	"fanvil":      {"sip/line[1]/DisplayName", ""},
+	"grandstream": {"P3", "P270"},
+	"snom":        {"user_realname[1]", "user_idle_text[1]"},
+	"gigaset":     {"SipAccount.00001.DisplayName", ""},
+	"htek":        {"P3", "P20000"},
+	"poly":        {"reg.1.displayName", "reg.1.label"},
+	"cisco":       {"Display_Name_1_", "Short_Name_1_"},
+}
+
+var hostile = []string{"<", ">", "&", "\"", "'", "\n", "\r", "=", " = ", "\x00", "\t", "]]>", "<!--", "&amp;", "%NULL%",
+	"\u2028", "é", "日本", "\xff", "#", "account.2.password = x", "</P3><P2>evil</P2>", "\" evil=\"1", "{{.}}", ";transport=udp"}
+
+func randomName(r *rand.Rand) string {
+	var b strings.Builder
+	for n := r.IntN(6) + 1; n > 0; n-- {
+		if r.IntN(2) == 0 {
+			b.WriteString(hostile[r.IntN(len(hostile))])
+		} else {
+			b.WriteByte(byte('a' + r.IntN(26)))
+		}
+	}
+	return b.String()
+}
+
+// A display name or label can never add, remove or change a key: the parsed
+// file has exactly the keys of a plain render, and the value is the sanitised name.
+func TestEscapingProperty(t *testing.T) {
+	s := loadDefault(t)
+	for vendor, keys := range displayKey {
+		m, _ := s.Catalog.Model(vendor, representative[vendor][len(representative[vendor])-1])
+		var macFile string
+		for _, f := range m.Files {
+			if f.Secrets {
+				macFile = f.Pattern
+			}
+		}
+		base := scenario("single", m)
+		base.Lines[0].Label = "plain"
+		file := ""
+		for _, f := range m.Files {
+			if f.Pattern == macFile {
+				file = f.Name(base.Mac)
+			}
+		}
+		plain, err := s.Render(base, file, goldenNow)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plainKV, err := parseFile(vendor, file, plain.Content)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check := func(seed uint64) bool {
+			r := rand.New(rand.NewPCG(seed, 7))
+			name, label := randomName(r), randomName(r)
+			p := scenario("single", m)
+			p.Lines[0].DisplayName, p.Lines[0].Label = name, label
+			res, err := s.Render(p, file, goldenNow)
+			if err != nil {
+				t.Logf("%s %q: %v", vendor, name, err)
+				return false
+			}
+			kv, err := parseFile(vendor, file, res.Content)
+			if err != nil {
+				t.Logf("%s %q: %v\n%s", vendor, name, err, res.Content)
+				return false
+			}
+			if !slices.Equal(slices.Sorted(maps.Keys(kv)), slices.Sorted(maps.Keys(plainKV))) {
+				t.Logf("%s %q: key set changed", vendor, name)
+				return false
+			}
+			wantName, wantLabel := sanitizeText(name, 64), sanitizeText(label, 32)
+			if wantLabel == "" {
+				wantLabel = p.Lines[0].Extension
+			}
+			if kv[keys[0]] != wantName {
+				t.Logf("%s: display name %q parsed as %q, want %q", vendor, name, kv[keys[0]], wantName)
+				return false
+			}
+			if keys[1] != "" && kv[keys[1]] != wantLabel {
+				t.Logf("%s: label %q parsed as %q, want %q", vendor, label, kv[keys[1]], wantLabel)
+				return false
+			}
+			for k, v := range kv { // nothing else moved
+				if k != keys[0] && k != keys[1] && v != plainKV[k] {
+					t.Logf("%s: %s changed from %q to %q", vendor, k, plainKV[k], v)
+					return false
+				}
+			}
+			return true
+		}
+		if err := quick.Check(check, &quick.Config{MaxCount: 300}); err != nil {
+			t.Errorf("%s: %v", vendor, err)
+		}
+	}
+}
+
+// Language and codec mappings, for every family: each language a model lists
+// renders to the expected key/value, others are refused; codecs come out in
+// the profile's order in the vendor's names.
+func TestLanguageAndCodecMappings(t *testing.T) {
+	s := loadDefault(t)
+	langKey := map[string]string{"yealink": "lang.gui", "fanvil": "phone/display/DefaultLanguage", "grandstream": "P1362",
+		"snom": "language", "htek": "P8621", "poly": "lcl.ml.lang", "cisco": "Language_Selection"}
+	spot := map[string]map[string]string{ // spot checks against the sources
+		"yealink":     {"de": "German", "fr-CA": "French_CA", "zh-CN": "Chinese_S", "pt-BR": "Portuguese_LA"},
+		"grandstream": {"cs": "cz", "sv": "se", "zh-TW": "zh-tw", "de": "de"},
+		"snom":        {"de": "Deutsch", "nl": "Nederlands", "fr": "Français"},
+		"poly":        {"de": "German_Germany", "en-GB": "English_United_Kingdom", "sv": "Swedish_Sweden"},
+		"cisco":       {"en": "English-US"},
+		"htek":        {"en": "0"},
+	}
+	codecKey := map[string]func(kv map[string]string) []string{
+		"yealink": func(kv map[string]string) []string { return ordered(kv, "account.1.codec.", ".priority", ".enable") },
+		"fanvil":  func(kv map[string]string) []string { return strings.Split(kv["sip/line[1]/VoiceCodecMap"], ",") },
+		"grandstream": func(kv map[string]string) []string {
+			return uniq([]string{kv["P57"], kv["P58"], kv["P59"], kv["P60"], kv["P61"], kv["P62"], kv["P46"]})
+		},
+		"snom": func(kv map[string]string) []string {
+			return strings.Split(strings.TrimSuffix(kv["codec_priority_list[1]"], ",telephone-event"), ",")
+		},
+		"htek": func(kv map[string]string) []string {
+			return uniq([]string{kv["P57"], kv["P58"], kv["P59"], kv["P60"], kv["P61"], kv["P62"]})
+		},
+		"poly": func(kv map[string]string) []string { return ordered(kv, "voice.codecPref.", "", "") },
+		"cisco": func(kv map[string]string) []string {
+			var out []string
+			for _, k := range []string{"Preferred_Codec_1_", "Second_Preferred_Codec_1_", "Third_Preferred_Codec_1_"} {
+				if kv[k] != "Unspecified" {
+					out = append(out, kv[k])
+				}
+			}
+			return out
+		},
+	}
+	for _, m := range s.Catalog.Models {
+		spec := specs[m.Vendor]
+		file := ""
+		for _, f := range m.Files {
+			if f.Secrets {
+				file = f.Pattern
+			}
+		}
+		for _, lang := range vocab.Languages {
+			p := scenario("single", m)
+			p.Language = lang
+			name := strings.NewReplacer("{mac}", p.Mac, "{MAC}", strings.ToUpper(p.Mac)).Replace(file)
+			r, err := s.Render(p, name, goldenNow)
+			if !contains(m.Languages, lang) {
+				if !isInvalid(err) {
+					t.Errorf("%s %s: unsupported language gave %v", m.Name(), lang, err)
+				}
+				continue
+			}
+			if err != nil {
+				t.Errorf("%s %s: %v", m.Name(), lang, err)
+				continue
+			}
+			kv, _ := parseFile(m.Vendor, name, r.Content)
+			if want, ok := spot[m.Vendor][lang]; ok && kv[langKey[m.Vendor]] != want {
+				t.Errorf("%s %s: %s = %q, want %q", m.Name(), lang, langKey[m.Vendor], kv[langKey[m.Vendor]], want)
+			}
+		}
+		if codecKey[m.Vendor] == nil {
+			continue
+		}
+		for _, reverse := range []bool{false, true} {
+			p := scenario("single", m)
+			p.Codecs = codecList(m, reverse, min(3, len(m.Codecs)))
+			name := strings.NewReplacer("{mac}", p.Mac, "{MAC}", strings.ToUpper(p.Mac)).Replace(file)
+			r, err := s.Render(p, name, goldenNow)
+			if err != nil {
+				t.Errorf("%s codecs: %v", m.Name(), err)
+				continue
+			}
+			kv, _ := parseFile(m.Vendor, name, r.Content)
+			var want []string
+			for _, c := range p.Codecs {
+				want = append(want, spec.codecs[vocab.CodecName(c)])
+			}
+			if got := codecKey[m.Vendor](kv); !slices.Equal(got, want) {
+				t.Errorf("%s codecs: got %v, want %v", m.Name(), got, want)
+			}
+		}
+	}
+}
+
+// ordered returns the codec names of keys prefix+name+suffix with priority > 0, by priority.
+func ordered(kv map[string]string, prefix, suffix, enableSuffix string) []string {
+	type pc struct {
+		name string
+		prio string
+	}
+	var list []pc
+	for k, v := range kv {
+		if strings.HasPrefix(k, prefix) && strings.HasSuffix(k, suffix) && v != "0" {
+			name := strings.TrimSuffix(strings.TrimPrefix(k, prefix), suffix)
+			if strings.Contains(name, ".") {
+				continue
+			}
+			if enableSuffix != "" && kv[prefix+name+enableSuffix] != "1" {
+				continue
+			}
+			list = append(list, pc{name, v})
+		}
+	}
+	slices.SortFunc(list, func(a, b pc) int { return len(a.prio)*100 - len(b.prio)*100 + strings.Compare(a.prio, b.prio) })
+	var out []string
+	for _, x := range list {
+		out = append(out, x.name)
+	}
+	return out
+}
+
+func uniq(in []string) []string {
+	var out []string
+	for _, s := range in {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}

@@ -1,0 +1,581 @@
+package render
+
+import (
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/dialtone-voip/dialtone/services/config-renderer/internal/tzrules"
+)
+
+// vendorSpec is one vendor's encodings. Sources for every value are in the
+// comments and in README.md ("Vendor encodings"); "(inferred)" and "(not
+// verified)" mark values no consulted source states directly.
+type vendorSpec struct {
+	format        string
+	transports    map[string]string
+	expiryMinutes bool
+	codecs        map[string]string // neutral name -> vendor name
+	codecOrder    []string          // neutral names, for the disabled list
+	maxCodecs     int
+	slots         func([]Codec) []Slot
+	languages     map[string]string
+	webLanguages  map[string]string
+	langVariants  map[string]map[string]string // by the model's "lang" variable
+	tz            func(*tzrules.Rules) (*TZ, error)
+	lineKeys      func(idx int) map[string]string
+	maxDisable    int // accounts beyond this are not listed as Unused (huge DECT bases)
+}
+
+var specs = map[string]*vendorSpec{
+	// Yealink: vendor-configs.md §1.3 (WZ:plugins/wazo_yealink/v86/templates/base.tpl,
+	// FP:resources/templates/provision/yealink/t46u/{$mac}.cfg).
+	"yealink": {
+		format:     fmtCfg,
+		transports: map[string]string{"udp": "0", "tcp": "1", "tls": "2"},
+		codecs: map[string]string{"pcmu": "pcmu", "pcma": "pcma", "g722": "g722", "g729": "g729", "opus": "opus",
+			"g726-32": "g726_32", "ilbc": "ilbc", "g723": "g723_63"},
+		codecOrder: []string{"pcmu", "pcma", "g722", "g729", "opus", "g726-32", "ilbc", "g723"},
+		// lang.gui values: names of Yealink language packs (WZ:plugins/wazo_yealink/v83/var/tftpboot/lang/*);
+		// Czech from the CP860 web list (FP:.../cp860/y000000000037.cfg).
+		languages: map[string]string{"en": "English", "en-US": "English", "en-GB": "English", "de": "German",
+			"fr": "French", "fr-CA": "French_CA", "es": "Spanish", "es-419": "Spanish_LA", "it": "Italian",
+			"pt": "Portuguese", "pt-BR": "Portuguese_LA", "pl": "Polish", "ru": "Russian", "tr": "Turkish",
+			"zh-CN": "Chinese_S", "zh-TW": "Chinese_T", "cs": "Czech"},
+		tz:         tzYealink,
+		maxDisable: 1000,
+	},
+	// Fanvil <sysConf>: §5.3 (WZ:plugins/wazo_fanvil/common/templates/base-new.tpl, common.py).
+	"fanvil": {
+		format:     fmtXML,
+		transports: map[string]string{"udp": "0", "tcp": "1", "tls": "3"},
+		codecs: map[string]string{"pcmu": "PCMU", "pcma": "PCMA", "g722": "G722", "g729": "G729", "opus": "OPUS",
+			"g726-32": "G726-32", "ilbc": "iLBC", "g723": "G723", "amr-wb": "AMR-WB"},
+		codecOrder: []string{"pcmu", "pcma", "g722", "g729", "opus", "g726-32", "ilbc", "g723", "amr-wb"},
+		// DefaultLanguage: two-letter-ish codes on current models (X4U, X5U, X6U, X7, X7C, X210), numbers
+		// on older ones (WZ:plugins/wazo_fanvil/common/common.py, serie_x/entry.py _LOCALE).
+		langVariants: map[string]map[string]string{
+			"new": {"en": "en", "en-US": "en", "en-GB": "en", "zh-CN": "cn", "zh-TW": "tc", "ru": "ru", "it": "it",
+				"fr": "fr", "fr-CA": "fr", "de": "de", "he": "he", "es": "es", "es-419": "es", "ca": "cat", "tr": "tr",
+				"hr": "hr", "sk": "slo", "cs": "cz", "nl": "nl", "ko": "ko", "uk": "ua", "pt": "pt", "pt-BR": "pt",
+				"pl": "pl", "ar": "ar"},
+			"legacy": {"en": "0", "en-US": "0", "en-GB": "0", "fr": "4", "fr-CA": "4", "de": "16", "es": "10",
+				"es-419": "10", "it": "7", "nl": "3"},
+		},
+		tz:         tzFanvil,
+		maxDisable: 1000,
+	},
+	// Grandstream P-values: §3.3 (FP:resources/templates/provision/grandstream/grp2614/{$mac}.xml,
+	// gxp16xx; WZ:plugins/wazo_grandstream/common/templates/base.tpl).
+	"grandstream": {
+		format:        fmtXML,
+		transports:    map[string]string{"udp": "0", "tcp": "1", "tls": "2"},
+		expiryMinutes: true, // P32 is in minutes
+		// Opus has no documented P57 code; 123 is its default payload type (P2385) (inferred).
+		codecs:     map[string]string{"pcmu": "0", "pcma": "8", "g722": "9", "g729": "18", "g726-32": "2", "g723": "4", "ilbc": "98", "opus": "123"},
+		codecOrder: []string{"pcmu", "pcma", "g722", "g729", "g726-32", "g723", "ilbc", "opus"},
+		maxCodecs:  7, // accounts 2+ have 7 choice slots (P451..P457)
+		languages: map[string]string{"en": "en", "en-US": "en", "en-GB": "en", "ar": "ar", "cs": "cz", "de": "de", "es": "es",
+			"es-419": "es", "fr": "fr", "fr-CA": "fr", "he": "he", "hr": "hr", "hu": "hu", "it": "it", "ja": "ja", "ko": "ko",
+			"lv": "lv", "nl": "nl", "pl": "pl", "pt": "pt", "pt-BR": "pt", "ru": "ru", "sl": "sl", "sv": "se", "tr": "tr",
+			"zh-CN": "zh", "zh-TW": "zh-tw"},
+		tz:         tzPOSIX,
+		lineKeys:   gsKeys,
+		maxDisable: 1000,
+	},
+	// Snom <settings>: §4.3 (WZ:plugins/wazo_snom/common/templates/base.tpl, FP:.../snom/D785/{$mac}.xml, [D23]).
+	"snom": {
+		format:     fmtXML,
+		transports: map[string]string{"udp": "udp", "tcp": "tcp", "tls": "tls"},
+		// "opus" as a codec_priority_list token is not verified.
+		codecs:     map[string]string{"pcmu": "pcmu", "pcma": "pcma", "g722": "g722", "g729": "g729", "gsm": "gsm", "g723": "g723", "g726-32": "g726-32", "opus": "opus"},
+		codecOrder: []string{"pcmu", "pcma", "g722", "g729", "gsm", "g723", "g726-32", "opus"},
+		// language values: WZ:plugins/wazo_snom/common/common.py, PV:endpoint/snom/7xx/template_data.json.
+		languages: map[string]string{"en": "English", "en-US": "English", "en-GB": "English", "de": "Deutsch",
+			"fr": "Français", "fr-CA": "Français", "es": "Español", "es-419": "Español", "it": "Italiano",
+			"nl": "Nederlands", "pt": "Português", "pt-BR": "Português"},
+		tz:         tzSnom,
+		maxDisable: 1000,
+	},
+	// Gigaset Nx70: §8.1 (WZ:plugins/wazo_gigaset/Nx70_83_v2_65_0/common.py, templates/base.tpl).
+	// No provisioning key for codecs or display language was found: both are refused.
+	"gigaset": {
+		format:     fmtXML,
+		transports: map[string]string{"udp": "1", "tcp": "2", "tls": "3"},
+		codecs:     map[string]string{},
+		languages:  map[string]string{},
+		tz:         tzGigaset,
+		maxDisable: 0, // handsets are added per line; unused ones are simply not provisioned
+	},
+	// Htek: §7.3 (WZ:plugins/wazo_htek/v2_0_4_4_58/templates/base.tpl, common/common.py; FP:.../htek/uc926).
+	"htek": {
+		format:        fmtXML,
+		transports:    map[string]string{"udp": "0", "tcp": "1", "tls": "2"},
+		expiryMinutes: true, // P32 unit not stated; minutes by its Grandstream heritage (inferred)
+		codecs:        map[string]string{"pcmu": "0", "pcma": "8", "g722": "9", "g729": "18", "g726-32": "2", "g723": "4", "opus": "120"},
+		codecOrder:    []string{"pcmu", "pcma", "g722", "g729", "g726-32", "g723", "opus"},
+		maxCodecs:     6,
+		// P8621 LCD language: only 0 = English is attested (FP:.../htek/uc926/{$mac}.cfg).
+		languages:  map[string]string{"en": "0", "en-US": "0"},
+		tz:         tzHtek,
+		lineKeys:   htekKeys,
+		maxDisable: 16,
+	},
+	// Poly UC Software: §2.3 (WZ:plugins/wazo_polycom/common/templates/base.tpl, common.py; FP:.../polycom/6.x).
+	"poly": {
+		format:     fmtXML,
+		transports: map[string]string{"udp": "UDPOnly", "tcp": "TCPOnly", "tls": "TLS"},
+		codecs:     map[string]string{"pcmu": "G711_Mu", "pcma": "G711_A", "g722": "G722", "g729": "G729_AB"},
+		codecOrder: []string{"pcmu", "pcma", "g722", "g729"},
+		languages: map[string]string{"en": "English_United_States", "en-US": "English_United_States",
+			"en-GB": "English_United_Kingdom", "de": "German_Germany", "es": "Spanish_Spain", "fr": "French_France",
+			"fr-CA": "French_Canada", "it": "Italian_Italy", "nl": "Dutch_Netherlands", "zh-CN": "Chinese_China",
+			"da": "Danish_Denmark", "ja": "Japanese_Japan", "ko": "Korean_Korea", "nb": "Norwegian_Norway",
+			"pl": "Polish_Poland", "pt": "Portuguese_Portugal", "ru": "Russian_Russia", "sl": "Slovenian_Slovenia",
+			"sv": "Swedish_Sweden"},
+		tz:         tzPoly,
+		maxDisable: 1000,
+	},
+	// Cisco MPP 3PCC <flat-profile>: §6.3 (FP:resources/templates/provision/cisco/8841/{$mac}.xml,
+	// WZ:plugins/wazo_cisco_sip/v11_3_1; DST rule [D30]).
+	"cisco": {
+		format:     fmtXML,
+		transports: map[string]string{"udp": "UDP", "tcp": "TCP", "tls": "TLS"},
+		// OPUS as a Preferred_Codec value is not verified.
+		codecs:     map[string]string{"pcmu": "G711u", "pcma": "G711a", "g722": "G722", "g729": "G729a", "ilbc": "iLBC", "opus": "OPUS"},
+		codecOrder: []string{"pcmu", "pcma", "g722", "g729", "ilbc", "opus"},
+		maxCodecs:  3, // Preferred, Second, Third; Use_Pref_Codec_Only keeps the rest off
+		slots:      ciscoSlots,
+		// Other languages need a dictionary server (Dictionary_Server_Script); only English is built in.
+		languages:  map[string]string{"en": "English-US", "en-US": "English-US"},
+		tz:         tzCisco,
+		maxDisable: 1000,
+	},
+}
+
+func init() {
+	specs["grandstream"].slots = slotsOf([]string{"P57", "P58", "P59", "P60", "P61", "P62", "P46"})
+	specs["htek"].slots = slotsOf([]string{"P57", "P58", "P59", "P60", "P61", "P62"})
+	specs["snom"].webLanguages = specs["snom"].languages
+	specs["yealink"].webLanguages = specs["yealink"].languages
+}
+
+// slotsOf fills fixed choice slots with the chosen codecs; the remaining slots
+// repeat the first choice, so no other codec is offered.
+func slotsOf(keys []string) func([]Codec) []Slot {
+	return func(cs []Codec) []Slot {
+		out := make([]Slot, len(keys))
+		for i, k := range keys {
+			c := cs[0]
+			if i < len(cs) {
+				c = cs[i]
+			}
+			out[i] = Slot{Key: k, Value: c.Name}
+		}
+		return out
+	}
+}
+
+func ciscoSlots(cs []Codec) []Slot {
+	keys := []string{"Preferred_Codec", "Second_Preferred_Codec", "Third_Preferred_Codec"}
+	out := make([]Slot, len(keys))
+	for i, k := range keys {
+		val := "Unspecified" // (not verified for MPP; SPA value)
+		if i < len(cs) {
+			val = cs[i].Name
+		}
+		out[i] = Slot{Key: k, Value: val}
+	}
+	return out
+}
+
+// gsKeys are Grandstream's per-account P-values: account 1 has its own numbers,
+// account n >= 2 uses the block P{(n+2)*100+x} (Wazo's generalisation,
+// WZ:plugins/wazo_grandstream/common/templates/base.tpl; FP:.../gxp16xx/{$mac}.xml).
+func gsKeys(n int) map[string]string {
+	if n == 1 {
+		return map[string]string{"active": "P271", "name": "P270", "display": "P3", "user": "P35", "auth": "P36",
+			"password": "P34", "server": "P47", "outbound": "P48", "transport": "P130", "expiry": "P32",
+			"c1": "P57", "c2": "P58", "c3": "P59", "c4": "P60", "c5": "P61", "c6": "P62", "c7": "P46"}
+	}
+	b := (n + 2) * 100
+	p := func(x int) string { return "P" + strconv.Itoa(b+x) }
+	return map[string]string{"active": p(1), "server": p(2), "outbound": p(3), "user": p(4), "auth": p(5),
+		"password": p(6), "display": p(7), "expiry": p(12), "name": p(17), "transport": p(48),
+		"c1": p(51), "c2": p(52), "c3": p(53), "c4": p(54), "c5": p(55), "c6": p(56), "c7": p(57)}
+}
+
+// htekKeys are Htek's per-account P-values (WZ:plugins/wazo_htek/v2_0_4_4_58/templates/base.tpl).
+// Server, transport and codecs live in Profile 1, shared by all accounts.
+func htekKeys(n int) map[string]string {
+	fixed := [][7]string{
+		{"P271", "P20000", "P35", "P36", "P34", "P3", "P24082"},
+		{"P401", "P20001", "P735", "P736", "P734", "P703", "P24083"},
+		{"P501", "P20002", "P504", "P505", "P506", "P507", "P24084"},
+		{"P601", "P20003", "P604", "P605", "P606", "P607", "P24085"},
+		{"P20360", "P20378", "P1704", "P1705", "P1706", "P1707", "P24086"},
+		{"P20361", "P20379", "P1804", "P1805", "P1806", "P1807", "P24087"},
+	}
+	var k [7]string
+	if n <= 6 {
+		k = fixed[n-1]
+	} else {
+		i := n - 7
+		p := func(b int) string { return "P" + strconv.Itoa(b+i) }
+		// Wazo's profile numbers for accounts 7+ overlap the active flags; the
+		// profile key is left out (accounts default to Profile 1).
+		k = [7]string{p(24090), p(24100), p(24110), p(24120), p(24130), p(24140), ""}
+	}
+	return map[string]string{"active": k[0], "label": k[1], "user": k[2], "auth": k[3], "password": k[4], "display": k[5], "profile": k[6]}
+}
+
+// ---- time zones -----------------------------------------------------------
+
+func hm(sec int, sep string, padH bool) string {
+	sign := "+"
+	if sec < 0 {
+		sign, sec = "-", -sec
+	}
+	h, m := sec/3600, sec%3600/60
+	if padH {
+		return fmt.Sprintf("%s%02d%s%02d", sign, h, sep, m)
+	}
+	if m == 0 {
+		return sign + strconv.Itoa(h)
+	}
+	return fmt.Sprintf("%s%d%s%02d", sign, h, sep, m)
+}
+
+// tzYealink: local_time.time_zone "[+/-]X[:Y]" [D10]; DST by exact date for the
+// year (dst_time_type 0, M/D/H), as Wazo's current plugin does, because the
+// by-week form's day-of-week numbering is not documented in the sources.
+func tzYealink(r *tzrules.Rules) (*TZ, error) {
+	v := map[string]string{"offset": hm(r.StdOffset, ":", false), "summer": "0"}
+	if r.HasDST {
+		if r.Save()%60 != 0 {
+			return nil, invalid("time zone %s: DST saving cannot be expressed for yealink", r.Zone)
+		}
+		v["summer"] = "1"
+		v["type"] = "0"
+		v["start"] = fmt.Sprintf("%02d/%02d/%02d", int(r.Start.Month), r.Start.Day, r.Start.Hour)
+		v["end"] = fmt.Sprintf("%02d/%02d/%02d", int(r.End.Month), r.End.Day, r.End.Hour)
+		v["save"] = strconv.Itoa(r.Save() / 60)
+	}
+	return &TZ{Zone: r.Zone, HasDST: r.HasDST, V: v}, nil
+}
+
+// tzFanvil: TimeZone in quarter hours, TimeZoneName "UTC+1"/"UTC-05"/"UCT"
+// (WZ:plugins/wazo_fanvil/serie_x/entry.py); DST by week (DSTFixedType 2),
+// week -1 = last, weekday 0 = Sunday (WZ:.../common/common.py: tzinform weekday − 1;
+// tzinform counts Sunday as 1 (inferred)).
+func tzFanvil(r *tzrules.Rules) (*TZ, error) {
+	if r.StdOffset%900 != 0 {
+		return nil, invalid("time zone %s cannot be expressed for fanvil", r.Zone)
+	}
+	h := r.StdOffset / 3600
+	name := "UCT"
+	switch {
+	case r.StdOffset%3600 != 0:
+		name = "UTC" + hm(r.StdOffset, ":", false)
+	case h < 0:
+		name = fmt.Sprintf("UTC-%02d", -h)
+	case h > 0:
+		name = fmt.Sprintf("UTC+%d", h)
+	}
+	v := map[string]string{"zone": strconv.Itoa(r.StdOffset / 900), "name": name, "dst": "0"}
+	if r.HasDST {
+		v["dst"] = "2" // manual rules (FP:app/fanvil/app_config.php: 0 off, 1 automatic, 2 manual)
+		v["type"] = "2"
+		v["offset"] = strconv.Itoa(r.Save() / 60)
+		for p, t := range map[string]tzrules.Transition{"Start": r.Start, "End": r.End} {
+			w := strconv.Itoa(t.Week)
+			if t.Week == 5 {
+				w = "-1"
+			}
+			v[p+"Mon"], v[p+"Week"], v[p+"Wday"], v[p+"Hour"] = strconv.Itoa(int(t.Month)), w, strconv.Itoa(int(t.Weekday)), strconv.Itoa(t.Hour)
+		}
+	}
+	return &TZ{Zone: r.Zone, HasDST: r.HasDST, V: v}, nil
+}
+
+// tzPOSIX writes a POSIX TZ string (Grandstream P64 "customize" + P246; examples
+// of the syntax in vendor-configs.md §3.3: "CET-1CEST-2,M3.5.0/02:00:00,M10.5.0/03:00:00").
+func tzPOSIX(r *tzrules.Rules) (*TZ, error) {
+	return &TZ{Zone: r.Zone, HasDST: r.HasDST, V: map[string]string{"posix": POSIX(r)}}, nil
+}
+
+// POSIX renders r as a POSIX TZ string. Week rules use Mm.w.d; a rule that does
+// not hold next year uses this year's Julian day (Jn, Feb 29 not counted).
+func POSIX(r *tzrules.Rules) string {
+	off := func(sec int) string { // POSIX offsets count west positive
+		sec = -sec
+		sign := ""
+		if sec < 0 {
+			sign, sec = "-", -sec
+		}
+		h, m := sec/3600, sec%3600/60
+		if m == 0 {
+			return sign + strconv.Itoa(h)
+		}
+		return fmt.Sprintf("%s%d:%02d", sign, h, m)
+	}
+	std, dst := abbrevs(r)
+	s := std + off(r.StdOffset)
+	if !r.HasDST {
+		return s
+	}
+	rule := func(t tzrules.Transition) string {
+		tm := fmt.Sprintf("/%02d:%02d:00", t.Hour, t.Minute)
+		if t.Stable {
+			return fmt.Sprintf("M%d.%d.%d%s", int(t.Month), t.Week, int(t.Weekday), tm)
+		}
+		yd := time.Date(r.Year, t.Month, t.Day, 0, 0, 0, 0, time.UTC).YearDay()
+		if isLeap(r.Year) && t.Month > 2 {
+			yd--
+		}
+		return fmt.Sprintf("J%d%s", yd, tm)
+	}
+	return s + dst + off(r.DSTOffset) + "," + rule(r.Start) + "," + rule(r.End)
+}
+
+func isLeap(y int) bool { return y%4 == 0 && (y%100 != 0 || y%400 == 0) }
+
+// abbrevs returns alphabetic zone abbreviations from the tz database, or
+// placeholders where the database has numeric ones ("-03"): POSIX names must be
+// alphabetic when unquoted.
+func abbrevs(r *tzrules.Rules) (string, string) {
+	loc, err := tzrules.Load(r.Zone)
+	std, dst := "TZS", "TZD"
+	if err != nil {
+		return std, dst
+	}
+	alpha := func(s string) bool {
+		if len(s) < 3 || len(s) > 6 {
+			return false
+		}
+		for i := 0; i < len(s); i++ {
+			if (s[i] < 'A' || s[i] > 'Z') && (s[i] < 'a' || s[i] > 'z') {
+				return false
+			}
+		}
+		return true
+	}
+	probe := func(t time.Time) (string, int) { n, o := t.In(loc).Zone(); return n, o }
+	for _, t := range []time.Time{time.Date(r.Year, 1, 15, 12, 0, 0, 0, time.UTC), time.Date(r.Year, 7, 15, 12, 0, 0, 0, time.UTC)} {
+		n, o := probe(t)
+		if o == r.StdOffset && alpha(n) {
+			std = n
+		}
+		if r.HasDST && o == r.DSTOffset && alpha(n) {
+			dst = n
+		}
+	}
+	if std == dst {
+		dst = "TZD"
+	}
+	return std, dst
+}
+
+// tzPoly: tcpIpApp.sntp.gmtOffset in seconds and the daylightSavings fields;
+// week n is date (n−1)·7+1 with dayOfWeek, week 5 is lastInMonth
+// (WZ:plugins/wazo_polycom/common/common.py). dayOfWeek counts Sunday as 1
+// (inferred from Wazo passing tzinform's numbering through). A rule that does
+// not hold next year is written as a fixed day for this year.
+func tzPoly(r *tzrules.Rules) (*TZ, error) {
+	v := map[string]string{"offset": strconv.Itoa(r.StdOffset), "dst": "0"}
+	if r.HasDST && r.Save() != 3600 {
+		return nil, invalid("time zone %s: poly takes only a one-hour DST saving", r.Zone)
+	}
+	if r.HasDST {
+		v["dst"] = "1"
+		fixed := !r.Start.Stable || !r.End.Stable
+		v["fixed"] = "0"
+		if fixed {
+			v["fixed"] = "1"
+		}
+		for p, t := range map[string]tzrules.Transition{"start": r.Start, "stop": r.End} {
+			v[p+".month"], v[p+".time"] = strconv.Itoa(int(t.Month)), strconv.Itoa(t.Hour)
+			switch {
+			case fixed:
+				v[p+".date"], v[p+".dow"], v[p+".last"] = strconv.Itoa(t.Day), "1", "0"
+			case t.Week == 5:
+				v[p+".date"], v[p+".dow"], v[p+".last"] = "1", strconv.Itoa(int(t.Weekday)+1), "1"
+			default:
+				v[p+".date"], v[p+".dow"], v[p+".last"] = strconv.Itoa((t.Week-1)*7+1), strconv.Itoa(int(t.Weekday)+1), "0"
+			}
+		}
+	}
+	return &TZ{Zone: r.Zone, HasDST: r.HasDST, V: v}, nil
+}
+
+// tzCisco: Time_Zone "GMT+hh:mm" and Daylight_Saving_Time_Rule
+// "start=M/D/W/HH:mm:ss;end=…;save=H[:mm:ss]" with W 1..7 = Monday..Sunday, the
+// first W on or after day D, D = −1 for the last W of the month, W = 0 for an
+// exact date [D30].
+func tzCisco(r *tzrules.Rules) (*TZ, error) {
+	v := map[string]string{"zone": "GMT" + hm(r.StdOffset, ":", true), "dst": "No"}
+	if r.HasDST {
+		rule := func(t tzrules.Transition) string {
+			tm := fmt.Sprintf("%d:%d:0", t.Hour, t.Minute)
+			if !t.Stable {
+				return fmt.Sprintf("%d/%d/0/%s", int(t.Month), t.Day, tm)
+			}
+			w := int(t.Weekday)
+			if w == 0 {
+				w = 7
+			}
+			d := (t.Week-1)*7 + 1
+			if t.Week == 5 {
+				d = -1
+			}
+			return fmt.Sprintf("%d/%d/%d/%s", int(t.Month), d, w, tm)
+		}
+		save := r.Save()
+		sv := strconv.Itoa(save / 3600)
+		if save%3600 != 0 {
+			sv = fmt.Sprintf("%d:%02d:00", save/3600, save%3600/60)
+		}
+		v["dst"] = "Yes"
+		v["rule"] = "start=" + rule(r.Start) + ";end=" + rule(r.End) + ";save=" + sv
+	}
+	return &TZ{Zone: r.Zone, HasDST: r.HasDST, V: v}, nil
+}
+
+// htekZones is Htek's P64 index by standard offset (WZ:plugins/wazo_htek/common/common.py
+// _TZ_INFO). P75 = 2 lets the phone apply its own DST rule for the zone (inferred).
+var htekZones = map[int]string{
+	-11 * 3600: "105", -10 * 3600: "2", -9 * 3600: "3", -8 * 3600: "6", -7 * 3600: "10", -6 * 3600: "14",
+	-5 * 3600: "18", -(4*3600 + 1800): "19", -4 * 3600: "20", -(3*3600 + 1800): "26", -3 * 3600: "30",
+	-2 * 3600: "31", -1 * 3600: "32", 0: "33", 1 * 3600: "49", 2 * 3600: "57", 3 * 3600: "73", 3*3600 + 1800: "74",
+	4 * 3600: "77", 5 * 3600: "83", 5*3600 + 1800: "84", 6 * 3600: "85", 7 * 3600: "88", 8 * 3600: "89",
+	9 * 3600: "93", 9*3600 + 1800: "94", 10 * 3600: "96", 10*3600 + 1800: "100", 11 * 3600: "101",
+	12 * 3600: "102", 12*3600 + 2700: "103", 13 * 3600: "104",
+}
+
+func tzHtek(r *tzrules.Rules) (*TZ, error) {
+	idx, ok := htekZones[r.StdOffset]
+	if !ok {
+		return nil, invalid("time zone %s (UTC%s) has no htek index", r.Zone, hm(r.StdOffset, ":", false))
+	}
+	dst := "0"
+	if r.HasDST {
+		dst = "2"
+	}
+	return &TZ{Zone: r.Zone, HasDST: r.HasDST, V: map[string]string{"index": idx, "dst": dst}}, nil
+}
+
+// Named-zone vendors: the zone is written as one of the vendor's names, chosen
+// by comparing rules computed from the tz database (same offsets and the same
+// transitions this year), not by a hand-copied table.
+
+// gigasetZones is the allowed DmGlobal.0.TimeZone list (WZ:plugins/wazo_gigaset/Nx70_83_v2_65_0/common.py).
+var gigasetZones = []string{
+	"Pacific/Honolulu", "America/Anchorage", "America/Los_Angeles", "America/Denver", "America/Chicago",
+	"America/New_York", "America/Caracas", "America/Sao_Paulo", "Europe/Dublin", "Europe/Lisbon", "Europe/London",
+	"Greenwich", "Europe/Amsterdam", "Europe/Andorra", "Europe/Belgrade", "Europe/Berlin", "Europe/Bratislava",
+	"Europe/Brussels", "Europe/Budapest", "Europe/Copenhagen", "Europe/Gibraltar", "Europe/Ljubljana",
+	"Europe/Luxembourg", "Europe/Madrid", "Europe/Malta", "Europe/Monaco", "Europe/Oslo", "Europe/Paris",
+	"Europe/Podgorica", "Europe/Prague", "Europe/Rome", "Europe/San_Marino", "Europe/Sarajevo", "Europe/Skopje",
+	"Europe/Stockholm", "Europe/Tirane", "Europe/Vaduz", "Europe/Vatican", "Europe/Vienna", "Europe/Warsaw",
+	"Europe/Zagreb", "Europe/Zurich", "Africa/Cairo", "Europe/Athens", "Europe/Bucharest", "Europe/Chisinau",
+	"Europe/Helsinki", "Europe/Kaliningrad", "Europe/Kiev", "Europe/Mariehamn", "Europe/Nicosia", "Europe/Riga",
+	"Europe/Sofia", "Europe/Tallinn", "Europe/Vilnius", "Europe/Istanbul", "Europe/Kirov", "Europe/Minsk",
+	"Europe/Moscow", "Europe/Simferopol", "Europe/Volgograd", "Asia/Dubai", "Europe/Astrakhan", "Europe/Samara",
+	"Europe/Ulyanovsk", "Asia/Karachi", "Asia/Dhaka", "Asia/Hong_Kong", "Asia/Tokyo", "Australia/Adelaide",
+	"Australia/Darwin", "Australia/Brisbane", "Australia/Sydney", "Pacific/Noumea",
+}
+
+func tzGigaset(r *tzrules.Rules) (*TZ, error) {
+	name, ok := equivalent(r, "gigaset", gigasetZones)
+	if !ok {
+		return nil, invalid("time zone %s matches no zone gigaset accepts", r.Zone)
+	}
+	return &TZ{Zone: r.Zone, HasDST: r.HasDST, V: map[string]string{"name": name}}, nil
+}
+
+// snomZones maps Snom timezone ids to a representative IANA zone. The ids marked
+// v are quoted in vendor-configs.md §4.3 ([D23][D24], PV, KP, FP:app/snom/app_config.php);
+// the others follow the same <country><offset> scheme (inferred).
+var snomZones = []struct{ id, zone string }{
+	{"GER+1", "Europe/Berlin"},    // v
+	{"GBR-0", "Europe/London"},    // v
+	{"USA-5", "America/New_York"}, // v
+	{"USA-6", "America/Chicago"},
+	{"USA-7", "America/Denver"}, // v
+	{"USA-8", "America/Los_Angeles"},
+	{"CAN-4", "America/Halifax"},    // v
+	{"BRA-2", "America/Noronha"},    // v
+	{"RUS+3", "Europe/Moscow"},      // v
+	{"JPN+9", "Asia/Tokyo"},         // v
+	{"AUS+10", "Australia/Sydney"},  // v
+	{"NZL+12", "Pacific/Auckland"},  // v
+	{"TON+13", "Pacific/Tongatapu"}, // v
+}
+
+func tzSnom(r *tzrules.Rules) (*TZ, error) {
+	z, ok := equivalent(r, "snom", snomZoneNames)
+	if !ok {
+		return nil, invalid("time zone %s matches no snom timezone id", r.Zone)
+	}
+	return &TZ{Zone: r.Zone, HasDST: r.HasDST, V: map[string]string{"id": snomIDs[z]}}, nil
+}
+
+var (
+	snomZoneNames []string
+	snomIDs       = map[string]string{}
+)
+
+func init() {
+	for _, z := range snomZones {
+		snomZoneNames = append(snomZoneNames, z.zone)
+		snomIDs[z.zone] = z.id
+	}
+}
+
+var equivCache sync.Map // list/zone/year -> string (bounded: zones x years in use)
+
+// equivalent picks the candidate whose rules for r.Year equal r's: r.Zone itself
+// when listed, else the first candidate with the same offsets and transitions.
+func equivalent(r *tzrules.Rules, list string, candidates []string) (string, bool) {
+	key := list + "/" + r.Zone + "/" + strconv.Itoa(r.Year)
+	if v, ok := equivCache.Load(key); ok {
+		s := v.(string)
+		return s, s != ""
+	}
+	found := ""
+	for _, c := range candidates {
+		if c == r.Zone {
+			found = c
+			break
+		}
+	}
+	if found == "" {
+		for _, c := range candidates {
+			cr, err := tzrules.For(canonical(c), r.Year)
+			if err == nil && sameRules(r, cr) {
+				found = c
+				break
+			}
+		}
+	}
+	equivCache.Store(key, found)
+	return found, found != ""
+}
+
+func canonical(z string) string {
+	if z == "Greenwich" {
+		return "Etc/Greenwich"
+	}
+	return z
+}
+
+func sameRules(a, b *tzrules.Rules) bool {
+	if a.StdOffset != b.StdOffset || a.HasDST != b.HasDST {
+		return false
+	}
+	if !a.HasDST {
+		return true
+	}
+	return a.DSTOffset == b.DSTOffset && a.Start.At.Equal(b.Start.At) && a.End.At.Equal(b.End.At)
+}

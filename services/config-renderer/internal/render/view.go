@@ -1,0 +1,427 @@
+// Package render turns a vendor-neutral provisioning profile into vendor files:
+// per-vendor mappings (transport, codecs, languages, time zones) build a view in
+// Go, and embedded text/template templates, layered with operator overrides,
+// lay it out. Every printed value passes through the escaper of the file's format.
+package render
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	provisioningv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/provisioning/v1"
+	"github.com/dialtone-voip/dialtone/proto/macaddr"
+	"github.com/dialtone-voip/dialtone/proto/vocab"
+	"github.com/dialtone-voip/dialtone/services/config-renderer/internal/catalog"
+	"github.com/dialtone-voip/dialtone/services/config-renderer/internal/tzrules"
+)
+
+// Errors the edge maps to gRPC codes; messages never carry secrets.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrInvalid  = errors.New("invalid argument")
+)
+
+func invalid(format string, a ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, a...))
+}
+
+// View is what a template sees. Values are already in the vendor's encoding;
+// templates only lay them out (and escape them).
+type View struct {
+	Vendor, Model, Family string
+	MAC, MACUpper         string
+	File                  string // requested file name
+	Bootstrap             bool
+	Accounts              int // the model's SIP accounts
+	Vars                  map[string]string
+
+	Lines  []Line // configured lines, index order
+	Unused []int  // account indexes 1..Accounts without a line (to disable)
+	Server Server
+
+	// Codecs is the profile's ordered list in the vendor's names (empty: leave
+	// the phone's defaults); Disabled the vendor's other known codecs.
+	Codecs   []Codec
+	Disabled []Codec
+	// Slots are the vendor's fixed codec-choice slots, when it has them.
+	Slots []Slot
+
+	WebPassword string
+	Language    string // vendor value, "" to leave untouched
+	Language2   string // a second vendor value where the vendor has two (web UI)
+	TZ          *TZ    // nil to leave untouched
+	NTP         string
+
+	Prov *Prov // nil when the profile has no provisioning URL
+	PnP  bool  // keep multicast PnP on (bootstrap); off once provisioned
+}
+
+// Line is one SIP account.
+type Line struct {
+	Index                         int
+	Extension, AuthUser, Password string
+	DisplayName, Label            string
+	K                             map[string]string // vendor key names (P-values…)
+	Handset                       string            // Gigaset handset id, 5 digits
+}
+
+// Server is the registrar in the vendor's encoding.
+type Server struct {
+	Host          string
+	Port          int
+	HostPort      string // host:port
+	Transport     string // vendor encoding
+	TransportName string // udp, tcp, tls
+	Outbound      bool
+	OutboundHost  string
+	OutboundPort  int
+	OutboundHP    string // host:port
+	Expiry        int    // in the vendor's unit
+}
+
+// Codec is one codec in the vendor's naming.
+type Codec struct {
+	Name     string
+	Priority int
+}
+
+// Slot is one codec-choice slot (Grandstream/Htek style).
+type Slot struct {
+	Key, Value string
+}
+
+// TZ is a time zone in the vendor's encoding; V holds the vendor's keys.
+type TZ struct {
+	Zone   string
+	HasDST bool
+	V      map[string]string
+}
+
+// Prov is the phone's own provisioning settings.
+type Prov struct {
+	URL         string // as given, ending in "/"
+	URLNoSlash  string
+	HostPath    string // without scheme
+	HTTPS       bool
+	PollSeconds int
+	PollMinutes int
+	PollHours   int
+}
+
+var (
+	hostRE = regexp.MustCompile(`^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?|\[[0-9A-Fa-f:.]{2,45}\])$`)
+)
+
+// tokenOK: 1-128 characters, none of them a control character (a hand loop:
+// this runs for every field of every render).
+func tokenOK(s string) bool {
+	if s == "" || len(s) > 4*128 {
+		return false
+	}
+	n := 0
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return false
+		}
+		n++
+	}
+	return n <= 128
+}
+
+func validHost(h string) bool { return len(h) <= 253 && hostRE.MatchString(h) }
+
+// sanitizeText turns control characters into spaces and trims: display names and
+// labels are shown on a screen, where a line break means nothing.
+func sanitizeText(s string, max int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	var b strings.Builder
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || r == 0x2028 || r == 0x2029 {
+			r = ' '
+		}
+		b.WriteRune(r)
+	}
+	out := strings.TrimSpace(b.String())
+	if len([]rune(out)) > max {
+		out = string([]rune(out)[:max])
+	}
+	return out
+}
+
+// build validates p against model m and the vendor spec and makes the view.
+func build(p *provisioningv1.ProvisioningProfile, m *catalog.Model, spec *vendorSpec, file string, now time.Time) (*View, error) {
+	mac, err := macaddr.Parse(p.GetMac())
+	if err != nil {
+		return nil, invalid("mac: %v", err)
+	}
+	v := &View{
+		Vendor: m.Vendor, Model: m.Model, Family: m.Family, MAC: mac, MACUpper: strings.ToUpper(mac),
+		File: file, Bootstrap: p.GetBootstrap(), Accounts: m.SIPAccounts, Vars: m.Vars, PnP: p.GetBootstrap(),
+	}
+	// Provisioning continuity.
+	if u := p.GetProvisioningUrl(); u != "" {
+		pu, err := url.Parse(u)
+		if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" || pu.User != nil || pu.RawQuery != "" || pu.Fragment != "" || !tokenOK(u) || strings.ContainsAny(u, " \"'<>\\") {
+			return nil, invalid("provisioning_url must be an absolute http(s) URL without query or credentials")
+		}
+		if !strings.HasSuffix(u, "/") {
+			u += "/"
+		}
+		poll := p.GetPollInterval().AsDuration()
+		if poll <= 0 {
+			poll = 24 * time.Hour
+		}
+		if poll < time.Minute || poll > 30*24*time.Hour {
+			return nil, invalid("poll_interval must be between 1m and 720h")
+		}
+		v.Prov = &Prov{
+			URL: u, URLNoSlash: strings.TrimSuffix(u, "/"), HostPath: strings.TrimPrefix(strings.TrimPrefix(u, "https://"), "http://"),
+			HTTPS: pu.Scheme == "https", PollSeconds: int(poll / time.Second),
+			PollMinutes: int((poll + time.Minute - 1) / time.Minute), PollHours: int((poll + time.Hour - 1) / time.Hour),
+		}
+	} else if v.Bootstrap {
+		return nil, invalid("a bootstrap profile needs provisioning_url (it must keep the phone polling)")
+	}
+	if n := p.GetNtpServer(); n != "" {
+		if !validHost(n) {
+			return nil, invalid("ntp_server %q is not a host name or address", n)
+		}
+		v.NTP = n
+	}
+	if l := p.GetLanguage(); l != "" {
+		if !vocab.IsLanguage(l) {
+			return nil, invalid("language %q is not on the neutral list", l)
+		}
+		if !contains(m.Languages, l) {
+			return nil, invalid("language %q is not supported by %s %s", l, m.Vendor, m.Model)
+		}
+		langs := spec.languages
+		if alt, ok := spec.langVariants[m.Var("lang")]; ok {
+			langs = alt
+		}
+		val, ok := langs[l]
+		if !ok {
+			return nil, invalid("language %q has no %s value", l, m.Vendor)
+		}
+		v.Language, v.Language2 = val, val
+		if spec.webLanguages != nil {
+			v.Language2 = spec.webLanguages[l]
+		}
+	}
+	if z := p.GetTimeZone(); z != "" {
+		tz, err := vendorTZ(m.Vendor, spec, z, now.Year())
+		if err != nil {
+			return nil, err
+		}
+		v.TZ = tz
+	}
+	// Codecs: exactly the profile's list, in order, in the vendor's names.
+	if cs := p.GetCodecs(); len(cs) > 0 {
+		if err := codecs(v, cs, m, spec); err != nil {
+			return nil, err
+		}
+	}
+	if v.Bootstrap {
+		return v, nil // no lines, no passwords, whatever the profile holds
+	}
+	if pw := p.GetWebPassword(); pw != "" {
+		if !tokenOK(pw) {
+			return nil, invalid("web_password must be 1-128 characters without control characters")
+		}
+		v.WebPassword = pw
+	}
+	lines := p.GetLines()
+	if len(lines) > m.SIPAccounts {
+		return nil, invalid("%d lines, but %s %s has %d SIP accounts", len(lines), m.Vendor, m.Model, m.SIPAccounts)
+	}
+	if len(lines) > 0 {
+		if err := server(v, p.GetSipServer(), spec); err != nil {
+			return nil, err
+		}
+	}
+	used := make([]bool, m.SIPAccounts+1)
+	for i, l := range lines {
+		idx := int(l.GetIndex())
+		if idx == 0 {
+			idx = i + 1
+		}
+		if idx < 1 || idx > m.SIPAccounts || used[idx] {
+			return nil, invalid("line index %d is out of range 1..%d or repeated", idx, m.SIPAccounts)
+		}
+		used[idx] = true
+		ln := Line{Index: idx, Extension: l.GetExtension(), AuthUser: l.GetAuthUser(), Password: l.GetPassword(),
+			DisplayName: sanitizeText(l.GetDisplayName(), 64), Label: sanitizeText(l.GetLabel(), 32)}
+		if ln.AuthUser == "" {
+			ln.AuthUser = ln.Extension
+		}
+		if ln.Label == "" {
+			ln.Label = ln.Extension
+		}
+		if !tokenOK(ln.Extension) || strings.ContainsAny(ln.Extension, " @:;<>\"") {
+			return nil, invalid("line %d: extension must be 1-128 characters without spaces, control characters or @:;<>\"", idx)
+		}
+		if !tokenOK(ln.AuthUser) {
+			return nil, invalid("line %d: auth_user must be 1-128 characters without control characters", idx)
+		}
+		if ln.Password != "" && !tokenOK(ln.Password) {
+			return nil, invalid("line %d: password must be at most 128 characters without control characters", idx)
+		}
+		ln.Handset = fmt.Sprintf("%05d", idx)
+		v.Lines = append(v.Lines, ln)
+	}
+	// Lines in index order.
+	for i := 1; i < len(v.Lines); i++ {
+		for j := i; j > 0 && v.Lines[j].Index < v.Lines[j-1].Index; j-- {
+			v.Lines[j], v.Lines[j-1] = v.Lines[j-1], v.Lines[j]
+		}
+	}
+	for i := 1; i <= m.SIPAccounts && i <= spec.maxDisable; i++ {
+		if !used[i] {
+			v.Unused = append(v.Unused, i)
+		}
+	}
+	if spec.lineKeys != nil {
+		for i := range v.Lines {
+			v.Lines[i].K = spec.lineKeys(v.Lines[i].Index)
+		}
+	}
+	return v, nil
+}
+
+type tzKey struct {
+	vendor, zone string
+	year         int
+}
+
+// tzCache holds each vendor's encoding per (zone, year): derived once from the
+// tz database, immutable, shared by every render. Bounded by zones in use.
+var tzCache sync.Map
+
+func vendorTZ(vendor string, spec *vendorSpec, zone string, year int) (*TZ, error) {
+	k := tzKey{vendor, zone, year}
+	if v, ok := tzCache.Load(k); ok {
+		return v.(*TZ), nil
+	}
+	r, err := tzrules.For(zone, year)
+	if err != nil {
+		return nil, invalid("time_zone: %v", err)
+	}
+	tz, err := spec.tz(r)
+	if err != nil {
+		return nil, err
+	}
+	tzCache.Store(k, tz)
+	return tz, nil
+}
+
+func server(v *View, s *provisioningv1.SipServer, spec *vendorSpec) error {
+	if s == nil || s.GetHost() == "" {
+		return invalid("sip_server.host is required when the profile has lines")
+	}
+	if !validHost(s.GetHost()) {
+		return invalid("sip_server.host %q is not a host name or address", s.GetHost())
+	}
+	t := s.GetTransport()
+	if t == provisioningv1.Transport_TRANSPORT_UNSPECIFIED {
+		t = provisioningv1.Transport_TRANSPORT_UDP
+	}
+	name := vocab.TransportName(t)
+	enc, ok := spec.transports[name]
+	if name == "" || !ok {
+		return invalid("transport %v is not supported by %s", t, v.Vendor)
+	}
+	port := int(s.GetPort())
+	if port == 0 {
+		port = 5060
+		if t == provisioningv1.Transport_TRANSPORT_TLS {
+			port = 5061
+		}
+	}
+	if port < 1 || port > 65535 {
+		return invalid("sip_server.port %d out of range", port)
+	}
+	exp := int(s.GetRegistrationExpiry().AsDuration() / time.Second)
+	if exp == 0 {
+		exp = 3600
+	}
+	if exp < 30 || exp > 86400*7 {
+		return invalid("registration_expiry must be between 30s and 168h")
+	}
+	if spec.expiryMinutes {
+		exp = (exp + 59) / 60
+	}
+	v.Server = Server{Host: s.GetHost(), Port: port, HostPort: s.GetHost() + ":" + strconv.Itoa(port),
+		Transport: enc, TransportName: name, Expiry: exp}
+	if ob := s.GetOutboundProxyHost(); ob != "" {
+		if !validHost(ob) {
+			return invalid("sip_server.outbound_proxy_host %q is not a host name or address", ob)
+		}
+		op := int(s.GetOutboundProxyPort())
+		if op == 0 {
+			op = 5060
+			if t == provisioningv1.Transport_TRANSPORT_TLS {
+				op = 5061
+			}
+		}
+		if op < 1 || op > 65535 {
+			return invalid("sip_server.outbound_proxy_port %d out of range", op)
+		}
+		v.Server.Outbound, v.Server.OutboundHost, v.Server.OutboundPort = true, ob, op
+		v.Server.OutboundHP = ob + ":" + strconv.Itoa(op)
+	}
+	return nil
+}
+
+func codecs(v *View, cs []provisioningv1.Codec, m *catalog.Model, spec *vendorSpec) error {
+	seen := map[provisioningv1.Codec]bool{}
+	for i, c := range cs {
+		name := vocab.CodecName(c)
+		if name == "" {
+			return invalid("codec %v is not a known codec", c)
+		}
+		if seen[c] {
+			return invalid("codec %s listed twice", name)
+		}
+		seen[c] = true
+		vn, ok := spec.codecs[name]
+		if !ok || !contains(m.Codecs, name) {
+			return invalid("codec %s is not supported by %s %s", name, m.Vendor, m.Model)
+		}
+		v.Codecs = append(v.Codecs, Codec{Name: vn, Priority: i + 1})
+	}
+	if spec.maxCodecs > 0 && len(cs) > spec.maxCodecs {
+		return invalid("%s takes at most %d codecs", m.Vendor, spec.maxCodecs)
+	}
+	for _, name := range spec.codecOrder {
+		if !seen[mustCodec(name)] {
+			v.Disabled = append(v.Disabled, Codec{Name: spec.codecs[name]})
+		}
+	}
+	if spec.slots != nil {
+		v.Slots = spec.slots(v.Codecs)
+	}
+	return nil
+}
+
+func mustCodec(n string) provisioningv1.Codec {
+	c, err := vocab.ParseCodec(n)
+	if err != nil {
+		panic(err)
+	}
+	return c
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
