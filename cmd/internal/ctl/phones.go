@@ -1,0 +1,476 @@
+package ctl
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/dialtone-voip/dialtone/cmd/internal/subcmd"
+	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
+	"github.com/dialtone-voip/dialtone/proto/macaddr"
+	"github.com/dialtone-voip/dialtone/proto/vocab"
+)
+
+func (c *cli) phonesCommand() *subcmd.Command {
+	return &subcmd.Command{
+		Name:  "phones",
+		Short: "List, assign, add, provision and remove phones.",
+		Subs: []*subcmd.Command{
+			c.phonesList(), c.phonesShow(), c.phonesAssign(), c.phonesAdd(), c.phonesURL(),
+			c.phonesUnassign(), c.phonesDelete(), c.phonesReprovision(), c.phonesRotate(), c.phonesImport(),
+		},
+	}
+}
+
+func parseState(s string) (inventoryv1.PhoneState, error) {
+	switch strings.ToLower(s) {
+	case "":
+		return inventoryv1.PhoneState_PHONE_STATE_UNSPECIFIED, nil
+	case "discovered":
+		return inventoryv1.PhoneState_PHONE_STATE_DISCOVERED, nil
+	case "assigned":
+		return inventoryv1.PhoneState_PHONE_STATE_ASSIGNED, nil
+	case "provisioned":
+		return inventoryv1.PhoneState_PHONE_STATE_PROVISIONED, nil
+	}
+	return 0, subcmd.Usagef("--state %q: want discovered, assigned or provisioned", s)
+}
+
+func (c *cli) phonesList() *subcmd.Command {
+	var state, vendor string
+	var tenantOnly bool
+	return &subcmd.Command{
+		Name:  "list",
+		Short: "List phones (every tenant's and the unassigned ones).",
+		Flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&state, "state", "", "only phones in this state: discovered, assigned or provisioned")
+			fs.StringVar(&vendor, "vendor", "", "only this vendor's phones: "+strings.Join(vocab.Vendors, ", "))
+			fs.BoolVar(&tenantOnly, "tenant-only", false, "only phones assigned in --tenant")
+		},
+		Run: func(ctx context.Context, _ []string) error {
+			st, err := parseState(state)
+			if err != nil {
+				return err
+			}
+			if vendor != "" && !vocab.IsVendor(strings.ToLower(vendor)) {
+				return subcmd.Usagef("--vendor %q: want one of %s", vendor, strings.Join(vocab.Vendors, ", "))
+			}
+			req := &inventoryv1.ListPhonesRequest{PageSize: 1000, State: st, Vendor: strings.ToLower(vendor)}
+			if tenantOnly {
+				req.Tenant = c.tenantName()
+			}
+			var phones []*inventoryv1.Phone
+			err = c.call(ctx, func(ctx context.Context, cl *Clients) error {
+				for {
+					resp, err := cl.Inventory.ListPhones(ctx, req)
+					if err != nil {
+						return err
+					}
+					for _, p := range resp.GetPhones() {
+						phones = append(phones, redact(p))
+					}
+					if resp.GetNextPageToken() == "" {
+						return nil
+					}
+					req.PageToken = resp.GetNextPageToken()
+				}
+			})
+			if err != nil {
+				return err
+			}
+			if c.g.Output == "json" {
+				return printJSONList(c.env.Stdout, phones)
+			}
+			tw := table(c.env.Stdout)
+			fmt.Fprintln(tw, "MAC\tSTATE\tVENDOR\tMODEL\tFIRMWARE\tTENANT\tLINES\tLAST SEEN\tADDRESS")
+			for _, p := range phones {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", displayMAC(p.GetMac()), stateName(p.GetState()),
+					dash(p.GetVendor()), dash(p.GetModel()), dash(p.GetFirmware()), dash(lastSegment(p.GetTenant())),
+					dash(lineList(p)), ts(p.GetLastSeenTime()), dash(p.GetLastSeenAddress()))
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+func (c *cli) getPhone(ctx context.Context, arg string) (*inventoryv1.Phone, error) {
+	name, _, err := phoneName(arg)
+	if err != nil {
+		return nil, err
+	}
+	var p *inventoryv1.Phone
+	err = c.call(ctx, func(ctx context.Context, cl *Clients) error {
+		resp, err := cl.Inventory.GetPhone(ctx, &inventoryv1.GetPhoneRequest{Name: name})
+		p = resp.GetPhone()
+		return err
+	})
+	return p, err
+}
+
+func (c *cli) phonesShow() *subcmd.Command {
+	return &subcmd.Command{
+		Name: "show", Args: "MAC", NArgs: 1,
+		Short: "Show one phone.",
+		Run: func(ctx context.Context, args []string) error {
+			p, err := c.getPhone(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			return c.printPhone(redact(p))
+		},
+	}
+}
+
+func (c *cli) printPhone(p *inventoryv1.Phone) error {
+	if c.g.Output == "json" {
+		return printJSON(c.env.Stdout, p)
+	}
+	tw := table(c.env.Stdout)
+	s := p.GetSettings()
+	row := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, v) }
+	row("MAC", displayMAC(p.GetMac()))
+	row("State", stateName(p.GetState()))
+	row("Origin", originName(p.GetOrigin()))
+	row("Vendor", dash(p.GetVendor()))
+	row("Model", dash(p.GetModel()))
+	row("Firmware", dash(p.GetFirmware()))
+	row("Tenant", dash(lastSegment(p.GetTenant())))
+	for _, l := range p.GetLines() {
+		row(fmt.Sprintf("Line %d", l.GetIndex()), lastSegment(l.GetExtension()))
+	}
+	row("Web password", map[bool]string{true: "set", false: "not set"}[s.GetHasWebPassword()])
+	row("Language", dash(s.GetLanguage()))
+	row("Time zone", dash(s.GetTimeZone()))
+	row("SIP interface", dash(lastSegment(s.GetSipInterface())))
+	row("Transport", dash(vocab.TransportName(s.GetTransport())))
+	row("Codecs", dash(codecNames(s)))
+	row("Save to RPS", yesNo(s.GetSaveToRps()))
+	row("HTTPS", yesNo(s.GetHttps()))
+	if rs := p.GetRpsStatus(); rs != nil {
+		st := strings.ToLower(strings.TrimPrefix(rs.GetState().String(), "REGISTRATION_STATE_"))
+		if rs.GetMessage() != "" {
+			st += ": " + rs.GetMessage()
+		}
+		row("RPS", st)
+	}
+	row("Last seen", fmt.Sprintf("%s from %s", ts(p.GetLastSeenTime()), dash(p.GetLastSeenAddress())))
+	row("User-Agent", dash(p.GetUserAgent()))
+	if f := p.GetLastFetch(); f != nil {
+		row("Last fetch", fmt.Sprintf("%s %s from %s", ts(f.GetTime()), f.GetFileName(), dash(f.GetSourceAddress())))
+	}
+	row("Provisioned", ts(p.GetProvisionedTime()))
+	row("Revision", fmt.Sprint(p.GetRevision()))
+	return tw.Flush()
+}
+
+// lineFlags are the extra lines of a multi-line phone.
+type lineFlags struct {
+	line2, line3, line4, lines string
+}
+
+func (l *lineFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&l.line2, "line2", "", "extension NUMBER for line 2")
+	fs.StringVar(&l.line3, "line3", "", "extension NUMBER for line 3")
+	fs.StringVar(&l.line4, "line4", "", "extension NUMBER for line 4")
+	fs.StringVar(&l.lines, "lines", "", "extension NUMBERs for lines 2..n, comma-separated (instead of --line2…)")
+}
+
+func (l *lineFlags) numbers() ([]string, error) {
+	var out []string
+	for _, n := range []string{l.line2, l.line3, l.line4} {
+		if n != "" {
+			out = append(out, n)
+		}
+	}
+	if l.lines != "" {
+		if len(out) > 0 {
+			return nil, subcmd.Usagef("give --lines or --line2/--line3/--line4, not both")
+		}
+		for n := range strings.SplitSeq(l.lines, ",") {
+			if n = strings.TrimSpace(n); n != "" {
+				out = append(out, n)
+			}
+		}
+	}
+	if l.line3 != "" && l.line2 == "" || l.line4 != "" && l.line3 == "" {
+		return nil, subcmd.Usagef("lines must be consecutive: --line3 needs --line2, --line4 needs --line3")
+	}
+	return out, nil
+}
+
+// newExtFlags describe an extension to create with the phone.
+type newExtFlags struct {
+	create                   bool
+	name, password, authUser string
+}
+
+func (n *newExtFlags) register(fs *flag.FlagSet) {
+	fs.BoolVar(&n.create, "create-extension", false, "create the extension in the same step")
+	fs.StringVar(&n.name, "name", "", "with --create-extension: display name")
+	fs.StringVar(&n.password, "password", "", "with --create-extension: SIP password (never printed)")
+	fs.StringVar(&n.authUser, "auth-user", "", "with --create-extension: authentication user (default: the number)")
+}
+
+func (n *newExtFlags) extension(number string) (*inventoryv1.Extension, error) {
+	if !n.create {
+		if n.name != "" || n.password != "" || n.authUser != "" {
+			return nil, subcmd.Usagef("--name, --password and --auth-user need --create-extension")
+		}
+		return nil, nil
+	}
+	if n.password == "" {
+		return nil, subcmd.Usagef("--create-extension needs --password")
+	}
+	return &inventoryv1.Extension{Number: number, DisplayName: n.name, AuthUser: n.authUser, SipPassword: n.password}, nil
+}
+
+func (c *cli) phonesAssign() *subcmd.Command {
+	var ext string
+	var sf settingsFlags
+	var lf lineFlags
+	var nf newExtFlags
+	return &subcmd.Command{
+		Name: "assign", Args: "MAC", NArgs: 1,
+		Short: "Assign a discovered phone to an extension, with its provisioning settings.",
+		Long: `The phone gets a provisioning URL; if pnp-listener saw it, it is sent the URL at
+once. Unset settings take the tenant's defaults. Print the URL with 'phones url'.`,
+		Flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&ext, "extension", "", "extension NUMBER for line 1 (required)")
+			nf.register(fs)
+			sf.register(fs)
+			lf.register(fs)
+		},
+		Run: func(ctx context.Context, args []string) error {
+			name, mac, err := phoneName(args[0])
+			if err != nil {
+				return err
+			}
+			if ext == "" {
+				return subcmd.Usagef("--extension is required")
+			}
+			settings, err := sf.build(c.g.Tenant)
+			if err != nil {
+				return err
+			}
+			more, err := lf.numbers()
+			if err != nil {
+				return err
+			}
+			newExt, err := nf.extension(ext)
+			if err != nil {
+				return err
+			}
+			req := &inventoryv1.AssignPhoneRequest{Name: name, Settings: settings, Tenant: c.tenantName()}
+			if newExt != nil {
+				req.CreateExtension = newExt
+			} else {
+				req.Extension = extensionName(c.g.Tenant, ext)
+			}
+			for _, n := range more {
+				req.AdditionalExtensions = append(req.AdditionalExtensions, extensionName(c.g.Tenant, n))
+			}
+			var resp *inventoryv1.AssignPhoneResponse
+			err = c.call(ctx, func(ctx context.Context, cl *Clients) error {
+				resp, err = cl.Inventory.AssignPhone(ctx, req)
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("assign %s: %w", macaddr.Colon(mac), err)
+			}
+			return c.printChanged("assigned", redact(resp.GetPhone()))
+		},
+	}
+}
+
+// printChanged prints a phone after a write: a one-line summary, or JSON.
+func (c *cli) printChanged(verb string, p *inventoryv1.Phone) error {
+	if c.g.Output == "json" {
+		return printJSON(c.env.Stdout, p)
+	}
+	lines := lineList(p)
+	if lines == "" {
+		lines = "no lines"
+	} else {
+		lines = "line(s) " + lines
+	}
+	_, err := fmt.Fprintf(c.env.Stdout, "%s %s (%s %s): %s, %s\n", verb, displayMAC(p.GetMac()),
+		dash(p.GetVendor()), dash(p.GetModel()), stateName(p.GetState()), lines)
+	return err
+}
+
+func (c *cli) phonesAdd() *subcmd.Command {
+	var mac, model, vendor, ext string
+	var sf settingsFlags
+	var lf lineFlags
+	var nf newExtFlags
+	return &subcmd.Command{
+		Name: "add", NArgs: 0,
+		Short: "Add a phone by MAC (manual flow, for phones not on the LAN).",
+		Long: `Creates the phone with its model, line(s) and settings. Then hand it its URL
+('phones url MAC'), by hand or through the vendor's redirect service (--rps).`,
+		Flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&mac, "mac", "", "the phone's MAC, any usual spelling (required)")
+			fs.StringVar(&model, "model", "", "catalog model id, e.g. VVX450 (required; see 'models list')")
+			fs.StringVar(&vendor, "vendor", "", "vendor key (default: from the catalog)")
+			fs.StringVar(&ext, "extension", "", "extension NUMBER for line 1 (required)")
+			nf.register(fs)
+			sf.register(fs)
+			lf.register(fs)
+		},
+		Run: func(ctx context.Context, _ []string) error {
+			if mac == "" || model == "" || ext == "" {
+				return subcmd.Usagef("--mac, --model and --extension are required")
+			}
+			_, canon, err := phoneName(mac)
+			if err != nil {
+				return err
+			}
+			if vendor != "" && !vocab.IsVendor(strings.ToLower(vendor)) {
+				return subcmd.Usagef("--vendor %q: want one of %s", vendor, strings.Join(vocab.Vendors, ", "))
+			}
+			settings, err := sf.build(c.g.Tenant)
+			if err != nil {
+				return err
+			}
+			more, err := lf.numbers()
+			if err != nil {
+				return err
+			}
+			newExt, err := nf.extension(ext)
+			if err != nil {
+				return err
+			}
+			phone := &inventoryv1.Phone{Mac: canon, Model: model, Vendor: strings.ToLower(vendor), Tenant: c.tenantName(), Settings: settings}
+			for i, n := range append([]string{ext}, more...) {
+				phone.Lines = append(phone.Lines, &inventoryv1.PhoneLine{Index: int32(i + 1), Extension: extensionName(c.g.Tenant, n)})
+			}
+			var created *inventoryv1.Phone
+			err = c.call(ctx, func(ctx context.Context, cl *Clients) error {
+				if newExt != nil {
+					if _, err := cl.Inventory.CreateExtension(ctx, &inventoryv1.CreateExtensionRequest{Parent: c.tenantName(), Extension: newExt}); err != nil {
+						return fmt.Errorf("create extension %s: %w", ext, err)
+					}
+				}
+				resp, err := cl.Inventory.CreatePhone(ctx, &inventoryv1.CreatePhoneRequest{Phone: phone})
+				created = resp.GetPhone()
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("add %s: %w", macaddr.Colon(canon), err)
+			}
+			return c.printChanged("added", redact(created))
+		},
+	}
+}
+
+func (c *cli) phonesURL() *subcmd.Command {
+	return &subcmd.Command{
+		Name: "url", Args: "MAC", NArgs: 1,
+		Short: "Print the phone's provisioning URL (it contains the phone's secret token).",
+		Run: func(ctx context.Context, args []string) error {
+			name, mac, err := phoneName(args[0])
+			if err != nil {
+				return err
+			}
+			var resp *inventoryv1.GetProvisioningUrlResponse
+			err = c.call(ctx, func(ctx context.Context, cl *Clients) error {
+				resp, err = cl.Inventory.GetProvisioningUrl(ctx, &inventoryv1.GetProvisioningUrlRequest{Name: name})
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			if resp.GetUrl() == "" {
+				return &Error{Msg: fmt.Sprintf("phone %s has no provisioning URL: it is not assigned (and the bootstrap policy is off)", macaddr.Colon(mac))}
+			}
+			if c.g.Output == "json" {
+				return printJSON(c.env.Stdout, &inventoryv1.GetProvisioningUrlResponse{Url: resp.GetUrl(), Bootstrap: resp.GetBootstrap()})
+			}
+			if resp.GetBootstrap() {
+				fmt.Fprintf(c.env.Stderr, "note: %s is not assigned; this URL serves a bootstrap file without accounts\n", macaddr.Colon(mac))
+			}
+			_, err = fmt.Fprintln(c.env.Stdout, resp.GetUrl())
+			return err
+		},
+	}
+}
+
+// simplePhone builds a command that calls one RPC on one phone.
+func (c *cli) simplePhone(name, short, verb string, flags func(*flag.FlagSet),
+	do func(ctx context.Context, cl *Clients, phone string) (*inventoryv1.Phone, error)) *subcmd.Command {
+	return &subcmd.Command{
+		Name: name, Args: "MAC", NArgs: 1, Short: short, Flags: flags,
+		Run: func(ctx context.Context, args []string) error {
+			pn, mac, err := phoneName(args[0])
+			if err != nil {
+				return err
+			}
+			var p *inventoryv1.Phone
+			err = c.call(ctx, func(ctx context.Context, cl *Clients) error {
+				p, err = do(ctx, cl, pn)
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("%s %s: %w", name, macaddr.Colon(mac), err)
+			}
+			if p == nil {
+				if c.g.Output == "json" {
+					_, err := fmt.Fprintln(c.env.Stdout, "{}")
+					return err
+				}
+				_, err := fmt.Fprintf(c.env.Stdout, "%s %s\n", verb, macaddr.Colon(mac))
+				return err
+			}
+			return c.printChanged(verb, redact(p))
+		},
+	}
+}
+
+func (c *cli) phonesUnassign() *subcmd.Command {
+	return c.simplePhone("unassign", "Remove the phone's lines and tenant; it returns to discovered.", "unassigned", nil,
+		func(ctx context.Context, cl *Clients, pn string) (*inventoryv1.Phone, error) {
+			resp, err := cl.Inventory.UnassignPhone(ctx, &inventoryv1.UnassignPhoneRequest{Name: pn})
+			return resp.GetPhone(), err
+		})
+}
+
+func (c *cli) phonesDelete() *subcmd.Command {
+	return c.simplePhone("delete", "Delete the phone from the inventory.", "deleted", nil,
+		func(ctx context.Context, cl *Clients, pn string) (*inventoryv1.Phone, error) {
+			_, err := cl.Inventory.DeletePhone(ctx, &inventoryv1.DeletePhoneRequest{Name: pn})
+			return nil, err
+		})
+}
+
+func (c *cli) phonesReprovision() *subcmd.Command {
+	var reboot bool
+	return c.simplePhone("reprovision", "Ask the phone to re-read its configuration (SIP check-sync).", "reprovision requested for",
+		func(fs *flag.FlagSet) { fs.BoolVar(&reboot, "reboot", false, "ask the phone to reboot as well") },
+		func(ctx context.Context, cl *Clients, pn string) (*inventoryv1.Phone, error) {
+			resp, err := cl.Inventory.ReprovisionPhone(ctx, &inventoryv1.ReprovisionPhoneRequest{Name: pn, Reboot: reboot})
+			return resp.GetPhone(), err
+		})
+}
+
+func (c *cli) phonesRotate() *subcmd.Command {
+	var grace time.Duration
+	return c.simplePhone("rotate-token", "Issue a new provisioning token; the old one keeps working for --grace.", "token rotated for",
+		func(fs *flag.FlagSet) {
+			fs.DurationVar(&grace, "grace", 0, "how long the old token keeps working (default: the server's, 24h)")
+		},
+		func(ctx context.Context, cl *Clients, pn string) (*inventoryv1.Phone, error) {
+			req := &inventoryv1.RotateProvisioningTokenRequest{Name: pn}
+			if grace < 0 {
+				return nil, subcmd.Usagef("--grace must not be negative")
+			}
+			if grace > 0 {
+				req.GracePeriod = durationpb.New(grace)
+			}
+			resp, err := cl.Inventory.RotateProvisioningToken(ctx, req)
+			return resp.GetPhone(), err
+		})
+}

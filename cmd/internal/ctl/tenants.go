@@ -1,0 +1,73 @@
+package ctl
+
+import (
+	"context"
+	"flag"
+	"fmt"
+
+	"github.com/dialtone-voip/dialtone/cmd/internal/subcmd"
+	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
+)
+
+func (c *cli) tenantsCommand() *subcmd.Command {
+	var display, ntp string
+	add := &subcmd.Command{
+		Name: "add", Args: "ID", NArgs: 1,
+		Short: "Create a tenant (1-63 characters of [a-z0-9-], starting with a letter).",
+		Flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&display, "display-name", "", "display name")
+			fs.StringVar(&ntp, "ntp", "", "NTP server for the tenant's phones")
+		},
+		Run: func(ctx context.Context, args []string) error {
+			var t *inventoryv1.Tenant
+			err := c.call(ctx, func(ctx context.Context, cl *Clients) error {
+				resp, err := cl.Inventory.CreateTenant(ctx, &inventoryv1.CreateTenantRequest{TenantId: args[0],
+					Tenant: &inventoryv1.Tenant{DisplayName: display, NtpServer: ntp}})
+				t = resp.GetTenant()
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("add tenant %s: %w", args[0], err)
+			}
+			if c.g.Output == "json" {
+				return printJSON(c.env.Stdout, t)
+			}
+			_, err = fmt.Fprintf(c.env.Stdout, "added tenant %s\n", lastSegment(t.GetName()))
+			return err
+		},
+	}
+	list := &subcmd.Command{
+		Name: "list", NArgs: 0,
+		Short: "List tenants.",
+		Run: func(ctx context.Context, _ []string) error {
+			var ts []*inventoryv1.Tenant
+			err := c.call(ctx, func(ctx context.Context, cl *Clients) error {
+				req := &inventoryv1.ListTenantsRequest{PageSize: 1000}
+				for {
+					resp, err := cl.Inventory.ListTenants(ctx, req)
+					if err != nil {
+						return err
+					}
+					ts = append(ts, resp.GetTenants()...)
+					if resp.GetNextPageToken() == "" {
+						return nil
+					}
+					req.PageToken = resp.GetNextPageToken()
+				}
+			})
+			if err != nil {
+				return err
+			}
+			if c.g.Output == "json" {
+				return printJSONList(c.env.Stdout, ts)
+			}
+			tw := table(c.env.Stdout)
+			fmt.Fprintln(tw, "ID\tNAME\tNTP")
+			for _, t := range ts {
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", lastSegment(t.GetName()), dash(t.GetDisplayName()), dash(t.GetNtpServer()))
+			}
+			return tw.Flush()
+		},
+	}
+	return &subcmd.Command{Name: "tenants", Short: "Manage tenants (--tenant selects one for the other commands).", Subs: []*subcmd.Command{list, add}}
+}

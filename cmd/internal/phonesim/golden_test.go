@@ -1,0 +1,371 @@
+package phonesim
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dialtone-voip/dialtone/cmd/internal/vendorsim"
+	provisioningv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/provisioning/v1"
+	rendererv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/renderer/v1"
+	"github.com/dialtone-voip/dialtone/proto/vocab"
+	renderer "github.com/dialtone-voip/dialtone/services/config-renderer"
+)
+
+// testdata/golden is a copy of config-renderer's golden files
+// (services/config-renderer/internal/render/testdata/golden): the files
+// Dialtone serves for its golden scenarios. Refresh it with
+//
+//	cp -r ../services/config-renderer/internal/render/testdata/golden/* internal/phonesim/testdata/golden/
+//
+// The scenarios (single, multi, tls, bootstrap) are defined in
+// config-renderer's golden_test.go; goldenWant restates what each must
+// configure.
+
+const (
+	goldenHTTPBase  = "http://prov.example.net:8080/p/AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-_abcde/"
+	goldenHTTPSBase = "https://prov.example.net/p/AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-_abcde/"
+)
+
+// fileServer serves one directory for any host and records requests. Two
+// listeners: plain HTTP and TLS; every dial goes to one of them, so the
+// absolute URLs in the files (prov.example.net) stay on loopback.
+type fileServer struct {
+	dir         string
+	plain, tlss *httptest.Server
+	mu          sync.Mutex
+	fetched     []string
+	render      func(name string) ([]byte, int) // instead of dir, when set
+}
+
+func newFileServer(t testing.TB) *fileServer {
+	t.Helper()
+	fs := &fileServer{}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := filepath.Base(r.URL.Path)
+		fs.mu.Lock()
+		dir, render := fs.dir, fs.render
+		fs.mu.Unlock()
+		var body []byte
+		status := http.StatusNotFound
+		if render != nil {
+			body, status = render(name)
+		} else if b, err := os.ReadFile(filepath.Join(dir, name)); err == nil && name != "." && !strings.Contains(name, "..") {
+			body, status = b, http.StatusOK
+		}
+		fs.mu.Lock()
+		fs.fetched = append(fs.fetched, fmt.Sprintf("%s %d", name, status))
+		fs.mu.Unlock()
+		if status != http.StatusOK {
+			http.Error(w, "not found", status)
+			return
+		}
+		_, _ = w.Write(body)
+	})
+	fs.plain = httptest.NewServer(h)
+	fs.tlss = httptest.NewTLSServer(h)
+	t.Cleanup(func() { fs.plain.Close(); fs.tlss.Close() })
+	return fs
+}
+
+func (fs *fileServer) reset(dir string) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	fs.dir, fs.fetched = dir, nil
+}
+
+func (fs *fileServer) requests() []string {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	return slices.Clone(fs.fetched)
+}
+
+// client dials fs for every host: port 443 to the TLS listener, anything
+// else to the plain one.
+func (fs *fileServer) client() *http.Client {
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			target := fs.plain.Listener.Addr().String()
+			if strings.HasSuffix(addr, ":443") {
+				target = fs.tlss.Listener.Addr().String()
+			}
+			return d.DialContext(ctx, network, target)
+		},
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // loopback test server
+	}}
+}
+
+// goldenWant is what a scenario must configure (config-renderer's
+// golden_test.go, scenario()).
+type goldenWant struct {
+	lines       int
+	user        func(i int) string
+	auth        func(i int) string
+	password    func(i int) string
+	display     func(i int) string
+	port        int
+	transport   string
+	outbound    string
+	expiry      int
+	web         string
+	lang        []string // preference order, as the scenario picks
+	offset      int
+	codecs      func(m *rendererv1.Model) []string
+	base        string
+	bootstrap   bool
+	pollSeconds int
+}
+
+func catalogCodecs(m *rendererv1.Model, reverse bool, n int) []string {
+	var names []string
+	for _, c := range m.GetCodecs() {
+		names = append(names, vocab.CodecName(c))
+	}
+	if reverse {
+		slices.Reverse(names)
+	}
+	return names[:min(n, len(names))]
+}
+
+var goldenScenarios = map[string]goldenWant{
+	"single": {lines: 1, user: func(int) string { return "201" }, auth: func(int) string { return "201" },
+		password: func(int) string { return "s3cret-201" }, display: func(int) string { return "Ada Lovelace" },
+		port: 5060, transport: "udp", expiry: 1800, web: "Adm1n-pw", lang: []string{"de", "en"}, offset: 3600,
+		codecs: func(m *rendererv1.Model) []string { return catalogCodecs(m, true, 3) }, base: goldenHTTPBase, pollSeconds: 6 * 3600},
+	"multi": {lines: 4, user: func(i int) string { return fmt.Sprintf("30%d", i) }, auth: func(i int) string { return fmt.Sprintf("auth30%d", i) },
+		password: func(i int) string { return fmt.Sprintf("pw-30%d", i) }, display: func(i int) string { return fmt.Sprintf("Smith & Sons <%d> \"desk\"", i) },
+		port: 5070, transport: "tcp", outbound: "sbc.example.net:5080", expiry: 7200, web: "pw&<\"'>", lang: []string{"fr-CA", "fr", "en"},
+		offset: -5 * 3600, codecs: func(m *rendererv1.Model) []string { return catalogCodecs(m, false, 3) }, base: goldenHTTPBase, pollSeconds: 6 * 3600},
+	"tls": {lines: 1, user: func(int) string { return "401" }, auth: func(int) string { return "401" },
+		password: func(int) string { return "tls-pw" }, display: func(int) string { return "Grace Hopper" },
+		port: 5061, transport: "tls", expiry: 3600, lang: []string{"en-GB", "en"}, offset: 10 * 3600,
+		codecs: func(m *rendererv1.Model) []string { return catalogCodecs(m, false, 1) }, base: goldenHTTPSBase, pollSeconds: 6 * 3600},
+	"bootstrap": {bootstrap: true, base: goldenHTTPBase, pollSeconds: 6 * 3600},
+}
+
+func newRenderer(t testing.TB) *renderer.Service {
+	t.Helper()
+	svc, err := renderer.New(renderer.Config{}, renderer.Deps{Now: func() time.Time { return time.Date(2026, 5, 4, 12, 0, 0, 0, time.UTC) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc
+}
+
+// TestGoldenFiles boots a phone of every golden model and scenario from
+// config-renderer's golden files and checks what the phone applied.
+func TestGoldenFiles(t *testing.T) {
+	ren := newRenderer(t)
+	fs := newFileServer(t)
+	vendors, _ := os.ReadDir(filepath.Join("testdata", "golden"))
+	if len(vendors) == 0 {
+		t.Fatal("no golden files")
+	}
+	for _, v := range vendors {
+		models, _ := os.ReadDir(filepath.Join("testdata", "golden", v.Name()))
+		for _, m := range models {
+			model, ok := ren.Model(v.Name(), m.Name())
+			if !ok {
+				t.Errorf("%s %s: not in the catalog", v.Name(), m.Name())
+				continue
+			}
+			for sc, want := range goldenScenarios {
+				dir := filepath.Join("testdata", "golden", v.Name(), m.Name(), sc)
+				if _, err := os.Stat(dir); err != nil {
+					t.Errorf("missing %s", dir)
+					continue
+				}
+				t.Run(v.Name()+"/"+m.Name()+"/"+sc, func(t *testing.T) {
+					fs.reset(dir)
+					p, err := vendorsim.NewPhone(v.Name(), m.Name(), model.GetOuis()[0]+"a1b2c3", "")
+					if err != nil {
+						t.Fatal(err)
+					}
+					rep, err := Boot(context.Background(), Options{Phone: p, URL: want.base, HTTP: fs.client()})
+					if err != nil {
+						t.Fatalf("boot: %v\nrequests %q", err, fs.requests())
+					}
+					checkGolden(t, dir, fs.requests(), rep, model, want)
+				})
+			}
+		}
+	}
+}
+
+func checkGolden(t *testing.T, dir string, reqs []string, rep *Report, model *rendererv1.Model, want goldenWant) {
+	t.Helper()
+	// Every file Dialtone renders for the scenario was fetched once, with 200.
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if e.Name() == "000000000000.cfg" {
+			continue // Poly's fallback master, only used without a <mac>.cfg
+		}
+		if n := countOf(reqs, e.Name()+" 200"); n != 1 {
+			t.Errorf("%s fetched %d times with 200; requests %q", e.Name(), n, reqs)
+		}
+	}
+	c := rep.Config
+	if c == nil {
+		t.Fatal("no configuration")
+	}
+	wantProv := want.base
+	switch model.GetVendor() {
+	case "fanvil":
+		wantProv += "$mac.cfg"
+	case "cisco":
+		wantProv += "$MA.xml"
+	}
+	if c.ProvisioningURL != wantProv {
+		t.Errorf("provisioning URL %q, want %q", c.ProvisioningURL, wantProv)
+	}
+	if model.GetVendor() != "gigaset" && c.PollSeconds != want.pollSeconds {
+		t.Errorf("poll %d s, want %d", c.PollSeconds, want.pollSeconds)
+	}
+	if want.bootstrap {
+		if len(c.Accounts) != 0 || c.WebPassword != "" {
+			t.Errorf("bootstrap file configured accounts %+v / a web password", c.Accounts)
+		}
+		return
+	}
+	wantLines := min(want.lines, int(model.GetSipAccounts()))
+	if len(c.Accounts) != wantLines {
+		t.Fatalf("%d accounts, want %d: %+v", len(c.Accounts), wantLines, c.Accounts)
+	}
+	codecs := want.codecs(model)
+	for i, a := range c.Accounts {
+		n := i + 1
+		w := vendorsim.Account{Line: n, Enabled: true, Server: "pbx.example.net", Port: want.port, Transport: want.transport,
+			User: want.user(n), AuthUser: want.auth(n), Password: want.password(n), DisplayName: want.display(n),
+			OutboundProxy: want.outbound, ExpiresSecs: want.expiry, Codecs: codecs}
+		if len(codecs) == 0 {
+			w.Codecs = nil
+		}
+		a.Label = ""
+		if fmt.Sprint(a) != fmt.Sprint(w) {
+			t.Errorf("account %d:\n got %+v\nwant %+v", n, a, w)
+		}
+	}
+	if c.WebPassword != want.web {
+		t.Errorf("web password %q, want %q", c.WebPassword, want.web)
+	}
+	lang := ""
+	for _, l := range want.lang {
+		if slices.Contains(model.GetLanguages(), l) {
+			lang = l
+			break
+		}
+	}
+	base := func(tag string) string { b, _, _ := strings.Cut(tag, "-"); return b }
+	if base(c.LanguageTag) != base(lang) {
+		t.Errorf("language %q (tag %q), want %q", c.Language, c.LanguageTag, lang)
+	}
+	if c.UTCOffset == nil || *c.UTCOffset != want.offset {
+		t.Errorf("UTC offset %v (time zone %q), want %d", c.UTCOffset, c.TimeZone, want.offset)
+	}
+	if c.DST != nil && !*c.DST {
+		t.Errorf("DST off (time zone %q), want on", c.TimeZone)
+	}
+	if c.NTPServer != "ntp.example.net" {
+		t.Errorf("NTP %q", c.NTPServer)
+	}
+}
+
+func countOf(list []string, s string) int {
+	n := 0
+	for _, x := range list {
+		if x == s {
+			n++
+		}
+	}
+	return n
+}
+
+// TestEveryCatalogModel renders files with the real config-renderer for every
+// model of its catalog (as provision-http would) and boots a phone of each.
+func TestEveryCatalogModel(t *testing.T) {
+	ren := newRenderer(t)
+	fs := newFileServer(t)
+	models := ren.Models("")
+	if len(models) < 60 {
+		t.Fatalf("catalog has %d models", len(models))
+	}
+	for _, m := range models {
+		t.Run(m.GetVendor()+"/"+m.GetModel(), func(t *testing.T) {
+			mac := m.GetOuis()[0] + "0a0b0c"
+			prof := &provisioningv1.ProvisioningProfile{
+				Mac: mac, Vendor: m.GetVendor(), Model: m.GetModel(), ProvisioningUrl: goldenHTTPBase,
+				NtpServer: "ntp.example.net", TimeZone: "Europe/Berlin", WebPassword: "web=pw;1",
+				SipServer: &provisioningv1.SipServer{Host: "pbx.example.net", Port: 5080, Transport: provisioningv1.Transport_TRANSPORT_TCP},
+				Lines:     []*provisioningv1.Line{{Index: 1, Extension: "1001", AuthUser: "u1001", DisplayName: "Line = One; <x>", Password: "p=1#2"}},
+			}
+			if len(m.GetCodecs()) > 0 {
+				prof.Codecs = m.GetCodecs()[:1]
+			}
+			fs.mu.Lock()
+			fs.fetched = nil
+			fs.render = func(name string) ([]byte, int) {
+				resp, err := ren.Render(context.Background(), prof, name)
+				if err != nil {
+					return nil, http.StatusNotFound
+				}
+				return resp.GetContent(), http.StatusOK
+			}
+			fs.mu.Unlock()
+			p, err := vendorsim.NewPhone(m.GetVendor(), m.GetModel(), mac, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep, err := Boot(context.Background(), Options{Phone: p, URL: goldenHTTPBase, HTTP: fs.client()})
+			if err != nil {
+				t.Fatalf("boot: %v\nrequests %q", err, fs.requests())
+			}
+			if rep.Config == nil || len(rep.Config.Accounts) != 1 {
+				t.Fatalf("accounts %+v; requests %q", rep.Config, fs.requests())
+			}
+			a := rep.Config.Accounts[0]
+			if a.User != "1001" || a.AuthUser != "u1001" || a.Password != "p=1#2" || a.DisplayName != "Line = One; <x>" ||
+				a.Server != "pbx.example.net" || a.Port != 5080 || a.Transport != "tcp" {
+				t.Errorf("account %+v", a)
+			}
+			if len(m.GetCodecs()) > 0 && (len(a.Codecs) != 1 || a.Codecs[0] != vocab.CodecName(m.GetCodecs()[0])) {
+				t.Errorf("codecs %v, want [%s]", a.Codecs, vocab.CodecName(m.GetCodecs()[0]))
+			}
+			if rep.Config.WebPassword != "web=pw;1" {
+				t.Errorf("web password %q", rep.Config.WebPassword)
+			}
+			for _, r := range fs.requests() {
+				if !strings.HasSuffix(r, " 200") && !expected404(m.GetVendor(), r) {
+					t.Errorf("unexpected request %s", r)
+				}
+			}
+		})
+	}
+	fs.mu.Lock()
+	fs.render = nil
+	fs.mu.Unlock()
+}
+
+// expected404 lists the files phones ask for that Dialtone does not serve.
+func expected404(vendor, req string) bool {
+	name, _, _ := strings.Cut(req, " ")
+	switch vendor {
+	case "yealink":
+		return strings.HasSuffix(name, ".boot")
+	case "grandstream", "htek":
+		return !strings.HasSuffix(name, ".xml") // the binary cfg<mac>
+	case "fanvil":
+		return true // the model common file, when the catalog has none for the model
+	}
+	return false
+}

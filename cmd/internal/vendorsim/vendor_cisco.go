@@ -1,0 +1,153 @@
+package vendorsim
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// Cisco MPP 3PCC (vendor-configs.md §6): the profile rule is a URL with
+// macros ($MA lower-case MAC, $MAU upper, $MAC with colons, $PN/$PSN the
+// product); a directory URL gets <mac>.xml appended (phonesim's reading of
+// Dialtone's directory URLs). <flat-profile> with one element per
+// parameter, line parameters ending in _<n>_; the last occurrence wins.
+// Profile_Rule_B.._D, when set to another URL, are fetched in turn.
+var cisco = &Vendor{
+	Key:             "cisco",
+	DisplayName:     "Cisco",
+	PnP:             false,
+	Provisionable:   true,
+	OUIs:            []string{"00562b", "0002fd", "8843e1", "a44c11"},
+	DefaultModel:    "CP-8851-3PCC",
+	DefaultFirmware: func(string) string { return "12.0.1" },
+	// "Cisco-CP-7832-3PCC/11.0.1 (00562b043615)".
+	UserAgent: func(p Phone) string {
+		return fmt.Sprintf("Cisco-%s/%s (%s)", p.Model, p.Firmware, p.MAC)
+	},
+	ResolveURL: ciscoExpand,
+	Plan:       ciscoPlan,
+	CheckSync:  []string{"resync", "check-sync"},
+}
+
+func ciscoExpand(p Phone, u string) string {
+	psn := strings.TrimPrefix(p.Model, "CP-")
+	// Longest macros first so $MAU is not read as $MA + "U".
+	return expand(u, "$MAU", strings.ToUpper(p.MAC), "$MAC", colonMAC(p.MAC), "$MA", p.MAC,
+		"$PSN", psn, "$PN", p.Model, "$SWVER", p.Firmware)
+}
+
+// ciscoPlan: a directory URL stands for the factory rule "/$PSN.xml" under
+// it (config-renderer serves <PSN>.xml, which sets Profile_Rule to
+// "<url>$MA.xml"). When a file sets Profile_Rule to another URL the phone
+// resyncs from it at once; Profile_Rule_B.._D are fetched in turn.
+func ciscoPlan(ctx context.Context, p Phone, base string, f Fetcher, cfg *Config) error {
+	first := base
+	if isDirURL(base) {
+		first = strings.TrimPrefix(p.Model, "CP-") + ".xml"
+	}
+	done := map[string]bool{}
+	queue := []string{first}
+	for len(queue) > 0 && len(done) < 5 {
+		name := queue[0]
+		queue = queue[1:]
+		if done[name] {
+			continue
+		}
+		done[name] = true
+		file, err := fetchParse(ctx, f, cfg, name, func(body []byte) error { return readCiscoXML(body, cfg) })
+		if err != nil {
+			return err
+		}
+		if !file.OK() {
+			continue
+		}
+		if r := strings.TrimSpace(cfg.Values["Profile_Rule"]); r != "" {
+			if u := ciscoExpand(p, ciscoStripOptions(r)); u != file.URL && !done[u] {
+				queue = append(queue, u)
+			}
+		}
+		for _, rule := range []string{"Profile_Rule_B", "Profile_Rule_C", "Profile_Rule_D"} {
+			if r := strings.TrimSpace(cfg.Values[rule]); r != "" {
+				queue = append(queue, ciscoExpand(p, ciscoStripOptions(r)))
+			}
+		}
+	}
+	ciscoExtract(cfg)
+	return nil
+}
+
+// ciscoStripOptions drops a leading "[--uid u --pwd p]" qualifier.
+func ciscoStripOptions(rule string) string {
+	if strings.HasPrefix(rule, "[") {
+		if i := strings.Index(rule, "]"); i > 0 {
+			return strings.TrimSpace(rule[i+1:])
+		}
+	}
+	return rule
+}
+
+func readCiscoXML(body []byte, cfg *Config) error {
+	root, err := parseXML(body)
+	if err != nil {
+		return err
+	}
+	if root.Name != "flat-profile" {
+		return fmt.Errorf("%w: root element %q, want flat-profile", ErrFormat, root.Name)
+	}
+	for _, c := range root.Children {
+		if len(c.Children) > 0 {
+			return fmt.Errorf("%w: <%s> is not flat", ErrFormat, c.Name)
+		}
+		cfg.set(c.Name, c.Text, false) // "the last such occurrence overrides"
+	}
+	return nil
+}
+
+var ciscoUserRe = regexp.MustCompile(`^User_ID_(\d+)_$`)
+
+func ciscoExtract(cfg *Config) {
+	v := cfg.Values
+	for _, n := range indices(v, ciscoUserRe) {
+		k := func(s string) string { return v[fmt.Sprintf("%s_%d_", s, n)] }
+		a := Account{
+			Line:          n,
+			Enabled:       k("Line_Enable") == "" || onOff(k("Line_Enable")),
+			DisplayName:   k("Display_Name"),
+			Label:         k("Short_Name"),
+			User:          k("User_ID"),
+			AuthUser:      k("Auth_ID"),
+			Password:      k("Password"),
+			OutboundProxy: k("Outbound_Proxy"),
+			Transport:     transportName(k("SIP_Transport"), nil),
+			ExpiresSecs:   atoi(k("Register_Expires")),
+		}
+		if uob := k("Use_Outbound_Proxy"); uob != "" && !onOff(uob) {
+			a.OutboundProxy = ""
+		}
+		a.Server, a.Port = splitHostPort(k("Proxy"))
+		if a.Port == 0 {
+			a.Port = atoi(k("SIP_Port"))
+		}
+		for _, c := range []string{"Preferred_Codec", "Second_Preferred_Codec", "Third_Preferred_Codec"} {
+			if name := neutralCodec(k(c)); name != "" && !slices.Contains(a.Codecs, name) {
+				a.Codecs = append(a.Codecs, name)
+			}
+		}
+		cfg.Accounts = append(cfg.Accounts, a)
+	}
+	cfg.WebPassword = v["Admin_Password"]
+	cfg.Language = v["Language_Selection"]
+	if cfg.Language == "" {
+		cfg.Language = v["Locale"]
+	}
+	cfg.TimeZone = v["Time_Zone"]
+	if off, ok := parseOffset(strings.TrimPrefix(cfg.TimeZone, "GMT")); ok {
+		setZone(cfg, off, true, boolp(onOff(v["Daylight_Saving_Time_Enable"])))
+	}
+	cfg.NTPServer = v["Primary_NTP_Server"]
+	cfg.ProvisioningURL = ciscoStripOptions(v["Profile_Rule"]) // with the phone's macros unexpanded
+	cfg.PollSeconds = atoi(v["Resync_Periodic"])
+	cfg.finish("cisco")
+}

@@ -1,0 +1,159 @@
+package vendorsim
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// Htek UC9xx (vendor-configs.md §7): model common file cfg<code>.xml, then
+// cfg<mac> and cfg<mac>.xml (lower case). <hl_provision><config> with
+// Grandstream-style P-values carrying a descriptive para="…" attribute.
+var htek = &Vendor{
+	Key:             "htek",
+	DisplayName:     "Htek",
+	OUIs:            []string{"001fc1"},
+	PnP:             true,
+	Provisionable:   true,
+	DefaultModel:    "UC926",
+	DefaultFirmware: func(string) string { return "2.0.4.2" },
+	subscribe:       htekSubscribe,
+	newIDs:          rfcIDs,
+	Retransmit:      rfcRetransmit,
+	// "Htek UC903 2.0.4.2 00:1f:c1:1c:22:a9".
+	UserAgent: func(p Phone) string {
+		return fmt.Sprintf("Htek %s %s %s", p.Model, p.Firmware, colonMAC(p.MAC))
+	},
+	ResolveURL: func(p Phone, u string) string {
+		return expand(u, "{mac}", p.MAC, "$mac", p.MAC)
+	},
+	Plan:      htekPlan,
+	CheckSync: []string{"check-sync"},
+}
+
+// htekModelFiles: Wazo's model common files (common.py, entry.py).
+var htekModelFiles = map[string]string{
+	"UC926": "cfg0010.xml", "UC926E": "cfg0010.xml", "UC924": "cfg0012.xml", "UC924E": "cfg0012.xml",
+	"UC923": "cfg0013.xml", "UC903": "cfg0016.xml", "UC902": "cfg0017.xml",
+	"UC912": "cfg0019.xml", "UC912G": "cfg0019.xml", "UC912E": "cfg0019.xml",
+}
+
+func htekPlan(ctx context.Context, p Phone, base string, f Fetcher, cfg *Config) error {
+	read := func(body []byte) error { return readHtekXML(p, body, cfg) }
+	if !isDirURL(base) {
+		if _, err := fetchParse(ctx, f, cfg, base, read); err != nil {
+			return err
+		}
+		htekExtract(cfg)
+		return nil
+	}
+	if common, ok := htekModelFiles[strings.ToUpper(p.Model)]; ok {
+		if _, err := fetchParse(ctx, f, cfg, common, read); err != nil {
+			return err
+		}
+	}
+	if _, err := fetchRecord(ctx, f, cfg, "cfg"+p.MAC); err != nil {
+		return err
+	}
+	if _, err := fetchParse(ctx, f, cfg, "cfg"+p.MAC+".xml", read); err != nil {
+		return err
+	}
+	htekExtract(cfg)
+	return nil
+}
+
+// readHtekXML stores each P-value as "P<n>" and, when it has one, also
+// under its para name.
+func readHtekXML(p Phone, body []byte, cfg *Config) error {
+	root, err := parseXML(body)
+	if err != nil {
+		return err
+	}
+	if root.Name != "hl_provision" {
+		return fmt.Errorf("%w: root element %q, want hl_provision", ErrFormat, root.Name)
+	}
+	if m := root.Child("mac"); m != nil && m.Text != "" && !strings.EqualFold(strings.ReplaceAll(m.Text, ":", ""), p.MAC) {
+		return fmt.Errorf("%w: file is for MAC %s, not %s", ErrFormat, m.Text, p.MAC)
+	}
+	conf := root.Child("config")
+	if conf == nil {
+		return fmt.Errorf("%w: no <config>", ErrFormat)
+	}
+	seen := map[string]bool{}
+	for _, c := range conf.Children {
+		if !pValueRe.MatchString(c.Name) {
+			return fmt.Errorf("%w: unexpected element <%s> in <config>", ErrFormat, c.Name)
+		}
+		if seen[c.Name] {
+			return fmt.Errorf("%w: %s set twice", ErrFormat, c.Name)
+		}
+		seen[c.Name] = true
+		cfg.set(c.Name, c.Text, false)
+		if para, ok := c.Attr("para"); ok && para != "" {
+			cfg.set("para:"+para, c.Text, false)
+		}
+	}
+	return nil
+}
+
+// htekTransports: P130 0 UDP, 1 TCP, 2 TLS, 3 DNS-SRV.
+var htekTransports = map[string]string{"0": "udp", "1": "tcp", "2": "tls", "3": "dns-srv"}
+
+var htekAccountRe = regexp.MustCompile(`^para:Account(\d+)_`)
+
+// htekExtract reads accounts by their para names ("Account2_SipUserId"),
+// which Htek files carry next to the P-numbers (Wazo's template); the
+// registrar, transport, expiry and codecs are Profile 1's, shared by every
+// account. P32 (expiry) is in minutes, as for Grandstream.
+func htekExtract(cfg *Config) {
+	v := cfg.Values
+	p1 := func(s string) string { return v["para:Profile1_"+s] }
+	server, port := splitHostPort(p1("Sipserver"))
+	var codecs []string
+	for _, pv := range []string{"P57", "P58", "P59", "P60", "P61", "P62"} {
+		if c := rtpCodecs[v[pv]]; c != "" && !slices.Contains(codecs, c) {
+			codecs = append(codecs, c)
+		}
+	}
+	for _, n := range indices(v, htekAccountRe) {
+		k := func(s string) string { return v[fmt.Sprintf("para:Account%d_%s", n, s)] }
+		a := Account{
+			Line:          n,
+			Enabled:       onOff(k("Active")),
+			Label:         k("Label"),
+			DisplayName:   k("DisplayName"),
+			User:          k("SipUserId"),
+			AuthUser:      k("AuthenticateID"),
+			Password:      k("AuthenticatePassword"),
+			Server:        server,
+			Port:          port,
+			OutboundProxy: p1("OutboundProxy"),
+			Transport:     transportName(p1("SipTransport"), htekTransports),
+			ExpiresSecs:   60 * atoi(p1("RegisterExpiration")),
+			Codecs:        codecs,
+		}
+		cfg.Accounts = append(cfg.Accounts, a)
+	}
+	cfg.Codecs = codecs
+	cfg.WebPassword = v["P2"]
+	cfg.Language = v["P8621"]
+	cfg.TimeZone = v["P64"]
+	if off, ok := htekZoneIndex[cfg.TimeZone]; ok {
+		dst := v["P75"]
+		setZone(cfg, off, true, boolp(dst != "" && dst != "0"))
+	}
+	cfg.NTPServer = v["P30"]
+	if path := v["P237"]; path != "" {
+		scheme := map[string]string{"1": "http", "2": "https"}[v["P212"]]
+		if scheme != "" && !strings.Contains(path, "://") {
+			path = scheme + "://" + path
+		}
+		cfg.ProvisioningURL = path
+	}
+	if v["P194"] == "1" {
+		cfg.PollSeconds = 60 * atoi(v["P193"])
+	}
+	cfg.finish("htek")
+}

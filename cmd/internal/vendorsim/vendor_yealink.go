@@ -1,0 +1,233 @@
+package vendorsim
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// Yealink (vendor-configs.md §1): boot-file mechanism (V81+): <mac>.boot,
+// else y000000000000.boot, each listing "include:config <file>" lines
+// processed top to bottom (later files override); without a boot file the
+// legacy order y0000000000XX.cfg then <mac>.cfg, where XX is the first field
+// of the firmware version. Text "key = value" after "#!version:1.0.0.1".
+var yealink = &Vendor{
+	Key:           "yealink",
+	DisplayName:   "Yealink",
+	OUIs:          []string{"001565", "249ad8", "805ec0", "805e0c", "44dbd2"},
+	PnP:           true,
+	Provisionable: true,
+	DefaultModel:  "T54W",
+	DefaultFirmware: func(model string) string {
+		if n, ok := yealinkFamily[strings.ToUpper(model)]; ok {
+			return fmt.Sprintf("%d.86.0.45", n)
+		}
+		return "96.86.0.45"
+	},
+	subscribe:  yealinkSubscribe,
+	newIDs:     yealinkIDs,
+	Retransmit: rfcRetransmit,
+	// Wazo's collection: "Yealink SIP-T46G 28.72.0.1 00:15:65:4a:a9:37";
+	// DECT bases "Yealink W70B 146.87.0.15 80:5e:0c:1d:65:4e".
+	UserAgent: func(p Phone) string {
+		if yealinkIsDECT(p.Model) {
+			return fmt.Sprintf("Yealink %s %s %s", p.Model, p.Firmware, colonMAC(p.MAC))
+		}
+		return fmt.Sprintf("Yealink SIP-%s %s %s", p.Model, p.Firmware, colonMAC(p.MAC))
+	},
+	ResolveURL: func(p Phone, u string) string {
+		return expand(u, "{mac}", p.MAC, "{MAC}", strings.ToUpper(p.MAC), "$mac", p.MAC, "$MAC", strings.ToUpper(p.MAC))
+	},
+	Plan:      yealinkPlan,
+	CheckSync: []string{"check-sync"},
+}
+
+func yealinkIsDECT(model string) bool {
+	m := strings.ToUpper(model)
+	return strings.HasPrefix(m, "W") && !strings.HasPrefix(m, "WP")
+}
+
+// yealinkFamily maps models to the firmware prefix that names their common
+// file y0000000000XX.cfg (FusionPBX's per-model files, vendor-configs.md §1.1).
+var yealinkFamily = map[string]int{
+	"T28P": 0, "T26P": 4, "T22P": 5, "T20P": 7, "VP530": 23, "W52P": 25, "W56P": 25, "T46G": 28, "T42G": 29,
+	"T32G": 32, "T48G": 35, "T41P": 36, "CP860": 37, "T38G": 38, "T23P": 44, "T23G": 44, "T27P": 45, "T29G": 46,
+	"T49G": 51, "T21P": 52, "T19P": 53, "T40P": 54, "T56A": 56, "T58A": 58, "T58V": 58, "T48S": 65, "T46S": 66,
+	"T42S": 67, "T41S": 68, "T27G": 69, "T54S": 70, "CP960": 73, "T52S": 74, "T40G": 76, "W60B": 77, "CP920": 78,
+	"VP59": 91, "T53": 95, "T53W": 95, "T54W": 96, "T57W": 97, "W80B": 103, "T43U": 107, "T46U": 108, "T48U": 109,
+	"T42U": 116, "T31G": 123, "T33G": 124, "W90B": 130, "CP965": 143, "W70B": 146, "CP925": 148, "T58W": 150,
+	"T34W": 171, "T31W": 172, "T44W": 174, "T44U": 174, "W75B": 175, "AX83H": 180, "AX86R": 182, "T73W": 183,
+	"T74W": 184, "T73U": 186, "T74U": 187, "T77U": 188, "T88V": 192, "T88W": 192, "T85W": 196, "T87W": 197,
+}
+
+func yealinkPlan(ctx context.Context, p Phone, base string, f Fetcher, cfg *Config) error {
+	read := func(body []byte) error { return readYealinkCfg(body, cfg) }
+	if !isDirURL(base) {
+		if _, err := fetchParse(ctx, f, cfg, base, read); err != nil {
+			return err
+		}
+		yealinkExtract(cfg)
+		return nil
+	}
+	for _, boot := range []string{p.MAC + ".boot", "y000000000000.boot"} {
+		var includes []string
+		file, err := fetchParse(ctx, f, cfg, boot, func(body []byte) error {
+			var err error
+			includes, err = yealinkIncludes(body)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if !file.OK() {
+			continue
+		}
+		for _, inc := range includes {
+			if _, err := fetchParse(ctx, f, cfg, inc, read); err != nil {
+				return err
+			}
+		}
+		yealinkExtract(cfg)
+		return nil
+	}
+	// Legacy order: the model's common file, then the MAC file.
+	fw := p.Firmware
+	if n, _, ok := strings.Cut(fw, "."); ok && atoi(n) >= 0 {
+		if _, err := fetchParse(ctx, f, cfg, fmt.Sprintf("y%012d.cfg", atoi(n)), read); err != nil {
+			return err
+		}
+	}
+	if _, err := fetchParse(ctx, f, cfg, p.MAC+".cfg", read); err != nil {
+		return err
+	}
+	yealinkExtract(cfg)
+	return nil
+}
+
+// yealinkIncludes reads a boot file: "#!version:1.0.0.1" first, then
+// "include:config <path>" or include:config "path" lines; other settings
+// in a boot file (overwrite_mode…) are ignored.
+func yealinkIncludes(body []byte) ([]string, error) {
+	if err := yealinkHeader(body); err != nil {
+		return nil, err
+	}
+	lines, err := parseKeyValue(body)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, l := range lines {
+		if l.Key != "" {
+			continue
+		}
+		rest, ok := strings.CutPrefix(l.Value, "include:config")
+		if !ok {
+			return nil, fmt.Errorf("%w: line %d: unexpected %q", ErrFormat, l.Line, l.Value)
+		}
+		rest = strings.Trim(strings.TrimSpace(rest), `"`)
+		if rest == "" {
+			return nil, fmt.Errorf("%w: line %d: include without a file", ErrFormat, l.Line)
+		}
+		out = append(out, rest)
+	}
+	return out, nil
+}
+
+func yealinkHeader(body []byte) error {
+	first, _, _ := strings.Cut(string(body), "\n")
+	if strings.TrimRight(first, "\r") != "#!version:1.0.0.1" {
+		return fmt.Errorf("%w: first line must be #!version:1.0.0.1", ErrFormat)
+	}
+	return nil
+}
+
+func readYealinkCfg(body []byte, cfg *Config) error {
+	if err := yealinkHeader(body); err != nil {
+		return err
+	}
+	lines, err := parseKeyValue(body)
+	if err != nil {
+		return err
+	}
+	seen := map[string]int{}
+	for _, l := range lines {
+		if l.Key == "" {
+			return fmt.Errorf("%w: line %d: not key = value: %q", ErrFormat, l.Line, l.Value)
+		}
+		if prev, dup := seen[l.Key]; dup {
+			return fmt.Errorf("%w: line %d: key %s already set on line %d", ErrFormat, l.Line, l.Key, prev)
+		}
+		seen[l.Key] = l.Line
+		v := l.Value
+		if v == "%NULL%" {
+			v = ""
+		}
+		cfg.set(l.Key, v, false)
+	}
+	return nil
+}
+
+var yealinkAccountRe = regexp.MustCompile(`^account\.(\d+)\.`)
+var yealinkCodecRe = regexp.MustCompile(`^account\.(\d+)\.codec\.([a-z0-9_]+)\.(enable|priority)$`)
+
+// yealinkTransports: account.X.sip_server.1.transport_type 0 UDP, 1 TCP,
+// 2 TLS, 3 DNS-NAPTR.
+var yealinkTransports = map[string]string{"0": "udp", "1": "tcp", "2": "tls", "3": "dns-naptr"}
+
+func yealinkExtract(cfg *Config) {
+	v := cfg.Values
+	for _, n := range indices(v, yealinkAccountRe) {
+		k := func(s string) string { return v[fmt.Sprintf("account.%d.%s", n, s)] }
+		a := Account{
+			Line:        n,
+			Enabled:     onOff(k("enable")),
+			Label:       k("label"),
+			DisplayName: k("display_name"),
+			User:        k("user_name"),
+			AuthUser:    k("auth_name"),
+			Password:    k("password"),
+			Server:      k("sip_server.1.address"),
+			Port:        atoi(k("sip_server.1.port")),
+			Transport:   transportName(k("sip_server.1.transport_type"), yealinkTransports),
+			ExpiresSecs: atoi(k("sip_server.1.expires")),
+		}
+		if onOff(k("outbound_proxy_enable")) {
+			a.OutboundProxy = k("outbound_proxy.1.address")
+			if port := k("outbound_proxy.1.port"); port != "" && port != "0" {
+				a.OutboundProxy += ":" + port
+			}
+		}
+		prio := map[string]int{}
+		for key, val := range v {
+			m := yealinkCodecRe.FindStringSubmatch(key)
+			if m == nil || atoi(m[1]) != n || m[3] != "enable" || !onOff(val) {
+				continue
+			}
+			c := neutralCodec(m[2])
+			if c == "" {
+				continue
+			}
+			if p := atoi(v[fmt.Sprintf("account.%d.codec.%s.priority", n, m[2])]); p > 0 {
+				prio[c] = p
+			}
+		}
+		a.Codecs = byPriority(prio)
+		cfg.Accounts = append(cfg.Accounts, a)
+	}
+	if up := v["static.security.user_password"]; up != "" {
+		if _, pw, ok := strings.Cut(up, ":"); ok {
+			cfg.WebPassword = pw
+		}
+	}
+	cfg.Language = v["lang.gui"]
+	cfg.TimeZone = v["local_time.time_zone"]
+	off, ok := parseOffset(cfg.TimeZone)
+	setZone(cfg, off, ok, boolp(v["local_time.summer_time"] != "0" && v["local_time.summer_time"] != ""))
+	cfg.NTPServer = v["local_time.ntp_server1"]
+	cfg.ProvisioningURL = v["static.auto_provision.server.url"]
+	if onOff(v["static.auto_provision.repeat.enable"]) {
+		cfg.PollSeconds = 60 * atoi(v["static.auto_provision.repeat.minutes"])
+	}
+	cfg.finish("yealink")
+}
