@@ -1,0 +1,296 @@
+package natsjs_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/dialtone-voip/dialtone/platform/natsjs"
+	"github.com/dialtone-voip/dialtone/platform/testenv/natstest"
+)
+
+var eventsStream = natsjs.StreamConfig("TEST_EVENTS", "test.events.>")
+
+// eventually polls cond until it holds or 20s pass (a safety net for a
+// hung test, not a timing assertion).
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func streamMsgs(t *testing.T, js jetstream.JetStream) uint64 {
+	t.Helper()
+	st, err := js.Stream(t.Context(), eventsStream.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Msgs
+}
+
+func TestStreamSurvivesRestart(t *testing.T) {
+	ns := natstest.Start(t)
+	js := ns.JetStream()
+	ctx := t.Context()
+	for range 2 { // idempotent
+		if err := natsjs.EnsureStreams(ctx, js, eventsStream); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := js.Stream(ctx, eventsStream.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := st.CachedInfo().Config; c.Storage != jetstream.FileStorage || c.Duplicates != natsjs.StreamDuplicates || c.MaxAge != natsjs.StreamMaxAge {
+		t.Errorf("stream config = %+v", c)
+	}
+	for i := range 2 {
+		if err := natsjs.Publish(ctx, js, "test.events.phone", wrapperspb.String(fmt.Sprint("m", i)), fmt.Sprint("id-", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	ns.Restart()
+
+	// The same client reconnects; the stream kept its messages.
+	eventually(t, "publish after restart", func() bool {
+		return natsjs.Publish(ctx, js, "test.events.phone", wrapperspb.String("m2"), "id-2") == nil
+	})
+	if n := streamMsgs(t, js); n != 3 {
+		t.Fatalf("stream holds %d messages after restart, want 3", n)
+	}
+	raw, err := st.GetMsg(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if raw.Header.Get(natsjs.TypeHeader) != "google.protobuf.StringValue" || raw.Header.Get(natsjs.ContentTypeHeader) != natsjs.ContentType {
+		t.Errorf("headers = %v", raw.Header)
+	}
+}
+
+func TestPublishSameIDStoresOnce(t *testing.T) {
+	ns := natstest.Start(t)
+	js := ns.JetStream()
+	ctx := t.Context()
+	if err := natsjs.EnsureStreams(ctx, js, eventsStream); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := natsjs.Publish(ctx, js, "test.events.phone", wrapperspb.String("x"), "phone-001565aabbcc-discovered-1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := streamMsgs(t, js); n != 1 {
+		t.Fatalf("stream holds %d messages, want 1", n)
+	}
+	if err := natsjs.Publish(ctx, js, "test.events.phone", wrapperspb.String("x"), ""); err == nil {
+		t.Error("empty msg id accepted")
+	}
+}
+
+type counter struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (c *counter) inc(k string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.n[k]++
+	return c.n[k]
+}
+
+func (c *counter) get(k string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n[k]
+}
+
+func startConsume(t *testing.T, js jetstream.JetStream, h natsjs.Handler) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- natsjs.Consume(ctx, js, eventsStream.Name, jetstream.ConsumerConfig{
+			Durable: "test-consumer", AckWait: 5 * time.Second,
+		}, h, nil, natsjs.WithBackoff(10*time.Millisecond, 50*time.Millisecond))
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Consume = %v", err)
+		}
+	})
+}
+
+func TestConsumeAckNakTerm(t *testing.T) {
+	ns := natstest.Start(t)
+	js := ns.JetStream()
+	ctx := t.Context()
+	if err := natsjs.EnsureStreams(ctx, js, eventsStream); err != nil {
+		t.Fatal(err)
+	}
+	seen := &counter{n: map[string]int{}}
+	startConsume(t, js, func(ctx context.Context, msg jetstream.Msg) error {
+		var v wrapperspb.StringValue
+		if err := natsjs.Decode(msg, &v); err != nil {
+			return natsjs.Permanent(err)
+		}
+		n := seen.inc(v.Value)
+		switch v.Value {
+		case "retry":
+			if n < 3 {
+				return errors.New("transient")
+			}
+		case "bad":
+			return natsjs.Permanent(errors.New("cannot process"))
+		case "panic":
+			if n == 1 {
+				panic("handler bug")
+			}
+		}
+		return nil
+	})
+	for _, v := range []string{"ok", "retry", "bad", "panic"} {
+		if err := natsjs.Publish(ctx, js, "test.events.x", wrapperspb.String(v), v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A message of another type is terminated by Decode's error.
+	if err := natsjs.Publish(ctx, js, "test.events.x", wrapperspb.Int64(7), "int"); err != nil {
+		t.Fatal(err)
+	}
+
+	eventually(t, "all messages settled", func() bool {
+		cons, err := js.Consumer(ctx, eventsStream.Name, "test-consumer")
+		if err != nil {
+			return false
+		}
+		info, err := cons.Info(ctx)
+		return err == nil && info.NumPending == 0 && info.NumAckPending == 0 && info.NumRedelivered == 0 && seen.get("retry") == 3
+	})
+	for k, want := range map[string]int{"ok": 1, "retry": 3, "bad": 1, "panic": 2} {
+		if got := seen.get(k); got != want {
+			t.Errorf("%s handled %d times, want %d", k, got, want)
+		}
+	}
+}
+
+func TestConsumeAcrossRestart(t *testing.T) {
+	ns := natstest.Start(t)
+	js := ns.JetStream()
+	ctx := t.Context()
+	if err := natsjs.EnsureStreams(ctx, js, eventsStream); err != nil {
+		t.Fatal(err)
+	}
+	seen := &counter{n: map[string]int{}}
+	startConsume(t, js, func(_ context.Context, msg jetstream.Msg) error {
+		var v wrapperspb.StringValue
+		if err := natsjs.Decode(msg, &v); err != nil {
+			return natsjs.Permanent(err)
+		}
+		seen.inc(v.Value)
+		return nil
+	})
+	if err := natsjs.Publish(ctx, js, "test.events.x", wrapperspb.String("before"), "before"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "message before restart", func() bool { return seen.get("before") == 1 })
+
+	ns.Restart()
+
+	eventually(t, "publish after restart", func() bool {
+		return natsjs.Publish(ctx, js, "test.events.x", wrapperspb.String("after"), "after") == nil
+	})
+	eventually(t, "message after restart", func() bool { return seen.get("after") >= 1 })
+
+	// And once more with the server down for a while.
+	ns.Shutdown()
+	ns.Restart()
+	eventually(t, "publish after second restart", func() bool {
+		return natsjs.Publish(ctx, js, "test.events.x", wrapperspb.String("again"), "again") == nil
+	})
+	eventually(t, "message after second restart", func() bool { return seen.get("again") >= 1 })
+}
+
+func TestConsumeRejectsBadConfig(t *testing.T) {
+	ns := natstest.Start(t)
+	js := ns.JetStream()
+	if err := natsjs.EnsureStreams(t.Context(), js, eventsStream); err != nil {
+		t.Fatal(err)
+	}
+	h := func(context.Context, jetstream.Msg) error { return nil }
+	if err := natsjs.Consume(t.Context(), js, eventsStream.Name, jetstream.ConsumerConfig{}, h, nil); err == nil {
+		t.Error("consumer without Durable accepted")
+	}
+	// The server rejects this configuration (400): Consume returns instead
+	// of retrying forever.
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	err := natsjs.Consume(ctx, js, eventsStream.Name, jetstream.ConsumerConfig{Durable: "x", DeliverPolicy: jetstream.DeliverByStartSequencePolicy}, h, nil)
+	if err == nil {
+		t.Error("bad consumer config accepted")
+	}
+}
+
+func TestEmbeddedInProcess(t *testing.T) {
+	srv, err := natsjs.StartEmbedded(natsjs.EmbeddedOptions{StoreDir: t.TempDir(), DontListen: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { srv.Shutdown(); srv.WaitForShutdown() }()
+	nc, js, err := natsjs.Connect(t.Context(), "", nil, natsjs.InProcess(srv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if err := natsjs.EnsureStreams(t.Context(), js, eventsStream); err != nil {
+		t.Fatal(err)
+	}
+	if err := natsjs.Publish(t.Context(), js, "test.events.y", wrapperspb.String("in-process"), "1"); err != nil {
+		t.Fatal(err)
+	}
+	if n := streamMsgs(t, js); n != 1 {
+		t.Errorf("stream holds %d", n)
+	}
+	if _, err := natsjs.StartEmbedded(natsjs.EmbeddedOptions{}); err == nil {
+		t.Error("embedded server without StoreDir accepted")
+	}
+}
+
+func TestConnectGivesUpWithContext(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	if _, _, err := natsjs.Connect(ctx, "nats://127.0.0.1:1", nil); err == nil {
+		t.Fatal("Connect to a closed port succeeded")
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	for _, tc := range []struct {
+		n    uint64
+		want time.Duration
+	}{{0, time.Second}, {1, time.Second}, {2, 2 * time.Second}, {4, 8 * time.Second}, {6, 30 * time.Second}, {1000, 30 * time.Second}} {
+		if got := natsjs.Backoff(tc.n, natsjs.DefaultBackoffBase, natsjs.DefaultBackoffMax); got != tc.want {
+			t.Errorf("Backoff(%d) = %v, want %v", tc.n, got, tc.want)
+		}
+	}
+	if natsjs.Permanent(nil) != nil || !natsjs.IsPermanent(fmt.Errorf("w: %w", natsjs.Permanent(errors.New("x")))) {
+		t.Error("Permanent wrapping broken")
+	}
+}

@@ -1,0 +1,60 @@
+package testenv
+
+import (
+	"fmt"
+	"testing"
+)
+
+// recorder captures Skipf/Fatalf instead of stopping the test.
+type recorder struct {
+	testing.TB
+	skipped, failed string
+}
+
+func (r *recorder) Helper() {}
+func (r *recorder) Skipf(format string, args ...any) {
+	r.skipped = fmt.Sprintf(format, args...)
+}
+func (r *recorder) Fatalf(format string, args ...any) {
+	r.failed = fmt.Sprintf(format, args...)
+}
+
+func TestRequire(t *testing.T) {
+	for _, tc := range []struct {
+		ci         string
+		ok         bool
+		skip, fail bool
+	}{
+		{ci: "", ok: true},
+		{ci: "true", ok: true},
+		{ci: "", ok: false, skip: true},
+		{ci: "false", ok: false, skip: true},
+		{ci: "true", ok: false, fail: true},
+		{ci: "1", ok: false, fail: true},
+		{ci: "github", ok: false, fail: true},
+	} {
+		t.Run(fmt.Sprintf("CI=%q/ok=%v", tc.ci, tc.ok), func(t *testing.T) {
+			t.Setenv("CI", tc.ci)
+			r := &recorder{TB: t}
+			Require(r, "thing", tc.ok)
+			if got := r.skipped != ""; got != tc.skip {
+				t.Errorf("skipped = %v (%q), want %v", got, r.skipped, tc.skip)
+			}
+			if got := r.failed != ""; got != tc.fail {
+				t.Errorf("failed = %v (%q), want %v", got, r.failed, tc.fail)
+			}
+		})
+	}
+}
+
+func TestLookBinary(t *testing.T) {
+	t.Setenv("CI", "true")
+	r := &recorder{TB: t}
+	if p := LookBinary(r, "sh"); p == "" || r.failed != "" {
+		t.Fatalf("LookBinary(sh) = %q, failed %q", p, r.failed)
+	}
+	LookBinary(r, "dialtone-no-such-binary")
+	if r.failed == "" {
+		t.Fatal("missing binary did not fail in CI")
+	}
+}
