@@ -180,8 +180,11 @@ type PhoneChanged struct {
 	ChangeTime    *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=change_time,json=changeTime,proto3" json:"change_time,omitempty"`
 	// For TOKEN_ROTATED: the previous token stays valid until then.
 	PreviousTokenExpireTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=previous_token_expire_time,json=previousTokenExpireTime,proto3" json:"previous_token_expire_time,omitempty"`
-	unknownFields           protoimpl.UnknownFields
-	sizeCache               protoimpl.SizeCache
+	// The tenant before the change (differs from phone.tenant for ASSIGNED,
+	// UNASSIGNED and DELETED), so tenant-scoped watchers see a phone leave.
+	PreviousTenant string `protobuf:"bytes,7,opt,name=previous_tenant,json=previousTenant,proto3" json:"previous_tenant,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *PhoneChanged) Reset() {
@@ -254,6 +257,13 @@ func (x *PhoneChanged) GetPreviousTokenExpireTime() *timestamppb.Timestamp {
 		return x.PreviousTokenExpireTime
 	}
 	return nil
+}
+
+func (x *PhoneChanged) GetPreviousTenant() string {
+	if x != nil {
+		return x.PreviousTenant
+	}
+	return ""
 }
 
 // ReprovisionRequested: an admin asked a phone to re-read its configuration.
@@ -605,7 +615,7 @@ const file_dialtone_events_v1_events_proto_rawDesc = "" +
 	"\acall_id\x18\n" +
 	" \x01(\tR\x06callId\x12?\n" +
 	"\robserved_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\fobservedTime\x12#\n" +
-	"\rlocal_address\x18\f \x01(\tR\flocalAddress\"\x87\x03\n" +
+	"\rlocal_address\x18\f \x01(\tR\flocalAddress\"\xb0\x03\n" +
 	"\fPhoneChanged\x12G\n" +
 	"\vchange_type\x18\x01 \x01(\x0e2&.dialtone.inventory.v1.PhoneChangeTypeR\n" +
 	"changeType\x122\n" +
@@ -614,7 +624,8 @@ const file_dialtone_events_v1_events_proto_rawDesc = "" +
 	"\x0eprevious_state\x18\x04 \x01(\x0e2!.dialtone.inventory.v1.PhoneStateR\rpreviousState\x12;\n" +
 	"\vchange_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"changeTime\x12W\n" +
-	"\x1aprevious_token_expire_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x17previousTokenExpireTime\"\xb7\x02\n" +
+	"\x1aprevious_token_expire_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x17previousTokenExpireTime\x12'\n" +
+	"\x0fprevious_tenant\x18\a \x01(\tR\x0epreviousTenant\"\xb7\x02\n" +
 	"\x14ReprovisionRequested\x12\x10\n" +
 	"\x03mac\x18\x01 \x01(\tR\x03mac\x12\x16\n" +
 	"\x06vendor\x18\x02 \x01(\tR\x06vendor\x12\x14\n" +
