@@ -1,0 +1,97 @@
+package rpsclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	eventsv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/events/v1"
+	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
+	"github.com/dialtone-voip/dialtone/proto/macaddr"
+	"github.com/dialtone-voip/dialtone/services/rps-client/internal/store"
+)
+
+// noRecordTTL bounds how long a deregister intent for a MAC we never
+// registered is kept (only to order it against a concurrent older register).
+const noRecordTTL = 24 * time.Hour
+
+// errPoison marks a message that can never be handled (undecodable); it is
+// acknowledged and dropped rather than redelivered forever.
+var errPoison = errors.New("undecodable PhoneChanged")
+
+// intentFor maps a PhoneChanged to an intent; ok is false for changes
+// rps-client ignores (RPS_STATUS: our own results coming back).
+func intentFor(ev *eventsv1.PhoneChanged) (store.Intent, bool) {
+	p := ev.GetPhone()
+	in := store.Intent{Vendor: p.GetVendor(), Tenant: p.GetTenant(), Revision: ev.GetRevision()}
+	if in.Revision == 0 {
+		in.Revision = p.GetRevision()
+	}
+	switch ev.GetChangeType() {
+	case inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_RPS_STATUS:
+		return in, false
+	case inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_DELETED:
+		in.Op = store.OpDeregister
+	default:
+		if p.GetTenant() != "" && p.GetSettings().GetSaveToRps() {
+			in.Op = store.OpRegister
+		} else {
+			in.Op = store.OpDeregister
+		}
+	}
+	return in, true
+}
+
+// HandlePhoneChanged handles one PhoneChanged message. It returns nil when
+// the message may be acknowledged: the intent is in Redis, and any work
+// left is in the Redis retry schedule. An error asks for redelivery.
+func (s *Service) HandlePhoneChanged(ctx context.Context, data []byte) error {
+	var ev eventsv1.PhoneChanged
+	if err := proto.Unmarshal(data, &ev); err != nil {
+		s.metrics.events.WithLabelValues("undecodable", "dropped").Inc()
+		return fmt.Errorf("%w: %v", errPoison, err)
+	}
+	return s.handleChange(ctx, &ev)
+}
+
+// handleChange stores the event's intent and processes the MAC.
+func (s *Service) handleChange(ctx context.Context, ev *eventsv1.PhoneChanged) error {
+	ct := ev.GetChangeType().String()
+	mac, err := macaddr.Parse(ev.GetPhone().GetMac())
+	if err != nil {
+		s.metrics.events.WithLabelValues(ct, "dropped").Inc()
+		s.log.Error("dropping PhoneChanged without a valid MAC", "change_type", ct)
+		return fmt.Errorf("%w: bad MAC", errPoison)
+	}
+	in, ok := intentFor(ev)
+	if !ok {
+		s.metrics.events.WithLabelValues(ct, "ignored").Inc()
+		return nil
+	}
+	res, err := s.store.SetIntent(ctx, mac, in, false, noRecordTTL)
+	if err != nil {
+		return err
+	}
+	switch res {
+	case store.IntentStale:
+		s.metrics.events.WithLabelValues(ct, "stale").Inc()
+		return nil
+	case store.IntentNoOp:
+		s.metrics.events.WithLabelValues(ct, "noop").Inc()
+		return nil
+	}
+	s.metrics.events.WithLabelValues(ct, string(in.Op)).Inc()
+	if _, err := s.process(ctx, mac, byEvent); err != nil {
+		if errors.Is(err, store.ErrLocked) {
+			return nil // scheduled for when the other worker is done
+		}
+		// The intent is stored; make sure a retry picks the MAC up even if
+		// the redelivery does not come (e.g. a Redis blip while writing).
+		_ = s.store.Schedule(ctx, mac, s.now().Add(s.cfg.RetryBase))
+		return err
+	}
+	return nil
+}

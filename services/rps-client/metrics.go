@@ -1,0 +1,59 @@
+package rpsclient
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the service's Prometheus series (README.md lists them).
+type metrics struct {
+	events       *prometheus.CounterVec   // change_type, action
+	attempts     *prometheus.CounterVec   // vendor, api, op, result
+	vendorHTTP   *prometheus.HistogramVec // api, op, code
+	published    *prometheus.CounterVec   // result
+	reloads      *prometheus.CounterVec   // result
+	retryPending prometheus.Gauge
+	accounts     prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rps_client_events_total", Help: "PhoneChanged events handled, by change type and action taken.",
+		}, []string{"change_type", "action"}),
+		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rps_client_vendor_attempts_total", Help: "Register/deregister attempts at vendors, by outcome (ok or failure reason).",
+		}, []string{"vendor", "api", "op", "result"}),
+		vendorHTTP: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "rps_client_vendor_request_duration_seconds", Help: "HTTP exchanges with vendor APIs.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 2.5, 10),
+		}, []string{"api", "op", "code"}),
+		published: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rps_client_results_published_total", Help: "RpsResult events published, by result.",
+		}, []string{"result"}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rps_client_credentials_reloads_total", Help: "Credentials directory reloads, by result.",
+		}, []string{"result"}),
+		retryPending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "rps_client_retry_pending", Help: "MACs in the Redis retry schedule (at the last scan).",
+		}),
+		accounts: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "rps_client_vendor_accounts", Help: "Vendor accounts loaded.",
+		}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	for _, c := range []prometheus.Collector{m.events, m.attempts, m.vendorHTTP, m.published, m.reloads, m.retryPending, m.accounts} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+func (m *metrics) observeHTTP(api, op string, status int, d time.Duration) {
+	m.vendorHTTP.WithLabelValues(api, op, strconv.Itoa(status)).Observe(d.Seconds())
+}

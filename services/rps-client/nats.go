@@ -1,0 +1,78 @@
+package rpsclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/dialtone-voip/dialtone/platform/natsjs"
+	eventsv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/events/v1"
+	"github.com/dialtone-voip/dialtone/proto/streams"
+)
+
+// ensureStreams creates the suite's streams if they are missing, with the
+// same settings inventory uses (file storage, 10 min duplicate window), and
+// leaves existing ones alone so that two services never fight over a
+// stream's configuration.
+func ensureStreams(ctx context.Context, js jetstream.JetStream) error {
+	for _, d := range streams.All() {
+		_, err := js.CreateStream(ctx, jetstream.StreamConfig{
+			Name: d.Name, Subjects: d.Subjects, Storage: jetstream.FileStorage, Duplicates: 10 * time.Minute,
+		})
+		if err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			return fmt.Errorf("ensure stream %s: %w", d.Name, err)
+		}
+	}
+	return nil
+}
+
+func (s *Service) publishJS(ctx context.Context, subject, msgID string, m proto.Message) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return natsjs.Publish(ctx, s.js, subject, m, msgID)
+}
+
+// onMessage is the natsjs handler of the PhoneChanged consumer.
+func (s *Service) onMessage(ctx context.Context, msg jetstream.Msg) error {
+	var ev eventsv1.PhoneChanged
+	if err := natsjs.Decode(msg, &ev); err != nil {
+		s.metrics.events.WithLabelValues("undecodable", "dropped").Inc()
+		return natsjs.Permanent(err)
+	}
+	err := s.handleChange(ctx, &ev)
+	if errors.Is(err, errPoison) {
+		return natsjs.Permanent(err)
+	}
+	return err
+}
+
+// consume runs the durable consumer until ctx ends. Streams are ensured
+// first (retrying while NATS is unreachable).
+func (s *Service) consume(ctx context.Context) error {
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+		err := ensureStreams(ctx, s.js)
+		if err == nil {
+			break
+		}
+		s.log.Warn("cannot ensure event streams; retrying", "error", err.Error())
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+	}
+	s.consuming.Store(true)
+	defer s.consuming.Store(false)
+	return natsjs.Consume(ctx, s.js, streams.Phones, jetstream.ConsumerConfig{
+		Durable:       s.cfg.Consumer,
+		FilterSubject: streams.PhoneChangedAll,
+		// A handler holds a MAC's lock at most LockTTL; do not redeliver
+		// while it may still be working.
+		AckWait:       s.cfg.LockTTL,
+		MaxAckPending: 256,
+	}, s.onMessage, s.log, natsjs.WithBackoff(time.Second, s.cfg.RetryMax))
+}
