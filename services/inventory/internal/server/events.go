@@ -1,0 +1,297 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	eventsv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/events/v1"
+	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
+	rpsv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/rps/v1"
+	"github.com/dialtone-voip/dialtone/proto/macaddr"
+	"github.com/dialtone-voip/dialtone/proto/vocab"
+	"github.com/dialtone-voip/dialtone/services/inventory/internal/store"
+)
+
+// Consumer names (durable, per CONVENTIONS).
+const (
+	ConsumerDiscovery = "inventory-discovery"
+	ConsumerFetches   = "inventory-fetches"
+	ConsumerRps       = "inventory-rps"
+)
+
+// Event handlers return nil when the message should be acknowledged
+// (applied, already applied, or unusable) and an error when it should be
+// redelivered (the store was unavailable).
+
+func (s *Server) count(consumer, result string) {
+	s.m.events.WithLabelValues(consumer, result).Inc()
+}
+
+// redeliver reports whether err is worth a redelivery.
+func redeliver(err error) bool {
+	return err != nil && (errors.Is(err, store.ErrUnavailable) || status.Code(err) == codes.Unavailable ||
+		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, store.ErrConflict))
+}
+
+func (s *Server) finish(consumer string, ch change, err error) error {
+	switch {
+	case err == nil && ch.typ == inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_UNSPECIFIED:
+		s.count(consumer, "unchanged")
+		return nil
+	case err == nil:
+		s.count(consumer, "changed")
+		return nil
+	case redeliver(err):
+		s.count(consumer, "retry")
+		return err
+	}
+	s.count(consumer, "dropped")
+	s.log.Warn("event dropped", "consumer", consumer, "err", err)
+	return nil
+}
+
+func tsOr(t *timestamppb.Timestamp, now time.Time) time.Time {
+	if t == nil || !t.IsValid() {
+		return now
+	}
+	return t.AsTime()
+}
+
+// HandleDiscovered applies a PhoneDiscovered event: it creates the phone
+// (DISCOVERED, origin PNP) or refreshes what the LAN says about it. It never
+// changes an existing phone's state or tenant, and a redelivered or older
+// event changes nothing.
+func (s *Server) HandleDiscovered(ctx context.Context, ev *eventsv1.PhoneDiscovered) error {
+	mac, err := macaddr.Parse(ev.GetMac())
+	if err != nil {
+		s.count(ConsumerDiscovery, "dropped")
+		s.log.Warn("discovery with an invalid MAC dropped", "listener", clean(ev.GetListener()))
+		return nil
+	}
+	now := s.now()
+	seen := tsOr(ev.GetObservedTime(), now)
+	vendor := clean(ev.GetVendor())
+	if !vocab.IsVendor(vendor) {
+		vendor = vendorByOUI(mac)
+	}
+	model, fw := truncate(clean(ev.GetModel()), maxModel), truncate(clean(ev.GetFirmware()), maxFirmware)
+	apply := func(p *inventoryv1.Phone) {
+		p.LastSeenAddress, p.LastContact = clean(ev.GetSourceAddress()), clean(ev.GetContact())
+		p.Listener, p.UserAgent = clean(ev.GetListener()), clean(ev.GetUserAgent())
+		p.LastSeenTime = timestamppb.New(seen)
+	}
+
+	err = retry(ctx, func() error {
+		_, err := s.st.Get(ctx, store.KindPhone, mac)
+		if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		p := &inventoryv1.Phone{
+			Mac: mac, Vendor: vendor, Model: model, Firmware: fw, State: stDiscovered,
+			Origin: inventoryv1.PhoneOrigin_PHONE_ORIGIN_PNP, FirstSeenTime: timestamppb.New(seen),
+			CreateTime: timestamppb.New(now), UpdateTime: timestamppb.New(now),
+		}
+		apply(p)
+		pr := &phoneRec{p: p}
+		if s.cfg.Bootstrap {
+			pr.token, pr.bootstrapToken = newToken(), true
+		}
+		err = s.commitPhone(ctx, pr, store.ExpectAbsent, change{typ: inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_DISCOVERED, config: true,
+			log: func(rev int64) {
+				s.log.Info("phone discovered", "mac", mac, "vendor", vendor, "model", model, "listener", p.GetListener(), "revision", rev)
+			}})
+		if errors.Is(err, store.ErrExists) {
+			return store.ErrConflict // created concurrently: retry as an update
+		}
+		if err == nil {
+			err = errCreated
+		}
+		return err
+	})
+	if errors.Is(err, errCreated) {
+		return s.finish(ConsumerDiscovery, change{typ: inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_DISCOVERED}, nil)
+	}
+	if err != nil {
+		return s.finish(ConsumerDiscovery, change{}, err)
+	}
+
+	_, ch, err := s.mutatePhone(ctx, mac, func(pr *phoneRec) (change, error) {
+		p := pr.p
+		if last := p.GetLastSeenTime(); last != nil && !seen.After(last.AsTime()) {
+			return change{}, nil // redelivered or out of order
+		}
+		lastSeen := p.GetLastSeenTime().AsTime()
+		before := proto.Clone(p).(*inventoryv1.Phone)
+		apply(p)
+		if p.GetFirstSeenTime() == nil {
+			p.FirstSeenTime = timestamppb.New(seen)
+		}
+		config := false
+		if fw != "" && fw != p.GetFirmware() {
+			p.Firmware, config = fw, true
+		}
+		if p.GetVendor() == "" && vendor != "" {
+			p.Vendor, config = vendor, true
+		}
+		if p.GetModel() == "" && model != "" {
+			p.Model, config = model, true
+		}
+		if pr.token == "" && s.cfg.Bootstrap && p.GetState() == stDiscovered {
+			pr.token, pr.bootstrapToken, config = newToken(), true, true
+		}
+		before.LastSeenTime = p.GetLastSeenTime()
+		if !config && proto.Equal(before, p) && seen.Sub(lastSeen) < seenCoalesce {
+			// A phone repeating its SUBSCRIBE: nothing new but the time.
+			// Recording it at most every seenCoalesce keeps a chatty phone
+			// from turning into a stream of changes and events.
+			return change{}, nil
+		}
+		return change{typ: inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_DISCOVERED, config: config, prevState: p.GetState()}, nil
+	})
+	return s.finish(ConsumerDiscovery, ch, err)
+}
+
+var errCreated = errors.New("created")
+
+// seenCoalesce: a re-discovery that changes nothing but the time is
+// recorded only when the last record is at least this old.
+const seenCoalesce = 30 * time.Second
+
+// HandleConfigFetched applies a ConfigFetched event: a non-bootstrap fetch
+// of an assigned phone's current configuration makes it PROVISIONED and is
+// recorded as its last fetch.
+func (s *Server) HandleConfigFetched(ctx context.Context, ev *eventsv1.ConfigFetched) error {
+	mac, err := macaddr.Parse(ev.GetMac())
+	if err != nil || ev.GetBootstrap() {
+		s.count(ConsumerFetches, "dropped")
+		return nil
+	}
+	at := tsOr(ev.GetFetchTime(), s.now())
+	_, ch, err := s.mutatePhone(ctx, mac, func(pr *phoneRec) (change, error) {
+		p := pr.p
+		if p.GetState() == stDiscovered || ev.GetRevision() < pr.configRev {
+			return change{}, nil // unassigned, or a rendering older than the last change
+		}
+		if lf := p.GetLastFetch(); lf != nil && !at.After(lf.GetTime().AsTime()) {
+			return change{}, nil // redelivered or out of order
+		}
+		prev := p.GetState()
+		p.LastFetch = &inventoryv1.ConfigFetch{
+			Time: timestamppb.New(at), FileName: clean(ev.GetFileName()),
+			SourceAddress: clean(ev.GetSourceAddress()), UserAgent: clean(ev.GetUserAgent()),
+		}
+		if prev == stAssigned {
+			p.State, p.ProvisionedTime = stProvisioned, timestamppb.New(at)
+		}
+		// Always type PROVISIONED: no consumer reacts to it with a NOTIFY,
+		// so a fetch can never trigger another fetch.
+		return change{typ: inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_PROVISIONED, prevState: prev,
+			log: func(rev int64) {
+				if prev == stAssigned {
+					s.log.Info("phone provisioned", "mac", mac, "file", p.LastFetch.GetFileName(), "source", p.LastFetch.GetSourceAddress(), "revision", rev)
+				}
+			}}, nil
+	})
+	if status.Code(err) == codes.NotFound {
+		s.count(ConsumerFetches, "dropped")
+		return nil
+	}
+	return s.finish(ConsumerFetches, ch, err)
+}
+
+// HandleRpsResult records rps-client's latest result on the phone.
+func (s *Server) HandleRpsResult(ctx context.Context, ev *eventsv1.RpsResult) error {
+	mac, err := macaddr.Parse(ev.GetMac())
+	if err != nil {
+		s.count(ConsumerRps, "dropped")
+		return nil
+	}
+	at := tsOr(ev.GetTime(), s.now())
+	_, ch, err := s.mutatePhone(ctx, mac, func(pr *phoneRec) (change, error) {
+		p := pr.p
+		if rs := p.GetRpsStatus(); rs != nil && !at.After(rs.GetUpdateTime().AsTime()) {
+			return change{}, nil
+		}
+		p.RpsStatus = &inventoryv1.PhoneRpsStatus{
+			State: ev.GetState(), FailureReason: ev.GetFailureReason(),
+			Message: clean(ev.GetMessage()), UpdateTime: timestamppb.New(at),
+		}
+		return change{typ: inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_RPS_STATUS, prevState: p.GetState(),
+			log: func(rev int64) {
+				lvl := s.log.Info
+				if ev.GetState() == rpsv1.RegistrationState_REGISTRATION_STATE_FAILED {
+					lvl = s.log.Warn
+				}
+				lvl("RPS status", "mac", mac, "state", ev.GetState().String(), "reason", ev.GetFailureReason().String(), "revision", rev)
+			}}, nil
+	})
+	if status.Code(err) == codes.NotFound {
+		s.count(ConsumerRps, "dropped")
+		return nil
+	}
+	return s.finish(ConsumerRps, ch, err)
+}
+
+// touchReferrers marks every phone that references ref (an extension, an
+// interface, a tenant) as changed: its profile depends on ref, which just
+// changed. A provisioned phone returns to ASSIGNED. Each phone is its own
+// batch; failures are logged (the profile revision still moves, since it
+// is the maximum of its inputs' revisions).
+func (s *Server) touchReferrers(ctx context.Context, ref, why string) {
+	macs, err := s.referringPhones(ctx, ref)
+	if err != nil {
+		s.log.Error("cannot list phones to mark changed", "ref", ref, "err", err)
+		return
+	}
+	for _, mac := range macs {
+		_, _, err := s.mutatePhone(ctx, mac, func(pr *phoneRec) (change, error) {
+			prev := pr.p.GetState()
+			if prev == stProvisioned {
+				pr.p.State = stAssigned
+			}
+			return change{typ: inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_UPDATED, config: true, prevState: prev}, nil
+		})
+		if err != nil && status.Code(err) != codes.NotFound {
+			s.log.Error("cannot mark phone changed", "mac", mac, "why", why, "err", err)
+		}
+	}
+}
+
+// referringPhones lists the phones whose profile depends on ref: the
+// referrers of an extension or interface, every phone of a tenant.
+func (s *Server) referringPhones(ctx context.Context, ref string) ([]string, error) {
+	k, id, _ := store.ParseRef(ref)
+	var macs []string
+	if k == store.KindTenant {
+		after := ""
+		for {
+			recs, err := s.st.List(ctx, store.ListQuery{Kind: store.KindPhone, Terms: []string{"t=" + id}, After: after, Limit: 500})
+			if err != nil {
+				return nil, err
+			}
+			for _, r := range recs {
+				macs = append(macs, r.ID)
+			}
+			if len(recs) < 500 {
+				return macs, nil
+			}
+			after = recs[len(recs)-1].ID
+		}
+	}
+	refs, err := s.st.Referrers(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range refs {
+		if rk, mac, _ := store.ParseRef(r); rk == store.KindPhone {
+			macs = append(macs, mac)
+		}
+	}
+	return macs, nil
+}

@@ -1,0 +1,104 @@
+package server
+
+import (
+	"context"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	eventsv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/events/v1"
+)
+
+// The outbox: every phone change commits its PhoneChanged event in the same
+// store batch, and RunRelay publishes committed events to JetStream and
+// then deletes them. A crash or a JetStream outage between commit and
+// publish delays an event but never loses it; a crash between publish and
+// delete publishes it again, and JetStream drops the duplicate by its
+// message id (phone-{mac}-{revision}) within the stream's duplicate window.
+
+const (
+	relayBatch    = 256
+	relayPoll     = time.Second // also picks up events other replicas left behind
+	relayMaxSleep = 5 * time.Second
+)
+
+func (s *Server) kickRelay() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// RunRelay publishes the outbox until ctx ends.
+func (s *Server) RunRelay(ctx context.Context) error {
+	backoff := 50 * time.Millisecond
+	for {
+		n, err := s.relayOnce(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		wait := relayPoll
+		switch {
+		case err != nil:
+			s.log.Warn("outbox: publish failed; retrying", "err", err, "in", backoff.String())
+			wait = backoff
+			backoff = min(backoff*2, relayMaxSleep)
+		case n == relayBatch:
+			backoff = 50 * time.Millisecond
+			continue // more waiting
+		default:
+			backoff = 50 * time.Millisecond
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-s.kick:
+			if err != nil {
+				// Still failing: honour the backoff rather than spin on kicks.
+				select {
+				case <-ctx.Done():
+					t.Stop()
+					return nil
+				case <-t.C:
+				}
+			}
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// relayOnce publishes up to relayBatch events, oldest first, stopping at
+// the first failure so that events of one phone keep their order.
+func (s *Server) relayOnce(ctx context.Context) (int, error) {
+	if s.publish == nil {
+		return 0, nil
+	}
+	entries, err := s.st.Outbox(ctx, relayBatch)
+	if err != nil || len(entries) == 0 {
+		return 0, err
+	}
+	done := make([]string, 0, len(entries))
+	var pubErr error
+	for _, e := range entries {
+		ev := &eventsv1.PhoneChanged{} // the only event the outbox carries
+		if err := proto.Unmarshal(e.Data, ev); err != nil {
+			s.log.Error("outbox: undecodable event dropped", "msg_id", e.MsgID, "err", err)
+			done = append(done, e.ID)
+			continue
+		}
+		if err := s.publish(ctx, e.Subject, e.MsgID, ev); err != nil {
+			s.m.pubErrors.Inc()
+			pubErr = err
+			break
+		}
+		s.m.published.Inc()
+		done = append(done, e.ID)
+	}
+	if err := s.st.AckOutbox(ctx, done...); err != nil {
+		return len(done), err
+	}
+	return len(done), pubErr
+}

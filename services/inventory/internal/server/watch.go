@@ -1,0 +1,93 @@
+package server
+
+import (
+	"errors"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	eventsv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/events/v1"
+	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
+	"github.com/dialtone-voip/dialtone/proto/streams"
+)
+
+// WatchPhones implements inventoryv1.InventoryServiceServer: an ordered,
+// ephemeral consumer of the DIALTONE_PHONES stream, starting after the
+// client's last sequence (or at new messages).
+func (s *Server) WatchPhones(req *inventoryv1.WatchPhonesRequest, stream grpc.ServerStreamingServer[inventoryv1.WatchPhonesResponse]) error {
+	ctx := stream.Context()
+	c, err := authorize(ctx, rolesListPh...)
+	if err != nil {
+		return err
+	}
+	tenant := c.Tenant
+	if req.GetTenant() != "" {
+		t := tenantID(req.GetTenant())
+		if t == "" {
+			return invalid("tenant", "want tenants/{tenant}")
+		}
+		if err := c.mayUseTenant(t); err != nil {
+			return err
+		}
+		tenant = t
+	}
+	if s.js == nil {
+		return status.Error(codes.Unavailable, "event bus not connected")
+	}
+	cfg := jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{streams.PhoneChangedAll},
+		DeliverPolicy:  jetstream.DeliverNewPolicy,
+	}
+	if seq := req.GetStartAfterSequence(); seq > 0 {
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, seq+1
+	}
+	cons, err := s.js.OrderedConsumer(ctx, streams.Phones, cfg)
+	if err != nil {
+		return status.Errorf(codes.Unavailable, "watch: %v", err)
+	}
+	it, err := cons.Messages()
+	if err != nil {
+		return status.Errorf(codes.Unavailable, "watch: %v", err)
+	}
+	defer it.Stop()
+	go func() {
+		<-ctx.Done()
+		it.Stop()
+	}()
+	for {
+		msg, err := it.Next()
+		if err != nil {
+			if ctx.Err() != nil {
+				return status.FromContextError(ctx.Err()).Err()
+			}
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				return status.Error(codes.Unavailable, "watch: stream closed")
+			}
+			return status.Errorf(codes.Unavailable, "watch: %v", err)
+		}
+		meta, err := msg.Metadata()
+		if err != nil {
+			continue
+		}
+		ev := &eventsv1.PhoneChanged{}
+		if err := proto.Unmarshal(msg.Data(), ev); err != nil {
+			s.log.Warn("watch: undecodable PhoneChanged skipped", "sequence", meta.Sequence.Stream)
+			continue
+		}
+		if tenant != "" && tenantID(ev.GetPhone().GetTenant()) != tenant {
+			continue
+		}
+		err = stream.Send(&inventoryv1.WatchPhonesResponse{
+			Sequence:   meta.Sequence.Stream,
+			ChangeType: ev.GetChangeType(),
+			Phone:      ev.GetPhone(),
+			ChangeTime: ev.GetChangeTime(),
+		})
+		if err != nil {
+			return err
+		}
+	}
+}

@@ -1,0 +1,348 @@
+// Package redisstore implements store.Store on Redis through go-redis's
+// UniversalClient (single node, Sentinel, or Cluster with a hash-tagged
+// prefix). Every batch is one Lua script, so it is atomic and checks its
+// preconditions on the server; reads are plain commands (no scripts).
+//
+// Keys, under a prefix P (default "{dt}:"; the braces keep every key in one
+// Cluster hash slot, which the scripts need):
+//
+//	P{kind}:{id}        string "rev\nterms\nkeys\nrefs\nvalue" (value: protobuf;
+//	                    one string, not a hash: a hash with a value over 64
+//	                    bytes leaves the compact listpack encoding)
+//	P x:{kind}:         zset  every id of the kind (score 0, ordered by id)
+//	P x:{kind}:{term}   zset  ids carrying an index term ("t=acme", "s=2", "v=yealink")
+//	P u:{kind}          hash  unique key (token hash) -> "id\nrefs" (the owner's refs,
+//	                    so Resolve is two plain round trips: HGET, then MGET)
+//	P f:{kind}:{id}     set   referrers of a record ("p:001565aabbcc")
+//	P seq, P hwm        revision counter and last committed revision
+//	P ob                stream the outbox: s=subject m=msg id d=data
+package redisstore
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/dialtone-voip/dialtone/services/inventory/internal/store"
+)
+
+// DefaultPrefix is the key prefix when none is given.
+const DefaultPrefix = "{dt}:"
+
+var (
+	//go:embed apply.lua
+	applySrc    string
+	applyScript = redis.NewScript(applySrc)
+)
+
+// Store is the Redis backend.
+type Store struct {
+	c redis.UniversalClient
+	p string
+}
+
+// New returns a store over c using keys under prefix ("" means
+// DefaultPrefix). Closing the store does not close c.
+func New(c redis.UniversalClient, prefix string) *Store {
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	return &Store{c: c, p: prefix}
+}
+
+var _ store.Store = (*Store)(nil)
+
+func unavailable(err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%w: redis: %w", store.ErrUnavailable, err)
+}
+
+func (s *Store) recKey(k store.Kind, id string) string { return s.p + string(k) + ":" + id }
+
+// decode parses a stored record string.
+func decode(k store.Kind, id string, raw any) (store.Record, error) {
+	x, ok := raw.(string)
+	if !ok {
+		return store.Record{}, fmt.Errorf("redisstore: malformed record %s", store.Ref(k, id))
+	}
+	parts := strings.SplitN(x, "\n", 5)
+	if len(parts) != 5 {
+		return store.Record{}, fmt.Errorf("redisstore: malformed record %s", store.Ref(k, id))
+	}
+	r, err := strconv.ParseInt(parts[0], 10, 64)
+	if err != nil {
+		return store.Record{}, fmt.Errorf("redisstore: malformed revision of %s", store.Ref(k, id))
+	}
+	return store.Record{
+		Kind: k, ID: id, Rev: r,
+		Terms: strings.Fields(parts[1]), Keys: strings.Fields(parts[2]), Refs: strings.Fields(parts[3]),
+		Value: []byte(parts[4]),
+	}, nil
+}
+
+// Get implements store.Store.
+func (s *Store) Get(ctx context.Context, k store.Kind, id string) (store.Record, error) {
+	v, err := s.c.Get(ctx, s.recKey(k, id)).Result()
+	if errors.Is(err, redis.Nil) {
+		return store.Record{}, store.ErrNotFound
+	}
+	if err != nil {
+		return store.Record{}, unavailable(err)
+	}
+	return decode(k, id, v)
+}
+
+// Resolve implements store.Store: HGET of the key's entry (the owner's id
+// and refs), then one MGET of the record and its references. Between the
+// two the record may change; references it names that were not fetched are
+// fetched in a third round trip.
+func (s *Store) Resolve(ctx context.Context, k store.Kind, key string) (store.Record, []store.Record, error) {
+	entry, err := s.c.HGet(ctx, s.p+"u:"+string(k), key).Result()
+	if errors.Is(err, redis.Nil) {
+		return store.Record{}, nil, store.ErrNotFound
+	}
+	if err != nil {
+		return store.Record{}, nil, unavailable(err)
+	}
+	id, refList, _ := strings.Cut(entry, "\n")
+	refs := strings.Fields(refList)
+	keys := make([]string, 0, 1+len(refs))
+	keys = append(keys, s.recKey(k, id))
+	for _, r := range refs {
+		keys = append(keys, s.p+r)
+	}
+	vals, err := s.c.MGet(ctx, keys...).Result()
+	if err != nil {
+		return store.Record{}, nil, unavailable(err)
+	}
+	if vals[0] == nil {
+		return store.Record{}, nil, store.ErrNotFound
+	}
+	rec, err := decode(k, id, vals[0])
+	if err != nil {
+		return store.Record{}, nil, err
+	}
+	got := make(map[string]any, len(refs))
+	for i, r := range refs {
+		got[r] = vals[i+1]
+	}
+	var missing []string
+	for _, r := range rec.Refs {
+		if _, ok := got[r]; !ok {
+			missing = append(missing, r)
+		}
+	}
+	if len(missing) > 0 {
+		mk := make([]string, len(missing))
+		for i, r := range missing {
+			mk[i] = s.p + r
+		}
+		mv, err := s.c.MGet(ctx, mk...).Result()
+		if err != nil {
+			return store.Record{}, nil, unavailable(err)
+		}
+		for i, r := range missing {
+			got[r] = mv[i]
+		}
+	}
+	out := make([]store.Record, 0, len(rec.Refs))
+	for _, r := range rec.Refs {
+		v := got[r]
+		if v == nil {
+			continue
+		}
+		rk, rid, ok := store.ParseRef(r)
+		if !ok {
+			return store.Record{}, nil, errors.New("redisstore: malformed reference")
+		}
+		x, err := decode(rk, rid, v)
+		if err != nil {
+			return store.Record{}, nil, err
+		}
+		out = append(out, x)
+	}
+	if !slices.Contains(rec.Keys, key) {
+		return store.Record{}, nil, store.ErrNotFound // the key moved on between the reads
+	}
+	return rec, out, nil
+}
+
+// List implements store.Store.
+func (s *Store) List(ctx context.Context, q store.ListQuery) ([]store.Record, error) {
+	if q.Limit <= 0 {
+		return nil, nil
+	}
+	zkey := s.p + "x:" + string(q.Kind) + ":"
+	rest := q.Terms
+	if len(q.Terms) > 0 {
+		zkey += q.Terms[0]
+		rest = q.Terms[1:]
+	}
+	chunk := int64(q.Limit)
+	if len(rest) > 0 && chunk < 256 {
+		chunk = 256 // filtering: read ahead
+	}
+	after := q.After
+	out := make([]store.Record, 0, q.Limit)
+	for len(out) < q.Limit {
+		min := "-"
+		if after != "" {
+			min = "(" + after
+		}
+		ids, err := s.c.ZRangeByLex(ctx, zkey, &redis.ZRangeBy{Min: min, Max: "+", Count: chunk}).Result()
+		if err != nil {
+			return nil, unavailable(err)
+		}
+		if len(ids) == 0 {
+			break
+		}
+		keys := make([]string, len(ids))
+		for i, id := range ids {
+			keys[i] = s.recKey(q.Kind, id)
+		}
+		vals, err := s.c.MGet(ctx, keys...).Result()
+		if err != nil {
+			return nil, unavailable(err)
+		}
+		for i, id := range ids {
+			if vals[i] == nil {
+				continue // deleted between the two reads
+			}
+			r, err := decode(q.Kind, id, vals[i])
+			if err != nil {
+				return nil, err
+			}
+			if r.HasTerms(rest) {
+				out = append(out, r)
+				if len(out) == q.Limit {
+					break
+				}
+			}
+		}
+		after = ids[len(ids)-1]
+		if int64(len(ids)) < chunk {
+			break
+		}
+	}
+	return out, nil
+}
+
+// Referrers implements store.Store.
+func (s *Store) Referrers(ctx context.Context, ref string) ([]string, error) {
+	m, err := s.c.SMembers(ctx, s.p+"f:"+ref).Result()
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	return m, nil
+}
+
+// Apply implements store.Store.
+func (s *Store) Apply(ctx context.Context, build func(rev int64) (store.Batch, error)) (int64, error) {
+	for attempt := 0; attempt < 1000; attempt++ {
+		rev, err := s.c.Incr(ctx, s.p+"seq").Result()
+		if err != nil {
+			return 0, unavailable(err)
+		}
+		b, err := build(rev)
+		if err != nil {
+			return 0, err
+		}
+		if err := b.Validate(); err != nil {
+			return 0, err
+		}
+		args := make([]any, 0, 4+8*len(b.Ops)+3*len(b.Outbox))
+		args = append(args, s.p, rev, len(b.Ops))
+		for _, op := range b.Ops {
+			del := "0"
+			if op.Delete {
+				del = "1"
+			}
+			args = append(args, string(op.Kind), op.ID, del, op.Expect,
+				strings.Join(op.Terms, " "), strings.Join(op.Keys, " "), strings.Join(op.Refs, " "), op.Value)
+		}
+		args = append(args, len(b.Outbox))
+		for _, m := range b.Outbox {
+			args = append(args, m.Subject, m.MsgID, m.Data)
+		}
+		res, err := applyScript.Run(ctx, s.c, nil, args...).Slice()
+		if err != nil {
+			return 0, unavailable(err)
+		}
+		status, _ := res[0].(string)
+		switch status {
+		case "OK":
+			return rev, nil
+		case "REV":
+			continue // a later revision committed first; take a new one
+		case "ERR":
+			return 0, opError(b, res)
+		}
+		return 0, fmt.Errorf("redisstore: unexpected apply reply %q", status)
+	}
+	return 0, fmt.Errorf("%w: could not commit in revision order", store.ErrUnavailable)
+}
+
+func opError(b store.Batch, res []any) error {
+	code, _ := res[1].(string)
+	idx, _ := res[2].(int64)
+	detail, _ := res[3].(string)
+	e := &store.OpError{Index: int(idx) - 1, Detail: detail}
+	if e.Index >= 0 && e.Index < len(b.Ops) {
+		e.Kind, e.ID = b.Ops[e.Index].Kind, b.Ops[e.Index].ID
+	}
+	switch code {
+	case "NOTFOUND":
+		e.Err = store.ErrNotFound
+	case "EXISTS":
+		e.Err = store.ErrExists
+	case "CONFLICT":
+		e.Err = store.ErrConflict
+	case "DUPKEY":
+		e.Err = store.ErrDuplicateKey
+	case "REFERENCED":
+		e.Err = store.ErrReferenced
+	case "MISSINGREF":
+		e.Err = store.ErrMissingRef
+	default:
+		e.Err = fmt.Errorf("redisstore: unknown error code %q", code)
+	}
+	return e
+}
+
+// Outbox implements store.Store.
+func (s *Store) Outbox(ctx context.Context, limit int) ([]store.OutboxEntry, error) {
+	msgs, err := s.c.XRangeN(ctx, s.p+"ob", "-", "+", int64(limit)).Result()
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	out := make([]store.OutboxEntry, 0, len(msgs))
+	for _, m := range msgs {
+		subj, _ := m.Values["s"].(string)
+		id, _ := m.Values["m"].(string)
+		data, _ := m.Values["d"].(string)
+		out = append(out, store.OutboxEntry{ID: m.ID, Message: store.Message{Subject: subj, MsgID: id, Data: []byte(data)}})
+	}
+	return out, nil
+}
+
+// AckOutbox implements store.Store.
+func (s *Store) AckOutbox(ctx context.Context, ids ...string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	return unavailable(s.c.XDel(ctx, s.p+"ob", ids...).Err())
+}
+
+// Ping implements store.Store.
+func (s *Store) Ping(ctx context.Context) error { return unavailable(s.c.Ping(ctx).Err()) }
+
+// Close implements store.Store; the client stays open (its owner closes it).
+func (s *Store) Close() error { return nil }

@@ -1,0 +1,107 @@
+package inventory
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/dialtone-voip/dialtone/platform/natsjs"
+	eventsv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/events/v1"
+	"github.com/dialtone-voip/dialtone/proto/streams"
+	"github.com/dialtone-voip/dialtone/services/inventory/internal/server"
+)
+
+// Run ensures the streams, then consumes discoveries, fetches and RPS
+// results and relays the outbox until ctx ends.
+func (s *Service) Run(ctx context.Context) error {
+	js := s.deps.JetStream
+	if js == nil {
+		<-ctx.Done()
+		return nil
+	}
+	if err := s.ensureStreams(ctx); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.streamed = true
+	s.mu.Unlock()
+
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = s.srv.RunRelay(ctx) })
+	consumers := []struct {
+		stream, durable, filter string
+		handle                  natsjs.Handler
+	}{
+		{streams.Discovery, server.ConsumerDiscovery, streams.PhoneDiscoveredAll, func(ctx context.Context, m jetstream.Msg) error {
+			ev := &eventsv1.PhoneDiscovered{}
+			if err := natsjs.Decode(m, ev); err != nil {
+				return natsjs.Permanent(err)
+			}
+			return s.srv.HandleDiscovered(ctx, ev)
+		}},
+		{streams.Provisioning, server.ConsumerFetches, streams.ConfigFetchedAll, func(ctx context.Context, m jetstream.Msg) error {
+			ev := &eventsv1.ConfigFetched{}
+			if err := natsjs.Decode(m, ev); err != nil {
+				return natsjs.Permanent(err)
+			}
+			return s.srv.HandleConfigFetched(ctx, ev)
+		}},
+		{streams.RPS, server.ConsumerRps, streams.RpsResultAll, func(ctx context.Context, m jetstream.Msg) error {
+			ev := &eventsv1.RpsResult{}
+			if err := natsjs.Decode(m, ev); err != nil {
+				return natsjs.Permanent(err)
+			}
+			return s.srv.HandleRpsResult(ctx, ev)
+		}},
+	}
+	errs := make(chan error, len(consumers))
+	for _, c := range consumers {
+		wg.Go(func() {
+			errs <- natsjs.Consume(ctx, s.deps.JetStream, c.stream, jetstream.ConsumerConfig{
+				Durable:       c.durable,
+				FilterSubject: c.filter,
+				AckWait:       30 * time.Second,
+				MaxAckPending: 1024,
+				DeliverPolicy: jetstream.DeliverAllPolicy,
+			}, c.handle, s.log, natsjs.WithBackoff(200*time.Millisecond, 10*time.Second))
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// streamConfigs are the suite's streams (proto/streams) as JetStream
+// configurations: file storage, the server's default duplicate window.
+func streamConfigs() []jetstream.StreamConfig {
+	var out []jetstream.StreamConfig
+	for _, d := range streams.All() {
+		out = append(out, jetstream.StreamConfig{Name: d.Name, Subjects: d.Subjects, Storage: jetstream.FileStorage})
+	}
+	return out
+}
+
+// ensureStreams creates or updates the streams, retrying until NATS answers.
+func (s *Service) ensureStreams(ctx context.Context) error {
+	backoff := 100 * time.Millisecond
+	for {
+		err := natsjs.EnsureStreams(ctx, s.deps.JetStream, streamConfigs()...)
+		if err == nil {
+			return nil
+		}
+		s.log.Warn("cannot ensure event streams; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
