@@ -1,0 +1,147 @@
+// Command provision-http is the phone-facing HTTP(S) edge: it serves
+// /p/{token}/{file} on --http-addr and --https-addr and health, readiness
+// and metrics on --admin-addr. Every flag --foo-bar is also the environment
+// variable DIALTONE_PROVISION_HTTP_FOO_BAR.
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/dialtone-voip/dialtone/platform/adminhttp"
+	"github.com/dialtone-voip/dialtone/platform/auth"
+	"github.com/dialtone-voip/dialtone/platform/config"
+	"github.com/dialtone-voip/dialtone/platform/lifecycle"
+	"github.com/dialtone-voip/dialtone/platform/logging"
+	"github.com/dialtone-voip/dialtone/platform/natsjs"
+	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
+	rendererv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/renderer/v1"
+	provisionhttp "github.com/dialtone-voip/dialtone/services/provision-http"
+)
+
+const envPrefix = "DIALTONE_PROVISION_HTTP"
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Getenv); err != nil {
+		fmt.Fprintln(os.Stderr, "provision-http:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string) error {
+	fs := flag.NewFlagSet("provision-http", flag.ContinueOnError)
+	var cfg provisionhttp.Config
+	cfg.RegisterFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := config.ApplyEnv(fs, envPrefix, getenv); err != nil {
+		return err
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if err := config.HostPort(cfg.AdminAddr); err != nil {
+		return fmt.Errorf("--admin-addr: %w", err)
+	}
+	log, err := logging.New(os.Stderr, cfg.LogFormat, cfg.LogLevel)
+	if err != nil {
+		return err
+	}
+	token, err := edgeToken(cfg.InventoryTokenFile, getenv)
+	if err != nil {
+		return err
+	}
+	invConn, err := dial(cfg.InventoryAddr, cfg.GRPCCAFile, token)
+	if err != nil {
+		return fmt.Errorf("inventory: %w", err)
+	}
+	defer invConn.Close()
+	rndConn, err := dial(cfg.RendererAddr, cfg.GRPCCAFile, token)
+	if err != nil {
+		return fmt.Errorf("config-renderer: %w", err)
+	}
+	defer rndConn.Close()
+
+	ctx, stop := lifecycle.SignalContext(ctx)
+	defer stop()
+	var js jetstream.JetStream
+	if cfg.NATSURL != "" {
+		nc, j, err := natsjs.Connect(ctx, cfg.NATSURL, log)
+		if err != nil {
+			return err
+		}
+		defer nc.Close()
+		js = j
+	} else {
+		log.Warn("no --nats-url: no ConfigFetched events, and cached files are dropped only by --cache-ttl")
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	svc, err := provisionhttp.New(cfg, provisionhttp.Deps{
+		Logger:     log,
+		Registerer: reg,
+		Inventory:  inventoryv1.NewInventoryServiceClient(invConn),
+		Renderer:   rendererv1.NewConfigRendererServiceClient(rndConn),
+		JetStream:  js,
+	})
+	if err != nil {
+		return err
+	}
+	g := &lifecycle.Group{Logger: log}
+	g.Add("admin", adminhttp.New(adminhttp.Options{Addr: cfg.AdminAddr, Logger: log, Gatherer: reg, Ready: svc.Ready}).Run)
+	g.Add("provision-http", svc.Run)
+	return g.Run(ctx)
+}
+
+// edgeToken reads the bearer token (role edge) from the file, or from
+// DIALTONE_PROVISION_HTTP_INVENTORY_TOKEN. It is never logged.
+func edgeToken(file string, getenv func(string) string) (string, error) {
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("--inventory-token-file: %w", err)
+		}
+		if t := strings.TrimSpace(string(b)); t != "" {
+			return t, nil
+		}
+		return "", errors.New("--inventory-token-file is empty")
+	}
+	if t := strings.TrimSpace(getenv(envPrefix + "_INVENTORY_TOKEN")); t != "" {
+		return t, nil
+	}
+	return "", errors.New("no edge token: set --inventory-token-file or " + envPrefix + "_INVENTORY_TOKEN")
+}
+
+// dial connects to a gRPC service with the bearer token; over TLS when a CA
+// file is given, otherwise in plaintext (loopback, or a mesh that encrypts).
+func dial(addr, caFile, token string) (*grpc.ClientConn, error) {
+	creds := insecure.NewCredentials()
+	useTLS := caFile != ""
+	if useTLS {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("--grpc-ca-file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, errors.New("--grpc-ca-file: no certificate found")
+		}
+		creds = credentials.NewTLS(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12})
+	}
+	return grpc.NewClient(addr, grpc.WithTransportCredentials(creds), grpc.WithPerRPCCredentials(auth.BearerToken(token, useTLS)))
+}

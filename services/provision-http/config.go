@@ -1,0 +1,187 @@
+package provisionhttp
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/dialtone-voip/dialtone/platform/config"
+)
+
+// Config is provision-http's configuration. RegisterFlags sets the defaults.
+type Config struct {
+	// Phone listeners. An empty address disables that listener.
+	HTTPAddr  string
+	HTTPSAddr string
+	// PEM files of the certificate chain and key for HTTPS, re-read when they change.
+	TLSCert string
+	TLSKey  string
+	// Also offer TLS_RSA_WITH_AES_{128,256}_CBC_SHA (no forward secrecy) for
+	// phones whose firmware knows no ECDHE suite. Off by default.
+	TLSLegacyCiphers bool
+
+	// Process wiring, used by the service's main (the one-process binary
+	// wires these itself).
+	AdminAddr          string
+	InventoryAddr      string
+	RendererAddr       string
+	InventoryTokenFile string
+	GRPCCAFile         string
+	NATSURL            string
+	LogFormat          string
+	LogLevel           string
+
+	// Clients whose address is in one of these prefixes are proxies: the
+	// client address is then taken from X-Forwarded-For. Default none.
+	TrustedProxies []netip.Prefix
+
+	// Throttling of failing sources (see internal/throttle).
+	ThrottleSize      int
+	ThrottleThreshold float64
+	ThrottleLeak      float64
+	ThrottleBase      time.Duration
+	ThrottleMax       time.Duration
+	ThrottleForget    time.Duration
+	// Inventory look-ups per second, shared by all blocked sources, for
+	// tokens this replica has never seen valid.
+	ThrottledLookupRate float64
+	// Token hashes remembered as valid (for 24h) so that phones behind a
+	// blocked address keep being served.
+	KnownTokens int
+
+	// Caches. Size 0 disables a cache.
+	TokenCacheSize  int           // token look-ups (valid and unknown alike)
+	FileCacheBytes  int64         // rendered files
+	CacheTTL        time.Duration // upper bound on staleness when an event is missed
+	ModelCacheTTL   time.Duration
+	UpstreamTimeout time.Duration
+
+	// Every 404 answer takes at least this long (0: no padding), so that the
+	// work behind it cannot be timed.
+	NotFoundMinLatency time.Duration
+
+	// Decoy is the catalog model ("vendor/model") whose bootstrap profile
+	// unknown tokens are rendered with, so they cost what a known one costs.
+	Decoy string
+
+	// ConfigFetched events waiting to be published; beyond this they are dropped.
+	EventQueue int
+	// Log one line per request (never the token, never a body).
+	AccessLog bool
+}
+
+// RegisterFlags registers the flags and sets the defaults.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.HTTPAddr, "http-addr", ":8080", "phone-facing HTTP listen address (empty: off)")
+	fs.StringVar(&c.HTTPSAddr, "https-addr", ":8443", "phone-facing HTTPS listen address (empty: off)")
+	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate chain for HTTPS (re-read when it changes)")
+	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key for HTTPS (re-read when it changes)")
+	fs.BoolVar(&c.TLSLegacyCiphers, "tls-legacy-ciphers", false, "also offer TLS_RSA_WITH_AES_*_CBC_SHA for very old phones (no forward secrecy)")
+	fs.StringVar(&c.AdminAddr, "admin-addr", ":9193", "admin HTTP listen address (/healthz, /readyz, /metrics)")
+	fs.StringVar(&c.InventoryAddr, "inventory-addr", "127.0.0.1:9090", "inventory gRPC address")
+	fs.StringVar(&c.RendererAddr, "renderer-addr", "127.0.0.1:9091", "config-renderer gRPC address")
+	fs.StringVar(&c.InventoryTokenFile, "inventory-token-file", "", "file holding the bearer token (role edge) for inventory and config-renderer")
+	fs.StringVar(&c.GRPCCAFile, "grpc-ca-file", "", "CA bundle to verify inventory and config-renderer over TLS (empty: plaintext)")
+	fs.StringVar(&c.NATSURL, "nats-url", "", "NATS URL for ConfigFetched events and cache invalidation (empty: none; caches then rely on --cache-ttl)")
+	fs.StringVar(&c.LogFormat, "log-format", "json", "log format: json or text")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.Func("trusted-proxies", "comma-separated CIDRs of proxies whose X-Forwarded-For is believed (default none)", func(s string) error {
+		p, err := parsePrefixes(s)
+		if err != nil {
+			return err
+		}
+		c.TrustedProxies = p
+		return nil
+	})
+	fs.IntVar(&c.ThrottleSize, "throttle-size", 65536, "sources tracked by the failure throttle (fixed memory)")
+	fs.Float64Var(&c.ThrottleThreshold, "throttle-threshold", 20, "failure score above which a source is blocked")
+	fs.Float64Var(&c.ThrottleLeak, "throttle-leak", 0.5, "failures forgiven per second")
+	fs.DurationVar(&c.ThrottleBase, "throttle-base", time.Second, "first block; doubles with every further block")
+	fs.DurationVar(&c.ThrottleMax, "throttle-max", 5*time.Minute, "longest block")
+	fs.DurationVar(&c.ThrottleForget, "throttle-forget", 15*time.Minute, "quiet time after which a source's blocks are forgotten")
+	fs.Float64Var(&c.ThrottledLookupRate, "throttled-lookup-rate", 20, "inventory look-ups per second for never-seen tokens from blocked sources (all sources together)")
+	fs.IntVar(&c.KnownTokens, "known-tokens", 100000, "valid token hashes remembered for 24h so phones behind a blocked address are served")
+	fs.IntVar(&c.TokenCacheSize, "token-cache-size", 100000, "token look-ups cached (0: off)")
+	fs.Int64Var(&c.FileCacheBytes, "file-cache-bytes", 64<<20, "bytes of rendered files cached (0: off)")
+	fs.DurationVar(&c.CacheTTL, "cache-ttl", time.Minute, "longest time a cached look-up or file is used")
+	fs.DurationVar(&c.ModelCacheTTL, "model-cache-ttl", 10*time.Minute, "how long catalog models are cached")
+	fs.DurationVar(&c.UpstreamTimeout, "upstream-timeout", 5*time.Second, "timeout of one inventory or renderer call")
+	fs.DurationVar(&c.NotFoundMinLatency, "not-found-min-latency", 25*time.Millisecond, "minimum time of every 404 answer (0: off)")
+	fs.StringVar(&c.Decoy, "decoy-model", "yealink/T54W", "catalog model (vendor/model) rendered for unknown tokens")
+	fs.IntVar(&c.EventQueue, "event-queue", 4096, "ConfigFetched events queued for publishing; more are dropped and counted")
+	fs.BoolVar(&c.AccessLog, "access-log", true, "log every request (token redacted, no bodies)")
+}
+
+// Defaults returns a Config with the flag defaults, for tests and embedders.
+func Defaults() Config {
+	var c Config
+	c.RegisterFlags(flag.NewFlagSet("defaults", flag.ContinueOnError))
+	return c
+}
+
+func parsePrefixes(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if !strings.Contains(f, "/") {
+			a, err := netip.ParseAddr(f)
+			if err != nil {
+				return nil, fmt.Errorf("trusted proxy %q: %w", f, err)
+			}
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			return nil, fmt.Errorf("trusted proxy %q: %w", f, err)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
+// Validate checks the configuration the service itself uses.
+func (c Config) Validate() error {
+	var errs []error
+	if c.HTTPAddr == "" && c.HTTPSAddr == "" {
+		errs = append(errs, errors.New("--http-addr and --https-addr are both empty"))
+	}
+	for name, a := range map[string]string{"--http-addr": c.HTTPAddr, "--https-addr": c.HTTPSAddr} {
+		if a != "" {
+			if err := config.HostPort(a); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", name, err))
+			}
+		}
+	}
+	if c.HTTPSAddr != "" && (c.TLSCert == "" || c.TLSKey == "") {
+		errs = append(errs, errors.New("--https-addr needs --tls-cert and --tls-key (or set --https-addr= to serve plain HTTP only)"))
+	}
+	if c.ThrottleSize < 1 {
+		errs = append(errs, errors.New("--throttle-size must be at least 1"))
+	}
+	if c.ThrottleThreshold <= 0 || c.ThrottleLeak <= 0 || c.ThrottleBase <= 0 || c.ThrottleMax < c.ThrottleBase || c.ThrottleForget <= 0 {
+		errs = append(errs, errors.New("throttle: threshold, leak, base and forget must be positive and max at least base"))
+	}
+	if c.ThrottledLookupRate < 0 || c.KnownTokens < 0 || c.TokenCacheSize < 0 || c.FileCacheBytes < 0 {
+		errs = append(errs, errors.New("rates and sizes must not be negative"))
+	}
+	if c.CacheTTL <= 0 || c.ModelCacheTTL <= 0 || c.UpstreamTimeout <= 0 {
+		errs = append(errs, errors.New("--cache-ttl, --model-cache-ttl and --upstream-timeout must be positive"))
+	}
+	if c.NotFoundMinLatency < 0 || c.NotFoundMinLatency > 5*time.Second {
+		errs = append(errs, errors.New("--not-found-min-latency must be between 0 and 5s"))
+	}
+	if v, m, ok := strings.Cut(c.Decoy, "/"); !ok || v == "" || m == "" {
+		errs = append(errs, errors.New("--decoy-model must be vendor/model"))
+	}
+	if c.EventQueue < 1 {
+		errs = append(errs, errors.New("--event-queue must be at least 1"))
+	}
+	return errors.Join(errs...)
+}

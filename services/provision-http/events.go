@@ -1,0 +1,190 @@
+package provisionhttp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/dialtone-voip/dialtone/platform/natsjs"
+	eventsv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/events/v1"
+	"github.com/dialtone-voip/dialtone/proto/macaddr"
+	"github.com/dialtone-voip/dialtone/proto/streams"
+)
+
+const publishWorkers = 4
+
+// enqueue hands a ConfigFetched to the publishers without ever blocking the
+// response: when the queue is full the event is dropped and counted. An event
+// whose message id was published within the last minute is skipped here,
+// since JetStream would discard it as a duplicate anyway.
+func (s *Service) enqueue(ev *eventsv1.ConfigFetched) {
+	if s.js == nil {
+		return
+	}
+	id := msgID(ev)
+	if s.recent.Contains(id) {
+		s.met.eventsOut.WithLabelValues("duplicate").Inc()
+		return
+	}
+	select {
+	case s.events <- ev:
+		s.recent.Add(id, struct{}{}, "", 1, 0)
+	default:
+		s.met.eventsOut.WithLabelValues("dropped").Inc()
+	}
+}
+
+// publishLoop publishes queued events until ctx ends, or, once drain is
+// closed, until the queue is empty.
+func (s *Service) publishLoop(ctx context.Context, drain <-chan struct{}) {
+	var wg sync.WaitGroup
+	var lastLog atomic.Int64
+	for range publishWorkers {
+		wg.Go(func() {
+			for {
+				select {
+				case ev := <-s.events:
+					s.publish(ctx, ev, &lastLog)
+					continue
+				case <-ctx.Done():
+					return
+				default:
+				}
+				select {
+				case ev := <-s.events:
+					s.publish(ctx, ev, &lastLog)
+				case <-drain:
+					return
+				case <-ctx.Done():
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func (s *Service) publish(ctx context.Context, ev *eventsv1.ConfigFetched, lastLog *atomic.Int64) {
+	if s.js == nil {
+		return
+	}
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	err := natsjs.Publish(pctx, s.js, streams.Subject(streams.ConfigFetchedPrefix, ev.GetMac()), ev, msgID(ev))
+	cancel()
+	if err != nil {
+		s.met.eventsOut.WithLabelValues("failed").Inc()
+		// At most one line per 10 s: NATS being away must not flood the log.
+		now := time.Now().UnixNano()
+		if last := lastLog.Load(); now-last > int64(10*time.Second) && lastLog.CompareAndSwap(last, now) {
+			s.log.Warn("publishing ConfigFetched failed", "error", err)
+		}
+		return
+	}
+	s.met.eventsOut.WithLabelValues("published").Inc()
+}
+
+// consumeChanges follows PhoneChanged with an ordered (ephemeral) consumer,
+// so that every replica sees every change, and drops the cached entries of
+// each changed phone. It retries until ctx ends.
+func (s *Service) consumeChanges(ctx context.Context) error {
+	backoff := 100 * time.Millisecond
+	for {
+		err := s.consumeOnce(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		s.setConsuming(false)
+		s.log.Warn("PhoneChanged consumer stopped; retrying", "error", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 10*time.Second)
+	}
+}
+
+func (s *Service) setConsuming(v bool) {
+	s.mu.Lock()
+	s.consuming = v
+	s.mu.Unlock()
+}
+
+func (s *Service) consumeOnce(ctx context.Context) error {
+	if err := ensureStreams(ctx, s.js); err != nil {
+		return err
+	}
+	cons, err := s.js.OrderedConsumer(ctx, streams.Phones, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{streams.PhoneChangedAll},
+		DeliverPolicy:  jetstream.DeliverNewPolicy,
+	})
+	if err != nil {
+		return fmt.Errorf("ordered consumer: %w", err)
+	}
+	failed := make(chan error, 1)
+	cc, err := cons.Consume(s.handleChange,
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrNoHeartbeat) {
+				// The ordered consumer recreates itself; changes in the gap
+				// may be lost, so start from an empty cache.
+				s.invalidateAll()
+			}
+			select {
+			case failed <- err:
+			default:
+			}
+		}))
+	if err != nil {
+		return fmt.Errorf("consume: %w", err)
+	}
+	defer cc.Stop()
+	// Anything cached before the consumer ran may predate a change it missed.
+	s.invalidateAll()
+	s.setConsuming(true)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-cc.Closed():
+			return errors.New("consumer closed")
+		case err := <-failed:
+			s.log.Debug("PhoneChanged consumer error", "error", err)
+		}
+	}
+}
+
+// handleChange invalidates the phone a PhoneChanged names. An event that
+// cannot be read empties the whole cache: being slower is better than serving
+// a stale file.
+func (s *Service) handleChange(m jetstream.Msg) {
+	var ev eventsv1.PhoneChanged
+	if err := natsjs.Decode(m, &ev); err != nil {
+		s.log.Warn("unreadable PhoneChanged; dropping all cached entries", "error", err)
+		s.invalidateAll()
+		return
+	}
+	mac, err := macaddr.Parse(ev.GetPhone().GetMac())
+	if err != nil {
+		s.log.Warn("PhoneChanged without a valid MAC; dropping all cached entries")
+		s.invalidateAll()
+		return
+	}
+	s.invalidate(mac)
+}
+
+// ensureStreams creates the suite's streams (idempotent; every publisher
+// does it at start). The configuration must be the one every other service
+// uses (file storage, the server's default duplicate window), or the
+// services would keep updating the streams back and forth.
+func ensureStreams(ctx context.Context, js jetstream.JetStream) error {
+	var cfgs []jetstream.StreamConfig
+	for _, d := range streams.All() {
+		cfgs = append(cfgs, jetstream.StreamConfig{Name: d.Name, Subjects: d.Subjects, Storage: jetstream.FileStorage})
+	}
+	return natsjs.EnsureStreams(ctx, js, cfgs...)
+}

@@ -1,0 +1,4 @@
+package provisionhttp
+
+// Invalidate drops a phone's cached entries as a PhoneChanged event would.
+func (s *Service) Invalidate(mac string) { s.invalidate(mac) }

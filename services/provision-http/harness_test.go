@@ -1,0 +1,277 @@
+package provisionhttp_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
+
+	"github.com/dialtone-voip/dialtone/platform/logging"
+	"github.com/dialtone-voip/dialtone/platform/testenv/natstest"
+	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
+	rendererv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/renderer/v1"
+	provisionhttp "github.com/dialtone-voip/dialtone/services/provision-http"
+	"github.com/dialtone-voip/dialtone/services/provision-http/internal/upstreamtest"
+)
+
+// syncBuffer collects log output from many goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// Len returns how many bytes were written.
+func (s *syncBuffer) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Len()
+}
+
+// Since returns what was written after the first n bytes.
+func (s *syncBuffer) Since(n int) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return string(s.b.Bytes()[n:])
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// testPhone is a phone seeded into the upstream.
+type testPhone struct {
+	mac, token, vendor, model string
+	ua                        string // a User-Agent the model sends, with this phone's MAC where it carries one
+	macFile, commonFile       string // a per-MAC file with secrets, a file without
+}
+
+var macSeq atomic.Uint32
+
+// upstream is the real inventory and config-renderer (internal/upstreamtest)
+// on an embedded JetStream, with the edge's clients counting their calls.
+type upstream struct {
+	*upstreamtest.Upstreams
+	ns                 *natstest.Server
+	invCalls, rndCalls upstreamtest.Counter
+	inventor           inventoryv1.InventoryServiceClient
+	renderer           rendererv1.ConfigRendererServiceClient
+}
+
+func newUpstream(t testing.TB) *upstream {
+	t.Helper()
+	u := &upstream{ns: natstest.Start(t)}
+	up, err := upstreamtest.Start(context.Background(), upstreamtest.Options{Dir: t.TempDir(), JetStream: u.ns.JetStream()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(up.Close)
+	u.Upstreams = up
+	invConn, err := upstreamtest.Dial(up.Addr, upstreamtest.EdgeToken, u.invCalls.Interceptor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { invConn.Close() })
+	rndConn, err := upstreamtest.Dial(up.Addr, upstreamtest.EdgeToken, u.rndCalls.Interceptor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rndConn.Close() })
+	u.inventor = inventoryv1.NewInventoryServiceClient(invConn)
+	u.renderer = rendererv1.NewConfigRendererServiceClient(rndConn)
+	return u
+}
+
+func cctx(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// addPhone adds an assigned (or, with bootstrap, a discovered) phone.
+func (u *upstream) addPhone(t testing.TB, vendor string, https, bootstrap bool) testPhone {
+	t.Helper()
+	n := macSeq.Add(1)
+	p := testPhone{vendor: vendor}
+	switch vendor {
+	case "yealink":
+		p.model, p.mac = "T54W", fmt.Sprintf("001565%06x", n)
+		p.ua = fmt.Sprintf("Yealink SIP-T54W 96.86.0.100 %s:%s:%s:%s:%s:%s", p.mac[0:2], p.mac[2:4], p.mac[4:6], p.mac[6:8], p.mac[8:10], p.mac[10:12])
+		p.commonFile = "y000000000096.cfg"
+	case "poly":
+		p.model, p.mac = "VVX450", fmt.Sprintf("0004f2%06x", n)
+		p.ua = "FileTransport PolycomVVX-VVX_450-UA/6.4.6.2568 Type/Application"
+		p.commonFile = "000000000000.cfg"
+	default:
+		t.Fatalf("no test phone of vendor %s", vendor)
+	}
+	p.macFile = p.mac + ".cfg"
+	tok, err := u.AddPhone(cctx(t), upstreamtest.Phone{
+		MAC: p.mac, Vendor: vendor, Model: p.model, Assigned: !bootstrap, HTTPS: https,
+		SIPPassword: "sip-secret-" + p.mac, WebPassword: "web-secret-" + p.mac,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.token = tok
+	return p
+}
+
+// change alters a phone (a new revision; the real inventory publishes
+// PhoneChanged) and returns the new revision.
+func (u *upstream) change(t testing.TB, mac string) int64 {
+	t.Helper()
+	resp, err := u.Admin.UpdatePhone(cctx(t), &inventoryv1.UpdatePhoneRequest{
+		Phone:      &inventoryv1.Phone{Name: "phones/" + mac, Settings: &inventoryv1.ProvisioningSettings{Language: "de"}},
+		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"settings.language"}},
+	})
+	if err != nil {
+		t.Fatalf("UpdatePhone: %v", err)
+	}
+	return resp.GetPhone().GetRevision()
+}
+
+// rotate gives a phone a new token; the previous one stays valid for a
+// while, the one before it stops working.
+func (u *upstream) rotate(t testing.TB, mac string) string {
+	t.Helper()
+	resp, err := u.Admin.RotateProvisioningToken(cctx(t), &inventoryv1.RotateProvisioningTokenRequest{Name: "phones/" + mac})
+	if err != nil {
+		t.Fatalf("RotateProvisioningToken: %v", err)
+	}
+	tok, err := upstreamtest.TokenOf(resp.GetProvisioningUrl())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// calls returns the upstream call counts the edge caused.
+func (u *upstream) calls() [3]int {
+	return [3]int{u.invCalls.Get("GetProvisioningProfile"), u.rndCalls.Get("GetModel"), u.rndCalls.Get("RenderFile")}
+}
+
+// edge is a Service behind httptest servers (plain and TLS).
+type edge struct {
+	*upstream
+	svc   *provisionhttp.Service
+	plain *httptest.Server
+	tls   *httptest.Server
+	logs  *syncBuffer
+	reg   *prometheus.Registry
+}
+
+// testConfig is Defaults without listeners' TLS files and without padding.
+func testConfig() provisionhttp.Config {
+	c := provisionhttp.Defaults()
+	c.HTTPAddr = "127.0.0.1:0"
+	c.HTTPSAddr = ""
+	c.NotFoundMinLatency = 0
+	c.ThrottleThreshold = 1e6 // tests of the throttle set their own
+	return c
+}
+
+func newEdge(t testing.TB, u *upstream, mutate func(*provisionhttp.Config)) *edge {
+	t.Helper()
+	if u == nil {
+		u = newUpstream(t)
+	}
+	cfg := testConfig()
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	logs := &syncBuffer{}
+	log, err := logging.New(logs, "json", "debug")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	svc, err := provisionhttp.New(cfg, provisionhttp.Deps{Logger: log, Registerer: reg, Inventory: u.inventor, Renderer: u.renderer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &edge{upstream: u, svc: svc, logs: logs, reg: reg}
+	// The same server settings Run uses that matter here.
+	e.plain = httptest.NewUnstartedServer(svc.Handler())
+	e.plain.Config.DisableGeneralOptionsHandler = true
+	e.plain.Start()
+	t.Cleanup(e.plain.Close)
+	e.tls = httptest.NewUnstartedServer(svc.Handler())
+	e.tls.Config.DisableGeneralOptionsHandler = true
+	e.tls.StartTLS()
+	t.Cleanup(e.tls.Close)
+	return e
+}
+
+type result struct {
+	code   int
+	header http.Header
+	body   string
+}
+
+// do sends one request through Go's client.
+func (e *edge) do(t testing.TB, method, path, ua string, hdr map[string]string, useTLS bool) result {
+	t.Helper()
+	srv := e.plain
+	if useTLS {
+		srv = e.tls
+	}
+	req, err := http.NewRequest(method, srv.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("User-Agent", ua)
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	client := srv.Client()
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return result{code: resp.StatusCode, header: resp.Header, body: string(b)}
+}
+
+func (e *edge) get(t testing.TB, p testPhone, file string, useTLS bool) result {
+	t.Helper()
+	return e.do(t, http.MethodGet, "/p/"+p.token+"/"+file, p.ua, nil, useTLS)
+}
+
+// rawRequest writes target as the request target on a fresh connection and returns the status line.
+func (e *edge) raw(t testing.TB, method, target, ua string) (int, string) {
+	t.Helper()
+	conn, err := net.Dial("tcp", e.plain.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "%s %s HTTP/1.1\r\nHost: x\r\nUser-Agent: %s\r\nConnection: close\r\n\r\n", method, target, ua)
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("%s %q: %v", method, target, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}

@@ -1,0 +1,239 @@
+package provisionhttp
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
+	provisioningv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/provisioning/v1"
+	rendererv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/renderer/v1"
+	"github.com/dialtone-voip/dialtone/proto/macaddr"
+)
+
+// tokenEntry is the result of resolving one token. Unknown tokens get an
+// entry too (valid false, the decoy profile), cached the same way, so a
+// second request for an unknown token is exactly as fast as one for a known.
+type tokenEntry struct {
+	hash          [32]byte // SHA-256 of the token
+	valid         bool
+	profile       *provisioningv1.ProvisioningProfile
+	key           [32]byte // SHA-256 of the profile: keys its rendered files
+	httpsRequired bool
+}
+
+type fileKey struct {
+	profile [32]byte
+	file    string
+}
+
+// fileEntry is one rendered file, or the renderer's refusal to render it.
+type fileEntry struct {
+	found       bool
+	invalid     bool // the profile cannot be expressed for the model
+	content     []byte
+	contentType string
+	etag        string
+	secrets     bool
+	// Header values, built once: the handler assigns them without allocating.
+	hdrType, hdrETag, hdrLength []string
+}
+
+type modelEntry struct {
+	model *rendererv1.Model // nil: not in the catalog
+}
+
+// graceTTL bounds how long a token in its rotation grace period is cached:
+// its end is not announced by any event.
+const graceTTL = 10 * time.Second
+
+func (s *Service) upstreamCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	// Detached from the request: a singleflight call serves every waiter,
+	// so the first phone hanging up must not cancel it for the others.
+	return context.WithTimeout(context.WithoutCancel(ctx), s.cfg.UpstreamTimeout)
+}
+
+func (s *Service) countCall(method string, err error) {
+	s.met.upstream.WithLabelValues(method, status.Code(err).String()).Inc()
+}
+
+// lookupToken resolves a token. admitted is false when the source is
+// blocked, the token was not seen valid lately and the shared budget for
+// such look-ups is spent: then nothing is asked.
+func (s *Service) lookupToken(ctx context.Context, now time.Time, token string, sum [32]byte, blocked bool) (te *tokenEntry, admitted bool, err error) {
+	if e, ok := s.tokens.GetAt(sum, now); ok && subtle.ConstantTimeCompare(e.hash[:], sum[:]) == 1 {
+		s.met.tokenHit.Inc()
+		return e, true, nil
+	}
+	s.met.tokenMiss.Inc()
+	if blocked && !s.known.Contains(sum) && (s.cfg.ThrottledLookupRate == 0 || !s.budget.Allow()) {
+		return nil, false, nil
+	}
+	v, err, _ := s.sf.Do("t"+string(sum[:]), func() (any, error) {
+		epoch := s.epoch.Load()
+		cctx, cancel := s.upstreamCtx(ctx)
+		defer cancel()
+		resp, err := s.inv.GetProvisioningProfile(cctx, &inventoryv1.GetProvisioningProfileRequest{Token: token})
+		s.countCall("GetProvisioningProfile", err)
+		e := &tokenEntry{hash: sum, profile: s.decoy.profile, key: s.decoy.key}
+		ttl := s.cfg.CacheTTL
+		switch status.Code(err) {
+		case codes.OK:
+			if err := checkProfile(resp); err != nil {
+				return nil, err
+			}
+			e.valid = true
+			e.profile = resp.GetProfile()
+			e.key = profileKey(e.profile)
+			e.httpsRequired = resp.GetHttpsRequired()
+			if resp.GetGrace() {
+				ttl = min(ttl, graceTTL)
+			}
+			s.known.Add(sum, struct{}{}, "", 1, 0)
+		case codes.NotFound, codes.InvalidArgument:
+			s.known.Remove(sum)
+		default:
+			// Only the code: a message could echo what was sent.
+			return nil, fmt.Errorf("GetProvisioningProfile: %s", status.Code(err))
+		}
+		if s.epoch.Load() == epoch {
+			tag := ""
+			if e.valid {
+				tag = e.profile.GetMac()
+			}
+			s.tokens.Add(sum, e, tag, 1, ttl)
+		}
+		return e, nil
+	})
+	if err != nil {
+		return nil, true, err
+	}
+	return v.(*tokenEntry), true, nil
+}
+
+func checkProfile(resp *inventoryv1.GetProvisioningProfileResponse) error {
+	p := resp.GetProfile()
+	if p == nil {
+		return errors.New("GetProvisioningProfile: response without profile")
+	}
+	if mac, err := macaddr.Parse(p.GetMac()); err != nil || mac != p.GetMac() {
+		return errors.New("GetProvisioningProfile: profile MAC is not canonical")
+	}
+	return nil
+}
+
+type modelKey struct{ vendor, model string }
+
+func (s *Service) lookupModel(ctx context.Context, now time.Time, vendor, model string) (*rendererv1.Model, error) {
+	k := modelKey{vendor, model}
+	if e, ok := s.models.GetAt(k, now); ok {
+		s.met.modelHit.Inc()
+		return e.model, nil
+	}
+	s.met.modelMiss.Inc()
+	name := "vendors/" + vendor + "/models/" + model
+	v, err, _ := s.sf.Do("m"+name, func() (any, error) {
+		cctx, cancel := s.upstreamCtx(ctx)
+		defer cancel()
+		resp, err := s.rnd.GetModel(cctx, &rendererv1.GetModelRequest{Name: name})
+		s.countCall("GetModel", err)
+		e := &modelEntry{}
+		switch status.Code(err) {
+		case codes.OK:
+			e.model = resp.GetModel()
+		case codes.NotFound, codes.InvalidArgument:
+		default:
+			return nil, fmt.Errorf("GetModel: %s", status.Code(err))
+		}
+		s.models.Add(k, e, "", 1, 0)
+		return e, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*modelEntry).model, nil
+}
+
+func (s *Service) render(ctx context.Context, now time.Time, te *tokenEntry, file string) (*fileEntry, error) {
+	k := fileKey{profile: te.key, file: file}
+	if e, ok := s.files.GetAt(k, now); ok {
+		s.met.fileHit.Inc()
+		return e, nil
+	}
+	s.met.fileMiss.Inc()
+	v, err, _ := s.sf.Do("f"+string(te.key[:])+file, func() (any, error) {
+		epoch := s.epoch.Load()
+		cctx, cancel := s.upstreamCtx(ctx)
+		defer cancel()
+		resp, err := s.rnd.RenderFile(cctx, &rendererv1.RenderFileRequest{Profile: te.profile, FileName: file})
+		s.countCall("RenderFile", err)
+		e := &fileEntry{}
+		switch status.Code(err) {
+		case codes.OK:
+			e.found = true
+			e.content = resp.GetContent()
+			e.contentType = resp.GetContentType()
+			if e.contentType == "" {
+				e.contentType = "application/octet-stream"
+			}
+			e.etag = resp.GetEtag()
+			if !validETag(e.etag) {
+				sum := sha256.Sum256(e.content)
+				e.etag = `"` + hex.EncodeToString(sum[:16]) + `"`
+			}
+			e.secrets = resp.GetContainsSecrets()
+			e.hdrType, e.hdrETag, e.hdrLength = []string{e.contentType}, []string{e.etag}, []string{strconv.Itoa(len(e.content))}
+		case codes.NotFound:
+		case codes.InvalidArgument, codes.FailedPrecondition:
+			e.invalid = true
+		default:
+			return nil, fmt.Errorf("RenderFile: %s", status.Code(err))
+		}
+		if s.epoch.Load() == epoch {
+			s.files.Add(k, e, te.profile.GetMac(), int64(len(e.content)+len(file)+256), 0)
+		}
+		return e, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*fileEntry), nil
+}
+
+// validETag accepts a strong entity tag: a quoted string of visible ASCII
+// other than '"' (RFC 9110 8.8.3).
+func validETag(t string) bool {
+	if len(t) < 2 || len(t) > 128 || t[0] != '"' || t[len(t)-1] != '"' {
+		return false
+	}
+	for i := 1; i < len(t)-1; i++ {
+		if c := t[i]; c < 0x21 || c == '"' || c > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// invalidate drops every cached look-up and file of one phone.
+func (s *Service) invalidate(mac string) {
+	s.epoch.Add(1)
+	n := s.tokens.RemoveTag(mac) + s.files.RemoveTag(mac)
+	s.met.invalidations.Inc()
+	s.log.Debug("cache invalidated", "mac", mac, "entries", n)
+}
+
+// invalidateAll drops every cached look-up and file.
+func (s *Service) invalidateAll() {
+	s.epoch.Add(1)
+	s.tokens.Purge()
+	s.files.Purge()
+	s.met.invalidations.Inc()
+}

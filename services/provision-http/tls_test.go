@@ -1,0 +1,233 @@
+package provisionhttp_test
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"io"
+	"math/big"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/dialtone-voip/dialtone/platform/logging"
+	provisionhttp "github.com/dialtone-voip/dialtone/services/provision-http"
+)
+
+// writeCert writes a self-signed RSA certificate (RSA, because the legacy
+// suites need RSA key exchange) and returns its serial number.
+func writeCert(t testing.TB, certFile, keyFile string, serial int64) {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(serial),
+		Subject:      pkix.Name{CommonName: "prov.test"},
+		DNSNames:     []string{"prov.test"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Write to temporary names and rename, as cert-manager and kubelet do.
+	write := func(path string, block *pem.Block) {
+		tmp := path + ".tmp"
+		if err := os.WriteFile(tmp, pem.EncodeToMemory(block), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(keyFile, &pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
+	write(certFile, &pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
+
+// running is a Service started with Run on loopback listeners.
+type running struct {
+	svc               *provisionhttp.Service
+	httpURL, httpsURL string
+	logs              *syncBuffer
+	reg               *prometheus.Registry
+}
+
+func startService(t testing.TB, u *upstream, deps provisionhttp.Deps, mutate func(*provisionhttp.Config)) *running {
+	t.Helper()
+	cfg := testConfig()
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	logs := &syncBuffer{}
+	log, _ := logging.New(logs, "json", "debug")
+	reg := prometheus.NewRegistry()
+	deps.Logger, deps.Registerer = log, reg
+	deps.Inventory, deps.Renderer = u.inventor, u.renderer
+	svc, err := provisionhttp.New(cfg, deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for svc.Ready() != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("not ready: %v", svc.Ready())
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("Run returned early: %v", err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	r := &running{svc: svc, logs: logs, reg: reg}
+	if a := svc.HTTPAddr(); a != nil {
+		r.httpURL = "http://" + a.String()
+	}
+	if a := svc.HTTPSAddr(); a != nil {
+		r.httpsURL = "https://" + a.String()
+	}
+	return r
+}
+
+func handshake(addr string, conf *tls.Config) (*tls.ConnectionState, error) {
+	conf.InsecureSkipVerify = true
+	c, err := tls.Dial("tcp", addr, conf)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	st := c.ConnectionState()
+	return &st, nil
+}
+
+func TestTLS(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	writeCert(t, certFile, keyFile, 1)
+	u := newUpstream(t)
+	p := u.addPhone(t, "yealink", true, false)
+	r := startService(t, u, provisionhttp.Deps{}, func(c *provisionhttp.Config) {
+		c.HTTPSAddr, c.TLSCert, c.TLSKey = "127.0.0.1:0", certFile, keyFile
+	})
+	addr := r.svc.HTTPSAddr().String()
+
+	// Serves the phone over HTTPS via Run's listener; secrets not over HTTP.
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, ForceAttemptHTTP2: true}}
+	req, _ := http.NewRequest("GET", r.httpsURL+"/p/"+p.token+"/"+p.macFile, nil)
+	req.Header.Set("User-Agent", p.ua)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.ProtoMajor != 1 {
+		t.Fatalf("HTTPS GET: %d over %s (want 200 over HTTP/1.1)", resp.StatusCode, resp.Proto)
+	}
+	req, _ = http.NewRequest("GET", r.httpURL+"/p/"+p.token+"/"+p.macFile, nil)
+	req.Header.Set("User-Agent", p.ua)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 404 {
+		t.Fatalf("HTTP GET of secrets for an HTTPS phone: %v %v", resp, err)
+	}
+
+	// TLS 1.2 minimum.
+	for _, v := range []uint16{tls.VersionTLS10, tls.VersionTLS11} {
+		if _, err := handshake(addr, &tls.Config{MinVersion: v, MaxVersion: v}); err == nil {
+			t.Errorf("handshake with TLS version %x succeeded", v)
+		}
+	}
+	if st, err := handshake(addr, &tls.Config{}); err != nil || st.Version != tls.VersionTLS13 {
+		t.Fatalf("modern client: %v", err)
+	}
+	// The CBC suites older phones need, with forward secrecy.
+	for _, cs := range []uint16{tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA, tls.TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA} {
+		st, err := handshake(addr, &tls.Config{MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{cs}})
+		if err != nil || st.CipherSuite != cs {
+			t.Errorf("TLS 1.2 with %s: %v", tls.CipherSuiteName(cs), err)
+		}
+	}
+	// No RSA key exchange unless asked for.
+	if _, err := handshake(addr, &tls.Config{MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_RSA_WITH_AES_128_CBC_SHA}}); err == nil {
+		t.Error("RSA key exchange accepted without --tls-legacy-ciphers")
+	}
+
+	// The certificate is reloaded when the files change.
+	writeCert(t, certFile, keyFile, 2)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, err := handshake(addr, &tls.Config{})
+		if err == nil && st.PeerCertificates[0].SerialNumber.Int64() == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("certificate not reloaded (err %v)", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// A broken file keeps the previous certificate.
+	if err := os.WriteFile(certFile, []byte("garbage"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	st, err := handshake(addr, &tls.Config{})
+	if err != nil || st.PeerCertificates[0].SerialNumber.Int64() != 2 {
+		t.Fatalf("broken certificate file: %v", err)
+	}
+}
+
+func TestTLSLegacyCiphers(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	writeCert(t, certFile, keyFile, 1)
+	r := startService(t, newUpstream(t), provisionhttp.Deps{}, func(c *provisionhttp.Config) {
+		c.HTTPAddr, c.HTTPSAddr, c.TLSCert, c.TLSKey, c.TLSLegacyCiphers = "", "127.0.0.1:0", certFile, keyFile, true
+	})
+	st, err := handshake(r.svc.HTTPSAddr().String(), &tls.Config{MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_RSA_WITH_AES_128_CBC_SHA}})
+	if err != nil || st.CipherSuite != tls.TLS_RSA_WITH_AES_128_CBC_SHA {
+		t.Fatalf("legacy suite: %v", err)
+	}
+	if _, err := handshake(r.svc.HTTPSAddr().String(), &tls.Config{MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_RSA_WITH_3DES_EDE_CBC_SHA}}); err == nil {
+		t.Fatal("3DES accepted")
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	c := provisionhttp.Defaults()
+	if err := c.Validate(); err == nil {
+		t.Fatal("defaults without certificate files validate")
+	}
+	c.TLSCert, c.TLSKey = "a", "b"
+	if err := c.Validate(); err != nil {
+		t.Fatalf("defaults with certificate files: %v", err)
+	}
+	c.HTTPAddr, c.HTTPSAddr = "", ""
+	if err := c.Validate(); err == nil {
+		t.Fatal("no listener validates")
+	}
+	_, err := provisionhttp.New(testConfig(), provisionhttp.Deps{})
+	if err == nil || errors.Is(err, nil) {
+		t.Fatal("New without clients succeeded")
+	}
+}
