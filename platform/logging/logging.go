@@ -63,20 +63,41 @@ var secretSuffixes = []string{
 // The key is lower-cased and stripped of '_', '-' and '.', then matched by
 // suffix against password, passwd, passphrase, token, secret,
 // authorization, apikey, credential(s), privatekey and cookie.
+//
+// It runs for every attribute of every log line, so it allocates nothing:
+// the key is walked backwards, skipping separators.
 func IsSecretKey(key string) bool {
-	k := strings.Map(func(r rune) rune {
-		switch r {
-		case '_', '-', '.', ' ':
-			return -1
-		}
-		return r
-	}, strings.ToLower(key))
 	for _, s := range secretSuffixes {
-		if strings.HasSuffix(k, s) {
+		if hasNormalisedSuffix(key, s) {
 			return true
 		}
 	}
 	return false
+}
+
+// hasNormalisedSuffix reports whether key, lower-cased and without '_', '-',
+// '.' and ' ', ends in suffix (lower-case ASCII).
+func hasNormalisedSuffix(key, suffix string) bool {
+	i, j := len(key)-1, len(suffix)-1
+	for j >= 0 {
+		if i < 0 {
+			return false
+		}
+		c := key[i]
+		i--
+		switch c {
+		case '_', '-', '.', ' ':
+			continue
+		}
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != suffix[j] {
+			return false
+		}
+		j--
+	}
+	return true
 }
 
 // RedactAttr is a slog.HandlerOptions.ReplaceAttr function that replaces

@@ -87,3 +87,16 @@ func FuzzParseLevel(f *testing.F) {
 		}
 	})
 }
+
+func TestIsSecretKeyAllocatesNothing(t *testing.T) {
+	keys := []string{"sip_password", "Web-Password", "provisioning.token", "mac", "file", "API_KEY", "tokenCount"}
+	want := []bool{true, true, true, false, false, true, false}
+	for i, k := range keys {
+		if got := IsSecretKey(k); got != want[i] {
+			t.Errorf("IsSecretKey(%q) = %v, want %v", k, got, want[i])
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { IsSecretKey("Provisioning-Token") }); n != 0 {
+		t.Errorf("IsSecretKey allocates %v times per call", n)
+	}
+}

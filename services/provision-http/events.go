@@ -178,13 +178,7 @@ func (s *Service) handleChange(m jetstream.Msg) {
 }
 
 // ensureStreams creates the suite's streams (idempotent; every publisher
-// does it at start). The configuration must be the one every other service
-// uses (file storage, the server's default duplicate window), or the
-// services would keep updating the streams back and forth.
+// does it at start) with the one configuration every service uses.
 func ensureStreams(ctx context.Context, js jetstream.JetStream) error {
-	var cfgs []jetstream.StreamConfig
-	for _, d := range streams.All() {
-		cfgs = append(cfgs, jetstream.StreamConfig{Name: d.Name, Subjects: d.Subjects, Storage: jetstream.FileStorage})
-	}
-	return natsjs.EnsureStreams(ctx, js, cfgs...)
+	return natsjs.EnsureSuiteStreams(ctx, js)
 }
