@@ -289,3 +289,23 @@ func BenchmarkRenderYealinkMAC(b *testing.B) {
 func BenchmarkRenderPolyPhone(b *testing.B) {
 	benchRender(b, "poly", "VVX450", "0004f2112233", "phone0004f2112233.cfg")
 }
+
+func TestMetricsRegistered(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	if _, err := New(Config{Reload: time.Second}, Deps{Registerer: reg, Now: fixedNow}); err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := map[string]bool{}
+	for _, mf := range mfs {
+		found[mf.GetName()] = true
+	}
+	for _, n := range []string{"dialtone_renderer_template_reloads_total", "dialtone_renderer_template_fallbacks_total"} {
+		if !found[n] {
+			t.Errorf("metric %s not registered (have %v)", n, found)
+		}
+	}
+}

@@ -2,9 +2,10 @@
 // with their vendors' redirect services (RPS), so that a phone booting
 // anywhere is sent to its provisioning URL. It follows inventory's
 // PhoneChanged events through the durable JetStream consumer
-// "rps-client-changes", keeps each MAC's status in Redis, retries
-// transient failures from a Redis-persisted schedule, publishes RpsResult
-// events and serves dialtone.rps.v1.RedirectService.
+// "rps-client-changes", keeps each MAC's status in a Store (Redis, shared
+// by replicas, or an embedded bbolt file in the one-process dialtone),
+// retries transient failures from the Store's persisted schedule, publishes
+// RpsResult events and serves dialtone.rps.v1.RedirectService.
 package rpsclient
 
 import (
@@ -139,8 +140,10 @@ func (c Config) Validate() error {
 		if c.RedisMasterName == "" {
 			errs = append(errs, errors.New("--redis-sentinel-addrs needs --redis-master-name"))
 		}
-	} else if err := config.URL(c.RedisURL, "redis", "rediss", "unix"); err != nil {
-		errs = append(errs, fmt.Errorf("--redis-url: %w", err))
+	} else if c.RedisURL != "" { // empty: the process passes Deps.Store (cmd/rps-client requires Redis)
+		if err := config.URL(c.RedisURL, "redis", "rediss", "unix"); err != nil {
+			errs = append(errs, fmt.Errorf("--redis-url: %w", err))
+		}
 	}
 	if c.InventoryAddr != "" {
 		if err := config.HostPort(c.InventoryAddr); err != nil && !strings.Contains(c.InventoryAddr, "://") {

@@ -53,6 +53,13 @@ func TestConfigValidate(t *testing.T) {
 			t.Errorf("%s: accepted", name)
 		}
 	}
+	// The one-process dialtone clears the addresses it does not use and
+	// passes Deps.Store.
+	c := Defaults()
+	c.RedisURL, c.NATSURL, c.InventoryAddr = "", "", ""
+	if err := c.Validate(); err != nil {
+		t.Errorf("without Redis: %v", err)
+	}
 	var b BaseURLs
 	if err := b.Set("novalue"); err == nil || !strings.Contains(err.Error(), "api=url") {
 		t.Errorf("Set: %v", err)

@@ -2,6 +2,7 @@ package rpsclient
 
 import (
 	"context"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -45,9 +46,28 @@ type env struct {
 	ctx   context.Context
 	cfg   Config
 	deps  Deps
+	// boltPath is the store file on the bolt backend ("" on Redis).
+	boltPath string
 }
 
-func newEnv(t testing.TB) *env {
+// backend is the state store an env runs on.
+type backend string
+
+const (
+	redisBackend backend = "redis" // Deps.Redis: New builds the Redis store
+	boltBackend  backend = "bolt"  // Deps.Store: OpenBoltStore on a temp file
+)
+
+// onBothBackends runs fn as a subtest per backend.
+func onBothBackends(t *testing.T, fn func(t *testing.T, b backend)) {
+	for _, b := range []backend{redisBackend, boltBackend} {
+		t.Run(string(b), func(t *testing.T) { fn(t, b) })
+	}
+}
+
+func newEnv(t testing.TB) *env { return newEnvOn(t, redisBackend) }
+
+func newEnvOn(t testing.TB, b backend) *env {
 	e := &env{t: t, ctx: context.Background(), pub: &published{}, logs: &syncBuffer{},
 		clock: &testClock{now: time.Now()}}
 	e.yk = yealinkfake.StartRPS(t, yealinkfake.RPSConfig{Key: ykKey, Secret: ykSecret, Window: 100 * 365 * 24 * time.Hour})
@@ -58,16 +78,43 @@ func newEnv(t testing.TB) *env {
 		"password": snomPW, "base_url": e.snom.URL + snomfake.Path})
 	var invClient inventoryv1.InventoryServiceClient
 	e.inv, invClient = startInventory(t)
-	rds := startRedis(t)
 	e.cfg = Defaults()
 	e.cfg.CredentialsDir = e.creds
 	e.cfg.VendorTimeout = 2 * time.Second
 	e.cfg.LockTTL = 30 * time.Second
 	e.cfg.RetryBase = 10 * time.Second
 	e.cfg.RetryMax = 5 * time.Minute
-	e.deps = Deps{Logger: newLogger(e.logs), Redis: rds.Client(), Inventory: invClient, Now: e.clock.Now}
+	e.deps = Deps{Logger: newLogger(e.logs), Inventory: invClient, Now: e.clock.Now}
+	switch b {
+	case redisBackend:
+		e.deps.Redis = startRedis(t).Client()
+	case boltBackend:
+		e.boltPath = filepath.Join(t.TempDir(), "rps.db")
+		e.openBolt()
+	}
 	e.svc = e.newService()
 	return e
+}
+
+func (e *env) openBolt() {
+	st, err := OpenBoltStore(e.boltPath)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { st.Close() })
+	e.deps.Store = st
+}
+
+// restart replaces the service with a new instance, as a process restart
+// would: on bolt the file is closed and opened again.
+func (e *env) restart() {
+	if e.boltPath != "" {
+		if err := e.deps.Store.Close(); err != nil {
+			e.t.Fatal(err)
+		}
+		e.openBolt()
+	}
+	e.svc = e.newService()
 }
 
 func (e *env) newService() *Service {
@@ -98,8 +145,10 @@ func (e *env) record(mac string) *store.Record {
 	return r
 }
 
-func TestRegisterUpdateDeregister(t *testing.T) {
-	e := newEnv(t)
+func TestRegisterUpdateDeregister(t *testing.T) { onBothBackends(t, testRegisterUpdateDeregister) }
+
+func testRegisterUpdateDeregister(t *testing.T, b backend) {
+	e := newEnvOn(t, b)
 	ev := e.inv.set(ykMAC, "yealink", "tenants/acme", true, edge+tokenA+"/", changeAssigned)
 	data := marshal(t, ev)
 	e.handle(data)
@@ -176,7 +225,11 @@ func TestRegisterUpdateDeregister(t *testing.T) {
 }
 
 func TestNeverRegisteredLeavesNoState(t *testing.T) {
-	e := newEnv(t)
+	onBothBackends(t, testNeverRegisteredLeavesNoState)
+}
+
+func testNeverRegisteredLeavesNoState(t *testing.T, b backend) {
+	e := newEnvOn(t, b)
 	e.handle(marshal(t, e.inv.set(snomMAC, "snom", "", false, edge+"boot/", inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_DISCOVERED)))
 	if r, _ := e.svc.store.Record(e.ctx, snomMAC); r != nil {
 		t.Fatalf("record for a never-registered phone: %+v", r)
@@ -187,7 +240,11 @@ func TestNeverRegisteredLeavesNoState(t *testing.T) {
 }
 
 func TestTransientRetryWithBackoffAndRetryAfter(t *testing.T) {
-	e := newEnv(t)
+	onBothBackends(t, testTransientRetryWithBackoffAndRetryAfter)
+}
+
+func testTransientRetryWithBackoffAndRetryAfter(t *testing.T, b backend) {
+	e := newEnvOn(t, b)
 	e.snom.Inject(fakeserver.Fault{Status: 503})
 	data := marshal(t, e.inv.set(snomMAC, "snom", "tenants/acme", true, edge+tokenA+"/", changeAssigned))
 	e.handle(data)
@@ -231,8 +288,9 @@ func TestTransientRetryWithBackoffAndRetryAfter(t *testing.T) {
 	if e.record(snomMAC).Attempts != 2 {
 		t.Fatal("retried before Retry-After elapsed")
 	}
-	// A restart loses nothing: a new service instance finds the retry in Redis.
-	e.svc = e.newService()
+	// A restart loses nothing: a new service instance (on bolt, over the
+	// reopened file) finds the retry in the store.
+	e.restart()
 	e.clock.Advance(2 * time.Second)
 	e.svc.RunDue(e.ctx)
 	r = e.record(snomMAC)
@@ -397,9 +455,15 @@ func TestVendorChangeDeregistersOld(t *testing.T) {
 
 // BenchmarkRedelivery measures the no-vendor-call path a redelivered
 // PhoneChanged takes (intent write, lock, status compare, inventory lookup)
-// against a real redis-server and the loopback inventory.
+// against a real redis-server or the bolt file, and the loopback inventory.
 func BenchmarkRedelivery(b *testing.B) {
-	e := newEnv(b)
+	for _, be := range []backend{redisBackend, boltBackend} {
+		b.Run(string(be), func(b *testing.B) { benchmarkRedelivery(b, be) })
+	}
+}
+
+func benchmarkRedelivery(b *testing.B, be backend) {
+	e := newEnvOn(b, be)
 	data := marshal(b, e.inv.set(snomMAC, "snom", "tenants/acme", true, edge+tokenA+"/", changeAssigned))
 	if err := e.svc.HandlePhoneChanged(e.ctx, data); err != nil {
 		b.Fatal(err)

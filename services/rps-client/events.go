@@ -46,8 +46,8 @@ func intentFor(ev *eventsv1.PhoneChanged) (store.Intent, bool) {
 }
 
 // HandlePhoneChanged handles one PhoneChanged message. It returns nil when
-// the message may be acknowledged: the intent is in Redis, and any work
-// left is in the Redis retry schedule. An error asks for redelivery.
+// the message may be acknowledged: the intent is in the store, and any work
+// left is in its retry schedule. An error asks for redelivery.
 func (s *Service) HandlePhoneChanged(ctx context.Context, data []byte) error {
 	var ev eventsv1.PhoneChanged
 	if err := proto.Unmarshal(data, &ev); err != nil {
@@ -89,7 +89,7 @@ func (s *Service) handleChange(ctx context.Context, ev *eventsv1.PhoneChanged) e
 			return nil // scheduled for when the other worker is done
 		}
 		// The intent is stored; make sure a retry picks the MAC up even if
-		// the redelivery does not come (e.g. a Redis blip while writing).
+		// the redelivery does not come (e.g. a store error while writing).
 		_ = s.store.Schedule(ctx, mac, s.now().Add(s.cfg.RetryBase))
 		return err
 	}

@@ -52,8 +52,10 @@ func serveGRPC(t *testing.T, s *Service) map[string]rpsv1.RedirectServiceClient 
 	return out
 }
 
-func TestGRPC(t *testing.T) {
-	e := newEnv(t)
+func TestGRPC(t *testing.T) { onBothBackends(t, testGRPC) }
+
+func testGRPC(t *testing.T, b backend) {
+	e := newEnvOn(t, b)
 	c := serveGRPC(t, e.svc)
 	ctx := context.Background()
 	url := edge + tokenA + "/"

@@ -37,7 +37,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "rps_client_credentials_reloads_total", Help: "Credentials directory reloads, by result.",
 		}, []string{"result"}),
 		retryPending: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "rps_client_retry_pending", Help: "MACs in the Redis retry schedule (at the last scan).",
+			Name: "rps_client_retry_pending", Help: "MACs in the retry schedule (at the last scan).",
 		}),
 		accounts: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "rps_client_vendor_accounts", Help: "Vendor accounts loaded.",

@@ -3,7 +3,6 @@ package rpsclient
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -13,22 +12,6 @@ import (
 	eventsv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/events/v1"
 	"github.com/dialtone-voip/dialtone/proto/streams"
 )
-
-// ensureStreams creates the suite's streams if they are missing, with the
-// same settings inventory uses (file storage, 10 min duplicate window), and
-// leaves existing ones alone so that two services never fight over a
-// stream's configuration.
-func ensureStreams(ctx context.Context, js jetstream.JetStream) error {
-	for _, d := range streams.All() {
-		_, err := js.CreateStream(ctx, jetstream.StreamConfig{
-			Name: d.Name, Subjects: d.Subjects, Storage: jetstream.FileStorage, Duplicates: 10 * time.Minute,
-		})
-		if err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-			return fmt.Errorf("ensure stream %s: %w", d.Name, err)
-		}
-	}
-	return nil
-}
 
 func (s *Service) publishJS(ctx context.Context, subject, msgID string, m proto.Message) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -50,11 +33,13 @@ func (s *Service) onMessage(ctx context.Context, msg jetstream.Msg) error {
 	return err
 }
 
-// consume runs the durable consumer until ctx ends. Streams are ensured
-// first (retrying while NATS is unreachable).
+// consume runs the durable consumer until ctx ends. The suite's streams
+// are ensured first (retrying while NATS is unreachable), with the one
+// configuration every service uses, so no two services fight over a
+// stream's settings.
 func (s *Service) consume(ctx context.Context) error {
 	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
-		err := ensureStreams(ctx, s.js)
+		err := natsjs.EnsureSuiteStreams(ctx, s.js)
 		if err == nil {
 			break
 		}

@@ -29,7 +29,11 @@ type Deps struct {
 	Registerer prometheus.Registerer
 	// JetStream consumes PhoneChanged and publishes RpsResult.
 	JetStream jetstream.JetStream
-	Redis     redis.UniversalClient
+	// Store holds the state. When nil, New builds NewRedisStore(Redis,
+	// cfg.RedisPrefix); one of the two is required. The caller closes
+	// Store (and Redis).
+	Store Store
+	Redis redis.UniversalClient
 	// Inventory answers GetProvisioningUrl (the process dials it with a
 	// role-service token).
 	Inventory inventoryv1.InventoryServiceClient
@@ -45,7 +49,7 @@ type Service struct {
 	cfg       Config
 	log       *slog.Logger
 	js        jetstream.JetStream
-	store     *store.Store
+	store     store.Store
 	creds     *credentials.Store
 	inventory inventoryv1.InventoryServiceClient
 	metrics   *metrics
@@ -74,8 +78,12 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if deps.Redis == nil {
-		return nil, errors.New("rpsclient: Deps.Redis is required")
+	st := deps.Store
+	if st == nil {
+		if deps.Redis == nil {
+			return nil, errors.New("rpsclient: Deps.Store or Deps.Redis is required")
+		}
+		st = NewRedisStore(deps.Redis, cfg.RedisPrefix)
 	}
 	log := deps.Logger
 	if log == nil {
@@ -90,7 +98,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		now = time.Now
 	}
 	s := &Service{
-		cfg: cfg, log: log, js: deps.JetStream, store: store.New(deps.Redis, cfg.RedisPrefix),
+		cfg: cfg, log: log, js: deps.JetStream, store: st,
 		inventory: deps.Inventory, metrics: m, now: now, clients: map[string]cachedClient{},
 	}
 	s.opts = vendors.Options{HTTPClient: deps.HTTPClient, Timeout: cfg.VendorTimeout, Logger: log, Observe: m.observeHTTP}
@@ -150,7 +158,7 @@ func (s *Service) Ready() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if err := s.store.Ping(ctx); err != nil {
-		return fmt.Errorf("redis: %w", err)
+		return fmt.Errorf("state store: %w", err)
 	}
 	if s.js != nil && !s.consuming.Load() {
 		return errors.New("PhoneChanged consumer not running")

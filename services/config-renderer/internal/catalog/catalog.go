@@ -429,33 +429,42 @@ func (f *File) compile() error {
 // Match parses name against the pattern: ok, and the canonical MAC it names
 // ("" for a pattern without MAC). Case matters as the phone sends it.
 func (f *File) Match(name string) (mac string, ok bool) {
+	b, isMAC, ok := f.match(name)
+	if !ok || !isMAC {
+		return "", ok
+	}
+	return string(b[:]), true
+}
+
+// match is Match without allocating: the canonical MAC in name, if the
+// pattern has one (isMAC).
+func (f *File) match(name string) (b [12]byte, isMAC, ok bool) {
 	if f.macCase == 0 {
-		return "", name == f.prefix
+		return b, false, name == f.prefix
 	}
 	if len(name) != len(f.prefix)+12+len(f.suffix) || !strings.HasPrefix(name, f.prefix) || !strings.HasSuffix(name, f.suffix) {
-		return "", false
+		return b, false, false
 	}
 	h := name[len(f.prefix) : len(f.prefix)+12]
-	var b [12]byte
 	for i := 0; i < 12; i++ {
 		c := h[i]
 		switch {
 		case c >= '0' && c <= '9':
 		case c >= 'a' && c <= 'f':
 			if f.macCase == 'u' {
-				return "", false
+				return b, false, false
 			}
 		case c >= 'A' && c <= 'F':
 			if f.macCase == 'l' {
-				return "", false
+				return b, false, false
 			}
 			c += 'a' - 'A'
 		default:
-			return "", false
+			return b, false, false
 		}
 		b[i] = c
 	}
-	return string(b[:]), true
+	return b, true, true
 }
 
 // Name returns the file name for a canonical MAC.
@@ -486,8 +495,8 @@ func (c *Catalog) Model(vendor, model string) (*Model, bool) {
 func (m *Model) FindFile(name, mac string) (*File, bool) {
 	for i := range m.Files {
 		f := &m.Files[i]
-		got, ok := f.Match(name)
-		if ok && (got == "" || got == mac) {
+		got, isMAC, ok := f.match(name)
+		if ok && (!isMAC || string(got[:]) == mac) {
 			return f, true
 		}
 	}

@@ -15,12 +15,12 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"text/template"
 	"text/template/parse"
 	"time"
 
 	provisioningv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/provisioning/v1"
-	"github.com/dialtone-voip/dialtone/proto/macaddr"
 	"github.com/dialtone-voip/dialtone/proto/vocab"
 	"github.com/dialtone-voip/dialtone/services/config-renderer/internal/catalog"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -380,13 +380,32 @@ type Result struct {
 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
+var templateNames sync.Map // [2]string{vendor, kind} -> "vendor/kind"
+
+// templateName is vendor+"/"+kind without allocating on every render.
+func templateName(vendor, kind string) string {
+	k := [2]string{vendor, kind}
+	if n, ok := templateNames.Load(k); ok {
+		return n.(string)
+	}
+	n, _ := templateNames.LoadOrStore(k, vendor+"/"+kind)
+	return n.(string)
+}
+
+// slowRenders counts renders the fast executor handed back to text/template.
+var slowRenders atomic.Uint64
+
+// SlowRenders is how many renders, since the process started, fell back from
+// the fast executor to text/template (operator templates outside its subset).
+func SlowRenders() uint64 { return slowRenders.Load() }
+
 // Render renders file for profile p at time now (which dates the DST rules).
 func (s *Set) Render(p *provisioningv1.ProvisioningProfile, file string, now time.Time) (*Result, error) {
 	m, ok := s.Catalog.Model(p.GetVendor(), p.GetModel())
 	if !ok {
 		return nil, fmt.Errorf("%w: model %q of vendor %q is not in the catalog", ErrNotFound, p.GetModel(), p.GetVendor())
 	}
-	mac, err := macaddr.Parse(p.GetMac())
+	mac, err := canonicalMAC(p.GetMac())
 	if err != nil {
 		return nil, invalid("mac: %v", err)
 	}
@@ -395,8 +414,9 @@ func (s *Set) Render(p *provisioningv1.ProvisioningProfile, file string, now tim
 		return nil, fmt.Errorf("%w: %s %s does not request %q", ErrNotFound, m.Vendor, m.Model, file)
 	}
 	spec := specs[m.Vendor]
-	v, err := build(p, m, spec, file, now)
-	if err != nil {
+	v := getView()
+	defer v.release()
+	if err := build(v, p, m, spec, file, mac, now); err != nil {
 		return nil, err
 	}
 	t, err := s.templateFor(m.Vendor, m.Model, mac)
@@ -406,16 +426,23 @@ func (s *Set) Render(p *provisioningv1.ProvisioningProfile, file string, now tim
 	buf := bufPool.Get().(*bytes.Buffer)
 	buf.Reset()
 	defer bufPool.Put(buf)
-	if err := t.ExecuteTemplate(buf, m.Vendor+"/"+f.Template, v); err != nil {
-		return nil, s.execError(err)
+	name := templateName(m.Vendor, f.Template)
+	if execFast(t, buf, name, v) != nil {
+		slowRenders.Add(1)
+		buf.Reset()
+		if err := t.ExecuteTemplate(buf, name, v); err != nil {
+			return nil, s.execError(err)
+		}
 	}
 	out := make([]byte, buf.Len())
 	copy(out, buf.Bytes())
-	sum := sha256.New()
-	sum.Write(out)
-	sum.Write([]byte(s.Version))
-	var d [sha256.Size]byte
-	etag := `"` + hex.EncodeToString(sum.Sum(d[:0])[:16]) + `"`
+	// etag: SHA-256 over content ‖ version, hashed from the pooled buffer in one call.
+	buf.WriteString(s.Version)
+	sum := sha256.Sum256(buf.Bytes())
+	var tag [34]byte
+	tag[0], tag[33] = '"', '"'
+	hex.Encode(tag[1:33], sum[:16])
+	etag := string(tag[:])
 	ct := ContentTypeXML
 	if spec.format == fmtCfg {
 		ct = ContentTypeCfg

@@ -22,7 +22,7 @@ func escNum(n int) string { return strconv.Itoa(n) }
 // control character could start a new key, so each becomes a space; invalid UTF-8
 // becomes U+FFFD.
 func escCfg(s string) string {
-	if clean(s) {
+	if cleanCfg(s) {
 		return s
 	}
 	var b strings.Builder
@@ -71,6 +71,17 @@ func escXML(s string) string {
 	return b.String()
 }
 
+// cleanCfg reports whether escCfg would return s unchanged: printable ASCII
+// (the XML-special characters are plain text in a cfg value).
+func cleanCfg(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
 // clean reports whether s needs no escaping in any format (the common case).
 func clean(s string) bool {
 	for i := 0; i < len(s); i++ {
@@ -82,28 +93,38 @@ func clean(s string) bool {
 	return true
 }
 
+// funcs are the templates' functions; exec.go calls the same ones directly.
 var funcs = template.FuncMap{
-	fmtCfg:     escCfg,
-	fmtXML:     escXML,
-	fmtNum:     escNum,
-	"add":      func(a, b int) int { return a + b },
-	"gsActive": func(n int) string { return gsKeys(n)["active"] },
-	"htekKey":  func(n int, k string) string { return htekKeys(n)[k] },
-	"polyPoll": func(sec int) int { return max(sec, 3600) }, // prov.polling.period must exceed 3600 s [D16]
-	// MPP enable flags per codec (FP:.../cisco/8841/{$mac}.xml); G.711 has none.
-	"ciscoEnable": func(name string) string {
-		switch name {
-		case "G729a":
-			return "G729a_Enable"
-		case "G722":
-			return "G722_Enable"
-		case "iLBC":
-			return "iLBC_Enable"
-		case "OPUS":
-			return "OPUS_Enable"
-		}
-		return ""
-	},
+	fmtCfg:        escCfg,
+	fmtXML:        escXML,
+	fmtNum:        escNum,
+	"add":         func(a, b int) int { return a + b },
+	"gsActive":    gsActive,
+	"htekKey":     htekKey,
+	"polyPoll":    polyPoll,
+	"ciscoEnable": ciscoEnable,
+}
+
+func gsActive(n int) string { return gsKeyCache.get(n)["active"] }
+
+func htekKey(n int, k string) string { return htekKeyCache.get(n)[k] }
+
+// polyPoll: prov.polling.period must exceed 3600 s [D16].
+func polyPoll(sec int) int { return max(sec, 3600) }
+
+// ciscoEnable is the MPP enable flag of a codec (FP:.../cisco/8841/{$mac}.xml); G.711 has none.
+func ciscoEnable(name string) string {
+	switch name {
+	case "G729a":
+		return "G729a_Enable"
+	case "G722":
+		return "G722_Enable"
+	case "iLBC":
+		return "iLBC_Enable"
+	case "OPUS":
+		return "OPUS_Enable"
+	}
+	return ""
 }
 
 // lintTree checks that every action that prints ends in the escaper of format

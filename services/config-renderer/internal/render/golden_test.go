@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -102,6 +103,15 @@ func scenario(name string, m *catalog.Model) *provisioningv1.ProvisioningProfile
 		p.Lines = []*provisioningv1.Line{{Index: 1, Extension: "401", DisplayName: "Grace Hopper", Password: "tls-pw"}}
 	case "bootstrap":
 		p.Bootstrap = true // a discovered phone: no tenant, so no time zone or language
+		return p
+	}
+	// A tenant's defaults reach models that cannot take them (Gigaset): they
+	// render without them, with a comment.
+	if len(m.Codecs) == 0 {
+		p.Codecs = []provisioningv1.Codec{provisioningv1.Codec_CODEC_G722, provisioningv1.Codec_CODEC_PCMA}
+	}
+	if len(m.Languages) == 0 {
+		p.Language = map[string]string{"single": "de", "multi": "fr-CA", "tls": "en-GB"}[name]
 	}
 	return p
 }
@@ -248,11 +258,66 @@ func TestInvalid(t *testing.T) {
 	if _, err := s.Render(p, p.Mac+".xml", goldenNow); !isInvalid(err) {
 		t.Errorf("cisco 4 codecs: %v", err)
 	}
+	hm, _ := s.Catalog.Model("htek", "UC926")
+	p = scenario("single", hm)
+	p.Language = "de" // htek has a language key, but no German value
+	if _, err := s.Render(p, "cfg"+p.Mac+".xml", goldenNow); !isInvalid(err) {
+		t.Errorf("htek German: %v", err)
+	}
+}
+
+// A vendor without any key for codecs or language (Gigaset) renders without
+// them and says so in a comment; values that make no sense are still refused.
+func TestNoProvisioningKey(t *testing.T) {
+	s := loadDefault(t)
 	gm, _ := s.Catalog.Model("gigaset", "N670")
-	p = scenario("single", gm)
-	p.Codecs = []provisioningv1.Codec{provisioningv1.Codec_CODEC_PCMA}
-	if _, err := s.Render(p, p.Mac+".xml", goldenNow); !isInvalid(err) {
-		t.Errorf("gigaset codecs: %v", err)
+	plain := scenario("single", gm)
+	plain.Codecs, plain.Language = nil, ""
+	base, err := s.Render(plain, plain.Mac+".xml", goldenNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(base.Content, []byte("not provisionable")) {
+		t.Errorf("comment without a value:\n%s", base.Content)
+	}
+	baseKV, _ := parseFile("gigaset", plain.Mac+".xml", base.Content)
+	for _, tc := range []struct {
+		codecs   []provisioningv1.Codec
+		lang     string
+		comments []string
+	}{
+		{[]provisioningv1.Codec{provisioningv1.Codec_CODEC_PCMA}, "", []string{"<!-- codecs: not provisionable on this model; phone keeps its own -->"}},
+		{nil, "ja", []string{"<!-- language: not provisionable on this model; phone keeps its own -->"}},
+		{codecList(&catalog.Model{Codecs: []string{"opus", "g722", "pcmu", "pcma", "g729", "ilbc", "g726-32", "g723"}}, false, 8), "fr-CA",
+			[]string{"<!-- language: not provisionable", "<!-- codecs: not provisionable"}},
+	} {
+		p := scenario("single", gm)
+		p.Codecs, p.Language = tc.codecs, tc.lang
+		r, err := s.Render(p, p.Mac+".xml", goldenNow)
+		if err != nil {
+			t.Errorf("%v %q: %v", tc.codecs, tc.lang, err)
+			continue
+		}
+		for _, c := range tc.comments {
+			if !bytes.Contains(r.Content, []byte(c)) {
+				t.Errorf("%v %q: no %q in\n%s", tc.codecs, tc.lang, c, r.Content)
+			}
+		}
+		kv, err := parseFile("gigaset", p.Mac+".xml", r.Content)
+		if err != nil || !maps.Equal(kv, baseKV) {
+			t.Errorf("%v %q: keys differ from a render without them (%v)", tc.codecs, tc.lang, err)
+		}
+	}
+	for name, mut := range map[string]func(p *provisioningv1.ProvisioningProfile){
+		"unknown codec":  func(p *provisioningv1.ProvisioningProfile) { p.Codecs = []provisioningv1.Codec{999} },
+		"codec twice":    func(p *provisioningv1.ProvisioningProfile) { p.Codecs = []provisioningv1.Codec{1, 1} },
+		"not a language": func(p *provisioningv1.ProvisioningProfile) { p.Language = "klingon" },
+	} {
+		p := scenario("single", gm)
+		mut(p)
+		if _, err := s.Render(p, p.Mac+".xml", goldenNow); !isInvalid(err) {
+			t.Errorf("gigaset %s: %v, want invalid argument", name, err)
+		}
 	}
 }
 

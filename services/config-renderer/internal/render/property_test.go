@@ -162,6 +162,12 @@ func TestLanguageAndCodecMappings(t *testing.T) {
 			p.Language = lang
 			name := strings.NewReplacer("{mac}", p.Mac, "{MAC}", strings.ToUpper(p.Mac)).Replace(file)
 			r, err := s.Render(p, name, goldenNow)
+			if spec.noLanguageKey { // no key at all: rendered without it, with a comment
+				if err != nil || !strings.Contains(string(r.Content), "<!-- language: not provisionable") {
+					t.Errorf("%s %s: %v", m.Name(), lang, err)
+				}
+				continue
+			}
 			if !contains(m.Languages, lang) {
 				if !isInvalid(err) {
 					t.Errorf("%s %s: unsupported language gave %v", m.Name(), lang, err)

@@ -26,6 +26,10 @@ type vendorSpec struct {
 	tz            func(*tzrules.Rules) (*TZ, error)
 	lineKeys      func(idx int) map[string]string
 	maxDisable    int // accounts beyond this are not listed as Unused (huge DECT bases)
+	// noCodecKey / noLanguageKey: the vendor has no provisioning key for codecs /
+	// display language at all; a profile's value is left out (with a comment in
+	// the file) instead of refused.
+	noCodecKey, noLanguageKey bool
 }
 
 var specs = map[string]*vendorSpec{
@@ -81,7 +85,7 @@ var specs = map[string]*vendorSpec{
 			"lv": "lv", "nl": "nl", "pl": "pl", "pt": "pt", "pt-BR": "pt", "ru": "ru", "sl": "sl", "sv": "se", "tr": "tr",
 			"zh-CN": "zh", "zh-TW": "zh-tw"},
 		tz:         tzPOSIX,
-		lineKeys:   gsKeys,
+		lineKeys:   gsKeyCache.get,
 		maxDisable: 1000,
 	},
 	// Snom <settings>: §4.3 (WZ:plugins/wazo_snom/common/templates/base.tpl, FP:.../snom/D785/{$mac}.xml, [D23]).
@@ -99,14 +103,16 @@ var specs = map[string]*vendorSpec{
 		maxDisable: 1000,
 	},
 	// Gigaset Nx70: §8.1 (WZ:plugins/wazo_gigaset/Nx70_83_v2_65_0/common.py, templates/base.tpl).
-	// No provisioning key for codecs or display language was found: both are refused.
+	// No provisioning key for codecs or display language is known (§8.1; Wazo's
+	// N870 base.tpl sets neither): a profile's codecs and language are left out
+	// of the file with a comment, not refused.
 	"gigaset": {
-		format:     fmtXML,
-		transports: map[string]string{"udp": "1", "tcp": "2", "tls": "3"},
-		codecs:     map[string]string{},
-		languages:  map[string]string{},
-		tz:         tzGigaset,
-		maxDisable: 0, // handsets are added per line; unused ones are simply not provisioned
+		format:        fmtXML,
+		transports:    map[string]string{"udp": "1", "tcp": "2", "tls": "3"},
+		noCodecKey:    true,
+		noLanguageKey: true,
+		tz:            tzGigaset,
+		maxDisable:    0, // handsets are added per line; unused ones are simply not provisioned
 	},
 	// Htek: §7.3 (WZ:plugins/wazo_htek/v2_0_4_4_58/templates/base.tpl, common/common.py; FP:.../htek/uc926).
 	"htek": {
@@ -119,7 +125,7 @@ var specs = map[string]*vendorSpec{
 		// P8621 LCD language: only 0 = English is attested (FP:.../htek/uc926/{$mac}.cfg).
 		languages:  map[string]string{"en": "0", "en-US": "0"},
 		tz:         tzHtek,
-		lineKeys:   htekKeys,
+		lineKeys:   htekKeyCache.get,
 		maxDisable: 16,
 	},
 	// Poly UC Software: §2.3 (WZ:plugins/wazo_polycom/common/templates/base.tpl, common.py; FP:.../polycom/6.x).
@@ -189,6 +195,29 @@ func ciscoSlots(cs []Codec) []Slot {
 	}
 	return out
 }
+
+// keyCache memoises a per-account key table: each index's map is built once
+// and only read afterwards (by views and templates).
+type keyCache struct {
+	build func(int) map[string]string
+	m     sync.Map // int -> map[string]string
+}
+
+func (c *keyCache) get(n int) map[string]string {
+	if n < 0 || n > 4096 {
+		return c.build(n) // not cached: the cache stays bounded whatever a template asks
+	}
+	if k, ok := c.m.Load(n); ok {
+		return k.(map[string]string)
+	}
+	k, _ := c.m.LoadOrStore(n, c.build(n))
+	return k.(map[string]string)
+}
+
+var (
+	gsKeyCache   = &keyCache{build: gsKeys}
+	htekKeyCache = &keyCache{build: htekKeys}
+)
 
 // gsKeys are Grandstream's per-account P-values: account 1 has its own numbers,
 // account n >= 2 uses the block P{(n+2)*100+x} (Wazo's generalisation,

@@ -8,7 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -52,6 +52,12 @@ type View struct {
 	// Slots are the vendor's fixed codec-choice slots, when it has them.
 	Slots []Slot
 
+	// NoCodecKey and NoLanguageKey: the profile sets codecs / a language but the
+	// vendor has no provisioning key for it at all (Gigaset), so the file leaves
+	// the phone's own setting and says so in a comment.
+	NoCodecKey    bool
+	NoLanguageKey bool
+
 	WebPassword string
 	Language    string // vendor value, "" to leave untouched
 	Language2   string // a second vendor value where the vendor has two (web UI)
@@ -60,6 +66,23 @@ type View struct {
 
 	Prov *Prov // nil when the profile has no provisioning URL
 	PnP  bool  // keep multicast PnP on (bootstrap); off once provisioned
+
+	prov Prov // Prov's storage (templates cannot see unexported fields)
+}
+
+// viewPool recycles views with their slices' storage: a render then
+// allocates almost nothing for its view.
+var viewPool = sync.Pool{New: func() any { return new(View) }}
+
+func getView() *View { return viewPool.Get().(*View) }
+
+// release zeroes v (passwords included) and returns it to the pool, keeping
+// the capacity of its slices.
+func (v *View) release() {
+	clear(v.Lines[:cap(v.Lines)])
+	lines, codecs, disabled, unused := v.Lines[:0], v.Codecs[:0], v.Disabled[:0], v.Unused[:0]
+	*v = View{Lines: lines, Codecs: codecs, Disabled: disabled, Unused: unused}
+	viewPool.Put(v)
 }
 
 // Line is one SIP account.
@@ -114,10 +137,6 @@ type Prov struct {
 	PollHours   int
 }
 
-var (
-	hostRE = regexp.MustCompile(`^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?|\[[0-9A-Fa-f:.]{2,45}\])$`)
-)
-
 // tokenOK: 1-128 characters, none of them a control character (a hand loop:
 // this runs for every field of every render).
 func tokenOK(s string) bool {
@@ -134,11 +153,49 @@ func tokenOK(s string) bool {
 	return n <= 128
 }
 
-func validHost(h string) bool { return len(h) <= 253 && hostRE.MatchString(h) }
+// validHost reports whether h is a DNS name (labels of 1-63 letters, digits
+// and inner hyphens, optional final dot) or a bracketed IP literal. It is the
+// regular expression hostRE (view_test.go) by hand, because it runs for two or
+// three fields of every render; FuzzValidHost keeps the two equal.
+func validHost(h string) bool {
+	if len(h) > 253 || h == "" {
+		return false
+	}
+	if h[0] == '[' {
+		if len(h) < 4 || len(h) > 47 || h[len(h)-1] != ']' {
+			return false
+		}
+		for i := 1; i < len(h)-1; i++ {
+			c := h[i]
+			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' || c == ':' || c == '.') {
+				return false
+			}
+		}
+		return true
+	}
+	if h[len(h)-1] == '.' {
+		h = h[:len(h)-1]
+	}
+	for label := range strings.SplitSeq(h, ".") {
+		if n := len(label); n == 0 || n > 63 || label[0] == '-' || label[n-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
 
 // sanitizeText turns control characters into spaces and trims: display names and
 // labels are shown on a screen, where a line break means nothing.
 func sanitizeText(s string, max int) string {
+	if len(s) <= max && plainText(s) {
+		return s // what the loop below would return, without allocating
+	}
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	var b strings.Builder
 	for _, r := range s {
@@ -154,21 +211,72 @@ func sanitizeText(s string, max int) string {
 	return out
 }
 
-// build validates p against model m and the vendor spec and makes the view.
-func build(p *provisioningv1.ProvisioningProfile, m *catalog.Model, spec *vendorSpec, file string, now time.Time) (*View, error) {
-	mac, err := macaddr.Parse(p.GetMac())
+// plainText: printable ASCII without a leading or trailing space, which
+// sanitizeText returns unchanged.
+func plainText(s string) bool {
+	if s != "" && (s[0] == ' ' || s[len(s)-1] == ' ') {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// canonicalMAC parses a MAC, without allocating when it is already canonical.
+func canonicalMAC(s string) (string, error) {
+	if len(s) == 12 {
+		ok := true
+		for i := 0; i < 12 && ok; i++ {
+			ok = s[i] >= '0' && s[i] <= '9' || s[i] >= 'a' && s[i] <= 'f'
+		}
+		if ok {
+			return s, nil
+		}
+	}
+	return macaddr.Parse(s)
+}
+
+// handsetIDs are Gigaset's 5-digit handset ids, precomputed for the usual indexes.
+var handsetIDs = func() (ids [256]string) {
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%05d", i)
+	}
+	return
+}()
+
+func handsetID(idx int) string {
+	if idx < len(handsetIDs) {
+		return handsetIDs[idx]
+	}
+	return fmt.Sprintf("%05d", idx)
+}
+
+// newView validates p against model m and the vendor spec and makes its view.
+func newView(p *provisioningv1.ProvisioningProfile, m *catalog.Model, spec *vendorSpec, file string, now time.Time) (*View, error) {
+	mac, err := canonicalMAC(p.GetMac())
 	if err != nil {
 		return nil, invalid("mac: %v", err)
 	}
-	v := &View{
-		Vendor: m.Vendor, Model: m.Model, Family: m.Family, MAC: mac, MACUpper: strings.ToUpper(mac),
-		File: file, Bootstrap: p.GetBootstrap(), Accounts: m.SIPAccounts, Vars: m.Vars, PnP: p.GetBootstrap(),
+	v := new(View)
+	if err := build(v, p, m, spec, file, mac, now); err != nil {
+		return nil, err
 	}
+	return v, nil
+}
+
+// build validates p against model m and the vendor spec and fills v, a zero
+// View (whose slices may have capacity), for the phone with canonical mac.
+func build(v *View, p *provisioningv1.ProvisioningProfile, m *catalog.Model, spec *vendorSpec, file, mac string, now time.Time) error {
+	v.Vendor, v.Model, v.Family, v.MAC, v.MACUpper = m.Vendor, m.Model, m.Family, mac, strings.ToUpper(mac)
+	v.File, v.Bootstrap, v.Accounts, v.Vars, v.PnP = file, p.GetBootstrap(), m.SIPAccounts, m.Vars, p.GetBootstrap()
 	// Provisioning continuity.
 	if u := p.GetProvisioningUrl(); u != "" {
 		pu, err := url.Parse(u)
 		if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" || pu.User != nil || pu.RawQuery != "" || pu.Fragment != "" || !tokenOK(u) || strings.ContainsAny(u, " \"'<>\\") {
-			return nil, invalid("provisioning_url must be an absolute http(s) URL without query or credentials")
+			return invalid("provisioning_url must be an absolute http(s) URL without query or credentials")
 		}
 		if !strings.HasSuffix(u, "/") {
 			u += "/"
@@ -178,71 +286,81 @@ func build(p *provisioningv1.ProvisioningProfile, m *catalog.Model, spec *vendor
 			poll = 24 * time.Hour
 		}
 		if poll < time.Minute || poll > 30*24*time.Hour {
-			return nil, invalid("poll_interval must be between 1m and 720h")
+			return invalid("poll_interval must be between 1m and 720h")
 		}
-		v.Prov = &Prov{
+		v.prov = Prov{
 			URL: u, URLNoSlash: strings.TrimSuffix(u, "/"), HostPath: strings.TrimPrefix(strings.TrimPrefix(u, "https://"), "http://"),
 			HTTPS: pu.Scheme == "https", PollSeconds: int(poll / time.Second),
 			PollMinutes: int((poll + time.Minute - 1) / time.Minute), PollHours: int((poll + time.Hour - 1) / time.Hour),
 		}
+		v.Prov = &v.prov
 	} else if v.Bootstrap {
-		return nil, invalid("a bootstrap profile needs provisioning_url (it must keep the phone polling)")
+		return invalid("a bootstrap profile needs provisioning_url (it must keep the phone polling)")
 	}
 	if n := p.GetNtpServer(); n != "" {
 		if !validHost(n) {
-			return nil, invalid("ntp_server %q is not a host name or address", n)
+			return invalid("ntp_server %q is not a host name or address", n)
 		}
 		v.NTP = n
 	}
 	if l := p.GetLanguage(); l != "" {
-		if !vocab.IsLanguage(l) {
-			return nil, invalid("language %q is not on the neutral list", l)
-		}
-		if !contains(m.Languages, l) {
-			return nil, invalid("language %q is not supported by %s %s", l, m.Vendor, m.Model)
-		}
-		langs := spec.languages
-		if alt, ok := spec.langVariants[m.Var("lang")]; ok {
-			langs = alt
-		}
-		val, ok := langs[l]
-		if !ok {
-			return nil, invalid("language %q has no %s value", l, m.Vendor)
-		}
-		v.Language, v.Language2 = val, val
-		if spec.webLanguages != nil {
-			v.Language2 = spec.webLanguages[l]
+		switch {
+		case !vocab.IsLanguage(l):
+			return invalid("language %q is not on the neutral list", l)
+		case spec.noLanguageKey:
+			// The vendor has no key to set it with (Gigaset):
+			// refusing would make the phone unprovisionable for a tenant-wide
+			// default it cannot honour anyway. The file says so in a comment.
+			v.NoLanguageKey = true
+		case !contains(m.Languages, l):
+			return invalid("language %q is not supported by %s %s", l, m.Vendor, m.Model)
+		default:
+			langs := spec.languages
+			if alt, ok := spec.langVariants[m.Var("lang")]; ok {
+				langs = alt
+			}
+			val, ok := langs[l]
+			if !ok {
+				return invalid("language %q has no %s value", l, m.Vendor)
+			}
+			v.Language, v.Language2 = val, val
+			if spec.webLanguages != nil {
+				v.Language2 = spec.webLanguages[l]
+			}
 		}
 	}
 	if z := p.GetTimeZone(); z != "" {
 		tz, err := vendorTZ(m.Vendor, spec, z, now.Year())
 		if err != nil {
-			return nil, err
+			return err
 		}
 		v.TZ = tz
 	}
 	// Codecs: exactly the profile's list, in order, in the vendor's names.
 	if cs := p.GetCodecs(); len(cs) > 0 {
 		if err := codecs(v, cs, m, spec); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if v.Bootstrap {
-		return v, nil // no lines, no passwords, whatever the profile holds
+		return nil // no lines, no passwords, whatever the profile holds
 	}
 	if pw := p.GetWebPassword(); pw != "" {
 		if !tokenOK(pw) {
-			return nil, invalid("web_password must be 1-128 characters without control characters")
+			return invalid("web_password must be 1-128 characters without control characters")
 		}
 		v.WebPassword = pw
 	}
 	lines := p.GetLines()
 	if len(lines) > m.SIPAccounts {
-		return nil, invalid("%d lines, but %s %s has %d SIP accounts", len(lines), m.Vendor, m.Model, m.SIPAccounts)
+		return invalid("%d lines, but %s %s has %d SIP accounts", len(lines), m.Vendor, m.Model, m.SIPAccounts)
+	}
+	if len(lines) > cap(v.Lines) {
+		v.Lines = make([]Line, 0, len(lines))
 	}
 	if len(lines) > 0 {
 		if err := server(v, p.GetSipServer(), spec); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	used := make([]bool, m.SIPAccounts+1)
@@ -252,7 +370,7 @@ func build(p *provisioningv1.ProvisioningProfile, m *catalog.Model, spec *vendor
 			idx = i + 1
 		}
 		if idx < 1 || idx > m.SIPAccounts || used[idx] {
-			return nil, invalid("line index %d is out of range 1..%d or repeated", idx, m.SIPAccounts)
+			return invalid("line index %d is out of range 1..%d or repeated", idx, m.SIPAccounts)
 		}
 		used[idx] = true
 		ln := Line{Index: idx, Extension: l.GetExtension(), AuthUser: l.GetAuthUser(), Password: l.GetPassword(),
@@ -264,15 +382,15 @@ func build(p *provisioningv1.ProvisioningProfile, m *catalog.Model, spec *vendor
 			ln.Label = ln.Extension
 		}
 		if !tokenOK(ln.Extension) || strings.ContainsAny(ln.Extension, " @:;<>\"") {
-			return nil, invalid("line %d: extension must be 1-128 characters without spaces, control characters or @:;<>\"", idx)
+			return invalid("line %d: extension must be 1-128 characters without spaces, control characters or @:;<>\"", idx)
 		}
 		if !tokenOK(ln.AuthUser) {
-			return nil, invalid("line %d: auth_user must be 1-128 characters without control characters", idx)
+			return invalid("line %d: auth_user must be 1-128 characters without control characters", idx)
 		}
 		if ln.Password != "" && !tokenOK(ln.Password) {
-			return nil, invalid("line %d: password must be at most 128 characters without control characters", idx)
+			return invalid("line %d: password must be at most 128 characters without control characters", idx)
 		}
-		ln.Handset = fmt.Sprintf("%05d", idx)
+		ln.Handset = handsetID(idx)
 		v.Lines = append(v.Lines, ln)
 	}
 	// Lines in index order.
@@ -280,6 +398,9 @@ func build(p *provisioningv1.ProvisioningProfile, m *catalog.Model, spec *vendor
 		for j := i; j > 0 && v.Lines[j].Index < v.Lines[j-1].Index; j-- {
 			v.Lines[j], v.Lines[j-1] = v.Lines[j-1], v.Lines[j]
 		}
+	}
+	if n := min(m.SIPAccounts, spec.maxDisable) - len(v.Lines); n > cap(v.Unused) {
+		v.Unused = make([]int, 0, n)
 	}
 	for i := 1; i <= m.SIPAccounts && i <= spec.maxDisable; i++ {
 		if !used[i] {
@@ -291,7 +412,7 @@ func build(p *provisioningv1.ProvisioningProfile, m *catalog.Model, spec *vendor
 			v.Lines[i].K = spec.lineKeys(v.Lines[i].Index)
 		}
 	}
-	return v, nil
+	return nil
 }
 
 type tzKey struct {
@@ -379,27 +500,41 @@ func server(v *View, s *provisioningv1.SipServer, spec *vendorSpec) error {
 }
 
 func codecs(v *View, cs []provisioningv1.Codec, m *catalog.Model, spec *vendorSpec) error {
-	seen := map[provisioningv1.Codec]bool{}
+	var buf [16]string
+	seen := buf[:0] // neutral names, in the profile's order
+	if !spec.noCodecKey && cap(v.Codecs) < len(cs) {
+		v.Codecs = make([]Codec, 0, len(cs))
+	}
 	for i, c := range cs {
 		name := vocab.CodecName(c)
 		if name == "" {
 			return invalid("codec %v is not a known codec", c)
 		}
-		if seen[c] {
+		if slices.Contains(seen, name) {
 			return invalid("codec %s listed twice", name)
 		}
-		seen[c] = true
+		seen = append(seen, name)
+		if spec.noCodecKey {
+			continue // checked for sense only
+		}
 		vn, ok := spec.codecs[name]
 		if !ok || !contains(m.Codecs, name) {
 			return invalid("codec %s is not supported by %s %s", name, m.Vendor, m.Model)
 		}
 		v.Codecs = append(v.Codecs, Codec{Name: vn, Priority: i + 1})
 	}
+	if spec.noCodecKey {
+		v.NoCodecKey = true
+		return nil
+	}
 	if spec.maxCodecs > 0 && len(cs) > spec.maxCodecs {
 		return invalid("%s takes at most %d codecs", m.Vendor, spec.maxCodecs)
 	}
+	if cap(v.Disabled) < len(spec.codecOrder) {
+		v.Disabled = make([]Codec, 0, len(spec.codecOrder))
+	}
 	for _, name := range spec.codecOrder {
-		if !seen[mustCodec(name)] {
+		if !slices.Contains(seen, name) {
 			v.Disabled = append(v.Disabled, Codec{Name: spec.codecs[name]})
 		}
 	}
@@ -407,14 +542,6 @@ func codecs(v *View, cs []provisioningv1.Codec, m *catalog.Model, spec *vendorSp
 		v.Slots = spec.slots(v.Codecs)
 	}
 	return nil
-}
-
-func mustCodec(n string) provisioningv1.Codec {
-	c, err := vocab.ParseCodec(n)
-	if err != nil {
-		panic(err)
-	}
-	return c
 }
 
 func contains(list []string, s string) bool {

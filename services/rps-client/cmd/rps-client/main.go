@@ -57,6 +57,9 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	if cfg.RedisURL == "" && cfg.RedisSentinelAddrs == "" {
+		return errors.New("--redis-url or --redis-sentinel-addrs is required (replicas share their state in Redis)")
+	}
 	if cfg.TokensFile == "" {
 		return errors.New("--tokens-file is required (API tokens and their roles)")
 	}

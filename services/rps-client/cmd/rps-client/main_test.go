@@ -100,6 +100,9 @@ func TestRunRefusesIncompleteConfig(t *testing.T) {
 	if err := run(ctx, nil, none); err == nil || !strings.Contains(err.Error(), "--tokens-file") {
 		t.Fatalf("err = %v", err)
 	}
+	if err := run(ctx, []string{"--redis-url", "", "--tokens-file", "x"}, none); err == nil || !strings.Contains(err.Error(), "--redis-url") {
+		t.Fatalf("without Redis: err = %v", err)
+	}
 	if err := run(ctx, []string{"--help"}, none); err != nil {
 		t.Fatalf("--help: %v", err)
 	}

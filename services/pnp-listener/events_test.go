@@ -1,0 +1,172 @@
+package pnplistener
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/dialtone-voip/dialtone/platform/natsjs"
+	"github.com/dialtone-voip/dialtone/platform/testenv/natstest"
+	eventsv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/events/v1"
+	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
+	"github.com/dialtone-voip/dialtone/proto/streams"
+	"github.com/dialtone-voip/dialtone/services/pnp-listener/internal/invstub"
+	"github.com/dialtone-voip/dialtone/services/pnp-listener/internal/phonetest"
+)
+
+func publish(t *testing.T, js jetstream.JetStream, prefix, mac, id string, m proto.Message) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := natsjs.Publish(ctx, js, streams.Subject(prefix, mac), m, id); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func discoveries(t *testing.T, js jetstream.JetStream, mac string) uint64 {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, streams.Discovery)
+	if err != nil {
+		return 0
+	}
+	subj := streams.Subject(streams.PhoneDiscoveredPrefix, mac)
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter(subj))
+	if err != nil {
+		return 0
+	}
+	return info.State.Subjects[subj]
+}
+
+// waitConsumers waits until the listener's durable consumers exist, so
+// that events published next are delivered (they start at new messages).
+func waitConsumers(t *testing.T, js jetstream.JetStream, h *harness) {
+	waitFor(t, "consumers", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_, err1 := js.Consumer(ctx, streams.Phones, h.s.changesDurable())
+		_, err2 := js.Consumer(ctx, streams.Phones, h.s.reprovisionDurable())
+		return err1 == nil && err2 == nil
+	})
+}
+
+func TestLateNotifyFromPhoneChanged(t *testing.T) {
+	ns := natstest.Start(t)
+	js := ns.JetStream()
+	h := startLoopback(t, nil, js)
+	waitConsumers(t, js, h)
+	const mac = "001565000040"
+	ph := phonetest.New(t, "127.0.0.1:0")
+
+	// First boot: inventory does not know the phone yet.
+	ph.Send(h.addr, phonetest.Subscribe("yealink", mac, "127.0.0.1", ph.Port(), "l1"))
+	ok := ph.ExpectResponse(2 * time.Second)
+	ph.ExpectNothing(300 * time.Millisecond)
+	waitFor(t, "PhoneDiscovered in JetStream", func() bool { return discoveries(t, js, mac) == 1 })
+
+	phone := &inventoryv1.Phone{Name: "phones/" + mac, Mac: mac, Vendor: "yealink"}
+	// Events that do not give the phone a URL are ignored.
+	publish(t, js, streams.PhoneChangedPrefix, mac, "phone-"+mac+"-1", &eventsv1.PhoneChanged{
+		ChangeType: inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_RPS_STATUS, Phone: phone, Revision: 1})
+	// A phone this listener never saw is not its business.
+	publish(t, js, streams.PhoneChangedPrefix, "001565999999", "phone-001565999999-1", &eventsv1.PhoneChanged{
+		ChangeType: inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_ASSIGNED,
+		Phone:      &inventoryv1.Phone{Mac: "001565999999"}, Revision: 1})
+	// Now it is assigned: the NOTIFY follows without a new boot.
+	h.inv.Set(mac, invstub.Entry{URL: testURL})
+	publish(t, js, streams.PhoneChangedPrefix, mac, "phone-"+mac+"-2", &eventsv1.PhoneChanged{
+		ChangeType: inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_ASSIGNED, Phone: phone, Revision: 2})
+	req, from := ph.ExpectRequest(5 * time.Second)
+	if req.Method != sip.NOTIFY || string(req.Body()) != testURL || req.CallID().Value() != ok.CallID().Value() {
+		t.Fatalf("late NOTIFY:\n%s", req)
+	}
+	if tag, _ := req.From().Params.Get("tag"); tag != ok.To().Params.GetOr("tag", "?") {
+		t.Errorf("late NOTIFY From tag %q, our 200 OK said %q", tag, ok.To().Params.GetOr("tag", "?"))
+	}
+	ph.Answer(req, from, 200)
+	waitFor(t, "late outcome", func() bool { return h.notifies(kindLate, outOK) == 1 })
+
+	// A DISCOVERED event for a dialog that already has this URL changes
+	// nothing; a token rotation (new URL) is sent.
+	publish(t, js, streams.PhoneChangedPrefix, mac, "phone-"+mac+"-3", &eventsv1.PhoneChanged{
+		ChangeType: inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_DISCOVERED, Phone: phone, Revision: 3})
+	waitFor(t, "duplicate", func() bool { return h.notifies(kindLate, outDuplicate) == 1 })
+	h.inv.Set(mac, invstub.Entry{URL: testURL + "rotated/"})
+	publish(t, js, streams.PhoneChangedPrefix, mac, "phone-"+mac+"-4", &eventsv1.PhoneChanged{
+		ChangeType: inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_TOKEN_ROTATED, Phone: phone, Revision: 4})
+	req, from = ph.ExpectRequest(5 * time.Second)
+	if string(req.Body()) != testURL+"rotated/" {
+		t.Fatalf("rotated NOTIFY body %q", req.Body())
+	}
+	ph.Answer(req, from, 200)
+	ph.ExpectNothing(300 * time.Millisecond)
+}
+
+func TestCheckSyncFromReprovision(t *testing.T) {
+	ns := natstest.Start(t)
+	js := ns.JetStream()
+	h := startLoopback(t, nil, js)
+	waitConsumers(t, js, h)
+	h.inv.SetFallback(&invstub.Entry{URL: testURL})
+	for _, tt := range []struct {
+		shape, mac, vendor string
+		reboot             bool
+		event              string
+	}{
+		{"snom", "000413000050", "", false, "check-sync;reboot=false"}, // vendor from what the listener saw
+		{"gigaset", "7c2f80000051", "gigaset", true, "check-sync;reboot=true"},
+		{"yealink", "001565000052", "yealink", false, "check-sync"},
+	} {
+		ph := phonetest.New(t, "127.0.0.1:0")
+		want := testURL
+		if tt.shape == "snom" {
+			want += "{mac}.xml"
+		}
+		checkExchange(t, h, ph, tt.shape, tt.mac, "cs"+tt.mac, want)
+		publish(t, js, streams.ReprovisionRequestedPrefix, tt.mac, "reprov-"+tt.mac, &eventsv1.ReprovisionRequested{
+			Mac: tt.mac, Vendor: tt.vendor, Reboot: tt.reboot, Listener: "test", Line1User: "201"})
+		req, from := ph.ExpectRequest(5 * time.Second)
+		if got := header(req, "Event"); req.Method != sip.NOTIFY || got != tt.event {
+			t.Fatalf("%s: Event %q, want %q", tt.shape, got, tt.event)
+		}
+		if tt.vendor == "gigaset" && req.Recipient.User != "201" {
+			t.Errorf("gigaset check-sync must name the account: %s", req.Recipient.String())
+		}
+		ph.Answer(req, from, 200)
+	}
+	// Another site's phone is left alone.
+	publish(t, js, streams.ReprovisionRequestedPrefix, "001565000052", "reprov-other", &eventsv1.ReprovisionRequested{
+		Mac: "001565000052", Listener: "other-site"})
+	waitFor(t, "check-sync outcomes", func() bool { return h.notifies(kindCheckSync, outOK) == 3 })
+	waitFor(t, "other listener ignored", func() bool { return metricValue(h, "reprovision", "other_listener") == 1 })
+}
+
+func TestNATSDownNeverBlocksSIP(t *testing.T) {
+	ns := natstest.Start(t)
+	js := ns.JetStream()
+	h := startLoopback(t, nil, js)
+	waitConsumers(t, js, h)
+	h.inv.SetFallback(&invstub.Entry{URL: testURL})
+	ns.Shutdown()
+	// Phones keep booting while NATS is away: 200 OK and NOTIFY as usual.
+	ph := phonetest.New(t, "127.0.0.1:0")
+	for i, mac := range []string{"001565000060", "001565000061", "001565000062"} {
+		start := time.Now()
+		checkExchange(t, h, ph, "yealink", mac, "nd"+string(rune('a'+i)), testURL)
+		if d := time.Since(start); d > 2*time.Second {
+			t.Errorf("boot took %v with NATS down", d)
+		}
+	}
+	// The discoveries wait in the outbox.
+	if p := h.s.out.Stats().Published; p != 0 {
+		t.Errorf("%d published with NATS down", p)
+	}
+	ns.Restart()
+	for _, mac := range []string{"001565000060", "001565000061", "001565000062"} {
+		waitFor(t, "buffered discovery "+mac, func() bool { return discoveries(t, js, mac) == 1 })
+	}
+}

@@ -1,0 +1,132 @@
+// Package outbox decouples the SIP loop from NATS: events are offered to a
+// bounded in-memory buffer without blocking, and workers publish them,
+// retrying with backoff while NATS is unreachable. When the buffer is full
+// the oldest event is dropped (and counted): a discovery that is minutes
+// old is worth less than the phone booting now, and the phone repeats its
+// SUBSCRIBE at its next boot anyway.
+package outbox
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+)
+
+// Msg is one event to publish.
+type Msg struct {
+	Subject string
+	// ID is the Nats-Msg-Id, for JetStream de-duplication.
+	ID  string
+	Msg proto.Message
+}
+
+// PublishFunc publishes one event (synchronously, with JetStream's ack).
+type PublishFunc func(ctx context.Context, m Msg) error
+
+// Stats are cumulative counters.
+type Stats struct {
+	Published, Retries, Dropped uint64
+}
+
+// Outbox is a bounded buffer with publishing workers.
+type Outbox struct {
+	ch       chan Msg
+	publish  PublishFunc
+	workers  int
+	minDelay time.Duration
+	maxDelay time.Duration
+	// attempt bounds one publish: a publish buffered by a reconnecting
+	// client may otherwise wait for its ack forever. A retry after a lost
+	// ack is harmless: JetStream drops the duplicate by its message id.
+	attempt time.Duration
+
+	published, retries, dropped atomic.Uint64
+	onError                     func(error)
+	dropMu                      sync.Mutex
+}
+
+// New returns an outbox holding at most size events, published by workers
+// goroutines. onError (may be nil) sees each failed attempt.
+func New(size, workers int, publish PublishFunc, onError func(error)) *Outbox {
+	if onError == nil {
+		onError = func(error) {}
+	}
+	return &Outbox{ch: make(chan Msg, size), publish: publish, workers: max(1, workers),
+		minDelay: 100 * time.Millisecond, maxDelay: 5 * time.Second, attempt: 5 * time.Second, onError: onError}
+}
+
+// Offer queues m without ever blocking; when the buffer is full it drops
+// the oldest queued event to make room.
+func (o *Outbox) Offer(m Msg) {
+	select {
+	case o.ch <- m:
+		return
+	default:
+	}
+	o.dropMu.Lock()
+	defer o.dropMu.Unlock()
+	for {
+		select {
+		case o.ch <- m:
+			return
+		default:
+		}
+		select {
+		case <-o.ch:
+			o.dropped.Add(1)
+		default:
+		}
+	}
+}
+
+// Len is the number of events waiting.
+func (o *Outbox) Len() int { return len(o.ch) }
+
+// Stats returns the counters.
+func (o *Outbox) Stats() Stats {
+	return Stats{Published: o.published.Load(), Retries: o.retries.Load(), Dropped: o.dropped.Load()}
+}
+
+// Run publishes until ctx ends. Events still queued then are lost (the
+// phones repeat their SUBSCRIBE at the next boot).
+func (o *Outbox) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for range o.workers {
+		wg.Go(func() { o.work(ctx) })
+	}
+	wg.Wait()
+}
+
+func (o *Outbox) work(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case m := <-o.ch:
+			delay := o.minDelay
+			for {
+				actx, cancel := context.WithTimeout(ctx, o.attempt)
+				err := o.publish(actx, m)
+				cancel()
+				if err == nil {
+					o.published.Add(1)
+					break
+				}
+				if ctx.Err() != nil {
+					return
+				}
+				o.retries.Add(1)
+				o.onError(err)
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(delay):
+				}
+				delay = min(2*delay, o.maxDelay)
+			}
+		}
+	}
+}

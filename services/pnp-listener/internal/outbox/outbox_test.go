@@ -1,0 +1,55 @@
+package outbox
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/types/known/wrapperspb"
+)
+
+func TestRetryUntilUp(t *testing.T) {
+	var mu sync.Mutex
+	up := false
+	var got []string
+	pub := func(ctx context.Context, m Msg) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if !up {
+			return errors.New("nats down")
+		}
+		got = append(got, m.ID)
+		return nil
+	}
+	o := New(3, 1, pub, nil)
+	o.minDelay = time.Millisecond
+	for _, id := range []string{"1", "2", "3", "4", "5"} {
+		o.Offer(Msg{ID: id, Msg: wrapperspb.String(id)}) // never blocks
+	}
+	if o.Len() != 3 || o.Stats().Dropped != 2 {
+		t.Fatalf("len %d stats %+v", o.Len(), o.Stats())
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { o.Run(ctx); close(done) }()
+	time.Sleep(30 * time.Millisecond)
+	mu.Lock()
+	up = true
+	mu.Unlock()
+	deadline := time.Now().Add(5 * time.Second)
+	for o.Stats().Published < 3 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 3 || got[0] != "3" || got[2] != "5" {
+		t.Errorf("published %v; want the newest three in order", got)
+	}
+	if o.Stats().Retries == 0 {
+		t.Error("no retries counted")
+	}
+}
