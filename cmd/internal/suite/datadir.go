@@ -17,7 +17,7 @@ const AdminTokenFile = "admin.token"
 
 // prepareDataDir creates dir (0700) and its sub-directories.
 func prepareDataDir(dir string) error {
-	for _, sub := range []string{"", "nats", "rps"} {
+	for _, sub := range []string{"", "nats", "rps", "templates"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
 			return fmt.Errorf("data directory: %w", err)
 		}

@@ -62,8 +62,9 @@ type Subscribe struct {
 	Vendor string
 	// VendorParam is the vendor= (or vender=) parameter as sent, sanitised.
 	VendorParam string
-	Model       string
-	Version     string
+	// Model is the catalog's spelling of the model (CatalogModel).
+	Model   string
+	Version string
 	// ProfileType is "device" or "application" ("" when the phone sent none).
 	ProfileType string
 	UserAgent   string
@@ -154,6 +155,7 @@ func FromRequest(req *sip.Request) (Subscribe, error) {
 	case contact != nil && setMAC(&s, MACFromURI(&contact.Address), MACFromContact):
 	}
 	s.Vendor = IdentifyVendor(s.VendorParam, s.Model, s.MAC, s.UserAgent)
+	s.Model = CatalogModel(s.Vendor, s.Model)
 	return s, nil
 }
 

@@ -108,3 +108,31 @@ func IdentifyVendor(param, model, mac, userAgent string) string {
 	}
 	return ""
 }
+
+// CatalogModel turns the model= parameter a phone sends into the model id the
+// catalog and inventory use: snom phones announce "snomD785" for the D785,
+// Yealink phones may send "SIP-T54W" and Gigaset bases "N670 IP PRO". The
+// vendor's name (as a prefix), Yealink's "SIP-" and Gigaset's " IP PRO" are
+// removed; anything else is kept as sent.
+func CatalogModel(vendor, model string) string {
+	m := strings.TrimSpace(model)
+	if vendor != "" && len(m) > len(vendor) && strings.EqualFold(m[:len(vendor)], vendor) {
+		m = strings.TrimLeft(m[len(vendor):], " -_")
+	}
+	switch vendor {
+	case "yealink":
+		if len(m) > 4 && strings.EqualFold(m[:4], "SIP-") {
+			m = m[4:]
+		}
+	case "gigaset":
+		for _, suffix := range []string{" IP PRO", " PRO"} {
+			if len(m) > len(suffix) && strings.EqualFold(m[len(m)-len(suffix):], suffix) {
+				m = m[:len(m)-len(suffix)]
+			}
+		}
+	}
+	if m == "" {
+		return strings.TrimSpace(model)
+	}
+	return m
+}

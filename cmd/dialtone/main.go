@@ -1,0 +1,58 @@
+// Command dialtone runs the whole Dialtone suite in one process: pnp-listener,
+// inventory, config-renderer, provision-http and rps-client, with an embedded
+// NATS JetStream server and embedded stores under --data-dir.
+//
+//	go run ./cmd/dialtone --pbx-host pbx.example.com
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/dialtone-voip/dialtone/cmd/internal/suite"
+	"github.com/dialtone-voip/dialtone/platform/config"
+	"github.com/dialtone-voip/dialtone/platform/lifecycle"
+	"github.com/dialtone-voip/dialtone/platform/logging"
+)
+
+func main() {
+	ctx, stop := lifecycle.SignalContext(context.Background())
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "dialtone:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("dialtone", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg suite.Config
+	cfg.RegisterFlags(fs)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: dialtone [flags]\n\nRuns every Dialtone service in one process. Each flag --foo-bar is also DIALTONE_FOO_BAR.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0))
+	}
+	if err := config.ApplyEnv(fs, "DIALTONE", getenv); err != nil {
+		return err
+	}
+	logger, err := logging.New(stderr, cfg.LogFormat, cfg.LogLevel)
+	if err != nil {
+		return err
+	}
+	return suite.Run(ctx, cfg, logger, stdout)
+}

@@ -1,0 +1,5 @@
+// Package e2e tests the suite as a user meets it: the dialtone binary in a
+// "pbx" network namespace, simulated phones (phonesim) in a "lan" namespace
+// sending real multicast, and dialtonectl as the administrator. It has no
+// non-test code.
+package e2e

@@ -1,0 +1,113 @@
+package e2e
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/dialtone-voip/dialtone/platform/testenv"
+	"github.com/dialtone-voip/dialtone/platform/testenv/lantest"
+)
+
+// TestReadmeTour runs the README's quick start as written — the server block in
+// one "terminal", the client block as a script in another — on a host of its own
+// (a network namespace, so ports 5060 and 8080 are free). `go run ./cmd/X` is
+// replaced by the programs TestMain built from the same sources.
+func TestReadmeTour(t *testing.T) {
+	testenv.RequireRoot(t)
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	server := codeBlockAfter(t, string(readme), "<!-- tour:server -->")
+	client := codeBlockAfter(t, string(readme), "<!-- tour:client -->")
+	goRun := strings.NewReplacer(
+		"go run ./cmd/dialtonectl", bins.ctl,
+		"go run ./cmd/dialtone", bins.dialtone,
+		"go run ./cmd/phonesim", bins.phonesim,
+	)
+	server, client = goRun.Replace(server), goRun.Replace(client)
+	if strings.Contains(server+client, "go run") {
+		t.Fatalf("the tour runs a program this test does not know:\n%s\n%s", server, client)
+	}
+
+	host := lantest.New(t, "office").Host("office")
+	dir := t.TempDir()
+
+	srv := host.Command("bash", "-c", "exec "+strings.TrimSpace(server))
+	srv.Dir = dir
+	var srvOut syncBuffer
+	srv.Stdout, srv.Stderr = &srvOut, &srvOut
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- srv.Wait() }()
+	defer func() {
+		srv.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(30 * time.Second):
+			srv.Process.Kill()
+			<-exited
+		}
+		if t.Failed() {
+			t.Logf("server terminal:\n%s", srvOut.String())
+		}
+	}()
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(srvOut.String(), "Dialtone is running") {
+		select {
+		case err := <-exited:
+			t.Fatalf("dialtone exited: %v\n%s", err, srvOut.String())
+		case <-time.After(200 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no banner after 60s:\n%s", srvOut.String())
+		}
+	}
+
+	script := filepath.Join(dir, "tour.sh")
+	if err := os.WriteFile(script, []byte("set -euo pipefail\n"+client), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := host.Command("bash", script)
+	cmd.Dir = dir
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("the tour failed: %v\n%s", err, out.String())
+	}
+	// The last command lists both phones, provisioned.
+	tail := out.String()
+	if i := strings.LastIndex(tail, "STATE"); i >= 0 {
+		tail = tail[i:]
+	}
+	if strings.Count(tail, "provisioned") < 2 {
+		t.Errorf("want both phones listed as provisioned:\n%s", out.String())
+	}
+}
+
+// codeBlockAfter returns the first ```sh block after marker.
+func codeBlockAfter(t *testing.T, doc, marker string) string {
+	t.Helper()
+	i := strings.Index(doc, marker)
+	if i < 0 {
+		t.Fatalf("README has no %s", marker)
+	}
+	rest := doc[i:]
+	start := strings.Index(rest, "```sh\n")
+	if start < 0 {
+		t.Fatalf("no code block after %s", marker)
+	}
+	rest = rest[start+len("```sh\n"):]
+	end := strings.Index(rest, "```")
+	if end < 0 {
+		t.Fatalf("unterminated code block after %s", marker)
+	}
+	return rest[:end]
+}

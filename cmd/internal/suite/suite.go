@@ -1,0 +1,429 @@
+// Package suite runs every Dialtone service in one process: an embedded NATS
+// JetStream server and embedded stores under one data directory, inventory,
+// config-renderer and rps-client on one gRPC listener, provision-http on the
+// phone-facing HTTP(S) ports and pnp-listener on the SIP port. It is what
+// `dialtone` runs, for a newcomer's first try and for a small site.
+package suite
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/dialtone-voip/dialtone/platform/adminhttp"
+	"github.com/dialtone-voip/dialtone/platform/auth"
+	"github.com/dialtone-voip/dialtone/platform/config"
+	"github.com/dialtone-voip/dialtone/platform/grpcserver"
+	"github.com/dialtone-voip/dialtone/platform/lifecycle"
+	"github.com/dialtone-voip/dialtone/platform/natsjs"
+	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
+	rendererv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/renderer/v1"
+	"github.com/dialtone-voip/dialtone/services/config-renderer"
+	"github.com/dialtone-voip/dialtone/services/inventory"
+	"github.com/dialtone-voip/dialtone/services/pnp-listener"
+	"github.com/dialtone-voip/dialtone/services/provision-http"
+)
+
+// Config is the one-process configuration. Every flag --foo-bar is also the
+// environment variable DIALTONE_FOO_BAR.
+type Config struct {
+	DataDir       string
+	SIPAddr       string
+	SIPInterfaces string
+	HTTPAddr      string
+	HTTPSAddr     string
+	TLSCert       string
+	TLSKey        string
+	GRPCAddr      string
+	AdminAddr     string
+	NATSAddr      string
+	PublicHost    string
+	PBXHost       string
+	Listener      string
+	Bootstrap     bool
+	SIPRatePerSrc float64
+	LogFormat     string
+	LogLevel      string
+}
+
+// RegisterFlags registers the flags on fs.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.DataDir, "data-dir", "./dialtone-data", "directory for the embedded store, NATS JetStream files and the admin token")
+	fs.StringVar(&c.SIPAddr, "sip-addr", ":5060", "UDP address of the SIP PnP listener (multicast group 224.0.1.75 is joined on this port)")
+	fs.StringVar(&c.SIPInterfaces, "sip-interfaces", "", "comma-separated interfaces to join the PnP multicast group on (default: every multicast-capable interface)")
+	fs.StringVar(&c.HTTPAddr, "http-addr", ":8080", "phone-facing HTTP address of the provisioning edge")
+	fs.StringVar(&c.HTTPSAddr, "https-addr", "", "phone-facing HTTPS address (needs --tls-cert and --tls-key)")
+	fs.StringVar(&c.TLSCert, "tls-cert", "", "TLS certificate file (PEM) for --https-addr; reloaded when it changes")
+	fs.StringVar(&c.TLSKey, "tls-key", "", "TLS private key file (PEM) for --https-addr")
+	fs.StringVar(&c.GRPCAddr, "grpc-addr", "127.0.0.1:9090", "gRPC address of the admin API (inventory, renderer, rps-client)")
+	fs.StringVar(&c.AdminAddr, "admin-addr", "127.0.0.1:9190", "address of /healthz, /readyz and /metrics (empty: off)")
+	fs.StringVar(&c.NATSAddr, "nats-addr", "", "also serve the embedded NATS to other processes on this address (default: in-process only)")
+	fs.StringVar(&c.PublicHost, "public-host", "", "host name or address phones use to reach the provisioning edge (default: the primary interface's address)")
+	fs.StringVar(&c.PBXHost, "pbx-host", "", "SIP server phones register to; on first run it becomes the default SIP interface (default: the public host)")
+	fs.StringVar(&c.Listener, "listener", "local", "name of this site's PnP listener")
+	fs.Float64Var(&c.SIPRatePerSrc, "sip-rate-per-source", 50, "SIP datagrams per second accepted from one address (0 = unlimited; raise it for phones behind one NAT address)")
+	fs.BoolVar(&c.Bootstrap, "bootstrap", true, "give discovered, unassigned phones a secret-free bootstrap configuration that keeps them polling")
+	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+}
+
+// Validate checks the configuration before anything starts.
+func (c Config) Validate() error {
+	var errs []error
+	if strings.TrimSpace(c.DataDir) == "" {
+		errs = append(errs, errors.New("--data-dir must not be empty"))
+	}
+	for name, addr := range map[string]string{
+		"sip-addr": c.SIPAddr, "http-addr": c.HTTPAddr, "https-addr": c.HTTPSAddr,
+		"grpc-addr": c.GRPCAddr, "admin-addr": c.AdminAddr, "nats-addr": c.NATSAddr,
+	} {
+		if addr == "" {
+			continue
+		}
+		if err := config.HostPort(addr); err != nil {
+			errs = append(errs, fmt.Errorf("--%s: %w", name, err))
+		}
+	}
+	if c.GRPCAddr == "" {
+		errs = append(errs, errors.New("--grpc-addr must not be empty"))
+	}
+	if c.HTTPAddr == "" && c.HTTPSAddr == "" {
+		errs = append(errs, errors.New("set --http-addr and/or --https-addr"))
+	}
+	if c.HTTPSAddr != "" && (c.TLSCert == "" || c.TLSKey == "") {
+		errs = append(errs, errors.New("--https-addr needs --tls-cert and --tls-key"))
+	}
+	if strings.ContainsAny(c.PublicHost+c.PBXHost, "/ @?#") {
+		errs = append(errs, errors.New("--public-host and --pbx-host take a bare host name or address"))
+	}
+	if c.SIPRatePerSrc < 0 {
+		errs = append(errs, errors.New("--sip-rate-per-source must not be negative"))
+	}
+	if err := config.OneOf(c.LogFormat, "text", "json"); err != nil {
+		errs = append(errs, fmt.Errorf("--log-format: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// roles are the internal principals the services use to call each other.
+var internalRoles = []struct {
+	name string
+	role auth.Role
+}{
+	{"edge", auth.RoleEdge},
+	{"listener", auth.RoleListener},
+	{"service", auth.RoleService},
+}
+
+// Run starts the suite and blocks until ctx ends or a component fails; out
+// receives the banner.
+func Run(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if err := prepareDataDir(cfg.DataDir); err != nil {
+		return err
+	}
+	adminTok, created, err := adminToken(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+
+	// Tokens: the admin's (persistent) and one per internal role (new each start).
+	entries := []auth.TokenEntry{{Name: "admin", Role: auth.RoleAdmin, SHA256: auth.HashToken(adminTok)}}
+	roleTokens := map[string]string{}
+	for _, r := range internalRoles {
+		tok, err := auth.GenerateToken()
+		if err != nil {
+			return err
+		}
+		roleTokens[r.name] = tok
+		entries = append(entries, auth.TokenEntry{Name: "internal-" + r.name, Role: r.role, SHA256: auth.HashToken(tok)})
+	}
+	tokensJSON, err := json.Marshal(auth.TokensFile{Tokens: entries})
+	if err != nil {
+		return err
+	}
+	tokens, err := auth.ParseTokens(tokensJSON)
+	if err != nil {
+		return err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	serviceReg := func(name string) prometheus.Registerer {
+		return prometheus.WrapRegistererWith(prometheus.Labels{"service": name}, reg)
+	}
+
+	// NATS JetStream, embedded, files under the data directory.
+	nopts := natsjs.EmbeddedOptions{StoreDir: filepath.Join(cfg.DataDir, "nats"), DontListen: cfg.NATSAddr == "", ServerName: "dialtone", Logger: slog.New(minLevel{logger.Handler(), slog.LevelWarn}).With("component", "nats")}
+	if cfg.NATSAddr != "" {
+		host, port, err := splitPort(cfg.NATSAddr)
+		if err != nil {
+			return fmt.Errorf("--nats-addr: %w", err)
+		}
+		nopts.Host, nopts.Port = host, port
+	}
+	ns, err := natsjs.StartEmbedded(nopts)
+	if err != nil {
+		return err
+	}
+	defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
+	nc, js, err := natsjs.Connect(ctx, "", logger.With("component", "nats-client"), natsjs.InProcess(ns))
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+
+	// Where phones reach us.
+	publicHost := cfg.PublicHost
+	if publicHost == "" {
+		publicHost = primaryAddress()
+	}
+	pbxHost := cfg.PBXHost
+	if pbxHost == "" {
+		pbxHost = publicHost
+	}
+	var httpBase, httpsBase string
+	if cfg.HTTPAddr != "" {
+		if httpBase, err = baseURL("http", publicHost, cfg.HTTPAddr); err != nil {
+			return err
+		}
+	}
+	if cfg.HTTPSAddr != "" {
+		if httpsBase, err = baseURL("https", publicHost, cfg.HTTPSAddr); err != nil {
+			return err
+		}
+	}
+
+	// The gRPC listener is opened first: the services dial it on loopback.
+	grpcLis, err := net.Listen("tcp", cfg.GRPCAddr)
+	if err != nil {
+		return fmt.Errorf("--grpc-addr: %w", err)
+	}
+	dialAddr := loopbackDialAddr(grpcLis.Addr())
+
+	store, err := inventory.OpenBoltStore(filepath.Join(cfg.DataDir, "inventory.db"))
+	if err != nil {
+		grpcLis.Close()
+		return fmt.Errorf("inventory store: %w", err)
+	}
+	defer store.Close()
+
+	inv, err := inventory.New(inventory.Config{
+		EdgeHTTPBase: httpBase, EdgeHTTPSBase: httpsBase, Bootstrap: cfg.Bootstrap, TokenGrace: 24 * time.Hour,
+	}, inventory.Deps{Logger: logger.With("service", "inventory"), Registerer: serviceReg("inventory"), Store: store, JetStream: js})
+	if err != nil {
+		grpcLis.Close()
+		return err
+	}
+	rend, err := renderer.New(renderer.Config{TemplatesDir: filepath.Join(cfg.DataDir, "templates")},
+		renderer.Deps{Logger: logger.With("service", "config-renderer"), Registerer: serviceReg("config-renderer")})
+	if err != nil {
+		grpcLis.Close()
+		return err
+	}
+
+	gs := grpcserver.New(grpcserver.Options{Logger: logger.With("component", "grpc"), Auth: tokens, Registerer: serviceReg("grpc")})
+	inv.RegisterGRPC(gs.GRPC())
+	rend.RegisterGRPC(gs.GRPC())
+
+	conns := map[string]*grpc.ClientConn{}
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for _, r := range internalRoles {
+		c, err := grpc.NewClient(dialAddr,
+			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithPerRPCCredentials(auth.BearerToken(roleTokens[r.name], false)))
+		if err != nil {
+			grpcLis.Close()
+			return err
+		}
+		conns[r.name] = c
+	}
+
+	rps, err := newRPS(cfg, logger.With("service", "rps-client"), serviceReg("rps-client"), js,
+		inventoryv1.NewInventoryServiceClient(conns["service"]))
+	if err != nil {
+		grpcLis.Close()
+		return err
+	}
+	defer rps.close()
+	rps.svc.RegisterGRPC(gs.GRPC())
+
+	var ifaces []string
+	for _, s := range strings.Split(cfg.SIPInterfaces, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			ifaces = append(ifaces, s)
+		}
+	}
+	pcfg := pnplistener.DefaultConfig()
+	pcfg.SIPAddr, pcfg.SIPInterfaces, pcfg.Listener, pcfg.AdminAddr = cfg.SIPAddr, ifaces, cfg.Listener, ""
+	if !cfg.Bootstrap {
+		pcfg.UnknownPhones = pnplistener.UnknownNothing
+	}
+	pcfg.RatePerSource = cfg.SIPRatePerSrc
+	pnp, err := pnplistener.New(pcfg, pnplistener.Deps{
+		Logger: logger.With("service", "pnp-listener"), Registerer: serviceReg("pnp-listener"), JetStream: js,
+		Inventory: inventoryv1.NewInventoryServiceClient(conns["listener"]),
+	})
+	if err != nil {
+		grpcLis.Close()
+		return err
+	}
+
+	hcfg := provisionhttp.Defaults()
+	hcfg.HTTPAddr, hcfg.HTTPSAddr, hcfg.TLSCert, hcfg.TLSKey, hcfg.AdminAddr = cfg.HTTPAddr, cfg.HTTPSAddr, cfg.TLSCert, cfg.TLSKey, ""
+	edge, err := provisionhttp.New(hcfg, provisionhttp.Deps{
+		Logger: logger.With("service", "provision-http"), Registerer: serviceReg("provision-http"), JetStream: js,
+		Inventory: inventoryv1.NewInventoryServiceClient(conns["edge"]),
+		Renderer:  rendererv1.NewConfigRendererServiceClient(conns["edge"]),
+	})
+	if err != nil {
+		grpcLis.Close()
+		return err
+	}
+
+	ready := func() error {
+		for name, f := range map[string]func() error{
+			"inventory": inv.Ready, "config-renderer": rend.Ready, "rps-client": rps.svc.Ready,
+			"pnp-listener": pnp.Ready, "provision-http": edge.Ready,
+		} {
+			if err := f(); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+		}
+		return nil
+	}
+
+	// Components stop in reverse order: the phone-facing edges first, the
+	// gRPC server and the broker last.
+	var g lifecycle.Group
+	g.Add("grpc", func(ctx context.Context) error { return gs.Serve(ctx, grpcLis) })
+	g.Add("inventory", inv.Run)
+	g.Add("config-renderer", rend.Run)
+	g.Add("rps-client", rps.svc.Run)
+	g.Add("first-run", func(ctx context.Context) error {
+		adminConn, err := grpc.NewClient(dialAddr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithPerRPCCredentials(auth.BearerToken(adminTok, false)))
+		if err != nil {
+			return err
+		}
+		defer adminConn.Close()
+		if err := ensureDefaults(ctx, inventoryv1.NewInventoryServiceClient(adminConn), pbxHost, logger); err != nil {
+			return err
+		}
+		<-ctx.Done()
+		return nil
+	})
+	g.Add("provision-http", edge.Run)
+	g.Add("pnp-listener", pnp.Run)
+	if cfg.AdminAddr != "" {
+		admin := adminhttp.New(adminhttp.Options{Addr: cfg.AdminAddr, Logger: logger.With("component", "admin-http"), Gatherer: reg, Ready: ready})
+		g.Add("admin-http", admin.Run)
+	}
+	g.Add("banner", func(ctx context.Context) error {
+		waitReady(ctx, ready)
+		printBanner(out, bannerInfo{
+			cfg: cfg, grpcAddr: grpcLis.Addr().String(), httpBase: httpBase, httpsBase: httpsBase,
+			pbxHost: pbxHost, tokenCreated: created, tokenPath: filepath.Join(cfg.DataDir, AdminTokenFile),
+			sipAddr: addrString(pnp.Addr()),
+		})
+		<-ctx.Done()
+		return nil
+	})
+	return g.Run(ctx)
+}
+
+// ensureDefaults creates the tenant "default" and its SIP interface "default"
+// on first run. Later runs leave them as the administrator changed them.
+func ensureDefaults(ctx context.Context, inv inventoryv1.InventoryServiceClient, pbxHost string, logger *slog.Logger) error {
+	var err error
+	for attempt := 0; attempt < 50; attempt++ {
+		if err = createDefaults(ctx, inv, pbxHost, logger); err == nil || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("creating the default tenant: %w", err)
+}
+
+// minLevel passes on records at or above min only: the embedded NATS server
+// announces itself at length at INFO, which a one-process site does not need
+// (with --log-level debug every record still passes).
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return h.Handler.Enabled(ctx, l) && (l >= h.min || h.Handler.Enabled(ctx, slog.LevelDebug))
+}
+
+func (h minLevel) WithAttrs(as []slog.Attr) slog.Handler {
+	return minLevel{h.Handler.WithAttrs(as), h.min}
+}
+
+func (h minLevel) WithGroup(name string) slog.Handler {
+	return minLevel{h.Handler.WithGroup(name), h.min}
+}
+
+func waitReady(ctx context.Context, ready func() error) {
+	for ctx.Err() == nil && ready() != nil {
+		select {
+		case <-ctx.Done():
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func loopbackDialAddr(a net.Addr) string {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok || tcp.IP.IsUnspecified() {
+		port := 0
+		if ok {
+			port = tcp.Port
+		}
+		return fmt.Sprintf("127.0.0.1:%d", port)
+	}
+	return tcp.String()
+}
+
+func splitPort(addr string) (string, int, error) {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	var port int
+	if _, err := fmt.Sscanf(p, "%d", &port); err != nil {
+		return "", 0, fmt.Errorf("port %q: %w", p, err)
+	}
+	return host, port, nil
+}
+
+func addrString(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	return a.String()
+}
