@@ -21,8 +21,9 @@ import (
 // registry is where every Dialtone image lives; deploy/images.sh pushes there.
 const registry = "ghcr.io/dialtone-voip"
 
-// svc is what the manifests must agree on with each service's defaults
-// (docs/CONVENTIONS.md, "Ports").
+// svc is what the manifests must agree on with each service. The ports are
+// not written here: withFlagPorts (flags_test.go) takes them from the
+// defaults of the services' listen-address flags.
 type svc struct {
 	name      string
 	kind      string // Deployment or DaemonSet
@@ -35,13 +36,13 @@ type svc struct {
 	sipUDP    int32
 }
 
-var services = []svc{
-	{name: "inventory", kind: "Deployment", namespace: "dialtone", envPrefix: "DIALTONE_INVENTORY_", grpc: 9090, admin: 9190},
-	{name: "config-renderer", kind: "Deployment", namespace: "dialtone", envPrefix: "DIALTONE_CONFIG_RENDERER_", grpc: 9091, admin: 9191},
-	{name: "rps-client", kind: "Deployment", namespace: "dialtone", envPrefix: "DIALTONE_RPS_CLIENT_", grpc: 9092, admin: 9192},
-	{name: "provision-http", kind: "Deployment", namespace: "dialtone", envPrefix: "DIALTONE_PROVISION_HTTP_", http: 8080, https: 8443, admin: 9193},
-	{name: "pnp-listener", kind: "DaemonSet", namespace: "dialtone-pnp", envPrefix: "DIALTONE_PNP_LISTENER_", admin: 9194, sipUDP: 5060},
-}
+var services = withFlagPorts([]svc{
+	{name: "inventory", kind: "Deployment", namespace: "dialtone", envPrefix: "DIALTONE_INVENTORY_"},
+	{name: "config-renderer", kind: "Deployment", namespace: "dialtone", envPrefix: "DIALTONE_CONFIG_RENDERER_"},
+	{name: "rps-client", kind: "Deployment", namespace: "dialtone", envPrefix: "DIALTONE_RPS_CLIENT_"},
+	{name: "provision-http", kind: "Deployment", namespace: "dialtone", envPrefix: "DIALTONE_PROVISION_HTTP_"},
+	{name: "pnp-listener", kind: "DaemonSet", namespace: "dialtone-pnp", envPrefix: "DIALTONE_PNP_LISTENER_"},
+})
 
 // declaredPorts is the set of container ports (name -> port/protocol) a
 // service's container must declare, derived from the table above.

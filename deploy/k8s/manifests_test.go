@@ -715,11 +715,11 @@ func mountFor(c corev1.Container, path string) (corev1.VolumeMount, string, bool
 func TestEnvContract(t *testing.T) {
 	readme := readFile(t, "README.md")
 	required := map[string][]string{
-		"inventory":       {"LOG_FORMAT", "LOG_LEVEL", "TOKENS_FILE", "TOKEN_KEY_FILE", "NATS_URL", "EDGE_HTTP_BASE", "EDGE_HTTPS_BASE"},
+		"inventory":       {"LOG_FORMAT", "LOG_LEVEL", "TOKENS_FILE", "NATS_URL", "EDGE_HTTP_BASE", "EDGE_HTTPS_BASE"},
 		"config-renderer": {"LOG_FORMAT", "LOG_LEVEL", "TOKENS_FILE", "TEMPLATES_DIR"},
 		"rps-client":      {"LOG_FORMAT", "LOG_LEVEL", "TOKENS_FILE", "NATS_URL", "CREDENTIALS_DIR", "INVENTORY_ADDR", "INVENTORY_TOKEN_FILE"},
 		"provision-http":  {"LOG_FORMAT", "LOG_LEVEL", "NATS_URL", "TLS_CERT", "TLS_KEY", "INVENTORY_ADDR", "INVENTORY_TOKEN_FILE", "RENDERER_ADDR"},
-		"pnp-listener":    {"LOG_FORMAT", "LOG_LEVEL", "NATS_URL", "INVENTORY_ADDR", "INVENTORY_TOKEN_FILE", "NAME"},
+		"pnp-listener":    {"LOG_FORMAT", "LOG_LEVEL", "NATS_URL", "INVENTORY_ADDR", "INVENTORY_TOKEN_FILE", "LISTENER"},
 	}
 	needsRedis := map[string]bool{"inventory": true, "rps-client": true}
 	for _, r := range renderAll(t) {

@@ -150,7 +150,15 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Var(listFlag{&c.SIPInterfaces}, "sip-interfaces", "comma-separated interfaces to join 224.0.1.75 on (default: every up, multicast-capable, non-loopback interface with IPv4)")
 	fs.StringVar(&c.BindMode, "sip-bind-mode", c.BindMode, "alone (bind sip-addr) or beside-pbx (bind 224.0.1.75 so a PBX on 0.0.0.0:5060 keeps its unicast; replies from --sip-reply-port)")
 	fs.IntVar(&c.ReplyPort, "sip-reply-port", c.ReplyPort, "UDP port our NOTIFYs leave from in beside-pbx mode (0 = ephemeral)")
-	fs.StringVar(&c.Listener, "listener", c.Listener, "this listener's (site's) id, [a-z0-9_-]; names the durable consumers")
+	// Node names such as "ip-10-0-1-2.ec2.internal" are accepted: every
+	// character a NATS durable name cannot hold becomes '-'.
+	fs.Func("listener", "this listener's (site's) id; characters outside [a-z0-9_-] become '-'; names the durable consumers (default: the host name)", func(v string) error {
+		if strings.TrimSpace(v) == "" {
+			return errors.New("must not be empty")
+		}
+		c.Listener = sanitizeID(strings.TrimSpace(v))
+		return nil
+	})
 	fs.StringVar(&c.AdminAddr, "admin-addr", c.AdminAddr, "admin HTTP address (/healthz, /readyz, /metrics)")
 	fs.StringVar(&c.NATSURL, "nats-url", c.NATSURL, "NATS server URL")
 	fs.StringVar(&c.InventoryAddr, "inventory-addr", c.InventoryAddr, "inventory gRPC address")
