@@ -62,19 +62,29 @@ ctl phones import "$work/phones.csv" --concurrency 16 >"$work/import.log" || { t
 echo "import: $(( ($(date +%s%N) - start_import) / 1000000 )) ms"
 
 echo "storm: $count phones, concurrency $concurrency…"
+start_storm=$(date +%s%N)
 ip netns exec "$lan" "$work/phonesim" storm --vendor "$vendor" --model "$model" --count "$count" \
   --concurrency "$concurrency" --iface eth0 --timeout 60s -o json >"$work/storm.json" || true
 
-provisioned=$(ctl phones list --state provisioned -o json | grep -o '"mac"' | wc -l)
-python3 - "$work/storm.json" "$count" "$provisioned" <<'PY'
+# The phones are done when inventory lists them provisioned (it consumes the
+# edge's ConfigFetched events); wait up to 60 s more for it to catch up.
+provisioned=0
+for _ in $(seq 1 120); do
+  provisioned=$(ctl phones list --state provisioned -o json | grep -o '"mac"' | wc -l)
+  [ "$provisioned" -ge "$count" ] && break
+  sleep 0.5
+done
+all_ms=$(( ($(date +%s%N) - start_storm) / 1000000 ))
+python3 - "$work/storm.json" "$count" "$provisioned" "$all_ms" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
-count, prov = int(sys.argv[2]), int(sys.argv[3])
+count, prov, all_ms = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 p = r["subscribe_to_provisioned_ms"]
 print(f"phones: {r['ok']} ok, {r['failed']} failed; inventory: {prov}/{count} provisioned")
 if r.get("failures"):
     print("failures:", r["failures"])
-print(f"time to the last phone: {r['wall_ms']/1000:.2f} s ({r['phones_per_second']:.0f} phones/s)")
+print(f"phones finished booting after {r['wall_ms']/1000:.2f} s ({r['phones_per_second']:.0f} phones/s)")
+print(f"inventory listed {prov} provisioned after {all_ms/1000:.2f} s (polled every 0.5 s)")
 print(f"per phone, SUBSCRIBE -> last file: p50 {p['p50']:.0f} ms, p99 {p['p99']:.0f} ms, max {p['max']:.0f} ms")
-print(f"aim: all {count} within 20 s -> {'met' if r['ok']==count and prov==count and r['wall_ms']<=20000 else 'NOT met'}")
+print(f"aim: all {count} provisioned within 20 s -> {'met' if r['ok']==count and prov==count and all_ms<=20000 else 'NOT met'}")
 PY

@@ -24,7 +24,7 @@ func TestRunRejectsBadConfig(t *testing.T) {
 		{"--sip-bind-mode", "sideways"},
 		{"--answer-vendors", "acme"},
 		{"--unknown-phones", "maybe"},
-		{"--listener", "Has Space"},
+		{"--listener", " "},
 		{"--url-template", "snom=http://x/"},
 	} {
 		var out bytes.Buffer
