@@ -10,11 +10,15 @@ import (
 	"github.com/dialtone-voip/dialtone/platform/natsjs"
 	eventsv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/events/v1"
 	"github.com/dialtone-voip/dialtone/proto/streams"
+	"github.com/dialtone-voip/dialtone/services/inventory/internal/consumer"
 	"github.com/dialtone-voip/dialtone/services/inventory/internal/server"
 )
 
 // Run ensures the streams, then consumes discoveries, fetches and RPS
-// results and relays the outbox until ctx ends.
+// results and relays the outbox until ctx ends. The consumers take the
+// messages that are ready in batches and handle different phones'
+// concurrently (internal/consumer), so on the embedded store a burst of
+// events shares fsyncs instead of paying one each.
 func (s *Service) Run(ctx context.Context) error {
 	js := s.deps.JetStream
 	if js == nil {
@@ -59,13 +63,13 @@ func (s *Service) Run(ctx context.Context) error {
 	errs := make(chan error, len(consumers))
 	for _, c := range consumers {
 		wg.Go(func() {
-			errs <- natsjs.Consume(ctx, s.deps.JetStream, c.stream, jetstream.ConsumerConfig{
+			errs <- consumer.Run(ctx, s.deps.JetStream, c.stream, jetstream.ConsumerConfig{
 				Durable:       c.durable,
 				FilterSubject: c.filter,
 				AckWait:       30 * time.Second,
 				MaxAckPending: 1024,
 				DeliverPolicy: jetstream.DeliverAllPolicy,
-			}, c.handle, s.log, natsjs.WithBackoff(200*time.Millisecond, 10*time.Second))
+			}, c.handle, consumer.Options{Logger: s.log, BackoffBase: 200 * time.Millisecond, BackoffMax: 10 * time.Second})
 		})
 	}
 	wg.Wait()
@@ -78,21 +82,13 @@ func (s *Service) Run(ctx context.Context) error {
 	return nil
 }
 
-// streamConfigs are the suite's streams (proto/streams) as JetStream
-// configurations: file storage, the server's default duplicate window.
-func streamConfigs() []jetstream.StreamConfig {
-	var out []jetstream.StreamConfig
-	for _, d := range streams.All() {
-		out = append(out, jetstream.StreamConfig{Name: d.Name, Subjects: d.Subjects, Storage: jetstream.FileStorage})
-	}
-	return out
-}
-
-// ensureStreams creates or updates the streams, retrying until NATS answers.
+// ensureStreams creates or updates the suite's streams with the one
+// configuration every service uses (natsjs.EnsureSuiteStreams), retrying
+// until NATS answers.
 func (s *Service) ensureStreams(ctx context.Context) error {
 	backoff := 100 * time.Millisecond
 	for {
-		err := natsjs.EnsureStreams(ctx, s.deps.JetStream, streamConfigs()...)
+		err := natsjs.EnsureSuiteStreams(ctx, s.deps.JetStream)
 		if err == nil {
 			return nil
 		}

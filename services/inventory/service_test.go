@@ -37,14 +37,14 @@ const adminToken = "service-test-admin-token"
 
 // harness runs the whole service: store, JetStream, Run, gRPC with auth.
 type harness struct {
-	t     *testing.T
+	t     testing.TB
 	svc   *inventory.Service
 	js    jetstream.JetStream
 	admin inventoryv1.InventoryServiceClient
 	svcCl inventoryv1.InventoryServiceClient
 }
 
-func start(t *testing.T, st inventory.Store, js jetstream.JetStream) *harness {
+func start(t testing.TB, st inventory.Store, js jetstream.JetStream) *harness {
 	t.Helper()
 	log, _ := logging.New(io.Discard, "json", "info")
 	if testing.Verbose() {
@@ -81,14 +81,14 @@ func start(t *testing.T, st inventory.Store, js jetstream.JetStream) *harness {
 	return h
 }
 
-type tlog struct{ t *testing.T }
+type tlog struct{ t testing.TB }
 
 func (l *tlog) Write(p []byte) (int, error) {
 	l.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
 }
 
-func dial(t *testing.T, addr, token string) inventoryv1.InventoryServiceClient {
+func dial(t testing.TB, addr, token string) inventoryv1.InventoryServiceClient {
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithPerRPCCredentials(auth.BearerToken(token, false)))
 	if err != nil {
@@ -98,7 +98,7 @@ func dial(t *testing.T, addr, token string) inventoryv1.InventoryServiceClient {
 	return inventoryv1.NewInventoryServiceClient(conn)
 }
 
-func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) {
+func waitFor(t testing.TB, d time.Duration, what string, ok func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !ok() {
@@ -115,7 +115,7 @@ func cctx() context.Context {
 	return c
 }
 
-func boltStore(t *testing.T) inventory.Store {
+func boltStore(t testing.TB) inventory.Store {
 	st, err := inventory.OpenBoltStore(filepath.Join(t.TempDir(), "inventory.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -124,7 +124,7 @@ func boltStore(t *testing.T) inventory.Store {
 	return st
 }
 
-func seed(t *testing.T, a inventoryv1.InventoryServiceClient, exts int) {
+func seed(t testing.TB, a inventoryv1.InventoryServiceClient, exts int) {
 	t.Helper()
 	if _, err := a.CreateTenant(cctx(), &inventoryv1.CreateTenantRequest{TenantId: "acme"}); err != nil {
 		t.Fatal(err)
@@ -149,7 +149,7 @@ func publishDiscovery(ctx context.Context, js jetstream.JetStream, mac string) e
 
 // phoneEvents reads every PhoneChanged in the stream: msg id -> count, and
 // the events in stream order.
-func phoneEvents(t *testing.T, js jetstream.JetStream) (map[string]int, []*eventsv1.PhoneChanged) {
+func phoneEvents(t testing.TB, js jetstream.JetStream) (map[string]int, []*eventsv1.PhoneChanged) {
 	t.Helper()
 	ctx := cctx()
 	cons, err := js.OrderedConsumer(ctx, streams.Phones, jetstream.OrderedConsumerConfig{FilterSubjects: []string{streams.PhoneChangedAll}})
@@ -455,4 +455,124 @@ func TestRedisKillMidStream(t *testing.T) {
 		time.Sleep(time.Second)
 		rs.Restart()
 	})
+}
+
+// TestStreamsUseSuiteConfig: Run ensures the suite's streams with the one
+// configuration every service uses (natsjs.StreamConfig).
+func TestStreamsUseSuiteConfig(t *testing.T) {
+	ns := natstest.Start(t)
+	js := ns.JetStream()
+	start(t, boltStore(t), js)
+	for _, want := range natsjs.SuiteStreams() {
+		s, err := js.Stream(cctx(), want.Name)
+		if err != nil {
+			t.Fatalf("stream %s: %v", want.Name, err)
+		}
+		got := s.CachedInfo().Config
+		if got.Duplicates != natsjs.StreamDuplicates || got.MaxAge != want.MaxAge || got.Storage != want.Storage ||
+			got.Retention != want.Retention || strings.Join(got.Subjects, ",") != strings.Join(want.Subjects, ",") {
+			t.Fatalf("stream %s: %+v, want %+v", want.Name, got, want)
+		}
+	}
+}
+
+// TestWatchTenantSeesPhonesLeave: every PhoneChanged carries the tenant
+// before the change, and a watcher filtering by tenant sees the phones that
+// leave it (UNASSIGNED, DELETED) but nothing of other tenants.
+func TestWatchTenantSeesPhonesLeave(t *testing.T) {
+	ns := natstest.Start(t)
+	js := ns.JetStream()
+	h := start(t, boltStore(t), js)
+	seed(t, h.admin, 2)
+	a := h.admin
+	if _, err := a.CreateTenant(cctx(), &inventoryv1.CreateTenantRequest{TenantId: "beta"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.CreateSipInterface(cctx(), &inventoryv1.CreateSipInterfaceRequest{Parent: "tenants/beta", SipInterfaceId: "pbx",
+		SipInterface: &inventoryv1.SipInterface{Host: "pbx.beta.example.com", UdpPort: 5060}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.CreateExtension(cctx(), &inventoryv1.CreateExtensionRequest{Parent: "tenants/beta",
+		Extension: &inventoryv1.Extension{Number: "200", SipPassword: "pw"}}); err != nil {
+		t.Fatal(err)
+	}
+
+	watchCtx, stopWatch := context.WithCancel(context.Background())
+	defer stopWatch()
+	w, err := h.svcCl.WatchPhones(watchCtx, &inventoryv1.WatchPhonesRequest{Tenant: "tenants/acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // the watch's consumer exists before the first change
+
+	const (
+		macA, macB, macC, macD = "001565000a01", "001565000a02", "001565000a03", "001565000a04"
+		acme100, acme101       = "tenants/acme/extensions/100", "tenants/acme/extensions/101"
+	)
+	create := func(mac, ext string) {
+		t.Helper()
+		p := &inventoryv1.Phone{Mac: mac, Model: "T54W"}
+		if ext != "" {
+			p.Lines = []*inventoryv1.PhoneLine{{Index: 1, Extension: ext}}
+		}
+		if _, err := a.CreatePhone(cctx(), &inventoryv1.CreatePhoneRequest{Phone: p}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	create(macA, acme100)                                                                             // acme: CREATED
+	create(macB, "tenants/beta/extensions/200")                                                       // beta: not shown
+	create(macC, "")                                                                                  // unassigned: not shown
+	if _, err := a.UnassignPhone(cctx(), &inventoryv1.UnassignPhoneRequest{Name: macA}); err != nil { // leaves acme: shown
+		t.Fatal(err)
+	}
+	if _, err := a.AssignPhone(cctx(), &inventoryv1.AssignPhoneRequest{Name: macC, Extension: acme101}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.DeletePhone(cctx(), &inventoryv1.DeletePhoneRequest{Name: macC}); err != nil { // leaves acme: shown
+		t.Fatal(err)
+	}
+	if _, err := a.UnassignPhone(cctx(), &inventoryv1.UnassignPhoneRequest{Name: macB}); err != nil { // leaves beta: not shown
+		t.Fatal(err)
+	}
+	create(macD, acme100) // the last one: everything before it has been filtered
+
+	type seen struct {
+		mac, tenant string
+		typ         inventoryv1.PhoneChangeType
+	}
+	want := []seen{
+		{macA, "tenants/acme", inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_CREATED},
+		{macA, "", inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_UNASSIGNED},
+		{macC, "tenants/acme", inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_ASSIGNED},
+		{macC, "tenants/acme", inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_DELETED},
+		{macD, "tenants/acme", inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_CREATED},
+	}
+	for i, wt := range want {
+		r, err := w.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := seen{r.GetPhone().GetMac(), r.GetPhone().GetTenant(), r.GetChangeType()}
+		if got != wt {
+			t.Fatalf("watch event %d: %+v, want %+v", i, got, wt)
+		}
+	}
+
+	// Every PhoneChanged names the tenant before the change.
+	wantPrev := map[string][]string{
+		macA: {"", "tenants/acme"},
+		macB: {"", "tenants/beta"},
+		macC: {"", "", "tenants/acme"},
+		macD: {""},
+	}
+	_, evs := phoneEvents(t, js)
+	gotPrev := map[string][]string{}
+	for _, ev := range evs {
+		gotPrev[ev.GetPhone().GetMac()] = append(gotPrev[ev.GetPhone().GetMac()], ev.GetPreviousTenant())
+	}
+	for mac, wp := range wantPrev {
+		if fmt.Sprint(gotPrev[mac]) != fmt.Sprint(wp) {
+			t.Fatalf("previous_tenant of %s's events: %q, want %q", mac, gotPrev[mac], wp)
+		}
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"google.golang.org/grpc"
 
 	"github.com/dialtone-voip/dialtone/platform/adminhttp"
 	"github.com/dialtone-voip/dialtone/platform/auth"
@@ -107,7 +108,8 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 	if err != nil {
 		return err
 	}
-	gs := grpcserver.New(grpcserver.Options{Logger: log, Auth: tokens, Registerer: reg})
+	gs := grpcserver.New(grpcserver.Options{Logger: log, Auth: tokens, Registerer: reg,
+		ServerOptions: []grpc.ServerOption{grpc.NumStreamWorkers(inventory.GRPCStreamWorkers)}})
 	svc.RegisterGRPC(gs.GRPC())
 	lis, err := net.Listen("tcp", cfg.GRPCAddr)
 	if err != nil {

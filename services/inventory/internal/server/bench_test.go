@@ -5,7 +5,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"sync/atomic"
 	"syscall"
@@ -90,12 +89,20 @@ func redisCPU(b *testing.B, srv *redistest.Server) int64 {
 // other load, so it also reports CPU time per operation (client, server
 // and redis-server together, for both) and the ratio of those
 // ("cpu-ratio": GET's CPU cost over a profile lookup's).
-func BenchmarkProfileVsRedisGet(b *testing.B) {
+func BenchmarkProfileVsRedisGet(b *testing.B) { benchProfileVsRedisGet(b, quiet) }
+
+// BenchmarkProfileVsRedisGetUncached is the same without the profile
+// cache: every lookup reads the store (HGET + MGET) and composes.
+func BenchmarkProfileVsRedisGetUncached(b *testing.B) {
+	benchProfileVsRedisGet(b, quiet, func(_ *serverConfig, o *serverOptions) { o.ProfileCacheSize = -1 })
+}
+
+func benchProfileVsRedisGet(b *testing.B, opts ...envOpt) {
 	srv := redistest.Start(b)
 	st := redisstore.New(srv.Client(), "")
-	grpcServerOptions = []grpc.ServerOption{grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0)))}
+	grpcServerOptions = []grpc.ServerOption{grpc.NumStreamWorkers(streamWorkers)}
 	defer func() { grpcServerOptions = nil }()
-	e := newEnvStore(b, st, quiet)
+	e := newEnvStore(b, st, opts...)
 	seedTenant(b, e)
 	tokens, err := e.srv.BulkLoad(context.Background(), 0, 1000, "acme", "100")
 	if err != nil {
@@ -136,6 +143,40 @@ func BenchmarkProfileVsRedisGet(b *testing.B) {
 	b.ReportMetric(profCPU/1e3, "cpu-µs/profile")
 	b.ReportMetric(getCPU/1e3, "cpu-µs/get")
 	b.ReportMetric(getCPU/profCPU, "cpu-ratio")
+}
+
+// streamWorkers is inventory.GRPCStreamWorkers (what cmd/inventory gives
+// grpc.NumStreamWorkers): enough reused goroutines for every concurrent
+// call, so a call does not start a goroutine whose stack then grows
+// (runtime.copystack was ~8 % of the CPU with 2 workers and 32 callers).
+const streamWorkers = 64
+
+// BenchmarkGRPCCallFloor is the cost of the gRPC call alone, on the same
+// server and client as BenchmarkProfileVsRedisGet: GetProvisioningProfile
+// with a malformed token (token authentication, then NotFound before any
+// store access). A profile lookup cannot be cheaper than this.
+func BenchmarkGRPCCallFloor(b *testing.B) {
+	st, err := boltstore.Open(filepath.Join(b.TempDir(), "inv.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	grpcServerOptions = []grpc.ServerOption{grpc.NumStreamWorkers(streamWorkers)}
+	defer func() { grpcServerOptions = nil }()
+	edge := newEnvStore(b, st, quiet).c("edge")
+	b.SetParallelism(16)
+	c0 := cpuSelf()
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			_, _ = edge.GetProvisioningProfile(context.Background(), &inventoryv1.GetProvisioningProfileRequest{Token: "malformed"})
+		}
+	})
+	elapsed := time.Since(start)
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "calls/s")
+	b.ReportMetric(float64(cpuSelf()-c0)/float64(b.N)/1e3, "cpu-µs/call")
 }
 
 // benchList lists all phones in pages of 500 over gRPC.

@@ -21,11 +21,13 @@ import (
 	"github.com/dialtone-voip/dialtone/platform/auth"
 	"github.com/dialtone-voip/dialtone/platform/grpcserver"
 	"github.com/dialtone-voip/dialtone/platform/logging"
+	"github.com/dialtone-voip/dialtone/platform/testenv/redistest"
 	eventsv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/events/v1"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
 	"github.com/dialtone-voip/dialtone/services/inventory/internal/server"
 	"github.com/dialtone-voip/dialtone/services/inventory/internal/store"
 	"github.com/dialtone-voip/dialtone/services/inventory/internal/store/boltstore"
+	"github.com/dialtone-voip/dialtone/services/inventory/internal/store/redisstore"
 )
 
 // Principals of the test server, by the token they present.
@@ -87,6 +89,21 @@ func newEnv(t *testing.T, opts ...envOpt) *env {
 	}
 	t.Cleanup(func() { st.Close() })
 	return newEnvStore(t, st, opts...)
+}
+
+// newRedisEnv is newEnv on the Redis backend (a real redis-server), where
+// the profile cache is on.
+func newRedisEnv(t *testing.T, opts ...envOpt) *env {
+	t.Helper()
+	srv := redistest.Start(t)
+	return newEnvStore(t, redisstore.New(srv.Client(), ""), opts...)
+}
+
+// backends runs fn against both stores: bbolt, and Redis with the
+// profile cache.
+func backends(t *testing.T, fn func(t *testing.T, newEnv func(*testing.T, ...envOpt) *env)) {
+	t.Run("bolt", func(t *testing.T) { fn(t, newEnv) })
+	t.Run("redis", func(t *testing.T) { fn(t, newRedisEnv) })
 }
 
 func newEnvStore(t testing.TB, st store.Store, opts ...envOpt) *env {
@@ -197,15 +214,19 @@ func (e *env) seed(tenant string) {
 	}
 }
 
-// discover feeds a PhoneDiscovered event to the server.
-func (e *env) discover(mac string, at time.Time) {
-	e.t.Helper()
-	err := e.srv.HandleDiscovered(context.Background(), &eventsv1.PhoneDiscovered{
+// discovery is a PhoneDiscovered event of mac seen at at.
+func discovery(mac string, at time.Time) *eventsv1.PhoneDiscovered {
+	return &eventsv1.PhoneDiscovered{
 		Mac: mac, Model: "T54W", Firmware: "96.86.0.100", SourceAddress: "198.18.0.10:5060",
 		Contact: "<sip:" + mac + "@198.18.0.10:5060>", UserAgent: "Yealink SIP-T54W 96.86.0.100 " + mac,
 		Listener: "site-a", CallId: "c-" + mac, ObservedTime: timestamppb.New(at),
-	})
-	if err != nil {
+	}
+}
+
+// discover feeds a PhoneDiscovered event to the server.
+func (e *env) discover(mac string, at time.Time) {
+	e.t.Helper()
+	if err := e.srv.HandleDiscovered(context.Background(), discovery(mac, at)); err != nil {
 		e.t.Fatal(err)
 	}
 }

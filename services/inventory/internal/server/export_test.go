@@ -51,3 +51,15 @@ func (s *Server) BulkLoad(ctx context.Context, first, n int, tenant, ext string)
 	}
 	return tokens, nil
 }
+
+// ProfileCacheLen is the number of cached profiles (-1: no cache).
+func (s *Server) ProfileCacheLen() int {
+	if s.pc == nil {
+		return -1
+	}
+	return s.pc.len()
+}
+
+// BeforeCachePut sets a hook run between a profile miss's store read and
+// its cache insert.
+func (s *Server) BeforeCachePut(f func()) { s.beforeCachePut.Store(&f) }

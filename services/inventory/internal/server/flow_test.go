@@ -31,7 +31,9 @@ func tokenFromURL(t *testing.T, url string) string {
 // TestAssignProvisionCycle walks the PnP flow: discovery, bootstrap URL,
 // assignment with every setting, the profile, a fetch, a settings change,
 // rotation with grace, unassignment and deletion.
-func TestAssignProvisionCycle(t *testing.T) {
+func TestAssignProvisionCycle(t *testing.T) { backends(t, testAssignProvisionCycle) }
+
+func testAssignProvisionCycle(t *testing.T, newEnv func(*testing.T, ...envOpt) *env) {
 	e := newEnv(t)
 	e.seed("acme")
 	a := e.admin()
@@ -207,7 +209,9 @@ func TestAssignProvisionCycle(t *testing.T) {
 
 // TestManualFlow: CreatePhone with lines (origin MANUAL), assign with a new
 // extension in the same call, and the "same kind of thing twice" refusals.
-func TestManualFlow(t *testing.T) {
+func TestManualFlow(t *testing.T) { backends(t, testManualFlow) }
+
+func testManualFlow(t *testing.T, newEnv func(*testing.T, ...envOpt) *env) {
 	e := newEnv(t)
 	e.seed("acme")
 	a := e.admin()
@@ -295,7 +299,9 @@ func TestDiscoveryIdempotentAndOrdered(t *testing.T) {
 	}
 }
 
-func TestBootstrapOff(t *testing.T) {
+func TestBootstrapOff(t *testing.T) { backends(t, testBootstrapOff) }
+
+func testBootstrapOff(t *testing.T, newEnv func(*testing.T, ...envOpt) *env) {
 	e := newEnv(t, func(c *serverConfig, _ *serverOptions) { c.Bootstrap = false })
 	e.seed("acme")
 	e.discover(mac1, time.Now())

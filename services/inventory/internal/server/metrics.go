@@ -12,6 +12,19 @@ type metrics struct {
 	published prometheus.Counter
 	pubErrors prometheus.Counter
 	profiles  *prometheus.CounterVec // profile lookups by result
+
+	// The profiles counters, resolved once (the lookup is the hot path).
+	profileOK, profileGrace, profileBootstrap, profileNotFound prometheus.Counter
+}
+
+func (m *metrics) profileResult(result string) prometheus.Counter {
+	switch result {
+	case "grace":
+		return m.profileGrace
+	case "bootstrap":
+		return m.profileBootstrap
+	}
+	return m.profileOK
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -32,6 +45,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "inventory_profile_lookups_total", Help: "GetProvisioningProfile calls, by result (ok, grace, bootstrap, not_found).",
 		}, []string{"result"}),
 	}
+	m.profileOK = m.profiles.WithLabelValues("ok")
+	m.profileGrace = m.profiles.WithLabelValues("grace")
+	m.profileBootstrap = m.profiles.WithLabelValues("bootstrap")
+	m.profileNotFound = m.profiles.WithLabelValues("not_found")
 	if reg == nil {
 		return m, nil
 	}

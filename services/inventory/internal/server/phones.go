@@ -100,9 +100,12 @@ type change struct {
 	config    bool                        // the phone's profile changed
 	delete    bool
 	prevState inventoryv1.PhoneState
-	prevGrace time.Time       // TOKEN_ROTATED: the previous token works until then
-	ops       []store.Op      // more ops in the same batch
-	log       func(rev int64) // optional log line after the commit
+	// prevTenant is the phone's tenant before the change ("tenants/x" or "",
+	// set by mutatePhone), so tenant-scoped watchers see a phone leave.
+	prevTenant string
+	prevGrace  time.Time       // TOKEN_ROTATED: the previous token works until then
+	ops        []store.Op      // more ops in the same batch
+	log        func(rev int64) // optional log line after the commit
 }
 
 // commitPhone writes pr (expected at revision expect; ExpectAbsent for a new
@@ -124,11 +127,12 @@ func (s *Server) commitPhone(ctx context.Context, pr *phoneRec, expect int64, ch
 			}
 		}
 		ev := &eventsv1.PhoneChanged{
-			ChangeType:    ch.typ,
-			Phone:         basePhone(&c, rev),
-			Revision:      rev,
-			PreviousState: ch.prevState,
-			ChangeTime:    timestamppb.New(now),
+			ChangeType:     ch.typ,
+			Phone:          basePhone(&c, rev),
+			Revision:       rev,
+			PreviousState:  ch.prevState,
+			ChangeTime:     timestamppb.New(now),
+			PreviousTenant: ch.prevTenant,
 		}
 		if !ch.prevGrace.IsZero() {
 			ev.PreviousTokenExpireTime = timestamppb.New(ch.prevGrace)
@@ -190,6 +194,7 @@ func (s *Server) mutatePhone(ctx context.Context, mac string, fn func(pr *phoneR
 		if !ch.delete {
 			pr.p.UpdateTime = timestamppb.New(s.now())
 		}
+		ch.prevTenant = cur.p.GetTenant()
 		if err := s.commitPhone(ctx, pr, cur.rev, ch); err != nil {
 			return err
 		}

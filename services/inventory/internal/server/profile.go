@@ -39,22 +39,56 @@ func wellFormedToken(t string) bool {
 	return true
 }
 
-// GetProvisioningProfile implements inventoryv1.InventoryServiceServer. One
-// store round trip resolves the token to the phone and everything it
-// references (tenant, extensions, interface).
+// GetProvisioningProfile implements inventoryv1.InventoryServiceServer.
+// With a store that has a change log (Redis) the answer usually comes
+// from the profile cache after one shared round trip (profilecache.go);
+// otherwise one store call resolves the token to the phone and everything
+// it references (tenant, extensions, interface).
 func (s *Server) GetProvisioningProfile(ctx context.Context, req *inventoryv1.GetProvisioningProfileRequest) (*inventoryv1.GetProvisioningProfileResponse, error) {
 	if _, err := authorize(ctx, rolesProfile...); err != nil {
 		return nil, err
 	}
 	tok := req.GetToken()
 	if !wellFormedToken(tok) {
-		s.m.profiles.WithLabelValues("not_found").Inc()
+		s.m.profileNotFound.Inc()
 		return nil, errNoToken
 	}
-	rec, refs, err := s.st.Resolve(ctx, store.KindPhone, tokenKey(tok))
+	key := tokenKey(tok)
+	var at cacheAt
+	if s.pc != nil {
+		var err error
+		if at, err = s.pc.sync(ctx); err != nil {
+			return nil, storeErr(err, "phone")
+		}
+		if e := s.pc.get(key, tok, s.now().UnixNano()); e != nil {
+			s.m.profileResult(e.result).Inc()
+			return e.resp, nil
+		}
+	}
+	e, err := s.buildProfile(ctx, tok, key)
+	if err != nil {
+		if err == errNoToken {
+			s.m.profileNotFound.Inc()
+		}
+		return nil, err
+	}
+	s.m.profileResult(e.result).Inc()
+	if s.pc != nil {
+		if hook := s.beforeCachePut.Load(); hook != nil {
+			(*hook)()
+		}
+		s.pc.put(at, e)
+	}
+	return e.resp, nil
+}
+
+// buildProfile reads the phone holding tok (key is tokenKey(tok)) and
+// what it references, and composes the answer; errNoToken if tok leads
+// nowhere.
+func (s *Server) buildProfile(ctx context.Context, tok, key string) (*cachedProfile, error) {
+	rec, refs, err := s.st.Resolve(ctx, store.KindPhone, key)
 	if err != nil {
 		if status.Code(storeErr(err, "")) == codes.NotFound {
-			s.m.profiles.WithLabelValues("not_found").Inc()
 			return nil, errNoToken
 		}
 		return nil, storeErr(err, "phone")
@@ -69,43 +103,51 @@ func (s *Server) GetProvisioningProfile(ctx context.Context, req *inventoryv1.Ge
 	case pr.prevToken != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(pr.prevToken)) == 1 && s.now().UnixNano() < pr.prevExpire:
 		grace = true
 	default:
-		s.m.profiles.WithLabelValues("not_found").Inc()
 		return nil, errNoToken
 	}
 	if pr.bootstrapToken && !s.cfg.Bootstrap {
-		s.m.profiles.WithLabelValues("not_found").Inc()
 		return nil, errNoToken
 	}
 	byRef := make(map[string]store.Record, len(refs))
 	for _, r := range refs {
 		byRef[store.Ref(r.Kind, r.ID)] = r
 	}
-	prof, err := s.profile(ctx, pr, byRef)
+	prof, extraDep, err := s.profile(ctx, pr, byRef)
 	if err != nil {
 		return nil, err
 	}
-	result := "ok"
+	e := &cachedProfile{
+		key: key, token: tok, result: "ok",
+		deps: append(append(make([]string, 0, len(rec.Refs)+2), store.Ref(store.KindPhone, rec.ID)), rec.Refs...),
+		resp: &inventoryv1.GetProvisioningProfileResponse{
+			Profile:       prof,
+			Phone:         phoneName(pr.p.GetMac()),
+			State:         pr.p.GetState(),
+			HttpsRequired: pr.p.GetSettings().GetHttps(),
+			Grace:         grace,
+		},
+	}
+	if extraDep != "" {
+		e.deps = append(e.deps, extraDep)
+	}
 	switch {
 	case prof.GetBootstrap():
-		result = "bootstrap"
+		e.result = "bootstrap"
 	case grace:
-		result = "grace"
+		e.result = "grace"
 	}
-	s.m.profiles.WithLabelValues(result).Inc()
-	return &inventoryv1.GetProvisioningProfileResponse{
-		Profile:       prof,
-		Phone:         phoneName(pr.p.GetMac()),
-		State:         pr.p.GetState(),
-		HttpsRequired: pr.p.GetSettings().GetHttps(),
-		Grace:         grace,
-	}, nil
+	if grace {
+		e.expire = pr.prevExpire
+	}
+	return e, nil
 }
 
 // profile composes the vendor-neutral profile of pr. refs holds the records
-// pr references; others (the tenant's default interface) are read here.
-func (s *Server) profile(ctx context.Context, pr *phoneRec, refs map[string]store.Record) (*provisioningv1.ProvisioningProfile, error) {
+// pr references; others (the tenant's default interface) are read here,
+// and extraDep names the one read (the profile depends on it too).
+func (s *Server) profile(ctx context.Context, pr *phoneRec, refs map[string]store.Record) (prof *provisioningv1.ProvisioningProfile, extraDep string, err error) {
 	p := pr.p
-	prof := &provisioningv1.ProvisioningProfile{
+	prof = &provisioningv1.ProvisioningProfile{
 		Mac: p.GetMac(), Vendor: p.GetVendor(), Model: p.GetModel(), Firmware: p.GetFirmware(),
 		ProvisioningUrl: s.provisioningURL(pr), Revision: pr.configRev,
 	}
@@ -113,17 +155,17 @@ func (s *Server) profile(ctx context.Context, pr *phoneRec, refs map[string]stor
 	if pr.bootstrapToken || tenant == "" || p.GetState() == stDiscovered {
 		prof.Bootstrap = true
 		prof.PollInterval = durationpb.New(bootstrapPoll)
-		return prof, nil
+		return prof, extraDep, nil
 	}
 	prof.PollInterval = durationpb.New(assignedPoll)
 	prof.Tenant = tenantName(tenant)
 	tr, ok := refs[store.Ref(store.KindTenant, tenant)]
 	if !ok {
-		return nil, status.Errorf(codes.Internal, "phone %s: tenant %q missing", p.GetMac(), tenant)
+		return nil, "", status.Errorf(codes.Internal, "phone %s: tenant %q missing", p.GetMac(), tenant)
 	}
 	t, err := decodeTenant(tr)
 	if err != nil {
-		return nil, status.Error(codes.Internal, err.Error())
+		return nil, "", status.Error(codes.Internal, err.Error())
 	}
 	prof.Revision = max(prof.Revision, tr.Rev)
 	def := t.GetDefaultSettings()
@@ -142,11 +184,11 @@ func (s *Server) profile(ctx context.Context, pr *phoneRec, refs map[string]stor
 		tn, n, _ := parseExtensionName(l.GetExtension())
 		er, ok := refs[store.Ref(store.KindExtension, tn+"/"+n)]
 		if !ok {
-			return nil, status.Errorf(codes.Internal, "phone %s: extension %q missing", p.GetMac(), l.GetExtension())
+			return nil, "", status.Errorf(codes.Internal, "phone %s: extension %q missing", p.GetMac(), l.GetExtension())
 		}
 		e, err := decodeExtension(er)
 		if err != nil {
-			return nil, status.Error(codes.Internal, err.Error())
+			return nil, "", status.Error(codes.Internal, err.Error())
 		}
 		prof.Revision = max(prof.Revision, er.Rev)
 		label := e.GetDisplayName()
@@ -165,19 +207,20 @@ func (s *Server) profile(ctx context.Context, pr *phoneRec, refs map[string]stor
 		ir, ok := refs[store.Ref(store.KindInterface, it+"/"+id)]
 		if !ok {
 			r, err := s.st.Get(ctx, store.KindInterface, it+"/"+id)
+			extraDep = store.Ref(store.KindInterface, it+"/"+id)
 			if err != nil {
-				return nil, storeErr(err, "SIP interface "+ifName)
+				return nil, "", storeErr(err, "SIP interface "+ifName)
 			}
 			ir = r
 		}
 		si, err := decodeInterface(ir)
 		if err != nil {
-			return nil, status.Error(codes.Internal, err.Error())
+			return nil, "", status.Error(codes.Internal, err.Error())
 		}
 		prof.Revision = max(prof.Revision, ir.Rev)
 		prof.SipServer = sipServer(si, ps.GetTransport(), def.GetTransport())
 	}
-	return prof, nil
+	return prof, extraDep, nil
 }
 
 // sipServer resolves the PBX endpoint for the phone's transport: the

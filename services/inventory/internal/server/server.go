@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -50,6 +51,9 @@ type Server struct {
 	now     func() time.Time
 	kick    chan struct{}
 	m       *metrics
+	pc      *profileCache // nil: the store has no change log, or disabled
+
+	beforeCachePut atomic.Pointer[func()] // tests: runs between a miss's read and its insert
 }
 
 // Options are the server's collaborators.
@@ -60,6 +64,10 @@ type Options struct {
 	Publish    Publisher
 	// Now is the clock (tests); nil means time.Now.
 	Now func() time.Time
+	// ProfileCacheSize bounds the cache of composed provisioning profiles,
+	// used with stores that have a change log (Redis): 0 means 16384,
+	// negative disables it.
+	ProfileCacheSize int
 }
 
 // New returns a server over st.
@@ -79,10 +87,18 @@ func New(cfg Config, st store.Store, o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Server{
+	srv := &Server{
 		cfg: cfg, st: st, log: o.Logger, js: o.JetStream, publish: o.Publish, now: o.Now,
 		kick: make(chan struct{}, 1), m: m,
-	}, nil
+	}
+	if cl, ok := st.(store.ChangeLog); ok && o.ProfileCacheSize >= 0 {
+		size := o.ProfileCacheSize
+		if size == 0 {
+			size = defaultProfileCacheSize
+		}
+		srv.pc = newProfileCache(cl, size)
+	}
+	return srv, nil
 }
 
 // ---------------------------------------------------------------- callers

@@ -77,17 +77,44 @@ func (s *Server) WatchPhones(req *inventoryv1.WatchPhonesRequest, stream grpc.Se
 			s.log.Warn("watch: undecodable PhoneChanged skipped", "sequence", meta.Sequence.Stream)
 			continue
 		}
-		if tenant != "" && tenantID(ev.GetPhone().GetTenant()) != tenant {
+		phone, ok := watchedPhone(ev, tenant)
+		if !ok {
 			continue
 		}
 		err = stream.Send(&inventoryv1.WatchPhonesResponse{
 			Sequence:   meta.Sequence.Stream,
 			ChangeType: ev.GetChangeType(),
-			Phone:      ev.GetPhone(),
+			Phone:      phone,
 			ChangeTime: ev.GetChangeTime(),
 		})
 		if err != nil {
 			return err
 		}
 	}
+}
+
+// watchedPhone decides whether a watcher of tenant ("" = every tenant)
+// sees ev, and which phone it is shown. A phone in the tenant after the
+// change is shown as it is; a phone that left the tenant (UNASSIGNED, or
+// any change whose previous_tenant is the watched one) is shown too, so the
+// watcher can drop it — but if it now belongs to another tenant, only its
+// identity, never that tenant's lines or settings.
+func watchedPhone(ev *eventsv1.PhoneChanged, tenant string) (*inventoryv1.Phone, bool) {
+	p := ev.GetPhone()
+	if tenant == "" {
+		return p, true
+	}
+	now := tenantID(p.GetTenant())
+	switch {
+	case now == tenant:
+		return p, true
+	case tenantID(ev.GetPreviousTenant()) != tenant:
+		return nil, false
+	case now == "":
+		return p, true // unassigned: nothing of any tenant left in it
+	}
+	return &inventoryv1.Phone{
+		Name: p.GetName(), Mac: p.GetMac(), Vendor: p.GetVendor(), Model: p.GetModel(),
+		Revision: p.GetRevision(), Etag: p.GetEtag(),
+	}, true
 }

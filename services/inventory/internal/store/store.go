@@ -154,6 +154,33 @@ type Store interface {
 	Close() error
 }
 
+// Cursor is a position in a ChangeLog: the revision of a committed batch
+// and the tag that batch was committed with (random per batch, so a
+// revision re-used by another history after a failover does not match).
+type Cursor struct {
+	Rev int64
+	Tag string
+}
+
+// ChangeLog is implemented by backends that several processes share
+// (Redis). It lets a process keep data derived from records — inventory's
+// profile cache — coherent with batches any process commits, in one round
+// trip: every committed batch is logged with the refs of the records it
+// wrote or deleted, and the log keeps at least the last ChangeLogKeep
+// revisions.
+type ChangeLog interface {
+	// Changes returns the cursor of the last committed batch and the refs
+	// (Ref form, possibly repeated) of every record changed by batches
+	// committed after since. ok is false when the log cannot show that it
+	// continues since — since is zero, was trimmed away, or belongs to
+	// another history (a failover lost it) — and then everything derived
+	// before must be dropped; refs is nil then.
+	Changes(ctx context.Context, since Cursor) (next Cursor, refs []string, ok bool, err error)
+}
+
+// ChangeLogKeep is how many revisions a ChangeLog keeps at least.
+const ChangeLogKeep = 10000
+
 // Sentinel errors; backends wrap them in *OpError for batch failures.
 var (
 	ErrNotFound     = errors.New("not found")

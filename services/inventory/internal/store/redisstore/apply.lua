@@ -1,7 +1,8 @@
 -- apply: one atomic batch. Checks every precondition first (a Lua error
 -- after a write would leave the write in place), then applies.
 -- ARGV: prefix, rev, nops, then 8 per op (kind, id, del, expect, terms,
--- keys, refs, value), then nmsg, then 3 per message (subject, msgid, data).
+-- keys, refs, value), then nmsg, then 3 per message (subject, msgid, data),
+-- then the batch's change-log tag and how many revisions the log keeps.
 -- Index lists are space-separated. Returns {'OK'}, {'REV'} when rev is not
 -- above the committed high-water mark, or {'ERR', code, opindex, detail}.
 local P = ARGV[1]
@@ -121,6 +122,24 @@ for i = 1, n do
   for _, r in ipairs(o.nrf) do refchange(r, o.self, true) end
   will[o.rk] = not o.del
   ops[i] = o
+end
+
+-- The change log (entry id "rev-0", t = tag, r = refs of the records
+-- written): the first write, so that if Redis refuses the id (a log ahead
+-- of hwm) nothing else has been written. Entries more than keep revisions
+-- old are trimmed (MINID ~ never drops a younger one).
+local changed = {}
+for i, o in ipairs(ops) do changed[i] = o.self end
+local mb = base + 1 + 3 * tonumber(ARGV[base])
+local tag, keep = ARGV[mb], tonumber(ARGV[mb + 1])
+local ok
+if keep > 0 and rev > keep then
+  ok = redis.pcall('XADD', P .. 'cl', 'MINID', '~', tostring(rev - keep), rev .. '-0', 't', tag, 'r', table.concat(changed, ' '))
+else
+  ok = redis.pcall('XADD', P .. 'cl', rev .. '-0', 't', tag, 'r', table.concat(changed, ' '))
+end
+if type(ok) == 'table' and ok.err then
+  return {'ERR', 'LOG', 0, ''}
 end
 
 for _, o in ipairs(ops) do

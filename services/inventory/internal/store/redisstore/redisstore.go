@@ -16,6 +16,9 @@
 //	P f:{kind}:{id}     set   referrers of a record ("p:001565aabbcc")
 //	P seq, P hwm        revision counter and last committed revision
 //	P ob                stream the outbox: s=subject m=msg id d=data
+//	P cl                stream the change log (store.ChangeLog): entry id
+//	                    "{rev}-0", t=random tag of the batch, r=refs it wrote;
+//	                    at least the last store.ChangeLogKeep revisions
 package redisstore
 
 import (
@@ -23,6 +26,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"strings"
@@ -43,20 +47,35 @@ var (
 
 // Store is the Redis backend.
 type Store struct {
-	c redis.UniversalClient
-	p string
+	c    redis.UniversalClient
+	p    string
+	keep int64 // revisions the change log keeps
 }
+
+// Option tunes New.
+type Option func(*Store)
+
+// ChangeLogKeep sets how many revisions the change log keeps at least
+// (default store.ChangeLogKeep; tests use small values to see it trimmed).
+func ChangeLogKeep(n int64) Option { return func(s *Store) { s.keep = max(n, 1) } }
 
 // New returns a store over c using keys under prefix ("" means
 // DefaultPrefix). Closing the store does not close c.
-func New(c redis.UniversalClient, prefix string) *Store {
+func New(c redis.UniversalClient, prefix string, opts ...Option) *Store {
 	if prefix == "" {
 		prefix = DefaultPrefix
 	}
-	return &Store{c: c, p: prefix}
+	s := &Store{c: c, p: prefix, keep: store.ChangeLogKeep}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store     = (*Store)(nil)
+	_ store.ChangeLog = (*Store)(nil)
+)
 
 func unavailable(err error) error {
 	if err == nil {
@@ -258,7 +277,7 @@ func (s *Store) Apply(ctx context.Context, build func(rev int64) (store.Batch, e
 		if err := b.Validate(); err != nil {
 			return 0, err
 		}
-		args := make([]any, 0, 4+8*len(b.Ops)+3*len(b.Outbox))
+		args := make([]any, 0, 6+8*len(b.Ops)+3*len(b.Outbox))
 		args = append(args, s.p, rev, len(b.Ops))
 		for _, op := range b.Ops {
 			del := "0"
@@ -272,6 +291,7 @@ func (s *Store) Apply(ctx context.Context, build func(rev int64) (store.Batch, e
 		for _, m := range b.Outbox {
 			args = append(args, m.Subject, m.MsgID, m.Data)
 		}
+		args = append(args, strconv.FormatUint(rand.Uint64(), 36), s.keep)
 		res, err := applyScript.Run(ctx, s.c, nil, args...).Slice()
 		if err != nil {
 			return 0, unavailable(err)
@@ -311,10 +331,77 @@ func opError(b store.Batch, res []any) error {
 		e.Err = store.ErrReferenced
 	case "MISSINGREF":
 		e.Err = store.ErrMissingRef
+	case "LOG":
+		return fmt.Errorf("%w: redisstore: the change log is ahead of the committed revision (%s deleted?)", store.ErrUnavailable, "hwm")
 	default:
 		e.Err = fmt.Errorf("redisstore: unknown error code %q", code)
 	}
 	return e
+}
+
+// changesPage bounds one XRANGE of Changes.
+const changesPage = 512
+
+// Changes implements store.ChangeLog: normally one XRANGE starting at the
+// entry of since (inclusive), whose tag proves the log continues it.
+func (s *Store) Changes(ctx context.Context, since store.Cursor) (store.Cursor, []string, bool, error) {
+	key := s.p + "cl"
+	if since.Rev <= 0 {
+		return s.lastChange(ctx)
+	}
+	start := strconv.FormatInt(since.Rev, 10) + "-0"
+	var refs []string
+	cur := since
+	for {
+		msgs, err := s.c.XRangeN(ctx, key, start, "+", changesPage).Result()
+		if err != nil {
+			return store.Cursor{}, nil, false, unavailable(err)
+		}
+		if len(msgs) == 0 || msgs[0].ID != start || msgs[0].Values["t"] != cur.Tag {
+			return s.lastChange(ctx) // trimmed past since, or another history
+		}
+		for _, m := range msgs[1:] {
+			rev, ok := entryRev(m.ID)
+			if !ok {
+				return store.Cursor{}, nil, false, fmt.Errorf("redisstore: malformed change log id %q", m.ID)
+			}
+			tag, _ := m.Values["t"].(string)
+			r, _ := m.Values["r"].(string)
+			refs = append(refs, strings.Fields(r)...)
+			cur = store.Cursor{Rev: rev, Tag: tag}
+		}
+		if len(msgs) < changesPage {
+			return cur, refs, true, nil
+		}
+		start = msgs[len(msgs)-1].ID // the next page starts at (and checks) the last entry
+	}
+}
+
+// lastChange is the cursor of the last logged batch (zero for an empty
+// log), with ok false: the caller starts over from there.
+func (s *Store) lastChange(ctx context.Context) (store.Cursor, []string, bool, error) {
+	msgs, err := s.c.XRevRangeN(ctx, s.p+"cl", "+", "-", 1).Result()
+	if err != nil {
+		return store.Cursor{}, nil, false, unavailable(err)
+	}
+	if len(msgs) == 0 {
+		return store.Cursor{}, nil, false, nil
+	}
+	rev, ok := entryRev(msgs[0].ID)
+	if !ok {
+		return store.Cursor{}, nil, false, fmt.Errorf("redisstore: malformed change log id %q", msgs[0].ID)
+	}
+	tag, _ := msgs[0].Values["t"].(string)
+	return store.Cursor{Rev: rev, Tag: tag}, nil, false, nil
+}
+
+func entryRev(id string) (int64, bool) {
+	ms, seq, ok := strings.Cut(id, "-")
+	if !ok || seq != "0" {
+		return 0, false
+	}
+	rev, err := strconv.ParseInt(ms, 10, 64)
+	return rev, err == nil && rev > 0
 }
 
 // Outbox implements store.Store.

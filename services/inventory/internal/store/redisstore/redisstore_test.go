@@ -86,3 +86,48 @@ func TestUnavailable(t *testing.T) {
 		t.Fatalf("Get after restart: %v", err)
 	}
 }
+
+// TestChangeLogTrimmed: the log keeps at least the configured number of
+// revisions; a cursor older than that no longer continues.
+func TestChangeLogTrimmed(t *testing.T) {
+	srv := redistest.Start(t)
+	s := redisstore.New(srv.Client(), "", redisstore.ChangeLogKeep(10))
+	ctx := context.Background()
+	apply := func(i int) {
+		t.Helper()
+		if _, err := s.Apply(ctx, func(int64) (store.Batch, error) {
+			return store.Batch{Ops: []store.Op{{Kind: store.KindPhone, ID: fmt.Sprintf("p%d", i), Value: []byte("v")}}}, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apply(0)
+	old, _, _, err := s.Changes(ctx, store.Cursor{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 500; i++ {
+		apply(i)
+	}
+	recent, _, _, err := s.Changes(ctx, store.Cursor{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, refs, ok, err := s.Changes(ctx, old); err != nil || ok || c != recent || refs != nil {
+		t.Fatalf("from a trimmed cursor: %v %v %v %v", c, refs, ok, err)
+	}
+	n, err := srv.Client().XLen(ctx, "{dt}:cl").Result()
+	if err != nil || n < 10 || n > 300 {
+		t.Fatalf("log length %d (%v), want at least 10 and trimmed", n, err)
+	}
+	// Ten revisions back still continues, with every change since.
+	back := store.Cursor{Rev: recent.Rev - 9}
+	msgs, err := srv.Client().XRangeN(ctx, "{dt}:cl", fmt.Sprintf("%d-0", back.Rev), "+", 1).Result()
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("entry %d: %v %v", back.Rev, msgs, err)
+	}
+	back.Tag, _ = msgs[0].Values["t"].(string)
+	if c, refs, ok, err := s.Changes(ctx, back); err != nil || !ok || c != recent || len(refs) != 9 || refs[8] != "p:p500" {
+		t.Fatalf("from 9 revisions back: %v %v %v %v", c, refs, ok, err)
+	}
+}

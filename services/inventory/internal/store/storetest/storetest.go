@@ -37,6 +37,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"PagingUnderConcurrentInserts", testPaging},
 		{"NoLostUpdates", testLostUpdates},
 		{"ModelConsistency", testModel},
+		{"ChangeLog", testChangeLog},
+		{"ChangeLogConcurrentWriters", testChangeLogConcurrent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -492,5 +494,114 @@ func testLostUpdates(t *testing.T, s store.Store) {
 	r, _ := s.Get(ctx, store.KindTenant, "counter")
 	if string(r.Value) != strconv.Itoa(workers*each) {
 		t.Fatalf("counter = %s, want %d (lost updates)", r.Value, workers*each)
+	}
+}
+
+// changeLog returns s's ChangeLog; backends without one (bbolt: one
+// process, nothing to keep coherent) skip those tests.
+func changeLog(t *testing.T, s store.Store) store.ChangeLog {
+	cl, ok := s.(store.ChangeLog)
+	if !ok {
+		t.Skip("backend has no change log")
+	}
+	return cl
+}
+
+func changes(t *testing.T, cl store.ChangeLog, since store.Cursor) (store.Cursor, []string, bool) {
+	t.Helper()
+	next, refs, ok, err := cl.Changes(context.Background(), since)
+	if err != nil {
+		t.Fatalf("Changes(%v): %v", since, err)
+	}
+	return next, refs, ok
+}
+
+func testChangeLog(t *testing.T, s store.Store) {
+	cl := changeLog(t, s)
+	ctx := context.Background()
+	// An empty log: nothing to continue from.
+	if c, refs, ok := changes(t, cl, store.Cursor{}); ok || c != (store.Cursor{}) || refs != nil {
+		t.Fatalf("empty log: %v %v %v", c, refs, ok)
+	}
+	r1 := mustApply(t, s, put(store.KindTenant, "acme", 0, "t"), put(store.KindExtension, "acme/100", 0, "e"))
+	// A zero cursor never continues; it yields the last batch.
+	c1, refs, ok := changes(t, cl, store.Cursor{})
+	if ok || c1.Rev != r1 || c1.Tag == "" || refs != nil {
+		t.Fatalf("from zero: %v %v %v", c1, refs, ok)
+	}
+	if c, refs, ok := changes(t, cl, c1); !ok || c != c1 || len(refs) != 0 {
+		t.Fatalf("no change: %v %v %v", c, refs, ok)
+	}
+	ph := put(store.KindPhone, "p1", 0, "p")
+	ph.Refs = []string{"t:acme"}
+	r2 := mustApply(t, s, ph)
+	// Failed batches are not logged.
+	_, err := s.Apply(ctx, one(put(store.KindPhone, "p1", 0, "dup")))
+	wantErr(t, err, store.ErrExists)
+	r3 := mustApply(t, s, store.Op{Kind: store.KindExtension, ID: "acme/100", Delete: true, Expect: store.ExpectAny})
+	c3, refs, ok := changes(t, cl, c1)
+	if !ok || c3.Rev != r3 || c3.Tag == "" || c3.Tag == c1.Tag || r3 <= r2 {
+		t.Fatalf("after two batches: %v %v %v", c3, refs, ok)
+	}
+	if want := []string{"p:p1", "e:acme/100"}; !slices.Equal(refs, want) {
+		t.Fatalf("refs %v, want %v", refs, want)
+	}
+	// A cursor the log does not hold — another tag for the revision (a
+	// failover's other history), a revision never committed — yields the
+	// last batch and ok false.
+	for _, bad := range []store.Cursor{{Rev: r3, Tag: "other"}, {Rev: r3 + 100, Tag: c3.Tag}, {Rev: r2 + 1, Tag: c3.Tag}} {
+		if c, refs, ok := changes(t, cl, bad); ok || c != c3 || refs != nil {
+			t.Fatalf("from %v: %v %v %v", bad, c, refs, ok)
+		}
+	}
+}
+
+// testChangeLogConcurrentWriters: a reader following the log while
+// writers commit sees every committed record, in revision order, with
+// cursors that only move forward and always continue.
+func testChangeLogConcurrent(t *testing.T, s store.Store) {
+	cl := changeLog(t, s)
+	const writers, each = 4, 25
+	first := mustApply(t, s, put(store.KindTenant, "start", 0, "x"))
+	cur, _, _ := changes(t, cl, store.Cursor{})
+	if cur.Rev != first {
+		t.Fatalf("cursor %v, want rev %d", cur, first)
+	}
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				if _, err := s.Apply(context.Background(), one(put(store.KindPhone, fmt.Sprintf("w%d-%d", w, i), 0, "v"))); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	go func() { wg.Wait(); close(done) }()
+	seen := map[string]int{}
+	for finished := false; !finished; {
+		select {
+		case <-done:
+			finished = true // one more read after the last commit
+		default:
+		}
+		next, refs, ok := changes(t, cl, cur)
+		if !ok || next.Rev < cur.Rev {
+			t.Fatalf("from %v: %v ok=%v", cur, next, ok)
+		}
+		for _, r := range refs {
+			seen[r]++
+		}
+		cur = next
+	}
+	if len(seen) != writers*each {
+		t.Fatalf("saw %d records, want %d", len(seen), writers*each)
+	}
+	for r, n := range seen {
+		if n != 1 {
+			t.Fatalf("%s logged %d times", r, n)
+		}
 	}
 }

@@ -1,0 +1,228 @@
+// Package consumer runs inventory's durable JetStream consumers in batches.
+//
+// platform/natsjs.Consume hands a handler one message at a time; on the
+// embedded store every event then waits for its own fsync, and a boot
+// storm (thousands of discoveries and fetches within seconds) queues behind
+// the disk. Here a consumer takes the messages that are ready (up to a
+// batch), handles the messages of different phones concurrently — so their
+// store writes share commits (bbolt DB.Batch: one fsync for many; Redis:
+// parallel round trips) — and those of one phone in stream order, one after
+// the other. Every message is acknowledged (or nak'ed / terminated) after
+// its own handler returns, and the next batch starts only when the whole
+// batch is done, so a phone's messages never overtake each other. The
+// handler contract is natsjs.Handler's: nil acks, an error naks with a
+// growing delay (natsjs.Backoff), natsjs.Permanent(err) terminates; it
+// must be idempotent.
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/dialtone-voip/dialtone/platform/natsjs"
+)
+
+// Options tune Run; zero values take the defaults.
+type Options struct {
+	// Batch is the most messages handled together (default 256).
+	Batch int
+	// Linger is how long to wait for more messages once one has arrived
+	// and the buffer is empty (default 2ms): long enough for a burst,
+	// short against a lone event's latency.
+	Linger time.Duration
+	// Workers bounds the phones handled at the same time (default 64).
+	Workers int
+	// BackoffBase and BackoffMax set the redelivery delay after a handler
+	// error (defaults natsjs.DefaultBackoffBase and DefaultBackoffMax).
+	BackoffBase, BackoffMax time.Duration
+	// Key groups messages that must be handled in order (default: the
+	// subject, which names the phone).
+	Key    func(jetstream.Msg) string
+	Logger *slog.Logger
+}
+
+func (o *Options) defaults() {
+	if o.Batch <= 0 {
+		o.Batch = 256
+	}
+	if o.Linger <= 0 {
+		o.Linger = 2 * time.Millisecond
+	}
+	if o.Workers <= 0 {
+		o.Workers = 64
+	}
+	if o.BackoffBase <= 0 {
+		o.BackoffBase = natsjs.DefaultBackoffBase
+	}
+	if o.BackoffMax <= 0 {
+		o.BackoffMax = natsjs.DefaultBackoffMax
+	}
+	if o.Key == nil {
+		o.Key = func(m jetstream.Msg) string { return m.Subject() }
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Run runs a durable pull consumer on stream until ctx ends. cfg.Durable
+// is required; the consumer is created or updated to cfg with explicit
+// acks. Like natsjs.Consume it keeps going through NATS disconnects and
+// server restarts, and returns nil when ctx ends, or an error only for a
+// configuration the server rejects.
+func Run(ctx context.Context, js jetstream.JetStream, stream string, cfg jetstream.ConsumerConfig, handler natsjs.Handler, o Options) error {
+	if cfg.Durable == "" {
+		return errors.New("consumer: ConsumerConfig.Durable is required")
+	}
+	if handler == nil {
+		return errors.New("consumer: nil handler")
+	}
+	o.defaults()
+	cfg.AckPolicy = jetstream.AckExplicitPolicy
+	log := o.Logger.With("stream", stream, "consumer", cfg.Durable)
+	wait := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := runOnce(ctx, js, stream, cfg, handler, log, o)
+		if ctx.Err() != nil {
+			break
+		}
+		if isConfigError(err) {
+			return fmt.Errorf("consumer %s on %s: %w", cfg.Durable, stream, err)
+		}
+		log.Warn("consumer interrupted; retrying", "err", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
+	return nil
+}
+
+// isConfigError reports a JetStream API rejection that retrying cannot fix.
+func isConfigError(err error) bool {
+	var jerr jetstream.JetStreamError
+	if !errors.As(err, &jerr) || jerr.APIError() == nil {
+		return false
+	}
+	return jerr.APIError().Code == 400
+}
+
+func runOnce(ctx context.Context, js jetstream.JetStream, stream string, cfg jetstream.ConsumerConfig, handler natsjs.Handler, log *slog.Logger, o Options) error {
+	cons, err := js.CreateOrUpdateConsumer(ctx, stream, cfg)
+	if err != nil {
+		return err
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(2 * o.Batch))
+	if err != nil {
+		return err
+	}
+	defer it.Stop()
+	log.Info("consumer running", "batch", o.Batch)
+	batch := make([]jetstream.Msg, 0, o.Batch)
+	for {
+		msg, err := it.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			return err
+		}
+		batch = append(batch[:0], msg)
+		for len(batch) < o.Batch {
+			m, err := it.Next(jetstream.NextMaxWait(o.Linger))
+			if err != nil {
+				if errors.Is(err, nats.ErrTimeout) {
+					break // nothing more right now
+				}
+				handleBatch(ctx, batch, handler, log, o)
+				return err
+			}
+			batch = append(batch, m)
+		}
+		handleBatch(ctx, batch, handler, log, o)
+	}
+}
+
+// handleBatch handles the messages of each key in order, different keys
+// concurrently (at most o.Workers at once), and returns when all are done.
+func handleBatch(ctx context.Context, batch []jetstream.Msg, handler natsjs.Handler, log *slog.Logger, o Options) {
+	if len(batch) == 1 {
+		handle(ctx, batch[0], handler, log, o)
+		return
+	}
+	var (
+		order  []string
+		groups = make(map[string][]jetstream.Msg, len(batch))
+	)
+	for _, m := range batch {
+		k := o.Key(m)
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], m)
+	}
+	work := make(chan []jetstream.Msg)
+	var wg sync.WaitGroup
+	for range min(o.Workers, len(order)) {
+		wg.Go(func() {
+			for g := range work {
+				for _, m := range g {
+					handle(ctx, m, handler, log, o)
+				}
+			}
+		})
+	}
+	for _, k := range order {
+		work <- groups[k]
+	}
+	close(work)
+	wg.Wait()
+}
+
+// handle runs the handler on one message and settles it: ack, term or a
+// delayed nak (as natsjs.Consume does).
+func handle(ctx context.Context, msg jetstream.Msg, handler natsjs.Handler, log *slog.Logger, o Options) {
+	err := call(ctx, handler, msg)
+	md, _ := msg.Metadata()
+	var delivered, seq uint64
+	if md != nil {
+		delivered, seq = md.NumDelivered, md.Sequence.Stream
+	}
+	switch {
+	case err == nil:
+		if aerr := msg.Ack(); aerr != nil {
+			log.Warn("ack failed; message will be redelivered", "seq", seq, "err", aerr)
+		}
+	case natsjs.IsPermanent(err):
+		log.Error("message dropped (permanent error)", "subject", msg.Subject(), "seq", seq, "delivered", delivered, "err", err)
+		reason := err.Error()
+		if len(reason) > 200 {
+			reason = reason[:200]
+		}
+		if terr := msg.TermWithReason(reason); terr != nil {
+			log.Warn("term failed", "seq", seq, "err", terr)
+		}
+	default:
+		delay := natsjs.Backoff(delivered, o.BackoffBase, o.BackoffMax)
+		log.Warn("handler failed; redelivering later", "subject", msg.Subject(), "seq", seq, "delivered", delivered, "delay", delay, "err", err)
+		if nerr := msg.NakWithDelay(delay); nerr != nil {
+			log.Warn("nak failed; message will be redelivered after the ack wait", "seq", seq, "err", nerr)
+		}
+	}
+}
+
+// call runs the handler, turning a panic into an error (and so a nak).
+func call(ctx context.Context, h natsjs.Handler, msg jetstream.Msg) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("handler panic: %v\n%s", p, debug.Stack())
+		}
+	}()
+	return h(ctx, msg)
+}
