@@ -265,8 +265,12 @@ func (s *Server) observe(ctx context.Context, m *metrics, method string, start t
 	if m != nil {
 		m.observe(method, code, d)
 	}
+	// Successful calls are counted in the metrics and logged only at debug:
+	// at info, every profile lookup of a boot storm would be a log write.
 	lvl := slog.LevelInfo
 	switch code {
+	case codes.OK:
+		lvl = slog.LevelDebug
 	case codes.Internal, codes.Unknown, codes.DataLoss, codes.Unimplemented:
 		lvl = slog.LevelError
 	}

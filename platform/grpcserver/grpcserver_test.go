@@ -253,7 +253,7 @@ func TestDrainDelayAnswersNotServing(t *testing.T) {
 
 func TestAuthCodes(t *testing.T) {
 	var logs bytes.Buffer
-	log := slog.New(slog.NewJSONHandler(&logs, nil))
+	log := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	r := start(t, Options{Auth: tokens(t), Logger: log})
 	ctx := t.Context()
 	wait := grpc.WaitForReady(true)
@@ -304,7 +304,7 @@ func TestNoAuthIsAnonymousAdmin(t *testing.T) {
 func TestRecoveryAndMetrics(t *testing.T) {
 	var logs bytes.Buffer
 	reg := prometheus.NewRegistry()
-	r := start(t, Options{Logger: slog.New(slog.NewJSONHandler(&logs, nil)), Registerer: reg})
+	r := start(t, Options{Logger: slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})), Registerer: reg})
 	err := callProbe(t.Context(), r.conn, "panic", grpc.WaitForReady(true))
 	if status.Code(err) != codes.Internal || strings.Contains(err.Error(), "exploded") {
 		t.Fatalf("panicking call = %v; want Internal without the panic text", err)

@@ -237,7 +237,10 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) er
 		return err
 	}
 
-	gs := grpcserver.New(grpcserver.Options{Logger: logger.With("component", "grpc"), Auth: tokens, Registerer: serviceReg("grpc")})
+	gs := grpcserver.New(grpcserver.Options{
+		Logger: logger.With("component", "grpc"), Auth: tokens, Registerer: serviceReg("grpc"),
+		ServerOptions: []grpc.ServerOption{grpc.NumStreamWorkers(inventory.GRPCStreamWorkers)},
+	})
 	inv.RegisterGRPC(gs.GRPC())
 	rend.RegisterGRPC(gs.GRPC())
 
