@@ -22,7 +22,7 @@ cleanup() {
   [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
   ip netns del "$pbx" 2>/dev/null || true
   ip netns del "$lan" 2>/dev/null || true
-  rm -rf "$work"
+  [ -n "${KEEP:-}" ] && echo "kept $work" || rm -rf "$work"
 }
 trap cleanup EXIT
 
@@ -45,7 +45,7 @@ done
 ctl() { ip netns exec "$pbx" "$work/dialtonectl" --data-dir "$work/data" --timeout 60s "$@"; }
 
 ip netns exec "$pbx" "$work/dialtone" --data-dir "$work/data" --sip-interfaces eth0 \
-  --public-host 198.18.7.1 --pbx-host 198.18.7.1 --log-level warn --sip-rate-per-source 0 \
+  --public-host 198.18.7.1 --pbx-host 198.18.7.1 --log-level ${LOG_LEVEL:-warn} --sip-rate-per-source 0 \
   >"$work/dialtone.log" 2>&1 &
 pid=$!
 for _ in $(seq 1 300); do

@@ -133,8 +133,12 @@ func (s *Server) HandleDiscovered(ctx context.Context, ev *eventsv1.PhoneDiscove
 			p.FirstSeenTime = timestamppb.New(seen)
 		}
 		config := false
+		// Firmware is recorded but is no configuration change: no template
+		// renders it, and counting it would make a fetch that raced the
+		// phone's own discovery (a boot storm of pre-assigned phones) look
+		// stale, so the phone would never be marked provisioned.
 		if fw != "" && fw != p.GetFirmware() {
-			p.Firmware, config = fw, true
+			p.Firmware = fw
 		}
 		if p.GetVendor() == "" && vendor != "" {
 			p.Vendor, config = vendor, true
