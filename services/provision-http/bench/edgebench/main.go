@@ -102,7 +102,10 @@ func run(ctx context.Context, args []string) error {
 			return err
 		}
 		defer f.Close()
-		logOut = f
+		// As cmd/provision-http does: access-log lines batched into few writes.
+		bw := logging.NewBufferedWriter(f, 64<<10, 200*time.Millisecond)
+		defer bw.Close()
+		logOut = bw
 	}
 	log, err := logging.New(logOut, "json", "info")
 	if err != nil {

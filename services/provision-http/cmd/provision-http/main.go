@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -57,7 +58,11 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 	if err := config.HostPort(cfg.AdminAddr); err != nil {
 		return fmt.Errorf("--admin-addr: %w", err)
 	}
-	log, err := logging.New(os.Stderr, cfg.LogFormat, cfg.LogLevel)
+	// One access-log line per phone request: batch them into few writes
+	// (at most 200 ms of lines are lost if the process crashes).
+	logOut := logging.NewBufferedWriter(os.Stderr, 64<<10, 200*time.Millisecond)
+	defer logOut.Close()
+	log, err := logging.New(logOut, cfg.LogFormat, cfg.LogLevel)
 	if err != nil {
 		return err
 	}

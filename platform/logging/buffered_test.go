@@ -1,0 +1,62 @@
+package logging
+
+import (
+	"bytes"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+type lockedBuffer struct {
+	mu     sync.Mutex
+	b      bytes.Buffer
+	writes int
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.writes++
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) snapshot() (string, int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String(), l.writes
+}
+
+func TestBufferedWriterBatchesAndFlushes(t *testing.T) {
+	var out lockedBuffer
+	bw := NewBufferedWriter(&out, 64<<10, 20*time.Millisecond)
+	log, err := New(bw, "json", "info")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 100; i++ {
+		log.Info("request", "path", "/p/<redacted>/x.cfg", "status", 200)
+	}
+	// The ticker flushes without Close.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		s, writes := out.snapshot()
+		if strings.Count(s, `"msg":"request"`) == 100 {
+			if writes >= 100 {
+				t.Errorf("%d writes for 100 lines: not batched", writes)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("lines not flushed by the ticker: %d of 100", strings.Count(s, "\n"))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	log.Info("last")
+	if err := bw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := out.snapshot(); !strings.Contains(s, `"msg":"last"`) {
+		t.Error("Close did not flush")
+	}
+}
