@@ -156,19 +156,18 @@ func (s *Server) ListExtensions(ctx context.Context, req *inventoryv1.ListExtens
 	if err != nil {
 		return nil, err
 	}
-	recs, next, err := s.list(ctx, store.KindExtension, terms, req.GetPageSize(), req.GetPageToken())
+	exts, next, err := listOut(ctx, s, store.KindExtension, terms, req.GetPageSize(), req.GetPageToken(),
+		func(r store.Record) (*inventoryv1.Extension, error) {
+			e, err := decodeExtension(r)
+			if err != nil {
+				return nil, err
+			}
+			return outExtension(e), nil
+		})
 	if err != nil {
 		return nil, err
 	}
-	resp := &inventoryv1.ListExtensionsResponse{NextPageToken: next}
-	for _, r := range recs {
-		e, err := decodeExtension(r)
-		if err != nil {
-			return nil, status.Error(codes.Internal, err.Error())
-		}
-		resp.Extensions = append(resp.Extensions, outExtension(e))
-	}
-	return resp, nil
+	return &inventoryv1.ListExtensionsResponse{Extensions: exts, NextPageToken: next}, nil
 }
 
 var extensionUpdatable = []string{"display_name", "auth_user", "sip_password"}

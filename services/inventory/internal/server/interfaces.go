@@ -180,19 +180,11 @@ func (s *Server) ListSipInterfaces(ctx context.Context, req *inventoryv1.ListSip
 	if err != nil {
 		return nil, err
 	}
-	recs, next, err := s.list(ctx, store.KindInterface, terms, req.GetPageSize(), req.GetPageToken())
+	sis, next, err := listOut(ctx, s, store.KindInterface, terms, req.GetPageSize(), req.GetPageToken(), decodeInterface)
 	if err != nil {
 		return nil, err
 	}
-	resp := &inventoryv1.ListSipInterfacesResponse{NextPageToken: next}
-	for _, r := range recs {
-		si, err := decodeInterface(r)
-		if err != nil {
-			return nil, status.Error(codes.Internal, err.Error())
-		}
-		resp.SipInterfaces = append(resp.SipInterfaces, si)
-	}
-	return resp, nil
+	return &inventoryv1.ListSipInterfacesResponse{SipInterfaces: sis, NextPageToken: next}, nil
 }
 
 var interfaceUpdatable = []string{"display_name", "host", "udp_port", "tcp_port", "tls_port", "outbound_proxy", "registration_expiry"}

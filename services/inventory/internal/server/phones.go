@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/dialtone-voip/dialtone/platform/auth"
 	"slices"
 	"strconv"
 	"strings"
@@ -397,11 +398,7 @@ func (s *Server) CreatePhone(ctx context.Context, req *inventoryv1.CreatePhoneRe
 
 // GetPhone implements inventoryv1.InventoryServiceServer.
 func (s *Server) GetPhone(ctx context.Context, req *inventoryv1.GetPhoneRequest) (*inventoryv1.GetPhoneResponse, error) {
-	c, err := authorize(ctx, rolesGetPh...)
-	if err != nil {
-		return nil, err
-	}
-	mac, err := normalizeMAC("name", req.GetName())
+	c, mac, err := authorizePhone(ctx, req.GetName(), rolesGetPh...)
 	if err != nil {
 		return nil, err
 	}
@@ -447,19 +444,18 @@ func (s *Server) ListPhones(ctx context.Context, req *inventoryv1.ListPhonesRequ
 		}
 		terms = append(terms, fmt.Sprintf("s=%d", st))
 	}
-	recs, next, err := s.list(ctx, store.KindPhone, terms, req.GetPageSize(), req.GetPageToken())
+	phones, next, err := listOut(ctx, s, store.KindPhone, terms, req.GetPageSize(), req.GetPageToken(),
+		func(r store.Record) (*inventoryv1.Phone, error) {
+			pr, err := decodePhone(r)
+			if err != nil {
+				return nil, err
+			}
+			return s.outPhone(c, pr), nil
+		})
 	if err != nil {
 		return nil, err
 	}
-	resp := &inventoryv1.ListPhonesResponse{NextPageToken: next, Phones: make([]*inventoryv1.Phone, 0, len(recs))}
-	for _, r := range recs {
-		pr, err := decodePhone(r)
-		if err != nil {
-			return nil, status.Error(codes.Internal, err.Error())
-		}
-		resp.Phones = append(resp.Phones, s.outPhone(c, pr))
-	}
-	return resp, nil
+	return &inventoryv1.ListPhonesResponse{Phones: phones, NextPageToken: next}, nil
 }
 
 var phoneUpdatable = []string{"model", "vendor", "lines", "settings"}
@@ -551,11 +547,7 @@ func (s *Server) UpdatePhone(ctx context.Context, req *inventoryv1.UpdatePhoneRe
 
 // DeletePhone implements inventoryv1.InventoryServiceServer.
 func (s *Server) DeletePhone(ctx context.Context, req *inventoryv1.DeletePhoneRequest) (*inventoryv1.DeletePhoneResponse, error) {
-	c, err := authorize(ctx, rolesWrite...)
-	if err != nil {
-		return nil, err
-	}
-	mac, err := normalizeMAC("name", req.GetName())
+	c, mac, err := authorizePhone(ctx, req.GetName(), rolesWrite...)
 	if err != nil {
 		return nil, err
 	}
@@ -579,11 +571,7 @@ func (s *Server) DeletePhone(ctx context.Context, req *inventoryv1.DeletePhoneRe
 
 // AssignPhone implements inventoryv1.InventoryServiceServer.
 func (s *Server) AssignPhone(ctx context.Context, req *inventoryv1.AssignPhoneRequest) (*inventoryv1.AssignPhoneResponse, error) {
-	c, err := authorize(ctx, rolesWrite...)
-	if err != nil {
-		return nil, err
-	}
-	mac, err := normalizeMAC("name", req.GetName())
+	c, mac, err := authorizePhone(ctx, req.GetName(), rolesWrite...)
 	if err != nil {
 		return nil, err
 	}
@@ -681,11 +669,7 @@ func (s *Server) AssignPhone(ctx context.Context, req *inventoryv1.AssignPhoneRe
 
 // UnassignPhone implements inventoryv1.InventoryServiceServer.
 func (s *Server) UnassignPhone(ctx context.Context, req *inventoryv1.UnassignPhoneRequest) (*inventoryv1.UnassignPhoneResponse, error) {
-	c, err := authorize(ctx, rolesWrite...)
-	if err != nil {
-		return nil, err
-	}
-	mac, err := normalizeMAC("name", req.GetName())
+	c, mac, err := authorizePhone(ctx, req.GetName(), rolesWrite...)
 	if err != nil {
 		return nil, err
 	}
@@ -726,11 +710,7 @@ const maxGrace = 30 * 24 * time.Hour
 
 // RotateProvisioningToken implements inventoryv1.InventoryServiceServer.
 func (s *Server) RotateProvisioningToken(ctx context.Context, req *inventoryv1.RotateProvisioningTokenRequest) (*inventoryv1.RotateProvisioningTokenResponse, error) {
-	c, err := authorize(ctx, rolesWrite...)
-	if err != nil {
-		return nil, err
-	}
-	mac, err := normalizeMAC("name", req.GetName())
+	c, mac, err := authorizePhone(ctx, req.GetName(), rolesWrite...)
 	if err != nil {
 		return nil, err
 	}
@@ -770,11 +750,7 @@ func (s *Server) RotateProvisioningToken(ctx context.Context, req *inventoryv1.R
 
 // GetProvisioningUrl implements inventoryv1.InventoryServiceServer.
 func (s *Server) GetProvisioningUrl(ctx context.Context, req *inventoryv1.GetProvisioningUrlRequest) (*inventoryv1.GetProvisioningUrlResponse, error) {
-	c, err := authorize(ctx, rolesURL...)
-	if err != nil {
-		return nil, err
-	}
-	mac, err := normalizeMAC("name", req.GetName())
+	c, mac, err := authorizePhone(ctx, req.GetName(), rolesURL...)
 	if err != nil {
 		return nil, err
 	}
@@ -792,11 +768,7 @@ func (s *Server) GetProvisioningUrl(ctx context.Context, req *inventoryv1.GetPro
 
 // ReprovisionPhone implements inventoryv1.InventoryServiceServer.
 func (s *Server) ReprovisionPhone(ctx context.Context, req *inventoryv1.ReprovisionPhoneRequest) (*inventoryv1.ReprovisionPhoneResponse, error) {
-	c, err := authorize(ctx, rolesWrite...)
-	if err != nil {
-		return nil, err
-	}
-	mac, err := normalizeMAC("name", req.GetName())
+	c, mac, err := authorizePhone(ctx, req.GetName(), rolesWrite...)
 	if err != nil {
 		return nil, err
 	}
@@ -849,4 +821,18 @@ func renameLineField(err error) error {
 		return status.Error(codes.InvalidArgument, "extension"+rest)
 	}
 	return status.Errorf(codes.InvalidArgument, "additional_extensions[%d]%s", n-1, rest)
+}
+
+// authorizePhone checks the caller's role and parses the phone's resource
+// name: the preamble of every RPC on one phone.
+func authorizePhone(ctx context.Context, name string, roles ...auth.Role) (caller, string, error) {
+	c, err := authorize(ctx, roles...)
+	if err != nil {
+		return caller{}, "", err
+	}
+	mac, err := normalizeMAC("name", name)
+	if err != nil {
+		return caller{}, "", err
+	}
+	return c, mac, nil
 }

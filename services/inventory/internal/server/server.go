@@ -230,6 +230,24 @@ func decodePageToken(tok, fp string) (string, error) {
 }
 
 // list runs a paged listing.
+// listOut lists one page of kind matching terms and turns every record into
+// its API message with out (decode and output shaping in one step).
+func listOut[T any](ctx context.Context, s *Server, kind store.Kind, terms []string, size int32, token string, out func(store.Record) (T, error)) ([]T, string, error) {
+	recs, next, err := s.list(ctx, kind, terms, size, token)
+	if err != nil {
+		return nil, "", err
+	}
+	items := make([]T, 0, len(recs))
+	for _, r := range recs {
+		v, err := out(r)
+		if err != nil {
+			return nil, "", status.Error(codes.Internal, err.Error())
+		}
+		items = append(items, v)
+	}
+	return items, next, nil
+}
+
 func (s *Server) list(ctx context.Context, kind store.Kind, terms []string, size int32, token string) ([]store.Record, string, error) {
 	n, err := pageSize(size)
 	if err != nil {

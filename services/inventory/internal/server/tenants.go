@@ -225,19 +225,18 @@ func (s *Server) ListTenants(ctx context.Context, req *inventoryv1.ListTenantsRe
 		}
 		return &inventoryv1.ListTenantsResponse{Tenants: []*inventoryv1.Tenant{outTenant(t)}}, nil
 	}
-	recs, next, err := s.list(ctx, store.KindTenant, nil, req.GetPageSize(), req.GetPageToken())
+	tenants, next, err := listOut(ctx, s, store.KindTenant, nil, req.GetPageSize(), req.GetPageToken(),
+		func(r store.Record) (*inventoryv1.Tenant, error) {
+			t, err := decodeTenant(r)
+			if err != nil {
+				return nil, err
+			}
+			return outTenant(t), nil
+		})
 	if err != nil {
 		return nil, err
 	}
-	resp := &inventoryv1.ListTenantsResponse{NextPageToken: next}
-	for _, r := range recs {
-		t, err := decodeTenant(r)
-		if err != nil {
-			return nil, status.Error(codes.Internal, err.Error())
-		}
-		resp.Tenants = append(resp.Tenants, outTenant(t))
-	}
-	return resp, nil
+	return &inventoryv1.ListTenantsResponse{Tenants: tenants, NextPageToken: next}, nil
 }
 
 var tenantUpdatable = []string{"display_name", "ntp_server", "default_settings"}
