@@ -93,14 +93,24 @@ func Consume(ctx context.Context, js jetstream.JetStream, stream string, cfg jet
 	cfg.AckPolicy = jetstream.AckExplicitPolicy
 	log := logger.With("stream", stream, "consumer", cfg.Durable)
 
+	return keepConsuming(ctx, log, stream, cfg.Durable, func() error {
+		return consumeOnce(ctx, js, stream, cfg, handler, log, cc)
+	})
+}
+
+// keepConsuming runs once (one consumer session) again and again until ctx
+// ends, with a growing pause after an interruption (a disconnect, a server
+// restart, a deleted consumer). It returns nil when ctx ends, or an error
+// only for a configuration the server rejects.
+func keepConsuming(ctx context.Context, log *slog.Logger, stream, durable string, once func() error) error {
 	wait := 100 * time.Millisecond
 	for ctx.Err() == nil {
-		err := consumeOnce(ctx, js, stream, cfg, handler, log, cc)
+		err := once()
 		if ctx.Err() != nil {
 			break
 		}
 		if isConfigError(err) {
-			return fmt.Errorf("natsjs: consumer %s on %s: %w", cfg.Durable, stream, err)
+			return fmt.Errorf("natsjs: consumer %s on %s: %w", durable, stream, err)
 		}
 		log.Warn("consumer interrupted; retrying", "err", err, "retry_in", wait)
 		select {

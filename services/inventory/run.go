@@ -10,14 +10,13 @@ import (
 	"github.com/dialtone-voip/dialtone/platform/natsjs"
 	eventsv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/events/v1"
 	"github.com/dialtone-voip/dialtone/proto/streams"
-	"github.com/dialtone-voip/dialtone/services/inventory/internal/consumer"
 	"github.com/dialtone-voip/dialtone/services/inventory/internal/server"
 )
 
 // Run ensures the streams, then consumes discoveries, fetches and RPS
 // results and relays the outbox until ctx ends. The consumers take the
 // messages that are ready in batches and handle different phones'
-// concurrently (internal/consumer), so on the embedded store a burst of
+// concurrently (platform/natsjs.ConsumeBatched), so on the embedded store a burst of
 // events shares fsyncs instead of paying one each.
 func (s *Service) Run(ctx context.Context) error {
 	js := s.deps.JetStream
@@ -63,13 +62,13 @@ func (s *Service) Run(ctx context.Context) error {
 	errs := make(chan error, len(consumers))
 	for _, c := range consumers {
 		wg.Go(func() {
-			errs <- consumer.Run(ctx, s.deps.JetStream, c.stream, jetstream.ConsumerConfig{
+			errs <- natsjs.ConsumeBatched(ctx, s.deps.JetStream, c.stream, jetstream.ConsumerConfig{
 				Durable:       c.durable,
 				FilterSubject: c.filter,
 				AckWait:       30 * time.Second,
 				MaxAckPending: 1024,
 				DeliverPolicy: jetstream.DeliverAllPolicy,
-			}, c.handle, consumer.Options{Logger: s.log, BackoffBase: 200 * time.Millisecond, BackoffMax: 10 * time.Second})
+			}, c.handle, natsjs.BatchOptions{Logger: s.log, BackoffBase: 200 * time.Millisecond, BackoffMax: 10 * time.Second})
 		})
 	}
 	wg.Wait()

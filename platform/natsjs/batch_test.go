@@ -1,4 +1,4 @@
-package consumer_test
+package natsjs_test
 
 import (
 	"context"
@@ -15,15 +15,14 @@ import (
 
 	"github.com/dialtone-voip/dialtone/platform/natsjs"
 	"github.com/dialtone-voip/dialtone/platform/testenv/natstest"
-	"github.com/dialtone-voip/dialtone/services/inventory/internal/consumer"
 )
 
-const stream = "TEST"
+const batchStream = "TEST"
 
-func setup(t *testing.T) jetstream.JetStream {
+func setupBatch(t *testing.T) jetstream.JetStream {
 	t.Helper()
 	js := natstest.Start(t).JetStream()
-	if err := natsjs.EnsureStreams(context.Background(), js, natsjs.StreamConfig(stream, "test.>")); err != nil {
+	if err := natsjs.EnsureStreams(context.Background(), js, natsjs.StreamConfig(batchStream, "test.>")); err != nil {
 		t.Fatal(err)
 	}
 	return js
@@ -42,8 +41,8 @@ func run(t *testing.T, js jetstream.JetStream, h natsjs.Handler) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- consumer.Run(ctx, js, stream, jetstream.ConsumerConfig{Durable: "test", AckWait: 30 * time.Second, MaxAckPending: 1024},
-			h, consumer.Options{Batch: 64, BackoffBase: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond})
+		done <- natsjs.ConsumeBatched(ctx, js, batchStream, jetstream.ConsumerConfig{Durable: "test", AckWait: 30 * time.Second, MaxAckPending: 1024},
+			h, natsjs.BatchOptions{Batch: 64, BackoffBase: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond})
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -66,7 +65,7 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 
 // settled: everything delivered and acknowledged (or terminated).
 func settled(t *testing.T, js jetstream.JetStream) bool {
-	c, err := js.Consumer(context.Background(), stream, "test")
+	c, err := js.Consumer(context.Background(), batchStream, "test")
 	if err != nil {
 		return false
 	}
@@ -78,7 +77,7 @@ func settled(t *testing.T, js jetstream.JetStream) bool {
 // is handled with several keys at once, each key's messages in order,
 // every message exactly once, all acknowledged.
 func TestOrderPerKeyConcurrentAcrossKeys(t *testing.T) {
-	js := setup(t)
+	js := setupBatch(t)
 	const keys, each = 12, 40
 	for i := range each {
 		for k := range keys {
@@ -120,7 +119,7 @@ func TestOrderPerKeyConcurrentAcrossKeys(t *testing.T) {
 // TestRetryTermPanic: an error naks (the message comes again), a
 // Permanent error terminates (it does not), a panic is an error.
 func TestRetryTermPanic(t *testing.T) {
-	js := setup(t)
+	js := setupBatch(t)
 	for _, k := range []string{"ok", "retry", "bad", "panic"} {
 		publish(t, js, k, 0)
 	}
@@ -148,7 +147,7 @@ func TestRetryTermPanic(t *testing.T) {
 		return seen["retry"] == 2 && seen["panic"] == 2
 	})
 	waitFor(t, "nothing pending", func() bool {
-		c, err := js.Consumer(context.Background(), stream, "test")
+		c, err := js.Consumer(context.Background(), batchStream, "test")
 		if err != nil {
 			return false
 		}
@@ -166,15 +165,15 @@ func TestRetryTermPanic(t *testing.T) {
 // TestConfigErrors: a missing durable name is refused, and so is a
 // configuration the server rejects.
 func TestConfigErrors(t *testing.T) {
-	js := setup(t)
+	js := setupBatch(t)
 	nop := func(context.Context, jetstream.Msg) error { return nil }
-	if err := consumer.Run(context.Background(), js, stream, jetstream.ConsumerConfig{}, nop, consumer.Options{}); err == nil {
+	if err := natsjs.ConsumeBatched(context.Background(), js, batchStream, jetstream.ConsumerConfig{}, nop, natsjs.BatchOptions{}); err == nil {
 		t.Fatal("no durable name accepted")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	// A start sequence policy without a sequence: the server answers 400.
-	err := consumer.Run(ctx, js, stream, jetstream.ConsumerConfig{Durable: "x", DeliverPolicy: jetstream.DeliverByStartSequencePolicy}, nop, consumer.Options{})
+	err := natsjs.ConsumeBatched(ctx, js, batchStream, jetstream.ConsumerConfig{Durable: "x", DeliverPolicy: jetstream.DeliverByStartSequencePolicy}, nop, natsjs.BatchOptions{})
 	if err == nil || ctx.Err() != nil {
 		t.Fatalf("a rejected configuration: %v", err)
 	}

@@ -1,6 +1,6 @@
-// Package consumer runs inventory's durable JetStream consumers in batches.
-//
-// platform/natsjs.Consume hands a handler one message at a time; on the
+package natsjs
+
+// Batched consumption. Consume hands a handler one message at a time; on the
 // embedded store every event then waits for its own fsync, and a boot
 // storm (thousands of discoveries and fetches within seconds) queues behind
 // the disk. Here a consumer takes the messages that are ready (up to a
@@ -10,28 +10,23 @@
 // the other. Every message is acknowledged (or nak'ed / terminated) after
 // its own handler returns, and the next batch starts only when the whole
 // batch is done, so a phone's messages never overtake each other. The
-// handler contract is natsjs.Handler's: nil acks, an error naks with a
-// growing delay (natsjs.Backoff), natsjs.Permanent(err) terminates; it
+// handler contract is Handler's: nil acks, an error naks with a
+// growing delay (Backoff), Permanent(err) terminates; it
 // must be idempotent.
-package consumer
 
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
-	"runtime/debug"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/dialtone-voip/dialtone/platform/natsjs"
 )
 
-// Options tune Run; zero values take the defaults.
-type Options struct {
+// BatchOptions tune ConsumeBatched; zero values take the defaults.
+type BatchOptions struct {
 	// Batch is the most messages handled together (default 256).
 	Batch int
 	// Linger is how long to wait for more messages once one has arrived
@@ -41,7 +36,7 @@ type Options struct {
 	// Workers bounds the phones handled at the same time (default 64).
 	Workers int
 	// BackoffBase and BackoffMax set the redelivery delay after a handler
-	// error (defaults natsjs.DefaultBackoffBase and DefaultBackoffMax).
+	// error (defaults DefaultBackoffBase and DefaultBackoffMax).
 	BackoffBase, BackoffMax time.Duration
 	// Key groups messages that must be handled in order (default: the
 	// subject, which names the phone).
@@ -49,7 +44,7 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-func (o *Options) defaults() {
+func (o *BatchOptions) defaults() {
 	if o.Batch <= 0 {
 		o.Batch = 256
 	}
@@ -60,10 +55,10 @@ func (o *Options) defaults() {
 		o.Workers = 64
 	}
 	if o.BackoffBase <= 0 {
-		o.BackoffBase = natsjs.DefaultBackoffBase
+		o.BackoffBase = DefaultBackoffBase
 	}
 	if o.BackoffMax <= 0 {
-		o.BackoffMax = natsjs.DefaultBackoffMax
+		o.BackoffMax = DefaultBackoffMax
 	}
 	if o.Key == nil {
 		o.Key = func(m jetstream.Msg) string { return m.Subject() }
@@ -73,50 +68,27 @@ func (o *Options) defaults() {
 	}
 }
 
-// Run runs a durable pull consumer on stream until ctx ends. cfg.Durable
+// ConsumeBatched runs a durable pull consumer on stream until ctx ends. cfg.Durable
 // is required; the consumer is created or updated to cfg with explicit
-// acks. Like natsjs.Consume it keeps going through NATS disconnects and
+// acks. Like Consume it keeps going through NATS disconnects and
 // server restarts, and returns nil when ctx ends, or an error only for a
 // configuration the server rejects.
-func Run(ctx context.Context, js jetstream.JetStream, stream string, cfg jetstream.ConsumerConfig, handler natsjs.Handler, o Options) error {
+func ConsumeBatched(ctx context.Context, js jetstream.JetStream, stream string, cfg jetstream.ConsumerConfig, handler Handler, o BatchOptions) error {
 	if cfg.Durable == "" {
-		return errors.New("consumer: ConsumerConfig.Durable is required")
+		return errors.New("natsjs: consume batched: ConsumerConfig.Durable is required")
 	}
 	if handler == nil {
-		return errors.New("consumer: nil handler")
+		return errors.New("natsjs: consume batched: nil handler")
 	}
 	o.defaults()
 	cfg.AckPolicy = jetstream.AckExplicitPolicy
 	log := o.Logger.With("stream", stream, "consumer", cfg.Durable)
-	wait := 100 * time.Millisecond
-	for ctx.Err() == nil {
-		err := runOnce(ctx, js, stream, cfg, handler, log, o)
-		if ctx.Err() != nil {
-			break
-		}
-		if isConfigError(err) {
-			return fmt.Errorf("consumer %s on %s: %w", cfg.Durable, stream, err)
-		}
-		log.Warn("consumer interrupted; retrying", "err", err, "retry_in", wait)
-		select {
-		case <-ctx.Done():
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, 5*time.Second)
-	}
-	return nil
+	return keepConsuming(ctx, log, stream, cfg.Durable, func() error {
+		return consumeBatchOnce(ctx, js, stream, cfg, handler, log, o)
+	})
 }
 
-// isConfigError reports a JetStream API rejection that retrying cannot fix.
-func isConfigError(err error) bool {
-	var jerr jetstream.JetStreamError
-	if !errors.As(err, &jerr) || jerr.APIError() == nil {
-		return false
-	}
-	return jerr.APIError().Code == 400
-}
-
-func runOnce(ctx context.Context, js jetstream.JetStream, stream string, cfg jetstream.ConsumerConfig, handler natsjs.Handler, log *slog.Logger, o Options) error {
+func consumeBatchOnce(ctx context.Context, js jetstream.JetStream, stream string, cfg jetstream.ConsumerConfig, handler Handler, log *slog.Logger, o BatchOptions) error {
 	cons, err := js.CreateOrUpdateConsumer(ctx, stream, cfg)
 	if err != nil {
 		return err
@@ -151,9 +123,9 @@ func runOnce(ctx context.Context, js jetstream.JetStream, stream string, cfg jet
 
 // handleBatch handles the messages of each key in order, different keys
 // concurrently (at most o.Workers at once), and returns when all are done.
-func handleBatch(ctx context.Context, batch []jetstream.Msg, handler natsjs.Handler, log *slog.Logger, o Options) {
+func handleBatch(ctx context.Context, batch []jetstream.Msg, handler Handler, log *slog.Logger, o BatchOptions) {
 	if len(batch) == 1 {
-		handle(ctx, batch[0], handler, log, o)
+		handleOne(ctx, batch[0], handler, log, o)
 		return
 	}
 	var (
@@ -173,7 +145,7 @@ func handleBatch(ctx context.Context, batch []jetstream.Msg, handler natsjs.Hand
 		wg.Go(func() {
 			for g := range work {
 				for _, m := range g {
-					handle(ctx, m, handler, log, o)
+					handleOne(ctx, m, handler, log, o)
 				}
 			}
 		})
@@ -186,8 +158,8 @@ func handleBatch(ctx context.Context, batch []jetstream.Msg, handler natsjs.Hand
 }
 
 // handle runs the handler on one message and settles it: ack, term or a
-// delayed nak (as natsjs.Consume does).
-func handle(ctx context.Context, msg jetstream.Msg, handler natsjs.Handler, log *slog.Logger, o Options) {
+// delayed nak (as Consume does).
+func handleOne(ctx context.Context, msg jetstream.Msg, handler Handler, log *slog.Logger, o BatchOptions) {
 	err := call(ctx, handler, msg)
 	md, _ := msg.Metadata()
 	var delivered, seq uint64
@@ -199,7 +171,7 @@ func handle(ctx context.Context, msg jetstream.Msg, handler natsjs.Handler, log 
 		if aerr := msg.Ack(); aerr != nil {
 			log.Warn("ack failed; message will be redelivered", "seq", seq, "err", aerr)
 		}
-	case natsjs.IsPermanent(err):
+	case IsPermanent(err):
 		log.Error("message dropped (permanent error)", "subject", msg.Subject(), "seq", seq, "delivered", delivered, "err", err)
 		reason := err.Error()
 		if len(reason) > 200 {
@@ -209,20 +181,10 @@ func handle(ctx context.Context, msg jetstream.Msg, handler natsjs.Handler, log 
 			log.Warn("term failed", "seq", seq, "err", terr)
 		}
 	default:
-		delay := natsjs.Backoff(delivered, o.BackoffBase, o.BackoffMax)
+		delay := Backoff(delivered, o.BackoffBase, o.BackoffMax)
 		log.Warn("handler failed; redelivering later", "subject", msg.Subject(), "seq", seq, "delivered", delivered, "delay", delay, "err", err)
 		if nerr := msg.NakWithDelay(delay); nerr != nil {
 			log.Warn("nak failed; message will be redelivered after the ack wait", "seq", seq, "err", nerr)
 		}
 	}
-}
-
-// call runs the handler, turning a panic into an error (and so a nak).
-func call(ctx context.Context, h natsjs.Handler, msg jetstream.Msg) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("handler panic: %v\n%s", p, debug.Stack())
-		}
-	}()
-	return h(ctx, msg)
 }
