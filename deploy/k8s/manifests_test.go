@@ -819,3 +819,39 @@ func clusterAddr(s string) (host, port string, ok bool) {
 	}
 	return h, p, true
 }
+
+// TestGoRuntimeEnv: every service container takes GOMEMLIMIT from its own
+// memory limit, so the garbage collector tightens before the OOM killer
+// acts; a GOGC above the default (fewer collections, more memory) is set
+// only beside that limit and stays within [100, 400].
+func TestGoRuntimeEnv(t *testing.T) {
+	for _, r := range renderAll(t) {
+		for _, s := range services {
+			w, ok := r.workload(s.kind, s.namespace, s.name)
+			if !ok {
+				continue
+			}
+			c := w.template.Spec.Containers[0]
+			var memlimit bool
+			for _, e := range c.Env {
+				switch e.Name {
+				case "GOMEMLIMIT":
+					f := e.ValueFrom
+					memlimit = f != nil && f.ResourceFieldRef != nil && f.ResourceFieldRef.Resource == "limits.memory" &&
+						(f.ResourceFieldRef.ContainerName == "" || f.ResourceFieldRef.ContainerName == c.Name)
+				case "GOGC":
+					n, err := strconv.Atoi(e.Value)
+					if err != nil || n < 100 || n > 400 {
+						t.Errorf("%s: %s: GOGC=%q, want an integer in [100, 400]", r.dir, s.name, e.Value)
+					}
+				}
+			}
+			if !memlimit {
+				t.Errorf("%s: %s: GOMEMLIMIT must come from the container's limits.memory", r.dir, s.name)
+			}
+			if _, ok := c.Resources.Limits[corev1.ResourceMemory]; !ok {
+				t.Errorf("%s: %s: no memory limit for GOMEMLIMIT to follow", r.dir, s.name)
+			}
+		}
+	}
+}

@@ -91,8 +91,8 @@ func (i Interceptor) principal(ctx context.Context) (Principal, error) {
 // present is false when there is no authorization metadata; a malformed
 // value is an Unauthenticated error.
 func BearerFromContext(ctx context.Context) (token string, present bool, err error) {
-	md, _ := metadata.FromIncomingContext(ctx)
-	vals := md.Get(MetadataKey)
+	// Only this key: FromIncomingContext would copy all of the metadata.
+	vals := metadata.ValueFromIncomingContext(ctx, MetadataKey)
 	if len(vals) == 0 {
 		return "", false, nil
 	}
@@ -176,16 +176,16 @@ func (s *ctxStream) Context() context.Context { return s.ctx }
 // every call. With requireTLS, grpc refuses to send them over an insecure
 // connection; pass false only for loopback or in-process connections.
 func BearerToken(token string, requireTLS bool) credentials.PerRPCCredentials {
-	return bearer{token: token, tls: requireTLS}
+	return bearer{header: "Bearer " + token, tls: requireTLS}
 }
 
 type bearer struct {
-	token string
-	tls   bool
+	header string // "Bearer <token>", built once rather than per call
+	tls    bool
 }
 
 func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
-	return map[string]string{MetadataKey: "Bearer " + b.token}, nil
+	return map[string]string{MetadataKey: b.header}, nil
 }
 
 func (b bearer) RequireTransportSecurity() bool { return b.tls }

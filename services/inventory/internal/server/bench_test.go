@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"sync/atomic"
 	"syscall"
@@ -115,9 +116,9 @@ func benchProfileVsRedisGet(b *testing.B, opts ...envOpt) {
 			b.Fatal(err)
 		}
 	}
-	redisBefore, getCPUBefore := redisBenchmarkGet(b, srv, 50)
+	redisBefore, getCPUBefore := redisBenchmarkGet(b, srv, benchCallers)
 	var i atomic.Int64
-	b.SetParallelism(16) // 32 concurrent callers on 2 cores
+	b.SetParallelism(max(1, benchCallers/runtime.GOMAXPROCS(0)))
 	c0, r0 := cpuSelf(), redisCPU(b, srv)
 	b.ResetTimer()
 	start := time.Now()
@@ -135,7 +136,7 @@ func benchProfileVsRedisGet(b *testing.B, opts ...envOpt) {
 	b.StopTimer()
 	profCPU := float64(cpuSelf()-c0+redisCPU(b, srv)-r0) / float64(b.N)
 	rate := float64(b.N) / elapsed.Seconds()
-	redisAfter, getCPUAfter := redisBenchmarkGet(b, srv, 50)
+	redisAfter, getCPUAfter := redisBenchmarkGet(b, srv, benchCallers)
 	redisRate, getCPU := (redisBefore+redisAfter)/2, (getCPUBefore+getCPUAfter)/2
 	b.ReportMetric(rate, "profiles/s")
 	b.ReportMetric(redisRate, "redis-get/s")
@@ -144,6 +145,10 @@ func benchProfileVsRedisGet(b *testing.B, opts ...envOpt) {
 	b.ReportMetric(getCPU/1e3, "cpu-µs/get")
 	b.ReportMetric(getCPU/profCPU, "cpu-ratio")
 }
+
+// benchCallers is how many calls are in flight at once: redis-benchmark's
+// default of 50 clients, for both sides of the ratio.
+const benchCallers = 50
 
 // streamWorkers is inventory.GRPCStreamWorkers (what cmd/inventory gives
 // grpc.NumStreamWorkers): enough reused goroutines for every concurrent
@@ -164,7 +169,7 @@ func BenchmarkGRPCCallFloor(b *testing.B) {
 	grpcServerOptions = []grpc.ServerOption{grpc.NumStreamWorkers(streamWorkers)}
 	defer func() { grpcServerOptions = nil }()
 	edge := newEnvStore(b, st, quiet).c("edge")
-	b.SetParallelism(16)
+	b.SetParallelism(max(1, benchCallers/runtime.GOMAXPROCS(0)))
 	c0 := cpuSelf()
 	b.ResetTimer()
 	start := time.Now()

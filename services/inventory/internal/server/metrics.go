@@ -15,6 +15,11 @@ type metrics struct {
 
 	// The profiles counters, resolved once (the lookup is the hot path).
 	profileOK, profileGrace, profileBootstrap, profileNotFound prometheus.Counter
+
+	// The profile cache: answers served from it and not, change-log reads
+	// (rounds; lookups per round = (hits+misses)/rounds), and how often it
+	// was dropped whole.
+	cacheHits, cacheMisses, cacheRounds, cacheFlushes prometheus.Counter
 }
 
 func (m *metrics) profileResult(result string) prometheus.Counter {
@@ -44,6 +49,18 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		profiles: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "inventory_profile_lookups_total", Help: "GetProvisioningProfile calls, by result (ok, grace, bootstrap, not_found).",
 		}, []string{"result"}),
+		cacheHits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "inventory_profile_cache_hits_total", Help: "Profile lookups answered from the profile cache.",
+		}),
+		cacheMisses: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "inventory_profile_cache_misses_total", Help: "Profile lookups with a well-formed token that read the store.",
+		}),
+		cacheRounds: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "inventory_profile_cache_sync_rounds_total", Help: "Change-log reads by the profile cache (each is shared by the lookups waiting for it).",
+		}),
+		cacheFlushes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "inventory_profile_cache_flushes_total", Help: "Times the profile cache dropped every entry (the change log did not continue its cursor).",
+		}),
 	}
 	m.profileOK = m.profiles.WithLabelValues("ok")
 	m.profileGrace = m.profiles.WithLabelValues("grace")
@@ -52,7 +69,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.changes, m.events, m.published, m.pubErrors, m.profiles} {
+	for _, c := range []prometheus.Collector{m.changes, m.events, m.published, m.pubErrors, m.profiles,
+		m.cacheHits, m.cacheMisses, m.cacheRounds, m.cacheFlushes} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)
 		}

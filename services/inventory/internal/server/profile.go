@@ -61,9 +61,11 @@ func (s *Server) GetProvisioningProfile(ctx context.Context, req *inventoryv1.Ge
 			return nil, storeErr(err, "phone")
 		}
 		if e := s.pc.get(key, tok, s.now().UnixNano()); e != nil {
+			s.m.cacheHits.Inc()
 			s.m.profileResult(e.result).Inc()
 			return e.resp, nil
 		}
+		s.m.cacheMisses.Inc()
 	}
 	e, err := s.buildProfile(ctx, tok, key)
 	if err != nil {

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
 	"github.com/dialtone-voip/dialtone/services/inventory/internal/store"
 )
@@ -30,6 +32,9 @@ import (
 //   - A miss reads the store after a sync at cursor c and may insert its
 //     answer only if the cache is still at c: a change committed during the
 //     read is then either in the read or will be dropped by the next sync.
+//   - Under load, rounds start at least cacheSyncGap apart, so more
+//     lookups share each; waiting longer only delays a round, it never
+//     lets one be sent before the lookups it serves arrived.
 //   - If the log cannot show it continues the cursor (trimmed after a long
 //     pause, a Redis failover that lost writes, an empty log), everything
 //     is dropped.
@@ -49,6 +54,10 @@ type profileCache struct {
 	rmu     sync.Mutex
 	next    *syncRound // the round new lookups join; nil: none pending
 	leading bool       // a goroutine is running rounds
+
+	gap time.Duration // least time between the starts of two rounds
+
+	rounds, flushes prometheus.Counter
 }
 
 // cachedProfile is one cached answer, for one token.
@@ -77,11 +86,16 @@ type cacheAt struct {
 const (
 	defaultProfileCacheSize = 16384
 	cacheSyncTimeout        = 5 * time.Second
+	// cacheSyncGap spaces rounds under load so that more lookups share
+	// each: at 35,000 lookups/s a round every 100 µs serves about four
+	// instead of one or two, for at most 100 µs more latency; an idle
+	// cache syncs at once.
+	cacheSyncGap = 100 * time.Microsecond
 )
 
-func newProfileCache(log store.ChangeLog, max int) *profileCache {
+func newProfileCache(log store.ChangeLog, max int, gap time.Duration, rounds, flushes prometheus.Counter) *profileCache {
 	return &profileCache{
-		log: log, max: max,
+		log: log, max: max, gap: gap, rounds: rounds, flushes: flushes,
 		entries: make(map[string]*cachedProfile),
 		byRef:   make(map[string]map[*cachedProfile]struct{}),
 	}
@@ -112,7 +126,14 @@ func (c *profileCache) sync(ctx context.Context) (cacheAt, error) {
 // lead runs rounds until no lookup waits. One leader at a time, so the
 // log is read and applied in order.
 func (c *profileCache) lead() {
+	var last time.Time
 	for {
+		// Under load, wait out the gap so that the lookups arriving
+		// meanwhile share this round; an idle cache sends at once.
+		if wait := c.gap - time.Since(last); wait > 0 {
+			time.Sleep(wait)
+		}
+		last = time.Now()
 		c.rmu.Lock()
 		r := c.next
 		c.next = nil
@@ -134,6 +155,7 @@ func (c *profileCache) refresh(ctx context.Context) (cacheAt, error) {
 	c.mu.Lock()
 	since := c.cursor
 	c.mu.Unlock()
+	c.rounds.Inc()
 	next, refs, ok, err := c.log.Changes(ctx, since)
 	if err != nil {
 		return cacheAt{}, err
@@ -142,6 +164,9 @@ func (c *profileCache) refresh(ctx context.Context) (cacheAt, error) {
 	defer c.mu.Unlock()
 	if !ok {
 		if len(c.entries) > 0 || next != since {
+			if len(c.entries) > 0 {
+				c.flushes.Inc()
+			}
 			c.entries = make(map[string]*cachedProfile)
 			c.byRef = make(map[string]map[*cachedProfile]struct{})
 		}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
@@ -254,4 +255,67 @@ func TestProfileCacheMissRacingAWrite(t *testing.T) {
 	if p := profileOf(t, b, toks[0]); p.GetProfile().GetLines()[0].GetDisplayName() != "after" {
 		t.Fatalf("stale answer cached by a miss that raced a write: %v", p.GetProfile().GetLines())
 	}
+}
+
+// TestProfileCacheMetrics: every lookup of a well-formed token is a hit or
+// a miss; concurrent lookups share change-log reads; a trimmed log flushes
+// the cache once.
+func TestProfileCacheMetrics(t *testing.T) {
+	srv := redistest.Start(t)
+	reg := prometheus.NewRegistry()
+	b := newEnvStore(t, redisstore.New(srv.Client(), "", redisstore.ChangeLogKeep(5)),
+		func(_ *serverConfig, o *serverOptions) { o.Registerer = reg })
+	a := newEnvStore(t, redisstore.New(srv.Client(), "", redisstore.ChangeLogKeep(5)))
+	a.seed("acme")
+	tokens, err := a.srv.BulkLoad(context.Background(), 0, 20, "acme", "100")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const callers, each = 20, 50
+	var wg sync.WaitGroup
+	for i := range callers {
+		wg.Go(func() {
+			for j := range each {
+				if _, err := b.c("edge").GetProvisioningProfile(ctx(), &inventoryv1.GetProvisioningProfileRequest{Token: tokens[(i+j)%len(tokens)]}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	hits, misses := counter(t, reg, "inventory_profile_cache_hits_total"), counter(t, reg, "inventory_profile_cache_misses_total")
+	rounds := counter(t, reg, "inventory_profile_cache_sync_rounds_total")
+	if hits+misses != callers*each || misses < float64(len(tokens)) || hits < callers*each/2 {
+		t.Fatalf("hits %v + misses %v, want %d lookups, at least %d misses and mostly hits", hits, misses, callers*each, len(tokens))
+	}
+	if rounds <= 0 || rounds >= callers*each {
+		t.Fatalf("%v change-log reads for %d concurrent lookups: not shared", rounds, callers*each)
+	}
+	t.Logf("%d lookups: %v hits, %v misses, %v change-log reads", callers*each, hits, misses, rounds)
+	if f := counter(t, reg, "inventory_profile_cache_flushes_total"); f != 0 {
+		t.Fatalf("flushes %v before any trim", f)
+	}
+	for i := range 300 { // unrelated writes push the log past b's position (MINID ~ trims whole nodes of 100)
+		a.discover(fmt.Sprintf("0015650f%04x", i), time.Now())
+	}
+	profileOf(t, b, tokens[0])
+	if f := counter(t, reg, "inventory_profile_cache_flushes_total"); f != 1 {
+		t.Fatalf("flushes %v after the log was trimmed, want 1", f)
+	}
+}
+
+func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
 }

@@ -96,7 +96,7 @@ func New(cfg Config, st store.Store, o Options) (*Server, error) {
 		if size == 0 {
 			size = defaultProfileCacheSize
 		}
-		srv.pc = newProfileCache(cl, size)
+		srv.pc = newProfileCache(cl, size, cacheSyncGap, m.cacheRounds, m.cacheFlushes)
 	}
 	return srv, nil
 }

@@ -174,4 +174,7 @@ for _ = 1, nmsg do
   base = base + 3
 end
 redis.call('SET', P .. 'hwm', rev)
+-- The log's head, so that a reader whose cursor is current learns it
+-- from two short strings instead of re-reading the (possibly long) entry.
+redis.call('SET', P .. 'clh', rev .. ' ' .. tag)
 return {'OK'}

@@ -19,6 +19,7 @@
 //	P cl                stream the change log (store.ChangeLog): entry id
 //	                    "{rev}-0", t=random tag of the batch, r=refs it wrote;
 //	                    at least the last store.ChangeLogKeep revisions
+//	P clh               string "{rev} {tag}" of the change log's last entry
 package redisstore
 
 import (
@@ -342,14 +343,29 @@ func opError(b store.Batch, res []any) error {
 // changesPage bounds one XRANGE of Changes.
 const changesPage = 512
 
-// Changes implements store.ChangeLog: normally one XRANGE starting at the
-// entry of since (inclusive), whose tag proves the log continues it.
+// Changes implements store.ChangeLog. When nothing was committed after
+// since — the common case, asked for before every cached profile is
+// served — one MGET of hwm and clh shows it; otherwise one XRANGE starting
+// at the entry of since (inclusive), whose tag proves the log continues it.
+// hwm is checked as well as clh because a writer that predates clh moves
+// hwm but not clh.
 func (s *Store) Changes(ctx context.Context, since store.Cursor) (store.Cursor, []string, bool, error) {
 	key := s.p + "cl"
 	if since.Rev <= 0 {
 		return s.lastChange(ctx)
 	}
-	start := strconv.FormatInt(since.Rev, 10) + "-0"
+	rev := strconv.FormatInt(since.Rev, 10)
+	head, err := s.c.MGet(ctx, s.p+"hwm", s.p+"clh").Result()
+	if err != nil {
+		return store.Cursor{}, nil, false, unavailable(err)
+	}
+	if hwm, _ := head[0].(string); hwm == rev {
+		if h, _ := head[1].(string); len(h) == len(rev)+1+len(since.Tag) &&
+			h[:len(rev)] == rev && h[len(rev)] == ' ' && h[len(rev)+1:] == since.Tag {
+			return since, nil, true, nil
+		}
+	}
+	start := rev + "-0"
 	var refs []string
 	cur := since
 	for {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"testing"
 
@@ -129,5 +130,50 @@ func TestChangeLogTrimmed(t *testing.T) {
 	back.Tag, _ = msgs[0].Values["t"].(string)
 	if c, refs, ok, err := s.Changes(ctx, back); err != nil || !ok || c != recent || len(refs) != 9 || refs[8] != "p:p500" {
 		t.Fatalf("from 9 revisions back: %v %v %v %v", c, refs, ok, err)
+	}
+}
+
+// TestChangeLogHead: Changes answers a current cursor from the head keys
+// (hwm, clh), and does not trust clh alone — a writer that predates it
+// moves hwm but leaves clh behind, and a store written before it has none.
+func TestChangeLogHead(t *testing.T) {
+	srv := redistest.Start(t)
+	s := redisstore.New(srv.Client(), "")
+	ctx := context.Background()
+	apply := func(id string) {
+		t.Helper()
+		if _, err := s.Apply(ctx, func(int64) (store.Batch, error) {
+			return store.Batch{Ops: []store.Op{{Kind: store.KindPhone, ID: id, Value: []byte("v")}}}, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apply("a")
+	cur, _, _, err := s.Changes(ctx, store.Cursor{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, err := srv.Client().Get(ctx, "{dt}:clh").Result()
+	if want := fmt.Sprintf("%d %s", cur.Rev, cur.Tag); err != nil || head != want {
+		t.Fatalf("clh = %q (%v), want %q", head, err, want)
+	}
+	if c, refs, ok, err := s.Changes(ctx, cur); err != nil || !ok || c != cur || len(refs) != 0 {
+		t.Fatalf("current cursor: %v %v %v %v", c, refs, ok, err)
+	}
+	// An older writer commits b without touching clh.
+	apply("b")
+	if err := srv.Client().Set(ctx, "{dt}:clh", head, 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if c, refs, ok, err := s.Changes(ctx, cur); err != nil || !ok || c.Rev <= cur.Rev || !slices.Equal(refs, []string{"p:b"}) {
+		t.Fatalf("after a commit that left clh behind: %v %v %v %v", c, refs, ok, err)
+	}
+	// No clh at all: the log is read.
+	next, _, _, _ := s.Changes(ctx, cur)
+	if err := srv.Client().Del(ctx, "{dt}:clh").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if c, refs, ok, err := s.Changes(ctx, next); err != nil || !ok || c != next || len(refs) != 0 {
+		t.Fatalf("without clh: %v %v %v %v", c, refs, ok, err)
 	}
 }
