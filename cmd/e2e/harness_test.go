@@ -17,13 +17,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/dialtone-voip/dialtone/platform/testenv"
 	"github.com/dialtone-voip/dialtone/platform/testenv/lantest"
+	"github.com/dialtone-voip/dialtone/platform/testenv/logtest"
 )
 
 // bins holds the programs under test, built once by TestMain.
@@ -51,24 +51,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// syncBuffer is a bytes.Buffer safe for a process writing while a test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // site is one office: a PBX host running dialtone and a LAN host for phones.
 type site struct {
 	t          *testing.T
@@ -77,7 +59,7 @@ type site struct {
 	dataDir    string
 	cert, key  string
 	proc       *exec.Cmd
-	logs       *syncBuffer
+	logs       *logtest.Buffer
 	exited     chan struct{} // closed when proc has exited; exitErr is then set
 	exitErr    error
 }
@@ -110,7 +92,7 @@ func (s *site) pbxAddr() string { return s.pbx.Addr().String() }
 // start runs dialtone in the pbx namespace and waits until the admin API answers.
 func (s *site) start() {
 	s.t.Helper()
-	s.logs = &syncBuffer{}
+	s.logs = &logtest.Buffer{}
 	s.proc = s.pbx.Command(bins.dialtone,
 		"--data-dir", s.dataDir,
 		"--sip-interfaces", s.pbx.Iface(),
@@ -237,7 +219,7 @@ func stateIs(state string) func(map[string]any) bool {
 func (s *site) phonesim(ctx context.Context, args ...string) func() report {
 	s.t.Helper()
 	cmd := s.phone.CommandContext(ctx, bins.phonesim, args...)
-	var out, errb syncBuffer
+	var out, errb logtest.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Start(); err != nil {
 		s.t.Fatalf("phonesim: %v", err)

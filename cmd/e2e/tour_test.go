@@ -11,6 +11,7 @@ import (
 
 	"github.com/dialtone-voip/dialtone/platform/testenv"
 	"github.com/dialtone-voip/dialtone/platform/testenv/lantest"
+	"github.com/dialtone-voip/dialtone/platform/testenv/logtest"
 )
 
 // TestReadmeTour runs the README's quick start as written — the server block in
@@ -40,7 +41,7 @@ func TestReadmeTour(t *testing.T) {
 
 	srv := host.Command("bash", "-c", "exec "+strings.TrimSpace(server))
 	srv.Dir = dir
-	var srvOut syncBuffer
+	var srvOut logtest.Buffer
 	srv.Stdout, srv.Stderr = &srvOut, &srvOut
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)

@@ -2,14 +2,12 @@ package provisionhttp_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,44 +16,13 @@ import (
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/dialtone-voip/dialtone/platform/logging"
+	"github.com/dialtone-voip/dialtone/platform/testenv/logtest"
 	"github.com/dialtone-voip/dialtone/platform/testenv/natstest"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
 	rendererv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/renderer/v1"
 	provisionhttp "github.com/dialtone-voip/dialtone/services/provision-http"
 	"github.com/dialtone-voip/dialtone/services/provision-http/internal/upstreamtest"
 )
-
-// syncBuffer collects log output from many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-// Len returns how many bytes were written.
-func (s *syncBuffer) Len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Len()
-}
-
-// Since returns what was written after the first n bytes.
-func (s *syncBuffer) Since(n int) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return string(s.b.Bytes()[n:])
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // testPhone is a phone seeded into the upstream.
 type testPhone struct {
@@ -175,7 +142,7 @@ type edge struct {
 	svc   *provisionhttp.Service
 	plain *httptest.Server
 	tls   *httptest.Server
-	logs  *syncBuffer
+	logs  *logtest.Buffer
 	reg   *prometheus.Registry
 }
 
@@ -198,7 +165,7 @@ func newEdge(t testing.TB, u *upstream, mutate func(*provisionhttp.Config)) *edg
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	log, err := logging.New(logs, "json", "debug")
 	if err != nil {
 		t.Fatal(err)

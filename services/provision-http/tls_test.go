@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dialtone-voip/dialtone/platform/logging"
+	"github.com/dialtone-voip/dialtone/platform/testenv/logtest"
 	provisionhttp "github.com/dialtone-voip/dialtone/services/provision-http"
 )
 
@@ -62,7 +63,7 @@ func writeCert(t testing.TB, certFile, keyFile string, serial int64) {
 type running struct {
 	svc               *provisionhttp.Service
 	httpURL, httpsURL string
-	logs              *syncBuffer
+	logs              *logtest.Buffer
 	reg               *prometheus.Registry
 }
 
@@ -72,7 +73,7 @@ func startService(t testing.TB, u *upstream, deps provisionhttp.Deps, mutate fun
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	log, _ := logging.New(logs, "json", "debug")
 	reg := prometheus.NewRegistry()
 	deps.Logger, deps.Registerer = log, reg

@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 
+	"github.com/dialtone-voip/dialtone/platform/testenv/logtest"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
 	rpsv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/rps/v1"
 	"github.com/dialtone-voip/dialtone/services/rps-client/internal/fakes/fakeserver"
@@ -41,7 +42,7 @@ type env struct {
 	snom  *fakeserver.Server
 	pub   *published
 	clock *testClock
-	logs  *syncBuffer
+	logs  *logtest.Buffer
 	creds string
 	ctx   context.Context
 	cfg   Config
@@ -68,7 +69,7 @@ func onBothBackends(t *testing.T, fn func(t *testing.T, b backend)) {
 func newEnv(t testing.TB) *env { return newEnvOn(t, redisBackend) }
 
 func newEnvOn(t testing.TB, b backend) *env {
-	e := &env{t: t, ctx: context.Background(), pub: &published{}, logs: &syncBuffer{},
+	e := &env{t: t, ctx: context.Background(), pub: &published{}, logs: &logtest.Buffer{},
 		clock: &testClock{now: time.Now()}}
 	e.yk = yealinkfake.StartRPS(t, yealinkfake.RPSConfig{Key: ykKey, Secret: ykSecret, Window: 100 * 365 * 24 * time.Hour})
 	e.snom = snomfake.Start(t, snomUser, snomPW)

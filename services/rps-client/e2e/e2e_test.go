@@ -1,7 +1,6 @@
 package e2e_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +17,7 @@ import (
 
 	"github.com/dialtone-voip/dialtone/platform/auth"
 	"github.com/dialtone-voip/dialtone/platform/grpcserver"
+	"github.com/dialtone-voip/dialtone/platform/testenv/logtest"
 	"github.com/dialtone-voip/dialtone/platform/testenv/natstest"
 	"github.com/dialtone-voip/dialtone/platform/testenv/redistest"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
@@ -41,24 +40,6 @@ const (
 	tokService  = "e2e-service-token"
 	tokRead     = "e2e-readonly-token"
 )
-
-// lockedBuffer collects logs written from many goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 type vendorFake struct {
 	vendor, oui string
@@ -182,7 +163,7 @@ func TestEndToEnd(t *testing.T) {
 	admin := inventoryv1.NewInventoryServiceClient(dial(t, invAddr, tokAdmin))
 
 	// Two rps-client replicas sharing the durable consumer and Redis.
-	logs := &lockedBuffer{}
+	logs := &logtest.Buffer{}
 	var rpsAddr string
 	for i := 0; i < 2; i++ {
 		cfg := rpsclient.Defaults()

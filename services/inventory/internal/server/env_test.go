@@ -1,14 +1,12 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
 	"net"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +19,7 @@ import (
 	"github.com/dialtone-voip/dialtone/platform/auth"
 	"github.com/dialtone-voip/dialtone/platform/grpcserver"
 	"github.com/dialtone-voip/dialtone/platform/logging"
+	"github.com/dialtone-voip/dialtone/platform/testenv/logtest"
 	"github.com/dialtone-voip/dialtone/platform/testenv/redistest"
 	eventsv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/events/v1"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
@@ -46,29 +45,11 @@ var principals = []struct {
 
 func tokenOf(name string) string { return "test-token-of-" + name }
 
-// syncBuffer collects log output from concurrent goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type env struct {
 	t       testing.TB
 	srv     *server.Server
 	st      store.Store
-	logs    *syncBuffer
+	logs    *logtest.Buffer
 	clients map[string]inventoryv1.InventoryServiceClient
 	anon    inventoryv1.InventoryServiceClient
 	addr    string
@@ -108,7 +89,7 @@ func backends(t *testing.T, fn func(t *testing.T, newEnv func(*testing.T, ...env
 
 func newEnvStore(t testing.TB, st store.Store, opts ...envOpt) *env {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	log, err := logging.New(logs, "json", "debug")
 	if err != nil {
 		t.Fatal(err)

@@ -10,10 +10,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/dialtone-voip/dialtone/platform/testenv/logtest"
 	"github.com/dialtone-voip/dialtone/platform/testenv/natstest"
 	"github.com/dialtone-voip/dialtone/services/pnp-listener/internal/invstub"
 	"github.com/dialtone-voip/dialtone/services/pnp-listener/internal/phonetest"
@@ -76,7 +76,7 @@ func TestRunServes(t *testing.T) {
 	sipPort, adminPort := freePort(t, "udp"), freePort(t, "tcp")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	go func() {
 		done <- run(ctx, []string{
 			"--sip-addr", fmt.Sprintf("127.0.0.1:%d", sipPort), "--sip-interfaces", "lo",
@@ -131,23 +131,4 @@ func TestRunServes(t *testing.T) {
 	if strings.Contains(logs.String(), "listener-secret-token") {
 		t.Error("the inventory token was logged")
 	}
-}
-
-// syncBuffer is a log sink that goroutines outliving run (NATS's close
-// handler) may still write to.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
