@@ -7,7 +7,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -15,21 +14,14 @@ import (
 
 	"github.com/dialtone-voip/dialtone/cmd/internal/suite"
 	"github.com/dialtone-voip/dialtone/platform/config"
-	"github.com/dialtone-voip/dialtone/platform/lifecycle"
 	"github.com/dialtone-voip/dialtone/platform/logging"
+	"github.com/dialtone-voip/dialtone/platform/servicecmd"
 )
 
 func main() {
-	ctx, stop := lifecycle.SignalContext(context.Background())
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
-	stop()
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(0)
-		}
-		fmt.Fprintln(os.Stderr, "dialtone:", err)
-		os.Exit(1)
-	}
+	servicecmd.Main("dialtone", func(ctx context.Context, args []string, getenv func(string) string) error {
+		return run(ctx, args, getenv, os.Stdout, os.Stderr)
+	})
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {

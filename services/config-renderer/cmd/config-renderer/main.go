@@ -5,61 +5,30 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
-	"fmt"
 	"net"
 	"os"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-
 	"github.com/dialtone-voip/dialtone/platform/adminhttp"
-	"github.com/dialtone-voip/dialtone/platform/auth"
-	"github.com/dialtone-voip/dialtone/platform/config"
 	"github.com/dialtone-voip/dialtone/platform/grpcserver"
 	"github.com/dialtone-voip/dialtone/platform/lifecycle"
 	"github.com/dialtone-voip/dialtone/platform/logging"
+	"github.com/dialtone-voip/dialtone/platform/servicecmd"
 	renderer "github.com/dialtone-voip/dialtone/services/config-renderer"
 )
 
-func main() {
-	ctx, stop := lifecycle.SignalContext(context.Background())
-	err := run(ctx, os.Args[1:], os.Getenv)
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "config-renderer:", err)
-		os.Exit(1)
-	}
-}
+func main() { servicecmd.Main("config-renderer", run) }
 
 func run(ctx context.Context, args []string, getenv func(string) string) error {
-	fs := flag.NewFlagSet("config-renderer", flag.ContinueOnError)
-	fs.SetOutput(os.Stderr)
 	var cfg renderer.Config
-	cfg.RegisterFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
+	if err := servicecmd.Parse("config-renderer", "DIALTONE_CONFIG_RENDERER", &cfg, args, getenv, os.Stderr); err != nil {
 		return err
-	}
-	if err := config.ApplyEnv(fs, "DIALTONE_CONFIG_RENDERER", getenv); err != nil {
-		return err
-	}
-	if err := cfg.Validate(); err != nil {
-		return err
-	}
-	if cfg.TokensFile == "" {
-		return errors.New("--tokens-file is required (API tokens and their roles)")
 	}
 	log, err := logging.New(os.Stderr, cfg.LogFormat, cfg.LogLevel)
 	if err != nil {
 		return err
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	tokens, err := auth.LoadTokens(cfg.TokensFile)
+	reg := servicecmd.Registry()
+	tokens, err := servicecmd.Tokens(cfg.TokensFile, log)
 	if err != nil {
 		return err
 	}

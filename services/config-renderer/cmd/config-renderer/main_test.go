@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,7 +12,8 @@ import (
 )
 
 func TestRunFlagsAndEnv(t *testing.T) {
-	if err := run(context.Background(), []string{"-h"}, func(string) string { return "" }); err != nil {
+	// -h prints usage and returns flag.ErrHelp, which main exits 0 on.
+	if err := run(context.Background(), []string{"-h"}, func(string) string { return "" }); !errors.Is(err, flag.ErrHelp) {
 		t.Errorf("-h: %v", err)
 	}
 	err := run(context.Background(), nil, func(string) string { return "" })

@@ -5,71 +5,37 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
-	"fmt"
 	"net"
 	"os"
 
 	"github.com/nats-io/nats.go"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"google.golang.org/grpc"
 
 	"github.com/dialtone-voip/dialtone/platform/adminhttp"
-	"github.com/dialtone-voip/dialtone/platform/auth"
-	"github.com/dialtone-voip/dialtone/platform/config"
 	"github.com/dialtone-voip/dialtone/platform/grpcserver"
 	"github.com/dialtone-voip/dialtone/platform/lifecycle"
 	"github.com/dialtone-voip/dialtone/platform/logging"
 	"github.com/dialtone-voip/dialtone/platform/natsjs"
 	"github.com/dialtone-voip/dialtone/platform/redisclient"
+	"github.com/dialtone-voip/dialtone/platform/servicecmd"
 	"github.com/dialtone-voip/dialtone/services/inventory"
 )
 
-func main() {
-	ctx, stop := lifecycle.SignalContext(context.Background())
-	err := run(ctx, os.Args[1:], os.Getenv)
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "inventory:", err)
-		os.Exit(1)
-	}
-}
+func main() { servicecmd.Main("inventory", run) }
 
 func run(ctx context.Context, args []string, getenv func(string) string) error {
-	stderr := os.Stderr
-	fs := flag.NewFlagSet("inventory", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	var cfg inventory.Config
-	cfg.RegisterFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
+	if err := servicecmd.Parse("inventory", "DIALTONE_INVENTORY", &cfg, args, getenv, os.Stderr); err != nil {
 		return err
 	}
-	if err := config.ApplyEnv(fs, "DIALTONE_INVENTORY", getenv); err != nil {
-		return err
-	}
-	if err := cfg.Validate(); err != nil {
-		return err
-	}
-	if cfg.TokensFile == "" {
-		return errors.New("--tokens-file is required (API tokens and their roles)")
-	}
-	log, err := logging.New(stderr, cfg.LogFormat, cfg.LogLevel)
+	log, err := logging.New(os.Stderr, cfg.LogFormat, cfg.LogLevel)
 	if err != nil {
 		return err
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-
-	tokens, err := auth.LoadTokens(cfg.TokensFile)
+	reg := servicecmd.Registry()
+	tokens, err := servicecmd.Tokens(cfg.TokensFile, log)
 	if err != nil {
 		return err
-	}
-	if tokens.HasPlaintext() {
-		log.Warn("tokens file holds plaintext tokens; store sha256 hashes outside development")
 	}
 
 	var st inventory.Store

@@ -4,25 +4,21 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/nats-io/nats.go"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/dialtone-voip/dialtone/platform/adminhttp"
 	"github.com/dialtone-voip/dialtone/platform/auth"
-	"github.com/dialtone-voip/dialtone/platform/config"
 	"github.com/dialtone-voip/dialtone/platform/lifecycle"
 	"github.com/dialtone-voip/dialtone/platform/logging"
 	"github.com/dialtone-voip/dialtone/platform/natsjs"
+	"github.com/dialtone-voip/dialtone/platform/servicecmd"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
 	pnplistener "github.com/dialtone-voip/dialtone/services/pnp-listener"
 )
@@ -30,44 +26,29 @@ import (
 const envPrefix = "DIALTONE_PNP_LISTENER"
 
 func main() {
-	ctx, stop := lifecycle.SignalContext(context.Background())
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stderr)
-	stop()
-	if err != nil && !errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(os.Stderr, "pnp-listener:", err)
-		os.Exit(1)
-	}
+	servicecmd.Main("pnp-listener", func(ctx context.Context, args []string, getenv func(string) string) error {
+		return run(ctx, args, getenv, os.Stderr)
+	})
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
-	fs := flag.NewFlagSet("pnp-listener", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	cfg := pnplistener.DefaultConfig()
-	cfg.RegisterFlags(fs)
-	logFormat := fs.String("log-format", "json", "log format: json or text")
-	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
-	if err := fs.Parse(args); err != nil {
+	var logFormat, logLevel string
+	logFlags := func(fs *flag.FlagSet) {
+		fs.StringVar(&logFormat, "log-format", "json", "log format: json or text")
+		fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	}
+	if err := servicecmd.Parse("pnp-listener", envPrefix, &cfg, args, getenv, stderr, logFlags); err != nil {
 		return err
 	}
-	if err := config.ApplyEnv(fs, envPrefix, getenv); err != nil {
-		return err
-	}
-	if err := cfg.Validate(); err != nil {
-		return err
-	}
-	logger, err := logging.New(stderr, *logFormat, *logLevel)
+	logger, err := logging.New(stderr, logFormat, logLevel)
 	if err != nil {
 		return err
 	}
 
-	// The token comes from a file, or from the environment; never a flag.
-	token := getenv(envPrefix + "_INVENTORY_TOKEN")
-	if cfg.InventoryTokenFile != "" {
-		b, err := os.ReadFile(cfg.InventoryTokenFile)
-		if err != nil {
-			return fmt.Errorf("--inventory-token-file: %w", err)
-		}
-		token = strings.TrimSpace(string(b))
+	token, err := servicecmd.ClientToken("inventory-token-file", cfg.InventoryTokenFile, envPrefix+"_INVENTORY_TOKEN", getenv)
+	if err != nil {
+		return err
 	}
 	dialOpts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
 	if token != "" {
@@ -87,8 +68,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	defer nc.Close()
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := servicecmd.Registry()
 	svc, err := pnplistener.New(cfg, pnplistener.Deps{
 		Logger:     logger,
 		Registerer: reg,

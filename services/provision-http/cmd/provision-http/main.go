@@ -9,15 +9,11 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
@@ -28,6 +24,7 @@ import (
 	"github.com/dialtone-voip/dialtone/platform/lifecycle"
 	"github.com/dialtone-voip/dialtone/platform/logging"
 	"github.com/dialtone-voip/dialtone/platform/natsjs"
+	"github.com/dialtone-voip/dialtone/platform/servicecmd"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
 	rendererv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/renderer/v1"
 	provisionhttp "github.com/dialtone-voip/dialtone/services/provision-http"
@@ -35,24 +32,11 @@ import (
 
 const envPrefix = "DIALTONE_PROVISION_HTTP"
 
-func main() {
-	if err := run(context.Background(), os.Args[1:], os.Getenv); err != nil {
-		fmt.Fprintln(os.Stderr, "provision-http:", err)
-		os.Exit(1)
-	}
-}
+func main() { servicecmd.Main("provision-http", run) }
 
 func run(ctx context.Context, args []string, getenv func(string) string) error {
-	fs := flag.NewFlagSet("provision-http", flag.ContinueOnError)
 	var cfg provisionhttp.Config
-	cfg.RegisterFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if err := config.ApplyEnv(fs, envPrefix, getenv); err != nil {
-		return err
-	}
-	if err := cfg.Validate(); err != nil {
+	if err := servicecmd.Parse("provision-http", envPrefix, &cfg, args, getenv, os.Stderr); err != nil {
 		return err
 	}
 	if err := config.HostPort(cfg.AdminAddr); err != nil {
@@ -81,8 +65,6 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 	}
 	defer rndConn.Close()
 
-	ctx, stop := lifecycle.SignalContext(ctx)
-	defer stop()
 	var js jetstream.JetStream
 	if cfg.NATSURL != "" {
 		nc, j, err := natsjs.Connect(ctx, cfg.NATSURL, log)
@@ -95,8 +77,7 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 		log.Warn("no --nats-url: no ConfigFetched events, and cached files are dropped only by --cache-ttl")
 	}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := servicecmd.Registry()
 	svc, err := provisionhttp.New(cfg, provisionhttp.Deps{
 		Logger:     log,
 		Registerer: reg,
@@ -116,20 +97,11 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 // edgeToken reads the bearer token (role edge) from the file, or from
 // DIALTONE_PROVISION_HTTP_INVENTORY_TOKEN. It is never logged.
 func edgeToken(file string, getenv func(string) string) (string, error) {
-	if file != "" {
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return "", fmt.Errorf("--inventory-token-file: %w", err)
-		}
-		if t := strings.TrimSpace(string(b)); t != "" {
-			return t, nil
-		}
-		return "", errors.New("--inventory-token-file is empty")
+	t, err := servicecmd.ClientToken("inventory-token-file", file, envPrefix+"_INVENTORY_TOKEN", getenv)
+	if err == nil && t == "" {
+		err = errors.New("no edge token: set --inventory-token-file or " + envPrefix + "_INVENTORY_TOKEN")
 	}
-	if t := strings.TrimSpace(getenv(envPrefix + "_INVENTORY_TOKEN")); t != "" {
-		return t, nil
-	}
-	return "", errors.New("no edge token: set --inventory-token-file or " + envPrefix + "_INVENTORY_TOKEN")
+	return t, err
 }
 
 // dial connects to a gRPC service with the bearer token; over TLS when a CA

@@ -6,85 +6,50 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"net"
 	"os"
-	"strings"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/dialtone-voip/dialtone/platform/adminhttp"
 	"github.com/dialtone-voip/dialtone/platform/auth"
-	"github.com/dialtone-voip/dialtone/platform/config"
 	"github.com/dialtone-voip/dialtone/platform/grpcserver"
 	"github.com/dialtone-voip/dialtone/platform/lifecycle"
 	"github.com/dialtone-voip/dialtone/platform/logging"
 	"github.com/dialtone-voip/dialtone/platform/natsjs"
 	"github.com/dialtone-voip/dialtone/platform/redisclient"
+	"github.com/dialtone-voip/dialtone/platform/servicecmd"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
 	rpsclient "github.com/dialtone-voip/dialtone/services/rps-client"
 )
 
 const envPrefix = "DIALTONE_RPS_CLIENT"
 
-func main() {
-	ctx, stop := lifecycle.SignalContext(context.Background())
-	err := run(ctx, os.Args[1:], os.Getenv)
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "rps-client:", err)
-		os.Exit(1)
-	}
-}
+func main() { servicecmd.Main("rps-client", run) }
 
 func run(ctx context.Context, args []string, getenv func(string) string) error {
-	fs := flag.NewFlagSet("rps-client", flag.ContinueOnError)
 	cfg := rpsclient.Defaults()
-	cfg.RegisterFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return err
-	}
-	if err := config.ApplyEnv(fs, envPrefix, getenv); err != nil {
-		return err
-	}
-	if err := cfg.Validate(); err != nil {
+	if err := servicecmd.Parse("rps-client", envPrefix, &cfg, args, getenv, os.Stderr); err != nil {
 		return err
 	}
 	if cfg.RedisURL == "" && cfg.RedisSentinelAddrs == "" {
 		return errors.New("--redis-url or --redis-sentinel-addrs is required (replicas share their state in Redis)")
 	}
-	if cfg.TokensFile == "" {
-		return errors.New("--tokens-file is required (API tokens and their roles)")
-	}
 	log, err := logging.New(os.Stderr, cfg.LogFormat, cfg.LogLevel)
 	if err != nil {
 		return err
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-
-	tokens, err := auth.LoadTokens(cfg.TokensFile)
+	reg := servicecmd.Registry()
+	tokens, err := servicecmd.Tokens(cfg.TokensFile, log)
 	if err != nil {
 		return err
 	}
-	if tokens.HasPlaintext() {
-		log.Warn("tokens file holds plaintext tokens; store sha256 hashes outside development")
-	}
 	// Our own token for inventory (role service): a file, or the environment.
-	invToken := getenv(envPrefix + "_INVENTORY_TOKEN")
-	if cfg.InventoryTokenFile != "" {
-		b, err := os.ReadFile(cfg.InventoryTokenFile)
-		if err != nil {
-			return fmt.Errorf("--inventory-token-file: %w", err)
-		}
-		invToken = strings.TrimSpace(string(b))
+	invToken, err := servicecmd.ClientToken("inventory-token-file", cfg.InventoryTokenFile, envPrefix+"_INVENTORY_TOKEN", getenv)
+	if err != nil {
+		return err
 	}
 	if invToken == "" {
 		return errors.New("no inventory token: set --inventory-token-file or " + envPrefix + "_INVENTORY_TOKEN")

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -103,7 +105,8 @@ func TestRunRefusesIncompleteConfig(t *testing.T) {
 	if err := run(ctx, []string{"--redis-url", "", "--tokens-file", "x"}, none); err == nil || !strings.Contains(err.Error(), "--redis-url") {
 		t.Fatalf("without Redis: err = %v", err)
 	}
-	if err := run(ctx, []string{"--help"}, none); err != nil {
+	// --help prints usage and returns flag.ErrHelp, which main exits 0 on.
+	if err := run(ctx, []string{"--help"}, none); !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("--help: %v", err)
 	}
 }
