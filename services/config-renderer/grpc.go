@@ -4,14 +4,17 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	provisioningv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/provisioning/v1"
 	rendererv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/renderer/v1"
 	"github.com/dialtone-voip/dialtone/proto/vocab"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 func parseCodec(s string) (provisioningv1.Codec, error) { return vocab.ParseCodec(s) }
@@ -94,6 +97,24 @@ func (s *Service) GetModel(_ context.Context, req *rendererv1.GetModelRequest) (
 		return nil, status.Errorf(codes.NotFound, "model %s not in the catalog", req.GetName())
 	}
 	return &rendererv1.GetModelResponse{Model: m}, nil
+}
+
+// templateSetName is the TemplateSet singleton's resource name.
+const templateSetName = "templateSet"
+
+// GetTemplateSet implements ConfigRendererService.
+func (s *Service) GetTemplateSet(_ context.Context, req *rendererv1.GetTemplateSetRequest) (*rendererv1.GetTemplateSetResponse, error) {
+	if req.GetName() != templateSetName {
+		return nil, status.Error(codes.InvalidArgument, `name must be "templateSet"`)
+	}
+	set := s.set.Load()
+	return &rendererv1.GetTemplateSetResponse{TemplateSet: &rendererv1.TemplateSet{
+		Name:          templateSetName,
+		Version:       set.Version,
+		OverrideFiles: slices.Clone(set.Files),
+		LoadTime:      timestamppb.New(time.Unix(0, s.loaded.Load())),
+		LoadError:     s.LoadError(),
+	}}, nil
 }
 
 // ListVendors implements ConfigRendererService.

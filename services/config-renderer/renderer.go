@@ -90,6 +90,7 @@ type Service struct {
 	log     *slog.Logger
 	now     func() time.Time
 	set     atomic.Pointer[render.Set]
+	loaded  atomic.Int64 // unix nanoseconds the set was stored
 	loadErr atomic.Pointer[string]
 	stamp   string // fingerprint of TemplatesDir at the last load attempt
 
@@ -150,6 +151,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		s.reloads.WithLabelValues("ok").Inc()
 	}
 	s.set.Store(set)
+	s.loaded.Store(s.now().UnixNano())
 	s.log.Info("templates loaded", "version", set.Version, "overrides", len(set.Files), "models", len(set.Catalog.Models))
 	return s, nil
 }
@@ -200,6 +202,7 @@ func (s *Service) Reload() bool {
 	s.loadErr.Store(nil)
 	s.reloads.WithLabelValues("ok").Inc()
 	s.set.Store(set)
+	s.loaded.Store(s.now().UnixNano())
 	s.log.Info("templates reloaded", "version", set.Version, "overrides", len(set.Files))
 	return true
 }

@@ -309,3 +309,55 @@ func TestMetricsRegistered(t *testing.T) {
 		}
 	}
 }
+
+// TestGetTemplateSet: the singleton over gRPC tells the version a render
+// carries, the override files, the load time and the last rejected load.
+func TestGetTemplateSet(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "yealink", "extra.tmpl")
+	_ = os.MkdirAll(filepath.Dir(file), 0o755)
+	if err := os.WriteFile(file, []byte(`{{define "yealink/mac.extra"}}features.v = 1
+{{end}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := newService(t, dir)
+	c := dial(t, s)
+	ctx := context.Background()
+	for _, name := range []string{"", "templateSets/x", "templateset"} {
+		if _, err := c.GetTemplateSet(ctx, &rendererv1.GetTemplateSetRequest{Name: name}); status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "name") {
+			t.Errorf("name %q: %v", name, err)
+		}
+	}
+	get := func() *rendererv1.TemplateSet {
+		t.Helper()
+		r, err := c.GetTemplateSet(ctx, &rendererv1.GetTemplateSetRequest{Name: "templateSet"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.GetTemplateSet()
+	}
+	ts := get()
+	r, err := c.RenderFile(ctx, &rendererv1.RenderFileRequest{Profile: profile("yealink", "T54W", "805ec0112233"), FileName: "805ec0112233.cfg"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ts.GetName() != "templateSet" || ts.GetVersion() == "" || ts.GetVersion() != r.GetTemplateVersion() ||
+		len(ts.GetOverrideFiles()) != 1 || ts.GetOverrideFiles()[0] != "yealink/extra.tmpl" ||
+		!ts.GetLoadTime().AsTime().Equal(fixedNow()) || ts.GetLoadError() != "" {
+		t.Fatalf("template set %v (render version %q)", ts, r.GetTemplateVersion())
+	}
+	// A broken change keeps the set and reports why; a good one moves the version.
+	_ = os.WriteFile(file, []byte(`{{define "yealink/mac.extra"}}{{.Broken}`), 0o644)
+	_ = os.Chtimes(file, time.Unix(2000, 0), time.Unix(2000, 0))
+	s.Reload()
+	if b := get(); b.GetVersion() != ts.GetVersion() || !strings.Contains(b.GetLoadError(), "yealink/extra.tmpl") {
+		t.Fatalf("after a broken change: %v", b)
+	}
+	_ = os.WriteFile(file, []byte(`{{define "yealink/mac.extra"}}features.v = 2
+{{end}}`), 0o644)
+	_ = os.Chtimes(file, time.Unix(3000, 0), time.Unix(3000, 0))
+	s.Reload()
+	if g := get(); g.GetVersion() == ts.GetVersion() || g.GetLoadError() != "" {
+		t.Fatalf("after a good change: %v", g)
+	}
+}

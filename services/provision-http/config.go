@@ -58,6 +58,10 @@ type Config struct {
 	CacheTTL        time.Duration // upper bound on staleness when an event is missed
 	ModelCacheTTL   time.Duration
 	UpstreamTimeout time.Duration
+	// How often the renderer's template set version is checked; a change
+	// drops every cached file and model. 0: never (then --cache-ttl and
+	// --model-cache-ttl bound how long a template change takes to show).
+	TemplatePoll time.Duration
 
 	// Every 404 answer takes at least this long (0: no padding), so that the
 	// work behind it cannot be timed.
@@ -109,6 +113,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.CacheTTL, "cache-ttl", time.Minute, "longest time a cached look-up or file is used")
 	fs.DurationVar(&c.ModelCacheTTL, "model-cache-ttl", 10*time.Minute, "how long catalog models are cached")
 	fs.DurationVar(&c.UpstreamTimeout, "upstream-timeout", 5*time.Second, "timeout of one inventory or renderer call")
+	fs.DurationVar(&c.TemplatePoll, "template-poll", 2*time.Second, "how often to check the renderer's template set; a change drops cached files and models (0: never)")
 	fs.DurationVar(&c.NotFoundMinLatency, "not-found-min-latency", 25*time.Millisecond, "minimum time of every 404 answer (0: off)")
 	fs.StringVar(&c.Decoy, "decoy-model", "yealink/T54W", "catalog model (vendor/model) rendered for unknown tokens")
 	fs.IntVar(&c.EventQueue, "event-queue", 4096, "ConfigFetched events queued for publishing; more are dropped and counted")
@@ -173,6 +178,9 @@ func (c Config) Validate() error {
 	}
 	if c.CacheTTL <= 0 || c.ModelCacheTTL <= 0 || c.UpstreamTimeout <= 0 {
 		errs = append(errs, errors.New("--cache-ttl, --model-cache-ttl and --upstream-timeout must be positive"))
+	}
+	if c.TemplatePoll < 0 || c.TemplatePoll > 0 && c.TemplatePoll < 100*time.Millisecond {
+		errs = append(errs, errors.New("--template-poll must be 0 (off) or at least 100ms"))
 	}
 	if c.NotFoundMinLatency < 0 || c.NotFoundMinLatency > 5*time.Second {
 		errs = append(errs, errors.New("--not-found-min-latency must be between 0 and 5s"))

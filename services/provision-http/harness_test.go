@@ -45,8 +45,18 @@ type upstream struct {
 
 func newUpstream(t testing.TB) *upstream {
 	t.Helper()
+	return newUpstreamWith(t, nil)
+}
+
+// newUpstreamWith is newUpstream with mutate applied to the options.
+func newUpstreamWith(t testing.TB, mutate func(*upstreamtest.Options)) *upstream {
+	t.Helper()
 	u := &upstream{ns: natstest.Start(t)}
-	up, err := upstreamtest.Start(context.Background(), upstreamtest.Options{Dir: t.TempDir(), JetStream: u.ns.JetStream()})
+	opts := upstreamtest.Options{Dir: t.TempDir(), JetStream: u.ns.JetStream()}
+	if mutate != nil {
+		mutate(&opts)
+	}
+	up, err := upstreamtest.Start(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

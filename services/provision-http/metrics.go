@@ -32,6 +32,7 @@ type metrics struct {
 	blocks        prometheus.Counter
 	eventsOut     *prometheus.CounterVec
 	invalidations prometheus.Counter
+	templateSets  prometheus.Counter
 	tlsReloads    *prometheus.CounterVec
 
 	tokenHit, tokenMiss, fileHit, fileMiss, modelHit, modelMiss prometheus.Counter
@@ -95,6 +96,10 @@ func newMetrics(reg prometheus.Registerer, s *Service) (*metrics, error) {
 			Namespace: "dialtone", Subsystem: "provision_http", Name: "cache_invalidations_total",
 			Help: "PhoneChanged events that dropped cached entries.",
 		}),
+		templateSets: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "dialtone", Subsystem: "provision_http", Name: "template_set_changes_total",
+			Help: "Changes of the renderer's template set seen; each dropped every cached file and model.",
+		}),
 		tlsReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "dialtone", Subsystem: "provision_http", Name: "tls_reloads_total",
 			Help: "Certificate reloads by result (ok, error).",
@@ -119,7 +124,7 @@ func newMetrics(reg prometheus.Registerer, s *Service) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	cs := []prometheus.Collector{m.requests, m.duration, m.cache, m.upstream, m.blocks, m.eventsOut, m.invalidations, m.tlsReloads}
+	cs := []prometheus.Collector{m.requests, m.duration, m.cache, m.upstream, m.blocks, m.eventsOut, m.invalidations, m.templateSets, m.tlsReloads}
 	for _, c := range append(cs, m.throttleGauges...) {
 		if err := reg.Register(c); err != nil {
 			return nil, err

@@ -141,6 +141,7 @@ func (s *Service) lookupModel(ctx context.Context, now time.Time, vendor, model 
 	s.met.modelMiss.Inc()
 	name := "vendors/" + vendor + "/models/" + model
 	v, err, _ := s.sf.Do("m"+name, func() (any, error) {
+		epoch := s.epoch.Load()
 		cctx, cancel := s.upstreamCtx(ctx)
 		defer cancel()
 		resp, err := s.rnd.GetModel(cctx, &rendererv1.GetModelRequest{Name: name})
@@ -153,7 +154,9 @@ func (s *Service) lookupModel(ctx context.Context, now time.Time, vendor, model 
 		default:
 			return nil, fmt.Errorf("GetModel: %s", status.Code(err))
 		}
-		s.models.Add(k, e, "", 1, 0)
+		if s.epoch.Load() == epoch {
+			s.models.Add(k, e, "", 1, 0)
+		}
 		return e, nil
 	})
 	if err != nil {
@@ -228,6 +231,51 @@ func (s *Service) invalidate(mac string) {
 	n := s.tokens.RemoveTag(mac) + s.files.RemoveTag(mac)
 	s.met.invalidations.Inc()
 	s.log.Debug("cache invalidated", "mac", mac, "entries", n)
+}
+
+// watchTemplates checks the renderer's template set every
+// Config.TemplatePoll until ctx ends.
+func (s *Service) watchTemplates(ctx context.Context) {
+	t := time.NewTicker(s.cfg.TemplatePoll)
+	defer t.Stop()
+	for {
+		s.checkTemplates(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// checkTemplates asks the renderer for its template set version and, when
+// it changed since the last answer, drops every cached file and model, so
+// an operator's template change reaches the next fetch instead of waiting
+// out --cache-ttl. Renders in flight do not insert (the epoch moves).
+func (s *Service) checkTemplates(ctx context.Context) {
+	cctx, cancel := context.WithTimeout(ctx, s.cfg.UpstreamTimeout)
+	defer cancel()
+	resp, err := s.rnd.GetTemplateSet(cctx, &rendererv1.GetTemplateSetRequest{Name: "templateSet"})
+	s.countCall("GetTemplateSet", err)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Debug("template set check failed", "code", status.Code(err).String())
+		}
+		return
+	}
+	v := resp.GetTemplateSet().GetVersion()
+	if v == "" {
+		return
+	}
+	old := s.tmpl.Swap(&v)
+	if old == nil || *old == v {
+		return
+	}
+	s.epoch.Add(1)
+	s.files.Purge()
+	s.models.Purge()
+	s.met.templateSets.Inc()
+	s.log.Info("renderer template set changed; cached files and models dropped", "from", *old, "to", v)
 }
 
 // invalidateAll drops every cached look-up and file.

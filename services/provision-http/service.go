@@ -69,7 +69,8 @@ type Service struct {
 	models *lru.Cache[modelKey, *modelEntry]
 	recent *lru.Cache[string, struct{}] // ConfigFetched message ids published lately
 	sf     singleflight.Group
-	epoch  atomic.Uint64 // bumped by every invalidation
+	epoch  atomic.Uint64          // bumped by every invalidation
+	tmpl   atomic.Pointer[string] // the renderer's template set version last seen
 	decoy  *tokenEntry
 
 	events chan *eventsv1.ConfigFetched
@@ -249,6 +250,9 @@ func (s *Service) Run(ctx context.Context) error {
 	}()
 	if s.js != nil {
 		g.Go(func() error { return s.consumeChanges(gctx) })
+	}
+	if s.cfg.TemplatePoll > 0 {
+		g.Go(func() error { s.watchTemplates(gctx); return nil })
 	}
 	s.mu.Lock()
 	s.running = true

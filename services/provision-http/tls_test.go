@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -222,6 +223,17 @@ func TestConfigValidate(t *testing.T) {
 	c.TLSCert, c.TLSKey = "a", "b"
 	if err := c.Validate(); err != nil {
 		t.Fatalf("defaults with certificate files: %v", err)
+	}
+	for _, poll := range []time.Duration{-time.Second, time.Millisecond} {
+		c := c
+		c.TemplatePoll = poll
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "--template-poll") {
+			t.Fatalf("--template-poll %v: %v", poll, err)
+		}
+	}
+	c.TemplatePoll = 0 // off
+	if err := c.Validate(); err != nil {
+		t.Fatalf("--template-poll 0: %v", err)
 	}
 	c.HTTPAddr, c.HTTPSAddr = "", ""
 	if err := c.Validate(); err == nil {

@@ -49,6 +49,9 @@ type Options struct {
 	// JetStream carries inventory's events; required (the edge's
 	// invalidation and ConfigFetched need it).
 	JetStream jetstream.JetStream
+	// TemplatesDir holds the renderer's template overrides; "" for none.
+	// The renderer does not watch it: call Renderer.Reload after a change.
+	TemplatesDir string
 }
 
 // Upstreams is a running inventory + config-renderer.
@@ -87,7 +90,7 @@ func Start(ctx context.Context, opts Options) (_ *Upstreams, err error) {
 	if err != nil {
 		return nil, err
 	}
-	u.Renderer, err = renderer.New(renderer.Config{}, renderer.Deps{})
+	u.Renderer, err = renderer.New(renderer.Config{TemplatesDir: opts.TemplatesDir, Reload: time.Second}, renderer.Deps{})
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	v1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/provisioning/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -574,6 +575,180 @@ func (x *GetModelResponse) GetModel() *Model {
 	return nil
 }
 
+type GetTemplateSetRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The singleton's name: "templateSet".
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetTemplateSetRequest) Reset() {
+	*x = GetTemplateSetRequest{}
+	mi := &file_dialtone_renderer_v1_renderer_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetTemplateSetRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetTemplateSetRequest) ProtoMessage() {}
+
+func (x *GetTemplateSetRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dialtone_renderer_v1_renderer_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetTemplateSetRequest.ProtoReflect.Descriptor instead.
+func (*GetTemplateSetRequest) Descriptor() ([]byte, []int) {
+	return file_dialtone_renderer_v1_renderer_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *GetTemplateSetRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type GetTemplateSetResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TemplateSet   *TemplateSet           `protobuf:"bytes,1,opt,name=template_set,json=templateSet,proto3" json:"template_set,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetTemplateSetResponse) Reset() {
+	*x = GetTemplateSetResponse{}
+	mi := &file_dialtone_renderer_v1_renderer_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetTemplateSetResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetTemplateSetResponse) ProtoMessage() {}
+
+func (x *GetTemplateSetResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dialtone_renderer_v1_renderer_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetTemplateSetResponse.ProtoReflect.Descriptor instead.
+func (*GetTemplateSetResponse) Descriptor() ([]byte, []int) {
+	return file_dialtone_renderer_v1_renderer_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *GetTemplateSetResponse) GetTemplateSet() *TemplateSet {
+	if x != nil {
+		return x.TemplateSet
+	}
+	return nil
+}
+
+// TemplateSet is the singleton set of templates and catalog a renderer serves:
+// the built-in ones with the operator's overrides applied.
+type TemplateSet struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "templateSet".
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Changes whenever the templates or the catalog change; also in every
+	// RenderFileResponse.template_version.
+	Version string `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
+	// Override files in effect, relative to the templates directory.
+	OverrideFiles []string `protobuf:"bytes,3,rep,name=override_files,json=overrideFiles,proto3" json:"override_files,omitempty"`
+	// When this set was loaded.
+	LoadTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=load_time,json=loadTime,proto3" json:"load_time,omitempty"`
+	// Why the last change to the templates directory was rejected (the set above
+	// keeps serving); empty when the directory loaded.
+	LoadError     string `protobuf:"bytes,5,opt,name=load_error,json=loadError,proto3" json:"load_error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TemplateSet) Reset() {
+	*x = TemplateSet{}
+	mi := &file_dialtone_renderer_v1_renderer_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TemplateSet) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TemplateSet) ProtoMessage() {}
+
+func (x *TemplateSet) ProtoReflect() protoreflect.Message {
+	mi := &file_dialtone_renderer_v1_renderer_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TemplateSet.ProtoReflect.Descriptor instead.
+func (*TemplateSet) Descriptor() ([]byte, []int) {
+	return file_dialtone_renderer_v1_renderer_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *TemplateSet) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *TemplateSet) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *TemplateSet) GetOverrideFiles() []string {
+	if x != nil {
+		return x.OverrideFiles
+	}
+	return nil
+}
+
+func (x *TemplateSet) GetLoadTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LoadTime
+	}
+	return nil
+}
+
+func (x *TemplateSet) GetLoadError() string {
+	if x != nil {
+		return x.LoadError
+	}
+	return ""
+}
+
 // Vendor is one vendor family with its provisioning conventions.
 type Vendor struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -600,7 +775,7 @@ type Vendor struct {
 
 func (x *Vendor) Reset() {
 	*x = Vendor{}
-	mi := &file_dialtone_renderer_v1_renderer_proto_msgTypes[7]
+	mi := &file_dialtone_renderer_v1_renderer_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -612,7 +787,7 @@ func (x *Vendor) String() string {
 func (*Vendor) ProtoMessage() {}
 
 func (x *Vendor) ProtoReflect() protoreflect.Message {
-	mi := &file_dialtone_renderer_v1_renderer_proto_msgTypes[7]
+	mi := &file_dialtone_renderer_v1_renderer_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -625,7 +800,7 @@ func (x *Vendor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Vendor.ProtoReflect.Descriptor instead.
 func (*Vendor) Descriptor() ([]byte, []int) {
-	return file_dialtone_renderer_v1_renderer_proto_rawDescGZIP(), []int{7}
+	return file_dialtone_renderer_v1_renderer_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Vendor) GetName() string {
@@ -699,7 +874,7 @@ type ListVendorsRequest struct {
 
 func (x *ListVendorsRequest) Reset() {
 	*x = ListVendorsRequest{}
-	mi := &file_dialtone_renderer_v1_renderer_proto_msgTypes[8]
+	mi := &file_dialtone_renderer_v1_renderer_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -711,7 +886,7 @@ func (x *ListVendorsRequest) String() string {
 func (*ListVendorsRequest) ProtoMessage() {}
 
 func (x *ListVendorsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dialtone_renderer_v1_renderer_proto_msgTypes[8]
+	mi := &file_dialtone_renderer_v1_renderer_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -724,7 +899,7 @@ func (x *ListVendorsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListVendorsRequest.ProtoReflect.Descriptor instead.
 func (*ListVendorsRequest) Descriptor() ([]byte, []int) {
-	return file_dialtone_renderer_v1_renderer_proto_rawDescGZIP(), []int{8}
+	return file_dialtone_renderer_v1_renderer_proto_rawDescGZIP(), []int{11}
 }
 
 type ListVendorsResponse struct {
@@ -736,7 +911,7 @@ type ListVendorsResponse struct {
 
 func (x *ListVendorsResponse) Reset() {
 	*x = ListVendorsResponse{}
-	mi := &file_dialtone_renderer_v1_renderer_proto_msgTypes[9]
+	mi := &file_dialtone_renderer_v1_renderer_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -748,7 +923,7 @@ func (x *ListVendorsResponse) String() string {
 func (*ListVendorsResponse) ProtoMessage() {}
 
 func (x *ListVendorsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dialtone_renderer_v1_renderer_proto_msgTypes[9]
+	mi := &file_dialtone_renderer_v1_renderer_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -761,7 +936,7 @@ func (x *ListVendorsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListVendorsResponse.ProtoReflect.Descriptor instead.
 func (*ListVendorsResponse) Descriptor() ([]byte, []int) {
-	return file_dialtone_renderer_v1_renderer_proto_rawDescGZIP(), []int{9}
+	return file_dialtone_renderer_v1_renderer_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListVendorsResponse) GetVendors() []*Vendor {
@@ -784,7 +959,7 @@ type IdentifyDeviceRequest struct {
 
 func (x *IdentifyDeviceRequest) Reset() {
 	*x = IdentifyDeviceRequest{}
-	mi := &file_dialtone_renderer_v1_renderer_proto_msgTypes[10]
+	mi := &file_dialtone_renderer_v1_renderer_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -796,7 +971,7 @@ func (x *IdentifyDeviceRequest) String() string {
 func (*IdentifyDeviceRequest) ProtoMessage() {}
 
 func (x *IdentifyDeviceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dialtone_renderer_v1_renderer_proto_msgTypes[10]
+	mi := &file_dialtone_renderer_v1_renderer_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -809,7 +984,7 @@ func (x *IdentifyDeviceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IdentifyDeviceRequest.ProtoReflect.Descriptor instead.
 func (*IdentifyDeviceRequest) Descriptor() ([]byte, []int) {
-	return file_dialtone_renderer_v1_renderer_proto_rawDescGZIP(), []int{10}
+	return file_dialtone_renderer_v1_renderer_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *IdentifyDeviceRequest) GetMac() string {
@@ -851,7 +1026,7 @@ type IdentifyDeviceResponse struct {
 
 func (x *IdentifyDeviceResponse) Reset() {
 	*x = IdentifyDeviceResponse{}
-	mi := &file_dialtone_renderer_v1_renderer_proto_msgTypes[11]
+	mi := &file_dialtone_renderer_v1_renderer_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -863,7 +1038,7 @@ func (x *IdentifyDeviceResponse) String() string {
 func (*IdentifyDeviceResponse) ProtoMessage() {}
 
 func (x *IdentifyDeviceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dialtone_renderer_v1_renderer_proto_msgTypes[11]
+	mi := &file_dialtone_renderer_v1_renderer_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -876,7 +1051,7 @@ func (x *IdentifyDeviceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IdentifyDeviceResponse.ProtoReflect.Descriptor instead.
 func (*IdentifyDeviceResponse) Descriptor() ([]byte, []int) {
-	return file_dialtone_renderer_v1_renderer_proto_rawDescGZIP(), []int{11}
+	return file_dialtone_renderer_v1_renderer_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *IdentifyDeviceResponse) GetVendor() string {
@@ -897,7 +1072,7 @@ var File_dialtone_renderer_v1_renderer_proto protoreflect.FileDescriptor
 
 const file_dialtone_renderer_v1_renderer_proto_rawDesc = "" +
 	"\n" +
-	"#dialtone/renderer/v1/renderer.proto\x12\x14dialtone.renderer.v1\x1a&dialtone/provisioning/v1/profile.proto\"y\n" +
+	"#dialtone/renderer/v1/renderer.proto\x12\x14dialtone.renderer.v1\x1a&dialtone/provisioning/v1/profile.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"y\n" +
 	"\x11RenderFileRequest\x12G\n" +
 	"\aprofile\x18\x01 \x01(\v2-.dialtone.provisioning.v1.ProvisioningProfileR\aprofile\x12\x1b\n" +
 	"\tfile_name\x18\x02 \x01(\tR\bfileName\"\xbb\x01\n" +
@@ -934,7 +1109,18 @@ const file_dialtone_renderer_v1_renderer_proto_rawDesc = "" +
 	"\x0fGetModelRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"E\n" +
 	"\x10GetModelResponse\x121\n" +
-	"\x05model\x18\x01 \x01(\v2\x1b.dialtone.renderer.v1.ModelR\x05model\"\xd5\x02\n" +
+	"\x05model\x18\x01 \x01(\v2\x1b.dialtone.renderer.v1.ModelR\x05model\"+\n" +
+	"\x15GetTemplateSetRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"^\n" +
+	"\x16GetTemplateSetResponse\x12D\n" +
+	"\ftemplate_set\x18\x01 \x01(\v2!.dialtone.renderer.v1.TemplateSetR\vtemplateSet\"\xba\x01\n" +
+	"\vTemplateSet\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\tR\aversion\x12%\n" +
+	"\x0eoverride_files\x18\x03 \x03(\tR\roverrideFiles\x127\n" +
+	"\tload_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\bloadTime\x12\x1d\n" +
+	"\n" +
+	"load_error\x18\x05 \x01(\tR\tloadError\"\xd5\x02\n" +
 	"\x06Vendor\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06vendor\x18\x02 \x01(\tR\x06vendor\x12!\n" +
@@ -962,7 +1148,7 @@ const file_dialtone_renderer_v1_renderer_proto_rawDesc = "" +
 	"\x1eCHECK_SYNC_DIALECT_UNSPECIFIED\x10\x00\x12!\n" +
 	"\x1dCHECK_SYNC_DIALECT_CHECK_SYNC\x10\x01\x12.\n" +
 	"*CHECK_SYNC_DIALECT_CHECK_SYNC_REBOOT_PARAM\x10\x02\x12\x1d\n" +
-	"\x19CHECK_SYNC_DIALECT_RESYNC\x10\x032\x85\x04\n" +
+	"\x19CHECK_SYNC_DIALECT_RESYNC\x10\x032\xf2\x04\n" +
 	"\x15ConfigRendererService\x12_\n" +
 	"\n" +
 	"RenderFile\x12'.dialtone.renderer.v1.RenderFileRequest\x1a(.dialtone.renderer.v1.RenderFileResponse\x12_\n" +
@@ -970,7 +1156,8 @@ const file_dialtone_renderer_v1_renderer_proto_rawDesc = "" +
 	"ListModels\x12'.dialtone.renderer.v1.ListModelsRequest\x1a(.dialtone.renderer.v1.ListModelsResponse\x12Y\n" +
 	"\bGetModel\x12%.dialtone.renderer.v1.GetModelRequest\x1a&.dialtone.renderer.v1.GetModelResponse\x12b\n" +
 	"\vListVendors\x12(.dialtone.renderer.v1.ListVendorsRequest\x1a).dialtone.renderer.v1.ListVendorsResponse\x12k\n" +
-	"\x0eIdentifyDevice\x12+.dialtone.renderer.v1.IdentifyDeviceRequest\x1a,.dialtone.renderer.v1.IdentifyDeviceResponseBPZNgithub.com/dialtone-voip/dialtone/proto/gen/go/dialtone/renderer/v1;rendererv1b\x06proto3"
+	"\x0eIdentifyDevice\x12+.dialtone.renderer.v1.IdentifyDeviceRequest\x1a,.dialtone.renderer.v1.IdentifyDeviceResponse\x12k\n" +
+	"\x0eGetTemplateSet\x12+.dialtone.renderer.v1.GetTemplateSetRequest\x1a,.dialtone.renderer.v1.GetTemplateSetResponseBPZNgithub.com/dialtone-voip/dialtone/proto/gen/go/dialtone/renderer/v1;rendererv1b\x06proto3"
 
 var (
 	file_dialtone_renderer_v1_renderer_proto_rawDescOnce sync.Once
@@ -985,7 +1172,7 @@ func file_dialtone_renderer_v1_renderer_proto_rawDescGZIP() []byte {
 }
 
 var file_dialtone_renderer_v1_renderer_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_dialtone_renderer_v1_renderer_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_dialtone_renderer_v1_renderer_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_dialtone_renderer_v1_renderer_proto_goTypes = []any{
 	(CheckSyncDialect)(0),          // 0: dialtone.renderer.v1.CheckSyncDialect
 	(*RenderFileRequest)(nil),      // 1: dialtone.renderer.v1.RenderFileRequest
@@ -995,36 +1182,44 @@ var file_dialtone_renderer_v1_renderer_proto_goTypes = []any{
 	(*ListModelsResponse)(nil),     // 5: dialtone.renderer.v1.ListModelsResponse
 	(*GetModelRequest)(nil),        // 6: dialtone.renderer.v1.GetModelRequest
 	(*GetModelResponse)(nil),       // 7: dialtone.renderer.v1.GetModelResponse
-	(*Vendor)(nil),                 // 8: dialtone.renderer.v1.Vendor
-	(*ListVendorsRequest)(nil),     // 9: dialtone.renderer.v1.ListVendorsRequest
-	(*ListVendorsResponse)(nil),    // 10: dialtone.renderer.v1.ListVendorsResponse
-	(*IdentifyDeviceRequest)(nil),  // 11: dialtone.renderer.v1.IdentifyDeviceRequest
-	(*IdentifyDeviceResponse)(nil), // 12: dialtone.renderer.v1.IdentifyDeviceResponse
-	(*v1.ProvisioningProfile)(nil), // 13: dialtone.provisioning.v1.ProvisioningProfile
-	(v1.Codec)(0),                  // 14: dialtone.provisioning.v1.Codec
+	(*GetTemplateSetRequest)(nil),  // 8: dialtone.renderer.v1.GetTemplateSetRequest
+	(*GetTemplateSetResponse)(nil), // 9: dialtone.renderer.v1.GetTemplateSetResponse
+	(*TemplateSet)(nil),            // 10: dialtone.renderer.v1.TemplateSet
+	(*Vendor)(nil),                 // 11: dialtone.renderer.v1.Vendor
+	(*ListVendorsRequest)(nil),     // 12: dialtone.renderer.v1.ListVendorsRequest
+	(*ListVendorsResponse)(nil),    // 13: dialtone.renderer.v1.ListVendorsResponse
+	(*IdentifyDeviceRequest)(nil),  // 14: dialtone.renderer.v1.IdentifyDeviceRequest
+	(*IdentifyDeviceResponse)(nil), // 15: dialtone.renderer.v1.IdentifyDeviceResponse
+	(*v1.ProvisioningProfile)(nil), // 16: dialtone.provisioning.v1.ProvisioningProfile
+	(v1.Codec)(0),                  // 17: dialtone.provisioning.v1.Codec
+	(*timestamppb.Timestamp)(nil),  // 18: google.protobuf.Timestamp
 }
 var file_dialtone_renderer_v1_renderer_proto_depIdxs = []int32{
-	13, // 0: dialtone.renderer.v1.RenderFileRequest.profile:type_name -> dialtone.provisioning.v1.ProvisioningProfile
-	14, // 1: dialtone.renderer.v1.Model.codecs:type_name -> dialtone.provisioning.v1.Codec
+	16, // 0: dialtone.renderer.v1.RenderFileRequest.profile:type_name -> dialtone.provisioning.v1.ProvisioningProfile
+	17, // 1: dialtone.renderer.v1.Model.codecs:type_name -> dialtone.provisioning.v1.Codec
 	3,  // 2: dialtone.renderer.v1.ListModelsResponse.models:type_name -> dialtone.renderer.v1.Model
 	3,  // 3: dialtone.renderer.v1.GetModelResponse.model:type_name -> dialtone.renderer.v1.Model
-	0,  // 4: dialtone.renderer.v1.Vendor.check_sync_dialect:type_name -> dialtone.renderer.v1.CheckSyncDialect
-	8,  // 5: dialtone.renderer.v1.ListVendorsResponse.vendors:type_name -> dialtone.renderer.v1.Vendor
-	1,  // 6: dialtone.renderer.v1.ConfigRendererService.RenderFile:input_type -> dialtone.renderer.v1.RenderFileRequest
-	4,  // 7: dialtone.renderer.v1.ConfigRendererService.ListModels:input_type -> dialtone.renderer.v1.ListModelsRequest
-	6,  // 8: dialtone.renderer.v1.ConfigRendererService.GetModel:input_type -> dialtone.renderer.v1.GetModelRequest
-	9,  // 9: dialtone.renderer.v1.ConfigRendererService.ListVendors:input_type -> dialtone.renderer.v1.ListVendorsRequest
-	11, // 10: dialtone.renderer.v1.ConfigRendererService.IdentifyDevice:input_type -> dialtone.renderer.v1.IdentifyDeviceRequest
-	2,  // 11: dialtone.renderer.v1.ConfigRendererService.RenderFile:output_type -> dialtone.renderer.v1.RenderFileResponse
-	5,  // 12: dialtone.renderer.v1.ConfigRendererService.ListModels:output_type -> dialtone.renderer.v1.ListModelsResponse
-	7,  // 13: dialtone.renderer.v1.ConfigRendererService.GetModel:output_type -> dialtone.renderer.v1.GetModelResponse
-	10, // 14: dialtone.renderer.v1.ConfigRendererService.ListVendors:output_type -> dialtone.renderer.v1.ListVendorsResponse
-	12, // 15: dialtone.renderer.v1.ConfigRendererService.IdentifyDevice:output_type -> dialtone.renderer.v1.IdentifyDeviceResponse
-	11, // [11:16] is the sub-list for method output_type
-	6,  // [6:11] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	10, // 4: dialtone.renderer.v1.GetTemplateSetResponse.template_set:type_name -> dialtone.renderer.v1.TemplateSet
+	18, // 5: dialtone.renderer.v1.TemplateSet.load_time:type_name -> google.protobuf.Timestamp
+	0,  // 6: dialtone.renderer.v1.Vendor.check_sync_dialect:type_name -> dialtone.renderer.v1.CheckSyncDialect
+	11, // 7: dialtone.renderer.v1.ListVendorsResponse.vendors:type_name -> dialtone.renderer.v1.Vendor
+	1,  // 8: dialtone.renderer.v1.ConfigRendererService.RenderFile:input_type -> dialtone.renderer.v1.RenderFileRequest
+	4,  // 9: dialtone.renderer.v1.ConfigRendererService.ListModels:input_type -> dialtone.renderer.v1.ListModelsRequest
+	6,  // 10: dialtone.renderer.v1.ConfigRendererService.GetModel:input_type -> dialtone.renderer.v1.GetModelRequest
+	12, // 11: dialtone.renderer.v1.ConfigRendererService.ListVendors:input_type -> dialtone.renderer.v1.ListVendorsRequest
+	14, // 12: dialtone.renderer.v1.ConfigRendererService.IdentifyDevice:input_type -> dialtone.renderer.v1.IdentifyDeviceRequest
+	8,  // 13: dialtone.renderer.v1.ConfigRendererService.GetTemplateSet:input_type -> dialtone.renderer.v1.GetTemplateSetRequest
+	2,  // 14: dialtone.renderer.v1.ConfigRendererService.RenderFile:output_type -> dialtone.renderer.v1.RenderFileResponse
+	5,  // 15: dialtone.renderer.v1.ConfigRendererService.ListModels:output_type -> dialtone.renderer.v1.ListModelsResponse
+	7,  // 16: dialtone.renderer.v1.ConfigRendererService.GetModel:output_type -> dialtone.renderer.v1.GetModelResponse
+	13, // 17: dialtone.renderer.v1.ConfigRendererService.ListVendors:output_type -> dialtone.renderer.v1.ListVendorsResponse
+	15, // 18: dialtone.renderer.v1.ConfigRendererService.IdentifyDevice:output_type -> dialtone.renderer.v1.IdentifyDeviceResponse
+	9,  // 19: dialtone.renderer.v1.ConfigRendererService.GetTemplateSet:output_type -> dialtone.renderer.v1.GetTemplateSetResponse
+	14, // [14:20] is the sub-list for method output_type
+	8,  // [8:14] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_dialtone_renderer_v1_renderer_proto_init() }
@@ -1038,7 +1233,7 @@ func file_dialtone_renderer_v1_renderer_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dialtone_renderer_v1_renderer_proto_rawDesc), len(file_dialtone_renderer_v1_renderer_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   12,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

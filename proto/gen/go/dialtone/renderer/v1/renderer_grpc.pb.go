@@ -24,6 +24,7 @@ const (
 	ConfigRendererService_GetModel_FullMethodName       = "/dialtone.renderer.v1.ConfigRendererService/GetModel"
 	ConfigRendererService_ListVendors_FullMethodName    = "/dialtone.renderer.v1.ConfigRendererService/ListVendors"
 	ConfigRendererService_IdentifyDevice_FullMethodName = "/dialtone.renderer.v1.ConfigRendererService/IdentifyDevice"
+	ConfigRendererService_GetTemplateSet_FullMethodName = "/dialtone.renderer.v1.ConfigRendererService/GetTemplateSet"
 )
 
 // ConfigRendererServiceClient is the client API for ConfigRendererService service.
@@ -47,6 +48,10 @@ type ConfigRendererServiceClient interface {
 	// Identifies vendor and model from what a phone sent (MAC OUI, User-Agent, PnP
 	// Event parameters). NotFound when nothing matches.
 	IdentifyDevice(ctx context.Context, in *IdentifyDeviceRequest, opts ...grpc.CallOption) (*IdentifyDeviceResponse, error)
+	// Returns the template set serving now. Clients that cache rendered files or
+	// catalog models (provision-http) poll its version and drop what an older set
+	// produced, so an operator's template change reaches the next fetch.
+	GetTemplateSet(ctx context.Context, in *GetTemplateSetRequest, opts ...grpc.CallOption) (*GetTemplateSetResponse, error)
 }
 
 type configRendererServiceClient struct {
@@ -107,6 +112,16 @@ func (c *configRendererServiceClient) IdentifyDevice(ctx context.Context, in *Id
 	return out, nil
 }
 
+func (c *configRendererServiceClient) GetTemplateSet(ctx context.Context, in *GetTemplateSetRequest, opts ...grpc.CallOption) (*GetTemplateSetResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetTemplateSetResponse)
+	err := c.cc.Invoke(ctx, ConfigRendererService_GetTemplateSet_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ConfigRendererServiceServer is the server API for ConfigRendererService service.
 // All implementations must embed UnimplementedConfigRendererServiceServer
 // for forward compatibility.
@@ -128,6 +143,10 @@ type ConfigRendererServiceServer interface {
 	// Identifies vendor and model from what a phone sent (MAC OUI, User-Agent, PnP
 	// Event parameters). NotFound when nothing matches.
 	IdentifyDevice(context.Context, *IdentifyDeviceRequest) (*IdentifyDeviceResponse, error)
+	// Returns the template set serving now. Clients that cache rendered files or
+	// catalog models (provision-http) poll its version and drop what an older set
+	// produced, so an operator's template change reaches the next fetch.
+	GetTemplateSet(context.Context, *GetTemplateSetRequest) (*GetTemplateSetResponse, error)
 	mustEmbedUnimplementedConfigRendererServiceServer()
 }
 
@@ -152,6 +171,9 @@ func (UnimplementedConfigRendererServiceServer) ListVendors(context.Context, *Li
 }
 func (UnimplementedConfigRendererServiceServer) IdentifyDevice(context.Context, *IdentifyDeviceRequest) (*IdentifyDeviceResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method IdentifyDevice not implemented")
+}
+func (UnimplementedConfigRendererServiceServer) GetTemplateSet(context.Context, *GetTemplateSetRequest) (*GetTemplateSetResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetTemplateSet not implemented")
 }
 func (UnimplementedConfigRendererServiceServer) mustEmbedUnimplementedConfigRendererServiceServer() {}
 func (UnimplementedConfigRendererServiceServer) testEmbeddedByValue()                               {}
@@ -264,6 +286,24 @@ func _ConfigRendererService_IdentifyDevice_Handler(srv interface{}, ctx context.
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ConfigRendererService_GetTemplateSet_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetTemplateSetRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ConfigRendererServiceServer).GetTemplateSet(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ConfigRendererService_GetTemplateSet_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ConfigRendererServiceServer).GetTemplateSet(ctx, req.(*GetTemplateSetRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ConfigRendererService_ServiceDesc is the grpc.ServiceDesc for ConfigRendererService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -290,6 +330,10 @@ var ConfigRendererService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "IdentifyDevice",
 			Handler:    _ConfigRendererService_IdentifyDevice_Handler,
+		},
+		{
+			MethodName: "GetTemplateSet",
+			Handler:    _ConfigRendererService_GetTemplateSet_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
