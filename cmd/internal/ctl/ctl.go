@@ -266,6 +266,7 @@ MAC addresses are accepted in any usual spelling (001565aabbcc, 00:15:65:AA:BB:C
 			c.phonesCommand(),
 			c.interfacesCommand(),
 			c.modelsCommand(),
+			c.templatesCommand(),
 			c.tenantsCommand(),
 			c.watchCommand(),
 		},

@@ -319,6 +319,12 @@ func TestCommandsAgainstInventory(t *testing.T) {
 	if r := s.run(t, "models", "list", "-o", "json").ok(t); !strings.Contains(r.out, `"model": "T54W"`) {
 		t.Errorf("models list -o json lacks T54W")
 	}
+	if r := s.run(t, "templates", "show").ok(t); !strings.Contains(r.out, "VERSION") || !strings.Contains(r.out, "LOAD ERROR") {
+		t.Errorf("templates show:\n%s", r.out)
+	}
+	if r := s.run(t, "templates", "show", "-o", "json").ok(t); !strings.Contains(r.out, `"name": "templateSet"`) || !strings.Contains(r.out, `"version"`) {
+		t.Errorf("templates show -o json:\n%s", r.out)
+	}
 
 	// Tenants.
 	s.run(t, "tenants", "add", "acme", "--display-name", "ACME", "--ntp", "ntp.acme.test").ok(t)

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/dialtone-voip/dialtone/cmd/internal/subcmd"
 	rendererv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/renderer/v1"
@@ -55,4 +56,32 @@ func (c *cli) modelsCommand() *subcmd.Command {
 		},
 	}
 	return &subcmd.Command{Name: "models", Short: "The model catalog (config-renderer).", Subs: []*subcmd.Command{list}}
+}
+
+func (c *cli) templatesCommand() *subcmd.Command {
+	show := &subcmd.Command{
+		Name: "show", NArgs: 0,
+		Short: "Show the template set config-renderer serves: version, override files, load time, last rejected load.",
+		Run: func(ctx context.Context, _ []string) error {
+			var ts *rendererv1.TemplateSet
+			err := c.call(ctx, func(ctx context.Context, cl *Clients) error {
+				resp, err := cl.Renderer.GetTemplateSet(ctx, &rendererv1.GetTemplateSetRequest{Name: "templateSet"})
+				ts = resp.GetTemplateSet()
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			if c.g.Output == "json" {
+				return printJSON(c.env.Stdout, ts)
+			}
+			tw := table(c.env.Stdout)
+			fmt.Fprintf(tw, "VERSION\t%s\n", ts.GetVersion())
+			fmt.Fprintf(tw, "LOADED\t%s\n", ts.GetLoadTime().AsTime().Format(time.RFC3339))
+			fmt.Fprintf(tw, "OVERRIDES\t%s\n", dash(strings.Join(ts.GetOverrideFiles(), ", ")))
+			fmt.Fprintf(tw, "LOAD ERROR\t%s\n", dash(ts.GetLoadError()))
+			return tw.Flush()
+		},
+	}
+	return &subcmd.Command{Name: "templates", Short: "The template set (config-renderer).", Subs: []*subcmd.Command{show}}
 }
