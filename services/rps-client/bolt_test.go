@@ -74,6 +74,12 @@ func TestRunOnBoltWithJetStream(t *testing.T) {
 	if got, _ := e.yk.Registry.Get(ykMAC); got.URL != edge+tokenA+"/" {
 		t.Fatalf("vendor holds %+v", got)
 	}
+	// Published is stored after JetStream acknowledged the result, so it
+	// may trail the message by a moment.
+	waitFor(t, ctx, "the record marked published", func() bool {
+		r, _ := svc.store.Record(ctx, ykMAC)
+		return r != nil && r.Published
+	})
 	if r, _ := svc.store.Record(ctx, ykMAC); r == nil || r.State != stRegistered || !r.Published {
 		t.Fatalf("record %+v", r)
 	}
