@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/dialtone-voip/dialtone/platform/natsjs"
+	"github.com/dialtone-voip/dialtone/platform/testenv/metrictest"
 	"github.com/dialtone-voip/dialtone/platform/testenv/natstest"
 	eventsv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/events/v1"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
@@ -243,17 +244,7 @@ func TestPublishingNeverBlocks(t *testing.T) {
 			t.Fatalf("GET with NATS down: %d", code)
 		}
 	}
-	mfs, _ := r.reg.Gather()
-	dropped := 0.0
-	for _, mf := range mfs {
-		if mf.GetName() == "dialtone_provision_http_config_fetched_events_total" {
-			for _, m := range mf.GetMetric() {
-				if m.GetLabel()[0].GetValue() == "dropped" {
-					dropped = m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
+	dropped := metrictest.Value(t, r.reg, "dialtone_provision_http_config_fetched_events_total", "result", "dropped")
 	if dropped == 0 {
 		t.Fatal("no event counted as dropped although the queue holds 2 and NATS is down")
 	}

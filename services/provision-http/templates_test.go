@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dialtone-voip/dialtone/platform/testenv/metrictest"
 	provisionhttp "github.com/dialtone-voip/dialtone/services/provision-http"
 	"github.com/dialtone-voip/dialtone/services/provision-http/internal/upstreamtest"
 )
@@ -62,25 +63,10 @@ func TestTemplateChangeDropsCachedFiles(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if n := counterValue(t, r, "dialtone_provision_http_template_set_changes_total"); n != 1 {
+	if n := metrictest.Value(t, r.reg, "dialtone_provision_http_template_set_changes_total"); n != 1 {
 		t.Fatalf("template set changes %v, want 1", n)
 	}
 	if !strings.Contains(r.logs.String(), "renderer template set changed") {
 		t.Fatal("the change was not logged")
 	}
-}
-
-func counterValue(t *testing.T, r *running, name string) float64 {
-	t.Helper()
-	mfs, err := r.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			return mf.GetMetric()[0].GetCounter().GetValue()
-		}
-	}
-	t.Fatalf("no metric %s", name)
-	return 0
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dialtone-voip/dialtone/platform/testenv/metrictest"
 	provisionhttp "github.com/dialtone-voip/dialtone/services/provision-http"
 )
 
@@ -44,22 +45,6 @@ func randomToken() string {
 		b[i] = alphabet[rand.IntN(len(alphabet))]
 	}
 	return string(b)
-}
-
-// gaugeValue reads a gauge from the edge's registry.
-func (e *edge) gaugeValue(t testing.TB, name string) float64 {
-	t.Helper()
-	mfs, err := e.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			return mf.GetMetric()[0].GetGauge().GetValue()
-		}
-	}
-	t.Fatalf("no metric %s", name)
-	return 0
 }
 
 // TestRandomTokenFlood sends 10,000 requests with random tokens from 3,020
@@ -100,10 +85,10 @@ func TestRandomTokenFlood(t *testing.T) {
 	var watch sync.WaitGroup
 	watch.Go(func() {
 		for {
-			if v := int64(e.gaugeValue(t, "dialtone_provision_http_throttle_sources")); v > maxSources.Load() {
+			if v := int64(metrictest.Value(t, e.reg, "dialtone_provision_http_throttle_sources")); v > maxSources.Load() {
 				maxSources.Store(v)
 			}
-			if v := int64(e.gaugeValue(t, "dialtone_provision_http_token_cache_entries")); v > maxTokens.Load() {
+			if v := int64(metrictest.Value(t, e.reg, "dialtone_provision_http_token_cache_entries")); v > maxTokens.Load() {
 				maxTokens.Store(v)
 			}
 			select {
@@ -156,7 +141,7 @@ func TestRandomTokenFlood(t *testing.T) {
 	}
 	n404, n429 := codes[404].Load(), codes[429].Load()
 	t.Logf("%d requests: %d × 404, %d × 429; inventory look-ups %d; throttle table max %d (cap %d), token cache max %d (cap %d), evictions %.0f",
-		total, n404, n429, lookups, maxSources.Load(), capacity, maxTokens.Load(), tokenSize, e.gaugeValue(t, "dialtone_provision_http_throttle_evictions"))
+		total, n404, n429, lookups, maxSources.Load(), capacity, maxTokens.Load(), tokenSize, metrictest.Value(t, e.reg, "dialtone_provision_http_throttle_evictions"))
 	if total != heavy*perHeavy+rotating*perRotate || n404+n429 != total {
 		t.Fatalf("unexpected answers: %d total, %d 404, %d 429", total, n404, n429)
 	}

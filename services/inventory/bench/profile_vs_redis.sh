@@ -28,7 +28,8 @@ for gogc in default 200; do
 	function val(unit,   i) { for (i = 1; i < NF; i++) if ($(i+1) == unit) return $i }
 	/^BenchmarkProfileVsRedisGet-/ {
 		printf "GetProvisioningProfile: %.0f/s   redis GET: %.0f/s   ratio: %.3f (aim >= 0.25)\n", val("profiles/s"), val("redis-get/s"), val("ratio")
-		printf "  CPU per op: profile %.1f µs, GET %.1f µs   cpu-ratio: %.3f\n", val("cpu-µs/profile"), val("cpu-µs/get"), val("cpu-ratio") }
+		printf "  CPU per op: profile %.1f µs, GET %.1f µs   cpu-ratio: %.3f\n", val("cpu-µs/profile"), val("cpu-µs/get"), val("cpu-ratio")
+		printf "  profile latency (50 callers): p50 %.0f µs, p99 %.0f µs\n", val("p50-µs"), val("p99-µs") }
 	/^BenchmarkGRPCCallFloor-/ {
 		printf "bare gRPC call (floor): %.0f/s, %.1f µs CPU\n", val("calls/s"), val("cpu-µs/call") }'
 done

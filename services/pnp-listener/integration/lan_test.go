@@ -19,6 +19,7 @@ import (
 	"github.com/dialtone-voip/dialtone/platform/auth"
 	"github.com/dialtone-voip/dialtone/platform/grpcserver"
 	"github.com/dialtone-voip/dialtone/platform/testenv/lantest"
+	"github.com/dialtone-voip/dialtone/platform/testenv/metrictest"
 	"github.com/dialtone-voip/dialtone/platform/testenv/natstest"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
 	"github.com/dialtone-voip/dialtone/proto/streams"
@@ -180,33 +181,10 @@ func (e *env) phone(host string, port int) (*phonetest.Phone, *lantest.Host) {
 	return phonetest.Wrap(t, c), h
 }
 
-// counter reads a listener counter from the registry.
+// counter reads a listener counter from the registry (the sum of the
+// series with these label pairs).
 func (e *env) counter(name string, labels ...string) float64 {
-	mfs, err := e.reg.Gather()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			for i := 0; i+1 < len(labels); i += 2 {
-				found := false
-				for _, l := range m.GetLabel() {
-					if l.GetName() == labels[i] && l.GetValue() == labels[i+1] {
-						found = true
-					}
-				}
-				if !found {
-					continue next
-				}
-			}
-			return m.GetCounter().GetValue()
-		}
-	}
-	return 0
+	return metrictest.Value(e.t, e.reg, name, labels...)
 }
 
 // discoveries counts PhoneDiscovered messages for mac in the stream.

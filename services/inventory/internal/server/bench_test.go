@@ -6,7 +6,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -122,13 +124,26 @@ func benchProfileVsRedisGet(b *testing.B, opts ...envOpt) {
 	c0, r0 := cpuSelf(), redisCPU(b, srv)
 	b.ResetTimer()
 	start := time.Now()
+	var (
+		mu      sync.Mutex
+		samples []time.Duration // every 32nd call's latency
+	)
 	b.RunParallel(func(pb *testing.PB) {
+		var mine []time.Duration
+		defer func() { mu.Lock(); samples = append(samples, mine...); mu.Unlock() }()
 		for pb.Next() {
-			tok := tokens[int(i.Add(1))%len(tokens)]
-			r, err := edge.GetProvisioningProfile(context.Background(), &inventoryv1.GetProvisioningProfileRequest{Token: tok})
+			n := int(i.Add(1))
+			var t0 time.Time
+			if n%32 == 0 {
+				t0 = time.Now()
+			}
+			r, err := edge.GetProvisioningProfile(context.Background(), &inventoryv1.GetProvisioningProfileRequest{Token: tokens[n%len(tokens)]})
 			if err != nil || len(r.GetProfile().GetLines()) != 1 {
 				b.Errorf("profile: %v", err)
 				return
+			}
+			if n%32 == 0 {
+				mine = append(mine, time.Since(t0))
 			}
 		}
 	})
@@ -144,6 +159,11 @@ func benchProfileVsRedisGet(b *testing.B, opts ...envOpt) {
 	b.ReportMetric(profCPU/1e3, "cpu-µs/profile")
 	b.ReportMetric(getCPU/1e3, "cpu-µs/get")
 	b.ReportMetric(getCPU/profCPU, "cpu-ratio")
+	if len(samples) > 0 {
+		slices.Sort(samples)
+		b.ReportMetric(float64(samples[len(samples)/2].Microseconds()), "p50-µs")
+		b.ReportMetric(float64(samples[len(samples)*99/100].Microseconds()), "p99-µs")
+	}
 }
 
 // benchCallers is how many calls are in flight at once: redis-benchmark's

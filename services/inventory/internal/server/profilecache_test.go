@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
+	"github.com/dialtone-voip/dialtone/platform/testenv/metrictest"
 	"github.com/dialtone-voip/dialtone/platform/testenv/redistest"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
 	"github.com/dialtone-voip/dialtone/services/inventory/internal/store/redisstore"
@@ -284,8 +285,8 @@ func TestProfileCacheMetrics(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	hits, misses := counter(t, reg, "inventory_profile_cache_hits_total"), counter(t, reg, "inventory_profile_cache_misses_total")
-	rounds := counter(t, reg, "inventory_profile_cache_sync_rounds_total")
+	hits, misses := metrictest.Value(t, reg, "inventory_profile_cache_hits_total"), metrictest.Value(t, reg, "inventory_profile_cache_misses_total")
+	rounds := metrictest.Value(t, reg, "inventory_profile_cache_sync_rounds_total")
 	if hits+misses != callers*each || misses < float64(len(tokens)) || hits < callers*each/2 {
 		t.Fatalf("hits %v + misses %v, want %d lookups, at least %d misses and mostly hits", hits, misses, callers*each, len(tokens))
 	}
@@ -293,29 +294,14 @@ func TestProfileCacheMetrics(t *testing.T) {
 		t.Fatalf("%v change-log reads for %d concurrent lookups: not shared", rounds, callers*each)
 	}
 	t.Logf("%d lookups: %v hits, %v misses, %v change-log reads", callers*each, hits, misses, rounds)
-	if f := counter(t, reg, "inventory_profile_cache_flushes_total"); f != 0 {
+	if f := metrictest.Value(t, reg, "inventory_profile_cache_flushes_total"); f != 0 {
 		t.Fatalf("flushes %v before any trim", f)
 	}
 	for i := range 300 { // unrelated writes push the log past b's position (MINID ~ trims whole nodes of 100)
 		a.discover(fmt.Sprintf("0015650f%04x", i), time.Now())
 	}
 	profileOf(t, b, tokens[0])
-	if f := counter(t, reg, "inventory_profile_cache_flushes_total"); f != 1 {
+	if f := metrictest.Value(t, reg, "inventory_profile_cache_flushes_total"); f != 1 {
 		t.Fatalf("flushes %v after the log was trimmed, want 1", f)
 	}
-}
-
-func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			return mf.GetMetric()[0].GetCounter().GetValue()
-		}
-	}
-	t.Fatalf("no metric %s", name)
-	return 0
 }
