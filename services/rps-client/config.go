@@ -41,6 +41,10 @@ type Config struct {
 	BaseURLs BaseURLs
 	// VendorTimeout bounds one HTTP exchange with a vendor.
 	VendorTimeout time.Duration
+	// VendorRate bounds the attempts per second made with one vendor
+	// account (per replica), with bursts of VendorBurst; 0: no limit.
+	VendorRate  float64
+	VendorBurst int
 	// Retry policy for transient failures: delay = min(RetryMax,
 	// RetryBase·2^(attempts-1)) with equal jitter, never less than the
 	// vendor's Retry-After.
@@ -62,7 +66,7 @@ func Defaults() Config {
 		GRPCAddr: ":9092", AdminAddr: ":9192", NATSURL: "nats://127.0.0.1:4222",
 		RedisURL: "redis://127.0.0.1:6379/0", RedisMasterName: "mymaster", InventoryAddr: "127.0.0.1:9090",
 		LogFormat: "json", LogLevel: "info",
-		CredentialsPoll: 10 * time.Second, VendorTimeout: 15 * time.Second,
+		CredentialsPoll: 10 * time.Second, VendorTimeout: 15 * time.Second, VendorRate: 10, VendorBurst: 20,
 		RetryBase: 5 * time.Second, RetryMax: 15 * time.Minute, RetryPoll: time.Second, LockTTL: 3 * time.Minute,
 		RedisPrefix: "dialtone:rps:", Consumer: "rps-client-changes", BaseURLs: BaseURLs{},
 	}
@@ -85,6 +89,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.CredentialsPoll, "credentials-poll", c.CredentialsPoll, "how often the credentials directory is re-read")
 	fs.Var(&c.BaseURLs, "base-url", "override an API's base URL: api=url (repeatable or comma-separated), e.g. yealink-rps=https://sandbox.example")
 	fs.DurationVar(&c.VendorTimeout, "vendor-timeout", c.VendorTimeout, "timeout of one HTTP exchange with a vendor")
+	fs.Float64Var(&c.VendorRate, "vendor-rate", c.VendorRate, "register/deregister attempts per second per vendor account, per replica (0: no limit); the rest wait for a slot")
+	fs.IntVar(&c.VendorBurst, "vendor-burst", c.VendorBurst, "attempts per vendor account that may go at once before --vendor-rate spaces them")
 	fs.DurationVar(&c.RetryBase, "retry-base", c.RetryBase, "first retry delay after a transient failure")
 	fs.DurationVar(&c.RetryMax, "retry-max", c.RetryMax, "largest retry delay")
 	fs.DurationVar(&c.RetryPoll, "retry-poll", c.RetryPoll, "how often due retries are looked for")
@@ -117,6 +123,9 @@ func (c Config) Validate() error {
 		if d <= 0 {
 			errs = append(errs, fmt.Errorf("--%s must be positive", name))
 		}
+	}
+	if c.VendorRate < 0 || c.VendorRate > 10000 || c.VendorBurst < 1 || c.VendorBurst > 100000 {
+		errs = append(errs, errors.New("--vendor-rate must be within [0, 10000] and --vendor-burst within [1, 100000]"))
 	}
 	if c.RetryMax < c.RetryBase {
 		errs = append(errs, errors.New("--retry-max must not be below --retry-base"))

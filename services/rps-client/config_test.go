@@ -39,6 +39,8 @@ func TestConfigValidate(t *testing.T) {
 		"base url scheme":  func(c *Config) { c.BaseURLs = BaseURLs{"poly-ztp": "ftp://x"} },
 		"retry max < base": func(c *Config) { c.RetryMax = time.Second; c.RetryBase = time.Minute },
 		"lock ttl":         func(c *Config) { c.LockTTL = time.Second },
+		"vendor rate":      func(c *Config) { c.VendorRate = -1 },
+		"vendor burst":     func(c *Config) { c.VendorBurst = 0 },
 		"log level":        func(c *Config) { c.LogLevel = "loud" },
 		"nats url":         func(c *Config) { c.NATSURL = "http://x" },
 		"redis url":        func(c *Config) { c.RedisURL = "mysql://x" },

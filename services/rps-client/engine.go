@@ -179,6 +179,9 @@ func (s *Service) register(ctx context.Context, mac string, in *store.Intent, re
 	if err != nil {
 		return s.fail(ctx, rec, vendors.ReasonBadCreds, "account unusable: "+err.Error(), t.url, fp)
 	}
+	if deferred, err := s.waitForSlot(ctx, rec, acctKey); deferred || err != nil {
+		return rec, err
+	}
 	// Moving to another vendor or account: remove the old registration first.
 	if rec.Held && (rec.HeldVendor != t.vendor || rec.HeldAccount != acctKey) {
 		if err := s.dropHeld(ctx, rec); err != nil {
@@ -228,6 +231,9 @@ func (s *Service) deregister(ctx context.Context, mac string, in *store.Intent, 
 		rec.Attempts = 0
 	}
 	rec.Target = deregisterTarget
+	if deferred, err := s.waitForSlot(ctx, rec, rec.HeldAccount); deferred || err != nil {
+		return rec, err
+	}
 	rec.Attempts++
 	rec.LastAttempt = s.now()
 	if err := s.dropHeld(ctx, rec); err != nil {
@@ -237,6 +243,35 @@ func (s *Service) deregister(ctx context.Context, mac string, in *store.Intent, 
 	s.log.Info("deregistered at vendor", "mac", mac, "vendor", rec.Vendor, "revision", rec.PhoneRevision)
 	rec.State, rec.Reason, rec.LastError, rec.RegisteredURL, rec.NextAttempt = stDeregistered, 0, "", "", time.Time{}
 	return s.commit(ctx, rec, false)
+}
+
+// waitForSlot applies the client-side rate limit to the attempt rec is
+// about to make with account (callLimiter). It returns false when the
+// attempt may call now: no limit, the slot rec reserved earlier has come,
+// or the account has room. Otherwise rec is stored with its slot (state
+// and attempts unchanged: nothing was tried, nothing is published) and the
+// MAC scheduled for it, and it returns true.
+func (s *Service) waitForSlot(ctx context.Context, rec *store.Record, account string) (bool, error) {
+	if s.limit == nil {
+		return false, nil
+	}
+	now := s.now()
+	slot := rec.Slot
+	if slot.IsZero() {
+		slot = s.limit.reserve(account, now)
+	}
+	if !slot.After(now) {
+		rec.Slot = time.Time{}
+		return false, nil
+	}
+	// A later change before the slot (a redelivery, another URL) keeps the
+	// slot it already holds rather than taking another.
+	rec.Slot, rec.NextAttempt = slot, slot
+	s.metrics.deferred.WithLabelValues(rec.Vendor).Inc()
+	if err := s.store.PutRecord(ctx, rec); err != nil {
+		return true, err
+	}
+	return true, s.store.Schedule(ctx, rec.MAC, slot)
 }
 
 // lookupHeld finds the account a held registration was made with

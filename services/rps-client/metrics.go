@@ -14,6 +14,7 @@ type metrics struct {
 	vendorHTTP   *prometheus.HistogramVec // api, op, code
 	published    *prometheus.CounterVec   // result
 	reloads      *prometheus.CounterVec   // result
+	deferred     *prometheus.CounterVec   // vendor
 	retryPending prometheus.Gauge
 	accounts     prometheus.Gauge
 }
@@ -36,6 +37,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "rps_client_credentials_reloads_total", Help: "Credentials directory reloads, by result.",
 		}, []string{"result"}),
+		deferred: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rps_client_attempts_deferred_total", Help: "Attempts deferred to a later call slot by the client-side rate limit (--vendor-rate), by vendor.",
+		}, []string{"vendor"}),
 		retryPending: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "rps_client_retry_pending", Help: "MACs in the retry schedule (at the last scan).",
 		}),
@@ -46,7 +50,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.events, m.attempts, m.vendorHTTP, m.published, m.reloads, m.retryPending, m.accounts} {
+	for _, c := range []prometheus.Collector{m.events, m.attempts, m.vendorHTTP, m.published, m.reloads, m.deferred, m.retryPending, m.accounts} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

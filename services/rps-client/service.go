@@ -59,6 +59,7 @@ type Service struct {
 
 	mu      sync.Mutex
 	clients map[string]cachedClient // account key → client built from its fingerprint
+	limit   *callLimiter            // nil: no client-side rate limit
 
 	consuming atomic.Bool
 	runErr    atomic.Value // error of a failed background component
@@ -100,6 +101,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	s := &Service{
 		cfg: cfg, log: log, js: deps.JetStream, store: st,
 		inventory: deps.Inventory, metrics: m, now: now, clients: map[string]cachedClient{},
+		limit: newCallLimiter(cfg.VendorRate, cfg.VendorBurst),
 	}
 	s.opts = vendors.Options{HTTPClient: deps.HTTPClient, Timeout: cfg.VendorTimeout, Logger: log, Observe: m.observeHTTP}
 	creds, err := credentials.Open(cfg.CredentialsDir, s.validateAccount, log)

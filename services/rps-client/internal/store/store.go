@@ -70,6 +70,9 @@ type Record struct {
 	CredFP    string `json:"cred_fp,omitempty"`
 	// Published: an RpsResult for this state and attempt count went out.
 	Published bool `json:"published,omitempty"`
+	// Slot is a call slot reserved under the client-side rate limit: the
+	// attempt was deferred to it, and calls without asking again then.
+	Slot time.Time `json:"slot,omitzero"`
 }
 
 // SetIntent results.
