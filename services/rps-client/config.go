@@ -54,6 +54,10 @@ type Config struct {
 	RetryPoll time.Duration
 	// LockTTL bounds how long one worker may hold a MAC.
 	LockTTL time.Duration
+	// DeregisteredTTL is how long the status of a deregistered phone is
+	// kept (0: for ever); every SweepInterval older ones are deleted.
+	DeregisteredTTL time.Duration
+	SweepInterval   time.Duration
 	// RedisPrefix prefixes every Redis key.
 	RedisPrefix string
 	// Consumer is the durable JetStream consumer name.
@@ -68,6 +72,7 @@ func Defaults() Config {
 		LogFormat: "json", LogLevel: "info",
 		CredentialsPoll: 10 * time.Second, VendorTimeout: 15 * time.Second, VendorRate: 10, VendorBurst: 20,
 		RetryBase: 5 * time.Second, RetryMax: 15 * time.Minute, RetryPoll: time.Second, LockTTL: 3 * time.Minute,
+		DeregisteredTTL: 30 * 24 * time.Hour, SweepInterval: time.Hour,
 		RedisPrefix: "dialtone:rps:", Consumer: "rps-client-changes", BaseURLs: BaseURLs{},
 	}
 }
@@ -95,6 +100,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.RetryMax, "retry-max", c.RetryMax, "largest retry delay")
 	fs.DurationVar(&c.RetryPoll, "retry-poll", c.RetryPoll, "how often due retries are looked for")
 	fs.DurationVar(&c.LockTTL, "lock-ttl", c.LockTTL, "how long one worker may hold a MAC")
+	fs.DurationVar(&c.DeregisteredTTL, "deregistered-ttl", c.DeregisteredTTL, "how long a deregistered phone's status is kept (0: for ever)")
+	fs.DurationVar(&c.SweepInterval, "sweep-interval", c.SweepInterval, "how often statuses older than --deregistered-ttl are deleted")
 	fs.StringVar(&c.RedisPrefix, "redis-prefix", c.RedisPrefix, "prefix of every Redis key")
 	fs.StringVar(&c.Consumer, "consumer", c.Consumer, "durable JetStream consumer name (shared by replicas)")
 }
@@ -118,11 +125,15 @@ func (c Config) Validate() error {
 		}
 	}
 	pos := map[string]time.Duration{"credentials-poll": c.CredentialsPoll, "vendor-timeout": c.VendorTimeout,
-		"retry-base": c.RetryBase, "retry-max": c.RetryMax, "retry-poll": c.RetryPoll, "lock-ttl": c.LockTTL}
+		"retry-base": c.RetryBase, "retry-max": c.RetryMax, "retry-poll": c.RetryPoll, "lock-ttl": c.LockTTL,
+		"sweep-interval": c.SweepInterval}
 	for name, d := range pos {
 		if d <= 0 {
 			errs = append(errs, fmt.Errorf("--%s must be positive", name))
 		}
+	}
+	if c.DeregisteredTTL < 0 {
+		errs = append(errs, errors.New("--deregistered-ttl must not be negative"))
 	}
 	if c.VendorRate < 0 || c.VendorRate > 10000 || c.VendorBurst < 1 || c.VendorBurst > 100000 {
 		errs = append(errs, errors.New("--vendor-rate must be within [0, 10000] and --vendor-burst within [1, 100000]"))

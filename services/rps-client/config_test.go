@@ -41,6 +41,8 @@ func TestConfigValidate(t *testing.T) {
 		"lock ttl":         func(c *Config) { c.LockTTL = time.Second },
 		"vendor rate":      func(c *Config) { c.VendorRate = -1 },
 		"vendor burst":     func(c *Config) { c.VendorBurst = 0 },
+		"deregistered ttl": func(c *Config) { c.DeregisteredTTL = -time.Hour },
+		"sweep interval":   func(c *Config) { c.SweepInterval = 0 },
 		"log level":        func(c *Config) { c.LogLevel = "loud" },
 		"nats url":         func(c *Config) { c.NATSURL = "http://x" },
 		"redis url":        func(c *Config) { c.RedisURL = "mysql://x" },

@@ -221,7 +221,7 @@ func (s *Service) deregister(ctx context.Context, mac string, in *store.Intent, 
 			return s.settle(ctx, rec, rec.PhoneRevision)
 		}
 		rec.State, rec.Reason, rec.LastError, rec.RegisteredURL = stDeregistered, 0, "", ""
-		rec.NextAttempt, rec.Target = time.Time{}, deregisterTarget
+		rec.NextAttempt, rec.Target, rec.Deregistered = time.Time{}, deregisterTarget, s.now()
 		return s.commit(ctx, rec, false)
 	}
 	if why == byEvent && rec.State == stRetrying && rec.Target == deregisterTarget && s.now().Before(rec.NextAttempt) {
@@ -242,6 +242,7 @@ func (s *Service) deregister(ctx context.Context, mac string, in *store.Intent, 
 	}
 	s.log.Info("deregistered at vendor", "mac", mac, "vendor", rec.Vendor, "revision", rec.PhoneRevision)
 	rec.State, rec.Reason, rec.LastError, rec.RegisteredURL, rec.NextAttempt = stDeregistered, 0, "", "", time.Time{}
+	rec.Deregistered = s.now()
 	return s.commit(ctx, rec, false)
 }
 

@@ -15,6 +15,7 @@ type metrics struct {
 	published    *prometheus.CounterVec   // result
 	reloads      *prometheus.CounterVec   // result
 	deferred     *prometheus.CounterVec   // vendor
+	expired      prometheus.Counter
 	retryPending prometheus.Gauge
 	accounts     prometheus.Gauge
 }
@@ -40,6 +41,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		deferred: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "rps_client_attempts_deferred_total", Help: "Attempts deferred to a later call slot by the client-side rate limit (--vendor-rate), by vendor.",
 		}, []string{"vendor"}),
+		expired: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "rps_client_statuses_expired_total", Help: "Statuses of phones deregistered longer than --deregistered-ttl, deleted.",
+		}),
 		retryPending: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "rps_client_retry_pending", Help: "MACs in the retry schedule (at the last scan).",
 		}),
@@ -50,7 +54,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.events, m.attempts, m.vendorHTTP, m.published, m.reloads, m.deferred, m.retryPending, m.accounts} {
+	for _, c := range []prometheus.Collector{m.events, m.attempts, m.vendorHTTP, m.published, m.reloads, m.deferred, m.expired, m.retryPending, m.accounts} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -191,6 +191,13 @@ func (s *Service) Run(ctx context.Context) error {
 		defer wg.Done()
 		s.schedule(ctx)
 	}()
+	if s.cfg.DeregisteredTTL > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.sweepLoop(ctx)
+		}()
+	}
 	if s.js != nil {
 		wg.Add(1)
 		go func() {

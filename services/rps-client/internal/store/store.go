@@ -73,6 +73,9 @@ type Record struct {
 	// Slot is a call slot reserved under the client-side rate limit: the
 	// attempt was deferred to it, and calls without asking again then.
 	Slot time.Time `json:"slot,omitzero"`
+	// Deregistered is when the record last became DEREGISTERED; such
+	// records expire (Config.DeregisteredTTL).
+	Deregistered time.Time `json:"deregistered,omitzero"`
 }
 
 // SetIntent results.
@@ -108,6 +111,9 @@ type Store interface {
 	// which keep (nil: all) is true, and the last MAC scanned: the next
 	// page's after, or "" when no records are left.
 	List(ctx context.Context, after string, limit int, keep func(*Record) bool) ([]*Record, string, error)
+	// DeleteRecord removes mac's record, intent and retry entry (the state
+	// of a phone deregistered long ago). A MAC with none is not an error.
+	DeleteRecord(ctx context.Context, mac string) error
 
 	// Schedule (re)schedules mac's retry for at (millisecond precision).
 	Schedule(ctx context.Context, mac string, at time.Time) error

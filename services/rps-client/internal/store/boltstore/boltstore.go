@@ -317,6 +317,35 @@ func (s *Store) List(ctx context.Context, after string, limit int, keep func(*st
 	return out, cursor, nil
 }
 
+// DeleteRecord removes mac's retry entry, then its record and intent in
+// one transaction.
+func (s *Store) DeleteRecord(ctx context.Context, mac string) error {
+	if err := s.Unschedule(ctx, mac); err != nil {
+		return err
+	}
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		k := []byte(mac)
+		ib, rb := tx.Bucket(bIntent), tx.Bucket(bRecord)
+		cur := ib.Get(k)
+		if cur == nil && rb.Get(k) == nil {
+			return errUnchanged
+		}
+		if len(cur) >= 8 && keyTime(cur) != 0 {
+			if err := tx.Bucket(bIntentExp).Delete(append(bytes.Clone(cur[:8]), k...)); err != nil {
+				return err
+			}
+		}
+		if err := ib.Delete(k); err != nil {
+			return err
+		}
+		return rb.Delete(k)
+	})
+	if err != nil {
+		return fmt.Errorf("delete record: %w", err)
+	}
+	return nil
+}
+
 // Schedule (re)schedules mac for at.
 func (s *Store) Schedule(ctx context.Context, mac string, at time.Time) error {
 	ms := at.UnixMilli()

@@ -186,6 +186,24 @@ func (s *Store) List(ctx context.Context, after string, limit int, keep func(*st
 	return out, cursor, nil
 }
 
+// DeleteRecord removes mac's record and intent (one hash slot, one DEL),
+// then its schedule and index entries (shared keys; List skips an index
+// entry whose record is gone, should the second step not happen).
+func (s *Store) DeleteRecord(ctx context.Context, mac string) error {
+	if err := s.rdb.Del(ctx, s.recordKey(mac), s.intentKey(mac)).Err(); err != nil {
+		return fmt.Errorf("delete record: %w", err)
+	}
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.ZRem(ctx, s.retryKey(), mac)
+		p.ZRem(ctx, s.indexKey(), mac)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("delete record: %w", err)
+	}
+	return nil
+}
+
 // mget reads keys one by one in a pipeline (MGET across hash slots fails on
 // Redis Cluster).
 func (s *Store) mget(ctx context.Context, keys []string) ([][]byte, error) {

@@ -38,6 +38,7 @@ func Run(t *testing.T, open Opener) {
 		{"ConcurrentIntentsKeepTheLatest", testConcurrentIntents},
 		{"RecordsAndPaging", testRecordsAndPaging},
 		{"Schedule", testSchedule},
+		{"DeleteRecord", testDeleteRecord},
 		{"StateSurvivesRestart", testRestart},
 		{"Lock", testLock},
 		{"LockIsExclusive", testLockExclusive},
@@ -210,15 +211,17 @@ func testRecordsAndPaging(t *testing.T, h *harness) {
 	full := &store.Record{MAC: mac(3), Vendor: "snom", Tenant: "acme", State: rpsv1.RegistrationState_REGISTRATION_STATE_RETRYING,
 		Reason: rpsv1.FailureReason_FAILURE_REASON_TRANSIENT, LastError: "503", LastAttempt: at, NextAttempt: at.Add(time.Minute),
 		Attempts: 2, RegisteredURL: "u", PhoneRevision: 9, IntentRevision: 8, Held: true, HeldVendor: "snom",
-		HeldAccount: "acme/snom", Target: "t", FailedURL: "f", CredFP: "c", Published: true}
+		HeldAccount: "acme/snom", Target: "t", FailedURL: "f", CredFP: "c", Published: true,
+		Slot: at.Add(2 * time.Minute), Deregistered: at.Add(3 * time.Minute)}
 	if err := s.PutRecord(ctx, full); err != nil {
 		t.Fatal(err)
 	}
 	r, err := s.Record(ctx, mac(3))
-	if err != nil || r == nil || !r.LastAttempt.Equal(at) || !r.NextAttempt.Equal(full.NextAttempt) {
+	if err != nil || r == nil || !r.LastAttempt.Equal(at) || !r.NextAttempt.Equal(full.NextAttempt) ||
+		!r.Slot.Equal(full.Slot) || !r.Deregistered.Equal(full.Deregistered) {
 		t.Fatalf("%+v %v", r, err)
 	}
-	r.LastAttempt, r.NextAttempt = full.LastAttempt, full.NextAttempt
+	r.LastAttempt, r.NextAttempt, r.Slot, r.Deregistered = full.LastAttempt, full.NextAttempt, full.Slot, full.Deregistered
 	if *r != *full {
 		t.Fatalf("record %+v, want %+v", r, full)
 	}
@@ -493,5 +496,61 @@ func testCancelled(t *testing.T, h *harness) {
 	}
 	if n := pending(t, h.s); n != 0 {
 		t.Fatalf("pending %d", n)
+	}
+}
+
+// testDeleteRecord: a deleted MAC has no record, intent, retry or list
+// entry, also after a restart; its neighbours keep theirs; deleting again
+// or a MAC never seen is fine.
+func testDeleteRecord(t *testing.T, h *harness) {
+	for i := range 3 {
+		if err := h.s.PutRecord(ctx, &store.Record{MAC: mac(i), Vendor: "snom"}); err != nil {
+			t.Fatal(err)
+		}
+		setIntent(t, h.s, mac(i), store.Intent{Op: store.OpDeregister, Vendor: "snom", Revision: 3}, false, time.Hour)
+		if err := h.s.Schedule(ctx, mac(i), time.Now().Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// An intent with an expiry (deregister of a MAC without a record).
+	setIntent(t, h.s, mac(9), store.Intent{Op: store.OpDeregister, Vendor: "snom", Revision: 1}, false, time.Hour)
+	for _, m := range []string{mac(1), mac(1), mac(9), "ffffffffffff"} {
+		if err := h.s.DeleteRecord(ctx, m); err != nil {
+			t.Fatalf("DeleteRecord(%s): %v", m, err)
+		}
+	}
+	check := func() {
+		t.Helper()
+		if r, err := h.s.Record(ctx, mac(1)); r != nil || err != nil {
+			t.Fatalf("record after delete: %+v %v", r, err)
+		}
+		for _, m := range []string{mac(1), mac(9)} {
+			if in, err := h.s.Intent(ctx, m); in != nil || err != nil {
+				t.Fatalf("intent of %s after delete: %+v %v", m, in, err)
+			}
+		}
+		if at, err := h.s.ScheduledAt(ctx, mac(1)); !at.IsZero() || err != nil {
+			t.Fatalf("still scheduled at %v (%v)", at, err)
+		}
+		if n, err := h.s.Pending(ctx); n != 2 || err != nil {
+			t.Fatalf("pending %d (%v), want 2", n, err)
+		}
+		recs, _, err := h.s.List(ctx, "", 10, nil)
+		if err != nil || len(recs) != 2 || recs[0].MAC != mac(0) || recs[1].MAC != mac(2) {
+			t.Fatalf("list after delete: %v %v", recs, err)
+		}
+		if in, err := h.s.Intent(ctx, mac(2)); in == nil || err != nil {
+			t.Fatalf("a neighbour lost its intent: %v", err)
+		}
+	}
+	check()
+	h.reopen()
+	check()
+	// The MAC can come back.
+	if err := h.s.PutRecord(ctx, &store.Record{MAC: mac(1), Vendor: "snom"}); err != nil {
+		t.Fatal(err)
+	}
+	if recs, _, _ := h.s.List(ctx, "", 10, nil); len(recs) != 3 {
+		t.Fatalf("%d records after re-adding", len(recs))
 	}
 }
