@@ -110,7 +110,13 @@ func (h *harness) subscribes(outcome string) float64 {
 // waitFor polls cond for up to 5s.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	waitForWithin(t, what, 5*time.Second, cond)
+}
+
+// waitForWithin is waitFor with its own deadline.
+func waitForWithin(t *testing.T, what string, within time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
