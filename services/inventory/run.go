@@ -33,6 +33,7 @@ func (s *Service) Run(ctx context.Context) error {
 
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = s.srv.RunRelay(ctx) })
+	wg.Go(func() { _ = s.srv.RunFanouts(ctx) })
 	consumers := []struct {
 		stream, durable, filter string
 		handle                  natsjs.Handler

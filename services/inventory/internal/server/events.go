@@ -245,14 +245,15 @@ func (s *Server) HandleRpsResult(ctx context.Context, ev *eventsv1.RpsResult) er
 // touchReferrers marks every phone that references ref (an extension, an
 // interface, a tenant) as changed: its profile depends on ref, which just
 // changed. A provisioned phone returns to ASSIGNED. Each phone is its own
-// batch; failures are logged (the profile revision still moves, since it
-// is the maximum of its inputs' revisions).
-func (s *Server) touchReferrers(ctx context.Context, ref, why string) {
+// batch; it returns the last failure (the fan-out job then stays for
+// RunFanouts to finish).
+func (s *Server) touchReferrers(ctx context.Context, ref, why string) error {
 	macs, err := s.referringPhones(ctx, ref)
 	if err != nil {
 		s.log.Error("cannot list phones to mark changed", "ref", ref, "err", err)
-		return
+		return err
 	}
+	var failed error
 	for _, mac := range macs {
 		_, _, err := s.mutatePhone(ctx, mac, func(pr *phoneRec) (change, error) {
 			prev := pr.p.GetState()
@@ -263,8 +264,10 @@ func (s *Server) touchReferrers(ctx context.Context, ref, why string) {
 		})
 		if err != nil && status.Code(err) != codes.NotFound {
 			s.log.Error("cannot mark phone changed", "mac", mac, "why", why, "err", err)
+			failed = err
 		}
 	}
+	return failed
 }
 
 // referringPhones lists the phones whose profile depends on ref: the

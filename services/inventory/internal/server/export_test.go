@@ -63,3 +63,7 @@ func (s *Server) ProfileCacheLen() int {
 // BeforeCachePut sets a hook run between a profile miss's store read and
 // its cache insert.
 func (s *Server) BeforeCachePut(f func()) { s.beforeCachePut.Store(&f) }
+
+// SkipFanouts makes the fan-out after a change do nothing, as if the
+// process died right after the change committed.
+func (s *Server) SkipFanouts(skip bool) { s.skipFanout.Store(skip) }

@@ -188,6 +188,7 @@ func (s *Server) UpdateExtension(ctx context.Context, req *inventoryv1.UpdateExt
 		return nil, err
 	}
 	var out *inventoryv1.Extension
+	ref, jobRev := store.Ref(store.KindExtension, tenant+"/"+number), int64(0)
 	err = retry(ctx, func() error {
 		e, rev, err := s.getExtension(ctx, tenant, number)
 		if err != nil {
@@ -212,11 +213,12 @@ func (s *Server) UpdateExtension(ctx context.Context, req *inventoryv1.UpdateExt
 		if err != nil {
 			return err
 		}
-		nrev, err := s.st.Apply(ctx, func(int64) (store.Batch, error) { return store.Batch{Ops: []store.Op{op}}, nil })
+		ops := []store.Op{op, s.fanoutJob(ref, "extension changed")}
+		nrev, err := s.st.Apply(ctx, func(int64) (store.Batch, error) { return store.Batch{Ops: ops}, nil })
 		if err != nil {
 			return err
 		}
-		e.Etag = etagOf(nrev)
+		e.Etag, jobRev = etagOf(nrev), nrev
 		out = e
 		return nil
 	})
@@ -224,7 +226,7 @@ func (s *Server) UpdateExtension(ctx context.Context, req *inventoryv1.UpdateExt
 		return nil, storeErr(err, fmt.Sprintf("extension %q", name))
 	}
 	s.log.Info("extension updated", "extension", name, "principal", c.Name)
-	s.touchReferrers(ctx, store.Ref(store.KindExtension, tenant+"/"+number), "extension changed")
+	s.fanOut(ctx, ref, jobRev)
 	return &inventoryv1.UpdateExtensionResponse{Extension: outExtension(out)}, nil
 }
 

@@ -204,6 +204,9 @@ func (s *Server) UpdateSipInterface(ctx context.Context, req *inventoryv1.Update
 		return nil, err
 	}
 	var out *inventoryv1.SipInterface
+	ifRef, tenantRef := store.Ref(store.KindInterface, tenant+"/"+id), store.Ref(store.KindTenant, tenant)
+	var jobRev int64
+	var isDefault bool
 	err = retry(ctx, func() error {
 		si, rev, err := s.getInterface(ctx, name)
 		if err != nil {
@@ -228,20 +231,27 @@ func (s *Server) UpdateSipInterface(ctx context.Context, req *inventoryv1.Update
 		if err != nil {
 			return err
 		}
-		nrev, err := s.st.Apply(ctx, func(int64) (store.Batch, error) { return store.Batch{Ops: []store.Op{op}}, nil })
+		ops := []store.Op{op, s.fanoutJob(ifRef, "SIP interface changed")}
+		// Phones that use it as their tenant's default do not refer to it.
+		isDefault = false
+		if t, _, err := s.getTenant(ctx, tenant); err == nil && t.GetDefaultSettings().GetSipInterface() == name {
+			isDefault = true
+			ops = append(ops, s.fanoutJob(tenantRef, "default SIP interface changed"))
+		}
+		nrev, err := s.st.Apply(ctx, func(int64) (store.Batch, error) { return store.Batch{Ops: ops}, nil })
 		if err != nil {
 			return err
 		}
-		si.Name, si.Etag = name, etagOf(nrev)
+		si.Name, si.Etag, jobRev = name, etagOf(nrev), nrev
 		out = si
 		return nil
 	})
 	if err != nil {
 		return nil, storeErr(err, fmt.Sprintf("SIP interface %q", name))
 	}
-	s.touchReferrers(ctx, store.Ref(store.KindInterface, tenant+"/"+id), "SIP interface changed")
-	if t, _, err := s.getTenant(ctx, tenant); err == nil && t.GetDefaultSettings().GetSipInterface() == name {
-		s.touchReferrers(ctx, store.Ref(store.KindTenant, tenant), "default SIP interface changed")
+	s.fanOut(ctx, ifRef, jobRev)
+	if isDefault {
+		s.fanOut(ctx, tenantRef, jobRev)
 	}
 	return &inventoryv1.UpdateSipInterfaceResponse{SipInterface: out}, nil
 }

@@ -54,6 +54,7 @@ type Server struct {
 	pc      *profileCache // nil: the store has no change log, or disabled
 
 	beforeCachePut atomic.Pointer[func()] // tests: runs between a miss's read and its insert
+	skipFanout     atomic.Bool            // tests: a crash right after a change committed
 }
 
 // Options are the server's collaborators.

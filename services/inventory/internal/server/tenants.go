@@ -256,6 +256,7 @@ func (s *Server) UpdateTenant(ctx context.Context, req *inventoryv1.UpdateTenant
 	}
 	var out *inventoryv1.Tenant
 	var profileChanged bool
+	ref, jobRev := store.Ref(store.KindTenant, id), int64(0)
 	err = retry(ctx, func() error {
 		t, rev, err := s.getTenant(ctx, id)
 		if err != nil {
@@ -280,12 +281,16 @@ func (s *Server) UpdateTenant(ctx context.Context, req *inventoryv1.UpdateTenant
 		if err != nil {
 			return err
 		}
-		nrev, err := s.st.Apply(ctx, func(int64) (store.Batch, error) { return store.Batch{Ops: []store.Op{op}}, nil })
+		ops := []store.Op{op}
+		profileChanged = touched(paths, "ntp_server") || touched(paths, "default_settings")
+		if profileChanged {
+			ops = append(ops, s.fanoutJob(ref, "tenant settings changed"))
+		}
+		nrev, err := s.st.Apply(ctx, func(int64) (store.Batch, error) { return store.Batch{Ops: ops}, nil })
 		if err != nil {
 			return err
 		}
-		profileChanged = touched(paths, "ntp_server") || touched(paths, "default_settings")
-		t.Etag = etagOf(nrev)
+		t.Etag, jobRev = etagOf(nrev), nrev
 		out = t
 		return nil
 	})
@@ -293,7 +298,7 @@ func (s *Server) UpdateTenant(ctx context.Context, req *inventoryv1.UpdateTenant
 		return nil, storeErr(err, fmt.Sprintf("tenant %q", id))
 	}
 	if profileChanged {
-		s.touchReferrers(ctx, store.Ref(store.KindTenant, id), "tenant settings changed")
+		s.fanOut(ctx, ref, jobRev)
 	}
 	return &inventoryv1.UpdateTenantResponse{Tenant: outTenant(out)}, nil
 }

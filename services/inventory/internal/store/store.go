@@ -27,10 +27,14 @@ const (
 	KindInterface Kind = 'i'
 	KindExtension Kind = 'e'
 	KindPhone     Kind = 'p'
+	// KindJob holds work that must follow a committed batch: the phones
+	// of a changed extension, interface or tenant still to be marked
+	// changed (server.RunFanouts).
+	KindJob Kind = 'j'
 )
 
 // Kinds lists every kind.
-var Kinds = []Kind{KindTenant, KindInterface, KindExtension, KindPhone}
+var Kinds = []Kind{KindTenant, KindInterface, KindExtension, KindPhone, KindJob}
 
 func (k Kind) String() string {
 	switch k {
@@ -42,6 +46,8 @@ func (k Kind) String() string {
 		return "extension"
 	case KindPhone:
 		return "phone"
+	case KindJob:
+		return "job"
 	}
 	return fmt.Sprintf("kind(%q)", byte(k))
 }
