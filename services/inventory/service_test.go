@@ -257,6 +257,11 @@ func TestEventsEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The service publishes on its own connection: make sure the server
+	// has our subscription before it does (SUB is sent asynchronously).
+	if err := ns.Conn().Flush(); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := h.admin.ReprovisionPhone(cctx(), &inventoryv1.ReprovisionPhoneRequest{Name: mac, Reboot: true}); err != nil {
 		t.Fatal(err)
 	}
