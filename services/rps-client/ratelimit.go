@@ -20,8 +20,9 @@ type callLimiter struct {
 	interval  time.Duration // 1 / rate
 	tolerance time.Duration // (burst - 1) × interval
 
-	mu  sync.Mutex
-	tat map[string]time.Time // per account: theoretical arrival time of the next call
+	mu    sync.Mutex
+	tat   map[string]time.Time // per account: theoretical arrival time of the next call
+	swept time.Time            // last time idle accounts were forgotten
 }
 
 func newCallLimiter(rate float64, burst int) *callLimiter {
@@ -43,7 +44,10 @@ func (l *callLimiter) reserve(account string, now time.Time) time.Time {
 	}
 	at := tat.Add(-l.tolerance)
 	l.tat[account] = tat.Add(l.interval)
-	if len(l.tat) > 4096 { // forget accounts that are idle again
+	// Forget accounts that are idle again, at most once a minute (a scan
+	// per call would cost O(accounts) when they are all busy).
+	if len(l.tat) > 4096 && now.Sub(l.swept) > time.Minute {
+		l.swept = now
 		for k, t := range l.tat {
 			if t.Before(now) {
 				delete(l.tat, k)

@@ -189,6 +189,7 @@ func (s *Server) UpdateExtension(ctx context.Context, req *inventoryv1.UpdateExt
 	}
 	var out *inventoryv1.Extension
 	ref, jobRev := store.Ref(store.KindExtension, tenant+"/"+number), int64(0)
+	const whyExt = "extension changed"
 	err = retry(ctx, func() error {
 		e, rev, err := s.getExtension(ctx, tenant, number)
 		if err != nil {
@@ -213,7 +214,7 @@ func (s *Server) UpdateExtension(ctx context.Context, req *inventoryv1.UpdateExt
 		if err != nil {
 			return err
 		}
-		ops := []store.Op{op, s.fanoutJob(ref, "extension changed")}
+		ops := []store.Op{op, s.fanoutJob(ref, whyExt)}
 		nrev, err := s.st.Apply(ctx, func(int64) (store.Batch, error) { return store.Batch{Ops: ops}, nil })
 		if err != nil {
 			return err
@@ -226,7 +227,7 @@ func (s *Server) UpdateExtension(ctx context.Context, req *inventoryv1.UpdateExt
 		return nil, storeErr(err, fmt.Sprintf("extension %q", name))
 	}
 	s.log.Info("extension updated", "extension", name, "principal", c.Name)
-	s.fanOut(ctx, ref, jobRev)
+	s.fanOut(ctx, ref, whyExt, jobRev)
 	return &inventoryv1.UpdateExtensionResponse{Extension: outExtension(out)}, nil
 }
 

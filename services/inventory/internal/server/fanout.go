@@ -30,13 +30,9 @@ func (s *Server) fanoutJob(ref, why string) store.Op {
 
 // fanOut touches the phones that refer to ref and, when every one was
 // written, deletes the job written at revision rev.
-func (s *Server) fanOut(ctx context.Context, ref string, rev int64) {
+func (s *Server) fanOut(ctx context.Context, ref, why string, rev int64) {
 	if s.skipFanout.Load() {
 		return
-	}
-	why := "changed"
-	if rec, err := s.st.Get(ctx, store.KindJob, ref); err == nil {
-		_, why = parseJob(rec.Value)
 	}
 	if err := s.touchReferrers(ctx, ref, why); err != nil {
 		return // the job stays; RunFanouts retries
@@ -89,11 +85,12 @@ func (s *Server) FinishFanouts(ctx context.Context, grace time.Duration) (int, e
 			return n, err
 		}
 		for _, r := range recs {
-			if at, _ := parseJob(r.Value); s.now().Sub(at) < grace {
+			at, why := parseJob(r.Value)
+			if s.now().Sub(at) < grace {
 				continue
 			}
 			s.log.Info("finishing an abandoned fan-out", "ref", r.ID, "revision", r.Rev)
-			s.fanOut(ctx, r.ID, r.Rev)
+			s.fanOut(ctx, r.ID, why, r.Rev)
 			n++
 		}
 		if len(recs) < 100 {

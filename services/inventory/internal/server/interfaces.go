@@ -207,6 +207,7 @@ func (s *Server) UpdateSipInterface(ctx context.Context, req *inventoryv1.Update
 	ifRef, tenantRef := store.Ref(store.KindInterface, tenant+"/"+id), store.Ref(store.KindTenant, tenant)
 	var jobRev int64
 	var isDefault bool
+	const whyIf, whyDefault = "SIP interface changed", "default SIP interface changed"
 	err = retry(ctx, func() error {
 		si, rev, err := s.getInterface(ctx, name)
 		if err != nil {
@@ -231,12 +232,12 @@ func (s *Server) UpdateSipInterface(ctx context.Context, req *inventoryv1.Update
 		if err != nil {
 			return err
 		}
-		ops := []store.Op{op, s.fanoutJob(ifRef, "SIP interface changed")}
+		ops := []store.Op{op, s.fanoutJob(ifRef, whyIf)}
 		// Phones that use it as their tenant's default do not refer to it.
 		isDefault = false
 		if t, _, err := s.getTenant(ctx, tenant); err == nil && t.GetDefaultSettings().GetSipInterface() == name {
 			isDefault = true
-			ops = append(ops, s.fanoutJob(tenantRef, "default SIP interface changed"))
+			ops = append(ops, s.fanoutJob(tenantRef, whyDefault))
 		}
 		nrev, err := s.st.Apply(ctx, func(int64) (store.Batch, error) { return store.Batch{Ops: ops}, nil })
 		if err != nil {
@@ -249,9 +250,9 @@ func (s *Server) UpdateSipInterface(ctx context.Context, req *inventoryv1.Update
 	if err != nil {
 		return nil, storeErr(err, fmt.Sprintf("SIP interface %q", name))
 	}
-	s.fanOut(ctx, ifRef, jobRev)
+	s.fanOut(ctx, ifRef, whyIf, jobRev)
 	if isDefault {
-		s.fanOut(ctx, tenantRef, jobRev)
+		s.fanOut(ctx, tenantRef, whyDefault, jobRev)
 	}
 	return &inventoryv1.UpdateSipInterfaceResponse{SipInterface: out}, nil
 }

@@ -257,6 +257,7 @@ func (s *Server) UpdateTenant(ctx context.Context, req *inventoryv1.UpdateTenant
 	var out *inventoryv1.Tenant
 	var profileChanged bool
 	ref, jobRev := store.Ref(store.KindTenant, id), int64(0)
+	const whyTenant = "tenant settings changed"
 	err = retry(ctx, func() error {
 		t, rev, err := s.getTenant(ctx, id)
 		if err != nil {
@@ -284,7 +285,7 @@ func (s *Server) UpdateTenant(ctx context.Context, req *inventoryv1.UpdateTenant
 		ops := []store.Op{op}
 		profileChanged = touched(paths, "ntp_server") || touched(paths, "default_settings")
 		if profileChanged {
-			ops = append(ops, s.fanoutJob(ref, "tenant settings changed"))
+			ops = append(ops, s.fanoutJob(ref, whyTenant))
 		}
 		nrev, err := s.st.Apply(ctx, func(int64) (store.Batch, error) { return store.Batch{Ops: ops}, nil })
 		if err != nil {
@@ -298,7 +299,7 @@ func (s *Server) UpdateTenant(ctx context.Context, req *inventoryv1.UpdateTenant
 		return nil, storeErr(err, fmt.Sprintf("tenant %q", id))
 	}
 	if profileChanged {
-		s.fanOut(ctx, ref, jobRev)
+		s.fanOut(ctx, ref, whyTenant, jobRev)
 	}
 	return &inventoryv1.UpdateTenantResponse{Tenant: outTenant(out)}, nil
 }
