@@ -197,6 +197,7 @@ func (s *Service) register(ctx context.Context, mac string, in *store.Intent, re
 	}
 	err = client.Register(ctx, mac, t.url)
 	s.metrics.attempts.WithLabelValues(t.vendor, a, "register", resultLabel(err)).Inc()
+	s.metrics.countCause(a, err)
 	if err != nil {
 		return s.attemptFailed(ctx, rec, "register", err, t.url, fp)
 	}
@@ -298,6 +299,7 @@ func (s *Service) dropHeld(ctx context.Context, rec *store.Record) error {
 	}
 	err = client.Deregister(ctx, rec.MAC)
 	s.metrics.attempts.WithLabelValues(rec.HeldVendor, a, "deregister", resultLabel(err)).Inc()
+	s.metrics.countCause(a, err)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/dialtone-voip/dialtone/services/rps-client/internal/vendors"
 )
 
 // metrics are the service's Prometheus series (README.md lists them).
@@ -15,6 +17,7 @@ type metrics struct {
 	published    *prometheus.CounterVec   // result
 	reloads      *prometheus.CounterVec   // result
 	deferred     *prometheus.CounterVec   // vendor
+	causes       *prometheus.CounterVec   // api, cause
 	expired      prometheus.Counter
 	retryPending prometheus.Gauge
 	accounts     prometheus.Gauge
@@ -41,6 +44,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		deferred: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "rps_client_attempts_deferred_total", Help: "Attempts deferred to a later call slot by the client-side rate limit (--vendor-rate), by vendor.",
 		}, []string{"vendor"}),
+		causes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dialtone_rps_client_vendor_failure_causes_total",
+			Help: "Vendor failures with a cause operators act on: clock_skew (fix the host's clock; credentials are fine), registration_gap (a phone left without a redirect until the retry holds).",
+		}, []string{"api", "cause"}),
 		expired: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "rps_client_statuses_expired_total", Help: "Statuses of phones deregistered longer than --deregistered-ttl, deleted.",
 		}),
@@ -54,12 +61,19 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.events, m.attempts, m.vendorHTTP, m.published, m.reloads, m.deferred, m.expired, m.retryPending, m.accounts} {
+	for _, c := range []prometheus.Collector{m.events, m.attempts, m.vendorHTTP, m.published, m.reloads, m.deferred, m.causes, m.expired, m.retryPending, m.accounts} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
 	}
 	return m, nil
+}
+
+// countCause counts err's cause, if it has one.
+func (m *metrics) countCause(api string, err error) {
+	if c := vendors.CauseOf(err); c != "" {
+		m.causes.WithLabelValues(api, c).Inc()
+	}
 }
 
 func (m *metrics) observeHTTP(api, op string, status int, d time.Duration) {

@@ -22,6 +22,31 @@ type Error struct {
 	RetryAfter time.Duration
 	// Err is an underlying cause (network error, decoding error), if any.
 	Err error
+	// Cause names a condition operators watch for, beyond Reason (see the
+	// Cause* constants); empty for most failures.
+	Cause string
+}
+
+// Causes that the service counts in their own metrics.
+const (
+	// CauseClockSkew: the vendor refused our request timestamp (Hawk "Stale
+	// timestamp") and its answer did not let us correct our clock. The
+	// credentials are not in question: a Hawk server checks the request MAC
+	// before the timestamp.
+	CauseClockSkew = "clock_skew"
+	// CauseRegistrationGap: our old registration was removed (an API without
+	// an override flag) and the new one is not in place yet, so the phone has
+	// no redirect until a retry succeeds.
+	CauseRegistrationGap = "registration_gap"
+)
+
+// CauseOf returns the Cause of the *Error in err's chain, or "".
+func CauseOf(err error) string {
+	var ve *Error
+	if errors.As(err, &ve) {
+		return ve.Cause
+	}
+	return ""
 }
 
 func (e *Error) Error() string {

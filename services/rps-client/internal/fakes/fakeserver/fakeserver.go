@@ -41,6 +41,32 @@ type Server struct {
 	requests int
 	hang     chan struct{}
 	received bytes.Buffer // every request's headers and body, for leak checks
+	hooks    map[string][]func()
+}
+
+// Before queues fn to run once, inside the fake, just before it serves the
+// next call of method (an XML-RPC method name, or "METHOD path-suffix" for
+// the REST fakes). Tests use it to interleave another account's action
+// between two of the client's calls deterministically.
+func (s *Server) Before(method string, fn func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.hooks == nil {
+		s.hooks = map[string][]func(){}
+	}
+	s.hooks[method] = append(s.hooks[method], fn)
+}
+
+// RunHooks runs (and forgets) the functions queued for method. Fakes call
+// it after authentication, before acting on the call.
+func (s *Server) RunHooks(method string) {
+	s.mu.Lock()
+	fns := s.hooks[method]
+	delete(s.hooks, method)
+	s.mu.Unlock()
+	for _, fn := range fns {
+		fn()
+	}
 }
 
 // Start serves h behind fault injection and closes it when t ends.

@@ -24,8 +24,22 @@ var (
 	nameRe  = regexp.MustCompile(`^[A-Za-z0-9 ._-]{1,40}$`)
 )
 
+// Option changes the fake's behaviour.
+type Option func(*options)
+
+type options struct{ echo bool }
+
+// EchoOnCheck makes checkDevice answer a MAC registered to us with
+// [false, "<MAC-ID>"]: the MAC echoed, flag false — an answer
+// peoplefone's client reads as "registered".
+func EchoOnCheck() Option { return func(o *options) { o.echo = true } }
+
 // Start runs the fake accepting user/pass.
-func Start(t testing.TB, user, pass string) *fakeserver.Server {
+func Start(t testing.TB, user, pass string, opts ...Option) *fakeserver.Server {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	var s *fakeserver.Server
 	s = fakeserver.Start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != Path {
@@ -40,12 +54,13 @@ func Start(t testing.TB, user, pass string) *fakeserver.Server {
 		if !ok {
 			return
 		}
-		serve(w, s.Registry, c)
+		s.RunHooks(c.Method)
+		serve(w, s.Registry, c, o)
 	}))
 	return s
 }
 
-func serve(w http.ResponseWriter, reg *fakeserver.Registry, c fakeserver.Call) {
+func serve(w http.ResponseWriter, reg *fakeserver.Registry, c fakeserver.Call, o options) {
 	res := func(ok bool, text string) { fakeserver.WriteResult(w, fakeserver.Untyped, ok, text) }
 	want := map[string]int{"autoprov.registerDevice": 3, "autoprov.deregisterDevice": 1, "autoprov.checkDevice": 1}
 	n, known := want[c.Method]
@@ -108,6 +123,8 @@ func serve(w http.ResponseWriter, reg *fakeserver.Registry, c fakeserver.Call) {
 			res(false, "mac_already_in_use:"+raw)
 		case !exists:
 			res(false, "mac_not_found:"+raw)
+		case o.echo:
+			res(false, raw)
 		default:
 			res(true, "ok")
 		}

@@ -6,7 +6,9 @@
 // window answered with a "Stale timestamp" challenge carrying tsm, nonce
 // replay, lowercase 12-hex MACs, and the setting uuid. It answers with the
 // documented faults: 403 taken_mac_or_forbidden / "User lacks permission to
-// endpoint" for another account's MAC.
+// endpoint" for another account's MAC. A PUT replaces the whole endpoint,
+// as the real API's full update does: every field it omits (a description
+// or a setting made in the vendor's portal) is reset.
 package srapsfake
 
 import (
@@ -37,6 +39,9 @@ type Config struct {
 	Setting string
 	// Skew shifts the fake's clock (to exercise stale-timestamp recovery).
 	Skew time.Duration
+	// ForgedTSM signs the stale-timestamp challenge's server time with a
+	// key other than the account's, as a forged or broken answer would.
+	ForgedTSM bool
 	// ForbidNullWarranty refuses "warranty_exp_warning_period": null (GRAPE).
 	ForbidNullWarranty bool
 }
@@ -49,14 +54,62 @@ type Fake struct {
 
 	mu       sync.Mutex
 	nonces   map[string]bool
-	unsigned int // requests whose payload hash was absent
+	unsigned int                                   // requests whose payload hash was absent
+	docs     map[string]map[string]json.RawMessage // our endpoints' documents, by MAC
+}
+
+// EditInPortal changes fields of our endpoint mac as an administrator would
+// in the vendor's portal: top-level fields, and settings_manager entries
+// merged into the existing ones.
+func (f *Fake) EditInPortal(t testing.TB, mac string, fields map[string]any) {
+	t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	doc := f.docs[mac]
+	if doc == nil {
+		t.Fatalf("srapsfake: no endpoint %s of ours", mac)
+	}
+	for k, v := range fields {
+		raw, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if k != "settings_manager" {
+			doc[k] = raw
+			continue
+		}
+		var sm, add map[string]json.RawMessage
+		_ = json.Unmarshal(doc[k], &sm)
+		if sm == nil {
+			sm = map[string]json.RawMessage{}
+		}
+		_ = json.Unmarshal(raw, &add)
+		for sk, sv := range add {
+			sm[sk] = sv
+		}
+		doc[k], _ = json.Marshal(sm)
+	}
+}
+
+// Doc returns a copy of our endpoint mac's document, or nil.
+func (f *Fake) Doc(mac string) map[string]json.RawMessage {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.docs[mac] == nil {
+		return nil
+	}
+	out := map[string]json.RawMessage{}
+	for k, v := range f.docs[mac] {
+		out[k] = v
+	}
+	return out
 }
 
 const companyID = "c0ffee00-0000-4000-8000-000000000001"
 
 // Start runs a fake.
 func Start(t testing.TB, cfg Config) *Fake {
-	f := &Fake{cfg: cfg, nonces: map[string]bool{}, settingUUID: "5e771n9-0000-4000-8000-00000000beef"}
+	f := &Fake{cfg: cfg, nonces: map[string]bool{}, docs: map[string]map[string]json.RawMessage{}, settingUUID: "5e771n9-0000-4000-8000-00000000beef"}
 	f.Server = fakeserver.Start(t, http.HandlerFunc(f.serve))
 	return f
 }
@@ -117,7 +170,11 @@ func (f *Fake) authenticate(w http.ResponseWriter, r *http.Request, body []byte)
 	ts, err := strconv.ParseInt(attrs["ts"], 10, 64)
 	now := f.now().Unix()
 	if err != nil || ts < now-60 || ts > now+60 {
-		tsm := hmac.New(sha256.New, []byte(f.cfg.Key))
+		tsmKey := f.cfg.Key
+		if f.cfg.ForgedTSM {
+			tsmKey = "not-" + tsmKey
+		}
+		tsm := hmac.New(sha256.New, []byte(tsmKey))
 		tsm.Write([]byte("hawk.1.ts\n" + strconv.FormatInt(now, 10) + "\n"))
 		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Hawk ts="%d", tsm="%s", error="Stale timestamp"`,
 			now, base64.StdEncoding.EncodeToString(tsm.Sum(nil))))
@@ -220,6 +277,13 @@ func validMAC(s string) bool {
 	return true
 }
 
+// endpointFields are the writable fields of an endpoint (falconieri's
+// libs/grape client and SRAPS' endpoint form).
+var endpointFields = map[string]bool{
+	"mac": true, "autoprovisioning_enabled": true, "settings_manager": true, "provisioning_profile": true,
+	"description": true, "product_model": true, "warranty_exp_warning_period": true,
+}
+
 func (f *Fake) endpoint(w http.ResponseWriter, r *http.Request, mac string, body []byte) {
 	reg := f.Registry
 	if !validMAC(mac) || reg.Invalid(mac) {
@@ -241,14 +305,16 @@ func (f *Fake) endpoint(w http.ResponseWriter, r *http.Request, mac string, body
 			f.jsonErr(w, http.StatusNotFound, "detail", "Not found.")
 			return
 		}
-		_ = json.NewEncoder(w).Encode(map[string]any{"mac": mac, "autoprovisioning_enabled": true,
-			"settings_manager": map[string]any{f.settingUUID: map[string]any{"value": e.URL, "attrs": map[string]string{"perm": "RW"}}}})
+		_ = json.NewEncoder(w).Encode(f.Doc(mac))
 	case http.MethodDelete:
 		if !exists {
 			f.jsonErr(w, http.StatusNotFound, "detail", "Not found.")
 			return
 		}
 		reg.Delete(mac)
+		f.mu.Lock()
+		delete(f.docs, mac)
+		f.mu.Unlock()
 		w.WriteHeader(http.StatusNoContent)
 	case http.MethodPut:
 		if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
@@ -285,12 +351,16 @@ func (f *Fake) endpoint(w http.ResponseWriter, r *http.Request, mac string, body
 			f.jsonErr(w, http.StatusBadRequest, "detail", "settings_manager: "+f.cfg.Setting+" missing or not a URL")
 			return
 		}
-		if len(sm) != 1 {
-			// We send the provisioning URL and nothing else.
-			f.jsonErr(w, http.StatusBadRequest, "detail", "unexpected settings")
-			return
+		for k := range in {
+			if !endpointFields[k] {
+				f.jsonErr(w, http.StatusBadRequest, "detail", k+": unknown field")
+				return
+			}
 		}
 		reg.Put(mac, fakeserver.Entry{Owner: fakeserver.Us, URL: v.Value})
+		f.mu.Lock()
+		f.docs[mac] = in // a full update: what was not sent is gone
+		f.mu.Unlock()
 		status := http.StatusOK
 		if !exists {
 			status = http.StatusCreated

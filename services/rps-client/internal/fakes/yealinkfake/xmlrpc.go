@@ -61,6 +61,7 @@ func StartXMLRPC(t testing.TB, tpl Template, user, pass string) *XMLRPC {
 		if !ok {
 			return
 		}
+		f.RunHooks(c.Method)
 		f.serve(w, c)
 	}))
 	return f

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/dialtone-voip/dialtone/services/rps-client/internal/vendors"
 	"github.com/dialtone-voip/dialtone/services/rps-client/internal/vendors/sraps"
@@ -68,16 +69,63 @@ func NewXMLRPC(acct vendors.Account, opts vendors.Options) (vendors.Client, erro
 // accepts (peoplefone accepts 12 or 17 characters; falconieri has disable_crc).
 func macID(m string) string { return strings.ToUpper(m) }
 
-// Register deregisters first (the API has no override flag; both OSS
-// clients do the same, ignoring the result) and then calls
-// autoprov.registerDevice(macId, url, providerName).
+// Register binds the MAC to url. The API has no override flag: a MAC we
+// already hold must be deregistered before it can be registered again,
+// which leaves the phone without a redirect in between. So we check first
+// (as peoplefone's addPhone does) and register at once when we hold
+// nothing, with no gap; only a MAC that is ours is deregistered and then
+// registered, and that register is retried (gapRetries, then by the
+// service's retry schedule as a temporary failure with Cause
+// registration_gap) until it holds.
 func (c *XMLRPC) Register(ctx context.Context, m, url string) error {
 	tr := c.tr.With(url)
-	if _, _, err := tr.RPCResult(ctx, "register", c.endpoint, c.user, c.pass.Reveal(), "autoprov.deregisterDevice", macID(m)); err != nil {
-		if vendors.ReasonOf(err) == vendors.ReasonTransient || vendors.ReasonOf(err) == vendors.ReasonBadCreds {
-			return err
+	st, err := c.check(ctx, tr, "register", m)
+	if err != nil {
+		return err
+	}
+	switch {
+	case st.Registered && !st.OwnedByUs:
+		return tr.Fail("register", vendors.ReasonOwned, "mac_already_in_use", nil)
+	case !st.Registered:
+		return c.register(ctx, tr, m, url)
+	}
+	ok, text, err := tr.RPCResult(ctx, "register", c.endpoint, c.user, c.pass.Reveal(), "autoprov.deregisterDevice", macID(m))
+	switch {
+	case err != nil:
+		return err // our old registration is still in place
+	case !ok && code(text) == "mac_already_in_use":
+		return tr.Fail("register", vendors.ReasonOwned, text, nil)
+	case !ok && code(text) != "mac_not_found":
+		return classify(tr, "register", text)
+	}
+	// From here until a register succeeds, the phone has no redirect.
+	for i, wait := range gapRetries {
+		if i > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+			case <-t.C:
+			}
+		}
+		if err = c.register(ctx, tr, m, url); err == nil || vendors.ReasonOf(err) == vendors.ReasonOwned || ctx.Err() != nil {
+			break
 		}
 	}
+	if err == nil || vendors.ReasonOf(err) == vendors.ReasonOwned {
+		return err // done, or another provider took the MAC in the gap
+	}
+	e := tr.Fail("register", vendors.ReasonTransient,
+		"registration gap: our previous registration was removed and the new one failed, so the phone has no redirect until a retry succeeds", err)
+	e.Cause = vendors.CauseRegistrationGap
+	return e
+}
+
+// gapRetries are the waits before each register attempt after a
+// deregister, within one Register call.
+var gapRetries = []time.Duration{0, 250 * time.Millisecond, time.Second}
+
+func (c *XMLRPC) register(ctx context.Context, tr *vendors.Transport, m, url string) error {
 	ok, text, err := tr.RPCResult(ctx, "register", c.endpoint, c.user, c.pass.Reveal(), "autoprov.registerDevice", macID(m), url, c.provider)
 	if err != nil || ok {
 		return err
@@ -98,16 +146,25 @@ func (c *XMLRPC) Deregister(ctx context.Context, m string) error {
 	return classify(c.tr, "deregister", text)
 }
 
-// Check calls autoprov.checkDevice(macId). Its answer texts are not
-// documented; we read true as "registered to us", mac_already_in_use as
-// another provider's and mac_not_found as unregistered (inferred from the
-// register/deregister texts).
+// Check calls autoprov.checkDevice(macId).
 func (c *XMLRPC) Check(ctx context.Context, m string) (vendors.CheckResult, error) {
-	ok, text, err := c.tr.RPCResult(ctx, "check", c.endpoint, c.user, c.pass.Reveal(), "autoprov.checkDevice", macID(m))
+	return c.check(ctx, c.tr, "check", m)
+}
+
+// check reads checkDevice's answer [boolean, text], whose texts Gigaset does
+// not document. As peoplefone's checkPhone
+// (peoplefone/provisioning-rpc src/ProvisioningRPCDeviceGigaset.php) does,
+// true, or a text that echoes the MAC whatever the flag, means the MAC is
+// registered; the call is made with our account and peoplefone then removes
+// the registration with the same account, so we read it as ours.
+// mac_already_in_use is another provider's (the register/deregister text),
+// mac_not_found is unregistered, and mac_invalid/mac_not_exist an invalid MAC.
+func (c *XMLRPC) check(ctx context.Context, tr *vendors.Transport, op, m string) (vendors.CheckResult, error) {
+	ok, text, err := tr.RPCResult(ctx, op, c.endpoint, c.user, c.pass.Reveal(), "autoprov.checkDevice", macID(m))
 	if err != nil {
 		return vendors.CheckResult{}, err
 	}
-	if ok {
+	if ok || echoes(text, m) {
 		return vendors.CheckResult{Registered: true, OwnedByUs: true}, nil
 	}
 	switch code(text) {
@@ -116,7 +173,16 @@ func (c *XMLRPC) Check(ctx context.Context, m string) (vendors.CheckResult, erro
 	case "mac_not_found":
 		return vendors.CheckResult{}, nil
 	}
-	return vendors.CheckResult{}, classify(c.tr, "check", text)
+	return vendors.CheckResult{}, classify(tr, op, text)
+}
+
+// echoes reports whether text is the MAC (or a MAC-ID "MAC-XXXX") itself.
+func echoes(text, m string) bool {
+	t := strings.TrimSpace(text)
+	if len(t) == 17 && t[12] == '-' {
+		t = t[:12]
+	}
+	return strings.EqualFold(t, m)
 }
 
 // code is the part of "mac_invalid:<mac>" before the colon.

@@ -2,6 +2,9 @@ package snom
 
 import (
 	"context"
+	"encoding/json"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -71,5 +74,83 @@ func TestSRAPSStaleTimestamp(t *testing.T) {
 	}
 	if e, ok := fake.Registry.Get(macs[0]); !ok || e.URL != urls[0] {
 		t.Fatalf("not registered: %+v", e)
+	}
+}
+
+// A stale-timestamp answer whose server time does not verify under our key
+// is a clock problem, not bad credentials: a temporary failure naming the
+// clock skew, and our clock is not moved by the unverifiable time.
+func TestSRAPSStaleTimestampUnverifiable(t *testing.T) {
+	fake := srapsfake.Start(t, srapsfake.Config{Prefix: "/api/v1", ID: hawkID, Key: hawkKey, Setting: SettingServer,
+		ForgedTSM: true})
+	var offset atomic.Int64
+	offset.Store(int64(-10 * time.Minute))
+	clock := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	c, err := NewSRAPS(vendors.Account{KeyID: hawkID, KeySecret: hawkKey, BaseURL: fake.URL + "/api/v1/"}, vendors.Options{Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := 0; i < 2; i++ {
+		err = c.Register(ctx, macs[0], urls[0])
+		if vendors.ReasonOf(err) != vendors.ReasonTransient || vendors.CauseOf(err) != vendors.CauseClockSkew {
+			t.Fatalf("attempt %d: err = %v (reason %v), want a transient clock-skew failure", i, err, vendors.ReasonOf(err))
+		}
+		if !strings.Contains(err.Error(), "clock") {
+			t.Fatalf("error text does not name the clock: %v", err)
+		}
+	}
+	// Once the host's clock is right, the same client works: the forged
+	// server time was never applied.
+	offset.Store(0)
+	if err := c.Register(ctx, macs[0], urls[0]); err != nil {
+		t.Fatalf("after fixing the clock: %v", err)
+	}
+}
+
+// A verified server time that still leaves us stale (the clock jumped
+// again) is the same temporary clock-skew failure, not bad credentials.
+func TestSRAPSStillStaleAfterAdjusting(t *testing.T) {
+	fake := srapsfake.Start(t, srapsfake.Config{Prefix: "/api/v1", ID: hawkID, Key: hawkKey, Setting: SettingServer})
+	var calls atomic.Int64
+	// Every reading of our clock drifts a further 10 minutes back.
+	clock := func() time.Time { return time.Now().Add(-time.Duration(calls.Add(1)) * 10 * time.Minute) }
+	c, _ := NewSRAPS(vendors.Account{KeyID: hawkID, KeySecret: hawkKey, BaseURL: fake.URL + "/api/v1/"}, vendors.Options{Now: clock})
+	err := c.Register(context.Background(), macs[0], urls[0])
+	if vendors.ReasonOf(err) != vendors.ReasonTransient || vendors.CauseOf(err) != vendors.CauseClockSkew {
+		t.Fatalf("err = %v, want a transient clock-skew failure", err)
+	}
+}
+
+// SRAPS' PUT replaces the whole endpoint. Fields set in the vendor's portal
+// (a description, another setting, a profile) survive our re-registration,
+// because we read the endpoint and write back what we do not own.
+func TestSRAPSUpdateKeepsPortalFields(t *testing.T) {
+	fake := srapsfake.Start(t, srapsfake.Config{Prefix: "/api/v1", ID: hawkID, Key: hawkKey, Setting: SettingServer})
+	c, _ := NewSRAPS(vendors.Account{KeyID: hawkID, KeySecret: hawkKey, BaseURL: fake.URL + "/api/v1/"}, vendors.Options{})
+	ctx := context.Background()
+	if err := c.Register(ctx, macs[0], urls[0]); err != nil {
+		t.Fatal(err)
+	}
+	fake.EditInPortal(t, macs[0], map[string]any{
+		"description":          "Reception desk",
+		"provisioning_profile": "profile-7",
+		"settings_manager":     map[string]any{"uuid-07": map[string]any{"value": "de", "attrs": map[string]string{"perm": "RW"}}},
+	})
+	if err := c.Register(ctx, macs[0], urls[1]); err != nil {
+		t.Fatal(err)
+	}
+	doc := fake.Doc(macs[0])
+	for k, want := range map[string]string{"description": `"Reception desk"`, "provisioning_profile": `"profile-7"`} {
+		if string(doc[k]) != want {
+			t.Errorf("%s = %s after our update, want %s", k, doc[k], want)
+		}
+	}
+	var sm map[string]struct{ Value string }
+	if err := json.Unmarshal(doc["settings_manager"], &sm); err != nil {
+		t.Fatal(err)
+	}
+	if sm["uuid-07"].Value != "de" || sm[fake.SettingUUID()].Value != urls[1] {
+		t.Fatalf("settings_manager after our update: %+v", sm)
 	}
 }

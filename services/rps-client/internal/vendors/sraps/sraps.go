@@ -85,16 +85,40 @@ func (c *Client) do(ctx context.Context, tr *vendors.Transport, op, method, targ
 		if err != nil {
 			return nil, err
 		}
-		if resp.Status == http.StatusUnauthorized && attempt == 0 {
-			if ts, err := hawk.ServerTime(resp.Header.Get("WWW-Authenticate"), []byte(c.key.Reveal())); err == nil {
+		if resp.Status == http.StatusUnauthorized && stale(resp) {
+			// A Hawk server checks the request MAC before the timestamp, so
+			// the credentials were good. Correct the clock only from a
+			// server time signed with our key (tsm): an unsigned one may
+			// be forged to make us replay-able later.
+			ts, err := hawk.ServerTime(resp.Header.Get("WWW-Authenticate"), []byte(c.key.Reveal()))
+			if err == nil && attempt == 0 {
 				c.mu.Lock()
 				c.skew = ts - tr.Options.Now().Unix()
 				c.mu.Unlock()
 				continue
 			}
+			why := "its server time (tsm) could not be verified, so the clock was not adjusted"
+			if err == nil {
+				why = "still stale after adjusting to its verified server time"
+			}
+			e := tr.Fail(op, vendors.ReasonTransient,
+				"clock skew: the vendor refused our request time (Hawk stale timestamp); "+why+"; check this host's clock (NTP)", nil)
+			e.Cause = vendors.CauseClockSkew
+			return nil, e
 		}
 		return resp, nil
 	}
+}
+
+// stale reports whether a 401 is Hawk's stale-timestamp answer: the
+// challenge's error attribute (mozilla/hawk lib/server.js) or, from servers
+// that only put it in the body, the body's text.
+func stale(resp *vendors.Response) bool {
+	if attrs, ok := hawk.ParseHeader(resp.Header.Get("WWW-Authenticate")); ok &&
+		strings.Contains(strings.ToLower(attrs["error"]), "stale timestamp") {
+		return true
+	}
+	return strings.Contains(strings.ToLower(apiError(resp.Body)), "stale timestamp")
 }
 
 // apiError extracts the text of a JSON error body ({message|error|detail}).
@@ -284,27 +308,59 @@ type settingValue struct {
 }
 
 type endpoint struct {
-	MAC                     string                  `json:"mac"`
-	AutoprovisioningEnabled bool                    `json:"autoprovisioning_enabled"`
-	SettingsManager         map[string]settingValue `json:"settings_manager"`
-	ProvisioningProfile     string                  `json:"provisioning_profile,omitempty"`
+	SettingsManager map[string]settingValue `json:"settings_manager"`
 }
 
-// Register PUTs endpoints/{mac} with the provisioning setting. The body
-// omits every field we do not set (GRAPE resets warranty_exp_warning_period
-// when it is sent as null).
+// Register PUTs endpoints/{mac} with the provisioning setting. The PUT is a
+// full update that resets every field it omits, so an existing endpoint is
+// read first and written back with only the fields we own changed
+// (autoprovisioning_enabled, our setting in settings_manager, and the
+// provisioning profile when the account names one): a description, another
+// setting or a profile set in the vendor's portal survives. Null fields are
+// left out (GRAPE resets warranty_exp_warning_period when sent null). An
+// edit made in the portal between our GET and PUT can still be lost.
 func (c *Client) Register(ctx context.Context, mac, target string) error {
 	tr := c.tr.With(target)
 	endpoints, uuid, err := c.discover(ctx, "register")
 	if err != nil {
 		return err
 	}
-	body := endpoint{
-		MAC: mac, AutoprovisioningEnabled: true,
-		SettingsManager:     map[string]settingValue{uuid: {Value: target, Attrs: map[string]string{"perm": "RW"}}},
-		ProvisioningProfile: c.profile,
+	doc := map[string]json.RawMessage{}
+	resp, err := c.do(ctx, tr, "register", http.MethodGet, endpoints+mac, nil)
+	if err != nil {
+		return err
 	}
-	resp, err := c.do(ctx, tr, "register", http.MethodPut, endpoints+mac, body)
+	switch {
+	case resp.Status == http.StatusOK:
+		if err := json.Unmarshal(resp.Body, &doc); err != nil || doc == nil {
+			return tr.Fail("register", vendors.ReasonTransient, "undecodable endpoint", nil)
+		}
+	case resp.Status == http.StatusNotFound:
+	default:
+		return refusal(tr, "register", resp)
+	}
+	for k, v := range doc {
+		if readOnly[k] || string(v) == "null" {
+			delete(doc, k)
+		}
+	}
+	settings := map[string]json.RawMessage{}
+	if raw, ok := doc["settings_manager"]; ok {
+		if err := json.Unmarshal(raw, &settings); err != nil || settings == nil {
+			settings = map[string]json.RawMessage{}
+		}
+	}
+	set := func(m map[string]json.RawMessage, k string, v any) {
+		m[k], _ = json.Marshal(v) // plain values: cannot fail
+	}
+	set(settings, uuid, settingValue{Value: target, Attrs: map[string]string{"perm": "RW"}})
+	set(doc, "settings_manager", settings)
+	set(doc, "mac", mac)
+	set(doc, "autoprovisioning_enabled", true)
+	if c.profile != "" {
+		set(doc, "provisioning_profile", c.profile)
+	}
+	resp, err = c.do(ctx, tr, "register", http.MethodPut, endpoints+mac, doc)
 	if err != nil {
 		return err
 	}
@@ -316,6 +372,9 @@ func (c *Client) Register(ctx context.Context, mac, target string) error {
 	}
 	return refusal(tr, "register", resp)
 }
+
+// readOnly are fields of a read endpoint that are not written back.
+var readOnly = map[string]bool{"links": true, "uuid": true, "url": true, "created": true, "modified": true}
 
 // Deregister DELETEs endpoints/{mac}; absent or foreign is success.
 func (c *Client) Deregister(ctx context.Context, mac string) error {

@@ -24,10 +24,14 @@ type Family struct {
 	DefaultURL string
 	// MAC spells a canonical MAC for this service.
 	MAC func(string) string
-	// OverrideAfterCheck: after checkDevice shows the MAC is not another
-	// account's, register with isOverride "1" at once (what ngcp and
-	// peoplefone do against Yealink). Otherwise register without the flag
-	// and resend with it only on "Existing MAC(s)" (Htek's documented flow).
+	// OverrideAfterCheck: call checkDevice before registering, and send
+	// isOverride "1" at once only when it says the MAC is already ours (or it
+	// is another account's and the operator allows takeover). Otherwise
+	// register without the flag and resend with it only on "Existing MAC(s)"
+	// (Htek's documented flow). ngcp and peoplefone send the flag
+	// unconditionally; we do not, because between the check and the register
+	// another account may take the MAC, and the flag would then silently take
+	// it back from them.
 	OverrideAfterCheck bool
 }
 
@@ -132,10 +136,14 @@ func (c *XMLRPC) Register(ctx context.Context, mac, url string) error {
 		if err != nil {
 			return err
 		}
-		if st == elsewhere && !c.takeover {
+		switch {
+		case st == elsewhere && !c.takeover:
 			return tr.Fail("register", vendors.ReasonOwned, "registered elsewhere", nil)
+		case st == ours, st == elsewhere: // ours to update, or a takeover the operator allowed
+			override = true
 		}
-		override = true
+		// unregistered: no flag. Should another account register the MAC
+		// before our call, the service asks "override?" and we refuse below.
 	}
 	name := ServerName(url)
 	ok, text, err := c.call(ctx, tr, "register", "redirect.addServer", name, url)

@@ -84,3 +84,58 @@ func TestYMCSAddByMacNotEnabled(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// Another account registers the MAC between our checkDevice ("unregistered")
+// and our registerDevice. Without allow_takeover we must not send isOverride,
+// so the service asks "override?", and we report the MAC as another
+// account's and leave it to them.
+func TestXMLRPCTakeoverRace(t *testing.T) {
+	for _, takeover := range []bool{false, true} {
+		t.Run(map[bool]string{false: "refused", true: "allowed"}[takeover], func(t *testing.T) {
+			fake := yealinkfake.StartXMLRPC(t, yealinkfake.YealinkTemplate, "u", "p-123456")
+			c, err := NewXMLRPC(vendors.Account{Username: "u", Password: "p-123456", BaseURL: fake.URL + "/xmlrpc",
+				AllowTakeover: takeover}, vendors.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			const foreignURL = "https://other.example.net/p/x/"
+			fake.Before("redirect.registerDevice", func() { fake.Registry.SetForeign(macs[0], foreignURL) })
+			err = c.Register(context.Background(), macs[0], urls[0])
+			e, _ := fake.Registry.Get(macs[0])
+			if !takeover {
+				if vendors.ReasonOf(err) != vendors.ReasonOwned {
+					t.Fatalf("err = %v, want owned by another account", err)
+				}
+				if e.URL != foreignURL {
+					t.Fatalf("the other account's registration was taken: %+v", e)
+				}
+				return
+			}
+			if err != nil || e.URL != urls[0] {
+				t.Fatalf("takeover allowed: err = %v, entry %+v", err, e)
+			}
+		})
+	}
+}
+
+// A MAC the check says is ours is updated with isOverride at once (the
+// service would otherwise answer "Existing MAC(s)").
+func TestXMLRPCUpdateOwnSendsOverride(t *testing.T) {
+	fake := yealinkfake.StartXMLRPC(t, yealinkfake.YealinkTemplate, "u", "p-123456")
+	c, _ := NewXMLRPC(vendors.Account{Username: "u", Password: "p-123456", BaseURL: fake.URL + "/xmlrpc"}, vendors.Options{})
+	ctx := context.Background()
+	if err := c.Register(ctx, macs[0], urls[0]); err != nil {
+		t.Fatal(err)
+	}
+	before := fake.Requests()
+	if err := c.Register(ctx, macs[0], urls[1]); err != nil {
+		t.Fatal(err)
+	}
+	// checkDevice, addServer, registerDevice with the flag: three calls, no retry.
+	if n := fake.Requests() - before; n != 3 {
+		t.Fatalf("%d calls to update our own registration, want 3", n)
+	}
+	if e, _ := fake.Registry.Get(macs[0]); e.URL != urls[1] {
+		t.Fatalf("entry %+v", e)
+	}
+}
