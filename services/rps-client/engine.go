@@ -204,6 +204,9 @@ func (s *Service) register(ctx context.Context, mac string, in *store.Intent, re
 	s.log.Info("registered at vendor", "mac", mac, "vendor", t.vendor, "api", a, "revision", t.revision, "attempts", rec.Attempts)
 	rec.State, rec.Reason, rec.LastError = stRegistered, 0, ""
 	rec.RegisteredURL, rec.FailedURL, rec.CredFP = t.url, "", fp
+	if ol, ok := client.(vendors.ObjectLister); ok {
+		rec.AddObjects(ol.Objects(t.url)...)
+	}
 	rec.NextAttempt = time.Time{}
 	return s.commit(ctx, rec, false)
 }

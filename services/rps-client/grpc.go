@@ -45,6 +45,7 @@ func toProto(r *store.Record, withURL bool) *rpsv1.DeviceStatus {
 	st := &rpsv1.DeviceStatus{
 		Name: "devices/" + r.MAC, Mac: r.MAC, Vendor: r.Vendor, Tenant: r.Tenant, State: r.State,
 		FailureReason: r.Reason, LastError: r.LastError, Attempts: r.Attempts, PhoneRevision: r.PhoneRevision,
+		VendorObjects: r.Objects,
 	}
 	if !r.LastAttempt.IsZero() {
 		st.LastAttemptTime = timestamppb.New(r.LastAttempt)

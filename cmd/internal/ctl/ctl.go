@@ -35,6 +35,7 @@ import (
 	"github.com/dialtone-voip/dialtone/platform/config"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
 	rendererv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/renderer/v1"
+	rpsv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/rps/v1"
 )
 
 // AdminTokenFile is the admin token's file name in the data directory
@@ -56,6 +57,7 @@ type Env struct {
 type Clients struct {
 	Inventory inventoryv1.InventoryServiceClient
 	Renderer  rendererv1.ConfigRendererServiceClient
+	Rps       rpsv1.RedirectServiceClient
 	close     func() error
 }
 
@@ -71,6 +73,7 @@ func (c *Clients) Close() error {
 type Globals struct {
 	Server         string
 	RendererServer string
+	RpsServer      string
 	Token          string
 	TokenFile      string
 	DataDir        string
@@ -89,6 +92,7 @@ func defaultGlobals() *Globals {
 func (g *Globals) register(fs *flag.FlagSet) {
 	subcmd.StringVar(fs, &g.Server, "server", "inventory gRPC address host:port (env DIALTONE_SERVER)")
 	subcmd.StringVar(fs, &g.RendererServer, "renderer-server", "config-renderer gRPC address for 'models' (default: --server, as in the one-process dialtone)")
+	subcmd.StringVar(fs, &g.RpsServer, "rps-server", "rps-client gRPC address for 'rps' (default: --server, as in the one-process dialtone)")
 	subcmd.SecretVar(fs, &g.Token, "token", "admin bearer token (env DIALTONE_TOKEN; default: --token-file, then <data-dir>/admin.token)")
 	subcmd.StringVar(fs, &g.TokenFile, "token-file", "file holding the bearer token")
 	subcmd.StringVar(fs, &g.DataDir, "data-dir", "dialtone's data directory, where admin.token is")
@@ -232,6 +236,18 @@ func DialClients(_ context.Context, g *Globals) (*Clients, error) {
 		c.close = func() error { return errors.Join(inv.Close(), ren.Close()) }
 	}
 	c.Renderer = rendererv1.NewConfigRendererServiceClient(ren)
+	rps := inv
+	if g.RpsServer != "" && g.RpsServer != g.Server && g.RpsServer != g.RendererServer {
+		if rps, err = g.dial(g.RpsServer, tok); err != nil {
+			_ = c.Close()
+			return nil, err
+		}
+		prev := c.close
+		c.close = func() error { return errors.Join(prev(), rps.Close()) }
+	} else if g.RpsServer != "" && g.RpsServer == g.RendererServer {
+		rps = ren
+	}
+	c.Rps = rpsv1.NewRedirectServiceClient(rps)
 	return c, nil
 }
 
@@ -266,6 +282,7 @@ MAC addresses are accepted in any usual spelling (001565aabbcc, 00:15:65:AA:BB:C
 			c.phonesCommand(),
 			c.interfacesCommand(),
 			c.modelsCommand(),
+			c.rpsCommand(),
 			c.templatesCommand(),
 			c.tenantsCommand(),
 			c.watchCommand(),

@@ -76,6 +76,28 @@ type Record struct {
 	// Deregistered is when the record last became DEREGISTERED; such
 	// records expire (Config.DeregisteredTTL).
 	Deregistered time.Time `json:"deregistered,omitzero"`
+	// Objects are vendor-side objects we created for this MAC (see
+	// vendors.ObjectLister), oldest first, at most MaxObjects.
+	Objects []string `json:"objects,omitempty"`
+}
+
+// MaxObjects bounds Record.Objects; the oldest names are dropped first.
+const MaxObjects = 32
+
+// AddObjects records objs as in use: each moves to (or is added at) the end.
+func (r *Record) AddObjects(objs ...string) {
+	for _, o := range objs {
+		kept := r.Objects[:0:0]
+		for _, x := range r.Objects {
+			if x != o {
+				kept = append(kept, x)
+			}
+		}
+		r.Objects = append(kept, o)
+	}
+	if n := len(r.Objects); n > MaxObjects {
+		r.Objects = append([]string(nil), r.Objects[n-MaxObjects:]...)
+	}
 }
 
 // SetIntent results.

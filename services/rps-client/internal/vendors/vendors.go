@@ -42,6 +42,14 @@ type Client interface {
 	Check(ctx context.Context, mac string) (CheckResult, error)
 }
 
+// ObjectLister is implemented by clients whose registrations create objects
+// at the vendor besides the MAC's own entry (Yealink-template XML-RPC server
+// objects), so the service can record and list what it made.
+type ObjectLister interface {
+	// Objects names the vendor-side objects a registration to url uses.
+	Objects(url string) []string
+}
+
 // CheckResult is a vendor's answer about one MAC.
 type CheckResult struct {
 	Registered bool

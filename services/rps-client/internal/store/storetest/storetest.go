@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -212,7 +213,8 @@ func testRecordsAndPaging(t *testing.T, h *harness) {
 		Reason: rpsv1.FailureReason_FAILURE_REASON_TRANSIENT, LastError: "503", LastAttempt: at, NextAttempt: at.Add(time.Minute),
 		Attempts: 2, RegisteredURL: "u", PhoneRevision: 9, IntentRevision: 8, Held: true, HeldVendor: "snom",
 		HeldAccount: "acme/snom", Target: "t", FailedURL: "f", CredFP: "c", Published: true,
-		Slot: at.Add(2 * time.Minute), Deregistered: at.Add(3 * time.Minute)}
+		Slot: at.Add(2 * time.Minute), Deregistered: at.Add(3 * time.Minute),
+		Objects: []string{"server 0123456789abcdef0123", "server fedcba9876543210fedc"}}
 	if err := s.PutRecord(ctx, full); err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +224,7 @@ func testRecordsAndPaging(t *testing.T, h *harness) {
 		t.Fatalf("%+v %v", r, err)
 	}
 	r.LastAttempt, r.NextAttempt, r.Slot, r.Deregistered = full.LastAttempt, full.NextAttempt, full.Slot, full.Deregistered
-	if *r != *full {
+	if !reflect.DeepEqual(r, full) {
 		t.Fatalf("record %+v, want %+v", r, full)
 	}
 	if r, err := s.Record(ctx, "ffffffffffff"); r != nil || err != nil {

@@ -77,6 +77,11 @@ func ServerName(url string) string {
 	return hex.EncodeToString(sum[:])[:20]
 }
 
+// Objects names the server object a registration to url binds the MAC to.
+// The API cannot delete server objects, so one per distinct URL stays at
+// the vendor; the service lists them (DeviceStatus.vendor_objects).
+func (c *XMLRPC) Objects(url string) []string { return []string{"server " + ServerName(url)} }
+
 func (c *XMLRPC) call(ctx context.Context, tr *vendors.Transport, op, method string, params ...any) (bool, string, error) {
 	return tr.RPCResult(ctx, op, c.endpoint, c.user, c.pass.Reveal(), method, params...)
 }

@@ -180,6 +180,12 @@ type DeviceStatus struct {
 	RegisteredUrl string `protobuf:"bytes,11,opt,name=registered_url,json=registeredUrl,proto3" json:"registered_url,omitempty"`
 	// The inventory phone revision this status answers.
 	PhoneRevision int64 `protobuf:"varint,12,opt,name=phone_revision,json=phoneRevision,proto3" json:"phone_revision,omitempty"`
+	// Objects rps-client created at the vendor for this MAC, oldest first; the
+	// last one is in use. Yealink's and Htek's legacy XML-RPC APIs bind a MAC to
+	// a server object ("server <name>", one per provisioning URL) and have no
+	// method to delete one, so each URL change leaves the previous object at the
+	// vendor: listed here so that operators can remove them in the portal.
+	VendorObjects []string `protobuf:"bytes,90,rep,name=vendor_objects,json=vendorObjects,proto3" json:"vendor_objects,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -296,6 +302,13 @@ func (x *DeviceStatus) GetPhoneRevision() int64 {
 		return x.PhoneRevision
 	}
 	return 0
+}
+
+func (x *DeviceStatus) GetVendorObjects() []string {
+	if x != nil {
+		return x.VendorObjects
+	}
+	return nil
 }
 
 type RegisterDeviceRequest struct {
@@ -1032,7 +1045,7 @@ var File_dialtone_rps_v1_rps_proto protoreflect.FileDescriptor
 
 const file_dialtone_rps_v1_rps_proto_rawDesc = "" +
 	"\n" +
-	"\x19dialtone/rps/v1/rps.proto\x12\x0fdialtone.rps.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfe\x03\n" +
+	"\x19dialtone/rps/v1/rps.proto\x12\x0fdialtone.rps.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa5\x04\n" +
 	"\fDeviceStatus\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
 	"\x03mac\x18\x02 \x01(\tR\x03mac\x12\x16\n" +
@@ -1047,7 +1060,8 @@ const file_dialtone_rps_v1_rps_proto_rawDesc = "" +
 	"\battempts\x18\n" +
 	" \x01(\x05R\battempts\x12%\n" +
 	"\x0eregistered_url\x18\v \x01(\tR\rregisteredUrl\x12%\n" +
-	"\x0ephone_revision\x18\f \x01(\x03R\rphoneRevision\"k\n" +
+	"\x0ephone_revision\x18\f \x01(\x03R\rphoneRevision\x12%\n" +
+	"\x0evendor_objects\x18Z \x03(\tR\rvendorObjects\"k\n" +
 	"\x15RegisterDeviceRequest\x12\x10\n" +
 	"\x03mac\x18\x01 \x01(\tR\x03mac\x12\x16\n" +
 	"\x06vendor\x18\x02 \x01(\tR\x06vendor\x12\x16\n" +
