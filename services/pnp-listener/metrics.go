@@ -67,50 +67,50 @@ type metrics struct {
 func newMetrics(r prometheus.Registerer, gauges map[string]func() float64) *metrics {
 	m := &metrics{drops: map[string]prometheus.Counter{}}
 	dropVec := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "dialtone_pnp_datagrams_dropped_total",
+		Name: "dialtone_pnp_listener_datagrams_dropped_total",
 		Help: "Datagrams dropped before or while parsing, by reason.",
 	}, []string{"reason"})
 	for _, reason := range append(append([]string{}, sipsock.DropReasons...), dropParse, dropUnmatchedResponse, dropMethod, dropMalformed) {
 		m.drops[reason] = dropVec.WithLabelValues(reason)
 	}
 	m.subscribes = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "dialtone_pnp_subscribes_total",
+		Name: "dialtone_pnp_listener_subscribes_total",
 		Help: "PnP SUBSCRIBEs handled, by outcome (answered, repeat, bad_event, malformed, policy_denied, no_mac).",
 	}, []string{"outcome"})
 	m.notifies = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "dialtone_pnp_notifies_total",
+		Name: "dialtone_pnp_listener_notifies_total",
 		Help: "NOTIFYs by kind (boot, late, check_sync) and outcome (ok, rejected, timeout, no_url, …).",
 	}, []string{"kind", "outcome"})
 	m.lookups = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "dialtone_pnp_inventory_lookups_total",
+		Name: "dialtone_pnp_listener_inventory_lookups_total",
 		Help: "GetProvisioningUrl calls by result (ok, not_found, timeout, error).",
 	}, []string{"result"})
 	m.events = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "dialtone_pnp_events_total",
+		Name: "dialtone_pnp_listener_events_total",
 		Help: "Events consumed, by type and what they led to.",
 	}, []string{"type", "result"})
 	m.okLatency = prometheus.NewHistogram(prometheus.HistogramOpts{
-		Name:    "dialtone_pnp_subscribe_ok_seconds",
+		Name:    "dialtone_pnp_listener_subscribe_ok_seconds",
 		Help:    "From handing a SUBSCRIBE to the handler to sending the 200 OK.",
 		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1},
 	})
 	m.notifyDelay = prometheus.NewHistogram(prometheus.HistogramOpts{
-		Name:    "dialtone_pnp_subscribe_notify_seconds",
+		Name:    "dialtone_pnp_listener_subscribe_notify_seconds",
 		Help:    "From handing a SUBSCRIBE to the handler to the first transmission of its NOTIFY.",
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5},
 	})
 	m.lookupTime = prometheus.NewHistogram(prometheus.HistogramOpts{
-		Name:    "dialtone_pnp_inventory_lookup_seconds",
+		Name:    "dialtone_pnp_listener_inventory_lookup_seconds",
 		Help:    "Duration of GetProvisioningUrl calls.",
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25},
 	})
 	m.queueWait = prometheus.NewHistogram(prometheus.HistogramOpts{
-		Name:    "dialtone_pnp_notify_queue_seconds",
+		Name:    "dialtone_pnp_listener_notify_queue_seconds",
 		Help:    "How long a NOTIFY job waited for a worker.",
 		Buckets: []float64{.0001, .001, .005, .01, .05, .1, .5, 1, 2, 4},
 	})
 	m.unexpected = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "dialtone_pnp_unexpected_requests_total",
+		Name: "dialtone_pnp_listener_unexpected_requests_total",
 		Help: "Unicast requests other than SUBSCRIBE, answered 405.",
 	})
 	cs := []prometheus.Collector{dropVec, m.subscribes, m.notifies, m.lookups, m.events, m.okLatency, m.notifyDelay, m.lookupTime, m.queueWait, m.unexpected}
@@ -130,13 +130,13 @@ func newMetrics(r prometheus.Registerer, gauges map[string]func() float64) *metr
 }
 
 var gaugeHelp = map[string]string{
-	"dialtone_pnp_seen_phones":            "Phones remembered for late NOTIFYs.",
-	"dialtone_pnp_outbox_depth":           "Events waiting to be published.",
-	"dialtone_pnp_outbox_published_total": "Events published to JetStream.",
-	"dialtone_pnp_outbox_retries_total":   "Failed publish attempts, retried.",
-	"dialtone_pnp_outbox_dropped_total":   "Events dropped because the outbox was full.",
-	"dialtone_pnp_notifies_inflight":      "NOTIFY transactions in flight.",
-	"dialtone_pnp_interfaces":             "Interfaces served.",
+	"dialtone_pnp_listener_seen_phones":            "Phones remembered for late NOTIFYs.",
+	"dialtone_pnp_listener_outbox_depth":           "Events waiting to be published.",
+	"dialtone_pnp_listener_outbox_published_total": "Events published to JetStream.",
+	"dialtone_pnp_listener_outbox_retries_total":   "Failed publish attempts, retried.",
+	"dialtone_pnp_listener_outbox_dropped_total":   "Events dropped because the outbox was full.",
+	"dialtone_pnp_listener_notifies_inflight":      "NOTIFY transactions in flight.",
+	"dialtone_pnp_listener_interfaces":             "Interfaces served.",
 }
 
 func (m *metrics) drop(reason string) {

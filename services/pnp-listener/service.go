@@ -115,13 +115,13 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	notReady := errors.New("pnp-listener: SIP socket not open yet")
 	s.readyErr.Store(&notReady)
 	s.m = newMetrics(deps.Registerer, map[string]func() float64{
-		"dialtone_pnp_seen_phones":            func() float64 { return float64(s.seen.Len()) },
-		"dialtone_pnp_outbox_depth":           func() float64 { return float64(s.out.Len()) },
-		"dialtone_pnp_outbox_published_total": func() float64 { return float64(s.out.Stats().Published) },
-		"dialtone_pnp_outbox_retries_total":   func() float64 { return float64(s.out.Stats().Retries) },
-		"dialtone_pnp_outbox_dropped_total":   func() float64 { return float64(s.out.Stats().Dropped) },
-		"dialtone_pnp_notifies_inflight":      func() float64 { return float64(len(s.sem)) },
-		"dialtone_pnp_interfaces": func() float64 {
+		"dialtone_pnp_listener_seen_phones":            func() float64 { return float64(s.seen.Len()) },
+		"dialtone_pnp_listener_outbox_depth":           func() float64 { return float64(s.out.Len()) },
+		"dialtone_pnp_listener_outbox_published_total": func() float64 { return float64(s.out.Stats().Published) },
+		"dialtone_pnp_listener_outbox_retries_total":   func() float64 { return float64(s.out.Stats().Retries) },
+		"dialtone_pnp_listener_outbox_dropped_total":   func() float64 { return float64(s.out.Stats().Dropped) },
+		"dialtone_pnp_listener_notifies_inflight":      func() float64 { return float64(len(s.sem)) },
+		"dialtone_pnp_listener_interfaces": func() float64 {
 			if l := s.sockets(); l != nil {
 				return float64(len(l.Interfaces()))
 			}

@@ -72,7 +72,7 @@ func testDeregisteredStatusesExpire(t *testing.T, b backend) {
 	for _, m := range macs[1:] {
 		e.record(m)
 	}
-	if v := metrictest.Value(t, reg, "rps_client_statuses_expired_total"); v != 1 {
+	if v := metrictest.Value(t, reg, "dialtone_rps_client_statuses_expired_total"); v != 1 {
 		t.Fatalf("expired counter %v", v)
 	}
 	// Off: nothing is deleted.

@@ -26,36 +26,36 @@ type metrics struct {
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "rps_client_events_total", Help: "PhoneChanged events handled, by change type and action taken.",
+			Name: "dialtone_rps_client_events_total", Help: "PhoneChanged events handled, by change type and action taken.",
 		}, []string{"change_type", "action"}),
 		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "rps_client_vendor_attempts_total", Help: "Register/deregister attempts at vendors, by outcome (ok or failure reason).",
+			Name: "dialtone_rps_client_vendor_attempts_total", Help: "Register/deregister attempts at vendors, by outcome (ok or failure reason).",
 		}, []string{"vendor", "api", "op", "result"}),
 		vendorHTTP: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "rps_client_vendor_request_duration_seconds", Help: "HTTP exchanges with vendor APIs.",
+			Name: "dialtone_rps_client_vendor_request_duration_seconds", Help: "HTTP exchanges with vendor APIs.",
 			Buckets: prometheus.ExponentialBuckets(0.01, 2.5, 10),
 		}, []string{"api", "op", "code"}),
 		published: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "rps_client_results_published_total", Help: "RpsResult events published, by result.",
+			Name: "dialtone_rps_client_results_published_total", Help: "RpsResult events published, by result.",
 		}, []string{"result"}),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "rps_client_credentials_reloads_total", Help: "Credentials directory reloads, by result.",
+			Name: "dialtone_rps_client_credentials_reloads_total", Help: "Credentials directory reloads, by result.",
 		}, []string{"result"}),
 		deferred: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "rps_client_attempts_deferred_total", Help: "Attempts deferred to a later call slot by the client-side rate limit (--vendor-rate), by vendor.",
+			Name: "dialtone_rps_client_attempts_deferred_total", Help: "Attempts deferred to a later call slot by the client-side rate limit (--vendor-rate), by vendor.",
 		}, []string{"vendor"}),
 		causes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "dialtone_rps_client_vendor_failure_causes_total",
 			Help: "Vendor failures with a cause operators act on: clock_skew (fix the host's clock; credentials are fine), registration_gap (a phone left without a redirect until the retry holds).",
 		}, []string{"api", "cause"}),
 		expired: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "rps_client_statuses_expired_total", Help: "Statuses of phones deregistered longer than --deregistered-ttl, deleted.",
+			Name: "dialtone_rps_client_statuses_expired_total", Help: "Statuses of phones deregistered longer than --deregistered-ttl, deleted.",
 		}),
 		retryPending: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "rps_client_retry_pending", Help: "MACs in the retry schedule (at the last scan).",
+			Name: "dialtone_rps_client_retry_pending", Help: "MACs in the retry schedule (at the last scan).",
 		}),
 		accounts: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "rps_client_vendor_accounts", Help: "Vendor accounts loaded.",
+			Name: "dialtone_rps_client_vendor_accounts", Help: "Vendor accounts loaded.",
 		}),
 	}
 	if reg == nil {

@@ -66,7 +66,7 @@ func testVendorRateLimit(t *testing.T, b backend) {
 			t.Fatalf("deferred %s: state %v, attempts %d, slot +%v", mac, r.State, r.Attempts, r.Slot.Sub(start))
 		}
 	}
-	if d := metrictest.Value(t, reg, "rps_client_attempts_deferred_total", "vendor", "snom"); d != 5 {
+	if d := metrictest.Value(t, reg, "dialtone_rps_client_attempts_deferred_total", "vendor", "snom"); d != 5 {
 		t.Fatalf("deferred counter %v, want 5", d)
 	}
 	// A redelivery before the slot keeps the slot and calls nobody.

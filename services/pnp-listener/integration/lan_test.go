@@ -322,7 +322,7 @@ func TestMulticastBootLateAssignAndCheckSync(t *testing.T) {
 		}
 		ph1.Answer(req, from, 200)
 		waitFor(t, "check-sync outcome", func() bool {
-			return e.counter("dialtone_pnp_notifies_total", "kind", "check_sync", "outcome", "ok") == 1
+			return e.counter("dialtone_pnp_listener_notifies_total", "kind", "check_sync", "outcome", "ok") == 1
 		})
 	})
 
@@ -366,7 +366,7 @@ func TestMulticastBootLateAssignAndCheckSync(t *testing.T) {
 		}
 	})
 
-	if got := e.counter("dialtone_pnp_datagrams_dropped_total", "reason", "foreign_source"); got != 0 {
+	if got := e.counter("dialtone_pnp_listener_datagrams_dropped_total", "reason", "foreign_source"); got != 0 {
 		t.Errorf("LAN phones dropped as foreign: %v", got)
 	}
 }

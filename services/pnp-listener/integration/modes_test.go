@@ -86,7 +86,7 @@ func TestBesidePBX(t *testing.T) {
 		}
 	}
 	ph.ExpectNothing(300 * time.Millisecond) // the listener did not answer 405
-	if got := e.counter("dialtone_pnp_unexpected_requests_total"); got != 0 {
+	if got := e.counter("dialtone_pnp_listener_unexpected_requests_total"); got != 0 {
 		t.Errorf("the listener saw the PBX's unicast: %v", got)
 	}
 }
@@ -127,7 +127,7 @@ func TestForeignSourceDropped(t *testing.T) {
 	ph.Send(group, phonetest.Subscribe("yealink", "001565f0f0f0", "203.0.113.7", 5060, "x1"))
 	ph.ExpectNothing(time.Second)
 	waitFor(t, "the drop to be counted", func() bool {
-		return e.counter("dialtone_pnp_datagrams_dropped_total", "reason", "foreign_source") == 1
+		return e.counter("dialtone_pnp_listener_datagrams_dropped_total", "reason", "foreign_source") == 1
 	})
 	if _, err := e.admin.GetPhone(e.ctx, &inventoryv1.GetPhoneRequest{Name: "phones/001565f0f0f0"}); err == nil {
 		t.Error("a phone from a foreign subnet was discovered")

@@ -35,31 +35,31 @@ func (m *metrics) profileResult(result string) prometheus.Counter {
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		changes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "inventory_phone_changes_total", Help: "Committed phone changes, by change type.",
+			Name: "dialtone_inventory_phone_changes_total", Help: "Committed phone changes, by change type.",
 		}, []string{"type"}),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "inventory_events_consumed_total", Help: "Consumed events, by consumer and result (changed, unchanged, dropped, retry).",
+			Name: "dialtone_inventory_events_consumed_total", Help: "Consumed events, by consumer and result (changed, unchanged, dropped, retry).",
 		}, []string{"consumer", "result"}),
 		published: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "inventory_outbox_published_total", Help: "Outbox events published to JetStream.",
+			Name: "dialtone_inventory_outbox_published_total", Help: "Outbox events published to JetStream.",
 		}),
 		pubErrors: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "inventory_outbox_publish_errors_total", Help: "Failed outbox publish attempts (retried).",
+			Name: "dialtone_inventory_outbox_publish_errors_total", Help: "Failed outbox publish attempts (retried).",
 		}),
 		profiles: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "inventory_profile_lookups_total", Help: "GetProvisioningProfile calls, by result (ok, grace, bootstrap, not_found).",
+			Name: "dialtone_inventory_profile_lookups_total", Help: "GetProvisioningProfile calls, by result (ok, grace, bootstrap, not_found).",
 		}, []string{"result"}),
 		cacheHits: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "inventory_profile_cache_hits_total", Help: "Profile lookups answered from the profile cache.",
+			Name: "dialtone_inventory_profile_cache_hits_total", Help: "Profile lookups answered from the profile cache.",
 		}),
 		cacheMisses: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "inventory_profile_cache_misses_total", Help: "Profile lookups with a well-formed token that read the store.",
+			Name: "dialtone_inventory_profile_cache_misses_total", Help: "Profile lookups with a well-formed token that read the store.",
 		}),
 		cacheRounds: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "inventory_profile_cache_sync_rounds_total", Help: "Change-log reads by the profile cache (each is shared by the lookups waiting for it).",
+			Name: "dialtone_inventory_profile_cache_sync_rounds_total", Help: "Change-log reads by the profile cache (each is shared by the lookups waiting for it).",
 		}),
 		cacheFlushes: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "inventory_profile_cache_flushes_total", Help: "Times the profile cache dropped every entry (the change log did not continue its cursor).",
+			Name: "dialtone_inventory_profile_cache_flushes_total", Help: "Times the profile cache dropped every entry (the change log did not continue its cursor).",
 		}),
 	}
 	m.profileOK = m.profiles.WithLabelValues("ok")

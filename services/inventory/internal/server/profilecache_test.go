@@ -285,8 +285,8 @@ func TestProfileCacheMetrics(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	hits, misses := metrictest.Value(t, reg, "inventory_profile_cache_hits_total"), metrictest.Value(t, reg, "inventory_profile_cache_misses_total")
-	rounds := metrictest.Value(t, reg, "inventory_profile_cache_sync_rounds_total")
+	hits, misses := metrictest.Value(t, reg, "dialtone_inventory_profile_cache_hits_total"), metrictest.Value(t, reg, "dialtone_inventory_profile_cache_misses_total")
+	rounds := metrictest.Value(t, reg, "dialtone_inventory_profile_cache_sync_rounds_total")
 	if hits+misses != callers*each || misses < float64(len(tokens)) || hits < callers*each/2 {
 		t.Fatalf("hits %v + misses %v, want %d lookups, at least %d misses and mostly hits", hits, misses, callers*each, len(tokens))
 	}
@@ -294,14 +294,14 @@ func TestProfileCacheMetrics(t *testing.T) {
 		t.Fatalf("%v change-log reads for %d concurrent lookups: not shared", rounds, callers*each)
 	}
 	t.Logf("%d lookups: %v hits, %v misses, %v change-log reads", callers*each, hits, misses, rounds)
-	if f := metrictest.Value(t, reg, "inventory_profile_cache_flushes_total"); f != 0 {
+	if f := metrictest.Value(t, reg, "dialtone_inventory_profile_cache_flushes_total"); f != 0 {
 		t.Fatalf("flushes %v before any trim", f)
 	}
 	for i := range 300 { // unrelated writes push the log past b's position (MINID ~ trims whole nodes of 100)
 		a.discover(fmt.Sprintf("0015650f%04x", i), time.Now())
 	}
 	profileOf(t, b, tokens[0])
-	if f := metrictest.Value(t, reg, "inventory_profile_cache_flushes_total"); f != 1 {
+	if f := metrictest.Value(t, reg, "dialtone_inventory_profile_cache_flushes_total"); f != 1 {
 		t.Fatalf("flushes %v after the log was trimmed, want 1", f)
 	}
 }

@@ -116,7 +116,7 @@ func TestRunServes(t *testing.T) {
 	}
 	body, _ := io.ReadAll(res.Body)
 	res.Body.Close()
-	if !strings.Contains(string(body), "dialtone_pnp_subscribes_total") {
+	if !strings.Contains(string(body), "dialtone_pnp_listener_subscribes_total") {
 		t.Error("/metrics lacks the listener's metrics")
 	}
 	cancel()

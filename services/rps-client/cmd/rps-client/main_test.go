@@ -88,8 +88,8 @@ func TestRun(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if !strings.Contains(string(body), "rps_client_vendor_accounts 1") {
-		t.Fatal("metrics lack rps_client_vendor_accounts")
+	if !strings.Contains(string(body), "dialtone_rps_client_vendor_accounts 1") {
+		t.Fatal("metrics lack dialtone_rps_client_vendor_accounts")
 	}
 }
 
