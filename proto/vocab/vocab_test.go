@@ -42,3 +42,19 @@ func TestTransportAndLanguages(t *testing.T) {
 		t.Error("lists")
 	}
 }
+
+func TestParseLanguage(t *testing.T) {
+	for in, want := range map[string]string{
+		"de": "de", "DE": "de", "de-DE": "de", "de_at": "de", "en-gb": "en-GB", "EN-US": "en-US", "en-AU": "en",
+		"pt_br": "pt-BR", "pt-PT": "pt", "es-MX": "es", "es-419": "es-419", "zh-tw": "zh-TW", " fr ": "fr",
+	} {
+		if got, err := ParseLanguage(in); err != nil || got != want {
+			t.Errorf("ParseLanguage(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "klingon", "zh", "xx-DE", "-DE"} {
+		if got, err := ParseLanguage(in); err == nil {
+			t.Errorf("ParseLanguage(%q) = %q, want an error", in, got)
+		}
+	}
+}

@@ -166,7 +166,8 @@ func (r result) fails(t *testing.T, wantCode int, contains ...string) result {
 
 func TestHelpEverywhere(t *testing.T) {
 	paths := [][]string{{}, {"extensions"}, {"extensions", "add"}, {"extensions", "list"}, {"extensions", "delete"},
-		{"phones"}, {"phones", "list"}, {"phones", "show"}, {"phones", "assign"}, {"phones", "add"}, {"phones", "url"},
+		{"phones"}, {"phones", "list"}, {"phones", "show"}, {"phones", "assign"}, {"phones", "set"}, {"extensions", "update"},
+		{"interfaces", "update"}, {"tenants", "update"}, {"phones", "add"}, {"phones", "url"},
 		{"phones", "unassign"}, {"phones", "delete"}, {"phones", "reprovision"}, {"phones", "rotate-token"}, {"phones", "import"},
 		{"interfaces"}, {"interfaces", "list"}, {"interfaces", "add"}, {"interfaces", "delete"}, {"models"}, {"models", "list"}, {"tenants"}, {"tenants", "list"}, {"tenants", "add"}, {"watch"}}
 	for _, p := range paths {

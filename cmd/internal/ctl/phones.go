@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/dialtone-voip/dialtone/cmd/internal/subcmd"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
@@ -18,9 +19,9 @@ import (
 func (c *cli) phonesCommand() *subcmd.Command {
 	return &subcmd.Command{
 		Name:  "phones",
-		Short: "List, assign, add, provision and remove phones.",
+		Short: "List, assign, edit, add, provision and remove phones.",
 		Subs: []*subcmd.Command{
-			c.phonesList(), c.phonesShow(), c.phonesAssign(), c.phonesAdd(), c.phonesURL(),
+			c.phonesList(), c.phonesShow(), c.phonesAssign(), c.phonesSet(), c.phonesAdd(), c.phonesURL(),
 			c.phonesUnassign(), c.phonesDelete(), c.phonesReprovision(), c.phonesRotate(), c.phonesImport(),
 		},
 	}
@@ -237,7 +238,10 @@ func (c *cli) phonesAssign() *subcmd.Command {
 		Name: "assign", Args: "MAC", NArgs: 1,
 		Short: "Assign a discovered phone to an extension, with its provisioning settings.",
 		Long: `The phone gets a provisioning URL; if pnp-listener saw it, it is sent the URL at
-once. Unset settings take the tenant's defaults. Print the URL with 'phones url'.`,
+once. Print the URL with 'phones url'.
+A phone without settings takes the tenant's defaults for the settings not given.
+Re-assigning a phone that has settings (e.g. to change its lines) keeps every
+setting not given; to change or clear one setting, use 'phones set'.`,
 		Flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&ext, "extension", "", "extension NUMBER for line 1 (required)")
 			nf.register(fs)
@@ -282,6 +286,66 @@ once. Unset settings take the tenant's defaults. Print the URL with 'phones url'
 				return fmt.Errorf("assign %s: %w", macaddr.Colon(mac), err)
 			}
 			return c.printChanged("assigned", redact(resp.GetPhone()))
+		},
+	}
+}
+
+func (c *cli) phonesSet() *subcmd.Command {
+	var se settingsEdit
+	return &subcmd.Command{
+		Name: "set", Args: "MAC", NArgs: 1,
+		Short: "Change some provisioning settings of an assigned phone; the others stay.",
+		Long: `Only the settings given change (UpdatePhone with an update mask); --clear resets
+one to the tenant default. The phone gets the new configuration: if pnp-listener
+saw it, it is sent a check-sync at once.
+Example: dialtonectl phones set 00:15:65:aa:bb:cc --transport tls --clear codecs`,
+		Flags: se.register,
+		Run: func(ctx context.Context, args []string) error {
+			name, mac, err := phoneName(args[0])
+			if err != nil {
+				return err
+			}
+			var p *inventoryv1.Phone
+			var words []string
+			err = c.call(ctx, func(ctx context.Context, cl *Clients) error {
+				tenant := c.g.Tenant
+				if c.set["interface"] && !strings.Contains(se.iface, "/") && !c.set["tenant"] {
+					// A bare interface id is one of the phone's tenant.
+					cur, err := cl.Inventory.GetPhone(ctx, &inventoryv1.GetPhoneRequest{Name: name})
+					if err != nil {
+						return err
+					}
+					if t := lastSegment(cur.GetPhone().GetTenant()); t != "" {
+						tenant = t
+					}
+				}
+				ps, paths, w, err := se.changes(c.set, tenant, "settings.")
+				if err != nil {
+					return err
+				}
+				if len(paths) == 0 {
+					return subcmd.Usagef("nothing to change: give a setting (--%s) or --clear", strings.Join(settingFlagNames(), ", --"))
+				}
+				words = w
+				resp, err := cl.Inventory.UpdatePhone(ctx, &inventoryv1.UpdatePhoneRequest{
+					Phone:      &inventoryv1.Phone{Name: name, Settings: ps},
+					UpdateMask: &fieldmaskpb.FieldMask{Paths: paths},
+				})
+				p = resp.GetPhone()
+				return err
+			})
+			if err != nil {
+				if subcmd.IsUsage(err) {
+					return err
+				}
+				return fmt.Errorf("set %s: %w", macaddr.Colon(mac), err)
+			}
+			if c.g.Output == "json" {
+				return printJSON(c.env.Stdout, redact(p))
+			}
+			_, err = fmt.Fprintf(c.env.Stdout, "updated %s (%s %s): %s; changed %s\n", displayMAC(p.GetMac()),
+				dash(p.GetVendor()), dash(p.GetModel()), stateName(p.GetState()), strings.Join(words, ", "))
+			return err
 		},
 	}
 }
