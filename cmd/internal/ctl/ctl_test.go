@@ -493,7 +493,7 @@ func TestWatch(t *testing.T) {
 			t.Errorf("watch prints a URL: %s", l)
 		}
 	}
-	if len(kinds) != 3 || kinds[1] != "PHONE_CHANGE_TYPE_UNASSIGNED" || kinds[2] != "PHONE_CHANGE_TYPE_DELETED" {
+	if len(kinds) != 3 || kinds[1] != "unassigned" || kinds[2] != "deleted" {
 		t.Fatalf("changes %v", kinds)
 	}
 	// Resume after the first change: the next one is the unassignment.

@@ -91,7 +91,7 @@ func (c *cli) phonesList() *subcmd.Command {
 			for _, p := range phones {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", displayMAC(p.GetMac()), stateName(p.GetState()),
 					dash(p.GetVendor()), dash(p.GetModel()), dash(p.GetFirmware()), dash(lastSegment(p.GetTenant())),
-					dash(lineList(p)), ts(p.GetLastSeenTime()), dash(p.GetLastSeenAddress()))
+					dash(lineList(p)), tableTS(p.GetLastSeenTime()), dash(p.GetLastSeenAddress()))
 			}
 			return tw.Flush()
 		},
@@ -158,12 +158,12 @@ func (c *cli) printPhone(p *inventoryv1.Phone) error {
 		}
 		row("RPS", st)
 	}
-	row("Last seen", fmt.Sprintf("%s from %s", ts(p.GetLastSeenTime()), dash(p.GetLastSeenAddress())))
+	row("Last seen", fmt.Sprintf("%s from %s", tableTS(p.GetLastSeenTime()), dash(p.GetLastSeenAddress())))
 	row("User-Agent", dash(p.GetUserAgent()))
 	if f := p.GetLastFetch(); f != nil {
-		row("Last fetch", fmt.Sprintf("%s %s from %s", ts(f.GetTime()), f.GetFileName(), dash(f.GetSourceAddress())))
+		row("Last fetch", fmt.Sprintf("%s %s from %s", tableTS(f.GetTime()), f.GetFileName(), dash(f.GetSourceAddress())))
 	}
-	row("Provisioned", ts(p.GetProvisionedTime()))
+	row("Provisioned", tableTS(p.GetProvisionedTime()))
 	row("Revision", fmt.Sprint(p.GetRevision()))
 	return tw.Flush()
 }
