@@ -58,3 +58,23 @@ func TestParseLanguage(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseLanguage: whatever it accepts is on the list, and parsing the
+// result again gives the result.
+func FuzzParseLanguage(f *testing.F) {
+	for _, s := range []string{"de", "de-DE", "PT_br", "zh", "-", "en-GB-oxendict"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		l, err := ParseLanguage(s)
+		if err != nil {
+			return
+		}
+		if !IsLanguage(l) {
+			t.Fatalf("ParseLanguage(%q) = %q, not on the list", s, l)
+		}
+		if again, err := ParseLanguage(l); err != nil || again != l {
+			t.Fatalf("ParseLanguage(%q) = %q, %v", l, again, err)
+		}
+	})
+}
