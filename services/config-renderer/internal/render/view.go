@@ -43,7 +43,10 @@ type View struct {
 
 	Lines  []Line // configured lines, index order
 	Unused []int  // account indexes 1..Accounts without a line (to disable)
-	Server Server
+	// UnusedK are the vendor key names of each Unused account, where the
+	// vendor numbers its keys per account (Grandstream, Htek).
+	UnusedK []map[string]string
+	Server  Server
 
 	// Codecs is the profile's ordered list in the vendor's names (empty: leave
 	// the phone's defaults); Disabled the vendor's other known codecs.
@@ -57,6 +60,10 @@ type View struct {
 	// the phone's own setting and says so in a comment.
 	NoCodecKey    bool
 	NoLanguageKey bool
+
+	// RegStart is the render time in Unix seconds: a DECT base opens its
+	// handset registration window from then (Gigaset update_dm RegStart).
+	RegStart int
 
 	WebPassword string
 	Language    string // vendor value, "" to leave untouched
@@ -92,6 +99,10 @@ type Line struct {
 	DisplayName, Label            string
 	K                             map[string]string // vendor key names (P-values…)
 	Handset                       string            // Gigaset handset id, 5 digits
+	// DECTCode is the handset's DECT access code: the last four digits of the
+	// extension, zero-padded ("0000" without digits), as Wazo computes it
+	// (WZ:plugins/wazo_gigaset/N870_83_v2_48_0/common.py _add_ac_code).
+	DECTCode string
 }
 
 // Server is the registrar in the vendor's encoding.
@@ -247,6 +258,22 @@ var handsetIDs = func() (ids [256]string) {
 	return
 }()
 
+// dectCode is the last four digits of ext, zero-padded.
+func dectCode(ext string) string {
+	var d [4]byte
+	n := 0
+	for i := len(ext) - 1; i >= 0 && n < 4; i-- {
+		if c := ext[i]; c >= '0' && c <= '9' {
+			n++
+			d[4-n] = c
+		}
+	}
+	for i := 0; i < 4-n; i++ {
+		d[i] = '0'
+	}
+	return string(d[:])
+}
+
 func handsetID(idx int) string {
 	if idx < len(handsetIDs) {
 		return handsetIDs[idx]
@@ -272,6 +299,7 @@ func newView(p *provisioningv1.ProvisioningProfile, m *catalog.Model, spec *vend
 func build(v *View, p *provisioningv1.ProvisioningProfile, m *catalog.Model, spec *vendorSpec, file, mac string, now time.Time) error {
 	v.Vendor, v.Model, v.Family, v.MAC, v.MACUpper = m.Vendor, m.Model, m.Family, mac, strings.ToUpper(mac)
 	v.File, v.Bootstrap, v.Accounts, v.Vars, v.PnP = file, p.GetBootstrap(), m.SIPAccounts, m.Vars, p.GetBootstrap()
+	v.RegStart = int(now.Truncate(time.Minute).Unix())
 	// Provisioning continuity.
 	if u := p.GetProvisioningUrl(); u != "" {
 		pu, err := url.Parse(u)
@@ -391,6 +419,7 @@ func build(v *View, p *provisioningv1.ProvisioningProfile, m *catalog.Model, spe
 			return invalid("line %d: password must be at most 128 characters without control characters", idx)
 		}
 		ln.Handset = handsetID(idx)
+		ln.DECTCode = dectCode(ln.Extension)
 		v.Lines = append(v.Lines, ln)
 	}
 	// Lines in index order.
@@ -409,7 +438,11 @@ func build(v *View, p *provisioningv1.ProvisioningProfile, m *catalog.Model, spe
 	}
 	if spec.lineKeys != nil {
 		for i := range v.Lines {
-			v.Lines[i].K = spec.lineKeys(v.Lines[i].Index)
+			v.Lines[i].K = spec.lineKeys(m, v.Lines[i].Index)
+		}
+		v.UnusedK = make([]map[string]string, len(v.Unused))
+		for i, n := range v.Unused {
+			v.UnusedK[i] = spec.lineKeys(m, n)
 		}
 	}
 	return nil
@@ -527,8 +560,12 @@ func codecs(v *View, cs []provisioningv1.Codec, m *catalog.Model, spec *vendorSp
 		v.NoCodecKey = true
 		return nil
 	}
-	if spec.maxCodecs > 0 && len(cs) > spec.maxCodecs {
-		return invalid("%s takes at most %d codecs", m.Vendor, spec.maxCodecs)
+	maxCodecs, slots := spec.maxCodecs, spec.slots
+	if m.Var("codec_slots") == "8" && gsSlots8 != nil && m.Vendor == "grandstream" {
+		maxCodecs, slots = 8, gsSlots8
+	}
+	if maxCodecs > 0 && len(cs) > maxCodecs {
+		return invalid("%s takes at most %d codecs", m.Vendor, maxCodecs)
 	}
 	if cap(v.Disabled) < len(spec.codecOrder) {
 		v.Disabled = make([]Codec, 0, len(spec.codecOrder))
@@ -538,8 +575,8 @@ func codecs(v *View, cs []provisioningv1.Codec, m *catalog.Model, spec *vendorSp
 			v.Disabled = append(v.Disabled, Codec{Name: spec.codecs[name]})
 		}
 	}
-	if spec.slots != nil {
-		v.Slots = spec.slots(v.Codecs)
+	if slots != nil {
+		v.Slots = slots(v.Codecs)
 	}
 	return nil
 }
