@@ -17,6 +17,7 @@ type vendorSpec struct {
 	format        string
 	transports    map[string]string
 	expiryMinutes bool
+	expiryHours   bool
 	codecs        map[string]string // neutral name -> vendor name
 	codecOrder    []string          // neutral names, for the disabled list
 	maxCodecs     int
@@ -31,6 +32,7 @@ type vendorSpec struct {
 	// display language at all; a profile's value is left out (with a comment in
 	// the file) instead of refused.
 	noCodecKey, noLanguageKey bool
+	alwaysDisabled            []string // vendor codec names with no neutral name
 	// variants are other file formats of the same vendor, chosen by the
 	// model's "format" catalog variable (Fanvil "vcf": <VOIP_CONFIG_FILE>).
 	variants map[string]*vendorSpec
@@ -57,12 +59,22 @@ var specs = map[string]*vendorSpec{
 		codecs: map[string]string{"pcmu": "pcmu", "pcma": "pcma", "g722": "g722", "g729": "g729", "opus": "opus",
 			"g726-32": "g726_32", "ilbc": "ilbc", "g723": "g723_63"},
 		codecOrder: []string{"pcmu", "pcma", "g722", "g729", "opus", "g726-32", "ilbc", "g723"},
-		// lang.gui values: names of Yealink language packs (WZ:plugins/wazo_yealink/v83/var/tftpboot/lang/*);
-		// Czech from the CP860 web list (FP:.../cp860/y000000000037.cfg).
+		// lang.gui: the Yealink GUI language packs (WZ:plugins/wazo_yealink/v83/var/tftpboot/lang/*:
+		// English, Chinese_S, Chinese_T, French_CA, French, German, Italian, Polish, Portuguese,
+		// Portuguese_LA, Spanish, Spanish_LA, Turkish, Russian). There is no Czech pack: "" leaves
+		// the LCD language alone.
 		languages: map[string]string{"en": "English", "en-US": "English", "en-GB": "English", "de": "German",
 			"fr": "French", "fr-CA": "French_CA", "es": "Spanish", "es-419": "Spanish_LA", "it": "Italian",
 			"pt": "Portuguese", "pt-BR": "Portuguese_LA", "pl": "Polish", "ru": "Russian", "tr": "Turkish",
-			"zh-CN": "Chinese_S", "zh-TW": "Chinese_T", "cs": "Czech"},
+			"zh-CN": "Chinese_S", "zh-TW": "Chinese_T", "cs": ""},
+		// lang.wui: the web UI list is another one, "English, Chinese_S, Turkish, Portuguese,
+		// Spanish, Italian, French, Russian, Deutsch and Czech"
+		// (FP:resources/templates/provision/yealink/cp860/y000000000037.cfg); regional variants
+		// take the base language, as Wazo sends French for fr_CA to both keys
+		// (WZ:plugins/wazo_yealink/common/common.py _LOCALE, v80/templates/base.tpl). No value (zh-TW, pl) leaves the web language alone.
+		webLanguages: map[string]string{"en": "English", "en-US": "English", "en-GB": "English", "de": "Deutsch",
+			"fr": "French", "fr-CA": "French", "es": "Spanish", "es-419": "Spanish", "it": "Italian",
+			"pt": "Portuguese", "pt-BR": "Portuguese", "ru": "Russian", "tr": "Turkish", "zh-CN": "Chinese_S", "cs": "Czech"},
 		tz:         tzYealink,
 		maxDisable: 1000,
 	},
@@ -117,10 +129,12 @@ var specs = map[string]*vendorSpec{
 		// "opus" as a codec_priority_list token is not verified.
 		codecs:     map[string]string{"pcmu": "pcmu", "pcma": "pcma", "g722": "g722", "g729": "g729", "gsm": "gsm", "g723": "g723", "g726-32": "g726-32", "opus": "opus"},
 		codecOrder: []string{"pcmu", "pcma", "g722", "g729", "gsm", "g723", "g726-32", "opus"},
-		// language values: WZ:plugins/wazo_snom/common/common.py, PV:endpoint/snom/7xx/template_data.json.
+		// language values: WZ:plugins/wazo_snom/common/common.py _LOCALE (Deutsch, English,
+		// Espanol without tilde, Français, Italiano, Nederlands); Portugues by the same
+		// ASCII spelling (inferred). The same name goes in web_language (FP:.../snom/D785/{$mac}.xml).
 		languages: map[string]string{"en": "English", "en-US": "English", "en-GB": "English", "de": "Deutsch",
-			"fr": "Français", "fr-CA": "Français", "es": "Español", "es-419": "Español", "it": "Italiano",
-			"nl": "Nederlands", "pt": "Português", "pt-BR": "Português"},
+			"fr": "Français", "fr-CA": "Français", "es": "Espanol", "es-419": "Espanol", "it": "Italiano",
+			"nl": "Nederlands", "pt": "Portugues", "pt-BR": "Portugues"},
 		tz:         tzSnom,
 		maxDisable: 1000,
 	},
@@ -140,7 +154,10 @@ var specs = map[string]*vendorSpec{
 	"htek": {
 		format:        fmtXML,
 		transports:    map[string]string{"udp": "0", "tcp": "1", "tls": "2"},
-		expiryMinutes: true, // P32 unit not stated; minutes by its Grandstream heritage (inferred)
+		// P32 is in hours: Wazo writes 1 (WZ:plugins/wazo_htek/v2_0_4_4_58/templates/base.tpl)
+		// and FusionPBX 2 (FP:resources/templates/provision/htek/uc926/{$mac}.cfg), values
+		// that only make sense as hours.
+		expiryHours: true,
 		codecs:        map[string]string{"pcmu": "0", "pcma": "8", "g722": "9", "g729": "18", "g726-32": "2", "g723": "4", "opus": "120"},
 		codecOrder:    []string{"pcmu", "pcma", "g722", "g729", "g726-32", "g723", "opus"},
 		maxCodecs:     6,
@@ -154,8 +171,14 @@ var specs = map[string]*vendorSpec{
 	"poly": {
 		format:     fmtXML,
 		transports: map[string]string{"udp": "UDPOnly", "tcp": "TCPOnly", "tls": "TLS"},
-		codecs:     map[string]string{"pcmu": "G711_Mu", "pcma": "G711_A", "g722": "G722", "g729": "G729_AB"},
-		codecOrder: []string{"pcmu", "pcma", "g722", "g729"},
+		// voice.codecPref.<name>, 0 disables, 1+ orders (FP:app/polycom/app_config.php;
+		// names from FP:resources/templates/provision/polycom/ccx500/{$mac}.cfg).
+		codecs:     map[string]string{"pcmu": "G711_Mu", "pcma": "G711_A", "g722": "G722", "g729": "G729_AB", "opus": "Opus"},
+		codecOrder: []string{"pcmu", "pcma", "g722", "g729", "opus"},
+		// Codecs outside the neutral list: disabled whenever the profile sets a
+		// list, so that none stays on at its firmware default.
+		alwaysDisabled: []string{"G7221.16kbps", "G7221.24kbps", "G7221.32kbps", "G7221_C.24kbps", "G7221_C.32kbps",
+			"G7221_C.48kbps", "Siren14.48kbps", "Siren22.64kbps"},
 		languages: map[string]string{"en": "English_United_States", "en-US": "English_United_States",
 			"en-GB": "English_United_Kingdom", "de": "German_Germany", "es": "Spanish_Spain", "fr": "French_France",
 			"fr-CA": "French_Canada", "it": "Italian_Italy", "nl": "Dutch_Netherlands", "zh-CN": "Chinese_China",
@@ -200,7 +223,6 @@ func init() {
 	fv.languages = fv.langVariants["legacy"]
 	fv.langVariants = nil
 	specs["fanvil"].variants = map[string]*vendorSpec{"vcf": &fv}
-	specs["yealink"].webLanguages = specs["yealink"].languages
 }
 
 // slotsOf fills fixed choice slots with the chosen codecs; the remaining slots

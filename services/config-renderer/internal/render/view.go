@@ -355,6 +355,9 @@ func build(v *View, p *provisioningv1.ProvisioningProfile, m *catalog.Model, spe
 			if spec.webLanguages != nil {
 				v.Language2 = spec.webLanguages[l]
 			}
+			if v.Language == "" && v.Language2 == "" {
+				return invalid("language %q has no %s value", l, m.Vendor)
+			}
 		}
 	}
 	if z := p.GetTimeZone(); z != "" {
@@ -510,6 +513,9 @@ func server(v *View, s *provisioningv1.SipServer, spec *vendorSpec) error {
 	if spec.expiryMinutes {
 		exp = (exp + 59) / 60
 	}
+	if spec.expiryHours {
+		exp = (exp + 3599) / 3600
+	}
 	v.Server = Server{Host: s.GetHost(), Port: port, HostPort: s.GetHost() + ":" + strconv.Itoa(port),
 		Transport: enc, TransportName: name, Expiry: exp}
 	if ob := s.GetOutboundProxyHost(); ob != "" {
@@ -574,6 +580,9 @@ func codecs(v *View, cs []provisioningv1.Codec, m *catalog.Model, spec *vendorSp
 		if !slices.Contains(seen, name) {
 			v.Disabled = append(v.Disabled, Codec{Name: spec.codecs[name]})
 		}
+	}
+	for _, name := range spec.alwaysDisabled {
+		v.Disabled = append(v.Disabled, Codec{Name: name})
 	}
 	if slots != nil {
 		v.Slots = slots(v.Codecs)
