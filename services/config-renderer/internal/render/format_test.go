@@ -141,8 +141,17 @@ func parseFile(vendor, file string, content []byte) (map[string]string, error) {
 					return nil, err
 				}
 			case "oper":
-				if err := put("oper:"+c.attr["name"]+":"+c.attr["value"], ""); err != nil {
+				k := "oper:" + c.attr["name"] + ":" + c.attr["value"]
+				if err := put(k, ""); err != nil {
 					return nil, err
+				}
+				for _, g := range c.kids {
+					if g.name != "param" {
+						return nil, fmt.Errorf("unexpected <%s> in <oper>", g.name)
+					}
+					if err := put(k+"/"+g.attr["name"], g.attr["value"]); err != nil {
+						return nil, err
+					}
 				}
 			default:
 				return nil, fmt.Errorf("unexpected <%s> in <nvm>", c.name)

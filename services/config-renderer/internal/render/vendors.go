@@ -152,15 +152,15 @@ var specs = map[string]*vendorSpec{
 	},
 	// Htek: §7.3 (WZ:plugins/wazo_htek/v2_0_4_4_58/templates/base.tpl, common/common.py; FP:.../htek/uc926).
 	"htek": {
-		format:        fmtXML,
-		transports:    map[string]string{"udp": "0", "tcp": "1", "tls": "2"},
+		format:     fmtXML,
+		transports: map[string]string{"udp": "0", "tcp": "1", "tls": "2"},
 		// P32 is in hours: Wazo writes 1 (WZ:plugins/wazo_htek/v2_0_4_4_58/templates/base.tpl)
 		// and FusionPBX 2 (FP:resources/templates/provision/htek/uc926/{$mac}.cfg), values
 		// that only make sense as hours.
 		expiryHours: true,
-		codecs:        map[string]string{"pcmu": "0", "pcma": "8", "g722": "9", "g729": "18", "g726-32": "2", "g723": "4", "opus": "120"},
-		codecOrder:    []string{"pcmu", "pcma", "g722", "g729", "g726-32", "g723", "opus"},
-		maxCodecs:     6,
+		codecs:      map[string]string{"pcmu": "0", "pcma": "8", "g722": "9", "g729": "18", "g726-32": "2", "g723": "4", "opus": "120"},
+		codecOrder:  []string{"pcmu", "pcma", "g722", "g729", "g726-32", "g723", "opus"},
+		maxCodecs:   6,
 		// P8621 LCD language: only 0 = English is attested (FP:.../htek/uc926/{$mac}.cfg).
 		languages:  map[string]string{"en": "0", "en-US": "0"},
 		tz:         tzHtek,
