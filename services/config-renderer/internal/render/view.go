@@ -390,7 +390,7 @@ func build(v *View, p *provisioningv1.ProvisioningProfile, m *catalog.Model, spe
 		v.Lines = make([]Line, 0, len(lines))
 	}
 	if len(lines) > 0 {
-		if err := server(v, p.GetSipServer(), spec); err != nil {
+		if err := server(v, p.GetSipServer(), spec, m); err != nil {
 			return err
 		}
 	}
@@ -477,7 +477,7 @@ func vendorTZ(vendor string, spec *vendorSpec, zone string, year int) (*TZ, erro
 	return tz, nil
 }
 
-func server(v *View, s *provisioningv1.SipServer, spec *vendorSpec) error {
+func server(v *View, s *provisioningv1.SipServer, spec *vendorSpec, m *catalog.Model) error {
 	if s == nil || s.GetHost() == "" {
 		return invalid("sip_server.host is required when the profile has lines")
 	}
@@ -492,6 +492,9 @@ func server(v *View, s *provisioningv1.SipServer, spec *vendorSpec) error {
 	enc, ok := spec.transports[name]
 	if name == "" || !ok {
 		return invalid("transport %v is not supported by %s", t, v.Vendor)
+	}
+	if m != nil && !m.SupportsTransport(name) {
+		return invalid("sip_server.transport %s is not supported by %s %s", name, m.Vendor, m.Model)
 	}
 	port := int(s.GetPort())
 	if port == 0 {
