@@ -107,7 +107,7 @@ func (m *Model) IsDECT() bool { return m.DECT != nil && *m.DECT }
 // HasMACInUA reports whether the model's User-Agent carries the MAC.
 func (m *Model) HasMACInUA() bool { return m.UserAgentHasMAC != nil && *m.UserAgentHasMAC }
 
-// Var returns a model variable ("code", "psn", "lang", …).
+// Var returns a model variable ("code", "psn", "format", …).
 func (m *Model) Var(k string) string { return m.Vars[k] }
 
 // Name is the resource name "vendors/{vendor}/models/{model}".

@@ -384,3 +384,55 @@ func TestReferenceFileNames(t *testing.T) {
 		}
 	}
 }
+
+// Htek asks for cfg<code>.xml before cfg<mac>.xml and, by one revision of its
+// wiki, may stop after the first: the common file carries the accounts too.
+func TestHtekCommonFileComplete(t *testing.T) {
+	s := loadDefault(t)
+	for _, m := range s.Catalog.Models {
+		if m.Vendor != "htek" || len(m.Files) < 2 {
+			continue
+		}
+		p := refProfile(m, "tcp")
+		first := m.Files[0]
+		r, err := s.Render(p, first.Name(p.Mac), goldenNow)
+		if err != nil {
+			t.Fatalf("%s: %v", m.Name(), err)
+		}
+		kv, err := parseFile("htek", first.Pattern, r.Content)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if kv["P35"] != "201" || kv["P34"] != "pw-201" || !r.Secrets {
+			t.Errorf("%s %s: account 1 missing from the first file (P35=%q, secrets=%v)", m.Name(), first.Pattern, kv["P35"], r.Secrets)
+		}
+	}
+}
+
+// Yealink's LCD (lang.gui) and web (lang.wui) language lists differ: a value
+// only one list has is written to that key only.
+func TestYealinkLanguageLists(t *testing.T) {
+	s := loadDefault(t)
+	m, _ := s.Catalog.Model("yealink", "T46U")
+	cases := []struct{ lang, gui, wui string }{
+		{"de", "German", "Deutsch"},      // FP cp860: web list says Deutsch
+		{"fr-CA", "French_CA", "French"}, // GUI pack French_CA; web has French only
+		{"cs", "", "Czech"},              // no Czech GUI pack in WZ v83/var/tftpboot/lang
+		{"zh-TW", "Chinese_T", ""},       // not in the web list
+		{"pt-BR", "Portuguese_LA", "Portuguese"},
+	}
+	for _, c := range cases {
+		p := refProfile(m, "tcp")
+		p.Language = c.lang
+		r, err := s.Render(p, p.Mac+".cfg", goldenNow)
+		if err != nil {
+			t.Fatalf("%s: %v", c.lang, err)
+		}
+		kv, _ := parseFile("yealink", "", r.Content)
+		gui, gok := kv["lang.gui"]
+		wui, wok := kv["lang.wui"]
+		if gui != c.gui || gok != (c.gui != "") || wui != c.wui || wok != (c.wui != "") {
+			t.Errorf("%s: lang.gui=%q (%v) lang.wui=%q (%v), want %q/%q", c.lang, gui, gok, wui, wok, c.gui, c.wui)
+		}
+	}
+}

@@ -38,6 +38,10 @@ type vendorSpec struct {
 	variants map[string]*vendorSpec
 }
 
+// fanvilLegacyLanguages: <VOIP_CONFIG_FILE> <Language> numbers (WZ:plugins/wazo_fanvil/serie_x/entry.py _LOCALE).
+var fanvilLegacyLanguages = map[string]string{"en": "0", "en-US": "0", "en-GB": "0", "fr": "4", "fr-CA": "4", "de": "16", "es": "10",
+	"es-419": "10", "it": "7", "nl": "3"}
+
 // specFor is the vendor spec for m's file format.
 func specFor(m *catalog.Model) *vendorSpec {
 	sp := specs[m.Vendor]
@@ -88,15 +92,11 @@ var specs = map[string]*vendorSpec{
 		// <sysConf> DefaultLanguage is a language code on every model that reads
 		// sysConf (FP:resources/templates/provision/fanvil/{x6,x5s,x3sg,x4u}/{$mac}.cfg:
 		// <DefaultLanguage>en</DefaultLanguage>; WZ:plugins/wazo_fanvil/v2_3/entry.py
-		// _LOCALE); the numbers of "legacy" belong to <VOIP_CONFIG_FILE>'s <Language>.
+		// _LOCALE); numbers belong to <VOIP_CONFIG_FILE>'s <Language> (fanvilLegacyLanguages).
 		languages: map[string]string{"en": "en", "en-US": "en", "en-GB": "en", "zh-CN": "cn", "zh-TW": "tc", "ru": "ru", "it": "it",
 			"fr": "fr", "fr-CA": "fr", "de": "de", "he": "he", "es": "es", "es-419": "es", "ca": "cat", "tr": "tr",
 			"hr": "hr", "sk": "slo", "cs": "cz", "nl": "nl", "ko": "ko", "uk": "ua", "pt": "pt", "pt-BR": "pt",
 			"pl": "pl", "ar": "ar"},
-		langVariants: map[string]map[string]string{
-			"legacy": {"en": "0", "en-US": "0", "en-GB": "0", "fr": "4", "fr-CA": "4", "de": "16", "es": "10",
-				"es-419": "10", "it": "7", "nl": "3"},
-		},
 		tz:         tzFanvil,
 		maxDisable: 1000,
 	},
@@ -220,8 +220,7 @@ func init() {
 	fv.transports = map[string]string{"udp": "0", "tcp": "1", "tls": "2"}
 	fv.codecs = map[string]string{"pcmu": "G711U", "pcma": "G711A", "g722": "G722", "g729": "G729", "g726-32": "G726-32", "g723": "G723"}
 	fv.codecOrder = []string{"pcmu", "pcma", "g722", "g729", "g726-32", "g723"}
-	fv.languages = fv.langVariants["legacy"]
-	fv.langVariants = nil
+	fv.languages = fanvilLegacyLanguages
 	specs["fanvil"].variants = map[string]*vendorSpec{"vcf": &fv}
 }
 
