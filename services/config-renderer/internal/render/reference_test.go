@@ -48,6 +48,7 @@ const (
 	srcGS          = "fusionpbx/fusionpbx resources/templates/provision/grandstream/gxp16xx/{$mac}.xml, grp2614/{$mac}.xml"
 	srcGS21        = "fusionpbx/fusionpbx resources/templates/provision/grandstream/gxp21xx/{$mac}.xml"
 	srcGS26        = "fusionpbx/fusionpbx resources/templates/provision/grandstream/grp26xx/{$mac}.xml"
+	srcGSDP        = "fusionpbx/fusionpbx resources/templates/provision/grandstream/dp750/{$mac}.xml"
 	srcSnom        = "wazo-platform/wazo-provd-plugins plugins/wazo_snom/common/templates/base.tpl, common/common.py; fusionpbx/fusionpbx resources/templates/provision/snom/D785/{$mac}.xml"
 	srcSnomDECT    = "wazo-platform/wazo-provd-plugins plugins/wazo_snom/common_dect/templates/base.tpl"
 	srcGigaset     = "wazo-platform/wazo-provd-plugins plugins/wazo_gigaset/Nx70_83_v2_65_0/templates/base.tpl, N870_83_v2_48_0/common.py"
@@ -61,6 +62,8 @@ func isVCF(m *catalog.Model) bool        { return m.Var("format") == "vcf" }
 func notVCF(m *catalog.Model) bool       { return m.Var("format") != "vcf" }
 func gs1700(m *catalog.Model) bool       { return m.Var("gs_blocks") == "1700" && m.SIPAccounts >= 6 }
 func gsEightSlots(m *catalog.Model) bool { return m.Var("codec_slots") == "8" }
+func isDP(m *catalog.Model) bool         { return m.Var("gs_blocks") == "dp" }
+func notDP(m *catalog.Model) bool        { return m.Var("gs_blocks") != "dp" }
 func snomDECT(m *catalog.Model) bool     { return m.Var("dect") == "1" }
 
 var refTable = []refRow{
@@ -128,9 +131,9 @@ var refTable = []refRow{
 
 	// Grandstream
 	{vendor: "grandstream", key: "P271", want: "1", src: srcGS},
-	{vendor: "grandstream", key: "P35", want: "201", src: srcGS},
-	{vendor: "grandstream", key: "P36", want: "auth201", src: srcGS},
-	{vendor: "grandstream", key: "P34", want: "pw-201", src: srcGS},
+	{vendor: "grandstream", when: notDP, key: "P35", want: "201", src: srcGS},
+	{vendor: "grandstream", when: notDP, key: "P36", want: "auth201", src: srcGS},
+	{vendor: "grandstream", when: notDP, key: "P34", want: "pw-201", src: srcGS},
 	{vendor: "grandstream", tr: "tcp", key: "P47", want: "pbx.example.net:5060", src: srcGS},
 	{vendor: "grandstream", key: "P48", want: "sbc.example.net:5080", src: srcGS},
 	{vendor: "grandstream", tr: "tcp", key: "P130", want: "1", src: srcGS},
@@ -139,10 +142,10 @@ var refTable = []refRow{
 	{vendor: "grandstream", key: "P57", want: "0", src: srcGS},
 	{vendor: "grandstream", key: "P58", want: "8", src: srcGS},
 	{vendor: "grandstream", key: "P59", want: "9", src: srcGS},
-	{vendor: "grandstream", acct2: true, key: "P401", want: "1", src: srcGS},
-	{vendor: "grandstream", acct2: true, key: "P404", want: "202", src: srcGS},
-	{vendor: "grandstream", acct2: true, key: "P406", want: "pw-202", src: srcGS},
-	{vendor: "grandstream", acct2: true, tr: "tcp", key: "P448", want: "1", src: srcGS},
+	{vendor: "grandstream", when: notDP, acct2: true, key: "P401", want: "1", src: srcGS},
+	{vendor: "grandstream", when: notDP, acct2: true, key: "P404", want: "202", src: srcGS},
+	{vendor: "grandstream", when: notDP, acct2: true, key: "P406", want: "pw-202", src: srcGS},
+	{vendor: "grandstream", when: notDP, acct2: true, tr: "tcp", key: "P448", want: "1", src: srcGS},
 	{vendor: "grandstream", key: "P212", want: "2", src: srcGS},
 	{vendor: "grandstream", lang: "fr", key: "P1362", want: "fr", src: srcGS},
 	{vendor: "grandstream", key: "P2", want: "Adm1n-pw", src: srcGS},
@@ -150,6 +153,16 @@ var refTable = []refRow{
 	{vendor: "grandstream", when: gs1700, key: "P1801", want: "0", src: srcGS21},
 	{vendor: "grandstream", when: gs1700, key: "P701", absent: true, src: srcGS21},
 	{vendor: "grandstream", when: gs1700, key: "P801", absent: true, src: srcGS21},
+	{vendor: "grandstream", when: isDP, key: "P4060", want: "201", src: srcGSDP},
+	{vendor: "grandstream", when: isDP, key: "P4090", want: "auth201", src: srcGSDP},
+	{vendor: "grandstream", when: isDP, key: "P4120", want: "pw-201", src: srcGSDP},
+	{vendor: "grandstream", when: isDP, key: "P4180", want: "Ada Lovelace", src: srcGSDP},
+	{vendor: "grandstream", when: isDP, key: "P4150", want: "0", src: srcGSDP},
+	{vendor: "grandstream", when: isDP, key: "P27080", want: "1", src: srcGSDP},
+	{vendor: "grandstream", when: isDP, key: "P4061", want: "202", src: srcGSDP},
+	{vendor: "grandstream", when: isDP, key: "P27081", want: "2", src: srcGSDP},
+	{vendor: "grandstream", when: isDP, key: "P4062", want: "", src: srcGSDP},
+	{vendor: "grandstream", when: isDP, key: "P35", absent: true, src: srcGSDP},
 	{vendor: "grandstream", when: gsEightSlots, key: "P98", want: "0", src: srcGS26},
 	{vendor: "grandstream", when: gsEightSlots, acct2: true, key: "P458", want: "0", src: srcGS26},
 

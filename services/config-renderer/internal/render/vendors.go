@@ -274,6 +274,7 @@ func (c *keyCache) get(n int) map[string]string {
 var (
 	gsKeyCache     = &keyCache{build: gsKeys}
 	gsHighKeyCache = &keyCache{build: gsKeysHigh}
+	gsDPKeyCache   = &keyCache{build: gsKeysDP}
 	htekKeyCache   = &keyCache{build: htekKeys}
 	gsSlots8       func([]Codec) []Slot
 )
@@ -284,10 +285,20 @@ var (
 // P1701 "Account 5 active", P1801 "Account 6 active"); the others (GRP26xx,
 // FP:.../grp26xx/{$mac}.xml: P701 for account 5) keep Wazo's (n+2)·100 blocks.
 func gsLineKeys(m *catalog.Model, n int) map[string]string {
+	if m != nil && m.Var("gs_blocks") == "dp" {
+		return gsDPKeyCache.get(n)
+	}
 	if m != nil && m.Var("gs_blocks") == "1700" && n >= 5 {
 		return gsHighKeyCache.get(n)
 	}
 	return gsKeyCache.get(n)
+}
+
+// gsKeysDP: DP750/DP752 account n (FP:resources/templates/provision/grandstream/dp750/{$mac}.xml).
+func gsKeysDP(n int) map[string]string {
+	p := func(b int) string { return "P" + strconv.Itoa(b+n) }
+	return map[string]string{"user": p(4059), "auth": p(4089), "password": p(4119), "display": p(4179),
+		"profile": p(4149), "hsmode": p(27079)}
 }
 
 // gsKeysHigh: account n >= 5 in the P(n+12)·100 blocks (P1701…, P1801…).
