@@ -25,7 +25,7 @@ var goldenNow = time.Date(2026, 5, 4, 12, 0, 0, 0, time.UTC)
 var representative = map[string][]string{
 	"yealink":     {"T31G", "T54W", "W70B"},
 	"fanvil":      {"X6", "X4U"},
-	"grandstream": {"GXP1610", "GRP2614", "GXP2170", "DP750"},
+	"grandstream": {"DP750", "GXP1610", "GXP2170", "GRP2614"},
 	"snom":        {"D120", "D785"},
 	"gigaset":     {"N670", "N870"},
 	"htek":        {"UC912", "UC926"},
