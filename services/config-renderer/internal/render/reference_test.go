@@ -43,6 +43,7 @@ type refRow struct {
 const (
 	srcYealink     = "wazo-platform/wazo-provd-plugins plugins/wazo_yealink/v86/templates/base.tpl; fusionpbx/fusionpbx resources/templates/provision/yealink/t46u/{$mac}.cfg"
 	srcYealinkLang = "wazo-platform/wazo-provd-plugins plugins/wazo_yealink/v83/var/tftpboot/lang/; fusionpbx/fusionpbx resources/templates/provision/yealink/cp860/y000000000037.cfg"
+	srcYealinkDECT = "fusionpbx/fusionpbx resources/templates/provision/yealink/w70b/y000000000146.cfg"
 	srcFanvilNew   = "wazo-platform/wazo-provd-plugins plugins/wazo_fanvil/common/templates/base-new.tpl; fusionpbx/fusionpbx resources/templates/provision/fanvil/x4u/{$mac}.cfg"
 	srcFanvilVCF   = "wazo-platform/wazo-provd-plugins plugins/wazo_fanvil/common/templates/base.tpl; fusionpbx/fusionpbx resources/templates/provision/fanvil/x4/{$mac}.cfg"
 	srcGS          = "fusionpbx/fusionpbx resources/templates/provision/grandstream/gxp16xx/{$mac}.xml, grp2614/{$mac}.xml"
@@ -62,6 +63,8 @@ func isVCF(m *catalog.Model) bool        { return m.Var("format") == "vcf" }
 func notVCF(m *catalog.Model) bool       { return m.Var("format") != "vcf" }
 func gs1700(m *catalog.Model) bool       { return m.Var("gs_blocks") == "1700" && m.SIPAccounts >= 6 }
 func gsEightSlots(m *catalog.Model) bool { return m.Var("codec_slots") == "8" }
+func isDECT(m *catalog.Model) bool       { return m.IsDECT() }
+func notDECT(m *catalog.Model) bool      { return !m.IsDECT() }
 func isDP(m *catalog.Model) bool         { return m.Var("gs_blocks") == "dp" }
 func notDP(m *catalog.Model) bool        { return m.Var("gs_blocks") != "dp" }
 func snomDECT(m *catalog.Model) bool     { return m.Var("dect") == "1" }
@@ -90,6 +93,11 @@ var refTable = []refRow{
 	{vendor: "yealink", key: "static.security.user_password", want: "admin:Adm1n-pw", src: srcYealink},
 	{vendor: "yealink", lang: "fr", key: "lang.gui", want: "French", src: srcYealinkLang},
 	{vendor: "yealink", lang: "fr", key: "lang.wui", want: "French", src: srcYealinkLang},
+
+	{vendor: "yealink", when: isDECT, key: "handset.1.incoming_lines", want: "1", src: srcYealinkDECT},
+	{vendor: "yealink", when: isDECT, key: "handset.1.dial_out_default_line", want: "1", src: srcYealinkDECT},
+	{vendor: "yealink", when: isDECT, acct2: true, key: "handset.2.dial_out_lines", want: "2", src: srcYealinkDECT},
+	{vendor: "yealink", when: notDECT, key: "handset.1.incoming_lines", absent: true, src: srcYealinkDECT},
 
 	// Fanvil <sysConf>
 	{vendor: "fanvil", when: notVCF, key: "sip/line[1]/PhoneNumber", want: "201", src: srcFanvilNew},

@@ -38,7 +38,8 @@ type View struct {
 	MAC, MACUpper         string
 	File                  string // requested file name
 	Bootstrap             bool
-	Accounts              int // the model's SIP accounts
+	Accounts              int  // the model's SIP accounts
+	DECT                  bool // a DECT base: account n is handset n
 	Vars                  map[string]string
 
 	Lines  []Line // configured lines, index order
@@ -300,6 +301,7 @@ func build(v *View, p *provisioningv1.ProvisioningProfile, m *catalog.Model, spe
 	v.Vendor, v.Model, v.Family, v.MAC, v.MACUpper = m.Vendor, m.Model, m.Family, mac, strings.ToUpper(mac)
 	v.File, v.Bootstrap, v.Accounts, v.Vars, v.PnP = file, p.GetBootstrap(), m.SIPAccounts, m.Vars, p.GetBootstrap()
 	v.RegStart = int(now.Truncate(time.Minute).Unix())
+	v.DECT = m.IsDECT()
 	// Provisioning continuity.
 	if u := p.GetProvisioningUrl(); u != "" {
 		pu, err := url.Parse(u)
