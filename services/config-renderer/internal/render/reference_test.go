@@ -265,6 +265,19 @@ var refTable = []refRow{
 	{vendor: "cisco", key: "Profile_Rule", want: refURL + "$MA.xml", src: srcCisco},
 	{vendor: "cisco", lang: "en", key: "Language_Selection", want: "English-US", src: srcCisco},
 	{vendor: "cisco", key: "Admin_Password", want: "Adm1n-pw", src: srcCisco},
+	{vendor: "yealink", key: "account.1.display_name", want: "Ada Lovelace", src: srcYealink},
+	{vendor: "yealink", key: "account.1.label", want: "Ada", src: srcYealink},
+	{vendor: "grandstream", when: notDP, key: "P3", want: "Ada Lovelace", src: srcGS},
+	{vendor: "grandstream", when: notDP, key: "P270", want: "Ada", src: srcGS},
+	{vendor: "snom", key: "user_realname[1]", want: "Ada Lovelace", src: srcSnom},
+	{vendor: "gigaset", key: "SipAccount.00001.DisplayName", want: "Ada Lovelace", src: srcGigaset},
+	{vendor: "htek", key: "P3", want: "Ada Lovelace", src: srcHtek},
+	{vendor: "htek", key: "P20000", want: "Ada", src: srcHtek},
+	{vendor: "poly", key: "reg.1.displayName", want: "Ada Lovelace", src: srcPoly},
+	{vendor: "poly", key: "reg.1.label", want: "Ada", src: srcPoly},
+	{vendor: "cisco", key: "Display_Name_1_", want: "Ada Lovelace", src: srcCisco},
+	{vendor: "fanvil", when: notVCF, key: "sip/line[1]/DisplayName", want: "Ada Lovelace", src: srcFanvilNew},
+	{vendor: "fanvil", when: isVCF, key: vcfLine + "Display_Name", want: "Ada Lovelace", src: srcFanvilVCF},
 }
 
 const vcfLine = "SIP_CONFIG_MODULE/SIP_Line_List/SIP_Line_List_Entry[SIP1]/"
@@ -285,9 +298,9 @@ func refProfile(m *catalog.Model, transport string) *provisioningv1.Provisioning
 	if transport == "tls" {
 		p.SipServer.Transport, p.SipServer.Port = provisioningv1.Transport_TRANSPORT_TLS, 5061
 	}
-	p.Lines = []*provisioningv1.Line{{Index: 1, Extension: "201", AuthUser: "auth201", Password: "pw-201", DisplayName: "Ada Lovelace"}}
+	p.Lines = []*provisioningv1.Line{{Index: 1, Extension: "201", AuthUser: "auth201", Password: "pw-201", DisplayName: "Ada Lovelace", Label: "Ada"}}
 	if m.SIPAccounts >= 2 {
-		p.Lines = append(p.Lines, &provisioningv1.Line{Index: 2, Extension: "202", AuthUser: "auth202", Password: "pw-202", DisplayName: "Alan Turing"})
+		p.Lines = append(p.Lines, &provisioningv1.Line{Index: 2, Extension: "202", AuthUser: "auth202", Password: "pw-202", DisplayName: "Alan Turing", Label: "Alan"})
 	}
 	return p
 }
