@@ -470,3 +470,29 @@ func TestYealinkLanguageLists(t *testing.T) {
 		}
 	}
 }
+
+// Fanvil's two formats number the provisioning protocol differently: legacy
+// Download_Protocol 2 = HTTP (WZ plugins/wazo_fanvil/common/templates/base.tpl
+// with an http:// URL), sysConf FlashProtocol 4 = HTTP (base-new.tpl); 5 = HTTPS
+// in both (FP fanvil/x4, x4u).
+func TestFanvilProvisioningProtocol(t *testing.T) {
+	s := loadDefault(t)
+	for _, c := range []struct{ model, url, key, want string }{
+		{"X4", "http://prov.example.net/p/" + refToken + "/", "AUTOUPDATE_CONFIG_MODULE/Download_Protocol", "2"},
+		{"X4", refURL, "AUTOUPDATE_CONFIG_MODULE/Download_Protocol", "5"},
+		{"X4U", "http://prov.example.net/p/" + refToken + "/", "ap/FlashProtocol", "4"},
+		{"X4U", refURL, "ap/FlashProtocol", "5"},
+	} {
+		m, _ := s.Catalog.Model("fanvil", c.model)
+		p := refProfile(m, "tcp")
+		p.ProvisioningUrl = c.url
+		r, err := s.Render(p, p.Mac+".cfg", goldenNow)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kv, _ := parseFile("fanvil", "", r.Content)
+		if kv[c.key] != c.want {
+			t.Errorf("%s %s: %s = %q, want %q", c.model, c.url, c.key, kv[c.key], c.want)
+		}
+	}
+}
