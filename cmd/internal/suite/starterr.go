@@ -49,11 +49,15 @@ func sipError(err error, bound bool, cfg Config) error {
 	}
 	inUse := errors.Is(err, syscall.EADDRINUSE)
 	switch {
+	case cfg.SIPBindMode == pnplistener.BindBesidePBX && inUse && strings.Contains(err.Error(), "reply socket"):
+		return &startError{err: err, msg: fmt.Sprintf(
+			"cannot bind the SIP reply socket on udp port %d (--sip-reply-port): %s; choose another --sip-reply-port",
+			cfg.SIPReplyPort, cause(err))}
 	case cfg.SIPBindMode == pnplistener.BindBesidePBX && inUse:
 		return &startError{err: err, msg: fmt.Sprintf(
-			"cannot bind the SIP sockets beside the PBX (multicast 224.0.1.75 on the port of --sip-addr %s, replies on --sip-reply-port %d): %s; "+
-				"the program on that port must open it with SO_REUSEADDR, or choose another --sip-reply-port",
-			cfg.SIPAddr, cfg.SIPReplyPort, cause(err))}
+			"cannot bind SIP multicast 224.0.1.75 beside the program holding the port of --sip-addr %s: %s; "+
+				"beside-pbx needs that program to open its socket with SO_REUSEADDR, else choose another --sip-addr",
+			cfg.SIPAddr, cause(err))}
 	case inUse:
 		return &startError{err: err, msg: fmt.Sprintf(
 			"cannot listen for SIP on udp %s (--sip-addr): %s; if a PBX on this host holds the port, start with --sip-bind-mode beside-pbx",
