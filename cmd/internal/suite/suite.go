@@ -58,10 +58,10 @@ type Config struct {
 	// replaces the default SIP interface's host; see MarkExplicit.
 	PBXHostExplicit bool
 	Listener        string
-	Bootstrap     bool
-	SIPRatePerSrc float64
-	LogFormat     string
-	LogLevel      string
+	Bootstrap       bool
+	SIPRatePerSrc   float64
+	LogFormat       string
+	LogLevel        string
 }
 
 // RegisterFlags registers the flags on fs.
