@@ -98,7 +98,7 @@ func (s *Server) HandleDiscovered(ctx context.Context, ev *eventsv1.PhoneDiscove
 			CreateTime: timestamppb.New(now), UpdateTime: timestamppb.New(now),
 		}
 		apply(p)
-		pr := &phoneRec{p: p}
+		pr := &phoneRec{p: p, discoverySeen: seen.UnixNano()}
 		if s.cfg.Bootstrap {
 			pr.token, pr.bootstrapToken = newToken(), true
 		}
@@ -123,12 +123,16 @@ func (s *Server) HandleDiscovered(ctx context.Context, ev *eventsv1.PhoneDiscove
 
 	_, ch, err := s.mutatePhone(ctx, mac, func(pr *phoneRec) (change, error) {
 		p := pr.p
-		if last := p.GetLastSeenTime(); last != nil && !seen.After(last.AsTime()) {
+		if last := pr.lastDiscovery(); !last.IsZero() && !seen.After(last) {
 			return change{}, nil // redelivered or out of order
 		}
 		lastSeen := p.GetLastSeenTime().AsTime()
 		before := proto.Clone(p).(*inventoryv1.Phone)
 		apply(p)
+		if lastSeen.After(seen) {
+			p.LastSeenTime = before.GetLastSeenTime() // a later fetch saw it last
+		}
+		pr.discoverySeen = seen.UnixNano()
 		if p.GetFirstSeenTime() == nil {
 			p.FirstSeenTime = timestamppb.New(seen)
 		}

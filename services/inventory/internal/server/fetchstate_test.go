@@ -114,3 +114,47 @@ func TestFetchRecordsSeenAndFirmware(t *testing.T) {
 		t.Fatalf("after the Poly fetch: firmware %q last seen %v state %v", p.GetFirmware(), p.GetLastSeenTime(), p.GetState())
 	}
 }
+
+// TestDiscoveryAfterLaterFetch: a fetch's event processed before the event
+// of an earlier SUBSCRIBE (two consumers) does not make that SUBSCRIBE look
+// stale: its new address is recorded, and last seen stays the fetch's time.
+// A redelivered discovery still changes nothing.
+func TestDiscoveryAfterLaterFetch(t *testing.T) {
+	e := newEnv(t)
+	e.seed("acme")
+	a := e.admin()
+	t0 := time.Now().Add(-time.Hour).UTC().Truncate(time.Millisecond)
+	e.discover(mac1, t0)
+	as := must[*inventoryv1.AssignPhoneResponse](t)(a.AssignPhone(ctx(), &inventoryv1.AssignPhoneRequest{
+		Name: mac1, Extension: "tenants/acme/extensions/100"}))
+	rev := must[*inventoryv1.GetProvisioningProfileResponse](t)(e.c("edge").GetProvisioningProfile(ctx(),
+		&inventoryv1.GetProvisioningProfileRequest{Token: tokenFromURL(t, as.GetProvisioningUrl())})).GetProfile().GetRevision()
+	t1, t2 := t0.Add(10*time.Minute), t0.Add(11*time.Minute)
+	if err := e.srv.HandleConfigFetched(context.Background(), &eventsv1.ConfigFetched{
+		Mac: mac1, FileName: mac1 + ".cfg", SourceAddress: "198.18.0.99:40000", Revision: rev,
+		FetchTime: timestamppb.New(t2), AccountFile: proto.Bool(true)}); err != nil {
+		t.Fatal(err)
+	}
+	ev := discovery(mac1, t1)
+	ev.SourceAddress, ev.Contact = "198.18.0.99:5060", "<sip:"+mac1+"@198.18.0.99:5060>"
+	for range 2 { // the second time: redelivered
+		if err := e.srv.HandleDiscovered(context.Background(), ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := must[*inventoryv1.GetPhoneResponse](t)(a.GetPhone(ctx(), &inventoryv1.GetPhoneRequest{Name: mac1})).GetPhone()
+	if p.GetLastSeenAddress() != "198.18.0.99:5060" || !p.GetLastSeenTime().AsTime().Equal(t2) ||
+		p.GetState() != inventoryv1.PhoneState_PHONE_STATE_PROVISIONED {
+		t.Fatalf("after the late discovery: address %q last seen %v (want %v) state %v",
+			p.GetLastSeenAddress(), p.GetLastSeenTime().AsTime(), t2, p.GetState())
+	}
+	// An older discovery than the last applied one is dropped.
+	old := discovery(mac1, t0.Add(time.Minute))
+	old.SourceAddress = "198.18.0.50:5060"
+	if err := e.srv.HandleDiscovered(context.Background(), old); err != nil {
+		t.Fatal(err)
+	}
+	if p := must[*inventoryv1.GetPhoneResponse](t)(a.GetPhone(ctx(), &inventoryv1.GetPhoneRequest{Name: mac1})).GetPhone(); p.GetLastSeenAddress() != "198.18.0.99:5060" {
+		t.Fatalf("an older discovery was applied: %q", p.GetLastSeenAddress())
+	}
+}
