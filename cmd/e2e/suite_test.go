@@ -154,6 +154,34 @@ func TestSIPBesidePBX(t *testing.T) {
 	s.waitPhone("805ec0e50001", "discovered", stateIs("PHONE_STATE_DISCOVERED"))
 }
 
+// TestHTTPBindFailure: the phones' HTTP port held by another program ends
+// dialtone with one line naming --http-addr, and no banner.
+func TestHTTPBindFailure(t *testing.T) {
+	s := newSite(t)
+	var ln net.Listener
+	if err := s.pbx.Run(func() (err error) {
+		ln, err = net.Listen("tcp4", "0.0.0.0:8080")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	out, err := s.runToExit(append(s.baseArgs(), "--pbx-host", s.pbxAddr())...)
+	if err == nil {
+		t.Fatalf("dialtone started without its HTTP port:\n%s", out)
+	}
+	var errLines []string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "dialtone: ") {
+			errLines = append(errLines, l)
+		}
+	}
+	if len(errLines) != 1 || !strings.Contains(errLines[0], "(--http-addr): address already in use") ||
+		strings.Contains(errLines[0], "provision-http: provision-http") || strings.Contains(out, "Dialtone is running") {
+		t.Errorf("want one line naming --http-addr, no banner; got %q\n%s", errLines, out)
+	}
+}
+
 // TestHTTPSRefusalNamesDialtoneFlags: without an HTTPS edge, --https is
 // refused with the flags dialtone has.
 func TestHTTPSRefusalNamesDialtoneFlags(t *testing.T) {
