@@ -3,6 +3,7 @@ package suite
 import (
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"syscall"
 
@@ -42,10 +43,7 @@ func sipError(err error, bound bool, cfg Config) error {
 		return nil
 	}
 	if bound {
-		if inner := errors.Unwrap(err); inner != nil {
-			return inner // "pnp-listener: " comes from the group
-		}
-		return err
+		return withoutPrefix(err, "pnp-listener: ")
 	}
 	inUse := errors.Is(err, syscall.EADDRINUSE)
 	switch {
@@ -68,20 +66,37 @@ func sipError(err error, bound bool, cfg Config) error {
 		cfg.SIPAddr, cfg.SIPBindMode, cfg.SIPInterfaces, strings.TrimPrefix(cause(err), "sipsock: "))}
 }
 
-// listenError does the same for the phone-facing HTTP(S) listeners.
-func listenError(err error, ready bool, cfg Config) error {
+// listenError does the same for the phone-facing HTTP(S) listeners. A
+// failure to listen is a *net.OpError of op "listen"; any other is a fault
+// while serving.
+func listenError(err error, cfg Config) error {
 	if err == nil {
 		return nil
 	}
-	if ready {
-		if inner := errors.Unwrap(err); inner != nil {
-			return inner
-		}
-		return err
+	var op *net.OpError
+	if !errors.As(err, &op) || op.Op != "listen" {
+		return withoutPrefix(err, "provision-http: ")
 	}
 	flagName, addr := "--http-addr", cfg.HTTPAddr
 	if cfg.HTTPSAddr != "" && strings.Contains(err.Error(), "listen "+cfg.HTTPSAddr+":") {
 		flagName, addr = "--https-addr", cfg.HTTPSAddr
 	}
 	return &startError{err: err, msg: fmt.Sprintf("cannot listen for phones on tcp %s (%s): %s", addr, flagName, cause(err))}
+}
+
+// prefixed is an error whose message lost the service's own prefix: the
+// lifecycle group adds the component's name, the same word.
+type prefixed struct {
+	msg string
+	err error
+}
+
+func (e *prefixed) Error() string { return e.msg }
+func (e *prefixed) Unwrap() error { return e.err }
+
+func withoutPrefix(err error, prefix string) error {
+	if msg, ok := strings.CutPrefix(err.Error(), prefix); ok {
+		return &prefixed{msg: msg, err: err}
+	}
+	return err
 }

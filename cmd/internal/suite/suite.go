@@ -367,7 +367,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) er
 		return nil
 	})
 	g.Add("provision-http", func(ctx context.Context) error {
-		return listenError(edge.Run(ctx), edge.Ready() == nil, cfg)
+		return listenError(edge.Run(ctx), cfg)
 	})
 	g.Add("pnp-listener", func(ctx context.Context) error {
 		err := pnp.Run(ctx)

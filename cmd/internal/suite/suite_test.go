@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -72,6 +74,7 @@ func TestBindErrorsNameTheFlag(t *testing.T) {
 	}
 	alone := parse(t, nil, nil)
 	beside := parse(t, []string{"--sip-bind-mode", "beside-pbx"}, nil)
+	https := parse(t, []string{"--https-addr", ":8443"}, nil)
 	for _, tc := range []struct {
 		name string
 		err  error
@@ -81,7 +84,10 @@ func TestBindErrorsNameTheFlag(t *testing.T) {
 		{"beside group", sipError(inUse("bind 224.0.1.75:5060"), false, beside), "SO_REUSEADDR"},
 		{"beside reply", sipError(inUse("reply socket: listen 0.0.0.0:5062"), false, beside), "--sip-reply-port"},
 		{"interface", sipError(fmt.Errorf("pnp-listener: %w", errors.New("sipsock: no interface eth9")), false, alone), "--sip-interfaces"},
-		{"http", listenError(fmt.Errorf("provision-http: listen :8080: %w", syscall.EADDRINUSE), false, alone), "--http-addr"},
+		{"http", listenError(fmt.Errorf("provision-http: listen :8080: %w",
+			&net.OpError{Op: "listen", Net: "tcp", Err: os.NewSyscallError("bind", syscall.EADDRINUSE)}), alone), "--http-addr"},
+		{"https", listenError(fmt.Errorf("provision-http: listen :8443: %w",
+			&net.OpError{Op: "listen", Net: "tcp", Err: os.NewSyscallError("bind", syscall.EADDRINUSE)}), https), "--https-addr"},
 	} {
 		var se *startError
 		if !errors.As(tc.err, &se) {
@@ -92,6 +98,10 @@ func TestBindErrorsNameTheFlag(t *testing.T) {
 		if !strings.Contains(msg, tc.want) || strings.Contains(msg, "pnp-listener:") || strings.Contains(msg, "\n") {
 			t.Errorf("%s: %q, want one line naming %s", tc.name, msg, tc.want)
 		}
+	}
+	// A failure while serving is no start-up error and keeps its cause, once.
+	if err := listenError(fmt.Errorf("provision-http: serve :8080: %w", &net.OpError{Op: "accept", Net: "tcp", Err: syscall.EMFILE}), alone); err.Error() != "serve :8080: accept tcp: too many open files" {
+		t.Errorf("serve failure: %q", err)
 	}
 	// A failure after the sockets were open keeps its cause, once.
 	if err := sipError(fmt.Errorf("pnp-listener: %w", errors.New("SIP socket: closed")), true, alone); err.Error() != "SIP socket: closed" {
