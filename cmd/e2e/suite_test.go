@@ -3,7 +3,9 @@ package e2e
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
+	"net/http"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -192,6 +194,56 @@ func TestHTTPSRefusalNamesDialtoneFlags(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "--https-addr") || strings.Contains(err.Error(), "edge-https-base") {
 		t.Fatalf("phones add --https without an HTTPS edge: %v", err)
 	}
+}
+
+// TestFetchingThenProvisioned: a phone that fetched only a file without
+// its account (Poly's master file) is fetching; the file with the account
+// (phone{MAC}.cfg) makes it provisioned.
+func TestFetchingThenProvisioned(t *testing.T) {
+	s := newSite(t)
+	s.start()
+	const mac = "64167fe70001"
+	s.ctl("extensions", "add", "701", "--name", "Half", "--password", "half-pw-701")
+	s.ctl("phones", "add", "--mac", mac, "--model", "VVX450", "--vendor", "poly", "--extension", "701")
+	url := strings.TrimSpace(s.ctl("phones", "url", mac))
+	// The requests leave from the phone's host: its sockets are made there.
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			var c net.Conn
+			err := s.phone.Run(func() (err error) {
+				c, err = (&net.Dialer{}).DialContext(ctx, network, addr)
+				return err
+			})
+			return c, err
+		},
+	}}
+	get := func(file string) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, url+file, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("User-Agent", "FileTransport PolycomVVX-VVX_450-UA/6.4.6.2568 Type/Application")
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %s", file, resp.Status)
+		}
+	}
+	get(mac + ".cfg")
+	ph := s.waitPhone(mac, "fetching", stateIs("PHONE_STATE_FETCHING"))
+	if ph["firmware"] != "6.4.6.2568" {
+		t.Errorf("firmware after the first fetch: %v", ph["firmware"])
+	}
+	if out := s.ctl("phones", "list", "--state", "fetching"); !strings.Contains(out, "64:16:7f:e7:00:01") || !strings.Contains(out, "fetching") {
+		t.Errorf("phones list --state fetching:\n%s", out)
+	}
+	get("phone" + mac + ".cfg")
+	s.waitPhone(mac, "provisioned", stateIs("PHONE_STATE_PROVISIONED"))
 }
 
 // runToExit runs dialtone in the pbx namespace until it exits on its own
