@@ -21,7 +21,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	"github.com/dialtone-voip/dialtone/platform/adminhttp"
 	"github.com/dialtone-voip/dialtone/platform/auth"
@@ -415,6 +417,10 @@ func ensureDefaults(ctx context.Context, inv inventoryv1.InventoryServiceClient,
 		var st siteState
 		if st, err = createDefaults(ctx, inv, pbxHost, explicit, logger); err == nil || ctx.Err() != nil {
 			return st, err
+		}
+		switch status.Code(err) {
+		case codes.InvalidArgument, codes.FailedPrecondition, codes.PermissionDenied:
+			return siteState{}, err // a refusal, not a server still starting
 		}
 		select {
 		case <-ctx.Done():
