@@ -78,6 +78,13 @@ func TestPBXHostChange(t *testing.T) {
 	if !strings.Contains(logs, "embedded (in-process") {
 		t.Errorf("the embedded NATS is not described as embedded:\n%s", logs)
 	}
+
+	// A host inventory refuses ends the start with one line, no banner.
+	out, err := s.runToExit(append(s.baseArgs(), "--pbx-host", "pbx..example.com")...)
+	if err == nil || !strings.Contains(out, "\ndialtone: --pbx-host \"pbx..example.com\": sip_interface.host:") ||
+		strings.Contains(out, "Dialtone is running") || strings.Contains(out, "first-run:") {
+		t.Errorf("a refused --pbx-host: %v\n%s", err, out)
+	}
 }
 
 // TestSIPBesidePBX: a program on the PBX host holds UDP 5060. Without

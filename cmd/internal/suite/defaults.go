@@ -64,6 +64,9 @@ func createDefaults(ctx context.Context, inv inventoryv1.InventoryServiceClient,
 		if status.Code(err) == codes.AlreadyExists {
 			return createDefaults(ctx, inv, pbxHost, explicit, logger) // created concurrently: read it back
 		}
+		if status.Code(err) == codes.InvalidArgument {
+			return st, &startError{err: err, msg: fmt.Sprintf("--pbx-host %q: %s", pbxHost, status.Convert(err).Message())}
+		}
 		if err != nil {
 			return st, fmt.Errorf("create SIP interface: %w", err)
 		}
@@ -77,6 +80,9 @@ func createDefaults(ctx context.Context, inv inventoryv1.InventoryServiceClient,
 			SipInterface: &inventoryv1.SipInterface{Name: DefaultSipInterface, Host: pbxHost, Etag: si.GetSipInterface().GetEtag()},
 			UpdateMask:   &fieldmaskpb.FieldMask{Paths: []string{"host"}},
 		})
+		if status.Code(err) == codes.InvalidArgument {
+			return st, &startError{err: err, msg: fmt.Sprintf("--pbx-host %q: %s", pbxHost, status.Convert(err).Message())}
+		}
 		if err != nil {
 			return st, fmt.Errorf("--pbx-host: updating the default SIP interface: %w", err)
 		}
