@@ -65,9 +65,12 @@ type Config struct {
 
 	EdgeHTTPBase  string
 	EdgeHTTPSBase string
-	Bootstrap     bool
-	TokenGrace    time.Duration
-	TokensFile    string
+	// HTTPSHint names what configures an HTTPS edge in refusals (default
+	// "--edge-https-base"); not a flag: a program embedding inventory sets it.
+	HTTPSHint  string
+	Bootstrap  bool
+	TokenGrace time.Duration
+	TokensFile string
 
 	LogFormat string
 	LogLevel  string
@@ -216,7 +219,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		}
 	}
 	srv, err := server.New(server.Config{
-		EdgeHTTPBase: cfg.EdgeHTTPBase, EdgeHTTPSBase: cfg.EdgeHTTPSBase,
+		EdgeHTTPBase: cfg.EdgeHTTPBase, EdgeHTTPSBase: cfg.EdgeHTTPSBase, HTTPSHint: cfg.HTTPSHint,
 		Bootstrap: cfg.Bootstrap, TokenGrace: cfg.TokenGrace,
 	}, deps.Store, server.Options{
 		Logger: deps.Logger, Registerer: deps.Registerer, JetStream: deps.JetStream, Publish: publish,

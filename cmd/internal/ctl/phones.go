@@ -35,10 +35,12 @@ func parseState(s string) (inventoryv1.PhoneState, error) {
 		return inventoryv1.PhoneState_PHONE_STATE_DISCOVERED, nil
 	case "assigned":
 		return inventoryv1.PhoneState_PHONE_STATE_ASSIGNED, nil
+	case "fetching":
+		return inventoryv1.PhoneState_PHONE_STATE_FETCHING, nil
 	case "provisioned":
 		return inventoryv1.PhoneState_PHONE_STATE_PROVISIONED, nil
 	}
-	return 0, subcmd.Usagef("--state %q: want discovered, assigned or provisioned", s)
+	return 0, subcmd.Usagef("--state %q: want discovered, assigned, fetching or provisioned", s)
 }
 
 func (c *cli) phonesList() *subcmd.Command {
@@ -48,7 +50,7 @@ func (c *cli) phonesList() *subcmd.Command {
 		Name:  "list",
 		Short: "List phones (every tenant's and the unassigned ones).",
 		Flags: func(fs *flag.FlagSet) {
-			fs.StringVar(&state, "state", "", "only phones in this state: discovered, assigned or provisioned")
+			fs.StringVar(&state, "state", "", "only phones in this state: discovered, assigned, fetching or provisioned")
 			fs.StringVar(&vendor, "vendor", "", "only this vendor's phones: "+strings.Join(vocab.Vendors, ", "))
 			fs.BoolVar(&tenantOnly, "tenant-only", false, "only phones assigned in --tenant")
 		},

@@ -29,6 +29,7 @@ const (
 	stDiscovered  = inventoryv1.PhoneState_PHONE_STATE_DISCOVERED
 	stAssigned    = inventoryv1.PhoneState_PHONE_STATE_ASSIGNED
 	stProvisioned = inventoryv1.PhoneState_PHONE_STATE_PROVISIONED
+	stFetching    = inventoryv1.PhoneState_PHONE_STATE_FETCHING
 )
 
 // newToken returns 32 bytes from crypto/rand, base64url without padding.
@@ -532,7 +533,7 @@ func (s *Server) UpdatePhone(ctx context.Context, req *inventoryv1.UpdatePhoneRe
 			return change{}, nil
 		}
 		ch := change{typ: inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_UPDATED, config: true, prevState: before.GetState()}
-		if pr.p.GetState() == stProvisioned {
+		if st := pr.p.GetState(); st == stProvisioned || st == stFetching {
 			pr.p.State = stAssigned // its configuration is stale now
 		}
 		ch.log = func(rev int64) {

@@ -66,7 +66,11 @@ func (s *Server) checkSettings(ctx context.Context, field string, ps *inventoryv
 		}
 	}
 	if ps.GetHttps() && s.cfg.EdgeHTTPSBase == "" {
-		return status.Errorf(codes.FailedPrecondition, "%s.https: no HTTPS edge is configured (--edge-https-base)", field)
+		hint := s.cfg.HTTPSHint
+		if hint == "" {
+			hint = "--edge-https-base"
+		}
+		return status.Errorf(codes.FailedPrecondition, "%s.https: no HTTPS edge is configured (set %s)", field, hint)
 	}
 	return nil
 }

@@ -35,23 +35,29 @@ const (
 	PhoneState_PHONE_STATE_DISCOVERED PhoneState = 1
 	// Assigned to extensions; not yet fetched its configuration since.
 	PhoneState_PHONE_STATE_ASSIGNED PhoneState = 2
-	// Fetched its configuration after it was assigned.
+	// Fetched the file that carries its account (the vendor's per-phone file,
+	// marked "secrets" in config-renderer's catalog) after it was assigned.
 	PhoneState_PHONE_STATE_PROVISIONED PhoneState = 3
+	// Fetched some of its files since it was assigned (a vendor's common
+	// file), but not yet the one with its account: the phone is on its way.
+	PhoneState_PHONE_STATE_FETCHING PhoneState = 85
 )
 
 // Enum value maps for PhoneState.
 var (
 	PhoneState_name = map[int32]string{
-		0: "PHONE_STATE_UNSPECIFIED",
-		1: "PHONE_STATE_DISCOVERED",
-		2: "PHONE_STATE_ASSIGNED",
-		3: "PHONE_STATE_PROVISIONED",
+		0:  "PHONE_STATE_UNSPECIFIED",
+		1:  "PHONE_STATE_DISCOVERED",
+		2:  "PHONE_STATE_ASSIGNED",
+		3:  "PHONE_STATE_PROVISIONED",
+		85: "PHONE_STATE_FETCHING",
 	}
 	PhoneState_value = map[string]int32{
 		"PHONE_STATE_UNSPECIFIED": 0,
 		"PHONE_STATE_DISCOVERED":  1,
 		"PHONE_STATE_ASSIGNED":    2,
 		"PHONE_STATE_PROVISIONED": 3,
+		"PHONE_STATE_FETCHING":    85,
 	}
 )
 
@@ -4126,13 +4132,14 @@ const file_dialtone_inventory_v1_inventory_proto_rawDesc = "" +
 	"changeType\x122\n" +
 	"\x05phone\x18\x03 \x01(\v2\x1c.dialtone.inventory.v1.PhoneR\x05phone\x12;\n" +
 	"\vchange_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"changeTime*|\n" +
+	"changeTime*\x96\x01\n" +
 	"\n" +
 	"PhoneState\x12\x1b\n" +
 	"\x17PHONE_STATE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16PHONE_STATE_DISCOVERED\x10\x01\x12\x18\n" +
 	"\x14PHONE_STATE_ASSIGNED\x10\x02\x12\x1b\n" +
-	"\x17PHONE_STATE_PROVISIONED\x10\x03*Z\n" +
+	"\x17PHONE_STATE_PROVISIONED\x10\x03\x12\x18\n" +
+	"\x14PHONE_STATE_FETCHING\x10U*Z\n" +
 	"\vPhoneOrigin\x12\x1c\n" +
 	"\x18PHONE_ORIGIN_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10PHONE_ORIGIN_PNP\x10\x01\x12\x17\n" +
