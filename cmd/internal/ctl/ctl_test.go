@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
@@ -30,6 +31,7 @@ import (
 const (
 	adminToken = "test-admin-token-0123456789"
 	roToken    = "test-readonly-token-0123456789"
+	edgeToken  = "test-edge-token-0123456789"
 )
 
 // server is a real inventory (embedded store, embedded JetStream) and a real
@@ -39,6 +41,7 @@ type server struct {
 	addr    string
 	dataDir string
 	admin   inventoryv1.InventoryServiceClient
+	js      jetstream.JetStream
 }
 
 func startServer(t *testing.T) *server {
@@ -69,6 +72,7 @@ func startServer(t *testing.T) *server {
 	tf, _ := json.Marshal(auth.TokensFile{Tokens: []auth.TokenEntry{
 		{Name: "admin", Role: auth.RoleAdmin, SHA256: auth.HashToken(adminToken)},
 		{Name: "ro", Role: auth.RoleReadOnly, SHA256: auth.HashToken(roToken)},
+		{Name: "edge", Role: auth.RoleEdge, SHA256: auth.HashToken(edgeToken)},
 	}})
 	tokens, err := auth.ParseTokens(tf)
 	if err != nil {
@@ -108,7 +112,7 @@ func startServer(t *testing.T) *server {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	s := &server{addr: lis.Addr().String(), dataDir: dir, admin: inventoryv1.NewInventoryServiceClient(conn)}
+	s := &server{addr: lis.Addr().String(), dataDir: dir, admin: inventoryv1.NewInventoryServiceClient(conn), js: js}
 	if _, err := s.admin.CreateTenant(context.Background(), &inventoryv1.CreateTenantRequest{TenantId: "default",
 		Tenant: &inventoryv1.Tenant{DisplayName: "Default", NtpServer: "ntp.example.com"}}); err != nil {
 		t.Fatal(err)
