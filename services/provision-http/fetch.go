@@ -200,13 +200,13 @@ func (s *Service) handle(q *request) string {
 	}
 	if q.r.Method == http.MethodGet && s.js != nil {
 		s.enqueue(&eventsv1.ConfigFetched{
-			Mac:           prof.GetMac(),
-			FileName:      q.rt.File,
-			UserAgent:     strings.ToValidUTF8(truncate(ua, maxUserAgent), "\uFFFD"), // proto strings must be UTF-8
-			SourceAddress: q.source(),
-			Etag:          fe.etag,
-			Revision:      prof.GetRevision(),
-			Bootstrap:     prof.GetBootstrap(),
+			Mac:               prof.GetMac(),
+			FileName:          q.rt.File,
+			UserAgent:         strings.ToValidUTF8(truncate(ua, maxUserAgent), "\uFFFD"), // proto strings must be UTF-8
+			SourceAddress:     q.source(),
+			Etag:              fe.etag,
+			Revision:          prof.GetRevision(),
+			Bootstrap:         prof.GetBootstrap(),
 			Https:             isTLS,
 			FetchTime:         timestamppb.New(q.start),
 			Proof:             proof,
