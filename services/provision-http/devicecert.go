@@ -46,11 +46,14 @@ func formST(c *x509.Certificate) []string { return c.Subject.Province }
 // manufacturing-installed certificates, "CP-8851-SEP00562BA1B2C3").
 func formCNSEP(c *x509.Certificate) []string {
 	cn := c.Subject.CommonName
-	i := strings.LastIndex(strings.ToUpper(cn), "SEP")
-	if i < 0 {
-		return nil
+	// Byte-wise and ASCII-only: strings.ToUpper would change the length of
+	// invalid UTF-8 and shift the index (found by FuzzCertMACs).
+	for i := len(cn) - 3; i >= 0; i-- {
+		if cn[i]|0x20 == 's' && cn[i+1]|0x20 == 'e' && cn[i+2]|0x20 == 'p' {
+			return []string{cn[i+3:]}
+		}
 	}
-	return []string{cn[i+3:]}
+	return nil
 }
 
 // formSAN: a subjectAltName DNS name is the MAC.

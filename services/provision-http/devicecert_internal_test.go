@@ -217,3 +217,32 @@ func TestDeviceCAReload(t *testing.T) {
 		t.Fatal("broken file: no error")
 	}
 }
+
+// FuzzCertMACs feeds arbitrary subject and SAN values (attacker-chosen: any
+// CA-signed certificate can carry them) to every vendor's MAC forms: a MAC
+// comes back only as 12 lowercase hex digits, and only from a value that is
+// that MAC in one of the usual spellings (after "SEP" for Cisco's CN).
+func FuzzCertMACs(f *testing.F) {
+	for _, s := range []string{"001565a1b2c3", "00:15:65:A1:B2:C3", "CP-8851-SEP00562BA1B2C3", "sep", "0015.65a1.b2c3", "x001565a1b2c3", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		c := &x509.Certificate{Subject: pkix.Name{CommonName: v, Province: []string{v}}, DNSNames: []string{v}}
+		for vendor := range vendorMACForms {
+			for _, m := range certMACs(vendor, c) {
+				if len(m) != 12 || strings.Trim(m, "0123456789abcdef") != "" {
+					t.Fatalf("%s: %q from %q", vendor, m, v)
+				}
+				digits := strings.ToLower(strings.Map(func(r rune) rune {
+					if strings.ContainsRune("0123456789abcdefABCDEF", r) {
+						return r
+					}
+					return -1
+				}, v))
+				if !strings.HasSuffix(digits, m) {
+					t.Fatalf("%s: %q is not in %q", vendor, m, v)
+				}
+			}
+		}
+	})
+}
