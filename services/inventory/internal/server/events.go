@@ -209,7 +209,8 @@ func (s *Server) HandleConfigFetched(ctx context.Context, ev *eventsv1.ConfigFet
 		return change{typ: inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_PROVISIONED, prevState: prev,
 			log: func(rev int64) {
 				if prev == stAssigned {
-					s.log.Info("phone provisioned", "mac", mac, "file", p.LastFetch.GetFileName(), "source", p.LastFetch.GetSourceAddress(), "revision", rev)
+					s.log.Info("phone provisioned", "mac", mac, "file", p.LastFetch.GetFileName(), "source", p.LastFetch.GetSourceAddress(),
+						"proof", p.LastFetch.GetProof().String(), "revision", rev)
 				}
 			}}, nil
 	})
