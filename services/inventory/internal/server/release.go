@@ -337,19 +337,26 @@ type linkProver interface {
 	GetLinkVerified() bool
 }
 
+// discoveryLink reads the link-layer sender and whether the listener
+// checked it from a discovery. A variable so that tests can stand in for the
+// PhoneDiscovered fields before they exist (SetDiscoveryLink, export_test.go).
+var discoveryLink = func(ev *eventsv1.PhoneDiscovered) (linkMAC string, verified bool) {
+	if lp, ok := any(ev).(linkProver); ok {
+		return lp.GetLinkMac(), lp.GetLinkVerified()
+	}
+	return "", false
+}
+
 // linkProofOf returns what the listener proved about a discovery's sender,
 // or nil when the event carries nothing (an older listener).
 func linkProofOf(ev *eventsv1.PhoneDiscovered, mac string, seen time.Time) *inventoryv1.LinkProof {
-	lp, ok := any(ev).(linkProver)
-	if !ok {
-		return nil
-	}
-	addr, err := macaddr.Parse(lp.GetLinkMac())
+	link, verified := discoveryLink(ev)
+	addr, err := macaddr.Parse(link)
 	if err != nil {
 		return nil
 	}
 	return &inventoryv1.LinkProof{
-		LinkAddress: addr, Verified: lp.GetLinkVerified() && addr == mac,
+		LinkAddress: addr, Verified: verified && addr == mac,
 		SourceAddress: clean(ev.GetSourceAddress()), Listener: clean(ev.GetListener()), Time: timestamppb.New(seen),
 	}
 }
