@@ -172,7 +172,7 @@ func TestHelpEverywhere(t *testing.T) {
 	paths := [][]string{{}, {"extensions"}, {"extensions", "add"}, {"extensions", "list"}, {"extensions", "delete"},
 		{"phones"}, {"phones", "list"}, {"phones", "show"}, {"phones", "assign"}, {"phones", "add"}, {"phones", "url"},
 		{"phones", "unassign"}, {"phones", "delete"}, {"phones", "reprovision"}, {"phones", "rotate-token"}, {"phones", "import"},
-		{"interfaces"}, {"interfaces", "list"}, {"interfaces", "add"}, {"interfaces", "delete"}, {"models"}, {"models", "list"}, {"tenants"}, {"tenants", "list"}, {"tenants", "add"}, {"watch"}}
+		{"interfaces"}, {"interfaces", "list"}, {"interfaces", "add"}, {"interfaces", "delete"}, {"models"}, {"models", "list"}, {"tenants"}, {"tenants", "list"}, {"tenants", "add"}, {"tenants", "device-cert"}, {"phones", "approve"}, {"phones", "device-cert"}, {"watch"}}
 	for _, p := range paths {
 		for _, h := range []string{"--help", "-h"} {
 			r := runEnv(t, nil, false, append(append([]string{}, p...), h)...)
@@ -218,6 +218,10 @@ func TestArgumentErrors(t *testing.T) {
 		{[]string{"phones", "import"}, "FILE.csv"},
 		{[]string{"phones", "import", "x.csv", "--offline"}, "--offline needs --dry-run"},
 		{[]string{"watch", "--count", "-1"}, "--count"},
+		{[]string{"phones", "assign", "001565aabbcc", "--extension", "1", "--device-cert", "maybe"}, "device-cert \"maybe\""},
+		{[]string{"phones", "device-cert", "001565aabbcc", "sometimes"}, "want off, prefer or require"},
+		{[]string{"phones", "approve"}, "want 1 argument(s): MAC"},
+		{[]string{"tenants", "device-cert", "acme"}, "argument"},
 	}
 	for _, tt := range tests {
 		r := runEnv(t, nil, false, tt.args...)

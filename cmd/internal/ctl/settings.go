@@ -112,7 +112,7 @@ func phoneName(arg string) (string, string, error) {
 func parseDeviceCert(v string) (inventoryv1.DeviceCertPolicy, error) {
 	p, ok := inventoryv1.DeviceCertPolicy_value["DEVICE_CERT_POLICY_"+strings.ToUpper(strings.TrimSpace(v))]
 	if !ok || p == 0 {
-		return 0, subcmd.Usagef("--device-cert %q: want off, prefer or require", v)
+		return 0, subcmd.Usagef("device-cert %q: want off, prefer or require", v)
 	}
 	return inventoryv1.DeviceCertPolicy(p), nil
 }
