@@ -6,7 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	eventsv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/events/v1"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
@@ -86,6 +89,18 @@ func TestLinkProofReleaseFlow(t *testing.T) {
 	}
 	if r := release(); !r.GetAllowed() {
 		t.Fatalf("approved identity: %v", r)
+	}
+	// Under require, a fetch without a certificate is refused and the
+	// refusal cannot be approved away: the policy has to change.
+	must[*inventoryv1.UpdatePhoneResponse](t)(a.UpdatePhone(ctx(), &inventoryv1.UpdatePhoneRequest{
+		Phone:      &inventoryv1.Phone{Name: mac1, Settings: &inventoryv1.ProvisioningSettings{DeviceCert: inventoryv1.DeviceCertPolicy_DEVICE_CERT_POLICY_REQUIRE}},
+		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"settings.device_cert"}},
+	}))
+	if r := release(); r.GetAllowed() || r.GetReason() != "device certificate required" {
+		t.Fatalf("require without a certificate: %v", r)
+	}
+	if _, err := a.ApprovePhone(ctx(), &inventoryv1.ApprovePhoneRequest{Name: mac1}); status.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("approving a require refusal: %v", err)
 	}
 	// No password in any of it (the admin sees the URL, as on every phone).
 	if b, _ := proto.Marshal(ap); strings.Contains(string(b), "sip-secret") {
