@@ -181,13 +181,16 @@ func TestDeviceCertRequire(t *testing.T) {
 	e.noSecretsLogged(t, p)
 }
 
-// TestSecretReleaseSecondIdentity: once a phone's secrets went to one
-// identity, a different one (another certificate for the same MAC, or the
+// TestSecretReleaseSecondIdentity (device_cert prefer): once a phone's
+// secrets went to one identity, a different one (another certificate for the same MAC, or the
 // token alone) is refused with SecretReleaseRefused until an administrator
 // approves it; then the approved identity is served and the old one is not.
 func TestSecretReleaseSecondIdentity(t *testing.T) {
 	e := newCertEdge(t, "yealink")
 	p := e.u.addPhone(t, "yealink", true, false)
+	// Under prefer a certificate becomes the phone's release identity (under
+	// off it is only recorded).
+	setDeviceCert(t, e.u, p.mac, inventoryv1.DeviceCertPolicy_DEVICE_CERT_POLICY_PREFER)
 	certA := e.ca.Issue(t, p.mac, provisionhttp.ShapeCN)
 	certB := e.ca.Issue(t, p.mac, provisionhttp.ShapeCN) // a second key for the same MAC
 	secret := "sip-secret-" + p.mac

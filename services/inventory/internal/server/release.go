@@ -142,19 +142,17 @@ type decision struct {
 }
 
 // decide applies the rule to phone p, whose policy is pol, for a fetch of
-// identity id. It is pure, so the unit tests can walk the table.
-func decide(p *inventoryv1.Phone, pol inventoryv1.DeviceCertPolicy, id string) decision {
-	hasCert := strings.HasPrefix(id, identCert)
+// identity id that presented verified certificate cert ("" if none). It is
+// pure, so the unit tests can walk the table.
+func decide(p *inventoryv1.Phone, pol inventoryv1.DeviceCertPolicy, id, cert string) decision {
+	hasCert := cert != ""
 	switch {
 	case pol == inventoryv1.DeviceCertPolicy_DEVICE_CERT_POLICY_REQUIRE && !hasCert:
 		return decision{reason: reasonCertRequired, refuse: true}
 	case pol == inventoryv1.DeviceCertPolicy_DEVICE_CERT_POLICY_PREFER && !hasCert && p.GetDeviceCertificateSha256() != "":
 		return decision{reason: reasonCertSeen, refuse: true}
 	}
-	d := decision{}
-	if hasCert {
-		d.cert = strings.TrimPrefix(id, identCert)
-	}
+	d := decision{cert: cert}
 	bound := p.GetSecretRelease().GetId()
 	switch {
 	case bound == "":
@@ -193,7 +191,13 @@ func (s *Server) AuthorizeSecretRelease(ctx context.Context, req *inventoryv1.Au
 		return nil, err
 	}
 	now := s.now()
-	id := releaseIdentity(pr.p, cert)
+	// Under OFF a certificate is recorded but is not the release identity:
+	// the phone must stay free to fetch without it.
+	idCert := cert
+	if pol == inventoryv1.DeviceCertPolicy_DEVICE_CERT_POLICY_OFF {
+		idCert = ""
+	}
+	id := releaseIdentity(pr.p, idCert)
 	ri := &inventoryv1.ReleaseIdentity{
 		Id: id, Proof: req.GetProof(), SourceAddress: clean(req.GetSourceAddress()),
 		UserAgent: clean(req.GetUserAgent()), FileName: clean(req.GetFileName()), Time: timestamppb.New(now),
@@ -201,7 +205,7 @@ func (s *Server) AuthorizeSecretRelease(ctx context.Context, req *inventoryv1.Au
 	if cert != "" {
 		ri.CertificateSubject = clean(req.GetCertificateSubject())
 	}
-	d := decide(pr.p, pol, id)
+	d := decide(pr.p, pol, id, cert)
 	resp := &inventoryv1.AuthorizeSecretReleaseResponse{Allowed: d.allowed, Reason: d.reason, Identity: id}
 	if d.allowed {
 		s.m.releases.WithLabelValues("allowed").Inc()
@@ -216,7 +220,7 @@ func (s *Server) AuthorizeSecretRelease(ctx context.Context, req *inventoryv1.Au
 		p := pr.p
 		// Decide again on what is stored now: a concurrent approval or
 		// binding may have happened since the read above.
-		d2 := decide(p, pol, id)
+		d2 := decide(p, pol, id, cert)
 		if d2.allowed != d.allowed {
 			return change{}, nil // the next fetch sees the new state
 		}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"strings"
 	"testing"
 
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
@@ -38,18 +39,22 @@ func TestSecretReleaseRule(t *testing.T) {
 		{"first fetch binds the listener's proof", phone("", ""), off, linkOwn, true, true, ""},
 		{"same identity again (resync, reboot)", phone(linkOwn, ""), off, linkOwn, true, false, ""},
 		{"phone added by MAC, later proven on the LAN", phone(identToken, ""), off, linkOwn, true, true, ""},
-		{"phone starts presenting its certificate", phone(linkOwn, ""), off, certA, true, true, ""},
+		{"phone starts presenting its certificate", phone(linkOwn, ""), prefer, certA, true, true, ""},
 		{"another LAN host announced the MAC (link check off)", phone(linkOwn, ""), off, linkLAN, false, false, reasonSecondID},
 		{"unverified link never upgrades the token", phone(identToken, ""), off, linkLAN, false, false, reasonSecondID},
-		{"a second certificate for the MAC", phone(certA, certA[len(identCert):]), off, certB, false, false, reasonSecondID},
-		{"token alone after a certificate", phone(certA, "aa"), off, identToken, false, false, reasonSecondID},
+		{"a second certificate for the MAC", phone(certA, certA[len(identCert):]), prefer, certB, false, false, reasonSecondID},
+		{"off: token alone after a certificate was bound", phone(certA, "aa"), off, identToken, false, false, reasonSecondID},
 		{"require: no certificate", phone("", ""), require, linkOwn, false, false, reasonCertRequired},
 		{"require: the certificate", phone("", ""), require, certA, true, true, ""},
 		{"prefer: no certificate yet", phone("", ""), prefer, identToken, true, true, ""},
 		{"prefer: certificate seen, now none", phone(identToken, "aa"), prefer, identToken, false, false, reasonCertSeen},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			d := decide(tc.p, tc.pol, tc.id)
+			cert := ""
+			if strings.HasPrefix(tc.id, identCert) {
+				cert = strings.TrimPrefix(tc.id, identCert)
+			}
+			d := decide(tc.p, tc.pol, tc.id, cert)
 			if d.allowed != tc.allow || d.bind != tc.bind || d.reason != tc.reason {
 				t.Fatalf("got allowed=%v bind=%v reason=%q; want %v %v %q", d.allowed, d.bind, d.reason, tc.allow, tc.bind, tc.reason)
 			}
