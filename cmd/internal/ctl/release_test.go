@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -59,6 +60,18 @@ func TestSecretReleaseApproval(t *testing.T) {
 	st, err := s.js.Stream(ctx, streams.Phones)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The outbox relay publishes after the commit: wait for the event, which
+	// comes after its PhoneChanged in the same batch.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := st.GetLastMsgForSubject(ctx, streams.Subject(streams.SecretReleaseRefusedPrefix, mac)); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("SecretReleaseRefused not published")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	last, err := st.GetLastMsgForSubject(ctx, streams.Subject(streams.PhoneChangedPrefix, mac))
 	if err != nil {
