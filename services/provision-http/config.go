@@ -22,6 +22,9 @@ type Config struct {
 	// Also offer TLS_RSA_WITH_AES_{128,256}_CBC_SHA (no forward secrecy) for
 	// phones whose firmware knows no ECDHE suite. Off by default.
 	TLSLegacyCiphers bool
+	// Directory of per-vendor CA bundles ("{vendor}.pem") that verify the
+	// phones' factory certificates; empty: no client certificate is asked for.
+	DeviceCADir string
 
 	// Process wiring, used by the service's main (the one-process binary
 	// wires these itself).
@@ -84,6 +87,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate chain for HTTPS (re-read when it changes)")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key for HTTPS (re-read when it changes)")
 	fs.BoolVar(&c.TLSLegacyCiphers, "tls-legacy-ciphers", false, "also offer TLS_RSA_WITH_AES_*_CBC_SHA for very old phones (no forward secrecy)")
+	fs.StringVar(&c.DeviceCADir, "device-ca-dir", "", "directory of per-vendor CA bundles ({vendor}.pem: cisco, grandstream, poly, snom, yealink) that verify phones' factory certificates; HTTPS then asks for a client certificate (re-read when they change)")
 	fs.StringVar(&c.AdminAddr, "admin-addr", ":9193", "admin HTTP listen address (/healthz, /readyz, /metrics)")
 	fs.StringVar(&c.InventoryAddr, "inventory-addr", "127.0.0.1:9090", "inventory gRPC address")
 	fs.StringVar(&c.RendererAddr, "renderer-addr", "127.0.0.1:9091", "config-renderer gRPC address")
@@ -166,6 +170,9 @@ func (c Config) Validate() error {
 	}
 	if c.HTTPSAddr != "" && (c.TLSCert == "" || c.TLSKey == "") {
 		errs = append(errs, errors.New("--https-addr needs --tls-cert and --tls-key (or set --https-addr= to serve plain HTTP only)"))
+	}
+	if c.DeviceCADir != "" && c.HTTPSAddr == "" {
+		errs = append(errs, errors.New("--device-ca-dir needs --https-addr (client certificates exist only over TLS)"))
 	}
 	if c.ThrottleSize < 1 {
 		errs = append(errs, errors.New("--throttle-size must be at least 1"))

@@ -22,6 +22,7 @@ const (
 	outThrottled     = "throttled"
 	outUpstream      = "upstream_error"
 	outPanic         = "panic"
+	outRelease       = "release_refused" // device_cert policy or second identity (inventory's rule)
 )
 
 type metrics struct {
@@ -34,6 +35,8 @@ type metrics struct {
 	invalidations prometheus.Counter
 	templateSets  prometheus.Counter
 	tlsReloads    *prometheus.CounterVec
+	caReloads     *prometheus.CounterVec
+	deviceCerts   *prometheus.CounterVec
 
 	tokenHit, tokenMiss, fileHit, fileMiss, modelHit, modelMiss prometheus.Counter
 	throttleGauges                                              []prometheus.Collector
@@ -100,6 +103,14 @@ func newMetrics(reg prometheus.Registerer, s *Service) (*metrics, error) {
 			Namespace: "dialtone", Subsystem: "provision_http", Name: "template_set_changes_total",
 			Help: "Changes of the renderer's template set seen; each dropped every cached file and model.",
 		}),
+		caReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "dialtone", Subsystem: "provision_http", Name: "device_ca_reloads_total",
+			Help: "Device CA bundle (--device-ca-dir) reloads by result (ok, error).",
+		}, []string{"result"}),
+		deviceCerts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "dialtone", Subsystem: "provision_http", Name: "device_certificates_total",
+			Help: "Client certificates on requests for files with secrets, by result (none, no_ca, untrusted, wrong_mac, verified).",
+		}, []string{"result"}),
 		tlsReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "dialtone", Subsystem: "provision_http", Name: "tls_reloads_total",
 			Help: "Certificate reloads by result (ok, error).",
@@ -124,7 +135,7 @@ func newMetrics(reg prometheus.Registerer, s *Service) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	cs := []prometheus.Collector{m.requests, m.duration, m.cache, m.upstream, m.blocks, m.eventsOut, m.invalidations, m.templateSets, m.tlsReloads}
+	cs := []prometheus.Collector{m.requests, m.duration, m.cache, m.upstream, m.blocks, m.eventsOut, m.invalidations, m.templateSets, m.tlsReloads, m.caReloads, m.deviceCerts}
 	for _, c := range append(cs, m.throttleGauges...) {
 		if err := reg.Register(c); err != nil {
 			return nil, err

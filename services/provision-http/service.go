@@ -75,6 +75,8 @@ type Service struct {
 
 	events chan *eventsv1.ConfigFetched
 	certs  *certLoader
+	cas    *deviceCAs                     // nil: no --device-ca-dir
+	grants *lru.Cache[[32]byte, struct{}] // secret releases inventory allowed lately
 	now    func() time.Time
 
 	mu        sync.Mutex
@@ -112,6 +114,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		files:  lru.New[fileKey, *fileEntry](cfg.FileCacheBytes, cfg.CacheTTL),
 		models: lru.New[modelKey, *modelEntry](4096, cfg.ModelCacheTTL),
 		recent: lru.New[string, struct{}](65536, recentTTL),
+		grants: lru.New[[32]byte, struct{}](int64(max(1, cfg.TokenCacheSize)), cfg.CacheTTL),
 		events: make(chan *eventsv1.ConfigFetched, cfg.EventQueue),
 		now:    time.Now,
 	}
@@ -127,6 +130,12 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if s.certs != nil {
 		s.certs.reloads = m.tlsReloads
 		if err := s.certs.load(); err != nil {
+			return nil, fmt.Errorf("provisionhttp: %w", err)
+		}
+	}
+	if cfg.DeviceCADir != "" {
+		s.cas = &deviceCAs{dir: cfg.DeviceCADir, every: time.Second, log: log, reloads: m.caReloads}
+		if err := s.cas.load(); err != nil {
 			return nil, fmt.Errorf("provisionhttp: %w", err)
 		}
 	}

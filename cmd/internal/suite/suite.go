@@ -50,6 +50,7 @@ type Config struct {
 	HTTPAddr      string
 	HTTPSAddr     string
 	TLSCert       string
+	DeviceCADir   string
 	TLSKey        string
 	GRPCAddr      string
 	AdminAddr     string
@@ -75,6 +76,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.SIPReplyPort, "sip-reply-port", 5062, "UDP port our NOTIFYs leave from in beside-pbx mode (0 = ephemeral)")
 	fs.StringVar(&c.HTTPAddr, "http-addr", ":8080", "phone-facing HTTP address of the provisioning edge")
 	fs.StringVar(&c.HTTPSAddr, "https-addr", "", "phone-facing HTTPS address (needs --tls-cert and --tls-key)")
+	fs.StringVar(&c.DeviceCADir, "device-ca-dir", "", "directory of per-vendor CA bundles (<vendor>.pem) that verify phones' factory certificates on --https-addr; reloaded when they change")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "TLS certificate file (PEM) for --https-addr; reloaded when it changes")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "TLS private key file (PEM) for --https-addr")
 	fs.StringVar(&c.GRPCAddr, "grpc-addr", "127.0.0.1:9090", "gRPC address of the admin API (inventory, renderer, rps-client)")
@@ -323,6 +325,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) er
 
 	hcfg := provisionhttp.Defaults()
 	hcfg.HTTPAddr, hcfg.HTTPSAddr, hcfg.TLSCert, hcfg.TLSKey, hcfg.AdminAddr = cfg.HTTPAddr, cfg.HTTPSAddr, cfg.TLSCert, cfg.TLSKey, ""
+	hcfg.DeviceCADir = cfg.DeviceCADir
 	edge, err := provisionhttp.New(hcfg, provisionhttp.Deps{
 		Logger: logger.With("service", "provision-http"), Registerer: serviceReg("provision-http"), JetStream: js,
 		Inventory: inventoryv1.NewInventoryServiceClient(conns["edge"]),

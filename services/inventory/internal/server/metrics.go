@@ -12,6 +12,7 @@ type metrics struct {
 	published prometheus.Counter
 	pubErrors prometheus.Counter
 	profiles  *prometheus.CounterVec // profile lookups by result
+	releases  *prometheus.CounterVec // AuthorizeSecretRelease decisions (allowed, refused)
 
 	// The profiles counters, resolved once (the lookup is the hot path).
 	profileOK, profileGrace, profileBootstrap, profileNotFound prometheus.Counter
@@ -49,6 +50,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		profiles: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "dialtone_inventory_profile_lookups_total", Help: "GetProvisioningProfile calls, by result (ok, grace, bootstrap, not_found).",
 		}, []string{"result"}),
+		releases: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dialtone_inventory_secret_releases_total", Help: "AuthorizeSecretRelease decisions, by result (allowed, refused).",
+		}, []string{"result"}),
 		cacheHits: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "dialtone_inventory_profile_cache_hits_total", Help: "Profile lookups answered from the profile cache.",
 		}),
@@ -69,7 +73,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.changes, m.events, m.published, m.pubErrors, m.profiles,
+	for _, c := range []prometheus.Collector{m.changes, m.events, m.published, m.pubErrors, m.profiles, m.releases,
 		m.cacheHits, m.cacheMisses, m.cacheRounds, m.cacheFlushes} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)
