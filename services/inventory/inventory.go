@@ -69,6 +69,13 @@ type Config struct {
 	TokenGrace    time.Duration
 	TokensFile    string
 
+	// Discovered, never-assigned PnP phones: removed when unseen for
+	// DiscoveredTTL, at most DiscoveredMax kept per tenant; checked every
+	// DiscoveredSweep. 0 switches the TTL or the cap off.
+	DiscoveredTTL   time.Duration
+	DiscoveredMax   int
+	DiscoveredSweep time.Duration
+
 	LogFormat string
 	LogLevel  string
 }
@@ -89,6 +96,9 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.Bootstrap, "bootstrap", true, "give discovered, unassigned phones a secret-free bootstrap URL")
 	fs.DurationVar(&c.TokenGrace, "token-grace", 24*time.Hour, "how long a rotated-out provisioning token keeps working")
 	fs.StringVar(&c.TokensFile, "tokens-file", "", "JSON file of API tokens (hashed) and their roles")
+	fs.DurationVar(&c.DiscoveredTTL, "discovered-ttl", 720*time.Hour, "remove discovered, never-assigned PnP phones unseen this long (0: never)")
+	fs.IntVar(&c.DiscoveredMax, "discovered-max", 50000, "discovered, never-assigned PnP phones kept per tenant; the longest unseen are removed first (0: no cap)")
+	fs.DurationVar(&c.DiscoveredSweep, "discovered-sweep", time.Minute, "how often --discovered-ttl and --discovered-max are applied")
 	fs.StringVar(&c.LogFormat, "log-format", "json", "log format: json or text")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 }
@@ -148,6 +158,12 @@ func (c Config) Validate() error {
 	}
 	if c.TokenGrace < 0 || c.TokenGrace > 30*24*time.Hour {
 		errs = append(errs, errors.New("--token-grace must be 0 to 720h"))
+	}
+	if c.DiscoveredTTL < 0 || c.DiscoveredMax < 0 {
+		errs = append(errs, errors.New("--discovered-ttl and --discovered-max must not be negative (0 switches them off)"))
+	}
+	if c.DiscoveredSweep < time.Second {
+		errs = append(errs, errors.New("--discovered-sweep must be at least 1s"))
 	}
 	if err := config.OneOf(strings.ToLower(c.LogFormat), "json", "text"); err != nil {
 		errs = append(errs, fmt.Errorf("--log-format: %w", err))
@@ -218,6 +234,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	srv, err := server.New(server.Config{
 		EdgeHTTPBase: cfg.EdgeHTTPBase, EdgeHTTPSBase: cfg.EdgeHTTPSBase,
 		Bootstrap: cfg.Bootstrap, TokenGrace: cfg.TokenGrace,
+		DiscoveredTTL: cfg.DiscoveredTTL, DiscoveredMax: cfg.DiscoveredMax,
 	}, deps.Store, server.Options{
 		Logger: deps.Logger, Registerer: deps.Registerer, JetStream: deps.JetStream, Publish: publish,
 	})

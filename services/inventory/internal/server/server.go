@@ -34,6 +34,11 @@ type Config struct {
 	Bootstrap bool
 	// TokenGrace is how long a rotated-out token keeps working.
 	TokenGrace time.Duration
+	// DiscoveredTTL removes discovered PnP phones unseen this long; 0: never.
+	DiscoveredTTL time.Duration
+	// DiscoveredMax caps the discovered PnP phones kept per tenant (the
+	// longest unseen go first); 0: no cap. See expiry.go.
+	DiscoveredMax int
 }
 
 // Publisher publishes one event with a message id (JetStream, acknowledged).
