@@ -26,6 +26,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/dialtone-voip/dialtone/platform/config"
+	"github.com/dialtone-voip/dialtone/platform/grpcserver"
 	"github.com/dialtone-voip/dialtone/platform/natsjs"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
 	"github.com/dialtone-voip/dialtone/services/inventory/internal/server"
@@ -76,6 +77,10 @@ type Config struct {
 	DiscoveredMax   int
 	DiscoveredSweep time.Duration
 
+	// GRPC bounds the gRPC server (message sizes, streams, keep-alives);
+	// the per-method caps come from GRPCRecvLimits.
+	GRPC grpcserver.Limits
+
 	LogFormat string
 	LogLevel  string
 }
@@ -99,6 +104,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.DiscoveredTTL, "discovered-ttl", 720*time.Hour, "remove discovered, never-assigned PnP phones unseen this long (0: never)")
 	fs.IntVar(&c.DiscoveredMax, "discovered-max", 50000, "discovered, never-assigned PnP phones kept per tenant; the longest unseen are removed first (0: no cap)")
 	fs.DurationVar(&c.DiscoveredSweep, "discovered-sweep", time.Minute, "how often --discovered-ttl and --discovered-max are applied")
+	c.GRPC.RegisterFlags(fs)
 	fs.StringVar(&c.LogFormat, "log-format", "json", "log format: json or text")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 }
@@ -270,4 +276,25 @@ func (s *Service) Ready() error {
 		return errors.New("event streams not ready")
 	}
 	return nil
+}
+
+// GRPCRecvLimits caps InventoryService request messages below the server's
+// --grpc-max-recv-bytes: every request names a resource, a page or a mask
+// (4 KiB), and writes carry one resource (64 KiB, far above a phone with
+// every line and setting). A caller with a token cannot make a handler,
+// the store or the event stream carry megabytes.
+func GRPCRecvLimits() map[string]int {
+	const small, write = 4 << 10, 64 << 10
+	out := map[string]int{}
+	for _, m := range inventoryv1.InventoryService_ServiceDesc.Methods {
+		limit := small
+		if strings.HasPrefix(m.MethodName, "Create") || strings.HasPrefix(m.MethodName, "Update") {
+			limit = write
+		}
+		out["/"+inventoryv1.InventoryService_ServiceDesc.ServiceName+"/"+m.MethodName] = limit
+	}
+	for _, st := range inventoryv1.InventoryService_ServiceDesc.Streams {
+		out["/"+inventoryv1.InventoryService_ServiceDesc.ServiceName+"/"+st.StreamName] = small
+	}
+	return out
 }

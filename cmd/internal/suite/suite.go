@@ -245,6 +245,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) er
 
 	gs := grpcserver.New(grpcserver.Options{
 		Logger: logger.With("component", "grpc"), Auth: tokens, Registerer: serviceReg("grpc"),
+		Limits:        grpcserver.Limits{MethodMaxRecvMsgSize: inventory.GRPCRecvLimits()},
 		ServerOptions: []grpc.ServerOption{grpc.NumStreamWorkers(inventory.GRPCStreamWorkers)},
 	})
 	inv.RegisterGRPC(gs.GRPC())
