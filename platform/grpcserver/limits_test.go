@@ -3,6 +3,7 @@ package grpcserver
 import (
 	"flag"
 	"io"
+	"net"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/net/http2"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -209,5 +211,60 @@ func TestLimitsFlags(t *testing.T) {
 	}
 	if d := (Limits{}).withDefaults(); d.MaxConcurrentStreams != DefaultMaxConcurrentStreams || d.MaxRecvMsgSize != DefaultMaxRecvMsgSize {
 		t.Errorf("defaults %+v", d)
+	}
+}
+
+// TestStreamsAndKeepaliveOnTheWire speaks raw HTTP/2 to the server: its
+// SETTINGS announce MaxConcurrentStreams, and a client pinging faster than
+// KeepaliveMinTime is sent GOAWAY ENHANCE_YOUR_CALM "too_many_pings".
+func TestStreamsAndKeepaliveOnTheWire(t *testing.T) {
+	r := start(t, Options{Auth: tokens(t), Limits: Limits{MaxConcurrentStreams: 7}})
+	c, err := net.Dial("tcp", r.conn.Target())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.SetDeadline(time.Now().Add(20 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(c, http2.ClientPreface); err != nil {
+		t.Fatal(err)
+	}
+	fr := http2.NewFramer(c, c)
+	if err := fr.WriteSettings(); err != nil {
+		t.Fatal(err)
+	}
+	streams := uint32(0)
+	var ping [8]byte
+	for i := 0; ; i++ {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("no GOAWAY after %d pings: %v", i, err)
+		}
+		switch f := f.(type) {
+		case *http2.SettingsFrame:
+			if f.IsAck() {
+				break
+			}
+			if v, ok := f.Value(http2.SettingMaxConcurrentStreams); ok {
+				streams = v
+			}
+			if err := fr.WriteSettingsAck(); err != nil {
+				t.Fatal(err)
+			}
+		case *http2.GoAwayFrame:
+			if f.ErrCode != http2.ErrCodeEnhanceYourCalm || string(f.DebugData()) != "too_many_pings" {
+				t.Errorf("GOAWAY %v %q, want ENHANCE_YOUR_CALM too_many_pings", f.ErrCode, f.DebugData())
+			}
+			if streams != 7 {
+				t.Errorf("SETTINGS_MAX_CONCURRENT_STREAMS = %d, want 7", streams)
+			}
+			return
+		}
+		// Ping as fast as frames come back: far under KeepaliveMinTime.
+		ping[0] = byte(i)
+		if err := fr.WritePing(false, ping); err != nil {
+			t.Fatalf("ping %d: %v", i, err)
+		}
 	}
 }
