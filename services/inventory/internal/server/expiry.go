@@ -39,10 +39,13 @@ const (
 // bbolt, bounded Lua scripts on Redis.
 const expiryBatch = 256
 
+// expiryCandidate is what a sweep keeps of a discovered phone: not the
+// record, so that a sweep over a flood of forged phones holds ~100 bytes
+// per phone rather than its whole value.
 type expiryCandidate struct {
-	mac, tenant string
-	seen        time.Time
-	rec         store.Record
+	mac, tenant, vendor, model string
+	seen                       time.Time
+	rev                        int64
 }
 
 // seenTime is when the phone was last heard of: last seen, else first
@@ -82,7 +85,7 @@ func (s *Server) ExpireDiscovered(ctx context.Context) (map[string]int, error) {
 			if p.GetState() != stDiscovered || p.GetOrigin() != inventoryv1.PhoneOrigin_PHONE_ORIGIN_PNP {
 				continue
 			}
-			c := expiryCandidate{mac: rec.ID, tenant: p.GetTenant(), seen: seenTime(p), rec: rec}
+			c := expiryCandidate{mac: rec.ID, tenant: p.GetTenant(), vendor: p.GetVendor(), model: p.GetModel(), seen: seenTime(p), rev: rec.Rev}
 			if ttl > 0 && now.Sub(c.seen) > ttl {
 				expired = append(expired, c)
 				continue
@@ -162,22 +165,21 @@ func (s *Server) removeDiscovered(ctx context.Context, cs []expiryCandidate, rea
 	return removed, nil
 }
 
+// deleteDiscovered deletes cs in one batch. The events' phones carry what
+// consumers of a deletion read (name, MAC, vendor, model, state, origin,
+// tenant), not the whole record.
 func (s *Server) deleteDiscovered(ctx context.Context, cs []expiryCandidate, now time.Time) error {
-	prs := make([]*phoneRec, len(cs))
-	for i, c := range cs {
-		pr, err := decodePhone(c.rec)
-		if err != nil {
-			return err
-		}
-		prs[i] = pr
-	}
 	_, err := s.st.Apply(ctx, func(rev int64) (store.Batch, error) {
 		var b store.Batch
-		for i, c := range cs {
-			b.Ops = append(b.Ops, store.Op{Kind: store.KindPhone, ID: c.mac, Delete: true, Expect: c.rec.Rev})
+		for _, c := range cs {
+			b.Ops = append(b.Ops, store.Op{Kind: store.KindPhone, ID: c.mac, Delete: true, Expect: c.rev})
 			data, err := proto.Marshal(&eventsv1.PhoneChanged{
-				ChangeType:     inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_DELETED,
-				Phone:          basePhone(prs[i], rev),
+				ChangeType: inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_DELETED,
+				Phone: &inventoryv1.Phone{
+					Name: phoneName(c.mac), Mac: c.mac, Vendor: c.vendor, Model: c.model, Tenant: c.tenant,
+					State: stDiscovered, Origin: inventoryv1.PhoneOrigin_PHONE_ORIGIN_PNP,
+					Revision: rev, Etag: etagOf(rev),
+				},
 				Revision:       rev,
 				PreviousState:  stDiscovered,
 				ChangeTime:     timestamppb.New(now),

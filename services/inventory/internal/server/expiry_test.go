@@ -75,6 +75,9 @@ func TestDiscoveredExpiry(t *testing.T) {
 			}
 			if ev.GetChangeType() == inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_DELETED {
 				deleted[ev.GetPhone().GetMac()] = true
+				if ev.GetPhone().GetModel() != "T54W" || ev.GetPhone().GetName() != "phones/"+ev.GetPhone().GetMac() || ev.GetRevision() == 0 {
+					t.Errorf("DELETED event phone %v, revision %d", ev.GetPhone(), ev.GetRevision())
+				}
 				if ev.GetPreviousState() != inventoryv1.PhoneState_PHONE_STATE_DISCOVERED {
 					t.Errorf("%s: previous state %v", ev.GetPhone().GetMac(), ev.GetPreviousState())
 				}
