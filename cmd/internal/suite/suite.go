@@ -108,6 +108,9 @@ func (c Config) Validate() error {
 	if c.HTTPAddr == "" && c.HTTPSAddr == "" {
 		errs = append(errs, errors.New("set --http-addr and/or --https-addr"))
 	}
+	if c.DiscoveredTTL < 0 || c.DiscoveredMax < 0 {
+		errs = append(errs, errors.New("--discovered-ttl and --discovered-max must not be negative (0 switches them off)"))
+	}
 	if c.HTTPSAddr != "" && (c.TLSCert == "" || c.TLSKey == "") {
 		errs = append(errs, errors.New("--https-addr needs --tls-cert and --tls-key"))
 	}
