@@ -63,8 +63,11 @@ type Config struct {
 	Listener        string
 	Bootstrap       bool
 	SIPRatePerSrc   float64
-	LogFormat       string
-	LogLevel        string
+	// Discovered phones: see inventory's --discovered-ttl and --discovered-max.
+	DiscoveredTTL time.Duration
+	DiscoveredMax int
+	LogFormat     string
+	LogLevel      string
 }
 
 // RegisterFlags registers the flags on fs.
@@ -87,6 +90,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Listener, "listener", "local", "name of this site's PnP listener")
 	fs.Float64Var(&c.SIPRatePerSrc, "sip-rate-per-source", 50, "SIP datagrams per second accepted from one address (0 = unlimited; raise it for phones behind one NAT address)")
 	fs.BoolVar(&c.Bootstrap, "bootstrap", true, "give discovered, unassigned phones a secret-free bootstrap configuration that keeps them polling")
+	fs.DurationVar(&c.DiscoveredTTL, "discovered-ttl", 720*time.Hour, "remove discovered, never-assigned PnP phones unseen this long (0: never)")
+	fs.IntVar(&c.DiscoveredMax, "discovered-max", 50000, "discovered, never-assigned PnP phones kept; the longest unseen are removed first (0: no cap)")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 }
@@ -123,6 +128,9 @@ func (c Config) Validate() error {
 	}
 	if c.HTTPAddr == "" && c.HTTPSAddr == "" {
 		errs = append(errs, errors.New("set --http-addr and/or --https-addr"))
+	}
+	if c.DiscoveredTTL < 0 || c.DiscoveredMax < 0 {
+		errs = append(errs, errors.New("--discovered-ttl and --discovered-max must not be negative (0 switches them off)"))
 	}
 	if c.HTTPSAddr != "" && (c.TLSCert == "" || c.TLSKey == "") {
 		errs = append(errs, errors.New("--https-addr needs --tls-cert and --tls-key"))
@@ -255,7 +263,8 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) er
 
 	inv, err := inventory.New(inventory.Config{
 		EdgeHTTPBase: httpBase, EdgeHTTPSBase: httpsBase, Bootstrap: cfg.Bootstrap, TokenGrace: 24 * time.Hour,
-		HTTPSHint: "--https-addr with --tls-cert and --tls-key when starting dialtone",
+		HTTPSHint:     "--https-addr with --tls-cert and --tls-key when starting dialtone",
+		DiscoveredTTL: cfg.DiscoveredTTL, DiscoveredMax: cfg.DiscoveredMax, DiscoveredSweep: time.Minute,
 	}, inventory.Deps{Logger: logger.With("service", "inventory"), Registerer: serviceReg("inventory"), Store: store, JetStream: js})
 	if err != nil {
 		grpcLis.Close()
@@ -270,6 +279,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) er
 
 	gs := grpcserver.New(grpcserver.Options{
 		Logger: logger.With("component", "grpc"), Auth: tokens, Registerer: serviceReg("grpc"),
+		Limits:        grpcserver.Limits{MethodMaxRecvMsgSize: inventory.GRPCRecvLimits()},
 		ServerOptions: []grpc.ServerOption{grpc.NumStreamWorkers(inventory.GRPCStreamWorkers)},
 	})
 	inv.RegisterGRPC(gs.GRPC())
