@@ -16,7 +16,7 @@ var readers = []func(p Phone, b []byte) error{
 	func(p Phone, b []byte) error {
 		c := &Config{}
 		err := readGrandstreamXML(p, b, c)
-		grandstreamExtract(c)
+		grandstreamExtract(p, c)
 		return err
 	},
 	func(_ Phone, b []byte) error { c := &Config{}; _, err := readSnomXML(b, c); snomExtract(c); return err },

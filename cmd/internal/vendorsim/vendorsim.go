@@ -64,7 +64,7 @@ type Vendor struct {
 	Provisionable bool
 	// DefaultModel and DefaultFirmware are used when the caller gives none.
 	DefaultModel    string
-	DefaultFirmware func(model string) string
+	DefaultFirmware func(p Phone) string
 	// subscribe builds the SUBSCRIBE (see subscribe.go).
 	subscribe func(p Phone, l Local, ids IDs) []byte
 	newIDs    func(r Rand, l Local) IDs
@@ -149,7 +149,7 @@ func NewPhone(vendor, model, mac, firmware string) (Phone, error) {
 		}
 	}
 	if p.Firmware == "" && v.DefaultFirmware != nil {
-		p.Firmware = v.DefaultFirmware(model)
+		p.Firmware = v.DefaultFirmware(p)
 	}
 	return p, nil
 }
