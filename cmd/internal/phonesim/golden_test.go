@@ -152,6 +152,22 @@ var goldenScenarios = map[string]goldenWant{
 	"bootstrap": {bootstrap: true, base: goldenHTTPBase, pollSeconds: 6 * 3600},
 }
 
+var (
+	sharedRendererOnce sync.Once
+	sharedRendererSvc  *renderer.Service
+)
+
+// sharedRenderer is one renderer for the package's tests (building one parses
+// every template).
+func sharedRenderer(t testing.TB) *renderer.Service {
+	t.Helper()
+	sharedRendererOnce.Do(func() { sharedRendererSvc = newRenderer(t) })
+	if sharedRendererSvc == nil {
+		t.Fatal("renderer did not start")
+	}
+	return sharedRendererSvc
+}
+
 func newRenderer(t testing.TB) *renderer.Service {
 	t.Helper()
 	svc, err := renderer.New(renderer.Config{}, renderer.Deps{Now: func() time.Time { return time.Date(2026, 5, 4, 12, 0, 0, 0, time.UTC) }})
