@@ -315,7 +315,9 @@ func countOf(list []string, s string) int {
 }
 
 // TestEveryCatalogModel renders files with the real config-renderer for every
-// model of its catalog (as provision-http would) and boots a phone of each.
+// model of its catalog (as provision-http would) and boots a phone of each:
+// two accounts (one on single-account models) must arrive, each with its
+// user, credentials and registrar, in the model's own file names.
 func TestEveryCatalogModel(t *testing.T) {
 	ren := newRenderer(t)
 	fs := newFileServer(t)
@@ -331,6 +333,9 @@ func TestEveryCatalogModel(t *testing.T) {
 				NtpServer: "ntp.example.net", TimeZone: "Europe/Berlin", WebPassword: "web=pw;1",
 				SipServer: &provisioningv1.SipServer{Host: "pbx.example.net", Port: 5080, Transport: provisioningv1.Transport_TRANSPORT_TCP},
 				Lines:     []*provisioningv1.Line{{Index: 1, Extension: "1001", AuthUser: "u1001", DisplayName: "Line = One; <x>", Password: "p=1#2"}},
+			}
+			if m.GetSipAccounts() >= 2 {
+				prof.Lines = append(prof.Lines, &provisioningv1.Line{Index: 2, Extension: "1002", AuthUser: "u1002", DisplayName: "Two", Password: "pw&2"})
 			}
 			if len(m.GetCodecs()) > 0 {
 				prof.Codecs = m.GetCodecs()[:1]
@@ -353,22 +358,36 @@ func TestEveryCatalogModel(t *testing.T) {
 			if err != nil {
 				t.Fatalf("boot: %v\nrequests %q", err, fs.requests())
 			}
-			if rep.Config == nil || len(rep.Config.Accounts) != 1 {
+			if p.CatalogAccounts() != int(m.GetSipAccounts()) {
+				t.Fatalf("phonesim reads %d accounts for the model, the catalog %d", p.CatalogAccounts(), m.GetSipAccounts())
+			}
+			if rep.Config == nil || len(rep.Config.Accounts) != len(prof.Lines) {
 				t.Fatalf("accounts %+v; requests %q", rep.Config, fs.requests())
 			}
-			a := rep.Config.Accounts[0]
-			if a.User != "1001" || a.AuthUser != "u1001" || a.Password != "p=1#2" || a.DisplayName != "Line = One; <x>" ||
-				a.Server != "pbx.example.net" || a.Port != 5080 || a.Transport != "tcp" {
-				t.Errorf("account %+v", a)
+			for i, l := range prof.Lines {
+				a := rep.Config.Accounts[i]
+				if a.Line != int(l.GetIndex()) || a.User != l.GetExtension() || a.AuthUser != l.GetAuthUser() || a.Password != l.GetPassword() ||
+					a.DisplayName != l.GetDisplayName() || a.Server != "pbx.example.net" || a.Port != 5080 || a.Transport != "tcp" || !a.Enabled {
+					t.Errorf("account %d: %+v", i+1, a)
+				}
 			}
+			a := rep.Config.Accounts[0]
 			if len(m.GetCodecs()) > 0 && (len(a.Codecs) != 1 || a.Codecs[0] != vocab.CodecName(m.GetCodecs()[0])) {
 				t.Errorf("codecs %v, want [%s]", a.Codecs, vocab.CodecName(m.GetCodecs()[0]))
 			}
 			if rep.Config.WebPassword != "web=pw;1" {
 				t.Errorf("web password %q", rep.Config.WebPassword)
 			}
+			names := map[string]bool{}
+			for _, pat := range m.GetFilePatterns() {
+				names[strings.NewReplacer("{mac}", mac, "{MAC}", strings.ToUpper(mac)).Replace(pat)] = true
+			}
 			for _, r := range fs.requests() {
-				if !strings.HasSuffix(r, " 200") && !expected404(m.GetVendor(), r) {
+				name, status, _ := strings.Cut(r, " ")
+				if status == "200" && !names[name] {
+					t.Errorf("%s is not among the catalog's files %v", name, m.GetFilePatterns())
+				}
+				if status != "200" && !expected404(m.GetVendor(), r) {
 					t.Errorf("unexpected request %s", r)
 				}
 			}
@@ -387,8 +406,6 @@ func expected404(vendor, req string) bool {
 		return strings.HasSuffix(name, ".boot")
 	case "grandstream", "htek":
 		return !strings.HasSuffix(name, ".xml") // the binary cfg<mac>
-	case "fanvil":
-		return true // the model common file, when the catalog has none for the model
 	}
 	return false
 }
