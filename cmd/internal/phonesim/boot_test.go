@@ -265,6 +265,14 @@ func TestBootURLFailures(t *testing.T) {
 	if _, err := Boot(context.Background(), Options{Phone: p, URL: "ftp://x/"}); !errors.Is(err, ErrFetch) {
 		t.Errorf("ftp URL: %v", err)
 	}
+	// A T30 has one account (the catalog's sip_accounts): a file with two
+	// is for another model.
+	ps.setFiles(map[string][]byte{"001565aabbcc.cfg": []byte("#!version:1.0.0.1\naccount.1.user_name = 1\naccount.2.user_name = 2\n")})
+	p, _ = vendorsim.NewPhone("yealink", "T30", "001565aabbcc", "")
+	rep, err = Boot(context.Background(), Options{Phone: p, URL: ps.base()})
+	if err == nil || !strings.Contains(err.Error(), "2 accounts, the T30 has 1") || rep.Phone.ModelAccounts != 1 {
+		t.Errorf("two accounts on a one-account model: %v (model accounts %d)", err, rep.Phone.ModelAccounts)
+	}
 }
 
 // responder is a tiny PnP responder on 127.0.0.1: it answers each SUBSCRIBE
