@@ -5,9 +5,13 @@
 // setting-file indexes where the vendor does), and how it reads each format
 // into a vendor-neutral Config.
 //
-// Facts come from ../shared/research/pnp-protocol.md §2 and
-// vendor-configs.md, and from config-renderer's golden files (the files
-// Dialtone actually serves); comments mark what is inferred.
+// What each model asks for — its files in order, its vendor variables
+// (Yealink/Htek code, Cisco psn, the model as its User-Agent spells it), its
+// accounts — comes from config-renderer's built-in catalog (catalog.go), not
+// from tables here. Vendor behaviour facts come from
+// ../shared/research/pnp-protocol.md §2 and vendor-configs.md, and from
+// config-renderer's templates and golden files (the files Dialtone actually
+// serves); comments mark what is inferred.
 package vendorsim
 
 import (
