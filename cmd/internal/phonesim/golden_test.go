@@ -316,7 +316,7 @@ func countOf(list []string, s string) int {
 
 // TestEveryCatalogModel renders files with the real config-renderer for every
 // model of its catalog (as provision-http would) and boots a phone of each:
-// two accounts (one on single-account models) must arrive, each with its
+// up to six accounts (as many as the model has) must arrive, each with its
 // user, credentials and registrar, in the model's own file names.
 func TestEveryCatalogModel(t *testing.T) {
 	ren := newRenderer(t)
@@ -334,8 +334,11 @@ func TestEveryCatalogModel(t *testing.T) {
 				SipServer: &provisioningv1.SipServer{Host: "pbx.example.net", Port: 5080, Transport: provisioningv1.Transport_TRANSPORT_TCP},
 				Lines:     []*provisioningv1.Line{{Index: 1, Extension: "1001", AuthUser: "u1001", DisplayName: "Line = One; <x>", Password: "p=1#2"}},
 			}
-			if m.GetSipAccounts() >= 2 {
-				prof.Lines = append(prof.Lines, &provisioningv1.Line{Index: 2, Extension: "1002", AuthUser: "u1002", DisplayName: "Two", Password: "pw&2"})
+			// Up to six accounts: enough to reach Grandstream's P1700/P1800
+			// blocks (accounts 5, 6), Htek's high blocks and every DP750 handset.
+			for n := 2; n <= min(6, int(m.GetSipAccounts())); n++ {
+				prof.Lines = append(prof.Lines, &provisioningv1.Line{Index: int32(n), Extension: fmt.Sprintf("100%d", n),
+					AuthUser: fmt.Sprintf("u100%d", n), DisplayName: fmt.Sprintf("Line %d", n), Password: fmt.Sprintf("pw&%d", n)})
 			}
 			if len(m.GetCodecs()) > 0 {
 				prof.Codecs = m.GetCodecs()[:1]
