@@ -401,7 +401,7 @@ func SlowRenders() uint64 { return slowRenders.Load() }
 
 // Render renders file for profile p at time now (which dates the DST rules).
 func (s *Set) Render(p *provisioningv1.ProvisioningProfile, file string, now time.Time) (*Result, error) {
-	m, ok := s.Catalog.Model(p.GetVendor(), p.GetModel())
+	m, _, ok := s.Catalog.Lookup(p.GetVendor(), p.GetModel())
 	if !ok {
 		return nil, fmt.Errorf("%w: model %q of vendor %q is not in the catalog", ErrNotFound, p.GetModel(), p.GetVendor())
 	}
