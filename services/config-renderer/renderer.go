@@ -299,6 +299,34 @@ func (s *Service) Model(vendor, model string) (*rendererv1.Model, bool) {
 	return modelProto(m), true
 }
 
+// LookupModel is Model, but also answers (family_fallback set) for a model the
+// catalog does not list when its vendor's family patterns name a family, and
+// for a catalog model spelt in another case: what Render renders for it.
+func (s *Service) LookupModel(vendor, model string) (*rendererv1.Model, bool) {
+	m, st, ok := s.set.Load().Catalog.Lookup(vendor, model)
+	if !ok {
+		return nil, false
+	}
+	pm := modelProto(m)
+	pm.FamilyFallback = st == catalog.StatusFamilyFallback
+	return pm, true
+}
+
+// Resolve decides a phone record's vendor and model (see renderer.proto ResolveModel).
+func (s *Service) Resolve(vendor, model string) *rendererv1.ResolveModelResponse {
+	c := s.set.Load().Catalog
+	r := c.Resolve(vendor, model)
+	st := map[catalog.ModelStatus]rendererv1.ModelStatus{
+		catalog.StatusCatalog:        rendererv1.ModelStatus_MODEL_STATUS_CATALOG,
+		catalog.StatusFamilyFallback: rendererv1.ModelStatus_MODEL_STATUS_FAMILY_FALLBACK,
+	}[r.Status]
+	if st == rendererv1.ModelStatus_MODEL_STATUS_UNSPECIFIED {
+		st = rendererv1.ModelStatus_MODEL_STATUS_UNKNOWN
+	}
+	return &rendererv1.ResolveModelResponse{Vendor: r.Vendor, Model: r.Model, Status: st, Family: r.Family,
+		OtherVendor: r.OtherVendor, FamilyPatterns: c.FamilyPatternsOf(r.Vendor)}
+}
+
 // Vendors lists the vendor families with their PnP conventions.
 func (s *Service) Vendors() []*rendererv1.Vendor {
 	var out []*rendererv1.Vendor
@@ -326,6 +354,17 @@ func modelProto(m *catalog.Model) *rendererv1.Model {
 	for _, f := range m.Files {
 		pm.FilePatterns = append(pm.FilePatterns, f.Pattern)
 	}
+	for _, t := range m.Transports {
+		switch t {
+		case "udp":
+			pm.Transports = append(pm.Transports, provisioningv1.Transport_TRANSPORT_UDP)
+		case "tcp":
+			pm.Transports = append(pm.Transports, provisioningv1.Transport_TRANSPORT_TCP)
+		case "tls":
+			pm.Transports = append(pm.Transports, provisioningv1.Transport_TRANSPORT_TLS)
+		}
+	}
+	pm.DectHandsets = int32(m.DECTHandsets)
 	return pm
 }
 

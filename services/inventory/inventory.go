@@ -10,11 +10,13 @@
 package inventory
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -23,11 +25,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/dialtone-voip/dialtone/platform/auth"
 	"github.com/dialtone-voip/dialtone/platform/config"
 	"github.com/dialtone-voip/dialtone/platform/natsjs"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
+	rendererv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/renderer/v1"
 	"github.com/dialtone-voip/dialtone/services/inventory/internal/server"
 	"github.com/dialtone-voip/dialtone/services/inventory/internal/store"
 	"github.com/dialtone-voip/dialtone/services/inventory/internal/store/boltstore"
@@ -69,6 +74,11 @@ type Config struct {
 	TokenGrace    time.Duration
 	TokensFile    string
 
+	// RendererAddr is config-renderer's gRPC address, asked (ResolveModel) for
+	// every phone's vendor and model; "" records models unchecked.
+	RendererAddr      string
+	RendererTokenFile string
+
 	LogFormat string
 	LogLevel  string
 }
@@ -89,6 +99,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.Bootstrap, "bootstrap", true, "give discovered, unassigned phones a secret-free bootstrap URL")
 	fs.DurationVar(&c.TokenGrace, "token-grace", 24*time.Hour, "how long a rotated-out provisioning token keeps working")
 	fs.StringVar(&c.TokensFile, "tokens-file", "", "JSON file of API tokens (hashed) and their roles")
+	fs.StringVar(&c.RendererAddr, "renderer-addr", "", "config-renderer gRPC address, asked for each phone's vendor, model and family (empty: models are not checked)")
+	fs.StringVar(&c.RendererTokenFile, "renderer-token-file", "", "file holding the bearer token for config-renderer")
 	fs.StringVar(&c.LogFormat, "log-format", "json", "log format: json or text")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 }
@@ -188,7 +200,15 @@ type Deps struct {
 	// JetStream carries the events; nil leaves the service without events
 	// (Run then only waits, WatchPhones and ReprovisionPhone are Unavailable).
 	JetStream jetstream.JetStream
+	// Models decides each phone's vendor, model and family (config-renderer's
+	// ResolveModel). nil: dialled from Config.RendererAddr when set, else
+	// models are recorded unchecked (vendor from the MAC's block).
+	Models ModelResolver
 }
+
+// ModelResolver is config-renderer's ResolveModel (a
+// rendererv1.ConfigRendererServiceClient is one).
+type ModelResolver = server.ModelResolver
 
 // Service is a running inventory.
 type Service struct {
@@ -215,11 +235,27 @@ func New(cfg Config, deps Deps) (*Service, error) {
 			return natsjs.Publish(ctx, js, subject, msg, msgID)
 		}
 	}
+	if deps.Models == nil && cfg.RendererAddr != "" {
+		var token []byte
+		if cfg.RendererTokenFile != "" {
+			t, err := os.ReadFile(cfg.RendererTokenFile)
+			if err != nil {
+				return nil, fmt.Errorf("inventory: --renderer-token-file: %w", err)
+			}
+			token = bytes.TrimSpace(t)
+		}
+		conn, err := grpc.NewClient(cfg.RendererAddr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithPerRPCCredentials(auth.BearerToken(string(token), false)))
+		if err != nil {
+			return nil, fmt.Errorf("inventory: --renderer-addr: %w", err)
+		}
+		deps.Models = rendererv1.NewConfigRendererServiceClient(conn)
+	}
 	srv, err := server.New(server.Config{
 		EdgeHTTPBase: cfg.EdgeHTTPBase, EdgeHTTPSBase: cfg.EdgeHTTPSBase,
 		Bootstrap: cfg.Bootstrap, TokenGrace: cfg.TokenGrace,
 	}, deps.Store, server.Options{
-		Logger: deps.Logger, Registerer: deps.Registerer, JetStream: deps.JetStream, Publish: publish,
+		Logger: deps.Logger, Registerer: deps.Registerer, JetStream: deps.JetStream, Publish: publish, Models: deps.Models,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("inventory: %w", err)

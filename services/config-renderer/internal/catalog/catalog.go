@@ -86,6 +86,10 @@ type Family struct {
 	UserAgentPattern string            `json:"user_agent_pattern"`
 	UserAgentHasMAC  bool              `json:"user_agent_has_mac"`
 	Vars             map[string]string `json:"vars,omitempty"`
+	// Transports are the SIP transports ("udp", "tcp", "tls") the family supports.
+	Transports []string `json:"transports,omitempty"`
+	// DECTHandsets is how many handsets a base registers.
+	DECTHandsets int `json:"dect_handsets,omitempty"`
 }
 
 // Model is one catalog model, with its family's defaults resolved.
@@ -104,6 +108,9 @@ type Model struct {
 	UserAgentHasMAC  *bool             `json:"user_agent_has_mac,omitempty"`
 	OUIs             []string          `json:"ouis,omitempty"`
 	Vars             map[string]string `json:"vars,omitempty"`
+	// Transports and DECTHandsets default to the family's.
+	Transports   []string `json:"transports,omitempty"`
+	DECTHandsets int      `json:"dect_handsets,omitempty"`
 
 	uaRE *regexp.Regexp
 }
@@ -341,6 +348,17 @@ func resolveModelWild(m0 *Model, fams map[string]*Family, vendors map[string]*Ve
 	}
 	if m.Languages == nil {
 		m.Languages = f.Languages
+	}
+	if m.Transports == nil {
+		m.Transports = f.Transports
+	}
+	if m.DECTHandsets == 0 {
+		m.DECTHandsets = f.DECTHandsets
+	}
+	for _, t := range m.Transports {
+		if t != "udp" && t != "tcp" && t != "tls" {
+			return nil, fmt.Errorf("%s: transport %q (want udp, tcp or tls)", where, t)
+		}
 	}
 	if m.Files == nil {
 		m.Files = f.Files

@@ -8,6 +8,7 @@ package inventoryv1
 
 import (
 	v1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/provisioning/v1"
+	v12 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/renderer/v1"
 	v11 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/rps/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -2343,8 +2344,18 @@ type Phone struct {
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,21,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,22,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	// Output only: incremented by every change.
-	Revision      int64  `protobuf:"varint,23,opt,name=revision,proto3" json:"revision,omitempty"`
-	Etag          string `protobuf:"bytes,24,opt,name=etag,proto3" json:"etag,omitempty"`
+	Revision int64  `protobuf:"varint,23,opt,name=revision,proto3" json:"revision,omitempty"`
+	Etag     string `protobuf:"bytes,24,opt,name=etag,proto3" json:"etag,omitempty"`
+	// Output only: how the catalog knows the model (UNSPECIFIED when inventory
+	// runs without a config-renderer to ask). FAMILY_FALLBACK: not in the
+	// catalog, provisioned with model_family's files.
+	ModelStatus v12.ModelStatus `protobuf:"varint,30,opt,name=model_status,json=modelStatus,proto3,enum=dialtone.renderer.v1.ModelStatus" json:"model_status,omitempty"`
+	// Output only: the model's family (catalog or fallback).
+	ModelFamily string `protobuf:"bytes,31,opt,name=model_family,json=modelFamily,proto3" json:"model_family,omitempty"`
+	// Output only: what the operator should know about the model, in one line
+	// (a family fallback, a model of another vendor than the MAC's); empty when
+	// there is nothing to say.
+	ModelWarning  string `protobuf:"bytes,32,opt,name=model_warning,json=modelWarning,proto3" json:"model_warning,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2543,6 +2554,27 @@ func (x *Phone) GetRevision() int64 {
 func (x *Phone) GetEtag() string {
 	if x != nil {
 		return x.Etag
+	}
+	return ""
+}
+
+func (x *Phone) GetModelStatus() v12.ModelStatus {
+	if x != nil {
+		return x.ModelStatus
+	}
+	return v12.ModelStatus(0)
+}
+
+func (x *Phone) GetModelFamily() string {
+	if x != nil {
+		return x.ModelFamily
+	}
+	return ""
+}
+
+func (x *Phone) GetModelWarning() string {
+	if x != nil {
+		return x.ModelWarning
 	}
 	return ""
 }
@@ -3852,7 +3884,7 @@ var File_dialtone_inventory_v1_inventory_proto protoreflect.FileDescriptor
 
 const file_dialtone_inventory_v1_inventory_proto_rawDesc = "" +
 	"\n" +
-	"%dialtone/inventory/v1/inventory.proto\x12\x15dialtone.inventory.v1\x1a&dialtone/provisioning/v1/profile.proto\x1a\x19dialtone/rps/v1/rps.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc4\x02\n" +
+	"%dialtone/inventory/v1/inventory.proto\x12\x15dialtone.inventory.v1\x1a&dialtone/provisioning/v1/profile.proto\x1a#dialtone/renderer/v1/renderer.proto\x1a\x19dialtone/rps/v1/rps.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc4\x02\n" +
 	"\x06Tenant\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12\x1d\n" +
@@ -3998,7 +4030,7 @@ const file_dialtone_inventory_v1_inventory_proto_rawDesc = "" +
 	"\x0efailure_reason\x18\x02 \x01(\x0e2\x1e.dialtone.rps.v1.FailureReasonR\rfailureReason\x12\x18\n" +
 	"\amessage\x18\x03 \x01(\tR\amessage\x12;\n" +
 	"\vupdate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\"\xba\b\n" +
+	"updateTime\"\xc8\t\n" +
 	"\x05Phone\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
 	"\x03mac\x18\x02 \x01(\tR\x03mac\x12\x16\n" +
@@ -4029,7 +4061,10 @@ const file_dialtone_inventory_v1_inventory_proto_rawDesc = "" +
 	"\vupdate_time\x18\x16 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x1a\n" +
 	"\brevision\x18\x17 \x01(\x03R\brevision\x12\x12\n" +
-	"\x04etag\x18\x18 \x01(\tR\x04etag\"H\n" +
+	"\x04etag\x18\x18 \x01(\tR\x04etag\x12D\n" +
+	"\fmodel_status\x18\x1e \x01(\x0e2!.dialtone.renderer.v1.ModelStatusR\vmodelStatus\x12!\n" +
+	"\fmodel_family\x18\x1f \x01(\tR\vmodelFamily\x12#\n" +
+	"\rmodel_warning\x18  \x01(\tR\fmodelWarning\"H\n" +
 	"\x12CreatePhoneRequest\x122\n" +
 	"\x05phone\x18\x01 \x01(\v2\x1c.dialtone.inventory.v1.PhoneR\x05phone\"I\n" +
 	"\x13CreatePhoneResponse\x122\n" +
@@ -4247,7 +4282,8 @@ var file_dialtone_inventory_v1_inventory_proto_goTypes = []any{
 	(v1.Codec)(0),                           // 69: dialtone.provisioning.v1.Codec
 	(v11.RegistrationState)(0),              // 70: dialtone.rps.v1.RegistrationState
 	(v11.FailureReason)(0),                  // 71: dialtone.rps.v1.FailureReason
-	(*v1.ProvisioningProfile)(nil),          // 72: dialtone.provisioning.v1.ProvisioningProfile
+	(v12.ModelStatus)(0),                    // 72: dialtone.renderer.v1.ModelStatus
+	(*v1.ProvisioningProfile)(nil),          // 73: dialtone.provisioning.v1.ProvisioningProfile
 }
 var file_dialtone_inventory_v1_inventory_proto_depIdxs = []int32{
 	36, // 0: dialtone.inventory.v1.Tenant.default_settings:type_name -> dialtone.inventory.v1.ProvisioningSettings
@@ -4296,86 +4332,87 @@ var file_dialtone_inventory_v1_inventory_proto_depIdxs = []int32{
 	39, // 43: dialtone.inventory.v1.Phone.rps_status:type_name -> dialtone.inventory.v1.PhoneRpsStatus
 	65, // 44: dialtone.inventory.v1.Phone.create_time:type_name -> google.protobuf.Timestamp
 	65, // 45: dialtone.inventory.v1.Phone.update_time:type_name -> google.protobuf.Timestamp
-	40, // 46: dialtone.inventory.v1.CreatePhoneRequest.phone:type_name -> dialtone.inventory.v1.Phone
-	40, // 47: dialtone.inventory.v1.CreatePhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	40, // 48: dialtone.inventory.v1.GetPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	0,  // 49: dialtone.inventory.v1.ListPhonesRequest.state:type_name -> dialtone.inventory.v1.PhoneState
-	40, // 50: dialtone.inventory.v1.ListPhonesResponse.phones:type_name -> dialtone.inventory.v1.Phone
-	40, // 51: dialtone.inventory.v1.UpdatePhoneRequest.phone:type_name -> dialtone.inventory.v1.Phone
-	66, // 52: dialtone.inventory.v1.UpdatePhoneRequest.update_mask:type_name -> google.protobuf.FieldMask
-	40, // 53: dialtone.inventory.v1.UpdatePhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	25, // 54: dialtone.inventory.v1.AssignPhoneRequest.create_extension:type_name -> dialtone.inventory.v1.Extension
-	36, // 55: dialtone.inventory.v1.AssignPhoneRequest.settings:type_name -> dialtone.inventory.v1.ProvisioningSettings
-	40, // 56: dialtone.inventory.v1.AssignPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	40, // 57: dialtone.inventory.v1.UnassignPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	67, // 58: dialtone.inventory.v1.RotateProvisioningTokenRequest.grace_period:type_name -> google.protobuf.Duration
-	40, // 59: dialtone.inventory.v1.RotateProvisioningTokenResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	40, // 60: dialtone.inventory.v1.GetProvisioningUrlResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	72, // 61: dialtone.inventory.v1.GetProvisioningProfileResponse.profile:type_name -> dialtone.provisioning.v1.ProvisioningProfile
-	0,  // 62: dialtone.inventory.v1.GetProvisioningProfileResponse.state:type_name -> dialtone.inventory.v1.PhoneState
-	40, // 63: dialtone.inventory.v1.ReprovisionPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	2,  // 64: dialtone.inventory.v1.WatchPhonesResponse.change_type:type_name -> dialtone.inventory.v1.PhoneChangeType
-	40, // 65: dialtone.inventory.v1.WatchPhonesResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	65, // 66: dialtone.inventory.v1.WatchPhonesResponse.change_time:type_name -> google.protobuf.Timestamp
-	4,  // 67: dialtone.inventory.v1.InventoryService.CreateTenant:input_type -> dialtone.inventory.v1.CreateTenantRequest
-	6,  // 68: dialtone.inventory.v1.InventoryService.GetTenant:input_type -> dialtone.inventory.v1.GetTenantRequest
-	8,  // 69: dialtone.inventory.v1.InventoryService.ListTenants:input_type -> dialtone.inventory.v1.ListTenantsRequest
-	10, // 70: dialtone.inventory.v1.InventoryService.UpdateTenant:input_type -> dialtone.inventory.v1.UpdateTenantRequest
-	12, // 71: dialtone.inventory.v1.InventoryService.DeleteTenant:input_type -> dialtone.inventory.v1.DeleteTenantRequest
-	15, // 72: dialtone.inventory.v1.InventoryService.CreateSipInterface:input_type -> dialtone.inventory.v1.CreateSipInterfaceRequest
-	17, // 73: dialtone.inventory.v1.InventoryService.GetSipInterface:input_type -> dialtone.inventory.v1.GetSipInterfaceRequest
-	19, // 74: dialtone.inventory.v1.InventoryService.ListSipInterfaces:input_type -> dialtone.inventory.v1.ListSipInterfacesRequest
-	21, // 75: dialtone.inventory.v1.InventoryService.UpdateSipInterface:input_type -> dialtone.inventory.v1.UpdateSipInterfaceRequest
-	23, // 76: dialtone.inventory.v1.InventoryService.DeleteSipInterface:input_type -> dialtone.inventory.v1.DeleteSipInterfaceRequest
-	26, // 77: dialtone.inventory.v1.InventoryService.CreateExtension:input_type -> dialtone.inventory.v1.CreateExtensionRequest
-	28, // 78: dialtone.inventory.v1.InventoryService.GetExtension:input_type -> dialtone.inventory.v1.GetExtensionRequest
-	30, // 79: dialtone.inventory.v1.InventoryService.ListExtensions:input_type -> dialtone.inventory.v1.ListExtensionsRequest
-	32, // 80: dialtone.inventory.v1.InventoryService.UpdateExtension:input_type -> dialtone.inventory.v1.UpdateExtensionRequest
-	34, // 81: dialtone.inventory.v1.InventoryService.DeleteExtension:input_type -> dialtone.inventory.v1.DeleteExtensionRequest
-	41, // 82: dialtone.inventory.v1.InventoryService.CreatePhone:input_type -> dialtone.inventory.v1.CreatePhoneRequest
-	43, // 83: dialtone.inventory.v1.InventoryService.GetPhone:input_type -> dialtone.inventory.v1.GetPhoneRequest
-	45, // 84: dialtone.inventory.v1.InventoryService.ListPhones:input_type -> dialtone.inventory.v1.ListPhonesRequest
-	47, // 85: dialtone.inventory.v1.InventoryService.UpdatePhone:input_type -> dialtone.inventory.v1.UpdatePhoneRequest
-	49, // 86: dialtone.inventory.v1.InventoryService.DeletePhone:input_type -> dialtone.inventory.v1.DeletePhoneRequest
-	51, // 87: dialtone.inventory.v1.InventoryService.AssignPhone:input_type -> dialtone.inventory.v1.AssignPhoneRequest
-	53, // 88: dialtone.inventory.v1.InventoryService.UnassignPhone:input_type -> dialtone.inventory.v1.UnassignPhoneRequest
-	55, // 89: dialtone.inventory.v1.InventoryService.RotateProvisioningToken:input_type -> dialtone.inventory.v1.RotateProvisioningTokenRequest
-	57, // 90: dialtone.inventory.v1.InventoryService.GetProvisioningUrl:input_type -> dialtone.inventory.v1.GetProvisioningUrlRequest
-	59, // 91: dialtone.inventory.v1.InventoryService.GetProvisioningProfile:input_type -> dialtone.inventory.v1.GetProvisioningProfileRequest
-	61, // 92: dialtone.inventory.v1.InventoryService.ReprovisionPhone:input_type -> dialtone.inventory.v1.ReprovisionPhoneRequest
-	63, // 93: dialtone.inventory.v1.InventoryService.WatchPhones:input_type -> dialtone.inventory.v1.WatchPhonesRequest
-	5,  // 94: dialtone.inventory.v1.InventoryService.CreateTenant:output_type -> dialtone.inventory.v1.CreateTenantResponse
-	7,  // 95: dialtone.inventory.v1.InventoryService.GetTenant:output_type -> dialtone.inventory.v1.GetTenantResponse
-	9,  // 96: dialtone.inventory.v1.InventoryService.ListTenants:output_type -> dialtone.inventory.v1.ListTenantsResponse
-	11, // 97: dialtone.inventory.v1.InventoryService.UpdateTenant:output_type -> dialtone.inventory.v1.UpdateTenantResponse
-	13, // 98: dialtone.inventory.v1.InventoryService.DeleteTenant:output_type -> dialtone.inventory.v1.DeleteTenantResponse
-	16, // 99: dialtone.inventory.v1.InventoryService.CreateSipInterface:output_type -> dialtone.inventory.v1.CreateSipInterfaceResponse
-	18, // 100: dialtone.inventory.v1.InventoryService.GetSipInterface:output_type -> dialtone.inventory.v1.GetSipInterfaceResponse
-	20, // 101: dialtone.inventory.v1.InventoryService.ListSipInterfaces:output_type -> dialtone.inventory.v1.ListSipInterfacesResponse
-	22, // 102: dialtone.inventory.v1.InventoryService.UpdateSipInterface:output_type -> dialtone.inventory.v1.UpdateSipInterfaceResponse
-	24, // 103: dialtone.inventory.v1.InventoryService.DeleteSipInterface:output_type -> dialtone.inventory.v1.DeleteSipInterfaceResponse
-	27, // 104: dialtone.inventory.v1.InventoryService.CreateExtension:output_type -> dialtone.inventory.v1.CreateExtensionResponse
-	29, // 105: dialtone.inventory.v1.InventoryService.GetExtension:output_type -> dialtone.inventory.v1.GetExtensionResponse
-	31, // 106: dialtone.inventory.v1.InventoryService.ListExtensions:output_type -> dialtone.inventory.v1.ListExtensionsResponse
-	33, // 107: dialtone.inventory.v1.InventoryService.UpdateExtension:output_type -> dialtone.inventory.v1.UpdateExtensionResponse
-	35, // 108: dialtone.inventory.v1.InventoryService.DeleteExtension:output_type -> dialtone.inventory.v1.DeleteExtensionResponse
-	42, // 109: dialtone.inventory.v1.InventoryService.CreatePhone:output_type -> dialtone.inventory.v1.CreatePhoneResponse
-	44, // 110: dialtone.inventory.v1.InventoryService.GetPhone:output_type -> dialtone.inventory.v1.GetPhoneResponse
-	46, // 111: dialtone.inventory.v1.InventoryService.ListPhones:output_type -> dialtone.inventory.v1.ListPhonesResponse
-	48, // 112: dialtone.inventory.v1.InventoryService.UpdatePhone:output_type -> dialtone.inventory.v1.UpdatePhoneResponse
-	50, // 113: dialtone.inventory.v1.InventoryService.DeletePhone:output_type -> dialtone.inventory.v1.DeletePhoneResponse
-	52, // 114: dialtone.inventory.v1.InventoryService.AssignPhone:output_type -> dialtone.inventory.v1.AssignPhoneResponse
-	54, // 115: dialtone.inventory.v1.InventoryService.UnassignPhone:output_type -> dialtone.inventory.v1.UnassignPhoneResponse
-	56, // 116: dialtone.inventory.v1.InventoryService.RotateProvisioningToken:output_type -> dialtone.inventory.v1.RotateProvisioningTokenResponse
-	58, // 117: dialtone.inventory.v1.InventoryService.GetProvisioningUrl:output_type -> dialtone.inventory.v1.GetProvisioningUrlResponse
-	60, // 118: dialtone.inventory.v1.InventoryService.GetProvisioningProfile:output_type -> dialtone.inventory.v1.GetProvisioningProfileResponse
-	62, // 119: dialtone.inventory.v1.InventoryService.ReprovisionPhone:output_type -> dialtone.inventory.v1.ReprovisionPhoneResponse
-	64, // 120: dialtone.inventory.v1.InventoryService.WatchPhones:output_type -> dialtone.inventory.v1.WatchPhonesResponse
-	94, // [94:121] is the sub-list for method output_type
-	67, // [67:94] is the sub-list for method input_type
-	67, // [67:67] is the sub-list for extension type_name
-	67, // [67:67] is the sub-list for extension extendee
-	0,  // [0:67] is the sub-list for field type_name
+	72, // 46: dialtone.inventory.v1.Phone.model_status:type_name -> dialtone.renderer.v1.ModelStatus
+	40, // 47: dialtone.inventory.v1.CreatePhoneRequest.phone:type_name -> dialtone.inventory.v1.Phone
+	40, // 48: dialtone.inventory.v1.CreatePhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
+	40, // 49: dialtone.inventory.v1.GetPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
+	0,  // 50: dialtone.inventory.v1.ListPhonesRequest.state:type_name -> dialtone.inventory.v1.PhoneState
+	40, // 51: dialtone.inventory.v1.ListPhonesResponse.phones:type_name -> dialtone.inventory.v1.Phone
+	40, // 52: dialtone.inventory.v1.UpdatePhoneRequest.phone:type_name -> dialtone.inventory.v1.Phone
+	66, // 53: dialtone.inventory.v1.UpdatePhoneRequest.update_mask:type_name -> google.protobuf.FieldMask
+	40, // 54: dialtone.inventory.v1.UpdatePhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
+	25, // 55: dialtone.inventory.v1.AssignPhoneRequest.create_extension:type_name -> dialtone.inventory.v1.Extension
+	36, // 56: dialtone.inventory.v1.AssignPhoneRequest.settings:type_name -> dialtone.inventory.v1.ProvisioningSettings
+	40, // 57: dialtone.inventory.v1.AssignPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
+	40, // 58: dialtone.inventory.v1.UnassignPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
+	67, // 59: dialtone.inventory.v1.RotateProvisioningTokenRequest.grace_period:type_name -> google.protobuf.Duration
+	40, // 60: dialtone.inventory.v1.RotateProvisioningTokenResponse.phone:type_name -> dialtone.inventory.v1.Phone
+	40, // 61: dialtone.inventory.v1.GetProvisioningUrlResponse.phone:type_name -> dialtone.inventory.v1.Phone
+	73, // 62: dialtone.inventory.v1.GetProvisioningProfileResponse.profile:type_name -> dialtone.provisioning.v1.ProvisioningProfile
+	0,  // 63: dialtone.inventory.v1.GetProvisioningProfileResponse.state:type_name -> dialtone.inventory.v1.PhoneState
+	40, // 64: dialtone.inventory.v1.ReprovisionPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
+	2,  // 65: dialtone.inventory.v1.WatchPhonesResponse.change_type:type_name -> dialtone.inventory.v1.PhoneChangeType
+	40, // 66: dialtone.inventory.v1.WatchPhonesResponse.phone:type_name -> dialtone.inventory.v1.Phone
+	65, // 67: dialtone.inventory.v1.WatchPhonesResponse.change_time:type_name -> google.protobuf.Timestamp
+	4,  // 68: dialtone.inventory.v1.InventoryService.CreateTenant:input_type -> dialtone.inventory.v1.CreateTenantRequest
+	6,  // 69: dialtone.inventory.v1.InventoryService.GetTenant:input_type -> dialtone.inventory.v1.GetTenantRequest
+	8,  // 70: dialtone.inventory.v1.InventoryService.ListTenants:input_type -> dialtone.inventory.v1.ListTenantsRequest
+	10, // 71: dialtone.inventory.v1.InventoryService.UpdateTenant:input_type -> dialtone.inventory.v1.UpdateTenantRequest
+	12, // 72: dialtone.inventory.v1.InventoryService.DeleteTenant:input_type -> dialtone.inventory.v1.DeleteTenantRequest
+	15, // 73: dialtone.inventory.v1.InventoryService.CreateSipInterface:input_type -> dialtone.inventory.v1.CreateSipInterfaceRequest
+	17, // 74: dialtone.inventory.v1.InventoryService.GetSipInterface:input_type -> dialtone.inventory.v1.GetSipInterfaceRequest
+	19, // 75: dialtone.inventory.v1.InventoryService.ListSipInterfaces:input_type -> dialtone.inventory.v1.ListSipInterfacesRequest
+	21, // 76: dialtone.inventory.v1.InventoryService.UpdateSipInterface:input_type -> dialtone.inventory.v1.UpdateSipInterfaceRequest
+	23, // 77: dialtone.inventory.v1.InventoryService.DeleteSipInterface:input_type -> dialtone.inventory.v1.DeleteSipInterfaceRequest
+	26, // 78: dialtone.inventory.v1.InventoryService.CreateExtension:input_type -> dialtone.inventory.v1.CreateExtensionRequest
+	28, // 79: dialtone.inventory.v1.InventoryService.GetExtension:input_type -> dialtone.inventory.v1.GetExtensionRequest
+	30, // 80: dialtone.inventory.v1.InventoryService.ListExtensions:input_type -> dialtone.inventory.v1.ListExtensionsRequest
+	32, // 81: dialtone.inventory.v1.InventoryService.UpdateExtension:input_type -> dialtone.inventory.v1.UpdateExtensionRequest
+	34, // 82: dialtone.inventory.v1.InventoryService.DeleteExtension:input_type -> dialtone.inventory.v1.DeleteExtensionRequest
+	41, // 83: dialtone.inventory.v1.InventoryService.CreatePhone:input_type -> dialtone.inventory.v1.CreatePhoneRequest
+	43, // 84: dialtone.inventory.v1.InventoryService.GetPhone:input_type -> dialtone.inventory.v1.GetPhoneRequest
+	45, // 85: dialtone.inventory.v1.InventoryService.ListPhones:input_type -> dialtone.inventory.v1.ListPhonesRequest
+	47, // 86: dialtone.inventory.v1.InventoryService.UpdatePhone:input_type -> dialtone.inventory.v1.UpdatePhoneRequest
+	49, // 87: dialtone.inventory.v1.InventoryService.DeletePhone:input_type -> dialtone.inventory.v1.DeletePhoneRequest
+	51, // 88: dialtone.inventory.v1.InventoryService.AssignPhone:input_type -> dialtone.inventory.v1.AssignPhoneRequest
+	53, // 89: dialtone.inventory.v1.InventoryService.UnassignPhone:input_type -> dialtone.inventory.v1.UnassignPhoneRequest
+	55, // 90: dialtone.inventory.v1.InventoryService.RotateProvisioningToken:input_type -> dialtone.inventory.v1.RotateProvisioningTokenRequest
+	57, // 91: dialtone.inventory.v1.InventoryService.GetProvisioningUrl:input_type -> dialtone.inventory.v1.GetProvisioningUrlRequest
+	59, // 92: dialtone.inventory.v1.InventoryService.GetProvisioningProfile:input_type -> dialtone.inventory.v1.GetProvisioningProfileRequest
+	61, // 93: dialtone.inventory.v1.InventoryService.ReprovisionPhone:input_type -> dialtone.inventory.v1.ReprovisionPhoneRequest
+	63, // 94: dialtone.inventory.v1.InventoryService.WatchPhones:input_type -> dialtone.inventory.v1.WatchPhonesRequest
+	5,  // 95: dialtone.inventory.v1.InventoryService.CreateTenant:output_type -> dialtone.inventory.v1.CreateTenantResponse
+	7,  // 96: dialtone.inventory.v1.InventoryService.GetTenant:output_type -> dialtone.inventory.v1.GetTenantResponse
+	9,  // 97: dialtone.inventory.v1.InventoryService.ListTenants:output_type -> dialtone.inventory.v1.ListTenantsResponse
+	11, // 98: dialtone.inventory.v1.InventoryService.UpdateTenant:output_type -> dialtone.inventory.v1.UpdateTenantResponse
+	13, // 99: dialtone.inventory.v1.InventoryService.DeleteTenant:output_type -> dialtone.inventory.v1.DeleteTenantResponse
+	16, // 100: dialtone.inventory.v1.InventoryService.CreateSipInterface:output_type -> dialtone.inventory.v1.CreateSipInterfaceResponse
+	18, // 101: dialtone.inventory.v1.InventoryService.GetSipInterface:output_type -> dialtone.inventory.v1.GetSipInterfaceResponse
+	20, // 102: dialtone.inventory.v1.InventoryService.ListSipInterfaces:output_type -> dialtone.inventory.v1.ListSipInterfacesResponse
+	22, // 103: dialtone.inventory.v1.InventoryService.UpdateSipInterface:output_type -> dialtone.inventory.v1.UpdateSipInterfaceResponse
+	24, // 104: dialtone.inventory.v1.InventoryService.DeleteSipInterface:output_type -> dialtone.inventory.v1.DeleteSipInterfaceResponse
+	27, // 105: dialtone.inventory.v1.InventoryService.CreateExtension:output_type -> dialtone.inventory.v1.CreateExtensionResponse
+	29, // 106: dialtone.inventory.v1.InventoryService.GetExtension:output_type -> dialtone.inventory.v1.GetExtensionResponse
+	31, // 107: dialtone.inventory.v1.InventoryService.ListExtensions:output_type -> dialtone.inventory.v1.ListExtensionsResponse
+	33, // 108: dialtone.inventory.v1.InventoryService.UpdateExtension:output_type -> dialtone.inventory.v1.UpdateExtensionResponse
+	35, // 109: dialtone.inventory.v1.InventoryService.DeleteExtension:output_type -> dialtone.inventory.v1.DeleteExtensionResponse
+	42, // 110: dialtone.inventory.v1.InventoryService.CreatePhone:output_type -> dialtone.inventory.v1.CreatePhoneResponse
+	44, // 111: dialtone.inventory.v1.InventoryService.GetPhone:output_type -> dialtone.inventory.v1.GetPhoneResponse
+	46, // 112: dialtone.inventory.v1.InventoryService.ListPhones:output_type -> dialtone.inventory.v1.ListPhonesResponse
+	48, // 113: dialtone.inventory.v1.InventoryService.UpdatePhone:output_type -> dialtone.inventory.v1.UpdatePhoneResponse
+	50, // 114: dialtone.inventory.v1.InventoryService.DeletePhone:output_type -> dialtone.inventory.v1.DeletePhoneResponse
+	52, // 115: dialtone.inventory.v1.InventoryService.AssignPhone:output_type -> dialtone.inventory.v1.AssignPhoneResponse
+	54, // 116: dialtone.inventory.v1.InventoryService.UnassignPhone:output_type -> dialtone.inventory.v1.UnassignPhoneResponse
+	56, // 117: dialtone.inventory.v1.InventoryService.RotateProvisioningToken:output_type -> dialtone.inventory.v1.RotateProvisioningTokenResponse
+	58, // 118: dialtone.inventory.v1.InventoryService.GetProvisioningUrl:output_type -> dialtone.inventory.v1.GetProvisioningUrlResponse
+	60, // 119: dialtone.inventory.v1.InventoryService.GetProvisioningProfile:output_type -> dialtone.inventory.v1.GetProvisioningProfileResponse
+	62, // 120: dialtone.inventory.v1.InventoryService.ReprovisionPhone:output_type -> dialtone.inventory.v1.ReprovisionPhoneResponse
+	64, // 121: dialtone.inventory.v1.InventoryService.WatchPhones:output_type -> dialtone.inventory.v1.WatchPhonesResponse
+	95, // [95:122] is the sub-list for method output_type
+	68, // [68:95] is the sub-list for method input_type
+	68, // [68:68] is the sub-list for extension type_name
+	68, // [68:68] is the sub-list for extension extendee
+	0,  // [0:68] is the sub-list for field type_name
 }
 
 func init() { file_dialtone_inventory_v1_inventory_proto_init() }
