@@ -68,17 +68,20 @@ func VendorFromUserAgent(ua string) string {
 	return ""
 }
 
-// IdentifyVendor decides the vendor key: the vendor= parameter when it
-// names a known vendor, else the OUI, else the User-Agent, else a model
-// name that starts with a vendor's name (snom's "snomD385").
+// IdentifyVendor decides the vendor key the SUBSCRIBE gives: the vendor=
+// parameter when it names a known vendor, else the User-Agent, else the MAC's
+// IEEE block, else a model name that starts with a vendor's name (snom's
+// "snomD385"). What the phone says comes before its MAC's block because OEM
+// hardware carries other companies' blocks; inventory then lets a catalog
+// model overrule both (config-renderer's ResolveModel).
 func IdentifyVendor(param, model, mac, userAgent string) string {
 	if v := NormalizeVendor(param); v != "" {
 		return v
 	}
-	if v := VendorFromOUI(mac); v != "" {
+	if v := VendorFromUserAgent(userAgent); v != "" {
 		return v
 	}
-	if v := VendorFromUserAgent(userAgent); v != "" {
+	if v := VendorFromOUI(mac); v != "" {
 		return v
 	}
 	if len(model) >= 4 && strings.EqualFold(model[:4], "snom") {
