@@ -68,3 +68,20 @@ func TestModelIdentificationCLI(t *testing.T) {
 		t.Errorf("models list -o json: %d models, %v", len(models), err)
 	}
 }
+
+func TestImportDryRunChecksModels(t *testing.T) {
+	s := startServer(t)
+	s.run(t, "interfaces", "add", "pbx", "--host", "pbx.example.com").ok(t)
+	file := writeCSV(t, "mac,model,extension,name,password\n"+
+		"001565000601,t54w,601,A,pw-601\n"+
+		"001565000602,T59Z,602,B,pw-602\n"+
+		"001565000603,Q1,603,C,pw-603\n"+
+		"020000000604,Q1,604,D,pw-604\n")
+	r := s.run(t, "phones", "import", file, "--dry-run")
+	r.fails(t, 1, "2 of 4 row(s) failed")
+	for _, want := range []string{"T5x family", "phone.model", "phone.vendor"} {
+		if !strings.Contains(r.out, want) {
+			t.Errorf("dry run lacks %q:\n%s", want, r.out)
+		}
+	}
+}
