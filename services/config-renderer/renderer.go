@@ -94,9 +94,10 @@ type Service struct {
 	loadErr atomic.Pointer[string]
 	stamp   string // fingerprint of TemplatesDir at the last load attempt
 
-	renders  *prometheus.CounterVec
-	reloads  *prometheus.CounterVec
-	duration prometheus.Histogram
+	renders   *prometheus.CounterVec
+	fallbacks *prometheus.CounterVec
+	reloads   *prometheus.CounterVec
+	duration  prometheus.Histogram
 }
 
 // New loads the template set. A broken override directory at start is logged
@@ -117,6 +118,8 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	}
 	s.renders = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "dialtone", Subsystem: "config_renderer",
 		Name: "renders_total", Help: "Files rendered, by vendor and result."}, []string{"vendor", "result"})
+	s.fallbacks = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "dialtone", Subsystem: "config_renderer",
+		Name: "family_fallback_renders_total", Help: "Files rendered for a model the catalog does not list, from its family (catalog.json family_patterns), by vendor."}, []string{"vendor"})
 	s.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "dialtone", Subsystem: "config_renderer",
 		Name: "template_reloads_total", Help: "Template set loads, by result."}, []string{"result"})
 	s.duration = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "dialtone", Subsystem: "config_renderer",
@@ -127,7 +130,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		Name: "template_fallbacks_total", Help: "Renders executed by text/template instead of the fast executor."},
 		func() float64 { return float64(render.SlowRenders()) })
 	if deps.Registerer != nil {
-		for _, c := range []prometheus.Collector{s.renders, s.reloads, s.duration, fallbacks} {
+		for _, c := range []prometheus.Collector{s.renders, s.fallbacks, s.reloads, s.duration, fallbacks} {
 			if err := deps.Registerer.Register(c); err != nil {
 				return nil, fmt.Errorf("register metrics: %w", err)
 			}
@@ -264,6 +267,9 @@ func (s *Service) Render(ctx context.Context, profile *provisioningv1.Provisioni
 	switch {
 	case err == nil:
 		s.renders.WithLabelValues(vendor, "ok").Inc()
+		if r.Fallback {
+			s.fallbacks.WithLabelValues(vendor).Inc()
+		}
 		s.duration.Observe(time.Since(start).Seconds())
 	case errors.Is(err, ErrNotFound):
 		s.renders.WithLabelValues(vendor, "not_found").Inc()

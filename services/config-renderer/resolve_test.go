@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	rendererv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/renderer/v1"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -51,5 +52,20 @@ func TestGetModelFamilyFallback(t *testing.T) {
 	r, err = s.GetModel(ctx, &rendererv1.GetModelRequest{Name: "vendors/snom/models/D785", AllowFamilyFallback: true})
 	if err != nil || r.GetModel().GetFamilyFallback() {
 		t.Fatalf("catalog model: %v %v", r, err)
+	}
+}
+
+// TestFallbackRenderCounted: a family-fallback render is counted per vendor.
+func TestFallbackRenderCounted(t *testing.T) {
+	s := newService(t, "")
+	mac := "001565a1b2c3"
+	if _, err := s.Render(context.Background(), profile("yealink", "T59Z", mac), mac+".cfg"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Render(context.Background(), profile("yealink", "T54W", mac), mac+".cfg"); err != nil {
+		t.Fatal(err)
+	}
+	if n := testutil.ToFloat64(s.fallbacks.WithLabelValues("yealink")); n != 1 {
+		t.Errorf("dialtone_config_renderer_family_fallback_renders_total{vendor=yealink} = %v, want 1", n)
 	}
 }
