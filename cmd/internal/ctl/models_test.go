@@ -57,7 +57,7 @@ func TestModelIdentificationCLI(t *testing.T) {
 	s.run(t, "phones", "add", "--mac", "001565000505", "--model", "Q1", "--extension", "501").fails(t, 1, "phone.model", "models list --vendor yealink")
 
 	r = s.run(t, "models", "list", "--vendor", "yealink").ok(t)
-	for _, want := range []string{"FAMILY", "FILES", "CODECS", "LANGUAGES", "TRANSPORTS", "HANDSETS", "T54W", "y000000000096.cfg"} {
+	for _, want := range []string{"FAMILY", "FILES", "CODECS", "LANGUAGES", "TRANSPORTS", "HANDSETS", "T54W", "y000000000096.cfg", "udp,tcp,tls"} {
 		if !strings.Contains(r.out, want) {
 			t.Errorf("models list lacks %q:\n%s", want, r.out)
 		}

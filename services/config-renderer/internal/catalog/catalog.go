@@ -50,6 +50,9 @@ type Vendor struct {
 	// first match wins (see Catalog.Lookup).
 	FamilyPatterns   []FamilyPattern `json:"family_patterns,omitempty"`
 	UserAgentPattern string          `json:"user_agent_pattern"`
+	// Transports are the SIP transports the vendor's phones support unless
+	// their family or model says otherwise.
+	Transports []string `json:"transports,omitempty"`
 
 	uaRE *regexp.Regexp
 }
@@ -351,6 +354,9 @@ func resolveModelWild(m0 *Model, fams map[string]*Family, vendors map[string]*Ve
 	}
 	if m.Transports == nil {
 		m.Transports = f.Transports
+	}
+	if m.Transports == nil {
+		m.Transports = v.Transports
 	}
 	if m.DECTHandsets == 0 {
 		m.DECTHandsets = f.DECTHandsets
