@@ -42,6 +42,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err := config.ApplyEnv(fs, "DIALTONE", getenv); err != nil {
 		return err
 	}
+	cfg.MarkExplicit(fs)
 	logger, err := logging.New(stderr, cfg.LogFormat, cfg.LogLevel)
 	if err != nil {
 		return err

@@ -33,7 +33,7 @@ var madeUpPhones = []struct {
 func TestUnknownModelFamilyFallback(t *testing.T) {
 	s := newSite(t)
 	s.start()
-	fallback := func(m map[string]any) bool { return m["model_status"] == "MODEL_STATUS_FAMILY_FALLBACK" }
+	fallback := func(m map[string]any) bool { return m["model_status"] == "family_fallback" }
 	for i, p := range madeUpPhones {
 		t.Run(p.vendor, func(t *testing.T) {
 			s := s.forSubtest(t)
@@ -46,7 +46,7 @@ func TestUnknownModelFamilyFallback(t *testing.T) {
 			if p.pnp {
 				wait := s.phonesim(ctx, "boot", "--vendor", p.vendor, "--model", p.model, "--mac", p.mac,
 					"--iface", s.phone.Iface(), "--wait-account", "90s", "-o", "json")
-				ph := s.waitPhone(p.mac, "discovered", stateIs("PHONE_STATE_DISCOVERED"))
+				ph := s.waitPhone(p.mac, "discovered", stateIs("discovered"))
 				if ph["vendor"] != p.vendor || ph["model"] != p.model || !fallback(ph) || ph["model_family"] != p.family {
 					t.Errorf("discovered: vendor %v model %v status %v family %v", ph["vendor"], ph["model"], ph["model_status"], ph["model_family"])
 				}
@@ -64,7 +64,7 @@ func TestUnknownModelFamilyFallback(t *testing.T) {
 			if a := r.Config.Accounts[0]; a.User != ext || a.Password != pw || a.Server != s.pbxAddr() {
 				t.Errorf("account: user %q server %q (password match %v); want %s@%s", a.User, a.Server, a.Password == pw, ext, s.pbxAddr())
 			}
-			ph := s.waitPhone(p.mac, "provisioned", stateIs("PHONE_STATE_PROVISIONED"))
+			ph := s.waitPhone(p.mac, "provisioned", stateIs("provisioned"))
 			if !fallback(ph) || ph["model_family"] != p.family || !strings.Contains(fmt.Sprint(ph["model_warning"]), p.family) {
 				t.Errorf("provisioned record: status %v family %v warning %v", ph["model_status"], ph["model_family"], ph["model_warning"])
 			}

@@ -257,6 +257,27 @@ type ctxStream struct {
 
 func (s *ctxStream) Context() context.Context { return s.ctx }
 
+// CallLevel is the level a finished call with code is logged at.
+//
+// Successful calls and the answers a client's own request earns (NotFound,
+// AlreadyExists, InvalidArgument, FailedPrecondition, Aborted, OutOfRange,
+// Canceled) are counted in the metrics and logged only at debug: they are
+// normal flows (a lookup of a phone not yet known, a retried create, an
+// etag race), and at info a boot storm's lookups or the CLI's checks would
+// drown what needs reading. Refused credentials stay at info (someone may be
+// guessing), server faults are errors, the rest (Unavailable,
+// DeadlineExceeded, ResourceExhausted) info.
+func CallLevel(code codes.Code) slog.Level {
+	switch code {
+	case codes.OK, codes.NotFound, codes.AlreadyExists, codes.InvalidArgument,
+		codes.FailedPrecondition, codes.Aborted, codes.OutOfRange, codes.Canceled:
+		return slog.LevelDebug
+	case codes.Internal, codes.Unknown, codes.DataLoss, codes.Unimplemented:
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}
+
 // observe logs and counts a finished call: method, code, duration, peer
 // and principal, never payloads or metadata.
 func (s *Server) observe(ctx context.Context, m *metrics, method string, start time.Time, ci *callInfo, err error) {
@@ -265,15 +286,7 @@ func (s *Server) observe(ctx context.Context, m *metrics, method string, start t
 	if m != nil {
 		m.observe(method, code, d)
 	}
-	// Successful calls are counted in the metrics and logged only at debug:
-	// at info, every profile lookup of a boot storm would be a log write.
-	lvl := slog.LevelInfo
-	switch code {
-	case codes.OK:
-		lvl = slog.LevelDebug
-	case codes.Internal, codes.Unknown, codes.DataLoss, codes.Unimplemented:
-		lvl = slog.LevelError
-	}
+	lvl := CallLevel(code)
 	if !s.log.Enabled(ctx, lvl) {
 		return
 	}

@@ -351,7 +351,8 @@ func modelProto(m *catalog.Model) *rendererv1.Model {
 	pm := &rendererv1.Model{Name: m.Name(), Vendor: m.Vendor, Model: m.Model, Family: m.Family, DisplayName: m.DisplayName,
 		SipAccounts: int32(m.SIPAccounts), LineKeys: int32(m.LineKeys), Dect: m.IsDECT(),
 		Languages: append([]string(nil), m.Languages...), UserAgentPattern: m.UserAgentPattern,
-		UserAgentHasMac: m.HasMACInUA(), Ouis: append([]string(nil), m.OUIs...)}
+		UserAgentHasMac: m.HasMACInUA(), Ouis: append([]string(nil), m.OUIs...),
+		ExpansionModules: int32(m.ExpansionModules), Transports: append([]string(nil), m.Transports...)}
 	for _, c := range m.Codecs {
 		if cc, err := parseCodec(c); err == nil {
 			pm.Codecs = append(pm.Codecs, cc)
@@ -359,16 +360,6 @@ func modelProto(m *catalog.Model) *rendererv1.Model {
 	}
 	for _, f := range m.Files {
 		pm.FilePatterns = append(pm.FilePatterns, f.Pattern)
-	}
-	for _, t := range m.Transports {
-		switch t {
-		case "udp":
-			pm.Transports = append(pm.Transports, provisioningv1.Transport_TRANSPORT_UDP)
-		case "tcp":
-			pm.Transports = append(pm.Transports, provisioningv1.Transport_TRANSPORT_TCP)
-		case "tls":
-			pm.Transports = append(pm.Transports, provisioningv1.Transport_TRANSPORT_TLS)
-		}
 	}
 	pm.DectHandsets = int32(m.DECTHandsets)
 	return pm

@@ -70,9 +70,12 @@ type Config struct {
 
 	EdgeHTTPBase  string
 	EdgeHTTPSBase string
-	Bootstrap     bool
-	TokenGrace    time.Duration
-	TokensFile    string
+	// HTTPSHint names what configures an HTTPS edge in refusals (default
+	// "--edge-https-base"); not a flag: a program embedding inventory sets it.
+	HTTPSHint  string
+	Bootstrap  bool
+	TokenGrace time.Duration
+	TokensFile string
 
 	// RendererAddr is config-renderer's gRPC address, asked (ResolveModel) for
 	// every phone's vendor and model; "" records models unchecked.
@@ -252,7 +255,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		deps.Models = rendererv1.NewConfigRendererServiceClient(conn)
 	}
 	srv, err := server.New(server.Config{
-		EdgeHTTPBase: cfg.EdgeHTTPBase, EdgeHTTPSBase: cfg.EdgeHTTPSBase,
+		EdgeHTTPBase: cfg.EdgeHTTPBase, EdgeHTTPSBase: cfg.EdgeHTTPSBase, HTTPSHint: cfg.HTTPSHint,
 		Bootstrap: cfg.Bootstrap, TokenGrace: cfg.TokenGrace,
 	}, deps.Store, server.Options{
 		Logger: deps.Logger, Registerer: deps.Registerer, JetStream: deps.JetStream, Publish: publish, Models: deps.Models,

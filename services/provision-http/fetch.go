@@ -11,10 +11,12 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	eventsv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/events/v1"
 	"github.com/dialtone-voip/dialtone/services/provision-http/internal/route"
+	"github.com/dialtone-voip/dialtone/services/provision-http/internal/uafw"
 	"github.com/dialtone-voip/dialtone/services/provision-http/internal/uamac"
 )
 
@@ -182,6 +184,10 @@ func (s *Service) handle(q *request) string {
 			Bootstrap:     prof.GetBootstrap(),
 			Https:         isTLS,
 			FetchTime:     timestamppb.New(q.start),
+			// The file with the account (the catalog's secrets file) is the
+			// one that makes the phone provisioned.
+			AccountFile: proto.Bool(fe.secrets),
+			Firmware:    uafw.Firmware(prof.GetVendor(), ua),
 		})
 	}
 	return out

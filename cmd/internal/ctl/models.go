@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/dialtone-voip/dialtone/cmd/internal/subcmd"
 	rendererv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/renderer/v1"
@@ -51,21 +50,18 @@ says model_status family_fallback.`,
 				return printJSONList(c.env.Stdout, models)
 			}
 			tw := table(c.env.Stdout)
-			fmt.Fprintln(tw, "VENDOR\tMODEL\tFAMILY\tACCOUNTS\tLINE KEYS\tDECT\tHANDSETS\tTRANSPORTS\tCODECS\tLANGUAGES\tFILES")
+			fmt.Fprintln(tw, "VENDOR\tMODEL\tFAMILY\tACCOUNTS\tLINE KEYS\tEXP MODULES\tDECT\tHANDSETS\tTRANSPORTS\tCODECS\tLANGUAGES\tFILES")
 			for _, m := range models {
 				handsets := "-"
 				if m.GetDectHandsets() > 0 {
 					handsets = strconv.Itoa(int(m.GetDectHandsets()))
 				}
-				var tr, codecs []string
-				for _, t := range m.GetTransports() {
-					tr = append(tr, vocab.TransportName(t))
-				}
+				var codecs []string
 				for _, x := range m.GetCodecs() {
 					codecs = append(codecs, vocab.CodecName(x))
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", m.GetVendor(), m.GetModel(), dash(m.GetFamily()),
-					m.GetSipAccounts(), m.GetLineKeys(), yesNo(m.GetDect()), handsets, dash(strings.Join(tr, ",")),
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", m.GetVendor(), m.GetModel(), dash(m.GetFamily()),
+					m.GetSipAccounts(), m.GetLineKeys(), m.GetExpansionModules(), yesNo(m.GetDect()), handsets, dash(strings.Join(m.GetTransports(), ",")),
 					dash(strings.Join(codecs, ",")), dash(strings.Join(m.GetLanguages(), ",")), dash(strings.Join(m.GetFilePatterns(), " ")))
 			}
 			return tw.Flush()
@@ -93,7 +89,7 @@ func (c *cli) templatesCommand() *subcmd.Command {
 			}
 			tw := table(c.env.Stdout)
 			fmt.Fprintf(tw, "VERSION\t%s\n", ts.GetVersion())
-			fmt.Fprintf(tw, "LOADED\t%s\n", ts.GetLoadTime().AsTime().Format(time.RFC3339))
+			fmt.Fprintf(tw, "LOADED\t%s\n", tableTS(ts.GetLoadTime()))
 			fmt.Fprintf(tw, "OVERRIDES\t%s\n", dash(strings.Join(ts.GetOverrideFiles(), ", ")))
 			fmt.Fprintf(tw, "LOAD ERROR\t%s\n", dash(ts.GetLoadError()))
 			return tw.Flush()

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/dialtone-voip/dialtone/cmd/internal/subcmd"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
@@ -19,9 +20,9 @@ import (
 func (c *cli) phonesCommand() *subcmd.Command {
 	return &subcmd.Command{
 		Name:  "phones",
-		Short: "List, assign, add, provision and remove phones.",
+		Short: "List, assign, edit, add, provision and remove phones.",
 		Subs: []*subcmd.Command{
-			c.phonesList(), c.phonesShow(), c.phonesAssign(), c.phonesAdd(), c.phonesURL(),
+			c.phonesList(), c.phonesShow(), c.phonesAssign(), c.phonesSet(), c.phonesAdd(), c.phonesURL(),
 			c.phonesUnassign(), c.phonesDelete(), c.phonesReprovision(), c.phonesRotate(), c.phonesImport(),
 		},
 	}
@@ -35,10 +36,12 @@ func parseState(s string) (inventoryv1.PhoneState, error) {
 		return inventoryv1.PhoneState_PHONE_STATE_DISCOVERED, nil
 	case "assigned":
 		return inventoryv1.PhoneState_PHONE_STATE_ASSIGNED, nil
+	case "fetching":
+		return inventoryv1.PhoneState_PHONE_STATE_FETCHING, nil
 	case "provisioned":
 		return inventoryv1.PhoneState_PHONE_STATE_PROVISIONED, nil
 	}
-	return 0, subcmd.Usagef("--state %q: want discovered, assigned or provisioned", s)
+	return 0, subcmd.Usagef("--state %q: want discovered, assigned, fetching or provisioned", s)
 }
 
 func (c *cli) phonesList() *subcmd.Command {
@@ -48,7 +51,7 @@ func (c *cli) phonesList() *subcmd.Command {
 		Name:  "list",
 		Short: "List phones (every tenant's and the unassigned ones).",
 		Flags: func(fs *flag.FlagSet) {
-			fs.StringVar(&state, "state", "", "only phones in this state: discovered, assigned or provisioned")
+			fs.StringVar(&state, "state", "", "only phones in this state: discovered, assigned, fetching or provisioned")
 			fs.StringVar(&vendor, "vendor", "", "only this vendor's phones: "+strings.Join(vocab.Vendors, ", "))
 			fs.BoolVar(&tenantOnly, "tenant-only", false, "only phones assigned in --tenant")
 		},
@@ -92,7 +95,7 @@ func (c *cli) phonesList() *subcmd.Command {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", displayMAC(p.GetMac()), stateName(p.GetState()),
 					dash(p.GetVendor()), dash(p.GetModel()), dash(p.GetModelFamily()), modelStatusName(p.GetModelStatus()),
 					dash(p.GetFirmware()), dash(lastSegment(p.GetTenant())),
-					dash(lineList(p)), ts(p.GetLastSeenTime()), dash(p.GetLastSeenAddress()))
+					dash(lineList(p)), tableTS(p.GetLastSeenTime()), dash(p.GetLastSeenAddress()))
 			}
 			return tw.Flush()
 		},
@@ -164,12 +167,12 @@ func (c *cli) printPhone(p *inventoryv1.Phone) error {
 		}
 		row("RPS", st)
 	}
-	row("Last seen", fmt.Sprintf("%s from %s", ts(p.GetLastSeenTime()), dash(p.GetLastSeenAddress())))
+	row("Last seen", fmt.Sprintf("%s from %s", tableTS(p.GetLastSeenTime()), dash(p.GetLastSeenAddress())))
 	row("User-Agent", dash(p.GetUserAgent()))
 	if f := p.GetLastFetch(); f != nil {
-		row("Last fetch", fmt.Sprintf("%s %s from %s", ts(f.GetTime()), f.GetFileName(), dash(f.GetSourceAddress())))
+		row("Last fetch", fmt.Sprintf("%s %s from %s", tableTS(f.GetTime()), f.GetFileName(), dash(f.GetSourceAddress())))
 	}
-	row("Provisioned", ts(p.GetProvisionedTime()))
+	row("Provisioned", tableTS(p.GetProvisionedTime()))
 	row("Revision", fmt.Sprint(p.GetRevision()))
 	return tw.Flush()
 }
@@ -244,7 +247,10 @@ func (c *cli) phonesAssign() *subcmd.Command {
 		Name: "assign", Args: "MAC", NArgs: 1,
 		Short: "Assign a discovered phone to an extension, with its provisioning settings.",
 		Long: `The phone gets a provisioning URL; if pnp-listener saw it, it is sent the URL at
-once. Unset settings take the tenant's defaults. Print the URL with 'phones url'.`,
+once. Print the URL with 'phones url'.
+A phone without settings takes the tenant's defaults for the settings not given.
+Re-assigning a phone that has settings (e.g. to change its lines) keeps every
+setting not given; to change or clear one setting, use 'phones set'.`,
 		Flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&ext, "extension", "", "extension NUMBER for line 1 (required)")
 			nf.register(fs)
@@ -289,6 +295,66 @@ once. Unset settings take the tenant's defaults. Print the URL with 'phones url'
 				return fmt.Errorf("assign %s: %w", macaddr.Colon(mac), err)
 			}
 			return c.printChanged("assigned", redact(resp.GetPhone()))
+		},
+	}
+}
+
+func (c *cli) phonesSet() *subcmd.Command {
+	var se settingsEdit
+	return &subcmd.Command{
+		Name: "set", Args: "MAC", NArgs: 1,
+		Short: "Change some provisioning settings of an assigned phone; the others stay.",
+		Long: `Only the settings given change (UpdatePhone with an update mask); --clear resets
+one to the tenant default. The phone gets the new configuration: if pnp-listener
+saw it, it is sent a check-sync at once.
+Example: dialtonectl phones set 00:15:65:aa:bb:cc --transport tls --clear codecs`,
+		Flags: se.register,
+		Run: func(ctx context.Context, args []string) error {
+			name, mac, err := phoneName(args[0])
+			if err != nil {
+				return err
+			}
+			var p *inventoryv1.Phone
+			var words []string
+			err = c.call(ctx, func(ctx context.Context, cl *Clients) error {
+				tenant := c.g.Tenant
+				if c.set["interface"] && !strings.Contains(se.iface, "/") && !c.set["tenant"] {
+					// A bare interface id is one of the phone's tenant.
+					cur, err := cl.Inventory.GetPhone(ctx, &inventoryv1.GetPhoneRequest{Name: name})
+					if err != nil {
+						return err
+					}
+					if t := lastSegment(cur.GetPhone().GetTenant()); t != "" {
+						tenant = t
+					}
+				}
+				ps, paths, w, err := se.changes(c.set, tenant, "settings.")
+				if err != nil {
+					return err
+				}
+				if len(paths) == 0 {
+					return subcmd.Usagef("nothing to change: give a setting (--%s) or --clear", strings.Join(settingFlagNames(), ", --"))
+				}
+				words = w
+				resp, err := cl.Inventory.UpdatePhone(ctx, &inventoryv1.UpdatePhoneRequest{
+					Phone:      &inventoryv1.Phone{Name: name, Settings: ps},
+					UpdateMask: &fieldmaskpb.FieldMask{Paths: paths},
+				})
+				p = resp.GetPhone()
+				return err
+			})
+			if err != nil {
+				if subcmd.IsUsage(err) {
+					return err
+				}
+				return fmt.Errorf("set %s: %w", macaddr.Colon(mac), err)
+			}
+			if c.g.Output == "json" {
+				return printJSON(c.env.Stdout, redact(p))
+			}
+			_, err = fmt.Fprintf(c.env.Stdout, "updated %s (%s %s): %s; changed %s\n", displayMAC(p.GetMac()),
+				dash(p.GetVendor()), dash(p.GetModel()), stateName(p.GetState()), strings.Join(words, ", "))
+			return err
 		},
 	}
 }

@@ -4,6 +4,9 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"strings"
+
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/dialtone-voip/dialtone/cmd/internal/subcmd"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
@@ -69,5 +72,53 @@ func (c *cli) tenantsCommand() *subcmd.Command {
 			return tw.Flush()
 		},
 	}
-	return &subcmd.Command{Name: "tenants", Short: "Manage tenants (--tenant selects one for the other commands).", Subs: []*subcmd.Command{list, add}}
+	return &subcmd.Command{Name: "tenants", Short: "Manage tenants (--tenant selects one for the other commands).", Subs: []*subcmd.Command{list, add, c.tenantsUpdate()}}
+}
+
+func (c *cli) tenantsUpdate() *subcmd.Command {
+	var display, ntp string
+	var se settingsEdit
+	return &subcmd.Command{
+		Name: "update", Args: "ID", NArgs: 1,
+		Short: "Change a tenant's name, NTP server or default phone settings; the rest stays.",
+		Long: `Only the flags given change (UpdateTenant with an update mask). The settings flags
+(--language, --codecs, …) change the defaults of the tenant's phones; --clear
+resets one. Phones that get a new configuration are sent a check-sync.
+Example: dialtonectl tenants update default --ntp ntp.example.com --language de`,
+		Flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&display, "display-name", "", "display name")
+			fs.StringVar(&ntp, "ntp", "", "NTP server for the tenant's phones (\"\": none)")
+			se.register(fs)
+		},
+		Run: func(ctx context.Context, args []string) error {
+			id := strings.TrimPrefix(args[0], "tenants/")
+			ps, paths, words, err := se.changes(c.set, id, "default_settings.")
+			if err != nil {
+				return err
+			}
+			for _, f := range []struct{ flag, field string }{{"display-name", "display_name"}, {"ntp", "ntp_server"}} {
+				if c.set[f.flag] {
+					paths, words = append(paths, f.field), append(words, f.flag)
+				}
+			}
+			if len(paths) == 0 {
+				return subcmd.Usagef("nothing to change: give --display-name, --ntp, a default setting or --clear")
+			}
+			t := &inventoryv1.Tenant{Name: "tenants/" + id, DisplayName: display, NtpServer: ntp, DefaultSettings: ps}
+			var out *inventoryv1.Tenant
+			err = c.call(ctx, func(ctx context.Context, cl *Clients) error {
+				resp, err := cl.Inventory.UpdateTenant(ctx, &inventoryv1.UpdateTenantRequest{Tenant: t, UpdateMask: &fieldmaskpb.FieldMask{Paths: paths}})
+				out = resp.GetTenant()
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("update tenant %s: %w", id, err)
+			}
+			if c.g.Output == "json" {
+				return printJSON(c.env.Stdout, out)
+			}
+			_, err = fmt.Fprintf(c.env.Stdout, "updated tenant %s: changed %s\n", lastSegment(out.GetName()), strings.Join(words, ", "))
+			return err
+		},
+	}
 }

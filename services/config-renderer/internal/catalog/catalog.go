@@ -50,9 +50,6 @@ type Vendor struct {
 	// first match wins (see Catalog.Lookup).
 	FamilyPatterns   []FamilyPattern `json:"family_patterns,omitempty"`
 	UserAgentPattern string          `json:"user_agent_pattern"`
-	// Transports are the SIP transports the vendor's phones support unless
-	// their family or model says otherwise.
-	Transports []string `json:"transports,omitempty"`
 
 	uaRE *regexp.Regexp
 }
@@ -89,9 +86,10 @@ type Family struct {
 	UserAgentPattern string            `json:"user_agent_pattern"`
 	UserAgentHasMAC  bool              `json:"user_agent_has_mac"`
 	Vars             map[string]string `json:"vars,omitempty"`
-	// Transports are the SIP transports ("udp", "tcp", "tls") the family supports.
+	// Transports are the SIP transports the family's models support ("udp",
+	// "tcp", "tls"); empty means all three.
 	Transports []string `json:"transports,omitempty"`
-	// DECTHandsets is how many handsets a base registers.
+	// DECTHandsets is how many handsets a base registers (0: one per account).
 	DECTHandsets int `json:"dect_handsets,omitempty"`
 }
 
@@ -111,12 +109,19 @@ type Model struct {
 	UserAgentHasMAC  *bool             `json:"user_agent_has_mac,omitempty"`
 	OUIs             []string          `json:"ouis,omitempty"`
 	Vars             map[string]string `json:"vars,omitempty"`
-	// Transports and DECTHandsets default to the family's.
-	Transports   []string `json:"transports,omitempty"`
-	DECTHandsets int      `json:"dect_handsets,omitempty"`
+	// ExpansionModules is how many key expansion modules the model takes.
+	ExpansionModules int `json:"expansion_modules,omitempty"`
+	// Transports: see Family.Transports; resolved to the family's, then all three.
+	Transports []string `json:"transports,omitempty"`
+	// DECTHandsets: see Family.DECTHandsets; resolved to the family's, then
+	// for a DECT base its SIP accounts (the catalog binds handset n to account n).
+	DECTHandsets int `json:"dect_handsets,omitempty"`
 
 	uaRE *regexp.Regexp
 }
+
+// SupportsTransport reports whether the model takes SIP over t ("udp", "tcp", "tls").
+func (m *Model) SupportsTransport(t string) bool { return slices.Contains(m.Transports, t) }
 
 // IsDECT reports whether the model is a DECT base.
 func (m *Model) IsDECT() bool { return m.DECT != nil && *m.DECT }
@@ -124,7 +129,7 @@ func (m *Model) IsDECT() bool { return m.DECT != nil && *m.DECT }
 // HasMACInUA reports whether the model's User-Agent carries the MAC.
 func (m *Model) HasMACInUA() bool { return m.UserAgentHasMAC != nil && *m.UserAgentHasMAC }
 
-// Var returns a model variable ("code", "psn", "lang", …).
+// Var returns a model variable ("code", "psn", "format", …).
 func (m *Model) Var(k string) string { return m.Vars[k] }
 
 // Name is the resource name "vendors/{vendor}/models/{model}".
@@ -352,19 +357,14 @@ func resolveModelWild(m0 *Model, fams map[string]*Family, vendors map[string]*Ve
 	if m.Languages == nil {
 		m.Languages = f.Languages
 	}
-	if m.Transports == nil {
-		m.Transports = f.Transports
-	}
-	if m.Transports == nil {
-		m.Transports = v.Transports
-	}
 	if m.DECTHandsets == 0 {
 		m.DECTHandsets = f.DECTHandsets
 	}
-	for _, t := range m.Transports {
-		if t != "udp" && t != "tcp" && t != "tls" {
-			return nil, fmt.Errorf("%s: transport %q (want udp, tcp or tls)", where, t)
-		}
+	if m.DECTHandsets == 0 && m.IsDECT() {
+		m.DECTHandsets = m.SIPAccounts
+	}
+	if m.DECTHandsets < 0 || m.DECTHandsets > 1000 {
+		return nil, fmt.Errorf("%s: dect_handsets must be 0..1000", where)
 	}
 	if m.Files == nil {
 		m.Files = f.Files
@@ -378,6 +378,20 @@ func resolveModelWild(m0 *Model, fams map[string]*Family, vendors map[string]*Ve
 	}
 	if len(m.OUIs) == 0 {
 		m.OUIs = v.OUIs
+	}
+	if m.Transports == nil {
+		m.Transports = f.Transports
+	}
+	if len(m.Transports) == 0 {
+		m.Transports = []string{"udp", "tcp", "tls"}
+	}
+	for _, t := range m.Transports {
+		if t != "udp" && t != "tcp" && t != "tls" {
+			return nil, fmt.Errorf("%s: transport %q (want udp, tcp or tls)", where, t)
+		}
+	}
+	if m.ExpansionModules < 0 || m.ExpansionModules > 16 {
+		return nil, fmt.Errorf("%s: expansion_modules must be 0..16", where)
 	}
 	vars := map[string]string{"model": m.Model, "model_lower": strings.ToLower(m.Model)}
 	for k, x := range f.Vars {
@@ -403,9 +417,9 @@ func resolveModelWild(m0 *Model, fams map[string]*Family, vendors map[string]*Ve
 	if len(m.Files) == 0 {
 		return nil, fmt.Errorf("%s: no files", where)
 	}
-	files := make([]File, len(m.Files))
+	files := make([]File, 0, len(m.Files))
 	seen := map[string]bool{}
-	for i, fl := range m.Files {
+	for _, fl := range m.Files {
 		p, err := expand(fl.Pattern, vars, false, wild)
 		if err != nil {
 			return nil, fmt.Errorf("%s: file %q: %w", where, fl.Pattern, err)
@@ -417,11 +431,14 @@ func resolveModelWild(m0 *Model, fams map[string]*Family, vendors map[string]*Ve
 		if fl.Template == "" || !fileRE.MatchString(fl.Template) {
 			return nil, fmt.Errorf("%s: file %q: bad template kind %q", where, p, fl.Template)
 		}
+		if seen[p] && wild && fl.macCase == 'w' {
+			continue // {psn}.xml and {psn_short}.xml: one wildcard serves both
+		}
 		if seen[p] {
 			return nil, fmt.Errorf("%s: file %q listed twice", where, p)
 		}
 		seen[p] = true
-		files[i] = fl
+		files = append(files, fl)
 	}
 	m.Files = files
 	ua, err := expand(m.UserAgentPattern, vars, true, wild)

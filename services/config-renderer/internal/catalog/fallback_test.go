@@ -108,3 +108,14 @@ func TestFamilyPatternsValidated(t *testing.T) {
 		t.Error("a family of another vendor was accepted")
 	}
 }
+
+// TestFamilyPatternsClassifyCatalog: the patterns cover every current family:
+// each catalog model's name gives its own family.
+func TestFamilyPatternsClassifyCatalog(t *testing.T) {
+	c := Default()
+	for _, m := range c.Models {
+		if got := c.FamilyOf(m.Vendor, m.Model); got != m.Family {
+			t.Errorf("%s %s: family_patterns give %q, the catalog says %q", m.Vendor, m.Model, got, m.Family)
+		}
+	}
+}

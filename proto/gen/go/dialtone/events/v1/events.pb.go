@@ -402,10 +402,18 @@ type ConfigFetched struct {
 	SourceAddress string `protobuf:"bytes,4,opt,name=source_address,json=sourceAddress,proto3" json:"source_address,omitempty"`
 	Etag          string `protobuf:"bytes,5,opt,name=etag,proto3" json:"etag,omitempty"`
 	// Profile revision the file was rendered from.
-	Revision      int64                  `protobuf:"varint,6,opt,name=revision,proto3" json:"revision,omitempty"`
-	Bootstrap     bool                   `protobuf:"varint,7,opt,name=bootstrap,proto3" json:"bootstrap,omitempty"`
-	Https         bool                   `protobuf:"varint,8,opt,name=https,proto3" json:"https,omitempty"`
-	FetchTime     *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=fetch_time,json=fetchTime,proto3" json:"fetch_time,omitempty"`
+	Revision  int64                  `protobuf:"varint,6,opt,name=revision,proto3" json:"revision,omitempty"`
+	Bootstrap bool                   `protobuf:"varint,7,opt,name=bootstrap,proto3" json:"bootstrap,omitempty"`
+	Https     bool                   `protobuf:"varint,8,opt,name=https,proto3" json:"https,omitempty"`
+	FetchTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=fetch_time,json=fetchTime,proto3" json:"fetch_time,omitempty"`
+	// Whether the file carries the phone's account (the catalog's "secrets"
+	// file): only such a fetch makes the phone PROVISIONED, any other makes it
+	// FETCHING. Unset (a publisher older than the field) counts as true.
+	AccountFile *bool `protobuf:"varint,85,opt,name=account_file,json=accountFile,proto3,oneof" json:"account_file,omitempty"`
+	// Firmware version read from the User-Agent ("" when the vendor's UA has
+	// none, or it is a boot loader's): phones that are not found by SIP PnP
+	// report theirs only here.
+	Firmware      string `protobuf:"bytes,86,opt,name=firmware,proto3" json:"firmware,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -501,6 +509,20 @@ func (x *ConfigFetched) GetFetchTime() *timestamppb.Timestamp {
 		return x.FetchTime
 	}
 	return nil
+}
+
+func (x *ConfigFetched) GetAccountFile() bool {
+	if x != nil && x.AccountFile != nil {
+		return *x.AccountFile
+	}
+	return false
+}
+
+func (x *ConfigFetched) GetFirmware() string {
+	if x != nil {
+		return x.Firmware
+	}
+	return ""
 }
 
 // RpsResult: rps-client finished (or gave up on) an attempt at a vendor's RPS.
@@ -648,7 +670,7 @@ const file_dialtone_events_v1_events_proto_rawDesc = "" +
 	"\x06reboot\x18\a \x01(\bR\x06reboot\x12=\n" +
 	"\frequest_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\vrequestTime\x12\x1d\n" +
 	"\n" +
-	"line1_user\x18\t \x01(\tR\tline1User\"\xa3\x02\n" +
+	"line1_user\x18\t \x01(\tR\tline1User\"\xf8\x02\n" +
 	"\rConfigFetched\x12\x10\n" +
 	"\x03mac\x18\x01 \x01(\tR\x03mac\x12\x1b\n" +
 	"\tfile_name\x18\x02 \x01(\tR\bfileName\x12\x1d\n" +
@@ -660,7 +682,10 @@ const file_dialtone_events_v1_events_proto_rawDesc = "" +
 	"\tbootstrap\x18\a \x01(\bR\tbootstrap\x12\x14\n" +
 	"\x05https\x18\b \x01(\bR\x05https\x129\n" +
 	"\n" +
-	"fetch_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tfetchTime\"\xc3\x02\n" +
+	"fetch_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tfetchTime\x12&\n" +
+	"\faccount_file\x18U \x01(\bH\x00R\vaccountFile\x88\x01\x01\x12\x1a\n" +
+	"\bfirmware\x18V \x01(\tR\bfirmwareB\x0f\n" +
+	"\r_account_file\"\xc3\x02\n" +
 	"\tRpsResult\x12\x10\n" +
 	"\x03mac\x18\x01 \x01(\tR\x03mac\x12\x16\n" +
 	"\x06vendor\x18\x02 \x01(\tR\x06vendor\x128\n" +
@@ -721,6 +746,7 @@ func file_dialtone_events_v1_events_proto_init() {
 	if File_dialtone_events_v1_events_proto != nil {
 		return
 	}
+	file_dialtone_events_v1_events_proto_msgTypes[3].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

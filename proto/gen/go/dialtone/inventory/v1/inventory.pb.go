@@ -36,23 +36,29 @@ const (
 	PhoneState_PHONE_STATE_DISCOVERED PhoneState = 1
 	// Assigned to extensions; not yet fetched its configuration since.
 	PhoneState_PHONE_STATE_ASSIGNED PhoneState = 2
-	// Fetched its configuration after it was assigned.
+	// Fetched the file that carries its account (the vendor's per-phone file,
+	// marked "secrets" in config-renderer's catalog) after it was assigned.
 	PhoneState_PHONE_STATE_PROVISIONED PhoneState = 3
+	// Fetched some of its files since it was assigned (a vendor's common
+	// file), but not yet the one with its account: the phone is on its way.
+	PhoneState_PHONE_STATE_FETCHING PhoneState = 85
 )
 
 // Enum value maps for PhoneState.
 var (
 	PhoneState_name = map[int32]string{
-		0: "PHONE_STATE_UNSPECIFIED",
-		1: "PHONE_STATE_DISCOVERED",
-		2: "PHONE_STATE_ASSIGNED",
-		3: "PHONE_STATE_PROVISIONED",
+		0:  "PHONE_STATE_UNSPECIFIED",
+		1:  "PHONE_STATE_DISCOVERED",
+		2:  "PHONE_STATE_ASSIGNED",
+		3:  "PHONE_STATE_PROVISIONED",
+		85: "PHONE_STATE_FETCHING",
 	}
 	PhoneState_value = map[string]int32{
 		"PHONE_STATE_UNSPECIFIED": 0,
 		"PHONE_STATE_DISCOVERED":  1,
 		"PHONE_STATE_ASSIGNED":    2,
 		"PHONE_STATE_PROVISIONED": 3,
+		"PHONE_STATE_FETCHING":    85,
 	}
 )
 
@@ -3085,7 +3091,14 @@ type AssignPhoneRequest struct {
 	Tenant string `protobuf:"bytes,4,opt,name=tenant,proto3" json:"tenant,omitempty"`
 	// Extensions for lines 2..n (multi-line phones, DECT bases).
 	AdditionalExtensions []string `protobuf:"bytes,5,rep,name=additional_extensions,json=additionalExtensions,proto3" json:"additional_extensions,omitempty"`
-	// Settings to apply; unset fields take the tenant defaults.
+	// Settings to apply. On a phone without settings (discovered, or added
+	// without lines) unset fields take the tenant defaults. On a phone that
+	// already has settings (re-assigned in its tenant, e.g. to change its
+	// lines) the fields set here replace the stored ones and every field not
+	// set keeps its stored value: a non-empty string, a transport, a non-empty
+	// codec list and a true boolean count as set; an empty string, an empty
+	// list and false do not. To clear a setting or turn a boolean off, use
+	// UpdatePhone with an update_mask ("settings.language", "settings.https").
 	Settings *ProvisioningSettings `protobuf:"bytes,6,opt,name=settings,proto3" json:"settings,omitempty"`
 	// Optional etag of the phone.
 	Etag          string `protobuf:"bytes,7,opt,name=etag,proto3" json:"etag,omitempty"`
@@ -3758,10 +3771,13 @@ func (x *ReprovisionPhoneResponse) GetPhone() *Phone {
 type WatchPhonesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Resume after this stream sequence (from a previous WatchPhonesResponse);
-	// 0 means only changes from now on.
+	// 0 means only changes from now on (unless replay is set).
 	StartAfterSequence uint64 `protobuf:"varint,1,opt,name=start_after_sequence,json=startAfterSequence,proto3" json:"start_after_sequence,omitempty"`
 	// Optional tenant filter (resource name).
-	Tenant        string `protobuf:"bytes,2,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Tenant string `protobuf:"bytes,2,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	// With start_after_sequence 0: replay every change the stream still
+	// retains, from the first, then follow new ones.
+	Replay        bool `protobuf:"varint,80,opt,name=replay,proto3" json:"replay,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3808,6 +3824,13 @@ func (x *WatchPhonesRequest) GetTenant() string {
 		return x.Tenant
 	}
 	return ""
+}
+
+func (x *WatchPhonesRequest) GetReplay() bool {
+	if x != nil {
+		return x.Replay
+	}
+	return false
 }
 
 type WatchPhonesResponse struct {
@@ -4133,23 +4156,25 @@ const file_dialtone_inventory_v1_inventory_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06reboot\x18\x02 \x01(\bR\x06reboot\"N\n" +
 	"\x18ReprovisionPhoneResponse\x122\n" +
-	"\x05phone\x18\x01 \x01(\v2\x1c.dialtone.inventory.v1.PhoneR\x05phone\"^\n" +
+	"\x05phone\x18\x01 \x01(\v2\x1c.dialtone.inventory.v1.PhoneR\x05phone\"v\n" +
 	"\x12WatchPhonesRequest\x120\n" +
 	"\x14start_after_sequence\x18\x01 \x01(\x04R\x12startAfterSequence\x12\x16\n" +
-	"\x06tenant\x18\x02 \x01(\tR\x06tenant\"\xeb\x01\n" +
+	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12\x16\n" +
+	"\x06replay\x18P \x01(\bR\x06replay\"\xeb\x01\n" +
 	"\x13WatchPhonesResponse\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12G\n" +
 	"\vchange_type\x18\x02 \x01(\x0e2&.dialtone.inventory.v1.PhoneChangeTypeR\n" +
 	"changeType\x122\n" +
 	"\x05phone\x18\x03 \x01(\v2\x1c.dialtone.inventory.v1.PhoneR\x05phone\x12;\n" +
 	"\vchange_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"changeTime*|\n" +
+	"changeTime*\x96\x01\n" +
 	"\n" +
 	"PhoneState\x12\x1b\n" +
 	"\x17PHONE_STATE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16PHONE_STATE_DISCOVERED\x10\x01\x12\x18\n" +
 	"\x14PHONE_STATE_ASSIGNED\x10\x02\x12\x1b\n" +
-	"\x17PHONE_STATE_PROVISIONED\x10\x03*Z\n" +
+	"\x17PHONE_STATE_PROVISIONED\x10\x03\x12\x18\n" +
+	"\x14PHONE_STATE_FETCHING\x10U*Z\n" +
 	"\vPhoneOrigin\x12\x1c\n" +
 	"\x18PHONE_ORIGIN_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10PHONE_ORIGIN_PNP\x10\x01\x12\x17\n" +

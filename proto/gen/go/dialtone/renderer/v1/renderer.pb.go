@@ -298,15 +298,18 @@ type Model struct {
 	// The vendor's IEEE blocks (lowercase hex: 6 digits MA-L, 7 MA-M, 9 MA-S),
 	// from the suite's one table (platform/vendorid), a typical one first.
 	Ouis []string `protobuf:"bytes,14,rep,name=ouis,proto3" json:"ouis,omitempty"`
-	// SIP transports the model supports (empty: not recorded in the catalog).
-	Transports []v1.Transport `protobuf:"varint,30,rep,packed,name=transports,proto3,enum=dialtone.provisioning.v1.Transport" json:"transports,omitempty"`
-	// DECT handsets a base registers (0 for desk phones or not recorded).
+	// DECT handsets a base registers (its accounts when the catalog does not
+	// say otherwise; 0 for desk phones).
 	DectHandsets int32 `protobuf:"varint,31,opt,name=dect_handsets,json=dectHandsets,proto3" json:"dect_handsets,omitempty"`
 	// Set on a model GetModel made from a family (allow_family_fallback): the
 	// catalog does not list it; it gets the family's files.
 	FamilyFallback bool `protobuf:"varint,32,opt,name=family_fallback,json=familyFallback,proto3" json:"family_fallback,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Key expansion modules the model takes (0: none).
+	ExpansionModules int32 `protobuf:"varint,40,opt,name=expansion_modules,json=expansionModules,proto3" json:"expansion_modules,omitempty"`
+	// SIP transports the model supports ("udp", "tcp", "tls").
+	Transports    []string `protobuf:"bytes,41,rep,name=transports,proto3" json:"transports,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Model) Reset() {
@@ -437,13 +440,6 @@ func (x *Model) GetOuis() []string {
 	return nil
 }
 
-func (x *Model) GetTransports() []v1.Transport {
-	if x != nil {
-		return x.Transports
-	}
-	return nil
-}
-
 func (x *Model) GetDectHandsets() int32 {
 	if x != nil {
 		return x.DectHandsets
@@ -456,6 +452,20 @@ func (x *Model) GetFamilyFallback() bool {
 		return x.FamilyFallback
 	}
 	return false
+}
+
+func (x *Model) GetExpansionModules() int32 {
+	if x != nil {
+		return x.ExpansionModules
+	}
+	return 0
+}
+
+func (x *Model) GetTransports() []string {
+	if x != nil {
+		return x.Transports
+	}
+	return nil
 }
 
 type ListModelsRequest struct {
@@ -1322,7 +1332,7 @@ const file_dialtone_renderer_v1_renderer_proto_rawDesc = "" +
 	"\fcontent_type\x18\x02 \x01(\tR\vcontentType\x12\x12\n" +
 	"\x04etag\x18\x03 \x01(\tR\x04etag\x12)\n" +
 	"\x10template_version\x18\x04 \x01(\tR\x0ftemplateVersion\x12)\n" +
-	"\x10contains_secrets\x18\x05 \x01(\bR\x0fcontainsSecrets\"\xd6\x04\n" +
+	"\x10contains_secrets\x18\x05 \x01(\bR\x0fcontainsSecrets\"\xde\x04\n" +
 	"\x05Model\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06vendor\x18\x02 \x01(\tR\x06vendor\x12\x14\n" +
@@ -1338,12 +1348,13 @@ const file_dialtone_renderer_v1_renderer_proto_rawDesc = "" +
 	"\rfile_patterns\x18\v \x03(\tR\ffilePatterns\x12,\n" +
 	"\x12user_agent_pattern\x18\f \x01(\tR\x10userAgentPattern\x12+\n" +
 	"\x12user_agent_has_mac\x18\r \x01(\bR\x0fuserAgentHasMac\x12\x12\n" +
-	"\x04ouis\x18\x0e \x03(\tR\x04ouis\x12C\n" +
-	"\n" +
-	"transports\x18\x1e \x03(\x0e2#.dialtone.provisioning.v1.TransportR\n" +
-	"transports\x12#\n" +
+	"\x04ouis\x18\x0e \x03(\tR\x04ouis\x12#\n" +
 	"\rdect_handsets\x18\x1f \x01(\x05R\fdectHandsets\x12'\n" +
-	"\x0ffamily_fallback\x18  \x01(\bR\x0efamilyFallback\"g\n" +
+	"\x0ffamily_fallback\x18  \x01(\bR\x0efamilyFallback\x12+\n" +
+	"\x11expansion_modules\x18( \x01(\x05R\x10expansionModules\x12\x1e\n" +
+	"\n" +
+	"transports\x18) \x03(\tR\n" +
+	"transports\"g\n" +
 	"\x11ListModelsRequest\x12\x16\n" +
 	"\x06vendor\x18\x01 \x01(\tR\x06vendor\x12\x1b\n" +
 	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
@@ -1458,39 +1469,37 @@ var file_dialtone_renderer_v1_renderer_proto_goTypes = []any{
 	(*IdentifyDeviceResponse)(nil), // 18: dialtone.renderer.v1.IdentifyDeviceResponse
 	(*v1.ProvisioningProfile)(nil), // 19: dialtone.provisioning.v1.ProvisioningProfile
 	(v1.Codec)(0),                  // 20: dialtone.provisioning.v1.Codec
-	(v1.Transport)(0),              // 21: dialtone.provisioning.v1.Transport
-	(*timestamppb.Timestamp)(nil),  // 22: google.protobuf.Timestamp
+	(*timestamppb.Timestamp)(nil),  // 21: google.protobuf.Timestamp
 }
 var file_dialtone_renderer_v1_renderer_proto_depIdxs = []int32{
 	19, // 0: dialtone.renderer.v1.RenderFileRequest.profile:type_name -> dialtone.provisioning.v1.ProvisioningProfile
 	20, // 1: dialtone.renderer.v1.Model.codecs:type_name -> dialtone.provisioning.v1.Codec
-	21, // 2: dialtone.renderer.v1.Model.transports:type_name -> dialtone.provisioning.v1.Transport
-	4,  // 3: dialtone.renderer.v1.ListModelsResponse.models:type_name -> dialtone.renderer.v1.Model
-	0,  // 4: dialtone.renderer.v1.ResolveModelResponse.status:type_name -> dialtone.renderer.v1.ModelStatus
-	4,  // 5: dialtone.renderer.v1.GetModelResponse.model:type_name -> dialtone.renderer.v1.Model
-	13, // 6: dialtone.renderer.v1.GetTemplateSetResponse.template_set:type_name -> dialtone.renderer.v1.TemplateSet
-	22, // 7: dialtone.renderer.v1.TemplateSet.load_time:type_name -> google.protobuf.Timestamp
-	1,  // 8: dialtone.renderer.v1.Vendor.check_sync_dialect:type_name -> dialtone.renderer.v1.CheckSyncDialect
-	14, // 9: dialtone.renderer.v1.ListVendorsResponse.vendors:type_name -> dialtone.renderer.v1.Vendor
-	2,  // 10: dialtone.renderer.v1.ConfigRendererService.RenderFile:input_type -> dialtone.renderer.v1.RenderFileRequest
-	5,  // 11: dialtone.renderer.v1.ConfigRendererService.ListModels:input_type -> dialtone.renderer.v1.ListModelsRequest
-	7,  // 12: dialtone.renderer.v1.ConfigRendererService.GetModel:input_type -> dialtone.renderer.v1.GetModelRequest
-	15, // 13: dialtone.renderer.v1.ConfigRendererService.ListVendors:input_type -> dialtone.renderer.v1.ListVendorsRequest
-	17, // 14: dialtone.renderer.v1.ConfigRendererService.IdentifyDevice:input_type -> dialtone.renderer.v1.IdentifyDeviceRequest
-	11, // 15: dialtone.renderer.v1.ConfigRendererService.GetTemplateSet:input_type -> dialtone.renderer.v1.GetTemplateSetRequest
-	8,  // 16: dialtone.renderer.v1.ConfigRendererService.ResolveModel:input_type -> dialtone.renderer.v1.ResolveModelRequest
-	3,  // 17: dialtone.renderer.v1.ConfigRendererService.RenderFile:output_type -> dialtone.renderer.v1.RenderFileResponse
-	6,  // 18: dialtone.renderer.v1.ConfigRendererService.ListModels:output_type -> dialtone.renderer.v1.ListModelsResponse
-	10, // 19: dialtone.renderer.v1.ConfigRendererService.GetModel:output_type -> dialtone.renderer.v1.GetModelResponse
-	16, // 20: dialtone.renderer.v1.ConfigRendererService.ListVendors:output_type -> dialtone.renderer.v1.ListVendorsResponse
-	18, // 21: dialtone.renderer.v1.ConfigRendererService.IdentifyDevice:output_type -> dialtone.renderer.v1.IdentifyDeviceResponse
-	12, // 22: dialtone.renderer.v1.ConfigRendererService.GetTemplateSet:output_type -> dialtone.renderer.v1.GetTemplateSetResponse
-	9,  // 23: dialtone.renderer.v1.ConfigRendererService.ResolveModel:output_type -> dialtone.renderer.v1.ResolveModelResponse
-	17, // [17:24] is the sub-list for method output_type
-	10, // [10:17] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	4,  // 2: dialtone.renderer.v1.ListModelsResponse.models:type_name -> dialtone.renderer.v1.Model
+	0,  // 3: dialtone.renderer.v1.ResolveModelResponse.status:type_name -> dialtone.renderer.v1.ModelStatus
+	4,  // 4: dialtone.renderer.v1.GetModelResponse.model:type_name -> dialtone.renderer.v1.Model
+	13, // 5: dialtone.renderer.v1.GetTemplateSetResponse.template_set:type_name -> dialtone.renderer.v1.TemplateSet
+	21, // 6: dialtone.renderer.v1.TemplateSet.load_time:type_name -> google.protobuf.Timestamp
+	1,  // 7: dialtone.renderer.v1.Vendor.check_sync_dialect:type_name -> dialtone.renderer.v1.CheckSyncDialect
+	14, // 8: dialtone.renderer.v1.ListVendorsResponse.vendors:type_name -> dialtone.renderer.v1.Vendor
+	2,  // 9: dialtone.renderer.v1.ConfigRendererService.RenderFile:input_type -> dialtone.renderer.v1.RenderFileRequest
+	5,  // 10: dialtone.renderer.v1.ConfigRendererService.ListModels:input_type -> dialtone.renderer.v1.ListModelsRequest
+	7,  // 11: dialtone.renderer.v1.ConfigRendererService.GetModel:input_type -> dialtone.renderer.v1.GetModelRequest
+	15, // 12: dialtone.renderer.v1.ConfigRendererService.ListVendors:input_type -> dialtone.renderer.v1.ListVendorsRequest
+	17, // 13: dialtone.renderer.v1.ConfigRendererService.IdentifyDevice:input_type -> dialtone.renderer.v1.IdentifyDeviceRequest
+	11, // 14: dialtone.renderer.v1.ConfigRendererService.GetTemplateSet:input_type -> dialtone.renderer.v1.GetTemplateSetRequest
+	8,  // 15: dialtone.renderer.v1.ConfigRendererService.ResolveModel:input_type -> dialtone.renderer.v1.ResolveModelRequest
+	3,  // 16: dialtone.renderer.v1.ConfigRendererService.RenderFile:output_type -> dialtone.renderer.v1.RenderFileResponse
+	6,  // 17: dialtone.renderer.v1.ConfigRendererService.ListModels:output_type -> dialtone.renderer.v1.ListModelsResponse
+	10, // 18: dialtone.renderer.v1.ConfigRendererService.GetModel:output_type -> dialtone.renderer.v1.GetModelResponse
+	16, // 19: dialtone.renderer.v1.ConfigRendererService.ListVendors:output_type -> dialtone.renderer.v1.ListVendorsResponse
+	18, // 20: dialtone.renderer.v1.ConfigRendererService.IdentifyDevice:output_type -> dialtone.renderer.v1.IdentifyDeviceResponse
+	12, // 21: dialtone.renderer.v1.ConfigRendererService.GetTemplateSet:output_type -> dialtone.renderer.v1.GetTemplateSetResponse
+	9,  // 22: dialtone.renderer.v1.ConfigRendererService.ResolveModel:output_type -> dialtone.renderer.v1.ResolveModelResponse
+	16, // [16:23] is the sub-list for method output_type
+	9,  // [9:16] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_dialtone_renderer_v1_renderer_proto_init() }
