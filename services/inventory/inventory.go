@@ -222,6 +222,8 @@ type Service struct {
 
 	mu       sync.Mutex
 	streamed bool // the event streams exist
+
+	rendererConn *grpc.ClientConn // dialled from RendererAddr; closed when Run ends
 }
 
 // New builds the service.
@@ -238,6 +240,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 			return natsjs.Publish(ctx, js, subject, msg, msgID)
 		}
 	}
+	var rendererConn *grpc.ClientConn
 	if deps.Models == nil && cfg.RendererAddr != "" {
 		var token []byte
 		if cfg.RendererTokenFile != "" {
@@ -253,6 +256,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 			return nil, fmt.Errorf("inventory: --renderer-addr: %w", err)
 		}
 		deps.Models = rendererv1.NewConfigRendererServiceClient(conn)
+		rendererConn = conn
 	}
 	srv, err := server.New(server.Config{
 		EdgeHTTPBase: cfg.EdgeHTTPBase, EdgeHTTPSBase: cfg.EdgeHTTPSBase, HTTPSHint: cfg.HTTPSHint,
@@ -261,9 +265,12 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		Logger: deps.Logger, Registerer: deps.Registerer, JetStream: deps.JetStream, Publish: publish, Models: deps.Models,
 	})
 	if err != nil {
+		if rendererConn != nil {
+			rendererConn.Close()
+		}
 		return nil, fmt.Errorf("inventory: %w", err)
 	}
-	return &Service{cfg: cfg, deps: deps, log: deps.Logger, srv: srv}, nil
+	return &Service{cfg: cfg, deps: deps, log: deps.Logger, srv: srv, rendererConn: rendererConn}, nil
 }
 
 // GRPCStreamWorkers is the grpc.NumStreamWorkers a process serving
