@@ -44,7 +44,7 @@ type harness struct {
 	svcCl inventoryv1.InventoryServiceClient
 }
 
-func start(t testing.TB, st inventory.Store, js jetstream.JetStream, opts ...func(*inventory.Deps)) *harness {
+func start(t testing.TB, st inventory.Store, js jetstream.JetStream, opts ...func(*inventory.Config, *inventory.Deps)) *harness {
 	t.Helper()
 	log, _ := logging.New(io.Discard, "json", "info")
 	if testing.Verbose() {
@@ -53,7 +53,7 @@ func start(t testing.TB, st inventory.Store, js jetstream.JetStream, opts ...fun
 	cfg := inventory.Config{EdgeHTTPBase: "http://prov.test:8080", EdgeHTTPSBase: "https://prov.test:8443", Bootstrap: true, TokenGrace: time.Hour}
 	deps := inventory.Deps{Logger: log, Store: st, JetStream: js}
 	for _, o := range opts {
-		o(&deps)
+		o(&cfg, &deps)
 	}
 	svc, err := inventory.New(cfg, deps)
 	if err != nil {
