@@ -12,6 +12,7 @@ import (
 
 	eventsv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/events/v1"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
+	rendererv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/renderer/v1"
 	rpsv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/rps/v1"
 	"github.com/dialtone-voip/dialtone/proto/macaddr"
 	"github.com/dialtone-voip/dialtone/proto/vocab"
@@ -167,6 +168,14 @@ func (s *Server) HandleDiscovered(ctx context.Context, ev *eventsv1.PhoneDiscove
 			// Recording it at most every seenCoalesce keeps a chatty phone
 			// from turning into a stream of changes and events.
 			return change{}, nil
+		}
+		// A phone recorded before its model was checked (config-renderer was
+		// down, or the record predates the check) is checked when it is next
+		// recorded; a changed spelling changes its configuration.
+		if !config && p.GetModel() != "" && s.models != nil && p.GetModelStatus() == rendererv1.ModelStatus_MODEL_STATUS_UNSPECIFIED {
+			m := p.GetModel()
+			s.resolveDiscovered(ctx, p)
+			config = p.GetModel() != m
 		}
 		return change{typ: inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_DISCOVERED, config: config, prevState: p.GetState()}, nil
 	})

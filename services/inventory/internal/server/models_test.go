@@ -3,10 +3,13 @@ package server_test
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	eventsv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/events/v1"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
@@ -105,4 +108,36 @@ func TestModelResolutionRendererDown(t *testing.T) {
 	if err != nil || r.GetPhone().GetVendor() != "yealink" || !strings.Contains(r.GetPhone().GetModelWarning(), "not checked") {
 		t.Fatalf("%v %v", r, err)
 	}
+}
+
+// TestUncheckedModelCheckedOnRediscovery: a phone recorded while
+// config-renderer was down is checked when it is next discovered.
+func TestUncheckedModelCheckedOnRediscovery(t *testing.T) {
+	cat := &switchCatalog{}
+	cat.down.Store(true)
+	e := newEnv(t, func(_ *server.Config, o *server.Options) { o.Models = cat })
+	at := time.Now().Add(-time.Hour)
+	ev := &eventsv1.PhoneDiscovered{Mac: "001565000005", Vendor: "yealink", Model: "t59z", ObservedTime: timestamppb.New(at)}
+	if err := e.srv.HandleDiscovered(context.Background(), ev); err != nil {
+		t.Fatal(err)
+	}
+	g, _ := e.admin().GetPhone(ctx(), &inventoryv1.GetPhoneRequest{Name: "phones/001565000005"})
+	if g.GetPhone().GetModelStatus() != rendererv1.ModelStatus_MODEL_STATUS_UNSPECIFIED || !strings.Contains(g.GetPhone().GetModelWarning(), "not checked") {
+		t.Fatalf("while down: %v", g.GetPhone())
+	}
+	cat.down.Store(false)
+	ev.ObservedTime = timestamppb.New(at.Add(time.Minute))
+	if err := e.srv.HandleDiscovered(context.Background(), ev); err != nil {
+		t.Fatal(err)
+	}
+	g, _ = e.admin().GetPhone(ctx(), &inventoryv1.GetPhoneRequest{Name: "phones/001565000005"})
+	if p := g.GetPhone(); p.GetModelStatus() != rendererv1.ModelStatus_MODEL_STATUS_FAMILY_FALLBACK || p.GetModel() != "T59Z" || p.GetModelFamily() != "T5x" {
+		t.Fatalf("after: %v", p)
+	}
+}
+
+type switchCatalog struct{ down atomic.Bool }
+
+func (c *switchCatalog) ResolveModel(ctx context.Context, in *rendererv1.ResolveModelRequest, opts ...grpc.CallOption) (*rendererv1.ResolveModelResponse, error) {
+	return fakeCatalog{down: c.down.Load()}.ResolveModel(ctx, in, opts...)
 }
