@@ -58,6 +58,9 @@ type Options struct {
 	// DrainDelay keeps the server answering (while health already says
 	// NOT_SERVING) before GracefulStop, so that probes notice first.
 	DrainDelay time.Duration
+	// Limits bound message sizes, streams and keep-alives; zero fields
+	// take their defaults.
+	Limits Limits
 	// ServerOptions are appended to the server's own options.
 	ServerOptions []grpc.ServerOption
 }
@@ -86,8 +89,10 @@ func New(opts Options) *Server {
 	if opts.Registerer != nil {
 		m = newMetrics(opts.Registerer)
 	}
+	limits := opts.Limits.withDefaults()
 	unary := []grpc.UnaryServerInterceptor{s.observeUnary(m), s.recoverUnary}
 	stream := []grpc.StreamServerInterceptor{s.observeStream(m), s.recoverStream}
+	so := limits.serverOptions()
 	if opts.Auth == nil {
 		u, st := auth.WithPrincipal(auth.Anonymous)
 		unary, stream = append(unary, u), append(stream, st)
@@ -99,12 +104,17 @@ func New(opts Options) *Server {
 			Exempt:      append(append([]string(nil), auth.DefaultExempt...), opts.ExemptMethods...),
 		}
 		unary, stream = append(unary, ic.Unary()), append(stream, ic.Stream())
+		// The tap refuses unauthenticated calls from their headers, before
+		// the request message is read: otherwise every stream of an
+		// unauthenticated caller buffers up to MaxRecvMsgSize first.
+		so = append(so, grpc.InTapHandle(ic.TapHandle(func() { m.refuse(reasonUnauthenticated) })))
 	}
-	unary, stream = append(unary, notePrincipalUnary), append(stream, notePrincipalStream)
-	so := []grpc.ServerOption{
+	unary = append(unary, notePrincipalUnary, limits.capUnary(m))
+	stream = append(stream, notePrincipalStream, limits.capStream(m))
+	so = append(so,
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(stream...),
-	}
+	)
 	if opts.TLSConfig != nil {
 		so = append(so, grpc.Creds(credentials.NewTLS(opts.TLSConfig)))
 	}

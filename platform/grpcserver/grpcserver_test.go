@@ -257,7 +257,8 @@ func TestDrainDelayAnswersNotServing(t *testing.T) {
 func TestAuthCodes(t *testing.T) {
 	var logs bytes.Buffer
 	log := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	r := start(t, Options{Auth: tokens(t), Logger: log})
+	reg := prometheus.NewRegistry()
+	r := start(t, Options{Auth: tokens(t), Logger: log, Registerer: reg})
 	ctx := t.Context()
 	wait := grpc.WaitForReady(true)
 	for _, tc := range []struct {
@@ -292,8 +293,16 @@ func TestAuthCodes(t *testing.T) {
 			t.Errorf("token in logs:\n%s", out)
 		}
 	}
-	if !strings.Contains(out, `"principal":"ops"`) || !strings.Contains(out, `"grpc.code":"Unauthenticated"`) {
+	if !strings.Contains(out, `"principal":"ops"`) || !strings.Contains(out, `"grpc.code":"PermissionDenied"`) {
 		t.Errorf("call log lacks principal or code:\n%s", out)
+	}
+	// Unauthenticated calls are refused by the tap, before the interceptors
+	// that log: they are counted, not logged (a flood would be a log flood).
+	if strings.Contains(out, `"grpc.code":"Unauthenticated"`) {
+		t.Errorf("unauthenticated call logged:\n%s", out)
+	}
+	if got := refusedCount(t, reg, reasonUnauthenticated); got != 4 {
+		t.Errorf("refused{unauthenticated} = %v, want 4 (2 unary + 2 stream)", got)
 	}
 }
 

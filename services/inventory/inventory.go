@@ -30,6 +30,7 @@ import (
 
 	"github.com/dialtone-voip/dialtone/platform/auth"
 	"github.com/dialtone-voip/dialtone/platform/config"
+	"github.com/dialtone-voip/dialtone/platform/grpcserver"
 	"github.com/dialtone-voip/dialtone/platform/natsjs"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
 	rendererv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/renderer/v1"
@@ -81,6 +82,16 @@ type Config struct {
 	// every phone's vendor and model; "" records models unchecked.
 	RendererAddr      string
 	RendererTokenFile string
+	// Discovered, never-assigned PnP phones: removed when unseen for
+	// DiscoveredTTL, at most DiscoveredMax kept per tenant; checked every
+	// DiscoveredSweep. 0 switches the TTL or the cap off.
+	DiscoveredTTL   time.Duration
+	DiscoveredMax   int
+	DiscoveredSweep time.Duration
+
+	// GRPC bounds the gRPC server (message sizes, streams, keep-alives);
+	// the per-method caps come from GRPCRecvLimits.
+	GRPC grpcserver.Limits
 
 	LogFormat string
 	LogLevel  string
@@ -104,6 +115,10 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.TokensFile, "tokens-file", "", "JSON file of API tokens (hashed) and their roles")
 	fs.StringVar(&c.RendererAddr, "renderer-addr", "", "config-renderer gRPC address, asked for each phone's vendor, model and family (empty: models are not checked)")
 	fs.StringVar(&c.RendererTokenFile, "renderer-token-file", "", "file holding the bearer token for config-renderer")
+	fs.DurationVar(&c.DiscoveredTTL, "discovered-ttl", 720*time.Hour, "remove discovered, never-assigned PnP phones unseen this long (0: never)")
+	fs.IntVar(&c.DiscoveredMax, "discovered-max", 50000, "discovered, never-assigned PnP phones kept per tenant; the longest unseen are removed first (0: no cap)")
+	fs.DurationVar(&c.DiscoveredSweep, "discovered-sweep", time.Minute, "how often --discovered-ttl and --discovered-max are applied")
+	c.GRPC.RegisterFlags(fs)
 	fs.StringVar(&c.LogFormat, "log-format", "json", "log format: json or text")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 }
@@ -163,6 +178,12 @@ func (c Config) Validate() error {
 	}
 	if c.TokenGrace < 0 || c.TokenGrace > 30*24*time.Hour {
 		errs = append(errs, errors.New("--token-grace must be 0 to 720h"))
+	}
+	if c.DiscoveredTTL < 0 || c.DiscoveredMax < 0 {
+		errs = append(errs, errors.New("--discovered-ttl and --discovered-max must not be negative (0 switches them off)"))
+	}
+	if c.DiscoveredSweep < time.Second {
+		errs = append(errs, errors.New("--discovered-sweep must be at least 1s"))
 	}
 	if err := config.OneOf(strings.ToLower(c.LogFormat), "json", "text"); err != nil {
 		errs = append(errs, fmt.Errorf("--log-format: %w", err))
@@ -261,6 +282,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	srv, err := server.New(server.Config{
 		EdgeHTTPBase: cfg.EdgeHTTPBase, EdgeHTTPSBase: cfg.EdgeHTTPSBase, HTTPSHint: cfg.HTTPSHint,
 		Bootstrap: cfg.Bootstrap, TokenGrace: cfg.TokenGrace,
+		DiscoveredTTL: cfg.DiscoveredTTL, DiscoveredMax: cfg.DiscoveredMax,
 	}, deps.Store, server.Options{
 		Logger: deps.Logger, Registerer: deps.Registerer, JetStream: deps.JetStream, Publish: publish, Models: deps.Models,
 	})
@@ -299,4 +321,25 @@ func (s *Service) Ready() error {
 		return errors.New("event streams not ready")
 	}
 	return nil
+}
+
+// GRPCRecvLimits caps InventoryService request messages below the server's
+// --grpc-max-recv-bytes: every request names a resource, a page or a mask
+// (4 KiB), and writes carry one resource (64 KiB, far above a phone with
+// every line and setting). A caller with a token cannot make a handler,
+// the store or the event stream carry megabytes.
+func GRPCRecvLimits() map[string]int {
+	const small, write = 4 << 10, 64 << 10
+	out := map[string]int{}
+	for _, m := range inventoryv1.InventoryService_ServiceDesc.Methods {
+		limit := small
+		if strings.HasPrefix(m.MethodName, "Create") || strings.HasPrefix(m.MethodName, "Update") {
+			limit = write
+		}
+		out["/"+inventoryv1.InventoryService_ServiceDesc.ServiceName+"/"+m.MethodName] = limit
+	}
+	for _, st := range inventoryv1.InventoryService_ServiceDesc.Streams {
+		out["/"+inventoryv1.InventoryService_ServiceDesc.ServiceName+"/"+st.StreamName] = small
+	}
+	return out
 }

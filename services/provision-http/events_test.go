@@ -106,6 +106,7 @@ func TestEventsInJetStream(t *testing.T) {
 		Mac: p.mac, FileName: p.macFile, UserAgent: p.ua, Etag: h.Get("ETag"), Https: true,
 		Revision: rev, SourceAddress: ev.GetSourceAddress(), FetchTime: ev.GetFetchTime(),
 		AccountFile: proto.Bool(true), Firmware: "96.86.0.100",
+		Proof: inventoryv1.FetchProof_FETCH_PROOF_TOKEN_UA, // Yealink sends its MAC in the User-Agent
 	}
 	if !proto.Equal(ev, want) || rev < 1 {
 		t.Fatalf("event\n%v\nwant\n%v", ev, want)

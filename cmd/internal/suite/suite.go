@@ -50,6 +50,7 @@ type Config struct {
 	HTTPAddr      string
 	HTTPSAddr     string
 	TLSCert       string
+	DeviceCADir   string
 	TLSKey        string
 	GRPCAddr      string
 	AdminAddr     string
@@ -62,8 +63,11 @@ type Config struct {
 	Listener        string
 	Bootstrap       bool
 	SIPRatePerSrc   float64
-	LogFormat       string
-	LogLevel        string
+	// Discovered phones: see inventory's --discovered-ttl and --discovered-max.
+	DiscoveredTTL time.Duration
+	DiscoveredMax int
+	LogFormat     string
+	LogLevel      string
 }
 
 // RegisterFlags registers the flags on fs.
@@ -75,6 +79,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.SIPReplyPort, "sip-reply-port", 5062, "UDP port our NOTIFYs leave from in beside-pbx mode (0 = ephemeral)")
 	fs.StringVar(&c.HTTPAddr, "http-addr", ":8080", "phone-facing HTTP address of the provisioning edge")
 	fs.StringVar(&c.HTTPSAddr, "https-addr", "", "phone-facing HTTPS address (needs --tls-cert and --tls-key)")
+	fs.StringVar(&c.DeviceCADir, "device-ca-dir", "", "directory of per-vendor CA bundles (<vendor>.pem) that verify phones' factory certificates on --https-addr; reloaded when they change")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "TLS certificate file (PEM) for --https-addr; reloaded when it changes")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "TLS private key file (PEM) for --https-addr")
 	fs.StringVar(&c.GRPCAddr, "grpc-addr", "127.0.0.1:9090", "gRPC address of the admin API (inventory, renderer, rps-client)")
@@ -85,6 +90,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Listener, "listener", "local", "name of this site's PnP listener")
 	fs.Float64Var(&c.SIPRatePerSrc, "sip-rate-per-source", 50, "SIP datagrams per second accepted from one address (0 = unlimited; raise it for phones behind one NAT address)")
 	fs.BoolVar(&c.Bootstrap, "bootstrap", true, "give discovered, unassigned phones a secret-free bootstrap configuration that keeps them polling")
+	fs.DurationVar(&c.DiscoveredTTL, "discovered-ttl", 720*time.Hour, "remove discovered, never-assigned PnP phones unseen this long (0: never)")
+	fs.IntVar(&c.DiscoveredMax, "discovered-max", 50000, "discovered, never-assigned PnP phones kept; the longest unseen are removed first (0: no cap)")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 }
@@ -121,6 +128,9 @@ func (c Config) Validate() error {
 	}
 	if c.HTTPAddr == "" && c.HTTPSAddr == "" {
 		errs = append(errs, errors.New("set --http-addr and/or --https-addr"))
+	}
+	if c.DiscoveredTTL < 0 || c.DiscoveredMax < 0 {
+		errs = append(errs, errors.New("--discovered-ttl and --discovered-max must not be negative (0 switches them off)"))
 	}
 	if c.HTTPSAddr != "" && (c.TLSCert == "" || c.TLSKey == "") {
 		errs = append(errs, errors.New("--https-addr needs --tls-cert and --tls-key"))
@@ -260,7 +270,8 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) er
 	// Inventory asks the catalog (in process) for every phone's vendor, model and family.
 	inv, err := inventory.New(inventory.Config{
 		EdgeHTTPBase: httpBase, EdgeHTTPSBase: httpsBase, Bootstrap: cfg.Bootstrap, TokenGrace: 24 * time.Hour,
-		HTTPSHint: "--https-addr with --tls-cert and --tls-key when starting dialtone",
+		HTTPSHint:     "--https-addr with --tls-cert and --tls-key when starting dialtone",
+		DiscoveredTTL: cfg.DiscoveredTTL, DiscoveredMax: cfg.DiscoveredMax, DiscoveredSweep: time.Minute,
 	}, inventory.Deps{Logger: logger.With("service", "inventory"), Registerer: serviceReg("inventory"), Store: store, JetStream: js,
 		Models: localResolver{rend}})
 	if err != nil {
@@ -270,6 +281,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) er
 
 	gs := grpcserver.New(grpcserver.Options{
 		Logger: logger.With("component", "grpc"), Auth: tokens, Registerer: serviceReg("grpc"),
+		Limits:        grpcserver.Limits{MethodMaxRecvMsgSize: inventory.GRPCRecvLimits()},
 		ServerOptions: []grpc.ServerOption{grpc.NumStreamWorkers(inventory.GRPCStreamWorkers)},
 	})
 	inv.RegisterGRPC(gs.GRPC())
@@ -325,6 +337,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) er
 
 	hcfg := provisionhttp.Defaults()
 	hcfg.HTTPAddr, hcfg.HTTPSAddr, hcfg.TLSCert, hcfg.TLSKey, hcfg.AdminAddr = cfg.HTTPAddr, cfg.HTTPSAddr, cfg.TLSCert, cfg.TLSKey, ""
+	hcfg.DeviceCADir = cfg.DeviceCADir
 	edge, err := provisionhttp.New(hcfg, provisionhttp.Deps{
 		Logger: logger.With("service", "provision-http"), Registerer: serviceReg("provision-http"), JetStream: js,
 		Inventory: inventoryv1.NewInventoryServiceClient(conns["edge"]),

@@ -82,10 +82,17 @@ func (s *Server) HandleDiscovered(ctx context.Context, ev *eventsv1.PhoneDiscove
 		vendor = vendorByOUI(mac)
 	}
 	model, fw := truncate(clean(ev.GetModel()), maxModel), truncate(clean(ev.GetFirmware()), maxFirmware)
+	link := linkProofOf(ev, mac, seen)
 	apply := func(p *inventoryv1.Phone) {
 		p.LastSeenAddress, p.LastContact = clean(ev.GetSourceAddress()), clean(ev.GetContact())
 		p.Listener, p.UserAgent = clean(ev.GetListener()), clean(ev.GetUserAgent())
 		p.LastSeenTime = timestamppb.New(seen)
+		// The proof is replaced only when it says something new, so a
+		// phone repeating its SUBSCRIBE still coalesces (seenCoalesce).
+		if old := p.GetLastLinkProof(); link != nil && (old.GetLinkAddress() != link.GetLinkAddress() ||
+			old.GetVerified() != link.GetVerified() || old.GetSourceAddress() != link.GetSourceAddress() || old.GetListener() != link.GetListener()) {
+			p.LastLinkProof = link
+		}
 	}
 
 	err = retry(ctx, func() error {
@@ -232,6 +239,10 @@ func (s *Server) HandleConfigFetched(ctx context.Context, ev *eventsv1.ConfigFet
 		p.LastFetch = &inventoryv1.ConfigFetch{
 			Time: timestamppb.New(at), FileName: clean(ev.GetFileName()),
 			SourceAddress: clean(ev.GetSourceAddress()), UserAgent: clean(ev.GetUserAgent()),
+			Proof: ev.GetProof(),
+		}
+		if ev.GetProof() == inventoryv1.FetchProof_FETCH_PROOF_TOKEN_CERTIFICATE && isSHA256Hex(ev.GetCertificateSha256()) {
+			p.LastFetch.CertificateSha256 = ev.GetCertificateSha256()
 		}
 		if last := p.GetLastSeenTime(); last == nil || at.After(last.AsTime()) {
 			p.LastSeenTime = timestamppb.New(at)
@@ -251,7 +262,8 @@ func (s *Server) HandleConfigFetched(ctx context.Context, ev *eventsv1.ConfigFet
 			log: func(rev int64) {
 				switch {
 				case p.GetState() == stProvisioned && prev != stProvisioned:
-					s.log.Info("phone provisioned", "mac", mac, "file", p.LastFetch.GetFileName(), "source", p.LastFetch.GetSourceAddress(), "revision", rev)
+					s.log.Info("phone provisioned", "mac", mac, "file", p.LastFetch.GetFileName(), "source", p.LastFetch.GetSourceAddress(),
+						"proof", p.LastFetch.GetProof().String(), "revision", rev)
 				case p.GetState() == stFetching && prev != stFetching:
 					s.log.Info("phone fetching its files", "mac", mac, "file", p.LastFetch.GetFileName(), "source", p.LastFetch.GetSourceAddress(), "revision", rev)
 				}

@@ -108,6 +108,7 @@ type change struct {
 	prevTenant string
 	prevGrace  time.Time       // TOKEN_ROTATED: the previous token works until then
 	ops        []store.Op      // more ops in the same batch
+	outbox     []store.Message // more events in the same batch
 	log        func(rev int64) // optional log line after the commit
 }
 
@@ -147,11 +148,11 @@ func (s *Server) commitPhone(ctx context.Context, pr *phoneRec, expect int64, ch
 		}
 		return store.Batch{
 			Ops: append(slices.Clip(ch.ops), op),
-			Outbox: []store.Message{{
+			Outbox: append([]store.Message{{
 				Subject: streams.Subject(streams.PhoneChangedPrefix, c.p.GetMac()),
 				MsgID:   fmt.Sprintf("phone-%s-%d", c.p.GetMac(), rev),
 				Data:    data,
-			}},
+			}}, ch.outbox...),
 		}, nil
 	})
 	if err != nil {
@@ -384,7 +385,13 @@ func (s *Server) GetPhone(ctx context.Context, req *inventoryv1.GetPhoneRequest)
 	if err != nil {
 		return nil, err
 	}
-	return &inventoryv1.GetPhoneResponse{Phone: s.outPhone(c, pr)}, nil
+	out := s.outPhone(c, pr)
+	// One phone: the tenant read that resolves the policy is cheap here
+	// (ListPhones leaves the field unset).
+	if pol, err := s.effectivePolicy(ctx, pr.p); err == nil {
+		out.EffectiveDeviceCert = pol
+	}
+	return &inventoryv1.GetPhoneResponse{Phone: out}, nil
 }
 
 // ListPhones implements inventoryv1.InventoryServiceServer.

@@ -38,6 +38,11 @@ type Config struct {
 	// settings.https names it ("--edge-https-base" when empty): the
 	// one-process suite has other flags than the standalone inventory.
 	HTTPSHint string
+	// DiscoveredTTL removes discovered PnP phones unseen this long; 0: never.
+	DiscoveredTTL time.Duration
+	// DiscoveredMax caps the discovered PnP phones kept per tenant (the
+	// longest unseen go first); 0: no cap. See expiry.go.
+	DiscoveredMax int
 }
 
 // Publisher publishes one event with a message id (JetStream, acknowledged).

@@ -41,6 +41,9 @@ func (s *Server) checkSettings(ctx context.Context, field string, ps *inventoryv
 	if err := checkCodecs(field+".codecs", ps.GetCodecs()); err != nil {
 		return err
 	}
+	if _, ok := inventoryv1.DeviceCertPolicy_name[int32(ps.GetDeviceCert())]; !ok {
+		return invalid(field+".device_cert", "unknown policy %d (off, prefer or require)", ps.GetDeviceCert())
+	}
 	iface := ps.GetSipInterface()
 	if iface != "" {
 		t, _, ok := parseInterfaceName(iface)
