@@ -358,7 +358,7 @@ func intendedIn(src peer, dst target, ingressVariant bool) bool {
 	case "inventory:9090":
 		return callerOK("pbx", "provision-http", "rps-client", "lan-node")
 	case "config-renderer:9091":
-		return callerOK("provision-http")
+		return callerOK("provision-http", "inventory") // inventory: ResolveModel
 	case "rps-client:9092":
 		return callerOK("pbx")
 	case "provision-http:8080":

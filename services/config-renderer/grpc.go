@@ -93,10 +93,31 @@ func (s *Service) GetModel(_ context.Context, req *rendererv1.GetModelRequest) (
 		return nil, status.Error(codes.InvalidArgument, `name must be "vendors/{vendor}/models/{model}"`)
 	}
 	m, found := s.Model(vendor, model)
+	if !found && req.GetAllowFamilyFallback() {
+		m, found = s.LookupModel(vendor, model)
+	}
 	if !found {
 		return nil, status.Errorf(codes.NotFound, "model %s not in the catalog", req.GetName())
 	}
 	return &rendererv1.GetModelResponse{Model: m}, nil
+}
+
+// ResolveModel implements ConfigRendererService.
+func (s *Service) ResolveModel(_ context.Context, req *rendererv1.ResolveModelRequest) (*rendererv1.ResolveModelResponse, error) {
+	if v := req.GetVendor(); v != "" && !vocab.IsVendor(v) {
+		return nil, status.Errorf(codes.InvalidArgument, "vendor: unknown vendor %q (known: %s)", truncate(v, 32), strings.Join(vocab.Vendors, ", "))
+	}
+	if m := req.GetModel(); strings.TrimSpace(m) == "" || len(m) > 64 {
+		return nil, status.Error(codes.InvalidArgument, "model: required, at most 64 characters")
+	}
+	return s.Resolve(req.GetVendor(), req.GetModel()), nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
 }
 
 // templateSetName is the TemplateSet singleton's resource name.

@@ -98,9 +98,10 @@ type Service struct {
 	loadErr atomic.Pointer[string]
 	stamp   string // fingerprint of TemplatesDir at the last load attempt
 
-	renders  *prometheus.CounterVec
-	reloads  *prometheus.CounterVec
-	duration prometheus.Histogram
+	renders   *prometheus.CounterVec
+	fallbacks *prometheus.CounterVec
+	reloads   *prometheus.CounterVec
+	duration  prometheus.Histogram
 }
 
 // New loads the template set. A broken override directory at start is logged
@@ -121,6 +122,8 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	}
 	s.renders = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "dialtone", Subsystem: "config_renderer",
 		Name: "renders_total", Help: "Files rendered, by vendor and result."}, []string{"vendor", "result"})
+	s.fallbacks = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "dialtone", Subsystem: "config_renderer",
+		Name: "family_fallback_renders_total", Help: "Files rendered for a model the catalog does not list, from its family (catalog.json family_patterns), by vendor."}, []string{"vendor"})
 	s.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "dialtone", Subsystem: "config_renderer",
 		Name: "template_reloads_total", Help: "Template set loads, by result."}, []string{"result"})
 	s.duration = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "dialtone", Subsystem: "config_renderer",
@@ -131,7 +134,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		Name: "template_fallbacks_total", Help: "Renders executed by text/template instead of the fast executor."},
 		func() float64 { return float64(render.SlowRenders()) })
 	if deps.Registerer != nil {
-		for _, c := range []prometheus.Collector{s.renders, s.reloads, s.duration, fallbacks} {
+		for _, c := range []prometheus.Collector{s.renders, s.fallbacks, s.reloads, s.duration, fallbacks} {
 			if err := deps.Registerer.Register(c); err != nil {
 				return nil, fmt.Errorf("register metrics: %w", err)
 			}
@@ -268,6 +271,9 @@ func (s *Service) Render(ctx context.Context, profile *provisioningv1.Provisioni
 	switch {
 	case err == nil:
 		s.renders.WithLabelValues(vendor, "ok").Inc()
+		if r.Fallback {
+			s.fallbacks.WithLabelValues(vendor).Inc()
+		}
 		s.duration.Observe(time.Since(start).Seconds())
 	case errors.Is(err, ErrNotFound):
 		s.renders.WithLabelValues(vendor, "not_found").Inc()
@@ -303,6 +309,34 @@ func (s *Service) Model(vendor, model string) (*rendererv1.Model, bool) {
 	return modelProto(m), true
 }
 
+// LookupModel is Model, but also answers (family_fallback set) for a model the
+// catalog does not list when its vendor's family patterns name a family, and
+// for a catalog model spelt in another case: what Render renders for it.
+func (s *Service) LookupModel(vendor, model string) (*rendererv1.Model, bool) {
+	m, st, ok := s.set.Load().Catalog.Lookup(vendor, model)
+	if !ok {
+		return nil, false
+	}
+	pm := modelProto(m)
+	pm.FamilyFallback = st == catalog.StatusFamilyFallback
+	return pm, true
+}
+
+// Resolve decides a phone record's vendor and model (see renderer.proto ResolveModel).
+func (s *Service) Resolve(vendor, model string) *rendererv1.ResolveModelResponse {
+	c := s.set.Load().Catalog
+	r := c.Resolve(vendor, model)
+	st := map[catalog.ModelStatus]rendererv1.ModelStatus{
+		catalog.StatusCatalog:        rendererv1.ModelStatus_MODEL_STATUS_CATALOG,
+		catalog.StatusFamilyFallback: rendererv1.ModelStatus_MODEL_STATUS_FAMILY_FALLBACK,
+	}[r.Status]
+	if st == rendererv1.ModelStatus_MODEL_STATUS_UNSPECIFIED {
+		st = rendererv1.ModelStatus_MODEL_STATUS_UNKNOWN
+	}
+	return &rendererv1.ResolveModelResponse{Vendor: r.Vendor, Model: r.Model, Status: st, Family: r.Family,
+		OtherVendor: r.OtherVendor, FamilyPatterns: c.FamilyPatternsOf(r.Vendor)}
+}
+
 // Vendors lists the vendor families with their PnP conventions.
 func (s *Service) Vendors() []*rendererv1.Vendor {
 	var out []*rendererv1.Vendor
@@ -331,6 +365,7 @@ func modelProto(m *catalog.Model) *rendererv1.Model {
 	for _, f := range m.Files {
 		pm.FilePatterns = append(pm.FilePatterns, f.Pattern)
 	}
+	pm.DectHandsets = int32(m.DECTHandsets)
 	return pm
 }
 

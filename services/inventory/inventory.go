@@ -10,11 +10,13 @@
 package inventory
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -23,12 +25,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/dialtone-voip/dialtone/platform/auth"
 	"github.com/dialtone-voip/dialtone/platform/config"
 	"github.com/dialtone-voip/dialtone/platform/grpcserver"
 	"github.com/dialtone-voip/dialtone/platform/natsjs"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
+	rendererv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/renderer/v1"
 	"github.com/dialtone-voip/dialtone/services/inventory/internal/server"
 	"github.com/dialtone-voip/dialtone/services/inventory/internal/store"
 	"github.com/dialtone-voip/dialtone/services/inventory/internal/store/boltstore"
@@ -73,6 +78,10 @@ type Config struct {
 	TokenGrace time.Duration
 	TokensFile string
 
+	// RendererAddr is config-renderer's gRPC address, asked (ResolveModel) for
+	// every phone's vendor and model; "" records models unchecked.
+	RendererAddr      string
+	RendererTokenFile string
 	// Discovered, never-assigned PnP phones: removed when unseen for
 	// DiscoveredTTL, at most DiscoveredMax kept per tenant; checked every
 	// DiscoveredSweep. 0 switches the TTL or the cap off.
@@ -104,6 +113,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.Bootstrap, "bootstrap", true, "give discovered, unassigned phones a secret-free bootstrap URL")
 	fs.DurationVar(&c.TokenGrace, "token-grace", 24*time.Hour, "how long a rotated-out provisioning token keeps working")
 	fs.StringVar(&c.TokensFile, "tokens-file", "", "JSON file of API tokens (hashed) and their roles")
+	fs.StringVar(&c.RendererAddr, "renderer-addr", "", "config-renderer gRPC address, asked for each phone's vendor, model and family (empty: models are not checked)")
+	fs.StringVar(&c.RendererTokenFile, "renderer-token-file", "", "file holding the bearer token for config-renderer")
 	fs.DurationVar(&c.DiscoveredTTL, "discovered-ttl", 720*time.Hour, "remove discovered, never-assigned PnP phones unseen this long (0: never)")
 	fs.IntVar(&c.DiscoveredMax, "discovered-max", 50000, "discovered, never-assigned PnP phones kept per tenant; the longest unseen are removed first (0: no cap)")
 	fs.DurationVar(&c.DiscoveredSweep, "discovered-sweep", time.Minute, "how often --discovered-ttl and --discovered-max are applied")
@@ -213,7 +224,15 @@ type Deps struct {
 	// JetStream carries the events; nil leaves the service without events
 	// (Run then only waits, WatchPhones and ReprovisionPhone are Unavailable).
 	JetStream jetstream.JetStream
+	// Models decides each phone's vendor, model and family (config-renderer's
+	// ResolveModel). nil: dialled from Config.RendererAddr when set, else
+	// models are recorded unchecked (vendor from the MAC's block).
+	Models ModelResolver
 }
+
+// ModelResolver is config-renderer's ResolveModel (a
+// rendererv1.ConfigRendererServiceClient is one).
+type ModelResolver = server.ModelResolver
 
 // Service is a running inventory.
 type Service struct {
@@ -224,6 +243,8 @@ type Service struct {
 
 	mu       sync.Mutex
 	streamed bool // the event streams exist
+
+	rendererConn *grpc.ClientConn // dialled from RendererAddr; closed when Run ends
 }
 
 // New builds the service.
@@ -240,17 +261,38 @@ func New(cfg Config, deps Deps) (*Service, error) {
 			return natsjs.Publish(ctx, js, subject, msg, msgID)
 		}
 	}
+	var rendererConn *grpc.ClientConn
+	if deps.Models == nil && cfg.RendererAddr != "" {
+		var token []byte
+		if cfg.RendererTokenFile != "" {
+			t, err := os.ReadFile(cfg.RendererTokenFile)
+			if err != nil {
+				return nil, fmt.Errorf("inventory: --renderer-token-file: %w", err)
+			}
+			token = bytes.TrimSpace(t)
+		}
+		conn, err := grpc.NewClient(cfg.RendererAddr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithPerRPCCredentials(auth.BearerToken(string(token), false)))
+		if err != nil {
+			return nil, fmt.Errorf("inventory: --renderer-addr: %w", err)
+		}
+		deps.Models = rendererv1.NewConfigRendererServiceClient(conn)
+		rendererConn = conn
+	}
 	srv, err := server.New(server.Config{
 		EdgeHTTPBase: cfg.EdgeHTTPBase, EdgeHTTPSBase: cfg.EdgeHTTPSBase, HTTPSHint: cfg.HTTPSHint,
 		Bootstrap: cfg.Bootstrap, TokenGrace: cfg.TokenGrace,
 		DiscoveredTTL: cfg.DiscoveredTTL, DiscoveredMax: cfg.DiscoveredMax,
 	}, deps.Store, server.Options{
-		Logger: deps.Logger, Registerer: deps.Registerer, JetStream: deps.JetStream, Publish: publish,
+		Logger: deps.Logger, Registerer: deps.Registerer, JetStream: deps.JetStream, Publish: publish, Models: deps.Models,
 	})
 	if err != nil {
+		if rendererConn != nil {
+			rendererConn.Close()
+		}
 		return nil, fmt.Errorf("inventory: %w", err)
 	}
-	return &Service{cfg: cfg, deps: deps, log: deps.Logger, srv: srv}, nil
+	return &Service{cfg: cfg, deps: deps, log: deps.Logger, srv: srv, rendererConn: rendererConn}, nil
 }
 
 // GRPCStreamWorkers is the grpc.NumStreamWorkers a process serving

@@ -19,6 +19,9 @@ import (
 // concurrently (platform/natsjs.ConsumeBatched), so on the embedded store a burst of
 // events shares fsyncs instead of paying one each.
 func (s *Service) Run(ctx context.Context) error {
+	if s.rendererConn != nil {
+		defer s.rendererConn.Close()
+	}
 	var expiry sync.WaitGroup
 	defer expiry.Wait()
 	sweep := s.cfg.DiscoveredSweep

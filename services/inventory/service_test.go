@@ -44,14 +44,18 @@ type harness struct {
 	svcCl inventoryv1.InventoryServiceClient
 }
 
-func start(t testing.TB, st inventory.Store, js jetstream.JetStream) *harness {
+func start(t testing.TB, st inventory.Store, js jetstream.JetStream, opts ...func(*inventory.Config, *inventory.Deps)) *harness {
 	t.Helper()
 	log, _ := logging.New(io.Discard, "json", "info")
 	if testing.Verbose() {
 		log, _ = logging.New(&tlog{t}, "text", "info")
 	}
 	cfg := inventory.Config{EdgeHTTPBase: "http://prov.test:8080", EdgeHTTPSBase: "https://prov.test:8443", Bootstrap: true, TokenGrace: time.Hour}
-	svc, err := inventory.New(cfg, inventory.Deps{Logger: log, Store: st, JetStream: js})
+	deps := inventory.Deps{Logger: log, Store: st, JetStream: js}
+	for _, o := range opts {
+		o(&cfg, &deps)
+	}
+	svc, err := inventory.New(cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}

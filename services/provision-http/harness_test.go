@@ -93,6 +93,10 @@ func (u *upstream) addPhone(t testing.TB, vendor string, https, bootstrap bool) 
 		p.model, p.mac = "T54W", fmt.Sprintf("001565%06x", n)
 		p.ua = fmt.Sprintf("Yealink SIP-T54W 96.86.0.100 %s:%s:%s:%s:%s:%s", p.mac[0:2], p.mac[2:4], p.mac[4:6], p.mac[6:8], p.mac[8:10], p.mac[10:12])
 		p.commonFile = "y000000000096.cfg"
+	case "yealink-fallback": // a model the catalog does not list, of the T5x pattern
+		p.vendor, p.model, p.mac = "yealink", "T59Z", fmt.Sprintf("001565%06x", n)
+		p.ua = fmt.Sprintf("Yealink SIP-T59Z 199.86.0.1 %s:%s:%s:%s:%s:%s", p.mac[0:2], p.mac[2:4], p.mac[4:6], p.mac[6:8], p.mac[8:10], p.mac[10:12])
+		p.commonFile = "y000000000199.cfg"
 	case "poly":
 		p.model, p.mac = "VVX450", fmt.Sprintf("0004f2%06x", n)
 		p.ua = "FileTransport PolycomVVX-VVX_450-UA/6.4.6.2568 Type/Application"
@@ -102,7 +106,7 @@ func (u *upstream) addPhone(t testing.TB, vendor string, https, bootstrap bool) 
 	}
 	p.macFile = p.mac + ".cfg"
 	tok, err := u.AddPhone(cctx(t), upstreamtest.Phone{
-		MAC: p.mac, Vendor: vendor, Model: p.model, Assigned: !bootstrap, HTTPS: https,
+		MAC: p.mac, Vendor: p.vendor, Model: p.model, Assigned: !bootstrap, HTTPS: https,
 		SIPPassword: "sip-secret-" + p.mac, WebPassword: "web-secret-" + p.mac,
 	})
 	if err != nil {

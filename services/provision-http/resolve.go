@@ -145,7 +145,9 @@ func (s *Service) lookupModel(ctx context.Context, now time.Time, vendor, model 
 		epoch := s.epoch.Load()
 		cctx, cancel := s.upstreamCtx(ctx)
 		defer cancel()
-		resp, err := s.rnd.GetModel(cctx, &rendererv1.GetModelRequest{Name: name})
+		// A model the catalog does not list gets its family (what RenderFile renders),
+		// so its User-Agent is checked like a listed model's.
+		resp, err := s.rnd.GetModel(cctx, &rendererv1.GetModelRequest{Name: name, AllowFamilyFallback: true})
 		s.countCall("GetModel", err)
 		e := &modelEntry{}
 		switch status.Code(err) {

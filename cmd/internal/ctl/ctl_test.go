@@ -61,12 +61,12 @@ func startServer(t *testing.T) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	inv, err := inventory.New(inventory.Config{EdgeHTTPBase: "http://prov.test:8080", EdgeHTTPSBase: "https://prov.test:8443",
-		Bootstrap: true, TokenGrace: time.Hour}, inventory.Deps{Store: st, JetStream: js})
+	ren, err := renderer.New(renderer.Config{}, renderer.Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ren, err := renderer.New(renderer.Config{}, renderer.Deps{})
+	inv, err := inventory.New(inventory.Config{EdgeHTTPBase: "http://prov.test:8080", EdgeHTTPSBase: "https://prov.test:8443",
+		Bootstrap: true, TokenGrace: time.Hour}, inventory.Deps{Store: st, JetStream: js, Models: localResolver{ren}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,7 +18,9 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/dialtone-voip/dialtone/cmd/internal/subcmd"
+	"github.com/dialtone-voip/dialtone/platform/vendorid"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
+	rendererv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/renderer/v1"
 	"github.com/dialtone-voip/dialtone/proto/macaddr"
 	"github.com/dialtone-voip/dialtone/proto/vocab"
 )
@@ -50,6 +52,8 @@ type ImportResult struct {
 	Action    string `json:"action,omitempty"`
 	OK        bool   `json:"ok"`
 	Error     string `json:"error,omitempty"`
+	// Warning is the model's (a family fallback, another vendor's model).
+	Warning string `json:"warning,omitempty"`
 }
 
 // parseImport reads and validates the whole file. Row problems are
@@ -392,13 +396,35 @@ func (c *cli) importPhone(ctx context.Context, cl *Clients, r *importRow, dryRun
 			return fail(errors.New("phone not in the inventory and the row gives no model to add it"))
 		}
 		res.Action = "would add"
-		if !dryRun {
+		if dryRun {
+			// What inventory would decide about the model (it asks the same).
+			hint := r.Vendor
+			if hint == "" {
+				hint = vendorid.Vendor(r.MAC)
+			}
+			m, err := cl.Renderer.ResolveModel(ctx, &rendererv1.ResolveModelRequest{Vendor: hint, Model: r.Model})
+			if err != nil {
+				return fail(fmt.Errorf("check model: %w", err))
+			}
+			switch {
+			case m.GetVendor() == "":
+				return fail(fmt.Errorf("phone.vendor: neither the model %q nor the MAC's block names a vendor; give the vendor column", r.Model))
+			case m.GetStatus() == rendererv1.ModelStatus_MODEL_STATUS_UNKNOWN:
+				return fail(fmt.Errorf("phone.model: %q is not a %s model the catalog knows and matches none of its families; see models list --vendor %s",
+					r.Model, m.GetVendor(), m.GetVendor()))
+			case m.GetStatus() == rendererv1.ModelStatus_MODEL_STATUS_FAMILY_FALLBACK:
+				res.Warning = fmt.Sprintf("model %s is not in the catalog: provisioned with the %s family's files", m.GetModel(), m.GetFamily())
+			case m.GetOtherVendor() != "":
+				res.Warning = fmt.Sprintf("%s is a %s model, not %s's", m.GetModel(), m.GetVendor(), m.GetOtherVendor())
+			}
+		} else {
 			p := &inventoryv1.Phone{Mac: r.MAC, Model: r.Model, Vendor: r.Vendor, Tenant: c.tenantName(), Settings: r.Settings,
 				Lines: []*inventoryv1.PhoneLine{{Index: 1, Extension: extName}}}
-			if _, err := cl.Inventory.CreatePhone(ctx, &inventoryv1.CreatePhoneRequest{Phone: p}); err != nil {
+			resp, err := cl.Inventory.CreatePhone(ctx, &inventoryv1.CreatePhoneRequest{Phone: p})
+			if err != nil {
 				return fail(fmt.Errorf("add: %w", err))
 			}
-			res.Action = "added"
+			res.Action, res.Warning = "added", resp.GetPhone().GetModelWarning()
 		}
 	default:
 		return fail(fmt.Errorf("look up phone: %w", err))
@@ -430,6 +456,9 @@ func (c *cli) printImport(results []*ImportResult, dryRun bool) error {
 				mac = macaddr.Colon(m)
 			}
 			outcome := "ok: " + r.Action
+			if r.Warning != "" {
+				outcome += " (warning: " + r.Warning + ")"
+			}
 			if !r.OK {
 				outcome = "error: " + r.Error
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/dialtone-voip/dialtone/cmd/internal/subcmd"
@@ -15,7 +16,10 @@ func (c *cli) modelsCommand() *subcmd.Command {
 	var vendor string
 	list := &subcmd.Command{
 		Name: "list", NArgs: 0,
-		Short: "List the phone models config-renderer knows.",
+		Short: "List the phone models config-renderer knows: family, accounts, line keys, DECT handsets, transports, codecs, languages, files requested.",
+		Long: `A phone whose model is not listed but fits one of its vendor's family patterns
+(see config-renderer's README) is provisioned with that family's files; its record
+says model_status family_fallback.`,
 		Flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&vendor, "vendor", "", "only this vendor's models: "+strings.Join(vocab.Vendors, ", "))
 		},
@@ -46,10 +50,19 @@ func (c *cli) modelsCommand() *subcmd.Command {
 				return printJSONList(c.env.Stdout, models)
 			}
 			tw := table(c.env.Stdout)
-			fmt.Fprintln(tw, "VENDOR\tMODEL\tFAMILY\tACCOUNTS\tLINE KEYS\tDECT\tNAME")
+			fmt.Fprintln(tw, "VENDOR\tMODEL\tFAMILY\tACCOUNTS\tLINE KEYS\tEXP MODULES\tDECT\tHANDSETS\tTRANSPORTS\tCODECS\tLANGUAGES\tFILES")
 			for _, m := range models {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\n", m.GetVendor(), m.GetModel(), dash(m.GetFamily()),
-					m.GetSipAccounts(), m.GetLineKeys(), yesNo(m.GetDect()), dash(m.GetDisplayName()))
+				handsets := "-"
+				if m.GetDectHandsets() > 0 {
+					handsets = strconv.Itoa(int(m.GetDectHandsets()))
+				}
+				var codecs []string
+				for _, x := range m.GetCodecs() {
+					codecs = append(codecs, vocab.CodecName(x))
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", m.GetVendor(), m.GetModel(), dash(m.GetFamily()),
+					m.GetSipAccounts(), m.GetLineKeys(), m.GetExpansionModules(), yesNo(m.GetDect()), handsets, dash(strings.Join(m.GetTransports(), ",")),
+					dash(strings.Join(codecs, ",")), dash(strings.Join(m.GetLanguages(), ",")), dash(strings.Join(m.GetFilePatterns(), " ")))
 			}
 			return tw.Flush()
 		},

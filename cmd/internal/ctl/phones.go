@@ -12,6 +12,7 @@ import (
 
 	"github.com/dialtone-voip/dialtone/cmd/internal/subcmd"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
+	rendererv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/renderer/v1"
 	"github.com/dialtone-voip/dialtone/proto/macaddr"
 	"github.com/dialtone-voip/dialtone/proto/vocab"
 )
@@ -90,10 +91,11 @@ func (c *cli) phonesList() *subcmd.Command {
 				return printJSONList(c.env.Stdout, phones)
 			}
 			tw := table(c.env.Stdout)
-			fmt.Fprintln(tw, "MAC\tSTATE\tVENDOR\tMODEL\tFIRMWARE\tTENANT\tLINES\tLAST SEEN\tADDRESS")
+			fmt.Fprintln(tw, "MAC\tSTATE\tVENDOR\tMODEL\tFAMILY\tMODEL STATUS\tFIRMWARE\tTENANT\tLINES\tLAST SEEN\tADDRESS")
 			for _, p := range phones {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", displayMAC(p.GetMac()), stateName(p.GetState()),
-					dash(p.GetVendor()), dash(p.GetModel()), dash(p.GetFirmware()), dash(lastSegment(p.GetTenant())),
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", displayMAC(p.GetMac()), stateName(p.GetState()),
+					dash(p.GetVendor()), dash(p.GetModel()), dash(p.GetModelFamily()), modelStatusName(p.GetModelStatus()),
+					dash(p.GetFirmware()), dash(lastSegment(p.GetTenant())),
 					dash(lineList(p)), tableTS(p.GetLastSeenTime()), dash(p.GetLastSeenAddress()))
 			}
 			return tw.Flush()
@@ -141,6 +143,11 @@ func (c *cli) printPhone(p *inventoryv1.Phone) error {
 	row("Origin", originName(p.GetOrigin()))
 	row("Vendor", dash(p.GetVendor()))
 	row("Model", dash(p.GetModel()))
+	row("Family", dash(p.GetModelFamily()))
+	row("Model status", modelStatusName(p.GetModelStatus()))
+	if w := p.GetModelWarning(); w != "" {
+		row("Model warning", w)
+	}
 	row("Firmware", dash(p.GetFirmware()))
 	row("Tenant", dash(lastSegment(p.GetTenant())))
 	for _, l := range p.GetLines() {
@@ -373,8 +380,13 @@ Example: dialtonectl phones set 00:15:65:aa:bb:cc --transport tls --clear codecs
 	}
 }
 
-// printChanged prints a phone after a write: a one-line summary, or JSON.
+// printChanged prints a phone after a write: a one-line summary, or JSON;
+// the model's warning (a family fallback, another vendor's model) goes to
+// stderr as one line.
 func (c *cli) printChanged(verb string, p *inventoryv1.Phone) error {
+	if w := p.GetModelWarning(); w != "" {
+		fmt.Fprintf(c.env.Stderr, "warning: %s: %s\n", displayMAC(p.GetMac()), w)
+	}
 	if c.g.Output == "json" {
 		return printJSON(c.env.Stdout, p)
 	}
@@ -402,7 +414,7 @@ func (c *cli) phonesAdd() *subcmd.Command {
 		Flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&mac, "mac", "", "the phone's MAC, any usual spelling (required)")
 			fs.StringVar(&model, "model", "", "catalog model id, e.g. VVX450 (required; see 'models list')")
-			fs.StringVar(&vendor, "vendor", "", "vendor key (default: from the catalog)")
+			fs.StringVar(&vendor, "vendor", "", "vendor key (default: the catalog model's vendor, else the MAC's IEEE block)")
 			fs.StringVar(&ext, "extension", "", "extension NUMBER for line 1 (required)")
 			nf.register(fs)
 			sf.register(fs)
@@ -560,6 +572,20 @@ func (c *cli) phonesRotate() *subcmd.Command {
 			resp, err := cl.Inventory.RotateProvisioningToken(ctx, req)
 			return resp.GetPhone(), err
 		})
+}
+
+// modelStatusName is the model status as the issue tracker and docs spell it:
+// catalog, family_fallback, unknown ("-": not checked).
+func modelStatusName(st rendererv1.ModelStatus) string {
+	switch st {
+	case rendererv1.ModelStatus_MODEL_STATUS_CATALOG:
+		return "catalog"
+	case rendererv1.ModelStatus_MODEL_STATUS_FAMILY_FALLBACK:
+		return "family_fallback"
+	case rendererv1.ModelStatus_MODEL_STATUS_UNKNOWN:
+		return "unknown"
+	}
+	return "-"
 }
 
 func (c *cli) phonesApprove() *subcmd.Command {

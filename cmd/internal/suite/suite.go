@@ -261,17 +261,19 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) er
 	}
 	defer store.Close()
 
-	inv, err := inventory.New(inventory.Config{
-		EdgeHTTPBase: httpBase, EdgeHTTPSBase: httpsBase, Bootstrap: cfg.Bootstrap, TokenGrace: 24 * time.Hour,
-		HTTPSHint:     "--https-addr with --tls-cert and --tls-key when starting dialtone",
-		DiscoveredTTL: cfg.DiscoveredTTL, DiscoveredMax: cfg.DiscoveredMax, DiscoveredSweep: time.Minute,
-	}, inventory.Deps{Logger: logger.With("service", "inventory"), Registerer: serviceReg("inventory"), Store: store, JetStream: js})
+	rend, err := renderer.New(renderer.Config{TemplatesDir: filepath.Join(cfg.DataDir, "templates")},
+		renderer.Deps{Logger: logger.With("service", "config-renderer"), Registerer: serviceReg("config-renderer")})
 	if err != nil {
 		grpcLis.Close()
 		return err
 	}
-	rend, err := renderer.New(renderer.Config{TemplatesDir: filepath.Join(cfg.DataDir, "templates")},
-		renderer.Deps{Logger: logger.With("service", "config-renderer"), Registerer: serviceReg("config-renderer")})
+	// Inventory asks the catalog (in process) for every phone's vendor, model and family.
+	inv, err := inventory.New(inventory.Config{
+		EdgeHTTPBase: httpBase, EdgeHTTPSBase: httpsBase, Bootstrap: cfg.Bootstrap, TokenGrace: 24 * time.Hour,
+		HTTPSHint:     "--https-addr with --tls-cert and --tls-key when starting dialtone",
+		DiscoveredTTL: cfg.DiscoveredTTL, DiscoveredMax: cfg.DiscoveredMax, DiscoveredSweep: time.Minute,
+	}, inventory.Deps{Logger: logger.With("service", "inventory"), Registerer: serviceReg("inventory"), Store: store, JetStream: js,
+		Models: localResolver{rend}})
 	if err != nil {
 		grpcLis.Close()
 		return err
@@ -505,4 +507,11 @@ func addrString(a net.Addr) string {
 		return ""
 	}
 	return a.String()
+}
+
+// localResolver hands inventory's ResolveModel calls to the in-process renderer.
+type localResolver struct{ r *renderer.Service }
+
+func (l localResolver) ResolveModel(ctx context.Context, in *rendererv1.ResolveModelRequest, _ ...grpc.CallOption) (*rendererv1.ResolveModelResponse, error) {
+	return l.r.ResolveModel(ctx, in)
 }

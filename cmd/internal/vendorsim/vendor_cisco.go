@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/dialtone-voip/dialtone/platform/vendorid"
 )
 
 // Cisco MPP 3PCC (vendor-configs.md §6): the profile rule is a URL with
@@ -19,7 +21,7 @@ var cisco = &Vendor{
 	DisplayName:   "Cisco",
 	PnP:           false,
 	Provisionable: true,
-	OUIs:          []string{"00562b", "0002fd", "8843e1", "a44c11"},
+	OUIs:          vendorid.Prefixes("cisco"), // the suite's one table, a typical block first
 	DefaultModel:  "CP-8851-3PCC",
 	DefaultFirmware: func(p Phone) string {
 		if ciscoIsSPA(p) {

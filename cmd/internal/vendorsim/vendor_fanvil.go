@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/dialtone-voip/dialtone/platform/vendorid"
 )
 
 // Fanvil (vendor-configs.md §5): the model's common file, then <mac>.cfg
@@ -14,7 +16,7 @@ import (
 var fanvil = &Vendor{
 	Key:             "fanvil",
 	DisplayName:     "Fanvil",
-	OUIs:            []string{"0c383e"},
+	OUIs:            vendorid.Prefixes("fanvil"), // the suite's one table, a typical block first
 	PnP:             true,
 	Provisionable:   true,
 	DefaultModel:    "X4U",

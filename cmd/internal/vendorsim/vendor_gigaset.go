@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/dialtone-voip/dialtone/platform/vendorid"
 )
 
 // Gigaset Pro DECT Nx70 (vendor-configs.md §8.1): per-device <mac>.xml
@@ -13,7 +15,7 @@ import (
 var gigaset = &Vendor{
 	Key:             "gigaset",
 	DisplayName:     "Gigaset",
-	OUIs:            []string{"7c2f80", "589ec6", "002104", "14b370"},
+	OUIs:            vendorid.Prefixes("gigaset"), // the suite's one table, a typical block first
 	PnP:             true,
 	Provisionable:   true,
 	DefaultModel:    "N870",

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/dialtone-voip/dialtone/platform/vendorid"
 )
 
 // Grandstream (vendor-configs.md §3): cfg<mac> (binary, which Dialtone does
@@ -15,7 +17,7 @@ import (
 var grandstream = &Vendor{
 	Key:             "grandstream",
 	DisplayName:     "Grandstream",
-	OUIs:            []string{"000b82", "c074ad", "ec74d7"},
+	OUIs:            vendorid.Prefixes("grandstream"), // the suite's one table, a typical block first
 	PnP:             true,
 	Provisionable:   true,
 	DefaultModel:    "GRP2614",

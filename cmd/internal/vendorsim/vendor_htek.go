@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/dialtone-voip/dialtone/platform/vendorid"
 )
 
 // Htek UC9xx (vendor-configs.md §7): model common file cfg<code>.xml, then
@@ -14,7 +16,7 @@ import (
 var htek = &Vendor{
 	Key:             "htek",
 	DisplayName:     "Htek",
-	OUIs:            []string{"001fc1"},
+	OUIs:            vendorid.Prefixes("htek"), // the suite's one table, a typical block first
 	PnP:             true,
 	Provisionable:   true,
 	DefaultModel:    "UC926",

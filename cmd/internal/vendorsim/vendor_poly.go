@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/dialtone-voip/dialtone/platform/vendorid"
 )
 
 // Poly / Polycom UC Software (vendor-configs.md §2): the master file
@@ -16,7 +18,7 @@ import (
 var poly = &Vendor{
 	Key:             "poly",
 	DisplayName:     "Poly",
-	OUIs:            []string{"0004f2", "64167f", "482567"},
+	OUIs:            vendorid.Prefixes("poly"), // the suite's one table, a typical block first
 	PnP:             false,
 	Provisionable:   true,
 	DefaultModel:    "VVX450",

@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/dialtone-voip/dialtone/platform/vendorid"
 )
 
 // snom (vendor-configs.md §4): the phone replaces {mac} (upper case) and
@@ -16,7 +18,7 @@ import (
 var snom = &Vendor{
 	Key:             "snom",
 	DisplayName:     "Snom",
-	OUIs:            []string{"000413"},
+	OUIs:            vendorid.Prefixes("snom"), // the suite's one table, a typical block first
 	PnP:             true,
 	Provisionable:   true,
 	DefaultModel:    "D785",

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/dialtone-voip/dialtone/platform/vendorid"
 )
 
 // Yealink (vendor-configs.md §1): boot-file mechanism (V81+): <mac>.boot,
@@ -15,7 +17,7 @@ import (
 var yealink = &Vendor{
 	Key:           "yealink",
 	DisplayName:   "Yealink",
-	OUIs:          []string{"001565", "249ad8", "805ec0", "805e0c", "44dbd2"},
+	OUIs:          vendorid.Prefixes("yealink"), // the suite's one table, a typical block first
 	PnP:           true,
 	Provisionable: true,
 	DefaultModel:  "T54W",

@@ -15,7 +15,10 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 
+	"github.com/dialtone-voip/dialtone/platform/vendorid"
 	"github.com/dialtone-voip/dialtone/proto/vocab"
 )
 
@@ -34,16 +37,30 @@ const (
 
 // Vendor is one vendor family's conventions.
 type Vendor struct {
-	Vendor           string   `json:"vendor"`
-	DisplayName      string   `json:"display_name"`
-	PnP              bool     `json:"pnp"`
-	PnPURLTemplate   string   `json:"pnp_url_template"`
-	CheckSync        string   `json:"check_sync"`
-	PnPVendorNames   []string `json:"pnp_vendor_names"`
-	OUIs             []string `json:"ouis"`
-	UserAgentPattern string   `json:"user_agent_pattern"`
+	Vendor         string   `json:"vendor"`
+	DisplayName    string   `json:"display_name"`
+	PnP            bool     `json:"pnp"`
+	PnPURLTemplate string   `json:"pnp_url_template"`
+	CheckSync      string   `json:"check_sync"`
+	PnPVendorNames []string `json:"pnp_vendor_names"`
+	// OUIs are the vendor's IEEE blocks, always from platform/vendorid (the
+	// suite's one table); a value in a catalog document is ignored.
+	OUIs []string `json:"ouis,omitempty"`
+	// FamilyPatterns pick the family of a model the catalog does not list,
+	// first match wins (see Catalog.Lookup).
+	FamilyPatterns   []FamilyPattern `json:"family_patterns,omitempty"`
+	UserAgentPattern string          `json:"user_agent_pattern"`
 
 	uaRE *regexp.Regexp
+}
+
+// FamilyPattern maps model names to a family: Pattern (RE2, matched
+// case-insensitively against the upper-cased model id) names Family.
+type FamilyPattern struct {
+	Pattern string `json:"pattern"`
+	Family  string `json:"family"`
+
+	re *regexp.Regexp
 }
 
 // File is one file a model requests.
@@ -56,7 +73,7 @@ type File struct {
 	Secrets bool `json:"secrets,omitempty"`
 
 	prefix, suffix string // around the MAC placeholder; literal when macCase == 0
-	macCase        byte   // 0 none, 'l' lower, 'u' upper
+	macCase        byte   // 0 none, 'l' lower, 'u' upper, 'w' wildcard (family fallback)
 }
 
 // Family holds defaults shared by a family's models.
@@ -72,6 +89,8 @@ type Family struct {
 	// Transports are the SIP transports the family's models support ("udp",
 	// "tcp", "tls"); empty means all three.
 	Transports []string `json:"transports,omitempty"`
+	// DECTHandsets is how many handsets a base registers (0: one per account).
+	DECTHandsets int `json:"dect_handsets,omitempty"`
 }
 
 // Model is one catalog model, with its family's defaults resolved.
@@ -94,6 +113,9 @@ type Model struct {
 	ExpansionModules int `json:"expansion_modules,omitempty"`
 	// Transports: see Family.Transports; resolved to the family's, then all three.
 	Transports []string `json:"transports,omitempty"`
+	// DECTHandsets: see Family.DECTHandsets; resolved to the family's, then
+	// for a DECT base its SIP accounts (the catalog binds handset n to account n).
+	DECTHandsets int `json:"dect_handsets,omitempty"`
 
 	uaRE *regexp.Regexp
 }
@@ -126,8 +148,13 @@ type Catalog struct {
 	Vendors []*Vendor
 	Models  []*Model // sorted by vendor, then model
 	vendors map[string]*Vendor
-	models  map[string]*Model // vendor/model
-	ouis    map[string]string // oui -> vendor
+	models  map[string]*Model   // vendor/model
+	norm    map[string][]*Model // normModel(model) -> models of any vendor
+	fams    map[string]*Family
+	// fallbacks caches the models made for Lookup's family fallback (the
+	// catalog is immutable, so they never go stale); bounded by maxFallbacks.
+	fallbacks sync.Map // vendor/model -> *Model
+	nFallback atomic.Int32
 }
 
 // Default parses the embedded catalog; it panics on a broken build.
@@ -219,7 +246,6 @@ func Merge(base, over *Document) *Document {
 
 var (
 	modelIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$`)
-	ouiRE     = regexp.MustCompile(`^[0-9a-f]{6}$`)
 	varRE     = regexp.MustCompile(`\{([a-z_]+)\}`)
 	fileRE    = regexp.MustCompile(`^[A-Za-z0-9._-]{1,100}$`)
 )
@@ -227,7 +253,7 @@ var (
 // Resolve validates doc and applies family defaults. Models are copied; doc is not modified.
 func Resolve(doc *Document) (*Catalog, error) {
 	var errs []error
-	c := &Catalog{vendors: map[string]*Vendor{}, models: map[string]*Model{}, ouis: map[string]string{}}
+	c := &Catalog{vendors: map[string]*Vendor{}, models: map[string]*Model{}, norm: map[string][]*Model{}, fams: doc.Families}
 	for _, v0 := range doc.Vendors {
 		v := *v0
 		if !vocab.IsVendor(v.Vendor) {
@@ -251,11 +277,16 @@ func Resolve(doc *Document) (*Catalog, error) {
 			errs = append(errs, fmt.Errorf("vendor %q: user_agent_pattern: %w", v.Vendor, err))
 		}
 		v.uaRE = re
-		for _, o := range v.OUIs {
-			if !ouiRE.MatchString(o) {
-				errs = append(errs, fmt.Errorf("vendor %q: OUI %q (want 6 lowercase hex digits)", v.Vendor, o))
+		v.OUIs = vendorid.Prefixes(v.Vendor)
+		v.FamilyPatterns = slices.Clone(v.FamilyPatterns)
+		for i := range v.FamilyPatterns {
+			fp := &v.FamilyPatterns[i]
+			if f, ok := doc.Families[fp.Family]; !ok || f.Vendor != v.Vendor {
+				errs = append(errs, fmt.Errorf("vendor %q: family_patterns: %q is not a family of this vendor", v.Vendor, fp.Family))
 			}
-			c.ouis[o] = v.Vendor
+			if fp.re, err = regexp.Compile("(?i)" + fp.Pattern); err != nil {
+				errs = append(errs, fmt.Errorf("vendor %q: family_patterns %q: %w", v.Vendor, fp.Pattern, err))
+			}
 		}
 		c.vendors[v.Vendor] = &v
 		c.Vendors = append(c.Vendors, &v)
@@ -273,6 +304,8 @@ func Resolve(doc *Document) (*Catalog, error) {
 		}
 		c.models[k] = m
 		c.Models = append(c.Models, m)
+		nk := normModel(m.Model)
+		c.norm[nk] = append(c.norm[nk], m)
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -291,6 +324,13 @@ func Resolve(doc *Document) (*Catalog, error) {
 }
 
 func resolveModel(m0 *Model, fams map[string]*Family, vendors map[string]*Vendor) (*Model, error) {
+	return resolveModelWild(m0, fams, vendors, false)
+}
+
+// resolveModelWild is resolveModel; with wild (a family fallback) a
+// placeholder with no value ({code}, {psn}: known only for catalog models)
+// matches any file-name segment, and any text in the User-Agent pattern.
+func resolveModelWild(m0 *Model, fams map[string]*Family, vendors map[string]*Vendor, wild bool) (*Model, error) {
 	m := *m0
 	where := fmt.Sprintf("model %s/%s", m.Vendor, m.Model)
 	v, ok := vendors[m.Vendor]
@@ -317,6 +357,15 @@ func resolveModel(m0 *Model, fams map[string]*Family, vendors map[string]*Vendor
 	if m.Languages == nil {
 		m.Languages = f.Languages
 	}
+	if m.DECTHandsets == 0 {
+		m.DECTHandsets = f.DECTHandsets
+	}
+	if m.DECTHandsets == 0 && m.IsDECT() {
+		m.DECTHandsets = m.SIPAccounts
+	}
+	if m.DECTHandsets < 0 || m.DECTHandsets > 1000 {
+		return nil, fmt.Errorf("%s: dect_handsets must be 0..1000", where)
+	}
 	if m.Files == nil {
 		m.Files = f.Files
 	}
@@ -327,7 +376,7 @@ func resolveModel(m0 *Model, fams map[string]*Family, vendors map[string]*Vendor
 		h := f.UserAgentHasMAC
 		m.UserAgentHasMAC = &h
 	}
-	if m.OUIs == nil {
+	if len(m.OUIs) == 0 {
 		m.OUIs = v.OUIs
 	}
 	if m.Transports == nil {
@@ -368,10 +417,10 @@ func resolveModel(m0 *Model, fams map[string]*Family, vendors map[string]*Vendor
 	if len(m.Files) == 0 {
 		return nil, fmt.Errorf("%s: no files", where)
 	}
-	files := make([]File, len(m.Files))
+	files := make([]File, 0, len(m.Files))
 	seen := map[string]bool{}
-	for i, fl := range m.Files {
-		p, err := expand(fl.Pattern, vars, false)
+	for _, fl := range m.Files {
+		p, err := expand(fl.Pattern, vars, false, wild)
 		if err != nil {
 			return nil, fmt.Errorf("%s: file %q: %w", where, fl.Pattern, err)
 		}
@@ -382,14 +431,17 @@ func resolveModel(m0 *Model, fams map[string]*Family, vendors map[string]*Vendor
 		if fl.Template == "" || !fileRE.MatchString(fl.Template) {
 			return nil, fmt.Errorf("%s: file %q: bad template kind %q", where, p, fl.Template)
 		}
+		if seen[p] && wild && fl.macCase == 'w' {
+			continue // {psn}.xml and {psn_short}.xml: one wildcard serves both
+		}
 		if seen[p] {
 			return nil, fmt.Errorf("%s: file %q listed twice", where, p)
 		}
 		seen[p] = true
-		files[i] = fl
+		files = append(files, fl)
 	}
 	m.Files = files
-	ua, err := expand(m.UserAgentPattern, vars, true)
+	ua, err := expand(m.UserAgentPattern, vars, true, wild)
 	if err != nil {
 		return nil, fmt.Errorf("%s: user_agent_pattern: %w", where, err)
 	}
@@ -405,8 +457,14 @@ func resolveModel(m0 *Model, fams map[string]*Family, vendors map[string]*Vendor
 	return &m, nil
 }
 
-// expand substitutes {var} placeholders except {mac}/{MAC}; in a regexp the values are quoted.
-func expand(s string, vars map[string]string, quote bool) (string, error) {
+// wildcard is the file-name placeholder a family fallback leaves for a
+// variable only catalog models have.
+const wildcard = "{*}"
+
+// expand substitutes {var} placeholders except {mac}/{MAC}; in a regexp the
+// values are quoted. With wild, an unknown placeholder becomes wildcard (a
+// file name) or ".+?" (a regexp).
+func expand(s string, vars map[string]string, quote, wild bool) (string, error) {
 	var err error
 	out := varRE.ReplaceAllStringFunc(s, func(p string) string {
 		k := p[1 : len(p)-1]
@@ -414,6 +472,12 @@ func expand(s string, vars map[string]string, quote bool) (string, error) {
 			return p
 		}
 		v, ok := vars[k]
+		if !ok && wild {
+			if quote {
+				return ".+?"
+			}
+			return wildcard
+		}
 		if !ok {
 			err = fmt.Errorf("unknown placeholder %s", p)
 			return p
@@ -428,15 +492,19 @@ func expand(s string, vars map[string]string, quote bool) (string, error) {
 
 func (f *File) compile() error {
 	p := f.Pattern
-	for _, ph := range []string{"{mac}", "{MAC}"} {
+	for _, ph := range []string{"{mac}", "{MAC}", wildcard} {
 		if i := strings.Index(p, ph); i >= 0 {
 			if f.macCase != 0 {
 				return errors.New("more than one MAC placeholder")
 			}
 			f.prefix, f.suffix = p[:i], p[i+len(ph):]
-			f.macCase = 'l'
-			if ph == "{MAC}" {
+			switch ph {
+			case "{mac}":
+				f.macCase = 'l'
+			case "{MAC}":
 				f.macCase = 'u'
+			default:
+				f.macCase = 'w'
 			}
 		}
 	}
@@ -466,6 +534,9 @@ func (f *File) match(name string) (b [12]byte, isMAC, ok bool) {
 	if f.macCase == 0 {
 		return b, false, name == f.prefix
 	}
+	if f.macCase == 'w' {
+		return b, false, matchWild(name, f.prefix, f.suffix)
+	}
 	if len(name) != len(f.prefix)+12+len(f.suffix) || !strings.HasPrefix(name, f.prefix) || !strings.HasSuffix(name, f.suffix) {
 		return b, false, false
 	}
@@ -491,9 +562,31 @@ func (f *File) match(name string) (b [12]byte, isMAC, ok bool) {
 	return b, true, true
 }
 
-// Name returns the file name for a canonical MAC.
+// matchWild reports whether name is prefix, 1–20 characters of
+// [A-Za-z0-9_-], and suffix: a family fallback's stand-in for a value only
+// catalog models know (Yealink's model code, Cisco's product name).
+func matchWild(name, prefix, suffix string) bool {
+	n := len(name) - len(prefix) - len(suffix)
+	if n < 1 || n > 20 || !strings.HasPrefix(name, prefix) || !strings.HasSuffix(name, suffix) {
+		return false
+	}
+	for _, c := range []byte(name[len(prefix) : len(prefix)+n]) {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// Wild reports whether the pattern holds a family fallback's wildcard.
+func (f *File) Wild() bool { return f.macCase == 'w' }
+
+// Name returns the file name for a canonical MAC (for a wildcard pattern,
+// the pattern itself: there is no one name).
 func (f *File) Name(mac string) string {
 	switch f.macCase {
+	case 'w':
+		return f.prefix + wildcard + f.suffix
 	case 'l':
 		return f.prefix + mac + f.suffix
 	case 'u':
@@ -503,7 +596,7 @@ func (f *File) Name(mac string) string {
 }
 
 // HasMAC reports whether the pattern carries a MAC.
-func (f *File) HasMAC() bool { return f.macCase != 0 }
+func (f *File) HasMAC() bool { return f.macCase == 'l' || f.macCase == 'u' }
 
 // Vendor returns a vendor by key.
 func (c *Catalog) Vendor(v string) (*Vendor, bool) { x, ok := c.vendors[v]; return x, ok }
@@ -516,15 +609,41 @@ func (c *Catalog) Model(vendor, model string) (*Model, bool) {
 
 // FindFile returns the model's file that name is for, given the phone's canonical MAC.
 // A name for another MAC, another model or vendor does not match.
+// A wildcard pattern (family fallback) is tried only after every other, so
+// "{*}.xml" does not take a name "{mac}.xml" is for.
 func (m *Model) FindFile(name, mac string) (*File, bool) {
 	for i := range m.Files {
 		f := &m.Files[i]
+		if f.macCase == 'w' {
+			continue
+		}
 		got, isMAC, ok := f.match(name)
 		if ok && (!isMAC || string(got[:]) == mac) {
 			return f, true
 		}
 	}
+	for i := range m.Files {
+		f := &m.Files[i]
+		if f.macCase == 'w' && matchWild(name, f.prefix, f.suffix) {
+			if _, _, other := m.otherMAC(name); other {
+				continue // a MAC file for another phone is not the common file
+			}
+			return f, true
+		}
+	}
 	return nil, false
+}
+
+// otherMAC reports whether name fits one of the model's MAC patterns (for any MAC).
+func (m *Model) otherMAC(name string) (b [12]byte, isMAC, ok bool) {
+	for i := range m.Files {
+		if f := &m.Files[i]; f.HasMAC() {
+			if b, isMAC, ok = f.match(name); ok {
+				return b, isMAC, ok
+			}
+		}
+	}
+	return b, false, false
 }
 
 // MACFromUserAgent extracts the canonical MAC the model's User-Agent carries.
@@ -590,7 +709,7 @@ func (c *Catalog) Identify(mac, ua, pnpVendor, pnpModel string) (vendor, model s
 	}
 	if vendor == "" && mac != "" {
 		if canon, ok := normMAC(mac); ok {
-			vendor = c.ouis[canon[:6]]
+			vendor = vendorid.Vendor(canon)
 		}
 	}
 	if vendor == "" {

@@ -376,6 +376,8 @@ type Result struct {
 	ETag        string
 	Version     string
 	Secrets     bool
+	// Fallback: the catalog does not list the model; its family's files were rendered.
+	Fallback bool
 }
 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
@@ -401,7 +403,7 @@ func SlowRenders() uint64 { return slowRenders.Load() }
 
 // Render renders file for profile p at time now (which dates the DST rules).
 func (s *Set) Render(p *provisioningv1.ProvisioningProfile, file string, now time.Time) (*Result, error) {
-	m, ok := s.Catalog.Model(p.GetVendor(), p.GetModel())
+	m, st, ok := s.Catalog.Lookup(p.GetVendor(), p.GetModel())
 	if !ok {
 		return nil, fmt.Errorf("%w: model %q of vendor %q is not in the catalog", ErrNotFound, p.GetModel(), p.GetVendor())
 	}
@@ -454,7 +456,8 @@ func (s *Set) Render(p *provisioningv1.ProvisioningProfile, file string, now tim
 			secrets = secrets || l.Password != ""
 		}
 	}
-	return &Result{Content: out, ContentType: ct, ETag: etag, Version: s.Version, Secrets: secrets}, nil
+	return &Result{Content: out, ContentType: ct, ETag: etag, Version: s.Version, Secrets: secrets,
+		Fallback: st == catalog.StatusFamilyFallback}, nil
 }
 
 func (s *Set) execError(err error) error {

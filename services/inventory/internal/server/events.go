@@ -12,6 +12,7 @@ import (
 
 	eventsv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/events/v1"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
+	rendererv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/renderer/v1"
 	rpsv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/rps/v1"
 	"github.com/dialtone-voip/dialtone/proto/macaddr"
 	"github.com/dialtone-voip/dialtone/proto/vocab"
@@ -104,6 +105,7 @@ func (s *Server) HandleDiscovered(ctx context.Context, ev *eventsv1.PhoneDiscove
 			Origin: inventoryv1.PhoneOrigin_PHONE_ORIGIN_PNP, FirstSeenTime: timestamppb.New(seen),
 			CreateTime: timestamppb.New(now), UpdateTime: timestamppb.New(now),
 		}
+		s.resolveDiscovered(ctx, p)
 		apply(p)
 		pr := &phoneRec{p: p, discoverySeen: seen.UnixNano()}
 		if s.cfg.Bootstrap {
@@ -111,7 +113,11 @@ func (s *Server) HandleDiscovered(ctx context.Context, ev *eventsv1.PhoneDiscove
 		}
 		err = s.commitPhone(ctx, pr, store.ExpectAbsent, change{typ: inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_DISCOVERED, config: true,
 			log: func(rev int64) {
-				s.log.Info("phone discovered", "mac", mac, "vendor", vendor, "model", model, "listener", p.GetListener(), "revision", rev)
+				s.log.Info("phone discovered", "mac", mac, "vendor", p.GetVendor(), "model", p.GetModel(), "listener", p.GetListener(), "revision", rev)
+				if w := p.GetModelWarning(); w != "" {
+					s.log.Warn("discovered phone's model", "mac", mac, "vendor", p.GetVendor(), "model", p.GetModel(),
+						"model_status", p.GetModelStatus().String(), "family", p.GetModelFamily(), "warning", w)
+				}
 			}})
 		if errors.Is(err, store.ErrExists) {
 			return store.ErrConflict // created concurrently: retry as an update
@@ -157,6 +163,9 @@ func (s *Server) HandleDiscovered(ctx context.Context, ev *eventsv1.PhoneDiscove
 		if p.GetModel() == "" && model != "" {
 			p.Model, config = model, true
 		}
+		if config && p.GetModel() != "" {
+			s.resolveDiscovered(ctx, p)
+		}
 		if pr.token == "" && s.cfg.Bootstrap && p.GetState() == stDiscovered {
 			pr.token, pr.bootstrapToken, config = newToken(), true, true
 		}
@@ -167,12 +176,34 @@ func (s *Server) HandleDiscovered(ctx context.Context, ev *eventsv1.PhoneDiscove
 			// from turning into a stream of changes and events.
 			return change{}, nil
 		}
+		// A phone recorded before its model was checked (config-renderer was
+		// down, or the record predates the check) is checked when it is next
+		// recorded; a changed spelling changes its configuration.
+		if !config && p.GetModel() != "" && s.models != nil && p.GetModelStatus() == rendererv1.ModelStatus_MODEL_STATUS_UNSPECIFIED {
+			m := p.GetModel()
+			s.resolveDiscovered(ctx, p)
+			config = p.GetModel() != m
+		}
 		return change{typ: inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_DISCOVERED, config: config, prevState: p.GetState()}, nil
 	})
 	return s.finish(ConsumerDiscovery, ch, err)
 }
 
 var errCreated = errors.New("created")
+
+// resolveDiscovered settles a discovered phone's vendor, model and family
+// (checkModel, not strict: a model nobody knows is recorded with status
+// UNKNOWN and a warning). A phone that names no model keeps what it said.
+func (s *Server) resolveDiscovered(ctx context.Context, p *inventoryv1.Phone) {
+	if p.GetModel() == "" {
+		return
+	}
+	q := proto.Clone(p).(*inventoryv1.Phone)
+	if err := s.checkModel(ctx, q, false); err != nil {
+		return // no vendor at all: recorded as the phone said
+	}
+	p.Vendor, p.Model, p.ModelStatus, p.ModelFamily, p.ModelWarning = q.GetVendor(), q.GetModel(), q.GetModelStatus(), q.GetModelFamily(), q.GetModelWarning()
+}
 
 // seenCoalesce: a re-discovery that changes nothing but the time is
 // recorded only when the last record is at least this old.

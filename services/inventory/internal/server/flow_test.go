@@ -226,10 +226,13 @@ func testManualFlow(t *testing.T, newEnv func(*testing.T, ...envOpt) *env) {
 	}
 	_, err := a.CreatePhone(ctx(), &inventoryv1.CreatePhoneRequest{Phone: &inventoryv1.Phone{Mac: "0004f2112233", Model: "VVX450"}})
 	wantCode(t, err, codes.AlreadyExists, "")
-	// Cisco has no OUI mapping: vendor is required.
-	_, err = a.CreatePhone(ctx(), &inventoryv1.CreatePhoneRequest{Phone: &inventoryv1.Phone{Mac: "00562b000001", Model: "CP-8851-3PCC"}})
+	// A MAC in no vendor's IEEE block: the vendor is required.
+	_, err = a.CreatePhone(ctx(), &inventoryv1.CreatePhoneRequest{Phone: &inventoryv1.Phone{Mac: "020000000001", Model: "CP-8851-3PCC"}})
 	wantCode(t, err, codes.InvalidArgument, "phone.vendor")
-	cisco := must[*inventoryv1.CreatePhoneResponse](t)(a.CreatePhone(ctx(), &inventoryv1.CreatePhoneRequest{Phone: &inventoryv1.Phone{Mac: "00562b000001", Model: "CP-8851-3PCC", Vendor: "Cisco"}})).GetPhone()
+	_, err = a.CreatePhone(ctx(), &inventoryv1.CreatePhoneRequest{Phone: &inventoryv1.Phone{Mac: "020000000001", Model: "X1", Vendor: "Acme"}})
+	wantCode(t, err, codes.InvalidArgument, "phone.vendor")
+	// Cisco's blocks are in the table (platform/vendorid): no vendor needed.
+	cisco := must[*inventoryv1.CreatePhoneResponse](t)(a.CreatePhone(ctx(), &inventoryv1.CreatePhoneRequest{Phone: &inventoryv1.Phone{Mac: "00562b000001", Model: "CP-8851-3PCC"}})).GetPhone()
 	if cisco.GetState() != inventoryv1.PhoneState_PHONE_STATE_DISCOVERED || cisco.GetVendor() != "cisco" {
 		t.Fatalf("cisco: %v", cisco)
 	}

@@ -137,6 +137,7 @@ func (s *Server) commitPhone(ctx context.Context, pr *phoneRec, expect int64, ch
 			PreviousState:  ch.prevState,
 			ChangeTime:     timestamppb.New(now),
 			PreviousTenant: ch.prevTenant,
+			ModelWarning:   c.p.GetModelWarning(),
 		}
 		if !ch.prevGrace.IsZero() {
 			ev.PreviousTokenExpireTime = timestamppb.New(ch.prevGrace)
@@ -293,31 +294,6 @@ func (s *Server) phoneSettings(ctx context.Context, field string, in *inventoryv
 	return ps, nil
 }
 
-// checkModel validates and normalises model, vendor and firmware.
-func checkModel(p *inventoryv1.Phone) error {
-	p.Model = strings.TrimSpace(p.GetModel())
-	if p.GetModel() == "" {
-		return invalid("phone.model", "required")
-	}
-	if err := checkText("phone.model", p.GetModel(), maxModel); err != nil {
-		return err
-	}
-	if err := checkText("phone.firmware", p.GetFirmware(), maxFirmware); err != nil {
-		return err
-	}
-	p.Vendor = strings.ToLower(strings.TrimSpace(p.GetVendor()))
-	if p.GetVendor() == "" {
-		p.Vendor = vendorByOUI(p.GetMac())
-		if p.GetVendor() == "" {
-			return invalid("phone.vendor", "required: the MAC's OUI does not identify the vendor")
-		}
-	}
-	if !vocab.IsVendor(p.GetVendor()) {
-		return invalid("phone.vendor", "unknown vendor %q (known: %s)", truncate(p.GetVendor(), 32), strings.Join(vocab.Vendors, ", "))
-	}
-	return nil
-}
-
 // ---------------------------------------------------------------- RPCs
 
 // CreatePhone implements inventoryv1.InventoryServiceServer.
@@ -344,7 +320,7 @@ func (s *Server) CreatePhone(ctx context.Context, req *inventoryv1.CreatePhoneRe
 		Origin: inventoryv1.PhoneOrigin_PHONE_ORIGIN_MANUAL, State: stDiscovered,
 		CreateTime: now, UpdateTime: now,
 	}
-	if err := checkModel(p); err != nil {
+	if err := s.checkModel(ctx, p, true); err != nil {
 		return nil, err
 	}
 	pr := &phoneRec{p: p}
@@ -498,7 +474,7 @@ func (s *Server) UpdatePhone(ctx context.Context, req *inventoryv1.UpdatePhoneRe
 			return change{}, err
 		}
 		if touched(paths, "model") || touched(paths, "vendor") {
-			if err := checkModel(pr.p); err != nil {
+			if err := s.checkModel(ctx, pr.p, true); err != nil {
 				return change{}, err
 			}
 		}

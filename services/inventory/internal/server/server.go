@@ -61,6 +61,7 @@ type Server struct {
 	kick    chan struct{}
 	m       *metrics
 	pc      *profileCache // nil: the store has no change log, or disabled
+	models  ModelResolver // nil: models recorded unchecked
 
 	beforeCachePut atomic.Pointer[func()] // tests: runs between a miss's read and its insert
 	skipFanout     atomic.Bool            // tests: a crash right after a change committed
@@ -74,6 +75,8 @@ type Options struct {
 	Publish    Publisher
 	// Now is the clock (tests); nil means time.Now.
 	Now func() time.Time
+	// Models decides vendor, model and family (config-renderer's ResolveModel); nil: unchecked.
+	Models ModelResolver
 	// ProfileCacheSize bounds the cache of composed provisioning profiles,
 	// used with stores that have a change log (Redis): 0 means 16384,
 	// negative disables it.
@@ -99,7 +102,7 @@ func New(cfg Config, st store.Store, o Options) (*Server, error) {
 	}
 	srv := &Server{
 		cfg: cfg, st: st, log: o.Logger, js: o.JetStream, publish: o.Publish, now: o.Now,
-		kick: make(chan struct{}, 1), m: m,
+		kick: make(chan struct{}, 1), m: m, models: o.Models,
 	}
 	if cl, ok := st.(store.ChangeLog); ok && o.ProfileCacheSize >= 0 {
 		size := o.ProfileCacheSize

@@ -185,6 +185,9 @@ func TestIdentifyVendor(t *testing.T) {
 		{"", "snomD120", "", "", "snom"},
 		{"PLANET", "VIP-2140PT", "00304fa99948", "", ""},
 		{"", "", "0c383e000001", "", "fanvil"},
+		// What the phone says beats its MAC's block (OEM hardware).
+		{"", "", "0c383e000001", "Yealink SIP-T54W 96.86.0.45 0c:38:3e:00:00:01", "yealink"},
+		{"", "CP-8851-3PCC", "00562b000001", "", "cisco"}, // Cisco is in the table now
 		{"", "", "001fc1000001", "", "htek"},
 		{"", "", "64167f000001", "", "poly"},
 	}

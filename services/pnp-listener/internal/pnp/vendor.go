@@ -3,7 +3,7 @@ package pnp
 import (
 	"strings"
 
-	"github.com/dialtone-voip/dialtone/proto/macaddr"
+	"github.com/dialtone-voip/dialtone/platform/vendorid"
 	"github.com/dialtone-voip/dialtone/proto/vocab"
 )
 
@@ -22,29 +22,6 @@ var vendorAliases = map[string]string{
 	"cisco":       vocab.Cisco,
 	"linksys":     vocab.Cisco,
 	"sipura":      vocab.Cisco,
-}
-
-// ouiVendors maps an OUI (6 lowercase hex digits) to a vendor key. Sources:
-// IEEE MA-L registry and the Wazo/FusionPBX tables quoted in
-// research/vendor-configs.md. Cisco holds over a thousand blocks and is
-// never identified by OUI.
-var ouiVendors = map[string]string{
-	// Yealink
-	"001565": vocab.Yealink, "249ad8": vocab.Yealink, "805ec0": vocab.Yealink, "805e0c": vocab.Yealink,
-	"e434d7": vocab.Yealink, "3497d7": vocab.Yealink, "44dbd2": vocab.Yealink, "644f56": vocab.Yealink,
-	"b061a9": vocab.Yealink, "c4fc22": vocab.Yealink, "ec1da9": vocab.Yealink, "f01653": vocab.Yealink,
-	// snom
-	"000413": vocab.Snom,
-	// Grandstream
-	"000b82": vocab.Grandstream, "c074ad": vocab.Grandstream, "ec74d7": vocab.Grandstream,
-	// Fanvil
-	"0c383e": vocab.Fanvil,
-	// Gigaset
-	"7c2f80": vocab.Gigaset, "589ec6": vocab.Gigaset, "002104": vocab.Gigaset, "14b370": vocab.Gigaset,
-	// Htek (Hanlong)
-	"001fc1": vocab.Htek,
-	// Poly / Polycom
-	"0004f2": vocab.Poly, "64167f": vocab.Poly, "482567": vocab.Poly,
 }
 
 // userAgentPrefixes are matched case-insensitively against the start of
@@ -69,9 +46,10 @@ func NormalizeVendor(v string) string {
 	return vendorAliases[strings.ToLower(strings.TrimSpace(v))]
 }
 
-// VendorFromOUI returns the vendor key of a canonical MAC's OUI, or "".
+// VendorFromOUI returns the vendor key of a canonical MAC's IEEE block (the
+// suite's one table, platform/vendorid), or "".
 func VendorFromOUI(mac string) string {
-	return ouiVendors[macaddr.OUI(mac)]
+	return vendorid.Vendor(mac)
 }
 
 // VendorFromUserAgent returns the vendor key a User-Agent names, or "".
@@ -90,17 +68,20 @@ func VendorFromUserAgent(ua string) string {
 	return ""
 }
 
-// IdentifyVendor decides the vendor key: the vendor= parameter when it
-// names a known vendor, else the OUI, else the User-Agent, else a model
-// name that starts with a vendor's name (snom's "snomD385").
+// IdentifyVendor decides the vendor key the SUBSCRIBE gives: the vendor=
+// parameter when it names a known vendor, else the User-Agent, else the MAC's
+// IEEE block, else a model name that starts with a vendor's name (snom's
+// "snomD385"). What the phone says comes before its MAC's block because OEM
+// hardware carries other companies' blocks; inventory then lets a catalog
+// model overrule both (config-renderer's ResolveModel).
 func IdentifyVendor(param, model, mac, userAgent string) string {
 	if v := NormalizeVendor(param); v != "" {
 		return v
 	}
-	if v := VendorFromOUI(mac); v != "" {
+	if v := VendorFromUserAgent(userAgent); v != "" {
 		return v
 	}
-	if v := VendorFromUserAgent(userAgent); v != "" {
+	if v := VendorFromOUI(mac); v != "" {
 		return v
 	}
 	if len(model) >= 4 && strings.EqualFold(model[:4], "snom") {

@@ -183,8 +183,12 @@ type PhoneChanged struct {
 	// The tenant before the change (differs from phone.tenant for ASSIGNED,
 	// UNASSIGNED and DELETED), so tenant-scoped watchers see a phone leave.
 	PreviousTenant string `protobuf:"bytes,7,opt,name=previous_tenant,json=previousTenant,proto3" json:"previous_tenant,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Set when this change gave the phone a model the catalog does not list
+	// (phone.model_status FAMILY_FALLBACK or UNKNOWN) or a model of another
+	// vendor than its MAC's: the one-line warning (also phone.model_warning).
+	ModelWarning  string `protobuf:"bytes,30,opt,name=model_warning,json=modelWarning,proto3" json:"model_warning,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PhoneChanged) Reset() {
@@ -262,6 +266,13 @@ func (x *PhoneChanged) GetPreviousTokenExpireTime() *timestamppb.Timestamp {
 func (x *PhoneChanged) GetPreviousTenant() string {
 	if x != nil {
 		return x.PreviousTenant
+	}
+	return ""
+}
+
+func (x *PhoneChanged) GetModelWarning() string {
+	if x != nil {
+		return x.ModelWarning
 	}
 	return ""
 }
@@ -779,7 +790,7 @@ const file_dialtone_events_v1_events_proto_rawDesc = "" +
 	"\acall_id\x18\n" +
 	" \x01(\tR\x06callId\x12?\n" +
 	"\robserved_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\fobservedTime\x12#\n" +
-	"\rlocal_address\x18\f \x01(\tR\flocalAddress\"\xb0\x03\n" +
+	"\rlocal_address\x18\f \x01(\tR\flocalAddress\"\xd5\x03\n" +
 	"\fPhoneChanged\x12G\n" +
 	"\vchange_type\x18\x01 \x01(\x0e2&.dialtone.inventory.v1.PhoneChangeTypeR\n" +
 	"changeType\x122\n" +
@@ -789,7 +800,8 @@ const file_dialtone_events_v1_events_proto_rawDesc = "" +
 	"\vchange_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"changeTime\x12W\n" +
 	"\x1aprevious_token_expire_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x17previousTokenExpireTime\x12'\n" +
-	"\x0fprevious_tenant\x18\a \x01(\tR\x0epreviousTenant\"\xb7\x02\n" +
+	"\x0fprevious_tenant\x18\a \x01(\tR\x0epreviousTenant\x12#\n" +
+	"\rmodel_warning\x18\x1e \x01(\tR\fmodelWarning\"\xb7\x02\n" +
 	"\x14ReprovisionRequested\x12\x10\n" +
 	"\x03mac\x18\x01 \x01(\tR\x03mac\x12\x16\n" +
 	"\x06vendor\x18\x02 \x01(\tR\x06vendor\x12\x14\n" +

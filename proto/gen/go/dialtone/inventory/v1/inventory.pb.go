@@ -8,6 +8,7 @@ package inventoryv1
 
 import (
 	v1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/provisioning/v1"
+	v12 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/renderer/v1"
 	v11 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/rps/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -2695,6 +2696,16 @@ type Phone struct {
 	// Output only: incremented by every change.
 	Revision int64  `protobuf:"varint,23,opt,name=revision,proto3" json:"revision,omitempty"`
 	Etag     string `protobuf:"bytes,24,opt,name=etag,proto3" json:"etag,omitempty"`
+	// Output only: how the catalog knows the model (UNSPECIFIED when inventory
+	// runs without a config-renderer to ask). FAMILY_FALLBACK: not in the
+	// catalog, provisioned with model_family's files.
+	ModelStatus v12.ModelStatus `protobuf:"varint,30,opt,name=model_status,json=modelStatus,proto3,enum=dialtone.renderer.v1.ModelStatus" json:"model_status,omitempty"`
+	// Output only: the model's family (catalog or fallback).
+	ModelFamily string `protobuf:"bytes,31,opt,name=model_family,json=modelFamily,proto3" json:"model_family,omitempty"`
+	// Output only: what the operator should know about the model, in one line
+	// (a family fallback, a model of another vendor than the MAC's); empty when
+	// there is nothing to say.
+	ModelWarning string `protobuf:"bytes,32,opt,name=model_warning,json=modelWarning,proto3" json:"model_warning,omitempty"`
 	// Output only: what the pnp-listener last proved at the link layer.
 	LastLinkProof *LinkProof `protobuf:"bytes,50,opt,name=last_link_proof,json=lastLinkProof,proto3" json:"last_link_proof,omitempty"`
 	// Output only: the identity files with secrets are released to.
@@ -2904,6 +2915,27 @@ func (x *Phone) GetRevision() int64 {
 func (x *Phone) GetEtag() string {
 	if x != nil {
 		return x.Etag
+	}
+	return ""
+}
+
+func (x *Phone) GetModelStatus() v12.ModelStatus {
+	if x != nil {
+		return x.ModelStatus
+	}
+	return v12.ModelStatus(0)
+}
+
+func (x *Phone) GetModelFamily() string {
+	if x != nil {
+		return x.ModelFamily
+	}
+	return ""
+}
+
+func (x *Phone) GetModelWarning() string {
+	if x != nil {
+		return x.ModelWarning
 	}
 	return ""
 }
@@ -4520,7 +4552,7 @@ var File_dialtone_inventory_v1_inventory_proto protoreflect.FileDescriptor
 
 const file_dialtone_inventory_v1_inventory_proto_rawDesc = "" +
 	"\n" +
-	"%dialtone/inventory/v1/inventory.proto\x12\x15dialtone.inventory.v1\x1a&dialtone/provisioning/v1/profile.proto\x1a\x19dialtone/rps/v1/rps.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc4\x02\n" +
+	"%dialtone/inventory/v1/inventory.proto\x12\x15dialtone.inventory.v1\x1a&dialtone/provisioning/v1/profile.proto\x1a#dialtone/renderer/v1/renderer.proto\x1a\x19dialtone/rps/v1/rps.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc4\x02\n" +
 	"\x06Tenant\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12\x1d\n" +
@@ -4686,7 +4718,7 @@ const file_dialtone_inventory_v1_inventory_proto_rawDesc = "" +
 	"\x0efailure_reason\x18\x02 \x01(\x0e2\x1e.dialtone.rps.v1.FailureReasonR\rfailureReason\x12\x18\n" +
 	"\amessage\x18\x03 \x01(\tR\amessage\x12;\n" +
 	"\vupdate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\"\xbd\v\n" +
+	"updateTime\"\xcb\f\n" +
 	"\x05Phone\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
 	"\x03mac\x18\x02 \x01(\tR\x03mac\x12\x16\n" +
@@ -4717,7 +4749,10 @@ const file_dialtone_inventory_v1_inventory_proto_rawDesc = "" +
 	"\vupdate_time\x18\x16 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x1a\n" +
 	"\brevision\x18\x17 \x01(\x03R\brevision\x12\x12\n" +
-	"\x04etag\x18\x18 \x01(\tR\x04etag\x12H\n" +
+	"\x04etag\x18\x18 \x01(\tR\x04etag\x12D\n" +
+	"\fmodel_status\x18\x1e \x01(\x0e2!.dialtone.renderer.v1.ModelStatusR\vmodelStatus\x12!\n" +
+	"\fmodel_family\x18\x1f \x01(\tR\vmodelFamily\x12#\n" +
+	"\rmodel_warning\x18  \x01(\tR\fmodelWarning\x12H\n" +
 	"\x0flast_link_proof\x182 \x01(\v2 .dialtone.inventory.v1.LinkProofR\rlastLinkProof\x12M\n" +
 	"\x0esecret_release\x183 \x01(\v2&.dialtone.inventory.v1.ReleaseIdentityR\rsecretRelease\x12O\n" +
 	"\x0fpending_release\x184 \x01(\v2&.dialtone.inventory.v1.ReleaseIdentityR\x0ependingRelease\x12:\n" +
@@ -4984,7 +5019,8 @@ var file_dialtone_inventory_v1_inventory_proto_goTypes = []any{
 	(v1.Codec)(0),                           // 77: dialtone.provisioning.v1.Codec
 	(v11.RegistrationState)(0),              // 78: dialtone.rps.v1.RegistrationState
 	(v11.FailureReason)(0),                  // 79: dialtone.rps.v1.FailureReason
-	(*v1.ProvisioningProfile)(nil),          // 80: dialtone.provisioning.v1.ProvisioningProfile
+	(v12.ModelStatus)(0),                    // 80: dialtone.renderer.v1.ModelStatus
+	(*v1.ProvisioningProfile)(nil),          // 81: dialtone.provisioning.v1.ProvisioningProfile
 }
 var file_dialtone_inventory_v1_inventory_proto_depIdxs = []int32{
 	38,  // 0: dialtone.inventory.v1.Tenant.default_settings:type_name -> dialtone.inventory.v1.ProvisioningSettings
@@ -5038,96 +5074,97 @@ var file_dialtone_inventory_v1_inventory_proto_depIdxs = []int32{
 	43,  // 48: dialtone.inventory.v1.Phone.rps_status:type_name -> dialtone.inventory.v1.PhoneRpsStatus
 	73,  // 49: dialtone.inventory.v1.Phone.create_time:type_name -> google.protobuf.Timestamp
 	73,  // 50: dialtone.inventory.v1.Phone.update_time:type_name -> google.protobuf.Timestamp
-	39,  // 51: dialtone.inventory.v1.Phone.last_link_proof:type_name -> dialtone.inventory.v1.LinkProof
-	40,  // 52: dialtone.inventory.v1.Phone.secret_release:type_name -> dialtone.inventory.v1.ReleaseIdentity
-	40,  // 53: dialtone.inventory.v1.Phone.pending_release:type_name -> dialtone.inventory.v1.ReleaseIdentity
-	2,   // 54: dialtone.inventory.v1.Phone.effective_device_cert:type_name -> dialtone.inventory.v1.DeviceCertPolicy
-	44,  // 55: dialtone.inventory.v1.CreatePhoneRequest.phone:type_name -> dialtone.inventory.v1.Phone
-	44,  // 56: dialtone.inventory.v1.CreatePhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	44,  // 57: dialtone.inventory.v1.GetPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	0,   // 58: dialtone.inventory.v1.ListPhonesRequest.state:type_name -> dialtone.inventory.v1.PhoneState
-	44,  // 59: dialtone.inventory.v1.ListPhonesResponse.phones:type_name -> dialtone.inventory.v1.Phone
-	44,  // 60: dialtone.inventory.v1.UpdatePhoneRequest.phone:type_name -> dialtone.inventory.v1.Phone
-	74,  // 61: dialtone.inventory.v1.UpdatePhoneRequest.update_mask:type_name -> google.protobuf.FieldMask
-	44,  // 62: dialtone.inventory.v1.UpdatePhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	27,  // 63: dialtone.inventory.v1.AssignPhoneRequest.create_extension:type_name -> dialtone.inventory.v1.Extension
-	38,  // 64: dialtone.inventory.v1.AssignPhoneRequest.settings:type_name -> dialtone.inventory.v1.ProvisioningSettings
-	44,  // 65: dialtone.inventory.v1.AssignPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	44,  // 66: dialtone.inventory.v1.UnassignPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	75,  // 67: dialtone.inventory.v1.RotateProvisioningTokenRequest.grace_period:type_name -> google.protobuf.Duration
-	44,  // 68: dialtone.inventory.v1.RotateProvisioningTokenResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	44,  // 69: dialtone.inventory.v1.GetProvisioningUrlResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	80,  // 70: dialtone.inventory.v1.GetProvisioningProfileResponse.profile:type_name -> dialtone.provisioning.v1.ProvisioningProfile
-	0,   // 71: dialtone.inventory.v1.GetProvisioningProfileResponse.state:type_name -> dialtone.inventory.v1.PhoneState
-	3,   // 72: dialtone.inventory.v1.AuthorizeSecretReleaseRequest.proof:type_name -> dialtone.inventory.v1.FetchProof
-	44,  // 73: dialtone.inventory.v1.ApprovePhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	44,  // 74: dialtone.inventory.v1.ReprovisionPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	4,   // 75: dialtone.inventory.v1.WatchPhonesResponse.change_type:type_name -> dialtone.inventory.v1.PhoneChangeType
-	44,  // 76: dialtone.inventory.v1.WatchPhonesResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	73,  // 77: dialtone.inventory.v1.WatchPhonesResponse.change_time:type_name -> google.protobuf.Timestamp
-	6,   // 78: dialtone.inventory.v1.InventoryService.CreateTenant:input_type -> dialtone.inventory.v1.CreateTenantRequest
-	8,   // 79: dialtone.inventory.v1.InventoryService.GetTenant:input_type -> dialtone.inventory.v1.GetTenantRequest
-	10,  // 80: dialtone.inventory.v1.InventoryService.ListTenants:input_type -> dialtone.inventory.v1.ListTenantsRequest
-	12,  // 81: dialtone.inventory.v1.InventoryService.UpdateTenant:input_type -> dialtone.inventory.v1.UpdateTenantRequest
-	14,  // 82: dialtone.inventory.v1.InventoryService.DeleteTenant:input_type -> dialtone.inventory.v1.DeleteTenantRequest
-	17,  // 83: dialtone.inventory.v1.InventoryService.CreateSipInterface:input_type -> dialtone.inventory.v1.CreateSipInterfaceRequest
-	19,  // 84: dialtone.inventory.v1.InventoryService.GetSipInterface:input_type -> dialtone.inventory.v1.GetSipInterfaceRequest
-	21,  // 85: dialtone.inventory.v1.InventoryService.ListSipInterfaces:input_type -> dialtone.inventory.v1.ListSipInterfacesRequest
-	23,  // 86: dialtone.inventory.v1.InventoryService.UpdateSipInterface:input_type -> dialtone.inventory.v1.UpdateSipInterfaceRequest
-	25,  // 87: dialtone.inventory.v1.InventoryService.DeleteSipInterface:input_type -> dialtone.inventory.v1.DeleteSipInterfaceRequest
-	28,  // 88: dialtone.inventory.v1.InventoryService.CreateExtension:input_type -> dialtone.inventory.v1.CreateExtensionRequest
-	30,  // 89: dialtone.inventory.v1.InventoryService.GetExtension:input_type -> dialtone.inventory.v1.GetExtensionRequest
-	32,  // 90: dialtone.inventory.v1.InventoryService.ListExtensions:input_type -> dialtone.inventory.v1.ListExtensionsRequest
-	34,  // 91: dialtone.inventory.v1.InventoryService.UpdateExtension:input_type -> dialtone.inventory.v1.UpdateExtensionRequest
-	36,  // 92: dialtone.inventory.v1.InventoryService.DeleteExtension:input_type -> dialtone.inventory.v1.DeleteExtensionRequest
-	45,  // 93: dialtone.inventory.v1.InventoryService.CreatePhone:input_type -> dialtone.inventory.v1.CreatePhoneRequest
-	47,  // 94: dialtone.inventory.v1.InventoryService.GetPhone:input_type -> dialtone.inventory.v1.GetPhoneRequest
-	49,  // 95: dialtone.inventory.v1.InventoryService.ListPhones:input_type -> dialtone.inventory.v1.ListPhonesRequest
-	51,  // 96: dialtone.inventory.v1.InventoryService.UpdatePhone:input_type -> dialtone.inventory.v1.UpdatePhoneRequest
-	53,  // 97: dialtone.inventory.v1.InventoryService.DeletePhone:input_type -> dialtone.inventory.v1.DeletePhoneRequest
-	55,  // 98: dialtone.inventory.v1.InventoryService.AssignPhone:input_type -> dialtone.inventory.v1.AssignPhoneRequest
-	57,  // 99: dialtone.inventory.v1.InventoryService.UnassignPhone:input_type -> dialtone.inventory.v1.UnassignPhoneRequest
-	59,  // 100: dialtone.inventory.v1.InventoryService.RotateProvisioningToken:input_type -> dialtone.inventory.v1.RotateProvisioningTokenRequest
-	61,  // 101: dialtone.inventory.v1.InventoryService.GetProvisioningUrl:input_type -> dialtone.inventory.v1.GetProvisioningUrlRequest
-	63,  // 102: dialtone.inventory.v1.InventoryService.GetProvisioningProfile:input_type -> dialtone.inventory.v1.GetProvisioningProfileRequest
-	69,  // 103: dialtone.inventory.v1.InventoryService.ReprovisionPhone:input_type -> dialtone.inventory.v1.ReprovisionPhoneRequest
-	71,  // 104: dialtone.inventory.v1.InventoryService.WatchPhones:input_type -> dialtone.inventory.v1.WatchPhonesRequest
-	65,  // 105: dialtone.inventory.v1.InventoryService.AuthorizeSecretRelease:input_type -> dialtone.inventory.v1.AuthorizeSecretReleaseRequest
-	67,  // 106: dialtone.inventory.v1.InventoryService.ApprovePhone:input_type -> dialtone.inventory.v1.ApprovePhoneRequest
-	7,   // 107: dialtone.inventory.v1.InventoryService.CreateTenant:output_type -> dialtone.inventory.v1.CreateTenantResponse
-	9,   // 108: dialtone.inventory.v1.InventoryService.GetTenant:output_type -> dialtone.inventory.v1.GetTenantResponse
-	11,  // 109: dialtone.inventory.v1.InventoryService.ListTenants:output_type -> dialtone.inventory.v1.ListTenantsResponse
-	13,  // 110: dialtone.inventory.v1.InventoryService.UpdateTenant:output_type -> dialtone.inventory.v1.UpdateTenantResponse
-	15,  // 111: dialtone.inventory.v1.InventoryService.DeleteTenant:output_type -> dialtone.inventory.v1.DeleteTenantResponse
-	18,  // 112: dialtone.inventory.v1.InventoryService.CreateSipInterface:output_type -> dialtone.inventory.v1.CreateSipInterfaceResponse
-	20,  // 113: dialtone.inventory.v1.InventoryService.GetSipInterface:output_type -> dialtone.inventory.v1.GetSipInterfaceResponse
-	22,  // 114: dialtone.inventory.v1.InventoryService.ListSipInterfaces:output_type -> dialtone.inventory.v1.ListSipInterfacesResponse
-	24,  // 115: dialtone.inventory.v1.InventoryService.UpdateSipInterface:output_type -> dialtone.inventory.v1.UpdateSipInterfaceResponse
-	26,  // 116: dialtone.inventory.v1.InventoryService.DeleteSipInterface:output_type -> dialtone.inventory.v1.DeleteSipInterfaceResponse
-	29,  // 117: dialtone.inventory.v1.InventoryService.CreateExtension:output_type -> dialtone.inventory.v1.CreateExtensionResponse
-	31,  // 118: dialtone.inventory.v1.InventoryService.GetExtension:output_type -> dialtone.inventory.v1.GetExtensionResponse
-	33,  // 119: dialtone.inventory.v1.InventoryService.ListExtensions:output_type -> dialtone.inventory.v1.ListExtensionsResponse
-	35,  // 120: dialtone.inventory.v1.InventoryService.UpdateExtension:output_type -> dialtone.inventory.v1.UpdateExtensionResponse
-	37,  // 121: dialtone.inventory.v1.InventoryService.DeleteExtension:output_type -> dialtone.inventory.v1.DeleteExtensionResponse
-	46,  // 122: dialtone.inventory.v1.InventoryService.CreatePhone:output_type -> dialtone.inventory.v1.CreatePhoneResponse
-	48,  // 123: dialtone.inventory.v1.InventoryService.GetPhone:output_type -> dialtone.inventory.v1.GetPhoneResponse
-	50,  // 124: dialtone.inventory.v1.InventoryService.ListPhones:output_type -> dialtone.inventory.v1.ListPhonesResponse
-	52,  // 125: dialtone.inventory.v1.InventoryService.UpdatePhone:output_type -> dialtone.inventory.v1.UpdatePhoneResponse
-	54,  // 126: dialtone.inventory.v1.InventoryService.DeletePhone:output_type -> dialtone.inventory.v1.DeletePhoneResponse
-	56,  // 127: dialtone.inventory.v1.InventoryService.AssignPhone:output_type -> dialtone.inventory.v1.AssignPhoneResponse
-	58,  // 128: dialtone.inventory.v1.InventoryService.UnassignPhone:output_type -> dialtone.inventory.v1.UnassignPhoneResponse
-	60,  // 129: dialtone.inventory.v1.InventoryService.RotateProvisioningToken:output_type -> dialtone.inventory.v1.RotateProvisioningTokenResponse
-	62,  // 130: dialtone.inventory.v1.InventoryService.GetProvisioningUrl:output_type -> dialtone.inventory.v1.GetProvisioningUrlResponse
-	64,  // 131: dialtone.inventory.v1.InventoryService.GetProvisioningProfile:output_type -> dialtone.inventory.v1.GetProvisioningProfileResponse
-	70,  // 132: dialtone.inventory.v1.InventoryService.ReprovisionPhone:output_type -> dialtone.inventory.v1.ReprovisionPhoneResponse
-	72,  // 133: dialtone.inventory.v1.InventoryService.WatchPhones:output_type -> dialtone.inventory.v1.WatchPhonesResponse
-	66,  // 134: dialtone.inventory.v1.InventoryService.AuthorizeSecretRelease:output_type -> dialtone.inventory.v1.AuthorizeSecretReleaseResponse
-	68,  // 135: dialtone.inventory.v1.InventoryService.ApprovePhone:output_type -> dialtone.inventory.v1.ApprovePhoneResponse
-	107, // [107:136] is the sub-list for method output_type
-	78,  // [78:107] is the sub-list for method input_type
-	78,  // [78:78] is the sub-list for extension type_name
-	78,  // [78:78] is the sub-list for extension extendee
-	0,   // [0:78] is the sub-list for field type_name
+	80,  // 51: dialtone.inventory.v1.Phone.model_status:type_name -> dialtone.renderer.v1.ModelStatus
+	39,  // 52: dialtone.inventory.v1.Phone.last_link_proof:type_name -> dialtone.inventory.v1.LinkProof
+	40,  // 53: dialtone.inventory.v1.Phone.secret_release:type_name -> dialtone.inventory.v1.ReleaseIdentity
+	40,  // 54: dialtone.inventory.v1.Phone.pending_release:type_name -> dialtone.inventory.v1.ReleaseIdentity
+	2,   // 55: dialtone.inventory.v1.Phone.effective_device_cert:type_name -> dialtone.inventory.v1.DeviceCertPolicy
+	44,  // 56: dialtone.inventory.v1.CreatePhoneRequest.phone:type_name -> dialtone.inventory.v1.Phone
+	44,  // 57: dialtone.inventory.v1.CreatePhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
+	44,  // 58: dialtone.inventory.v1.GetPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
+	0,   // 59: dialtone.inventory.v1.ListPhonesRequest.state:type_name -> dialtone.inventory.v1.PhoneState
+	44,  // 60: dialtone.inventory.v1.ListPhonesResponse.phones:type_name -> dialtone.inventory.v1.Phone
+	44,  // 61: dialtone.inventory.v1.UpdatePhoneRequest.phone:type_name -> dialtone.inventory.v1.Phone
+	74,  // 62: dialtone.inventory.v1.UpdatePhoneRequest.update_mask:type_name -> google.protobuf.FieldMask
+	44,  // 63: dialtone.inventory.v1.UpdatePhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
+	27,  // 64: dialtone.inventory.v1.AssignPhoneRequest.create_extension:type_name -> dialtone.inventory.v1.Extension
+	38,  // 65: dialtone.inventory.v1.AssignPhoneRequest.settings:type_name -> dialtone.inventory.v1.ProvisioningSettings
+	44,  // 66: dialtone.inventory.v1.AssignPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
+	44,  // 67: dialtone.inventory.v1.UnassignPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
+	75,  // 68: dialtone.inventory.v1.RotateProvisioningTokenRequest.grace_period:type_name -> google.protobuf.Duration
+	44,  // 69: dialtone.inventory.v1.RotateProvisioningTokenResponse.phone:type_name -> dialtone.inventory.v1.Phone
+	44,  // 70: dialtone.inventory.v1.GetProvisioningUrlResponse.phone:type_name -> dialtone.inventory.v1.Phone
+	81,  // 71: dialtone.inventory.v1.GetProvisioningProfileResponse.profile:type_name -> dialtone.provisioning.v1.ProvisioningProfile
+	0,   // 72: dialtone.inventory.v1.GetProvisioningProfileResponse.state:type_name -> dialtone.inventory.v1.PhoneState
+	3,   // 73: dialtone.inventory.v1.AuthorizeSecretReleaseRequest.proof:type_name -> dialtone.inventory.v1.FetchProof
+	44,  // 74: dialtone.inventory.v1.ApprovePhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
+	44,  // 75: dialtone.inventory.v1.ReprovisionPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
+	4,   // 76: dialtone.inventory.v1.WatchPhonesResponse.change_type:type_name -> dialtone.inventory.v1.PhoneChangeType
+	44,  // 77: dialtone.inventory.v1.WatchPhonesResponse.phone:type_name -> dialtone.inventory.v1.Phone
+	73,  // 78: dialtone.inventory.v1.WatchPhonesResponse.change_time:type_name -> google.protobuf.Timestamp
+	6,   // 79: dialtone.inventory.v1.InventoryService.CreateTenant:input_type -> dialtone.inventory.v1.CreateTenantRequest
+	8,   // 80: dialtone.inventory.v1.InventoryService.GetTenant:input_type -> dialtone.inventory.v1.GetTenantRequest
+	10,  // 81: dialtone.inventory.v1.InventoryService.ListTenants:input_type -> dialtone.inventory.v1.ListTenantsRequest
+	12,  // 82: dialtone.inventory.v1.InventoryService.UpdateTenant:input_type -> dialtone.inventory.v1.UpdateTenantRequest
+	14,  // 83: dialtone.inventory.v1.InventoryService.DeleteTenant:input_type -> dialtone.inventory.v1.DeleteTenantRequest
+	17,  // 84: dialtone.inventory.v1.InventoryService.CreateSipInterface:input_type -> dialtone.inventory.v1.CreateSipInterfaceRequest
+	19,  // 85: dialtone.inventory.v1.InventoryService.GetSipInterface:input_type -> dialtone.inventory.v1.GetSipInterfaceRequest
+	21,  // 86: dialtone.inventory.v1.InventoryService.ListSipInterfaces:input_type -> dialtone.inventory.v1.ListSipInterfacesRequest
+	23,  // 87: dialtone.inventory.v1.InventoryService.UpdateSipInterface:input_type -> dialtone.inventory.v1.UpdateSipInterfaceRequest
+	25,  // 88: dialtone.inventory.v1.InventoryService.DeleteSipInterface:input_type -> dialtone.inventory.v1.DeleteSipInterfaceRequest
+	28,  // 89: dialtone.inventory.v1.InventoryService.CreateExtension:input_type -> dialtone.inventory.v1.CreateExtensionRequest
+	30,  // 90: dialtone.inventory.v1.InventoryService.GetExtension:input_type -> dialtone.inventory.v1.GetExtensionRequest
+	32,  // 91: dialtone.inventory.v1.InventoryService.ListExtensions:input_type -> dialtone.inventory.v1.ListExtensionsRequest
+	34,  // 92: dialtone.inventory.v1.InventoryService.UpdateExtension:input_type -> dialtone.inventory.v1.UpdateExtensionRequest
+	36,  // 93: dialtone.inventory.v1.InventoryService.DeleteExtension:input_type -> dialtone.inventory.v1.DeleteExtensionRequest
+	45,  // 94: dialtone.inventory.v1.InventoryService.CreatePhone:input_type -> dialtone.inventory.v1.CreatePhoneRequest
+	47,  // 95: dialtone.inventory.v1.InventoryService.GetPhone:input_type -> dialtone.inventory.v1.GetPhoneRequest
+	49,  // 96: dialtone.inventory.v1.InventoryService.ListPhones:input_type -> dialtone.inventory.v1.ListPhonesRequest
+	51,  // 97: dialtone.inventory.v1.InventoryService.UpdatePhone:input_type -> dialtone.inventory.v1.UpdatePhoneRequest
+	53,  // 98: dialtone.inventory.v1.InventoryService.DeletePhone:input_type -> dialtone.inventory.v1.DeletePhoneRequest
+	55,  // 99: dialtone.inventory.v1.InventoryService.AssignPhone:input_type -> dialtone.inventory.v1.AssignPhoneRequest
+	57,  // 100: dialtone.inventory.v1.InventoryService.UnassignPhone:input_type -> dialtone.inventory.v1.UnassignPhoneRequest
+	59,  // 101: dialtone.inventory.v1.InventoryService.RotateProvisioningToken:input_type -> dialtone.inventory.v1.RotateProvisioningTokenRequest
+	61,  // 102: dialtone.inventory.v1.InventoryService.GetProvisioningUrl:input_type -> dialtone.inventory.v1.GetProvisioningUrlRequest
+	63,  // 103: dialtone.inventory.v1.InventoryService.GetProvisioningProfile:input_type -> dialtone.inventory.v1.GetProvisioningProfileRequest
+	69,  // 104: dialtone.inventory.v1.InventoryService.ReprovisionPhone:input_type -> dialtone.inventory.v1.ReprovisionPhoneRequest
+	71,  // 105: dialtone.inventory.v1.InventoryService.WatchPhones:input_type -> dialtone.inventory.v1.WatchPhonesRequest
+	65,  // 106: dialtone.inventory.v1.InventoryService.AuthorizeSecretRelease:input_type -> dialtone.inventory.v1.AuthorizeSecretReleaseRequest
+	67,  // 107: dialtone.inventory.v1.InventoryService.ApprovePhone:input_type -> dialtone.inventory.v1.ApprovePhoneRequest
+	7,   // 108: dialtone.inventory.v1.InventoryService.CreateTenant:output_type -> dialtone.inventory.v1.CreateTenantResponse
+	9,   // 109: dialtone.inventory.v1.InventoryService.GetTenant:output_type -> dialtone.inventory.v1.GetTenantResponse
+	11,  // 110: dialtone.inventory.v1.InventoryService.ListTenants:output_type -> dialtone.inventory.v1.ListTenantsResponse
+	13,  // 111: dialtone.inventory.v1.InventoryService.UpdateTenant:output_type -> dialtone.inventory.v1.UpdateTenantResponse
+	15,  // 112: dialtone.inventory.v1.InventoryService.DeleteTenant:output_type -> dialtone.inventory.v1.DeleteTenantResponse
+	18,  // 113: dialtone.inventory.v1.InventoryService.CreateSipInterface:output_type -> dialtone.inventory.v1.CreateSipInterfaceResponse
+	20,  // 114: dialtone.inventory.v1.InventoryService.GetSipInterface:output_type -> dialtone.inventory.v1.GetSipInterfaceResponse
+	22,  // 115: dialtone.inventory.v1.InventoryService.ListSipInterfaces:output_type -> dialtone.inventory.v1.ListSipInterfacesResponse
+	24,  // 116: dialtone.inventory.v1.InventoryService.UpdateSipInterface:output_type -> dialtone.inventory.v1.UpdateSipInterfaceResponse
+	26,  // 117: dialtone.inventory.v1.InventoryService.DeleteSipInterface:output_type -> dialtone.inventory.v1.DeleteSipInterfaceResponse
+	29,  // 118: dialtone.inventory.v1.InventoryService.CreateExtension:output_type -> dialtone.inventory.v1.CreateExtensionResponse
+	31,  // 119: dialtone.inventory.v1.InventoryService.GetExtension:output_type -> dialtone.inventory.v1.GetExtensionResponse
+	33,  // 120: dialtone.inventory.v1.InventoryService.ListExtensions:output_type -> dialtone.inventory.v1.ListExtensionsResponse
+	35,  // 121: dialtone.inventory.v1.InventoryService.UpdateExtension:output_type -> dialtone.inventory.v1.UpdateExtensionResponse
+	37,  // 122: dialtone.inventory.v1.InventoryService.DeleteExtension:output_type -> dialtone.inventory.v1.DeleteExtensionResponse
+	46,  // 123: dialtone.inventory.v1.InventoryService.CreatePhone:output_type -> dialtone.inventory.v1.CreatePhoneResponse
+	48,  // 124: dialtone.inventory.v1.InventoryService.GetPhone:output_type -> dialtone.inventory.v1.GetPhoneResponse
+	50,  // 125: dialtone.inventory.v1.InventoryService.ListPhones:output_type -> dialtone.inventory.v1.ListPhonesResponse
+	52,  // 126: dialtone.inventory.v1.InventoryService.UpdatePhone:output_type -> dialtone.inventory.v1.UpdatePhoneResponse
+	54,  // 127: dialtone.inventory.v1.InventoryService.DeletePhone:output_type -> dialtone.inventory.v1.DeletePhoneResponse
+	56,  // 128: dialtone.inventory.v1.InventoryService.AssignPhone:output_type -> dialtone.inventory.v1.AssignPhoneResponse
+	58,  // 129: dialtone.inventory.v1.InventoryService.UnassignPhone:output_type -> dialtone.inventory.v1.UnassignPhoneResponse
+	60,  // 130: dialtone.inventory.v1.InventoryService.RotateProvisioningToken:output_type -> dialtone.inventory.v1.RotateProvisioningTokenResponse
+	62,  // 131: dialtone.inventory.v1.InventoryService.GetProvisioningUrl:output_type -> dialtone.inventory.v1.GetProvisioningUrlResponse
+	64,  // 132: dialtone.inventory.v1.InventoryService.GetProvisioningProfile:output_type -> dialtone.inventory.v1.GetProvisioningProfileResponse
+	70,  // 133: dialtone.inventory.v1.InventoryService.ReprovisionPhone:output_type -> dialtone.inventory.v1.ReprovisionPhoneResponse
+	72,  // 134: dialtone.inventory.v1.InventoryService.WatchPhones:output_type -> dialtone.inventory.v1.WatchPhonesResponse
+	66,  // 135: dialtone.inventory.v1.InventoryService.AuthorizeSecretRelease:output_type -> dialtone.inventory.v1.AuthorizeSecretReleaseResponse
+	68,  // 136: dialtone.inventory.v1.InventoryService.ApprovePhone:output_type -> dialtone.inventory.v1.ApprovePhoneResponse
+	108, // [108:137] is the sub-list for method output_type
+	79,  // [79:108] is the sub-list for method input_type
+	79,  // [79:79] is the sub-list for extension type_name
+	79,  // [79:79] is the sub-list for extension extendee
+	0,   // [0:79] is the sub-list for field type_name
 }
 
 func init() { file_dialtone_inventory_v1_inventory_proto_init() }

@@ -23,6 +23,62 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// ModelStatus says how the catalog knows a phone's model.
+type ModelStatus int32
+
+const (
+	ModelStatus_MODEL_STATUS_UNSPECIFIED ModelStatus = 0
+	// The catalog lists the model.
+	ModelStatus_MODEL_STATUS_CATALOG ModelStatus = 1
+	// Not listed; the vendor's family patterns name its family, whose files it gets.
+	ModelStatus_MODEL_STATUS_FAMILY_FALLBACK ModelStatus = 2
+	// Neither: the phone cannot be provisioned until the catalog knows the model.
+	ModelStatus_MODEL_STATUS_UNKNOWN ModelStatus = 3
+)
+
+// Enum value maps for ModelStatus.
+var (
+	ModelStatus_name = map[int32]string{
+		0: "MODEL_STATUS_UNSPECIFIED",
+		1: "MODEL_STATUS_CATALOG",
+		2: "MODEL_STATUS_FAMILY_FALLBACK",
+		3: "MODEL_STATUS_UNKNOWN",
+	}
+	ModelStatus_value = map[string]int32{
+		"MODEL_STATUS_UNSPECIFIED":     0,
+		"MODEL_STATUS_CATALOG":         1,
+		"MODEL_STATUS_FAMILY_FALLBACK": 2,
+		"MODEL_STATUS_UNKNOWN":         3,
+	}
+)
+
+func (x ModelStatus) Enum() *ModelStatus {
+	p := new(ModelStatus)
+	*p = x
+	return p
+}
+
+func (x ModelStatus) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ModelStatus) Descriptor() protoreflect.EnumDescriptor {
+	return file_dialtone_renderer_v1_renderer_proto_enumTypes[0].Descriptor()
+}
+
+func (ModelStatus) Type() protoreflect.EnumType {
+	return &file_dialtone_renderer_v1_renderer_proto_enumTypes[0]
+}
+
+func (x ModelStatus) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ModelStatus.Descriptor instead.
+func (ModelStatus) EnumDescriptor() ([]byte, []int) {
+	return file_dialtone_renderer_v1_renderer_proto_rawDescGZIP(), []int{0}
+}
+
 // CheckSyncDialect is how a vendor's phones are asked to re-read their configuration.
 type CheckSyncDialect int32
 
@@ -63,11 +119,11 @@ func (x CheckSyncDialect) String() string {
 }
 
 func (CheckSyncDialect) Descriptor() protoreflect.EnumDescriptor {
-	return file_dialtone_renderer_v1_renderer_proto_enumTypes[0].Descriptor()
+	return file_dialtone_renderer_v1_renderer_proto_enumTypes[1].Descriptor()
 }
 
 func (CheckSyncDialect) Type() protoreflect.EnumType {
-	return &file_dialtone_renderer_v1_renderer_proto_enumTypes[0]
+	return &file_dialtone_renderer_v1_renderer_proto_enumTypes[1]
 }
 
 func (x CheckSyncDialect) Number() protoreflect.EnumNumber {
@@ -76,7 +132,7 @@ func (x CheckSyncDialect) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use CheckSyncDialect.Descriptor instead.
 func (CheckSyncDialect) EnumDescriptor() ([]byte, []int) {
-	return file_dialtone_renderer_v1_renderer_proto_rawDescGZIP(), []int{0}
+	return file_dialtone_renderer_v1_renderer_proto_rawDescGZIP(), []int{1}
 }
 
 type RenderFileRequest struct {
@@ -239,8 +295,15 @@ type Model struct {
 	UserAgentPattern string `protobuf:"bytes,12,opt,name=user_agent_pattern,json=userAgentPattern,proto3" json:"user_agent_pattern,omitempty"`
 	// Whether the User-Agent carries the MAC (then it must match the phone's).
 	UserAgentHasMac bool `protobuf:"varint,13,opt,name=user_agent_has_mac,json=userAgentHasMac,proto3" json:"user_agent_has_mac,omitempty"`
-	// MAC OUIs (6 lowercase hex digits).
+	// The vendor's IEEE blocks (lowercase hex: 6 digits MA-L, 7 MA-M, 9 MA-S),
+	// from the suite's one table (platform/vendorid), a typical one first.
 	Ouis []string `protobuf:"bytes,14,rep,name=ouis,proto3" json:"ouis,omitempty"`
+	// DECT handsets a base registers (its accounts when the catalog does not
+	// say otherwise; 0 for desk phones).
+	DectHandsets int32 `protobuf:"varint,31,opt,name=dect_handsets,json=dectHandsets,proto3" json:"dect_handsets,omitempty"`
+	// Set on a model GetModel made from a family (allow_family_fallback): the
+	// catalog does not list it; it gets the family's files.
+	FamilyFallback bool `protobuf:"varint,32,opt,name=family_fallback,json=familyFallback,proto3" json:"family_fallback,omitempty"`
 	// Key expansion modules the model takes (0: none).
 	ExpansionModules int32 `protobuf:"varint,40,opt,name=expansion_modules,json=expansionModules,proto3" json:"expansion_modules,omitempty"`
 	// SIP transports the model supports ("udp", "tcp", "tls").
@@ -377,6 +440,20 @@ func (x *Model) GetOuis() []string {
 	return nil
 }
 
+func (x *Model) GetDectHandsets() int32 {
+	if x != nil {
+		return x.DectHandsets
+	}
+	return 0
+}
+
+func (x *Model) GetFamilyFallback() bool {
+	if x != nil {
+		return x.FamilyFallback
+	}
+	return false
+}
+
 func (x *Model) GetExpansionModules() int32 {
 	if x != nil {
 		return x.ExpansionModules
@@ -507,9 +584,13 @@ func (x *ListModelsResponse) GetNextPageToken() string {
 type GetModelRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// "vendors/{vendor}/models/{model}".
-	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Answer for a model the catalog does not list, when its vendor's family
+	// patterns name a family: the family's model, with family_fallback set
+	// (what RenderFile renders for it). provision-http sets it.
+	AllowFamilyFallback bool `protobuf:"varint,30,opt,name=allow_family_fallback,json=allowFamilyFallback,proto3" json:"allow_family_fallback,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *GetModelRequest) Reset() {
@@ -549,6 +630,158 @@ func (x *GetModelRequest) GetName() string {
 	return ""
 }
 
+func (x *GetModelRequest) GetAllowFamilyFallback() bool {
+	if x != nil {
+		return x.AllowFamilyFallback
+	}
+	return false
+}
+
+type ResolveModelRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Vendor key the phone or operator gave, else the MAC's; may be empty.
+	Vendor string `protobuf:"bytes,1,opt,name=vendor,proto3" json:"vendor,omitempty"`
+	// Model as given (any case).
+	Model         string `protobuf:"bytes,2,opt,name=model,proto3" json:"model,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResolveModelRequest) Reset() {
+	*x = ResolveModelRequest{}
+	mi := &file_dialtone_renderer_v1_renderer_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResolveModelRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResolveModelRequest) ProtoMessage() {}
+
+func (x *ResolveModelRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dialtone_renderer_v1_renderer_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResolveModelRequest.ProtoReflect.Descriptor instead.
+func (*ResolveModelRequest) Descriptor() ([]byte, []int) {
+	return file_dialtone_renderer_v1_renderer_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ResolveModelRequest) GetVendor() string {
+	if x != nil {
+		return x.Vendor
+	}
+	return ""
+}
+
+func (x *ResolveModelRequest) GetModel() string {
+	if x != nil {
+		return x.Model
+	}
+	return ""
+}
+
+type ResolveModelResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Vendor key; empty when nothing identifies it.
+	Vendor string `protobuf:"bytes,1,opt,name=vendor,proto3" json:"vendor,omitempty"`
+	// The catalog's spelling, or the upper-cased id of a family fallback.
+	Model  string      `protobuf:"bytes,2,opt,name=model,proto3" json:"model,omitempty"`
+	Status ModelStatus `protobuf:"varint,3,opt,name=status,proto3,enum=dialtone.renderer.v1.ModelStatus" json:"status,omitempty"`
+	// The model's family; empty for UNKNOWN.
+	Family string `protobuf:"bytes,4,opt,name=family,proto3" json:"family,omitempty"`
+	// Set when the model is a catalog model of another vendor than the request's:
+	// the model decided (OEM hardware exists); callers warn.
+	OtherVendor string `protobuf:"bytes,5,opt,name=other_vendor,json=otherVendor,proto3" json:"other_vendor,omitempty"`
+	// The vendor's family patterns ("family (pattern)"), for messages about an
+	// UNKNOWN model.
+	FamilyPatterns []string `protobuf:"bytes,6,rep,name=family_patterns,json=familyPatterns,proto3" json:"family_patterns,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ResolveModelResponse) Reset() {
+	*x = ResolveModelResponse{}
+	mi := &file_dialtone_renderer_v1_renderer_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResolveModelResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResolveModelResponse) ProtoMessage() {}
+
+func (x *ResolveModelResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dialtone_renderer_v1_renderer_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResolveModelResponse.ProtoReflect.Descriptor instead.
+func (*ResolveModelResponse) Descriptor() ([]byte, []int) {
+	return file_dialtone_renderer_v1_renderer_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ResolveModelResponse) GetVendor() string {
+	if x != nil {
+		return x.Vendor
+	}
+	return ""
+}
+
+func (x *ResolveModelResponse) GetModel() string {
+	if x != nil {
+		return x.Model
+	}
+	return ""
+}
+
+func (x *ResolveModelResponse) GetStatus() ModelStatus {
+	if x != nil {
+		return x.Status
+	}
+	return ModelStatus_MODEL_STATUS_UNSPECIFIED
+}
+
+func (x *ResolveModelResponse) GetFamily() string {
+	if x != nil {
+		return x.Family
+	}
+	return ""
+}
+
+func (x *ResolveModelResponse) GetOtherVendor() string {
+	if x != nil {
+		return x.OtherVendor
+	}
+	return ""
+}
+
+func (x *ResolveModelResponse) GetFamilyPatterns() []string {
+	if x != nil {
+		return x.FamilyPatterns
+	}
+	return nil
+}
+
 type GetModelResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Model         *Model                 `protobuf:"bytes,1,opt,name=model,proto3" json:"model,omitempty"`
@@ -558,7 +791,7 @@ type GetModelResponse struct {
 
 func (x *GetModelResponse) Reset() {
 	*x = GetModelResponse{}
-	mi := &file_dialtone_renderer_v1_renderer_proto_msgTypes[6]
+	mi := &file_dialtone_renderer_v1_renderer_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -570,7 +803,7 @@ func (x *GetModelResponse) String() string {
 func (*GetModelResponse) ProtoMessage() {}
 
 func (x *GetModelResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dialtone_renderer_v1_renderer_proto_msgTypes[6]
+	mi := &file_dialtone_renderer_v1_renderer_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -583,7 +816,7 @@ func (x *GetModelResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetModelResponse.ProtoReflect.Descriptor instead.
 func (*GetModelResponse) Descriptor() ([]byte, []int) {
-	return file_dialtone_renderer_v1_renderer_proto_rawDescGZIP(), []int{6}
+	return file_dialtone_renderer_v1_renderer_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetModelResponse) GetModel() *Model {
@@ -603,7 +836,7 @@ type GetTemplateSetRequest struct {
 
 func (x *GetTemplateSetRequest) Reset() {
 	*x = GetTemplateSetRequest{}
-	mi := &file_dialtone_renderer_v1_renderer_proto_msgTypes[7]
+	mi := &file_dialtone_renderer_v1_renderer_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -615,7 +848,7 @@ func (x *GetTemplateSetRequest) String() string {
 func (*GetTemplateSetRequest) ProtoMessage() {}
 
 func (x *GetTemplateSetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dialtone_renderer_v1_renderer_proto_msgTypes[7]
+	mi := &file_dialtone_renderer_v1_renderer_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -628,7 +861,7 @@ func (x *GetTemplateSetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTemplateSetRequest.ProtoReflect.Descriptor instead.
 func (*GetTemplateSetRequest) Descriptor() ([]byte, []int) {
-	return file_dialtone_renderer_v1_renderer_proto_rawDescGZIP(), []int{7}
+	return file_dialtone_renderer_v1_renderer_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetTemplateSetRequest) GetName() string {
@@ -647,7 +880,7 @@ type GetTemplateSetResponse struct {
 
 func (x *GetTemplateSetResponse) Reset() {
 	*x = GetTemplateSetResponse{}
-	mi := &file_dialtone_renderer_v1_renderer_proto_msgTypes[8]
+	mi := &file_dialtone_renderer_v1_renderer_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -659,7 +892,7 @@ func (x *GetTemplateSetResponse) String() string {
 func (*GetTemplateSetResponse) ProtoMessage() {}
 
 func (x *GetTemplateSetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dialtone_renderer_v1_renderer_proto_msgTypes[8]
+	mi := &file_dialtone_renderer_v1_renderer_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -672,7 +905,7 @@ func (x *GetTemplateSetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTemplateSetResponse.ProtoReflect.Descriptor instead.
 func (*GetTemplateSetResponse) Descriptor() ([]byte, []int) {
-	return file_dialtone_renderer_v1_renderer_proto_rawDescGZIP(), []int{8}
+	return file_dialtone_renderer_v1_renderer_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetTemplateSetResponse) GetTemplateSet() *TemplateSet {
@@ -704,7 +937,7 @@ type TemplateSet struct {
 
 func (x *TemplateSet) Reset() {
 	*x = TemplateSet{}
-	mi := &file_dialtone_renderer_v1_renderer_proto_msgTypes[9]
+	mi := &file_dialtone_renderer_v1_renderer_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -716,7 +949,7 @@ func (x *TemplateSet) String() string {
 func (*TemplateSet) ProtoMessage() {}
 
 func (x *TemplateSet) ProtoReflect() protoreflect.Message {
-	mi := &file_dialtone_renderer_v1_renderer_proto_msgTypes[9]
+	mi := &file_dialtone_renderer_v1_renderer_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -729,7 +962,7 @@ func (x *TemplateSet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TemplateSet.ProtoReflect.Descriptor instead.
 func (*TemplateSet) Descriptor() ([]byte, []int) {
-	return file_dialtone_renderer_v1_renderer_proto_rawDescGZIP(), []int{9}
+	return file_dialtone_renderer_v1_renderer_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *TemplateSet) GetName() string {
@@ -793,7 +1026,7 @@ type Vendor struct {
 
 func (x *Vendor) Reset() {
 	*x = Vendor{}
-	mi := &file_dialtone_renderer_v1_renderer_proto_msgTypes[10]
+	mi := &file_dialtone_renderer_v1_renderer_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -805,7 +1038,7 @@ func (x *Vendor) String() string {
 func (*Vendor) ProtoMessage() {}
 
 func (x *Vendor) ProtoReflect() protoreflect.Message {
-	mi := &file_dialtone_renderer_v1_renderer_proto_msgTypes[10]
+	mi := &file_dialtone_renderer_v1_renderer_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -818,7 +1051,7 @@ func (x *Vendor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Vendor.ProtoReflect.Descriptor instead.
 func (*Vendor) Descriptor() ([]byte, []int) {
-	return file_dialtone_renderer_v1_renderer_proto_rawDescGZIP(), []int{10}
+	return file_dialtone_renderer_v1_renderer_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Vendor) GetName() string {
@@ -892,7 +1125,7 @@ type ListVendorsRequest struct {
 
 func (x *ListVendorsRequest) Reset() {
 	*x = ListVendorsRequest{}
-	mi := &file_dialtone_renderer_v1_renderer_proto_msgTypes[11]
+	mi := &file_dialtone_renderer_v1_renderer_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -904,7 +1137,7 @@ func (x *ListVendorsRequest) String() string {
 func (*ListVendorsRequest) ProtoMessage() {}
 
 func (x *ListVendorsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dialtone_renderer_v1_renderer_proto_msgTypes[11]
+	mi := &file_dialtone_renderer_v1_renderer_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -917,7 +1150,7 @@ func (x *ListVendorsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListVendorsRequest.ProtoReflect.Descriptor instead.
 func (*ListVendorsRequest) Descriptor() ([]byte, []int) {
-	return file_dialtone_renderer_v1_renderer_proto_rawDescGZIP(), []int{11}
+	return file_dialtone_renderer_v1_renderer_proto_rawDescGZIP(), []int{13}
 }
 
 type ListVendorsResponse struct {
@@ -929,7 +1162,7 @@ type ListVendorsResponse struct {
 
 func (x *ListVendorsResponse) Reset() {
 	*x = ListVendorsResponse{}
-	mi := &file_dialtone_renderer_v1_renderer_proto_msgTypes[12]
+	mi := &file_dialtone_renderer_v1_renderer_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -941,7 +1174,7 @@ func (x *ListVendorsResponse) String() string {
 func (*ListVendorsResponse) ProtoMessage() {}
 
 func (x *ListVendorsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dialtone_renderer_v1_renderer_proto_msgTypes[12]
+	mi := &file_dialtone_renderer_v1_renderer_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -954,7 +1187,7 @@ func (x *ListVendorsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListVendorsResponse.ProtoReflect.Descriptor instead.
 func (*ListVendorsResponse) Descriptor() ([]byte, []int) {
-	return file_dialtone_renderer_v1_renderer_proto_rawDescGZIP(), []int{12}
+	return file_dialtone_renderer_v1_renderer_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListVendorsResponse) GetVendors() []*Vendor {
@@ -977,7 +1210,7 @@ type IdentifyDeviceRequest struct {
 
 func (x *IdentifyDeviceRequest) Reset() {
 	*x = IdentifyDeviceRequest{}
-	mi := &file_dialtone_renderer_v1_renderer_proto_msgTypes[13]
+	mi := &file_dialtone_renderer_v1_renderer_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -989,7 +1222,7 @@ func (x *IdentifyDeviceRequest) String() string {
 func (*IdentifyDeviceRequest) ProtoMessage() {}
 
 func (x *IdentifyDeviceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dialtone_renderer_v1_renderer_proto_msgTypes[13]
+	mi := &file_dialtone_renderer_v1_renderer_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1002,7 +1235,7 @@ func (x *IdentifyDeviceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IdentifyDeviceRequest.ProtoReflect.Descriptor instead.
 func (*IdentifyDeviceRequest) Descriptor() ([]byte, []int) {
-	return file_dialtone_renderer_v1_renderer_proto_rawDescGZIP(), []int{13}
+	return file_dialtone_renderer_v1_renderer_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *IdentifyDeviceRequest) GetMac() string {
@@ -1044,7 +1277,7 @@ type IdentifyDeviceResponse struct {
 
 func (x *IdentifyDeviceResponse) Reset() {
 	*x = IdentifyDeviceResponse{}
-	mi := &file_dialtone_renderer_v1_renderer_proto_msgTypes[14]
+	mi := &file_dialtone_renderer_v1_renderer_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1056,7 +1289,7 @@ func (x *IdentifyDeviceResponse) String() string {
 func (*IdentifyDeviceResponse) ProtoMessage() {}
 
 func (x *IdentifyDeviceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dialtone_renderer_v1_renderer_proto_msgTypes[14]
+	mi := &file_dialtone_renderer_v1_renderer_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1069,7 +1302,7 @@ func (x *IdentifyDeviceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IdentifyDeviceResponse.ProtoReflect.Descriptor instead.
 func (*IdentifyDeviceResponse) Descriptor() ([]byte, []int) {
-	return file_dialtone_renderer_v1_renderer_proto_rawDescGZIP(), []int{14}
+	return file_dialtone_renderer_v1_renderer_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *IdentifyDeviceResponse) GetVendor() string {
@@ -1099,7 +1332,7 @@ const file_dialtone_renderer_v1_renderer_proto_rawDesc = "" +
 	"\fcontent_type\x18\x02 \x01(\tR\vcontentType\x12\x12\n" +
 	"\x04etag\x18\x03 \x01(\tR\x04etag\x12)\n" +
 	"\x10template_version\x18\x04 \x01(\tR\x0ftemplateVersion\x12)\n" +
-	"\x10contains_secrets\x18\x05 \x01(\bR\x0fcontainsSecrets\"\x90\x04\n" +
+	"\x10contains_secrets\x18\x05 \x01(\bR\x0fcontainsSecrets\"\xde\x04\n" +
 	"\x05Model\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06vendor\x18\x02 \x01(\tR\x06vendor\x12\x14\n" +
@@ -1115,7 +1348,9 @@ const file_dialtone_renderer_v1_renderer_proto_rawDesc = "" +
 	"\rfile_patterns\x18\v \x03(\tR\ffilePatterns\x12,\n" +
 	"\x12user_agent_pattern\x18\f \x01(\tR\x10userAgentPattern\x12+\n" +
 	"\x12user_agent_has_mac\x18\r \x01(\bR\x0fuserAgentHasMac\x12\x12\n" +
-	"\x04ouis\x18\x0e \x03(\tR\x04ouis\x12+\n" +
+	"\x04ouis\x18\x0e \x03(\tR\x04ouis\x12#\n" +
+	"\rdect_handsets\x18\x1f \x01(\x05R\fdectHandsets\x12'\n" +
+	"\x0ffamily_fallback\x18  \x01(\bR\x0efamilyFallback\x12+\n" +
 	"\x11expansion_modules\x18( \x01(\x05R\x10expansionModules\x12\x1e\n" +
 	"\n" +
 	"transports\x18) \x03(\tR\n" +
@@ -1127,9 +1362,20 @@ const file_dialtone_renderer_v1_renderer_proto_rawDesc = "" +
 	"page_token\x18\x03 \x01(\tR\tpageToken\"q\n" +
 	"\x12ListModelsResponse\x123\n" +
 	"\x06models\x18\x01 \x03(\v2\x1b.dialtone.renderer.v1.ModelR\x06models\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"%\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"Y\n" +
 	"\x0fGetModelRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"E\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x122\n" +
+	"\x15allow_family_fallback\x18\x1e \x01(\bR\x13allowFamilyFallback\"C\n" +
+	"\x13ResolveModelRequest\x12\x16\n" +
+	"\x06vendor\x18\x01 \x01(\tR\x06vendor\x12\x14\n" +
+	"\x05model\x18\x02 \x01(\tR\x05model\"\xe3\x01\n" +
+	"\x14ResolveModelResponse\x12\x16\n" +
+	"\x06vendor\x18\x01 \x01(\tR\x06vendor\x12\x14\n" +
+	"\x05model\x18\x02 \x01(\tR\x05model\x129\n" +
+	"\x06status\x18\x03 \x01(\x0e2!.dialtone.renderer.v1.ModelStatusR\x06status\x12\x16\n" +
+	"\x06family\x18\x04 \x01(\tR\x06family\x12!\n" +
+	"\fother_vendor\x18\x05 \x01(\tR\votherVendor\x12'\n" +
+	"\x0ffamily_patterns\x18\x06 \x03(\tR\x0efamilyPatterns\"E\n" +
 	"\x10GetModelResponse\x121\n" +
 	"\x05model\x18\x01 \x01(\v2\x1b.dialtone.renderer.v1.ModelR\x05model\"+\n" +
 	"\x15GetTemplateSetRequest\x12\x12\n" +
@@ -1165,12 +1411,17 @@ const file_dialtone_renderer_v1_renderer_proto_rawDesc = "" +
 	"\tpnp_model\x18\x04 \x01(\tR\bpnpModel\"F\n" +
 	"\x16IdentifyDeviceResponse\x12\x16\n" +
 	"\x06vendor\x18\x01 \x01(\tR\x06vendor\x12\x14\n" +
-	"\x05model\x18\x02 \x01(\tR\x05model*\xa8\x01\n" +
+	"\x05model\x18\x02 \x01(\tR\x05model*\x81\x01\n" +
+	"\vModelStatus\x12\x1c\n" +
+	"\x18MODEL_STATUS_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14MODEL_STATUS_CATALOG\x10\x01\x12 \n" +
+	"\x1cMODEL_STATUS_FAMILY_FALLBACK\x10\x02\x12\x18\n" +
+	"\x14MODEL_STATUS_UNKNOWN\x10\x03*\xa8\x01\n" +
 	"\x10CheckSyncDialect\x12\"\n" +
 	"\x1eCHECK_SYNC_DIALECT_UNSPECIFIED\x10\x00\x12!\n" +
 	"\x1dCHECK_SYNC_DIALECT_CHECK_SYNC\x10\x01\x12.\n" +
 	"*CHECK_SYNC_DIALECT_CHECK_SYNC_REBOOT_PARAM\x10\x02\x12\x1d\n" +
-	"\x19CHECK_SYNC_DIALECT_RESYNC\x10\x032\xf2\x04\n" +
+	"\x19CHECK_SYNC_DIALECT_RESYNC\x10\x032\xd9\x05\n" +
 	"\x15ConfigRendererService\x12_\n" +
 	"\n" +
 	"RenderFile\x12'.dialtone.renderer.v1.RenderFileRequest\x1a(.dialtone.renderer.v1.RenderFileResponse\x12_\n" +
@@ -1179,7 +1430,8 @@ const file_dialtone_renderer_v1_renderer_proto_rawDesc = "" +
 	"\bGetModel\x12%.dialtone.renderer.v1.GetModelRequest\x1a&.dialtone.renderer.v1.GetModelResponse\x12b\n" +
 	"\vListVendors\x12(.dialtone.renderer.v1.ListVendorsRequest\x1a).dialtone.renderer.v1.ListVendorsResponse\x12k\n" +
 	"\x0eIdentifyDevice\x12+.dialtone.renderer.v1.IdentifyDeviceRequest\x1a,.dialtone.renderer.v1.IdentifyDeviceResponse\x12k\n" +
-	"\x0eGetTemplateSet\x12+.dialtone.renderer.v1.GetTemplateSetRequest\x1a,.dialtone.renderer.v1.GetTemplateSetResponseBPZNgithub.com/dialtone-voip/dialtone/proto/gen/go/dialtone/renderer/v1;rendererv1b\x06proto3"
+	"\x0eGetTemplateSet\x12+.dialtone.renderer.v1.GetTemplateSetRequest\x1a,.dialtone.renderer.v1.GetTemplateSetResponse\x12e\n" +
+	"\fResolveModel\x12).dialtone.renderer.v1.ResolveModelRequest\x1a*.dialtone.renderer.v1.ResolveModelResponseBPZNgithub.com/dialtone-voip/dialtone/proto/gen/go/dialtone/renderer/v1;rendererv1b\x06proto3"
 
 var (
 	file_dialtone_renderer_v1_renderer_proto_rawDescOnce sync.Once
@@ -1193,55 +1445,61 @@ func file_dialtone_renderer_v1_renderer_proto_rawDescGZIP() []byte {
 	return file_dialtone_renderer_v1_renderer_proto_rawDescData
 }
 
-var file_dialtone_renderer_v1_renderer_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_dialtone_renderer_v1_renderer_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_dialtone_renderer_v1_renderer_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_dialtone_renderer_v1_renderer_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_dialtone_renderer_v1_renderer_proto_goTypes = []any{
-	(CheckSyncDialect)(0),          // 0: dialtone.renderer.v1.CheckSyncDialect
-	(*RenderFileRequest)(nil),      // 1: dialtone.renderer.v1.RenderFileRequest
-	(*RenderFileResponse)(nil),     // 2: dialtone.renderer.v1.RenderFileResponse
-	(*Model)(nil),                  // 3: dialtone.renderer.v1.Model
-	(*ListModelsRequest)(nil),      // 4: dialtone.renderer.v1.ListModelsRequest
-	(*ListModelsResponse)(nil),     // 5: dialtone.renderer.v1.ListModelsResponse
-	(*GetModelRequest)(nil),        // 6: dialtone.renderer.v1.GetModelRequest
-	(*GetModelResponse)(nil),       // 7: dialtone.renderer.v1.GetModelResponse
-	(*GetTemplateSetRequest)(nil),  // 8: dialtone.renderer.v1.GetTemplateSetRequest
-	(*GetTemplateSetResponse)(nil), // 9: dialtone.renderer.v1.GetTemplateSetResponse
-	(*TemplateSet)(nil),            // 10: dialtone.renderer.v1.TemplateSet
-	(*Vendor)(nil),                 // 11: dialtone.renderer.v1.Vendor
-	(*ListVendorsRequest)(nil),     // 12: dialtone.renderer.v1.ListVendorsRequest
-	(*ListVendorsResponse)(nil),    // 13: dialtone.renderer.v1.ListVendorsResponse
-	(*IdentifyDeviceRequest)(nil),  // 14: dialtone.renderer.v1.IdentifyDeviceRequest
-	(*IdentifyDeviceResponse)(nil), // 15: dialtone.renderer.v1.IdentifyDeviceResponse
-	(*v1.ProvisioningProfile)(nil), // 16: dialtone.provisioning.v1.ProvisioningProfile
-	(v1.Codec)(0),                  // 17: dialtone.provisioning.v1.Codec
-	(*timestamppb.Timestamp)(nil),  // 18: google.protobuf.Timestamp
+	(ModelStatus)(0),               // 0: dialtone.renderer.v1.ModelStatus
+	(CheckSyncDialect)(0),          // 1: dialtone.renderer.v1.CheckSyncDialect
+	(*RenderFileRequest)(nil),      // 2: dialtone.renderer.v1.RenderFileRequest
+	(*RenderFileResponse)(nil),     // 3: dialtone.renderer.v1.RenderFileResponse
+	(*Model)(nil),                  // 4: dialtone.renderer.v1.Model
+	(*ListModelsRequest)(nil),      // 5: dialtone.renderer.v1.ListModelsRequest
+	(*ListModelsResponse)(nil),     // 6: dialtone.renderer.v1.ListModelsResponse
+	(*GetModelRequest)(nil),        // 7: dialtone.renderer.v1.GetModelRequest
+	(*ResolveModelRequest)(nil),    // 8: dialtone.renderer.v1.ResolveModelRequest
+	(*ResolveModelResponse)(nil),   // 9: dialtone.renderer.v1.ResolveModelResponse
+	(*GetModelResponse)(nil),       // 10: dialtone.renderer.v1.GetModelResponse
+	(*GetTemplateSetRequest)(nil),  // 11: dialtone.renderer.v1.GetTemplateSetRequest
+	(*GetTemplateSetResponse)(nil), // 12: dialtone.renderer.v1.GetTemplateSetResponse
+	(*TemplateSet)(nil),            // 13: dialtone.renderer.v1.TemplateSet
+	(*Vendor)(nil),                 // 14: dialtone.renderer.v1.Vendor
+	(*ListVendorsRequest)(nil),     // 15: dialtone.renderer.v1.ListVendorsRequest
+	(*ListVendorsResponse)(nil),    // 16: dialtone.renderer.v1.ListVendorsResponse
+	(*IdentifyDeviceRequest)(nil),  // 17: dialtone.renderer.v1.IdentifyDeviceRequest
+	(*IdentifyDeviceResponse)(nil), // 18: dialtone.renderer.v1.IdentifyDeviceResponse
+	(*v1.ProvisioningProfile)(nil), // 19: dialtone.provisioning.v1.ProvisioningProfile
+	(v1.Codec)(0),                  // 20: dialtone.provisioning.v1.Codec
+	(*timestamppb.Timestamp)(nil),  // 21: google.protobuf.Timestamp
 }
 var file_dialtone_renderer_v1_renderer_proto_depIdxs = []int32{
-	16, // 0: dialtone.renderer.v1.RenderFileRequest.profile:type_name -> dialtone.provisioning.v1.ProvisioningProfile
-	17, // 1: dialtone.renderer.v1.Model.codecs:type_name -> dialtone.provisioning.v1.Codec
-	3,  // 2: dialtone.renderer.v1.ListModelsResponse.models:type_name -> dialtone.renderer.v1.Model
-	3,  // 3: dialtone.renderer.v1.GetModelResponse.model:type_name -> dialtone.renderer.v1.Model
-	10, // 4: dialtone.renderer.v1.GetTemplateSetResponse.template_set:type_name -> dialtone.renderer.v1.TemplateSet
-	18, // 5: dialtone.renderer.v1.TemplateSet.load_time:type_name -> google.protobuf.Timestamp
-	0,  // 6: dialtone.renderer.v1.Vendor.check_sync_dialect:type_name -> dialtone.renderer.v1.CheckSyncDialect
-	11, // 7: dialtone.renderer.v1.ListVendorsResponse.vendors:type_name -> dialtone.renderer.v1.Vendor
-	1,  // 8: dialtone.renderer.v1.ConfigRendererService.RenderFile:input_type -> dialtone.renderer.v1.RenderFileRequest
-	4,  // 9: dialtone.renderer.v1.ConfigRendererService.ListModels:input_type -> dialtone.renderer.v1.ListModelsRequest
-	6,  // 10: dialtone.renderer.v1.ConfigRendererService.GetModel:input_type -> dialtone.renderer.v1.GetModelRequest
-	12, // 11: dialtone.renderer.v1.ConfigRendererService.ListVendors:input_type -> dialtone.renderer.v1.ListVendorsRequest
-	14, // 12: dialtone.renderer.v1.ConfigRendererService.IdentifyDevice:input_type -> dialtone.renderer.v1.IdentifyDeviceRequest
-	8,  // 13: dialtone.renderer.v1.ConfigRendererService.GetTemplateSet:input_type -> dialtone.renderer.v1.GetTemplateSetRequest
-	2,  // 14: dialtone.renderer.v1.ConfigRendererService.RenderFile:output_type -> dialtone.renderer.v1.RenderFileResponse
-	5,  // 15: dialtone.renderer.v1.ConfigRendererService.ListModels:output_type -> dialtone.renderer.v1.ListModelsResponse
-	7,  // 16: dialtone.renderer.v1.ConfigRendererService.GetModel:output_type -> dialtone.renderer.v1.GetModelResponse
-	13, // 17: dialtone.renderer.v1.ConfigRendererService.ListVendors:output_type -> dialtone.renderer.v1.ListVendorsResponse
-	15, // 18: dialtone.renderer.v1.ConfigRendererService.IdentifyDevice:output_type -> dialtone.renderer.v1.IdentifyDeviceResponse
-	9,  // 19: dialtone.renderer.v1.ConfigRendererService.GetTemplateSet:output_type -> dialtone.renderer.v1.GetTemplateSetResponse
-	14, // [14:20] is the sub-list for method output_type
-	8,  // [8:14] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	19, // 0: dialtone.renderer.v1.RenderFileRequest.profile:type_name -> dialtone.provisioning.v1.ProvisioningProfile
+	20, // 1: dialtone.renderer.v1.Model.codecs:type_name -> dialtone.provisioning.v1.Codec
+	4,  // 2: dialtone.renderer.v1.ListModelsResponse.models:type_name -> dialtone.renderer.v1.Model
+	0,  // 3: dialtone.renderer.v1.ResolveModelResponse.status:type_name -> dialtone.renderer.v1.ModelStatus
+	4,  // 4: dialtone.renderer.v1.GetModelResponse.model:type_name -> dialtone.renderer.v1.Model
+	13, // 5: dialtone.renderer.v1.GetTemplateSetResponse.template_set:type_name -> dialtone.renderer.v1.TemplateSet
+	21, // 6: dialtone.renderer.v1.TemplateSet.load_time:type_name -> google.protobuf.Timestamp
+	1,  // 7: dialtone.renderer.v1.Vendor.check_sync_dialect:type_name -> dialtone.renderer.v1.CheckSyncDialect
+	14, // 8: dialtone.renderer.v1.ListVendorsResponse.vendors:type_name -> dialtone.renderer.v1.Vendor
+	2,  // 9: dialtone.renderer.v1.ConfigRendererService.RenderFile:input_type -> dialtone.renderer.v1.RenderFileRequest
+	5,  // 10: dialtone.renderer.v1.ConfigRendererService.ListModels:input_type -> dialtone.renderer.v1.ListModelsRequest
+	7,  // 11: dialtone.renderer.v1.ConfigRendererService.GetModel:input_type -> dialtone.renderer.v1.GetModelRequest
+	15, // 12: dialtone.renderer.v1.ConfigRendererService.ListVendors:input_type -> dialtone.renderer.v1.ListVendorsRequest
+	17, // 13: dialtone.renderer.v1.ConfigRendererService.IdentifyDevice:input_type -> dialtone.renderer.v1.IdentifyDeviceRequest
+	11, // 14: dialtone.renderer.v1.ConfigRendererService.GetTemplateSet:input_type -> dialtone.renderer.v1.GetTemplateSetRequest
+	8,  // 15: dialtone.renderer.v1.ConfigRendererService.ResolveModel:input_type -> dialtone.renderer.v1.ResolveModelRequest
+	3,  // 16: dialtone.renderer.v1.ConfigRendererService.RenderFile:output_type -> dialtone.renderer.v1.RenderFileResponse
+	6,  // 17: dialtone.renderer.v1.ConfigRendererService.ListModels:output_type -> dialtone.renderer.v1.ListModelsResponse
+	10, // 18: dialtone.renderer.v1.ConfigRendererService.GetModel:output_type -> dialtone.renderer.v1.GetModelResponse
+	16, // 19: dialtone.renderer.v1.ConfigRendererService.ListVendors:output_type -> dialtone.renderer.v1.ListVendorsResponse
+	18, // 20: dialtone.renderer.v1.ConfigRendererService.IdentifyDevice:output_type -> dialtone.renderer.v1.IdentifyDeviceResponse
+	12, // 21: dialtone.renderer.v1.ConfigRendererService.GetTemplateSet:output_type -> dialtone.renderer.v1.GetTemplateSetResponse
+	9,  // 22: dialtone.renderer.v1.ConfigRendererService.ResolveModel:output_type -> dialtone.renderer.v1.ResolveModelResponse
+	16, // [16:23] is the sub-list for method output_type
+	9,  // [9:16] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_dialtone_renderer_v1_renderer_proto_init() }
@@ -1254,8 +1512,8 @@ func file_dialtone_renderer_v1_renderer_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dialtone_renderer_v1_renderer_proto_rawDesc), len(file_dialtone_renderer_v1_renderer_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   15,
+			NumEnums:      2,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -25,6 +25,7 @@ const (
 	ConfigRendererService_ListVendors_FullMethodName    = "/dialtone.renderer.v1.ConfigRendererService/ListVendors"
 	ConfigRendererService_IdentifyDevice_FullMethodName = "/dialtone.renderer.v1.ConfigRendererService/IdentifyDevice"
 	ConfigRendererService_GetTemplateSet_FullMethodName = "/dialtone.renderer.v1.ConfigRendererService/GetTemplateSet"
+	ConfigRendererService_ResolveModel_FullMethodName   = "/dialtone.renderer.v1.ConfigRendererService/ResolveModel"
 )
 
 // ConfigRendererServiceClient is the client API for ConfigRendererService service.
@@ -52,6 +53,12 @@ type ConfigRendererServiceClient interface {
 	// catalog models (provision-http) poll its version and drop what an older set
 	// produced, so an operator's template change reaches the next fetch.
 	GetTemplateSet(ctx context.Context, in *GetTemplateSetRequest, opts ...grpc.CallOption) (*GetTemplateSetResponse, error)
+	// Decides a phone record's vendor and model: a catalog model names its vendor
+	// (case and punctuation folded: "t54w" is the T54W); else the vendor given
+	// (the phone's own, else its MAC's IEEE block) with the family its model-name
+	// patterns pick (family fallback); else UNKNOWN. Inventory calls it for
+	// every phone it records. Never NotFound: the status says.
+	ResolveModel(ctx context.Context, in *ResolveModelRequest, opts ...grpc.CallOption) (*ResolveModelResponse, error)
 }
 
 type configRendererServiceClient struct {
@@ -122,6 +129,16 @@ func (c *configRendererServiceClient) GetTemplateSet(ctx context.Context, in *Ge
 	return out, nil
 }
 
+func (c *configRendererServiceClient) ResolveModel(ctx context.Context, in *ResolveModelRequest, opts ...grpc.CallOption) (*ResolveModelResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ResolveModelResponse)
+	err := c.cc.Invoke(ctx, ConfigRendererService_ResolveModel_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ConfigRendererServiceServer is the server API for ConfigRendererService service.
 // All implementations must embed UnimplementedConfigRendererServiceServer
 // for forward compatibility.
@@ -147,6 +164,12 @@ type ConfigRendererServiceServer interface {
 	// catalog models (provision-http) poll its version and drop what an older set
 	// produced, so an operator's template change reaches the next fetch.
 	GetTemplateSet(context.Context, *GetTemplateSetRequest) (*GetTemplateSetResponse, error)
+	// Decides a phone record's vendor and model: a catalog model names its vendor
+	// (case and punctuation folded: "t54w" is the T54W); else the vendor given
+	// (the phone's own, else its MAC's IEEE block) with the family its model-name
+	// patterns pick (family fallback); else UNKNOWN. Inventory calls it for
+	// every phone it records. Never NotFound: the status says.
+	ResolveModel(context.Context, *ResolveModelRequest) (*ResolveModelResponse, error)
 	mustEmbedUnimplementedConfigRendererServiceServer()
 }
 
@@ -174,6 +197,9 @@ func (UnimplementedConfigRendererServiceServer) IdentifyDevice(context.Context, 
 }
 func (UnimplementedConfigRendererServiceServer) GetTemplateSet(context.Context, *GetTemplateSetRequest) (*GetTemplateSetResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetTemplateSet not implemented")
+}
+func (UnimplementedConfigRendererServiceServer) ResolveModel(context.Context, *ResolveModelRequest) (*ResolveModelResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ResolveModel not implemented")
 }
 func (UnimplementedConfigRendererServiceServer) mustEmbedUnimplementedConfigRendererServiceServer() {}
 func (UnimplementedConfigRendererServiceServer) testEmbeddedByValue()                               {}
@@ -304,6 +330,24 @@ func _ConfigRendererService_GetTemplateSet_Handler(srv interface{}, ctx context.
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ConfigRendererService_ResolveModel_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ResolveModelRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ConfigRendererServiceServer).ResolveModel(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ConfigRendererService_ResolveModel_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ConfigRendererServiceServer).ResolveModel(ctx, req.(*ResolveModelRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ConfigRendererService_ServiceDesc is the grpc.ServiceDesc for ConfigRendererService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -334,6 +378,10 @@ var ConfigRendererService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetTemplateSet",
 			Handler:    _ConfigRendererService_GetTemplateSet_Handler,
+		},
+		{
+			MethodName: "ResolveModel",
+			Handler:    _ConfigRendererService_ResolveModel_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

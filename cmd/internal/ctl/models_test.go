@@ -1,0 +1,87 @@
+package ctl
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"google.golang.org/grpc"
+
+	rendererv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/renderer/v1"
+	renderer "github.com/dialtone-voip/dialtone/services/config-renderer"
+)
+
+// localResolver hands inventory's ResolveModel to the in-process renderer (as the suite does).
+type localResolver struct{ r *renderer.Service }
+
+func (l localResolver) ResolveModel(ctx context.Context, in *rendererv1.ResolveModelRequest, _ ...grpc.CallOption) (*rendererv1.ResolveModelResponse, error) {
+	return l.r.ResolveModel(ctx, in)
+}
+
+func TestModelIdentificationCLI(t *testing.T) {
+	s := startServer(t)
+	s.run(t, "interfaces", "add", "pbx", "--host", "pbx.example.com").ok(t)
+	for _, n := range []string{"501", "502", "503", "504"} {
+		s.run(t, "extensions", "add", n, "--name", "E"+n, "--password", "pw-"+n).ok(t)
+	}
+	// A real Cisco MAC and a catalog model: no --vendor needed (the report).
+	r := s.run(t, "phones", "add", "--mac", "00:56:2b:00:05:01", "--model", "CP-8851-3PCC", "--extension", "501").ok(t)
+	if !strings.Contains(r.out, "cisco CP-8851-3PCC") || r.errOut != "" {
+		t.Errorf("cisco add: %q %q", r.out, r.errOut)
+	}
+	// Wrong case is normalised.
+	r = s.run(t, "phones", "add", "--mac", "001565000502", "--model", "t54w", "--extension", "502").ok(t)
+	if !strings.Contains(r.out, "yealink T54W") {
+		t.Errorf("t54w: %q", r.out)
+	}
+	// Not in the catalog, of the T5x pattern: added, with a one-line warning naming the family.
+	r = s.run(t, "phones", "add", "--mac", "001565000503", "--model", "T59Z", "--extension", "503").ok(t)
+	if !strings.Contains(r.errOut, "warning:") || !strings.Contains(r.errOut, "T5x family") || strings.Count(r.errOut, "\n") != 1 {
+		t.Errorf("T59Z warning: %q", r.errOut)
+	}
+	r = s.run(t, "phones", "show", "001565000503").ok(t)
+	if !strings.Contains(r.out, "family_fallback") || !strings.Contains(r.out, "T5x") {
+		t.Errorf("show:\n%s", r.out)
+	}
+	r = s.run(t, "phones", "list").ok(t)
+	if !strings.Contains(r.out, "MODEL STATUS") || !strings.Contains(r.out, "family_fallback") || !strings.Contains(r.out, "catalog") {
+		t.Errorf("list:\n%s", r.out)
+	}
+	// A Yealink model on a Fanvil MAC: accepted, with a warning.
+	r = s.run(t, "phones", "add", "--mac", "0c383e000504", "--model", "T54W", "--extension", "504").ok(t)
+	if !strings.Contains(r.errOut, "OEM") {
+		t.Errorf("T54W on a Fanvil MAC: %q", r.errOut)
+	}
+	// Neither in the catalog nor of a family's pattern: refused, naming field and fix.
+	s.run(t, "phones", "add", "--mac", "001565000505", "--model", "Q1", "--extension", "501").fails(t, 1, "phone.model", "models list --vendor yealink")
+
+	r = s.run(t, "models", "list", "--vendor", "yealink").ok(t)
+	for _, want := range []string{"FAMILY", "FILES", "CODECS", "LANGUAGES", "TRANSPORTS", "HANDSETS", "T54W", "y000000000096.cfg", "udp,tcp,tls"} {
+		if !strings.Contains(r.out, want) {
+			t.Errorf("models list lacks %q:\n%s", want, r.out)
+		}
+	}
+	r = s.run(t, "models", "list", "-o", "json").ok(t)
+	var models []map[string]any
+	if err := json.Unmarshal([]byte(r.out), &models); err != nil || len(models) < 60 {
+		t.Errorf("models list -o json: %d models, %v", len(models), err)
+	}
+}
+
+func TestImportDryRunChecksModels(t *testing.T) {
+	s := startServer(t)
+	s.run(t, "interfaces", "add", "pbx", "--host", "pbx.example.com").ok(t)
+	file := writeCSV(t, "mac,model,extension,name,password\n"+
+		"001565000601,t54w,601,A,pw-601\n"+
+		"001565000602,T59Z,602,B,pw-602\n"+
+		"001565000603,Q1,603,C,pw-603\n"+
+		"020000000604,Q1,604,D,pw-604\n")
+	r := s.run(t, "phones", "import", file, "--dry-run")
+	r.fails(t, 1, "2 of 4 row(s) failed")
+	for _, want := range []string{"T5x family", "phone.model", "phone.vendor"} {
+		if !strings.Contains(r.out, want) {
+			t.Errorf("dry run lacks %q:\n%s", want, r.out)
+		}
+	}
+}
