@@ -519,3 +519,23 @@ func (s *Store) Rewrite() error {
 	s.db = db
 	return nil
 }
+
+// Snapshot calls fn with every record, kind by kind in store.Kinds order,
+// from one read transaction: a point-in-time copy while writes go on.
+func (s *Store) Snapshot(_ context.Context, fn func(store.Record) error) error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		for _, k := range store.Kinds {
+			err := tx.Bucket(recBucket(k)).ForEach(func(key, v []byte) error {
+				r, err := decodeRecord(k, string(key), v)
+				if err != nil {
+					return err
+				}
+				return fn(r)
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

@@ -3865,11 +3865,245 @@ func (x *WatchPhonesResponse) GetChangeTime() *timestamppb.Timestamp {
 	return nil
 }
 
+type KeysRotateRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeysRotateRequest) Reset() {
+	*x = KeysRotateRequest{}
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeysRotateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeysRotateRequest) ProtoMessage() {}
+
+func (x *KeysRotateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeysRotateRequest.ProtoReflect.Descriptor instead.
+func (*KeysRotateRequest) Descriptor() ([]byte, []int) {
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{62}
+}
+
+type KeysRotateResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Id of the new data key.
+	DataKeyId string `protobuf:"bytes,1,opt,name=data_key_id,json=dataKeyId,proto3" json:"data_key_id,omitempty"`
+	// Id of the KEK now wrapping every data key (a hash, never the key).
+	KekId string `protobuf:"bytes,2,opt,name=kek_id,json=kekId,proto3" json:"kek_id,omitempty"`
+	// Older data keys rewrapped under that KEK.
+	RewrappedDataKeys int32 `protobuf:"varint,3,opt,name=rewrapped_data_keys,json=rewrappedDataKeys,proto3" json:"rewrapped_data_keys,omitempty"`
+	// Records resealed under the new data key.
+	ResealedRecords int32 `protobuf:"varint,4,opt,name=resealed_records,json=resealedRecords,proto3" json:"resealed_records,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *KeysRotateResponse) Reset() {
+	*x = KeysRotateResponse{}
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeysRotateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeysRotateResponse) ProtoMessage() {}
+
+func (x *KeysRotateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeysRotateResponse.ProtoReflect.Descriptor instead.
+func (*KeysRotateResponse) Descriptor() ([]byte, []int) {
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{63}
+}
+
+func (x *KeysRotateResponse) GetDataKeyId() string {
+	if x != nil {
+		return x.DataKeyId
+	}
+	return ""
+}
+
+func (x *KeysRotateResponse) GetKekId() string {
+	if x != nil {
+		return x.KekId
+	}
+	return ""
+}
+
+func (x *KeysRotateResponse) GetRewrappedDataKeys() int32 {
+	if x != nil {
+		return x.RewrappedDataKeys
+	}
+	return 0
+}
+
+func (x *KeysRotateResponse) GetResealedRecords() int32 {
+	if x != nil {
+		return x.ResealedRecords
+	}
+	return 0
+}
+
+type BackupExportRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BackupExportRequest) Reset() {
+	*x = BackupExportRequest{}
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BackupExportRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BackupExportRequest) ProtoMessage() {}
+
+func (x *BackupExportRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BackupExportRequest.ProtoReflect.Descriptor instead.
+func (*BackupExportRequest) Descriptor() ([]byte, []int) {
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{64}
+}
+
+// A piece of a backup file, in order.
+type BackupChunk struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Data          []byte                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BackupChunk) Reset() {
+	*x = BackupChunk{}
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[65]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BackupChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BackupChunk) ProtoMessage() {}
+
+func (x *BackupChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[65]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BackupChunk.ProtoReflect.Descriptor instead.
+func (*BackupChunk) Descriptor() ([]byte, []int) {
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{65}
+}
+
+func (x *BackupChunk) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+type BackupImportResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Records restored per kind ("phone": 200, ...).
+	Records       map[string]int64 `protobuf:"bytes,1,rep,name=records,proto3" json:"records,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BackupImportResponse) Reset() {
+	*x = BackupImportResponse{}
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[66]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BackupImportResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BackupImportResponse) ProtoMessage() {}
+
+func (x *BackupImportResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[66]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BackupImportResponse.ProtoReflect.Descriptor instead.
+func (*BackupImportResponse) Descriptor() ([]byte, []int) {
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{66}
+}
+
+func (x *BackupImportResponse) GetRecords() map[string]int64 {
+	if x != nil {
+		return x.Records
+	}
+	return nil
+}
+
 var File_dialtone_inventory_v1_inventory_proto protoreflect.FileDescriptor
 
 const file_dialtone_inventory_v1_inventory_proto_rawDesc = "" +
 	"\n" +
-	"%dialtone/inventory/v1/inventory.proto\x12\x15dialtone.inventory.v1\x1a&dialtone/provisioning/v1/profile.proto\x1a\x19dialtone/rps/v1/rps.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc4\x02\n" +
+	"%dialtone/inventory/v1/inventory.proto\x12\x15dialtone.inventory.v1\x1a&dialtone/provisioning/v1/profile.proto\x1a\x19dialtone/rps/v1/rps.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xca\x02\n" +
 	"\x06Tenant\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12\x1d\n" +
@@ -3880,7 +4114,7 @@ const file_dialtone_inventory_v1_inventory_proto_rawDesc = "" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x12\n" +
-	"\x04etag\x18\a \x01(\tR\x04etag\"i\n" +
+	"\x04etag\x18\a \x01(\tR\x04etagJ\x04\bd\x10e\"i\n" +
 	"\x13CreateTenantRequest\x12\x1b\n" +
 	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x125\n" +
 	"\x06tenant\x18\x02 \x01(\v2\x1d.dialtone.inventory.v1.TenantR\x06tenant\"M\n" +
@@ -3949,7 +4183,7 @@ const file_dialtone_inventory_v1_inventory_proto_rawDesc = "" +
 	"\x19DeleteSipInterfaceRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04etag\x18\x02 \x01(\tR\x04etag\"\x1c\n" +
-	"\x1aDeleteSipInterfaceResponse\"\xd2\x02\n" +
+	"\x1aDeleteSipInterfaceResponse\"\xd8\x02\n" +
 	"\tExtension\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06number\x18\x02 \x01(\tR\x06number\x12!\n" +
@@ -3961,7 +4195,7 @@ const file_dialtone_inventory_v1_inventory_proto_rawDesc = "" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x12\n" +
-	"\x04etag\x18\t \x01(\tR\x04etag\"p\n" +
+	"\x04etag\x18\t \x01(\tR\x04etagJ\x04\bd\x10e\"p\n" +
 	"\x16CreateExtensionRequest\x12\x16\n" +
 	"\x06parent\x18\x01 \x01(\tR\x06parent\x12>\n" +
 	"\textension\x18\x02 \x01(\v2 .dialtone.inventory.v1.ExtensionR\textension\"Y\n" +
@@ -4126,7 +4360,21 @@ const file_dialtone_inventory_v1_inventory_proto_rawDesc = "" +
 	"changeType\x122\n" +
 	"\x05phone\x18\x03 \x01(\v2\x1c.dialtone.inventory.v1.PhoneR\x05phone\x12;\n" +
 	"\vchange_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"changeTime*|\n" +
+	"changeTime\"\x13\n" +
+	"\x11KeysRotateRequest\"\xa6\x01\n" +
+	"\x12KeysRotateResponse\x12\x1e\n" +
+	"\vdata_key_id\x18\x01 \x01(\tR\tdataKeyId\x12\x15\n" +
+	"\x06kek_id\x18\x02 \x01(\tR\x05kekId\x12.\n" +
+	"\x13rewrapped_data_keys\x18\x03 \x01(\x05R\x11rewrappedDataKeys\x12)\n" +
+	"\x10resealed_records\x18\x04 \x01(\x05R\x0fresealedRecords\"\x15\n" +
+	"\x13BackupExportRequest\"!\n" +
+	"\vBackupChunk\x12\x12\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\"\xa6\x01\n" +
+	"\x14BackupImportResponse\x12R\n" +
+	"\arecords\x18\x01 \x03(\v28.dialtone.inventory.v1.BackupImportResponse.RecordsEntryR\arecords\x1a:\n" +
+	"\fRecordsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01*|\n" +
 	"\n" +
 	"PhoneState\x12\x1b\n" +
 	"\x17PHONE_STATE_UNSPECIFIED\x10\x00\x12\x1a\n" +
@@ -4147,7 +4395,7 @@ const file_dialtone_inventory_v1_inventory_proto_rawDesc = "" +
 	"\x1dPHONE_CHANGE_TYPE_PROVISIONED\x10\x06\x12#\n" +
 	"\x1fPHONE_CHANGE_TYPE_TOKEN_ROTATED\x10\a\x12\x1d\n" +
 	"\x19PHONE_CHANGE_TYPE_DELETED\x10\b\x12 \n" +
-	"\x1cPHONE_CHANGE_TYPE_RPS_STATUS\x10\t2\xcb\x17\n" +
+	"\x1cPHONE_CHANGE_TYPE_RPS_STATUS\x10\t2\xf3\x19\n" +
 	"\x10InventoryService\x12g\n" +
 	"\fCreateTenant\x12*.dialtone.inventory.v1.CreateTenantRequest\x1a+.dialtone.inventory.v1.CreateTenantResponse\x12^\n" +
 	"\tGetTenant\x12'.dialtone.inventory.v1.GetTenantRequest\x1a(.dialtone.inventory.v1.GetTenantResponse\x12d\n" +
@@ -4176,7 +4424,11 @@ const file_dialtone_inventory_v1_inventory_proto_rawDesc = "" +
 	"\x12GetProvisioningUrl\x120.dialtone.inventory.v1.GetProvisioningUrlRequest\x1a1.dialtone.inventory.v1.GetProvisioningUrlResponse\x12\x85\x01\n" +
 	"\x16GetProvisioningProfile\x124.dialtone.inventory.v1.GetProvisioningProfileRequest\x1a5.dialtone.inventory.v1.GetProvisioningProfileResponse\x12s\n" +
 	"\x10ReprovisionPhone\x12..dialtone.inventory.v1.ReprovisionPhoneRequest\x1a/.dialtone.inventory.v1.ReprovisionPhoneResponse\x12f\n" +
-	"\vWatchPhones\x12).dialtone.inventory.v1.WatchPhonesRequest\x1a*.dialtone.inventory.v1.WatchPhonesResponse0\x01BRZPgithub.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1;inventoryv1b\x06proto3"
+	"\vWatchPhones\x12).dialtone.inventory.v1.WatchPhonesRequest\x1a*.dialtone.inventory.v1.WatchPhonesResponse0\x01\x12a\n" +
+	"\n" +
+	"RotateKeys\x12(.dialtone.inventory.v1.KeysRotateRequest\x1a).dialtone.inventory.v1.KeysRotateResponse\x12`\n" +
+	"\fExportBackup\x12*.dialtone.inventory.v1.BackupExportRequest\x1a\".dialtone.inventory.v1.BackupChunk0\x01\x12a\n" +
+	"\fImportBackup\x12\".dialtone.inventory.v1.BackupChunk\x1a+.dialtone.inventory.v1.BackupImportResponse(\x01BRZPgithub.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1;inventoryv1b\x06proto3"
 
 var (
 	file_dialtone_inventory_v1_inventory_proto_rawDescOnce sync.Once
@@ -4191,7 +4443,7 @@ func file_dialtone_inventory_v1_inventory_proto_rawDescGZIP() []byte {
 }
 
 var file_dialtone_inventory_v1_inventory_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_dialtone_inventory_v1_inventory_proto_msgTypes = make([]protoimpl.MessageInfo, 62)
+var file_dialtone_inventory_v1_inventory_proto_msgTypes = make([]protoimpl.MessageInfo, 68)
 var file_dialtone_inventory_v1_inventory_proto_goTypes = []any{
 	(PhoneState)(0),                         // 0: dialtone.inventory.v1.PhoneState
 	(PhoneOrigin)(0),                        // 1: dialtone.inventory.v1.PhoneOrigin
@@ -4258,142 +4510,155 @@ var file_dialtone_inventory_v1_inventory_proto_goTypes = []any{
 	(*ReprovisionPhoneResponse)(nil),        // 62: dialtone.inventory.v1.ReprovisionPhoneResponse
 	(*WatchPhonesRequest)(nil),              // 63: dialtone.inventory.v1.WatchPhonesRequest
 	(*WatchPhonesResponse)(nil),             // 64: dialtone.inventory.v1.WatchPhonesResponse
-	(*timestamppb.Timestamp)(nil),           // 65: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),           // 66: google.protobuf.FieldMask
-	(*durationpb.Duration)(nil),             // 67: google.protobuf.Duration
-	(v1.Transport)(0),                       // 68: dialtone.provisioning.v1.Transport
-	(v1.Codec)(0),                           // 69: dialtone.provisioning.v1.Codec
-	(v11.RegistrationState)(0),              // 70: dialtone.rps.v1.RegistrationState
-	(v11.FailureReason)(0),                  // 71: dialtone.rps.v1.FailureReason
-	(*v1.ProvisioningProfile)(nil),          // 72: dialtone.provisioning.v1.ProvisioningProfile
+	(*KeysRotateRequest)(nil),               // 65: dialtone.inventory.v1.KeysRotateRequest
+	(*KeysRotateResponse)(nil),              // 66: dialtone.inventory.v1.KeysRotateResponse
+	(*BackupExportRequest)(nil),             // 67: dialtone.inventory.v1.BackupExportRequest
+	(*BackupChunk)(nil),                     // 68: dialtone.inventory.v1.BackupChunk
+	(*BackupImportResponse)(nil),            // 69: dialtone.inventory.v1.BackupImportResponse
+	nil,                                     // 70: dialtone.inventory.v1.BackupImportResponse.RecordsEntry
+	(*timestamppb.Timestamp)(nil),           // 71: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),           // 72: google.protobuf.FieldMask
+	(*durationpb.Duration)(nil),             // 73: google.protobuf.Duration
+	(v1.Transport)(0),                       // 74: dialtone.provisioning.v1.Transport
+	(v1.Codec)(0),                           // 75: dialtone.provisioning.v1.Codec
+	(v11.RegistrationState)(0),              // 76: dialtone.rps.v1.RegistrationState
+	(v11.FailureReason)(0),                  // 77: dialtone.rps.v1.FailureReason
+	(*v1.ProvisioningProfile)(nil),          // 78: dialtone.provisioning.v1.ProvisioningProfile
 }
 var file_dialtone_inventory_v1_inventory_proto_depIdxs = []int32{
 	36, // 0: dialtone.inventory.v1.Tenant.default_settings:type_name -> dialtone.inventory.v1.ProvisioningSettings
-	65, // 1: dialtone.inventory.v1.Tenant.create_time:type_name -> google.protobuf.Timestamp
-	65, // 2: dialtone.inventory.v1.Tenant.update_time:type_name -> google.protobuf.Timestamp
+	71, // 1: dialtone.inventory.v1.Tenant.create_time:type_name -> google.protobuf.Timestamp
+	71, // 2: dialtone.inventory.v1.Tenant.update_time:type_name -> google.protobuf.Timestamp
 	3,  // 3: dialtone.inventory.v1.CreateTenantRequest.tenant:type_name -> dialtone.inventory.v1.Tenant
 	3,  // 4: dialtone.inventory.v1.CreateTenantResponse.tenant:type_name -> dialtone.inventory.v1.Tenant
 	3,  // 5: dialtone.inventory.v1.GetTenantResponse.tenant:type_name -> dialtone.inventory.v1.Tenant
 	3,  // 6: dialtone.inventory.v1.ListTenantsResponse.tenants:type_name -> dialtone.inventory.v1.Tenant
 	3,  // 7: dialtone.inventory.v1.UpdateTenantRequest.tenant:type_name -> dialtone.inventory.v1.Tenant
-	66, // 8: dialtone.inventory.v1.UpdateTenantRequest.update_mask:type_name -> google.protobuf.FieldMask
+	72, // 8: dialtone.inventory.v1.UpdateTenantRequest.update_mask:type_name -> google.protobuf.FieldMask
 	3,  // 9: dialtone.inventory.v1.UpdateTenantResponse.tenant:type_name -> dialtone.inventory.v1.Tenant
-	67, // 10: dialtone.inventory.v1.SipInterface.registration_expiry:type_name -> google.protobuf.Duration
-	65, // 11: dialtone.inventory.v1.SipInterface.create_time:type_name -> google.protobuf.Timestamp
-	65, // 12: dialtone.inventory.v1.SipInterface.update_time:type_name -> google.protobuf.Timestamp
+	73, // 10: dialtone.inventory.v1.SipInterface.registration_expiry:type_name -> google.protobuf.Duration
+	71, // 11: dialtone.inventory.v1.SipInterface.create_time:type_name -> google.protobuf.Timestamp
+	71, // 12: dialtone.inventory.v1.SipInterface.update_time:type_name -> google.protobuf.Timestamp
 	14, // 13: dialtone.inventory.v1.CreateSipInterfaceRequest.sip_interface:type_name -> dialtone.inventory.v1.SipInterface
 	14, // 14: dialtone.inventory.v1.CreateSipInterfaceResponse.sip_interface:type_name -> dialtone.inventory.v1.SipInterface
 	14, // 15: dialtone.inventory.v1.GetSipInterfaceResponse.sip_interface:type_name -> dialtone.inventory.v1.SipInterface
 	14, // 16: dialtone.inventory.v1.ListSipInterfacesResponse.sip_interfaces:type_name -> dialtone.inventory.v1.SipInterface
 	14, // 17: dialtone.inventory.v1.UpdateSipInterfaceRequest.sip_interface:type_name -> dialtone.inventory.v1.SipInterface
-	66, // 18: dialtone.inventory.v1.UpdateSipInterfaceRequest.update_mask:type_name -> google.protobuf.FieldMask
+	72, // 18: dialtone.inventory.v1.UpdateSipInterfaceRequest.update_mask:type_name -> google.protobuf.FieldMask
 	14, // 19: dialtone.inventory.v1.UpdateSipInterfaceResponse.sip_interface:type_name -> dialtone.inventory.v1.SipInterface
-	65, // 20: dialtone.inventory.v1.Extension.create_time:type_name -> google.protobuf.Timestamp
-	65, // 21: dialtone.inventory.v1.Extension.update_time:type_name -> google.protobuf.Timestamp
+	71, // 20: dialtone.inventory.v1.Extension.create_time:type_name -> google.protobuf.Timestamp
+	71, // 21: dialtone.inventory.v1.Extension.update_time:type_name -> google.protobuf.Timestamp
 	25, // 22: dialtone.inventory.v1.CreateExtensionRequest.extension:type_name -> dialtone.inventory.v1.Extension
 	25, // 23: dialtone.inventory.v1.CreateExtensionResponse.extension:type_name -> dialtone.inventory.v1.Extension
 	25, // 24: dialtone.inventory.v1.GetExtensionResponse.extension:type_name -> dialtone.inventory.v1.Extension
 	25, // 25: dialtone.inventory.v1.ListExtensionsResponse.extensions:type_name -> dialtone.inventory.v1.Extension
 	25, // 26: dialtone.inventory.v1.UpdateExtensionRequest.extension:type_name -> dialtone.inventory.v1.Extension
-	66, // 27: dialtone.inventory.v1.UpdateExtensionRequest.update_mask:type_name -> google.protobuf.FieldMask
+	72, // 27: dialtone.inventory.v1.UpdateExtensionRequest.update_mask:type_name -> google.protobuf.FieldMask
 	25, // 28: dialtone.inventory.v1.UpdateExtensionResponse.extension:type_name -> dialtone.inventory.v1.Extension
-	68, // 29: dialtone.inventory.v1.ProvisioningSettings.transport:type_name -> dialtone.provisioning.v1.Transport
-	69, // 30: dialtone.inventory.v1.ProvisioningSettings.codecs:type_name -> dialtone.provisioning.v1.Codec
-	65, // 31: dialtone.inventory.v1.ConfigFetch.time:type_name -> google.protobuf.Timestamp
-	70, // 32: dialtone.inventory.v1.PhoneRpsStatus.state:type_name -> dialtone.rps.v1.RegistrationState
-	71, // 33: dialtone.inventory.v1.PhoneRpsStatus.failure_reason:type_name -> dialtone.rps.v1.FailureReason
-	65, // 34: dialtone.inventory.v1.PhoneRpsStatus.update_time:type_name -> google.protobuf.Timestamp
+	74, // 29: dialtone.inventory.v1.ProvisioningSettings.transport:type_name -> dialtone.provisioning.v1.Transport
+	75, // 30: dialtone.inventory.v1.ProvisioningSettings.codecs:type_name -> dialtone.provisioning.v1.Codec
+	71, // 31: dialtone.inventory.v1.ConfigFetch.time:type_name -> google.protobuf.Timestamp
+	76, // 32: dialtone.inventory.v1.PhoneRpsStatus.state:type_name -> dialtone.rps.v1.RegistrationState
+	77, // 33: dialtone.inventory.v1.PhoneRpsStatus.failure_reason:type_name -> dialtone.rps.v1.FailureReason
+	71, // 34: dialtone.inventory.v1.PhoneRpsStatus.update_time:type_name -> google.protobuf.Timestamp
 	0,  // 35: dialtone.inventory.v1.Phone.state:type_name -> dialtone.inventory.v1.PhoneState
 	1,  // 36: dialtone.inventory.v1.Phone.origin:type_name -> dialtone.inventory.v1.PhoneOrigin
 	37, // 37: dialtone.inventory.v1.Phone.lines:type_name -> dialtone.inventory.v1.PhoneLine
 	36, // 38: dialtone.inventory.v1.Phone.settings:type_name -> dialtone.inventory.v1.ProvisioningSettings
-	65, // 39: dialtone.inventory.v1.Phone.first_seen_time:type_name -> google.protobuf.Timestamp
-	65, // 40: dialtone.inventory.v1.Phone.last_seen_time:type_name -> google.protobuf.Timestamp
+	71, // 39: dialtone.inventory.v1.Phone.first_seen_time:type_name -> google.protobuf.Timestamp
+	71, // 40: dialtone.inventory.v1.Phone.last_seen_time:type_name -> google.protobuf.Timestamp
 	38, // 41: dialtone.inventory.v1.Phone.last_fetch:type_name -> dialtone.inventory.v1.ConfigFetch
-	65, // 42: dialtone.inventory.v1.Phone.provisioned_time:type_name -> google.protobuf.Timestamp
+	71, // 42: dialtone.inventory.v1.Phone.provisioned_time:type_name -> google.protobuf.Timestamp
 	39, // 43: dialtone.inventory.v1.Phone.rps_status:type_name -> dialtone.inventory.v1.PhoneRpsStatus
-	65, // 44: dialtone.inventory.v1.Phone.create_time:type_name -> google.protobuf.Timestamp
-	65, // 45: dialtone.inventory.v1.Phone.update_time:type_name -> google.protobuf.Timestamp
+	71, // 44: dialtone.inventory.v1.Phone.create_time:type_name -> google.protobuf.Timestamp
+	71, // 45: dialtone.inventory.v1.Phone.update_time:type_name -> google.protobuf.Timestamp
 	40, // 46: dialtone.inventory.v1.CreatePhoneRequest.phone:type_name -> dialtone.inventory.v1.Phone
 	40, // 47: dialtone.inventory.v1.CreatePhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
 	40, // 48: dialtone.inventory.v1.GetPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
 	0,  // 49: dialtone.inventory.v1.ListPhonesRequest.state:type_name -> dialtone.inventory.v1.PhoneState
 	40, // 50: dialtone.inventory.v1.ListPhonesResponse.phones:type_name -> dialtone.inventory.v1.Phone
 	40, // 51: dialtone.inventory.v1.UpdatePhoneRequest.phone:type_name -> dialtone.inventory.v1.Phone
-	66, // 52: dialtone.inventory.v1.UpdatePhoneRequest.update_mask:type_name -> google.protobuf.FieldMask
+	72, // 52: dialtone.inventory.v1.UpdatePhoneRequest.update_mask:type_name -> google.protobuf.FieldMask
 	40, // 53: dialtone.inventory.v1.UpdatePhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
 	25, // 54: dialtone.inventory.v1.AssignPhoneRequest.create_extension:type_name -> dialtone.inventory.v1.Extension
 	36, // 55: dialtone.inventory.v1.AssignPhoneRequest.settings:type_name -> dialtone.inventory.v1.ProvisioningSettings
 	40, // 56: dialtone.inventory.v1.AssignPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
 	40, // 57: dialtone.inventory.v1.UnassignPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	67, // 58: dialtone.inventory.v1.RotateProvisioningTokenRequest.grace_period:type_name -> google.protobuf.Duration
+	73, // 58: dialtone.inventory.v1.RotateProvisioningTokenRequest.grace_period:type_name -> google.protobuf.Duration
 	40, // 59: dialtone.inventory.v1.RotateProvisioningTokenResponse.phone:type_name -> dialtone.inventory.v1.Phone
 	40, // 60: dialtone.inventory.v1.GetProvisioningUrlResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	72, // 61: dialtone.inventory.v1.GetProvisioningProfileResponse.profile:type_name -> dialtone.provisioning.v1.ProvisioningProfile
+	78, // 61: dialtone.inventory.v1.GetProvisioningProfileResponse.profile:type_name -> dialtone.provisioning.v1.ProvisioningProfile
 	0,  // 62: dialtone.inventory.v1.GetProvisioningProfileResponse.state:type_name -> dialtone.inventory.v1.PhoneState
 	40, // 63: dialtone.inventory.v1.ReprovisionPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
 	2,  // 64: dialtone.inventory.v1.WatchPhonesResponse.change_type:type_name -> dialtone.inventory.v1.PhoneChangeType
 	40, // 65: dialtone.inventory.v1.WatchPhonesResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	65, // 66: dialtone.inventory.v1.WatchPhonesResponse.change_time:type_name -> google.protobuf.Timestamp
-	4,  // 67: dialtone.inventory.v1.InventoryService.CreateTenant:input_type -> dialtone.inventory.v1.CreateTenantRequest
-	6,  // 68: dialtone.inventory.v1.InventoryService.GetTenant:input_type -> dialtone.inventory.v1.GetTenantRequest
-	8,  // 69: dialtone.inventory.v1.InventoryService.ListTenants:input_type -> dialtone.inventory.v1.ListTenantsRequest
-	10, // 70: dialtone.inventory.v1.InventoryService.UpdateTenant:input_type -> dialtone.inventory.v1.UpdateTenantRequest
-	12, // 71: dialtone.inventory.v1.InventoryService.DeleteTenant:input_type -> dialtone.inventory.v1.DeleteTenantRequest
-	15, // 72: dialtone.inventory.v1.InventoryService.CreateSipInterface:input_type -> dialtone.inventory.v1.CreateSipInterfaceRequest
-	17, // 73: dialtone.inventory.v1.InventoryService.GetSipInterface:input_type -> dialtone.inventory.v1.GetSipInterfaceRequest
-	19, // 74: dialtone.inventory.v1.InventoryService.ListSipInterfaces:input_type -> dialtone.inventory.v1.ListSipInterfacesRequest
-	21, // 75: dialtone.inventory.v1.InventoryService.UpdateSipInterface:input_type -> dialtone.inventory.v1.UpdateSipInterfaceRequest
-	23, // 76: dialtone.inventory.v1.InventoryService.DeleteSipInterface:input_type -> dialtone.inventory.v1.DeleteSipInterfaceRequest
-	26, // 77: dialtone.inventory.v1.InventoryService.CreateExtension:input_type -> dialtone.inventory.v1.CreateExtensionRequest
-	28, // 78: dialtone.inventory.v1.InventoryService.GetExtension:input_type -> dialtone.inventory.v1.GetExtensionRequest
-	30, // 79: dialtone.inventory.v1.InventoryService.ListExtensions:input_type -> dialtone.inventory.v1.ListExtensionsRequest
-	32, // 80: dialtone.inventory.v1.InventoryService.UpdateExtension:input_type -> dialtone.inventory.v1.UpdateExtensionRequest
-	34, // 81: dialtone.inventory.v1.InventoryService.DeleteExtension:input_type -> dialtone.inventory.v1.DeleteExtensionRequest
-	41, // 82: dialtone.inventory.v1.InventoryService.CreatePhone:input_type -> dialtone.inventory.v1.CreatePhoneRequest
-	43, // 83: dialtone.inventory.v1.InventoryService.GetPhone:input_type -> dialtone.inventory.v1.GetPhoneRequest
-	45, // 84: dialtone.inventory.v1.InventoryService.ListPhones:input_type -> dialtone.inventory.v1.ListPhonesRequest
-	47, // 85: dialtone.inventory.v1.InventoryService.UpdatePhone:input_type -> dialtone.inventory.v1.UpdatePhoneRequest
-	49, // 86: dialtone.inventory.v1.InventoryService.DeletePhone:input_type -> dialtone.inventory.v1.DeletePhoneRequest
-	51, // 87: dialtone.inventory.v1.InventoryService.AssignPhone:input_type -> dialtone.inventory.v1.AssignPhoneRequest
-	53, // 88: dialtone.inventory.v1.InventoryService.UnassignPhone:input_type -> dialtone.inventory.v1.UnassignPhoneRequest
-	55, // 89: dialtone.inventory.v1.InventoryService.RotateProvisioningToken:input_type -> dialtone.inventory.v1.RotateProvisioningTokenRequest
-	57, // 90: dialtone.inventory.v1.InventoryService.GetProvisioningUrl:input_type -> dialtone.inventory.v1.GetProvisioningUrlRequest
-	59, // 91: dialtone.inventory.v1.InventoryService.GetProvisioningProfile:input_type -> dialtone.inventory.v1.GetProvisioningProfileRequest
-	61, // 92: dialtone.inventory.v1.InventoryService.ReprovisionPhone:input_type -> dialtone.inventory.v1.ReprovisionPhoneRequest
-	63, // 93: dialtone.inventory.v1.InventoryService.WatchPhones:input_type -> dialtone.inventory.v1.WatchPhonesRequest
-	5,  // 94: dialtone.inventory.v1.InventoryService.CreateTenant:output_type -> dialtone.inventory.v1.CreateTenantResponse
-	7,  // 95: dialtone.inventory.v1.InventoryService.GetTenant:output_type -> dialtone.inventory.v1.GetTenantResponse
-	9,  // 96: dialtone.inventory.v1.InventoryService.ListTenants:output_type -> dialtone.inventory.v1.ListTenantsResponse
-	11, // 97: dialtone.inventory.v1.InventoryService.UpdateTenant:output_type -> dialtone.inventory.v1.UpdateTenantResponse
-	13, // 98: dialtone.inventory.v1.InventoryService.DeleteTenant:output_type -> dialtone.inventory.v1.DeleteTenantResponse
-	16, // 99: dialtone.inventory.v1.InventoryService.CreateSipInterface:output_type -> dialtone.inventory.v1.CreateSipInterfaceResponse
-	18, // 100: dialtone.inventory.v1.InventoryService.GetSipInterface:output_type -> dialtone.inventory.v1.GetSipInterfaceResponse
-	20, // 101: dialtone.inventory.v1.InventoryService.ListSipInterfaces:output_type -> dialtone.inventory.v1.ListSipInterfacesResponse
-	22, // 102: dialtone.inventory.v1.InventoryService.UpdateSipInterface:output_type -> dialtone.inventory.v1.UpdateSipInterfaceResponse
-	24, // 103: dialtone.inventory.v1.InventoryService.DeleteSipInterface:output_type -> dialtone.inventory.v1.DeleteSipInterfaceResponse
-	27, // 104: dialtone.inventory.v1.InventoryService.CreateExtension:output_type -> dialtone.inventory.v1.CreateExtensionResponse
-	29, // 105: dialtone.inventory.v1.InventoryService.GetExtension:output_type -> dialtone.inventory.v1.GetExtensionResponse
-	31, // 106: dialtone.inventory.v1.InventoryService.ListExtensions:output_type -> dialtone.inventory.v1.ListExtensionsResponse
-	33, // 107: dialtone.inventory.v1.InventoryService.UpdateExtension:output_type -> dialtone.inventory.v1.UpdateExtensionResponse
-	35, // 108: dialtone.inventory.v1.InventoryService.DeleteExtension:output_type -> dialtone.inventory.v1.DeleteExtensionResponse
-	42, // 109: dialtone.inventory.v1.InventoryService.CreatePhone:output_type -> dialtone.inventory.v1.CreatePhoneResponse
-	44, // 110: dialtone.inventory.v1.InventoryService.GetPhone:output_type -> dialtone.inventory.v1.GetPhoneResponse
-	46, // 111: dialtone.inventory.v1.InventoryService.ListPhones:output_type -> dialtone.inventory.v1.ListPhonesResponse
-	48, // 112: dialtone.inventory.v1.InventoryService.UpdatePhone:output_type -> dialtone.inventory.v1.UpdatePhoneResponse
-	50, // 113: dialtone.inventory.v1.InventoryService.DeletePhone:output_type -> dialtone.inventory.v1.DeletePhoneResponse
-	52, // 114: dialtone.inventory.v1.InventoryService.AssignPhone:output_type -> dialtone.inventory.v1.AssignPhoneResponse
-	54, // 115: dialtone.inventory.v1.InventoryService.UnassignPhone:output_type -> dialtone.inventory.v1.UnassignPhoneResponse
-	56, // 116: dialtone.inventory.v1.InventoryService.RotateProvisioningToken:output_type -> dialtone.inventory.v1.RotateProvisioningTokenResponse
-	58, // 117: dialtone.inventory.v1.InventoryService.GetProvisioningUrl:output_type -> dialtone.inventory.v1.GetProvisioningUrlResponse
-	60, // 118: dialtone.inventory.v1.InventoryService.GetProvisioningProfile:output_type -> dialtone.inventory.v1.GetProvisioningProfileResponse
-	62, // 119: dialtone.inventory.v1.InventoryService.ReprovisionPhone:output_type -> dialtone.inventory.v1.ReprovisionPhoneResponse
-	64, // 120: dialtone.inventory.v1.InventoryService.WatchPhones:output_type -> dialtone.inventory.v1.WatchPhonesResponse
-	94, // [94:121] is the sub-list for method output_type
-	67, // [67:94] is the sub-list for method input_type
-	67, // [67:67] is the sub-list for extension type_name
-	67, // [67:67] is the sub-list for extension extendee
-	0,  // [0:67] is the sub-list for field type_name
+	71, // 66: dialtone.inventory.v1.WatchPhonesResponse.change_time:type_name -> google.protobuf.Timestamp
+	70, // 67: dialtone.inventory.v1.BackupImportResponse.records:type_name -> dialtone.inventory.v1.BackupImportResponse.RecordsEntry
+	4,  // 68: dialtone.inventory.v1.InventoryService.CreateTenant:input_type -> dialtone.inventory.v1.CreateTenantRequest
+	6,  // 69: dialtone.inventory.v1.InventoryService.GetTenant:input_type -> dialtone.inventory.v1.GetTenantRequest
+	8,  // 70: dialtone.inventory.v1.InventoryService.ListTenants:input_type -> dialtone.inventory.v1.ListTenantsRequest
+	10, // 71: dialtone.inventory.v1.InventoryService.UpdateTenant:input_type -> dialtone.inventory.v1.UpdateTenantRequest
+	12, // 72: dialtone.inventory.v1.InventoryService.DeleteTenant:input_type -> dialtone.inventory.v1.DeleteTenantRequest
+	15, // 73: dialtone.inventory.v1.InventoryService.CreateSipInterface:input_type -> dialtone.inventory.v1.CreateSipInterfaceRequest
+	17, // 74: dialtone.inventory.v1.InventoryService.GetSipInterface:input_type -> dialtone.inventory.v1.GetSipInterfaceRequest
+	19, // 75: dialtone.inventory.v1.InventoryService.ListSipInterfaces:input_type -> dialtone.inventory.v1.ListSipInterfacesRequest
+	21, // 76: dialtone.inventory.v1.InventoryService.UpdateSipInterface:input_type -> dialtone.inventory.v1.UpdateSipInterfaceRequest
+	23, // 77: dialtone.inventory.v1.InventoryService.DeleteSipInterface:input_type -> dialtone.inventory.v1.DeleteSipInterfaceRequest
+	26, // 78: dialtone.inventory.v1.InventoryService.CreateExtension:input_type -> dialtone.inventory.v1.CreateExtensionRequest
+	28, // 79: dialtone.inventory.v1.InventoryService.GetExtension:input_type -> dialtone.inventory.v1.GetExtensionRequest
+	30, // 80: dialtone.inventory.v1.InventoryService.ListExtensions:input_type -> dialtone.inventory.v1.ListExtensionsRequest
+	32, // 81: dialtone.inventory.v1.InventoryService.UpdateExtension:input_type -> dialtone.inventory.v1.UpdateExtensionRequest
+	34, // 82: dialtone.inventory.v1.InventoryService.DeleteExtension:input_type -> dialtone.inventory.v1.DeleteExtensionRequest
+	41, // 83: dialtone.inventory.v1.InventoryService.CreatePhone:input_type -> dialtone.inventory.v1.CreatePhoneRequest
+	43, // 84: dialtone.inventory.v1.InventoryService.GetPhone:input_type -> dialtone.inventory.v1.GetPhoneRequest
+	45, // 85: dialtone.inventory.v1.InventoryService.ListPhones:input_type -> dialtone.inventory.v1.ListPhonesRequest
+	47, // 86: dialtone.inventory.v1.InventoryService.UpdatePhone:input_type -> dialtone.inventory.v1.UpdatePhoneRequest
+	49, // 87: dialtone.inventory.v1.InventoryService.DeletePhone:input_type -> dialtone.inventory.v1.DeletePhoneRequest
+	51, // 88: dialtone.inventory.v1.InventoryService.AssignPhone:input_type -> dialtone.inventory.v1.AssignPhoneRequest
+	53, // 89: dialtone.inventory.v1.InventoryService.UnassignPhone:input_type -> dialtone.inventory.v1.UnassignPhoneRequest
+	55, // 90: dialtone.inventory.v1.InventoryService.RotateProvisioningToken:input_type -> dialtone.inventory.v1.RotateProvisioningTokenRequest
+	57, // 91: dialtone.inventory.v1.InventoryService.GetProvisioningUrl:input_type -> dialtone.inventory.v1.GetProvisioningUrlRequest
+	59, // 92: dialtone.inventory.v1.InventoryService.GetProvisioningProfile:input_type -> dialtone.inventory.v1.GetProvisioningProfileRequest
+	61, // 93: dialtone.inventory.v1.InventoryService.ReprovisionPhone:input_type -> dialtone.inventory.v1.ReprovisionPhoneRequest
+	63, // 94: dialtone.inventory.v1.InventoryService.WatchPhones:input_type -> dialtone.inventory.v1.WatchPhonesRequest
+	65, // 95: dialtone.inventory.v1.InventoryService.RotateKeys:input_type -> dialtone.inventory.v1.KeysRotateRequest
+	67, // 96: dialtone.inventory.v1.InventoryService.ExportBackup:input_type -> dialtone.inventory.v1.BackupExportRequest
+	68, // 97: dialtone.inventory.v1.InventoryService.ImportBackup:input_type -> dialtone.inventory.v1.BackupChunk
+	5,  // 98: dialtone.inventory.v1.InventoryService.CreateTenant:output_type -> dialtone.inventory.v1.CreateTenantResponse
+	7,  // 99: dialtone.inventory.v1.InventoryService.GetTenant:output_type -> dialtone.inventory.v1.GetTenantResponse
+	9,  // 100: dialtone.inventory.v1.InventoryService.ListTenants:output_type -> dialtone.inventory.v1.ListTenantsResponse
+	11, // 101: dialtone.inventory.v1.InventoryService.UpdateTenant:output_type -> dialtone.inventory.v1.UpdateTenantResponse
+	13, // 102: dialtone.inventory.v1.InventoryService.DeleteTenant:output_type -> dialtone.inventory.v1.DeleteTenantResponse
+	16, // 103: dialtone.inventory.v1.InventoryService.CreateSipInterface:output_type -> dialtone.inventory.v1.CreateSipInterfaceResponse
+	18, // 104: dialtone.inventory.v1.InventoryService.GetSipInterface:output_type -> dialtone.inventory.v1.GetSipInterfaceResponse
+	20, // 105: dialtone.inventory.v1.InventoryService.ListSipInterfaces:output_type -> dialtone.inventory.v1.ListSipInterfacesResponse
+	22, // 106: dialtone.inventory.v1.InventoryService.UpdateSipInterface:output_type -> dialtone.inventory.v1.UpdateSipInterfaceResponse
+	24, // 107: dialtone.inventory.v1.InventoryService.DeleteSipInterface:output_type -> dialtone.inventory.v1.DeleteSipInterfaceResponse
+	27, // 108: dialtone.inventory.v1.InventoryService.CreateExtension:output_type -> dialtone.inventory.v1.CreateExtensionResponse
+	29, // 109: dialtone.inventory.v1.InventoryService.GetExtension:output_type -> dialtone.inventory.v1.GetExtensionResponse
+	31, // 110: dialtone.inventory.v1.InventoryService.ListExtensions:output_type -> dialtone.inventory.v1.ListExtensionsResponse
+	33, // 111: dialtone.inventory.v1.InventoryService.UpdateExtension:output_type -> dialtone.inventory.v1.UpdateExtensionResponse
+	35, // 112: dialtone.inventory.v1.InventoryService.DeleteExtension:output_type -> dialtone.inventory.v1.DeleteExtensionResponse
+	42, // 113: dialtone.inventory.v1.InventoryService.CreatePhone:output_type -> dialtone.inventory.v1.CreatePhoneResponse
+	44, // 114: dialtone.inventory.v1.InventoryService.GetPhone:output_type -> dialtone.inventory.v1.GetPhoneResponse
+	46, // 115: dialtone.inventory.v1.InventoryService.ListPhones:output_type -> dialtone.inventory.v1.ListPhonesResponse
+	48, // 116: dialtone.inventory.v1.InventoryService.UpdatePhone:output_type -> dialtone.inventory.v1.UpdatePhoneResponse
+	50, // 117: dialtone.inventory.v1.InventoryService.DeletePhone:output_type -> dialtone.inventory.v1.DeletePhoneResponse
+	52, // 118: dialtone.inventory.v1.InventoryService.AssignPhone:output_type -> dialtone.inventory.v1.AssignPhoneResponse
+	54, // 119: dialtone.inventory.v1.InventoryService.UnassignPhone:output_type -> dialtone.inventory.v1.UnassignPhoneResponse
+	56, // 120: dialtone.inventory.v1.InventoryService.RotateProvisioningToken:output_type -> dialtone.inventory.v1.RotateProvisioningTokenResponse
+	58, // 121: dialtone.inventory.v1.InventoryService.GetProvisioningUrl:output_type -> dialtone.inventory.v1.GetProvisioningUrlResponse
+	60, // 122: dialtone.inventory.v1.InventoryService.GetProvisioningProfile:output_type -> dialtone.inventory.v1.GetProvisioningProfileResponse
+	62, // 123: dialtone.inventory.v1.InventoryService.ReprovisionPhone:output_type -> dialtone.inventory.v1.ReprovisionPhoneResponse
+	64, // 124: dialtone.inventory.v1.InventoryService.WatchPhones:output_type -> dialtone.inventory.v1.WatchPhonesResponse
+	66, // 125: dialtone.inventory.v1.InventoryService.RotateKeys:output_type -> dialtone.inventory.v1.KeysRotateResponse
+	68, // 126: dialtone.inventory.v1.InventoryService.ExportBackup:output_type -> dialtone.inventory.v1.BackupChunk
+	69, // 127: dialtone.inventory.v1.InventoryService.ImportBackup:output_type -> dialtone.inventory.v1.BackupImportResponse
+	98, // [98:128] is the sub-list for method output_type
+	68, // [68:98] is the sub-list for method input_type
+	68, // [68:68] is the sub-list for extension type_name
+	68, // [68:68] is the sub-list for extension extendee
+	0,  // [0:68] is the sub-list for field type_name
 }
 
 func init() { file_dialtone_inventory_v1_inventory_proto_init() }
@@ -4407,7 +4672,7 @@ func file_dialtone_inventory_v1_inventory_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dialtone_inventory_v1_inventory_proto_rawDesc), len(file_dialtone_inventory_v1_inventory_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   62,
+			NumMessages:   68,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

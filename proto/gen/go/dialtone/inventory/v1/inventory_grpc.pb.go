@@ -46,6 +46,9 @@ const (
 	InventoryService_GetProvisioningProfile_FullMethodName  = "/dialtone.inventory.v1.InventoryService/GetProvisioningProfile"
 	InventoryService_ReprovisionPhone_FullMethodName        = "/dialtone.inventory.v1.InventoryService/ReprovisionPhone"
 	InventoryService_WatchPhones_FullMethodName             = "/dialtone.inventory.v1.InventoryService/WatchPhones"
+	InventoryService_RotateKeys_FullMethodName              = "/dialtone.inventory.v1.InventoryService/RotateKeys"
+	InventoryService_ExportBackup_FullMethodName            = "/dialtone.inventory.v1.InventoryService/ExportBackup"
+	InventoryService_ImportBackup_FullMethodName            = "/dialtone.inventory.v1.InventoryService/ImportBackup"
 )
 
 // InventoryServiceClient is the client API for InventoryService service.
@@ -111,6 +114,19 @@ type InventoryServiceClient interface {
 	// Streams phone changes. A client that remembers the last sequence it saw
 	// resumes after it and misses nothing that the stream still retains.
 	WatchPhones(ctx context.Context, in *WatchPhonesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchPhonesResponse], error)
+	// Rotates the keys that seal secrets at rest (admin): re-reads --kek-file
+	// (its first key is the current KEK), makes a new data key wrapped by it,
+	// rewraps the older data keys with it and reseals every record under the
+	// new data key, while the service keeps serving.
+	RotateKeys(ctx context.Context, in *KeysRotateRequest, opts ...grpc.CallOption) (*KeysRotateResponse, error)
+	// Streams a consistent backup of the whole store (admin): a versioned,
+	// checksummed file whose secrets stay sealed by the data keys it carries
+	// (wrapped by the KEK, which is never in it).
+	ExportBackup(ctx context.Context, in *BackupExportRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[BackupChunk], error)
+	// Restores a backup into an empty store (admin): all of it or nothing.
+	// The first chunk may carry only the file's start; the file is checked
+	// (format, checksum, contents) before anything is written.
+	ImportBackup(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[BackupChunk, BackupImportResponse], error)
 }
 
 type inventoryServiceClient struct {
@@ -400,6 +416,48 @@ func (c *inventoryServiceClient) WatchPhones(ctx context.Context, in *WatchPhone
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type InventoryService_WatchPhonesClient = grpc.ServerStreamingClient[WatchPhonesResponse]
 
+func (c *inventoryServiceClient) RotateKeys(ctx context.Context, in *KeysRotateRequest, opts ...grpc.CallOption) (*KeysRotateResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(KeysRotateResponse)
+	err := c.cc.Invoke(ctx, InventoryService_RotateKeys_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *inventoryServiceClient) ExportBackup(ctx context.Context, in *BackupExportRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[BackupChunk], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &InventoryService_ServiceDesc.Streams[1], InventoryService_ExportBackup_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[BackupExportRequest, BackupChunk]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type InventoryService_ExportBackupClient = grpc.ServerStreamingClient[BackupChunk]
+
+func (c *inventoryServiceClient) ImportBackup(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[BackupChunk, BackupImportResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &InventoryService_ServiceDesc.Streams[2], InventoryService_ImportBackup_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[BackupChunk, BackupImportResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type InventoryService_ImportBackupClient = grpc.ClientStreamingClient[BackupChunk, BackupImportResponse]
+
 // InventoryServiceServer is the server API for InventoryService service.
 // All implementations must embed UnimplementedInventoryServiceServer
 // for forward compatibility.
@@ -463,6 +521,19 @@ type InventoryServiceServer interface {
 	// Streams phone changes. A client that remembers the last sequence it saw
 	// resumes after it and misses nothing that the stream still retains.
 	WatchPhones(*WatchPhonesRequest, grpc.ServerStreamingServer[WatchPhonesResponse]) error
+	// Rotates the keys that seal secrets at rest (admin): re-reads --kek-file
+	// (its first key is the current KEK), makes a new data key wrapped by it,
+	// rewraps the older data keys with it and reseals every record under the
+	// new data key, while the service keeps serving.
+	RotateKeys(context.Context, *KeysRotateRequest) (*KeysRotateResponse, error)
+	// Streams a consistent backup of the whole store (admin): a versioned,
+	// checksummed file whose secrets stay sealed by the data keys it carries
+	// (wrapped by the KEK, which is never in it).
+	ExportBackup(*BackupExportRequest, grpc.ServerStreamingServer[BackupChunk]) error
+	// Restores a backup into an empty store (admin): all of it or nothing.
+	// The first chunk may carry only the file's start; the file is checked
+	// (format, checksum, contents) before anything is written.
+	ImportBackup(grpc.ClientStreamingServer[BackupChunk, BackupImportResponse]) error
 	mustEmbedUnimplementedInventoryServiceServer()
 }
 
@@ -553,6 +624,15 @@ func (UnimplementedInventoryServiceServer) ReprovisionPhone(context.Context, *Re
 }
 func (UnimplementedInventoryServiceServer) WatchPhones(*WatchPhonesRequest, grpc.ServerStreamingServer[WatchPhonesResponse]) error {
 	return status.Error(codes.Unimplemented, "method WatchPhones not implemented")
+}
+func (UnimplementedInventoryServiceServer) RotateKeys(context.Context, *KeysRotateRequest) (*KeysRotateResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RotateKeys not implemented")
+}
+func (UnimplementedInventoryServiceServer) ExportBackup(*BackupExportRequest, grpc.ServerStreamingServer[BackupChunk]) error {
+	return status.Error(codes.Unimplemented, "method ExportBackup not implemented")
+}
+func (UnimplementedInventoryServiceServer) ImportBackup(grpc.ClientStreamingServer[BackupChunk, BackupImportResponse]) error {
+	return status.Error(codes.Unimplemented, "method ImportBackup not implemented")
 }
 func (UnimplementedInventoryServiceServer) mustEmbedUnimplementedInventoryServiceServer() {}
 func (UnimplementedInventoryServiceServer) testEmbeddedByValue()                          {}
@@ -1054,6 +1134,42 @@ func _InventoryService_WatchPhones_Handler(srv interface{}, stream grpc.ServerSt
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type InventoryService_WatchPhonesServer = grpc.ServerStreamingServer[WatchPhonesResponse]
 
+func _InventoryService_RotateKeys_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(KeysRotateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(InventoryServiceServer).RotateKeys(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: InventoryService_RotateKeys_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(InventoryServiceServer).RotateKeys(ctx, req.(*KeysRotateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _InventoryService_ExportBackup_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(BackupExportRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(InventoryServiceServer).ExportBackup(m, &grpc.GenericServerStream[BackupExportRequest, BackupChunk]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type InventoryService_ExportBackupServer = grpc.ServerStreamingServer[BackupChunk]
+
+func _InventoryService_ImportBackup_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(InventoryServiceServer).ImportBackup(&grpc.GenericServerStream[BackupChunk, BackupImportResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type InventoryService_ImportBackupServer = grpc.ClientStreamingServer[BackupChunk, BackupImportResponse]
+
 // InventoryService_ServiceDesc is the grpc.ServiceDesc for InventoryService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1165,12 +1281,26 @@ var InventoryService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "ReprovisionPhone",
 			Handler:    _InventoryService_ReprovisionPhone_Handler,
 		},
+		{
+			MethodName: "RotateKeys",
+			Handler:    _InventoryService_RotateKeys_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
 			StreamName:    "WatchPhones",
 			Handler:       _InventoryService_WatchPhones_Handler,
 			ServerStreams: true,
+		},
+		{
+			StreamName:    "ExportBackup",
+			Handler:       _InventoryService_ExportBackup_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "ImportBackup",
+			Handler:       _InventoryService_ImportBackup_Handler,
+			ClientStreams: true,
 		},
 	},
 	Metadata: "dialtone/inventory/v1/inventory.proto",
