@@ -32,6 +32,7 @@ import (
 	"github.com/dialtone-voip/dialtone/services/inventory/internal/store"
 	"github.com/dialtone-voip/dialtone/services/inventory/internal/store/boltstore"
 	"github.com/dialtone-voip/dialtone/services/inventory/internal/store/redisstore"
+	"github.com/dialtone-voip/dialtone/services/inventory/internal/store/sealstore"
 
 	_ "time/tzdata" // time zones are validated even where the system has no zoneinfo
 )
@@ -71,6 +72,12 @@ type Config struct {
 
 	LogFormat string
 	LogLevel  string
+
+	// Secrets at rest and backups (backups.go).
+	KEKFile     string
+	BackupDir   string
+	BackupEvery time.Duration
+	BackupKeep  int
 }
 
 // RegisterFlags registers the flags (env DIALTONE_INVENTORY_<FLAG>).
@@ -91,6 +98,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.TokensFile, "tokens-file", "", "JSON file of API tokens (hashed) and their roles")
 	fs.StringVar(&c.LogFormat, "log-format", "json", "log format: json or text")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	c.registerBackupFlags(fs)
 }
 
 // Validate checks the configuration.
@@ -155,6 +163,7 @@ func (c Config) Validate() error {
 	if err := config.OneOf(strings.ToLower(c.LogLevel), "debug", "info", "warn", "error"); err != nil {
 		errs = append(errs, fmt.Errorf("--log-level: %w", err))
 	}
+	errs = append(errs, c.validateBackup()...)
 	return errors.Join(errs...)
 }
 
@@ -199,6 +208,9 @@ type Service struct {
 
 	mu       sync.Mutex
 	streamed bool // the event streams exist
+
+	sealed  *sealstore.Store
+	backups backupState
 }
 
 // New builds the service.
@@ -209,6 +221,15 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if deps.Logger == nil {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
+	// Seal secrets at rest (or find the store locked without a KEK);
+	// migrating plaintext happens here, once, before anything serves.
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	sealed, err := sealstore.Open(sctx, deps.Store, sealstore.Options{KEKFile: cfg.KEKFile, Logger: deps.Logger})
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("inventory: %w", err)
+	}
+	deps.Store = sealed
 	var publish server.Publisher
 	if js := deps.JetStream; js != nil {
 		publish = func(ctx context.Context, subject, msgID string, msg proto.Message) error {
@@ -224,7 +245,11 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("inventory: %w", err)
 	}
-	return &Service{cfg: cfg, deps: deps, log: deps.Logger, srv: srv}, nil
+	svc := &Service{cfg: cfg, deps: deps, log: deps.Logger, srv: srv, sealed: sealed.Sealer()}
+	if err := svc.registerBackupMetrics(deps.Registerer); err != nil {
+		return nil, fmt.Errorf("inventory: %w", err)
+	}
+	return svc, nil
 }
 
 // GRPCStreamWorkers is the grpc.NumStreamWorkers a process serving

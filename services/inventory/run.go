@@ -19,6 +19,12 @@ import (
 // concurrently (platform/natsjs.ConsumeBatched), so on the embedded store a burst of
 // events shares fsyncs instead of paying one each.
 func (s *Service) Run(ctx context.Context) error {
+	if s.cfg.BackupDir != "" {
+		bctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		defer func() { cancel(); <-done }()
+		go func() { defer close(done); s.runBackups(bctx) }()
+	}
 	js := s.deps.JetStream
 	if js == nil {
 		<-ctx.Done()

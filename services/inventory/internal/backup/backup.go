@@ -383,14 +383,8 @@ var ErrNotEmpty = errors.New("the store is not empty: restore into an empty data
 // stored, sealed). Revisions start again; IDs, index terms, unique keys
 // (token hashes) and values are kept, so phones keep their tokens.
 func Restore(ctx context.Context, st store.Store, recs []store.Record) (map[string]int64, error) {
-	for _, k := range store.Kinds {
-		have, err := st.List(ctx, store.ListQuery{Kind: k, Limit: 1})
-		if err != nil {
-			return nil, fmt.Errorf("restore: %w", err)
-		}
-		if len(have) > 0 {
-			return nil, ErrNotEmpty
-		}
+	if err := CheckEmpty(ctx, st); err != nil {
+		return nil, err
 	}
 	byKind := map[store.Kind][]store.Record{}
 	for _, r := range recs {
@@ -400,7 +394,11 @@ func Restore(ctx context.Context, st store.Store, recs []store.Record) (map[stri
 	counts := map[string]int64{}
 	for _, k := range kinds() {
 		for _, r := range byKind[k] {
-			ops = append(ops, store.Op{Kind: r.Kind, ID: r.ID, Expect: store.ExpectAbsent, Terms: r.Terms, Keys: r.Keys, Refs: r.Refs, Value: r.Value})
+			expect := store.ExpectAbsent
+			if k == store.KindKey && r.ID == "current" {
+				expect = store.ExpectAny
+			}
+			ops = append(ops, store.Op{Kind: r.Kind, ID: r.ID, Expect: expect, Terms: r.Terms, Keys: r.Keys, Refs: r.Refs, Value: r.Value})
 			counts[kindName(k)]++
 		}
 	}
@@ -411,4 +409,23 @@ func Restore(ctx context.Context, st store.Store, recs []store.Record) (map[stri
 		return nil, fmt.Errorf("restore: %w", err)
 	}
 	return counts, nil
+}
+
+// CheckEmpty is nil when st holds no records (data keys aside: a sealing
+// store makes its first data key at start; the backup's keys join it and
+// its current one wins).
+func CheckEmpty(ctx context.Context, st store.Store) error {
+	for _, k := range store.Kinds {
+		if k == store.KindKey {
+			continue
+		}
+		have, err := st.List(ctx, store.ListQuery{Kind: k, Limit: 1})
+		if err != nil {
+			return fmt.Errorf("restore: %w", err)
+		}
+		if len(have) > 0 {
+			return ErrNotEmpty
+		}
+	}
+	return nil
 }

@@ -147,6 +147,39 @@ type Rewriter interface {
 	Rewrite() error
 }
 
+// CheckDataKeys reports whether this store's KEKs open every data key
+// among recs (records of a backup), before any of them is written.
+func (s *Store) CheckDataKeys(recs []store.Record) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, r := range recs {
+		if r.Kind != store.KindKey || r.ID == currentID {
+			continue
+		}
+		d, err := decodeDataKey(r.Value)
+		if err != nil {
+			return fmt.Errorf("data key %s: %w", r.ID, err)
+		}
+		if _, err := s.unwrap(r.ID, d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Reload reads the data keys again (after a restore wrote some) and seals
+// any plaintext secrets the store holds.
+func (s *Store) Reload(ctx context.Context) error {
+	if s.mode != ModeSealed {
+		return nil
+	}
+	if err := s.load(ctx, false); err != nil {
+		return err
+	}
+	_, err := s.reseal(ctx, false)
+	return err
+}
+
 // Mode reports how the store treats secrets.
 func (s *Store) Mode() Mode { return s.mode }
 
