@@ -2,11 +2,10 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
-
-	"context"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -34,9 +33,22 @@ func (s *Server) rawStore() store.Store {
 	return s.st
 }
 
+// siteAdmin authorizes an admin bound to no tenant: keys and backups
+// span every tenant.
+func siteAdmin(ctx context.Context, what string) (caller, error) {
+	c, err := authorize(ctx, rolesWrite...)
+	if err != nil {
+		return c, err
+	}
+	if c.Tenant != "" {
+		return c, status.Errorf(codes.PermissionDenied, "a tenant-scoped principal cannot %s", what)
+	}
+	return c, nil
+}
+
 // RotateKeys implements inventoryv1.InventoryServiceServer.
 func (s *Server) RotateKeys(ctx context.Context, _ *inventoryv1.KeysRotateRequest) (*inventoryv1.KeysRotateResponse, error) {
-	c, err := authorize(ctx, rolesWrite...)
+	c, err := siteAdmin(ctx, "rotate keys")
 	if err != nil {
 		return nil, err
 	}
@@ -80,7 +92,7 @@ func (w chunkWriter) Write(p []byte) (int, error) {
 // ExportBackup implements inventoryv1.InventoryServiceServer.
 func (s *Server) ExportBackup(_ *inventoryv1.BackupExportRequest, stream grpc.ServerStreamingServer[inventoryv1.BackupChunk]) error {
 	ctx := stream.Context()
-	c, err := authorize(ctx, rolesWrite...)
+	c, err := siteAdmin(ctx, "export a backup")
 	if err != nil {
 		return err
 	}
@@ -101,7 +113,7 @@ func (s *Server) ExportBackup(_ *inventoryv1.BackupExportRequest, stream grpc.Se
 // ImportBackup implements inventoryv1.InventoryServiceServer.
 func (s *Server) ImportBackup(stream grpc.ClientStreamingServer[inventoryv1.BackupChunk, inventoryv1.BackupImportResponse]) error {
 	ctx := stream.Context()
-	c, err := authorize(ctx, rolesWrite...)
+	c, err := siteAdmin(ctx, "import a backup")
 	if err != nil {
 		return err
 	}
