@@ -57,6 +57,7 @@ type Config struct {
 	SIPRatePerSrc float64
 	LogFormat     string
 	LogLevel      string
+	BackupConfig
 }
 
 // RegisterFlags registers the flags on fs.
@@ -78,6 +79,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.Bootstrap, "bootstrap", true, "give discovered, unassigned phones a secret-free bootstrap configuration that keeps them polling")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	c.BackupConfig.register(fs)
 }
 
 // Validate checks the configuration before anything starts.
@@ -115,6 +117,7 @@ func (c Config) Validate() error {
 	if err := config.OneOf(c.LogFormat, "text", "json"); err != nil {
 		errs = append(errs, fmt.Errorf("--log-format: %w", err))
 	}
+	errs = append(errs, c.BackupConfig.validate()...)
 	return errors.Join(errs...)
 }
 
@@ -223,9 +226,11 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) er
 	}
 	defer store.Close()
 
-	inv, err := inventory.New(inventory.Config{
+	invCfg := inventory.Config{
 		EdgeHTTPBase: httpBase, EdgeHTTPSBase: httpsBase, Bootstrap: cfg.Bootstrap, TokenGrace: 24 * time.Hour,
-	}, inventory.Deps{Logger: logger.With("service", "inventory"), Registerer: serviceReg("inventory"), Store: store, JetStream: js})
+	}
+	cfg.BackupConfig.apply(&invCfg)
+	inv, err := inventory.New(invCfg, inventory.Deps{Logger: logger.With("service", "inventory"), Registerer: serviceReg("inventory"), Store: store, JetStream: js})
 	if err != nil {
 		grpcLis.Close()
 		return err
