@@ -62,6 +62,7 @@ type site struct {
 	logs       *logtest.Buffer
 	exited     chan struct{} // closed when proc has exited; exitErr is then set
 	exitErr    error
+	args       []string // more dialtone flags
 }
 
 func newSite(t *testing.T) *site {
@@ -93,13 +94,14 @@ func (s *site) pbxAddr() string { return s.pbx.Addr().String() }
 func (s *site) start() {
 	s.t.Helper()
 	s.logs = &logtest.Buffer{}
-	s.proc = s.pbx.Command(bins.dialtone,
+	args := append([]string{
 		"--data-dir", s.dataDir,
 		"--sip-interfaces", s.pbx.Iface(),
 		"--public-host", s.pbxAddr(),
 		"--pbx-host", s.pbxAddr(),
 		"--https-addr", ":8443", "--tls-cert", s.cert, "--tls-key", s.key,
-		"--log-format", "json", "--log-level", "debug")
+		"--log-format", "json", "--log-level", "debug"}, s.args...)
+	s.proc = s.pbx.Command(bins.dialtone, args...)
 	s.proc.Stdout, s.proc.Stderr = s.logs, s.logs
 	if err := s.proc.Start(); err != nil {
 		s.t.Fatalf("start dialtone: %v", err)
