@@ -238,7 +238,7 @@ func TestSecretsAtRest(t *testing.T) {
 			}
 			for _, tok := range tokens {
 				_, err := l.edge.GetProvisioningProfile(cctx(), &inventoryv1.GetProvisioningProfileRequest{Token: tok})
-				if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "--kek-file") {
+				if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "secrets are sealed at rest") || !strings.Contains(err.Error(), "--kek-file") {
 					t.Fatalf("locked profile: %v, want Unavailable naming --kek-file", err)
 				}
 			}
