@@ -58,7 +58,7 @@ func RunSealing(t *testing.T, newStore func(t *testing.T) (store.Store, Dumper))
 }
 
 // WriteKEKFile writes lines as a --kek-file and returns its path.
-func WriteKEKFile(t *testing.T, lines ...string) string {
+func WriteKEKFile(t testing.TB, lines ...string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), fmt.Sprintf("kek-%d", kekFiles.Add(1)))
 	if err := os.WriteFile(p, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
