@@ -56,8 +56,9 @@ func fields(b []byte) ([]field, bool) {
 }
 
 // extract removes every value at path from b and returns what is left and
-// the removed values. ok is false when b (or a message on the path) does
-// not parse; b is returned unchanged then.
+// the removed values. ok is false when b does not parse (b is returned
+// unchanged then); a field on the path that does not parse as a message is
+// kept as it is.
 func extract(b []byte, path []protowire.Number) (rest []byte, vals [][]byte, ok bool) {
 	fs, ok := fields(b)
 	if !ok {
@@ -74,7 +75,9 @@ func extract(b []byte, path []protowire.Number) (rest []byte, vals [][]byte, ok 
 		}
 		inner, v, ok := extract(f.val, path[1:])
 		if !ok {
-			return b, nil, false
+			// Not a message: it holds nothing on this path.
+			rest = append(rest, f.raw...)
+			continue
 		}
 		vals = append(vals, v...)
 		rest = protowire.AppendTag(rest, f.num, protowire.BytesType)
@@ -83,8 +86,8 @@ func extract(b []byte, path []protowire.Number) (rest []byte, vals [][]byte, ok 
 	return rest, vals, true
 }
 
-// insert adds val at path to b, inside the last message already present
-// on the path (a parser merges repeated message fields, but a hand-written
+// insert adds val at path to b, inside the last message (a field that
+// parses as one) already present on the path (a parser merges repeated message fields, but a hand-written
 // decoder may not), or in a new one.
 func insert(b []byte, path []protowire.Number, val []byte) []byte {
 	if len(path) == 1 {
@@ -95,7 +98,9 @@ func insert(b []byte, path []protowire.Number, val []byte) []byte {
 	last := -1
 	for i, f := range fs {
 		if f.num == path[0] && f.typ == protowire.BytesType {
-			last = i
+			if _, ok := fields(f.val); ok {
+				last = i
+			}
 		}
 	}
 	if last < 0 {
