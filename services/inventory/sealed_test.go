@@ -306,7 +306,7 @@ func TestMigrateAndRotateUnderLoad(t *testing.T) {
 			if err := os.WriteFile(kekPath, []byte(newKEK+"\n"+oldKEK+"\n"), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			res, err := s.admin.RotateKeys(cctx(), &inventoryv1.KeysRotateRequest{})
+			res, err := s.admin.RotateKeys(cctx(), &inventoryv1.RotateKeysRequest{})
 			stop.Store(true)
 			wg.Wait()
 			if err != nil {
@@ -383,7 +383,7 @@ func TestExportImportThroughAPI(t *testing.T) {
 
 func export(t *testing.T, a inventoryv1.InventoryServiceClient) []byte {
 	t.Helper()
-	st, err := a.ExportBackup(cctx(), &inventoryv1.BackupExportRequest{})
+	st, err := a.ExportBackup(cctx(), &inventoryv1.ExportBackupRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -400,14 +400,14 @@ func export(t *testing.T, a inventoryv1.InventoryServiceClient) []byte {
 	}
 }
 
-func importFile(a inventoryv1.InventoryServiceClient, file []byte) (*inventoryv1.BackupImportResponse, error) {
+func importFile(a inventoryv1.InventoryServiceClient, file []byte) (*inventoryv1.ImportBackupResponse, error) {
 	st, err := a.ImportBackup(cctx())
 	if err != nil {
 		return nil, err
 	}
 	for len(file) > 0 {
 		m := min(len(file), 1000)
-		if err := st.Send(&inventoryv1.BackupChunk{Data: file[:m]}); err != nil {
+		if err := st.Send(&inventoryv1.ImportBackupRequest{Data: file[:m]}); err != nil {
 			return nil, err
 		}
 		file = file[m:]

@@ -34,7 +34,7 @@ same key file. FILE is written under a temporary name and renamed when complete.
 "-" writes to standard output.`,
 		Run: func(ctx context.Context, args []string) error {
 			return c.callLong(ctx, func(ctx context.Context, cl *Clients) error {
-				st, err := cl.Inventory.ExportBackup(ctx, &inventoryv1.BackupExportRequest{})
+				st, err := cl.Inventory.ExportBackup(ctx, &inventoryv1.ExportBackupRequest{})
 				if err != nil {
 					return err
 				}
@@ -85,7 +85,7 @@ their provisioning tokens. For the one-process dialtone, stop it and use
 				}
 				for rest := data; len(rest) > 0; {
 					m := min(len(rest), 256<<10)
-					if err := st.Send(&inventoryv1.BackupChunk{Data: rest[:m]}); err != nil {
+					if err := st.Send(&inventoryv1.ImportBackupRequest{Data: rest[:m]}); err != nil {
 						break // the server's answer says why
 					}
 					rest = rest[m:]
@@ -112,7 +112,7 @@ on the file's first line and keep the old one on the second, run this, then remo
 the old line.`,
 		Run: func(ctx context.Context, _ []string) error {
 			return c.callLong(ctx, func(ctx context.Context, cl *Clients) error {
-				r, err := cl.Inventory.RotateKeys(ctx, &inventoryv1.KeysRotateRequest{})
+				r, err := cl.Inventory.RotateKeys(ctx, &inventoryv1.RotateKeysRequest{})
 				if err != nil {
 					return err
 				}

@@ -139,11 +139,11 @@ func rpcs() []rpc {
 			return err
 		}},
 		{"RotateKeys", adminOnly, func(c inventoryv1.InventoryServiceClient) error {
-			_, err := c.RotateKeys(ctx(), &inventoryv1.KeysRotateRequest{})
+			_, err := c.RotateKeys(ctx(), &inventoryv1.RotateKeysRequest{})
 			return err
 		}},
 		{"ExportBackup", adminOnly, func(c inventoryv1.InventoryServiceClient) error {
-			s, err := c.ExportBackup(ctx(), &inventoryv1.BackupExportRequest{})
+			s, err := c.ExportBackup(ctx(), &inventoryv1.ExportBackupRequest{})
 			if err != nil {
 				return err
 			}

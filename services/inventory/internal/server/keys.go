@@ -47,7 +47,7 @@ func siteAdmin(ctx context.Context, what string) (caller, error) {
 }
 
 // RotateKeys implements inventoryv1.InventoryServiceServer.
-func (s *Server) RotateKeys(ctx context.Context, _ *inventoryv1.KeysRotateRequest) (*inventoryv1.KeysRotateResponse, error) {
+func (s *Server) RotateKeys(ctx context.Context, _ *inventoryv1.RotateKeysRequest) (*inventoryv1.RotateKeysResponse, error) {
 	c, err := siteAdmin(ctx, "rotate keys")
 	if err != nil {
 		return nil, err
@@ -65,22 +65,22 @@ func (s *Server) RotateKeys(ctx context.Context, _ *inventoryv1.KeysRotateReques
 		return nil, status.Errorf(codes.FailedPrecondition, "rotate keys: %v", err)
 	}
 	s.log.Info("keys rotated", "data_key", res.DataKeyID, "kek", res.KEKID, "rewrapped", res.Rewrapped, "resealed", res.Resealed, "principal", c.Name)
-	return &inventoryv1.KeysRotateResponse{
+	return &inventoryv1.RotateKeysResponse{
 		DataKeyId: res.DataKeyID, KekId: res.KEKID,
 		RewrappedDataKeys: int32(res.Rewrapped), ResealedRecords: int32(res.Resealed),
 	}, nil
 }
 
-// chunkWriter sends what is written as BackupChunks of at most 256 KiB.
+// chunkWriter sends what is written as ExportBackupResponses of at most 256 KiB.
 type chunkWriter struct {
-	send func(*inventoryv1.BackupChunk) error
+	send func(*inventoryv1.ExportBackupResponse) error
 }
 
 func (w chunkWriter) Write(p []byte) (int, error) {
 	n := 0
 	for len(p) > 0 {
 		m := min(len(p), 256<<10)
-		if err := w.send(&inventoryv1.BackupChunk{Data: p[:m]}); err != nil {
+		if err := w.send(&inventoryv1.ExportBackupResponse{Data: p[:m]}); err != nil {
 			return n, err
 		}
 		n += m
@@ -90,7 +90,7 @@ func (w chunkWriter) Write(p []byte) (int, error) {
 }
 
 // ExportBackup implements inventoryv1.InventoryServiceServer.
-func (s *Server) ExportBackup(_ *inventoryv1.BackupExportRequest, stream grpc.ServerStreamingServer[inventoryv1.BackupChunk]) error {
+func (s *Server) ExportBackup(_ *inventoryv1.ExportBackupRequest, stream grpc.ServerStreamingServer[inventoryv1.ExportBackupResponse]) error {
 	ctx := stream.Context()
 	c, err := siteAdmin(ctx, "export a backup")
 	if err != nil {
@@ -111,7 +111,7 @@ func (s *Server) ExportBackup(_ *inventoryv1.BackupExportRequest, stream grpc.Se
 }
 
 // ImportBackup implements inventoryv1.InventoryServiceServer.
-func (s *Server) ImportBackup(stream grpc.ClientStreamingServer[inventoryv1.BackupChunk, inventoryv1.BackupImportResponse]) error {
+func (s *Server) ImportBackup(stream grpc.ClientStreamingServer[inventoryv1.ImportBackupRequest, inventoryv1.ImportBackupResponse]) error {
 	ctx := stream.Context()
 	c, err := siteAdmin(ctx, "import a backup")
 	if err != nil {
@@ -136,7 +136,7 @@ func (s *Server) ImportBackup(stream grpc.ClientStreamingServer[inventoryv1.Back
 		return err
 	}
 	s.log.Info("backup imported", "records", fmt.Sprint(counts), "principal", c.Name)
-	return stream.SendAndClose(&inventoryv1.BackupImportResponse{Records: counts})
+	return stream.SendAndClose(&inventoryv1.ImportBackupResponse{Records: counts})
 }
 
 // restore checks a backup file whole, then writes it into the (empty) store.

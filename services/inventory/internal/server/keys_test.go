@@ -15,9 +15,9 @@ func TestKeysAndBackupsNeedSiteAdmin(t *testing.T) {
 	e := newEnv(t)
 	e.seed("acme")
 	c := e.c("acme-admin")
-	_, err := c.RotateKeys(ctx(), &inventoryv1.KeysRotateRequest{})
+	_, err := c.RotateKeys(ctx(), &inventoryv1.RotateKeysRequest{})
 	wantCode(t, err, codes.PermissionDenied, "")
-	s, err := c.ExportBackup(ctx(), &inventoryv1.BackupExportRequest{})
+	s, err := c.ExportBackup(ctx(), &inventoryv1.ExportBackupRequest{})
 	if err == nil {
 		_, err = s.Recv()
 	}
@@ -31,6 +31,6 @@ func TestKeysAndBackupsNeedSiteAdmin(t *testing.T) {
 	}
 	wantCode(t, err, codes.PermissionDenied, "")
 	// Without --kek-file there is nothing to rotate.
-	_, err = e.admin().RotateKeys(ctx(), &inventoryv1.KeysRotateRequest{})
+	_, err = e.admin().RotateKeys(ctx(), &inventoryv1.RotateKeysRequest{})
 	wantCode(t, err, codes.FailedPrecondition, "")
 }

@@ -3865,26 +3865,26 @@ func (x *WatchPhonesResponse) GetChangeTime() *timestamppb.Timestamp {
 	return nil
 }
 
-type KeysRotateRequest struct {
+type RotateKeysRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *KeysRotateRequest) Reset() {
-	*x = KeysRotateRequest{}
+func (x *RotateKeysRequest) Reset() {
+	*x = RotateKeysRequest{}
 	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *KeysRotateRequest) String() string {
+func (x *RotateKeysRequest) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*KeysRotateRequest) ProtoMessage() {}
+func (*RotateKeysRequest) ProtoMessage() {}
 
-func (x *KeysRotateRequest) ProtoReflect() protoreflect.Message {
+func (x *RotateKeysRequest) ProtoReflect() protoreflect.Message {
 	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -3896,12 +3896,12 @@ func (x *KeysRotateRequest) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use KeysRotateRequest.ProtoReflect.Descriptor instead.
-func (*KeysRotateRequest) Descriptor() ([]byte, []int) {
+// Deprecated: Use RotateKeysRequest.ProtoReflect.Descriptor instead.
+func (*RotateKeysRequest) Descriptor() ([]byte, []int) {
 	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{62}
 }
 
-type KeysRotateResponse struct {
+type RotateKeysResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Id of the new data key.
 	DataKeyId string `protobuf:"bytes,1,opt,name=data_key_id,json=dataKeyId,proto3" json:"data_key_id,omitempty"`
@@ -3915,20 +3915,20 @@ type KeysRotateResponse struct {
 	sizeCache       protoimpl.SizeCache
 }
 
-func (x *KeysRotateResponse) Reset() {
-	*x = KeysRotateResponse{}
+func (x *RotateKeysResponse) Reset() {
+	*x = RotateKeysResponse{}
 	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *KeysRotateResponse) String() string {
+func (x *RotateKeysResponse) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*KeysRotateResponse) ProtoMessage() {}
+func (*RotateKeysResponse) ProtoMessage() {}
 
-func (x *KeysRotateResponse) ProtoReflect() protoreflect.Message {
+func (x *RotateKeysResponse) ProtoReflect() protoreflect.Message {
 	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -3940,59 +3940,59 @@ func (x *KeysRotateResponse) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use KeysRotateResponse.ProtoReflect.Descriptor instead.
-func (*KeysRotateResponse) Descriptor() ([]byte, []int) {
+// Deprecated: Use RotateKeysResponse.ProtoReflect.Descriptor instead.
+func (*RotateKeysResponse) Descriptor() ([]byte, []int) {
 	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{63}
 }
 
-func (x *KeysRotateResponse) GetDataKeyId() string {
+func (x *RotateKeysResponse) GetDataKeyId() string {
 	if x != nil {
 		return x.DataKeyId
 	}
 	return ""
 }
 
-func (x *KeysRotateResponse) GetKekId() string {
+func (x *RotateKeysResponse) GetKekId() string {
 	if x != nil {
 		return x.KekId
 	}
 	return ""
 }
 
-func (x *KeysRotateResponse) GetRewrappedDataKeys() int32 {
+func (x *RotateKeysResponse) GetRewrappedDataKeys() int32 {
 	if x != nil {
 		return x.RewrappedDataKeys
 	}
 	return 0
 }
 
-func (x *KeysRotateResponse) GetResealedRecords() int32 {
+func (x *RotateKeysResponse) GetResealedRecords() int32 {
 	if x != nil {
 		return x.ResealedRecords
 	}
 	return 0
 }
 
-type BackupExportRequest struct {
+type ExportBackupRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *BackupExportRequest) Reset() {
-	*x = BackupExportRequest{}
+func (x *ExportBackupRequest) Reset() {
+	*x = ExportBackupRequest{}
 	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *BackupExportRequest) String() string {
+func (x *ExportBackupRequest) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*BackupExportRequest) ProtoMessage() {}
+func (*ExportBackupRequest) ProtoMessage() {}
 
-func (x *BackupExportRequest) ProtoReflect() protoreflect.Message {
+func (x *ExportBackupRequest) ProtoReflect() protoreflect.Message {
 	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -4004,33 +4004,33 @@ func (x *BackupExportRequest) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use BackupExportRequest.ProtoReflect.Descriptor instead.
-func (*BackupExportRequest) Descriptor() ([]byte, []int) {
+// Deprecated: Use ExportBackupRequest.ProtoReflect.Descriptor instead.
+func (*ExportBackupRequest) Descriptor() ([]byte, []int) {
 	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{64}
 }
 
-// A piece of a backup file, in order.
-type BackupChunk struct {
+// A piece of the backup file, in order.
+type ExportBackupResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Data          []byte                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *BackupChunk) Reset() {
-	*x = BackupChunk{}
+func (x *ExportBackupResponse) Reset() {
+	*x = ExportBackupResponse{}
 	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *BackupChunk) String() string {
+func (x *ExportBackupResponse) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*BackupChunk) ProtoMessage() {}
+func (*ExportBackupResponse) ProtoMessage() {}
 
-func (x *BackupChunk) ProtoReflect() protoreflect.Message {
+func (x *ExportBackupResponse) ProtoReflect() protoreflect.Message {
 	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -4042,19 +4042,64 @@ func (x *BackupChunk) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use BackupChunk.ProtoReflect.Descriptor instead.
-func (*BackupChunk) Descriptor() ([]byte, []int) {
+// Deprecated: Use ExportBackupResponse.ProtoReflect.Descriptor instead.
+func (*ExportBackupResponse) Descriptor() ([]byte, []int) {
 	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{65}
 }
 
-func (x *BackupChunk) GetData() []byte {
+func (x *ExportBackupResponse) GetData() []byte {
 	if x != nil {
 		return x.Data
 	}
 	return nil
 }
 
-type BackupImportResponse struct {
+// A piece of the backup file, in order.
+type ImportBackupRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Data          []byte                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportBackupRequest) Reset() {
+	*x = ImportBackupRequest{}
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[66]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportBackupRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportBackupRequest) ProtoMessage() {}
+
+func (x *ImportBackupRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[66]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportBackupRequest.ProtoReflect.Descriptor instead.
+func (*ImportBackupRequest) Descriptor() ([]byte, []int) {
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{66}
+}
+
+func (x *ImportBackupRequest) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+type ImportBackupResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Records restored per kind ("phone": 200, ...).
 	Records       map[string]int64 `protobuf:"bytes,1,rep,name=records,proto3" json:"records,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
@@ -4062,21 +4107,21 @@ type BackupImportResponse struct {
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *BackupImportResponse) Reset() {
-	*x = BackupImportResponse{}
-	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[66]
+func (x *ImportBackupResponse) Reset() {
+	*x = ImportBackupResponse{}
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *BackupImportResponse) String() string {
+func (x *ImportBackupResponse) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*BackupImportResponse) ProtoMessage() {}
+func (*ImportBackupResponse) ProtoMessage() {}
 
-func (x *BackupImportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[66]
+func (x *ImportBackupResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4087,12 +4132,12 @@ func (x *BackupImportResponse) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use BackupImportResponse.ProtoReflect.Descriptor instead.
-func (*BackupImportResponse) Descriptor() ([]byte, []int) {
-	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{66}
+// Deprecated: Use ImportBackupResponse.ProtoReflect.Descriptor instead.
+func (*ImportBackupResponse) Descriptor() ([]byte, []int) {
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{67}
 }
 
-func (x *BackupImportResponse) GetRecords() map[string]int64 {
+func (x *ImportBackupResponse) GetRecords() map[string]int64 {
 	if x != nil {
 		return x.Records
 	}
@@ -4361,17 +4406,19 @@ const file_dialtone_inventory_v1_inventory_proto_rawDesc = "" +
 	"\x05phone\x18\x03 \x01(\v2\x1c.dialtone.inventory.v1.PhoneR\x05phone\x12;\n" +
 	"\vchange_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"changeTime\"\x13\n" +
-	"\x11KeysRotateRequest\"\xa6\x01\n" +
-	"\x12KeysRotateResponse\x12\x1e\n" +
+	"\x11RotateKeysRequest\"\xa6\x01\n" +
+	"\x12RotateKeysResponse\x12\x1e\n" +
 	"\vdata_key_id\x18\x01 \x01(\tR\tdataKeyId\x12\x15\n" +
 	"\x06kek_id\x18\x02 \x01(\tR\x05kekId\x12.\n" +
 	"\x13rewrapped_data_keys\x18\x03 \x01(\x05R\x11rewrappedDataKeys\x12)\n" +
 	"\x10resealed_records\x18\x04 \x01(\x05R\x0fresealedRecords\"\x15\n" +
-	"\x13BackupExportRequest\"!\n" +
-	"\vBackupChunk\x12\x12\n" +
+	"\x13ExportBackupRequest\"*\n" +
+	"\x14ExportBackupResponse\x12\x12\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\")\n" +
+	"\x13ImportBackupRequest\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\"\xa6\x01\n" +
-	"\x14BackupImportResponse\x12R\n" +
-	"\arecords\x18\x01 \x03(\v28.dialtone.inventory.v1.BackupImportResponse.RecordsEntryR\arecords\x1a:\n" +
+	"\x14ImportBackupResponse\x12R\n" +
+	"\arecords\x18\x01 \x03(\v28.dialtone.inventory.v1.ImportBackupResponse.RecordsEntryR\arecords\x1a:\n" +
 	"\fRecordsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01*|\n" +
@@ -4395,7 +4442,7 @@ const file_dialtone_inventory_v1_inventory_proto_rawDesc = "" +
 	"\x1dPHONE_CHANGE_TYPE_PROVISIONED\x10\x06\x12#\n" +
 	"\x1fPHONE_CHANGE_TYPE_TOKEN_ROTATED\x10\a\x12\x1d\n" +
 	"\x19PHONE_CHANGE_TYPE_DELETED\x10\b\x12 \n" +
-	"\x1cPHONE_CHANGE_TYPE_RPS_STATUS\x10\t2\xf3\x19\n" +
+	"\x1cPHONE_CHANGE_TYPE_RPS_STATUS\x10\t2\x84\x1a\n" +
 	"\x10InventoryService\x12g\n" +
 	"\fCreateTenant\x12*.dialtone.inventory.v1.CreateTenantRequest\x1a+.dialtone.inventory.v1.CreateTenantResponse\x12^\n" +
 	"\tGetTenant\x12'.dialtone.inventory.v1.GetTenantRequest\x1a(.dialtone.inventory.v1.GetTenantResponse\x12d\n" +
@@ -4426,9 +4473,9 @@ const file_dialtone_inventory_v1_inventory_proto_rawDesc = "" +
 	"\x10ReprovisionPhone\x12..dialtone.inventory.v1.ReprovisionPhoneRequest\x1a/.dialtone.inventory.v1.ReprovisionPhoneResponse\x12f\n" +
 	"\vWatchPhones\x12).dialtone.inventory.v1.WatchPhonesRequest\x1a*.dialtone.inventory.v1.WatchPhonesResponse0\x01\x12a\n" +
 	"\n" +
-	"RotateKeys\x12(.dialtone.inventory.v1.KeysRotateRequest\x1a).dialtone.inventory.v1.KeysRotateResponse\x12`\n" +
-	"\fExportBackup\x12*.dialtone.inventory.v1.BackupExportRequest\x1a\".dialtone.inventory.v1.BackupChunk0\x01\x12a\n" +
-	"\fImportBackup\x12\".dialtone.inventory.v1.BackupChunk\x1a+.dialtone.inventory.v1.BackupImportResponse(\x01BRZPgithub.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1;inventoryv1b\x06proto3"
+	"RotateKeys\x12(.dialtone.inventory.v1.RotateKeysRequest\x1a).dialtone.inventory.v1.RotateKeysResponse\x12i\n" +
+	"\fExportBackup\x12*.dialtone.inventory.v1.ExportBackupRequest\x1a+.dialtone.inventory.v1.ExportBackupResponse0\x01\x12i\n" +
+	"\fImportBackup\x12*.dialtone.inventory.v1.ImportBackupRequest\x1a+.dialtone.inventory.v1.ImportBackupResponse(\x01BRZPgithub.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1;inventoryv1b\x06proto3"
 
 var (
 	file_dialtone_inventory_v1_inventory_proto_rawDescOnce sync.Once
@@ -4443,7 +4490,7 @@ func file_dialtone_inventory_v1_inventory_proto_rawDescGZIP() []byte {
 }
 
 var file_dialtone_inventory_v1_inventory_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_dialtone_inventory_v1_inventory_proto_msgTypes = make([]protoimpl.MessageInfo, 68)
+var file_dialtone_inventory_v1_inventory_proto_msgTypes = make([]protoimpl.MessageInfo, 69)
 var file_dialtone_inventory_v1_inventory_proto_goTypes = []any{
 	(PhoneState)(0),                         // 0: dialtone.inventory.v1.PhoneState
 	(PhoneOrigin)(0),                        // 1: dialtone.inventory.v1.PhoneOrigin
@@ -4510,90 +4557,91 @@ var file_dialtone_inventory_v1_inventory_proto_goTypes = []any{
 	(*ReprovisionPhoneResponse)(nil),        // 62: dialtone.inventory.v1.ReprovisionPhoneResponse
 	(*WatchPhonesRequest)(nil),              // 63: dialtone.inventory.v1.WatchPhonesRequest
 	(*WatchPhonesResponse)(nil),             // 64: dialtone.inventory.v1.WatchPhonesResponse
-	(*KeysRotateRequest)(nil),               // 65: dialtone.inventory.v1.KeysRotateRequest
-	(*KeysRotateResponse)(nil),              // 66: dialtone.inventory.v1.KeysRotateResponse
-	(*BackupExportRequest)(nil),             // 67: dialtone.inventory.v1.BackupExportRequest
-	(*BackupChunk)(nil),                     // 68: dialtone.inventory.v1.BackupChunk
-	(*BackupImportResponse)(nil),            // 69: dialtone.inventory.v1.BackupImportResponse
-	nil,                                     // 70: dialtone.inventory.v1.BackupImportResponse.RecordsEntry
-	(*timestamppb.Timestamp)(nil),           // 71: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),           // 72: google.protobuf.FieldMask
-	(*durationpb.Duration)(nil),             // 73: google.protobuf.Duration
-	(v1.Transport)(0),                       // 74: dialtone.provisioning.v1.Transport
-	(v1.Codec)(0),                           // 75: dialtone.provisioning.v1.Codec
-	(v11.RegistrationState)(0),              // 76: dialtone.rps.v1.RegistrationState
-	(v11.FailureReason)(0),                  // 77: dialtone.rps.v1.FailureReason
-	(*v1.ProvisioningProfile)(nil),          // 78: dialtone.provisioning.v1.ProvisioningProfile
+	(*RotateKeysRequest)(nil),               // 65: dialtone.inventory.v1.RotateKeysRequest
+	(*RotateKeysResponse)(nil),              // 66: dialtone.inventory.v1.RotateKeysResponse
+	(*ExportBackupRequest)(nil),             // 67: dialtone.inventory.v1.ExportBackupRequest
+	(*ExportBackupResponse)(nil),            // 68: dialtone.inventory.v1.ExportBackupResponse
+	(*ImportBackupRequest)(nil),             // 69: dialtone.inventory.v1.ImportBackupRequest
+	(*ImportBackupResponse)(nil),            // 70: dialtone.inventory.v1.ImportBackupResponse
+	nil,                                     // 71: dialtone.inventory.v1.ImportBackupResponse.RecordsEntry
+	(*timestamppb.Timestamp)(nil),           // 72: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),           // 73: google.protobuf.FieldMask
+	(*durationpb.Duration)(nil),             // 74: google.protobuf.Duration
+	(v1.Transport)(0),                       // 75: dialtone.provisioning.v1.Transport
+	(v1.Codec)(0),                           // 76: dialtone.provisioning.v1.Codec
+	(v11.RegistrationState)(0),              // 77: dialtone.rps.v1.RegistrationState
+	(v11.FailureReason)(0),                  // 78: dialtone.rps.v1.FailureReason
+	(*v1.ProvisioningProfile)(nil),          // 79: dialtone.provisioning.v1.ProvisioningProfile
 }
 var file_dialtone_inventory_v1_inventory_proto_depIdxs = []int32{
 	36, // 0: dialtone.inventory.v1.Tenant.default_settings:type_name -> dialtone.inventory.v1.ProvisioningSettings
-	71, // 1: dialtone.inventory.v1.Tenant.create_time:type_name -> google.protobuf.Timestamp
-	71, // 2: dialtone.inventory.v1.Tenant.update_time:type_name -> google.protobuf.Timestamp
+	72, // 1: dialtone.inventory.v1.Tenant.create_time:type_name -> google.protobuf.Timestamp
+	72, // 2: dialtone.inventory.v1.Tenant.update_time:type_name -> google.protobuf.Timestamp
 	3,  // 3: dialtone.inventory.v1.CreateTenantRequest.tenant:type_name -> dialtone.inventory.v1.Tenant
 	3,  // 4: dialtone.inventory.v1.CreateTenantResponse.tenant:type_name -> dialtone.inventory.v1.Tenant
 	3,  // 5: dialtone.inventory.v1.GetTenantResponse.tenant:type_name -> dialtone.inventory.v1.Tenant
 	3,  // 6: dialtone.inventory.v1.ListTenantsResponse.tenants:type_name -> dialtone.inventory.v1.Tenant
 	3,  // 7: dialtone.inventory.v1.UpdateTenantRequest.tenant:type_name -> dialtone.inventory.v1.Tenant
-	72, // 8: dialtone.inventory.v1.UpdateTenantRequest.update_mask:type_name -> google.protobuf.FieldMask
+	73, // 8: dialtone.inventory.v1.UpdateTenantRequest.update_mask:type_name -> google.protobuf.FieldMask
 	3,  // 9: dialtone.inventory.v1.UpdateTenantResponse.tenant:type_name -> dialtone.inventory.v1.Tenant
-	73, // 10: dialtone.inventory.v1.SipInterface.registration_expiry:type_name -> google.protobuf.Duration
-	71, // 11: dialtone.inventory.v1.SipInterface.create_time:type_name -> google.protobuf.Timestamp
-	71, // 12: dialtone.inventory.v1.SipInterface.update_time:type_name -> google.protobuf.Timestamp
+	74, // 10: dialtone.inventory.v1.SipInterface.registration_expiry:type_name -> google.protobuf.Duration
+	72, // 11: dialtone.inventory.v1.SipInterface.create_time:type_name -> google.protobuf.Timestamp
+	72, // 12: dialtone.inventory.v1.SipInterface.update_time:type_name -> google.protobuf.Timestamp
 	14, // 13: dialtone.inventory.v1.CreateSipInterfaceRequest.sip_interface:type_name -> dialtone.inventory.v1.SipInterface
 	14, // 14: dialtone.inventory.v1.CreateSipInterfaceResponse.sip_interface:type_name -> dialtone.inventory.v1.SipInterface
 	14, // 15: dialtone.inventory.v1.GetSipInterfaceResponse.sip_interface:type_name -> dialtone.inventory.v1.SipInterface
 	14, // 16: dialtone.inventory.v1.ListSipInterfacesResponse.sip_interfaces:type_name -> dialtone.inventory.v1.SipInterface
 	14, // 17: dialtone.inventory.v1.UpdateSipInterfaceRequest.sip_interface:type_name -> dialtone.inventory.v1.SipInterface
-	72, // 18: dialtone.inventory.v1.UpdateSipInterfaceRequest.update_mask:type_name -> google.protobuf.FieldMask
+	73, // 18: dialtone.inventory.v1.UpdateSipInterfaceRequest.update_mask:type_name -> google.protobuf.FieldMask
 	14, // 19: dialtone.inventory.v1.UpdateSipInterfaceResponse.sip_interface:type_name -> dialtone.inventory.v1.SipInterface
-	71, // 20: dialtone.inventory.v1.Extension.create_time:type_name -> google.protobuf.Timestamp
-	71, // 21: dialtone.inventory.v1.Extension.update_time:type_name -> google.protobuf.Timestamp
+	72, // 20: dialtone.inventory.v1.Extension.create_time:type_name -> google.protobuf.Timestamp
+	72, // 21: dialtone.inventory.v1.Extension.update_time:type_name -> google.protobuf.Timestamp
 	25, // 22: dialtone.inventory.v1.CreateExtensionRequest.extension:type_name -> dialtone.inventory.v1.Extension
 	25, // 23: dialtone.inventory.v1.CreateExtensionResponse.extension:type_name -> dialtone.inventory.v1.Extension
 	25, // 24: dialtone.inventory.v1.GetExtensionResponse.extension:type_name -> dialtone.inventory.v1.Extension
 	25, // 25: dialtone.inventory.v1.ListExtensionsResponse.extensions:type_name -> dialtone.inventory.v1.Extension
 	25, // 26: dialtone.inventory.v1.UpdateExtensionRequest.extension:type_name -> dialtone.inventory.v1.Extension
-	72, // 27: dialtone.inventory.v1.UpdateExtensionRequest.update_mask:type_name -> google.protobuf.FieldMask
+	73, // 27: dialtone.inventory.v1.UpdateExtensionRequest.update_mask:type_name -> google.protobuf.FieldMask
 	25, // 28: dialtone.inventory.v1.UpdateExtensionResponse.extension:type_name -> dialtone.inventory.v1.Extension
-	74, // 29: dialtone.inventory.v1.ProvisioningSettings.transport:type_name -> dialtone.provisioning.v1.Transport
-	75, // 30: dialtone.inventory.v1.ProvisioningSettings.codecs:type_name -> dialtone.provisioning.v1.Codec
-	71, // 31: dialtone.inventory.v1.ConfigFetch.time:type_name -> google.protobuf.Timestamp
-	76, // 32: dialtone.inventory.v1.PhoneRpsStatus.state:type_name -> dialtone.rps.v1.RegistrationState
-	77, // 33: dialtone.inventory.v1.PhoneRpsStatus.failure_reason:type_name -> dialtone.rps.v1.FailureReason
-	71, // 34: dialtone.inventory.v1.PhoneRpsStatus.update_time:type_name -> google.protobuf.Timestamp
+	75, // 29: dialtone.inventory.v1.ProvisioningSettings.transport:type_name -> dialtone.provisioning.v1.Transport
+	76, // 30: dialtone.inventory.v1.ProvisioningSettings.codecs:type_name -> dialtone.provisioning.v1.Codec
+	72, // 31: dialtone.inventory.v1.ConfigFetch.time:type_name -> google.protobuf.Timestamp
+	77, // 32: dialtone.inventory.v1.PhoneRpsStatus.state:type_name -> dialtone.rps.v1.RegistrationState
+	78, // 33: dialtone.inventory.v1.PhoneRpsStatus.failure_reason:type_name -> dialtone.rps.v1.FailureReason
+	72, // 34: dialtone.inventory.v1.PhoneRpsStatus.update_time:type_name -> google.protobuf.Timestamp
 	0,  // 35: dialtone.inventory.v1.Phone.state:type_name -> dialtone.inventory.v1.PhoneState
 	1,  // 36: dialtone.inventory.v1.Phone.origin:type_name -> dialtone.inventory.v1.PhoneOrigin
 	37, // 37: dialtone.inventory.v1.Phone.lines:type_name -> dialtone.inventory.v1.PhoneLine
 	36, // 38: dialtone.inventory.v1.Phone.settings:type_name -> dialtone.inventory.v1.ProvisioningSettings
-	71, // 39: dialtone.inventory.v1.Phone.first_seen_time:type_name -> google.protobuf.Timestamp
-	71, // 40: dialtone.inventory.v1.Phone.last_seen_time:type_name -> google.protobuf.Timestamp
+	72, // 39: dialtone.inventory.v1.Phone.first_seen_time:type_name -> google.protobuf.Timestamp
+	72, // 40: dialtone.inventory.v1.Phone.last_seen_time:type_name -> google.protobuf.Timestamp
 	38, // 41: dialtone.inventory.v1.Phone.last_fetch:type_name -> dialtone.inventory.v1.ConfigFetch
-	71, // 42: dialtone.inventory.v1.Phone.provisioned_time:type_name -> google.protobuf.Timestamp
+	72, // 42: dialtone.inventory.v1.Phone.provisioned_time:type_name -> google.protobuf.Timestamp
 	39, // 43: dialtone.inventory.v1.Phone.rps_status:type_name -> dialtone.inventory.v1.PhoneRpsStatus
-	71, // 44: dialtone.inventory.v1.Phone.create_time:type_name -> google.protobuf.Timestamp
-	71, // 45: dialtone.inventory.v1.Phone.update_time:type_name -> google.protobuf.Timestamp
+	72, // 44: dialtone.inventory.v1.Phone.create_time:type_name -> google.protobuf.Timestamp
+	72, // 45: dialtone.inventory.v1.Phone.update_time:type_name -> google.protobuf.Timestamp
 	40, // 46: dialtone.inventory.v1.CreatePhoneRequest.phone:type_name -> dialtone.inventory.v1.Phone
 	40, // 47: dialtone.inventory.v1.CreatePhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
 	40, // 48: dialtone.inventory.v1.GetPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
 	0,  // 49: dialtone.inventory.v1.ListPhonesRequest.state:type_name -> dialtone.inventory.v1.PhoneState
 	40, // 50: dialtone.inventory.v1.ListPhonesResponse.phones:type_name -> dialtone.inventory.v1.Phone
 	40, // 51: dialtone.inventory.v1.UpdatePhoneRequest.phone:type_name -> dialtone.inventory.v1.Phone
-	72, // 52: dialtone.inventory.v1.UpdatePhoneRequest.update_mask:type_name -> google.protobuf.FieldMask
+	73, // 52: dialtone.inventory.v1.UpdatePhoneRequest.update_mask:type_name -> google.protobuf.FieldMask
 	40, // 53: dialtone.inventory.v1.UpdatePhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
 	25, // 54: dialtone.inventory.v1.AssignPhoneRequest.create_extension:type_name -> dialtone.inventory.v1.Extension
 	36, // 55: dialtone.inventory.v1.AssignPhoneRequest.settings:type_name -> dialtone.inventory.v1.ProvisioningSettings
 	40, // 56: dialtone.inventory.v1.AssignPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
 	40, // 57: dialtone.inventory.v1.UnassignPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	73, // 58: dialtone.inventory.v1.RotateProvisioningTokenRequest.grace_period:type_name -> google.protobuf.Duration
+	74, // 58: dialtone.inventory.v1.RotateProvisioningTokenRequest.grace_period:type_name -> google.protobuf.Duration
 	40, // 59: dialtone.inventory.v1.RotateProvisioningTokenResponse.phone:type_name -> dialtone.inventory.v1.Phone
 	40, // 60: dialtone.inventory.v1.GetProvisioningUrlResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	78, // 61: dialtone.inventory.v1.GetProvisioningProfileResponse.profile:type_name -> dialtone.provisioning.v1.ProvisioningProfile
+	79, // 61: dialtone.inventory.v1.GetProvisioningProfileResponse.profile:type_name -> dialtone.provisioning.v1.ProvisioningProfile
 	0,  // 62: dialtone.inventory.v1.GetProvisioningProfileResponse.state:type_name -> dialtone.inventory.v1.PhoneState
 	40, // 63: dialtone.inventory.v1.ReprovisionPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
 	2,  // 64: dialtone.inventory.v1.WatchPhonesResponse.change_type:type_name -> dialtone.inventory.v1.PhoneChangeType
 	40, // 65: dialtone.inventory.v1.WatchPhonesResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	71, // 66: dialtone.inventory.v1.WatchPhonesResponse.change_time:type_name -> google.protobuf.Timestamp
-	70, // 67: dialtone.inventory.v1.BackupImportResponse.records:type_name -> dialtone.inventory.v1.BackupImportResponse.RecordsEntry
+	72, // 66: dialtone.inventory.v1.WatchPhonesResponse.change_time:type_name -> google.protobuf.Timestamp
+	71, // 67: dialtone.inventory.v1.ImportBackupResponse.records:type_name -> dialtone.inventory.v1.ImportBackupResponse.RecordsEntry
 	4,  // 68: dialtone.inventory.v1.InventoryService.CreateTenant:input_type -> dialtone.inventory.v1.CreateTenantRequest
 	6,  // 69: dialtone.inventory.v1.InventoryService.GetTenant:input_type -> dialtone.inventory.v1.GetTenantRequest
 	8,  // 70: dialtone.inventory.v1.InventoryService.ListTenants:input_type -> dialtone.inventory.v1.ListTenantsRequest
@@ -4621,9 +4669,9 @@ var file_dialtone_inventory_v1_inventory_proto_depIdxs = []int32{
 	59, // 92: dialtone.inventory.v1.InventoryService.GetProvisioningProfile:input_type -> dialtone.inventory.v1.GetProvisioningProfileRequest
 	61, // 93: dialtone.inventory.v1.InventoryService.ReprovisionPhone:input_type -> dialtone.inventory.v1.ReprovisionPhoneRequest
 	63, // 94: dialtone.inventory.v1.InventoryService.WatchPhones:input_type -> dialtone.inventory.v1.WatchPhonesRequest
-	65, // 95: dialtone.inventory.v1.InventoryService.RotateKeys:input_type -> dialtone.inventory.v1.KeysRotateRequest
-	67, // 96: dialtone.inventory.v1.InventoryService.ExportBackup:input_type -> dialtone.inventory.v1.BackupExportRequest
-	68, // 97: dialtone.inventory.v1.InventoryService.ImportBackup:input_type -> dialtone.inventory.v1.BackupChunk
+	65, // 95: dialtone.inventory.v1.InventoryService.RotateKeys:input_type -> dialtone.inventory.v1.RotateKeysRequest
+	67, // 96: dialtone.inventory.v1.InventoryService.ExportBackup:input_type -> dialtone.inventory.v1.ExportBackupRequest
+	69, // 97: dialtone.inventory.v1.InventoryService.ImportBackup:input_type -> dialtone.inventory.v1.ImportBackupRequest
 	5,  // 98: dialtone.inventory.v1.InventoryService.CreateTenant:output_type -> dialtone.inventory.v1.CreateTenantResponse
 	7,  // 99: dialtone.inventory.v1.InventoryService.GetTenant:output_type -> dialtone.inventory.v1.GetTenantResponse
 	9,  // 100: dialtone.inventory.v1.InventoryService.ListTenants:output_type -> dialtone.inventory.v1.ListTenantsResponse
@@ -4651,9 +4699,9 @@ var file_dialtone_inventory_v1_inventory_proto_depIdxs = []int32{
 	60, // 122: dialtone.inventory.v1.InventoryService.GetProvisioningProfile:output_type -> dialtone.inventory.v1.GetProvisioningProfileResponse
 	62, // 123: dialtone.inventory.v1.InventoryService.ReprovisionPhone:output_type -> dialtone.inventory.v1.ReprovisionPhoneResponse
 	64, // 124: dialtone.inventory.v1.InventoryService.WatchPhones:output_type -> dialtone.inventory.v1.WatchPhonesResponse
-	66, // 125: dialtone.inventory.v1.InventoryService.RotateKeys:output_type -> dialtone.inventory.v1.KeysRotateResponse
-	68, // 126: dialtone.inventory.v1.InventoryService.ExportBackup:output_type -> dialtone.inventory.v1.BackupChunk
-	69, // 127: dialtone.inventory.v1.InventoryService.ImportBackup:output_type -> dialtone.inventory.v1.BackupImportResponse
+	66, // 125: dialtone.inventory.v1.InventoryService.RotateKeys:output_type -> dialtone.inventory.v1.RotateKeysResponse
+	68, // 126: dialtone.inventory.v1.InventoryService.ExportBackup:output_type -> dialtone.inventory.v1.ExportBackupResponse
+	70, // 127: dialtone.inventory.v1.InventoryService.ImportBackup:output_type -> dialtone.inventory.v1.ImportBackupResponse
 	98, // [98:128] is the sub-list for method output_type
 	68, // [68:98] is the sub-list for method input_type
 	68, // [68:68] is the sub-list for extension type_name
@@ -4672,7 +4720,7 @@ func file_dialtone_inventory_v1_inventory_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dialtone_inventory_v1_inventory_proto_rawDesc), len(file_dialtone_inventory_v1_inventory_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   68,
+			NumMessages:   69,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -118,15 +118,15 @@ type InventoryServiceClient interface {
 	// (its first key is the current KEK), makes a new data key wrapped by it,
 	// rewraps the older data keys with it and reseals every record under the
 	// new data key, while the service keeps serving.
-	RotateKeys(ctx context.Context, in *KeysRotateRequest, opts ...grpc.CallOption) (*KeysRotateResponse, error)
+	RotateKeys(ctx context.Context, in *RotateKeysRequest, opts ...grpc.CallOption) (*RotateKeysResponse, error)
 	// Streams a consistent backup of the whole store (admin): a versioned,
 	// checksummed file whose secrets stay sealed by the data keys it carries
 	// (wrapped by the KEK, which is never in it).
-	ExportBackup(ctx context.Context, in *BackupExportRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[BackupChunk], error)
+	ExportBackup(ctx context.Context, in *ExportBackupRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportBackupResponse], error)
 	// Restores a backup into an empty store (admin): all of it or nothing.
 	// The first chunk may carry only the file's start; the file is checked
 	// (format, checksum, contents) before anything is written.
-	ImportBackup(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[BackupChunk, BackupImportResponse], error)
+	ImportBackup(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[ImportBackupRequest, ImportBackupResponse], error)
 }
 
 type inventoryServiceClient struct {
@@ -416,9 +416,9 @@ func (c *inventoryServiceClient) WatchPhones(ctx context.Context, in *WatchPhone
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type InventoryService_WatchPhonesClient = grpc.ServerStreamingClient[WatchPhonesResponse]
 
-func (c *inventoryServiceClient) RotateKeys(ctx context.Context, in *KeysRotateRequest, opts ...grpc.CallOption) (*KeysRotateResponse, error) {
+func (c *inventoryServiceClient) RotateKeys(ctx context.Context, in *RotateKeysRequest, opts ...grpc.CallOption) (*RotateKeysResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(KeysRotateResponse)
+	out := new(RotateKeysResponse)
 	err := c.cc.Invoke(ctx, InventoryService_RotateKeys_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -426,13 +426,13 @@ func (c *inventoryServiceClient) RotateKeys(ctx context.Context, in *KeysRotateR
 	return out, nil
 }
 
-func (c *inventoryServiceClient) ExportBackup(ctx context.Context, in *BackupExportRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[BackupChunk], error) {
+func (c *inventoryServiceClient) ExportBackup(ctx context.Context, in *ExportBackupRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportBackupResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	stream, err := c.cc.NewStream(ctx, &InventoryService_ServiceDesc.Streams[1], InventoryService_ExportBackup_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
-	x := &grpc.GenericClientStream[BackupExportRequest, BackupChunk]{ClientStream: stream}
+	x := &grpc.GenericClientStream[ExportBackupRequest, ExportBackupResponse]{ClientStream: stream}
 	if err := x.ClientStream.SendMsg(in); err != nil {
 		return nil, err
 	}
@@ -443,20 +443,20 @@ func (c *inventoryServiceClient) ExportBackup(ctx context.Context, in *BackupExp
 }
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type InventoryService_ExportBackupClient = grpc.ServerStreamingClient[BackupChunk]
+type InventoryService_ExportBackupClient = grpc.ServerStreamingClient[ExportBackupResponse]
 
-func (c *inventoryServiceClient) ImportBackup(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[BackupChunk, BackupImportResponse], error) {
+func (c *inventoryServiceClient) ImportBackup(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[ImportBackupRequest, ImportBackupResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	stream, err := c.cc.NewStream(ctx, &InventoryService_ServiceDesc.Streams[2], InventoryService_ImportBackup_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
-	x := &grpc.GenericClientStream[BackupChunk, BackupImportResponse]{ClientStream: stream}
+	x := &grpc.GenericClientStream[ImportBackupRequest, ImportBackupResponse]{ClientStream: stream}
 	return x, nil
 }
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type InventoryService_ImportBackupClient = grpc.ClientStreamingClient[BackupChunk, BackupImportResponse]
+type InventoryService_ImportBackupClient = grpc.ClientStreamingClient[ImportBackupRequest, ImportBackupResponse]
 
 // InventoryServiceServer is the server API for InventoryService service.
 // All implementations must embed UnimplementedInventoryServiceServer
@@ -525,15 +525,15 @@ type InventoryServiceServer interface {
 	// (its first key is the current KEK), makes a new data key wrapped by it,
 	// rewraps the older data keys with it and reseals every record under the
 	// new data key, while the service keeps serving.
-	RotateKeys(context.Context, *KeysRotateRequest) (*KeysRotateResponse, error)
+	RotateKeys(context.Context, *RotateKeysRequest) (*RotateKeysResponse, error)
 	// Streams a consistent backup of the whole store (admin): a versioned,
 	// checksummed file whose secrets stay sealed by the data keys it carries
 	// (wrapped by the KEK, which is never in it).
-	ExportBackup(*BackupExportRequest, grpc.ServerStreamingServer[BackupChunk]) error
+	ExportBackup(*ExportBackupRequest, grpc.ServerStreamingServer[ExportBackupResponse]) error
 	// Restores a backup into an empty store (admin): all of it or nothing.
 	// The first chunk may carry only the file's start; the file is checked
 	// (format, checksum, contents) before anything is written.
-	ImportBackup(grpc.ClientStreamingServer[BackupChunk, BackupImportResponse]) error
+	ImportBackup(grpc.ClientStreamingServer[ImportBackupRequest, ImportBackupResponse]) error
 	mustEmbedUnimplementedInventoryServiceServer()
 }
 
@@ -625,13 +625,13 @@ func (UnimplementedInventoryServiceServer) ReprovisionPhone(context.Context, *Re
 func (UnimplementedInventoryServiceServer) WatchPhones(*WatchPhonesRequest, grpc.ServerStreamingServer[WatchPhonesResponse]) error {
 	return status.Error(codes.Unimplemented, "method WatchPhones not implemented")
 }
-func (UnimplementedInventoryServiceServer) RotateKeys(context.Context, *KeysRotateRequest) (*KeysRotateResponse, error) {
+func (UnimplementedInventoryServiceServer) RotateKeys(context.Context, *RotateKeysRequest) (*RotateKeysResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RotateKeys not implemented")
 }
-func (UnimplementedInventoryServiceServer) ExportBackup(*BackupExportRequest, grpc.ServerStreamingServer[BackupChunk]) error {
+func (UnimplementedInventoryServiceServer) ExportBackup(*ExportBackupRequest, grpc.ServerStreamingServer[ExportBackupResponse]) error {
 	return status.Error(codes.Unimplemented, "method ExportBackup not implemented")
 }
-func (UnimplementedInventoryServiceServer) ImportBackup(grpc.ClientStreamingServer[BackupChunk, BackupImportResponse]) error {
+func (UnimplementedInventoryServiceServer) ImportBackup(grpc.ClientStreamingServer[ImportBackupRequest, ImportBackupResponse]) error {
 	return status.Error(codes.Unimplemented, "method ImportBackup not implemented")
 }
 func (UnimplementedInventoryServiceServer) mustEmbedUnimplementedInventoryServiceServer() {}
@@ -1135,7 +1135,7 @@ func _InventoryService_WatchPhones_Handler(srv interface{}, stream grpc.ServerSt
 type InventoryService_WatchPhonesServer = grpc.ServerStreamingServer[WatchPhonesResponse]
 
 func _InventoryService_RotateKeys_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(KeysRotateRequest)
+	in := new(RotateKeysRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -1147,28 +1147,28 @@ func _InventoryService_RotateKeys_Handler(srv interface{}, ctx context.Context, 
 		FullMethod: InventoryService_RotateKeys_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(InventoryServiceServer).RotateKeys(ctx, req.(*KeysRotateRequest))
+		return srv.(InventoryServiceServer).RotateKeys(ctx, req.(*RotateKeysRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _InventoryService_ExportBackup_Handler(srv interface{}, stream grpc.ServerStream) error {
-	m := new(BackupExportRequest)
+	m := new(ExportBackupRequest)
 	if err := stream.RecvMsg(m); err != nil {
 		return err
 	}
-	return srv.(InventoryServiceServer).ExportBackup(m, &grpc.GenericServerStream[BackupExportRequest, BackupChunk]{ServerStream: stream})
+	return srv.(InventoryServiceServer).ExportBackup(m, &grpc.GenericServerStream[ExportBackupRequest, ExportBackupResponse]{ServerStream: stream})
 }
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type InventoryService_ExportBackupServer = grpc.ServerStreamingServer[BackupChunk]
+type InventoryService_ExportBackupServer = grpc.ServerStreamingServer[ExportBackupResponse]
 
 func _InventoryService_ImportBackup_Handler(srv interface{}, stream grpc.ServerStream) error {
-	return srv.(InventoryServiceServer).ImportBackup(&grpc.GenericServerStream[BackupChunk, BackupImportResponse]{ServerStream: stream})
+	return srv.(InventoryServiceServer).ImportBackup(&grpc.GenericServerStream[ImportBackupRequest, ImportBackupResponse]{ServerStream: stream})
 }
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type InventoryService_ImportBackupServer = grpc.ClientStreamingServer[BackupChunk, BackupImportResponse]
+type InventoryService_ImportBackupServer = grpc.ClientStreamingServer[ImportBackupRequest, ImportBackupResponse]
 
 // InventoryService_ServiceDesc is the grpc.ServiceDesc for InventoryService service.
 // It's only intended for direct use with grpc.RegisterService,
