@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
+	rpsv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/rps/v1"
 )
 
 // TestBackupAndRestoreCommands: `backup FILE` writes a complete file and
@@ -48,5 +49,28 @@ func TestBackupAndRestoreCommands(t *testing.T) {
 	}
 	if got := strings.TrimSpace(empty.run(t, "phones", "url", "0004f2000001").ok(t).out); got != url {
 		t.Fatalf("URL after restore differs")
+	}
+}
+
+// TestRpsRecheck: after a restore, registrations are checked at the vendor
+// (CheckDevice), not pushed again: without --fix nothing is registered.
+func TestRpsRecheck(t *testing.T) {
+	s := startServer(t)
+	rpsAddr, rpsAdmin := startRps(t)
+	s.run(t, "interfaces", "add", "pbx", "--host", "pbx.example.com").ok(t)
+	s.run(t, "extensions", "add", "101", "--name", "Alice", "--password", "pw-101").ok(t)
+	s.run(t, "phones", "add", "--mac", "805ec0000001", "--model", "T54W", "--extension", "101", "--rps").ok(t)
+	s.run(t, "phones", "add", "--mac", "805ec0000002", "--model", "T54W", "--extension", "101").ok(t)
+	env := map[string]string{"DIALTONE_SERVER": s.addr, "DIALTONE_DATA_DIR": s.dataDir, "DIALTONE_RPS_SERVER": rpsAddr}
+	r := runEnv(t, env, false, "rps", "recheck").fails(t, 1, "1 of 1 phones with RPS need attention")
+	if !strings.Contains(r.out, "80:5e:c0:00:00:01") || !strings.Contains(r.out, "check-failed") || strings.Contains(r.out, "80:5e:c0:00:00:02") {
+		t.Fatalf("recheck:\n%s", r.out)
+	}
+	if strings.Contains(r.out, "/p/") {
+		t.Fatalf("recheck printed a URL:\n%s", r.out)
+	}
+	list, err := rpsAdmin.ListDeviceStatuses(context.Background(), &rpsv1.ListDeviceStatusesRequest{})
+	if err != nil || len(list.GetStatuses()) != 0 {
+		t.Fatalf("recheck without --fix registered something: %v %v", list.GetStatuses(), err)
 	}
 }
