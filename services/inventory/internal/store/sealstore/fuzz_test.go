@@ -19,7 +19,9 @@ func testStore(t testing.TB) *Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Store{mode: ModeSealed, aeads: map[string]cipher.AEAD{"dk-test": a}, cur: "dk-test"}
+	s := &Store{aeads: map[string]cipher.AEAD{"dk-test": a}, cur: "dk-test"}
+	s.mode.Store(int32(ModeSealed))
+	return s
 }
 
 // secretsOf lists the values at each secret path of v.

@@ -27,6 +27,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -67,7 +68,10 @@ type Store struct {
 	inner   store.Store
 	kekFile string
 	log     *slog.Logger
-	mode    Mode
+	// mode is a Mode; a plain store that meets a sealed record (another
+	// replica was started with a KEK) turns locked, so it never writes
+	// such a record back without its secrets.
+	mode atomic.Int32
 
 	mu    sync.RWMutex
 	keks  []KEK
@@ -105,12 +109,12 @@ func Open(ctx context.Context, inner store.Store, o Options) (Wrapped, error) {
 	}
 	switch {
 	case o.KEKFile == "" && len(recs) == 0:
-		s.mode = ModePlain
+		s.mode.Store(int32(ModePlain))
 	case o.KEKFile == "":
-		s.mode = ModeLocked
+		s.mode.Store(int32(ModeLocked))
 		s.log.Warn("inventory store holds sealed secrets but no --kek-file is set: phones can be listed, no provisioning file is served")
 	default:
-		s.mode = ModeSealed
+		s.mode.Store(int32(ModeSealed))
 		if err := s.load(ctx, true); err != nil {
 			return nil, err
 		}
@@ -170,7 +174,7 @@ func (s *Store) CheckDataKeys(recs []store.Record) error {
 // Reload reads the data keys again (after a restore wrote some) and seals
 // any plaintext secrets the store holds.
 func (s *Store) Reload(ctx context.Context) error {
-	if s.mode != ModeSealed {
+	if s.Mode() != ModeSealed {
 		return nil
 	}
 	if err := s.load(ctx, false); err != nil {
@@ -181,7 +185,7 @@ func (s *Store) Reload(ctx context.Context) error {
 }
 
 // Mode reports how the store treats secrets.
-func (s *Store) Mode() Mode { return s.mode }
+func (s *Store) Mode() Mode { return Mode(s.mode.Load()) }
 
 // Inner returns the wrapped store (values as stored: sealed).
 func (s *Store) Inner() store.Store { return s.inner }
@@ -365,7 +369,7 @@ type RotateResult struct {
 // Old data keys stay (wrapped by the current KEK), so a backup made before
 // still opens; once Rotate returns, earlier KEKs may leave the file.
 func (s *Store) Rotate(ctx context.Context) (RotateResult, error) {
-	if s.mode != ModeSealed {
+	if s.Mode() != ModeSealed {
 		return RotateResult{}, fmt.Errorf("rotate: %w", store.ErrSealed)
 	}
 	if err := s.load(ctx, true); err != nil {
@@ -473,10 +477,10 @@ func (s *Store) aead(ctx context.Context, id string, reload bool) (cipher.AEAD, 
 // sealValue moves v's secrets into the sealed field under the current key.
 func (s *Store) sealValue(ctx context.Context, k store.Kind, id string, v []byte) ([]byte, error) {
 	paths := secretPaths[k]
-	if len(paths) == 0 || s.mode == ModePlain {
+	if len(paths) == 0 || s.Mode() == ModePlain {
 		return v, nil
 	}
-	if s.mode == ModeLocked {
+	if s.Mode() == ModeLocked {
 		return nil, fmt.Errorf("write %s: %w", store.Ref(k, id), store.ErrSealed)
 	}
 	rest, blob := takeSealed(v)
@@ -552,14 +556,17 @@ func (s *Store) openBlob(ctx context.Context, k store.Kind, id string, blob []by
 
 // openValue returns v with its sealed secrets back in place.
 func (s *Store) openValue(ctx context.Context, k store.Kind, id string, v []byte) ([]byte, error) {
-	if s.mode == ModePlain || len(secretPaths[k]) == 0 {
+	if len(secretPaths[k]) == 0 {
 		return v, nil
 	}
 	rest, blob := takeSealed(v)
 	if blob == nil {
 		return v, nil
 	}
-	if s.mode == ModeLocked {
+	if s.mode.CompareAndSwap(int32(ModePlain), int32(ModeLocked)) {
+		s.log.Error("inventory store holds sealed secrets (another process has a --kek-file) but this one has none: now read-only for records with secrets; restart it with the --kek-file")
+	}
+	if s.Mode() == ModeLocked {
 		return v, nil
 	}
 	vals, err := s.openBlob(ctx, k, id, blob, true)
@@ -602,7 +609,14 @@ func (s *Store) Resolve(ctx context.Context, k store.Kind, key string) (store.Re
 	if err != nil {
 		return r, refs, err
 	}
-	if s.mode == ModeLocked {
+	if s.Mode() == ModePlain {
+		for _, x := range append([]store.Record{r}, refs...) {
+			if _, err := s.openValue(ctx, x.Kind, x.ID, x.Value); err != nil {
+				return store.Record{}, nil, err
+			}
+		}
+	}
+	if s.Mode() == ModeLocked {
 		for _, x := range append([]store.Record{r}, refs...) {
 			if len(secretPaths[x.Kind]) > 0 && hasSealed(x.Value) {
 				return store.Record{}, nil, fmt.Errorf("%s: %w", store.Ref(x.Kind, x.ID), store.ErrSealed)

@@ -47,6 +47,7 @@ func RunSealing(t *testing.T, newStore func(t *testing.T) (store.Store, Dumper))
 		{"WrongKEKRefused", testWrongKEK},
 		{"LockedWithoutKEK", testLocked},
 		{"RotateUnderLoad", testRotateUnderLoad},
+		{"PlainMeetsSealed", testPlainMeetsSealed},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -358,4 +359,21 @@ func testRotateUnderLoad(t *testing.T, s store.Store, dump Dumper) {
 	if _, err := sealstore.Open(ctx, s, sealstore.Options{KEKFile: WriteKEKFile(t, oldKEK)}); err == nil {
 		t.Fatal("the retired KEK still opens the store")
 	}
+}
+
+// testPlainMeetsSealed: a process without a KEK that started on an
+// unsealed store, when another one seals it, turns locked instead of
+// writing records back without their secrets.
+func testPlainMeetsSealed(t *testing.T, s store.Store, _ Dumper) {
+	ctx := context.Background()
+	plain := openSealed(t, s, "")
+	w := openSealed(t, s, WriteKEKFile(t, sealstore.NewKEKLine()))
+	seedSecrets(t, w, 2)
+	_, _, err := plain.Resolve(ctx, store.KindPhone, "keyp0001")
+	wantErr(t, err, store.ErrSealed)
+	if plain.Sealer().Mode() != sealstore.ModeLocked {
+		t.Fatalf("mode %v, want locked", plain.Sealer().Mode())
+	}
+	_, err = plain.Apply(ctx, one(store.Op{Kind: store.KindPhone, ID: "p0001", Expect: store.ExpectAny, Value: []byte("x")}))
+	wantErr(t, err, store.ErrSealed)
 }
