@@ -115,6 +115,18 @@ func TestBackupDuringStormRestores(t *testing.T) {
 		}
 	}
 	t.Logf("%d phones at backup time of %d after the storm; all served byte for byte", len(restored), len(before))
+
+	// Another KEK: dialtone refuses to start, with one line.
+	s.stop()
+	wrong := filepath.Join(t.TempDir(), "wrong-kek")
+	os.WriteFile(wrong, []byte("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n"), 0o600)
+	out, err = s.runErr(bins.dialtone, "--data-dir", s.dataDir, "--sip-interfaces", s.pbx.Iface(), "--public-host", s.pbxAddr(),
+		"--pbx-host", s.pbxAddr(), "--kek-file", wrong)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if err == nil || !strings.Contains(lines[len(lines)-1], "wrong --kek-file") || strings.Count(out, "kek") > 1 {
+		t.Fatalf("start with another KEK: %v\n%s", err, out)
+	}
+	t.Logf("another KEK: %s", lines[len(lines)-1])
 }
 
 func flipByte(b []byte, i int) []byte {
