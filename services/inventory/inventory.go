@@ -225,6 +225,16 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	// migrating plaintext happens here, once, before anything serves.
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	sealed, err := sealstore.Open(sctx, deps.Store, sealstore.Options{KEKFile: cfg.KEKFile, Logger: deps.Logger})
+	// A store not up yet (Redis starting with the pod) is waited for, as
+	// the service would otherwise only be unready.
+	for backoff := 200 * time.Millisecond; errors.Is(err, store.ErrUnavailable) && sctx.Err() == nil; backoff = min(backoff*2, 5*time.Second) {
+		deps.Logger.Warn("store not reachable; retrying", "err", err)
+		select {
+		case <-sctx.Done():
+		case <-time.After(backoff):
+		}
+		sealed, err = sealstore.Open(sctx, deps.Store, sealstore.Options{KEKFile: cfg.KEKFile, Logger: deps.Logger})
+	}
 	cancel()
 	if err != nil {
 		return nil, fmt.Errorf("inventory: %w", err)
