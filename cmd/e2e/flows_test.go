@@ -127,7 +127,21 @@ func TestManualFlow(t *testing.T) {
 			if !slices.Equal(r.Config.Codecs, []string{"pcmu", "g722"}) {
 				t.Errorf("codecs %v", r.Config.Codecs)
 			}
-			s.waitPhone(p.mac, "provisioned", stateIs("provisioned"))
+			ph := s.waitPhone(p.mac, "provisioned", stateIs("provisioned"))
+			// Never seen by SIP PnP: the fetches are how the phone is seen,
+			// and its User-Agent names the firmware.
+			if ph["firmware"] == nil || ph["firmware"] == "" || ph["last_seen_time"] == nil {
+				t.Errorf("after its fetches: firmware %v, last seen %v", ph["firmware"], ph["last_seen_time"])
+			}
+			var row string
+			for _, l := range strings.Split(s.ctl("phones", "list"), "\n") {
+				if strings.Contains(l, p.vendor) {
+					row = l
+				}
+			}
+			if fw, _ := ph["firmware"].(string); fw == "" || !strings.Contains(row, " "+fw+" ") || !strings.Contains(row, "provisioned") {
+				t.Errorf("phones list row without firmware %q or state: %q", fw, row)
+			}
 		})
 	}
 }

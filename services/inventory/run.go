@@ -25,6 +25,13 @@ func (s *Service) Run(ctx context.Context) error {
 		defer func() { cancel(); <-done }()
 		go func() { defer close(done); s.runBackups(bctx) }()
 	}
+	var expiry sync.WaitGroup
+	defer expiry.Wait()
+	sweep := s.cfg.DiscoveredSweep
+	if sweep <= 0 { // a Config built without flags
+		sweep = time.Minute
+	}
+	expiry.Go(func() { _ = s.srv.RunExpiry(ctx, sweep) })
 	js := s.deps.JetStream
 	if js == nil {
 		<-ctx.Done()

@@ -32,6 +32,7 @@ import (
 const (
 	adminToken = "test-admin-token-0123456789"
 	roToken    = "test-readonly-token-0123456789"
+	edgeToken  = "test-edge-token-0123456789"
 )
 
 // server is a real inventory (embedded store, embedded JetStream) and a real
@@ -72,6 +73,7 @@ func startServer(t *testing.T) *server {
 	tf, _ := json.Marshal(auth.TokensFile{Tokens: []auth.TokenEntry{
 		{Name: "admin", Role: auth.RoleAdmin, SHA256: auth.HashToken(adminToken)},
 		{Name: "ro", Role: auth.RoleReadOnly, SHA256: auth.HashToken(roToken)},
+		{Name: "edge", Role: auth.RoleEdge, SHA256: auth.HashToken(edgeToken)},
 	}})
 	tokens, err := auth.ParseTokens(tf)
 	if err != nil {
@@ -172,7 +174,7 @@ func TestHelpEverywhere(t *testing.T) {
 		{"phones"}, {"phones", "list"}, {"phones", "show"}, {"phones", "assign"}, {"phones", "set"}, {"extensions", "update"},
 		{"interfaces", "update"}, {"tenants", "update"}, {"phones", "add"}, {"phones", "url"},
 		{"phones", "unassign"}, {"phones", "delete"}, {"phones", "reprovision"}, {"phones", "rotate-token"}, {"phones", "import"},
-		{"interfaces"}, {"interfaces", "list"}, {"interfaces", "add"}, {"interfaces", "delete"}, {"models"}, {"models", "list"}, {"tenants"}, {"tenants", "list"}, {"tenants", "add"}, {"watch"}}
+		{"interfaces"}, {"interfaces", "list"}, {"interfaces", "add"}, {"interfaces", "delete"}, {"models"}, {"models", "list"}, {"tenants"}, {"tenants", "list"}, {"tenants", "add"}, {"tenants", "device-cert"}, {"phones", "approve"}, {"phones", "device-cert"}, {"watch"}}
 	for _, p := range paths {
 		for _, h := range []string{"--help", "-h"} {
 			r := runEnv(t, nil, false, append(append([]string{}, p...), h)...)
@@ -218,6 +220,10 @@ func TestArgumentErrors(t *testing.T) {
 		{[]string{"phones", "import"}, "FILE.csv"},
 		{[]string{"phones", "import", "x.csv", "--offline"}, "--offline needs --dry-run"},
 		{[]string{"watch", "--count", "-1"}, "--count"},
+		{[]string{"phones", "assign", "001565aabbcc", "--extension", "1", "--device-cert", "maybe"}, "device-cert \"maybe\""},
+		{[]string{"phones", "device-cert", "001565aabbcc", "sometimes"}, "want off, prefer or require"},
+		{[]string{"phones", "approve"}, "want 1 argument(s): MAC"},
+		{[]string{"tenants", "device-cert", "acme"}, "argument"},
 	}
 	for _, tt := range tests {
 		r := runEnv(t, nil, false, tt.args...)

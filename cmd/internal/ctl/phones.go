@@ -23,6 +23,7 @@ func (c *cli) phonesCommand() *subcmd.Command {
 		Subs: []*subcmd.Command{
 			c.phonesList(), c.phonesShow(), c.phonesAssign(), c.phonesSet(), c.phonesAdd(), c.phonesURL(),
 			c.phonesUnassign(), c.phonesDelete(), c.phonesReprovision(), c.phonesRotate(), c.phonesImport(),
+			c.phonesApprove(), c.phonesDeviceCert(),
 		},
 	}
 }
@@ -35,10 +36,12 @@ func parseState(s string) (inventoryv1.PhoneState, error) {
 		return inventoryv1.PhoneState_PHONE_STATE_DISCOVERED, nil
 	case "assigned":
 		return inventoryv1.PhoneState_PHONE_STATE_ASSIGNED, nil
+	case "fetching":
+		return inventoryv1.PhoneState_PHONE_STATE_FETCHING, nil
 	case "provisioned":
 		return inventoryv1.PhoneState_PHONE_STATE_PROVISIONED, nil
 	}
-	return 0, subcmd.Usagef("--state %q: want discovered, assigned or provisioned", s)
+	return 0, subcmd.Usagef("--state %q: want discovered, assigned, fetching or provisioned", s)
 }
 
 func (c *cli) phonesList() *subcmd.Command {
@@ -48,7 +51,7 @@ func (c *cli) phonesList() *subcmd.Command {
 		Name:  "list",
 		Short: "List phones (every tenant's and the unassigned ones).",
 		Flags: func(fs *flag.FlagSet) {
-			fs.StringVar(&state, "state", "", "only phones in this state: discovered, assigned or provisioned")
+			fs.StringVar(&state, "state", "", "only phones in this state: discovered, assigned, fetching or provisioned")
 			fs.StringVar(&vendor, "vendor", "", "only this vendor's phones: "+strings.Join(vocab.Vendors, ", "))
 			fs.BoolVar(&tenantOnly, "tenant-only", false, "only phones assigned in --tenant")
 		},
@@ -162,6 +165,26 @@ func (c *cli) printPhone(p *inventoryv1.Phone) error {
 	row("User-Agent", dash(p.GetUserAgent()))
 	if f := p.GetLastFetch(); f != nil {
 		row("Last fetch", fmt.Sprintf("%s %s from %s", tableTS(f.GetTime()), f.GetFileName(), dash(f.GetSourceAddress())))
+		proved := dash(proofName(f.GetProof()))
+		if f.GetCertificateSha256() != "" {
+			proved += " " + shortSHA(f.GetCertificateSha256())
+		}
+		row("Proved by", proved)
+	}
+	row("Device cert", dash(deviceCertName(p.GetEffectiveDeviceCert()))+settingSource(s.GetDeviceCert()))
+	if lp := p.GetLastLinkProof(); lp != nil {
+		v := "verified"
+		if !lp.GetVerified() {
+			v = "NOT verified"
+		}
+		row("Link proof", fmt.Sprintf("%s %s from %s via %s at %s", displayMAC(lp.GetLinkAddress()), v,
+			dash(lp.GetSourceAddress()), dash(lp.GetListener()), tableTS(lp.GetTime())))
+	}
+	if r := p.GetSecretRelease(); r != nil {
+		row("Secrets released to", releaseText(r))
+	}
+	if r := p.GetPendingRelease(); r != nil {
+		row("Refused (pending)", releaseText(r)+" — "+r.GetReason()+"; 'phones approve' to accept")
 	}
 	row("Provisioned", tableTS(p.GetProvisionedTime()))
 	row("Revision", fmt.Sprint(p.GetRevision()))
@@ -537,4 +560,85 @@ func (c *cli) phonesRotate() *subcmd.Command {
 			resp, err := cl.Inventory.RotateProvisioningToken(ctx, req)
 			return resp.GetPhone(), err
 		})
+}
+
+func (c *cli) phonesApprove() *subcmd.Command {
+	return c.simplePhone("approve",
+		"Accept the identity a file with secrets was refused to (SecretReleaseRefused); without one, forget the bound identity.",
+		"approved", nil,
+		func(ctx context.Context, cl *Clients, pn string) (*inventoryv1.Phone, error) {
+			resp, err := cl.Inventory.ApprovePhone(ctx, &inventoryv1.ApprovePhoneRequest{Name: pn})
+			return resp.GetPhone(), err
+		})
+}
+
+func (c *cli) phonesDeviceCert() *subcmd.Command {
+	return &subcmd.Command{
+		Name: "device-cert", Args: "MAC off|prefer|require|inherit", NArgs: 2,
+		Short: "Set the phone's device-certificate policy (inherit: the tenant's).",
+		Run: func(ctx context.Context, args []string) error {
+			pn, mac, err := phoneName(args[0])
+			if err != nil {
+				return err
+			}
+			var p inventoryv1.DeviceCertPolicy
+			if args[1] != "inherit" {
+				if p, err = parseDeviceCert(args[1]); err != nil {
+					return err
+				}
+			}
+			err = c.call(ctx, func(ctx context.Context, cl *Clients) error {
+				_, err := cl.Inventory.UpdatePhone(ctx, &inventoryv1.UpdatePhoneRequest{
+					Phone:      &inventoryv1.Phone{Name: pn, Settings: &inventoryv1.ProvisioningSettings{DeviceCert: p}},
+					UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"settings.device_cert"}},
+				})
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("device-cert %s: %w", macaddr.Colon(mac), err)
+			}
+			_, err = fmt.Fprintf(c.env.Stdout, "phone %s: device-cert %s\n", macaddr.Colon(mac), args[1])
+			return err
+		},
+	}
+}
+
+// proofName is a FetchProof as the CLI prints it: token, token+ua, token+certificate.
+func proofName(p inventoryv1.FetchProof) string {
+	switch p {
+	case inventoryv1.FetchProof_FETCH_PROOF_TOKEN:
+		return "token"
+	case inventoryv1.FetchProof_FETCH_PROOF_TOKEN_UA:
+		return "token+ua"
+	case inventoryv1.FetchProof_FETCH_PROOF_TOKEN_CERTIFICATE:
+		return "token+certificate"
+	}
+	return ""
+}
+
+// shortSHA abbreviates a certificate hash for tables.
+func shortSHA(h string) string {
+	if len(h) > 16 {
+		return "sha256:" + h[:16] + "…"
+	}
+	return "sha256:" + h
+}
+
+// releaseText describes a release identity in one line.
+func releaseText(r *inventoryv1.ReleaseIdentity) string {
+	id := r.GetId()
+	if rest, ok := strings.CutPrefix(id, "cert:"); ok {
+		id = "cert " + shortSHA(rest)
+		if r.GetCertificateSubject() != "" {
+			id += " (" + r.GetCertificateSubject() + ")"
+		}
+	}
+	return fmt.Sprintf("%s by %s from %s at %s", id, dash(proofName(r.GetProof())), dash(r.GetSourceAddress()), tableTS(r.GetTime()))
+}
+
+func settingSource(own inventoryv1.DeviceCertPolicy) string {
+	if own == inventoryv1.DeviceCertPolicy_DEVICE_CERT_POLICY_UNSPECIFIED {
+		return " (tenant default)"
+	}
+	return ""
 }

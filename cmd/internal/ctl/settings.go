@@ -15,6 +15,7 @@ import (
 // settingsFlags are a phone's provisioning settings as flags (assign, add).
 type settingsFlags struct {
 	webPassword, language, timezone, iface, transport, codecs string
+	deviceCert                                                string
 	rps, https                                                bool
 }
 
@@ -26,6 +27,7 @@ func (s *settingsFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&s.transport, "transport", "", "SIP transport: udp, tcp or tls")
 	fs.BoolVar(&s.rps, "rps", false, "register the phone with its vendor's redirect service")
 	fs.BoolVar(&s.https, "https", false, "hand the phone an https:// provisioning URL")
+	fs.StringVar(&s.deviceCert, "device-cert", "", "device-certificate policy: off, prefer or require (default: the tenant's)")
 	fs.StringVar(&s.codecs, "codecs", "", "audio codecs in priority order, e.g. g722,pcmu,pcma (known: "+strings.Join(vocab.CodecNames(), ", ")+")")
 }
 
@@ -54,6 +56,13 @@ func (s *settingsFlags) build(tenant string) (*inventoryv1.ProvisioningSettings,
 			return nil, subcmd.Usagef("--transport: %v", err)
 		}
 		out.Transport = t
+	}
+	if s.deviceCert != "" {
+		p, err := parseDeviceCert(s.deviceCert)
+		if err != nil {
+			return nil, err
+		}
+		out.DeviceCert = p
 	}
 	if s.codecs != "" {
 		cs, err := vocab.ParseCodecList(s.codecs)
@@ -173,4 +182,21 @@ func (e *settingsEdit) changes(set map[string]bool, tenant, prefix string) (*inv
 		}
 	}
 	return ps, paths, words, nil
+}
+
+// parseDeviceCert reads a device_cert policy: off, prefer or require.
+func parseDeviceCert(v string) (inventoryv1.DeviceCertPolicy, error) {
+	p, ok := inventoryv1.DeviceCertPolicy_value["DEVICE_CERT_POLICY_"+strings.ToUpper(strings.TrimSpace(v))]
+	if !ok || p == 0 {
+		return 0, subcmd.Usagef("device-cert %q: want off, prefer or require", v)
+	}
+	return inventoryv1.DeviceCertPolicy(p), nil
+}
+
+// deviceCertName is a policy as parseDeviceCert reads it ("" when unset).
+func deviceCertName(p inventoryv1.DeviceCertPolicy) string {
+	if p == inventoryv1.DeviceCertPolicy_DEVICE_CERT_POLICY_UNSPECIFIED {
+		return ""
+	}
+	return strings.ToLower(strings.TrimPrefix(p.String(), "DEVICE_CERT_POLICY_"))
 }

@@ -13,19 +13,27 @@ import (
 )
 
 func (c *cli) tenantsCommand() *subcmd.Command {
-	var display, ntp string
+	var display, ntp, deviceCert string
 	add := &subcmd.Command{
 		Name: "add", Args: "ID", NArgs: 1,
 		Short: "Create a tenant (1-63 characters of [a-z0-9-], starting with a letter).",
 		Flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&display, "display-name", "", "display name")
 			fs.StringVar(&ntp, "ntp", "", "NTP server for the tenant's phones")
+			fs.StringVar(&deviceCert, "device-cert", "", "default device-certificate policy of the tenant's phones: off, prefer or require")
 		},
 		Run: func(ctx context.Context, args []string) error {
 			var t *inventoryv1.Tenant
+			tn := &inventoryv1.Tenant{DisplayName: display, NtpServer: ntp}
+			if deviceCert != "" {
+				p, err := parseDeviceCert(deviceCert)
+				if err != nil {
+					return err
+				}
+				tn.DefaultSettings = &inventoryv1.ProvisioningSettings{DeviceCert: p}
+			}
 			err := c.call(ctx, func(ctx context.Context, cl *Clients) error {
-				resp, err := cl.Inventory.CreateTenant(ctx, &inventoryv1.CreateTenantRequest{TenantId: args[0],
-					Tenant: &inventoryv1.Tenant{DisplayName: display, NtpServer: ntp}})
+				resp, err := cl.Inventory.CreateTenant(ctx, &inventoryv1.CreateTenantRequest{TenantId: args[0], Tenant: tn})
 				t = resp.GetTenant()
 				return err
 			})
@@ -72,7 +80,7 @@ func (c *cli) tenantsCommand() *subcmd.Command {
 			return tw.Flush()
 		},
 	}
-	return &subcmd.Command{Name: "tenants", Short: "Manage tenants (--tenant selects one for the other commands).", Subs: []*subcmd.Command{list, add, c.tenantsUpdate()}}
+	return &subcmd.Command{Name: "tenants", Short: "Manage tenants (--tenant selects one for the other commands).", Subs: []*subcmd.Command{list, add, c.tenantsUpdate(), c.tenantsDeviceCert()}}
 }
 
 func (c *cli) tenantsUpdate() *subcmd.Command {
@@ -118,6 +126,32 @@ Example: dialtonectl tenants update default --ntp ntp.example.com --language de`
 				return printJSON(c.env.Stdout, out)
 			}
 			_, err = fmt.Fprintf(c.env.Stdout, "updated tenant %s: changed %s\n", lastSegment(out.GetName()), strings.Join(words, ", "))
+			return err
+		},
+	}
+}
+
+// tenantsDeviceCert sets a tenant's default device_cert policy.
+func (c *cli) tenantsDeviceCert() *subcmd.Command {
+	return &subcmd.Command{
+		Name: "device-cert", Args: "ID off|prefer|require", NArgs: 2,
+		Short: "Set the tenant's default device-certificate policy (phones without their own).",
+		Run: func(ctx context.Context, args []string) error {
+			p, err := parseDeviceCert(args[1])
+			if err != nil {
+				return err
+			}
+			err = c.call(ctx, func(ctx context.Context, cl *Clients) error {
+				_, err := cl.Inventory.UpdateTenant(ctx, &inventoryv1.UpdateTenantRequest{
+					Tenant:     &inventoryv1.Tenant{Name: "tenants/" + args[0], DefaultSettings: &inventoryv1.ProvisioningSettings{DeviceCert: p}},
+					UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"default_settings.device_cert"}},
+				})
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("tenant %s device-cert: %w", args[0], err)
+			}
+			_, err = fmt.Fprintf(c.env.Stdout, "tenant %s: device-cert %s\n", args[0], deviceCertName(p))
 			return err
 		},
 	}

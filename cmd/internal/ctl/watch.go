@@ -139,5 +139,11 @@ func (w *watcher) print(ev *inventoryv1.WatchPhonesResponse) error {
 	_, err := fmt.Fprintf(out, "%-24s %-7d %-12s %-18s %-12s %-12s %-14s %-9s %s\n", tableTS(ev.GetChangeTime()), ev.GetSequence(),
 		changeName(ev.GetChangeType()), displayMAC(p.GetMac()), stateName(p.GetState()), dash(p.GetVendor()),
 		dash(p.GetModel()), dash(lastSegment(p.GetTenant())), dash(lineList(p)))
+	if err == nil && ev.GetChangeType() == inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_SECRET_RELEASE_REFUSED {
+		// The refusal itself (SecretReleaseRefused): who was refused, and why.
+		r := p.GetPendingRelease()
+		_, err = fmt.Fprintf(out, "  SecretReleaseRefused: %s (%s); released to %s; 'dialtonectl phones approve %s' to accept\n",
+			releaseText(r), r.GetReason(), dash(p.GetSecretRelease().GetId()), displayMAC(p.GetMac()))
+	}
 	return err
 }

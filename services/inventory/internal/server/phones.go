@@ -29,6 +29,7 @@ const (
 	stDiscovered  = inventoryv1.PhoneState_PHONE_STATE_DISCOVERED
 	stAssigned    = inventoryv1.PhoneState_PHONE_STATE_ASSIGNED
 	stProvisioned = inventoryv1.PhoneState_PHONE_STATE_PROVISIONED
+	stFetching    = inventoryv1.PhoneState_PHONE_STATE_FETCHING
 )
 
 // newToken returns 32 bytes from crypto/rand, base64url without padding.
@@ -107,6 +108,7 @@ type change struct {
 	prevTenant string
 	prevGrace  time.Time       // TOKEN_ROTATED: the previous token works until then
 	ops        []store.Op      // more ops in the same batch
+	outbox     []store.Message // more events in the same batch
 	log        func(rev int64) // optional log line after the commit
 }
 
@@ -145,11 +147,11 @@ func (s *Server) commitPhone(ctx context.Context, pr *phoneRec, expect int64, ch
 		}
 		return store.Batch{
 			Ops: append(slices.Clip(ch.ops), op),
-			Outbox: []store.Message{{
+			Outbox: append([]store.Message{{
 				Subject: streams.Subject(streams.PhoneChangedPrefix, c.p.GetMac()),
 				MsgID:   fmt.Sprintf("phone-%s-%d", c.p.GetMac(), rev),
 				Data:    data,
-			}},
+			}}, ch.outbox...),
 		}, nil
 	})
 	if err != nil {
@@ -407,7 +409,13 @@ func (s *Server) GetPhone(ctx context.Context, req *inventoryv1.GetPhoneRequest)
 	if err != nil {
 		return nil, err
 	}
-	return &inventoryv1.GetPhoneResponse{Phone: s.outPhone(c, pr)}, nil
+	out := s.outPhone(c, pr)
+	// One phone: the tenant read that resolves the policy is cheap here
+	// (ListPhones leaves the field unset).
+	if pol, err := s.effectivePolicy(ctx, pr.p); err == nil {
+		out.EffectiveDeviceCert = pol
+	}
+	return &inventoryv1.GetPhoneResponse{Phone: out}, nil
 }
 
 // ListPhones implements inventoryv1.InventoryServiceServer.
@@ -532,7 +540,7 @@ func (s *Server) UpdatePhone(ctx context.Context, req *inventoryv1.UpdatePhoneRe
 			return change{}, nil
 		}
 		ch := change{typ: inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_UPDATED, config: true, prevState: before.GetState()}
-		if pr.p.GetState() == stProvisioned {
+		if st := pr.p.GetState(); st == stProvisioned || st == stFetching {
 			pr.p.State = stAssigned // its configuration is stale now
 		}
 		ch.log = func(rev int64) {

@@ -41,6 +41,9 @@ func (s *Server) checkSettings(ctx context.Context, field string, ps *inventoryv
 	if err := checkCodecs(field+".codecs", ps.GetCodecs()); err != nil {
 		return err
 	}
+	if _, ok := inventoryv1.DeviceCertPolicy_name[int32(ps.GetDeviceCert())]; !ok {
+		return invalid(field+".device_cert", "unknown policy %d (off, prefer or require)", ps.GetDeviceCert())
+	}
 	iface := ps.GetSipInterface()
 	if iface != "" {
 		t, _, ok := parseInterfaceName(iface)
@@ -66,7 +69,11 @@ func (s *Server) checkSettings(ctx context.Context, field string, ps *inventoryv
 		}
 	}
 	if ps.GetHttps() && s.cfg.EdgeHTTPSBase == "" {
-		return status.Errorf(codes.FailedPrecondition, "%s.https: no HTTPS edge is configured (--edge-https-base)", field)
+		hint := s.cfg.HTTPSHint
+		if hint == "" {
+			hint = "--edge-https-base"
+		}
+		return status.Errorf(codes.FailedPrecondition, "%s.https: no HTTPS edge is configured (set %s)", field, hint)
 	}
 	return nil
 }

@@ -49,6 +49,8 @@ const (
 	InventoryService_RotateKeys_FullMethodName              = "/dialtone.inventory.v1.InventoryService/RotateKeys"
 	InventoryService_ExportBackup_FullMethodName            = "/dialtone.inventory.v1.InventoryService/ExportBackup"
 	InventoryService_ImportBackup_FullMethodName            = "/dialtone.inventory.v1.InventoryService/ImportBackup"
+	InventoryService_AuthorizeSecretRelease_FullMethodName  = "/dialtone.inventory.v1.InventoryService/AuthorizeSecretRelease"
+	InventoryService_ApprovePhone_FullMethodName            = "/dialtone.inventory.v1.InventoryService/ApprovePhone"
 )
 
 // InventoryServiceClient is the client API for InventoryService service.
@@ -127,6 +129,15 @@ type InventoryServiceClient interface {
 	// The first chunk may carry only the file's start; the file is checked
 	// (format, checksum, contents) before anything is written.
 	ImportBackup(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[ImportBackupRequest, ImportBackupResponse], error)
+	// Decides whether a file with secrets may be served to this fetch (edge
+	// role only): the device_cert policy and the secret-release rule of
+	// docs/SECURITY.md. A refusal is recorded on the phone (pending_release)
+	// and published as SecretReleaseRefused.
+	AuthorizeSecretRelease(ctx context.Context, in *AuthorizeSecretReleaseRequest, opts ...grpc.CallOption) (*AuthorizeSecretReleaseResponse, error)
+	// Accepts the phone's pending release identity (admin): the next fetch from
+	// it gets the secrets. Without a pending identity it forgets the bound one,
+	// so the next proved fetch binds anew.
+	ApprovePhone(ctx context.Context, in *ApprovePhoneRequest, opts ...grpc.CallOption) (*ApprovePhoneResponse, error)
 }
 
 type inventoryServiceClient struct {
@@ -458,6 +469,26 @@ func (c *inventoryServiceClient) ImportBackup(ctx context.Context, opts ...grpc.
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type InventoryService_ImportBackupClient = grpc.ClientStreamingClient[ImportBackupRequest, ImportBackupResponse]
 
+func (c *inventoryServiceClient) AuthorizeSecretRelease(ctx context.Context, in *AuthorizeSecretReleaseRequest, opts ...grpc.CallOption) (*AuthorizeSecretReleaseResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AuthorizeSecretReleaseResponse)
+	err := c.cc.Invoke(ctx, InventoryService_AuthorizeSecretRelease_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *inventoryServiceClient) ApprovePhone(ctx context.Context, in *ApprovePhoneRequest, opts ...grpc.CallOption) (*ApprovePhoneResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ApprovePhoneResponse)
+	err := c.cc.Invoke(ctx, InventoryService_ApprovePhone_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // InventoryServiceServer is the server API for InventoryService service.
 // All implementations must embed UnimplementedInventoryServiceServer
 // for forward compatibility.
@@ -534,6 +565,15 @@ type InventoryServiceServer interface {
 	// The first chunk may carry only the file's start; the file is checked
 	// (format, checksum, contents) before anything is written.
 	ImportBackup(grpc.ClientStreamingServer[ImportBackupRequest, ImportBackupResponse]) error
+	// Decides whether a file with secrets may be served to this fetch (edge
+	// role only): the device_cert policy and the secret-release rule of
+	// docs/SECURITY.md. A refusal is recorded on the phone (pending_release)
+	// and published as SecretReleaseRefused.
+	AuthorizeSecretRelease(context.Context, *AuthorizeSecretReleaseRequest) (*AuthorizeSecretReleaseResponse, error)
+	// Accepts the phone's pending release identity (admin): the next fetch from
+	// it gets the secrets. Without a pending identity it forgets the bound one,
+	// so the next proved fetch binds anew.
+	ApprovePhone(context.Context, *ApprovePhoneRequest) (*ApprovePhoneResponse, error)
 	mustEmbedUnimplementedInventoryServiceServer()
 }
 
@@ -633,6 +673,12 @@ func (UnimplementedInventoryServiceServer) ExportBackup(*ExportBackupRequest, gr
 }
 func (UnimplementedInventoryServiceServer) ImportBackup(grpc.ClientStreamingServer[ImportBackupRequest, ImportBackupResponse]) error {
 	return status.Error(codes.Unimplemented, "method ImportBackup not implemented")
+}
+func (UnimplementedInventoryServiceServer) AuthorizeSecretRelease(context.Context, *AuthorizeSecretReleaseRequest) (*AuthorizeSecretReleaseResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AuthorizeSecretRelease not implemented")
+}
+func (UnimplementedInventoryServiceServer) ApprovePhone(context.Context, *ApprovePhoneRequest) (*ApprovePhoneResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ApprovePhone not implemented")
 }
 func (UnimplementedInventoryServiceServer) mustEmbedUnimplementedInventoryServiceServer() {}
 func (UnimplementedInventoryServiceServer) testEmbeddedByValue()                          {}
@@ -1170,6 +1216,42 @@ func _InventoryService_ImportBackup_Handler(srv interface{}, stream grpc.ServerS
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type InventoryService_ImportBackupServer = grpc.ClientStreamingServer[ImportBackupRequest, ImportBackupResponse]
 
+func _InventoryService_AuthorizeSecretRelease_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AuthorizeSecretReleaseRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(InventoryServiceServer).AuthorizeSecretRelease(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: InventoryService_AuthorizeSecretRelease_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(InventoryServiceServer).AuthorizeSecretRelease(ctx, req.(*AuthorizeSecretReleaseRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _InventoryService_ApprovePhone_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ApprovePhoneRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(InventoryServiceServer).ApprovePhone(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: InventoryService_ApprovePhone_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(InventoryServiceServer).ApprovePhone(ctx, req.(*ApprovePhoneRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // InventoryService_ServiceDesc is the grpc.ServiceDesc for InventoryService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1284,6 +1366,14 @@ var InventoryService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RotateKeys",
 			Handler:    _InventoryService_RotateKeys_Handler,
+		},
+		{
+			MethodName: "AuthorizeSecretRelease",
+			Handler:    _InventoryService_AuthorizeSecretRelease_Handler,
+		},
+		{
+			MethodName: "ApprovePhone",
+			Handler:    _InventoryService_ApprovePhone_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
