@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/dialtone-voip/dialtone/cmd/internal/ctl"
 	"github.com/dialtone-voip/dialtone/cmd/internal/suite"
 	"github.com/dialtone-voip/dialtone/platform/config"
 	"github.com/dialtone-voip/dialtone/platform/connlimit"
@@ -26,12 +27,23 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "backup":
+			// The running suite writes it: the same command as dialtonectl's,
+			// whose defaults (127.0.0.1:9090, ./dialtone-data/admin.token)
+			// are this binary's.
+			return ctl.Run(ctx, args, ctl.Env{Getenv: getenv, Stdout: stdout, Stderr: stderr})
+		case "restore":
+			return restore(ctx, args[1:], getenv, stdout, stderr)
+		}
+	}
 	fs := flag.NewFlagSet("dialtone", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg suite.Config
 	cfg.RegisterFlags(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: dialtone [flags]\n\nRuns every Dialtone service in one process. Each flag --foo-bar is also DIALTONE_FOO_BAR.")
+		fmt.Fprintln(stderr, "Usage: dialtone [flags]\n       dialtone backup [--data-dir DIR] [--server ADDR] FILE\n       dialtone restore [--data-dir DIR] [--kek-file FILE] BACKUP\n\nRuns every Dialtone service in one process. Each flag --foo-bar is also DIALTONE_FOO_BAR.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -56,4 +68,29 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		logger.Debug("open-file limit", "limit", n)
 	}
 	return suite.Run(ctx, cfg, logger, stdout)
+}
+
+// restore is "dialtone restore BACKUP": it writes a backup into the
+// embedded store of a data directory that holds no records, while dialtone
+// is stopped.
+func restore(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("dialtone restore", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dataDir := fs.String("data-dir", "./dialtone-data", "data directory to restore into (its inventory must be empty; dialtone stopped)")
+	kekFile := fs.String("kek-file", "", "key-encryption key file: the backup's sealed secrets must open with it (and plaintext ones are sealed)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: dialtone restore [--data-dir DIR] [--kek-file FILE] BACKUP\n\nRestores a backup made by 'dialtone backup' into an empty data directory: all of it or nothing.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return fmt.Errorf("restore takes one backup file")
+	}
+	if err := config.ApplyEnv(fs, "DIALTONE", getenv); err != nil {
+		return err
+	}
+	return suite.Restore(ctx, *dataDir, *kekFile, fs.Arg(0), stdout)
 }

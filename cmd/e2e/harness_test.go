@@ -62,6 +62,7 @@ type site struct {
 	logs       *logtest.Buffer
 	exited     chan struct{} // closed when proc has exited; exitErr is then set
 	exitErr    error
+	args       []string // more dialtone flags
 }
 
 func newSite(t *testing.T) *site {
@@ -92,7 +93,7 @@ func (s *site) pbxAddr() string { return s.pbx.Addr().String() }
 // start runs dialtone in the pbx namespace and waits until the admin API answers.
 func (s *site) start() {
 	s.t.Helper()
-	s.startArgs(append(s.baseArgs(), "--pbx-host", s.pbxAddr())...)
+	s.startArgs(append(append(s.baseArgs(), "--pbx-host", s.pbxAddr()), s.args...)...)
 }
 
 // baseArgs are start's arguments but --pbx-host; later ones win.

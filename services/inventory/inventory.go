@@ -38,6 +38,7 @@ import (
 	"github.com/dialtone-voip/dialtone/services/inventory/internal/store"
 	"github.com/dialtone-voip/dialtone/services/inventory/internal/store/boltstore"
 	"github.com/dialtone-voip/dialtone/services/inventory/internal/store/redisstore"
+	"github.com/dialtone-voip/dialtone/services/inventory/internal/store/sealstore"
 
 	_ "time/tzdata" // time zones are validated even where the system has no zoneinfo
 )
@@ -95,6 +96,12 @@ type Config struct {
 
 	LogFormat string
 	LogLevel  string
+
+	// Secrets at rest and backups (backups.go).
+	KEKFile     string
+	BackupDir   string
+	BackupEvery time.Duration
+	BackupKeep  int
 }
 
 // RegisterFlags registers the flags (env DIALTONE_INVENTORY_<FLAG>).
@@ -121,6 +128,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.GRPC.RegisterFlags(fs)
 	fs.StringVar(&c.LogFormat, "log-format", "json", "log format: json or text")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	c.registerBackupFlags(fs)
 }
 
 // Validate checks the configuration.
@@ -191,6 +199,7 @@ func (c Config) Validate() error {
 	if err := config.OneOf(strings.ToLower(c.LogLevel), "debug", "info", "warn", "error"); err != nil {
 		errs = append(errs, fmt.Errorf("--log-level: %w", err))
 	}
+	errs = append(errs, c.validateBackup()...)
 	return errors.Join(errs...)
 }
 
@@ -245,6 +254,8 @@ type Service struct {
 	streamed bool // the event streams exist
 
 	rendererConn *grpc.ClientConn // dialled from RendererAddr; closed when Run ends
+	sealed       *sealstore.Store
+	backups      backupState
 }
 
 // New builds the service.
@@ -255,6 +266,25 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if deps.Logger == nil {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
+	// Seal secrets at rest (or find the store locked without a KEK);
+	// migrating plaintext happens here, once, before anything serves.
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	sealed, err := sealstore.Open(sctx, deps.Store, sealstore.Options{KEKFile: cfg.KEKFile, Logger: deps.Logger})
+	// A store not up yet (Redis starting with the pod) is waited for, as
+	// the service would otherwise only be unready.
+	for backoff := 200 * time.Millisecond; errors.Is(err, store.ErrUnavailable) && sctx.Err() == nil; backoff = min(backoff*2, 5*time.Second) {
+		deps.Logger.Warn("store not reachable; retrying", "err", err)
+		select {
+		case <-sctx.Done():
+		case <-time.After(backoff):
+		}
+		sealed, err = sealstore.Open(sctx, deps.Store, sealstore.Options{KEKFile: cfg.KEKFile, Logger: deps.Logger})
+	}
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("inventory: %w", err)
+	}
+	deps.Store = sealed
 	var publish server.Publisher
 	if js := deps.JetStream; js != nil {
 		publish = func(ctx context.Context, subject, msgID string, msg proto.Message) error {
@@ -292,7 +322,11 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		}
 		return nil, fmt.Errorf("inventory: %w", err)
 	}
-	return &Service{cfg: cfg, deps: deps, log: deps.Logger, srv: srv, rendererConn: rendererConn}, nil
+	svc := &Service{cfg: cfg, deps: deps, log: deps.Logger, srv: srv, sealed: sealed.Sealer(), rendererConn: rendererConn}
+	if err := svc.registerBackupMetrics(deps.Registerer); err != nil {
+		return nil, fmt.Errorf("inventory: %w", err)
+	}
+	return svc, nil
 }
 
 // GRPCStreamWorkers is the grpc.NumStreamWorkers a process serving

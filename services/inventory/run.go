@@ -22,6 +22,12 @@ func (s *Service) Run(ctx context.Context) error {
 	if s.rendererConn != nil {
 		defer s.rendererConn.Close()
 	}
+	if s.cfg.BackupDir != "" {
+		bctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		defer func() { cancel(); <-done }()
+		go func() { defer close(done); s.runBackups(bctx) }()
+	}
 	var expiry sync.WaitGroup
 	defer expiry.Wait()
 	sweep := s.cfg.DiscoveredSweep

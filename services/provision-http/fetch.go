@@ -122,6 +122,9 @@ func (s *Service) handle(q *request) string {
 	sum := sha256.Sum256([]byte(q.rt.Token))
 	te, admitted, err := s.lookupToken(ctx, q.start, q.rt.Token, sum, q.blocked)
 	if err != nil {
+		if isSealed(err) {
+			return s.sealed(q)
+		}
 		return s.unavailable(q, "inventory", err)
 	}
 	if !admitted {

@@ -282,10 +282,13 @@ Every global flag may also be set as DIALTONE_<FLAG> (e.g. DIALTONE_SERVER).
 MAC addresses are accepted in any usual spelling (001565aabbcc, 00:15:65:AA:BB:CC,
 00-15-65-aa-bb-cc, 0015.65aa.bbcc). Passwords are never printed.`,
 		Subs: []*subcmd.Command{
+			c.backupCommand(),
 			c.extensionsCommand(),
 			c.phonesCommand(),
 			c.interfacesCommand(),
+			c.keysCommand(),
 			c.modelsCommand(),
+			c.restoreCommand(),
 			c.rpsCommand(),
 			c.templatesCommand(),
 			c.tenantsCommand(),

@@ -56,7 +56,7 @@ phone's token and is never printed.`,
 			return c.rpsList(ctx, v, st)
 		},
 	}
-	return &subcmd.Command{Name: "rps", Short: "Vendor redirect-service registrations (rps-client).", Subs: []*subcmd.Command{status}}
+	return &subcmd.Command{Name: "rps", Short: "Vendor redirect-service registrations (rps-client).", Subs: []*subcmd.Command{status, c.rpsRecheckCommand()}}
 }
 
 func (c *cli) rpsList(ctx context.Context, vendor string, state rpsv1.RegistrationState) error {

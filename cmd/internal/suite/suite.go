@@ -68,6 +68,7 @@ type Config struct {
 	DiscoveredMax int
 	LogFormat     string
 	LogLevel      string
+	BackupConfig
 }
 
 // RegisterFlags registers the flags on fs.
@@ -94,6 +95,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.DiscoveredMax, "discovered-max", 50000, "discovered, never-assigned PnP phones kept; the longest unseen are removed first (0: no cap)")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	c.BackupConfig.register(fs)
 }
 
 // MarkExplicit records which flags fs was given, on the command line or
@@ -153,6 +155,7 @@ func (c Config) Validate() error {
 	if err := config.OneOf(c.LogFormat, "text", "json"); err != nil {
 		errs = append(errs, fmt.Errorf("--log-format: %w", err))
 	}
+	errs = append(errs, c.BackupConfig.validate()...)
 	return errors.Join(errs...)
 }
 
@@ -268,11 +271,13 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) er
 		return err
 	}
 	// Inventory asks the catalog (in process) for every phone's vendor, model and family.
-	inv, err := inventory.New(inventory.Config{
+	invCfg := inventory.Config{
 		EdgeHTTPBase: httpBase, EdgeHTTPSBase: httpsBase, Bootstrap: cfg.Bootstrap, TokenGrace: 24 * time.Hour,
 		HTTPSHint:     "--https-addr with --tls-cert and --tls-key when starting dialtone",
 		DiscoveredTTL: cfg.DiscoveredTTL, DiscoveredMax: cfg.DiscoveredMax, DiscoveredSweep: time.Minute,
-	}, inventory.Deps{Logger: logger.With("service", "inventory"), Registerer: serviceReg("inventory"), Store: store, JetStream: js,
+	}
+	cfg.BackupConfig.apply(&invCfg)
+	inv, err := inventory.New(invCfg, inventory.Deps{Logger: logger.With("service", "inventory"), Registerer: serviceReg("inventory"), Store: store, JetStream: js,
 		Models: localResolver{rend}})
 	if err != nil {
 		grpcLis.Close()

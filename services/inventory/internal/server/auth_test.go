@@ -146,6 +146,32 @@ func rpcs() []rpc {
 			_, err := c.ReprovisionPhone(ctx(), &inventoryv1.ReprovisionPhoneRequest{Name: "0015650000ff"})
 			return err
 		}},
+		{"RotateKeys", adminOnly, func(c inventoryv1.InventoryServiceClient) error {
+			_, err := c.RotateKeys(ctx(), &inventoryv1.RotateKeysRequest{})
+			return err
+		}},
+		{"ExportBackup", adminOnly, func(c inventoryv1.InventoryServiceClient) error {
+			s, err := c.ExportBackup(ctx(), &inventoryv1.ExportBackupRequest{})
+			if err != nil {
+				return err
+			}
+			for {
+				if _, err := s.Recv(); err != nil {
+					if err == io.EOF {
+						return nil
+					}
+					return err
+				}
+			}
+		}},
+		{"ImportBackup", adminOnly, func(c inventoryv1.InventoryServiceClient) error {
+			s, err := c.ImportBackup(ctx())
+			if err != nil {
+				return err
+			}
+			_, err = s.CloseAndRecv()
+			return err
+		}},
 		{"WatchPhones", watchRoles, func(c inventoryv1.InventoryServiceClient) error {
 			cctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			defer cancel()

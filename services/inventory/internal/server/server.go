@@ -185,6 +185,8 @@ func storeErr(err error, what string) error {
 		}
 		k, id, _ := store.ParseRef(ref)
 		return status.Errorf(codes.FailedPrecondition, "%s refers to %s %q, which does not exist", what, k, id)
+	case errors.Is(err, store.ErrSealed):
+		return status.Error(codes.Unavailable, "provisioning secrets are sealed at rest and inventory has no --kek-file to open them")
 	case errors.Is(err, store.ErrUnavailable), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return status.Errorf(codes.Unavailable, "storage unavailable: %v", err)
 	}

@@ -31,10 +31,13 @@ const (
 	// of a changed extension, interface or tenant still to be marked
 	// changed (server.RunFanouts).
 	KindJob Kind = 'j'
+	// KindKey holds the data keys that seal secrets at rest, each wrapped
+	// by a key-encryption key (sealstore).
+	KindKey Kind = 'k'
 )
 
 // Kinds lists every kind.
-var Kinds = []Kind{KindTenant, KindInterface, KindExtension, KindPhone, KindJob}
+var Kinds = []Kind{KindTenant, KindInterface, KindExtension, KindPhone, KindJob, KindKey}
 
 func (k Kind) String() string {
 	switch k {
@@ -48,6 +51,8 @@ func (k Kind) String() string {
 		return "phone"
 	case KindJob:
 		return "job"
+	case KindKey:
+		return "data key"
 	}
 	return fmt.Sprintf("kind(%q)", byte(k))
 }
@@ -197,6 +202,9 @@ var (
 	ErrMissingRef   = errors.New("referenced record does not exist")
 	ErrUnavailable  = errors.New("store unavailable")
 	ErrInvalid      = errors.New("invalid batch")
+	// ErrSealed: the record's secrets are sealed and this process has no
+	// key-encryption key to open them (sealstore).
+	ErrSealed = errors.New("secrets sealed: no key-encryption key")
 )
 
 // OpError says which Op of a batch failed its precondition.

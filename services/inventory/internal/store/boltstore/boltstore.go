@@ -18,6 +18,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -481,3 +482,60 @@ func (s *Store) Ping(context.Context) error { return nil }
 
 // Close implements store.Store.
 func (s *Store) Close() error { return s.db.Close() }
+
+// Rewrite copies the live data into a fresh file and replaces the store's
+// file with it, so that freed pages — which bbolt leaves as they were, and
+// which may hold secrets written before sealstore sealed them — are gone.
+// It must not run concurrently with any other call (sealstore.Open runs
+// it before the store is shared).
+func (s *Store) Rewrite() error {
+	path := s.db.Path()
+	tmp := path + ".rewrite"
+	_ = os.Remove(tmp)
+	dst, err := bolt.Open(tmp, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		return fmt.Errorf("boltstore: rewrite: %w", err)
+	}
+	if err := bolt.Compact(dst, s.db, 64<<20); err != nil {
+		_ = dst.Close()
+		_ = os.Remove(tmp)
+		return fmt.Errorf("boltstore: rewrite: %w", err)
+	}
+	if err := dst.Close(); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("boltstore: rewrite: %w", err)
+	}
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("boltstore: rewrite: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("boltstore: rewrite: %w", err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		return fmt.Errorf("boltstore: rewrite: reopen: %w", err)
+	}
+	db.MaxBatchDelay = time.Millisecond
+	s.db = db
+	return nil
+}
+
+// Snapshot calls fn with every record, kind by kind in store.Kinds order,
+// from one read transaction: a point-in-time copy while writes go on.
+func (s *Store) Snapshot(_ context.Context, fn func(store.Record) error) error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		for _, k := range store.Kinds {
+			err := tx.Bucket(recBucket(k)).ForEach(func(key, v []byte) error {
+				r, err := decodeRecord(k, string(key), v)
+				if err != nil {
+					return err
+				}
+				return fn(r)
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

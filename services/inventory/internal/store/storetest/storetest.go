@@ -22,6 +22,11 @@ import (
 // Run runs the suite. newStore returns an empty store; it is closed by the
 // suite (register other cleanup with t.Cleanup).
 func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
+	run(t, newStore, nil)
+}
+
+// run runs the suite but the tests named in skip.
+func run(t *testing.T, newStore func(t *testing.T) store.Store, skip map[string]string) {
 	tests := []struct {
 		name string
 		fn   func(t *testing.T, s store.Store)
@@ -42,6 +47,9 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			if why, ok := skip[tc.name]; ok {
+				t.Skip(why)
+			}
 			s := newStore(t)
 			defer s.Close()
 			tc.fn(t, s)

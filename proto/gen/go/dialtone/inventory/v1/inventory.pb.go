@@ -4548,11 +4548,290 @@ func (x *WatchPhonesResponse) GetChangeTime() *timestamppb.Timestamp {
 	return nil
 }
 
+type RotateKeysRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RotateKeysRequest) Reset() {
+	*x = RotateKeysRequest{}
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[68]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateKeysRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateKeysRequest) ProtoMessage() {}
+
+func (x *RotateKeysRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[68]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateKeysRequest.ProtoReflect.Descriptor instead.
+func (*RotateKeysRequest) Descriptor() ([]byte, []int) {
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{68}
+}
+
+type RotateKeysResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Id of the new data key.
+	DataKeyId string `protobuf:"bytes,1,opt,name=data_key_id,json=dataKeyId,proto3" json:"data_key_id,omitempty"`
+	// Id of the KEK now wrapping every data key (a hash, never the key).
+	KekId string `protobuf:"bytes,2,opt,name=kek_id,json=kekId,proto3" json:"kek_id,omitempty"`
+	// Older data keys rewrapped under that KEK.
+	RewrappedDataKeys int32 `protobuf:"varint,3,opt,name=rewrapped_data_keys,json=rewrappedDataKeys,proto3" json:"rewrapped_data_keys,omitempty"`
+	// Records resealed under the new data key.
+	ResealedRecords int32 `protobuf:"varint,4,opt,name=resealed_records,json=resealedRecords,proto3" json:"resealed_records,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *RotateKeysResponse) Reset() {
+	*x = RotateKeysResponse{}
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[69]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateKeysResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateKeysResponse) ProtoMessage() {}
+
+func (x *RotateKeysResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[69]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateKeysResponse.ProtoReflect.Descriptor instead.
+func (*RotateKeysResponse) Descriptor() ([]byte, []int) {
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{69}
+}
+
+func (x *RotateKeysResponse) GetDataKeyId() string {
+	if x != nil {
+		return x.DataKeyId
+	}
+	return ""
+}
+
+func (x *RotateKeysResponse) GetKekId() string {
+	if x != nil {
+		return x.KekId
+	}
+	return ""
+}
+
+func (x *RotateKeysResponse) GetRewrappedDataKeys() int32 {
+	if x != nil {
+		return x.RewrappedDataKeys
+	}
+	return 0
+}
+
+func (x *RotateKeysResponse) GetResealedRecords() int32 {
+	if x != nil {
+		return x.ResealedRecords
+	}
+	return 0
+}
+
+type ExportBackupRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportBackupRequest) Reset() {
+	*x = ExportBackupRequest{}
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[70]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportBackupRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportBackupRequest) ProtoMessage() {}
+
+func (x *ExportBackupRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[70]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportBackupRequest.ProtoReflect.Descriptor instead.
+func (*ExportBackupRequest) Descriptor() ([]byte, []int) {
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{70}
+}
+
+// A piece of the backup file, in order.
+type ExportBackupResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Data          []byte                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportBackupResponse) Reset() {
+	*x = ExportBackupResponse{}
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[71]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportBackupResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportBackupResponse) ProtoMessage() {}
+
+func (x *ExportBackupResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[71]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportBackupResponse.ProtoReflect.Descriptor instead.
+func (*ExportBackupResponse) Descriptor() ([]byte, []int) {
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{71}
+}
+
+func (x *ExportBackupResponse) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+// A piece of the backup file, in order.
+type ImportBackupRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Data          []byte                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportBackupRequest) Reset() {
+	*x = ImportBackupRequest{}
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[72]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportBackupRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportBackupRequest) ProtoMessage() {}
+
+func (x *ImportBackupRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[72]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportBackupRequest.ProtoReflect.Descriptor instead.
+func (*ImportBackupRequest) Descriptor() ([]byte, []int) {
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{72}
+}
+
+func (x *ImportBackupRequest) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+type ImportBackupResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Records restored per kind ("phone": 200, ...).
+	Records       map[string]int64 `protobuf:"bytes,1,rep,name=records,proto3" json:"records,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportBackupResponse) Reset() {
+	*x = ImportBackupResponse{}
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[73]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportBackupResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportBackupResponse) ProtoMessage() {}
+
+func (x *ImportBackupResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[73]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportBackupResponse.ProtoReflect.Descriptor instead.
+func (*ImportBackupResponse) Descriptor() ([]byte, []int) {
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{73}
+}
+
+func (x *ImportBackupResponse) GetRecords() map[string]int64 {
+	if x != nil {
+		return x.Records
+	}
+	return nil
+}
+
 var File_dialtone_inventory_v1_inventory_proto protoreflect.FileDescriptor
 
 const file_dialtone_inventory_v1_inventory_proto_rawDesc = "" +
 	"\n" +
-	"%dialtone/inventory/v1/inventory.proto\x12\x15dialtone.inventory.v1\x1a&dialtone/provisioning/v1/profile.proto\x1a#dialtone/renderer/v1/renderer.proto\x1a\x19dialtone/rps/v1/rps.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc4\x02\n" +
+	"%dialtone/inventory/v1/inventory.proto\x12\x15dialtone.inventory.v1\x1a&dialtone/provisioning/v1/profile.proto\x1a#dialtone/renderer/v1/renderer.proto\x1a\x19dialtone/rps/v1/rps.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xca\x02\n" +
 	"\x06Tenant\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12\x1d\n" +
@@ -4563,7 +4842,7 @@ const file_dialtone_inventory_v1_inventory_proto_rawDesc = "" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x12\n" +
-	"\x04etag\x18\a \x01(\tR\x04etag\"i\n" +
+	"\x04etag\x18\a \x01(\tR\x04etagJ\x04\bd\x10e\"i\n" +
 	"\x13CreateTenantRequest\x12\x1b\n" +
 	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x125\n" +
 	"\x06tenant\x18\x02 \x01(\v2\x1d.dialtone.inventory.v1.TenantR\x06tenant\"M\n" +
@@ -4632,7 +4911,7 @@ const file_dialtone_inventory_v1_inventory_proto_rawDesc = "" +
 	"\x19DeleteSipInterfaceRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04etag\x18\x02 \x01(\tR\x04etag\"\x1c\n" +
-	"\x1aDeleteSipInterfaceResponse\"\xd2\x02\n" +
+	"\x1aDeleteSipInterfaceResponse\"\xd8\x02\n" +
 	"\tExtension\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06number\x18\x02 \x01(\tR\x06number\x12!\n" +
@@ -4644,7 +4923,7 @@ const file_dialtone_inventory_v1_inventory_proto_rawDesc = "" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x12\n" +
-	"\x04etag\x18\t \x01(\tR\x04etag\"p\n" +
+	"\x04etag\x18\t \x01(\tR\x04etagJ\x04\bd\x10e\"p\n" +
 	"\x16CreateExtensionRequest\x12\x16\n" +
 	"\x06parent\x18\x01 \x01(\tR\x06parent\x12>\n" +
 	"\textension\x18\x02 \x01(\v2 .dialtone.inventory.v1.ExtensionR\textension\"Y\n" +
@@ -4855,7 +5134,23 @@ const file_dialtone_inventory_v1_inventory_proto_rawDesc = "" +
 	"changeType\x122\n" +
 	"\x05phone\x18\x03 \x01(\v2\x1c.dialtone.inventory.v1.PhoneR\x05phone\x12;\n" +
 	"\vchange_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"changeTime*\x96\x01\n" +
+	"changeTime\"\x13\n" +
+	"\x11RotateKeysRequest\"\xa6\x01\n" +
+	"\x12RotateKeysResponse\x12\x1e\n" +
+	"\vdata_key_id\x18\x01 \x01(\tR\tdataKeyId\x12\x15\n" +
+	"\x06kek_id\x18\x02 \x01(\tR\x05kekId\x12.\n" +
+	"\x13rewrapped_data_keys\x18\x03 \x01(\x05R\x11rewrappedDataKeys\x12)\n" +
+	"\x10resealed_records\x18\x04 \x01(\x05R\x0fresealedRecords\"\x15\n" +
+	"\x13ExportBackupRequest\"*\n" +
+	"\x14ExportBackupResponse\x12\x12\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\")\n" +
+	"\x13ImportBackupRequest\x12\x12\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\"\xa6\x01\n" +
+	"\x14ImportBackupResponse\x12R\n" +
+	"\arecords\x18\x01 \x03(\v28.dialtone.inventory.v1.ImportBackupResponse.RecordsEntryR\arecords\x1a:\n" +
+	"\fRecordsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01*\x96\x01\n" +
 	"\n" +
 	"PhoneState\x12\x1b\n" +
 	"\x17PHONE_STATE_UNSPECIFIED\x10\x00\x12\x1a\n" +
@@ -4891,7 +5186,7 @@ const file_dialtone_inventory_v1_inventory_proto_rawDesc = "" +
 	"\x1cPHONE_CHANGE_TYPE_RPS_STATUS\x10\t\x12,\n" +
 	"(PHONE_CHANGE_TYPE_SECRET_RELEASE_REFUSED\x102\x12-\n" +
 	")PHONE_CHANGE_TYPE_SECRET_RELEASE_APPROVED\x103\x12*\n" +
-	"&PHONE_CHANGE_TYPE_SECRET_RELEASE_BOUND\x1042\xbc\x19\n" +
+	"&PHONE_CHANGE_TYPE_SECRET_RELEASE_BOUND\x1042\xf5\x1b\n" +
 	"\x10InventoryService\x12g\n" +
 	"\fCreateTenant\x12*.dialtone.inventory.v1.CreateTenantRequest\x1a+.dialtone.inventory.v1.CreateTenantResponse\x12^\n" +
 	"\tGetTenant\x12'.dialtone.inventory.v1.GetTenantRequest\x1a(.dialtone.inventory.v1.GetTenantResponse\x12d\n" +
@@ -4920,7 +5215,11 @@ const file_dialtone_inventory_v1_inventory_proto_rawDesc = "" +
 	"\x12GetProvisioningUrl\x120.dialtone.inventory.v1.GetProvisioningUrlRequest\x1a1.dialtone.inventory.v1.GetProvisioningUrlResponse\x12\x85\x01\n" +
 	"\x16GetProvisioningProfile\x124.dialtone.inventory.v1.GetProvisioningProfileRequest\x1a5.dialtone.inventory.v1.GetProvisioningProfileResponse\x12s\n" +
 	"\x10ReprovisionPhone\x12..dialtone.inventory.v1.ReprovisionPhoneRequest\x1a/.dialtone.inventory.v1.ReprovisionPhoneResponse\x12f\n" +
-	"\vWatchPhones\x12).dialtone.inventory.v1.WatchPhonesRequest\x1a*.dialtone.inventory.v1.WatchPhonesResponse0\x01\x12\x85\x01\n" +
+	"\vWatchPhones\x12).dialtone.inventory.v1.WatchPhonesRequest\x1a*.dialtone.inventory.v1.WatchPhonesResponse0\x01\x12a\n" +
+	"\n" +
+	"RotateKeys\x12(.dialtone.inventory.v1.RotateKeysRequest\x1a).dialtone.inventory.v1.RotateKeysResponse\x12i\n" +
+	"\fExportBackup\x12*.dialtone.inventory.v1.ExportBackupRequest\x1a+.dialtone.inventory.v1.ExportBackupResponse0\x01\x12i\n" +
+	"\fImportBackup\x12*.dialtone.inventory.v1.ImportBackupRequest\x1a+.dialtone.inventory.v1.ImportBackupResponse(\x01\x12\x85\x01\n" +
 	"\x16AuthorizeSecretRelease\x124.dialtone.inventory.v1.AuthorizeSecretReleaseRequest\x1a5.dialtone.inventory.v1.AuthorizeSecretReleaseResponse\x12g\n" +
 	"\fApprovePhone\x12*.dialtone.inventory.v1.ApprovePhoneRequest\x1a+.dialtone.inventory.v1.ApprovePhoneResponseBRZPgithub.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1;inventoryv1b\x06proto3"
 
@@ -4937,7 +5236,7 @@ func file_dialtone_inventory_v1_inventory_proto_rawDescGZIP() []byte {
 }
 
 var file_dialtone_inventory_v1_inventory_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_dialtone_inventory_v1_inventory_proto_msgTypes = make([]protoimpl.MessageInfo, 68)
+var file_dialtone_inventory_v1_inventory_proto_msgTypes = make([]protoimpl.MessageInfo, 75)
 var file_dialtone_inventory_v1_inventory_proto_goTypes = []any{
 	(PhoneState)(0),                         // 0: dialtone.inventory.v1.PhoneState
 	(PhoneOrigin)(0),                        // 1: dialtone.inventory.v1.PhoneOrigin
@@ -5012,69 +5311,76 @@ var file_dialtone_inventory_v1_inventory_proto_goTypes = []any{
 	(*ReprovisionPhoneResponse)(nil),        // 70: dialtone.inventory.v1.ReprovisionPhoneResponse
 	(*WatchPhonesRequest)(nil),              // 71: dialtone.inventory.v1.WatchPhonesRequest
 	(*WatchPhonesResponse)(nil),             // 72: dialtone.inventory.v1.WatchPhonesResponse
-	(*timestamppb.Timestamp)(nil),           // 73: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),           // 74: google.protobuf.FieldMask
-	(*durationpb.Duration)(nil),             // 75: google.protobuf.Duration
-	(v1.Transport)(0),                       // 76: dialtone.provisioning.v1.Transport
-	(v1.Codec)(0),                           // 77: dialtone.provisioning.v1.Codec
-	(v11.RegistrationState)(0),              // 78: dialtone.rps.v1.RegistrationState
-	(v11.FailureReason)(0),                  // 79: dialtone.rps.v1.FailureReason
-	(v12.ModelStatus)(0),                    // 80: dialtone.renderer.v1.ModelStatus
-	(*v1.ProvisioningProfile)(nil),          // 81: dialtone.provisioning.v1.ProvisioningProfile
+	(*RotateKeysRequest)(nil),               // 73: dialtone.inventory.v1.RotateKeysRequest
+	(*RotateKeysResponse)(nil),              // 74: dialtone.inventory.v1.RotateKeysResponse
+	(*ExportBackupRequest)(nil),             // 75: dialtone.inventory.v1.ExportBackupRequest
+	(*ExportBackupResponse)(nil),            // 76: dialtone.inventory.v1.ExportBackupResponse
+	(*ImportBackupRequest)(nil),             // 77: dialtone.inventory.v1.ImportBackupRequest
+	(*ImportBackupResponse)(nil),            // 78: dialtone.inventory.v1.ImportBackupResponse
+	nil,                                     // 79: dialtone.inventory.v1.ImportBackupResponse.RecordsEntry
+	(*timestamppb.Timestamp)(nil),           // 80: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),           // 81: google.protobuf.FieldMask
+	(*durationpb.Duration)(nil),             // 82: google.protobuf.Duration
+	(v1.Transport)(0),                       // 83: dialtone.provisioning.v1.Transport
+	(v1.Codec)(0),                           // 84: dialtone.provisioning.v1.Codec
+	(v11.RegistrationState)(0),              // 85: dialtone.rps.v1.RegistrationState
+	(v11.FailureReason)(0),                  // 86: dialtone.rps.v1.FailureReason
+	(v12.ModelStatus)(0),                    // 87: dialtone.renderer.v1.ModelStatus
+	(*v1.ProvisioningProfile)(nil),          // 88: dialtone.provisioning.v1.ProvisioningProfile
 }
 var file_dialtone_inventory_v1_inventory_proto_depIdxs = []int32{
 	38,  // 0: dialtone.inventory.v1.Tenant.default_settings:type_name -> dialtone.inventory.v1.ProvisioningSettings
-	73,  // 1: dialtone.inventory.v1.Tenant.create_time:type_name -> google.protobuf.Timestamp
-	73,  // 2: dialtone.inventory.v1.Tenant.update_time:type_name -> google.protobuf.Timestamp
+	80,  // 1: dialtone.inventory.v1.Tenant.create_time:type_name -> google.protobuf.Timestamp
+	80,  // 2: dialtone.inventory.v1.Tenant.update_time:type_name -> google.protobuf.Timestamp
 	5,   // 3: dialtone.inventory.v1.CreateTenantRequest.tenant:type_name -> dialtone.inventory.v1.Tenant
 	5,   // 4: dialtone.inventory.v1.CreateTenantResponse.tenant:type_name -> dialtone.inventory.v1.Tenant
 	5,   // 5: dialtone.inventory.v1.GetTenantResponse.tenant:type_name -> dialtone.inventory.v1.Tenant
 	5,   // 6: dialtone.inventory.v1.ListTenantsResponse.tenants:type_name -> dialtone.inventory.v1.Tenant
 	5,   // 7: dialtone.inventory.v1.UpdateTenantRequest.tenant:type_name -> dialtone.inventory.v1.Tenant
-	74,  // 8: dialtone.inventory.v1.UpdateTenantRequest.update_mask:type_name -> google.protobuf.FieldMask
+	81,  // 8: dialtone.inventory.v1.UpdateTenantRequest.update_mask:type_name -> google.protobuf.FieldMask
 	5,   // 9: dialtone.inventory.v1.UpdateTenantResponse.tenant:type_name -> dialtone.inventory.v1.Tenant
-	75,  // 10: dialtone.inventory.v1.SipInterface.registration_expiry:type_name -> google.protobuf.Duration
-	73,  // 11: dialtone.inventory.v1.SipInterface.create_time:type_name -> google.protobuf.Timestamp
-	73,  // 12: dialtone.inventory.v1.SipInterface.update_time:type_name -> google.protobuf.Timestamp
+	82,  // 10: dialtone.inventory.v1.SipInterface.registration_expiry:type_name -> google.protobuf.Duration
+	80,  // 11: dialtone.inventory.v1.SipInterface.create_time:type_name -> google.protobuf.Timestamp
+	80,  // 12: dialtone.inventory.v1.SipInterface.update_time:type_name -> google.protobuf.Timestamp
 	16,  // 13: dialtone.inventory.v1.CreateSipInterfaceRequest.sip_interface:type_name -> dialtone.inventory.v1.SipInterface
 	16,  // 14: dialtone.inventory.v1.CreateSipInterfaceResponse.sip_interface:type_name -> dialtone.inventory.v1.SipInterface
 	16,  // 15: dialtone.inventory.v1.GetSipInterfaceResponse.sip_interface:type_name -> dialtone.inventory.v1.SipInterface
 	16,  // 16: dialtone.inventory.v1.ListSipInterfacesResponse.sip_interfaces:type_name -> dialtone.inventory.v1.SipInterface
 	16,  // 17: dialtone.inventory.v1.UpdateSipInterfaceRequest.sip_interface:type_name -> dialtone.inventory.v1.SipInterface
-	74,  // 18: dialtone.inventory.v1.UpdateSipInterfaceRequest.update_mask:type_name -> google.protobuf.FieldMask
+	81,  // 18: dialtone.inventory.v1.UpdateSipInterfaceRequest.update_mask:type_name -> google.protobuf.FieldMask
 	16,  // 19: dialtone.inventory.v1.UpdateSipInterfaceResponse.sip_interface:type_name -> dialtone.inventory.v1.SipInterface
-	73,  // 20: dialtone.inventory.v1.Extension.create_time:type_name -> google.protobuf.Timestamp
-	73,  // 21: dialtone.inventory.v1.Extension.update_time:type_name -> google.protobuf.Timestamp
+	80,  // 20: dialtone.inventory.v1.Extension.create_time:type_name -> google.protobuf.Timestamp
+	80,  // 21: dialtone.inventory.v1.Extension.update_time:type_name -> google.protobuf.Timestamp
 	27,  // 22: dialtone.inventory.v1.CreateExtensionRequest.extension:type_name -> dialtone.inventory.v1.Extension
 	27,  // 23: dialtone.inventory.v1.CreateExtensionResponse.extension:type_name -> dialtone.inventory.v1.Extension
 	27,  // 24: dialtone.inventory.v1.GetExtensionResponse.extension:type_name -> dialtone.inventory.v1.Extension
 	27,  // 25: dialtone.inventory.v1.ListExtensionsResponse.extensions:type_name -> dialtone.inventory.v1.Extension
 	27,  // 26: dialtone.inventory.v1.UpdateExtensionRequest.extension:type_name -> dialtone.inventory.v1.Extension
-	74,  // 27: dialtone.inventory.v1.UpdateExtensionRequest.update_mask:type_name -> google.protobuf.FieldMask
+	81,  // 27: dialtone.inventory.v1.UpdateExtensionRequest.update_mask:type_name -> google.protobuf.FieldMask
 	27,  // 28: dialtone.inventory.v1.UpdateExtensionResponse.extension:type_name -> dialtone.inventory.v1.Extension
-	76,  // 29: dialtone.inventory.v1.ProvisioningSettings.transport:type_name -> dialtone.provisioning.v1.Transport
-	77,  // 30: dialtone.inventory.v1.ProvisioningSettings.codecs:type_name -> dialtone.provisioning.v1.Codec
+	83,  // 29: dialtone.inventory.v1.ProvisioningSettings.transport:type_name -> dialtone.provisioning.v1.Transport
+	84,  // 30: dialtone.inventory.v1.ProvisioningSettings.codecs:type_name -> dialtone.provisioning.v1.Codec
 	2,   // 31: dialtone.inventory.v1.ProvisioningSettings.device_cert:type_name -> dialtone.inventory.v1.DeviceCertPolicy
-	73,  // 32: dialtone.inventory.v1.LinkProof.time:type_name -> google.protobuf.Timestamp
+	80,  // 32: dialtone.inventory.v1.LinkProof.time:type_name -> google.protobuf.Timestamp
 	3,   // 33: dialtone.inventory.v1.ReleaseIdentity.proof:type_name -> dialtone.inventory.v1.FetchProof
-	73,  // 34: dialtone.inventory.v1.ReleaseIdentity.time:type_name -> google.protobuf.Timestamp
-	73,  // 35: dialtone.inventory.v1.ConfigFetch.time:type_name -> google.protobuf.Timestamp
+	80,  // 34: dialtone.inventory.v1.ReleaseIdentity.time:type_name -> google.protobuf.Timestamp
+	80,  // 35: dialtone.inventory.v1.ConfigFetch.time:type_name -> google.protobuf.Timestamp
 	3,   // 36: dialtone.inventory.v1.ConfigFetch.proof:type_name -> dialtone.inventory.v1.FetchProof
-	78,  // 37: dialtone.inventory.v1.PhoneRpsStatus.state:type_name -> dialtone.rps.v1.RegistrationState
-	79,  // 38: dialtone.inventory.v1.PhoneRpsStatus.failure_reason:type_name -> dialtone.rps.v1.FailureReason
-	73,  // 39: dialtone.inventory.v1.PhoneRpsStatus.update_time:type_name -> google.protobuf.Timestamp
+	85,  // 37: dialtone.inventory.v1.PhoneRpsStatus.state:type_name -> dialtone.rps.v1.RegistrationState
+	86,  // 38: dialtone.inventory.v1.PhoneRpsStatus.failure_reason:type_name -> dialtone.rps.v1.FailureReason
+	80,  // 39: dialtone.inventory.v1.PhoneRpsStatus.update_time:type_name -> google.protobuf.Timestamp
 	0,   // 40: dialtone.inventory.v1.Phone.state:type_name -> dialtone.inventory.v1.PhoneState
 	1,   // 41: dialtone.inventory.v1.Phone.origin:type_name -> dialtone.inventory.v1.PhoneOrigin
 	41,  // 42: dialtone.inventory.v1.Phone.lines:type_name -> dialtone.inventory.v1.PhoneLine
 	38,  // 43: dialtone.inventory.v1.Phone.settings:type_name -> dialtone.inventory.v1.ProvisioningSettings
-	73,  // 44: dialtone.inventory.v1.Phone.first_seen_time:type_name -> google.protobuf.Timestamp
-	73,  // 45: dialtone.inventory.v1.Phone.last_seen_time:type_name -> google.protobuf.Timestamp
+	80,  // 44: dialtone.inventory.v1.Phone.first_seen_time:type_name -> google.protobuf.Timestamp
+	80,  // 45: dialtone.inventory.v1.Phone.last_seen_time:type_name -> google.protobuf.Timestamp
 	42,  // 46: dialtone.inventory.v1.Phone.last_fetch:type_name -> dialtone.inventory.v1.ConfigFetch
-	73,  // 47: dialtone.inventory.v1.Phone.provisioned_time:type_name -> google.protobuf.Timestamp
+	80,  // 47: dialtone.inventory.v1.Phone.provisioned_time:type_name -> google.protobuf.Timestamp
 	43,  // 48: dialtone.inventory.v1.Phone.rps_status:type_name -> dialtone.inventory.v1.PhoneRpsStatus
-	73,  // 49: dialtone.inventory.v1.Phone.create_time:type_name -> google.protobuf.Timestamp
-	73,  // 50: dialtone.inventory.v1.Phone.update_time:type_name -> google.protobuf.Timestamp
-	80,  // 51: dialtone.inventory.v1.Phone.model_status:type_name -> dialtone.renderer.v1.ModelStatus
+	80,  // 49: dialtone.inventory.v1.Phone.create_time:type_name -> google.protobuf.Timestamp
+	80,  // 50: dialtone.inventory.v1.Phone.update_time:type_name -> google.protobuf.Timestamp
+	87,  // 51: dialtone.inventory.v1.Phone.model_status:type_name -> dialtone.renderer.v1.ModelStatus
 	39,  // 52: dialtone.inventory.v1.Phone.last_link_proof:type_name -> dialtone.inventory.v1.LinkProof
 	40,  // 53: dialtone.inventory.v1.Phone.secret_release:type_name -> dialtone.inventory.v1.ReleaseIdentity
 	40,  // 54: dialtone.inventory.v1.Phone.pending_release:type_name -> dialtone.inventory.v1.ReleaseIdentity
@@ -5085,86 +5391,93 @@ var file_dialtone_inventory_v1_inventory_proto_depIdxs = []int32{
 	0,   // 59: dialtone.inventory.v1.ListPhonesRequest.state:type_name -> dialtone.inventory.v1.PhoneState
 	44,  // 60: dialtone.inventory.v1.ListPhonesResponse.phones:type_name -> dialtone.inventory.v1.Phone
 	44,  // 61: dialtone.inventory.v1.UpdatePhoneRequest.phone:type_name -> dialtone.inventory.v1.Phone
-	74,  // 62: dialtone.inventory.v1.UpdatePhoneRequest.update_mask:type_name -> google.protobuf.FieldMask
+	81,  // 62: dialtone.inventory.v1.UpdatePhoneRequest.update_mask:type_name -> google.protobuf.FieldMask
 	44,  // 63: dialtone.inventory.v1.UpdatePhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
 	27,  // 64: dialtone.inventory.v1.AssignPhoneRequest.create_extension:type_name -> dialtone.inventory.v1.Extension
 	38,  // 65: dialtone.inventory.v1.AssignPhoneRequest.settings:type_name -> dialtone.inventory.v1.ProvisioningSettings
 	44,  // 66: dialtone.inventory.v1.AssignPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
 	44,  // 67: dialtone.inventory.v1.UnassignPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	75,  // 68: dialtone.inventory.v1.RotateProvisioningTokenRequest.grace_period:type_name -> google.protobuf.Duration
+	82,  // 68: dialtone.inventory.v1.RotateProvisioningTokenRequest.grace_period:type_name -> google.protobuf.Duration
 	44,  // 69: dialtone.inventory.v1.RotateProvisioningTokenResponse.phone:type_name -> dialtone.inventory.v1.Phone
 	44,  // 70: dialtone.inventory.v1.GetProvisioningUrlResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	81,  // 71: dialtone.inventory.v1.GetProvisioningProfileResponse.profile:type_name -> dialtone.provisioning.v1.ProvisioningProfile
+	88,  // 71: dialtone.inventory.v1.GetProvisioningProfileResponse.profile:type_name -> dialtone.provisioning.v1.ProvisioningProfile
 	0,   // 72: dialtone.inventory.v1.GetProvisioningProfileResponse.state:type_name -> dialtone.inventory.v1.PhoneState
 	3,   // 73: dialtone.inventory.v1.AuthorizeSecretReleaseRequest.proof:type_name -> dialtone.inventory.v1.FetchProof
 	44,  // 74: dialtone.inventory.v1.ApprovePhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
 	44,  // 75: dialtone.inventory.v1.ReprovisionPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
 	4,   // 76: dialtone.inventory.v1.WatchPhonesResponse.change_type:type_name -> dialtone.inventory.v1.PhoneChangeType
 	44,  // 77: dialtone.inventory.v1.WatchPhonesResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	73,  // 78: dialtone.inventory.v1.WatchPhonesResponse.change_time:type_name -> google.protobuf.Timestamp
-	6,   // 79: dialtone.inventory.v1.InventoryService.CreateTenant:input_type -> dialtone.inventory.v1.CreateTenantRequest
-	8,   // 80: dialtone.inventory.v1.InventoryService.GetTenant:input_type -> dialtone.inventory.v1.GetTenantRequest
-	10,  // 81: dialtone.inventory.v1.InventoryService.ListTenants:input_type -> dialtone.inventory.v1.ListTenantsRequest
-	12,  // 82: dialtone.inventory.v1.InventoryService.UpdateTenant:input_type -> dialtone.inventory.v1.UpdateTenantRequest
-	14,  // 83: dialtone.inventory.v1.InventoryService.DeleteTenant:input_type -> dialtone.inventory.v1.DeleteTenantRequest
-	17,  // 84: dialtone.inventory.v1.InventoryService.CreateSipInterface:input_type -> dialtone.inventory.v1.CreateSipInterfaceRequest
-	19,  // 85: dialtone.inventory.v1.InventoryService.GetSipInterface:input_type -> dialtone.inventory.v1.GetSipInterfaceRequest
-	21,  // 86: dialtone.inventory.v1.InventoryService.ListSipInterfaces:input_type -> dialtone.inventory.v1.ListSipInterfacesRequest
-	23,  // 87: dialtone.inventory.v1.InventoryService.UpdateSipInterface:input_type -> dialtone.inventory.v1.UpdateSipInterfaceRequest
-	25,  // 88: dialtone.inventory.v1.InventoryService.DeleteSipInterface:input_type -> dialtone.inventory.v1.DeleteSipInterfaceRequest
-	28,  // 89: dialtone.inventory.v1.InventoryService.CreateExtension:input_type -> dialtone.inventory.v1.CreateExtensionRequest
-	30,  // 90: dialtone.inventory.v1.InventoryService.GetExtension:input_type -> dialtone.inventory.v1.GetExtensionRequest
-	32,  // 91: dialtone.inventory.v1.InventoryService.ListExtensions:input_type -> dialtone.inventory.v1.ListExtensionsRequest
-	34,  // 92: dialtone.inventory.v1.InventoryService.UpdateExtension:input_type -> dialtone.inventory.v1.UpdateExtensionRequest
-	36,  // 93: dialtone.inventory.v1.InventoryService.DeleteExtension:input_type -> dialtone.inventory.v1.DeleteExtensionRequest
-	45,  // 94: dialtone.inventory.v1.InventoryService.CreatePhone:input_type -> dialtone.inventory.v1.CreatePhoneRequest
-	47,  // 95: dialtone.inventory.v1.InventoryService.GetPhone:input_type -> dialtone.inventory.v1.GetPhoneRequest
-	49,  // 96: dialtone.inventory.v1.InventoryService.ListPhones:input_type -> dialtone.inventory.v1.ListPhonesRequest
-	51,  // 97: dialtone.inventory.v1.InventoryService.UpdatePhone:input_type -> dialtone.inventory.v1.UpdatePhoneRequest
-	53,  // 98: dialtone.inventory.v1.InventoryService.DeletePhone:input_type -> dialtone.inventory.v1.DeletePhoneRequest
-	55,  // 99: dialtone.inventory.v1.InventoryService.AssignPhone:input_type -> dialtone.inventory.v1.AssignPhoneRequest
-	57,  // 100: dialtone.inventory.v1.InventoryService.UnassignPhone:input_type -> dialtone.inventory.v1.UnassignPhoneRequest
-	59,  // 101: dialtone.inventory.v1.InventoryService.RotateProvisioningToken:input_type -> dialtone.inventory.v1.RotateProvisioningTokenRequest
-	61,  // 102: dialtone.inventory.v1.InventoryService.GetProvisioningUrl:input_type -> dialtone.inventory.v1.GetProvisioningUrlRequest
-	63,  // 103: dialtone.inventory.v1.InventoryService.GetProvisioningProfile:input_type -> dialtone.inventory.v1.GetProvisioningProfileRequest
-	69,  // 104: dialtone.inventory.v1.InventoryService.ReprovisionPhone:input_type -> dialtone.inventory.v1.ReprovisionPhoneRequest
-	71,  // 105: dialtone.inventory.v1.InventoryService.WatchPhones:input_type -> dialtone.inventory.v1.WatchPhonesRequest
-	65,  // 106: dialtone.inventory.v1.InventoryService.AuthorizeSecretRelease:input_type -> dialtone.inventory.v1.AuthorizeSecretReleaseRequest
-	67,  // 107: dialtone.inventory.v1.InventoryService.ApprovePhone:input_type -> dialtone.inventory.v1.ApprovePhoneRequest
-	7,   // 108: dialtone.inventory.v1.InventoryService.CreateTenant:output_type -> dialtone.inventory.v1.CreateTenantResponse
-	9,   // 109: dialtone.inventory.v1.InventoryService.GetTenant:output_type -> dialtone.inventory.v1.GetTenantResponse
-	11,  // 110: dialtone.inventory.v1.InventoryService.ListTenants:output_type -> dialtone.inventory.v1.ListTenantsResponse
-	13,  // 111: dialtone.inventory.v1.InventoryService.UpdateTenant:output_type -> dialtone.inventory.v1.UpdateTenantResponse
-	15,  // 112: dialtone.inventory.v1.InventoryService.DeleteTenant:output_type -> dialtone.inventory.v1.DeleteTenantResponse
-	18,  // 113: dialtone.inventory.v1.InventoryService.CreateSipInterface:output_type -> dialtone.inventory.v1.CreateSipInterfaceResponse
-	20,  // 114: dialtone.inventory.v1.InventoryService.GetSipInterface:output_type -> dialtone.inventory.v1.GetSipInterfaceResponse
-	22,  // 115: dialtone.inventory.v1.InventoryService.ListSipInterfaces:output_type -> dialtone.inventory.v1.ListSipInterfacesResponse
-	24,  // 116: dialtone.inventory.v1.InventoryService.UpdateSipInterface:output_type -> dialtone.inventory.v1.UpdateSipInterfaceResponse
-	26,  // 117: dialtone.inventory.v1.InventoryService.DeleteSipInterface:output_type -> dialtone.inventory.v1.DeleteSipInterfaceResponse
-	29,  // 118: dialtone.inventory.v1.InventoryService.CreateExtension:output_type -> dialtone.inventory.v1.CreateExtensionResponse
-	31,  // 119: dialtone.inventory.v1.InventoryService.GetExtension:output_type -> dialtone.inventory.v1.GetExtensionResponse
-	33,  // 120: dialtone.inventory.v1.InventoryService.ListExtensions:output_type -> dialtone.inventory.v1.ListExtensionsResponse
-	35,  // 121: dialtone.inventory.v1.InventoryService.UpdateExtension:output_type -> dialtone.inventory.v1.UpdateExtensionResponse
-	37,  // 122: dialtone.inventory.v1.InventoryService.DeleteExtension:output_type -> dialtone.inventory.v1.DeleteExtensionResponse
-	46,  // 123: dialtone.inventory.v1.InventoryService.CreatePhone:output_type -> dialtone.inventory.v1.CreatePhoneResponse
-	48,  // 124: dialtone.inventory.v1.InventoryService.GetPhone:output_type -> dialtone.inventory.v1.GetPhoneResponse
-	50,  // 125: dialtone.inventory.v1.InventoryService.ListPhones:output_type -> dialtone.inventory.v1.ListPhonesResponse
-	52,  // 126: dialtone.inventory.v1.InventoryService.UpdatePhone:output_type -> dialtone.inventory.v1.UpdatePhoneResponse
-	54,  // 127: dialtone.inventory.v1.InventoryService.DeletePhone:output_type -> dialtone.inventory.v1.DeletePhoneResponse
-	56,  // 128: dialtone.inventory.v1.InventoryService.AssignPhone:output_type -> dialtone.inventory.v1.AssignPhoneResponse
-	58,  // 129: dialtone.inventory.v1.InventoryService.UnassignPhone:output_type -> dialtone.inventory.v1.UnassignPhoneResponse
-	60,  // 130: dialtone.inventory.v1.InventoryService.RotateProvisioningToken:output_type -> dialtone.inventory.v1.RotateProvisioningTokenResponse
-	62,  // 131: dialtone.inventory.v1.InventoryService.GetProvisioningUrl:output_type -> dialtone.inventory.v1.GetProvisioningUrlResponse
-	64,  // 132: dialtone.inventory.v1.InventoryService.GetProvisioningProfile:output_type -> dialtone.inventory.v1.GetProvisioningProfileResponse
-	70,  // 133: dialtone.inventory.v1.InventoryService.ReprovisionPhone:output_type -> dialtone.inventory.v1.ReprovisionPhoneResponse
-	72,  // 134: dialtone.inventory.v1.InventoryService.WatchPhones:output_type -> dialtone.inventory.v1.WatchPhonesResponse
-	66,  // 135: dialtone.inventory.v1.InventoryService.AuthorizeSecretRelease:output_type -> dialtone.inventory.v1.AuthorizeSecretReleaseResponse
-	68,  // 136: dialtone.inventory.v1.InventoryService.ApprovePhone:output_type -> dialtone.inventory.v1.ApprovePhoneResponse
-	108, // [108:137] is the sub-list for method output_type
-	79,  // [79:108] is the sub-list for method input_type
-	79,  // [79:79] is the sub-list for extension type_name
-	79,  // [79:79] is the sub-list for extension extendee
-	0,   // [0:79] is the sub-list for field type_name
+	80,  // 78: dialtone.inventory.v1.WatchPhonesResponse.change_time:type_name -> google.protobuf.Timestamp
+	79,  // 79: dialtone.inventory.v1.ImportBackupResponse.records:type_name -> dialtone.inventory.v1.ImportBackupResponse.RecordsEntry
+	6,   // 80: dialtone.inventory.v1.InventoryService.CreateTenant:input_type -> dialtone.inventory.v1.CreateTenantRequest
+	8,   // 81: dialtone.inventory.v1.InventoryService.GetTenant:input_type -> dialtone.inventory.v1.GetTenantRequest
+	10,  // 82: dialtone.inventory.v1.InventoryService.ListTenants:input_type -> dialtone.inventory.v1.ListTenantsRequest
+	12,  // 83: dialtone.inventory.v1.InventoryService.UpdateTenant:input_type -> dialtone.inventory.v1.UpdateTenantRequest
+	14,  // 84: dialtone.inventory.v1.InventoryService.DeleteTenant:input_type -> dialtone.inventory.v1.DeleteTenantRequest
+	17,  // 85: dialtone.inventory.v1.InventoryService.CreateSipInterface:input_type -> dialtone.inventory.v1.CreateSipInterfaceRequest
+	19,  // 86: dialtone.inventory.v1.InventoryService.GetSipInterface:input_type -> dialtone.inventory.v1.GetSipInterfaceRequest
+	21,  // 87: dialtone.inventory.v1.InventoryService.ListSipInterfaces:input_type -> dialtone.inventory.v1.ListSipInterfacesRequest
+	23,  // 88: dialtone.inventory.v1.InventoryService.UpdateSipInterface:input_type -> dialtone.inventory.v1.UpdateSipInterfaceRequest
+	25,  // 89: dialtone.inventory.v1.InventoryService.DeleteSipInterface:input_type -> dialtone.inventory.v1.DeleteSipInterfaceRequest
+	28,  // 90: dialtone.inventory.v1.InventoryService.CreateExtension:input_type -> dialtone.inventory.v1.CreateExtensionRequest
+	30,  // 91: dialtone.inventory.v1.InventoryService.GetExtension:input_type -> dialtone.inventory.v1.GetExtensionRequest
+	32,  // 92: dialtone.inventory.v1.InventoryService.ListExtensions:input_type -> dialtone.inventory.v1.ListExtensionsRequest
+	34,  // 93: dialtone.inventory.v1.InventoryService.UpdateExtension:input_type -> dialtone.inventory.v1.UpdateExtensionRequest
+	36,  // 94: dialtone.inventory.v1.InventoryService.DeleteExtension:input_type -> dialtone.inventory.v1.DeleteExtensionRequest
+	45,  // 95: dialtone.inventory.v1.InventoryService.CreatePhone:input_type -> dialtone.inventory.v1.CreatePhoneRequest
+	47,  // 96: dialtone.inventory.v1.InventoryService.GetPhone:input_type -> dialtone.inventory.v1.GetPhoneRequest
+	49,  // 97: dialtone.inventory.v1.InventoryService.ListPhones:input_type -> dialtone.inventory.v1.ListPhonesRequest
+	51,  // 98: dialtone.inventory.v1.InventoryService.UpdatePhone:input_type -> dialtone.inventory.v1.UpdatePhoneRequest
+	53,  // 99: dialtone.inventory.v1.InventoryService.DeletePhone:input_type -> dialtone.inventory.v1.DeletePhoneRequest
+	55,  // 100: dialtone.inventory.v1.InventoryService.AssignPhone:input_type -> dialtone.inventory.v1.AssignPhoneRequest
+	57,  // 101: dialtone.inventory.v1.InventoryService.UnassignPhone:input_type -> dialtone.inventory.v1.UnassignPhoneRequest
+	59,  // 102: dialtone.inventory.v1.InventoryService.RotateProvisioningToken:input_type -> dialtone.inventory.v1.RotateProvisioningTokenRequest
+	61,  // 103: dialtone.inventory.v1.InventoryService.GetProvisioningUrl:input_type -> dialtone.inventory.v1.GetProvisioningUrlRequest
+	63,  // 104: dialtone.inventory.v1.InventoryService.GetProvisioningProfile:input_type -> dialtone.inventory.v1.GetProvisioningProfileRequest
+	69,  // 105: dialtone.inventory.v1.InventoryService.ReprovisionPhone:input_type -> dialtone.inventory.v1.ReprovisionPhoneRequest
+	71,  // 106: dialtone.inventory.v1.InventoryService.WatchPhones:input_type -> dialtone.inventory.v1.WatchPhonesRequest
+	73,  // 107: dialtone.inventory.v1.InventoryService.RotateKeys:input_type -> dialtone.inventory.v1.RotateKeysRequest
+	75,  // 108: dialtone.inventory.v1.InventoryService.ExportBackup:input_type -> dialtone.inventory.v1.ExportBackupRequest
+	77,  // 109: dialtone.inventory.v1.InventoryService.ImportBackup:input_type -> dialtone.inventory.v1.ImportBackupRequest
+	65,  // 110: dialtone.inventory.v1.InventoryService.AuthorizeSecretRelease:input_type -> dialtone.inventory.v1.AuthorizeSecretReleaseRequest
+	67,  // 111: dialtone.inventory.v1.InventoryService.ApprovePhone:input_type -> dialtone.inventory.v1.ApprovePhoneRequest
+	7,   // 112: dialtone.inventory.v1.InventoryService.CreateTenant:output_type -> dialtone.inventory.v1.CreateTenantResponse
+	9,   // 113: dialtone.inventory.v1.InventoryService.GetTenant:output_type -> dialtone.inventory.v1.GetTenantResponse
+	11,  // 114: dialtone.inventory.v1.InventoryService.ListTenants:output_type -> dialtone.inventory.v1.ListTenantsResponse
+	13,  // 115: dialtone.inventory.v1.InventoryService.UpdateTenant:output_type -> dialtone.inventory.v1.UpdateTenantResponse
+	15,  // 116: dialtone.inventory.v1.InventoryService.DeleteTenant:output_type -> dialtone.inventory.v1.DeleteTenantResponse
+	18,  // 117: dialtone.inventory.v1.InventoryService.CreateSipInterface:output_type -> dialtone.inventory.v1.CreateSipInterfaceResponse
+	20,  // 118: dialtone.inventory.v1.InventoryService.GetSipInterface:output_type -> dialtone.inventory.v1.GetSipInterfaceResponse
+	22,  // 119: dialtone.inventory.v1.InventoryService.ListSipInterfaces:output_type -> dialtone.inventory.v1.ListSipInterfacesResponse
+	24,  // 120: dialtone.inventory.v1.InventoryService.UpdateSipInterface:output_type -> dialtone.inventory.v1.UpdateSipInterfaceResponse
+	26,  // 121: dialtone.inventory.v1.InventoryService.DeleteSipInterface:output_type -> dialtone.inventory.v1.DeleteSipInterfaceResponse
+	29,  // 122: dialtone.inventory.v1.InventoryService.CreateExtension:output_type -> dialtone.inventory.v1.CreateExtensionResponse
+	31,  // 123: dialtone.inventory.v1.InventoryService.GetExtension:output_type -> dialtone.inventory.v1.GetExtensionResponse
+	33,  // 124: dialtone.inventory.v1.InventoryService.ListExtensions:output_type -> dialtone.inventory.v1.ListExtensionsResponse
+	35,  // 125: dialtone.inventory.v1.InventoryService.UpdateExtension:output_type -> dialtone.inventory.v1.UpdateExtensionResponse
+	37,  // 126: dialtone.inventory.v1.InventoryService.DeleteExtension:output_type -> dialtone.inventory.v1.DeleteExtensionResponse
+	46,  // 127: dialtone.inventory.v1.InventoryService.CreatePhone:output_type -> dialtone.inventory.v1.CreatePhoneResponse
+	48,  // 128: dialtone.inventory.v1.InventoryService.GetPhone:output_type -> dialtone.inventory.v1.GetPhoneResponse
+	50,  // 129: dialtone.inventory.v1.InventoryService.ListPhones:output_type -> dialtone.inventory.v1.ListPhonesResponse
+	52,  // 130: dialtone.inventory.v1.InventoryService.UpdatePhone:output_type -> dialtone.inventory.v1.UpdatePhoneResponse
+	54,  // 131: dialtone.inventory.v1.InventoryService.DeletePhone:output_type -> dialtone.inventory.v1.DeletePhoneResponse
+	56,  // 132: dialtone.inventory.v1.InventoryService.AssignPhone:output_type -> dialtone.inventory.v1.AssignPhoneResponse
+	58,  // 133: dialtone.inventory.v1.InventoryService.UnassignPhone:output_type -> dialtone.inventory.v1.UnassignPhoneResponse
+	60,  // 134: dialtone.inventory.v1.InventoryService.RotateProvisioningToken:output_type -> dialtone.inventory.v1.RotateProvisioningTokenResponse
+	62,  // 135: dialtone.inventory.v1.InventoryService.GetProvisioningUrl:output_type -> dialtone.inventory.v1.GetProvisioningUrlResponse
+	64,  // 136: dialtone.inventory.v1.InventoryService.GetProvisioningProfile:output_type -> dialtone.inventory.v1.GetProvisioningProfileResponse
+	70,  // 137: dialtone.inventory.v1.InventoryService.ReprovisionPhone:output_type -> dialtone.inventory.v1.ReprovisionPhoneResponse
+	72,  // 138: dialtone.inventory.v1.InventoryService.WatchPhones:output_type -> dialtone.inventory.v1.WatchPhonesResponse
+	74,  // 139: dialtone.inventory.v1.InventoryService.RotateKeys:output_type -> dialtone.inventory.v1.RotateKeysResponse
+	76,  // 140: dialtone.inventory.v1.InventoryService.ExportBackup:output_type -> dialtone.inventory.v1.ExportBackupResponse
+	78,  // 141: dialtone.inventory.v1.InventoryService.ImportBackup:output_type -> dialtone.inventory.v1.ImportBackupResponse
+	66,  // 142: dialtone.inventory.v1.InventoryService.AuthorizeSecretRelease:output_type -> dialtone.inventory.v1.AuthorizeSecretReleaseResponse
+	68,  // 143: dialtone.inventory.v1.InventoryService.ApprovePhone:output_type -> dialtone.inventory.v1.ApprovePhoneResponse
+	112, // [112:144] is the sub-list for method output_type
+	80,  // [80:112] is the sub-list for method input_type
+	80,  // [80:80] is the sub-list for extension type_name
+	80,  // [80:80] is the sub-list for extension extendee
+	0,   // [0:80] is the sub-list for field type_name
 }
 
 func init() { file_dialtone_inventory_v1_inventory_proto_init() }
@@ -5178,7 +5491,7 @@ func file_dialtone_inventory_v1_inventory_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dialtone_inventory_v1_inventory_proto_rawDesc), len(file_dialtone_inventory_v1_inventory_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   68,
+			NumMessages:   75,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -46,6 +46,9 @@ const (
 	InventoryService_GetProvisioningProfile_FullMethodName  = "/dialtone.inventory.v1.InventoryService/GetProvisioningProfile"
 	InventoryService_ReprovisionPhone_FullMethodName        = "/dialtone.inventory.v1.InventoryService/ReprovisionPhone"
 	InventoryService_WatchPhones_FullMethodName             = "/dialtone.inventory.v1.InventoryService/WatchPhones"
+	InventoryService_RotateKeys_FullMethodName              = "/dialtone.inventory.v1.InventoryService/RotateKeys"
+	InventoryService_ExportBackup_FullMethodName            = "/dialtone.inventory.v1.InventoryService/ExportBackup"
+	InventoryService_ImportBackup_FullMethodName            = "/dialtone.inventory.v1.InventoryService/ImportBackup"
 	InventoryService_AuthorizeSecretRelease_FullMethodName  = "/dialtone.inventory.v1.InventoryService/AuthorizeSecretRelease"
 	InventoryService_ApprovePhone_FullMethodName            = "/dialtone.inventory.v1.InventoryService/ApprovePhone"
 )
@@ -113,6 +116,19 @@ type InventoryServiceClient interface {
 	// Streams phone changes. A client that remembers the last sequence it saw
 	// resumes after it and misses nothing that the stream still retains.
 	WatchPhones(ctx context.Context, in *WatchPhonesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchPhonesResponse], error)
+	// Rotates the keys that seal secrets at rest (admin): re-reads --kek-file
+	// (its first key is the current KEK), makes a new data key wrapped by it,
+	// rewraps the older data keys with it and reseals every record under the
+	// new data key, while the service keeps serving.
+	RotateKeys(ctx context.Context, in *RotateKeysRequest, opts ...grpc.CallOption) (*RotateKeysResponse, error)
+	// Streams a consistent backup of the whole store (admin): a versioned,
+	// checksummed file whose secrets stay sealed by the data keys it carries
+	// (wrapped by the KEK, which is never in it).
+	ExportBackup(ctx context.Context, in *ExportBackupRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportBackupResponse], error)
+	// Restores a backup into an empty store (admin): all of it or nothing.
+	// The first chunk may carry only the file's start; the file is checked
+	// (format, checksum, contents) before anything is written.
+	ImportBackup(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[ImportBackupRequest, ImportBackupResponse], error)
 	// Decides whether a file with secrets may be served to this fetch (edge
 	// role only): the device_cert policy and the secret-release rule of
 	// docs/SECURITY.md. A refusal is recorded on the phone (pending_release)
@@ -411,6 +427,48 @@ func (c *inventoryServiceClient) WatchPhones(ctx context.Context, in *WatchPhone
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type InventoryService_WatchPhonesClient = grpc.ServerStreamingClient[WatchPhonesResponse]
 
+func (c *inventoryServiceClient) RotateKeys(ctx context.Context, in *RotateKeysRequest, opts ...grpc.CallOption) (*RotateKeysResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RotateKeysResponse)
+	err := c.cc.Invoke(ctx, InventoryService_RotateKeys_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *inventoryServiceClient) ExportBackup(ctx context.Context, in *ExportBackupRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportBackupResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &InventoryService_ServiceDesc.Streams[1], InventoryService_ExportBackup_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ExportBackupRequest, ExportBackupResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type InventoryService_ExportBackupClient = grpc.ServerStreamingClient[ExportBackupResponse]
+
+func (c *inventoryServiceClient) ImportBackup(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[ImportBackupRequest, ImportBackupResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &InventoryService_ServiceDesc.Streams[2], InventoryService_ImportBackup_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ImportBackupRequest, ImportBackupResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type InventoryService_ImportBackupClient = grpc.ClientStreamingClient[ImportBackupRequest, ImportBackupResponse]
+
 func (c *inventoryServiceClient) AuthorizeSecretRelease(ctx context.Context, in *AuthorizeSecretReleaseRequest, opts ...grpc.CallOption) (*AuthorizeSecretReleaseResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(AuthorizeSecretReleaseResponse)
@@ -494,6 +552,19 @@ type InventoryServiceServer interface {
 	// Streams phone changes. A client that remembers the last sequence it saw
 	// resumes after it and misses nothing that the stream still retains.
 	WatchPhones(*WatchPhonesRequest, grpc.ServerStreamingServer[WatchPhonesResponse]) error
+	// Rotates the keys that seal secrets at rest (admin): re-reads --kek-file
+	// (its first key is the current KEK), makes a new data key wrapped by it,
+	// rewraps the older data keys with it and reseals every record under the
+	// new data key, while the service keeps serving.
+	RotateKeys(context.Context, *RotateKeysRequest) (*RotateKeysResponse, error)
+	// Streams a consistent backup of the whole store (admin): a versioned,
+	// checksummed file whose secrets stay sealed by the data keys it carries
+	// (wrapped by the KEK, which is never in it).
+	ExportBackup(*ExportBackupRequest, grpc.ServerStreamingServer[ExportBackupResponse]) error
+	// Restores a backup into an empty store (admin): all of it or nothing.
+	// The first chunk may carry only the file's start; the file is checked
+	// (format, checksum, contents) before anything is written.
+	ImportBackup(grpc.ClientStreamingServer[ImportBackupRequest, ImportBackupResponse]) error
 	// Decides whether a file with secrets may be served to this fetch (edge
 	// role only): the device_cert policy and the secret-release rule of
 	// docs/SECURITY.md. A refusal is recorded on the phone (pending_release)
@@ -593,6 +664,15 @@ func (UnimplementedInventoryServiceServer) ReprovisionPhone(context.Context, *Re
 }
 func (UnimplementedInventoryServiceServer) WatchPhones(*WatchPhonesRequest, grpc.ServerStreamingServer[WatchPhonesResponse]) error {
 	return status.Error(codes.Unimplemented, "method WatchPhones not implemented")
+}
+func (UnimplementedInventoryServiceServer) RotateKeys(context.Context, *RotateKeysRequest) (*RotateKeysResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RotateKeys not implemented")
+}
+func (UnimplementedInventoryServiceServer) ExportBackup(*ExportBackupRequest, grpc.ServerStreamingServer[ExportBackupResponse]) error {
+	return status.Error(codes.Unimplemented, "method ExportBackup not implemented")
+}
+func (UnimplementedInventoryServiceServer) ImportBackup(grpc.ClientStreamingServer[ImportBackupRequest, ImportBackupResponse]) error {
+	return status.Error(codes.Unimplemented, "method ImportBackup not implemented")
 }
 func (UnimplementedInventoryServiceServer) AuthorizeSecretRelease(context.Context, *AuthorizeSecretReleaseRequest) (*AuthorizeSecretReleaseResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method AuthorizeSecretRelease not implemented")
@@ -1100,6 +1180,42 @@ func _InventoryService_WatchPhones_Handler(srv interface{}, stream grpc.ServerSt
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type InventoryService_WatchPhonesServer = grpc.ServerStreamingServer[WatchPhonesResponse]
 
+func _InventoryService_RotateKeys_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RotateKeysRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(InventoryServiceServer).RotateKeys(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: InventoryService_RotateKeys_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(InventoryServiceServer).RotateKeys(ctx, req.(*RotateKeysRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _InventoryService_ExportBackup_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ExportBackupRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(InventoryServiceServer).ExportBackup(m, &grpc.GenericServerStream[ExportBackupRequest, ExportBackupResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type InventoryService_ExportBackupServer = grpc.ServerStreamingServer[ExportBackupResponse]
+
+func _InventoryService_ImportBackup_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(InventoryServiceServer).ImportBackup(&grpc.GenericServerStream[ImportBackupRequest, ImportBackupResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type InventoryService_ImportBackupServer = grpc.ClientStreamingServer[ImportBackupRequest, ImportBackupResponse]
+
 func _InventoryService_AuthorizeSecretRelease_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(AuthorizeSecretReleaseRequest)
 	if err := dec(in); err != nil {
@@ -1248,6 +1364,10 @@ var InventoryService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _InventoryService_ReprovisionPhone_Handler,
 		},
 		{
+			MethodName: "RotateKeys",
+			Handler:    _InventoryService_RotateKeys_Handler,
+		},
+		{
 			MethodName: "AuthorizeSecretRelease",
 			Handler:    _InventoryService_AuthorizeSecretRelease_Handler,
 		},
@@ -1261,6 +1381,16 @@ var InventoryService_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "WatchPhones",
 			Handler:       _InventoryService_WatchPhones_Handler,
 			ServerStreams: true,
+		},
+		{
+			StreamName:    "ExportBackup",
+			Handler:       _InventoryService_ExportBackup_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "ImportBackup",
+			Handler:       _InventoryService_ImportBackup_Handler,
+			ClientStreams: true,
 		},
 	},
 	Metadata: "dialtone/inventory/v1/inventory.proto",
