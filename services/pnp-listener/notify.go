@@ -155,6 +155,10 @@ func (s *Service) profileNotify(ctx context.Context, j job) {
 	if cseq == 0 {
 		cseq = 1
 	}
+	if out := s.checkDest(p.Dest, p.MAC); out != "" {
+		s.m.notifies.WithLabelValues(kind, out).Inc()
+		return
+	}
 	req, err := sipmsg.ProfileNotify(p.Dialog, sipmsg.Local{Addr: p.Local, Port: s.replyPort}, p.Dest, cseq, url)
 	if err != nil {
 		s.m.notifies.WithLabelValues(kind, outBadURL).Inc()
@@ -178,6 +182,11 @@ func (s *Service) checkSyncNotify(ctx context.Context, j job) {
 	req, err := sipmsg.CheckSyncNotify(j.checkSync, local, j.dest)
 	if err != nil {
 		s.m.notifies.WithLabelValues(kindCheckSync, outBadURL).Inc()
+		return
+	}
+	// The other port tried below is on the same host: one check covers both.
+	if out := s.checkDest(j.dest, j.phone.MAC); out != "" {
+		s.m.notifies.WithLabelValues(kindCheckSync, out).Inc()
 		return
 	}
 	first := s.cfg.NotifyTimeout

@@ -2,6 +2,8 @@ package pnplistener
 
 import (
 	"context"
+	"net/netip"
+	"sync/atomic"
 	"strconv"
 	"strings"
 	"testing"
@@ -22,6 +24,9 @@ type harness struct {
 	s    *Service
 	addr string // "127.0.0.1:port" of the SIP socket
 	inv  *invstub.Server
+	// link is the MAC the stand-in neighbour table gives 127.0.0.1 ("" =
+	// no entry): loopback has no link layer, so the link-layer tests set it.
+	link *atomic.Pointer[string]
 }
 
 // startLoopback runs a listener on 127.0.0.1 (interface lo) against an
@@ -57,14 +62,20 @@ func startWith(t testing.TB, mutate func(*Config), js jetstream.JetStream) *harn
 	// The machine running the tests may be loaded; the deadline's effect
 	// has its own test.
 	cfg.InventoryTimeout = 3 * time.Second
+	// Loopback has no neighbour entries; the link-layer tests turn the
+	// check on against a stand-in table.
+	cfg.LinkCheck = LinkOff
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	s, err := New(cfg, Deps{Registerer: prometheus.NewRegistry(), Inventory: client, JetStream: js})
+	link := new(atomic.Pointer[string])
+	link.Store(new(string))
+	s, err := New(cfg, Deps{Registerer: prometheus.NewRegistry(), Inventory: client, JetStream: js,
+		LinkLayer: func(int, netip.Addr) (string, error) { return *link.Load(), nil }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &harness{s: s, addr: runService(t, s), inv: inv}
+	return &harness{s: s, addr: runService(t, s), inv: inv, link: link}
 }
 
 // runService runs s until the test ends and returns its SIP address.

@@ -47,7 +47,15 @@ type PhoneDiscovered struct {
 	CallId       string                 `protobuf:"bytes,10,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
 	ObservedTime *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=observed_time,json=observedTime,proto3" json:"observed_time,omitempty"`
 	// Address of the listener's interface the SUBSCRIBE came in on.
-	LocalAddress  string `protobuf:"bytes,12,opt,name=local_address,json=localAddress,proto3" json:"local_address,omitempty"`
+	LocalAddress string `protobuf:"bytes,12,opt,name=local_address,json=localAddress,proto3" json:"local_address,omitempty"`
+	// The link-layer address the listener's kernel holds for source_address
+	// (its neighbour table, after the 200 OK made it resolve the address);
+	// empty when the listener runs with --pnp-link-check=off. Issue 14.
+	LinkMac string `protobuf:"bytes,40,opt,name=link_mac,json=linkMac,proto3" json:"link_mac,omitempty"`
+	// True when link_mac was read and equals mac: the SUBSCRIBE came from
+	// the host whose MAC it names. With --pnp-link-check=require every
+	// published discovery is verified (a mismatch is dropped before).
+	LinkVerified  bool `protobuf:"varint,41,opt,name=link_verified,json=linkVerified,proto3" json:"link_verified,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -164,6 +172,20 @@ func (x *PhoneDiscovered) GetLocalAddress() string {
 		return x.LocalAddress
 	}
 	return ""
+}
+
+func (x *PhoneDiscovered) GetLinkMac() string {
+	if x != nil {
+		return x.LinkMac
+	}
+	return ""
+}
+
+func (x *PhoneDiscovered) GetLinkVerified() bool {
+	if x != nil {
+		return x.LinkVerified
+	}
+	return false
 }
 
 // PhoneChanged: inventory changed a phone.
@@ -600,7 +622,7 @@ var File_dialtone_events_v1_events_proto protoreflect.FileDescriptor
 
 const file_dialtone_events_v1_events_proto_rawDesc = "" +
 	"\n" +
-	"\x1fdialtone/events/v1/events.proto\x12\x12dialtone.events.v1\x1a%dialtone/inventory/v1/inventory.proto\x1a\x19dialtone/rps/v1/rps.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8b\x03\n" +
+	"\x1fdialtone/events/v1/events.proto\x12\x12dialtone.events.v1\x1a%dialtone/inventory/v1/inventory.proto\x1a\x19dialtone/rps/v1/rps.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcb\x03\n" +
 	"\x0fPhoneDiscovered\x12\x10\n" +
 	"\x03mac\x18\x01 \x01(\tR\x03mac\x12\x16\n" +
 	"\x06vendor\x18\x02 \x01(\tR\x06vendor\x12\x14\n" +
@@ -615,7 +637,9 @@ const file_dialtone_events_v1_events_proto_rawDesc = "" +
 	"\acall_id\x18\n" +
 	" \x01(\tR\x06callId\x12?\n" +
 	"\robserved_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\fobservedTime\x12#\n" +
-	"\rlocal_address\x18\f \x01(\tR\flocalAddress\"\xb0\x03\n" +
+	"\rlocal_address\x18\f \x01(\tR\flocalAddress\x12\x19\n" +
+	"\blink_mac\x18( \x01(\tR\alinkMac\x12#\n" +
+	"\rlink_verified\x18) \x01(\bR\flinkVerified\"\xb0\x03\n" +
 	"\fPhoneChanged\x12G\n" +
 	"\vchange_type\x18\x01 \x01(\x0e2&.dialtone.inventory.v1.PhoneChangeTypeR\n" +
 	"changeType\x122\n" +
