@@ -11,8 +11,8 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/nats-io/nats.go/jetstream"
-	"google.golang.org/protobuf/proto"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/dialtone-voip/dialtone/platform/testenv/natstest"
 	eventsv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/events/v1"

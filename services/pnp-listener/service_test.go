@@ -3,9 +3,9 @@ package pnplistener
 import (
 	"context"
 	"net/netip"
-	"sync/atomic"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
