@@ -55,6 +55,7 @@ type Config struct {
 	Listener      string
 	Bootstrap     bool
 	SIPRatePerSrc float64
+	PnPLinkCheck  string
 	LogFormat     string
 	LogLevel      string
 }
@@ -75,6 +76,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.PBXHost, "pbx-host", "", "SIP server phones register to; on first run it becomes the default SIP interface (default: the public host)")
 	fs.StringVar(&c.Listener, "listener", "local", "name of this site's PnP listener")
 	fs.Float64Var(&c.SIPRatePerSrc, "sip-rate-per-source", 50, "SIP datagrams per second accepted from one address (0 = unlimited; raise it for phones behind one NAT address)")
+	fs.StringVar(&c.PnPLinkCheck, "pnp-link-check", pnplistener.LinkRequire, "require: a PnP SUBSCRIBE counts as from a MAC only when the sender's link-layer address is that MAC, and NOTIFYs go only to the phone's; off: believe the MAC a phone names (only where this host cannot see the phones' L2)")
 	fs.BoolVar(&c.Bootstrap, "bootstrap", true, "give discovered, unassigned phones a secret-free bootstrap configuration that keeps them polling")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
@@ -111,6 +113,9 @@ func (c Config) Validate() error {
 	}
 	if c.SIPRatePerSrc < 0 {
 		errs = append(errs, errors.New("--sip-rate-per-source must not be negative"))
+	}
+	if err := config.OneOf(c.PnPLinkCheck, pnplistener.LinkRequire, pnplistener.LinkOff); err != nil {
+		errs = append(errs, fmt.Errorf("--pnp-link-check: %w", err))
 	}
 	if err := config.OneOf(c.LogFormat, "text", "json"); err != nil {
 		errs = append(errs, fmt.Errorf("--log-format: %w", err))
@@ -282,6 +287,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) er
 		pcfg.UnknownPhones = pnplistener.UnknownNothing
 	}
 	pcfg.RatePerSource = cfg.SIPRatePerSrc
+	pcfg.LinkCheck = cfg.PnPLinkCheck
 	pnp, err := pnplistener.New(pcfg, pnplistener.Deps{
 		Logger: logger.With("service", "pnp-listener"), Registerer: serviceReg("pnp-listener"), JetStream: js,
 		Inventory: inventoryv1.NewInventoryServiceClient(conns["listener"]),
@@ -338,7 +344,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) er
 	g.Add("provision-http", edge.Run)
 	g.Add("pnp-listener", pnp.Run)
 	if cfg.AdminAddr != "" {
-		admin := adminhttp.New(adminhttp.Options{Addr: cfg.AdminAddr, Logger: logger.With("component", "admin-http"), Gatherer: reg, Ready: ready})
+		admin := adminhttp.New(adminhttp.Options{Addr: cfg.AdminAddr, Logger: logger.With("component", "admin-http"), Gatherer: reg, Ready: ready, Warnings: pnp.Warnings})
 		g.Add("admin-http", admin.Run)
 	}
 	g.Add("banner", func(ctx context.Context) error {
@@ -348,6 +354,9 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) er
 			pbxHost: pbxHost, tokenCreated: created, tokenPath: filepath.Join(cfg.DataDir, AdminTokenFile),
 			sipAddr: addrString(pnp.Addr()),
 		})
+		if w := pnp.LinkCheckStatus(); w != "" {
+			fmt.Fprintf(out, "  WARNING: %s\n", w)
+		}
 		<-ctx.Done()
 		return nil
 	})
