@@ -65,6 +65,12 @@ func OpenLink(iface string) (*Link, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("link: bind %s: %w", iface, err)
 	}
+	// Only ARP and UDP reach the reader: the host's own HTTP downloads
+	// cross the same interface, and copying them would crowd out the SIP.
+	if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &arpOrUDP); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("link: filter: %w", err)
+	}
 	// Boot storms: thousands of phones answered at once.
 	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 8<<20)
 	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, 8<<20)
@@ -85,6 +91,20 @@ func (l *Link) Close() error {
 	l.closeOnce.Do(func() { close(l.done) })
 	return nil
 }
+
+// arpOrUDP is a classic BPF program: accept ARP and IPv4/UDP frames.
+var arpOrUDP = func() unix.SockFprog {
+	f := []unix.SockFilter{
+		{Code: 0x28, K: 12},                    // ldh [12] (EtherType)
+		{Code: 0x15, Jt: 3, K: unix.ETH_P_ARP}, // ARP: accept
+		{Code: 0x15, Jf: 3, K: unix.ETH_P_IP},  // not IPv4: drop
+		{Code: 0x30, K: 23},                    // ldb [23] (IP protocol)
+		{Code: 0x15, Jf: 1, K: unix.IPPROTO_UDP},
+		{Code: 0x06, K: 0x40000}, // accept
+		{Code: 0x06, K: 0},       // drop
+	}
+	return unix.SockFprog{Len: uint16(len(f)), Filter: &f[0]}
+}()
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
