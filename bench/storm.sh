@@ -132,6 +132,9 @@ with open(res, "a") as f:
     f.write(f"{mode} {r['wall_ms']/1000:.3f} {all_ms/1000:.3f} {r['ok']} {p['p50']:.0f} {p['p99']:.0f}\n")
 PY
   grep -i "link-layer\|link_layer" "$work/dialtone.log" | head -3 || true
+  echo "[$mode] listener counters:"
+  ip netns exec "$pbx" curl -s http://127.0.0.1:9190/metrics 2>/dev/null |
+    grep -E '^dialtone_pnp_listener_(datagrams_dropped_total\{reason="link|notifies_total\{kind="boot"|subscribes_total)' | grep -v ' 0$' | sed 's/^/    /' || true
   cleanup_run
 }
 

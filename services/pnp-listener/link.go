@@ -31,13 +31,27 @@ var keepAlive = []byte("\r\n\r\n")
 
 func (s *Service) linkRequired() bool { return s.cfg.LinkCheck != LinkOff }
 
+// linkWaits are the pauses between neighbour lookups while the kernel
+// resolves a sender's address for the link-layer check. They reach past
+// the kernel's first ARP retransmission (retrans_time, 1 s): under a boot
+// storm an ARP answer can be late or lost, and a phone that got its 200 OK
+// does not send its SUBSCRIBE again, so giving up early loses its boot.
+var linkWaits = []time.Duration{5 * time.Millisecond, 20 * time.Millisecond, 50 * time.Millisecond,
+	150 * time.Millisecond, 275 * time.Millisecond, 500 * time.Millisecond, time.Second, time.Second}
+
 // resolveLink returns the MAC of the host at ip: at once when the kernel
 // knows it, else after waiting for the resolution our 200 OK started.
 func (s *Service) resolveLink(ifindex int, ip netip.Addr) string {
 	if mac := s.neighbour(ifindex, ip); mac != "" {
 		return mac
 	}
-	return s.waitNeighbour(ifindex, ip)
+	for _, d := range linkWaits {
+		time.Sleep(d)
+		if mac := s.neighbour(ifindex, ip); mac != "" {
+			return mac
+		}
+	}
+	return ""
 }
 
 // checkDest reports "" when a NOTIFY to dest would reach the host whose
@@ -54,7 +68,7 @@ func (s *Service) checkDest(dest netip.AddrPort, mac string) string {
 	real := s.neighbour(arr.IfIndex, dest.Addr())
 	if real == "" {
 		_, _ = s.sock.Reply.WriteTo(keepAlive, net.UDPAddrFromAddrPort(dest))
-		real = s.waitNeighbour(arr.IfIndex, dest.Addr())
+		real = s.resolveLink(arr.IfIndex, dest.Addr())
 	}
 	switch {
 	case real == "":
