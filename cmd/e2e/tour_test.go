@@ -72,6 +72,15 @@ func TestReadmeTour(t *testing.T) {
 		}
 	}
 
+	// The tour turns the link-layer check off (its phones run on this very
+	// host); the banner must say so, and /readyz too.
+	if !strings.Contains(srvOut.String(), "WARNING: pnp link-layer check off") {
+		t.Errorf("the banner does not warn that --pnp-link-check=off:\n%s", srvOut.String())
+	}
+	if body, err := host.Command(testenv.LookBinary(t, "curl"), "-s", "http://127.0.0.1:9190/readyz").Output(); err != nil || !strings.Contains(string(body), "warning: pnp link-layer check off") {
+		t.Errorf("/readyz with --pnp-link-check=off: %q, %v", body, err)
+	}
+
 	script := filepath.Join(dir, "tour.sh")
 	if err := os.WriteFile(script, []byte("set -euo pipefail\n"+client), 0o755); err != nil {
 		t.Fatal(err)
