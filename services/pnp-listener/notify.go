@@ -119,6 +119,18 @@ func (s *Service) profileNotify(ctx context.Context, j job) {
 			s.m.notifies.WithLabelValues(kind, outUnknownPhone).Inc()
 		case codes.DeadlineExceeded:
 			s.m.lookups.WithLabelValues("timeout").Inc()
+			if kind == kindBoot && !j.retried {
+				// Inventory is overloaded (a boot storm): the phone got
+				// its 200 OK and will not ask again, so try once more
+				// shortly rather than leave it waiting for ever.
+				j.retried = true
+				time.AfterFunc(unknownRetry, func() {
+					if ctx.Err() == nil {
+						s.enqueue(j)
+					}
+				})
+				return
+			}
 			s.m.notifies.WithLabelValues(kind, outInventoryError).Inc()
 		default:
 			s.m.lookups.WithLabelValues("error").Inc()

@@ -383,3 +383,24 @@ func itoa(i int) string { return strconv.Itoa(i) }
 func metricValue(h *harness, typ, result string) float64 {
 	return testutil.ToFloat64(h.s.m.events.WithLabelValues(typ, result))
 }
+
+// A boot whose lookup timed out (inventory overloaded by a storm) is looked
+// up once more: the phone got its 200 OK and will not ask again.
+func TestInventoryTimeoutRetriedOnce(t *testing.T) {
+	h := startLoopback(t, func(c *Config) { c.InventoryTimeout = 100 * time.Millisecond }, nil)
+	h.inv.SetFallback(&invstub.Entry{URL: testURL})
+	h.inv.SetDelay(2 * time.Second)
+	ph := phonetest.New(t, "127.0.0.1:0")
+	ph.Send(h.addr, phonetest.Subscribe("yealink", "001565000031", "127.0.0.1", ph.Port(), "r1"))
+	ph.ExpectResponse(time.Second)
+	waitFor(t, "first lookup timed out", func() bool {
+		return testutil.ToFloat64(h.s.m.lookups.WithLabelValues("timeout")) == 1
+	})
+	h.inv.SetDelay(0)
+	req, from := ph.ExpectRequest(3 * time.Second)
+	if string(req.Body()) != testURL {
+		t.Fatalf("NOTIFY body %q", req.Body())
+	}
+	ph.Answer(req, from, 200)
+	waitFor(t, "NOTIFY ok", func() bool { return h.notifies(kindBoot, outOK) == 1 })
+}
