@@ -127,3 +127,29 @@ func FuzzParseReply(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkTableLookup is the cost of the link-layer check's lookup: one
+// rtnetlink round trip (here answered "no entry" on loopback).
+func BenchmarkTableLookup(b *testing.B) {
+	tbl, err := Open()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer tbl.Close()
+	ip := netip.MustParseAddr("192.0.2.254")
+	for b.Loop() {
+		if _, err := tbl.Lookup(1, ip); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkProcLookup is the /proc/net/arp scan it replaces.
+func BenchmarkProcLookup(b *testing.B) {
+	ip := netip.MustParseAddr("192.0.2.254")
+	for b.Loop() {
+		if _, err := Lookup(ip); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
