@@ -14,6 +14,7 @@ import (
 
 	"github.com/dialtone-voip/dialtone/cmd/internal/suite"
 	"github.com/dialtone-voip/dialtone/platform/config"
+	"github.com/dialtone-voip/dialtone/platform/connlimit"
 	"github.com/dialtone-voip/dialtone/platform/logging"
 	"github.com/dialtone-voip/dialtone/platform/servicecmd"
 )
@@ -42,9 +43,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err := config.ApplyEnv(fs, "DIALTONE", getenv); err != nil {
 		return err
 	}
+	cfg.MarkExplicit(fs)
 	logger, err := logging.New(stderr, cfg.LogFormat, cfg.LogLevel)
 	if err != nil {
 		return err
+	}
+	// Every service of the suite shares this process's descriptors; the
+	// phone edge sizes its connection limits from this limit.
+	if n, err := connlimit.RaiseFileLimit(); err != nil {
+		logger.Warn("open-file limit not raised", "limit", n, "error", err)
+	} else {
+		logger.Debug("open-file limit", "limit", n)
 	}
 	return suite.Run(ctx, cfg, logger, stdout)
 }

@@ -40,7 +40,7 @@ func TestPnPFlow(t *testing.T) {
 			wait := s.phonesim(ctx, append([]string{"boot", "--vendor", p.vendor, "--model", p.model, "--mac", p.mac,
 				"--iface", s.phone.Iface(), "--wait-account", "90s", "--tls-ca", s.cert, "-o", "json"}, s.ownLink()...)...)
 
-			ph := s.waitPhone(p.mac, "discovered", stateIs("PHONE_STATE_DISCOVERED"))
+			ph := s.waitPhone(p.mac, "discovered", stateIs("discovered"))
 			if ph["vendor"] != p.vendor || ph["model"] == "" || ph["firmware"] == "" {
 				t.Errorf("discovered phone: vendor %v model %v firmware %v", ph["vendor"], ph["model"], ph["firmware"])
 			}
@@ -81,7 +81,7 @@ func TestPnPFlow(t *testing.T) {
 					t.Errorf("codecs %v, want [g722 pcma pcmu]", c.Codecs)
 				}
 			}
-			ph = s.waitPhone(p.mac, "provisioned", stateIs("PHONE_STATE_PROVISIONED"))
+			ph = s.waitPhone(p.mac, "provisioned", stateIs("provisioned"))
 			settings, _ := ph["settings"].(map[string]any)
 			if settings["save_to_rps"] != true || settings["https"] != true {
 				t.Errorf("settings after provisioning: %v", settings)
@@ -127,7 +127,21 @@ func TestManualFlow(t *testing.T) {
 			if !slices.Equal(r.Config.Codecs, []string{"pcmu", "g722"}) {
 				t.Errorf("codecs %v", r.Config.Codecs)
 			}
-			s.waitPhone(p.mac, "provisioned", stateIs("PHONE_STATE_PROVISIONED"))
+			ph := s.waitPhone(p.mac, "provisioned", stateIs("provisioned"))
+			// Never seen by SIP PnP: the fetches are how the phone is seen,
+			// and its User-Agent names the firmware.
+			if ph["firmware"] == nil || ph["firmware"] == "" || ph["last_seen_time"] == nil {
+				t.Errorf("after its fetches: firmware %v, last seen %v", ph["firmware"], ph["last_seen_time"])
+			}
+			var row string
+			for _, l := range strings.Split(s.ctl("phones", "list"), "\n") {
+				if strings.Contains(l, p.vendor) {
+					row = l
+				}
+			}
+			if fw, _ := ph["firmware"].(string); fw == "" || !strings.Contains(row, " "+fw+" ") || !strings.Contains(row, "provisioned") {
+				t.Errorf("phones list row without firmware %q or state: %q", fw, row)
+			}
 		})
 	}
 }
@@ -148,7 +162,7 @@ func TestKillAndRestart(t *testing.T) {
 	defer cancel()
 	wait := s.phonesim(ctx, append([]string{"boot", "--vendor", "yealink", "--model", "T54W", "--mac", "805ec0e40002",
 		"--iface", s.phone.Iface(), "--wait-notify", "5s", "-o", "json"}, s.ownLink()...)...)
-	s.waitPhone("805ec0e40002", "discovered", stateIs("PHONE_STATE_DISCOVERED"))
+	s.waitPhone("805ec0e40002", "discovered", stateIs("discovered"))
 	wait()
 
 	s.kill()
@@ -171,7 +185,7 @@ func TestKillAndRestart(t *testing.T) {
 	if r.Config == nil || len(r.Config.Accounts) == 0 || r.Config.Accounts[0].User != "401" {
 		t.Fatalf("after restart: %+v", r.Config)
 	}
-	s.waitPhone("64167fe40001", "provisioned", stateIs("PHONE_STATE_PROVISIONED"))
+	s.waitPhone("64167fe40001", "provisioned", stateIs("provisioned"))
 
 	// The PnP phone seen before the crash reboots, is assigned, and is provisioned.
 	wait = s.phonesim(ctx, append([]string{"boot", "--vendor", "yealink", "--model", "T54W", "--mac", "805ec0e40002",
@@ -181,7 +195,7 @@ func TestKillAndRestart(t *testing.T) {
 	if r.Config == nil || len(r.Config.Accounts) == 0 || r.Config.Accounts[0].Password != "crash-pw-402" {
 		t.Fatalf("PnP after restart: %+v", r.Config)
 	}
-	s.waitPhone("805ec0e40002", "provisioned", stateIs("PHONE_STATE_PROVISIONED"))
+	s.waitPhone("805ec0e40002", "provisioned", stateIs("provisioned"))
 }
 
 // berlinOffset is Europe/Berlin's UTC offset now, in seconds.

@@ -94,14 +94,25 @@ func (s *site) pbxAddr() string { return s.pbx.Addr().String() }
 // start runs dialtone in the pbx namespace and waits until the admin API answers.
 func (s *site) start() {
 	s.t.Helper()
-	s.logs = &logtest.Buffer{}
-	s.proc = s.pbx.Command(bins.dialtone,
+	s.startArgs(append(s.baseArgs(), "--pbx-host", s.pbxAddr())...)
+}
+
+// baseArgs are start's arguments but --pbx-host; later ones win.
+func (s *site) baseArgs() []string {
+	return []string{
 		"--data-dir", s.dataDir,
 		"--sip-interfaces", s.pbx.Iface(),
 		"--public-host", s.pbxAddr(),
-		"--pbx-host", s.pbxAddr(),
 		"--https-addr", ":8443", "--tls-cert", s.cert, "--tls-key", s.key,
-		"--log-format", "json", "--log-level", "debug")
+		"--log-format", "json", "--log-level", "debug",
+	}
+}
+
+// startArgs is start with dialtone's arguments given.
+func (s *site) startArgs(args ...string) {
+	s.t.Helper()
+	s.logs = &logtest.Buffer{}
+	s.proc = s.pbx.Command(bins.dialtone, args...)
 	s.proc.Stdout, s.proc.Stderr = s.logs, s.logs
 	if err := s.proc.Start(); err != nil {
 		s.t.Fatalf("start dialtone: %v", err)

@@ -46,7 +46,7 @@ func TestLinkLayerProofE2E(t *testing.T) {
 	link := s.ownLink()
 	wait := s.phonesim(ctx, append([]string{"boot", "--vendor", "yealink", "--model", "T54W", "--mac", mac,
 		"--iface", s.phone.Iface(), "--linger", "25s", "-o", "json"}, link...)...)
-	ph := s.waitPhone(mac, "provisioned", stateIs("PHONE_STATE_PROVISIONED"))
+	ph := s.waitPhone(mac, "provisioned", stateIs("provisioned"))
 	if addr, _ := ph["last_seen_address"].(string); !strings.HasPrefix(addr, link[1]+":") {
 		t.Errorf("last seen at %v, want the real phone's %s", ph["last_seen_address"], link[1])
 	}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -48,14 +49,21 @@ func TestReadmeTour(t *testing.T) {
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- srv.Wait() }()
+	var stopOnce sync.Once
+	var exitErr error
+	stop := func() {
+		stopOnce.Do(func() {
+			srv.Process.Signal(syscall.SIGTERM)
+			select {
+			case exitErr = <-exited:
+			case <-time.After(30 * time.Second):
+				srv.Process.Kill()
+				exitErr = <-exited
+			}
+		})
+	}
 	defer func() {
-		srv.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(30 * time.Second):
-			srv.Process.Kill()
-			<-exited
-		}
+		stop()
 		if t.Failed() {
 			t.Logf("server terminal:\n%s", srvOut.String())
 		}
@@ -92,13 +100,51 @@ func TestReadmeTour(t *testing.T) {
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("the tour failed: %v\n%s", err, out.String())
 	}
-	// The last command lists both phones, provisioned.
+	// The last command lists both phones. Their fetches reach inventory as
+	// events, a moment after the files were served (a Poly phone is
+	// "fetching" between its master file and phone{MAC}.cfg), so the list
+	// is read again until both are provisioned.
 	tail := out.String()
 	if i := strings.LastIndex(tail, "STATE"); i >= 0 {
 		tail = tail[i:]
 	}
+	deadline = time.Now().Add(20 * time.Second)
+	for strings.Count(tail, "provisioned") < 2 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+		list := host.Command(bins.ctl, "phones", "list")
+		list.Dir = dir
+		b, err := list.CombinedOutput()
+		if err != nil {
+			t.Fatalf("phones list: %v\n%s", err, b)
+		}
+		tail = string(b)
+	}
 	if strings.Count(tail, "provisioned") < 2 {
-		t.Errorf("want both phones listed as provisioned:\n%s", out.String())
+		t.Errorf("want both phones listed as provisioned:\n%s\n%s", out.String(), tail)
+	}
+	// The Poly phone, never seen by SIP PnP, shows the firmware and the
+	// time of its fetches.
+	for _, l := range strings.Split(tail, "\n") {
+		if f := strings.Fields(l); len(f) > 7 && f[2] == "poly" && (f[4] == "-" || f[7] == "-") {
+			t.Errorf("the Poly row has no firmware or last seen: %q", l)
+		}
+	}
+
+	// The server terminal, at the default level: no gRPC call of the normal
+	// flows (a NotFound lookup is one), no warning on a clean exit, the
+	// embedded NATS named as such.
+	stop()
+	if exitErr != nil {
+		t.Errorf("dialtone exited with %v after SIGTERM", exitErr)
+	}
+	logs := srvOut.String()
+	for _, bad := range []string{"grpc.code=NotFound", "level=WARN", "nats://127.0.0.1:4222"} {
+		if strings.Contains(logs, bad) {
+			t.Errorf("the server terminal shows %s:\n%s", bad, logs)
+		}
+	}
+	if n := strings.Count(logs, "\n"); n > 60 {
+		t.Logf("the tour's server terminal has %d lines", n)
 	}
 }
 

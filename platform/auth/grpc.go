@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/tap"
 )
 
 // MetadataKey is the gRPC metadata key carrying "Bearer <token>".
@@ -194,3 +195,21 @@ func (b bearer) RequireTransportSecurity() bool { return b.tls }
 func (b bearer) String() string { return "auth.BearerToken(" + redacted + ")" }
 
 const redacted = "[REDACTED]"
+
+// TapHandle returns a grpc.InTapHandle that authenticates a call from its
+// headers alone, before the server reads (and buffers) its request message:
+// without it, an unauthenticated caller makes the server read up to
+// MaxRecvMsgSize per stream before the interceptor refuses the call. The
+// returned context carries the Principal. The interceptors stay in place
+// for transports that bypass the tap (ServeHTTP). refused, when not nil, is
+// called for each refused call; it runs on the connection's reader and must
+// not block.
+func (i Interceptor) TapHandle(refused func()) tap.ServerInHandle {
+	return func(ctx context.Context, info *tap.Info) (context.Context, error) {
+		ctx, err := i.Authenticate(ctx, info.FullMethodName)
+		if err != nil && refused != nil {
+			refused()
+		}
+		return ctx, err
+	}
+}

@@ -58,6 +58,9 @@ type Options struct {
 	// DrainDelay keeps the server answering (while health already says
 	// NOT_SERVING) before GracefulStop, so that probes notice first.
 	DrainDelay time.Duration
+	// Limits bound message sizes, streams and keep-alives; zero fields
+	// take their defaults.
+	Limits Limits
 	// ServerOptions are appended to the server's own options.
 	ServerOptions []grpc.ServerOption
 }
@@ -86,8 +89,10 @@ func New(opts Options) *Server {
 	if opts.Registerer != nil {
 		m = newMetrics(opts.Registerer)
 	}
+	limits := opts.Limits.withDefaults()
 	unary := []grpc.UnaryServerInterceptor{s.observeUnary(m), s.recoverUnary}
 	stream := []grpc.StreamServerInterceptor{s.observeStream(m), s.recoverStream}
+	so := limits.serverOptions()
 	if opts.Auth == nil {
 		u, st := auth.WithPrincipal(auth.Anonymous)
 		unary, stream = append(unary, u), append(stream, st)
@@ -99,12 +104,17 @@ func New(opts Options) *Server {
 			Exempt:      append(append([]string(nil), auth.DefaultExempt...), opts.ExemptMethods...),
 		}
 		unary, stream = append(unary, ic.Unary()), append(stream, ic.Stream())
+		// The tap refuses unauthenticated calls from their headers, before
+		// the request message is read: otherwise every stream of an
+		// unauthenticated caller buffers up to MaxRecvMsgSize first.
+		so = append(so, grpc.InTapHandle(ic.TapHandle(func() { m.refuse(reasonUnauthenticated) })))
 	}
-	unary, stream = append(unary, notePrincipalUnary), append(stream, notePrincipalStream)
-	so := []grpc.ServerOption{
+	unary = append(unary, notePrincipalUnary, limits.capUnary(m))
+	stream = append(stream, notePrincipalStream, limits.capStream(m))
+	so = append(so,
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(stream...),
-	}
+	)
 	if opts.TLSConfig != nil {
 		so = append(so, grpc.Creds(credentials.NewTLS(opts.TLSConfig)))
 	}
@@ -257,6 +267,27 @@ type ctxStream struct {
 
 func (s *ctxStream) Context() context.Context { return s.ctx }
 
+// CallLevel is the level a finished call with code is logged at.
+//
+// Successful calls and the answers a client's own request earns (NotFound,
+// AlreadyExists, InvalidArgument, FailedPrecondition, Aborted, OutOfRange,
+// Canceled) are counted in the metrics and logged only at debug: they are
+// normal flows (a lookup of a phone not yet known, a retried create, an
+// etag race), and at info a boot storm's lookups or the CLI's checks would
+// drown what needs reading. Refused credentials stay at info (someone may be
+// guessing), server faults are errors, the rest (Unavailable,
+// DeadlineExceeded, ResourceExhausted) info.
+func CallLevel(code codes.Code) slog.Level {
+	switch code {
+	case codes.OK, codes.NotFound, codes.AlreadyExists, codes.InvalidArgument,
+		codes.FailedPrecondition, codes.Aborted, codes.OutOfRange, codes.Canceled:
+		return slog.LevelDebug
+	case codes.Internal, codes.Unknown, codes.DataLoss, codes.Unimplemented:
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}
+
 // observe logs and counts a finished call: method, code, duration, peer
 // and principal, never payloads or metadata.
 func (s *Server) observe(ctx context.Context, m *metrics, method string, start time.Time, ci *callInfo, err error) {
@@ -265,15 +296,7 @@ func (s *Server) observe(ctx context.Context, m *metrics, method string, start t
 	if m != nil {
 		m.observe(method, code, d)
 	}
-	// Successful calls are counted in the metrics and logged only at debug:
-	// at info, every profile lookup of a boot storm would be a log write.
-	lvl := slog.LevelInfo
-	switch code {
-	case codes.OK:
-		lvl = slog.LevelDebug
-	case codes.Internal, codes.Unknown, codes.DataLoss, codes.Unimplemented:
-		lvl = slog.LevelError
-	}
+	lvl := CallLevel(code)
 	if !s.log.Enabled(ctx, lvl) {
 		return
 	}

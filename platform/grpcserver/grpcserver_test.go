@@ -50,6 +50,9 @@ func (p *probe) check(ctx context.Context, req *healthpb.HealthCheckRequest) (*h
 	if req.GetService() == "panic" {
 		panic("handler exploded")
 	}
+	if req.GetService() == "missing" {
+		return nil, status.Error(codes.NotFound, "probe missing not found")
+	}
 	if err := auth.Require(ctx, auth.RoleAdmin, auth.RoleService); err != nil {
 		return nil, err
 	}
@@ -254,7 +257,8 @@ func TestDrainDelayAnswersNotServing(t *testing.T) {
 func TestAuthCodes(t *testing.T) {
 	var logs bytes.Buffer
 	log := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	r := start(t, Options{Auth: tokens(t), Logger: log})
+	reg := prometheus.NewRegistry()
+	r := start(t, Options{Auth: tokens(t), Logger: log, Registerer: reg})
 	ctx := t.Context()
 	wait := grpc.WaitForReady(true)
 	for _, tc := range []struct {
@@ -289,8 +293,47 @@ func TestAuthCodes(t *testing.T) {
 			t.Errorf("token in logs:\n%s", out)
 		}
 	}
-	if !strings.Contains(out, `"principal":"ops"`) || !strings.Contains(out, `"grpc.code":"Unauthenticated"`) {
+	if !strings.Contains(out, `"principal":"ops"`) || !strings.Contains(out, `"grpc.code":"PermissionDenied"`) {
 		t.Errorf("call log lacks principal or code:\n%s", out)
+	}
+	// Unauthenticated calls are refused by the tap, before the interceptors
+	// that log: they are counted, not logged (a flood would be a log flood).
+	if strings.Contains(out, `"grpc.code":"Unauthenticated"`) {
+		t.Errorf("unauthenticated call logged:\n%s", out)
+	}
+	if got := refusedCount(t, reg, reasonUnauthenticated); got != 4 {
+		t.Errorf("refused{unauthenticated} = %v, want 4 (2 unary + 2 stream)", got)
+	}
+}
+
+// TestClientErrorsAtDebug: a NotFound answer is a normal flow and is logged
+// at debug only; refused credentials stay at info, faults at error.
+func TestClientErrorsAtDebug(t *testing.T) {
+	var logs bytes.Buffer
+	r := start(t, Options{Auth: tokens(t), Logger: slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))})
+	admin := grpc.PerRPCCredentials(auth.BearerToken(adminToken, false))
+	if err := callProbe(t.Context(), r.conn, "missing", admin, grpc.WaitForReady(true)); status.Code(err) != codes.NotFound {
+		t.Fatalf("call = %v, want NotFound", err)
+	}
+	if err := callProbe(t.Context(), r.conn, ""); status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("call without token = %v, want Unauthenticated", err)
+	}
+	if err := r.stop(); err != nil {
+		t.Errorf("Serve = %v", err)
+	}
+	out := logs.String()
+	if strings.Contains(out, "NotFound") || !strings.Contains(out, `"grpc.code":"Unauthenticated"`) {
+		t.Errorf("at info, want the Unauthenticated call and not the NotFound one:\n%s", out)
+	}
+	for code, want := range map[codes.Code]slog.Level{
+		codes.OK: slog.LevelDebug, codes.NotFound: slog.LevelDebug, codes.AlreadyExists: slog.LevelDebug,
+		codes.InvalidArgument: slog.LevelDebug, codes.FailedPrecondition: slog.LevelDebug, codes.Aborted: slog.LevelDebug,
+		codes.Unauthenticated: slog.LevelInfo, codes.PermissionDenied: slog.LevelInfo, codes.Unavailable: slog.LevelInfo,
+		codes.Internal: slog.LevelError,
+	} {
+		if got := CallLevel(code); got != want {
+			t.Errorf("CallLevel(%v) = %v, want %v", code, got, want)
+		}
 	}
 }
 

@@ -14,6 +14,22 @@ import (
 type metrics struct {
 	handled *prometheus.CounterVec
 	latency *prometheus.HistogramVec
+	refused *prometheus.CounterVec
+}
+
+// Reasons of dialtone_grpc_server_refused_total. The label carries no
+// method: refused callers choose the method name, and would choose the
+// label values.
+const (
+	reasonUnauthenticated = "unauthenticated"
+	reasonTooLarge        = "message_too_large"
+)
+
+// refuse counts a call refused by a limit; m may be nil.
+func (m *metrics) refuse(reason string) {
+	if m != nil {
+		m.refused.WithLabelValues(reason).Inc()
+	}
 }
 
 func newMetrics(r prometheus.Registerer) *metrics {
@@ -27,8 +43,13 @@ func newMetrics(r prometheus.Registerer) *metrics {
 			Help:    "Time the server took to handle gRPC calls, by method.",
 			Buckets: prometheus.DefBuckets,
 		}, []string{"grpc_service", "grpc_method"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dialtone_grpc_server_refused_total",
+			Help: "gRPC calls refused before their handler ran, by reason: unauthenticated (checked from the headers, before the message is read) or message_too_large (above the method's cap).",
+		}, []string{"reason"}),
 	}
 	m.handled = register(r, m.handled)
+	m.refused = register(r, m.refused)
 	m.latency = register(r, m.latency)
 	return m
 }

@@ -48,10 +48,14 @@ func Connect(ctx context.Context, url string, logger *slog.Logger, opts ...nats.
 		nats.ReconnectWait(time.Second),
 		nats.ReconnectJitter(100*time.Millisecond, time.Second),
 		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
-			logger.Warn("NATS disconnected", "err", err)
+			// Without an error it is our own Close (a clean exit): the
+			// closed handler says so, a warning would cry wolf.
+			if err != nil {
+				logger.Warn("NATS disconnected", "err", err)
+			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
-			logger.Info("NATS reconnected", "url", nc.ConnectedUrlRedacted())
+			logger.Info("NATS reconnected", "url", connectedTo(nc))
 		}),
 		nats.ClosedHandler(func(*nats.Conn) { logger.Info("NATS connection closed") }),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
@@ -72,7 +76,7 @@ func Connect(ctx context.Context, url string, logger *slog.Logger, opts ...nats.
 				nc.Close()
 				return nil, nil, fmt.Errorf("natsjs: jetstream: %w", err)
 			}
-			logger.Info("NATS connected", "url", nc.ConnectedUrlRedacted())
+			logger.Info("NATS connected", "url", connectedTo(nc))
 			return nc, js, nil
 		}
 		logger.Warn("NATS connect failed; retrying", "err", err, "retry_in", wait)
@@ -84,6 +88,19 @@ func Connect(ctx context.Context, url string, logger *slog.Logger, opts ...nats.
 		wait = min(2*wait, 5*time.Second)
 	}
 }
+
+// connectedTo describes the server nc talks to. An in-process connection
+// has no socket: its URL would be nats.DefaultURL, which names whatever
+// other server owns port 4222 on the host, so it is called what it is.
+func connectedTo(nc *nats.Conn) string {
+	if nc.Opts.InProcessServer != nil {
+		return EmbeddedURL
+	}
+	return nc.ConnectedUrlRedacted()
+}
+
+// EmbeddedURL is how logs name an in-process connection to an embedded server.
+const EmbeddedURL = "embedded (in-process, no socket)"
 
 // Settings of StreamConfig, the suite's one stream configuration.
 const (

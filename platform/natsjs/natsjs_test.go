@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/dialtone-voip/dialtone/platform/natsjs"
+	"github.com/dialtone-voip/dialtone/platform/testenv/logtest"
 	"github.com/dialtone-voip/dialtone/platform/testenv/natstest"
 )
 
@@ -245,6 +248,32 @@ func TestConsumeRejectsBadConfig(t *testing.T) {
 	err := natsjs.Consume(ctx, js, eventsStream.Name, jetstream.ConsumerConfig{Durable: "x", DeliverPolicy: jetstream.DeliverByStartSequencePolicy}, h, nil)
 	if err == nil {
 		t.Error("bad consumer config accepted")
+	}
+}
+
+// TestEmbeddedLogs: an in-process connection is logged as embedded (not as
+// nats://127.0.0.1:4222, which may be another server), and closing it — a
+// clean exit — logs no warning.
+func TestEmbeddedLogs(t *testing.T) {
+	srv, err := natsjs.StartEmbedded(natsjs.EmbeddedOptions{StoreDir: t.TempDir(), DontListen: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { srv.Shutdown(); srv.WaitForShutdown() }()
+	var logs logtest.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	nc, _, err := natsjs.Connect(t.Context(), "", log, natsjs.InProcess(srv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc.Close()
+	eventually(t, "the closed log line", func() bool { return strings.Contains(logs.String(), "NATS connection closed") })
+	out := logs.String()
+	if !strings.Contains(out, "NATS connected") || !strings.Contains(out, natsjs.EmbeddedURL) || strings.Contains(out, "4222") {
+		t.Errorf("connection not described as embedded:\n%s", out)
+	}
+	if strings.Contains(out, "level=WARN") {
+		t.Errorf("a clean close logged a warning:\n%s", out)
 	}
 }
 

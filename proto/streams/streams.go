@@ -18,6 +18,7 @@ const (
 	PhoneDiscoveredPrefix      = "dialtone.discovery.phone."
 	PhoneChangedPrefix         = "dialtone.phones.changed."
 	ReprovisionRequestedPrefix = "dialtone.phones.reprovision."
+	SecretReleaseRefusedPrefix = "dialtone.phones.release-refused."
 	ConfigFetchedPrefix        = "dialtone.provisioning.fetched."
 	RpsResultPrefix            = "dialtone.rps.result."
 )
@@ -27,6 +28,7 @@ const (
 	PhoneDiscoveredAll      = PhoneDiscoveredPrefix + "*"
 	PhoneChangedAll         = PhoneChangedPrefix + "*"
 	ReprovisionRequestedAll = ReprovisionRequestedPrefix + "*"
+	SecretReleaseRefusedAll = SecretReleaseRefusedPrefix + "*"
 	ConfigFetchedAll        = ConfigFetchedPrefix + "*"
 	RpsResultAll            = RpsResultPrefix + "*"
 )

@@ -41,6 +41,27 @@ var Languages = []string{
 // IsLanguage reports whether tag is on the neutral list (exact spelling).
 func IsLanguage(tag string) bool { return slices.Contains(Languages, tag) }
 
+// ParseLanguage returns the neutral tag for s: case-insensitive, '_'
+// accepted for '-' ("pt_br" is "pt-BR"). A regional tag the list lacks
+// falls back to its language when the list has that ("de-DE" and "de-AT"
+// are "de", "es-MX" is "es"); a region the list has is kept ("en-GB").
+func ParseLanguage(s string) (string, error) {
+	want := strings.ReplaceAll(strings.TrimSpace(s), "_", "-")
+	for _, l := range Languages {
+		if strings.EqualFold(l, want) {
+			return l, nil
+		}
+	}
+	if base, _, ok := strings.Cut(want, "-"); ok {
+		for _, l := range Languages {
+			if strings.EqualFold(l, base) {
+				return l, nil
+			}
+		}
+	}
+	return "", fmt.Errorf("unknown language %q (known: %s)", s, strings.Join(Languages, ", "))
+}
+
 var codecNames = map[provisioningv1.Codec]string{
 	provisioningv1.Codec_CODEC_PCMU:    "pcmu",
 	provisioningv1.Codec_CODEC_PCMA:    "pcma",

@@ -42,3 +42,39 @@ func TestTransportAndLanguages(t *testing.T) {
 		t.Error("lists")
 	}
 }
+
+func TestParseLanguage(t *testing.T) {
+	for in, want := range map[string]string{
+		"de": "de", "DE": "de", "de-DE": "de", "de_at": "de", "en-gb": "en-GB", "EN-US": "en-US", "en-AU": "en",
+		"pt_br": "pt-BR", "pt-PT": "pt", "es-MX": "es", "es-419": "es-419", "zh-tw": "zh-TW", " fr ": "fr",
+	} {
+		if got, err := ParseLanguage(in); err != nil || got != want {
+			t.Errorf("ParseLanguage(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "klingon", "zh", "xx-DE", "-DE"} {
+		if got, err := ParseLanguage(in); err == nil {
+			t.Errorf("ParseLanguage(%q) = %q, want an error", in, got)
+		}
+	}
+}
+
+// FuzzParseLanguage: whatever it accepts is on the list, and parsing the
+// result again gives the result.
+func FuzzParseLanguage(f *testing.F) {
+	for _, s := range []string{"de", "de-DE", "PT_br", "zh", "-", "en-GB-oxendict"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		l, err := ParseLanguage(s)
+		if err != nil {
+			return
+		}
+		if !IsLanguage(l) {
+			t.Fatalf("ParseLanguage(%q) = %q, not on the list", s, l)
+		}
+		if again, err := ParseLanguage(l); err != nil || again != l {
+			t.Fatalf("ParseLanguage(%q) = %q, %v", l, again, err)
+		}
+	})
+}

@@ -21,6 +21,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dialtone-voip/dialtone/platform/grpcserver"
 	provisioningv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/provisioning/v1"
 	rendererv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/renderer/v1"
 	"github.com/dialtone-voip/dialtone/services/config-renderer/internal/catalog"
@@ -37,6 +38,8 @@ var (
 
 // Config is the service's configuration.
 type Config struct {
+	// GRPC bounds the gRPC server (--grpc-max-recv-bytes, --grpc-max-streams, keep-alives).
+	GRPC         grpcserver.Limits
 	GRPCAddr     string
 	AdminAddr    string
 	TemplatesDir string        // operator overrides; "" for the built-in set only
@@ -49,6 +52,7 @@ type Config struct {
 // RegisterFlags binds the flags of Config to fs with the conventional defaults.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.GRPCAddr, "grpc-addr", ":9091", "gRPC listen address")
+	c.GRPC.RegisterFlags(fs)
 	fs.StringVar(&c.AdminAddr, "admin-addr", ":9191", "admin HTTP listen address (/healthz, /readyz, /metrics)")
 	fs.StringVar(&c.TemplatesDir, "templates-dir", "", "directory of operator template overrides (see README)")
 	fs.DurationVar(&c.Reload, "templates-reload", 2*time.Second, "how often the templates directory is checked for changes")
@@ -317,7 +321,8 @@ func modelProto(m *catalog.Model) *rendererv1.Model {
 	pm := &rendererv1.Model{Name: m.Name(), Vendor: m.Vendor, Model: m.Model, Family: m.Family, DisplayName: m.DisplayName,
 		SipAccounts: int32(m.SIPAccounts), LineKeys: int32(m.LineKeys), Dect: m.IsDECT(),
 		Languages: append([]string(nil), m.Languages...), UserAgentPattern: m.UserAgentPattern,
-		UserAgentHasMac: m.HasMACInUA(), Ouis: append([]string(nil), m.OUIs...)}
+		UserAgentHasMac: m.HasMACInUA(), Ouis: append([]string(nil), m.OUIs...),
+		ExpansionModules: int32(m.ExpansionModules), Transports: append([]string(nil), m.Transports...)}
 	for _, c := range m.Codecs {
 		if cc, err := parseCodec(c); err == nil {
 			pm.Codecs = append(pm.Codecs, cc)

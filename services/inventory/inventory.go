@@ -26,6 +26,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/dialtone-voip/dialtone/platform/config"
+	"github.com/dialtone-voip/dialtone/platform/grpcserver"
 	"github.com/dialtone-voip/dialtone/platform/natsjs"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
 	"github.com/dialtone-voip/dialtone/services/inventory/internal/server"
@@ -65,9 +66,23 @@ type Config struct {
 
 	EdgeHTTPBase  string
 	EdgeHTTPSBase string
-	Bootstrap     bool
-	TokenGrace    time.Duration
-	TokensFile    string
+	// HTTPSHint names what configures an HTTPS edge in refusals (default
+	// "--edge-https-base"); not a flag: a program embedding inventory sets it.
+	HTTPSHint  string
+	Bootstrap  bool
+	TokenGrace time.Duration
+	TokensFile string
+
+	// Discovered, never-assigned PnP phones: removed when unseen for
+	// DiscoveredTTL, at most DiscoveredMax kept per tenant; checked every
+	// DiscoveredSweep. 0 switches the TTL or the cap off.
+	DiscoveredTTL   time.Duration
+	DiscoveredMax   int
+	DiscoveredSweep time.Duration
+
+	// GRPC bounds the gRPC server (message sizes, streams, keep-alives);
+	// the per-method caps come from GRPCRecvLimits.
+	GRPC grpcserver.Limits
 
 	LogFormat string
 	LogLevel  string
@@ -89,6 +104,10 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.Bootstrap, "bootstrap", true, "give discovered, unassigned phones a secret-free bootstrap URL")
 	fs.DurationVar(&c.TokenGrace, "token-grace", 24*time.Hour, "how long a rotated-out provisioning token keeps working")
 	fs.StringVar(&c.TokensFile, "tokens-file", "", "JSON file of API tokens (hashed) and their roles")
+	fs.DurationVar(&c.DiscoveredTTL, "discovered-ttl", 720*time.Hour, "remove discovered, never-assigned PnP phones unseen this long (0: never)")
+	fs.IntVar(&c.DiscoveredMax, "discovered-max", 50000, "discovered, never-assigned PnP phones kept per tenant; the longest unseen are removed first (0: no cap)")
+	fs.DurationVar(&c.DiscoveredSweep, "discovered-sweep", time.Minute, "how often --discovered-ttl and --discovered-max are applied")
+	c.GRPC.RegisterFlags(fs)
 	fs.StringVar(&c.LogFormat, "log-format", "json", "log format: json or text")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 }
@@ -148,6 +167,12 @@ func (c Config) Validate() error {
 	}
 	if c.TokenGrace < 0 || c.TokenGrace > 30*24*time.Hour {
 		errs = append(errs, errors.New("--token-grace must be 0 to 720h"))
+	}
+	if c.DiscoveredTTL < 0 || c.DiscoveredMax < 0 {
+		errs = append(errs, errors.New("--discovered-ttl and --discovered-max must not be negative (0 switches them off)"))
+	}
+	if c.DiscoveredSweep < time.Second {
+		errs = append(errs, errors.New("--discovered-sweep must be at least 1s"))
 	}
 	if err := config.OneOf(strings.ToLower(c.LogFormat), "json", "text"); err != nil {
 		errs = append(errs, fmt.Errorf("--log-format: %w", err))
@@ -216,8 +241,9 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		}
 	}
 	srv, err := server.New(server.Config{
-		EdgeHTTPBase: cfg.EdgeHTTPBase, EdgeHTTPSBase: cfg.EdgeHTTPSBase,
+		EdgeHTTPBase: cfg.EdgeHTTPBase, EdgeHTTPSBase: cfg.EdgeHTTPSBase, HTTPSHint: cfg.HTTPSHint,
 		Bootstrap: cfg.Bootstrap, TokenGrace: cfg.TokenGrace,
+		DiscoveredTTL: cfg.DiscoveredTTL, DiscoveredMax: cfg.DiscoveredMax,
 	}, deps.Store, server.Options{
 		Logger: deps.Logger, Registerer: deps.Registerer, JetStream: deps.JetStream, Publish: publish,
 	})
@@ -253,4 +279,25 @@ func (s *Service) Ready() error {
 		return errors.New("event streams not ready")
 	}
 	return nil
+}
+
+// GRPCRecvLimits caps InventoryService request messages below the server's
+// --grpc-max-recv-bytes: every request names a resource, a page or a mask
+// (4 KiB), and writes carry one resource (64 KiB, far above a phone with
+// every line and setting). A caller with a token cannot make a handler,
+// the store or the event stream carry megabytes.
+func GRPCRecvLimits() map[string]int {
+	const small, write = 4 << 10, 64 << 10
+	out := map[string]int{}
+	for _, m := range inventoryv1.InventoryService_ServiceDesc.Methods {
+		limit := small
+		if strings.HasPrefix(m.MethodName, "Create") || strings.HasPrefix(m.MethodName, "Update") {
+			limit = write
+		}
+		out["/"+inventoryv1.InventoryService_ServiceDesc.ServiceName+"/"+m.MethodName] = limit
+	}
+	for _, st := range inventoryv1.InventoryService_ServiceDesc.Streams {
+		out["/"+inventoryv1.InventoryService_ServiceDesc.ServiceName+"/"+st.StreamName] = small
+	}
+	return out
 }

@@ -19,6 +19,13 @@ import (
 // concurrently (platform/natsjs.ConsumeBatched), so on the embedded store a burst of
 // events shares fsyncs instead of paying one each.
 func (s *Service) Run(ctx context.Context) error {
+	var expiry sync.WaitGroup
+	defer expiry.Wait()
+	sweep := s.cfg.DiscoveredSweep
+	if sweep <= 0 { // a Config built without flags
+		sweep = time.Minute
+	}
+	expiry.Go(func() { _ = s.srv.RunExpiry(ctx, sweep) })
 	js := s.deps.JetStream
 	if js == nil {
 		<-ctx.Done()

@@ -35,6 +35,17 @@ const (
 	LinkOff = "off"
 )
 
+// Bind modes of the SIP socket (Config.BindMode, --sip-bind-mode), for
+// programs that embed the listener.
+const (
+	// BindAlone binds --sip-addr: nothing else on the host uses UDP 5060.
+	BindAlone = string(sipsock.ModeAlone)
+	// BindBesidePBX binds the group address 224.0.1.75 so a PBX on
+	// 0.0.0.0:5060 (with SO_REUSEADDR) keeps its unicast; replies leave
+	// from ReplyPort.
+	BindBesidePBX = string(sipsock.ModeBesidePBX)
+)
+
 // Config is pnp-listener's configuration (flags, and DIALTONE_PNP_LISTENER_*
 // in the environment).
 type Config struct {
@@ -44,7 +55,7 @@ type Config struct {
 	// SIPInterfaces are interface names; empty means every interface that
 	// is up, multicast-capable, not loopback and has an IPv4 address.
 	SIPInterfaces []string
-	// BindMode is sipsock.ModeAlone or sipsock.ModeBesidePBX.
+	// BindMode is BindAlone or BindBesidePBX.
 	BindMode string
 	// ReplyPort is the UDP port our NOTIFYs leave from in beside-pbx mode.
 	ReplyPort int

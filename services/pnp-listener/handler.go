@@ -144,6 +144,12 @@ func (s *Service) onSubscribe(req *sip.Request, tx sip.ServerTransaction) {
 			s.warnMismatch("SUBSCRIBE dropped: the MAC it names is not the sender's link-layer address", src.Addr(), mac, linkMAC)
 			return
 		}
+	} else {
+		// No proof, but inventory records the sender's link address as
+		// unverified, so a second host announcing the MAC is visible.
+		if linkMAC = s.neighbour(arr.IfIndex, src.Addr()); linkMAC == "" {
+			linkMAC = s.waitNeighbour(arr.IfIndex, src.Addr())
+		}
 	}
 
 	now := time.Now()
@@ -180,7 +186,7 @@ func (s *Service) onSubscribe(req *sip.Request, tx sip.ServerTransaction) {
 				ObservedTime:  timestamppb.New(now),
 				LocalAddress:  arr.Local.String(),
 				LinkMac:       linkMAC,
-				LinkVerified:  linkMAC != "",
+				LinkVerified:  s.linkRequired() && linkMAC != "",
 			},
 		})
 	}

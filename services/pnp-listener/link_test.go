@@ -191,3 +191,20 @@ func lastDiscovery(t *testing.T, js jetstream.JetStream, mac string) *eventsv1.P
 	}
 	return &ev
 }
+
+// With the check off the sender's link address is still recorded, as
+// unverified, so inventory can tell a second host announcing the MAC.
+func TestLinkOffRecordsUnverified(t *testing.T) {
+	ns := natstest.Start(t)
+	js := ns.JetStream()
+	h := startLoopback(t, func(c *Config) { c.LinkCheck = LinkOff }, js)
+	const mac, other = "001565000144", "02aabbccdd03"
+	h.inv.Set(mac, invstub.Entry{URL: testURL})
+	h.setLink(other)
+	ph := phonetest.New(t, "127.0.0.1:0")
+	checkExchange(t, h, ph, "yealink", mac, "o1", testURL) // believed: the check is off
+	waitFor(t, "PhoneDiscovered", func() bool { return discoveries(t, js, mac) == 1 })
+	if ev := lastDiscovery(t, js, mac); ev.GetLinkMac() != other || ev.GetLinkVerified() {
+		t.Errorf("PhoneDiscovered link_mac %q verified %v; want %s unverified", ev.GetLinkMac(), ev.GetLinkVerified(), other)
+	}
+}

@@ -160,6 +160,16 @@ func (s *Service) Addr() net.Addr {
 	return nil
 }
 
+// ReplyAddr returns the address our NOTIFYs leave from (after Run
+// started): the listen socket's in alone mode, the reply socket's in
+// beside-pbx mode.
+func (s *Service) ReplyAddr() net.Addr {
+	if l := s.sockets(); l != nil {
+		return l.Reply.LocalAddr()
+	}
+	return nil
+}
+
 // Run serves until ctx ends.
 func (s *Service) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)

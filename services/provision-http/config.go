@@ -22,6 +22,9 @@ type Config struct {
 	// Also offer TLS_RSA_WITH_AES_{128,256}_CBC_SHA (no forward secrecy) for
 	// phones whose firmware knows no ECDHE suite. Off by default.
 	TLSLegacyCiphers bool
+	// Directory of per-vendor CA bundles ("{vendor}.pem") that verify the
+	// phones' factory certificates; empty: no client certificate is asked for.
+	DeviceCADir string
 
 	// Process wiring, used by the service's main (the one-process binary
 	// wires these itself).
@@ -75,6 +78,19 @@ type Config struct {
 	EventQueue int
 	// Log one line per request (never the token, never a body).
 	AccessLog bool
+
+	// Connection limits of the phone listeners (HTTP and HTTPS together).
+	// MaxConns 0 sizes the total from RLIMIT_NOFILE minus FDReserve, the
+	// descriptors kept for the store, NATS, gRPC, the admin port and files.
+	MaxConns          int
+	MaxConnsPerSource int
+	FDReserve         int
+	// Timeouts of phone connections: phones fetch a few files and go, so
+	// idle keep-alive connections are closed soon.
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
 }
 
 // RegisterFlags registers the flags and sets the defaults.
@@ -84,6 +100,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate chain for HTTPS (re-read when it changes)")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key for HTTPS (re-read when it changes)")
 	fs.BoolVar(&c.TLSLegacyCiphers, "tls-legacy-ciphers", false, "also offer TLS_RSA_WITH_AES_*_CBC_SHA for very old phones (no forward secrecy)")
+	fs.StringVar(&c.DeviceCADir, "device-ca-dir", "", "directory of per-vendor CA bundles ({vendor}.pem: cisco, grandstream, poly, snom, yealink) that verify phones' factory certificates; HTTPS then asks for a client certificate (re-read when they change)")
 	fs.StringVar(&c.AdminAddr, "admin-addr", ":9193", "admin HTTP listen address (/healthz, /readyz, /metrics)")
 	fs.StringVar(&c.InventoryAddr, "inventory-addr", "127.0.0.1:9090", "inventory gRPC address")
 	fs.StringVar(&c.RendererAddr, "renderer-addr", "127.0.0.1:9091", "config-renderer gRPC address")
@@ -118,6 +135,13 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Decoy, "decoy-model", "yealink/T54W", "catalog model (vendor/model) rendered for unknown tokens")
 	fs.IntVar(&c.EventQueue, "event-queue", 4096, "ConfigFetched events queued for publishing; more are dropped and counted")
 	fs.BoolVar(&c.AccessLog, "access-log", true, "log every request (token redacted, no bodies)")
+	fs.IntVar(&c.MaxConns, "max-conns", 0, "open phone connections in all, HTTP and HTTPS together (0: RLIMIT_NOFILE minus --fd-reserve)")
+	fs.IntVar(&c.MaxConnsPerSource, "max-conns-per-source", 256, "open phone connections from one IPv4 address or IPv6 /64 (raise it for sites with more phones behind one NAT address)")
+	fs.IntVar(&c.FDReserve, "fd-reserve", 1024, "file descriptors kept free of phone connections, for the store, NATS, gRPC, the admin port and files")
+	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", 5*time.Second, "time a phone has to send its request headers")
+	fs.DurationVar(&c.ReadTimeout, "read-timeout", 15*time.Second, "time a phone has to send a whole request")
+	fs.DurationVar(&c.WriteTimeout, "write-timeout", 60*time.Second, "time to write one response")
+	fs.DurationVar(&c.IdleTimeout, "idle-timeout", 5*time.Second, "how long an idle keep-alive connection is kept")
 }
 
 // Defaults returns a Config with the flag defaults, for tests and embedders.
@@ -167,6 +191,9 @@ func (c Config) Validate() error {
 	if c.HTTPSAddr != "" && (c.TLSCert == "" || c.TLSKey == "") {
 		errs = append(errs, errors.New("--https-addr needs --tls-cert and --tls-key (or set --https-addr= to serve plain HTTP only)"))
 	}
+	if c.DeviceCADir != "" && c.HTTPSAddr == "" {
+		errs = append(errs, errors.New("--device-ca-dir needs --https-addr (client certificates exist only over TLS)"))
+	}
 	if c.ThrottleSize < 1 {
 		errs = append(errs, errors.New("--throttle-size must be at least 1"))
 	}
@@ -187,6 +214,12 @@ func (c Config) Validate() error {
 	}
 	if v, m, ok := strings.Cut(c.Decoy, "/"); !ok || v == "" || m == "" {
 		errs = append(errs, errors.New("--decoy-model must be vendor/model"))
+	}
+	if c.MaxConns < 0 || c.MaxConnsPerSource < 1 || c.FDReserve < 0 {
+		errs = append(errs, errors.New("--max-conns and --fd-reserve must not be negative, --max-conns-per-source must be at least 1"))
+	}
+	if c.ReadHeaderTimeout <= 0 || c.ReadTimeout <= 0 || c.WriteTimeout <= 0 || c.IdleTimeout <= 0 {
+		errs = append(errs, errors.New("--read-header-timeout, --read-timeout, --write-timeout and --idle-timeout must be positive"))
 	}
 	if c.EventQueue < 1 {
 		errs = append(errs, errors.New("--event-queue must be at least 1"))

@@ -12,6 +12,7 @@ import (
 
 	"github.com/dialtone-voip/dialtone/platform/natsjs"
 	eventsv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/events/v1"
+	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
 	"github.com/dialtone-voip/dialtone/proto/macaddr"
 	"github.com/dialtone-voip/dialtone/proto/streams"
 )
@@ -172,6 +173,17 @@ func (s *Service) handleChange(m jetstream.Msg) {
 	if err != nil {
 		s.log.Warn("PhoneChanged without a valid MAC; dropping all cached entries")
 		s.invalidateAll()
+		return
+	}
+	switch ev.GetChangeType() {
+	case inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_SECRET_RELEASE_BOUND,
+		inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_SECRET_RELEASE_REFUSED,
+		inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_SECRET_RELEASE_APPROVED:
+		// The profile did not change, only who may have its secrets: keep
+		// the token and file caches (a boot storm binds every phone once)
+		// and drop the phone's release grants.
+		s.epoch.Add(1)
+		s.grants.RemoveTag(mac)
 		return
 	}
 	s.invalidate(mac)

@@ -105,6 +105,8 @@ func TestEventsInJetStream(t *testing.T) {
 	want := &eventsv1.ConfigFetched{
 		Mac: p.mac, FileName: p.macFile, UserAgent: p.ua, Etag: h.Get("ETag"), Https: true,
 		Revision: rev, SourceAddress: ev.GetSourceAddress(), FetchTime: ev.GetFetchTime(),
+		AccountFile: proto.Bool(true), Firmware: "96.86.0.100",
+		Proof: inventoryv1.FetchProof_FETCH_PROOF_TOKEN_UA, // Yealink sends its MAC in the User-Agent
 	}
 	if !proto.Equal(ev, want) || rev < 1 {
 		t.Fatalf("event\n%v\nwant\n%v", ev, want)
@@ -179,6 +181,42 @@ func TestEventsInJetStream(t *testing.T) {
 			break
 		}
 	}
+}
+
+// TestPolyFetchStates: a Poly phone (added by MAC, never seen by SIP PnP)
+// that fetched its master file is fetching; its phone{MAC}.cfg, the file with
+// its account, makes it provisioned. Each fetch says which file it was and
+// the firmware in the phone's User-Agent, which inventory records with the
+// time as last seen.
+func TestPolyFetchStates(t *testing.T) {
+	u := newUpstream(t)
+	js := u.ns.JetStream()
+	p := u.addPhone(t, "poly", false, false)
+	r := startService(t, u, provisionhttp.Deps{JetStream: js}, nil)
+	events := watchFetched(t, js)
+
+	if code, _, _ := r.get(t, r.httpURL, p, p.macFile, nil); code != 200 {
+		t.Fatalf("GET %s: %d", p.macFile, code)
+	}
+	ev, _ := events.next()
+	if ev.GetFileName() != p.macFile || ev.AccountFile == nil || ev.GetAccountFile() || ev.GetFirmware() != "6.4.6.2568" {
+		t.Fatalf("master file event: %v", ev)
+	}
+	waitPhone(t, u, p.mac, func(ph *inventoryv1.Phone) bool {
+		return ph.GetState() == inventoryv1.PhoneState_PHONE_STATE_FETCHING && ph.GetFirmware() == "6.4.6.2568" &&
+			ph.GetLastSeenTime().AsTime().Equal(ev.GetFetchTime().AsTime())
+	})
+
+	account := "phone" + p.mac + ".cfg"
+	if code, _, _ := r.get(t, r.httpURL, p, account, nil); code != 200 {
+		t.Fatalf("GET %s: %d", account, code)
+	}
+	if ev, _ := events.next(); ev.GetFileName() != account || !ev.GetAccountFile() {
+		t.Fatalf("account file event: %v", ev)
+	}
+	waitPhone(t, u, p.mac, func(ph *inventoryv1.Phone) bool {
+		return ph.GetState() == inventoryv1.PhoneState_PHONE_STATE_PROVISIONED && ph.GetLastFetch().GetFileName() == account
+	})
 }
 
 func waitPhone(t testing.TB, u *upstream, mac string, ok func(*inventoryv1.Phone) bool) {

@@ -11,10 +11,13 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	eventsv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/events/v1"
+	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
 	"github.com/dialtone-voip/dialtone/services/provision-http/internal/route"
+	"github.com/dialtone-voip/dialtone/services/provision-http/internal/uafw"
 	"github.com/dialtone-voip/dialtone/services/provision-http/internal/uamac"
 )
 
@@ -64,6 +67,7 @@ type request struct {
 	rt      route.Result
 	blocked bool
 	retry   time.Duration
+	proof   inventoryv1.FetchProof // set once the request is served
 }
 
 // source is the client's "ip:port", formatted once.
@@ -154,6 +158,31 @@ func (s *Service) handle(q *request) string {
 		return s.notFound(q, false, outHTTPSRequired)
 	}
 
+	// How the request proved the phone, and whether inventory's release
+	// rule lets this proof have the secrets (docs/SECURITY.md).
+	proof := inventoryv1.FetchProof_FETCH_PROOF_TOKEN
+	if model != nil && model.GetUserAgentHasMac() {
+		proof = inventoryv1.FetchProof_FETCH_PROOF_TOKEN_UA
+	}
+	dc := deviceCert{result: certNone}
+	if s.cas != nil {
+		dc = s.checkDeviceCert(q.r.TLS, prof.GetVendor(), prof.GetMac(), q.start)
+	}
+	if dc.result == certVerified {
+		proof = inventoryv1.FetchProof_FETCH_PROOF_TOKEN_CERTIFICATE
+	}
+	if fe.secrets {
+		s.met.deviceCerts.WithLabelValues(dc.result).Inc()
+		ok, err := s.authorizeRelease(ctx, q, te, proof, dc)
+		if err != nil {
+			return s.unavailable(q, "inventory", err)
+		}
+		if !ok {
+			return s.notFound(q, true, outRelease)
+		}
+	}
+	q.proof = proof
+
 	// Canonical keys and shared, never-modified value slices: no allocation.
 	h := q.w.Header()
 	h["Content-Type"] = fe.hdrType
@@ -182,6 +211,12 @@ func (s *Service) handle(q *request) string {
 			Bootstrap:     prof.GetBootstrap(),
 			Https:         isTLS,
 			FetchTime:     timestamppb.New(q.start),
+			// The file with the account (the catalog's secrets file) is the
+			// one that makes the phone provisioned.
+			AccountFile: proto.Bool(fe.secrets),
+			Firmware:    uafw.Firmware(prof.GetVendor(), ua),
+			Proof:             proof,
+			CertificateSha256: dc.sha256,
 		})
 	}
 	return out
@@ -354,7 +389,17 @@ func (s *Service) finish(q *request, out string) {
 		slog.String("user_agent", truncate(q.r.UserAgent(), maxUserAgent)),
 		slog.Bool("tls", s.isTLS(q.r)),
 		slog.String("outcome", out),
+		slog.String("proof", proofLabel(q.proof)),
 	)
+}
+
+// proofLabel is the access log's name of a proof: token, token_ua,
+// token_certificate, or "" for requests not served.
+func proofLabel(p inventoryv1.FetchProof) string {
+	if p == inventoryv1.FetchProof_FETCH_PROOF_UNSPECIFIED {
+		return ""
+	}
+	return strings.ToLower(strings.TrimPrefix(p.String(), "FETCH_PROOF_"))
 }
 
 func truncate(s string, n int) string {

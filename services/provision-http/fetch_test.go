@@ -237,6 +237,8 @@ func TestPathsAndMethods(t *testing.T) {
 		{"GET", "/p/" + p.token + "/", 404},
 		{"GET", "/p/" + p.token + "/sub/" + p.macFile, 404},
 		{"GET", "//p/" + p.token + "/" + p.macFile, 404},
+		{"GET", "/p/" + p.token + "//" + p.macFile, 200}, // firmware that appends "/" to a URL ending in "/"
+		{"GET", "/p/" + p.token + "///" + p.macFile, 404},
 		{"GET", "/", 404},
 		{"GET", "/healthz", 404},
 		{"GET", "/readyz", 404},

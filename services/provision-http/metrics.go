@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/dialtone-voip/dialtone/platform/connlimit"
 )
 
 // Outcomes label requests in metrics and access logs; phones never see them.
@@ -22,6 +24,7 @@ const (
 	outThrottled     = "throttled"
 	outUpstream      = "upstream_error"
 	outPanic         = "panic"
+	outRelease       = "release_refused" // device_cert policy or second identity (inventory's rule)
 )
 
 type metrics struct {
@@ -34,6 +37,9 @@ type metrics struct {
 	invalidations prometheus.Counter
 	templateSets  prometheus.Counter
 	tlsReloads    *prometheus.CounterVec
+	caReloads     *prometheus.CounterVec
+	deviceCerts   *prometheus.CounterVec
+	connsRefused  *prometheus.CounterVec
 
 	tokenHit, tokenMiss, fileHit, fileMiss, modelHit, modelMiss prometheus.Counter
 	throttleGauges                                              []prometheus.Collector
@@ -100,10 +106,25 @@ func newMetrics(reg prometheus.Registerer, s *Service) (*metrics, error) {
 			Namespace: "dialtone", Subsystem: "provision_http", Name: "template_set_changes_total",
 			Help: "Changes of the renderer's template set seen; each dropped every cached file and model.",
 		}),
+		caReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "dialtone", Subsystem: "provision_http", Name: "device_ca_reloads_total",
+			Help: "Device CA bundle (--device-ca-dir) reloads by result (ok, error).",
+		}, []string{"result"}),
+		deviceCerts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "dialtone", Subsystem: "provision_http", Name: "device_certificates_total",
+			Help: "Client certificates on requests for files with secrets, by result (none, no_ca, untrusted, wrong_mac, verified).",
+		}, []string{"result"}),
 		tlsReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "dialtone", Subsystem: "provision_http", Name: "tls_reloads_total",
 			Help: "Certificate reloads by result (ok, error).",
 		}, []string{"result"}),
+	}
+	m.connsRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "dialtone", Subsystem: "provision_http", Name: "connections_refused_total",
+		Help: "Phone connections reset on accept by a limit: total (--max-conns) or per_source (--max-conns-per-source).",
+	}, []string{"reason"})
+	for _, r := range []string{connlimit.ReasonTotal, connlimit.ReasonPerSource} {
+		m.connsRefused.WithLabelValues(r)
 	}
 	m.tokenHit, m.tokenMiss = m.cache.WithLabelValues("token", "hit"), m.cache.WithLabelValues("token", "miss")
 	m.fileHit, m.fileMiss = m.cache.WithLabelValues("file", "hit"), m.cache.WithLabelValues("file", "miss")
@@ -119,12 +140,24 @@ func newMetrics(reg prometheus.Registerer, s *Service) (*metrics, error) {
 		gauge("throttle_evictions", "Sources forgotten to make room in the throttle table.", func() float64 { return float64(s.thr.Evicted()) }),
 		gauge("token_cache_entries", "Cached token look-ups.", func() float64 { return float64(s.tokens.Len()) }),
 		gauge("file_cache_bytes", "Bytes of cached rendered files.", func() float64 { return float64(s.files.Cost()) }),
+		gauge("connections_open", "Open phone connections (HTTP and HTTPS).", func() float64 {
+			if l := s.conns.Load(); l != nil {
+				return float64(l.Open())
+			}
+			return 0
+		}),
+		gauge("connections_max", "Limit on open phone connections (--max-conns, or RLIMIT_NOFILE minus --fd-reserve).", func() float64 {
+			if l := s.conns.Load(); l != nil {
+				return float64(l.MaxTotal())
+			}
+			return 0
+		}),
 		gauge("event_queue_length", "ConfigFetched events waiting to be published.", func() float64 { return float64(len(s.events)) }),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	cs := []prometheus.Collector{m.requests, m.duration, m.cache, m.upstream, m.blocks, m.eventsOut, m.invalidations, m.templateSets, m.tlsReloads}
+	cs := []prometheus.Collector{m.requests, m.duration, m.cache, m.upstream, m.blocks, m.eventsOut, m.invalidations, m.templateSets, m.tlsReloads, m.caReloads, m.deviceCerts, m.connsRefused}
 	for _, c := range append(cs, m.throttleGauges...) {
 		if err := reg.Register(c); err != nil {
 			return nil, err
@@ -132,3 +165,6 @@ func newMetrics(reg prometheus.Registerer, s *Service) (*metrics, error) {
 	}
 	return m, nil
 }
+
+// refuse counts a connection refused by a limit; called on the accept loop.
+func (m *metrics) refuse(reason string) { m.connsRefused.WithLabelValues(reason).Inc() }

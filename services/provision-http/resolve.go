@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -228,7 +229,7 @@ func validETag(t string) bool {
 // invalidate drops every cached look-up and file of one phone.
 func (s *Service) invalidate(mac string) {
 	s.epoch.Add(1)
-	n := s.tokens.RemoveTag(mac) + s.files.RemoveTag(mac)
+	n := s.tokens.RemoveTag(mac) + s.files.RemoveTag(mac) + s.grants.RemoveTag(mac)
 	s.met.invalidations.Inc()
 	s.log.Debug("cache invalidated", "mac", mac, "entries", n)
 }
@@ -283,5 +284,48 @@ func (s *Service) invalidateAll() {
 	s.epoch.Add(1)
 	s.tokens.Purge()
 	s.files.Purge()
+	s.grants.Purge()
 	s.met.invalidations.Inc()
+}
+
+// authorizeRelease asks inventory whether this fetch may have the file's
+// secrets (AuthorizeSecretRelease). An allowed (token, certificate) pair is
+// remembered until the phone changes (PhoneChanged drops it, tag = MAC) or
+// CacheTTL passes, so a phone's fallback chain of files costs one call.
+// Refusals are never cached: inventory records each (bounded per identity
+// and minute) and an approval must take effect at once.
+func (s *Service) authorizeRelease(ctx context.Context, q *request, te *tokenEntry, proof inventoryv1.FetchProof, dc deviceCert) (bool, error) {
+	h := sha256.New()
+	h.Write(te.hash[:])
+	h.Write([]byte(dc.sha256))
+	var key [32]byte
+	h.Sum(key[:0])
+	if s.grants.Contains(key) {
+		return true, nil
+	}
+	epoch := s.epoch.Load()
+	cctx, cancel := s.upstreamCtx(ctx)
+	defer cancel()
+	resp, err := s.inv.AuthorizeSecretRelease(cctx, &inventoryv1.AuthorizeSecretReleaseRequest{
+		Token: q.rt.Token, Proof: proof, CertificateSha256: dc.sha256, CertificateSubject: dc.subject,
+		SourceAddress: q.source(), UserAgent: strings.ToValidUTF8(truncate(q.r.UserAgent(), maxUserAgent), "\uFFFD"),
+		FileName: q.rt.File,
+	})
+	s.countCall("AuthorizeSecretRelease", err)
+	switch status.Code(err) {
+	case codes.OK:
+	case codes.NotFound:
+		return false, nil // the token stopped working since it was resolved
+	default:
+		return false, fmt.Errorf("AuthorizeSecretRelease: %s", status.Code(err))
+	}
+	if !resp.GetAllowed() {
+		s.log.Warn("secret release refused", "mac", te.profile.GetMac(), "file", q.rt.File,
+			"reason", resp.GetReason(), "identity", resp.GetIdentity(), "source", q.source())
+		return false, nil
+	}
+	if s.epoch.Load() == epoch {
+		s.grants.Add(key, struct{}{}, te.profile.GetMac(), 1, 0)
+	}
+	return true, nil
 }

@@ -31,6 +31,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/dialtone-voip/dialtone/platform/connlimit"
 	"github.com/dialtone-voip/dialtone/platform/logging"
 	eventsv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/events/v1"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
@@ -75,7 +76,11 @@ type Service struct {
 
 	events chan *eventsv1.ConfigFetched
 	certs  *certLoader
+	cas    *deviceCAs                     // nil: no --device-ca-dir
+	grants *lru.Cache[[32]byte, struct{}] // secret releases inventory allowed lately
 	now    func() time.Time
+
+	conns atomic.Pointer[connlimit.Limiter] // set by Run
 
 	mu        sync.Mutex
 	httpAddr  net.Addr
@@ -112,6 +117,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		files:  lru.New[fileKey, *fileEntry](cfg.FileCacheBytes, cfg.CacheTTL),
 		models: lru.New[modelKey, *modelEntry](4096, cfg.ModelCacheTTL),
 		recent: lru.New[string, struct{}](65536, recentTTL),
+		grants: lru.New[[32]byte, struct{}](int64(max(1, cfg.TokenCacheSize)), cfg.CacheTTL),
 		events: make(chan *eventsv1.ConfigFetched, cfg.EventQueue),
 		now:    time.Now,
 	}
@@ -127,6 +133,12 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if s.certs != nil {
 		s.certs.reloads = m.tlsReloads
 		if err := s.certs.load(); err != nil {
+			return nil, fmt.Errorf("provisionhttp: %w", err)
+		}
+	}
+	if cfg.DeviceCADir != "" {
+		s.cas = &deviceCAs{dir: cfg.DeviceCADir, every: time.Second, log: log, reloads: m.caReloads}
+		if err := s.cas.load(); err != nil {
 			return nil, fmt.Errorf("provisionhttp: %w", err)
 		}
 	}
@@ -202,6 +214,10 @@ func (s *Service) HTTPSAddr() net.Addr {
 func (s *Service) Run(ctx context.Context) error {
 	var lc net.ListenConfig
 	var servers []*http.Server
+	limiter, err := s.connLimiter()
+	if err != nil {
+		return err
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	listen := func(addr string, tlsConf *tls.Config, store *net.Addr) error {
 		ln, err := lc.Listen(ctx, "tcp", addr)
@@ -211,6 +227,8 @@ func (s *Service) Run(ctx context.Context) error {
 		s.mu.Lock()
 		*store = ln.Addr()
 		s.mu.Unlock()
+		// Limited before TLS: a refused connection costs no handshake.
+		ln = limiter.Listen(ln)
 		srv := s.newServer()
 		if tlsConf != nil {
 			srv.TLSConfig = tlsConf
@@ -225,7 +243,6 @@ func (s *Service) Run(ctx context.Context) error {
 		})
 		return nil
 	}
-	var err error
 	if s.cfg.HTTPAddr != "" {
 		err = listen(s.cfg.HTTPAddr, nil, &s.httpAddr)
 	}
@@ -295,10 +312,10 @@ func addrString(a net.Addr) string {
 func (s *Service) newServer() *http.Server {
 	return &http.Server{
 		Handler:           s.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		ReadTimeout:       s.cfg.ReadTimeout,
+		WriteTimeout:      s.cfg.WriteTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
 		MaxHeaderBytes:    16 << 10,
 		// "OPTIONS *" reaches the handler (and gets 405) instead of Go's 200.
 		DisableGeneralOptionsHandler: true,
@@ -306,4 +323,24 @@ func (s *Service) newServer() *http.Server {
 		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){},
 		ErrorLog:     slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
+}
+
+// connLimiter sizes the phone listeners' connection limits: --max-conns,
+// or the file limit minus --fd-reserve, so that a flood of idle
+// connections leaves the store, NATS and gRPC their descriptors.
+func (s *Service) connLimiter() (*connlimit.Limiter, error) {
+	total := s.cfg.MaxConns
+	if total == 0 {
+		nofile, err := connlimit.FileLimit()
+		if err != nil {
+			return nil, fmt.Errorf("provision-http: %w", err)
+		}
+		if total, err = connlimit.Size(nofile, s.cfg.FDReserve); err != nil {
+			return nil, fmt.Errorf("provision-http: --fd-reserve: %w", err)
+		}
+	}
+	l := connlimit.New(total, s.cfg.MaxConnsPerSource, s.met.refuse)
+	s.conns.Store(l)
+	s.log.Info("provision-http connection limits", "max_conns", total, "max_conns_per_source", s.cfg.MaxConnsPerSource)
+	return l, nil
 }

@@ -48,12 +48,26 @@ func (s *Service) tlsConfig() *tls.Config {
 	if s.cfg.TLSLegacyCiphers {
 		suites = append(append([]uint16{}, phoneCipherSuites...), legacyCipherSuites...)
 	}
-	return &tls.Config{
+	conf := &tls.Config{
 		MinVersion:     tls.VersionTLS12,
 		CipherSuites:   suites,
 		GetCertificate: s.certs.GetCertificate,
 		NextProtos:     []string{"http/1.1"},
 	}
+	if s.cas == nil {
+		return conf
+	}
+	// Ask for the phone's factory certificate, naming the installed CAs
+	// (some phones send a certificate only when its issuer is named), and
+	// verify it per vendor after the handshake (devicecert.go).
+	conf.ClientAuth = tls.RequestClientCert
+	conf.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
+		c := conf.Clone()
+		c.GetConfigForClient = nil
+		c.ClientCAs = s.cas.all()
+		return c, nil
+	}
+	return conf
 }
 
 // certLoader serves the certificate from files and re-reads them when their

@@ -17,11 +17,14 @@ import (
 	"time"
 
 	"github.com/dialtone-voip/dialtone/platform/config"
+	"github.com/dialtone-voip/dialtone/platform/grpcserver"
 )
 
 // Config is rps-client's configuration. The fields up to TokensFile are
 // read by the process (main or dialtone); the rest by the service.
 type Config struct {
+	// GRPC bounds the gRPC server (--grpc-max-recv-bytes, --grpc-max-streams, keep-alives).
+	GRPC               grpcserver.Limits
 	GRPCAddr           string
 	AdminAddr          string
 	NATSURL            string
@@ -80,6 +83,7 @@ func Defaults() Config {
 // RegisterFlags binds the configuration to fs, with c's values as defaults.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.GRPCAddr, "grpc-addr", c.GRPCAddr, "gRPC listen address (RedirectService)")
+	c.GRPC.RegisterFlags(fs)
 	fs.StringVar(&c.AdminAddr, "admin-addr", c.AdminAddr, "admin HTTP listen address (/healthz, /readyz, /metrics)")
 	fs.StringVar(&c.NATSURL, "nats-url", c.NATSURL, "NATS server URL")
 	fs.StringVar(&c.RedisURL, "redis-url", c.RedisURL, "Redis URL (redis://, rediss://, unix://)")

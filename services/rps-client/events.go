@@ -31,7 +31,12 @@ func intentFor(ev *eventsv1.PhoneChanged) (store.Intent, bool) {
 		in.Revision = p.GetRevision()
 	}
 	switch ev.GetChangeType() {
-	case inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_RPS_STATUS:
+	case inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_RPS_STATUS,
+		// Secret-release bookkeeping changes neither the phone's URL nor
+		// whether it is in RPS.
+		inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_SECRET_RELEASE_REFUSED,
+		inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_SECRET_RELEASE_APPROVED,
+		inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_SECRET_RELEASE_BOUND:
 		return in, false
 	case inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_DELETED:
 		in.Op = store.OpDeregister

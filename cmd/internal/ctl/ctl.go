@@ -255,6 +255,9 @@ func DialClients(_ context.Context, g *Globals) (*Clients, error) {
 type cli struct {
 	env Env
 	g   *Globals
+	// set holds the flags given on the command line (edit commands send
+	// only those in their update_mask).
+	set map[string]bool
 }
 
 // Run is dialtonectl's main. Errors are one line, ready to print after
@@ -266,6 +269,7 @@ func Run(ctx context.Context, args []string, env Env) error {
 		Stdout:  env.Stdout,
 		Globals: c.g.register,
 		AfterParse: func(set map[string]bool) error {
+			c.set = set
 			return c.g.envFallback(set, env.Getenv)
 		},
 	}
@@ -361,9 +365,13 @@ func describe(err error, g *Globals) error {
 			msg += " (field " + strings.Join(fields, ", ") + ")"
 		}
 	case codes.NotFound:
-		msg = "not found: " + msg
+		if !strings.Contains(msg, "not found") { // inventory's say it already
+			msg = "not found: " + msg
+		}
 	case codes.AlreadyExists:
-		msg = "already exists: " + msg
+		if !strings.Contains(msg, "already exists") {
+			msg = "already exists: " + msg
+		}
 	case codes.FailedPrecondition:
 		msg = "refused: " + msg
 	case codes.Aborted:

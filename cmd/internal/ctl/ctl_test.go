@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
@@ -23,6 +24,7 @@ import (
 	"github.com/dialtone-voip/dialtone/platform/grpcserver"
 	"github.com/dialtone-voip/dialtone/platform/natsjs"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
+	"github.com/dialtone-voip/dialtone/proto/streams"
 	renderer "github.com/dialtone-voip/dialtone/services/config-renderer"
 	"github.com/dialtone-voip/dialtone/services/inventory"
 )
@@ -30,6 +32,7 @@ import (
 const (
 	adminToken = "test-admin-token-0123456789"
 	roToken    = "test-readonly-token-0123456789"
+	edgeToken  = "test-edge-token-0123456789"
 )
 
 // server is a real inventory (embedded store, embedded JetStream) and a real
@@ -39,6 +42,7 @@ type server struct {
 	addr    string
 	dataDir string
 	admin   inventoryv1.InventoryServiceClient
+	js      jetstream.JetStream
 }
 
 func startServer(t *testing.T) *server {
@@ -69,6 +73,7 @@ func startServer(t *testing.T) *server {
 	tf, _ := json.Marshal(auth.TokensFile{Tokens: []auth.TokenEntry{
 		{Name: "admin", Role: auth.RoleAdmin, SHA256: auth.HashToken(adminToken)},
 		{Name: "ro", Role: auth.RoleReadOnly, SHA256: auth.HashToken(roToken)},
+		{Name: "edge", Role: auth.RoleEdge, SHA256: auth.HashToken(edgeToken)},
 	}})
 	tokens, err := auth.ParseTokens(tf)
 	if err != nil {
@@ -108,7 +113,7 @@ func startServer(t *testing.T) *server {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	s := &server{addr: lis.Addr().String(), dataDir: dir, admin: inventoryv1.NewInventoryServiceClient(conn)}
+	s := &server{addr: lis.Addr().String(), dataDir: dir, admin: inventoryv1.NewInventoryServiceClient(conn), js: js}
 	if _, err := s.admin.CreateTenant(context.Background(), &inventoryv1.CreateTenantRequest{TenantId: "default",
 		Tenant: &inventoryv1.Tenant{DisplayName: "Default", NtpServer: "ntp.example.com"}}); err != nil {
 		t.Fatal(err)
@@ -166,9 +171,10 @@ func (r result) fails(t *testing.T, wantCode int, contains ...string) result {
 
 func TestHelpEverywhere(t *testing.T) {
 	paths := [][]string{{}, {"extensions"}, {"extensions", "add"}, {"extensions", "list"}, {"extensions", "delete"},
-		{"phones"}, {"phones", "list"}, {"phones", "show"}, {"phones", "assign"}, {"phones", "add"}, {"phones", "url"},
+		{"phones"}, {"phones", "list"}, {"phones", "show"}, {"phones", "assign"}, {"phones", "set"}, {"extensions", "update"},
+		{"interfaces", "update"}, {"tenants", "update"}, {"phones", "add"}, {"phones", "url"},
 		{"phones", "unassign"}, {"phones", "delete"}, {"phones", "reprovision"}, {"phones", "rotate-token"}, {"phones", "import"},
-		{"interfaces"}, {"interfaces", "list"}, {"interfaces", "add"}, {"interfaces", "delete"}, {"models"}, {"models", "list"}, {"tenants"}, {"tenants", "list"}, {"tenants", "add"}, {"watch"}}
+		{"interfaces"}, {"interfaces", "list"}, {"interfaces", "add"}, {"interfaces", "delete"}, {"models"}, {"models", "list"}, {"tenants"}, {"tenants", "list"}, {"tenants", "add"}, {"tenants", "device-cert"}, {"phones", "approve"}, {"phones", "device-cert"}, {"watch"}}
 	for _, p := range paths {
 		for _, h := range []string{"--help", "-h"} {
 			r := runEnv(t, nil, false, append(append([]string{}, p...), h)...)
@@ -214,6 +220,10 @@ func TestArgumentErrors(t *testing.T) {
 		{[]string{"phones", "import"}, "FILE.csv"},
 		{[]string{"phones", "import", "x.csv", "--offline"}, "--offline needs --dry-run"},
 		{[]string{"watch", "--count", "-1"}, "--count"},
+		{[]string{"phones", "assign", "001565aabbcc", "--extension", "1", "--device-cert", "maybe"}, "device-cert \"maybe\""},
+		{[]string{"phones", "device-cert", "001565aabbcc", "sometimes"}, "want off, prefer or require"},
+		{[]string{"phones", "approve"}, "want 1 argument(s): MAC"},
+		{[]string{"tenants", "device-cert", "acme"}, "argument"},
 	}
 	for _, tt := range tests {
 		r := runEnv(t, nil, false, tt.args...)
@@ -466,7 +476,7 @@ func TestWatch(t *testing.T) {
 		done <- s.run(t, "watch", "--count", "3", "-o", "json")
 	}()
 	s.run(t, "interfaces", "add", "pbx", "--host", "pbx.example.com").ok(t)
-	time.Sleep(300 * time.Millisecond) // let the stream start: a fresh watch sees only new changes
+	s.waitWatchers(t, 1) // a fresh watch sees only changes made after it subscribed
 	s.run(t, "extensions", "add", "401", "--name", "W", "--password", "pw").ok(t)
 	s.run(t, "phones", "add", "--mac", "001565000401", "--model", "T54W", "--extension", "401").ok(t)
 	s.run(t, "phones", "unassign", "001565000401").ok(t)
@@ -492,13 +502,33 @@ func TestWatch(t *testing.T) {
 			t.Errorf("watch prints a URL: %s", l)
 		}
 	}
-	if len(kinds) != 3 || kinds[1] != "PHONE_CHANGE_TYPE_UNASSIGNED" || kinds[2] != "PHONE_CHANGE_TYPE_DELETED" {
+	if len(kinds) != 3 || kinds[1] != "unassigned" || kinds[2] != "deleted" {
 		t.Fatalf("changes %v", kinds)
 	}
 	// Resume after the first change: the next one is the unassignment.
 	r = s.run(t, "watch", "--since", strconv.FormatUint(seqs[0], 10), "--count", "1").ok(t)
 	if !strings.Contains(r.out, "unassigned") || !strings.Contains(r.out, "00:15:65:00:04:01") {
 		t.Errorf("resumed watch:\n%s", r.out)
+	}
+}
+
+// waitWatchers waits until n consumers (WatchPhones streams) read the
+// phones stream.
+func (s *server) waitWatchers(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, err := s.js.Stream(context.Background(), streams.Phones)
+		if err == nil {
+			info, err := st.Info(context.Background())
+			if err == nil && info.State.Consumers >= n {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %d watcher(s) on %s after 10 s (%v)", n, streams.Phones, err)
+		}
+		time.Sleep(10 * time.Millisecond) // polling the condition, not waiting for it to happen
 	}
 }
 

@@ -4,6 +4,9 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"strings"
+
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/dialtone-voip/dialtone/cmd/internal/subcmd"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
@@ -13,7 +16,7 @@ func (c *cli) extensionsCommand() *subcmd.Command {
 	return &subcmd.Command{
 		Name:  "extensions",
 		Short: "Manage the PBX extensions phones register as.",
-		Subs:  []*subcmd.Command{c.extensionsAdd(), c.extensionsList(), c.extensionsDelete()},
+		Subs:  []*subcmd.Command{c.extensionsAdd(), c.extensionsList(), c.extensionsUpdate(), c.extensionsDelete()},
 	}
 }
 
@@ -91,6 +94,62 @@ func (c *cli) extensionsList() *subcmd.Command {
 			return tw.Flush()
 		},
 	}
+}
+
+func (c *cli) extensionsUpdate() *subcmd.Command {
+	var name, password, authUser string
+	return &subcmd.Command{
+		Name: "update", Args: "NUMBER", NArgs: 1,
+		Short: "Change an extension's name, password or authentication user; the rest stays.",
+		Long: `Only the flags given change (UpdateExtension with an update mask). Every phone
+with a line on the extension gets the new configuration: a check-sync is sent to
+those pnp-listener saw. --auth-user "" goes back to the number.`,
+		Flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&name, "name", "", "display name")
+			fs.StringVar(&password, "password", "", "SIP password (never printed)")
+			fs.StringVar(&authUser, "auth-user", "", "authentication user (\"\": the number)")
+		},
+		Run: func(ctx context.Context, args []string) error {
+			ext := &inventoryv1.Extension{Name: extensionName(c.g.Tenant, args[0]), DisplayName: name, SipPassword: password, AuthUser: authUser}
+			var paths, words []string
+			for _, f := range []struct{ flag, field string }{{"name", "display_name"}, {"password", "sip_password"}, {"auth-user", "auth_user"}} {
+				if c.set[f.flag] {
+					paths, words = append(paths, f.field), append(words, f.flag)
+				}
+			}
+			if len(paths) == 0 {
+				return subcmd.Usagef("nothing to change: give --name, --password or --auth-user")
+			}
+			if c.set["password"] && password == "" {
+				return subcmd.Usagef("--password must not be empty")
+			}
+			var out *inventoryv1.Extension
+			err := c.call(ctx, func(ctx context.Context, cl *Clients) error {
+				resp, err := cl.Inventory.UpdateExtension(ctx, &inventoryv1.UpdateExtensionRequest{
+					Extension: ext, UpdateMask: &fieldmaskpb.FieldMask{Paths: paths}})
+				out = resp.GetExtension()
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("update extension %s: %w", args[0], err)
+			}
+			if c.g.Output == "json" {
+				return printJSON(c.env.Stdout, out)
+			}
+			_, err = fmt.Fprintf(c.env.Stdout, "updated extension %s (%s) in tenant %s: changed %s\n", out.GetNumber(),
+				dash(out.GetDisplayName()), lastSegment(tenantOf(out.GetName())), strings.Join(words, ", "))
+			return err
+		},
+	}
+}
+
+// tenantOf returns "tenants/{t}" of a child resource name.
+func tenantOf(name string) string {
+	parts := strings.SplitN(name, "/", 3)
+	if len(parts) < 2 {
+		return ""
+	}
+	return parts[0] + "/" + parts[1]
 }
 
 func (c *cli) extensionsDelete() *subcmd.Command {

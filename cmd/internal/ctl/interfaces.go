@@ -5,9 +5,11 @@ import (
 	"flag"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/dialtone-voip/dialtone/cmd/internal/subcmd"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
@@ -17,7 +19,7 @@ func (c *cli) interfacesCommand() *subcmd.Command {
 	return &subcmd.Command{
 		Name:  "interfaces",
 		Short: "Manage SIP interfaces: the PBX endpoints phones register to.",
-		Subs:  []*subcmd.Command{c.interfacesList(), c.interfacesAdd(), c.interfacesDelete()},
+		Subs:  []*subcmd.Command{c.interfacesList(), c.interfacesAdd(), c.interfacesUpdate(), c.interfacesDelete()},
 	}
 }
 
@@ -117,6 +119,77 @@ func (c *cli) interfacesAdd() *subcmd.Command {
 				return printJSON(c.env.Stdout, out)
 			}
 			_, err = fmt.Fprintf(c.env.Stdout, "added SIP interface %s (%s) in tenant %s\n", lastSegment(out.GetName()), out.GetHost(), c.g.Tenant)
+			return err
+		},
+	}
+}
+
+func (c *cli) interfacesUpdate() *subcmd.Command {
+	var host, proxy, display string
+	var udp, tcp, tlsPort int
+	var expiry time.Duration
+	return &subcmd.Command{
+		Name: "update", Args: "NAME", NArgs: 1,
+		Short: "Change a SIP interface (host, ports, proxy, expiry); the rest stays.",
+		Long: `Only the flags given change (UpdateSipInterface with an update mask). Every phone
+that registers through the interface gets the new configuration: a check-sync is
+sent to those pnp-listener saw. A port 0 removes that transport (refused while a
+phone uses it).
+Example: dialtonectl interfaces update pbx --host pbx-new.example.com`,
+		Flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&host, "host", "", "PBX host name or IP address")
+			fs.IntVar(&udp, "udp-port", 0, "UDP port (0: no UDP)")
+			fs.IntVar(&tcp, "tcp-port", 0, "TCP port (0: no TCP)")
+			fs.IntVar(&tlsPort, "tls-port", 0, "TLS port (0: no TLS)")
+			fs.StringVar(&proxy, "outbound-proxy", "", "outbound proxy host or host:port (\"\": none)")
+			fs.StringVar(&display, "display-name", "", "display name")
+			fs.DurationVar(&expiry, "expiry", 0, "registration expiry phones ask for (0: the default, 1h)")
+		},
+		Run: func(ctx context.Context, args []string) error {
+			for _, p := range []struct {
+				name string
+				v    int
+			}{{"--udp-port", udp}, {"--tcp-port", tcp}, {"--tls-port", tlsPort}} {
+				if p.v < 0 || p.v > 65535 {
+					return subcmd.Usagef("%s %d out of range", p.name, p.v)
+				}
+			}
+			if expiry < 0 {
+				return subcmd.Usagef("--expiry must not be negative")
+			}
+			if c.set["host"] && host == "" {
+				return subcmd.Usagef("--host must not be empty")
+			}
+			si := &inventoryv1.SipInterface{Name: interfaceName(c.g.Tenant, args[0]), DisplayName: display, Host: host,
+				UdpPort: int32(udp), TcpPort: int32(tcp), TlsPort: int32(tlsPort), OutboundProxy: proxy}
+			if expiry > 0 {
+				si.RegistrationExpiry = durationpb.New(expiry)
+			}
+			var paths, words []string
+			for _, f := range []struct{ flag, field string }{{"host", "host"}, {"udp-port", "udp_port"}, {"tcp-port", "tcp_port"},
+				{"tls-port", "tls_port"}, {"outbound-proxy", "outbound_proxy"}, {"display-name", "display_name"}, {"expiry", "registration_expiry"}} {
+				if c.set[f.flag] {
+					paths, words = append(paths, f.field), append(words, f.flag)
+				}
+			}
+			if len(paths) == 0 {
+				return subcmd.Usagef("nothing to change: give --host, --udp-port, --tcp-port, --tls-port, --outbound-proxy, --display-name or --expiry")
+			}
+			var out *inventoryv1.SipInterface
+			err := c.call(ctx, func(ctx context.Context, cl *Clients) error {
+				resp, err := cl.Inventory.UpdateSipInterface(ctx, &inventoryv1.UpdateSipInterfaceRequest{
+					SipInterface: si, UpdateMask: &fieldmaskpb.FieldMask{Paths: paths}})
+				out = resp.GetSipInterface()
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("update interface %s: %w", args[0], err)
+			}
+			if c.g.Output == "json" {
+				return printJSON(c.env.Stdout, out)
+			}
+			_, err = fmt.Fprintf(c.env.Stdout, "updated SIP interface %s (%s) in tenant %s: changed %s\n", lastSegment(out.GetName()),
+				out.GetHost(), lastSegment(tenantOf(out.GetName())), strings.Join(words, ", "))
 			return err
 		},
 	}

@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/dialtone-voip/dialtone/cmd/internal/subcmd"
 	rendererv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/renderer/v1"
@@ -77,7 +76,7 @@ func (c *cli) templatesCommand() *subcmd.Command {
 			}
 			tw := table(c.env.Stdout)
 			fmt.Fprintf(tw, "VERSION\t%s\n", ts.GetVersion())
-			fmt.Fprintf(tw, "LOADED\t%s\n", ts.GetLoadTime().AsTime().Format(time.RFC3339))
+			fmt.Fprintf(tw, "LOADED\t%s\n", tableTS(ts.GetLoadTime()))
 			fmt.Fprintf(tw, "OVERRIDES\t%s\n", dash(strings.Join(ts.GetOverrideFiles(), ", ")))
 			fmt.Fprintf(tw, "LOAD ERROR\t%s\n", dash(ts.GetLoadError()))
 			return tw.Flush()

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/dialtone-voip/dialtone/cmd/internal/subcmd"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
@@ -18,10 +19,11 @@ import (
 func (c *cli) phonesCommand() *subcmd.Command {
 	return &subcmd.Command{
 		Name:  "phones",
-		Short: "List, assign, add, provision and remove phones.",
+		Short: "List, assign, edit, add, provision and remove phones.",
 		Subs: []*subcmd.Command{
-			c.phonesList(), c.phonesShow(), c.phonesAssign(), c.phonesAdd(), c.phonesURL(),
+			c.phonesList(), c.phonesShow(), c.phonesAssign(), c.phonesSet(), c.phonesAdd(), c.phonesURL(),
 			c.phonesUnassign(), c.phonesDelete(), c.phonesReprovision(), c.phonesRotate(), c.phonesImport(),
+			c.phonesApprove(), c.phonesDeviceCert(),
 		},
 	}
 }
@@ -34,10 +36,12 @@ func parseState(s string) (inventoryv1.PhoneState, error) {
 		return inventoryv1.PhoneState_PHONE_STATE_DISCOVERED, nil
 	case "assigned":
 		return inventoryv1.PhoneState_PHONE_STATE_ASSIGNED, nil
+	case "fetching":
+		return inventoryv1.PhoneState_PHONE_STATE_FETCHING, nil
 	case "provisioned":
 		return inventoryv1.PhoneState_PHONE_STATE_PROVISIONED, nil
 	}
-	return 0, subcmd.Usagef("--state %q: want discovered, assigned or provisioned", s)
+	return 0, subcmd.Usagef("--state %q: want discovered, assigned, fetching or provisioned", s)
 }
 
 func (c *cli) phonesList() *subcmd.Command {
@@ -47,7 +51,7 @@ func (c *cli) phonesList() *subcmd.Command {
 		Name:  "list",
 		Short: "List phones (every tenant's and the unassigned ones).",
 		Flags: func(fs *flag.FlagSet) {
-			fs.StringVar(&state, "state", "", "only phones in this state: discovered, assigned or provisioned")
+			fs.StringVar(&state, "state", "", "only phones in this state: discovered, assigned, fetching or provisioned")
 			fs.StringVar(&vendor, "vendor", "", "only this vendor's phones: "+strings.Join(vocab.Vendors, ", "))
 			fs.BoolVar(&tenantOnly, "tenant-only", false, "only phones assigned in --tenant")
 		},
@@ -90,7 +94,7 @@ func (c *cli) phonesList() *subcmd.Command {
 			for _, p := range phones {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", displayMAC(p.GetMac()), stateName(p.GetState()),
 					dash(p.GetVendor()), dash(p.GetModel()), dash(p.GetFirmware()), dash(lastSegment(p.GetTenant())),
-					dash(lineList(p)), ts(p.GetLastSeenTime()), dash(p.GetLastSeenAddress()))
+					dash(lineList(p)), tableTS(p.GetLastSeenTime()), dash(p.GetLastSeenAddress()))
 			}
 			return tw.Flush()
 		},
@@ -157,12 +161,32 @@ func (c *cli) printPhone(p *inventoryv1.Phone) error {
 		}
 		row("RPS", st)
 	}
-	row("Last seen", fmt.Sprintf("%s from %s", ts(p.GetLastSeenTime()), dash(p.GetLastSeenAddress())))
+	row("Last seen", fmt.Sprintf("%s from %s", tableTS(p.GetLastSeenTime()), dash(p.GetLastSeenAddress())))
 	row("User-Agent", dash(p.GetUserAgent()))
 	if f := p.GetLastFetch(); f != nil {
-		row("Last fetch", fmt.Sprintf("%s %s from %s", ts(f.GetTime()), f.GetFileName(), dash(f.GetSourceAddress())))
+		row("Last fetch", fmt.Sprintf("%s %s from %s", tableTS(f.GetTime()), f.GetFileName(), dash(f.GetSourceAddress())))
+		proved := dash(proofName(f.GetProof()))
+		if f.GetCertificateSha256() != "" {
+			proved += " " + shortSHA(f.GetCertificateSha256())
+		}
+		row("Proved by", proved)
 	}
-	row("Provisioned", ts(p.GetProvisionedTime()))
+	row("Device cert", dash(deviceCertName(p.GetEffectiveDeviceCert()))+settingSource(s.GetDeviceCert()))
+	if lp := p.GetLastLinkProof(); lp != nil {
+		v := "verified"
+		if !lp.GetVerified() {
+			v = "NOT verified"
+		}
+		row("Link proof", fmt.Sprintf("%s %s from %s via %s at %s", displayMAC(lp.GetLinkAddress()), v,
+			dash(lp.GetSourceAddress()), dash(lp.GetListener()), tableTS(lp.GetTime())))
+	}
+	if r := p.GetSecretRelease(); r != nil {
+		row("Secrets released to", releaseText(r))
+	}
+	if r := p.GetPendingRelease(); r != nil {
+		row("Refused (pending)", releaseText(r)+" — "+r.GetReason()+"; 'phones approve' to accept")
+	}
+	row("Provisioned", tableTS(p.GetProvisionedTime()))
 	row("Revision", fmt.Sprint(p.GetRevision()))
 	return tw.Flush()
 }
@@ -237,7 +261,10 @@ func (c *cli) phonesAssign() *subcmd.Command {
 		Name: "assign", Args: "MAC", NArgs: 1,
 		Short: "Assign a discovered phone to an extension, with its provisioning settings.",
 		Long: `The phone gets a provisioning URL; if pnp-listener saw it, it is sent the URL at
-once. Unset settings take the tenant's defaults. Print the URL with 'phones url'.`,
+once. Print the URL with 'phones url'.
+A phone without settings takes the tenant's defaults for the settings not given.
+Re-assigning a phone that has settings (e.g. to change its lines) keeps every
+setting not given; to change or clear one setting, use 'phones set'.`,
 		Flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&ext, "extension", "", "extension NUMBER for line 1 (required)")
 			nf.register(fs)
@@ -282,6 +309,66 @@ once. Unset settings take the tenant's defaults. Print the URL with 'phones url'
 				return fmt.Errorf("assign %s: %w", macaddr.Colon(mac), err)
 			}
 			return c.printChanged("assigned", redact(resp.GetPhone()))
+		},
+	}
+}
+
+func (c *cli) phonesSet() *subcmd.Command {
+	var se settingsEdit
+	return &subcmd.Command{
+		Name: "set", Args: "MAC", NArgs: 1,
+		Short: "Change some provisioning settings of an assigned phone; the others stay.",
+		Long: `Only the settings given change (UpdatePhone with an update mask); --clear resets
+one to the tenant default. The phone gets the new configuration: if pnp-listener
+saw it, it is sent a check-sync at once.
+Example: dialtonectl phones set 00:15:65:aa:bb:cc --transport tls --clear codecs`,
+		Flags: se.register,
+		Run: func(ctx context.Context, args []string) error {
+			name, mac, err := phoneName(args[0])
+			if err != nil {
+				return err
+			}
+			var p *inventoryv1.Phone
+			var words []string
+			err = c.call(ctx, func(ctx context.Context, cl *Clients) error {
+				tenant := c.g.Tenant
+				if c.set["interface"] && !strings.Contains(se.iface, "/") && !c.set["tenant"] {
+					// A bare interface id is one of the phone's tenant.
+					cur, err := cl.Inventory.GetPhone(ctx, &inventoryv1.GetPhoneRequest{Name: name})
+					if err != nil {
+						return err
+					}
+					if t := lastSegment(cur.GetPhone().GetTenant()); t != "" {
+						tenant = t
+					}
+				}
+				ps, paths, w, err := se.changes(c.set, tenant, "settings.")
+				if err != nil {
+					return err
+				}
+				if len(paths) == 0 {
+					return subcmd.Usagef("nothing to change: give a setting (--%s) or --clear", strings.Join(settingFlagNames(), ", --"))
+				}
+				words = w
+				resp, err := cl.Inventory.UpdatePhone(ctx, &inventoryv1.UpdatePhoneRequest{
+					Phone:      &inventoryv1.Phone{Name: name, Settings: ps},
+					UpdateMask: &fieldmaskpb.FieldMask{Paths: paths},
+				})
+				p = resp.GetPhone()
+				return err
+			})
+			if err != nil {
+				if subcmd.IsUsage(err) {
+					return err
+				}
+				return fmt.Errorf("set %s: %w", macaddr.Colon(mac), err)
+			}
+			if c.g.Output == "json" {
+				return printJSON(c.env.Stdout, redact(p))
+			}
+			_, err = fmt.Fprintf(c.env.Stdout, "updated %s (%s %s): %s; changed %s\n", displayMAC(p.GetMac()),
+				dash(p.GetVendor()), dash(p.GetModel()), stateName(p.GetState()), strings.Join(words, ", "))
+			return err
 		},
 	}
 }
@@ -473,4 +560,85 @@ func (c *cli) phonesRotate() *subcmd.Command {
 			resp, err := cl.Inventory.RotateProvisioningToken(ctx, req)
 			return resp.GetPhone(), err
 		})
+}
+
+func (c *cli) phonesApprove() *subcmd.Command {
+	return c.simplePhone("approve",
+		"Accept the identity a file with secrets was refused to (SecretReleaseRefused); without one, forget the bound identity.",
+		"approved", nil,
+		func(ctx context.Context, cl *Clients, pn string) (*inventoryv1.Phone, error) {
+			resp, err := cl.Inventory.ApprovePhone(ctx, &inventoryv1.ApprovePhoneRequest{Name: pn})
+			return resp.GetPhone(), err
+		})
+}
+
+func (c *cli) phonesDeviceCert() *subcmd.Command {
+	return &subcmd.Command{
+		Name: "device-cert", Args: "MAC off|prefer|require|inherit", NArgs: 2,
+		Short: "Set the phone's device-certificate policy (inherit: the tenant's).",
+		Run: func(ctx context.Context, args []string) error {
+			pn, mac, err := phoneName(args[0])
+			if err != nil {
+				return err
+			}
+			var p inventoryv1.DeviceCertPolicy
+			if args[1] != "inherit" {
+				if p, err = parseDeviceCert(args[1]); err != nil {
+					return err
+				}
+			}
+			err = c.call(ctx, func(ctx context.Context, cl *Clients) error {
+				_, err := cl.Inventory.UpdatePhone(ctx, &inventoryv1.UpdatePhoneRequest{
+					Phone:      &inventoryv1.Phone{Name: pn, Settings: &inventoryv1.ProvisioningSettings{DeviceCert: p}},
+					UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"settings.device_cert"}},
+				})
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("device-cert %s: %w", macaddr.Colon(mac), err)
+			}
+			_, err = fmt.Fprintf(c.env.Stdout, "phone %s: device-cert %s\n", macaddr.Colon(mac), args[1])
+			return err
+		},
+	}
+}
+
+// proofName is a FetchProof as the CLI prints it: token, token+ua, token+certificate.
+func proofName(p inventoryv1.FetchProof) string {
+	switch p {
+	case inventoryv1.FetchProof_FETCH_PROOF_TOKEN:
+		return "token"
+	case inventoryv1.FetchProof_FETCH_PROOF_TOKEN_UA:
+		return "token+ua"
+	case inventoryv1.FetchProof_FETCH_PROOF_TOKEN_CERTIFICATE:
+		return "token+certificate"
+	}
+	return ""
+}
+
+// shortSHA abbreviates a certificate hash for tables.
+func shortSHA(h string) string {
+	if len(h) > 16 {
+		return "sha256:" + h[:16] + "…"
+	}
+	return "sha256:" + h
+}
+
+// releaseText describes a release identity in one line.
+func releaseText(r *inventoryv1.ReleaseIdentity) string {
+	id := r.GetId()
+	if rest, ok := strings.CutPrefix(id, "cert:"); ok {
+		id = "cert " + shortSHA(rest)
+		if r.GetCertificateSubject() != "" {
+			id += " (" + r.GetCertificateSubject() + ")"
+		}
+	}
+	return fmt.Sprintf("%s by %s from %s at %s", id, dash(proofName(r.GetProof())), dash(r.GetSourceAddress()), tableTS(r.GetTime()))
+}
+
+func settingSource(own inventoryv1.DeviceCertPolicy) string {
+	if own == inventoryv1.DeviceCertPolicy_DEVICE_CERT_POLICY_UNSPECIFIED {
+		return " (tenant default)"
+	}
+	return ""
 }

@@ -89,7 +89,7 @@ func (c *cli) rpsList(ctx context.Context, vendor string, state rpsv1.Registrati
 	for _, s := range all {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%d\t%s\n", displayMAC(s.GetMac()), s.GetVendor(),
 			dash(lastSegment(s.GetTenant())), rpsStateName(s.GetState()), dash(rpsReasonName(s.GetFailureReason())),
-			s.GetAttempts(), ts(s.GetLastAttemptTime()), len(s.GetVendorObjects()), dash(s.GetLastError()))
+			s.GetAttempts(), tableTS(s.GetLastAttemptTime()), len(s.GetVendorObjects()), dash(s.GetLastError()))
 	}
 	return tw.Flush()
 }
@@ -116,8 +116,8 @@ func (c *cli) rpsShow(ctx context.Context, mac string) error {
 	fmt.Fprintf(tw, "REASON\t%s\n", dash(rpsReasonName(s.GetFailureReason())))
 	fmt.Fprintf(tw, "LAST ERROR\t%s\n", dash(s.GetLastError()))
 	fmt.Fprintf(tw, "ATTEMPTS\t%d\n", s.GetAttempts())
-	fmt.Fprintf(tw, "LAST ATTEMPT\t%s\n", ts(s.GetLastAttemptTime()))
-	fmt.Fprintf(tw, "NEXT ATTEMPT\t%s\n", ts(s.GetNextAttemptTime()))
+	fmt.Fprintf(tw, "LAST ATTEMPT\t%s\n", tableTS(s.GetLastAttemptTime()))
+	fmt.Fprintf(tw, "NEXT ATTEMPT\t%s\n", tableTS(s.GetNextAttemptTime()))
 	objs := s.GetVendorObjects()
 	if len(objs) == 0 {
 		fmt.Fprintf(tw, "VENDOR OBJECTS\t-\n")

@@ -4,25 +4,36 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"strings"
+
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/dialtone-voip/dialtone/cmd/internal/subcmd"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
 )
 
 func (c *cli) tenantsCommand() *subcmd.Command {
-	var display, ntp string
+	var display, ntp, deviceCert string
 	add := &subcmd.Command{
 		Name: "add", Args: "ID", NArgs: 1,
 		Short: "Create a tenant (1-63 characters of [a-z0-9-], starting with a letter).",
 		Flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&display, "display-name", "", "display name")
 			fs.StringVar(&ntp, "ntp", "", "NTP server for the tenant's phones")
+			fs.StringVar(&deviceCert, "device-cert", "", "default device-certificate policy of the tenant's phones: off, prefer or require")
 		},
 		Run: func(ctx context.Context, args []string) error {
 			var t *inventoryv1.Tenant
+			tn := &inventoryv1.Tenant{DisplayName: display, NtpServer: ntp}
+			if deviceCert != "" {
+				p, err := parseDeviceCert(deviceCert)
+				if err != nil {
+					return err
+				}
+				tn.DefaultSettings = &inventoryv1.ProvisioningSettings{DeviceCert: p}
+			}
 			err := c.call(ctx, func(ctx context.Context, cl *Clients) error {
-				resp, err := cl.Inventory.CreateTenant(ctx, &inventoryv1.CreateTenantRequest{TenantId: args[0],
-					Tenant: &inventoryv1.Tenant{DisplayName: display, NtpServer: ntp}})
+				resp, err := cl.Inventory.CreateTenant(ctx, &inventoryv1.CreateTenantRequest{TenantId: args[0], Tenant: tn})
 				t = resp.GetTenant()
 				return err
 			})
@@ -69,5 +80,79 @@ func (c *cli) tenantsCommand() *subcmd.Command {
 			return tw.Flush()
 		},
 	}
-	return &subcmd.Command{Name: "tenants", Short: "Manage tenants (--tenant selects one for the other commands).", Subs: []*subcmd.Command{list, add}}
+	return &subcmd.Command{Name: "tenants", Short: "Manage tenants (--tenant selects one for the other commands).", Subs: []*subcmd.Command{list, add, c.tenantsUpdate(), c.tenantsDeviceCert()}}
+}
+
+func (c *cli) tenantsUpdate() *subcmd.Command {
+	var display, ntp string
+	var se settingsEdit
+	return &subcmd.Command{
+		Name: "update", Args: "ID", NArgs: 1,
+		Short: "Change a tenant's name, NTP server or default phone settings; the rest stays.",
+		Long: `Only the flags given change (UpdateTenant with an update mask). The settings flags
+(--language, --codecs, …) change the defaults of the tenant's phones; --clear
+resets one. Phones that get a new configuration are sent a check-sync.
+Example: dialtonectl tenants update default --ntp ntp.example.com --language de`,
+		Flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&display, "display-name", "", "display name")
+			fs.StringVar(&ntp, "ntp", "", "NTP server for the tenant's phones (\"\": none)")
+			se.register(fs)
+		},
+		Run: func(ctx context.Context, args []string) error {
+			id := strings.TrimPrefix(args[0], "tenants/")
+			ps, paths, words, err := se.changes(c.set, id, "default_settings.")
+			if err != nil {
+				return err
+			}
+			for _, f := range []struct{ flag, field string }{{"display-name", "display_name"}, {"ntp", "ntp_server"}} {
+				if c.set[f.flag] {
+					paths, words = append(paths, f.field), append(words, f.flag)
+				}
+			}
+			if len(paths) == 0 {
+				return subcmd.Usagef("nothing to change: give --display-name, --ntp, a default setting or --clear")
+			}
+			t := &inventoryv1.Tenant{Name: "tenants/" + id, DisplayName: display, NtpServer: ntp, DefaultSettings: ps}
+			var out *inventoryv1.Tenant
+			err = c.call(ctx, func(ctx context.Context, cl *Clients) error {
+				resp, err := cl.Inventory.UpdateTenant(ctx, &inventoryv1.UpdateTenantRequest{Tenant: t, UpdateMask: &fieldmaskpb.FieldMask{Paths: paths}})
+				out = resp.GetTenant()
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("update tenant %s: %w", id, err)
+			}
+			if c.g.Output == "json" {
+				return printJSON(c.env.Stdout, out)
+			}
+			_, err = fmt.Fprintf(c.env.Stdout, "updated tenant %s: changed %s\n", lastSegment(out.GetName()), strings.Join(words, ", "))
+			return err
+		},
+	}
+}
+
+// tenantsDeviceCert sets a tenant's default device_cert policy.
+func (c *cli) tenantsDeviceCert() *subcmd.Command {
+	return &subcmd.Command{
+		Name: "device-cert", Args: "ID off|prefer|require", NArgs: 2,
+		Short: "Set the tenant's default device-certificate policy (phones without their own).",
+		Run: func(ctx context.Context, args []string) error {
+			p, err := parseDeviceCert(args[1])
+			if err != nil {
+				return err
+			}
+			err = c.call(ctx, func(ctx context.Context, cl *Clients) error {
+				_, err := cl.Inventory.UpdateTenant(ctx, &inventoryv1.UpdateTenantRequest{
+					Tenant:     &inventoryv1.Tenant{Name: "tenants/" + args[0], DefaultSettings: &inventoryv1.ProvisioningSettings{DeviceCert: p}},
+					UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"default_settings.device_cert"}},
+				})
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("tenant %s device-cert: %w", args[0], err)
+			}
+			_, err = fmt.Fprintf(c.env.Stdout, "tenant %s: device-cert %s\n", args[0], deviceCertName(p))
+			return err
+		},
+	}
 }

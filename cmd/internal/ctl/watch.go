@@ -24,9 +24,11 @@ func (c *cli) watchCommand() *subcmd.Command {
 		Short: "Print phone changes as they happen (Ctrl-C to stop).",
 		Long: `Streams WatchPhones. When the connection drops, it reconnects and resumes after
 the last change it printed, so nothing the server still retains is missed.
+--since N starts after change N (the SEQ column); --since 0 replays every change
+the server still retains, from the first. Without --since, only new changes.
 With -o json it prints one JSON object per line.`,
 		Flags: func(fs *flag.FlagSet) {
-			fs.Uint64Var(&since, "since", 0, "start after this change sequence (0: only new changes)")
+			fs.Uint64Var(&since, "since", 0, "start after this change sequence; 0 replays from the first retained change (default: only new changes)")
 			fs.IntVar(&count, "count", 0, "exit after this many changes (0: run until interrupted)")
 			fs.BoolVar(&tenantOnly, "tenant-only", false, "only changes of phones in --tenant")
 		},
@@ -39,7 +41,7 @@ With -o json it prints one JSON object per line.`,
 				return err
 			}
 			defer cl.Close()
-			w := &watcher{c: c, cl: cl, last: since, count: count}
+			w := &watcher{c: c, cl: cl, last: since, count: count, replay: c.set["since"] && since == 0}
 			if tenantOnly {
 				w.tenant = c.tenantName()
 			}
@@ -56,6 +58,8 @@ type watcher struct {
 	count   int
 	printed int
 	header  bool
+	// replay: --since 0, start at the first change retained.
+	replay bool
 }
 
 // retryable says whether a stream error is a broken connection worth
@@ -92,7 +96,8 @@ func (w *watcher) run(ctx context.Context) error {
 func (w *watcher) stream(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	s, err := w.cl.Inventory.WatchPhones(ctx, &inventoryv1.WatchPhonesRequest{StartAfterSequence: w.last, Tenant: w.tenant})
+	s, err := w.cl.Inventory.WatchPhones(ctx, &inventoryv1.WatchPhonesRequest{StartAfterSequence: w.last, Tenant: w.tenant,
+		Replay: w.replay && w.last == 0})
 	if err != nil {
 		return err
 	}
@@ -129,10 +134,16 @@ func (w *watcher) print(ev *inventoryv1.WatchPhonesResponse) error {
 	}
 	if !w.header {
 		w.header = true
-		fmt.Fprintln(out, "TIME                 SEQ     CHANGE       MAC                STATE        VENDOR       MODEL          TENANT    LINES")
+		fmt.Fprintln(out, "TIME                     SEQ     CHANGE       MAC                STATE        VENDOR       MODEL          TENANT    LINES")
 	}
-	_, err := fmt.Fprintf(out, "%-20s %-7d %-12s %-18s %-12s %-12s %-14s %-9s %s\n", ts(ev.GetChangeTime()), ev.GetSequence(),
+	_, err := fmt.Fprintf(out, "%-24s %-7d %-12s %-18s %-12s %-12s %-14s %-9s %s\n", tableTS(ev.GetChangeTime()), ev.GetSequence(),
 		changeName(ev.GetChangeType()), displayMAC(p.GetMac()), stateName(p.GetState()), dash(p.GetVendor()),
 		dash(p.GetModel()), dash(lastSegment(p.GetTenant())), dash(lineList(p)))
+	if err == nil && ev.GetChangeType() == inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_SECRET_RELEASE_REFUSED {
+		// The refusal itself (SecretReleaseRefused): who was refused, and why.
+		r := p.GetPendingRelease()
+		_, err = fmt.Fprintf(out, "  SecretReleaseRefused: %s (%s); released to %s; 'dialtonectl phones approve %s' to accept\n",
+			releaseText(r), r.GetReason(), dash(p.GetSecretRelease().GetId()), displayMAC(p.GetMac()))
+	}
 	return err
 }

@@ -174,21 +174,22 @@ func bootCommand(env Env) *subcmd.Command {
 	return &subcmd.Command{
 		Name:  "boot",
 		NArgs: 0,
-		Short: "Boot one phone: PnP SUBSCRIBE (or --url), NOTIFY, downloads; print a JSON report.",
+		Short: "Boot one phone: PnP SUBSCRIBE (or --url), NOTIFY, downloads; print a summary (-o json: the report).",
 		Long: `Sends the PnP SUBSCRIBE exactly as the vendor's phones do, by UDP multicast to
 224.0.1.75:5060 (TTL 1, from --local-addr/--iface), retransmitting like the phone;
 answers the NOTIFY, takes the provisioning URL from it, downloads the vendor's files
 in the vendor's order with the vendor's User-Agent, parses them and prints what the
 phone would apply. With --url it boots from that URL without SIP (manual flow).
 
-The report contains plaintext SIP and web passwords: it is a test tool.
+It prints an eight-line summary without secrets; -o json prints the whole report,
+which contains plaintext SIP and web passwords (it is a test tool).
 Exit status 1 when the phone did not boot (the report says why).`,
 		Flags: func(f *flag.FlagSet) {
 			fs = f
 			pf.register(f)
 			f.StringVar(&mac, "mac", "", "the phone's MAC in any usual spelling (default: random under the vendor's OUI)")
 			f.StringVar(&rawURL, "url", "", "boot from this provisioning URL (manual flow, no multicast)")
-			f.StringVar(&pf.output, "o", "json", "output: json or text")
+			f.StringVar(&pf.output, "o", "text", "output: text (a summary without secrets) or json (the full report)")
 			f.BoolVar(&values, "values", false, "include every setting read, by the vendor's key, in the report")
 		},
 		Run: func(ctx context.Context, _ []string) error {
@@ -241,36 +242,70 @@ func printReport(w io.Writer, rep *Report, format string, values bool) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(out)
 	}
+	return printSummary(w, rep)
+}
+
+// printSummary is boot's default output: about eight lines, no passwords
+// and no provisioning URL (it embeds the phone's token); -o json prints
+// the whole report, secrets included.
+func printSummary(w io.Writer, rep *Report) error {
 	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
-	fmt.Fprintf(tw, "phone\t%s %s %s (fw %s)\n", rep.Phone.Vendor, rep.Phone.Model, rep.Phone.MAC, rep.Phone.Firmware)
-	if rep.SIP != nil {
-		fmt.Fprintf(tw, "sip\t%d SUBSCRIBE(s) from %s to %s, response %q from %s, %d NOTIFY(s)\n",
-			rep.SIP.SubscribesSent, rep.Phone.SIPAddress, rep.SIP.Group, rep.SIP.Response, rep.SIP.Responder, rep.SIP.Notifies)
+	fw := rep.Phone.Firmware
+	if fw == "" {
+		fw = "-"
 	}
-	for i, r := range rep.Rounds {
-		fmt.Fprintf(tw, "round %d\t%s %s\n", i+1, r.Trigger, r.URL)
-		for _, f := range r.Files {
-			fmt.Fprintf(tw, "\t  %d %s (%d bytes, %.1f ms) %s\n", f.Status, f.Name, f.Bytes, f.MS, f.Error)
-		}
-		if r.Error != "" {
-			fmt.Fprintf(tw, "\t  error: %s\n", r.Error)
-		}
-	}
-	if c := rep.Config; c != nil {
-		for _, a := range c.Accounts {
-			fmt.Fprintf(tw, "account %d\t%s@%s:%d;transport=%s auth=%s password=%s name=%q codecs=%s\n",
-				a.Line, a.User, a.Server, a.Port, a.Transport, a.AuthUser, a.Password, a.DisplayName, strings.Join(a.Codecs, ","))
-		}
-		fmt.Fprintf(tw, "settings\tlanguage=%q time_zone=%q ntp=%q web_password=%q\n", c.Language, c.TimeZone, c.NTPServer, c.WebPassword)
-		fmt.Fprintf(tw, "polls\t%s every %ds\n", c.ProvisioningURL, c.PollSeconds)
-	}
+	fmt.Fprintf(tw, "phone\t%s %s %s, firmware %s\n", rep.Phone.Vendor, rep.Phone.Model, rep.Phone.MAC, fw)
 	t := rep.Timings
-	fmt.Fprintf(tw, "timings\tresponse %.1f ms, notify %.1f ms, provisioned %.1f ms, total %.1f ms\n", t.ToResponseMS, t.ToNotifyMS, t.ToProvisionedMS, t.TotalMS)
-	if rep.Error != "" {
-		fmt.Fprintf(tw, "error\t%s\n", rep.Error)
+	if rep.OK {
+		fmt.Fprintf(tw, "result\tprovisioned in %.0f ms (%s flow)\n", max(t.ToProvisionedMS, t.TotalMS), rep.Flow)
+	} else {
+		fmt.Fprintf(tw, "result\tFAILED after %.0f ms: %s\n", t.TotalMS, rep.Error)
 	}
-	fmt.Fprintf(tw, "note\t%s\n", PasswordWarning)
+	if rep.SIP != nil {
+		resp := rep.SIP.Response
+		if resp == "" {
+			resp = "no response"
+		}
+		fmt.Fprintf(tw, "sip\t%d SUBSCRIBE(s) to %s, %s from %s, %d NOTIFY(s)\n",
+			rep.SIP.SubscribesSent, rep.SIP.Group, resp, dashIfEmpty(rep.SIP.Responder), rep.SIP.Notifies)
+	}
+	var files []string
+	for _, r := range rep.Rounds {
+		for _, f := range r.Files {
+			files = append(files, fmt.Sprintf("%s %d", f.Name, f.Status))
+		}
+	}
+	fmt.Fprintf(tw, "files\t%d round(s): %s\n", len(rep.Rounds), dashIfEmpty(strings.Join(files, ", ")))
+	if c := rep.Config; c != nil {
+		var accts []string
+		for _, a := range c.Accounts {
+			pw := "password set"
+			if a.Password == "" {
+				pw = "no password"
+			}
+			accts = append(accts, fmt.Sprintf("line %d %s@%s:%d %s (%s)", a.Line, a.User, a.Server, a.Port, a.Transport, pw))
+		}
+		fmt.Fprintf(tw, "accounts\t%s\n", dashIfEmpty(strings.Join(accts, "; ")))
+		lang := c.LanguageTag
+		if lang == "" {
+			lang = c.Language
+		}
+		web := "not set"
+		if c.WebPasswordSet {
+			web = "set"
+		}
+		fmt.Fprintf(tw, "settings\tlanguage %s, time zone %s, NTP %s, codecs %s, web password %s\n", dashIfEmpty(lang),
+			dashIfEmpty(c.TimeZone), dashIfEmpty(c.NTPServer), dashIfEmpty(strings.Join(c.Codecs, ",")), web)
+	}
+	fmt.Fprintf(tw, "note\tpasswords and the provisioning URL are hidden; -o json prints the full report\n")
 	return tw.Flush()
+}
+
+func dashIfEmpty(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 func stormCommand(env Env) *subcmd.Command {

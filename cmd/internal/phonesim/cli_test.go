@@ -19,7 +19,7 @@ func runCLI(t *testing.T, env map[string]string, args ...string) (string, error)
 
 func TestCLIBootURL(t *testing.T) {
 	ps := newProvServer(t, "poly")
-	out, err := runCLI(t, nil, "boot", "--vendor", "poly", "--model", "VVX450", "--mac", "00-04-F2-AA-BB-CC", "--url", ps.base(), "--values")
+	out, err := runCLI(t, nil, "boot", "--vendor", "poly", "--model", "VVX450", "--mac", "00-04-F2-AA-BB-CC", "--url", ps.base(), "--values", "-o", "json")
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
@@ -34,9 +34,18 @@ func TestCLIBootURL(t *testing.T) {
 		rep.Config.Accounts[0].Password != "s3cr&t<1>" || rep.Values["reg.1.address"] != "201" {
 		t.Errorf("report: %s", out)
 	}
-	// Text output, and a failing boot exits 1 with the report printed.
+	// Without -o json: a summary of about eight lines, without secrets.
+	out, err = runCLI(t, nil, "boot", "--vendor", "poly", "--model", "VVX450", "--mac", "00-04-F2-AA-BB-CC", "--url", ps.base())
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if n := strings.Count(out, "\n"); n > 9 || !strings.Contains(out, "provisioned in") || !strings.Contains(out, "line 1 201@") ||
+		!strings.Contains(out, "password set") || strings.Contains(out, "s3cr&t<1>") || strings.Contains(out, ps.base()) {
+		t.Errorf("summary (%d lines):\n%s", n, out)
+	}
+	// A failing boot exits 1 with the summary printed.
 	out, err = runCLI(t, nil, "boot", "--vendor", "poly", "--mac", "0004f2000001", "--url", ps.base(), "-o", "text")
-	if err == nil || ExitCode(err) != 1 || !strings.Contains(out, "error") || !strings.Contains(out, "404") {
+	if err == nil || ExitCode(err) != 1 || !strings.Contains(out, "FAILED") || !strings.Contains(out, "404") {
 		t.Errorf("failing boot: %v\n%s", err, out)
 	}
 }
@@ -45,7 +54,7 @@ func TestCLIBootPnPAndStorm(t *testing.T) {
 	ps := newProvServer(t, "gigaset")
 	r := newMultiResponder(t, func(*sipmsg.Message) string { return ps.base() })
 	env := map[string]string{"PHONESIM_MCAST": r.addr().String(), "PHONESIM_LOCAL_ADDR": "127.0.0.1"}
-	out, err := runCLI(t, env, "boot", "--vendor", "gigaset", "--model", "N870", "--mac", "7c2f80aabbcc", "--timeout", "5s")
+	out, err := runCLI(t, env, "boot", "--vendor", "gigaset", "--model", "N870", "--mac", "7c2f80aabbcc", "--timeout", "5s", "-o", "json")
 	if err != nil || !strings.Contains(out, `"response": "200 OK"`) || !strings.Contains(out, `"user": "201"`) {
 		t.Fatalf("boot: %v\n%s", err, out)
 	}

@@ -78,7 +78,7 @@ func (a *App) Execute(ctx context.Context, args []string) error {
 	for len(cmd.Subs) > 0 {
 		if len(rest) == 0 {
 			a.help(path, nil)
-			return Usagef("%s: missing command", a.cmdline(path))
+			return a.usagef(path, "missing command (see %s --help)", a.cmdline(path))
 		}
 		name := rest[0]
 		if name == "help" {
@@ -91,7 +91,7 @@ func (a *App) Execute(ctx context.Context, args []string) error {
 		}
 		next := findSub(cmd, name)
 		if next == nil {
-			return Usagef("%s: unknown command %q (see %s --help)", a.cmdline(path), name, a.cmdline(path))
+			return a.usagef(path, "unknown command %q (see %s --help)", name, a.cmdline(path))
 		}
 		cmd = next
 		path = append(path, cmd)
@@ -121,7 +121,7 @@ func (a *App) Execute(ctx context.Context, args []string) error {
 			a.help(path, fs)
 			return nil
 		}
-		return &UsageError{Msg: fmt.Sprintf("%s: %v", a.cmdline(path), err)}
+		return a.usagef(path, "%v", err)
 	}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if cmd.NArgs >= 0 && len(pos) != cmd.NArgs {
@@ -133,7 +133,7 @@ func (a *App) Execute(ctx context.Context, args []string) error {
 		if len(pos) > 0 {
 			got = strings.Join(pos, " ")
 		}
-		return Usagef("%s: want %s, got %s (see --help)", a.cmdline(path), want, got)
+		return a.usagef(path, "want %s, got %s (see --help)", want, got)
 	}
 	if a.AfterParse != nil {
 		if err := a.AfterParse(set); err != nil {
@@ -166,6 +166,21 @@ func findSub(cmd *Command, name string) *Command {
 		}
 	}
 	return nil
+}
+
+// usagef is a UsageError that names the command without the program
+// name: main prints that before every error ("dialtonectl: phones
+// assign: …", never "dialtonectl: dialtonectl phones assign: …").
+func (a *App) usagef(path []*Command, format string, args ...any) error {
+	msg := fmt.Sprintf(format, args...)
+	if len(path) > 1 {
+		names := make([]string, 0, len(path)-1)
+		for _, c := range path[1:] {
+			names = append(names, c.Name)
+		}
+		msg = strings.Join(names, " ") + ": " + msg
+	}
+	return &UsageError{Msg: msg}
 }
 
 func (a *App) cmdline(path []*Command) string {

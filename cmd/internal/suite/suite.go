@@ -21,7 +21,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	"github.com/dialtone-voip/dialtone/platform/adminhttp"
 	"github.com/dialtone-voip/dialtone/platform/auth"
@@ -43,19 +45,28 @@ type Config struct {
 	DataDir       string
 	SIPAddr       string
 	SIPInterfaces string
+	SIPBindMode   string
+	SIPReplyPort  int
 	HTTPAddr      string
 	HTTPSAddr     string
 	TLSCert       string
+	DeviceCADir   string
 	TLSKey        string
 	GRPCAddr      string
 	AdminAddr     string
 	NATSAddr      string
 	PublicHost    string
 	PBXHost       string
-	Listener      string
-	Bootstrap     bool
-	SIPRatePerSrc float64
-	PnPLinkCheck  string
+	// PBXHostExplicit: --pbx-host (or DIALTONE_PBX_HOST) was given, so it
+	// replaces the default SIP interface's host; see MarkExplicit.
+	PBXHostExplicit bool
+	Listener        string
+	Bootstrap       bool
+	SIPRatePerSrc   float64
+	PnPLinkCheck    string
+	// Discovered phones: see inventory's --discovered-ttl and --discovered-max.
+	DiscoveredTTL time.Duration
+	DiscoveredMax int
 	LogFormat     string
 	LogLevel      string
 }
@@ -65,21 +76,36 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.DataDir, "data-dir", "./dialtone-data", "directory for the embedded store, NATS JetStream files and the admin token")
 	fs.StringVar(&c.SIPAddr, "sip-addr", ":5060", "UDP address of the SIP PnP listener (multicast group 224.0.1.75 is joined on this port)")
 	fs.StringVar(&c.SIPInterfaces, "sip-interfaces", "", "comma-separated interfaces to join the PnP multicast group on (default: every multicast-capable interface)")
+	fs.StringVar(&c.SIPBindMode, "sip-bind-mode", string(pnplistener.BindAlone), "alone (bind --sip-addr) or beside-pbx (a PBX on this host holds UDP 5060: bind 224.0.1.75 so the PBX keeps its unicast; replies from --sip-reply-port)")
+	fs.IntVar(&c.SIPReplyPort, "sip-reply-port", 5062, "UDP port our NOTIFYs leave from in beside-pbx mode (0 = ephemeral)")
 	fs.StringVar(&c.HTTPAddr, "http-addr", ":8080", "phone-facing HTTP address of the provisioning edge")
 	fs.StringVar(&c.HTTPSAddr, "https-addr", "", "phone-facing HTTPS address (needs --tls-cert and --tls-key)")
+	fs.StringVar(&c.DeviceCADir, "device-ca-dir", "", "directory of per-vendor CA bundles (<vendor>.pem) that verify phones' factory certificates on --https-addr; reloaded when they change")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "TLS certificate file (PEM) for --https-addr; reloaded when it changes")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "TLS private key file (PEM) for --https-addr")
 	fs.StringVar(&c.GRPCAddr, "grpc-addr", "127.0.0.1:9090", "gRPC address of the admin API (inventory, renderer, rps-client)")
 	fs.StringVar(&c.AdminAddr, "admin-addr", "127.0.0.1:9190", "address of /healthz, /readyz and /metrics (empty: off)")
 	fs.StringVar(&c.NATSAddr, "nats-addr", "", "also serve the embedded NATS to other processes on this address (default: in-process only)")
 	fs.StringVar(&c.PublicHost, "public-host", "", "host name or address phones use to reach the provisioning edge (default: the primary interface's address)")
-	fs.StringVar(&c.PBXHost, "pbx-host", "", "SIP server phones register to; on first run it becomes the default SIP interface (default: the public host)")
+	fs.StringVar(&c.PBXHost, "pbx-host", "", "SIP server phones register to: the default SIP interface's host, set on first run and changed whenever the flag is given (default: the public host)")
 	fs.StringVar(&c.Listener, "listener", "local", "name of this site's PnP listener")
 	fs.Float64Var(&c.SIPRatePerSrc, "sip-rate-per-source", 50, "SIP datagrams per second accepted from one address (0 = unlimited; raise it for phones behind one NAT address)")
 	fs.StringVar(&c.PnPLinkCheck, "pnp-link-check", pnplistener.LinkRequire, "require: a PnP SUBSCRIBE counts as from a MAC only when the sender's link-layer address is that MAC, and NOTIFYs go only to the phone's; off: believe the MAC a phone names (only where this host cannot see the phones' L2)")
 	fs.BoolVar(&c.Bootstrap, "bootstrap", true, "give discovered, unassigned phones a secret-free bootstrap configuration that keeps them polling")
+	fs.DurationVar(&c.DiscoveredTTL, "discovered-ttl", 720*time.Hour, "remove discovered, never-assigned PnP phones unseen this long (0: never)")
+	fs.IntVar(&c.DiscoveredMax, "discovered-max", 50000, "discovered, never-assigned PnP phones kept; the longest unseen are removed first (0: no cap)")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+}
+
+// MarkExplicit records which flags fs was given, on the command line or
+// from the environment (call it after config.ApplyEnv).
+func (c *Config) MarkExplicit(fs *flag.FlagSet) {
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "pbx-host" {
+			c.PBXHostExplicit = true
+		}
+	})
 }
 
 // Validate checks the configuration before anything starts.
@@ -105,11 +131,23 @@ func (c Config) Validate() error {
 	if c.HTTPAddr == "" && c.HTTPSAddr == "" {
 		errs = append(errs, errors.New("set --http-addr and/or --https-addr"))
 	}
+	if c.DiscoveredTTL < 0 || c.DiscoveredMax < 0 {
+		errs = append(errs, errors.New("--discovered-ttl and --discovered-max must not be negative (0 switches them off)"))
+	}
 	if c.HTTPSAddr != "" && (c.TLSCert == "" || c.TLSKey == "") {
 		errs = append(errs, errors.New("--https-addr needs --tls-cert and --tls-key"))
 	}
 	if strings.ContainsAny(c.PublicHost+c.PBXHost, "/ @?#") {
 		errs = append(errs, errors.New("--public-host and --pbx-host take a bare host name or address"))
+	}
+	if err := config.OneOf(c.SIPBindMode, string(pnplistener.BindAlone), string(pnplistener.BindBesidePBX)); err != nil {
+		errs = append(errs, fmt.Errorf("--sip-bind-mode: %w", err))
+	}
+	if c.SIPReplyPort < 0 || c.SIPReplyPort > 65535 {
+		errs = append(errs, fmt.Errorf("--sip-reply-port: %d is not a port", c.SIPReplyPort))
+	}
+	if c.PBXHostExplicit && strings.TrimSpace(c.PBXHost) == "" {
+		errs = append(errs, errors.New("--pbx-host must not be empty when given"))
 	}
 	if c.SIPRatePerSrc < 0 {
 		errs = append(errs, errors.New("--sip-rate-per-source must not be negative"))
@@ -230,6 +268,8 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) er
 
 	inv, err := inventory.New(inventory.Config{
 		EdgeHTTPBase: httpBase, EdgeHTTPSBase: httpsBase, Bootstrap: cfg.Bootstrap, TokenGrace: 24 * time.Hour,
+		HTTPSHint:     "--https-addr with --tls-cert and --tls-key when starting dialtone",
+		DiscoveredTTL: cfg.DiscoveredTTL, DiscoveredMax: cfg.DiscoveredMax, DiscoveredSweep: time.Minute,
 	}, inventory.Deps{Logger: logger.With("service", "inventory"), Registerer: serviceReg("inventory"), Store: store, JetStream: js})
 	if err != nil {
 		grpcLis.Close()
@@ -244,6 +284,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) er
 
 	gs := grpcserver.New(grpcserver.Options{
 		Logger: logger.With("component", "grpc"), Auth: tokens, Registerer: serviceReg("grpc"),
+		Limits:        grpcserver.Limits{MethodMaxRecvMsgSize: inventory.GRPCRecvLimits()},
 		ServerOptions: []grpc.ServerOption{grpc.NumStreamWorkers(inventory.GRPCStreamWorkers)},
 	})
 	inv.RegisterGRPC(gs.GRPC())
@@ -283,6 +324,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) er
 	}
 	pcfg := pnplistener.DefaultConfig()
 	pcfg.SIPAddr, pcfg.SIPInterfaces, pcfg.Listener, pcfg.AdminAddr = cfg.SIPAddr, ifaces, cfg.Listener, ""
+	pcfg.BindMode, pcfg.ReplyPort = cfg.SIPBindMode, cfg.SIPReplyPort
 	if !cfg.Bootstrap {
 		pcfg.UnknownPhones = pnplistener.UnknownNothing
 	}
@@ -299,6 +341,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) er
 
 	hcfg := provisionhttp.Defaults()
 	hcfg.HTTPAddr, hcfg.HTTPSAddr, hcfg.TLSCert, hcfg.TLSKey, hcfg.AdminAddr = cfg.HTTPAddr, cfg.HTTPSAddr, cfg.TLSCert, cfg.TLSKey, ""
+	hcfg.DeviceCADir = cfg.DeviceCADir
 	edge, err := provisionhttp.New(hcfg, provisionhttp.Deps{
 		Logger: logger.With("service", "provision-http"), Registerer: serviceReg("provision-http"), JetStream: js,
 		Inventory: inventoryv1.NewInventoryServiceClient(conns["edge"]),
@@ -328,6 +371,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) er
 	g.Add("inventory", inv.Run)
 	g.Add("config-renderer", rend.Run)
 	g.Add("rps-client", rps.svc.Run)
+	site := make(chan siteState, 1)
 	g.Add("first-run", func(ctx context.Context) error {
 		adminConn, err := grpc.NewClient(dialAddr, grpc.WithTransportCredentials(insecure.NewCredentials()),
 			grpc.WithPerRPCCredentials(auth.BearerToken(adminTok, false)))
@@ -335,24 +379,41 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) er
 			return err
 		}
 		defer adminConn.Close()
-		if err := ensureDefaults(ctx, inventoryv1.NewInventoryServiceClient(adminConn), pbxHost, logger); err != nil {
+		st, err := ensureDefaults(ctx, inventoryv1.NewInventoryServiceClient(adminConn), pbxHost, cfg.PBXHostExplicit, logger)
+		if err != nil {
 			return err
 		}
+		site <- st
 		<-ctx.Done()
 		return nil
 	})
-	g.Add("provision-http", edge.Run)
-	g.Add("pnp-listener", pnp.Run)
+	g.Add("provision-http", func(ctx context.Context) error {
+		return listenError(edge.Run(ctx), cfg)
+	})
+	g.Add("pnp-listener", func(ctx context.Context) error {
+		err := pnp.Run(ctx)
+		return sipError(err, pnp.Addr() != nil, cfg)
+	})
 	if cfg.AdminAddr != "" {
 		admin := adminhttp.New(adminhttp.Options{Addr: cfg.AdminAddr, Logger: logger.With("component", "admin-http"), Gatherer: reg, Ready: ready, Warnings: pnp.Warnings})
 		g.Add("admin-http", admin.Run)
 	}
+	// The banner says "running" only once every listener has bound and the
+	// store has answered; a component that failed first cancels it unsaid.
 	g.Add("banner", func(ctx context.Context) error {
-		waitReady(ctx, ready)
+		var st siteState
+		select {
+		case st = <-site:
+		case <-ctx.Done():
+			return nil
+		}
+		if !waitReady(ctx, ready) {
+			return nil
+		}
 		printBanner(out, bannerInfo{
 			cfg: cfg, grpcAddr: grpcLis.Addr().String(), httpBase: httpBase, httpsBase: httpsBase,
-			pbxHost: pbxHost, tokenCreated: created, tokenPath: filepath.Join(cfg.DataDir, AdminTokenFile),
-			sipAddr: addrString(pnp.Addr()),
+			site: st, tokenCreated: created, tokenPath: filepath.Join(cfg.DataDir, AdminTokenFile),
+			sipAddr: addrString(pnp.Addr()), replyAddr: addrString(pnp.ReplyAddr()),
 		})
 		if w := pnp.LinkCheckStatus(); w != "" {
 			fmt.Fprintf(out, "  WARNING: %s\n", w)
@@ -360,24 +421,36 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) er
 		<-ctx.Done()
 		return nil
 	})
-	return g.Run(ctx)
+	err = g.Run(ctx)
+	// A start-up failure is one line of its own, without the component
+	// prefixes the group adds.
+	var se *startError
+	if errors.As(err, &se) {
+		return se
+	}
+	return err
 }
 
 // ensureDefaults creates the tenant "default" and its SIP interface "default"
 // on first run. Later runs leave them as the administrator changed them.
-func ensureDefaults(ctx context.Context, inv inventoryv1.InventoryServiceClient, pbxHost string, logger *slog.Logger) error {
+func ensureDefaults(ctx context.Context, inv inventoryv1.InventoryServiceClient, pbxHost string, explicit bool, logger *slog.Logger) (siteState, error) {
 	var err error
 	for attempt := 0; attempt < 50; attempt++ {
-		if err = createDefaults(ctx, inv, pbxHost, logger); err == nil || ctx.Err() != nil {
-			return err
+		var st siteState
+		if st, err = createDefaults(ctx, inv, pbxHost, explicit, logger); err == nil || ctx.Err() != nil {
+			return st, err
+		}
+		switch status.Code(err) {
+		case codes.InvalidArgument, codes.FailedPrecondition, codes.PermissionDenied:
+			return siteState{}, err // a refusal, not a server still starting
 		}
 		select {
 		case <-ctx.Done():
-			return nil
+			return siteState{}, nil
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	return fmt.Errorf("creating the default tenant: %w", err)
+	return siteState{}, fmt.Errorf("creating the default tenant: %w", err)
 }
 
 // minLevel passes on records at or above min only: the embedded NATS server
@@ -400,13 +473,16 @@ func (h minLevel) WithGroup(name string) slog.Handler {
 	return minLevel{h.Handler.WithGroup(name), h.min}
 }
 
-func waitReady(ctx context.Context, ready func() error) {
-	for ctx.Err() == nil && ready() != nil {
+// waitReady polls ready until it passes (true) or ctx ends (false).
+func waitReady(ctx context.Context, ready func() error) bool {
+	for ready() != nil {
 		select {
 		case <-ctx.Done():
+			return false
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+	return ctx.Err() == nil
 }
 
 func loopbackDialAddr(a net.Addr) string {

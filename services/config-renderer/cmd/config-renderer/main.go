@@ -38,7 +38,7 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 	}
 	// Every authenticated role may render: the caller supplies the profile,
 	// secrets included, so the response reveals nothing it did not send.
-	gs := grpcserver.New(grpcserver.Options{Logger: log, Auth: tokens, Registerer: reg})
+	gs := grpcserver.New(grpcserver.Options{Logger: log, Auth: tokens, Registerer: reg, Limits: cfg.GRPC})
 	svc.RegisterGRPC(gs.GRPC())
 	lis, err := net.Listen("tcp", cfg.GRPCAddr)
 	if err != nil {

@@ -69,6 +69,9 @@ type Family struct {
 	UserAgentPattern string            `json:"user_agent_pattern"`
 	UserAgentHasMAC  bool              `json:"user_agent_has_mac"`
 	Vars             map[string]string `json:"vars,omitempty"`
+	// Transports are the SIP transports the family's models support ("udp",
+	// "tcp", "tls"); empty means all three.
+	Transports []string `json:"transports,omitempty"`
 }
 
 // Model is one catalog model, with its family's defaults resolved.
@@ -87,9 +90,16 @@ type Model struct {
 	UserAgentHasMAC  *bool             `json:"user_agent_has_mac,omitempty"`
 	OUIs             []string          `json:"ouis,omitempty"`
 	Vars             map[string]string `json:"vars,omitempty"`
+	// ExpansionModules is how many key expansion modules the model takes.
+	ExpansionModules int `json:"expansion_modules,omitempty"`
+	// Transports: see Family.Transports; resolved to the family's, then all three.
+	Transports []string `json:"transports,omitempty"`
 
 	uaRE *regexp.Regexp
 }
+
+// SupportsTransport reports whether the model takes SIP over t ("udp", "tcp", "tls").
+func (m *Model) SupportsTransport(t string) bool { return slices.Contains(m.Transports, t) }
 
 // IsDECT reports whether the model is a DECT base.
 func (m *Model) IsDECT() bool { return m.DECT != nil && *m.DECT }
@@ -97,7 +107,7 @@ func (m *Model) IsDECT() bool { return m.DECT != nil && *m.DECT }
 // HasMACInUA reports whether the model's User-Agent carries the MAC.
 func (m *Model) HasMACInUA() bool { return m.UserAgentHasMAC != nil && *m.UserAgentHasMAC }
 
-// Var returns a model variable ("code", "psn", "lang", …).
+// Var returns a model variable ("code", "psn", "format", …).
 func (m *Model) Var(k string) string { return m.Vars[k] }
 
 // Name is the resource name "vendors/{vendor}/models/{model}".
@@ -319,6 +329,20 @@ func resolveModel(m0 *Model, fams map[string]*Family, vendors map[string]*Vendor
 	}
 	if m.OUIs == nil {
 		m.OUIs = v.OUIs
+	}
+	if m.Transports == nil {
+		m.Transports = f.Transports
+	}
+	if len(m.Transports) == 0 {
+		m.Transports = []string{"udp", "tcp", "tls"}
+	}
+	for _, t := range m.Transports {
+		if t != "udp" && t != "tcp" && t != "tls" {
+			return nil, fmt.Errorf("%s: transport %q (want udp, tcp or tls)", where, t)
+		}
+	}
+	if m.ExpansionModules < 0 || m.ExpansionModules > 16 {
+		return nil, fmt.Errorf("%s: expansion_modules must be 0..16", where)
 	}
 	vars := map[string]string{"model": m.Model, "model_lower": strings.ToLower(m.Model)}
 	for k, x := range f.Vars {

@@ -42,6 +42,11 @@ var uaCases = []struct{ ua, vendor, model, mac string }{
 	{"FileTransport PolyEdge-Edge_E450-UA/8.0.0.15602 Type/Application", "poly", "E450", ""},
 	{"Cisco-CP-7832-3PCC/11.0.1 (00562b043615)", "cisco", "CP-7832-3PCC", "00562b043615"},
 	{"Cisco-CP-8851-3PCC/11.3.1 (00562b043615)", "cisco", "CP-8851-3PCC", "00562b043615"},
+	// User-Agent examples quoted in wazo-provd-plugins (plugins/wazo_cisco_spa/common/common.py,
+	// plugins/wazo_snom/common_dect/common.py); the SPA MAC is optional, so not extracted.
+	{"Cisco/SPA501G-7.4.4 (8843E157DDCC)(CBT141100HR)", "cisco", "SPA501G", ""},
+	{"Linksys/SPA-942-6.1.5(a) (4MM00F903042)", "cisco", "SPA942", ""},
+	{"Mozilla/4.0 (compatible; Snom M900 05.20.0001 000413b60680)", "snom", "M900", "000413b60680"},
 }
 
 func TestUserAgents(t *testing.T) {
@@ -56,7 +61,7 @@ func TestUserAgents(t *testing.T) {
 		mac, ok := model.MACFromUserAgent(tc.ua)
 		if tc.mac == "" {
 			if ok || model.HasMACInUA() {
-				t.Errorf("%q: poly UA has no MAC", tc.ua)
+				t.Errorf("%q: this UA has no MAC", tc.ua)
 			}
 			continue
 		}

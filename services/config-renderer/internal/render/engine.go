@@ -413,7 +413,7 @@ func (s *Set) Render(p *provisioningv1.ProvisioningProfile, file string, now tim
 	if !ok {
 		return nil, fmt.Errorf("%w: %s %s does not request %q", ErrNotFound, m.Vendor, m.Model, file)
 	}
-	spec := specs[m.Vendor]
+	spec := specFor(m)
 	v := getView()
 	defer v.release()
 	if err := build(v, p, m, spec, file, mac, now); err != nil {

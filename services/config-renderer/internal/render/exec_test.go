@@ -53,7 +53,7 @@ func TestFastExecutorMatchesTextTemplate(t *testing.T) {
 			}
 			for _, f := range m.Files {
 				name := f.Name(p.Mac)
-				v, err := newView(p, m, specs[m.Vendor], name, goldenNow)
+				v, err := newView(p, m, specFor(m), name, goldenNow)
 				if err != nil {
 					t.Fatalf("%s %s %s: %v", m.Name(), sc, name, err)
 				}
@@ -218,7 +218,7 @@ func FuzzFastExecutor(f *testing.F) {
 	}
 	m, _ := s.Catalog.Model("grandstream", "GXP2160")
 	p := scenario("multi", m)
-	v, err := newView(p, m, specs[m.Vendor], p.Mac+".xml", goldenNow)
+	v, err := newView(p, m, specFor(m), p.Mac+".xml", goldenNow)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -261,7 +261,7 @@ func BenchmarkExecute(b *testing.B) {
 	for _, c := range []struct{ vendor, model, kind string }{{"yealink", "T54W", "mac"}, {"poly", "VVX450", "phone"}} {
 		m, _ := s.Catalog.Model(c.vendor, c.model)
 		p := scenario("multi", m)
-		v, err := newView(p, m, specs[m.Vendor], "", goldenNow)
+		v, err := newView(p, m, specFor(m), "", goldenNow)
 		if err != nil {
 			b.Fatal(err)
 		}

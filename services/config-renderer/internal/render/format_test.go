@@ -42,8 +42,10 @@ func parseFile(vendor, file string, content []byte) (map[string]string, error) {
 	pRE := regexp.MustCompile(`^P\d+$`)
 	switch vendor {
 	case "fanvil":
-		if root.name != "sysConf" {
-			return nil, fmt.Errorf("root <%s>, want <sysConf>", root.name)
+		// <sysConf> on current models, <VOIP_CONFIG_FILE> on legacy ones; the
+		// latter's list entries are told apart by their <ID> child.
+		if root.name != "sysConf" && root.name != "VOIP_CONFIG_FILE" {
+			return nil, fmt.Errorf("root <%s>, want <sysConf> or <VOIP_CONFIG_FILE>", root.name)
 		}
 		var walk func(n *node, prefix string) error
 		walk = func(n *node, prefix string) error {
@@ -51,6 +53,11 @@ func parseFile(vendor, file string, content []byte) (map[string]string, error) {
 				k := prefix + c.name
 				if i := c.attr["index"]; i != "" {
 					k += "[" + i + "]"
+				}
+				for _, g := range c.kids {
+					if g.name == "ID" && len(g.kids) == 0 {
+						k += "[" + g.text + "]"
+					}
 				}
 				if len(c.kids) == 0 {
 					if err := put(k, c.text); err != nil {
@@ -134,8 +141,17 @@ func parseFile(vendor, file string, content []byte) (map[string]string, error) {
 					return nil, err
 				}
 			case "oper":
-				if err := put("oper:"+c.attr["name"]+":"+c.attr["value"], ""); err != nil {
+				k := "oper:" + c.attr["name"] + ":" + c.attr["value"]
+				if err := put(k, ""); err != nil {
 					return nil, err
+				}
+				for _, g := range c.kids {
+					if g.name != "param" {
+						return nil, fmt.Errorf("unexpected <%s> in <oper>", g.name)
+					}
+					if err := put(k+"/"+g.attr["name"], g.attr["value"]); err != nil {
+						return nil, err
+					}
 				}
 			default:
 				return nil, fmt.Errorf("unexpected <%s> in <nvm>", c.name)

@@ -25,12 +25,12 @@ var goldenNow = time.Date(2026, 5, 4, 12, 0, 0, 0, time.UTC)
 var representative = map[string][]string{
 	"yealink":     {"T31G", "T54W", "W70B"},
 	"fanvil":      {"X6", "X4U"},
-	"grandstream": {"GXP1610", "GRP2614"},
+	"grandstream": {"DP750", "GXP1610", "GXP2170", "GRP2614"},
 	"snom":        {"D120", "D785"},
 	"gigaset":     {"N670", "N870"},
 	"htek":        {"UC912", "UC926"},
 	"poly":        {"VVX150", "E450"},
-	"cisco":       {"CP-7811-3PCC", "CP-8851-3PCC"},
+	"cisco":       {"CP-7811-3PCC", "CP-8851-3PCC", "SPA504G"},
 }
 
 func loadDefault(t testing.TB) *Set {

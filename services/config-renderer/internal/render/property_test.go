@@ -128,7 +128,12 @@ func TestLanguageAndCodecMappings(t *testing.T) {
 	}
 	codecKey := map[string]func(kv map[string]string) []string{
 		"yealink": func(kv map[string]string) []string { return ordered(kv, "account.1.codec.", ".priority", ".enable") },
-		"fanvil":  func(kv map[string]string) []string { return strings.Split(kv["sip/line[1]/VoiceCodecMap"], ",") },
+		"fanvil": func(kv map[string]string) []string {
+			if v, ok := kv["SIP_CONFIG_MODULE/SIP_Line_List/SIP_Line_List_Entry[SIP1]/VoiceCodecMap"]; ok {
+				return strings.Split(v, ",") // legacy <VOIP_CONFIG_FILE>
+			}
+			return strings.Split(kv["sip/line[1]/VoiceCodecMap"], ",")
+		},
 		"grandstream": func(kv map[string]string) []string {
 			return uniq([]string{kv["P57"], kv["P58"], kv["P59"], kv["P60"], kv["P61"], kv["P62"], kv["P46"]})
 		},
@@ -150,7 +155,7 @@ func TestLanguageAndCodecMappings(t *testing.T) {
 		},
 	}
 	for _, m := range s.Catalog.Models {
-		spec := specs[m.Vendor]
+		spec := specFor(m)
 		file := ""
 		for _, f := range m.Files {
 			if f.Secrets {

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dialtone-voip/dialtone/services/config-renderer/internal/catalog"
 	"github.com/dialtone-voip/dialtone/services/config-renderer/internal/tzrules"
 )
 
@@ -16,6 +17,7 @@ type vendorSpec struct {
 	format        string
 	transports    map[string]string
 	expiryMinutes bool
+	expiryHours   bool
 	codecs        map[string]string // neutral name -> vendor name
 	codecOrder    []string          // neutral names, for the disabled list
 	maxCodecs     int
@@ -24,12 +26,32 @@ type vendorSpec struct {
 	webLanguages  map[string]string
 	langVariants  map[string]map[string]string // by the model's "lang" variable
 	tz            func(*tzrules.Rules) (*TZ, error)
-	lineKeys      func(idx int) map[string]string
+	lineKeys      func(m *catalog.Model, idx int) map[string]string
 	maxDisable    int // accounts beyond this are not listed as Unused (huge DECT bases)
 	// noCodecKey / noLanguageKey: the vendor has no provisioning key for codecs /
 	// display language at all; a profile's value is left out (with a comment in
 	// the file) instead of refused.
 	noCodecKey, noLanguageKey bool
+	alwaysDisabled            []string // vendor codec names with no neutral name
+	// variants are other file formats of the same vendor, chosen by the
+	// model's "format" catalog variable (Fanvil "vcf": <VOIP_CONFIG_FILE>).
+	variants map[string]*vendorSpec
+}
+
+// fanvilLegacyLanguages: <VOIP_CONFIG_FILE> <Language> numbers (WZ:plugins/wazo_fanvil/serie_x/entry.py _LOCALE).
+var fanvilLegacyLanguages = map[string]string{"en": "0", "en-US": "0", "en-GB": "0", "fr": "4", "fr-CA": "4", "de": "16", "es": "10",
+	"es-419": "10", "it": "7", "nl": "3"}
+
+// specFor is the vendor spec for m's file format.
+func specFor(m *catalog.Model) *vendorSpec {
+	sp := specs[m.Vendor]
+	if sp == nil {
+		return nil
+	}
+	if alt, ok := sp.variants[m.Var("format")]; ok {
+		return alt
+	}
+	return sp
 }
 
 var specs = map[string]*vendorSpec{
@@ -41,12 +63,22 @@ var specs = map[string]*vendorSpec{
 		codecs: map[string]string{"pcmu": "pcmu", "pcma": "pcma", "g722": "g722", "g729": "g729", "opus": "opus",
 			"g726-32": "g726_32", "ilbc": "ilbc", "g723": "g723_63"},
 		codecOrder: []string{"pcmu", "pcma", "g722", "g729", "opus", "g726-32", "ilbc", "g723"},
-		// lang.gui values: names of Yealink language packs (WZ:plugins/wazo_yealink/v83/var/tftpboot/lang/*);
-		// Czech from the CP860 web list (FP:.../cp860/y000000000037.cfg).
+		// lang.gui: the Yealink GUI language packs (WZ:plugins/wazo_yealink/v83/var/tftpboot/lang/*:
+		// English, Chinese_S, Chinese_T, French_CA, French, German, Italian, Polish, Portuguese,
+		// Portuguese_LA, Spanish, Spanish_LA, Turkish, Russian). There is no Czech pack: "" leaves
+		// the LCD language alone.
 		languages: map[string]string{"en": "English", "en-US": "English", "en-GB": "English", "de": "German",
 			"fr": "French", "fr-CA": "French_CA", "es": "Spanish", "es-419": "Spanish_LA", "it": "Italian",
 			"pt": "Portuguese", "pt-BR": "Portuguese_LA", "pl": "Polish", "ru": "Russian", "tr": "Turkish",
-			"zh-CN": "Chinese_S", "zh-TW": "Chinese_T", "cs": "Czech"},
+			"zh-CN": "Chinese_S", "zh-TW": "Chinese_T", "cs": ""},
+		// lang.wui: the web UI list is another one, "English, Chinese_S, Turkish, Portuguese,
+		// Spanish, Italian, French, Russian, Deutsch and Czech"
+		// (FP:resources/templates/provision/yealink/cp860/y000000000037.cfg); regional variants
+		// take the base language, as Wazo sends French for fr_CA to both keys
+		// (WZ:plugins/wazo_yealink/common/common.py _LOCALE, v80/templates/base.tpl). No value (zh-TW, pl) leaves the web language alone.
+		webLanguages: map[string]string{"en": "English", "en-US": "English", "en-GB": "English", "de": "Deutsch",
+			"fr": "French", "fr-CA": "French", "es": "Spanish", "es-419": "Spanish", "it": "Italian",
+			"pt": "Portuguese", "pt-BR": "Portuguese", "ru": "Russian", "tr": "Turkish", "zh-CN": "Chinese_S", "cs": "Czech"},
 		tz:         tzYealink,
 		maxDisable: 1000,
 	},
@@ -57,16 +89,14 @@ var specs = map[string]*vendorSpec{
 		codecs: map[string]string{"pcmu": "PCMU", "pcma": "PCMA", "g722": "G722", "g729": "G729", "opus": "OPUS",
 			"g726-32": "G726-32", "ilbc": "iLBC", "g723": "G723", "amr-wb": "AMR-WB"},
 		codecOrder: []string{"pcmu", "pcma", "g722", "g729", "opus", "g726-32", "ilbc", "g723", "amr-wb"},
-		// DefaultLanguage: two-letter-ish codes on current models (X4U, X5U, X6U, X7, X7C, X210), numbers
-		// on older ones (WZ:plugins/wazo_fanvil/common/common.py, serie_x/entry.py _LOCALE).
-		langVariants: map[string]map[string]string{
-			"new": {"en": "en", "en-US": "en", "en-GB": "en", "zh-CN": "cn", "zh-TW": "tc", "ru": "ru", "it": "it",
-				"fr": "fr", "fr-CA": "fr", "de": "de", "he": "he", "es": "es", "es-419": "es", "ca": "cat", "tr": "tr",
-				"hr": "hr", "sk": "slo", "cs": "cz", "nl": "nl", "ko": "ko", "uk": "ua", "pt": "pt", "pt-BR": "pt",
-				"pl": "pl", "ar": "ar"},
-			"legacy": {"en": "0", "en-US": "0", "en-GB": "0", "fr": "4", "fr-CA": "4", "de": "16", "es": "10",
-				"es-419": "10", "it": "7", "nl": "3"},
-		},
+		// <sysConf> DefaultLanguage is a language code on every model that reads
+		// sysConf (FP:resources/templates/provision/fanvil/{x6,x5s,x3sg,x4u}/{$mac}.cfg:
+		// <DefaultLanguage>en</DefaultLanguage>; WZ:plugins/wazo_fanvil/v2_3/entry.py
+		// _LOCALE); numbers belong to <VOIP_CONFIG_FILE>'s <Language> (fanvilLegacyLanguages).
+		languages: map[string]string{"en": "en", "en-US": "en", "en-GB": "en", "zh-CN": "cn", "zh-TW": "tc", "ru": "ru", "it": "it",
+			"fr": "fr", "fr-CA": "fr", "de": "de", "he": "he", "es": "es", "es-419": "es", "ca": "cat", "tr": "tr",
+			"hr": "hr", "sk": "slo", "cs": "cz", "nl": "nl", "ko": "ko", "uk": "ua", "pt": "pt", "pt-BR": "pt",
+			"pl": "pl", "ar": "ar"},
 		tz:         tzFanvil,
 		maxDisable: 1000,
 	},
@@ -79,13 +109,17 @@ var specs = map[string]*vendorSpec{
 		// Opus has no documented P57 code; 123 is its default payload type (P2385) (inferred).
 		codecs:     map[string]string{"pcmu": "0", "pcma": "8", "g722": "9", "g729": "18", "g726-32": "2", "g723": "4", "ilbc": "98", "opus": "123"},
 		codecOrder: []string{"pcmu", "pcma", "g722", "g729", "g726-32", "g723", "ilbc", "opus"},
-		maxCodecs:  7, // accounts 2+ have 7 choice slots (P451..P457)
+		// 7 choice slots (P57..P62, P46; P451..P457 for account 2); models with
+		// "codec_slots": "8" (GRP26xx) have an 8th (P98, P458, P558, P658, P758, P858:
+		// FP:resources/templates/provision/grandstream/grp26xx/{$mac}.xml), which
+		// must be written too or its default (Opus, 123) stays enabled.
+		maxCodecs: 7,
 		languages: map[string]string{"en": "en", "en-US": "en", "en-GB": "en", "ar": "ar", "cs": "cz", "de": "de", "es": "es",
 			"es-419": "es", "fr": "fr", "fr-CA": "fr", "he": "he", "hr": "hr", "hu": "hu", "it": "it", "ja": "ja", "ko": "ko",
 			"lv": "lv", "nl": "nl", "pl": "pl", "pt": "pt", "pt-BR": "pt", "ru": "ru", "sl": "sl", "sv": "se", "tr": "tr",
 			"zh-CN": "zh", "zh-TW": "zh-tw"},
 		tz:         tzPOSIX,
-		lineKeys:   gsKeyCache.get,
+		lineKeys:   gsLineKeys,
 		maxDisable: 1000,
 	},
 	// Snom <settings>: §4.3 (WZ:plugins/wazo_snom/common/templates/base.tpl, FP:.../snom/D785/{$mac}.xml, [D23]).
@@ -95,10 +129,12 @@ var specs = map[string]*vendorSpec{
 		// "opus" as a codec_priority_list token is not verified.
 		codecs:     map[string]string{"pcmu": "pcmu", "pcma": "pcma", "g722": "g722", "g729": "g729", "gsm": "gsm", "g723": "g723", "g726-32": "g726-32", "opus": "opus"},
 		codecOrder: []string{"pcmu", "pcma", "g722", "g729", "gsm", "g723", "g726-32", "opus"},
-		// language values: WZ:plugins/wazo_snom/common/common.py, PV:endpoint/snom/7xx/template_data.json.
+		// language values: WZ:plugins/wazo_snom/common/common.py _LOCALE (Deutsch, English,
+		// Espanol without tilde, Français, Italiano, Nederlands); Portugues by the same
+		// ASCII spelling (inferred). The same name goes in web_language (FP:.../snom/D785/{$mac}.xml).
 		languages: map[string]string{"en": "English", "en-US": "English", "en-GB": "English", "de": "Deutsch",
-			"fr": "Français", "fr-CA": "Français", "es": "Español", "es-419": "Español", "it": "Italiano",
-			"nl": "Nederlands", "pt": "Português", "pt-BR": "Português"},
+			"fr": "Français", "fr-CA": "Français", "es": "Espanol", "es-419": "Espanol", "it": "Italiano",
+			"nl": "Nederlands", "pt": "Portugues", "pt-BR": "Portugues"},
 		tz:         tzSnom,
 		maxDisable: 1000,
 	},
@@ -116,24 +152,33 @@ var specs = map[string]*vendorSpec{
 	},
 	// Htek: §7.3 (WZ:plugins/wazo_htek/v2_0_4_4_58/templates/base.tpl, common/common.py; FP:.../htek/uc926).
 	"htek": {
-		format:        fmtXML,
-		transports:    map[string]string{"udp": "0", "tcp": "1", "tls": "2"},
-		expiryMinutes: true, // P32 unit not stated; minutes by its Grandstream heritage (inferred)
-		codecs:        map[string]string{"pcmu": "0", "pcma": "8", "g722": "9", "g729": "18", "g726-32": "2", "g723": "4", "opus": "120"},
-		codecOrder:    []string{"pcmu", "pcma", "g722", "g729", "g726-32", "g723", "opus"},
-		maxCodecs:     6,
+		format:     fmtXML,
+		transports: map[string]string{"udp": "0", "tcp": "1", "tls": "2"},
+		// P32 is in hours: Wazo writes 1 (WZ:plugins/wazo_htek/v2_0_4_4_58/templates/base.tpl)
+		// and FusionPBX 2 (FP:resources/templates/provision/htek/uc926/{$mac}.cfg), values
+		// that only make sense as hours.
+		expiryHours: true,
+		codecs:      map[string]string{"pcmu": "0", "pcma": "8", "g722": "9", "g729": "18", "g726-32": "2", "g723": "4", "opus": "120"},
+		codecOrder:  []string{"pcmu", "pcma", "g722", "g729", "g726-32", "g723", "opus"},
+		maxCodecs:   6,
 		// P8621 LCD language: only 0 = English is attested (FP:.../htek/uc926/{$mac}.cfg).
 		languages:  map[string]string{"en": "0", "en-US": "0"},
 		tz:         tzHtek,
-		lineKeys:   htekKeyCache.get,
+		lineKeys:   func(_ *catalog.Model, n int) map[string]string { return htekKeyCache.get(n) },
 		maxDisable: 16,
 	},
 	// Poly UC Software: §2.3 (WZ:plugins/wazo_polycom/common/templates/base.tpl, common.py; FP:.../polycom/6.x).
 	"poly": {
 		format:     fmtXML,
 		transports: map[string]string{"udp": "UDPOnly", "tcp": "TCPOnly", "tls": "TLS"},
-		codecs:     map[string]string{"pcmu": "G711_Mu", "pcma": "G711_A", "g722": "G722", "g729": "G729_AB"},
-		codecOrder: []string{"pcmu", "pcma", "g722", "g729"},
+		// voice.codecPref.<name>, 0 disables, 1+ orders (FP:app/polycom/app_config.php;
+		// names from FP:resources/templates/provision/polycom/ccx500/{$mac}.cfg).
+		codecs:     map[string]string{"pcmu": "G711_Mu", "pcma": "G711_A", "g722": "G722", "g729": "G729_AB", "opus": "Opus"},
+		codecOrder: []string{"pcmu", "pcma", "g722", "g729", "opus"},
+		// Codecs outside the neutral list: disabled whenever the profile sets a
+		// list, so that none stays on at its firmware default.
+		alwaysDisabled: []string{"G7221.16kbps", "G7221.24kbps", "G7221.32kbps", "G7221_C.24kbps", "G7221_C.32kbps",
+			"G7221_C.48kbps", "Siren14.48kbps", "Siren22.64kbps"},
 		languages: map[string]string{"en": "English_United_States", "en-US": "English_United_States",
 			"en-GB": "English_United_Kingdom", "de": "German_Germany", "es": "Spanish_Spain", "fr": "French_France",
 			"fr-CA": "French_Canada", "it": "Italian_Italy", "nl": "Dutch_Netherlands", "zh-CN": "Chinese_China",
@@ -162,9 +207,21 @@ var specs = map[string]*vendorSpec{
 
 func init() {
 	specs["grandstream"].slots = slotsOf([]string{"P57", "P58", "P59", "P60", "P61", "P62", "P46"})
+	gsSlots8 = slotsOf([]string{"P57", "P58", "P59", "P60", "P61", "P62", "P46", "P98"})
 	specs["htek"].slots = slotsOf([]string{"P57", "P58", "P59", "P60", "P61", "P62"})
 	specs["snom"].webLanguages = specs["snom"].languages
-	specs["yealink"].webLanguages = specs["yealink"].languages
+	// Fanvil legacy <VOIP_CONFIG_FILE> (X2, X3, X3S, X3SG, X4, X5, X5S, X6, X6V2 in
+	// WZ:plugins/wazo_fanvil/common/templates/base.tpl; X2P, X3G, X3SP, X4, X4G, H5 in
+	// FP:resources/templates/provision/fanvil/<model>/{$mac}.cfg): TLS is 2 there
+	// (FP x4: `sip_transport == 'tls'` → <Transport>2), codecs are named G711U/G711A
+	// in <VoiceCodecMap> (FP x4), the language is the number in <Language>
+	// (WZ serie_x/entry.py _LOCALE).
+	fv := *specs["fanvil"]
+	fv.transports = map[string]string{"udp": "0", "tcp": "1", "tls": "2"}
+	fv.codecs = map[string]string{"pcmu": "G711U", "pcma": "G711A", "g722": "G722", "g729": "G729", "g726-32": "G726-32", "g723": "G723"}
+	fv.codecOrder = []string{"pcmu", "pcma", "g722", "g729", "g726-32", "g723"}
+	fv.languages = fanvilLegacyLanguages
+	specs["fanvil"].variants = map[string]*vendorSpec{"vcf": &fv}
 }
 
 // slotsOf fills fixed choice slots with the chosen codecs; the remaining slots
@@ -215,9 +272,42 @@ func (c *keyCache) get(n int) map[string]string {
 }
 
 var (
-	gsKeyCache   = &keyCache{build: gsKeys}
-	htekKeyCache = &keyCache{build: htekKeys}
+	gsKeyCache     = &keyCache{build: gsKeys}
+	gsHighKeyCache = &keyCache{build: gsKeysHigh}
+	gsDPKeyCache   = &keyCache{build: gsKeysDP}
+	htekKeyCache   = &keyCache{build: htekKeys}
+	gsSlots8       func([]Codec) []Slot
 )
+
+// gsLineKeys picks the model's account key table: models with the catalog
+// variable "gs_blocks": "1700" (GXP21xx) put accounts 5 and 6 in the P1700 and
+// P1800 blocks (FP:resources/templates/provision/grandstream/gxp21xx/{$mac}.xml:
+// P1701 "Account 5 active", P1801 "Account 6 active"); the others (GRP26xx,
+// FP:.../grp26xx/{$mac}.xml: P701 for account 5) keep Wazo's (n+2)·100 blocks.
+func gsLineKeys(m *catalog.Model, n int) map[string]string {
+	if m != nil && m.Var("gs_blocks") == "dp" {
+		return gsDPKeyCache.get(n)
+	}
+	if m != nil && m.Var("gs_blocks") == "1700" && n >= 5 {
+		return gsHighKeyCache.get(n)
+	}
+	return gsKeyCache.get(n)
+}
+
+// gsKeysDP: DP750/DP752 account n (FP:resources/templates/provision/grandstream/dp750/{$mac}.xml).
+func gsKeysDP(n int) map[string]string {
+	p := func(b int) string { return "P" + strconv.Itoa(b+n) }
+	return map[string]string{"user": p(4059), "auth": p(4089), "password": p(4119), "display": p(4179),
+		"profile": p(4149), "hsmode": p(27079)}
+}
+
+// gsKeysHigh: account n >= 5 in the P(n+12)·100 blocks (P1701…, P1801…).
+func gsKeysHigh(n int) map[string]string {
+	if n < 5 {
+		return gsKeys(n)
+	}
+	return gsBlock((n + 12) * 100)
+}
 
 // gsKeys are Grandstream's per-account P-values: account 1 has its own numbers,
 // account n >= 2 uses the block P{(n+2)*100+x} (Wazo's generalisation,
@@ -226,13 +316,16 @@ func gsKeys(n int) map[string]string {
 	if n == 1 {
 		return map[string]string{"active": "P271", "name": "P270", "display": "P3", "user": "P35", "auth": "P36",
 			"password": "P34", "server": "P47", "outbound": "P48", "transport": "P130", "expiry": "P32",
-			"c1": "P57", "c2": "P58", "c3": "P59", "c4": "P60", "c5": "P61", "c6": "P62", "c7": "P46"}
+			"c1": "P57", "c2": "P58", "c3": "P59", "c4": "P60", "c5": "P61", "c6": "P62", "c7": "P46", "c8": "P98"}
 	}
-	b := (n + 2) * 100
+	return gsBlock((n + 2) * 100)
+}
+
+func gsBlock(b int) map[string]string {
 	p := func(x int) string { return "P" + strconv.Itoa(b+x) }
 	return map[string]string{"active": p(1), "server": p(2), "outbound": p(3), "user": p(4), "auth": p(5),
 		"password": p(6), "display": p(7), "expiry": p(12), "name": p(17), "transport": p(48),
-		"c1": p(51), "c2": p(52), "c3": p(53), "c4": p(54), "c5": p(55), "c6": p(56), "c7": p(57)}
+		"c1": p(51), "c2": p(52), "c3": p(53), "c4": p(54), "c5": p(55), "c6": p(56), "c7": p(57), "c8": p(58)}
 }
 
 // htekKeys are Htek's per-account P-values (WZ:plugins/wazo_htek/v2_0_4_4_58/templates/base.tpl).

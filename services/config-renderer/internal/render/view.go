@@ -38,12 +38,16 @@ type View struct {
 	MAC, MACUpper         string
 	File                  string // requested file name
 	Bootstrap             bool
-	Accounts              int // the model's SIP accounts
+	Accounts              int  // the model's SIP accounts
+	DECT                  bool // a DECT base: account n is handset n
 	Vars                  map[string]string
 
 	Lines  []Line // configured lines, index order
 	Unused []int  // account indexes 1..Accounts without a line (to disable)
-	Server Server
+	// UnusedK are the vendor key names of each Unused account, where the
+	// vendor numbers its keys per account (Grandstream, Htek).
+	UnusedK []map[string]string
+	Server  Server
 
 	// Codecs is the profile's ordered list in the vendor's names (empty: leave
 	// the phone's defaults); Disabled the vendor's other known codecs.
@@ -57,6 +61,10 @@ type View struct {
 	// the phone's own setting and says so in a comment.
 	NoCodecKey    bool
 	NoLanguageKey bool
+
+	// RegStart is the render time in Unix seconds: a DECT base opens its
+	// handset registration window from then (Gigaset update_dm RegStart).
+	RegStart int
 
 	WebPassword string
 	Language    string // vendor value, "" to leave untouched
@@ -92,6 +100,10 @@ type Line struct {
 	DisplayName, Label            string
 	K                             map[string]string // vendor key names (P-values…)
 	Handset                       string            // Gigaset handset id, 5 digits
+	// DECTCode is the handset's DECT access code: the last four digits of the
+	// extension, zero-padded ("0000" without digits), as Wazo computes it
+	// (WZ:plugins/wazo_gigaset/N870_83_v2_48_0/common.py _add_ac_code).
+	DECTCode string
 }
 
 // Server is the registrar in the vendor's encoding.
@@ -247,6 +259,22 @@ var handsetIDs = func() (ids [256]string) {
 	return
 }()
 
+// dectCode is the last four digits of ext, zero-padded.
+func dectCode(ext string) string {
+	var d [4]byte
+	n := 0
+	for i := len(ext) - 1; i >= 0 && n < 4; i-- {
+		if c := ext[i]; c >= '0' && c <= '9' {
+			n++
+			d[4-n] = c
+		}
+	}
+	for i := 0; i < 4-n; i++ {
+		d[i] = '0'
+	}
+	return string(d[:])
+}
+
 func handsetID(idx int) string {
 	if idx < len(handsetIDs) {
 		return handsetIDs[idx]
@@ -272,6 +300,8 @@ func newView(p *provisioningv1.ProvisioningProfile, m *catalog.Model, spec *vend
 func build(v *View, p *provisioningv1.ProvisioningProfile, m *catalog.Model, spec *vendorSpec, file, mac string, now time.Time) error {
 	v.Vendor, v.Model, v.Family, v.MAC, v.MACUpper = m.Vendor, m.Model, m.Family, mac, strings.ToUpper(mac)
 	v.File, v.Bootstrap, v.Accounts, v.Vars, v.PnP = file, p.GetBootstrap(), m.SIPAccounts, m.Vars, p.GetBootstrap()
+	v.RegStart = int(now.Truncate(time.Minute).Unix())
+	v.DECT = m.IsDECT()
 	// Provisioning continuity.
 	if u := p.GetProvisioningUrl(); u != "" {
 		pu, err := url.Parse(u)
@@ -327,6 +357,9 @@ func build(v *View, p *provisioningv1.ProvisioningProfile, m *catalog.Model, spe
 			if spec.webLanguages != nil {
 				v.Language2 = spec.webLanguages[l]
 			}
+			if v.Language == "" && v.Language2 == "" {
+				return invalid("language %q has no %s value", l, m.Vendor)
+			}
 		}
 	}
 	if z := p.GetTimeZone(); z != "" {
@@ -359,7 +392,7 @@ func build(v *View, p *provisioningv1.ProvisioningProfile, m *catalog.Model, spe
 		v.Lines = make([]Line, 0, len(lines))
 	}
 	if len(lines) > 0 {
-		if err := server(v, p.GetSipServer(), spec); err != nil {
+		if err := server(v, p.GetSipServer(), spec, m); err != nil {
 			return err
 		}
 	}
@@ -391,6 +424,7 @@ func build(v *View, p *provisioningv1.ProvisioningProfile, m *catalog.Model, spe
 			return invalid("line %d: password must be at most 128 characters without control characters", idx)
 		}
 		ln.Handset = handsetID(idx)
+		ln.DECTCode = dectCode(ln.Extension)
 		v.Lines = append(v.Lines, ln)
 	}
 	// Lines in index order.
@@ -409,7 +443,11 @@ func build(v *View, p *provisioningv1.ProvisioningProfile, m *catalog.Model, spe
 	}
 	if spec.lineKeys != nil {
 		for i := range v.Lines {
-			v.Lines[i].K = spec.lineKeys(v.Lines[i].Index)
+			v.Lines[i].K = spec.lineKeys(m, v.Lines[i].Index)
+		}
+		v.UnusedK = make([]map[string]string, len(v.Unused))
+		for i, n := range v.Unused {
+			v.UnusedK[i] = spec.lineKeys(m, n)
 		}
 	}
 	return nil
@@ -441,7 +479,7 @@ func vendorTZ(vendor string, spec *vendorSpec, zone string, year int) (*TZ, erro
 	return tz, nil
 }
 
-func server(v *View, s *provisioningv1.SipServer, spec *vendorSpec) error {
+func server(v *View, s *provisioningv1.SipServer, spec *vendorSpec, m *catalog.Model) error {
 	if s == nil || s.GetHost() == "" {
 		return invalid("sip_server.host is required when the profile has lines")
 	}
@@ -456,6 +494,9 @@ func server(v *View, s *provisioningv1.SipServer, spec *vendorSpec) error {
 	enc, ok := spec.transports[name]
 	if name == "" || !ok {
 		return invalid("transport %v is not supported by %s", t, v.Vendor)
+	}
+	if m != nil && !m.SupportsTransport(name) {
+		return invalid("sip_server.transport %s is not supported by %s %s", name, m.Vendor, m.Model)
 	}
 	port := int(s.GetPort())
 	if port == 0 {
@@ -476,6 +517,9 @@ func server(v *View, s *provisioningv1.SipServer, spec *vendorSpec) error {
 	}
 	if spec.expiryMinutes {
 		exp = (exp + 59) / 60
+	}
+	if spec.expiryHours {
+		exp = (exp + 3599) / 3600
 	}
 	v.Server = Server{Host: s.GetHost(), Port: port, HostPort: s.GetHost() + ":" + strconv.Itoa(port),
 		Transport: enc, TransportName: name, Expiry: exp}
@@ -527,8 +571,12 @@ func codecs(v *View, cs []provisioningv1.Codec, m *catalog.Model, spec *vendorSp
 		v.NoCodecKey = true
 		return nil
 	}
-	if spec.maxCodecs > 0 && len(cs) > spec.maxCodecs {
-		return invalid("%s takes at most %d codecs", m.Vendor, spec.maxCodecs)
+	maxCodecs, slots := spec.maxCodecs, spec.slots
+	if m.Var("codec_slots") == "8" && gsSlots8 != nil && m.Vendor == "grandstream" {
+		maxCodecs, slots = 8, gsSlots8
+	}
+	if maxCodecs > 0 && len(cs) > maxCodecs {
+		return invalid("%s takes at most %d codecs", m.Vendor, maxCodecs)
 	}
 	if cap(v.Disabled) < len(spec.codecOrder) {
 		v.Disabled = make([]Codec, 0, len(spec.codecOrder))
@@ -538,8 +586,11 @@ func codecs(v *View, cs []provisioningv1.Codec, m *catalog.Model, spec *vendorSp
 			v.Disabled = append(v.Disabled, Codec{Name: spec.codecs[name]})
 		}
 	}
-	if spec.slots != nil {
-		v.Slots = spec.slots(v.Codecs)
+	for _, name := range spec.alwaysDisabled {
+		v.Disabled = append(v.Disabled, Codec{Name: name})
+	}
+	if slots != nil {
+		v.Slots = slots(v.Codecs)
 	}
 	return nil
 }

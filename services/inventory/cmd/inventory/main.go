@@ -74,7 +74,9 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 	if err != nil {
 		return err
 	}
-	gs := grpcserver.New(grpcserver.Options{Logger: log, Auth: tokens, Registerer: reg,
+	limits := cfg.GRPC
+	limits.MethodMaxRecvMsgSize = inventory.GRPCRecvLimits()
+	gs := grpcserver.New(grpcserver.Options{Logger: log, Auth: tokens, Registerer: reg, Limits: limits,
 		ServerOptions: []grpc.ServerOption{grpc.NumStreamWorkers(inventory.GRPCStreamWorkers)}})
 	svc.RegisterGRPC(gs.GRPC())
 	lis, err := net.Listen("tcp", cfg.GRPCAddr)

@@ -134,6 +134,14 @@ func rpcs() []rpc {
 			_, err := c.GetProvisioningProfile(ctx(), &inventoryv1.GetProvisioningProfileRequest{Token: "x"})
 			return err
 		}},
+		{"AuthorizeSecretRelease", edgeRoles, func(c inventoryv1.InventoryServiceClient) error {
+			_, err := c.AuthorizeSecretRelease(ctx(), &inventoryv1.AuthorizeSecretReleaseRequest{Token: "x"})
+			return err
+		}},
+		{"ApprovePhone", adminOnly, func(c inventoryv1.InventoryServiceClient) error {
+			_, err := c.ApprovePhone(ctx(), &inventoryv1.ApprovePhoneRequest{Name: mac1})
+			return err
+		}},
 		{"ReprovisionPhone", adminOnly, func(c inventoryv1.InventoryServiceClient) error {
 			_, err := c.ReprovisionPhone(ctx(), &inventoryv1.ReprovisionPhoneRequest{Name: "0015650000ff"})
 			return err

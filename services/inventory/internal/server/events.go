@@ -81,10 +81,17 @@ func (s *Server) HandleDiscovered(ctx context.Context, ev *eventsv1.PhoneDiscove
 		vendor = vendorByOUI(mac)
 	}
 	model, fw := truncate(clean(ev.GetModel()), maxModel), truncate(clean(ev.GetFirmware()), maxFirmware)
+	link := linkProofOf(ev, mac, seen)
 	apply := func(p *inventoryv1.Phone) {
 		p.LastSeenAddress, p.LastContact = clean(ev.GetSourceAddress()), clean(ev.GetContact())
 		p.Listener, p.UserAgent = clean(ev.GetListener()), clean(ev.GetUserAgent())
 		p.LastSeenTime = timestamppb.New(seen)
+		// The proof is replaced only when it says something new, so a
+		// phone repeating its SUBSCRIBE still coalesces (seenCoalesce).
+		if old := p.GetLastLinkProof(); link != nil && (old.GetLinkAddress() != link.GetLinkAddress() ||
+			old.GetVerified() != link.GetVerified() || old.GetSourceAddress() != link.GetSourceAddress() || old.GetListener() != link.GetListener()) {
+			p.LastLinkProof = link
+		}
 	}
 
 	err = retry(ctx, func() error {
@@ -98,7 +105,7 @@ func (s *Server) HandleDiscovered(ctx context.Context, ev *eventsv1.PhoneDiscove
 			CreateTime: timestamppb.New(now), UpdateTime: timestamppb.New(now),
 		}
 		apply(p)
-		pr := &phoneRec{p: p}
+		pr := &phoneRec{p: p, discoverySeen: seen.UnixNano()}
 		if s.cfg.Bootstrap {
 			pr.token, pr.bootstrapToken = newToken(), true
 		}
@@ -123,12 +130,16 @@ func (s *Server) HandleDiscovered(ctx context.Context, ev *eventsv1.PhoneDiscove
 
 	_, ch, err := s.mutatePhone(ctx, mac, func(pr *phoneRec) (change, error) {
 		p := pr.p
-		if last := p.GetLastSeenTime(); last != nil && !seen.After(last.AsTime()) {
+		if last := pr.lastDiscovery(); !last.IsZero() && !seen.After(last) {
 			return change{}, nil // redelivered or out of order
 		}
 		lastSeen := p.GetLastSeenTime().AsTime()
 		before := proto.Clone(p).(*inventoryv1.Phone)
 		apply(p)
+		if lastSeen.After(seen) {
+			p.LastSeenTime = before.GetLastSeenTime() // a later fetch saw it last
+		}
+		pr.discoverySeen = seen.UnixNano()
 		if p.GetFirstSeenTime() == nil {
 			p.FirstSeenTime = timestamppb.New(seen)
 		}
@@ -168,8 +179,12 @@ var errCreated = errors.New("created")
 const seenCoalesce = 30 * time.Second
 
 // HandleConfigFetched applies a ConfigFetched event: a non-bootstrap fetch
-// of an assigned phone's current configuration makes it PROVISIONED and is
-// recorded as its last fetch.
+// of an assigned phone's current configuration is recorded as its last
+// fetch. The file with the phone's account makes it PROVISIONED; any other
+// file (a vendor's common file) makes an ASSIGNED phone FETCHING, since a
+// phone that stops there has no account. The fetch also counts as the phone
+// being seen, and the firmware its User-Agent names is recorded: phones not
+// found by SIP PnP (Poly, Cisco, any phone added by MAC) are seen only here.
 func (s *Server) HandleConfigFetched(ctx context.Context, ev *eventsv1.ConfigFetched) error {
 	mac, err := macaddr.Parse(ev.GetMac())
 	if err != nil || ev.GetBootstrap() {
@@ -177,6 +192,10 @@ func (s *Server) HandleConfigFetched(ctx context.Context, ev *eventsv1.ConfigFet
 		return nil
 	}
 	at := tsOr(ev.GetFetchTime(), s.now())
+	// A publisher older than account_file leaves it unset: every fetch then
+	// counted, as it did before.
+	account := ev.AccountFile == nil || ev.GetAccountFile()
+	fw := truncate(clean(ev.GetFirmware()), maxFirmware)
 	_, ch, err := s.mutatePhone(ctx, mac, func(pr *phoneRec) (change, error) {
 		p := pr.p
 		if p.GetState() == stDiscovered || ev.GetRevision() < pr.configRev {
@@ -189,16 +208,33 @@ func (s *Server) HandleConfigFetched(ctx context.Context, ev *eventsv1.ConfigFet
 		p.LastFetch = &inventoryv1.ConfigFetch{
 			Time: timestamppb.New(at), FileName: clean(ev.GetFileName()),
 			SourceAddress: clean(ev.GetSourceAddress()), UserAgent: clean(ev.GetUserAgent()),
+			Proof: ev.GetProof(),
 		}
-		if prev == stAssigned {
+		if ev.GetProof() == inventoryv1.FetchProof_FETCH_PROOF_TOKEN_CERTIFICATE && isSHA256Hex(ev.GetCertificateSha256()) {
+			p.LastFetch.CertificateSha256 = ev.GetCertificateSha256()
+		}
+		if last := p.GetLastSeenTime(); last == nil || at.After(last.AsTime()) {
+			p.LastSeenTime = timestamppb.New(at)
+		}
+		if fw != "" {
+			p.Firmware = fw
+		}
+		switch {
+		case account && (prev == stAssigned || prev == stFetching):
 			p.State, p.ProvisionedTime = stProvisioned, timestamppb.New(at)
+		case !account && prev == stAssigned:
+			p.State = stFetching
 		}
 		// Always type PROVISIONED: no consumer reacts to it with a NOTIFY,
 		// so a fetch can never trigger another fetch.
 		return change{typ: inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_PROVISIONED, prevState: prev,
 			log: func(rev int64) {
-				if prev == stAssigned {
-					s.log.Info("phone provisioned", "mac", mac, "file", p.LastFetch.GetFileName(), "source", p.LastFetch.GetSourceAddress(), "revision", rev)
+				switch {
+				case p.GetState() == stProvisioned && prev != stProvisioned:
+					s.log.Info("phone provisioned", "mac", mac, "file", p.LastFetch.GetFileName(), "source", p.LastFetch.GetSourceAddress(),
+						"proof", p.LastFetch.GetProof().String(), "revision", rev)
+				case p.GetState() == stFetching && prev != stFetching:
+					s.log.Info("phone fetching its files", "mac", mac, "file", p.LastFetch.GetFileName(), "source", p.LastFetch.GetSourceAddress(), "revision", rev)
 				}
 			}}, nil
 	})
@@ -257,7 +293,7 @@ func (s *Server) touchReferrers(ctx context.Context, ref, why string) error {
 	for _, mac := range macs {
 		_, _, err := s.mutatePhone(ctx, mac, func(pr *phoneRec) (change, error) {
 			prev := pr.p.GetState()
-			if prev == stProvisioned {
+			if prev == stProvisioned || prev == stFetching {
 				pr.p.State = stAssigned
 			}
 			return change{typ: inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_UPDATED, config: true, prevState: prev}, nil

@@ -7,9 +7,19 @@ import (
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	eventsv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/events/v1"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
 	"github.com/dialtone-voip/dialtone/services/inventory/internal/store"
 )
+
+// SetDiscoveryLink makes discoveries report the link proof f returns (what
+// PhoneDiscovered.link_mac/link_verified will carry) until restore is called.
+// Call it before the server handles events.
+func SetDiscoveryLink(f func(*eventsv1.PhoneDiscovered) (linkMAC string, verified bool)) (restore func()) {
+	old := discoveryLink
+	discoveryLink = f
+	return func() { discoveryLink = old }
+}
 
 // BulkLoad writes n phones straight into the store, 500 per batch, for
 // benchmarks: discovered ones (with a bootstrap token), or assigned to

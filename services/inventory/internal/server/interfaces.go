@@ -12,6 +12,7 @@ import (
 
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
 	provisioningv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/provisioning/v1"
+	"github.com/dialtone-voip/dialtone/proto/vocab"
 	"github.com/dialtone-voip/dialtone/services/inventory/internal/store"
 )
 
@@ -276,7 +277,7 @@ func (s *Server) checkTransportsStillOffered(ctx context.Context, tenant, name s
 	def := t.GetDefaultSettings()
 	check := func(tr provisioningv1.Transport, who string) error {
 		if tr != provisioningv1.Transport_TRANSPORT_UNSPECIFIED && transportPort(si, tr) == 0 {
-			return status.Errorf(codes.FailedPrecondition, "%s uses %s on this interface; keep its port or change %s first", who, tr, who)
+			return status.Errorf(codes.FailedPrecondition, "%s uses %s on this interface; keep its port or change %s first", who, vocab.TransportName(tr), who)
 		}
 		return nil
 	}

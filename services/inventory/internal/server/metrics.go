@@ -12,6 +12,8 @@ type metrics struct {
 	published prometheus.Counter
 	pubErrors prometheus.Counter
 	profiles  *prometheus.CounterVec // profile lookups by result
+	releases  *prometheus.CounterVec // AuthorizeSecretRelease decisions (allowed, refused)
+	expired   *prometheus.CounterVec // discovered phones removed, by reason
 
 	// The profiles counters, resolved once (the lookup is the hot path).
 	profileOK, profileGrace, profileBootstrap, profileNotFound prometheus.Counter
@@ -49,6 +51,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		profiles: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "dialtone_inventory_profile_lookups_total", Help: "GetProvisioningProfile calls, by result (ok, grace, bootstrap, not_found).",
 		}, []string{"result"}),
+		releases: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dialtone_inventory_secret_releases_total", Help: "AuthorizeSecretRelease decisions, by result (allowed, refused).",
+		}, []string{"result"}),
 		cacheHits: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "dialtone_inventory_profile_cache_hits_total", Help: "Profile lookups answered from the profile cache.",
 		}),
@@ -62,6 +67,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "dialtone_inventory_profile_cache_flushes_total", Help: "Times the profile cache dropped every entry (the change log did not continue its cursor).",
 		}),
 	}
+	m.expired = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "dialtone_inventory_discovered_expired_total", Help: "Discovered, never-assigned phones removed, by reason: ttl (unseen for --discovered-ttl) or cap (over --discovered-max, longest unseen first).",
+	}, []string{"reason"})
+	m.expired.WithLabelValues(ExpiredTTL)
+	m.expired.WithLabelValues(ExpiredCap)
 	m.profileOK = m.profiles.WithLabelValues("ok")
 	m.profileGrace = m.profiles.WithLabelValues("grace")
 	m.profileBootstrap = m.profiles.WithLabelValues("bootstrap")
@@ -69,7 +79,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.changes, m.events, m.published, m.pubErrors, m.profiles,
+	for _, c := range []prometheus.Collector{m.changes, m.events, m.published, m.pubErrors, m.profiles, m.releases, m.expired,
 		m.cacheHits, m.cacheMisses, m.cacheRounds, m.cacheFlushes} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)

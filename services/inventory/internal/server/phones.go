@@ -19,6 +19,7 @@ import (
 
 	eventsv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/events/v1"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
+	provisioningv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/provisioning/v1"
 	"github.com/dialtone-voip/dialtone/proto/streams"
 	"github.com/dialtone-voip/dialtone/proto/vocab"
 	"github.com/dialtone-voip/dialtone/services/inventory/internal/store"
@@ -28,6 +29,7 @@ const (
 	stDiscovered  = inventoryv1.PhoneState_PHONE_STATE_DISCOVERED
 	stAssigned    = inventoryv1.PhoneState_PHONE_STATE_ASSIGNED
 	stProvisioned = inventoryv1.PhoneState_PHONE_STATE_PROVISIONED
+	stFetching    = inventoryv1.PhoneState_PHONE_STATE_FETCHING
 )
 
 // newToken returns 32 bytes from crypto/rand, base64url without padding.
@@ -106,6 +108,7 @@ type change struct {
 	prevTenant string
 	prevGrace  time.Time       // TOKEN_ROTATED: the previous token works until then
 	ops        []store.Op      // more ops in the same batch
+	outbox     []store.Message // more events in the same batch
 	log        func(rev int64) // optional log line after the commit
 }
 
@@ -144,11 +147,11 @@ func (s *Server) commitPhone(ctx context.Context, pr *phoneRec, expect int64, ch
 		}
 		return store.Batch{
 			Ops: append(slices.Clip(ch.ops), op),
-			Outbox: []store.Message{{
+			Outbox: append([]store.Message{{
 				Subject: streams.Subject(streams.PhoneChangedPrefix, c.p.GetMac()),
 				MsgID:   fmt.Sprintf("phone-%s-%d", c.p.GetMac(), rev),
 				Data:    data,
-			}},
+			}}, ch.outbox...),
 		}, nil
 	})
 	if err != nil {
@@ -406,7 +409,13 @@ func (s *Server) GetPhone(ctx context.Context, req *inventoryv1.GetPhoneRequest)
 	if err != nil {
 		return nil, err
 	}
-	return &inventoryv1.GetPhoneResponse{Phone: s.outPhone(c, pr)}, nil
+	out := s.outPhone(c, pr)
+	// One phone: the tenant read that resolves the policy is cheap here
+	// (ListPhones leaves the field unset).
+	if pol, err := s.effectivePolicy(ctx, pr.p); err == nil {
+		out.EffectiveDeviceCert = pol
+	}
+	return &inventoryv1.GetPhoneResponse{Phone: out}, nil
 }
 
 // ListPhones implements inventoryv1.InventoryServiceServer.
@@ -531,7 +540,7 @@ func (s *Server) UpdatePhone(ctx context.Context, req *inventoryv1.UpdatePhoneRe
 			return change{}, nil
 		}
 		ch := change{typ: inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_UPDATED, config: true, prevState: before.GetState()}
-		if pr.p.GetState() == stProvisioned {
+		if st := pr.p.GetState(); st == stProvisioned || st == stFetching {
 			pr.p.State = stAssigned // its configuration is stale now
 		}
 		ch.log = func(rev int64) {
@@ -621,9 +630,12 @@ func (s *Server) AssignPhone(ctx context.Context, req *inventoryv1.AssignPhoneRe
 	if lines, err = s.checkLines(ctx, "lines", lines, tenant, creating); err != nil {
 		return nil, renameLineField(err)
 	}
-	ps, err := s.phoneSettings(ctx, "settings", req.GetSettings(), t, tenant)
-	if err != nil {
-		return nil, err
+	if cur, err := s.getPhoneRec(ctx, mac); err != nil || cur.p.GetSettings() == nil {
+		// Settings that will not be merged are checked first: a bad
+		// request is InvalidArgument even for a phone that does not exist.
+		if _, err := s.phoneSettings(ctx, "settings", req.GetSettings(), t, tenant); err != nil {
+			return nil, err
+		}
 	}
 	pr, _, err := s.mutatePhone(ctx, mac, func(pr *phoneRec) (change, error) {
 		pt := tenantID(pr.p.GetTenant())
@@ -635,6 +647,17 @@ func (s *Server) AssignPhone(ctx context.Context, req *inventoryv1.AssignPhoneRe
 		}
 		if pt != "" && pt != tenant {
 			return change{}, status.Errorf(codes.FailedPrecondition, "phone %s is assigned to tenant %q; unassign it first", mac, pt)
+		}
+		// Re-assigning a phone that has settings keeps those the request
+		// does not give: an assignment made to change lines (or one
+		// setting) must not wipe the language, codecs or web password.
+		in := req.GetSettings()
+		if cur := pr.p.GetSettings(); cur != nil {
+			in = mergeSettings(cur, in)
+		}
+		ps, err := s.phoneSettings(ctx, "settings", in, t, tenant)
+		if err != nil {
+			return change{}, err
 		}
 		before := proto.Clone(pr.p).(*inventoryv1.Phone)
 		if pr.p.GetState() != stDiscovered && createOp == nil &&
@@ -665,6 +688,38 @@ func (s *Server) AssignPhone(ctx context.Context, req *inventoryv1.AssignPhoneRe
 		return nil, storeErr(err, "phone "+mac)
 	}
 	return &inventoryv1.AssignPhoneResponse{Phone: s.outPhone(c, pr), ProvisioningUrl: s.provisioningURL(pr)}, nil
+}
+
+// mergeSettings overlays the fields of in that are set (non-empty strings,
+// a transport, a codec list, true booleans) on a copy of cur: the rule of
+// AssignPhoneRequest.settings for a phone that already has settings.
+// Clearing a field or turning a boolean off is UpdatePhone's job.
+func mergeSettings(cur, in *inventoryv1.ProvisioningSettings) *inventoryv1.ProvisioningSettings {
+	out := proto.Clone(cur).(*inventoryv1.ProvisioningSettings)
+	if in == nil {
+		return out
+	}
+	if in.GetWebPassword() != "" {
+		out.WebPassword = in.GetWebPassword()
+	}
+	if in.GetLanguage() != "" {
+		out.Language = in.GetLanguage()
+	}
+	if in.GetTimeZone() != "" {
+		out.TimeZone = in.GetTimeZone()
+	}
+	if in.GetSipInterface() != "" {
+		out.SipInterface = in.GetSipInterface()
+	}
+	if in.GetTransport() != provisioningv1.Transport_TRANSPORT_UNSPECIFIED {
+		out.Transport = in.GetTransport()
+	}
+	if len(in.GetCodecs()) > 0 {
+		out.Codecs = slices.Clone(in.GetCodecs())
+	}
+	out.SaveToRps = out.GetSaveToRps() || in.GetSaveToRps()
+	out.Https = out.GetHttps() || in.GetHttps()
+	return out
 }
 
 // UnassignPhone implements inventoryv1.InventoryServiceServer.

@@ -31,6 +31,12 @@ type phoneRec struct {
 	// phone's profile is built from; fetches of older renderings do not
 	// make the phone provisioned.
 	configRev int64
+	// discoverySeen is the observed time (unix nanoseconds) of the last
+	// discovery applied. Discoveries are ordered by it, not by the phone's
+	// last-seen time, which fetches move too: a fetch processed before an
+	// earlier SUBSCRIBE's event must not make that event look stale (its
+	// address and contact would be lost). 0 in records written before it.
+	discoverySeen int64
 	// rev is the stored revision (not encoded).
 	rev int64
 }
@@ -59,6 +65,10 @@ func (r *phoneRec) encode() ([]byte, error) {
 	if r.configRev != 0 {
 		b = protowire.AppendTag(b, 6, protowire.VarintType)
 		b = protowire.AppendVarint(b, uint64(r.configRev))
+	}
+	if r.discoverySeen != 0 {
+		b = protowire.AppendTag(b, 7, protowire.VarintType)
+		b = protowire.AppendVarint(b, uint64(r.discoverySeen))
 	}
 	return b, nil
 }
@@ -102,6 +112,8 @@ func decodePhone(rec store.Record) (*phoneRec, error) {
 				r.prevExpire = int64(v)
 			case 6:
 				r.configRev = int64(v)
+			case 7:
+				r.discoverySeen = int64(v)
 			}
 		default:
 			n := protowire.ConsumeFieldValue(num, typ, b)
@@ -112,6 +124,19 @@ func decodePhone(rec store.Record) (*phoneRec, error) {
 		}
 	}
 	return r, nil
+}
+
+// lastDiscovery is when the last discovery applied was observed (zero if
+// none). A record older than discoverySeen had its last-seen time set by
+// discoveries only.
+func (r *phoneRec) lastDiscovery() time.Time {
+	if r.discoverySeen != 0 {
+		return time.Unix(0, r.discoverySeen)
+	}
+	if ls := r.p.GetLastSeenTime(); ls != nil {
+		return ls.AsTime()
+	}
+	return time.Time{}
 }
 
 // clone returns a deep copy, so a failed or retried write leaves the

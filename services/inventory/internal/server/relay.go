@@ -2,11 +2,13 @@ package server
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/proto"
 
 	eventsv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/events/v1"
+	"github.com/dialtone-voip/dialtone/proto/streams"
 )
 
 // The outbox: every phone change commits its PhoneChanged event in the same
@@ -83,7 +85,10 @@ func (s *Server) relayOnce(ctx context.Context) (int, error) {
 	done := make([]string, 0, len(entries))
 	var pubErr error
 	for _, e := range entries {
-		ev := &eventsv1.PhoneChanged{} // the only event the outbox carries
+		var ev proto.Message = &eventsv1.PhoneChanged{}
+		if strings.HasPrefix(e.Subject, streams.SecretReleaseRefusedPrefix) {
+			ev = &eventsv1.SecretReleaseRefused{}
+		}
 		if err := proto.Unmarshal(e.Data, ev); err != nil {
 			s.log.Error("outbox: undecodable event dropped", "msg_id", e.MsgID, "err", err)
 			done = append(done, e.ID)

@@ -34,6 +34,15 @@ type Config struct {
 	Bootstrap bool
 	// TokenGrace is how long a rotated-out token keeps working.
 	TokenGrace time.Duration
+	// HTTPSHint is what to configure for an HTTPS edge, as the refusal of
+	// settings.https names it ("--edge-https-base" when empty): the
+	// one-process suite has other flags than the standalone inventory.
+	HTTPSHint string
+	// DiscoveredTTL removes discovered PnP phones unseen this long; 0: never.
+	DiscoveredTTL time.Duration
+	// DiscoveredMax caps the discovered PnP phones kept per tenant (the
+	// longest unseen go first); 0: no cap. See expiry.go.
+	DiscoveredMax int
 }
 
 // Publisher publishes one event with a message id (JetStream, acknowledged).

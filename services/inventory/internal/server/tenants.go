@@ -12,6 +12,7 @@ import (
 
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
 	provisioningv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/provisioning/v1"
+	"github.com/dialtone-voip/dialtone/proto/vocab"
 	"github.com/dialtone-voip/dialtone/services/inventory/internal/store"
 )
 
@@ -40,6 +41,9 @@ func (s *Server) checkSettings(ctx context.Context, field string, ps *inventoryv
 	if err := checkCodecs(field+".codecs", ps.GetCodecs()); err != nil {
 		return err
 	}
+	if _, ok := inventoryv1.DeviceCertPolicy_name[int32(ps.GetDeviceCert())]; !ok {
+		return invalid(field+".device_cert", "unknown policy %d (off, prefer or require)", ps.GetDeviceCert())
+	}
 	iface := ps.GetSipInterface()
 	if iface != "" {
 		t, _, ok := parseInterfaceName(iface)
@@ -61,11 +65,15 @@ func (s *Server) checkSettings(ctx context.Context, field string, ps *inventoryv
 			return err
 		}
 		if tr := ps.GetTransport(); tr != provisioningv1.Transport_TRANSPORT_UNSPECIFIED && transportPort(si, tr) == 0 {
-			return invalid(field+".transport", "interface %q offers no port for %s", iface, tr)
+			return invalid(field+".transport", "interface %q offers no port for %s", iface, vocab.TransportName(tr))
 		}
 	}
 	if ps.GetHttps() && s.cfg.EdgeHTTPSBase == "" {
-		return status.Errorf(codes.FailedPrecondition, "%s.https: no HTTPS edge is configured (--edge-https-base)", field)
+		hint := s.cfg.HTTPSHint
+		if hint == "" {
+			hint = "--edge-https-base"
+		}
+		return status.Errorf(codes.FailedPrecondition, "%s.https: no HTTPS edge is configured (set %s)", field, hint)
 	}
 	return nil
 }

@@ -145,18 +145,17 @@ func normalizeMAC(field, s string) (string, error) {
 }
 
 // normalizeLanguage returns the canonical spelling of a vocab language tag
-// (case-insensitive, '_' accepted for '-').
+// (case-insensitive, '_' accepted for '-', a regional tag the list lacks
+// mapped to its language: vocab.ParseLanguage).
 func normalizeLanguage(field, s string) (string, error) {
 	if s == "" {
 		return "", nil
 	}
-	want := strings.ReplaceAll(s, "_", "-")
-	for _, l := range vocab.Languages {
-		if strings.EqualFold(l, want) {
-			return l, nil
-		}
+	l, err := vocab.ParseLanguage(s)
+	if err != nil {
+		return "", invalid(field, "unknown language %q (see proto/vocab.Languages)", truncate(s, 32))
 	}
-	return "", invalid(field, "unknown language %q (see proto/vocab.Languages)", truncate(s, 32))
+	return l, nil
 }
 
 // checkTimeZone accepts an IANA zone name that the time database knows.

@@ -16,7 +16,8 @@ import (
 
 // WatchPhones implements inventoryv1.InventoryServiceServer: an ordered,
 // ephemeral consumer of the DIALTONE_PHONES stream, starting after the
-// client's last sequence (or at new messages).
+// client's last sequence, at the first retained message (replay), or at new
+// messages.
 func (s *Server) WatchPhones(req *inventoryv1.WatchPhonesRequest, stream grpc.ServerStreamingServer[inventoryv1.WatchPhonesResponse]) error {
 	ctx := stream.Context()
 	c, err := authorize(ctx, rolesListPh...)
@@ -43,6 +44,8 @@ func (s *Server) WatchPhones(req *inventoryv1.WatchPhonesRequest, stream grpc.Se
 	}
 	if seq := req.GetStartAfterSequence(); seq > 0 {
 		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, seq+1
+	} else if req.GetReplay() {
+		cfg.DeliverPolicy = jetstream.DeliverAllPolicy // from the first change retained
 	}
 	cons, err := s.js.OrderedConsumer(ctx, streams.Phones, cfg)
 	if err != nil {

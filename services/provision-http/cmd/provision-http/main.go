@@ -21,6 +21,7 @@ import (
 	"github.com/dialtone-voip/dialtone/platform/adminhttp"
 	"github.com/dialtone-voip/dialtone/platform/auth"
 	"github.com/dialtone-voip/dialtone/platform/config"
+	"github.com/dialtone-voip/dialtone/platform/connlimit"
 	"github.com/dialtone-voip/dialtone/platform/lifecycle"
 	"github.com/dialtone-voip/dialtone/platform/logging"
 	"github.com/dialtone-voip/dialtone/platform/natsjs"
@@ -49,6 +50,10 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 	log, err := logging.New(logOut, cfg.LogFormat, cfg.LogLevel)
 	if err != nil {
 		return err
+	}
+	// The connection limits are sized from this limit (--max-conns 0).
+	if n, err := connlimit.RaiseFileLimit(); err != nil {
+		log.Warn("open-file limit not raised", "limit", n, "error", err)
 	}
 	token, err := edgeToken(cfg.InventoryTokenFile, getenv)
 	if err != nil {

@@ -26,7 +26,7 @@ type Result struct {
 //
 //   - longer than MaxTarget: 414
 //   - a query, fragment, percent-escape, backslash or absolute-form URL: 400
-//   - any other shape than /p/{token}/{file}: 404
+//   - any other shape than /p/{token}/{file} or /p/{token}//{file}: 404
 //   - token: MinTokenLen–MaxTokenLen characters of [A-Za-z0-9_-] (base64url),
 //     else 404 (the same answer as an unknown token)
 //   - file: 1–MaxFileLen characters of [A-Za-z0-9._-], not starting with '.'
@@ -61,6 +61,12 @@ func Parse(target string) Result {
 		return Result{Status: http.StatusNotFound}
 	}
 	token, file := rest[:slash], rest[slash+1:]
+	// Some firmware appends "/" to a server URL that already ends in one and
+	// asks for /p/{token}//{file}; one extra slash is the same file. More
+	// than one is not a shape any firmware produces.
+	if len(file) > 0 && file[0] == '/' {
+		file = file[1:]
+	}
 	if !validToken(token) || !validFile(file) {
 		return Result{Status: http.StatusNotFound}
 	}

@@ -19,6 +19,11 @@ func TestParse(t *testing.T) {
 		{"/p/" + tok + "/cfg001565aabbcc.xml", 0, tok, "cfg001565aabbcc.xml"},
 		{"/p/" + tok + "/snomD785-000413A11FA7.htm", 0, tok, "snomD785-000413A11FA7.htm"},
 		{"/p/" + tok + "/", http.StatusNotFound, "", ""},
+		// firmware that appends "/" to a URL ending in "/" (issue 13)
+		{"/p/" + tok + "//cfg001565aabbcc.xml", 0, tok, "cfg001565aabbcc.xml"},
+		{"/p/" + tok + "//", http.StatusNotFound, "", ""},
+		{"/p/" + tok + "///a.cfg", http.StatusNotFound, "", ""},
+		{"/p/" + tok + "//../a.cfg", http.StatusNotFound, "", ""},
 		{"/p/" + tok, http.StatusNotFound, "", ""},
 		{"/p/", http.StatusNotFound, "", ""},
 		{"/", http.StatusNotFound, "", ""},

@@ -7,10 +7,12 @@
 package upstreamtest
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"path/filepath"
 	"strings"
@@ -52,6 +54,8 @@ type Options struct {
 	// TemplatesDir holds the renderer's template overrides; "" for none.
 	// The renderer does not watch it: call Renderer.Reload after a change.
 	TemplatesDir string
+	// Logger receives inventory's logs (log-capture tests); nil discards them.
+	Logger *slog.Logger
 }
 
 // Upstreams is a running inventory + config-renderer.
@@ -86,7 +90,7 @@ func Start(ctx context.Context, opts Options) (_ *Upstreams, err error) {
 	u.closers = append(u.closers, func() { st.Close() })
 	u.Inventory, err = inventory.New(inventory.Config{
 		EdgeHTTPBase: "http://prov.test:8080", EdgeHTTPSBase: "https://prov.test:8443", Bootstrap: true, TokenGrace: time.Hour,
-	}, inventory.Deps{Logger: logging.Discard(), Store: st, JetStream: opts.JetStream})
+	}, inventory.Deps{Logger: cmp.Or(opts.Logger, logging.Discard()), Store: st, JetStream: opts.JetStream})
 	if err != nil {
 		return nil, err
 	}

@@ -83,7 +83,7 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 	if err != nil {
 		return err
 	}
-	gs := grpcserver.New(grpcserver.Options{Logger: log, Auth: tokens, Registerer: reg})
+	gs := grpcserver.New(grpcserver.Options{Logger: log, Auth: tokens, Registerer: reg, Limits: cfg.GRPC})
 	svc.RegisterGRPC(gs.GRPC())
 	lis, err := net.Listen("tcp", cfg.GRPCAddr)
 	if err != nil {

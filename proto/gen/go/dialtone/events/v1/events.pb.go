@@ -49,12 +49,13 @@ type PhoneDiscovered struct {
 	// Address of the listener's interface the SUBSCRIBE came in on.
 	LocalAddress string `protobuf:"bytes,12,opt,name=local_address,json=localAddress,proto3" json:"local_address,omitempty"`
 	// The link-layer address the listener's kernel holds for source_address
-	// (its neighbour table, after the 200 OK made it resolve the address);
-	// empty when the listener runs with --pnp-link-check=off. Issue 14.
+	// (its neighbour table, after the 200 OK made it resolve the address).
+	// With --pnp-link-check=off it is read on a best-effort basis (empty when
+	// unresolved) and is not a proof. Issue 14.
 	LinkMac string `protobuf:"bytes,40,opt,name=link_mac,json=linkMac,proto3" json:"link_mac,omitempty"`
-	// True when link_mac was read and equals mac: the SUBSCRIBE came from
-	// the host whose MAC it names. With --pnp-link-check=require every
-	// published discovery is verified (a mismatch is dropped before).
+	// True when the listener checked the sender (--pnp-link-check=require)
+	// and link_mac equals mac: the SUBSCRIBE came from the host whose MAC it
+	// names (a mismatch is dropped and never published).
 	LinkVerified  bool `protobuf:"varint,41,opt,name=link_verified,json=linkVerified,proto3" json:"link_verified,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -413,12 +414,24 @@ type ConfigFetched struct {
 	SourceAddress string `protobuf:"bytes,4,opt,name=source_address,json=sourceAddress,proto3" json:"source_address,omitempty"`
 	Etag          string `protobuf:"bytes,5,opt,name=etag,proto3" json:"etag,omitempty"`
 	// Profile revision the file was rendered from.
-	Revision      int64                  `protobuf:"varint,6,opt,name=revision,proto3" json:"revision,omitempty"`
-	Bootstrap     bool                   `protobuf:"varint,7,opt,name=bootstrap,proto3" json:"bootstrap,omitempty"`
-	Https         bool                   `protobuf:"varint,8,opt,name=https,proto3" json:"https,omitempty"`
-	FetchTime     *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=fetch_time,json=fetchTime,proto3" json:"fetch_time,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Revision  int64                  `protobuf:"varint,6,opt,name=revision,proto3" json:"revision,omitempty"`
+	Bootstrap bool                   `protobuf:"varint,7,opt,name=bootstrap,proto3" json:"bootstrap,omitempty"`
+	Https     bool                   `protobuf:"varint,8,opt,name=https,proto3" json:"https,omitempty"`
+	FetchTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=fetch_time,json=fetchTime,proto3" json:"fetch_time,omitempty"`
+	// Whether the file carries the phone's account (the catalog's "secrets"
+	// file): only such a fetch makes the phone PROVISIONED, any other makes it
+	// FETCHING. Unset (a publisher older than the field) counts as true.
+	AccountFile *bool `protobuf:"varint,85,opt,name=account_file,json=accountFile,proto3,oneof" json:"account_file,omitempty"`
+	// Firmware version read from the User-Agent ("" when the vendor's UA has
+	// none, or it is a boot loader's): phones that are not found by SIP PnP
+	// report theirs only here.
+	Firmware string `protobuf:"bytes,86,opt,name=firmware,proto3" json:"firmware,omitempty"`
+	// How the fetch proved it came from the phone.
+	Proof v1.FetchProof `protobuf:"varint,50,opt,name=proof,proto3,enum=dialtone.inventory.v1.FetchProof" json:"proof,omitempty"`
+	// SHA-256 (hex) of the verified device certificate (proof TOKEN_CERTIFICATE).
+	CertificateSha256 string `protobuf:"bytes,51,opt,name=certificate_sha256,json=certificateSha256,proto3" json:"certificate_sha256,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *ConfigFetched) Reset() {
@@ -514,6 +527,158 @@ func (x *ConfigFetched) GetFetchTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *ConfigFetched) GetAccountFile() bool {
+	if x != nil && x.AccountFile != nil {
+		return *x.AccountFile
+	}
+	return false
+}
+
+func (x *ConfigFetched) GetFirmware() string {
+	if x != nil {
+		return x.Firmware
+	}
+	return ""
+}
+
+func (x *ConfigFetched) GetProof() v1.FetchProof {
+	if x != nil {
+		return x.Proof
+	}
+	return v1.FetchProof(0)
+}
+
+func (x *ConfigFetched) GetCertificateSha256() string {
+	if x != nil {
+		return x.CertificateSha256
+	}
+	return ""
+}
+
+// SecretReleaseRefused: a file with secrets was not served, because the fetch
+// did not prove the phone well enough (device_cert policy) or came from a
+// second identity that an administrator has not approved.
+// Publisher: inventory (outbox). Consumers: operators (dialtonectl watch shows
+// the matching PhoneChanged), SIEMs. Message id:
+// "refused-{mac}-{identity hash}-{unix minute}" (one per identity and minute).
+type SecretReleaseRefused struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Mac   string                 `protobuf:"bytes,1,opt,name=mac,proto3" json:"mac,omitempty"`
+	// The identity that was refused and the one the release is bound to
+	// (see inventory.v1.ReleaseIdentity.id).
+	Identity      string                 `protobuf:"bytes,2,opt,name=identity,proto3" json:"identity,omitempty"`
+	BoundIdentity string                 `protobuf:"bytes,3,opt,name=bound_identity,json=boundIdentity,proto3" json:"bound_identity,omitempty"`
+	Proof         v1.FetchProof          `protobuf:"varint,4,opt,name=proof,proto3,enum=dialtone.inventory.v1.FetchProof" json:"proof,omitempty"`
+	Reason        string                 `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	SourceAddress string                 `protobuf:"bytes,6,opt,name=source_address,json=sourceAddress,proto3" json:"source_address,omitempty"`
+	UserAgent     string                 `protobuf:"bytes,7,opt,name=user_agent,json=userAgent,proto3" json:"user_agent,omitempty"`
+	FileName      string                 `protobuf:"bytes,8,opt,name=file_name,json=fileName,proto3" json:"file_name,omitempty"`
+	Time          *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=time,proto3" json:"time,omitempty"`
+	Tenant        string                 `protobuf:"bytes,10,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SecretReleaseRefused) Reset() {
+	*x = SecretReleaseRefused{}
+	mi := &file_dialtone_events_v1_events_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SecretReleaseRefused) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SecretReleaseRefused) ProtoMessage() {}
+
+func (x *SecretReleaseRefused) ProtoReflect() protoreflect.Message {
+	mi := &file_dialtone_events_v1_events_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SecretReleaseRefused.ProtoReflect.Descriptor instead.
+func (*SecretReleaseRefused) Descriptor() ([]byte, []int) {
+	return file_dialtone_events_v1_events_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *SecretReleaseRefused) GetMac() string {
+	if x != nil {
+		return x.Mac
+	}
+	return ""
+}
+
+func (x *SecretReleaseRefused) GetIdentity() string {
+	if x != nil {
+		return x.Identity
+	}
+	return ""
+}
+
+func (x *SecretReleaseRefused) GetBoundIdentity() string {
+	if x != nil {
+		return x.BoundIdentity
+	}
+	return ""
+}
+
+func (x *SecretReleaseRefused) GetProof() v1.FetchProof {
+	if x != nil {
+		return x.Proof
+	}
+	return v1.FetchProof(0)
+}
+
+func (x *SecretReleaseRefused) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *SecretReleaseRefused) GetSourceAddress() string {
+	if x != nil {
+		return x.SourceAddress
+	}
+	return ""
+}
+
+func (x *SecretReleaseRefused) GetUserAgent() string {
+	if x != nil {
+		return x.UserAgent
+	}
+	return ""
+}
+
+func (x *SecretReleaseRefused) GetFileName() string {
+	if x != nil {
+		return x.FileName
+	}
+	return ""
+}
+
+func (x *SecretReleaseRefused) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *SecretReleaseRefused) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
 // RpsResult: rps-client finished (or gave up on) an attempt at a vendor's RPS.
 // Publisher: rps-client. Consumer: inventory ("inventory-rps"), which shows it on
 // the phone. Message id: "rps-{mac}-{phone_revision}-{state}-{attempts}".
@@ -534,7 +699,7 @@ type RpsResult struct {
 
 func (x *RpsResult) Reset() {
 	*x = RpsResult{}
-	mi := &file_dialtone_events_v1_events_proto_msgTypes[4]
+	mi := &file_dialtone_events_v1_events_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -546,7 +711,7 @@ func (x *RpsResult) String() string {
 func (*RpsResult) ProtoMessage() {}
 
 func (x *RpsResult) ProtoReflect() protoreflect.Message {
-	mi := &file_dialtone_events_v1_events_proto_msgTypes[4]
+	mi := &file_dialtone_events_v1_events_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -559,7 +724,7 @@ func (x *RpsResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RpsResult.ProtoReflect.Descriptor instead.
 func (*RpsResult) Descriptor() ([]byte, []int) {
-	return file_dialtone_events_v1_events_proto_rawDescGZIP(), []int{4}
+	return file_dialtone_events_v1_events_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *RpsResult) GetMac() string {
@@ -660,7 +825,7 @@ const file_dialtone_events_v1_events_proto_rawDesc = "" +
 	"\x06reboot\x18\a \x01(\bR\x06reboot\x12=\n" +
 	"\frequest_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\vrequestTime\x12\x1d\n" +
 	"\n" +
-	"line1_user\x18\t \x01(\tR\tline1User\"\xa3\x02\n" +
+	"line1_user\x18\t \x01(\tR\tline1User\"\xe0\x03\n" +
 	"\rConfigFetched\x12\x10\n" +
 	"\x03mac\x18\x01 \x01(\tR\x03mac\x12\x1b\n" +
 	"\tfile_name\x18\x02 \x01(\tR\bfileName\x12\x1d\n" +
@@ -672,7 +837,25 @@ const file_dialtone_events_v1_events_proto_rawDesc = "" +
 	"\tbootstrap\x18\a \x01(\bR\tbootstrap\x12\x14\n" +
 	"\x05https\x18\b \x01(\bR\x05https\x129\n" +
 	"\n" +
-	"fetch_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tfetchTime\"\xc3\x02\n" +
+	"fetch_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tfetchTime\x12&\n" +
+	"\faccount_file\x18U \x01(\bH\x00R\vaccountFile\x88\x01\x01\x12\x1a\n" +
+	"\bfirmware\x18V \x01(\tR\bfirmware\x127\n" +
+	"\x05proof\x182 \x01(\x0e2!.dialtone.inventory.v1.FetchProofR\x05proof\x12-\n" +
+	"\x12certificate_sha256\x183 \x01(\tR\x11certificateSha256B\x0f\n" +
+	"\r_account_file\"\xe7\x02\n" +
+	"\x14SecretReleaseRefused\x12\x10\n" +
+	"\x03mac\x18\x01 \x01(\tR\x03mac\x12\x1a\n" +
+	"\bidentity\x18\x02 \x01(\tR\bidentity\x12%\n" +
+	"\x0ebound_identity\x18\x03 \x01(\tR\rboundIdentity\x127\n" +
+	"\x05proof\x18\x04 \x01(\x0e2!.dialtone.inventory.v1.FetchProofR\x05proof\x12\x16\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\x12%\n" +
+	"\x0esource_address\x18\x06 \x01(\tR\rsourceAddress\x12\x1d\n" +
+	"\n" +
+	"user_agent\x18\a \x01(\tR\tuserAgent\x12\x1b\n" +
+	"\tfile_name\x18\b \x01(\tR\bfileName\x12.\n" +
+	"\x04time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x16\n" +
+	"\x06tenant\x18\n" +
+	" \x01(\tR\x06tenant\"\xc3\x02\n" +
 	"\tRpsResult\x12\x10\n" +
 	"\x03mac\x18\x01 \x01(\tR\x03mac\x12\x16\n" +
 	"\x06vendor\x18\x02 \x01(\tR\x06vendor\x128\n" +
@@ -695,37 +878,42 @@ func file_dialtone_events_v1_events_proto_rawDescGZIP() []byte {
 	return file_dialtone_events_v1_events_proto_rawDescData
 }
 
-var file_dialtone_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_dialtone_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_dialtone_events_v1_events_proto_goTypes = []any{
 	(*PhoneDiscovered)(nil),       // 0: dialtone.events.v1.PhoneDiscovered
 	(*PhoneChanged)(nil),          // 1: dialtone.events.v1.PhoneChanged
 	(*ReprovisionRequested)(nil),  // 2: dialtone.events.v1.ReprovisionRequested
 	(*ConfigFetched)(nil),         // 3: dialtone.events.v1.ConfigFetched
-	(*RpsResult)(nil),             // 4: dialtone.events.v1.RpsResult
-	(*timestamppb.Timestamp)(nil), // 5: google.protobuf.Timestamp
-	(v1.PhoneChangeType)(0),       // 6: dialtone.inventory.v1.PhoneChangeType
-	(*v1.Phone)(nil),              // 7: dialtone.inventory.v1.Phone
-	(v1.PhoneState)(0),            // 8: dialtone.inventory.v1.PhoneState
-	(v11.RegistrationState)(0),    // 9: dialtone.rps.v1.RegistrationState
-	(v11.FailureReason)(0),        // 10: dialtone.rps.v1.FailureReason
+	(*SecretReleaseRefused)(nil),  // 4: dialtone.events.v1.SecretReleaseRefused
+	(*RpsResult)(nil),             // 5: dialtone.events.v1.RpsResult
+	(*timestamppb.Timestamp)(nil), // 6: google.protobuf.Timestamp
+	(v1.PhoneChangeType)(0),       // 7: dialtone.inventory.v1.PhoneChangeType
+	(*v1.Phone)(nil),              // 8: dialtone.inventory.v1.Phone
+	(v1.PhoneState)(0),            // 9: dialtone.inventory.v1.PhoneState
+	(v1.FetchProof)(0),            // 10: dialtone.inventory.v1.FetchProof
+	(v11.RegistrationState)(0),    // 11: dialtone.rps.v1.RegistrationState
+	(v11.FailureReason)(0),        // 12: dialtone.rps.v1.FailureReason
 }
 var file_dialtone_events_v1_events_proto_depIdxs = []int32{
-	5,  // 0: dialtone.events.v1.PhoneDiscovered.observed_time:type_name -> google.protobuf.Timestamp
-	6,  // 1: dialtone.events.v1.PhoneChanged.change_type:type_name -> dialtone.inventory.v1.PhoneChangeType
-	7,  // 2: dialtone.events.v1.PhoneChanged.phone:type_name -> dialtone.inventory.v1.Phone
-	8,  // 3: dialtone.events.v1.PhoneChanged.previous_state:type_name -> dialtone.inventory.v1.PhoneState
-	5,  // 4: dialtone.events.v1.PhoneChanged.change_time:type_name -> google.protobuf.Timestamp
-	5,  // 5: dialtone.events.v1.PhoneChanged.previous_token_expire_time:type_name -> google.protobuf.Timestamp
-	5,  // 6: dialtone.events.v1.ReprovisionRequested.request_time:type_name -> google.protobuf.Timestamp
-	5,  // 7: dialtone.events.v1.ConfigFetched.fetch_time:type_name -> google.protobuf.Timestamp
-	9,  // 8: dialtone.events.v1.RpsResult.state:type_name -> dialtone.rps.v1.RegistrationState
-	10, // 9: dialtone.events.v1.RpsResult.failure_reason:type_name -> dialtone.rps.v1.FailureReason
-	5,  // 10: dialtone.events.v1.RpsResult.time:type_name -> google.protobuf.Timestamp
-	11, // [11:11] is the sub-list for method output_type
-	11, // [11:11] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	6,  // 0: dialtone.events.v1.PhoneDiscovered.observed_time:type_name -> google.protobuf.Timestamp
+	7,  // 1: dialtone.events.v1.PhoneChanged.change_type:type_name -> dialtone.inventory.v1.PhoneChangeType
+	8,  // 2: dialtone.events.v1.PhoneChanged.phone:type_name -> dialtone.inventory.v1.Phone
+	9,  // 3: dialtone.events.v1.PhoneChanged.previous_state:type_name -> dialtone.inventory.v1.PhoneState
+	6,  // 4: dialtone.events.v1.PhoneChanged.change_time:type_name -> google.protobuf.Timestamp
+	6,  // 5: dialtone.events.v1.PhoneChanged.previous_token_expire_time:type_name -> google.protobuf.Timestamp
+	6,  // 6: dialtone.events.v1.ReprovisionRequested.request_time:type_name -> google.protobuf.Timestamp
+	6,  // 7: dialtone.events.v1.ConfigFetched.fetch_time:type_name -> google.protobuf.Timestamp
+	10, // 8: dialtone.events.v1.ConfigFetched.proof:type_name -> dialtone.inventory.v1.FetchProof
+	10, // 9: dialtone.events.v1.SecretReleaseRefused.proof:type_name -> dialtone.inventory.v1.FetchProof
+	6,  // 10: dialtone.events.v1.SecretReleaseRefused.time:type_name -> google.protobuf.Timestamp
+	11, // 11: dialtone.events.v1.RpsResult.state:type_name -> dialtone.rps.v1.RegistrationState
+	12, // 12: dialtone.events.v1.RpsResult.failure_reason:type_name -> dialtone.rps.v1.FailureReason
+	6,  // 13: dialtone.events.v1.RpsResult.time:type_name -> google.protobuf.Timestamp
+	14, // [14:14] is the sub-list for method output_type
+	14, // [14:14] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_dialtone_events_v1_events_proto_init() }
@@ -733,13 +921,14 @@ func file_dialtone_events_v1_events_proto_init() {
 	if File_dialtone_events_v1_events_proto != nil {
 		return
 	}
+	file_dialtone_events_v1_events_proto_msgTypes[3].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dialtone_events_v1_events_proto_rawDesc), len(file_dialtone_events_v1_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   5,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

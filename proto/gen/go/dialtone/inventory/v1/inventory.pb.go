@@ -35,23 +35,29 @@ const (
 	PhoneState_PHONE_STATE_DISCOVERED PhoneState = 1
 	// Assigned to extensions; not yet fetched its configuration since.
 	PhoneState_PHONE_STATE_ASSIGNED PhoneState = 2
-	// Fetched its configuration after it was assigned.
+	// Fetched the file that carries its account (the vendor's per-phone file,
+	// marked "secrets" in config-renderer's catalog) after it was assigned.
 	PhoneState_PHONE_STATE_PROVISIONED PhoneState = 3
+	// Fetched some of its files since it was assigned (a vendor's common
+	// file), but not yet the one with its account: the phone is on its way.
+	PhoneState_PHONE_STATE_FETCHING PhoneState = 85
 )
 
 // Enum value maps for PhoneState.
 var (
 	PhoneState_name = map[int32]string{
-		0: "PHONE_STATE_UNSPECIFIED",
-		1: "PHONE_STATE_DISCOVERED",
-		2: "PHONE_STATE_ASSIGNED",
-		3: "PHONE_STATE_PROVISIONED",
+		0:  "PHONE_STATE_UNSPECIFIED",
+		1:  "PHONE_STATE_DISCOVERED",
+		2:  "PHONE_STATE_ASSIGNED",
+		3:  "PHONE_STATE_PROVISIONED",
+		85: "PHONE_STATE_FETCHING",
 	}
 	PhoneState_value = map[string]int32{
 		"PHONE_STATE_UNSPECIFIED": 0,
 		"PHONE_STATE_DISCOVERED":  1,
 		"PHONE_STATE_ASSIGNED":    2,
 		"PHONE_STATE_PROVISIONED": 3,
+		"PHONE_STATE_FETCHING":    85,
 	}
 )
 
@@ -134,6 +140,121 @@ func (PhoneOrigin) EnumDescriptor() ([]byte, []int) {
 	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{1}
 }
 
+// DeviceCertPolicy says whether a phone must prove itself with its vendor's
+// factory certificate (mutual TLS) to get files with secrets.
+type DeviceCertPolicy int32
+
+const (
+	DeviceCertPolicy_DEVICE_CERT_POLICY_UNSPECIFIED DeviceCertPolicy = 0
+	// Certificates are recorded when presented but never required.
+	DeviceCertPolicy_DEVICE_CERT_POLICY_OFF DeviceCertPolicy = 1
+	// A verified certificate is recorded; once the phone presented one, files
+	// with secrets go only to fetches that present it again.
+	DeviceCertPolicy_DEVICE_CERT_POLICY_PREFER DeviceCertPolicy = 2
+	// Files with secrets go only to fetches with a verified certificate of the phone.
+	DeviceCertPolicy_DEVICE_CERT_POLICY_REQUIRE DeviceCertPolicy = 3
+)
+
+// Enum value maps for DeviceCertPolicy.
+var (
+	DeviceCertPolicy_name = map[int32]string{
+		0: "DEVICE_CERT_POLICY_UNSPECIFIED",
+		1: "DEVICE_CERT_POLICY_OFF",
+		2: "DEVICE_CERT_POLICY_PREFER",
+		3: "DEVICE_CERT_POLICY_REQUIRE",
+	}
+	DeviceCertPolicy_value = map[string]int32{
+		"DEVICE_CERT_POLICY_UNSPECIFIED": 0,
+		"DEVICE_CERT_POLICY_OFF":         1,
+		"DEVICE_CERT_POLICY_PREFER":      2,
+		"DEVICE_CERT_POLICY_REQUIRE":     3,
+	}
+)
+
+func (x DeviceCertPolicy) Enum() *DeviceCertPolicy {
+	p := new(DeviceCertPolicy)
+	*p = x
+	return p
+}
+
+func (x DeviceCertPolicy) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (DeviceCertPolicy) Descriptor() protoreflect.EnumDescriptor {
+	return file_dialtone_inventory_v1_inventory_proto_enumTypes[2].Descriptor()
+}
+
+func (DeviceCertPolicy) Type() protoreflect.EnumType {
+	return &file_dialtone_inventory_v1_inventory_proto_enumTypes[2]
+}
+
+func (x DeviceCertPolicy) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use DeviceCertPolicy.Descriptor instead.
+func (DeviceCertPolicy) EnumDescriptor() ([]byte, []int) {
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{2}
+}
+
+// FetchProof says how a configuration fetch proved it came from the phone.
+type FetchProof int32
+
+const (
+	FetchProof_FETCH_PROOF_UNSPECIFIED FetchProof = 0
+	// The provisioning token alone.
+	FetchProof_FETCH_PROOF_TOKEN FetchProof = 1
+	// The token, and the phone's MAC in the User-Agent (vendors that send it).
+	FetchProof_FETCH_PROOF_TOKEN_UA FetchProof = 2
+	// The token, and a device certificate that verified against the vendor's CA
+	// and names the phone's MAC.
+	FetchProof_FETCH_PROOF_TOKEN_CERTIFICATE FetchProof = 3
+)
+
+// Enum value maps for FetchProof.
+var (
+	FetchProof_name = map[int32]string{
+		0: "FETCH_PROOF_UNSPECIFIED",
+		1: "FETCH_PROOF_TOKEN",
+		2: "FETCH_PROOF_TOKEN_UA",
+		3: "FETCH_PROOF_TOKEN_CERTIFICATE",
+	}
+	FetchProof_value = map[string]int32{
+		"FETCH_PROOF_UNSPECIFIED":       0,
+		"FETCH_PROOF_TOKEN":             1,
+		"FETCH_PROOF_TOKEN_UA":          2,
+		"FETCH_PROOF_TOKEN_CERTIFICATE": 3,
+	}
+)
+
+func (x FetchProof) Enum() *FetchProof {
+	p := new(FetchProof)
+	*p = x
+	return p
+}
+
+func (x FetchProof) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (FetchProof) Descriptor() protoreflect.EnumDescriptor {
+	return file_dialtone_inventory_v1_inventory_proto_enumTypes[3].Descriptor()
+}
+
+func (FetchProof) Type() protoreflect.EnumType {
+	return &file_dialtone_inventory_v1_inventory_proto_enumTypes[3]
+}
+
+func (x FetchProof) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use FetchProof.Descriptor instead.
+func (FetchProof) EnumDescriptor() ([]byte, []int) {
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{3}
+}
+
 // PhoneChangeType says what happened to a phone.
 type PhoneChangeType int32
 
@@ -148,33 +269,45 @@ const (
 	PhoneChangeType_PHONE_CHANGE_TYPE_TOKEN_ROTATED PhoneChangeType = 7
 	PhoneChangeType_PHONE_CHANGE_TYPE_DELETED       PhoneChangeType = 8
 	PhoneChangeType_PHONE_CHANGE_TYPE_RPS_STATUS    PhoneChangeType = 9
+	// A file with secrets was refused to a second identity (see pending_release).
+	PhoneChangeType_PHONE_CHANGE_TYPE_SECRET_RELEASE_REFUSED PhoneChangeType = 50
+	// An administrator approved the pending identity.
+	PhoneChangeType_PHONE_CHANGE_TYPE_SECRET_RELEASE_APPROVED PhoneChangeType = 51
+	// Files with secrets were released to a new identity (first, or a stronger proof).
+	PhoneChangeType_PHONE_CHANGE_TYPE_SECRET_RELEASE_BOUND PhoneChangeType = 52
 )
 
 // Enum value maps for PhoneChangeType.
 var (
 	PhoneChangeType_name = map[int32]string{
-		0: "PHONE_CHANGE_TYPE_UNSPECIFIED",
-		1: "PHONE_CHANGE_TYPE_CREATED",
-		2: "PHONE_CHANGE_TYPE_DISCOVERED",
-		3: "PHONE_CHANGE_TYPE_UPDATED",
-		4: "PHONE_CHANGE_TYPE_ASSIGNED",
-		5: "PHONE_CHANGE_TYPE_UNASSIGNED",
-		6: "PHONE_CHANGE_TYPE_PROVISIONED",
-		7: "PHONE_CHANGE_TYPE_TOKEN_ROTATED",
-		8: "PHONE_CHANGE_TYPE_DELETED",
-		9: "PHONE_CHANGE_TYPE_RPS_STATUS",
+		0:  "PHONE_CHANGE_TYPE_UNSPECIFIED",
+		1:  "PHONE_CHANGE_TYPE_CREATED",
+		2:  "PHONE_CHANGE_TYPE_DISCOVERED",
+		3:  "PHONE_CHANGE_TYPE_UPDATED",
+		4:  "PHONE_CHANGE_TYPE_ASSIGNED",
+		5:  "PHONE_CHANGE_TYPE_UNASSIGNED",
+		6:  "PHONE_CHANGE_TYPE_PROVISIONED",
+		7:  "PHONE_CHANGE_TYPE_TOKEN_ROTATED",
+		8:  "PHONE_CHANGE_TYPE_DELETED",
+		9:  "PHONE_CHANGE_TYPE_RPS_STATUS",
+		50: "PHONE_CHANGE_TYPE_SECRET_RELEASE_REFUSED",
+		51: "PHONE_CHANGE_TYPE_SECRET_RELEASE_APPROVED",
+		52: "PHONE_CHANGE_TYPE_SECRET_RELEASE_BOUND",
 	}
 	PhoneChangeType_value = map[string]int32{
-		"PHONE_CHANGE_TYPE_UNSPECIFIED":   0,
-		"PHONE_CHANGE_TYPE_CREATED":       1,
-		"PHONE_CHANGE_TYPE_DISCOVERED":    2,
-		"PHONE_CHANGE_TYPE_UPDATED":       3,
-		"PHONE_CHANGE_TYPE_ASSIGNED":      4,
-		"PHONE_CHANGE_TYPE_UNASSIGNED":    5,
-		"PHONE_CHANGE_TYPE_PROVISIONED":   6,
-		"PHONE_CHANGE_TYPE_TOKEN_ROTATED": 7,
-		"PHONE_CHANGE_TYPE_DELETED":       8,
-		"PHONE_CHANGE_TYPE_RPS_STATUS":    9,
+		"PHONE_CHANGE_TYPE_UNSPECIFIED":             0,
+		"PHONE_CHANGE_TYPE_CREATED":                 1,
+		"PHONE_CHANGE_TYPE_DISCOVERED":              2,
+		"PHONE_CHANGE_TYPE_UPDATED":                 3,
+		"PHONE_CHANGE_TYPE_ASSIGNED":                4,
+		"PHONE_CHANGE_TYPE_UNASSIGNED":              5,
+		"PHONE_CHANGE_TYPE_PROVISIONED":             6,
+		"PHONE_CHANGE_TYPE_TOKEN_ROTATED":           7,
+		"PHONE_CHANGE_TYPE_DELETED":                 8,
+		"PHONE_CHANGE_TYPE_RPS_STATUS":              9,
+		"PHONE_CHANGE_TYPE_SECRET_RELEASE_REFUSED":  50,
+		"PHONE_CHANGE_TYPE_SECRET_RELEASE_APPROVED": 51,
+		"PHONE_CHANGE_TYPE_SECRET_RELEASE_BOUND":    52,
 	}
 )
 
@@ -189,11 +322,11 @@ func (x PhoneChangeType) String() string {
 }
 
 func (PhoneChangeType) Descriptor() protoreflect.EnumDescriptor {
-	return file_dialtone_inventory_v1_inventory_proto_enumTypes[2].Descriptor()
+	return file_dialtone_inventory_v1_inventory_proto_enumTypes[4].Descriptor()
 }
 
 func (PhoneChangeType) Type() protoreflect.EnumType {
-	return &file_dialtone_inventory_v1_inventory_proto_enumTypes[2]
+	return &file_dialtone_inventory_v1_inventory_proto_enumTypes[4]
 }
 
 func (x PhoneChangeType) Number() protoreflect.EnumNumber {
@@ -202,7 +335,7 @@ func (x PhoneChangeType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use PhoneChangeType.Descriptor instead.
 func (PhoneChangeType) EnumDescriptor() ([]byte, []int) {
-	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{2}
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{4}
 }
 
 // Tenant groups extensions, SIP interfaces and assigned phones.
@@ -2009,7 +2142,10 @@ type ProvisioningSettings struct {
 	// Hand the phone an https:// URL and never serve it secrets over plain HTTP.
 	Https bool `protobuf:"varint,8,opt,name=https,proto3" json:"https,omitempty"`
 	// Enabled audio codecs in priority order; empty means the tenant default.
-	Codecs        []v1.Codec `protobuf:"varint,9,rep,packed,name=codecs,proto3,enum=dialtone.provisioning.v1.Codec" json:"codecs,omitempty"`
+	Codecs []v1.Codec `protobuf:"varint,9,rep,packed,name=codecs,proto3,enum=dialtone.provisioning.v1.Codec" json:"codecs,omitempty"`
+	// Device-certificate policy at the HTTPS edge; unset means the tenant
+	// default, and unset there means OFF.
+	DeviceCert    DeviceCertPolicy `protobuf:"varint,50,opt,name=device_cert,json=deviceCert,proto3,enum=dialtone.inventory.v1.DeviceCertPolicy" json:"device_cert,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2107,6 +2243,202 @@ func (x *ProvisioningSettings) GetCodecs() []v1.Codec {
 	return nil
 }
 
+func (x *ProvisioningSettings) GetDeviceCert() DeviceCertPolicy {
+	if x != nil {
+		return x.DeviceCert
+	}
+	return DeviceCertPolicy_DEVICE_CERT_POLICY_UNSPECIFIED
+}
+
+// LinkProof is what a pnp-listener proved about the sender of the phone's
+// last SUBSCRIBE at the link layer.
+type LinkProof struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Link-layer address of the sender (12 lowercase hex digits).
+	LinkAddress string `protobuf:"bytes,1,opt,name=link_address,json=linkAddress,proto3" json:"link_address,omitempty"`
+	// The listener compared it with the claimed MAC (link check on) and they matched.
+	Verified bool `protobuf:"varint,2,opt,name=verified,proto3" json:"verified,omitempty"`
+	// Source "ip:port" of the SUBSCRIBE.
+	SourceAddress string                 `protobuf:"bytes,3,opt,name=source_address,json=sourceAddress,proto3" json:"source_address,omitempty"`
+	Listener      string                 `protobuf:"bytes,4,opt,name=listener,proto3" json:"listener,omitempty"`
+	Time          *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=time,proto3" json:"time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LinkProof) Reset() {
+	*x = LinkProof{}
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LinkProof) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LinkProof) ProtoMessage() {}
+
+func (x *LinkProof) ProtoReflect() protoreflect.Message {
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LinkProof.ProtoReflect.Descriptor instead.
+func (*LinkProof) Descriptor() ([]byte, []int) {
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *LinkProof) GetLinkAddress() string {
+	if x != nil {
+		return x.LinkAddress
+	}
+	return ""
+}
+
+func (x *LinkProof) GetVerified() bool {
+	if x != nil {
+		return x.Verified
+	}
+	return false
+}
+
+func (x *LinkProof) GetSourceAddress() string {
+	if x != nil {
+		return x.SourceAddress
+	}
+	return ""
+}
+
+func (x *LinkProof) GetListener() string {
+	if x != nil {
+		return x.Listener
+	}
+	return ""
+}
+
+func (x *LinkProof) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+// ReleaseIdentity is who a file with secrets was (or would have been) served to.
+type ReleaseIdentity struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "cert:{sha256 of the leaf certificate, hex}", "link:{link address}" (as the
+	// pnp-listener proved it), "unverified-link:{link address}" (seen with the
+	// link check off) or "token" (nothing beyond the token).
+	Id    string     `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Proof FetchProof `protobuf:"varint,2,opt,name=proof,proto3,enum=dialtone.inventory.v1.FetchProof" json:"proof,omitempty"`
+	// Subject of the device certificate, for cert identities.
+	CertificateSubject string `protobuf:"bytes,3,opt,name=certificate_subject,json=certificateSubject,proto3" json:"certificate_subject,omitempty"`
+	// Source "ip:port" as the edge saw it (informational: NAT and load
+	// balancers make it no identity).
+	SourceAddress string                 `protobuf:"bytes,4,opt,name=source_address,json=sourceAddress,proto3" json:"source_address,omitempty"`
+	UserAgent     string                 `protobuf:"bytes,5,opt,name=user_agent,json=userAgent,proto3" json:"user_agent,omitempty"`
+	FileName      string                 `protobuf:"bytes,6,opt,name=file_name,json=fileName,proto3" json:"file_name,omitempty"`
+	Time          *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=time,proto3" json:"time,omitempty"`
+	// Why it was refused (pending identities only).
+	Reason        string `protobuf:"bytes,8,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReleaseIdentity) Reset() {
+	*x = ReleaseIdentity{}
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReleaseIdentity) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReleaseIdentity) ProtoMessage() {}
+
+func (x *ReleaseIdentity) ProtoReflect() protoreflect.Message {
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReleaseIdentity.ProtoReflect.Descriptor instead.
+func (*ReleaseIdentity) Descriptor() ([]byte, []int) {
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *ReleaseIdentity) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ReleaseIdentity) GetProof() FetchProof {
+	if x != nil {
+		return x.Proof
+	}
+	return FetchProof_FETCH_PROOF_UNSPECIFIED
+}
+
+func (x *ReleaseIdentity) GetCertificateSubject() string {
+	if x != nil {
+		return x.CertificateSubject
+	}
+	return ""
+}
+
+func (x *ReleaseIdentity) GetSourceAddress() string {
+	if x != nil {
+		return x.SourceAddress
+	}
+	return ""
+}
+
+func (x *ReleaseIdentity) GetUserAgent() string {
+	if x != nil {
+		return x.UserAgent
+	}
+	return ""
+}
+
+func (x *ReleaseIdentity) GetFileName() string {
+	if x != nil {
+		return x.FileName
+	}
+	return ""
+}
+
+func (x *ReleaseIdentity) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *ReleaseIdentity) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 // PhoneLine maps a line (account) of a phone to an extension.
 type PhoneLine struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2120,7 +2452,7 @@ type PhoneLine struct {
 
 func (x *PhoneLine) Reset() {
 	*x = PhoneLine{}
-	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[34]
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2132,7 +2464,7 @@ func (x *PhoneLine) String() string {
 func (*PhoneLine) ProtoMessage() {}
 
 func (x *PhoneLine) ProtoReflect() protoreflect.Message {
-	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[34]
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2145,7 +2477,7 @@ func (x *PhoneLine) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PhoneLine.ProtoReflect.Descriptor instead.
 func (*PhoneLine) Descriptor() ([]byte, []int) {
-	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{34}
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *PhoneLine) GetIndex() int32 {
@@ -2170,13 +2502,17 @@ type ConfigFetch struct {
 	// Source address "ip:port" the request came from.
 	SourceAddress string `protobuf:"bytes,3,opt,name=source_address,json=sourceAddress,proto3" json:"source_address,omitempty"`
 	UserAgent     string `protobuf:"bytes,4,opt,name=user_agent,json=userAgent,proto3" json:"user_agent,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// How the fetch proved it came from the phone.
+	Proof FetchProof `protobuf:"varint,50,opt,name=proof,proto3,enum=dialtone.inventory.v1.FetchProof" json:"proof,omitempty"`
+	// SHA-256 (hex) of the verified device certificate, when proof is TOKEN_CERTIFICATE.
+	CertificateSha256 string `protobuf:"bytes,51,opt,name=certificate_sha256,json=certificateSha256,proto3" json:"certificate_sha256,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *ConfigFetch) Reset() {
 	*x = ConfigFetch{}
-	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[35]
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2188,7 +2524,7 @@ func (x *ConfigFetch) String() string {
 func (*ConfigFetch) ProtoMessage() {}
 
 func (x *ConfigFetch) ProtoReflect() protoreflect.Message {
-	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[35]
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2201,7 +2537,7 @@ func (x *ConfigFetch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigFetch.ProtoReflect.Descriptor instead.
 func (*ConfigFetch) Descriptor() ([]byte, []int) {
-	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{35}
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ConfigFetch) GetTime() *timestamppb.Timestamp {
@@ -2232,6 +2568,20 @@ func (x *ConfigFetch) GetUserAgent() string {
 	return ""
 }
 
+func (x *ConfigFetch) GetProof() FetchProof {
+	if x != nil {
+		return x.Proof
+	}
+	return FetchProof_FETCH_PROOF_UNSPECIFIED
+}
+
+func (x *ConfigFetch) GetCertificateSha256() string {
+	if x != nil {
+		return x.CertificateSha256
+	}
+	return ""
+}
+
 // PhoneRpsStatus is the phone's redirect-service status as rps-client last reported it.
 type PhoneRpsStatus struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2245,7 +2595,7 @@ type PhoneRpsStatus struct {
 
 func (x *PhoneRpsStatus) Reset() {
 	*x = PhoneRpsStatus{}
-	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[36]
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2257,7 +2607,7 @@ func (x *PhoneRpsStatus) String() string {
 func (*PhoneRpsStatus) ProtoMessage() {}
 
 func (x *PhoneRpsStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[36]
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2270,7 +2620,7 @@ func (x *PhoneRpsStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PhoneRpsStatus.ProtoReflect.Descriptor instead.
 func (*PhoneRpsStatus) Descriptor() ([]byte, []int) {
-	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{36}
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *PhoneRpsStatus) GetState() v11.RegistrationState {
@@ -2343,15 +2693,26 @@ type Phone struct {
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,21,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,22,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	// Output only: incremented by every change.
-	Revision      int64  `protobuf:"varint,23,opt,name=revision,proto3" json:"revision,omitempty"`
-	Etag          string `protobuf:"bytes,24,opt,name=etag,proto3" json:"etag,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Revision int64  `protobuf:"varint,23,opt,name=revision,proto3" json:"revision,omitempty"`
+	Etag     string `protobuf:"bytes,24,opt,name=etag,proto3" json:"etag,omitempty"`
+	// Output only: what the pnp-listener last proved at the link layer.
+	LastLinkProof *LinkProof `protobuf:"bytes,50,opt,name=last_link_proof,json=lastLinkProof,proto3" json:"last_link_proof,omitempty"`
+	// Output only: the identity files with secrets are released to.
+	SecretRelease *ReleaseIdentity `protobuf:"bytes,51,opt,name=secret_release,json=secretRelease,proto3" json:"secret_release,omitempty"`
+	// Output only: a different identity that was refused and awaits ApprovePhone.
+	PendingRelease *ReleaseIdentity `protobuf:"bytes,52,opt,name=pending_release,json=pendingRelease,proto3" json:"pending_release,omitempty"`
+	// Output only: SHA-256 (hex) of the last verified device certificate; under
+	// DEVICE_CERT_POLICY_PREFER a phone that has one must present it.
+	DeviceCertificateSha256 string `protobuf:"bytes,53,opt,name=device_certificate_sha256,json=deviceCertificateSha256,proto3" json:"device_certificate_sha256,omitempty"`
+	// Output only: the effective device_cert policy (phone, else tenant, else OFF).
+	EffectiveDeviceCert DeviceCertPolicy `protobuf:"varint,54,opt,name=effective_device_cert,json=effectiveDeviceCert,proto3,enum=dialtone.inventory.v1.DeviceCertPolicy" json:"effective_device_cert,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *Phone) Reset() {
 	*x = Phone{}
-	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[37]
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2363,7 +2724,7 @@ func (x *Phone) String() string {
 func (*Phone) ProtoMessage() {}
 
 func (x *Phone) ProtoReflect() protoreflect.Message {
-	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[37]
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2376,7 +2737,7 @@ func (x *Phone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Phone.ProtoReflect.Descriptor instead.
 func (*Phone) Descriptor() ([]byte, []int) {
-	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{37}
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *Phone) GetName() string {
@@ -2547,6 +2908,41 @@ func (x *Phone) GetEtag() string {
 	return ""
 }
 
+func (x *Phone) GetLastLinkProof() *LinkProof {
+	if x != nil {
+		return x.LastLinkProof
+	}
+	return nil
+}
+
+func (x *Phone) GetSecretRelease() *ReleaseIdentity {
+	if x != nil {
+		return x.SecretRelease
+	}
+	return nil
+}
+
+func (x *Phone) GetPendingRelease() *ReleaseIdentity {
+	if x != nil {
+		return x.PendingRelease
+	}
+	return nil
+}
+
+func (x *Phone) GetDeviceCertificateSha256() string {
+	if x != nil {
+		return x.DeviceCertificateSha256
+	}
+	return ""
+}
+
+func (x *Phone) GetEffectiveDeviceCert() DeviceCertPolicy {
+	if x != nil {
+		return x.EffectiveDeviceCert
+	}
+	return DeviceCertPolicy_DEVICE_CERT_POLICY_UNSPECIFIED
+}
+
 type CreatePhoneRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// mac, model (vendor optional: derived from the catalog or OUI), tenant, lines, settings.
@@ -2557,7 +2953,7 @@ type CreatePhoneRequest struct {
 
 func (x *CreatePhoneRequest) Reset() {
 	*x = CreatePhoneRequest{}
-	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[38]
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2569,7 +2965,7 @@ func (x *CreatePhoneRequest) String() string {
 func (*CreatePhoneRequest) ProtoMessage() {}
 
 func (x *CreatePhoneRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[38]
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2582,7 +2978,7 @@ func (x *CreatePhoneRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreatePhoneRequest.ProtoReflect.Descriptor instead.
 func (*CreatePhoneRequest) Descriptor() ([]byte, []int) {
-	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{38}
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *CreatePhoneRequest) GetPhone() *Phone {
@@ -2601,7 +2997,7 @@ type CreatePhoneResponse struct {
 
 func (x *CreatePhoneResponse) Reset() {
 	*x = CreatePhoneResponse{}
-	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[39]
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2613,7 +3009,7 @@ func (x *CreatePhoneResponse) String() string {
 func (*CreatePhoneResponse) ProtoMessage() {}
 
 func (x *CreatePhoneResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[39]
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2626,7 +3022,7 @@ func (x *CreatePhoneResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreatePhoneResponse.ProtoReflect.Descriptor instead.
 func (*CreatePhoneResponse) Descriptor() ([]byte, []int) {
-	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{39}
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *CreatePhoneResponse) GetPhone() *Phone {
@@ -2646,7 +3042,7 @@ type GetPhoneRequest struct {
 
 func (x *GetPhoneRequest) Reset() {
 	*x = GetPhoneRequest{}
-	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[40]
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2658,7 +3054,7 @@ func (x *GetPhoneRequest) String() string {
 func (*GetPhoneRequest) ProtoMessage() {}
 
 func (x *GetPhoneRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[40]
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2671,7 +3067,7 @@ func (x *GetPhoneRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPhoneRequest.ProtoReflect.Descriptor instead.
 func (*GetPhoneRequest) Descriptor() ([]byte, []int) {
-	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{40}
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *GetPhoneRequest) GetName() string {
@@ -2690,7 +3086,7 @@ type GetPhoneResponse struct {
 
 func (x *GetPhoneResponse) Reset() {
 	*x = GetPhoneResponse{}
-	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[41]
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2702,7 +3098,7 @@ func (x *GetPhoneResponse) String() string {
 func (*GetPhoneResponse) ProtoMessage() {}
 
 func (x *GetPhoneResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[41]
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2715,7 +3111,7 @@ func (x *GetPhoneResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPhoneResponse.ProtoReflect.Descriptor instead.
 func (*GetPhoneResponse) Descriptor() ([]byte, []int) {
-	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{41}
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *GetPhoneResponse) GetPhone() *Phone {
@@ -2741,7 +3137,7 @@ type ListPhonesRequest struct {
 
 func (x *ListPhonesRequest) Reset() {
 	*x = ListPhonesRequest{}
-	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[42]
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2753,7 +3149,7 @@ func (x *ListPhonesRequest) String() string {
 func (*ListPhonesRequest) ProtoMessage() {}
 
 func (x *ListPhonesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[42]
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2766,7 +3162,7 @@ func (x *ListPhonesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPhonesRequest.ProtoReflect.Descriptor instead.
 func (*ListPhonesRequest) Descriptor() ([]byte, []int) {
-	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{42}
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ListPhonesRequest) GetPageSize() int32 {
@@ -2814,7 +3210,7 @@ type ListPhonesResponse struct {
 
 func (x *ListPhonesResponse) Reset() {
 	*x = ListPhonesResponse{}
-	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[43]
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2826,7 +3222,7 @@ func (x *ListPhonesResponse) String() string {
 func (*ListPhonesResponse) ProtoMessage() {}
 
 func (x *ListPhonesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[43]
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2839,7 +3235,7 @@ func (x *ListPhonesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPhonesResponse.ProtoReflect.Descriptor instead.
 func (*ListPhonesResponse) Descriptor() ([]byte, []int) {
-	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{43}
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ListPhonesResponse) GetPhones() []*Phone {
@@ -2867,7 +3263,7 @@ type UpdatePhoneRequest struct {
 
 func (x *UpdatePhoneRequest) Reset() {
 	*x = UpdatePhoneRequest{}
-	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[44]
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2879,7 +3275,7 @@ func (x *UpdatePhoneRequest) String() string {
 func (*UpdatePhoneRequest) ProtoMessage() {}
 
 func (x *UpdatePhoneRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[44]
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2892,7 +3288,7 @@ func (x *UpdatePhoneRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdatePhoneRequest.ProtoReflect.Descriptor instead.
 func (*UpdatePhoneRequest) Descriptor() ([]byte, []int) {
-	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{44}
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *UpdatePhoneRequest) GetPhone() *Phone {
@@ -2918,7 +3314,7 @@ type UpdatePhoneResponse struct {
 
 func (x *UpdatePhoneResponse) Reset() {
 	*x = UpdatePhoneResponse{}
-	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[45]
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2930,7 +3326,7 @@ func (x *UpdatePhoneResponse) String() string {
 func (*UpdatePhoneResponse) ProtoMessage() {}
 
 func (x *UpdatePhoneResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[45]
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2943,7 +3339,7 @@ func (x *UpdatePhoneResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdatePhoneResponse.ProtoReflect.Descriptor instead.
 func (*UpdatePhoneResponse) Descriptor() ([]byte, []int) {
-	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{45}
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *UpdatePhoneResponse) GetPhone() *Phone {
@@ -2963,7 +3359,7 @@ type DeletePhoneRequest struct {
 
 func (x *DeletePhoneRequest) Reset() {
 	*x = DeletePhoneRequest{}
-	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[46]
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2975,7 +3371,7 @@ func (x *DeletePhoneRequest) String() string {
 func (*DeletePhoneRequest) ProtoMessage() {}
 
 func (x *DeletePhoneRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[46]
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2988,7 +3384,7 @@ func (x *DeletePhoneRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeletePhoneRequest.ProtoReflect.Descriptor instead.
 func (*DeletePhoneRequest) Descriptor() ([]byte, []int) {
-	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{46}
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *DeletePhoneRequest) GetName() string {
@@ -3013,7 +3409,7 @@ type DeletePhoneResponse struct {
 
 func (x *DeletePhoneResponse) Reset() {
 	*x = DeletePhoneResponse{}
-	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[47]
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3025,7 +3421,7 @@ func (x *DeletePhoneResponse) String() string {
 func (*DeletePhoneResponse) ProtoMessage() {}
 
 func (x *DeletePhoneResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[47]
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3038,7 +3434,7 @@ func (x *DeletePhoneResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeletePhoneResponse.ProtoReflect.Descriptor instead.
 func (*DeletePhoneResponse) Descriptor() ([]byte, []int) {
-	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{47}
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{49}
 }
 
 type AssignPhoneRequest struct {
@@ -3053,7 +3449,14 @@ type AssignPhoneRequest struct {
 	Tenant string `protobuf:"bytes,4,opt,name=tenant,proto3" json:"tenant,omitempty"`
 	// Extensions for lines 2..n (multi-line phones, DECT bases).
 	AdditionalExtensions []string `protobuf:"bytes,5,rep,name=additional_extensions,json=additionalExtensions,proto3" json:"additional_extensions,omitempty"`
-	// Settings to apply; unset fields take the tenant defaults.
+	// Settings to apply. On a phone without settings (discovered, or added
+	// without lines) unset fields take the tenant defaults. On a phone that
+	// already has settings (re-assigned in its tenant, e.g. to change its
+	// lines) the fields set here replace the stored ones and every field not
+	// set keeps its stored value: a non-empty string, a transport, a non-empty
+	// codec list and a true boolean count as set; an empty string, an empty
+	// list and false do not. To clear a setting or turn a boolean off, use
+	// UpdatePhone with an update_mask ("settings.language", "settings.https").
 	Settings *ProvisioningSettings `protobuf:"bytes,6,opt,name=settings,proto3" json:"settings,omitempty"`
 	// Optional etag of the phone.
 	Etag          string `protobuf:"bytes,7,opt,name=etag,proto3" json:"etag,omitempty"`
@@ -3063,7 +3466,7 @@ type AssignPhoneRequest struct {
 
 func (x *AssignPhoneRequest) Reset() {
 	*x = AssignPhoneRequest{}
-	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[48]
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3075,7 +3478,7 @@ func (x *AssignPhoneRequest) String() string {
 func (*AssignPhoneRequest) ProtoMessage() {}
 
 func (x *AssignPhoneRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[48]
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3088,7 +3491,7 @@ func (x *AssignPhoneRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AssignPhoneRequest.ProtoReflect.Descriptor instead.
 func (*AssignPhoneRequest) Descriptor() ([]byte, []int) {
-	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{48}
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *AssignPhoneRequest) GetName() string {
@@ -3151,7 +3554,7 @@ type AssignPhoneResponse struct {
 
 func (x *AssignPhoneResponse) Reset() {
 	*x = AssignPhoneResponse{}
-	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[49]
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3163,7 +3566,7 @@ func (x *AssignPhoneResponse) String() string {
 func (*AssignPhoneResponse) ProtoMessage() {}
 
 func (x *AssignPhoneResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[49]
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3176,7 +3579,7 @@ func (x *AssignPhoneResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AssignPhoneResponse.ProtoReflect.Descriptor instead.
 func (*AssignPhoneResponse) Descriptor() ([]byte, []int) {
-	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{49}
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *AssignPhoneResponse) GetPhone() *Phone {
@@ -3203,7 +3606,7 @@ type UnassignPhoneRequest struct {
 
 func (x *UnassignPhoneRequest) Reset() {
 	*x = UnassignPhoneRequest{}
-	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[50]
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3215,7 +3618,7 @@ func (x *UnassignPhoneRequest) String() string {
 func (*UnassignPhoneRequest) ProtoMessage() {}
 
 func (x *UnassignPhoneRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[50]
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3228,7 +3631,7 @@ func (x *UnassignPhoneRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnassignPhoneRequest.ProtoReflect.Descriptor instead.
 func (*UnassignPhoneRequest) Descriptor() ([]byte, []int) {
-	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{50}
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *UnassignPhoneRequest) GetName() string {
@@ -3254,7 +3657,7 @@ type UnassignPhoneResponse struct {
 
 func (x *UnassignPhoneResponse) Reset() {
 	*x = UnassignPhoneResponse{}
-	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[51]
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3266,7 +3669,7 @@ func (x *UnassignPhoneResponse) String() string {
 func (*UnassignPhoneResponse) ProtoMessage() {}
 
 func (x *UnassignPhoneResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[51]
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3279,7 +3682,7 @@ func (x *UnassignPhoneResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnassignPhoneResponse.ProtoReflect.Descriptor instead.
 func (*UnassignPhoneResponse) Descriptor() ([]byte, []int) {
-	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{51}
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *UnassignPhoneResponse) GetPhone() *Phone {
@@ -3300,7 +3703,7 @@ type RotateProvisioningTokenRequest struct {
 
 func (x *RotateProvisioningTokenRequest) Reset() {
 	*x = RotateProvisioningTokenRequest{}
-	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[52]
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3312,7 +3715,7 @@ func (x *RotateProvisioningTokenRequest) String() string {
 func (*RotateProvisioningTokenRequest) ProtoMessage() {}
 
 func (x *RotateProvisioningTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[52]
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3325,7 +3728,7 @@ func (x *RotateProvisioningTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateProvisioningTokenRequest.ProtoReflect.Descriptor instead.
 func (*RotateProvisioningTokenRequest) Descriptor() ([]byte, []int) {
-	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{52}
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *RotateProvisioningTokenRequest) GetName() string {
@@ -3352,7 +3755,7 @@ type RotateProvisioningTokenResponse struct {
 
 func (x *RotateProvisioningTokenResponse) Reset() {
 	*x = RotateProvisioningTokenResponse{}
-	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[53]
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3364,7 +3767,7 @@ func (x *RotateProvisioningTokenResponse) String() string {
 func (*RotateProvisioningTokenResponse) ProtoMessage() {}
 
 func (x *RotateProvisioningTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[53]
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3377,7 +3780,7 @@ func (x *RotateProvisioningTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateProvisioningTokenResponse.ProtoReflect.Descriptor instead.
 func (*RotateProvisioningTokenResponse) Descriptor() ([]byte, []int) {
-	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{53}
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *RotateProvisioningTokenResponse) GetPhone() *Phone {
@@ -3404,7 +3807,7 @@ type GetProvisioningUrlRequest struct {
 
 func (x *GetProvisioningUrlRequest) Reset() {
 	*x = GetProvisioningUrlRequest{}
-	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[54]
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3416,7 +3819,7 @@ func (x *GetProvisioningUrlRequest) String() string {
 func (*GetProvisioningUrlRequest) ProtoMessage() {}
 
 func (x *GetProvisioningUrlRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[54]
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3429,7 +3832,7 @@ func (x *GetProvisioningUrlRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetProvisioningUrlRequest.ProtoReflect.Descriptor instead.
 func (*GetProvisioningUrlRequest) Descriptor() ([]byte, []int) {
-	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{54}
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *GetProvisioningUrlRequest) GetName() string {
@@ -3452,7 +3855,7 @@ type GetProvisioningUrlResponse struct {
 
 func (x *GetProvisioningUrlResponse) Reset() {
 	*x = GetProvisioningUrlResponse{}
-	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[55]
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3464,7 +3867,7 @@ func (x *GetProvisioningUrlResponse) String() string {
 func (*GetProvisioningUrlResponse) ProtoMessage() {}
 
 func (x *GetProvisioningUrlResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[55]
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3477,7 +3880,7 @@ func (x *GetProvisioningUrlResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetProvisioningUrlResponse.ProtoReflect.Descriptor instead.
 func (*GetProvisioningUrlResponse) Descriptor() ([]byte, []int) {
-	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{55}
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *GetProvisioningUrlResponse) GetUrl() string {
@@ -3511,7 +3914,7 @@ type GetProvisioningProfileRequest struct {
 
 func (x *GetProvisioningProfileRequest) Reset() {
 	*x = GetProvisioningProfileRequest{}
-	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[56]
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3523,7 +3926,7 @@ func (x *GetProvisioningProfileRequest) String() string {
 func (*GetProvisioningProfileRequest) ProtoMessage() {}
 
 func (x *GetProvisioningProfileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[56]
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3536,7 +3939,7 @@ func (x *GetProvisioningProfileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetProvisioningProfileRequest.ProtoReflect.Descriptor instead.
 func (*GetProvisioningProfileRequest) Descriptor() ([]byte, []int) {
-	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{56}
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *GetProvisioningProfileRequest) GetToken() string {
@@ -3563,7 +3966,7 @@ type GetProvisioningProfileResponse struct {
 
 func (x *GetProvisioningProfileResponse) Reset() {
 	*x = GetProvisioningProfileResponse{}
-	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[57]
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3575,7 +3978,7 @@ func (x *GetProvisioningProfileResponse) String() string {
 func (*GetProvisioningProfileResponse) ProtoMessage() {}
 
 func (x *GetProvisioningProfileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[57]
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3588,7 +3991,7 @@ func (x *GetProvisioningProfileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetProvisioningProfileResponse.ProtoReflect.Descriptor instead.
 func (*GetProvisioningProfileResponse) Descriptor() ([]byte, []int) {
-	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{57}
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *GetProvisioningProfileResponse) GetProfile() *v1.ProvisioningProfile {
@@ -3626,6 +4029,261 @@ func (x *GetProvisioningProfileResponse) GetGrace() bool {
 	return false
 }
 
+type AuthorizeSecretReleaseRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The token from the URL path (the edge proves it holds it).
+	Token string     `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	Proof FetchProof `protobuf:"varint,2,opt,name=proof,proto3,enum=dialtone.inventory.v1.FetchProof" json:"proof,omitempty"`
+	// SHA-256 (hex) of a device certificate that verified against the vendor's
+	// CA and names the phone's MAC; empty when none was presented or it did not verify.
+	CertificateSha256  string `protobuf:"bytes,3,opt,name=certificate_sha256,json=certificateSha256,proto3" json:"certificate_sha256,omitempty"`
+	CertificateSubject string `protobuf:"bytes,4,opt,name=certificate_subject,json=certificateSubject,proto3" json:"certificate_subject,omitempty"`
+	SourceAddress      string `protobuf:"bytes,5,opt,name=source_address,json=sourceAddress,proto3" json:"source_address,omitempty"`
+	UserAgent          string `protobuf:"bytes,6,opt,name=user_agent,json=userAgent,proto3" json:"user_agent,omitempty"`
+	FileName           string `protobuf:"bytes,7,opt,name=file_name,json=fileName,proto3" json:"file_name,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *AuthorizeSecretReleaseRequest) Reset() {
+	*x = AuthorizeSecretReleaseRequest{}
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthorizeSecretReleaseRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthorizeSecretReleaseRequest) ProtoMessage() {}
+
+func (x *AuthorizeSecretReleaseRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthorizeSecretReleaseRequest.ProtoReflect.Descriptor instead.
+func (*AuthorizeSecretReleaseRequest) Descriptor() ([]byte, []int) {
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{60}
+}
+
+func (x *AuthorizeSecretReleaseRequest) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *AuthorizeSecretReleaseRequest) GetProof() FetchProof {
+	if x != nil {
+		return x.Proof
+	}
+	return FetchProof_FETCH_PROOF_UNSPECIFIED
+}
+
+func (x *AuthorizeSecretReleaseRequest) GetCertificateSha256() string {
+	if x != nil {
+		return x.CertificateSha256
+	}
+	return ""
+}
+
+func (x *AuthorizeSecretReleaseRequest) GetCertificateSubject() string {
+	if x != nil {
+		return x.CertificateSubject
+	}
+	return ""
+}
+
+func (x *AuthorizeSecretReleaseRequest) GetSourceAddress() string {
+	if x != nil {
+		return x.SourceAddress
+	}
+	return ""
+}
+
+func (x *AuthorizeSecretReleaseRequest) GetUserAgent() string {
+	if x != nil {
+		return x.UserAgent
+	}
+	return ""
+}
+
+func (x *AuthorizeSecretReleaseRequest) GetFileName() string {
+	if x != nil {
+		return x.FileName
+	}
+	return ""
+}
+
+type AuthorizeSecretReleaseResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Allowed bool                   `protobuf:"varint,1,opt,name=allowed,proto3" json:"allowed,omitempty"`
+	// Why not (no secret in it): "device certificate required", ...
+	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The identity the decision was about.
+	Identity      string `protobuf:"bytes,3,opt,name=identity,proto3" json:"identity,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthorizeSecretReleaseResponse) Reset() {
+	*x = AuthorizeSecretReleaseResponse{}
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthorizeSecretReleaseResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthorizeSecretReleaseResponse) ProtoMessage() {}
+
+func (x *AuthorizeSecretReleaseResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthorizeSecretReleaseResponse.ProtoReflect.Descriptor instead.
+func (*AuthorizeSecretReleaseResponse) Descriptor() ([]byte, []int) {
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{61}
+}
+
+func (x *AuthorizeSecretReleaseResponse) GetAllowed() bool {
+	if x != nil {
+		return x.Allowed
+	}
+	return false
+}
+
+func (x *AuthorizeSecretReleaseResponse) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *AuthorizeSecretReleaseResponse) GetIdentity() string {
+	if x != nil {
+		return x.Identity
+	}
+	return ""
+}
+
+type ApprovePhoneRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "phones/{mac}".
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Optional etag of the phone.
+	Etag          string `protobuf:"bytes,2,opt,name=etag,proto3" json:"etag,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApprovePhoneRequest) Reset() {
+	*x = ApprovePhoneRequest{}
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApprovePhoneRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApprovePhoneRequest) ProtoMessage() {}
+
+func (x *ApprovePhoneRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApprovePhoneRequest.ProtoReflect.Descriptor instead.
+func (*ApprovePhoneRequest) Descriptor() ([]byte, []int) {
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *ApprovePhoneRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ApprovePhoneRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
+type ApprovePhoneResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Phone         *Phone                 `protobuf:"bytes,1,opt,name=phone,proto3" json:"phone,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApprovePhoneResponse) Reset() {
+	*x = ApprovePhoneResponse{}
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApprovePhoneResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApprovePhoneResponse) ProtoMessage() {}
+
+func (x *ApprovePhoneResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApprovePhoneResponse.ProtoReflect.Descriptor instead.
+func (*ApprovePhoneResponse) Descriptor() ([]byte, []int) {
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{63}
+}
+
+func (x *ApprovePhoneResponse) GetPhone() *Phone {
+	if x != nil {
+		return x.Phone
+	}
+	return nil
+}
+
 type ReprovisionPhoneRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -3637,7 +4295,7 @@ type ReprovisionPhoneRequest struct {
 
 func (x *ReprovisionPhoneRequest) Reset() {
 	*x = ReprovisionPhoneRequest{}
-	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[58]
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3649,7 +4307,7 @@ func (x *ReprovisionPhoneRequest) String() string {
 func (*ReprovisionPhoneRequest) ProtoMessage() {}
 
 func (x *ReprovisionPhoneRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[58]
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3662,7 +4320,7 @@ func (x *ReprovisionPhoneRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReprovisionPhoneRequest.ProtoReflect.Descriptor instead.
 func (*ReprovisionPhoneRequest) Descriptor() ([]byte, []int) {
-	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{58}
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *ReprovisionPhoneRequest) GetName() string {
@@ -3688,7 +4346,7 @@ type ReprovisionPhoneResponse struct {
 
 func (x *ReprovisionPhoneResponse) Reset() {
 	*x = ReprovisionPhoneResponse{}
-	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[59]
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3700,7 +4358,7 @@ func (x *ReprovisionPhoneResponse) String() string {
 func (*ReprovisionPhoneResponse) ProtoMessage() {}
 
 func (x *ReprovisionPhoneResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[59]
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3713,7 +4371,7 @@ func (x *ReprovisionPhoneResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReprovisionPhoneResponse.ProtoReflect.Descriptor instead.
 func (*ReprovisionPhoneResponse) Descriptor() ([]byte, []int) {
-	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{59}
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *ReprovisionPhoneResponse) GetPhone() *Phone {
@@ -3726,17 +4384,20 @@ func (x *ReprovisionPhoneResponse) GetPhone() *Phone {
 type WatchPhonesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Resume after this stream sequence (from a previous WatchPhonesResponse);
-	// 0 means only changes from now on.
+	// 0 means only changes from now on (unless replay is set).
 	StartAfterSequence uint64 `protobuf:"varint,1,opt,name=start_after_sequence,json=startAfterSequence,proto3" json:"start_after_sequence,omitempty"`
 	// Optional tenant filter (resource name).
-	Tenant        string `protobuf:"bytes,2,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Tenant string `protobuf:"bytes,2,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	// With start_after_sequence 0: replay every change the stream still
+	// retains, from the first, then follow new ones.
+	Replay        bool `protobuf:"varint,80,opt,name=replay,proto3" json:"replay,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *WatchPhonesRequest) Reset() {
 	*x = WatchPhonesRequest{}
-	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[60]
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3748,7 +4409,7 @@ func (x *WatchPhonesRequest) String() string {
 func (*WatchPhonesRequest) ProtoMessage() {}
 
 func (x *WatchPhonesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[60]
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3761,7 +4422,7 @@ func (x *WatchPhonesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchPhonesRequest.ProtoReflect.Descriptor instead.
 func (*WatchPhonesRequest) Descriptor() ([]byte, []int) {
-	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{60}
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *WatchPhonesRequest) GetStartAfterSequence() uint64 {
@@ -3778,6 +4439,13 @@ func (x *WatchPhonesRequest) GetTenant() string {
 	return ""
 }
 
+func (x *WatchPhonesRequest) GetReplay() bool {
+	if x != nil {
+		return x.Replay
+	}
+	return false
+}
+
 type WatchPhonesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Position in the change stream; pass it back as start_after_sequence to resume.
@@ -3792,7 +4460,7 @@ type WatchPhonesResponse struct {
 
 func (x *WatchPhonesResponse) Reset() {
 	*x = WatchPhonesResponse{}
-	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[61]
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3804,7 +4472,7 @@ func (x *WatchPhonesResponse) String() string {
 func (*WatchPhonesResponse) ProtoMessage() {}
 
 func (x *WatchPhonesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[61]
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3817,7 +4485,7 @@ func (x *WatchPhonesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchPhonesResponse.ProtoReflect.Descriptor instead.
 func (*WatchPhonesResponse) Descriptor() ([]byte, []int) {
-	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{61}
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *WatchPhonesResponse) GetSequence() uint64 {
@@ -3973,7 +4641,7 @@ const file_dialtone_inventory_v1_inventory_proto_rawDesc = "" +
 	"\x16DeleteExtensionRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04etag\x18\x02 \x01(\tR\x04etag\"\x19\n" +
-	"\x17DeleteExtensionResponse\"\xf3\x02\n" +
+	"\x17DeleteExtensionResponse\"\xbd\x03\n" +
 	"\x14ProvisioningSettings\x12!\n" +
 	"\fweb_password\x18\x01 \x01(\tR\vwebPassword\x12(\n" +
 	"\x10has_web_password\x18\x02 \x01(\bR\x0ehasWebPassword\x12\x1a\n" +
@@ -3983,22 +4651,42 @@ const file_dialtone_inventory_v1_inventory_proto_rawDesc = "" +
 	"\ttransport\x18\x06 \x01(\x0e2#.dialtone.provisioning.v1.TransportR\ttransport\x12\x1e\n" +
 	"\vsave_to_rps\x18\a \x01(\bR\tsaveToRps\x12\x14\n" +
 	"\x05https\x18\b \x01(\bR\x05https\x127\n" +
-	"\x06codecs\x18\t \x03(\x0e2\x1f.dialtone.provisioning.v1.CodecR\x06codecs\"?\n" +
+	"\x06codecs\x18\t \x03(\x0e2\x1f.dialtone.provisioning.v1.CodecR\x06codecs\x12H\n" +
+	"\vdevice_cert\x182 \x01(\x0e2'.dialtone.inventory.v1.DeviceCertPolicyR\n" +
+	"deviceCert\"\xbd\x01\n" +
+	"\tLinkProof\x12!\n" +
+	"\flink_address\x18\x01 \x01(\tR\vlinkAddress\x12\x1a\n" +
+	"\bverified\x18\x02 \x01(\bR\bverified\x12%\n" +
+	"\x0esource_address\x18\x03 \x01(\tR\rsourceAddress\x12\x1a\n" +
+	"\blistener\x18\x04 \x01(\tR\blistener\x12.\n" +
+	"\x04time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"\xb6\x02\n" +
+	"\x0fReleaseIdentity\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x127\n" +
+	"\x05proof\x18\x02 \x01(\x0e2!.dialtone.inventory.v1.FetchProofR\x05proof\x12/\n" +
+	"\x13certificate_subject\x18\x03 \x01(\tR\x12certificateSubject\x12%\n" +
+	"\x0esource_address\x18\x04 \x01(\tR\rsourceAddress\x12\x1d\n" +
+	"\n" +
+	"user_agent\x18\x05 \x01(\tR\tuserAgent\x12\x1b\n" +
+	"\tfile_name\x18\x06 \x01(\tR\bfileName\x12.\n" +
+	"\x04time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x16\n" +
+	"\x06reason\x18\b \x01(\tR\x06reason\"?\n" +
 	"\tPhoneLine\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x05R\x05index\x12\x1c\n" +
-	"\textension\x18\x02 \x01(\tR\textension\"\xa0\x01\n" +
+	"\textension\x18\x02 \x01(\tR\textension\"\x88\x02\n" +
 	"\vConfigFetch\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x1b\n" +
 	"\tfile_name\x18\x02 \x01(\tR\bfileName\x12%\n" +
 	"\x0esource_address\x18\x03 \x01(\tR\rsourceAddress\x12\x1d\n" +
 	"\n" +
-	"user_agent\x18\x04 \x01(\tR\tuserAgent\"\xe8\x01\n" +
+	"user_agent\x18\x04 \x01(\tR\tuserAgent\x127\n" +
+	"\x05proof\x182 \x01(\x0e2!.dialtone.inventory.v1.FetchProofR\x05proof\x12-\n" +
+	"\x12certificate_sha256\x183 \x01(\tR\x11certificateSha256\"\xe8\x01\n" +
 	"\x0ePhoneRpsStatus\x128\n" +
 	"\x05state\x18\x01 \x01(\x0e2\".dialtone.rps.v1.RegistrationStateR\x05state\x12E\n" +
 	"\x0efailure_reason\x18\x02 \x01(\x0e2\x1e.dialtone.rps.v1.FailureReasonR\rfailureReason\x12\x18\n" +
 	"\amessage\x18\x03 \x01(\tR\amessage\x12;\n" +
 	"\vupdate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\"\xba\b\n" +
+	"updateTime\"\xbd\v\n" +
 	"\x05Phone\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
 	"\x03mac\x18\x02 \x01(\tR\x03mac\x12\x16\n" +
@@ -4029,7 +4717,12 @@ const file_dialtone_inventory_v1_inventory_proto_rawDesc = "" +
 	"\vupdate_time\x18\x16 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x1a\n" +
 	"\brevision\x18\x17 \x01(\x03R\brevision\x12\x12\n" +
-	"\x04etag\x18\x18 \x01(\tR\x04etag\"H\n" +
+	"\x04etag\x18\x18 \x01(\tR\x04etag\x12H\n" +
+	"\x0flast_link_proof\x182 \x01(\v2 .dialtone.inventory.v1.LinkProofR\rlastLinkProof\x12M\n" +
+	"\x0esecret_release\x183 \x01(\v2&.dialtone.inventory.v1.ReleaseIdentityR\rsecretRelease\x12O\n" +
+	"\x0fpending_release\x184 \x01(\v2&.dialtone.inventory.v1.ReleaseIdentityR\x0ependingRelease\x12:\n" +
+	"\x19device_certificate_sha256\x185 \x01(\tR\x17deviceCertificateSha256\x12[\n" +
+	"\x15effective_device_cert\x186 \x01(\x0e2'.dialtone.inventory.v1.DeviceCertPolicyR\x13effectiveDeviceCert\"H\n" +
 	"\x12CreatePhoneRequest\x122\n" +
 	"\x05phone\x18\x01 \x01(\v2\x1c.dialtone.inventory.v1.PhoneR\x05phone\"I\n" +
 	"\x13CreatePhoneResponse\x122\n" +
@@ -4093,32 +4786,63 @@ const file_dialtone_inventory_v1_inventory_proto_rawDesc = "" +
 	"\x05phone\x18\x02 \x01(\tR\x05phone\x127\n" +
 	"\x05state\x18\x03 \x01(\x0e2!.dialtone.inventory.v1.PhoneStateR\x05state\x12%\n" +
 	"\x0ehttps_required\x18\x04 \x01(\bR\rhttpsRequired\x12\x14\n" +
-	"\x05grace\x18\x05 \x01(\bR\x05grace\"E\n" +
+	"\x05grace\x18\x05 \x01(\bR\x05grace\"\xb1\x02\n" +
+	"\x1dAuthorizeSecretReleaseRequest\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\x127\n" +
+	"\x05proof\x18\x02 \x01(\x0e2!.dialtone.inventory.v1.FetchProofR\x05proof\x12-\n" +
+	"\x12certificate_sha256\x18\x03 \x01(\tR\x11certificateSha256\x12/\n" +
+	"\x13certificate_subject\x18\x04 \x01(\tR\x12certificateSubject\x12%\n" +
+	"\x0esource_address\x18\x05 \x01(\tR\rsourceAddress\x12\x1d\n" +
+	"\n" +
+	"user_agent\x18\x06 \x01(\tR\tuserAgent\x12\x1b\n" +
+	"\tfile_name\x18\a \x01(\tR\bfileName\"n\n" +
+	"\x1eAuthorizeSecretReleaseResponse\x12\x18\n" +
+	"\aallowed\x18\x01 \x01(\bR\aallowed\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x1a\n" +
+	"\bidentity\x18\x03 \x01(\tR\bidentity\"=\n" +
+	"\x13ApprovePhoneRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04etag\x18\x02 \x01(\tR\x04etag\"J\n" +
+	"\x14ApprovePhoneResponse\x122\n" +
+	"\x05phone\x18\x01 \x01(\v2\x1c.dialtone.inventory.v1.PhoneR\x05phone\"E\n" +
 	"\x17ReprovisionPhoneRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06reboot\x18\x02 \x01(\bR\x06reboot\"N\n" +
 	"\x18ReprovisionPhoneResponse\x122\n" +
-	"\x05phone\x18\x01 \x01(\v2\x1c.dialtone.inventory.v1.PhoneR\x05phone\"^\n" +
+	"\x05phone\x18\x01 \x01(\v2\x1c.dialtone.inventory.v1.PhoneR\x05phone\"v\n" +
 	"\x12WatchPhonesRequest\x120\n" +
 	"\x14start_after_sequence\x18\x01 \x01(\x04R\x12startAfterSequence\x12\x16\n" +
-	"\x06tenant\x18\x02 \x01(\tR\x06tenant\"\xeb\x01\n" +
+	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12\x16\n" +
+	"\x06replay\x18P \x01(\bR\x06replay\"\xeb\x01\n" +
 	"\x13WatchPhonesResponse\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12G\n" +
 	"\vchange_type\x18\x02 \x01(\x0e2&.dialtone.inventory.v1.PhoneChangeTypeR\n" +
 	"changeType\x122\n" +
 	"\x05phone\x18\x03 \x01(\v2\x1c.dialtone.inventory.v1.PhoneR\x05phone\x12;\n" +
 	"\vchange_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"changeTime*|\n" +
+	"changeTime*\x96\x01\n" +
 	"\n" +
 	"PhoneState\x12\x1b\n" +
 	"\x17PHONE_STATE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16PHONE_STATE_DISCOVERED\x10\x01\x12\x18\n" +
 	"\x14PHONE_STATE_ASSIGNED\x10\x02\x12\x1b\n" +
-	"\x17PHONE_STATE_PROVISIONED\x10\x03*Z\n" +
+	"\x17PHONE_STATE_PROVISIONED\x10\x03\x12\x18\n" +
+	"\x14PHONE_STATE_FETCHING\x10U*Z\n" +
 	"\vPhoneOrigin\x12\x1c\n" +
 	"\x18PHONE_ORIGIN_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10PHONE_ORIGIN_PNP\x10\x01\x12\x17\n" +
-	"\x13PHONE_ORIGIN_MANUAL\x10\x02*\xdf\x02\n" +
+	"\x13PHONE_ORIGIN_MANUAL\x10\x02*\x91\x01\n" +
+	"\x10DeviceCertPolicy\x12\"\n" +
+	"\x1eDEVICE_CERT_POLICY_UNSPECIFIED\x10\x00\x12\x1a\n" +
+	"\x16DEVICE_CERT_POLICY_OFF\x10\x01\x12\x1d\n" +
+	"\x19DEVICE_CERT_POLICY_PREFER\x10\x02\x12\x1e\n" +
+	"\x1aDEVICE_CERT_POLICY_REQUIRE\x10\x03*}\n" +
+	"\n" +
+	"FetchProof\x12\x1b\n" +
+	"\x17FETCH_PROOF_UNSPECIFIED\x10\x00\x12\x15\n" +
+	"\x11FETCH_PROOF_TOKEN\x10\x01\x12\x18\n" +
+	"\x14FETCH_PROOF_TOKEN_UA\x10\x02\x12!\n" +
+	"\x1dFETCH_PROOF_TOKEN_CERTIFICATE\x10\x03*\xe8\x03\n" +
 	"\x0fPhoneChangeType\x12!\n" +
 	"\x1dPHONE_CHANGE_TYPE_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19PHONE_CHANGE_TYPE_CREATED\x10\x01\x12 \n" +
@@ -4129,7 +4853,10 @@ const file_dialtone_inventory_v1_inventory_proto_rawDesc = "" +
 	"\x1dPHONE_CHANGE_TYPE_PROVISIONED\x10\x06\x12#\n" +
 	"\x1fPHONE_CHANGE_TYPE_TOKEN_ROTATED\x10\a\x12\x1d\n" +
 	"\x19PHONE_CHANGE_TYPE_DELETED\x10\b\x12 \n" +
-	"\x1cPHONE_CHANGE_TYPE_RPS_STATUS\x10\t2\xcb\x17\n" +
+	"\x1cPHONE_CHANGE_TYPE_RPS_STATUS\x10\t\x12,\n" +
+	"(PHONE_CHANGE_TYPE_SECRET_RELEASE_REFUSED\x102\x12-\n" +
+	")PHONE_CHANGE_TYPE_SECRET_RELEASE_APPROVED\x103\x12*\n" +
+	"&PHONE_CHANGE_TYPE_SECRET_RELEASE_BOUND\x1042\xbc\x19\n" +
 	"\x10InventoryService\x12g\n" +
 	"\fCreateTenant\x12*.dialtone.inventory.v1.CreateTenantRequest\x1a+.dialtone.inventory.v1.CreateTenantResponse\x12^\n" +
 	"\tGetTenant\x12'.dialtone.inventory.v1.GetTenantRequest\x1a(.dialtone.inventory.v1.GetTenantResponse\x12d\n" +
@@ -4158,7 +4885,9 @@ const file_dialtone_inventory_v1_inventory_proto_rawDesc = "" +
 	"\x12GetProvisioningUrl\x120.dialtone.inventory.v1.GetProvisioningUrlRequest\x1a1.dialtone.inventory.v1.GetProvisioningUrlResponse\x12\x85\x01\n" +
 	"\x16GetProvisioningProfile\x124.dialtone.inventory.v1.GetProvisioningProfileRequest\x1a5.dialtone.inventory.v1.GetProvisioningProfileResponse\x12s\n" +
 	"\x10ReprovisionPhone\x12..dialtone.inventory.v1.ReprovisionPhoneRequest\x1a/.dialtone.inventory.v1.ReprovisionPhoneResponse\x12f\n" +
-	"\vWatchPhones\x12).dialtone.inventory.v1.WatchPhonesRequest\x1a*.dialtone.inventory.v1.WatchPhonesResponse0\x01BRZPgithub.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1;inventoryv1b\x06proto3"
+	"\vWatchPhones\x12).dialtone.inventory.v1.WatchPhonesRequest\x1a*.dialtone.inventory.v1.WatchPhonesResponse0\x01\x12\x85\x01\n" +
+	"\x16AuthorizeSecretRelease\x124.dialtone.inventory.v1.AuthorizeSecretReleaseRequest\x1a5.dialtone.inventory.v1.AuthorizeSecretReleaseResponse\x12g\n" +
+	"\fApprovePhone\x12*.dialtone.inventory.v1.ApprovePhoneRequest\x1a+.dialtone.inventory.v1.ApprovePhoneResponseBRZPgithub.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1;inventoryv1b\x06proto3"
 
 var (
 	file_dialtone_inventory_v1_inventory_proto_rawDescOnce sync.Once
@@ -4172,210 +4901,233 @@ func file_dialtone_inventory_v1_inventory_proto_rawDescGZIP() []byte {
 	return file_dialtone_inventory_v1_inventory_proto_rawDescData
 }
 
-var file_dialtone_inventory_v1_inventory_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_dialtone_inventory_v1_inventory_proto_msgTypes = make([]protoimpl.MessageInfo, 62)
+var file_dialtone_inventory_v1_inventory_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_dialtone_inventory_v1_inventory_proto_msgTypes = make([]protoimpl.MessageInfo, 68)
 var file_dialtone_inventory_v1_inventory_proto_goTypes = []any{
 	(PhoneState)(0),                         // 0: dialtone.inventory.v1.PhoneState
 	(PhoneOrigin)(0),                        // 1: dialtone.inventory.v1.PhoneOrigin
-	(PhoneChangeType)(0),                    // 2: dialtone.inventory.v1.PhoneChangeType
-	(*Tenant)(nil),                          // 3: dialtone.inventory.v1.Tenant
-	(*CreateTenantRequest)(nil),             // 4: dialtone.inventory.v1.CreateTenantRequest
-	(*CreateTenantResponse)(nil),            // 5: dialtone.inventory.v1.CreateTenantResponse
-	(*GetTenantRequest)(nil),                // 6: dialtone.inventory.v1.GetTenantRequest
-	(*GetTenantResponse)(nil),               // 7: dialtone.inventory.v1.GetTenantResponse
-	(*ListTenantsRequest)(nil),              // 8: dialtone.inventory.v1.ListTenantsRequest
-	(*ListTenantsResponse)(nil),             // 9: dialtone.inventory.v1.ListTenantsResponse
-	(*UpdateTenantRequest)(nil),             // 10: dialtone.inventory.v1.UpdateTenantRequest
-	(*UpdateTenantResponse)(nil),            // 11: dialtone.inventory.v1.UpdateTenantResponse
-	(*DeleteTenantRequest)(nil),             // 12: dialtone.inventory.v1.DeleteTenantRequest
-	(*DeleteTenantResponse)(nil),            // 13: dialtone.inventory.v1.DeleteTenantResponse
-	(*SipInterface)(nil),                    // 14: dialtone.inventory.v1.SipInterface
-	(*CreateSipInterfaceRequest)(nil),       // 15: dialtone.inventory.v1.CreateSipInterfaceRequest
-	(*CreateSipInterfaceResponse)(nil),      // 16: dialtone.inventory.v1.CreateSipInterfaceResponse
-	(*GetSipInterfaceRequest)(nil),          // 17: dialtone.inventory.v1.GetSipInterfaceRequest
-	(*GetSipInterfaceResponse)(nil),         // 18: dialtone.inventory.v1.GetSipInterfaceResponse
-	(*ListSipInterfacesRequest)(nil),        // 19: dialtone.inventory.v1.ListSipInterfacesRequest
-	(*ListSipInterfacesResponse)(nil),       // 20: dialtone.inventory.v1.ListSipInterfacesResponse
-	(*UpdateSipInterfaceRequest)(nil),       // 21: dialtone.inventory.v1.UpdateSipInterfaceRequest
-	(*UpdateSipInterfaceResponse)(nil),      // 22: dialtone.inventory.v1.UpdateSipInterfaceResponse
-	(*DeleteSipInterfaceRequest)(nil),       // 23: dialtone.inventory.v1.DeleteSipInterfaceRequest
-	(*DeleteSipInterfaceResponse)(nil),      // 24: dialtone.inventory.v1.DeleteSipInterfaceResponse
-	(*Extension)(nil),                       // 25: dialtone.inventory.v1.Extension
-	(*CreateExtensionRequest)(nil),          // 26: dialtone.inventory.v1.CreateExtensionRequest
-	(*CreateExtensionResponse)(nil),         // 27: dialtone.inventory.v1.CreateExtensionResponse
-	(*GetExtensionRequest)(nil),             // 28: dialtone.inventory.v1.GetExtensionRequest
-	(*GetExtensionResponse)(nil),            // 29: dialtone.inventory.v1.GetExtensionResponse
-	(*ListExtensionsRequest)(nil),           // 30: dialtone.inventory.v1.ListExtensionsRequest
-	(*ListExtensionsResponse)(nil),          // 31: dialtone.inventory.v1.ListExtensionsResponse
-	(*UpdateExtensionRequest)(nil),          // 32: dialtone.inventory.v1.UpdateExtensionRequest
-	(*UpdateExtensionResponse)(nil),         // 33: dialtone.inventory.v1.UpdateExtensionResponse
-	(*DeleteExtensionRequest)(nil),          // 34: dialtone.inventory.v1.DeleteExtensionRequest
-	(*DeleteExtensionResponse)(nil),         // 35: dialtone.inventory.v1.DeleteExtensionResponse
-	(*ProvisioningSettings)(nil),            // 36: dialtone.inventory.v1.ProvisioningSettings
-	(*PhoneLine)(nil),                       // 37: dialtone.inventory.v1.PhoneLine
-	(*ConfigFetch)(nil),                     // 38: dialtone.inventory.v1.ConfigFetch
-	(*PhoneRpsStatus)(nil),                  // 39: dialtone.inventory.v1.PhoneRpsStatus
-	(*Phone)(nil),                           // 40: dialtone.inventory.v1.Phone
-	(*CreatePhoneRequest)(nil),              // 41: dialtone.inventory.v1.CreatePhoneRequest
-	(*CreatePhoneResponse)(nil),             // 42: dialtone.inventory.v1.CreatePhoneResponse
-	(*GetPhoneRequest)(nil),                 // 43: dialtone.inventory.v1.GetPhoneRequest
-	(*GetPhoneResponse)(nil),                // 44: dialtone.inventory.v1.GetPhoneResponse
-	(*ListPhonesRequest)(nil),               // 45: dialtone.inventory.v1.ListPhonesRequest
-	(*ListPhonesResponse)(nil),              // 46: dialtone.inventory.v1.ListPhonesResponse
-	(*UpdatePhoneRequest)(nil),              // 47: dialtone.inventory.v1.UpdatePhoneRequest
-	(*UpdatePhoneResponse)(nil),             // 48: dialtone.inventory.v1.UpdatePhoneResponse
-	(*DeletePhoneRequest)(nil),              // 49: dialtone.inventory.v1.DeletePhoneRequest
-	(*DeletePhoneResponse)(nil),             // 50: dialtone.inventory.v1.DeletePhoneResponse
-	(*AssignPhoneRequest)(nil),              // 51: dialtone.inventory.v1.AssignPhoneRequest
-	(*AssignPhoneResponse)(nil),             // 52: dialtone.inventory.v1.AssignPhoneResponse
-	(*UnassignPhoneRequest)(nil),            // 53: dialtone.inventory.v1.UnassignPhoneRequest
-	(*UnassignPhoneResponse)(nil),           // 54: dialtone.inventory.v1.UnassignPhoneResponse
-	(*RotateProvisioningTokenRequest)(nil),  // 55: dialtone.inventory.v1.RotateProvisioningTokenRequest
-	(*RotateProvisioningTokenResponse)(nil), // 56: dialtone.inventory.v1.RotateProvisioningTokenResponse
-	(*GetProvisioningUrlRequest)(nil),       // 57: dialtone.inventory.v1.GetProvisioningUrlRequest
-	(*GetProvisioningUrlResponse)(nil),      // 58: dialtone.inventory.v1.GetProvisioningUrlResponse
-	(*GetProvisioningProfileRequest)(nil),   // 59: dialtone.inventory.v1.GetProvisioningProfileRequest
-	(*GetProvisioningProfileResponse)(nil),  // 60: dialtone.inventory.v1.GetProvisioningProfileResponse
-	(*ReprovisionPhoneRequest)(nil),         // 61: dialtone.inventory.v1.ReprovisionPhoneRequest
-	(*ReprovisionPhoneResponse)(nil),        // 62: dialtone.inventory.v1.ReprovisionPhoneResponse
-	(*WatchPhonesRequest)(nil),              // 63: dialtone.inventory.v1.WatchPhonesRequest
-	(*WatchPhonesResponse)(nil),             // 64: dialtone.inventory.v1.WatchPhonesResponse
-	(*timestamppb.Timestamp)(nil),           // 65: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),           // 66: google.protobuf.FieldMask
-	(*durationpb.Duration)(nil),             // 67: google.protobuf.Duration
-	(v1.Transport)(0),                       // 68: dialtone.provisioning.v1.Transport
-	(v1.Codec)(0),                           // 69: dialtone.provisioning.v1.Codec
-	(v11.RegistrationState)(0),              // 70: dialtone.rps.v1.RegistrationState
-	(v11.FailureReason)(0),                  // 71: dialtone.rps.v1.FailureReason
-	(*v1.ProvisioningProfile)(nil),          // 72: dialtone.provisioning.v1.ProvisioningProfile
+	(DeviceCertPolicy)(0),                   // 2: dialtone.inventory.v1.DeviceCertPolicy
+	(FetchProof)(0),                         // 3: dialtone.inventory.v1.FetchProof
+	(PhoneChangeType)(0),                    // 4: dialtone.inventory.v1.PhoneChangeType
+	(*Tenant)(nil),                          // 5: dialtone.inventory.v1.Tenant
+	(*CreateTenantRequest)(nil),             // 6: dialtone.inventory.v1.CreateTenantRequest
+	(*CreateTenantResponse)(nil),            // 7: dialtone.inventory.v1.CreateTenantResponse
+	(*GetTenantRequest)(nil),                // 8: dialtone.inventory.v1.GetTenantRequest
+	(*GetTenantResponse)(nil),               // 9: dialtone.inventory.v1.GetTenantResponse
+	(*ListTenantsRequest)(nil),              // 10: dialtone.inventory.v1.ListTenantsRequest
+	(*ListTenantsResponse)(nil),             // 11: dialtone.inventory.v1.ListTenantsResponse
+	(*UpdateTenantRequest)(nil),             // 12: dialtone.inventory.v1.UpdateTenantRequest
+	(*UpdateTenantResponse)(nil),            // 13: dialtone.inventory.v1.UpdateTenantResponse
+	(*DeleteTenantRequest)(nil),             // 14: dialtone.inventory.v1.DeleteTenantRequest
+	(*DeleteTenantResponse)(nil),            // 15: dialtone.inventory.v1.DeleteTenantResponse
+	(*SipInterface)(nil),                    // 16: dialtone.inventory.v1.SipInterface
+	(*CreateSipInterfaceRequest)(nil),       // 17: dialtone.inventory.v1.CreateSipInterfaceRequest
+	(*CreateSipInterfaceResponse)(nil),      // 18: dialtone.inventory.v1.CreateSipInterfaceResponse
+	(*GetSipInterfaceRequest)(nil),          // 19: dialtone.inventory.v1.GetSipInterfaceRequest
+	(*GetSipInterfaceResponse)(nil),         // 20: dialtone.inventory.v1.GetSipInterfaceResponse
+	(*ListSipInterfacesRequest)(nil),        // 21: dialtone.inventory.v1.ListSipInterfacesRequest
+	(*ListSipInterfacesResponse)(nil),       // 22: dialtone.inventory.v1.ListSipInterfacesResponse
+	(*UpdateSipInterfaceRequest)(nil),       // 23: dialtone.inventory.v1.UpdateSipInterfaceRequest
+	(*UpdateSipInterfaceResponse)(nil),      // 24: dialtone.inventory.v1.UpdateSipInterfaceResponse
+	(*DeleteSipInterfaceRequest)(nil),       // 25: dialtone.inventory.v1.DeleteSipInterfaceRequest
+	(*DeleteSipInterfaceResponse)(nil),      // 26: dialtone.inventory.v1.DeleteSipInterfaceResponse
+	(*Extension)(nil),                       // 27: dialtone.inventory.v1.Extension
+	(*CreateExtensionRequest)(nil),          // 28: dialtone.inventory.v1.CreateExtensionRequest
+	(*CreateExtensionResponse)(nil),         // 29: dialtone.inventory.v1.CreateExtensionResponse
+	(*GetExtensionRequest)(nil),             // 30: dialtone.inventory.v1.GetExtensionRequest
+	(*GetExtensionResponse)(nil),            // 31: dialtone.inventory.v1.GetExtensionResponse
+	(*ListExtensionsRequest)(nil),           // 32: dialtone.inventory.v1.ListExtensionsRequest
+	(*ListExtensionsResponse)(nil),          // 33: dialtone.inventory.v1.ListExtensionsResponse
+	(*UpdateExtensionRequest)(nil),          // 34: dialtone.inventory.v1.UpdateExtensionRequest
+	(*UpdateExtensionResponse)(nil),         // 35: dialtone.inventory.v1.UpdateExtensionResponse
+	(*DeleteExtensionRequest)(nil),          // 36: dialtone.inventory.v1.DeleteExtensionRequest
+	(*DeleteExtensionResponse)(nil),         // 37: dialtone.inventory.v1.DeleteExtensionResponse
+	(*ProvisioningSettings)(nil),            // 38: dialtone.inventory.v1.ProvisioningSettings
+	(*LinkProof)(nil),                       // 39: dialtone.inventory.v1.LinkProof
+	(*ReleaseIdentity)(nil),                 // 40: dialtone.inventory.v1.ReleaseIdentity
+	(*PhoneLine)(nil),                       // 41: dialtone.inventory.v1.PhoneLine
+	(*ConfigFetch)(nil),                     // 42: dialtone.inventory.v1.ConfigFetch
+	(*PhoneRpsStatus)(nil),                  // 43: dialtone.inventory.v1.PhoneRpsStatus
+	(*Phone)(nil),                           // 44: dialtone.inventory.v1.Phone
+	(*CreatePhoneRequest)(nil),              // 45: dialtone.inventory.v1.CreatePhoneRequest
+	(*CreatePhoneResponse)(nil),             // 46: dialtone.inventory.v1.CreatePhoneResponse
+	(*GetPhoneRequest)(nil),                 // 47: dialtone.inventory.v1.GetPhoneRequest
+	(*GetPhoneResponse)(nil),                // 48: dialtone.inventory.v1.GetPhoneResponse
+	(*ListPhonesRequest)(nil),               // 49: dialtone.inventory.v1.ListPhonesRequest
+	(*ListPhonesResponse)(nil),              // 50: dialtone.inventory.v1.ListPhonesResponse
+	(*UpdatePhoneRequest)(nil),              // 51: dialtone.inventory.v1.UpdatePhoneRequest
+	(*UpdatePhoneResponse)(nil),             // 52: dialtone.inventory.v1.UpdatePhoneResponse
+	(*DeletePhoneRequest)(nil),              // 53: dialtone.inventory.v1.DeletePhoneRequest
+	(*DeletePhoneResponse)(nil),             // 54: dialtone.inventory.v1.DeletePhoneResponse
+	(*AssignPhoneRequest)(nil),              // 55: dialtone.inventory.v1.AssignPhoneRequest
+	(*AssignPhoneResponse)(nil),             // 56: dialtone.inventory.v1.AssignPhoneResponse
+	(*UnassignPhoneRequest)(nil),            // 57: dialtone.inventory.v1.UnassignPhoneRequest
+	(*UnassignPhoneResponse)(nil),           // 58: dialtone.inventory.v1.UnassignPhoneResponse
+	(*RotateProvisioningTokenRequest)(nil),  // 59: dialtone.inventory.v1.RotateProvisioningTokenRequest
+	(*RotateProvisioningTokenResponse)(nil), // 60: dialtone.inventory.v1.RotateProvisioningTokenResponse
+	(*GetProvisioningUrlRequest)(nil),       // 61: dialtone.inventory.v1.GetProvisioningUrlRequest
+	(*GetProvisioningUrlResponse)(nil),      // 62: dialtone.inventory.v1.GetProvisioningUrlResponse
+	(*GetProvisioningProfileRequest)(nil),   // 63: dialtone.inventory.v1.GetProvisioningProfileRequest
+	(*GetProvisioningProfileResponse)(nil),  // 64: dialtone.inventory.v1.GetProvisioningProfileResponse
+	(*AuthorizeSecretReleaseRequest)(nil),   // 65: dialtone.inventory.v1.AuthorizeSecretReleaseRequest
+	(*AuthorizeSecretReleaseResponse)(nil),  // 66: dialtone.inventory.v1.AuthorizeSecretReleaseResponse
+	(*ApprovePhoneRequest)(nil),             // 67: dialtone.inventory.v1.ApprovePhoneRequest
+	(*ApprovePhoneResponse)(nil),            // 68: dialtone.inventory.v1.ApprovePhoneResponse
+	(*ReprovisionPhoneRequest)(nil),         // 69: dialtone.inventory.v1.ReprovisionPhoneRequest
+	(*ReprovisionPhoneResponse)(nil),        // 70: dialtone.inventory.v1.ReprovisionPhoneResponse
+	(*WatchPhonesRequest)(nil),              // 71: dialtone.inventory.v1.WatchPhonesRequest
+	(*WatchPhonesResponse)(nil),             // 72: dialtone.inventory.v1.WatchPhonesResponse
+	(*timestamppb.Timestamp)(nil),           // 73: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),           // 74: google.protobuf.FieldMask
+	(*durationpb.Duration)(nil),             // 75: google.protobuf.Duration
+	(v1.Transport)(0),                       // 76: dialtone.provisioning.v1.Transport
+	(v1.Codec)(0),                           // 77: dialtone.provisioning.v1.Codec
+	(v11.RegistrationState)(0),              // 78: dialtone.rps.v1.RegistrationState
+	(v11.FailureReason)(0),                  // 79: dialtone.rps.v1.FailureReason
+	(*v1.ProvisioningProfile)(nil),          // 80: dialtone.provisioning.v1.ProvisioningProfile
 }
 var file_dialtone_inventory_v1_inventory_proto_depIdxs = []int32{
-	36, // 0: dialtone.inventory.v1.Tenant.default_settings:type_name -> dialtone.inventory.v1.ProvisioningSettings
-	65, // 1: dialtone.inventory.v1.Tenant.create_time:type_name -> google.protobuf.Timestamp
-	65, // 2: dialtone.inventory.v1.Tenant.update_time:type_name -> google.protobuf.Timestamp
-	3,  // 3: dialtone.inventory.v1.CreateTenantRequest.tenant:type_name -> dialtone.inventory.v1.Tenant
-	3,  // 4: dialtone.inventory.v1.CreateTenantResponse.tenant:type_name -> dialtone.inventory.v1.Tenant
-	3,  // 5: dialtone.inventory.v1.GetTenantResponse.tenant:type_name -> dialtone.inventory.v1.Tenant
-	3,  // 6: dialtone.inventory.v1.ListTenantsResponse.tenants:type_name -> dialtone.inventory.v1.Tenant
-	3,  // 7: dialtone.inventory.v1.UpdateTenantRequest.tenant:type_name -> dialtone.inventory.v1.Tenant
-	66, // 8: dialtone.inventory.v1.UpdateTenantRequest.update_mask:type_name -> google.protobuf.FieldMask
-	3,  // 9: dialtone.inventory.v1.UpdateTenantResponse.tenant:type_name -> dialtone.inventory.v1.Tenant
-	67, // 10: dialtone.inventory.v1.SipInterface.registration_expiry:type_name -> google.protobuf.Duration
-	65, // 11: dialtone.inventory.v1.SipInterface.create_time:type_name -> google.protobuf.Timestamp
-	65, // 12: dialtone.inventory.v1.SipInterface.update_time:type_name -> google.protobuf.Timestamp
-	14, // 13: dialtone.inventory.v1.CreateSipInterfaceRequest.sip_interface:type_name -> dialtone.inventory.v1.SipInterface
-	14, // 14: dialtone.inventory.v1.CreateSipInterfaceResponse.sip_interface:type_name -> dialtone.inventory.v1.SipInterface
-	14, // 15: dialtone.inventory.v1.GetSipInterfaceResponse.sip_interface:type_name -> dialtone.inventory.v1.SipInterface
-	14, // 16: dialtone.inventory.v1.ListSipInterfacesResponse.sip_interfaces:type_name -> dialtone.inventory.v1.SipInterface
-	14, // 17: dialtone.inventory.v1.UpdateSipInterfaceRequest.sip_interface:type_name -> dialtone.inventory.v1.SipInterface
-	66, // 18: dialtone.inventory.v1.UpdateSipInterfaceRequest.update_mask:type_name -> google.protobuf.FieldMask
-	14, // 19: dialtone.inventory.v1.UpdateSipInterfaceResponse.sip_interface:type_name -> dialtone.inventory.v1.SipInterface
-	65, // 20: dialtone.inventory.v1.Extension.create_time:type_name -> google.protobuf.Timestamp
-	65, // 21: dialtone.inventory.v1.Extension.update_time:type_name -> google.protobuf.Timestamp
-	25, // 22: dialtone.inventory.v1.CreateExtensionRequest.extension:type_name -> dialtone.inventory.v1.Extension
-	25, // 23: dialtone.inventory.v1.CreateExtensionResponse.extension:type_name -> dialtone.inventory.v1.Extension
-	25, // 24: dialtone.inventory.v1.GetExtensionResponse.extension:type_name -> dialtone.inventory.v1.Extension
-	25, // 25: dialtone.inventory.v1.ListExtensionsResponse.extensions:type_name -> dialtone.inventory.v1.Extension
-	25, // 26: dialtone.inventory.v1.UpdateExtensionRequest.extension:type_name -> dialtone.inventory.v1.Extension
-	66, // 27: dialtone.inventory.v1.UpdateExtensionRequest.update_mask:type_name -> google.protobuf.FieldMask
-	25, // 28: dialtone.inventory.v1.UpdateExtensionResponse.extension:type_name -> dialtone.inventory.v1.Extension
-	68, // 29: dialtone.inventory.v1.ProvisioningSettings.transport:type_name -> dialtone.provisioning.v1.Transport
-	69, // 30: dialtone.inventory.v1.ProvisioningSettings.codecs:type_name -> dialtone.provisioning.v1.Codec
-	65, // 31: dialtone.inventory.v1.ConfigFetch.time:type_name -> google.protobuf.Timestamp
-	70, // 32: dialtone.inventory.v1.PhoneRpsStatus.state:type_name -> dialtone.rps.v1.RegistrationState
-	71, // 33: dialtone.inventory.v1.PhoneRpsStatus.failure_reason:type_name -> dialtone.rps.v1.FailureReason
-	65, // 34: dialtone.inventory.v1.PhoneRpsStatus.update_time:type_name -> google.protobuf.Timestamp
-	0,  // 35: dialtone.inventory.v1.Phone.state:type_name -> dialtone.inventory.v1.PhoneState
-	1,  // 36: dialtone.inventory.v1.Phone.origin:type_name -> dialtone.inventory.v1.PhoneOrigin
-	37, // 37: dialtone.inventory.v1.Phone.lines:type_name -> dialtone.inventory.v1.PhoneLine
-	36, // 38: dialtone.inventory.v1.Phone.settings:type_name -> dialtone.inventory.v1.ProvisioningSettings
-	65, // 39: dialtone.inventory.v1.Phone.first_seen_time:type_name -> google.protobuf.Timestamp
-	65, // 40: dialtone.inventory.v1.Phone.last_seen_time:type_name -> google.protobuf.Timestamp
-	38, // 41: dialtone.inventory.v1.Phone.last_fetch:type_name -> dialtone.inventory.v1.ConfigFetch
-	65, // 42: dialtone.inventory.v1.Phone.provisioned_time:type_name -> google.protobuf.Timestamp
-	39, // 43: dialtone.inventory.v1.Phone.rps_status:type_name -> dialtone.inventory.v1.PhoneRpsStatus
-	65, // 44: dialtone.inventory.v1.Phone.create_time:type_name -> google.protobuf.Timestamp
-	65, // 45: dialtone.inventory.v1.Phone.update_time:type_name -> google.protobuf.Timestamp
-	40, // 46: dialtone.inventory.v1.CreatePhoneRequest.phone:type_name -> dialtone.inventory.v1.Phone
-	40, // 47: dialtone.inventory.v1.CreatePhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	40, // 48: dialtone.inventory.v1.GetPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	0,  // 49: dialtone.inventory.v1.ListPhonesRequest.state:type_name -> dialtone.inventory.v1.PhoneState
-	40, // 50: dialtone.inventory.v1.ListPhonesResponse.phones:type_name -> dialtone.inventory.v1.Phone
-	40, // 51: dialtone.inventory.v1.UpdatePhoneRequest.phone:type_name -> dialtone.inventory.v1.Phone
-	66, // 52: dialtone.inventory.v1.UpdatePhoneRequest.update_mask:type_name -> google.protobuf.FieldMask
-	40, // 53: dialtone.inventory.v1.UpdatePhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	25, // 54: dialtone.inventory.v1.AssignPhoneRequest.create_extension:type_name -> dialtone.inventory.v1.Extension
-	36, // 55: dialtone.inventory.v1.AssignPhoneRequest.settings:type_name -> dialtone.inventory.v1.ProvisioningSettings
-	40, // 56: dialtone.inventory.v1.AssignPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	40, // 57: dialtone.inventory.v1.UnassignPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	67, // 58: dialtone.inventory.v1.RotateProvisioningTokenRequest.grace_period:type_name -> google.protobuf.Duration
-	40, // 59: dialtone.inventory.v1.RotateProvisioningTokenResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	40, // 60: dialtone.inventory.v1.GetProvisioningUrlResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	72, // 61: dialtone.inventory.v1.GetProvisioningProfileResponse.profile:type_name -> dialtone.provisioning.v1.ProvisioningProfile
-	0,  // 62: dialtone.inventory.v1.GetProvisioningProfileResponse.state:type_name -> dialtone.inventory.v1.PhoneState
-	40, // 63: dialtone.inventory.v1.ReprovisionPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	2,  // 64: dialtone.inventory.v1.WatchPhonesResponse.change_type:type_name -> dialtone.inventory.v1.PhoneChangeType
-	40, // 65: dialtone.inventory.v1.WatchPhonesResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	65, // 66: dialtone.inventory.v1.WatchPhonesResponse.change_time:type_name -> google.protobuf.Timestamp
-	4,  // 67: dialtone.inventory.v1.InventoryService.CreateTenant:input_type -> dialtone.inventory.v1.CreateTenantRequest
-	6,  // 68: dialtone.inventory.v1.InventoryService.GetTenant:input_type -> dialtone.inventory.v1.GetTenantRequest
-	8,  // 69: dialtone.inventory.v1.InventoryService.ListTenants:input_type -> dialtone.inventory.v1.ListTenantsRequest
-	10, // 70: dialtone.inventory.v1.InventoryService.UpdateTenant:input_type -> dialtone.inventory.v1.UpdateTenantRequest
-	12, // 71: dialtone.inventory.v1.InventoryService.DeleteTenant:input_type -> dialtone.inventory.v1.DeleteTenantRequest
-	15, // 72: dialtone.inventory.v1.InventoryService.CreateSipInterface:input_type -> dialtone.inventory.v1.CreateSipInterfaceRequest
-	17, // 73: dialtone.inventory.v1.InventoryService.GetSipInterface:input_type -> dialtone.inventory.v1.GetSipInterfaceRequest
-	19, // 74: dialtone.inventory.v1.InventoryService.ListSipInterfaces:input_type -> dialtone.inventory.v1.ListSipInterfacesRequest
-	21, // 75: dialtone.inventory.v1.InventoryService.UpdateSipInterface:input_type -> dialtone.inventory.v1.UpdateSipInterfaceRequest
-	23, // 76: dialtone.inventory.v1.InventoryService.DeleteSipInterface:input_type -> dialtone.inventory.v1.DeleteSipInterfaceRequest
-	26, // 77: dialtone.inventory.v1.InventoryService.CreateExtension:input_type -> dialtone.inventory.v1.CreateExtensionRequest
-	28, // 78: dialtone.inventory.v1.InventoryService.GetExtension:input_type -> dialtone.inventory.v1.GetExtensionRequest
-	30, // 79: dialtone.inventory.v1.InventoryService.ListExtensions:input_type -> dialtone.inventory.v1.ListExtensionsRequest
-	32, // 80: dialtone.inventory.v1.InventoryService.UpdateExtension:input_type -> dialtone.inventory.v1.UpdateExtensionRequest
-	34, // 81: dialtone.inventory.v1.InventoryService.DeleteExtension:input_type -> dialtone.inventory.v1.DeleteExtensionRequest
-	41, // 82: dialtone.inventory.v1.InventoryService.CreatePhone:input_type -> dialtone.inventory.v1.CreatePhoneRequest
-	43, // 83: dialtone.inventory.v1.InventoryService.GetPhone:input_type -> dialtone.inventory.v1.GetPhoneRequest
-	45, // 84: dialtone.inventory.v1.InventoryService.ListPhones:input_type -> dialtone.inventory.v1.ListPhonesRequest
-	47, // 85: dialtone.inventory.v1.InventoryService.UpdatePhone:input_type -> dialtone.inventory.v1.UpdatePhoneRequest
-	49, // 86: dialtone.inventory.v1.InventoryService.DeletePhone:input_type -> dialtone.inventory.v1.DeletePhoneRequest
-	51, // 87: dialtone.inventory.v1.InventoryService.AssignPhone:input_type -> dialtone.inventory.v1.AssignPhoneRequest
-	53, // 88: dialtone.inventory.v1.InventoryService.UnassignPhone:input_type -> dialtone.inventory.v1.UnassignPhoneRequest
-	55, // 89: dialtone.inventory.v1.InventoryService.RotateProvisioningToken:input_type -> dialtone.inventory.v1.RotateProvisioningTokenRequest
-	57, // 90: dialtone.inventory.v1.InventoryService.GetProvisioningUrl:input_type -> dialtone.inventory.v1.GetProvisioningUrlRequest
-	59, // 91: dialtone.inventory.v1.InventoryService.GetProvisioningProfile:input_type -> dialtone.inventory.v1.GetProvisioningProfileRequest
-	61, // 92: dialtone.inventory.v1.InventoryService.ReprovisionPhone:input_type -> dialtone.inventory.v1.ReprovisionPhoneRequest
-	63, // 93: dialtone.inventory.v1.InventoryService.WatchPhones:input_type -> dialtone.inventory.v1.WatchPhonesRequest
-	5,  // 94: dialtone.inventory.v1.InventoryService.CreateTenant:output_type -> dialtone.inventory.v1.CreateTenantResponse
-	7,  // 95: dialtone.inventory.v1.InventoryService.GetTenant:output_type -> dialtone.inventory.v1.GetTenantResponse
-	9,  // 96: dialtone.inventory.v1.InventoryService.ListTenants:output_type -> dialtone.inventory.v1.ListTenantsResponse
-	11, // 97: dialtone.inventory.v1.InventoryService.UpdateTenant:output_type -> dialtone.inventory.v1.UpdateTenantResponse
-	13, // 98: dialtone.inventory.v1.InventoryService.DeleteTenant:output_type -> dialtone.inventory.v1.DeleteTenantResponse
-	16, // 99: dialtone.inventory.v1.InventoryService.CreateSipInterface:output_type -> dialtone.inventory.v1.CreateSipInterfaceResponse
-	18, // 100: dialtone.inventory.v1.InventoryService.GetSipInterface:output_type -> dialtone.inventory.v1.GetSipInterfaceResponse
-	20, // 101: dialtone.inventory.v1.InventoryService.ListSipInterfaces:output_type -> dialtone.inventory.v1.ListSipInterfacesResponse
-	22, // 102: dialtone.inventory.v1.InventoryService.UpdateSipInterface:output_type -> dialtone.inventory.v1.UpdateSipInterfaceResponse
-	24, // 103: dialtone.inventory.v1.InventoryService.DeleteSipInterface:output_type -> dialtone.inventory.v1.DeleteSipInterfaceResponse
-	27, // 104: dialtone.inventory.v1.InventoryService.CreateExtension:output_type -> dialtone.inventory.v1.CreateExtensionResponse
-	29, // 105: dialtone.inventory.v1.InventoryService.GetExtension:output_type -> dialtone.inventory.v1.GetExtensionResponse
-	31, // 106: dialtone.inventory.v1.InventoryService.ListExtensions:output_type -> dialtone.inventory.v1.ListExtensionsResponse
-	33, // 107: dialtone.inventory.v1.InventoryService.UpdateExtension:output_type -> dialtone.inventory.v1.UpdateExtensionResponse
-	35, // 108: dialtone.inventory.v1.InventoryService.DeleteExtension:output_type -> dialtone.inventory.v1.DeleteExtensionResponse
-	42, // 109: dialtone.inventory.v1.InventoryService.CreatePhone:output_type -> dialtone.inventory.v1.CreatePhoneResponse
-	44, // 110: dialtone.inventory.v1.InventoryService.GetPhone:output_type -> dialtone.inventory.v1.GetPhoneResponse
-	46, // 111: dialtone.inventory.v1.InventoryService.ListPhones:output_type -> dialtone.inventory.v1.ListPhonesResponse
-	48, // 112: dialtone.inventory.v1.InventoryService.UpdatePhone:output_type -> dialtone.inventory.v1.UpdatePhoneResponse
-	50, // 113: dialtone.inventory.v1.InventoryService.DeletePhone:output_type -> dialtone.inventory.v1.DeletePhoneResponse
-	52, // 114: dialtone.inventory.v1.InventoryService.AssignPhone:output_type -> dialtone.inventory.v1.AssignPhoneResponse
-	54, // 115: dialtone.inventory.v1.InventoryService.UnassignPhone:output_type -> dialtone.inventory.v1.UnassignPhoneResponse
-	56, // 116: dialtone.inventory.v1.InventoryService.RotateProvisioningToken:output_type -> dialtone.inventory.v1.RotateProvisioningTokenResponse
-	58, // 117: dialtone.inventory.v1.InventoryService.GetProvisioningUrl:output_type -> dialtone.inventory.v1.GetProvisioningUrlResponse
-	60, // 118: dialtone.inventory.v1.InventoryService.GetProvisioningProfile:output_type -> dialtone.inventory.v1.GetProvisioningProfileResponse
-	62, // 119: dialtone.inventory.v1.InventoryService.ReprovisionPhone:output_type -> dialtone.inventory.v1.ReprovisionPhoneResponse
-	64, // 120: dialtone.inventory.v1.InventoryService.WatchPhones:output_type -> dialtone.inventory.v1.WatchPhonesResponse
-	94, // [94:121] is the sub-list for method output_type
-	67, // [67:94] is the sub-list for method input_type
-	67, // [67:67] is the sub-list for extension type_name
-	67, // [67:67] is the sub-list for extension extendee
-	0,  // [0:67] is the sub-list for field type_name
+	38,  // 0: dialtone.inventory.v1.Tenant.default_settings:type_name -> dialtone.inventory.v1.ProvisioningSettings
+	73,  // 1: dialtone.inventory.v1.Tenant.create_time:type_name -> google.protobuf.Timestamp
+	73,  // 2: dialtone.inventory.v1.Tenant.update_time:type_name -> google.protobuf.Timestamp
+	5,   // 3: dialtone.inventory.v1.CreateTenantRequest.tenant:type_name -> dialtone.inventory.v1.Tenant
+	5,   // 4: dialtone.inventory.v1.CreateTenantResponse.tenant:type_name -> dialtone.inventory.v1.Tenant
+	5,   // 5: dialtone.inventory.v1.GetTenantResponse.tenant:type_name -> dialtone.inventory.v1.Tenant
+	5,   // 6: dialtone.inventory.v1.ListTenantsResponse.tenants:type_name -> dialtone.inventory.v1.Tenant
+	5,   // 7: dialtone.inventory.v1.UpdateTenantRequest.tenant:type_name -> dialtone.inventory.v1.Tenant
+	74,  // 8: dialtone.inventory.v1.UpdateTenantRequest.update_mask:type_name -> google.protobuf.FieldMask
+	5,   // 9: dialtone.inventory.v1.UpdateTenantResponse.tenant:type_name -> dialtone.inventory.v1.Tenant
+	75,  // 10: dialtone.inventory.v1.SipInterface.registration_expiry:type_name -> google.protobuf.Duration
+	73,  // 11: dialtone.inventory.v1.SipInterface.create_time:type_name -> google.protobuf.Timestamp
+	73,  // 12: dialtone.inventory.v1.SipInterface.update_time:type_name -> google.protobuf.Timestamp
+	16,  // 13: dialtone.inventory.v1.CreateSipInterfaceRequest.sip_interface:type_name -> dialtone.inventory.v1.SipInterface
+	16,  // 14: dialtone.inventory.v1.CreateSipInterfaceResponse.sip_interface:type_name -> dialtone.inventory.v1.SipInterface
+	16,  // 15: dialtone.inventory.v1.GetSipInterfaceResponse.sip_interface:type_name -> dialtone.inventory.v1.SipInterface
+	16,  // 16: dialtone.inventory.v1.ListSipInterfacesResponse.sip_interfaces:type_name -> dialtone.inventory.v1.SipInterface
+	16,  // 17: dialtone.inventory.v1.UpdateSipInterfaceRequest.sip_interface:type_name -> dialtone.inventory.v1.SipInterface
+	74,  // 18: dialtone.inventory.v1.UpdateSipInterfaceRequest.update_mask:type_name -> google.protobuf.FieldMask
+	16,  // 19: dialtone.inventory.v1.UpdateSipInterfaceResponse.sip_interface:type_name -> dialtone.inventory.v1.SipInterface
+	73,  // 20: dialtone.inventory.v1.Extension.create_time:type_name -> google.protobuf.Timestamp
+	73,  // 21: dialtone.inventory.v1.Extension.update_time:type_name -> google.protobuf.Timestamp
+	27,  // 22: dialtone.inventory.v1.CreateExtensionRequest.extension:type_name -> dialtone.inventory.v1.Extension
+	27,  // 23: dialtone.inventory.v1.CreateExtensionResponse.extension:type_name -> dialtone.inventory.v1.Extension
+	27,  // 24: dialtone.inventory.v1.GetExtensionResponse.extension:type_name -> dialtone.inventory.v1.Extension
+	27,  // 25: dialtone.inventory.v1.ListExtensionsResponse.extensions:type_name -> dialtone.inventory.v1.Extension
+	27,  // 26: dialtone.inventory.v1.UpdateExtensionRequest.extension:type_name -> dialtone.inventory.v1.Extension
+	74,  // 27: dialtone.inventory.v1.UpdateExtensionRequest.update_mask:type_name -> google.protobuf.FieldMask
+	27,  // 28: dialtone.inventory.v1.UpdateExtensionResponse.extension:type_name -> dialtone.inventory.v1.Extension
+	76,  // 29: dialtone.inventory.v1.ProvisioningSettings.transport:type_name -> dialtone.provisioning.v1.Transport
+	77,  // 30: dialtone.inventory.v1.ProvisioningSettings.codecs:type_name -> dialtone.provisioning.v1.Codec
+	2,   // 31: dialtone.inventory.v1.ProvisioningSettings.device_cert:type_name -> dialtone.inventory.v1.DeviceCertPolicy
+	73,  // 32: dialtone.inventory.v1.LinkProof.time:type_name -> google.protobuf.Timestamp
+	3,   // 33: dialtone.inventory.v1.ReleaseIdentity.proof:type_name -> dialtone.inventory.v1.FetchProof
+	73,  // 34: dialtone.inventory.v1.ReleaseIdentity.time:type_name -> google.protobuf.Timestamp
+	73,  // 35: dialtone.inventory.v1.ConfigFetch.time:type_name -> google.protobuf.Timestamp
+	3,   // 36: dialtone.inventory.v1.ConfigFetch.proof:type_name -> dialtone.inventory.v1.FetchProof
+	78,  // 37: dialtone.inventory.v1.PhoneRpsStatus.state:type_name -> dialtone.rps.v1.RegistrationState
+	79,  // 38: dialtone.inventory.v1.PhoneRpsStatus.failure_reason:type_name -> dialtone.rps.v1.FailureReason
+	73,  // 39: dialtone.inventory.v1.PhoneRpsStatus.update_time:type_name -> google.protobuf.Timestamp
+	0,   // 40: dialtone.inventory.v1.Phone.state:type_name -> dialtone.inventory.v1.PhoneState
+	1,   // 41: dialtone.inventory.v1.Phone.origin:type_name -> dialtone.inventory.v1.PhoneOrigin
+	41,  // 42: dialtone.inventory.v1.Phone.lines:type_name -> dialtone.inventory.v1.PhoneLine
+	38,  // 43: dialtone.inventory.v1.Phone.settings:type_name -> dialtone.inventory.v1.ProvisioningSettings
+	73,  // 44: dialtone.inventory.v1.Phone.first_seen_time:type_name -> google.protobuf.Timestamp
+	73,  // 45: dialtone.inventory.v1.Phone.last_seen_time:type_name -> google.protobuf.Timestamp
+	42,  // 46: dialtone.inventory.v1.Phone.last_fetch:type_name -> dialtone.inventory.v1.ConfigFetch
+	73,  // 47: dialtone.inventory.v1.Phone.provisioned_time:type_name -> google.protobuf.Timestamp
+	43,  // 48: dialtone.inventory.v1.Phone.rps_status:type_name -> dialtone.inventory.v1.PhoneRpsStatus
+	73,  // 49: dialtone.inventory.v1.Phone.create_time:type_name -> google.protobuf.Timestamp
+	73,  // 50: dialtone.inventory.v1.Phone.update_time:type_name -> google.protobuf.Timestamp
+	39,  // 51: dialtone.inventory.v1.Phone.last_link_proof:type_name -> dialtone.inventory.v1.LinkProof
+	40,  // 52: dialtone.inventory.v1.Phone.secret_release:type_name -> dialtone.inventory.v1.ReleaseIdentity
+	40,  // 53: dialtone.inventory.v1.Phone.pending_release:type_name -> dialtone.inventory.v1.ReleaseIdentity
+	2,   // 54: dialtone.inventory.v1.Phone.effective_device_cert:type_name -> dialtone.inventory.v1.DeviceCertPolicy
+	44,  // 55: dialtone.inventory.v1.CreatePhoneRequest.phone:type_name -> dialtone.inventory.v1.Phone
+	44,  // 56: dialtone.inventory.v1.CreatePhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
+	44,  // 57: dialtone.inventory.v1.GetPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
+	0,   // 58: dialtone.inventory.v1.ListPhonesRequest.state:type_name -> dialtone.inventory.v1.PhoneState
+	44,  // 59: dialtone.inventory.v1.ListPhonesResponse.phones:type_name -> dialtone.inventory.v1.Phone
+	44,  // 60: dialtone.inventory.v1.UpdatePhoneRequest.phone:type_name -> dialtone.inventory.v1.Phone
+	74,  // 61: dialtone.inventory.v1.UpdatePhoneRequest.update_mask:type_name -> google.protobuf.FieldMask
+	44,  // 62: dialtone.inventory.v1.UpdatePhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
+	27,  // 63: dialtone.inventory.v1.AssignPhoneRequest.create_extension:type_name -> dialtone.inventory.v1.Extension
+	38,  // 64: dialtone.inventory.v1.AssignPhoneRequest.settings:type_name -> dialtone.inventory.v1.ProvisioningSettings
+	44,  // 65: dialtone.inventory.v1.AssignPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
+	44,  // 66: dialtone.inventory.v1.UnassignPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
+	75,  // 67: dialtone.inventory.v1.RotateProvisioningTokenRequest.grace_period:type_name -> google.protobuf.Duration
+	44,  // 68: dialtone.inventory.v1.RotateProvisioningTokenResponse.phone:type_name -> dialtone.inventory.v1.Phone
+	44,  // 69: dialtone.inventory.v1.GetProvisioningUrlResponse.phone:type_name -> dialtone.inventory.v1.Phone
+	80,  // 70: dialtone.inventory.v1.GetProvisioningProfileResponse.profile:type_name -> dialtone.provisioning.v1.ProvisioningProfile
+	0,   // 71: dialtone.inventory.v1.GetProvisioningProfileResponse.state:type_name -> dialtone.inventory.v1.PhoneState
+	3,   // 72: dialtone.inventory.v1.AuthorizeSecretReleaseRequest.proof:type_name -> dialtone.inventory.v1.FetchProof
+	44,  // 73: dialtone.inventory.v1.ApprovePhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
+	44,  // 74: dialtone.inventory.v1.ReprovisionPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
+	4,   // 75: dialtone.inventory.v1.WatchPhonesResponse.change_type:type_name -> dialtone.inventory.v1.PhoneChangeType
+	44,  // 76: dialtone.inventory.v1.WatchPhonesResponse.phone:type_name -> dialtone.inventory.v1.Phone
+	73,  // 77: dialtone.inventory.v1.WatchPhonesResponse.change_time:type_name -> google.protobuf.Timestamp
+	6,   // 78: dialtone.inventory.v1.InventoryService.CreateTenant:input_type -> dialtone.inventory.v1.CreateTenantRequest
+	8,   // 79: dialtone.inventory.v1.InventoryService.GetTenant:input_type -> dialtone.inventory.v1.GetTenantRequest
+	10,  // 80: dialtone.inventory.v1.InventoryService.ListTenants:input_type -> dialtone.inventory.v1.ListTenantsRequest
+	12,  // 81: dialtone.inventory.v1.InventoryService.UpdateTenant:input_type -> dialtone.inventory.v1.UpdateTenantRequest
+	14,  // 82: dialtone.inventory.v1.InventoryService.DeleteTenant:input_type -> dialtone.inventory.v1.DeleteTenantRequest
+	17,  // 83: dialtone.inventory.v1.InventoryService.CreateSipInterface:input_type -> dialtone.inventory.v1.CreateSipInterfaceRequest
+	19,  // 84: dialtone.inventory.v1.InventoryService.GetSipInterface:input_type -> dialtone.inventory.v1.GetSipInterfaceRequest
+	21,  // 85: dialtone.inventory.v1.InventoryService.ListSipInterfaces:input_type -> dialtone.inventory.v1.ListSipInterfacesRequest
+	23,  // 86: dialtone.inventory.v1.InventoryService.UpdateSipInterface:input_type -> dialtone.inventory.v1.UpdateSipInterfaceRequest
+	25,  // 87: dialtone.inventory.v1.InventoryService.DeleteSipInterface:input_type -> dialtone.inventory.v1.DeleteSipInterfaceRequest
+	28,  // 88: dialtone.inventory.v1.InventoryService.CreateExtension:input_type -> dialtone.inventory.v1.CreateExtensionRequest
+	30,  // 89: dialtone.inventory.v1.InventoryService.GetExtension:input_type -> dialtone.inventory.v1.GetExtensionRequest
+	32,  // 90: dialtone.inventory.v1.InventoryService.ListExtensions:input_type -> dialtone.inventory.v1.ListExtensionsRequest
+	34,  // 91: dialtone.inventory.v1.InventoryService.UpdateExtension:input_type -> dialtone.inventory.v1.UpdateExtensionRequest
+	36,  // 92: dialtone.inventory.v1.InventoryService.DeleteExtension:input_type -> dialtone.inventory.v1.DeleteExtensionRequest
+	45,  // 93: dialtone.inventory.v1.InventoryService.CreatePhone:input_type -> dialtone.inventory.v1.CreatePhoneRequest
+	47,  // 94: dialtone.inventory.v1.InventoryService.GetPhone:input_type -> dialtone.inventory.v1.GetPhoneRequest
+	49,  // 95: dialtone.inventory.v1.InventoryService.ListPhones:input_type -> dialtone.inventory.v1.ListPhonesRequest
+	51,  // 96: dialtone.inventory.v1.InventoryService.UpdatePhone:input_type -> dialtone.inventory.v1.UpdatePhoneRequest
+	53,  // 97: dialtone.inventory.v1.InventoryService.DeletePhone:input_type -> dialtone.inventory.v1.DeletePhoneRequest
+	55,  // 98: dialtone.inventory.v1.InventoryService.AssignPhone:input_type -> dialtone.inventory.v1.AssignPhoneRequest
+	57,  // 99: dialtone.inventory.v1.InventoryService.UnassignPhone:input_type -> dialtone.inventory.v1.UnassignPhoneRequest
+	59,  // 100: dialtone.inventory.v1.InventoryService.RotateProvisioningToken:input_type -> dialtone.inventory.v1.RotateProvisioningTokenRequest
+	61,  // 101: dialtone.inventory.v1.InventoryService.GetProvisioningUrl:input_type -> dialtone.inventory.v1.GetProvisioningUrlRequest
+	63,  // 102: dialtone.inventory.v1.InventoryService.GetProvisioningProfile:input_type -> dialtone.inventory.v1.GetProvisioningProfileRequest
+	69,  // 103: dialtone.inventory.v1.InventoryService.ReprovisionPhone:input_type -> dialtone.inventory.v1.ReprovisionPhoneRequest
+	71,  // 104: dialtone.inventory.v1.InventoryService.WatchPhones:input_type -> dialtone.inventory.v1.WatchPhonesRequest
+	65,  // 105: dialtone.inventory.v1.InventoryService.AuthorizeSecretRelease:input_type -> dialtone.inventory.v1.AuthorizeSecretReleaseRequest
+	67,  // 106: dialtone.inventory.v1.InventoryService.ApprovePhone:input_type -> dialtone.inventory.v1.ApprovePhoneRequest
+	7,   // 107: dialtone.inventory.v1.InventoryService.CreateTenant:output_type -> dialtone.inventory.v1.CreateTenantResponse
+	9,   // 108: dialtone.inventory.v1.InventoryService.GetTenant:output_type -> dialtone.inventory.v1.GetTenantResponse
+	11,  // 109: dialtone.inventory.v1.InventoryService.ListTenants:output_type -> dialtone.inventory.v1.ListTenantsResponse
+	13,  // 110: dialtone.inventory.v1.InventoryService.UpdateTenant:output_type -> dialtone.inventory.v1.UpdateTenantResponse
+	15,  // 111: dialtone.inventory.v1.InventoryService.DeleteTenant:output_type -> dialtone.inventory.v1.DeleteTenantResponse
+	18,  // 112: dialtone.inventory.v1.InventoryService.CreateSipInterface:output_type -> dialtone.inventory.v1.CreateSipInterfaceResponse
+	20,  // 113: dialtone.inventory.v1.InventoryService.GetSipInterface:output_type -> dialtone.inventory.v1.GetSipInterfaceResponse
+	22,  // 114: dialtone.inventory.v1.InventoryService.ListSipInterfaces:output_type -> dialtone.inventory.v1.ListSipInterfacesResponse
+	24,  // 115: dialtone.inventory.v1.InventoryService.UpdateSipInterface:output_type -> dialtone.inventory.v1.UpdateSipInterfaceResponse
+	26,  // 116: dialtone.inventory.v1.InventoryService.DeleteSipInterface:output_type -> dialtone.inventory.v1.DeleteSipInterfaceResponse
+	29,  // 117: dialtone.inventory.v1.InventoryService.CreateExtension:output_type -> dialtone.inventory.v1.CreateExtensionResponse
+	31,  // 118: dialtone.inventory.v1.InventoryService.GetExtension:output_type -> dialtone.inventory.v1.GetExtensionResponse
+	33,  // 119: dialtone.inventory.v1.InventoryService.ListExtensions:output_type -> dialtone.inventory.v1.ListExtensionsResponse
+	35,  // 120: dialtone.inventory.v1.InventoryService.UpdateExtension:output_type -> dialtone.inventory.v1.UpdateExtensionResponse
+	37,  // 121: dialtone.inventory.v1.InventoryService.DeleteExtension:output_type -> dialtone.inventory.v1.DeleteExtensionResponse
+	46,  // 122: dialtone.inventory.v1.InventoryService.CreatePhone:output_type -> dialtone.inventory.v1.CreatePhoneResponse
+	48,  // 123: dialtone.inventory.v1.InventoryService.GetPhone:output_type -> dialtone.inventory.v1.GetPhoneResponse
+	50,  // 124: dialtone.inventory.v1.InventoryService.ListPhones:output_type -> dialtone.inventory.v1.ListPhonesResponse
+	52,  // 125: dialtone.inventory.v1.InventoryService.UpdatePhone:output_type -> dialtone.inventory.v1.UpdatePhoneResponse
+	54,  // 126: dialtone.inventory.v1.InventoryService.DeletePhone:output_type -> dialtone.inventory.v1.DeletePhoneResponse
+	56,  // 127: dialtone.inventory.v1.InventoryService.AssignPhone:output_type -> dialtone.inventory.v1.AssignPhoneResponse
+	58,  // 128: dialtone.inventory.v1.InventoryService.UnassignPhone:output_type -> dialtone.inventory.v1.UnassignPhoneResponse
+	60,  // 129: dialtone.inventory.v1.InventoryService.RotateProvisioningToken:output_type -> dialtone.inventory.v1.RotateProvisioningTokenResponse
+	62,  // 130: dialtone.inventory.v1.InventoryService.GetProvisioningUrl:output_type -> dialtone.inventory.v1.GetProvisioningUrlResponse
+	64,  // 131: dialtone.inventory.v1.InventoryService.GetProvisioningProfile:output_type -> dialtone.inventory.v1.GetProvisioningProfileResponse
+	70,  // 132: dialtone.inventory.v1.InventoryService.ReprovisionPhone:output_type -> dialtone.inventory.v1.ReprovisionPhoneResponse
+	72,  // 133: dialtone.inventory.v1.InventoryService.WatchPhones:output_type -> dialtone.inventory.v1.WatchPhonesResponse
+	66,  // 134: dialtone.inventory.v1.InventoryService.AuthorizeSecretRelease:output_type -> dialtone.inventory.v1.AuthorizeSecretReleaseResponse
+	68,  // 135: dialtone.inventory.v1.InventoryService.ApprovePhone:output_type -> dialtone.inventory.v1.ApprovePhoneResponse
+	107, // [107:136] is the sub-list for method output_type
+	78,  // [78:107] is the sub-list for method input_type
+	78,  // [78:78] is the sub-list for extension type_name
+	78,  // [78:78] is the sub-list for extension extendee
+	0,   // [0:78] is the sub-list for field type_name
 }
 
 func init() { file_dialtone_inventory_v1_inventory_proto_init() }
@@ -4388,8 +5140,8 @@ func file_dialtone_inventory_v1_inventory_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dialtone_inventory_v1_inventory_proto_rawDesc), len(file_dialtone_inventory_v1_inventory_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   62,
+			NumEnums:      5,
+			NumMessages:   68,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

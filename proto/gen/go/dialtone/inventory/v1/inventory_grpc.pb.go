@@ -46,6 +46,8 @@ const (
 	InventoryService_GetProvisioningProfile_FullMethodName  = "/dialtone.inventory.v1.InventoryService/GetProvisioningProfile"
 	InventoryService_ReprovisionPhone_FullMethodName        = "/dialtone.inventory.v1.InventoryService/ReprovisionPhone"
 	InventoryService_WatchPhones_FullMethodName             = "/dialtone.inventory.v1.InventoryService/WatchPhones"
+	InventoryService_AuthorizeSecretRelease_FullMethodName  = "/dialtone.inventory.v1.InventoryService/AuthorizeSecretRelease"
+	InventoryService_ApprovePhone_FullMethodName            = "/dialtone.inventory.v1.InventoryService/ApprovePhone"
 )
 
 // InventoryServiceClient is the client API for InventoryService service.
@@ -111,6 +113,15 @@ type InventoryServiceClient interface {
 	// Streams phone changes. A client that remembers the last sequence it saw
 	// resumes after it and misses nothing that the stream still retains.
 	WatchPhones(ctx context.Context, in *WatchPhonesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchPhonesResponse], error)
+	// Decides whether a file with secrets may be served to this fetch (edge
+	// role only): the device_cert policy and the secret-release rule of
+	// docs/SECURITY.md. A refusal is recorded on the phone (pending_release)
+	// and published as SecretReleaseRefused.
+	AuthorizeSecretRelease(ctx context.Context, in *AuthorizeSecretReleaseRequest, opts ...grpc.CallOption) (*AuthorizeSecretReleaseResponse, error)
+	// Accepts the phone's pending release identity (admin): the next fetch from
+	// it gets the secrets. Without a pending identity it forgets the bound one,
+	// so the next proved fetch binds anew.
+	ApprovePhone(ctx context.Context, in *ApprovePhoneRequest, opts ...grpc.CallOption) (*ApprovePhoneResponse, error)
 }
 
 type inventoryServiceClient struct {
@@ -400,6 +411,26 @@ func (c *inventoryServiceClient) WatchPhones(ctx context.Context, in *WatchPhone
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type InventoryService_WatchPhonesClient = grpc.ServerStreamingClient[WatchPhonesResponse]
 
+func (c *inventoryServiceClient) AuthorizeSecretRelease(ctx context.Context, in *AuthorizeSecretReleaseRequest, opts ...grpc.CallOption) (*AuthorizeSecretReleaseResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AuthorizeSecretReleaseResponse)
+	err := c.cc.Invoke(ctx, InventoryService_AuthorizeSecretRelease_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *inventoryServiceClient) ApprovePhone(ctx context.Context, in *ApprovePhoneRequest, opts ...grpc.CallOption) (*ApprovePhoneResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ApprovePhoneResponse)
+	err := c.cc.Invoke(ctx, InventoryService_ApprovePhone_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // InventoryServiceServer is the server API for InventoryService service.
 // All implementations must embed UnimplementedInventoryServiceServer
 // for forward compatibility.
@@ -463,6 +494,15 @@ type InventoryServiceServer interface {
 	// Streams phone changes. A client that remembers the last sequence it saw
 	// resumes after it and misses nothing that the stream still retains.
 	WatchPhones(*WatchPhonesRequest, grpc.ServerStreamingServer[WatchPhonesResponse]) error
+	// Decides whether a file with secrets may be served to this fetch (edge
+	// role only): the device_cert policy and the secret-release rule of
+	// docs/SECURITY.md. A refusal is recorded on the phone (pending_release)
+	// and published as SecretReleaseRefused.
+	AuthorizeSecretRelease(context.Context, *AuthorizeSecretReleaseRequest) (*AuthorizeSecretReleaseResponse, error)
+	// Accepts the phone's pending release identity (admin): the next fetch from
+	// it gets the secrets. Without a pending identity it forgets the bound one,
+	// so the next proved fetch binds anew.
+	ApprovePhone(context.Context, *ApprovePhoneRequest) (*ApprovePhoneResponse, error)
 	mustEmbedUnimplementedInventoryServiceServer()
 }
 
@@ -553,6 +593,12 @@ func (UnimplementedInventoryServiceServer) ReprovisionPhone(context.Context, *Re
 }
 func (UnimplementedInventoryServiceServer) WatchPhones(*WatchPhonesRequest, grpc.ServerStreamingServer[WatchPhonesResponse]) error {
 	return status.Error(codes.Unimplemented, "method WatchPhones not implemented")
+}
+func (UnimplementedInventoryServiceServer) AuthorizeSecretRelease(context.Context, *AuthorizeSecretReleaseRequest) (*AuthorizeSecretReleaseResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AuthorizeSecretRelease not implemented")
+}
+func (UnimplementedInventoryServiceServer) ApprovePhone(context.Context, *ApprovePhoneRequest) (*ApprovePhoneResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ApprovePhone not implemented")
 }
 func (UnimplementedInventoryServiceServer) mustEmbedUnimplementedInventoryServiceServer() {}
 func (UnimplementedInventoryServiceServer) testEmbeddedByValue()                          {}
@@ -1054,6 +1100,42 @@ func _InventoryService_WatchPhones_Handler(srv interface{}, stream grpc.ServerSt
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type InventoryService_WatchPhonesServer = grpc.ServerStreamingServer[WatchPhonesResponse]
 
+func _InventoryService_AuthorizeSecretRelease_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AuthorizeSecretReleaseRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(InventoryServiceServer).AuthorizeSecretRelease(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: InventoryService_AuthorizeSecretRelease_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(InventoryServiceServer).AuthorizeSecretRelease(ctx, req.(*AuthorizeSecretReleaseRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _InventoryService_ApprovePhone_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ApprovePhoneRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(InventoryServiceServer).ApprovePhone(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: InventoryService_ApprovePhone_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(InventoryServiceServer).ApprovePhone(ctx, req.(*ApprovePhoneRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // InventoryService_ServiceDesc is the grpc.ServiceDesc for InventoryService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1164,6 +1246,14 @@ var InventoryService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ReprovisionPhone",
 			Handler:    _InventoryService_ReprovisionPhone_Handler,
+		},
+		{
+			MethodName: "AuthorizeSecretRelease",
+			Handler:    _InventoryService_AuthorizeSecretRelease_Handler,
+		},
+		{
+			MethodName: "ApprovePhone",
+			Handler:    _InventoryService_ApprovePhone_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

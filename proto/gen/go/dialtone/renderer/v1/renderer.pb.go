@@ -240,7 +240,11 @@ type Model struct {
 	// Whether the User-Agent carries the MAC (then it must match the phone's).
 	UserAgentHasMac bool `protobuf:"varint,13,opt,name=user_agent_has_mac,json=userAgentHasMac,proto3" json:"user_agent_has_mac,omitempty"`
 	// MAC OUIs (6 lowercase hex digits).
-	Ouis          []string `protobuf:"bytes,14,rep,name=ouis,proto3" json:"ouis,omitempty"`
+	Ouis []string `protobuf:"bytes,14,rep,name=ouis,proto3" json:"ouis,omitempty"`
+	// Key expansion modules the model takes (0: none).
+	ExpansionModules int32 `protobuf:"varint,40,opt,name=expansion_modules,json=expansionModules,proto3" json:"expansion_modules,omitempty"`
+	// SIP transports the model supports ("udp", "tcp", "tls").
+	Transports    []string `protobuf:"bytes,41,rep,name=transports,proto3" json:"transports,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -369,6 +373,20 @@ func (x *Model) GetUserAgentHasMac() bool {
 func (x *Model) GetOuis() []string {
 	if x != nil {
 		return x.Ouis
+	}
+	return nil
+}
+
+func (x *Model) GetExpansionModules() int32 {
+	if x != nil {
+		return x.ExpansionModules
+	}
+	return 0
+}
+
+func (x *Model) GetTransports() []string {
+	if x != nil {
+		return x.Transports
 	}
 	return nil
 }
@@ -1081,7 +1099,7 @@ const file_dialtone_renderer_v1_renderer_proto_rawDesc = "" +
 	"\fcontent_type\x18\x02 \x01(\tR\vcontentType\x12\x12\n" +
 	"\x04etag\x18\x03 \x01(\tR\x04etag\x12)\n" +
 	"\x10template_version\x18\x04 \x01(\tR\x0ftemplateVersion\x12)\n" +
-	"\x10contains_secrets\x18\x05 \x01(\bR\x0fcontainsSecrets\"\xc3\x03\n" +
+	"\x10contains_secrets\x18\x05 \x01(\bR\x0fcontainsSecrets\"\x90\x04\n" +
 	"\x05Model\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06vendor\x18\x02 \x01(\tR\x06vendor\x12\x14\n" +
@@ -1097,7 +1115,11 @@ const file_dialtone_renderer_v1_renderer_proto_rawDesc = "" +
 	"\rfile_patterns\x18\v \x03(\tR\ffilePatterns\x12,\n" +
 	"\x12user_agent_pattern\x18\f \x01(\tR\x10userAgentPattern\x12+\n" +
 	"\x12user_agent_has_mac\x18\r \x01(\bR\x0fuserAgentHasMac\x12\x12\n" +
-	"\x04ouis\x18\x0e \x03(\tR\x04ouis\"g\n" +
+	"\x04ouis\x18\x0e \x03(\tR\x04ouis\x12+\n" +
+	"\x11expansion_modules\x18( \x01(\x05R\x10expansionModules\x12\x1e\n" +
+	"\n" +
+	"transports\x18) \x03(\tR\n" +
+	"transports\"g\n" +
 	"\x11ListModelsRequest\x12\x16\n" +
 	"\x06vendor\x18\x01 \x01(\tR\x06vendor\x12\x1b\n" +
 	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +

@@ -1,0 +1,498 @@
+package render
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	provisioningv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/provisioning/v1"
+	"github.com/dialtone-voip/dialtone/services/config-renderer/internal/catalog"
+)
+
+// The reference table: for each vendor file format, the vendor's own key
+// names and value encodings, copied by hand from public templates (Wazo's
+// provd plugins, FusionPBX's provisioning templates), never computed from the
+// renderer's own tables. README.md ("Reference table") lists the same sources.
+// TestReferenceTable renders every catalog model for a two-account profile
+// carrying every setting a seed profile carries, over TCP and over TLS, and
+// checks each applicable row.
+
+const refToken = "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-_abcde"
+
+const (
+	refURL        = "https://prov.example.net/p/" + refToken + "/"
+	refURLNoSlash = "https://prov.example.net/p/" + refToken
+)
+
+type refRow struct {
+	vendor string
+	when   func(*catalog.Model) bool // nil: every model of the vendor
+	acct2  bool                      // only for models with two accounts or more
+	tr     string                    // "tcp" or "tls" run only; "" both
+	lang   string                    // only when the profile's language is this
+	key    string
+	want   string
+	absent bool // the key must not be written at all
+	src    string
+}
+
+// Sources (repository and path), as cited in README.md.
+const (
+	srcYealink     = "wazo-platform/wazo-provd-plugins plugins/wazo_yealink/v86/templates/base.tpl; fusionpbx/fusionpbx resources/templates/provision/yealink/t46u/{$mac}.cfg"
+	srcYealinkLang = "wazo-platform/wazo-provd-plugins plugins/wazo_yealink/v83/var/tftpboot/lang/; fusionpbx/fusionpbx resources/templates/provision/yealink/cp860/y000000000037.cfg"
+	srcYealinkDECT = "fusionpbx/fusionpbx resources/templates/provision/yealink/w70b/y000000000146.cfg"
+	srcFanvilNew   = "wazo-platform/wazo-provd-plugins plugins/wazo_fanvil/common/templates/base-new.tpl; fusionpbx/fusionpbx resources/templates/provision/fanvil/x4u/{$mac}.cfg"
+	srcFanvilVCF   = "wazo-platform/wazo-provd-plugins plugins/wazo_fanvil/common/templates/base.tpl; fusionpbx/fusionpbx resources/templates/provision/fanvil/x4/{$mac}.cfg"
+	srcGS          = "fusionpbx/fusionpbx resources/templates/provision/grandstream/gxp16xx/{$mac}.xml, grp2614/{$mac}.xml"
+	srcGS21        = "fusionpbx/fusionpbx resources/templates/provision/grandstream/gxp21xx/{$mac}.xml"
+	srcGS26        = "fusionpbx/fusionpbx resources/templates/provision/grandstream/grp26xx/{$mac}.xml"
+	srcGSDP        = "fusionpbx/fusionpbx resources/templates/provision/grandstream/dp750/{$mac}.xml"
+	srcSnom        = "wazo-platform/wazo-provd-plugins plugins/wazo_snom/common/templates/base.tpl, common/common.py; fusionpbx/fusionpbx resources/templates/provision/snom/D785/{$mac}.xml"
+	srcSnomDECT    = "wazo-platform/wazo-provd-plugins plugins/wazo_snom/common_dect/templates/base.tpl"
+	srcGigaset     = "wazo-platform/wazo-provd-plugins plugins/wazo_gigaset/Nx70_83_v2_65_0/templates/base.tpl, N870_83_v2_48_0/common.py"
+	srcHtek        = "wazo-platform/wazo-provd-plugins plugins/wazo_htek/v2_0_4_4_58/templates/base.tpl; fusionpbx/fusionpbx resources/templates/provision/htek/uc926/{$mac}.cfg"
+	srcPoly        = "wazo-platform/wazo-provd-plugins plugins/wazo_polycom/common/templates/base.tpl, common/common.py; fusionpbx/fusionpbx resources/templates/provision/polycom/6.x/{$mac}.cfg"
+	srcPolyCodecs  = "fusionpbx/fusionpbx resources/templates/provision/polycom/ccx500/{$mac}.cfg, app/polycom/app_config.php"
+	srcCisco       = "fusionpbx/fusionpbx resources/templates/provision/cisco/8841/{$mac}.xml, spa504g/{$mac}.xml"
+)
+
+func isVCF(m *catalog.Model) bool        { return m.Var("format") == "vcf" }
+func notVCF(m *catalog.Model) bool       { return m.Var("format") != "vcf" }
+func gs1700(m *catalog.Model) bool       { return m.Var("gs_blocks") == "1700" && m.SIPAccounts >= 6 }
+func gsEightSlots(m *catalog.Model) bool { return m.Var("codec_slots") == "8" }
+func isDECT(m *catalog.Model) bool       { return m.IsDECT() }
+func notDECT(m *catalog.Model) bool      { return !m.IsDECT() }
+func isDP(m *catalog.Model) bool         { return m.Var("gs_blocks") == "dp" }
+func notDP(m *catalog.Model) bool        { return m.Var("gs_blocks") != "dp" }
+func snomDECT(m *catalog.Model) bool     { return m.Var("dect") == "1" }
+
+var refTable = []refRow{
+	// Yealink
+	{vendor: "yealink", key: "account.1.enable", want: "1", src: srcYealink},
+	{vendor: "yealink", key: "account.1.user_name", want: "201", src: srcYealink},
+	{vendor: "yealink", key: "account.1.auth_name", want: "auth201", src: srcYealink},
+	{vendor: "yealink", key: "account.1.password", want: "pw-201", src: srcYealink},
+	{vendor: "yealink", key: "account.1.sip_server.1.address", want: "pbx.example.net", src: srcYealink},
+	{vendor: "yealink", tr: "tcp", key: "account.1.sip_server.1.port", want: "5060", src: srcYealink},
+	{vendor: "yealink", tr: "tcp", key: "account.1.sip_server.1.transport_type", want: "1", src: srcYealink},
+	{vendor: "yealink", tr: "tls", key: "account.1.sip_server.1.transport_type", want: "2", src: srcYealink},
+	{vendor: "yealink", key: "account.1.sip_server.1.expires", want: "3600", src: srcYealink},
+	{vendor: "yealink", key: "account.1.outbound_proxy_enable", want: "1", src: srcYealink},
+	{vendor: "yealink", key: "account.1.outbound_proxy.1.address", want: "sbc.example.net", src: srcYealink},
+	{vendor: "yealink", acct2: true, key: "account.2.user_name", want: "202", src: srcYealink},
+	{vendor: "yealink", key: "account.1.codec.pcmu.enable", want: "1", src: srcYealink},
+	{vendor: "yealink", key: "account.1.codec.pcmu.priority", want: "1", src: srcYealink},
+	{vendor: "yealink", key: "account.1.codec.g722.priority", want: "3", src: srcYealink},
+	{vendor: "yealink", key: "static.auto_provision.server.url", want: refURL, src: srcYealink},
+	{vendor: "yealink", key: "local_time.ntp_server1", want: "ntp.example.net", src: srcYealink},
+	{vendor: "yealink", key: "local_time.time_zone", want: "-5", src: srcYealink},
+	{vendor: "yealink", key: "local_time.summer_time", want: "1", src: srcYealink},
+	{vendor: "yealink", key: "static.security.user_password", want: "admin:Adm1n-pw", src: srcYealink},
+	{vendor: "yealink", lang: "fr", key: "lang.gui", want: "French", src: srcYealinkLang},
+	{vendor: "yealink", lang: "fr", key: "lang.wui", want: "French", src: srcYealinkLang},
+
+	{vendor: "yealink", when: isDECT, key: "handset.1.incoming_lines", want: "1", src: srcYealinkDECT},
+	{vendor: "yealink", when: isDECT, key: "handset.1.dial_out_default_line", want: "1", src: srcYealinkDECT},
+	{vendor: "yealink", when: isDECT, acct2: true, key: "handset.2.dial_out_lines", want: "2", src: srcYealinkDECT},
+	{vendor: "yealink", when: notDECT, key: "handset.1.incoming_lines", absent: true, src: srcYealinkDECT},
+
+	// Fanvil <sysConf>
+	{vendor: "fanvil", when: notVCF, key: "sip/line[1]/PhoneNumber", want: "201", src: srcFanvilNew},
+	{vendor: "fanvil", when: notVCF, key: "sip/line[1]/RegisterUser", want: "auth201", src: srcFanvilNew},
+	{vendor: "fanvil", when: notVCF, key: "sip/line[1]/RegisterPswd", want: "pw-201", src: srcFanvilNew},
+	{vendor: "fanvil", when: notVCF, key: "sip/line[1]/RegisterAddr", want: "pbx.example.net", src: srcFanvilNew},
+	{vendor: "fanvil", when: notVCF, tr: "tcp", key: "sip/line[1]/RegisterPort", want: "5060", src: srcFanvilNew},
+	{vendor: "fanvil", when: notVCF, tr: "tcp", key: "sip/line[1]/Transport", want: "1", src: srcFanvilNew},
+	{vendor: "fanvil", when: notVCF, tr: "tls", key: "sip/line[1]/Transport", want: "3", src: srcFanvilNew},
+	{vendor: "fanvil", when: notVCF, key: "sip/line[1]/ProxyAddr", want: "sbc.example.net", src: srcFanvilNew},
+	{vendor: "fanvil", when: notVCF, key: "sip/line[1]/VoiceCodecMap", want: "PCMU,PCMA,G722", src: srcFanvilNew},
+	{vendor: "fanvil", when: notVCF, acct2: true, key: "sip/line[2]/PhoneNumber", want: "202", src: srcFanvilNew},
+	{vendor: "fanvil", when: notVCF, lang: "fr", key: "phone/display/DefaultLanguage", want: "fr", src: srcFanvilNew},
+	{vendor: "fanvil", when: notVCF, key: "ap/FlashServerIP", want: refURLNoSlash, src: srcFanvilNew},
+	{vendor: "fanvil", when: notVCF, key: "ap/FlashProtocol", want: "5", src: srcFanvilNew},
+	{vendor: "fanvil", when: notVCF, key: "phone/date/TimeZone", want: "-20", src: srcFanvilNew},
+	{vendor: "fanvil", when: notVCF, key: "phone/date/TimeZoneName", want: "UTC-05", src: srcFanvilNew},
+	{vendor: "fanvil", when: notVCF, key: "VOIP_CONFIG_FILE", absent: true, src: srcFanvilNew},
+
+	// Fanvil legacy <VOIP_CONFIG_FILE>
+	{vendor: "fanvil", when: isVCF, key: vcfLine + "Phone_Number", want: "201", src: srcFanvilVCF},
+	{vendor: "fanvil", when: isVCF, key: vcfLine + "Register_User", want: "auth201", src: srcFanvilVCF},
+	{vendor: "fanvil", when: isVCF, key: vcfLine + "Register_Pswd", want: "pw-201", src: srcFanvilVCF},
+	{vendor: "fanvil", when: isVCF, key: vcfLine + "Register_Addr", want: "pbx.example.net", src: srcFanvilVCF},
+	{vendor: "fanvil", when: isVCF, tr: "tcp", key: vcfLine + "Register_Port", want: "5060", src: srcFanvilVCF},
+	{vendor: "fanvil", when: isVCF, key: vcfLine + "Enable_Reg", want: "1", src: srcFanvilVCF},
+	{vendor: "fanvil", when: isVCF, key: vcfLine + "Proxy_Addr", want: "sbc.example.net", src: srcFanvilVCF},
+	{vendor: "fanvil", when: isVCF, tr: "tcp", key: vcfLine + "Transport", want: "1", src: srcFanvilVCF},
+	{vendor: "fanvil", when: isVCF, tr: "tls", key: vcfLine + "Transport", want: "2", src: srcFanvilVCF},
+	{vendor: "fanvil", when: isVCF, key: vcfLine + "VoiceCodecMap", want: "G711U,G711A,G722", src: srcFanvilVCF},
+	{vendor: "fanvil", when: isVCF, acct2: true, key: "SIP_CONFIG_MODULE/SIP_Line_List/SIP_Line_List_Entry[SIP2]/Phone_Number", want: "202", src: srcFanvilVCF},
+	{vendor: "fanvil", when: isVCF, lang: "fr", key: "GLOBAL_CONFIG_MODULE/Language", want: "4", src: srcFanvilVCF},
+	{vendor: "fanvil", when: isVCF, key: "GLOBAL_CONFIG_MODULE/Time_Zone", want: "-20", src: srcFanvilVCF},
+	{vendor: "fanvil", when: isVCF, key: "GLOBAL_CONFIG_MODULE/SNTP_Server", want: "ntp.example.net", src: srcFanvilVCF},
+	{vendor: "fanvil", when: isVCF, key: "AUTOUPDATE_CONFIG_MODULE/Download_Server_IP", want: refURLNoSlash, src: srcFanvilVCF},
+	{vendor: "fanvil", when: isVCF, key: "AUTOUPDATE_CONFIG_MODULE/Download_Protocol", want: "5", src: srcFanvilVCF},
+	{vendor: "fanvil", when: isVCF, key: "MMI_CONFIG_MODULE/MMI_Account/MMI_Account_Entry[Account1]/Password", want: "Adm1n-pw", src: srcFanvilVCF},
+	{vendor: "fanvil", when: isVCF, key: "phone/display/DefaultLanguage", absent: true, src: srcFanvilVCF},
+
+	// Grandstream
+	{vendor: "grandstream", key: "P271", want: "1", src: srcGS},
+	{vendor: "grandstream", when: notDP, key: "P35", want: "201", src: srcGS},
+	{vendor: "grandstream", when: notDP, key: "P36", want: "auth201", src: srcGS},
+	{vendor: "grandstream", when: notDP, key: "P34", want: "pw-201", src: srcGS},
+	{vendor: "grandstream", tr: "tcp", key: "P47", want: "pbx.example.net:5060", src: srcGS},
+	{vendor: "grandstream", key: "P48", want: "sbc.example.net:5080", src: srcGS},
+	{vendor: "grandstream", tr: "tcp", key: "P130", want: "1", src: srcGS},
+	{vendor: "grandstream", tr: "tls", key: "P130", want: "2", src: srcGS},
+	{vendor: "grandstream", key: "P32", want: "60", src: srcGS},
+	{vendor: "grandstream", key: "P57", want: "0", src: srcGS},
+	{vendor: "grandstream", key: "P58", want: "8", src: srcGS},
+	{vendor: "grandstream", key: "P59", want: "9", src: srcGS},
+	{vendor: "grandstream", when: notDP, acct2: true, key: "P401", want: "1", src: srcGS},
+	{vendor: "grandstream", when: notDP, acct2: true, key: "P404", want: "202", src: srcGS},
+	{vendor: "grandstream", when: notDP, acct2: true, key: "P406", want: "pw-202", src: srcGS},
+	{vendor: "grandstream", when: notDP, acct2: true, tr: "tcp", key: "P448", want: "1", src: srcGS},
+	{vendor: "grandstream", key: "P212", want: "2", src: srcGS},
+	{vendor: "grandstream", lang: "fr", key: "P1362", want: "fr", src: srcGS},
+	{vendor: "grandstream", key: "P2", want: "Adm1n-pw", src: srcGS},
+	{vendor: "grandstream", when: gs1700, key: "P1701", want: "0", src: srcGS21},
+	{vendor: "grandstream", when: gs1700, key: "P1801", want: "0", src: srcGS21},
+	{vendor: "grandstream", when: gs1700, key: "P701", absent: true, src: srcGS21},
+	{vendor: "grandstream", when: gs1700, key: "P801", absent: true, src: srcGS21},
+	{vendor: "grandstream", when: isDP, key: "P4060", want: "201", src: srcGSDP},
+	{vendor: "grandstream", when: isDP, key: "P4090", want: "auth201", src: srcGSDP},
+	{vendor: "grandstream", when: isDP, key: "P4120", want: "pw-201", src: srcGSDP},
+	{vendor: "grandstream", when: isDP, key: "P4180", want: "Ada Lovelace", src: srcGSDP},
+	{vendor: "grandstream", when: isDP, key: "P4150", want: "0", src: srcGSDP},
+	{vendor: "grandstream", when: isDP, key: "P27080", want: "1", src: srcGSDP},
+	{vendor: "grandstream", when: isDP, key: "P4061", want: "202", src: srcGSDP},
+	{vendor: "grandstream", when: isDP, key: "P27081", want: "2", src: srcGSDP},
+	{vendor: "grandstream", when: isDP, key: "P4062", want: "", src: srcGSDP},
+	{vendor: "grandstream", when: isDP, key: "P35", absent: true, src: srcGSDP},
+	{vendor: "grandstream", when: gsEightSlots, key: "P98", want: "0", src: srcGS26},
+	{vendor: "grandstream", when: gsEightSlots, acct2: true, key: "P458", want: "0", src: srcGS26},
+
+	// Snom
+	{vendor: "snom", key: "user_active[1]", want: "on", src: srcSnom},
+	{vendor: "snom", key: "user_name[1]", want: "201", src: srcSnom},
+	{vendor: "snom", key: "user_pname[1]", want: "auth201", src: srcSnom},
+	{vendor: "snom", key: "user_pass[1]", want: "pw-201", src: srcSnom},
+	{vendor: "snom", tr: "tcp", key: "user_host[1]", want: "pbx.example.net:5060", src: srcSnom},
+	{vendor: "snom", tr: "tcp", key: "user_outbound[1]", want: "sbc.example.net:5080;transport=tcp", src: srcSnom},
+	{vendor: "snom", tr: "tls", key: "user_outbound[1]", want: "sbc.example.net:5080;transport=tls", src: srcSnom},
+	{vendor: "snom", key: "codec_priority_list[1]", want: "pcmu,pcma,g722,telephone-event", src: srcSnom},
+	{vendor: "snom", acct2: true, key: "user_name[2]", want: "202", src: srcSnom},
+	{vendor: "snom", lang: "fr", key: "language", want: "Français", src: srcSnom},
+	{vendor: "snom", lang: "fr", key: "web_language", want: "Français", src: srcSnom},
+	{vendor: "snom", key: "setting_server", want: refURL, src: srcSnom},
+	{vendor: "snom", key: "timezone", want: "USA-5", src: srcSnom},
+	{vendor: "snom", key: "http_pass", want: "Adm1n-pw", src: srcSnom},
+	{vendor: "snom", when: snomDECT, key: "subscr_sip_hs_idx[1]", want: "1", src: srcSnomDECT},
+	{vendor: "snom", when: snomDECT, key: "subscr_dect_ac_code[1]", want: "0201", src: srcSnomDECT},
+
+	// Gigaset
+	{vendor: "gigaset", key: "SipAccount.00001.UserName", want: "201", src: srcGigaset},
+	{vendor: "gigaset", key: "SipAccount.00001.AuthName", want: "auth201", src: srcGigaset},
+	{vendor: "gigaset", key: "SipAccount.00001.AuthPassword", want: "pw-201", src: srcGigaset},
+	{vendor: "gigaset", key: "SipAccount.00001.ProviderId", want: "0", src: srcGigaset},
+	{vendor: "gigaset", acct2: true, key: "SipAccount.00002.UserName", want: "202", src: srcGigaset},
+	{vendor: "gigaset", key: "SipProvider.0.Domain", want: "pbx.example.net", src: srcGigaset},
+	{vendor: "gigaset", tr: "tcp", key: "SipProvider.0.TransportProtocol", want: "2", src: srcGigaset},
+	{vendor: "gigaset", tr: "tls", key: "SipProvider.0.TransportProtocol", want: "3", src: srcGigaset},
+	{vendor: "gigaset", key: "SipProvider.0.OutboundProxyMode", want: "0", src: srcGigaset},
+	{vendor: "gigaset", key: "oper:add_hs:00001/hs.RegStatus", want: "ToReg", src: srcGigaset},
+	{vendor: "gigaset", key: "hs.00001.DECT_AC", want: "0201", src: srcGigaset},
+	{vendor: "gigaset", key: "oper:update_dm:local/RegDuration", want: "900", src: srcGigaset},
+	{vendor: "gigaset", key: "oper:update_dm:local/DMPpasswd", want: "Gigaset", src: srcGigaset},
+	{vendor: "gigaset", key: "DmGlobal.0.TimeZone", want: "America/New_York", src: srcGigaset},
+	{vendor: "gigaset", key: "WebUIAccounts.1.Password", want: "Adm1n-pw", src: srcGigaset},
+
+	// Htek
+	{vendor: "htek", key: "P271", want: "1", src: srcHtek},
+	{vendor: "htek", key: "P35", want: "201", src: srcHtek},
+	{vendor: "htek", key: "P36", want: "auth201", src: srcHtek},
+	{vendor: "htek", key: "P34", want: "pw-201", src: srcHtek},
+	{vendor: "htek", tr: "tcp", key: "P47", want: "pbx.example.net:5060", src: srcHtek},
+	{vendor: "htek", tr: "tcp", key: "P130", want: "1", src: srcHtek},
+	{vendor: "htek", tr: "tls", key: "P130", want: "2", src: srcHtek},
+	{vendor: "htek", key: "P32", want: "1", src: srcHtek}, // 3600 s = 1 hour
+	{vendor: "htek", acct2: true, key: "P401", want: "1", src: srcHtek},
+	{vendor: "htek", acct2: true, key: "P735", want: "202", src: srcHtek},
+	{vendor: "htek", key: "P237", want: refURL, src: srcHtek},
+	{vendor: "htek", key: "P212", want: "3", src: srcHtek},
+	{vendor: "htek", key: "P57", want: "0", src: srcHtek},
+	{vendor: "htek", key: "P58", want: "8", src: srcHtek},
+	{vendor: "htek", key: "P59", want: "9", src: srcHtek},
+
+	// Poly
+	{vendor: "poly", key: "reg.1.address", want: "201", src: srcPoly},
+	{vendor: "poly", key: "reg.1.auth.userId", want: "auth201", src: srcPoly},
+	{vendor: "poly", key: "reg.1.auth.password", want: "pw-201", src: srcPoly},
+	{vendor: "poly", key: "reg.1.server.1.address", want: "pbx.example.net", src: srcPoly},
+	{vendor: "poly", tr: "tcp", key: "reg.1.server.1.transport", want: "TCPOnly", src: srcPoly},
+	{vendor: "poly", tr: "tls", key: "reg.1.server.1.transport", want: "TLS", src: srcPoly},
+	{vendor: "poly", acct2: true, key: "reg.2.address", want: "202", src: srcPoly},
+	{vendor: "poly", key: "voice.codecPref.G711_Mu", want: "1", src: srcPoly},
+	{vendor: "poly", key: "voice.codecPref.G711_A", want: "2", src: srcPoly},
+	{vendor: "poly", key: "voice.codecPref.G722", want: "3", src: srcPoly},
+	{vendor: "poly", key: "voice.codecPref.G729_AB", want: "0", src: srcPoly},
+	{vendor: "poly", key: "voice.codecPref.Opus", want: "0", src: srcPolyCodecs},
+	{vendor: "poly", key: "voice.codecPref.G7221.32kbps", want: "0", src: srcPolyCodecs},
+	{vendor: "poly", key: "voice.codecPref.G7221_C.48kbps", want: "0", src: srcPolyCodecs},
+	{vendor: "poly", key: "voice.codecPref.Siren14.48kbps", want: "0", src: srcPolyCodecs},
+	{vendor: "poly", key: "voice.codecPref.Siren22.64kbps", want: "0", src: srcPolyCodecs},
+	{vendor: "poly", lang: "fr", key: "lcl.ml.lang", want: "French_France", src: srcPoly},
+	{vendor: "poly", key: "device.prov.serverName", want: refURL, src: srcPoly},
+	{vendor: "poly", key: "tcpIpApp.sntp.gmtOffset", want: "-18000", src: srcPoly},
+
+	// Cisco MPP and SPA
+	{vendor: "cisco", key: "Line_Enable_1_", want: "Yes", src: srcCisco},
+	{vendor: "cisco", key: "User_ID_1_", want: "201", src: srcCisco},
+	{vendor: "cisco", key: "Auth_ID_1_", want: "auth201", src: srcCisco},
+	{vendor: "cisco", key: "Password_1_", want: "pw-201", src: srcCisco},
+	{vendor: "cisco", tr: "tcp", key: "Proxy_1_", want: "pbx.example.net:5060", src: srcCisco},
+	{vendor: "cisco", tr: "tcp", key: "SIP_Transport_1_", want: "TCP", src: srcCisco},
+	{vendor: "cisco", tr: "tls", key: "SIP_Transport_1_", want: "TLS", src: srcCisco},
+	{vendor: "cisco", key: "Register_Expires_1_", want: "3600", src: srcCisco},
+	{vendor: "cisco", key: "Outbound_Proxy_1_", want: "sbc.example.net:5080", src: srcCisco},
+	{vendor: "cisco", acct2: true, key: "User_ID_2_", want: "202", src: srcCisco},
+	{vendor: "cisco", key: "Preferred_Codec_1_", want: "G711u", src: srcCisco},
+	{vendor: "cisco", key: "Second_Preferred_Codec_1_", want: "G711a", src: srcCisco},
+	{vendor: "cisco", key: "Third_Preferred_Codec_1_", want: "G722", src: srcCisco},
+	{vendor: "cisco", key: "Time_Zone", want: "GMT-05:00", src: srcCisco},
+	{vendor: "cisco", key: "Profile_Rule", want: refURL + "$MA.xml", src: srcCisco},
+	{vendor: "cisco", lang: "en", key: "Language_Selection", want: "English-US", src: srcCisco},
+	{vendor: "cisco", key: "Admin_Password", want: "Adm1n-pw", src: srcCisco},
+	{vendor: "yealink", key: "account.1.display_name", want: "Ada Lovelace", src: srcYealink},
+	{vendor: "yealink", key: "account.1.label", want: "Ada", src: srcYealink},
+	{vendor: "grandstream", when: notDP, key: "P3", want: "Ada Lovelace", src: srcGS},
+	{vendor: "grandstream", when: notDP, key: "P270", want: "Ada", src: srcGS},
+	{vendor: "snom", key: "user_realname[1]", want: "Ada Lovelace", src: srcSnom},
+	{vendor: "gigaset", key: "SipAccount.00001.DisplayName", want: "Ada Lovelace", src: srcGigaset},
+	{vendor: "htek", key: "P3", want: "Ada Lovelace", src: srcHtek},
+	{vendor: "htek", key: "P20000", want: "Ada", src: srcHtek},
+	{vendor: "poly", key: "reg.1.displayName", want: "Ada Lovelace", src: srcPoly},
+	{vendor: "poly", key: "reg.1.label", want: "Ada", src: srcPoly},
+	{vendor: "cisco", key: "Display_Name_1_", want: "Ada Lovelace", src: srcCisco},
+	{vendor: "fanvil", when: notVCF, key: "sip/line[1]/DisplayName", want: "Ada Lovelace", src: srcFanvilNew},
+	{vendor: "fanvil", when: isVCF, key: vcfLine + "Display_Name", want: "Ada Lovelace", src: srcFanvilVCF},
+}
+
+const vcfLine = "SIP_CONFIG_MODULE/SIP_Line_List/SIP_Line_List_Entry[SIP1]/"
+
+// refProfile is the two-account profile with every setting a seed profile
+// carries (provisioning URL and poll, NTP, time zone, language, codecs, web
+// password, registrar with outbound proxy and expiry).
+func refProfile(m *catalog.Model, transport string) *provisioningv1.ProvisioningProfile {
+	p := scenario("single", m)
+	p.ProvisioningUrl = refURL
+	p.PollInterval = durationpb.New(6 * time.Hour)
+	p.TimeZone = "America/New_York"
+	p.Language = firstLang(m, "fr", "en")
+	p.WebPassword = "Adm1n-pw"
+	p.Codecs = []provisioningv1.Codec{provisioningv1.Codec_CODEC_PCMU, provisioningv1.Codec_CODEC_PCMA, provisioningv1.Codec_CODEC_G722}
+	p.SipServer = &provisioningv1.SipServer{Host: "pbx.example.net", Port: 5060, Transport: provisioningv1.Transport_TRANSPORT_TCP,
+		OutboundProxyHost: "sbc.example.net", OutboundProxyPort: 5080, RegistrationExpiry: durationpb.New(time.Hour)}
+	if transport == "tls" {
+		p.SipServer.Transport, p.SipServer.Port = provisioningv1.Transport_TRANSPORT_TLS, 5061
+	}
+	p.Lines = []*provisioningv1.Line{{Index: 1, Extension: "201", AuthUser: "auth201", Password: "pw-201", DisplayName: "Ada Lovelace", Label: "Ada"}}
+	if m.SIPAccounts >= 2 {
+		p.Lines = append(p.Lines, &provisioningv1.Line{Index: 2, Extension: "202", AuthUser: "auth202", Password: "pw-202", DisplayName: "Alan Turing", Label: "Alan"})
+	}
+	return p
+}
+
+func TestReferenceTable(t *testing.T) {
+	s := loadDefault(t)
+	checked := map[*refRow]int{}
+	for _, m := range s.Catalog.Models {
+		var secretFile string
+		for _, f := range m.Files {
+			if f.Secrets {
+				secretFile = f.Pattern
+			}
+		}
+		for _, tr := range []string{"tcp", "tls"} {
+			p := refProfile(m, tr)
+			name := strings.NewReplacer("{mac}", p.Mac, "{MAC}", strings.ToUpper(p.Mac)).Replace(secretFile)
+			r, err := s.Render(p, name, goldenNow)
+			if err != nil {
+				t.Errorf("%s %s: %v", m.Name(), tr, err)
+				continue
+			}
+			kv, err := parseFile(m.Vendor, name, r.Content)
+			if err != nil {
+				t.Errorf("%s %s %s: %v", m.Name(), tr, name, err)
+				continue
+			}
+			rootVCF := strings.Contains(string(r.Content), "<VOIP_CONFIG_FILE>")
+			for i := range refTable {
+				row := &refTable[i]
+				if row.vendor != m.Vendor || (row.when != nil && !row.when(m)) || (row.acct2 && m.SIPAccounts < 2) ||
+					(row.tr != "" && row.tr != tr) || (row.lang != "" && row.lang != p.Language) {
+					continue
+				}
+				checked[row]++
+				got, ok := kv[row.key]
+				if row.key == "VOIP_CONFIG_FILE" { // the root element, not a key
+					got, ok = "", rootVCF
+				}
+				switch {
+				case row.absent && ok:
+					t.Errorf("%s %s %s: %s is written (%q); the reference has no such key here (%s)", m.Name(), tr, name, row.key, got, row.src)
+				case !row.absent && !ok:
+					t.Errorf("%s %s %s: %s missing, want %q (%s)", m.Name(), tr, name, row.key, row.want, row.src)
+				case !row.absent && got != row.want:
+					t.Errorf("%s %s %s: %s = %q, want %q (%s)", m.Name(), tr, name, row.key, got, row.want, row.src)
+				}
+			}
+		}
+	}
+	for i := range refTable {
+		if checked[&refTable[i]] == 0 {
+			t.Errorf("reference row %s %s applied to no model", refTable[i].vendor, refTable[i].key)
+		}
+	}
+}
+
+// Every source the table cites is listed in the README's reference table.
+func TestReferenceSourcesInREADME(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, row := range refTable {
+		for _, part := range strings.Split(row.src, "; ") {
+			if seen[part] {
+				continue
+			}
+			seen[part] = true
+			if !strings.Contains(string(b), part) {
+				t.Errorf("README.md does not cite %q", part)
+			}
+		}
+	}
+}
+
+// File names each family asks for, from the references.
+func TestReferenceFileNames(t *testing.T) {
+	s := loadDefault(t)
+	cases := []struct {
+		vendor, model string
+		want          []string // in request order; {mac} is the MAC
+		src           string
+	}{
+		// $PSN as the admin guide gives it ("7861") and as Wazo names the file ("7861-3PCC.xml").
+		{"cisco", "CP-7861-3PCC", []string{"7861-3PCC.xml", "7861.xml", "{mac}.xml"}, "wazo_cisco_sip/v11_3_1/entry.py _COMMON_FILENAMES; Cisco 7800 MPP admin guide $PSN"},
+		{"cisco", "CP-8851-3PCC", []string{"8851-3PCC.xml", "8851.xml", "{mac}.xml"}, "wazo_cisco_sip/v11_3_1/entry.py"},
+		{"cisco", "SPA504G", []string{"spa504G.cfg", "{mac}.xml"}, "wazo_cisco_spa/v7_5_5/entry.py _COMMON_FILENAMES"},
+		{"htek", "UC926", []string{"cfg0010.xml", "cfg{mac}.xml"}, "wazo_htek/v2_0_4_6_41/entry.py COMMON_FILES"},
+		{"htek", "UC862", []string{"cfg0000.xml", "cfg{mac}.xml"}, "wazo_htek/v2_0_4_4_58/entry.py COMMON_FILES"},
+		{"yealink", "T46S", []string{"y000000000066.cfg", "{mac}.cfg"}, "FP yealink/t46s"},
+		{"yealink", "T73U", []string{"y000000000186.cfg", "{mac}.cfg"}, "FP yealink/t73u"},
+		{"fanvil", "X4", []string{"f0X4hw1.100.cfg", "{mac}.cfg"}, "wazo_fanvil/serie_x/entry.py COMMON_FILES"},
+		{"grandstream", "GXP2170", []string{"cfg{mac}.xml"}, "wazo_grandstream/common/common.py _dev_specific_filename"},
+	}
+	const mac = "0011223344ab"
+	for _, c := range cases {
+		m, ok := s.Catalog.Model(c.vendor, c.model)
+		if !ok {
+			t.Errorf("%s/%s not in the catalog", c.vendor, c.model)
+			continue
+		}
+		var got []string
+		for _, f := range m.Files {
+			got = append(got, strings.ReplaceAll(f.Name(mac), mac, "{mac}"))
+		}
+		if strings.Join(got, " ") != strings.Join(c.want, " ") {
+			t.Errorf("%s/%s files %v, want %v (%s)", c.vendor, c.model, got, c.want, c.src)
+		}
+		for _, w := range c.want {
+			if _, ok := m.FindFile(strings.ReplaceAll(w, "{mac}", mac), mac); !ok {
+				t.Errorf("%s/%s does not serve %s", c.vendor, c.model, w)
+			}
+		}
+	}
+}
+
+// Htek asks for cfg<code>.xml before cfg<mac>.xml and, by one revision of its
+// wiki, may stop after the first: the common file carries the accounts too.
+func TestHtekCommonFileComplete(t *testing.T) {
+	s := loadDefault(t)
+	for _, m := range s.Catalog.Models {
+		if m.Vendor != "htek" || len(m.Files) < 2 {
+			continue
+		}
+		p := refProfile(m, "tcp")
+		first := m.Files[0]
+		r, err := s.Render(p, first.Name(p.Mac), goldenNow)
+		if err != nil {
+			t.Fatalf("%s: %v", m.Name(), err)
+		}
+		kv, err := parseFile("htek", first.Pattern, r.Content)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if kv["P35"] != "201" || kv["P34"] != "pw-201" || !r.Secrets {
+			t.Errorf("%s %s: account 1 missing from the first file (P35=%q, secrets=%v)", m.Name(), first.Pattern, kv["P35"], r.Secrets)
+		}
+	}
+}
+
+// Yealink's LCD (lang.gui) and web (lang.wui) language lists differ: a value
+// only one list has is written to that key only.
+func TestYealinkLanguageLists(t *testing.T) {
+	s := loadDefault(t)
+	m, _ := s.Catalog.Model("yealink", "T46U")
+	cases := []struct{ lang, gui, wui string }{
+		{"de", "German", "Deutsch"},      // FP cp860: web list says Deutsch
+		{"fr-CA", "French_CA", "French"}, // GUI pack French_CA; web has French only
+		{"cs", "", "Czech"},              // no Czech GUI pack in WZ v83/var/tftpboot/lang
+		{"zh-TW", "Chinese_T", ""},       // not in the web list
+		{"pt-BR", "Portuguese_LA", "Portuguese"},
+	}
+	for _, c := range cases {
+		p := refProfile(m, "tcp")
+		p.Language = c.lang
+		r, err := s.Render(p, p.Mac+".cfg", goldenNow)
+		if err != nil {
+			t.Fatalf("%s: %v", c.lang, err)
+		}
+		kv, _ := parseFile("yealink", "", r.Content)
+		gui, gok := kv["lang.gui"]
+		wui, wok := kv["lang.wui"]
+		if gui != c.gui || gok != (c.gui != "") || wui != c.wui || wok != (c.wui != "") {
+			t.Errorf("%s: lang.gui=%q (%v) lang.wui=%q (%v), want %q/%q", c.lang, gui, gok, wui, wok, c.gui, c.wui)
+		}
+	}
+}
+
+// Fanvil's two formats number the provisioning protocol differently: legacy
+// Download_Protocol 2 = HTTP (WZ plugins/wazo_fanvil/common/templates/base.tpl
+// with an http:// URL), sysConf FlashProtocol 4 = HTTP (base-new.tpl); 5 = HTTPS
+// in both (FP fanvil/x4, x4u).
+func TestFanvilProvisioningProtocol(t *testing.T) {
+	s := loadDefault(t)
+	for _, c := range []struct{ model, url, key, want string }{
+		{"X4", "http://prov.example.net/p/" + refToken + "/", "AUTOUPDATE_CONFIG_MODULE/Download_Protocol", "2"},
+		{"X4", refURL, "AUTOUPDATE_CONFIG_MODULE/Download_Protocol", "5"},
+		{"X4U", "http://prov.example.net/p/" + refToken + "/", "ap/FlashProtocol", "4"},
+		{"X4U", refURL, "ap/FlashProtocol", "5"},
+	} {
+		m, _ := s.Catalog.Model("fanvil", c.model)
+		p := refProfile(m, "tcp")
+		p.ProvisioningUrl = c.url
+		r, err := s.Render(p, p.Mac+".cfg", goldenNow)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kv, _ := parseFile("fanvil", "", r.Content)
+		if kv[c.key] != c.want {
+			t.Errorf("%s %s: %s = %q, want %q", c.model, c.url, c.key, kv[c.key], c.want)
+		}
+	}
+}

@@ -1,0 +1,86 @@
+package server
+
+import (
+	"strings"
+	"testing"
+
+	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
+)
+
+// TestSecretReleaseRule walks the rule of docs/SECURITY.md ("Secret
+// release"): each row is one attack or one legitimate change.
+func TestSecretReleaseRule(t *testing.T) {
+	const mac = "0015650a0b0c"
+	const (
+		off     = inventoryv1.DeviceCertPolicy_DEVICE_CERT_POLICY_OFF
+		prefer  = inventoryv1.DeviceCertPolicy_DEVICE_CERT_POLICY_PREFER
+		require = inventoryv1.DeviceCertPolicy_DEVICE_CERT_POLICY_REQUIRE
+	)
+	certA, certB := identCert+"aa", identCert+"bb"
+	linkOwn := identLink + mac
+	linkLAN := identUnverifiedLink + "02aabbccddee" // another host, link check off
+	phone := func(bound, certSeen string) *inventoryv1.Phone {
+		p := &inventoryv1.Phone{Mac: mac, DeviceCertificateSha256: certSeen}
+		if bound != "" {
+			p.SecretRelease = &inventoryv1.ReleaseIdentity{Id: bound}
+		}
+		return p
+	}
+	for _, tc := range []struct {
+		name   string
+		p      *inventoryv1.Phone
+		pol    inventoryv1.DeviceCertPolicy
+		id     string
+		allow  bool
+		bind   bool
+		reason string
+	}{
+		{"first fetch binds the token", phone("", ""), off, identToken, true, true, ""},
+		{"first fetch binds the listener's proof", phone("", ""), off, linkOwn, true, true, ""},
+		{"same identity again (resync, reboot)", phone(linkOwn, ""), off, linkOwn, true, false, ""},
+		{"phone added by MAC, later proven on the LAN", phone(identToken, ""), off, linkOwn, true, true, ""},
+		{"phone starts presenting its certificate", phone(linkOwn, ""), prefer, certA, true, true, ""},
+		{"another LAN host announced the MAC (link check off)", phone(linkOwn, ""), off, linkLAN, false, false, reasonSecondID},
+		{"unverified link never upgrades the token", phone(identToken, ""), off, linkLAN, false, false, reasonSecondID},
+		{"a second certificate for the MAC", phone(certA, certA[len(identCert):]), prefer, certB, false, false, reasonSecondID},
+		{"off: token alone after a certificate was bound", phone(certA, "aa"), off, identToken, false, false, reasonSecondID},
+		{"require: no certificate", phone("", ""), require, linkOwn, false, false, reasonCertRequired},
+		{"require: the certificate", phone("", ""), require, certA, true, true, ""},
+		{"prefer: no certificate yet", phone("", ""), prefer, identToken, true, true, ""},
+		{"prefer: certificate seen, now none", phone(identToken, "aa"), prefer, identToken, false, false, reasonCertSeen},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cert := ""
+			if strings.HasPrefix(tc.id, identCert) {
+				cert = strings.TrimPrefix(tc.id, identCert)
+			}
+			d := decide(tc.p, tc.pol, tc.id, cert)
+			if d.allowed != tc.allow || d.bind != tc.bind || d.reason != tc.reason {
+				t.Fatalf("got allowed=%v bind=%v reason=%q; want %v %v %q", d.allowed, d.bind, d.reason, tc.allow, tc.bind, tc.reason)
+			}
+			if d.refuse == d.allowed {
+				t.Fatalf("refuse %v with allowed %v", d.refuse, d.allowed)
+			}
+		})
+	}
+}
+
+// TestReleaseIdentity: the certificate wins; else the listener's proof,
+// verified or not; else the token.
+func TestReleaseIdentity(t *testing.T) {
+	p := &inventoryv1.Phone{Mac: "0015650a0b0c"}
+	if got := releaseIdentity(p, ""); got != identToken {
+		t.Errorf("no proof: %q", got)
+	}
+	p.LastLinkProof = &inventoryv1.LinkProof{LinkAddress: "0015650a0b0c", Verified: true}
+	if got := releaseIdentity(p, ""); got != "link:0015650a0b0c" {
+		t.Errorf("verified link: %q", got)
+	}
+	p.LastLinkProof = &inventoryv1.LinkProof{LinkAddress: "02aabbccddee"}
+	if got := releaseIdentity(p, ""); got != "unverified-link:02aabbccddee" {
+		t.Errorf("unverified link: %q", got)
+	}
+	if got := releaseIdentity(p, "ab"); got != "cert:ab" {
+		t.Errorf("certificate: %q", got)
+	}
+}
