@@ -213,8 +213,8 @@ func (s *Service) handle(q *request) string {
 			FetchTime:     timestamppb.New(q.start),
 			// The file with the account (the catalog's secrets file) is the
 			// one that makes the phone provisioned.
-			AccountFile: proto.Bool(fe.secrets),
-			Firmware:    uafw.Firmware(prof.GetVendor(), ua),
+			AccountFile:       proto.Bool(fe.secrets),
+			Firmware:          uafw.Firmware(prof.GetVendor(), ua),
 			Proof:             proof,
 			CertificateSha256: dc.sha256,
 		})

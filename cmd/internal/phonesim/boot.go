@@ -104,6 +104,10 @@ type PhoneReport struct {
 	Firmware   string `json:"firmware"`
 	UserAgent  string `json:"http_user_agent"`
 	SIPAddress string `json:"sip_address,omitempty"`
+	// ModelAccounts is how many SIP accounts the model has in
+	// config-renderer's catalog; 0 when the catalog does not know the model
+	// (the phone then asks for its vendor's generic files).
+	ModelAccounts int `json:"model_accounts,omitempty"`
 }
 
 // SIPReport describes the PnP exchange.
@@ -169,7 +173,7 @@ func Boot(ctx context.Context, o Options) (*Report, error) {
 		Warning: PasswordWarning,
 		Phone: PhoneReport{
 			Vendor: p.Vendor.Key, Model: p.Model, MAC: p.MAC, Firmware: p.Firmware,
-			UserAgent: p.Vendor.UserAgent(p),
+			UserAgent: p.Vendor.UserAgent(p), ModelAccounts: p.CatalogAccounts(),
 		},
 		Rounds: []*Round{},
 	}
@@ -241,6 +245,9 @@ func provision(ctx context.Context, o Options, rep *Report, start time.Time, tri
 	switch {
 	case perr != nil:
 		r.Error = perr.Error()
+	case p.CatalogAccounts() > 0 && len(cfg.Accounts) > p.CatalogAccounts():
+		// A file for another model: the phone has no such lines.
+		r.Error = fmt.Sprintf("configuration has %d accounts, the %s has %d", len(cfg.Accounts), p.Model, p.CatalogAccounts())
 	case fileErr != nil:
 		r.Error = fileErr.Error()
 	case ok == 0:

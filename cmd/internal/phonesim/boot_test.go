@@ -8,8 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -18,17 +16,51 @@ import (
 
 	"github.com/dialtone-voip/dialtone/cmd/internal/sipmsg"
 	"github.com/dialtone-voip/dialtone/cmd/internal/vendorsim"
+	provisioningv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/provisioning/v1"
+	renderer "github.com/dialtone-voip/dialtone/services/config-renderer"
+	"google.golang.org/protobuf/types/known/durationpb"
 )
 
-// provServer serves testdata/served/<vendor>/ under /p/<token>/, like
-// provision-http, and records every request.
+// provServer serves, under /p/<token>/ like provision-http, what the real
+// config-renderer renders for the two-line profile (twoLineProfile) of the
+// vendor's default model, and records every request.
 type provServer struct {
 	*httptest.Server
 	token string
 	mu    sync.Mutex
 	reqs  []servedReq
-	// files overrides what is served: name -> body (nil: from testdata).
+	// files overrides what is served: name -> body (nil: rendered).
 	files map[string][]byte
+}
+
+// servedMACs are the phones each vendor's provServer has files for.
+var servedMACs = map[string]string{
+	"yealink": "001565aabbcc", "grandstream": "000b82aabbcc", "snom": "000413aabbcc", "fanvil": "0c383eaabbcc",
+	"gigaset": "7c2f80aabbcc", "htek": "001fc1aabbcc", "poly": "0004f2aabbcc", "cisco": "00562baabbcc",
+}
+
+// twoLineProfile: two lines over TLS to pbx.example.com:5061 through the
+// outbound proxy sbc.example.com:5061, codecs g722 then pcmu, German when
+// the model has it (else its first language), Europe/Berlin, NTP, a web password, and XML/cfg
+// metacharacters in names and passwords.
+func twoLineProfile(ren *renderer.Service, vendor, model, mac, url string) *provisioningv1.ProvisioningProfile {
+	lang := ""
+	if m, ok := ren.Model(vendor, model); ok && slices.Contains(m.GetLanguages(), "de") {
+		lang = "de"
+	} else if ok && len(m.GetLanguages()) > 0 {
+		lang = m.GetLanguages()[0]
+	}
+	return &provisioningv1.ProvisioningProfile{
+		Mac: mac, Vendor: vendor, Model: model, ProvisioningUrl: url, PollInterval: durationpb.New(24 * time.Hour),
+		NtpServer: "ntp.example.com", TimeZone: "Europe/Berlin", Language: lang, WebPassword: "Adm!n<1>",
+		SipServer: &provisioningv1.SipServer{Host: "pbx.example.com", Port: 5061, Transport: provisioningv1.Transport_TRANSPORT_TLS,
+			OutboundProxyHost: "sbc.example.com", OutboundProxyPort: 5061, RegistrationExpiry: durationpb.New(time.Hour)},
+		Codecs: []provisioningv1.Codec{provisioningv1.Codec_CODEC_G722, provisioningv1.Codec_CODEC_PCMU},
+		Lines: []*provisioningv1.Line{
+			{Index: 1, Extension: "201", AuthUser: "201", DisplayName: "Alice <&>", Password: "s3cr&t<1>"},
+			{Index: 2, Extension: "202", AuthUser: "a202", DisplayName: "Bob", Password: "pw2"},
+		},
+	}
 }
 
 type servedReq struct {
@@ -39,25 +71,28 @@ type servedReq struct {
 func newProvServer(t *testing.T, vendor string) *provServer {
 	t.Helper()
 	ps := &provServer{token: "tok-" + vendor}
-	dir := filepath.Join("testdata", "served", vendor)
+	ren := sharedRenderer(t)
+	v, err := vendorsim.Lookup(vendor)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ps.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name, ok := strings.CutPrefix(r.URL.Path, "/p/"+ps.token+"/")
 		status := http.StatusNotFound
 		var body []byte
-		if ok && name != "" && !strings.Contains(name, "/") {
+		// Poly's MAC-less fallback master is left out: with it every MAC
+		// would find a file, and the tests of unknown phones need a 404.
+		if ok && name != "" && !strings.Contains(name, "/") && name != "000000000000.cfg" {
 			ps.mu.Lock()
 			b, over := ps.files[name]
 			ps.mu.Unlock()
 			if over {
 				body = b
-			} else if b, err := os.ReadFile(filepath.Join(dir, name)); err == nil {
-				body = b
+			} else if resp, err := ren.Render(r.Context(), twoLineProfile(ren, vendor, v.DefaultModel, servedMACs[vendor], ps.base()), name); err == nil {
+				body = resp.GetContent()
 			}
 			if body != nil {
 				status = http.StatusOK
-				u := ps.URL + "/p/" + ps.token + "/"
-				body = []byte(strings.NewReplacer("{{URL}}", u, "{{URLNOSLASH}}", strings.TrimSuffix(u, "/"),
-					"{{HOSTPATH}}", strings.TrimPrefix(u, "http://")).Replace(string(body)))
 			}
 		}
 		ps.mu.Lock()
@@ -110,7 +145,7 @@ var twoLineCases = []vendorCase{
 		provURL: func(b string) string { return b + "$mac.cfg" }},
 	{vendor: "gigaset", model: "N870", mac: "7c2f80aabbcc", noCodecs: true,
 		files: []string{"7c2f80aabbcc.xml 200"}},
-	{vendor: "htek", model: "UC926", mac: "001fc1aabbcc",
+	{vendor: "htek", model: "UC926", mac: "001fc1aabbcc", language: "en",
 		files: []string{"cfg0010.xml 200", "cfg001fc1aabbcc 404", "cfg001fc1aabbcc.xml 200"}},
 	{vendor: "poly", model: "VVX450", mac: "0004f2aabbcc", language: "de",
 		files: []string{"0004f2aabbcc.cfg 200", "phone0004f2aabbcc.cfg 200"}},
@@ -229,6 +264,14 @@ func TestBootURLFailures(t *testing.T) {
 	}
 	if _, err := Boot(context.Background(), Options{Phone: p, URL: "ftp://x/"}); !errors.Is(err, ErrFetch) {
 		t.Errorf("ftp URL: %v", err)
+	}
+	// A T30 has one account (the catalog's sip_accounts): a file with two
+	// is for another model.
+	ps.setFiles(map[string][]byte{"001565aabbcc.cfg": []byte("#!version:1.0.0.1\naccount.1.user_name = 1\naccount.2.user_name = 2\n")})
+	p, _ = vendorsim.NewPhone("yealink", "T30", "001565aabbcc", "")
+	rep, err = Boot(context.Background(), Options{Phone: p, URL: ps.base()})
+	if err == nil || !strings.Contains(err.Error(), "2 accounts, the T30 has 1") || rep.Phone.ModelAccounts != 1 {
+		t.Errorf("two accounts on a one-account model: %v (model accounts %d)", err, rep.Phone.ModelAccounts)
 	}
 }
 
@@ -551,10 +594,11 @@ func TestStorm(t *testing.T) {
 	ps := newProvServer(t, "grandstream")
 	// Every phone gets the same file; the MAC in it must match, so serve a
 	// MAC-less copy for all of them.
-	b, err := os.ReadFile(filepath.Join("testdata", "served", "grandstream", "cfg000b82aabbcc.xml"))
+	resp, err := sharedRenderer(t).Render(context.Background(), twoLineProfile(sharedRenderer(t), "grandstream", "GRP2614", "000b82aabbcc", ps.base()), "cfg000b82aabbcc.xml")
 	if err != nil {
 		t.Fatal(err)
 	}
+	b := resp.GetContent()
 	generic := []byte(strings.Replace(string(b), "<mac>000b82aabbcc</mac>\n", "", 1))
 	files := map[string][]byte{}
 	for i := range 40 {

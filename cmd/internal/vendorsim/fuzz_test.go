@@ -16,7 +16,7 @@ var readers = []func(p Phone, b []byte) error{
 	func(p Phone, b []byte) error {
 		c := &Config{}
 		err := readGrandstreamXML(p, b, c)
-		grandstreamExtract(c)
+		grandstreamExtract(p, c)
 		return err
 	},
 	func(_ Phone, b []byte) error { c := &Config{}; _, err := readSnomXML(b, c); snomExtract(c); return err },
@@ -31,6 +31,17 @@ var readers = []func(p Phone, b []byte) error{
 	func(_ Phone, b []byte) error { c := &Config{}; err := readPolyXML(b, c); polyExtract(c); return err },
 	func(_ Phone, b []byte) error { _, err := polyConfigFiles(b); return err },
 	func(_ Phone, b []byte) error { c := &Config{}; err := readCiscoXML(b, c); ciscoExtract(c); return err },
+	// A Grandstream DECT base: the handset-account layout (gs_blocks "dp").
+	func(_ Phone, b []byte) error {
+		dp, err := NewPhone("grandstream", "DP750", "000b82aabbcc", "")
+		if err != nil {
+			return err
+		}
+		c := &Config{}
+		err = readGrandstreamXML(dp, b, c)
+		grandstreamExtract(dp, c)
+		return err
+	},
 }
 
 // FuzzReaders feeds arbitrary files to every vendor reader: malformed input
@@ -54,6 +65,11 @@ func FuzzReaders(f *testing.F) {
 	for i, s := range seeds {
 		f.Add(uint8(i), []byte(s))
 	}
+	// Fanvil's legacy <VOIP_CONFIG_FILE> (reader 4) and a DP750 file (the last reader).
+	f.Add(uint8(4), []byte(`<?xml version="1.0"?><VOIP_CONFIG_FILE><version>2.0002</version><GLOBAL_CONFIG_MODULE><Time_Zone>-20</Time_Zone><Language>4</Language></GLOBAL_CONFIG_MODULE>`+
+		`<MMI_CONFIG_MODULE><MMI_Account><MMI_Account_Entry><ID>Account1</ID><Name>admin</Name><Password>x</Password></MMI_Account_Entry></MMI_Account></MMI_CONFIG_MODULE>`+
+		`<SIP_CONFIG_MODULE><SIP_Line_List><SIP_Line_List_Entry><ID>SIP1</ID><Phone_Number>1</Phone_Number><Transport>2</Transport><VoiceCodecMap>G711U,G726-32</VoiceCodecMap></SIP_Line_List_Entry></SIP_Line_List></SIP_CONFIG_MODULE></VOIP_CONFIG_FILE>`))
+	f.Add(uint8(len(readers)-1), []byte(`<gs_provision version="1"><mac>000b82aabbcc</mac><config version="1"><P271>1</P271><P47>h:5060</P47><P4060>1</P4060><P4120>pw</P4120><P27080>1</P27080></config></gs_provision>`))
 	p, _ := NewPhone("grandstream", "GRP2614", "000b82aabbcc", "")
 	f.Fuzz(func(t *testing.T, which uint8, data []byte) {
 		_ = readers[int(which)%len(readers)](p, data)

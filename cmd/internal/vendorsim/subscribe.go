@@ -75,9 +75,9 @@ var rfcRetransmit = func() []time.Duration {
 func yealinkSubscribe(p Phone, l Local, ids IDs) []byte {
 	user := "MAC" + p.MAC
 	aor := fmt.Sprintf("<sip:%s@%s>", user, uriHost(l))
-	vendor, ua := "Yealink", "Yealink SIP-"+p.Model+" "+p.Firmware
-	if yealinkIsDECT(p.Model) {
-		vendor, ua = "yealink", "Yealink "+p.Model+" "+p.Firmware
+	vendor, ua := "Yealink", "Yealink SIP-"+p.uaModel()+" "+p.Firmware
+	if yealinkIsDECT(p) {
+		vendor, ua = "yealink", "Yealink "+p.uaModel()+" "+p.Firmware
 	}
 	return buildRequest("SUBSCRIBE", fmt.Sprintf("sip:%s@%s", user, uriHost(l)), []hdr{
 		{name: "Via", value: fmt.Sprintf("SIP/2.0/UDP %s;branch=%s", hostport(l), ids.Branch)},

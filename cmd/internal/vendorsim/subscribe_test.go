@@ -2,12 +2,15 @@ package vendorsim
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/dialtone-voip/dialtone/cmd/internal/sipmsg"
+	renderer "github.com/dialtone-voip/dialtone/services/config-renderer"
 )
 
 func mustPhone(t *testing.T, vendor, model, mac, fw string) Phone {
@@ -189,6 +192,16 @@ func TestUserAgents(t *testing.T) {
 		{"htek", "UC903", "2.0.4.2", "Htek UC903 2.0.4.2 00:15:65:4a:a9:37"},
 		{"poly", "VVX450", "6.4.6.2208", "FileTransport PolycomVVX-VVX_450-UA/6.4.6.2208 Type/Application"},
 		{"cisco", "CP-7832-3PCC", "11.0.1", "Cisco-CP-7832-3PCC/11.0.1 (0015654aa937)"},
+		// Shapes of the wazo-provd-plugins examples in config-renderer's
+		// catalog_test.go (uaCases): "Cisco/SPA501G-7.4.4 (8843E157DDCC)(CBT141100HR)",
+		// "Mozilla/4.0 (compatible; Snom M900 05.20.0001 000413b60680)".
+		{"cisco", "SPA501G", "7.4.4", "Cisco/SPA501G-7.4.4 (0015654AA937)(CCQ16130A8W)"},
+		{"cisco", "SPA942", "6.1.5(a)", "Cisco/SPA-942-6.1.5(a) (0015654AA937)(CCQ16130A8W)"},
+		{"snom", "M900", "05.20.0001", "Mozilla/4.0 (compatible; Snom M900 05.20.0001 0015654aa937)"},
+		{"gigaset", "N670", "83.V2.11.0", "Gigaset N670 IP PRO/83.V2.11.0;0015654AA937"},
+		{"poly", "SPIP335", "4.0.15.1009", "FileTransport PolycomSoundPointIP-SPIP_335-UA/4.0.15.1009 Type/Application"},
+		{"poly", "E450", "8.0.0.15602", "FileTransport PolyEdge-Edge_E450-UA/8.0.0.15602 Type/Application"},
+		{"yealink", "W75DM", "175.86.0.45", "Yealink W75DM 175.86.0.45 00:15:65:4a:a9:37"},
 	}
 	for _, tt := range tests {
 		p := mustPhone(t, tt.vendor, tt.model, "0015654aa937", tt.fw)
@@ -211,6 +224,44 @@ func TestResolveURL(t *testing.T) {
 		p := mustPhone(t, tt.vendor, tt.model, "0015654aa937", "")
 		if got := p.Vendor.ResolveURL(p, tt.in); got != tt.want {
 			t.Errorf("%s %q → %q, want %q", tt.vendor, tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestUserAgentsMatchCatalog: the User-Agent of every catalog model matches
+// the catalog's user_agent_pattern for that model (what config-renderer and
+// provision-http identify phones by), with the phone's MAC where the
+// pattern carries one, and the default firmware names the model's common
+// file where the vendor derives one from the other (Yealink).
+func TestUserAgentsMatchCatalog(t *testing.T) {
+	models := renderer.BuiltinModels()
+	if len(models) < 300 {
+		t.Fatalf("catalog has %d models", len(models))
+	}
+	for _, m := range models {
+		p := mustPhone(t, m.Vendor, m.Model, m.OUIs[0]+"4aa937", "")
+		if p.CatalogModel() == nil || p.CatalogAccounts() != m.SIPAccounts {
+			t.Errorf("%s %s: catalog entry not found", m.Vendor, m.Model)
+			continue
+		}
+		ua := p.Vendor.UserAgent(p)
+		re := regexp.MustCompile(m.UserAgentPattern)
+		sub := re.FindStringSubmatch(ua)
+		if sub == nil {
+			t.Errorf("%s %s: UA %q does not match %s", m.Vendor, m.Model, ua, m.UserAgentPattern)
+			continue
+		}
+		if i := re.SubexpIndex("mac"); i >= 0 {
+			mac := strings.ToLower(strings.ReplaceAll(sub[i], ":", ""))
+			if mac != p.MAC {
+				t.Errorf("%s %s: UA %q carries MAC %s, want %s", m.Vendor, m.Model, ua, mac, p.MAC)
+			}
+		}
+		if code := m.Vars["code"]; m.Vendor == "yealink" && code != "" {
+			major, _, _ := strings.Cut(p.Firmware, ".")
+			if fmt.Sprintf("%03s", major) != code {
+				t.Errorf("%s %s: firmware %s for code %s", m.Vendor, m.Model, p.Firmware, code)
+			}
 		}
 	}
 }

@@ -15,37 +15,65 @@ import (
 // parameter, line parameters ending in _<n>_; the last occurrence wins.
 // Profile_Rule_B.._D, when set to another URL, are fetched in turn.
 var cisco = &Vendor{
-	Key:             "cisco",
-	DisplayName:     "Cisco",
-	PnP:             false,
-	Provisionable:   true,
-	OUIs:            []string{"00562b", "0002fd", "8843e1", "a44c11"},
-	DefaultModel:    "CP-8851-3PCC",
-	DefaultFirmware: func(string) string { return "12.0.1" },
-	// "Cisco-CP-7832-3PCC/11.0.1 (00562b043615)".
+	Key:           "cisco",
+	DisplayName:   "Cisco",
+	PnP:           false,
+	Provisionable: true,
+	OUIs:          []string{"00562b", "0002fd", "8843e1", "a44c11"},
+	DefaultModel:  "CP-8851-3PCC",
+	DefaultFirmware: func(p Phone) string {
+		if ciscoIsSPA(p) {
+			return "7.6.2b"
+		}
+		return "12.0.1"
+	},
+	// MPP "Cisco-CP-7832-3PCC/11.0.1 (00562b043615)"; SPA
+	// "Cisco/SPA504G-7.6.2b (0018B9FFFFFF)(CCQ16130A8W)", older
+	// "Linksys/SPA-942-6.1.5(a) (4MM00F503446)", carrying the serial number
+	// rather than the MAC.
 	UserAgent: func(p Phone) string {
-		return fmt.Sprintf("Cisco-%s/%s (%s)", p.Model, p.Firmware, p.MAC)
+		if ciscoIsSPA(p) {
+			return fmt.Sprintf("Cisco/%s-%s (%s)(CCQ16130A8W)", p.uaModel(), p.Firmware, strings.ToUpper(p.MAC))
+		}
+		return fmt.Sprintf("Cisco-%s/%s (%s)", p.uaModel(), p.Firmware, p.MAC)
 	},
 	ResolveURL: ciscoExpand,
 	Plan:       ciscoPlan,
 	CheckSync:  []string{"resync", "check-sync"},
 }
 
+// ciscoIsSPA: the SPA5xx/SPA9xx family, by the catalog or the model name.
+func ciscoIsSPA(p Phone) bool {
+	if m := p.CatalogModel(); m != nil {
+		return strings.HasPrefix(m.Family, "SPA")
+	}
+	return strings.HasPrefix(strings.ToUpper(p.Model), "SPA")
+}
+
 func ciscoExpand(p Phone, u string) string {
-	psn := strings.TrimPrefix(p.Model, "CP-")
+	psn := p.catalogVar("psn")
+	if psn == "" {
+		psn = strings.TrimPrefix(p.Model, "CP-")
+	}
 	// Longest macros first so $MAU is not read as $MA + "U".
 	return expand(u, "$MAU", strings.ToUpper(p.MAC), "$MAC", colonMAC(p.MAC), "$MA", p.MAC,
 		"$PSN", psn, "$PN", p.Model, "$SWVER", p.Firmware)
 }
 
-// ciscoPlan: a directory URL stands for the factory rule "/$PSN.xml" under
-// it (config-renderer serves <PSN>.xml, which sets Profile_Rule to
-// "<url>$MA.xml"). When a file sets Profile_Rule to another URL the phone
+// ciscoPlan: a directory URL stands for the factory rule under it: the
+// catalog's first file ("/$PSN.xml" for MPP, "/spa$PSN.cfg" for SPA), which
+// config-renderer serves with Profile_Rule set to "<url>$MA.xml". When a file sets Profile_Rule to another URL the phone
 // resyncs from it at once; Profile_Rule_B.._D are fetched in turn.
 func ciscoPlan(ctx context.Context, p Phone, base string, f Fetcher, cfg *Config) error {
 	first := base
 	if isDirURL(base) {
-		first = strings.TrimPrefix(p.Model, "CP-") + ".xml"
+		first = ciscoExpand(p, "$PSN.xml")
+		if ciscoIsSPA(p) {
+			first = ciscoExpand(p, "spa$PSN.cfg")
+		}
+		if names, ok := p.catalogFiles(); ok {
+			first = names[0]
+		}
 	}
 	done := map[string]bool{}
 	queue := []string{first}

@@ -18,13 +18,13 @@ var fanvil = &Vendor{
 	PnP:             true,
 	Provisionable:   true,
 	DefaultModel:    "X4U",
-	DefaultFirmware: func(string) string { return "2.12.16.17" },
+	DefaultFirmware: func(Phone) string { return "2.12.16.17" },
 	subscribe:       fanvilSubscribe,
 	newIDs:          rfcIDs,
 	Retransmit:      rfcRetransmit,
 	// "Fanvil X4 2.10.2.6887 0c383e07e16c".
 	UserAgent: func(p Phone) string {
-		return fmt.Sprintf("Fanvil %s %s %s", p.Model, p.Firmware, p.MAC)
+		return fmt.Sprintf("Fanvil %s %s %s", p.uaModel(), p.Firmware, p.MAC)
 	},
 	// PLANET documents "$mac" in the PnP URL.
 	ResolveURL: func(p Phone, u string) string {
@@ -32,15 +32,6 @@ var fanvil = &Vendor{
 	},
 	Plan:      fanvilPlan,
 	CheckSync: []string{"check-sync"},
-}
-
-// fanvilCommon lists the model common files Wazo serves (COMMON_FILES).
-var fanvilCommon = map[string]string{
-	"X2": "f0X2hw1.100.cfg", "X3": "F0V00X300000.cfg", "X3S": "f0X3shw1.100.cfg", "X3SG": "f0X3sghw1.100.cfg",
-	"X4": "f0X4hw1.100.cfg", "X5": "f0X5hw1.100.cfg", "X5S": "F0V00X5S0000.cfg", "X6": "F0V00X600000.cfg",
-	"X6V2": "F0000X600000.cfg", "X210": "F0V00X200000.cfg", "X5U-V2": "F0V5UV200000.cfg",
-	"X210-V2": "fanvil_x210_v2_hwv2_0.txt", "X4U-V2": "fanvil_x4u_v2_hwv2_0.txt", "V62": "F0VV6200000.cfg",
-	"V64": "F0V0V6400000.cfg", "V65": "F0V0V6500000.cfg", "V67": "F0V0V6700000.cfg",
 }
 
 func fanvilPlan(ctx context.Context, p Phone, base string, f Fetcher, cfg *Config) error {
@@ -52,13 +43,16 @@ func fanvilPlan(ctx context.Context, p Phone, base string, f Fetcher, cfg *Confi
 		fanvilExtract(cfg)
 		return nil
 	}
-	if common, ok := fanvilCommon[strings.ToUpper(p.Model)]; ok {
-		if _, err := fetchParse(ctx, f, cfg, common, read); err != nil {
+	// The catalog lists the model's common file (when it has one) before
+	// <mac>.cfg; a model it does not know asks only for <mac>.cfg.
+	names, ok := p.catalogFiles()
+	if !ok {
+		names = []string{p.MAC + ".cfg"}
+	}
+	for _, name := range names {
+		if _, err := fetchParse(ctx, f, cfg, name, read); err != nil {
 			return err
 		}
-	}
-	if _, err := fetchParse(ctx, f, cfg, p.MAC+".cfg", read); err != nil {
-		return err
 	}
 	fanvilExtract(cfg)
 	return nil
@@ -71,11 +65,14 @@ func readFanvil(body []byte, cfg *Config) error {
 		if err != nil {
 			return err
 		}
-		if root.Name != "sysConf" {
-			return fmt.Errorf("%w: root element %q, want sysConf", ErrFormat, root.Name)
+		switch root.Name {
+		case "sysConf":
+			flattenXML(root, cfg, false)
+			return nil
+		case "VOIP_CONFIG_FILE":
+			return readFanvilVCF(root, cfg)
 		}
-		flattenXML(root, cfg, false)
-		return nil
+		return fmt.Errorf("%w: root element %q, want sysConf or VOIP_CONFIG_FILE", ErrFormat, root.Name)
 	}
 	lines, err := parseKeyValue(body)
 	if err != nil {
@@ -98,13 +95,91 @@ func readFanvil(body []byte, cfg *Config) error {
 	return nil
 }
 
+// fanvilVCFNames maps the legacy <VOIP_CONFIG_FILE> settings phonesim reads
+// to the <sysConf> names fanvilExtract looks for (layout: Wazo
+// plugins/wazo_fanvil/common/templates/base.tpl, FusionPBX
+// resources/templates/provision/fanvil/x4/{$mac}.cfg, as config-renderer's
+// fanvil/vcf-* templates write it). Line and account entries drop the
+// underscores: Phone_Number is PhoneNumber, Register_Pswd RegisterPswd.
+var fanvilVCFNames = map[string]string{
+	"Download_Server_IP": "FlashServerIP", "Config_File_Name": "FlashFileName", "Download_Interval": "FlashInterval",
+	"SNTP_Server": "SNTPServer", "Time_Zone": "TimeZone", "Time_Zone_Name": "TimeZoneName",
+	"Enable_DST": "EnableDST", "Language": "DefaultLanguage",
+}
+
+// fanvilVCFMarker records that a file was in the legacy format, whose
+// <Transport> numbers TLS 2 where <sysConf> uses 3.
+const fanvilVCFMarker = "vcf:format"
+
+// readFanvilVCF reads <VOIP_CONFIG_FILE>: modules of flat settings, the SIP
+// lines as <SIP_Line_List_Entry><ID>SIPn</ID>…, web users as
+// <MMI_Account_Entry><ID>AccountN</ID>….
+func readFanvilVCF(root *node, cfg *Config) error {
+	cfg.set(fanvilVCFMarker, "1", false)
+	entry := func(e *node, idPrefix, keyPrefix string) error {
+		id := e.Child("ID")
+		if id == nil {
+			return fmt.Errorf("%w: <%s> without <ID>", ErrFormat, e.Name)
+		}
+		n, ok := strings.CutPrefix(id.Text, idPrefix)
+		if !ok || atoi(n) < 1 {
+			return fmt.Errorf("%w: <%s> ID %q, want %sN", ErrFormat, e.Name, id.Text, idPrefix)
+		}
+		for _, c := range e.Children {
+			if c.Name != "ID" {
+				cfg.set(fmt.Sprintf("%s.%d.%s", keyPrefix, atoi(n), strings.ReplaceAll(c.Name, "_", "")), c.Text, false)
+			}
+		}
+		return nil
+	}
+	for _, mod := range root.Children {
+		for _, c := range mod.Children {
+			switch c.Name {
+			case "SIP_Line_List", "MMI_Account":
+				for _, e := range c.Children {
+					var err error
+					switch e.Name {
+					case "SIP_Line_List_Entry":
+						err = entry(e, "SIP", "line")
+					case "MMI_Account_Entry":
+						err = entry(e, "Account", "web.account")
+					default:
+						err = fmt.Errorf("%w: unexpected <%s> in <%s>", ErrFormat, e.Name, c.Name)
+					}
+					if err != nil {
+						return err
+					}
+				}
+				continue
+			}
+			if len(c.Children) > 0 {
+				continue // settings phonesim does not read (function keys…)
+			}
+			name := c.Name
+			if n, ok := fanvilVCFNames[name]; ok {
+				name = n
+			}
+			cfg.set("vcf."+mod.Name+"."+name, c.Text, false)
+		}
+	}
+	return nil
+}
+
 var fanvilLineRe = regexp.MustCompile(`(?:^|\.)line\.(\d+)\.`)
 
-// fanvilTransports: Transport 0 UDP, 1 TCP, 3 TLS (Wazo, FusionPBX).
-var fanvilTransports = map[string]string{"0": "udp", "1": "tcp", "2": "tcp", "3": "tls"}
+// fanvilTransports: Transport 0 UDP, 1 TCP, 3 TLS (Wazo, FusionPBX);
+// fanvilVCFTransports: the legacy format's 2 is TLS (FusionPBX fanvil/x4).
+var (
+	fanvilTransports    = map[string]string{"0": "udp", "1": "tcp", "2": "tcp", "3": "tls"}
+	fanvilVCFTransports = map[string]string{"0": "udp", "1": "tcp", "2": "tls"}
+)
 
 func fanvilExtract(cfg *Config) {
 	v := cfg.Values
+	transports := fanvilTransports
+	if v[fanvilVCFMarker] != "" {
+		transports = fanvilVCFTransports
+	}
 	for _, n := range indices(v, fanvilLineRe) {
 		k := func(s string) string {
 			for _, p := range []string{"sip.line.%d.", "line.%d."} {
@@ -123,7 +198,7 @@ func fanvilExtract(cfg *Config) {
 			Password:    k("RegisterPswd"),
 			Server:      k("RegisterAddr"),
 			Port:        atoi(k("RegisterPort")),
-			Transport:   transportName(k("Transport"), fanvilTransports),
+			Transport:   transportName(k("Transport"), transports),
 			ExpiresSecs: atoi(k("RegisterTTL")),
 			Codecs:      codecList(k("VoiceCodecMap")),
 		}

@@ -17,13 +17,17 @@ var gigaset = &Vendor{
 	PnP:             true,
 	Provisionable:   true,
 	DefaultModel:    "N870",
-	DefaultFirmware: func(string) string { return "83.V2.11.0+build.a546b91" },
+	DefaultFirmware: func(Phone) string { return "83.V2.11.0+build.a546b91" },
 	subscribe:       gigasetSubscribe,
 	newIDs:          gigasetIDs,
 	Retransmit:      rfcRetransmit,
 	// "Gigaset N870 IP PRO/83.V2.11.0+build.a546b91;7C2F80E0D605".
 	UserAgent: func(p Phone) string {
-		return fmt.Sprintf("Gigaset %s IP PRO/%s;%s", p.Model, p.Firmware, strings.ToUpper(p.MAC))
+		ua := p.uaModel()
+		if p.CatalogModel() == nil {
+			ua += " IP PRO"
+		}
+		return fmt.Sprintf("Gigaset %s/%s;%s", ua, p.Firmware, strings.ToUpper(p.MAC))
 	},
 	ResolveURL: func(p Phone, u string) string {
 		return expand(u, "{mac}", p.MAC, "{MAC}", strings.ToUpper(p.MAC), "%MACD", strings.ToUpper(p.MAC))

@@ -19,13 +19,13 @@ var grandstream = &Vendor{
 	PnP:             true,
 	Provisionable:   true,
 	DefaultModel:    "GRP2614",
-	DefaultFirmware: func(string) string { return "1.0.5.67" },
+	DefaultFirmware: func(Phone) string { return "1.0.5.67" },
 	subscribe:       grandstreamSubscribe,
 	newIDs:          grandstreamIDs,
 	Retransmit:      fiveSends,
 	// "Grandstream Model HW GRP2614 SW 1.0.5.15 DevId c074ad0b63ee".
 	UserAgent: func(p Phone) string {
-		return fmt.Sprintf("Grandstream Model HW %s SW %s DevId %s", p.Model, p.Firmware, p.MAC)
+		return fmt.Sprintf("Grandstream Model HW %s SW %s DevId %s", p.uaModel(), p.Firmware, p.MAC)
 	},
 	ResolveURL: func(p Phone, u string) string {
 		return expand(u, "{mac}", p.MAC, "{MAC}", strings.ToUpper(p.MAC), "${mac}", p.MAC, "$mac", p.MAC)
@@ -42,7 +42,7 @@ func grandstreamPlan(ctx context.Context, p Phone, base string, f Fetcher, cfg *
 		if _, err := fetchParse(ctx, f, cfg, base, read); err != nil {
 			return err
 		}
-		grandstreamExtract(cfg)
+		grandstreamExtract(p, cfg)
 		return nil
 	}
 	if _, err := fetchRecord(ctx, f, cfg, "cfg"+p.MAC); err != nil {
@@ -63,7 +63,7 @@ func grandstreamPlan(ctx context.Context, p Phone, base string, f Fetcher, cfg *
 			}
 		}
 	}
-	grandstreamExtract(cfg)
+	grandstreamExtract(p, cfg)
 	return nil
 }
 
@@ -122,7 +122,41 @@ func gsAccountKeys(n int) gsAccount {
 		return gsAccount{"P271", "P270", "P3", "P35", "P36", "P34", "P47", "P48", "P130", "P32",
 			[]string{"P57", "P58", "P59", "P60", "P61", "P62", "P46", "P98"}}
 	}
-	b := (n + 2) * 100
+	return gsBlockKeys((n + 2) * 100)
+}
+
+// gsAccountKeys1700: models with the catalog variable gs_blocks "1700"
+// (GXP21xx, GXP2020/2120, GAC2500) keep accounts 5 and 6 in the P1700 and
+// P1800 blocks (P1701 "Account 5 active").
+func gsAccountKeys1700(n int) gsAccount {
+	if n >= 5 {
+		return gsBlockKeys((n + 12) * 100)
+	}
+	return gsAccountKeys(n)
+}
+
+// gsAccountKeysDP: DECT bases (gs_blocks "dp", DP750/DP752): profile 1
+// carries server, proxy, transport, expiry and codecs for every account;
+// account n has user P4059+n, auth P4089+n, password P4119+n, name P4179+n
+// (FusionPBX grandstream/dp750/{$mac}.xml, as config-renderer writes it).
+func gsAccountKeysDP(n int) gsAccount {
+	p := func(b int) string { return fmt.Sprintf("P%d", b+n) }
+	one := gsAccountKeys(1)
+	return gsAccount{one.active, p(4179), p(4179), p(4059), p(4089), p(4119), one.server, one.proxy, one.transport, one.expiry, one.codecs}
+}
+
+// gsKeysFor picks the phone's account key table from its catalog variables.
+func gsKeysFor(p Phone) func(int) gsAccount {
+	switch p.catalogVar("gs_blocks") {
+	case "dp":
+		return gsAccountKeysDP
+	case "1700":
+		return gsAccountKeys1700
+	}
+	return gsAccountKeys
+}
+
+func gsBlockKeys(b int) gsAccount {
 	p := func(o int) string { return fmt.Sprintf("P%d", b+o) }
 	var codecs []string
 	for o := 51; o <= 57; o++ {
@@ -133,15 +167,15 @@ func gsAccountKeys(n int) gsAccount {
 
 var gsAliasAccountRe = regexp.MustCompile(`^account\.(\d+)\.`)
 
-func grandstreamExtract(cfg *Config) {
+func grandstreamExtract(p Phone, cfg *Config) {
 	v := cfg.Values
+	keys := gsKeysFor(p)
+	// A DECT base shares profile 1's server among its accounts: only a user
+	// makes an account there.
+	shared := p.catalogVar("gs_blocks") == "dp"
 	lines := map[int]bool{}
-	if v["P35"] != "" || v["P47"] != "" {
-		lines[1] = true
-	}
-	for n := 2; n <= 16; n++ {
-		k := gsAccountKeys(n)
-		if v[k.user] != "" || v[k.server] != "" {
+	for n := 1; n <= 16; n++ {
+		if k := keys(n); v[k.user] != "" || !shared && v[k.server] != "" {
 			lines[n] = true
 		}
 	}
@@ -152,7 +186,7 @@ func grandstreamExtract(cfg *Config) {
 		if !lines[n] {
 			continue
 		}
-		k := gsAccountKeys(n)
+		k := keys(n)
 		alias := func(s string) string { return v[fmt.Sprintf("account.%d.%s", n, s)] }
 		pick := func(pv, al string) string {
 			if x := v[pv]; x != "" {

@@ -18,26 +18,19 @@ var htek = &Vendor{
 	PnP:             true,
 	Provisionable:   true,
 	DefaultModel:    "UC926",
-	DefaultFirmware: func(string) string { return "2.0.4.2" },
+	DefaultFirmware: func(Phone) string { return "2.0.4.2" },
 	subscribe:       htekSubscribe,
 	newIDs:          rfcIDs,
 	Retransmit:      rfcRetransmit,
 	// "Htek UC903 2.0.4.2 00:1f:c1:1c:22:a9".
 	UserAgent: func(p Phone) string {
-		return fmt.Sprintf("Htek %s %s %s", p.Model, p.Firmware, colonMAC(p.MAC))
+		return fmt.Sprintf("Htek %s %s %s", p.uaModel(), p.Firmware, colonMAC(p.MAC))
 	},
 	ResolveURL: func(p Phone, u string) string {
 		return expand(u, "{mac}", p.MAC, "$mac", p.MAC)
 	},
 	Plan:      htekPlan,
 	CheckSync: []string{"check-sync"},
-}
-
-// htekModelFiles: Wazo's model common files (common.py, entry.py).
-var htekModelFiles = map[string]string{
-	"UC926": "cfg0010.xml", "UC926E": "cfg0010.xml", "UC924": "cfg0012.xml", "UC924E": "cfg0012.xml",
-	"UC923": "cfg0013.xml", "UC903": "cfg0016.xml", "UC902": "cfg0017.xml",
-	"UC912": "cfg0019.xml", "UC912G": "cfg0019.xml", "UC912E": "cfg0019.xml",
 }
 
 func htekPlan(ctx context.Context, p Phone, base string, f Fetcher, cfg *Config) error {
@@ -49,16 +42,23 @@ func htekPlan(ctx context.Context, p Phone, base string, f Fetcher, cfg *Config)
 		htekExtract(cfg)
 		return nil
 	}
-	if common, ok := htekModelFiles[strings.ToUpper(p.Model)]; ok {
-		if _, err := fetchParse(ctx, f, cfg, common, read); err != nil {
+	// The catalog's files in order: the model's common cfg<code>.xml when it
+	// has one, then cfg<mac>.xml, which the phone asks for after the binary
+	// cfg<mac> (Dialtone does not serve that one).
+	macFile := "cfg" + p.MAC + ".xml"
+	names, ok := p.catalogFiles()
+	if !ok {
+		names = []string{macFile}
+	}
+	for _, name := range names {
+		if name == macFile {
+			if _, err := fetchRecord(ctx, f, cfg, "cfg"+p.MAC); err != nil {
+				return err
+			}
+		}
+		if _, err := fetchParse(ctx, f, cfg, name, read); err != nil {
 			return err
 		}
-	}
-	if _, err := fetchRecord(ctx, f, cfg, "cfg"+p.MAC); err != nil {
-		return err
-	}
-	if _, err := fetchParse(ctx, f, cfg, "cfg"+p.MAC+".xml", read); err != nil {
-		return err
 	}
 	htekExtract(cfg)
 	return nil
@@ -106,7 +106,8 @@ var htekAccountRe = regexp.MustCompile(`^para:Account(\d+)_`)
 // htekExtract reads accounts by their para names ("Account2_SipUserId"),
 // which Htek files carry next to the P-numbers (Wazo's template); the
 // registrar, transport, expiry and codecs are Profile 1's, shared by every
-// account. P32 (expiry) is in minutes, as for Grandstream.
+// account. P32 (expiry) is in hours: Wazo writes 1 and FusionPBX 2
+// (config-renderer's htek spec), values that only make sense as hours.
 func htekExtract(cfg *Config) {
 	v := cfg.Values
 	p1 := func(s string) string { return v["para:Profile1_"+s] }
@@ -131,7 +132,7 @@ func htekExtract(cfg *Config) {
 			Port:          port,
 			OutboundProxy: p1("OutboundProxy"),
 			Transport:     transportName(p1("SipTransport"), htekTransports),
-			ExpiresSecs:   60 * atoi(p1("RegisterExpiration")),
+			ExpiresSecs:   3600 * atoi(p1("RegisterExpiration")),
 			Codecs:        codecs,
 		}
 		cfg.Accounts = append(cfg.Accounts, a)

@@ -17,7 +17,7 @@ var panasonic = &Vendor{
 	OUIs:            []string{"0080f0", "080023", "bcc342"},
 	PnP:             true,
 	DefaultModel:    "KX-HDV130",
-	DefaultFirmware: func(string) string { return "05.110" },
+	DefaultFirmware: func(Phone) string { return "05.110" },
 	subscribe:       panasonicSubscribe,
 	newIDs:          rfcIDs,
 	// "waits a maximum of 5 seconds for a response" (KX-UTG300 manual).
@@ -39,7 +39,7 @@ var audiocodes = &Vendor{
 	OUIs:            []string{"00908f"},
 	PnP:             true,
 	DefaultModel:    "440HD",
-	DefaultFirmware: func(string) string { return "2.2.2" },
+	DefaultFirmware: func(Phone) string { return "2.2.2" },
 	subscribe:       audiocodesSubscribe,
 	newIDs:          audiocodesIDs,
 	Retransmit:      fiveSeconds,

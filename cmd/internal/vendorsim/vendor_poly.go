@@ -20,22 +20,37 @@ var poly = &Vendor{
 	PnP:             false,
 	Provisionable:   true,
 	DefaultModel:    "VVX450",
-	DefaultFirmware: func(string) string { return "6.4.6.2208" },
+	DefaultFirmware: func(Phone) string { return "6.4.6.2208" },
 	// "FileTransport PolycomVVX-VVX_400-UA/4.1.4.7430 Type/Application",
 	// "FileTransport PolyEdge-Edge_E450-UA/8.0.0.15602 Type/Application".
+	// The product line before the model comes from the catalog's ua_model
+	// ("VVX_450", "SPIP_335", "Trio_8800", "Edge_E450"): SoundPoint IP
+	// "FileTransport PolycomSoundPointIP-SPIP_335-UA/4.0.15.1009" (Wazo's
+	// collection), Trio "PolycomRealPresenceTrio-Trio_8800-UA/…".
 	UserAgent: func(p Phone) string {
-		m := strings.ToUpper(p.Model)
-		switch {
-		case strings.HasPrefix(m, "VVX"):
-			return fmt.Sprintf("FileTransport PolycomVVX-VVX_%s-UA/%s Type/Application", strings.TrimPrefix(m, "VVX"), p.Firmware)
-		case strings.HasPrefix(m, "EDGE") || strings.HasPrefix(m, "E"):
-			return fmt.Sprintf("FileTransport PolyEdge-Edge_%s-UA/%s Type/Application", strings.TrimPrefix(strings.TrimPrefix(m, "EDGE"), "-"), p.Firmware)
+		ua := p.uaModel()
+		if !strings.Contains(ua, "_") { // a model the catalog does not know: "VVX450" → "VVX_450"
+			if i := strings.IndexAny(ua, "0123456789"); i > 0 {
+				ua = ua[:i] + "_" + ua[i:]
+			}
 		}
-		return fmt.Sprintf("FileTransport Polycom-%s-UA/%s Type/Application", p.Model, p.Firmware)
+		line, _, _ := strings.Cut(ua, "_")
+		prefix, ok := polyUALines[strings.ToUpper(line)]
+		if !ok {
+			prefix = "Polycom" + line
+		}
+		return fmt.Sprintf("FileTransport %s-%s-UA/%s Type/Application", prefix, ua, p.Firmware)
 	},
 	ResolveURL: func(p Phone, u string) string { return u },
 	Plan:       polyPlan,
 	CheckSync:  []string{"check-sync"},
+}
+
+// polyUALines: the product-line word of Poly User-Agents, by the ua_model
+// prefix.
+var polyUALines = map[string]string{
+	"VVX": "PolycomVVX", "EDGE": "PolyEdge", "SPIP": "PolycomSoundPointIP", "SSIP": "PolycomSoundStationIP",
+	"TRIO": "PolycomRealPresenceTrio", "CCX": "PolyCCX",
 }
 
 const polyPlaceholder = "[PHONE_MAC_ADDRESS]"

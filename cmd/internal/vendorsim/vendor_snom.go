@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -19,17 +20,17 @@ var snom = &Vendor{
 	PnP:             true,
 	Provisionable:   true,
 	DefaultModel:    "D785",
-	DefaultFirmware: func(string) string { return "10.1.169.16" },
+	DefaultFirmware: func(Phone) string { return "10.1.169.16" },
 	subscribe:       snomSubscribe,
 	newIDs:          snomIDs,
 	Retransmit:      rfcRetransmit,
 	// "Mozilla/4.0 (compatible; snomD785-SIP 10.1.33.33 2010.12-00004-g9ba52f5 000413922D24 SXM:0 UXM:0)";
 	// DECT "Mozilla/4.0 (compatible; Snom M900 05.20.0001 000413b60680)".
 	UserAgent: func(p Phone) string {
-		if strings.HasPrefix(strings.ToUpper(p.Model), "M") {
-			return fmt.Sprintf("Mozilla/4.0 (compatible; Snom %s %s %s)", p.Model, p.Firmware, p.MAC)
+		if m := p.CatalogModel(); m != nil && m.DECT || m == nil && strings.HasPrefix(strings.ToUpper(p.Model), "M") {
+			return fmt.Sprintf("Mozilla/4.0 (compatible; Snom %s %s %s)", p.uaModel(), p.Firmware, p.MAC)
 		}
-		return fmt.Sprintf("Mozilla/4.0 (compatible; snom%s-SIP %s 2010.12-00004-g9ba52f5 %s SXM:0 UXM:0)", p.Model, p.Firmware, strings.ToUpper(p.MAC))
+		return fmt.Sprintf("Mozilla/4.0 (compatible; snom%s-SIP %s 2010.12-00004-g9ba52f5 %s SXM:0 UXM:0)", p.uaModel(), p.Firmware, strings.ToUpper(p.MAC))
 	},
 	ResolveURL: func(p Phone, u string) string {
 		return expand(u, "{mac}", strings.ToUpper(p.MAC), "{phone_type}", "snom"+p.Model)
@@ -44,7 +45,12 @@ const maxSettingFiles = 32
 func snomPlan(ctx context.Context, p Phone, base string, f Fetcher, cfg *Config) error {
 	queue := []string{base}
 	if isDirURL(base) {
+		// The catalog's .htm files (snom<model>.htm, snom<model>-<MAC>.htm);
+		// <MAC>.xml only when a setting-files index names it.
 		queue = []string{"snom" + p.Model + ".htm", "snom" + p.Model + "-" + strings.ToUpper(p.MAC) + ".htm"}
+		if names, ok := p.catalogFiles(); ok {
+			queue = slices.DeleteFunc(names, func(n string) bool { return !strings.HasSuffix(n, ".htm") })
+		}
 	}
 	seen := map[string]bool{}
 	for len(queue) > 0 {

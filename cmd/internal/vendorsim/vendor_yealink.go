@@ -19,9 +19,11 @@ var yealink = &Vendor{
 	PnP:           true,
 	Provisionable: true,
 	DefaultModel:  "T54W",
-	DefaultFirmware: func(model string) string {
-		if n, ok := yealinkFamily[strings.ToUpper(model)]; ok {
-			return fmt.Sprintf("%d.86.0.45", n)
+	// The first field of the firmware version is the model's code (the
+	// catalog's "code", which also names its common file y000000000XXX.cfg).
+	DefaultFirmware: func(p Phone) string {
+		if code := p.catalogVar("code"); code != "" {
+			return fmt.Sprintf("%d.86.0.45", atoi(code))
 		}
 		return "96.86.0.45"
 	},
@@ -31,10 +33,10 @@ var yealink = &Vendor{
 	// Wazo's collection: "Yealink SIP-T46G 28.72.0.1 00:15:65:4a:a9:37";
 	// DECT bases "Yealink W70B 146.87.0.15 80:5e:0c:1d:65:4e".
 	UserAgent: func(p Phone) string {
-		if yealinkIsDECT(p.Model) {
-			return fmt.Sprintf("Yealink %s %s %s", p.Model, p.Firmware, colonMAC(p.MAC))
+		if yealinkIsDECT(p) {
+			return fmt.Sprintf("Yealink %s %s %s", p.uaModel(), p.Firmware, colonMAC(p.MAC))
 		}
-		return fmt.Sprintf("Yealink SIP-%s %s %s", p.Model, p.Firmware, colonMAC(p.MAC))
+		return fmt.Sprintf("Yealink SIP-%s %s %s", p.uaModel(), p.Firmware, colonMAC(p.MAC))
 	},
 	ResolveURL: func(p Phone, u string) string {
 		return expand(u, "{mac}", p.MAC, "{MAC}", strings.ToUpper(p.MAC), "$mac", p.MAC, "$MAC", strings.ToUpper(p.MAC))
@@ -43,22 +45,13 @@ var yealink = &Vendor{
 	CheckSync: []string{"check-sync"},
 }
 
-func yealinkIsDECT(model string) bool {
-	m := strings.ToUpper(model)
+// yealinkIsDECT: the catalog's DECT flag, else the W-series name (not WP).
+func yealinkIsDECT(p Phone) bool {
+	if m := p.CatalogModel(); m != nil {
+		return m.DECT
+	}
+	m := strings.ToUpper(p.Model)
 	return strings.HasPrefix(m, "W") && !strings.HasPrefix(m, "WP")
-}
-
-// yealinkFamily maps models to the firmware prefix that names their common
-// file y0000000000XX.cfg (FusionPBX's per-model files, vendor-configs.md §1.1).
-var yealinkFamily = map[string]int{
-	"T28P": 0, "T26P": 4, "T22P": 5, "T20P": 7, "VP530": 23, "W52P": 25, "W56P": 25, "T46G": 28, "T42G": 29,
-	"T32G": 32, "T48G": 35, "T41P": 36, "CP860": 37, "T38G": 38, "T23P": 44, "T23G": 44, "T27P": 45, "T29G": 46,
-	"T49G": 51, "T21P": 52, "T19P": 53, "T40P": 54, "T56A": 56, "T58A": 58, "T58V": 58, "T48S": 65, "T46S": 66,
-	"T42S": 67, "T41S": 68, "T27G": 69, "T54S": 70, "CP960": 73, "T52S": 74, "T40G": 76, "W60B": 77, "CP920": 78,
-	"VP59": 91, "T53": 95, "T53W": 95, "T54W": 96, "T57W": 97, "W80B": 103, "T43U": 107, "T46U": 108, "T48U": 109,
-	"T42U": 116, "T31G": 123, "T33G": 124, "W90B": 130, "CP965": 143, "W70B": 146, "CP925": 148, "T58W": 150,
-	"T34W": 171, "T31W": 172, "T44W": 174, "T44U": 174, "W75B": 175, "AX83H": 180, "AX86R": 182, "T73W": 183,
-	"T74W": 184, "T73U": 186, "T74U": 187, "T77U": 188, "T88V": 192, "T88W": 192, "T85W": 196, "T87W": 197,
 }
 
 func yealinkPlan(ctx context.Context, p Phone, base string, f Fetcher, cfg *Config) error {
@@ -91,15 +84,21 @@ func yealinkPlan(ctx context.Context, p Phone, base string, f Fetcher, cfg *Conf
 		yealinkExtract(cfg)
 		return nil
 	}
-	// Legacy order: the model's common file, then the MAC file.
-	fw := p.Firmware
-	if n, _, ok := strings.Cut(fw, "."); ok && atoi(n) >= 0 {
-		if _, err := fetchParse(ctx, f, cfg, fmt.Sprintf("y%012d.cfg", atoi(n)), read); err != nil {
-			return err
+	// Without a boot file: the catalog's files in order (the model's common
+	// file y000000000XXX.cfg, when it has one, then <mac>.cfg). A model the
+	// catalog does not know names its common file from the first field of
+	// its firmware version.
+	names, ok := p.catalogFiles()
+	if !ok {
+		names = []string{p.MAC + ".cfg"}
+		if n, _, ok := strings.Cut(p.Firmware, "."); ok && atoi(n) >= 0 {
+			names = append([]string{fmt.Sprintf("y%012d.cfg", atoi(n))}, names...)
 		}
 	}
-	if _, err := fetchParse(ctx, f, cfg, p.MAC+".cfg", read); err != nil {
-		return err
+	for _, name := range names {
+		if _, err := fetchParse(ctx, f, cfg, name, read); err != nil {
+			return err
+		}
 	}
 	yealinkExtract(cfg)
 	return nil

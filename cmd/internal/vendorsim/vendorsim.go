@@ -5,9 +5,13 @@
 // setting-file indexes where the vendor does), and how it reads each format
 // into a vendor-neutral Config.
 //
-// Facts come from ../shared/research/pnp-protocol.md §2 and
-// vendor-configs.md, and from config-renderer's golden files (the files
-// Dialtone actually serves); comments mark what is inferred.
+// What each model asks for — its files in order, its vendor variables
+// (Yealink/Htek code, Cisco psn, the model as its User-Agent spells it), its
+// accounts — comes from config-renderer's built-in catalog (catalog.go), not
+// from tables here. Vendor behaviour facts come from
+// ../shared/research/pnp-protocol.md §2 and vendor-configs.md, and from
+// config-renderer's templates and golden files (the files Dialtone actually
+// serves); comments mark what is inferred.
 package vendorsim
 
 import (
@@ -64,7 +68,7 @@ type Vendor struct {
 	Provisionable bool
 	// DefaultModel and DefaultFirmware are used when the caller gives none.
 	DefaultModel    string
-	DefaultFirmware func(model string) string
+	DefaultFirmware func(p Phone) string
 	// subscribe builds the SUBSCRIBE (see subscribe.go).
 	subscribe func(p Phone, l Local, ids IDs) []byte
 	newIDs    func(r Rand, l Local) IDs
@@ -149,7 +153,7 @@ func NewPhone(vendor, model, mac, firmware string) (Phone, error) {
 		}
 	}
 	if p.Firmware == "" && v.DefaultFirmware != nil {
-		p.Firmware = v.DefaultFirmware(model)
+		p.Firmware = v.DefaultFirmware(p)
 	}
 	return p, nil
 }
