@@ -146,9 +146,16 @@ func (s *Service) onSubscribe(req *sip.Request, tx sip.ServerTransaction) {
 		}
 	} else {
 		// No proof, but inventory records the sender's link address as
-		// unverified, so a second host announcing the MAC is visible.
-		if linkMAC = s.neighbour(arr.IfIndex, src.Addr()); linkMAC == "" {
-			linkMAC = s.waitNeighbour(arr.IfIndex, src.Addr())
+		// unverified, so a second host announcing the MAC is visible. Best
+		// effort and brief: where the listener cannot see L2 there is
+		// nothing to wait for.
+		linkMAC = s.neighbour(arr.IfIndex, src.Addr())
+		for _, d := range neighbourWaits[:min(2, len(neighbourWaits))] {
+			if linkMAC != "" {
+				break
+			}
+			time.Sleep(d)
+			linkMAC = s.neighbour(arr.IfIndex, src.Addr())
 		}
 	}
 
