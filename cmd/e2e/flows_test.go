@@ -37,8 +37,8 @@ func TestPnPFlow(t *testing.T) {
 			webPW := "web-pw-" + p.vendor + "-Xk7"
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
-			wait := s.phonesim(ctx, "boot", "--vendor", p.vendor, "--model", p.model, "--mac", p.mac,
-				"--iface", s.phone.Iface(), "--wait-account", "90s", "--tls-ca", s.cert, "-o", "json")
+			wait := s.phonesim(ctx, append([]string{"boot", "--vendor", p.vendor, "--model", p.model, "--mac", p.mac,
+				"--iface", s.phone.Iface(), "--wait-account", "90s", "--tls-ca", s.cert, "-o", "json"}, s.ownLink()...)...)
 
 			ph := s.waitPhone(p.mac, "discovered", stateIs("discovered"))
 			if ph["vendor"] != p.vendor || ph["model"] == "" || ph["firmware"] == "" {
@@ -160,8 +160,8 @@ func TestKillAndRestart(t *testing.T) {
 	// A PnP phone discovered before the crash.
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	wait := s.phonesim(ctx, "boot", "--vendor", "yealink", "--model", "T54W", "--mac", "805ec0e40002",
-		"--iface", s.phone.Iface(), "--wait-notify", "5s", "-o", "json")
+	wait := s.phonesim(ctx, append([]string{"boot", "--vendor", "yealink", "--model", "T54W", "--mac", "805ec0e40002",
+		"--iface", s.phone.Iface(), "--wait-notify", "5s", "-o", "json"}, s.ownLink()...)...)
 	s.waitPhone("805ec0e40002", "discovered", stateIs("discovered"))
 	wait()
 
@@ -188,8 +188,8 @@ func TestKillAndRestart(t *testing.T) {
 	s.waitPhone("64167fe40001", "provisioned", stateIs("provisioned"))
 
 	// The PnP phone seen before the crash reboots, is assigned, and is provisioned.
-	wait = s.phonesim(ctx, "boot", "--vendor", "yealink", "--model", "T54W", "--mac", "805ec0e40002",
-		"--iface", s.phone.Iface(), "--wait-account", "90s", "-o", "json")
+	wait = s.phonesim(ctx, append([]string{"boot", "--vendor", "yealink", "--model", "T54W", "--mac", "805ec0e40002",
+		"--iface", s.phone.Iface(), "--wait-account", "90s", "-o", "json"}, s.ownLink()...)...)
 	s.ctl("phones", "assign", "805ec0e40002", "--extension", "402")
 	r = wait()
 	if r.Config == nil || len(r.Config.Accounts) == 0 || r.Config.Accounts[0].Password != "crash-pw-402" {

@@ -13,10 +13,12 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -259,7 +261,44 @@ func (s *site) phonesim(ctx context.Context, args ...string) func() report {
 }
 
 // report is the part of phonesim's JSON report the tests read.
+// linkAddrs numbers the addresses ownLink hands out.
+var linkAddrs atomic.Int32
+
+// ownLink gives a simulated PnP phone a link layer of its own on the LAN:
+// its MAC as the Ethernet source and an address of its own (answering ARP),
+// so dialtone's link-layer check (--pnp-link-check=require) sees a real host.
+func (s *site) ownLink() []string {
+	n := 100 + int(linkAddrs.Add(1))%150
+	a := lantest.Subnet.Addr().As4()
+	a[3] = byte(n)
+	return []string{"--own-link", netip.AddrFrom4(a).String()}
+}
+
+// phonesimFails runs phonesim expecting it to fail (a phone that gets no
+// NOTIFY) and returns its report. It may run in a goroutine of its own:
+// it reports problems with Errorf.
+func (s *site) phonesimFails(ctx context.Context, args ...string) report {
+	s.t.Helper()
+	cmd := s.phone.CommandContext(ctx, bins.phonesim, args...)
+	var out, errb logtest.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	var r report
+	if jerr := json.Unmarshal([]byte(out.String()), &r); jerr != nil {
+		s.t.Errorf("phonesim %s: %v (exit %v)\nstdout: %s\nstderr: %s", strings.Join(args, " "), jerr, err, out.String(), errb.String())
+		return r
+	}
+	if err == nil || r.OK {
+		s.t.Errorf("phonesim %s succeeded; want it to fail\nstdout: %s", strings.Join(args, " "), out.String())
+	}
+	return r
+}
+
 type report struct {
+	Rounds []struct {
+		Trigger string `json:"trigger"`
+		URL     string `json:"url"`
+	} `json:"rounds"`
 	OK     bool   `json:"ok"`
 	Error  string `json:"error"`
 	Flow   string `json:"flow"`

@@ -155,8 +155,8 @@ func TestSIPBesidePBX(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	r := s.phonesim(ctx, "boot", "--vendor", "yealink", "--model", "T54W", "--mac", "805ec0e50001",
-		"--iface", s.phone.Iface(), "-o", "json")()
+	r := s.phonesim(ctx, append([]string{"boot", "--vendor", "yealink", "--model", "T54W", "--mac", "805ec0e50001",
+		"--iface", s.phone.Iface(), "-o", "json"}, s.ownLink()...)...)()
 	if r.Config == nil || r.Config.ProvisioningURL == "" {
 		t.Fatalf("no configuration after the NOTIFY: %+v", r)
 	}

@@ -80,6 +80,15 @@ func TestReadmeTour(t *testing.T) {
 		}
 	}
 
+	// The tour turns the link-layer check off (its phones run on this very
+	// host); the banner must say so, and /readyz too.
+	if !strings.Contains(srvOut.String(), "WARNING: pnp link-layer check off") {
+		t.Errorf("the banner does not warn that --pnp-link-check=off:\n%s", srvOut.String())
+	}
+	if body, err := host.Command(testenv.LookBinary(t, "curl"), "-s", "http://127.0.0.1:9190/readyz").Output(); err != nil || !strings.Contains(string(body), "warning: pnp link-layer check off") {
+		t.Errorf("/readyz with --pnp-link-check=off: %q, %v", body, err)
+	}
+
 	script := filepath.Join(dir, "tour.sh")
 	if err := os.WriteFile(script, []byte("set -euo pipefail\n"+client), 0o755); err != nil {
 		t.Fatal(err)
@@ -129,6 +138,18 @@ func TestReadmeTour(t *testing.T) {
 		t.Errorf("dialtone exited with %v after SIGTERM", exitErr)
 	}
 	logs := srvOut.String()
+	// One WARN is expected: the tour runs with --pnp-link-check=off (its
+	// phones are simulated on this host), and that must be said at start.
+	var kept []string
+	for _, l := range strings.Split(logs, "\n") {
+		if !strings.Contains(l, "pnp link-layer check is OFF") {
+			kept = append(kept, l)
+		}
+	}
+	if len(kept) == len(strings.Split(logs, "\n")) {
+		t.Errorf("no WARN at start about --pnp-link-check=off:\n%s", logs)
+	}
+	logs = strings.Join(kept, "\n")
 	for _, bad := range []string{"grpc.code=NotFound", "level=WARN", "nats://127.0.0.1:4222"} {
 		if strings.Contains(logs, bad) {
 			t.Errorf("the server terminal shows %s:\n%s", bad, logs)

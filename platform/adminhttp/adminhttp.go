@@ -33,6 +33,10 @@ type Options struct {
 	// Ready reports readiness; nil means always ready. Its error text is
 	// the 503 body, so it must not contain secrets.
 	Ready func() error
+	// Warnings, when set, returns lines /readyz adds after "ok" while ready:
+	// a policy that weakens security (e.g. pnp-listener's link-layer check
+	// turned off) stays visible to whoever probes readiness.
+	Warnings func() []string
 	// ShutdownTimeout bounds the graceful shutdown; zero means
 	// DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
@@ -80,7 +84,13 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 			return
 		}
 	}
-	text(w, http.StatusOK, "ok")
+	body := "ok"
+	if s.opts.Warnings != nil {
+		for _, l := range s.opts.Warnings() {
+			body += "\nwarning: " + l
+		}
+	}
+	text(w, http.StatusOK, body)
 }
 
 func text(w http.ResponseWriter, code int, body string) {

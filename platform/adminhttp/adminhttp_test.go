@@ -107,3 +107,12 @@ func TestRun(t *testing.T) {
 		t.Errorf("Run with ended ctx = %v", err)
 	}
 }
+
+func TestReadyzWarnings(t *testing.T) {
+	srv := New(Options{Gatherer: prometheus.NewRegistry(), Warnings: func() []string { return []string{"pnp link-layer check off"} }})
+	rec := httptest.NewRecorder()
+	srv.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+	if rec.Code != 200 || rec.Body.String() != "ok\nwarning: pnp link-layer check off\n" {
+		t.Errorf("/readyz = %d %q", rec.Code, rec.Body.String())
+	}
+}

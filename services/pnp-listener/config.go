@@ -24,6 +24,17 @@ const (
 	UnknownBootstrap = "bootstrap"
 )
 
+// Link-layer proof policies (--pnp-link-check).
+const (
+	// LinkRequire: a SUBSCRIBE counts as from MAC M only when the kernel's
+	// neighbour entry for its source address is M, and every NOTIFY goes
+	// only to a destination whose entry is the phone's MAC.
+	LinkRequire = "require"
+	// LinkOff: for setups where the listener cannot see the phones' L2
+	// (a relay, a routed segment): the claimed MAC is believed.
+	LinkOff = "off"
+)
+
 // Bind modes of the SIP socket (Config.BindMode, --sip-bind-mode), for
 // programs that embed the listener.
 const (
@@ -65,6 +76,8 @@ type Config struct {
 	UnknownPhones string
 	// URLTemplates adjusts the URL per vendor ("vendor={url}…").
 	URLTemplates []string
+	// LinkCheck is LinkRequire or LinkOff.
+	LinkCheck string
 
 	RateGlobal      float64
 	RateGlobalBurst float64
@@ -97,6 +110,7 @@ func DefaultConfig() Config {
 		NATSURL:          "nats://127.0.0.1:4222",
 		InventoryAddr:    "127.0.0.1:9090",
 		UnknownPhones:    UnknownBootstrap,
+		LinkCheck:        LinkRequire,
 		RateGlobal:       10000,
 		RateGlobalBurst:  20000,
 		RatePerSource:    50,
@@ -178,6 +192,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Var(listFlag{&c.AnswerOUIs}, "answer-ouis", "comma-separated MAC OUIs (e.g. 00:15:65) to answer; empty: every phone")
 	fs.StringVar(&c.UnknownPhones, "unknown-phones", c.UnknownPhones, "what unassigned phones get: nothing, or bootstrap (inventory's secret-free bootstrap URL)")
 	fs.Var(listFlag{&c.URLTemplates}, "url-template", "comma-separated vendor={url}… templates for the NOTIFY URL (default snom={url}{mac}.xml; {mac} is filled in by the phone)")
+	fs.StringVar(&c.LinkCheck, "pnp-link-check", c.LinkCheck, "require: a SUBSCRIBE counts as from a MAC only when the kernel's neighbour entry for its source is that MAC, and NOTIFYs go only to the phone's link-layer address; off: believe the MAC a phone names (only where the listener cannot see the phones' L2)")
 	fs.Float64Var(&c.RateGlobal, "rate-global", c.RateGlobal, "datagrams per second accepted in total (0 = unlimited)")
 	fs.Float64Var(&c.RateGlobalBurst, "rate-global-burst", c.RateGlobalBurst, "burst of --rate-global")
 	fs.Float64Var(&c.RatePerSource, "rate-per-source", c.RatePerSource, "datagrams per second accepted from one IP address (0 = unlimited)")
@@ -234,6 +249,9 @@ func (c Config) Validate() error {
 	}
 	if err := config.OneOf(c.UnknownPhones, UnknownNothing, UnknownBootstrap); err != nil {
 		add("--unknown-phones: %w", err)
+	}
+	if err := config.OneOf(c.LinkCheck, LinkRequire, LinkOff); err != nil {
+		add("--pnp-link-check: %w", err)
 	}
 	for _, t := range c.URLTemplates {
 		if _, _, err := sipmsg.ParseURLTemplate(t); err != nil {

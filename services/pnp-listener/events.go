@@ -14,6 +14,7 @@ import (
 	"github.com/dialtone-voip/dialtone/proto/streams"
 	"github.com/dialtone-voip/dialtone/proto/vocab"
 	"github.com/dialtone-voip/dialtone/services/pnp-listener/internal/outbox"
+	"github.com/dialtone-voip/dialtone/services/pnp-listener/internal/seen"
 	"github.com/dialtone-voip/dialtone/services/pnp-listener/internal/sipmsg"
 )
 
@@ -153,6 +154,6 @@ func (s *Service) onReprovision(ctx context.Context, ev *eventsv1.ReprovisionReq
 		cs.User = ev.GetLine1User()
 	}
 	s.m.events.WithLabelValues(typ, "notify").Inc()
-	s.enqueue(job{kind: kindCheckSync, checkSync: cs, local: local, dest: dst})
+	s.enqueue(job{kind: kindCheckSync, checkSync: cs, local: local, dest: dst, phone: seen.Phone{MAC: mac}})
 	return nil
 }

@@ -95,7 +95,7 @@ func (s *Service) onSubscribe(req *sip.Request, tx sip.ServerTransaction) {
 
 	mac := sub.MAC
 	if mac == "" {
-		mac = s.neighbour(src.Addr())
+		mac = s.neighbour(arr.IfIndex, src.Addr())
 	}
 	vendor := sub.Vendor
 	if vendor == "" && mac != "" {
@@ -118,7 +118,7 @@ func (s *Service) onSubscribe(req *sip.Request, tx sip.ServerTransaction) {
 	tx.Terminate()
 
 	if mac == "" {
-		mac = s.waitNeighbour(src.Addr())
+		mac = s.waitNeighbour(arr.IfIndex, src.Addr())
 		if mac == "" {
 			s.m.subscribes.WithLabelValues(subNoMAC).Inc()
 			return
@@ -127,6 +127,35 @@ func (s *Service) onSubscribe(req *sip.Request, tx sip.ServerTransaction) {
 		if ok, _ := s.policy.allow(vendor, mac); !ok {
 			s.m.subscribes.WithLabelValues(subPolicy).Inc()
 			return
+		}
+	}
+	// Link-layer proof: the MAC a phone names counts only when the host
+	// at the source address has it. A MAC-less phone's came from the
+	// neighbour table itself.
+	var linkMAC string
+	if s.linkRequired() {
+		linkMAC = s.resolveLink(arr.IfIndex, src.Addr())
+		switch {
+		case linkMAC == "":
+			s.m.drop(dropLinkUnresolved)
+			return
+		case linkMAC != mac:
+			s.m.drop(dropLinkMismatch)
+			s.warnMismatch("SUBSCRIBE dropped: the MAC it names is not the sender's link-layer address", src.Addr(), mac, linkMAC)
+			return
+		}
+	} else {
+		// No proof, but inventory records the sender's link address as
+		// unverified, so a second host announcing the MAC is visible. Best
+		// effort and brief: where the listener cannot see L2 there is
+		// nothing to wait for.
+		linkMAC = s.neighbour(arr.IfIndex, src.Addr())
+		for _, d := range neighbourWaits[:min(2, len(neighbourWaits))] {
+			if linkMAC != "" {
+				break
+			}
+			time.Sleep(d)
+			linkMAC = s.neighbour(arr.IfIndex, src.Addr())
 		}
 	}
 
@@ -163,16 +192,18 @@ func (s *Service) onSubscribe(req *sip.Request, tx sip.ServerTransaction) {
 				CallId:        sub.CallID,
 				ObservedTime:  timestamppb.New(now),
 				LocalAddress:  arr.Local.String(),
+				LinkMac:       linkMAC,
+				LinkVerified:  s.linkRequired() && linkMAC != "",
 			},
 		})
 	}
 	s.enqueue(job{kind: kindBoot, phone: phone, start: start})
 }
 
-func (s *Service) waitNeighbour(ip netip.Addr) string {
+func (s *Service) waitNeighbour(ifindex int, ip netip.Addr) string {
 	for _, d := range neighbourWaits {
 		time.Sleep(d)
-		if mac := s.neighbour(ip); mac != "" {
+		if mac := s.neighbour(ifindex, ip); mac != "" {
 			return mac
 		}
 	}

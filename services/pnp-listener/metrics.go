@@ -70,7 +70,7 @@ func newMetrics(r prometheus.Registerer, gauges map[string]func() float64) *metr
 		Name: "dialtone_pnp_listener_datagrams_dropped_total",
 		Help: "Datagrams dropped before or while parsing, by reason.",
 	}, []string{"reason"})
-	for _, reason := range append(append([]string{}, sipsock.DropReasons...), dropParse, dropUnmatchedResponse, dropMethod, dropMalformed) {
+	for _, reason := range append(append([]string{}, sipsock.DropReasons...), dropParse, dropUnmatchedResponse, dropMethod, dropMalformed, dropLinkMismatch, dropLinkUnresolved) {
 		m.drops[reason] = dropVec.WithLabelValues(reason)
 	}
 	m.subscribes = prometheus.NewCounterVec(prometheus.CounterOpts{

@@ -119,6 +119,18 @@ func (s *Service) profileNotify(ctx context.Context, j job) {
 			s.m.notifies.WithLabelValues(kind, outUnknownPhone).Inc()
 		case codes.DeadlineExceeded:
 			s.m.lookups.WithLabelValues("timeout").Inc()
+			if kind == kindBoot && !j.retried {
+				// Inventory is overloaded (a boot storm): the phone got
+				// its 200 OK and will not ask again, so try once more
+				// shortly rather than leave it waiting for ever.
+				j.retried = true
+				time.AfterFunc(unknownRetry, func() {
+					if ctx.Err() == nil {
+						s.enqueue(j)
+					}
+				})
+				return
+			}
 			s.m.notifies.WithLabelValues(kind, outInventoryError).Inc()
 		default:
 			s.m.lookups.WithLabelValues("error").Inc()
@@ -155,6 +167,10 @@ func (s *Service) profileNotify(ctx context.Context, j job) {
 	if cseq == 0 {
 		cseq = 1
 	}
+	if out := s.checkDest(p.Dest, p.MAC); out != "" {
+		s.m.notifies.WithLabelValues(kind, out).Inc()
+		return
+	}
 	req, err := sipmsg.ProfileNotify(p.Dialog, sipmsg.Local{Addr: p.Local, Port: s.replyPort}, p.Dest, cseq, url)
 	if err != nil {
 		s.m.notifies.WithLabelValues(kind, outBadURL).Inc()
@@ -178,6 +194,11 @@ func (s *Service) checkSyncNotify(ctx context.Context, j job) {
 	req, err := sipmsg.CheckSyncNotify(j.checkSync, local, j.dest)
 	if err != nil {
 		s.m.notifies.WithLabelValues(kindCheckSync, outBadURL).Inc()
+		return
+	}
+	// The other port tried below is on the same host: one check covers both.
+	if out := s.checkDest(j.dest, j.phone.MAC); out != "" {
+		s.m.notifies.WithLabelValues(kindCheckSync, out).Inc()
 		return
 	}
 	first := s.cfg.NotifyTimeout

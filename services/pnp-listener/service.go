@@ -55,6 +55,10 @@ type Deps struct {
 	// process's own namespace (tests run a listener in a namespace with
 	// platform/testenv/lantest's Host.Run).
 	InNetns func(fn func() error) error
+	// LinkLayer, when set, replaces the kernel's neighbour table: it
+	// returns the MAC the host at ip on interface ifindex really has, or
+	// "". For tests on loopback, where the kernel keeps no entries.
+	LinkLayer func(ifindex int, ip netip.Addr) (string, error)
 }
 
 // Service is one running listener.
@@ -77,6 +81,8 @@ type Service struct {
 	ua        *sipgo.UserAgent
 	replyPort int
 	replyAddr sip.Addr
+	neigh     *neigh.Table
+	linkWarn  warnLimit
 	ready     atomic.Bool
 	readyErr  atomic.Pointer[error]
 	wg        sync.WaitGroup
@@ -190,6 +196,15 @@ func (s *Service) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("pnp-listener: %w", err)
 	}
+	if s.deps.LinkLayer == nil {
+		// Opened inside the namespace the listener serves: the socket
+		// keeps reading that namespace's table from any thread.
+		if err := s.inNetns(func() (err error) { s.neigh, err = neigh.Open(); return err }); err != nil {
+			sock.Close()
+			return fmt.Errorf("pnp-listener: %w", err)
+		}
+		defer s.neigh.Close()
+	}
 	s.sock = sock
 	s.replyPort = sock.Reply.LocalPort()
 	la := sock.Reply.LocalAddr().(*net.UDPAddr)
@@ -236,10 +251,13 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	s.wg.Go(func() { s.refreshInterfaces(ctx) })
 
+	if s.cfg.LinkCheck == LinkOff {
+		s.log.Warn("pnp link-layer check is OFF: any host on the LAN that names an assigned phone's MAC in a SUBSCRIBE gets that phone's provisioning URL; use --pnp-link-check=off only where the listener cannot see the phones' link layer")
+	}
 	s.ready.Store(true)
 	s.readyErr.Store(nil)
 	s.log.Info("pnp-listener serving", "addr", sock.Main.LocalAddr().String(), "reply_port", s.replyPort,
-		"bind_mode", s.cfg.BindMode, "interfaces", sock.Interfaces(), "listener", s.cfg.Listener)
+		"bind_mode", s.cfg.BindMode, "interfaces", sock.Interfaces(), "listener", s.cfg.Listener, "pnp_link_check", s.cfg.LinkCheck)
 
 	var runErr error
 	select {
@@ -278,14 +296,43 @@ func (s *Service) inNetns(fn func() error) error {
 	return s.deps.InNetns(fn)
 }
 
-// neighbour looks ip up in the kernel's neighbour table.
-func (s *Service) neighbour(ip netip.Addr) string {
+// neighbour returns the MAC the kernel's neighbour table holds for ip on
+// interface ifindex, or "".
+func (s *Service) neighbour(ifindex int, ip netip.Addr) string {
 	var mac string
-	_ = s.inNetns(func() (err error) {
-		mac, err = neigh.Lookup(ip)
-		return err
-	})
+	var err error
+	switch {
+	case s.deps.LinkLayer != nil:
+		mac, err = s.deps.LinkLayer(ifindex, ip)
+	case s.neigh != nil:
+		mac, err = s.neigh.Lookup(ifindex, ip)
+	default:
+		err = s.inNetns(func() (err error) {
+			mac, err = neigh.Lookup(ip)
+			return err
+		})
+	}
+	if err != nil {
+		s.log.Debug("neighbour lookup failed", "address", ip.String(), "error", err)
+	}
 	return mac
+}
+
+// Warnings are the lines /readyz adds while ready (adminhttp.Options).
+func (s *Service) Warnings() []string {
+	if w := s.LinkCheckStatus(); w != "" {
+		return []string{w}
+	}
+	return nil
+}
+
+// LinkCheckStatus is the link-layer policy as /readyz and the suite's
+// banner show it: "" when the check is on, a warning when it is off.
+func (s *Service) LinkCheckStatus() string {
+	if s.cfg.LinkCheck == LinkOff {
+		return "pnp link-layer check off (--pnp-link-check=off): a host naming a phone's MAC is believed"
+	}
+	return ""
 }
 
 // tag is our To-tag for a SUBSCRIBE dialog: the same for every

@@ -2,8 +2,10 @@ package pnplistener
 
 import (
 	"context"
+	"net/netip"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,6 +24,9 @@ type harness struct {
 	s    *Service
 	addr string // "127.0.0.1:port" of the SIP socket
 	inv  *invstub.Server
+	// link is the MAC the stand-in neighbour table gives 127.0.0.1 ("" =
+	// no entry): loopback has no link layer, so the link-layer tests set it.
+	link *atomic.Pointer[string]
 }
 
 // startLoopback runs a listener on 127.0.0.1 (interface lo) against an
@@ -57,14 +62,20 @@ func startWith(t testing.TB, mutate func(*Config), js jetstream.JetStream) *harn
 	// The machine running the tests may be loaded; the deadline's effect
 	// has its own test.
 	cfg.InventoryTimeout = 3 * time.Second
+	// Loopback has no neighbour entries; the link-layer tests turn the
+	// check on against a stand-in table.
+	cfg.LinkCheck = LinkOff
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	s, err := New(cfg, Deps{Registerer: prometheus.NewRegistry(), Inventory: client, JetStream: js})
+	link := new(atomic.Pointer[string])
+	link.Store(new(string))
+	s, err := New(cfg, Deps{Registerer: prometheus.NewRegistry(), Inventory: client, JetStream: js,
+		LinkLayer: func(int, netip.Addr) (string, error) { return *link.Load(), nil }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &harness{s: s, addr: runService(t, s), inv: inv}
+	return &harness{s: s, addr: runService(t, s), inv: inv, link: link}
 }
 
 // runService runs s until the test ends and returns its SIP address.
@@ -371,4 +382,25 @@ func itoa(i int) string { return strconv.Itoa(i) }
 
 func metricValue(h *harness, typ, result string) float64 {
 	return testutil.ToFloat64(h.s.m.events.WithLabelValues(typ, result))
+}
+
+// A boot whose lookup timed out (inventory overloaded by a storm) is looked
+// up once more: the phone got its 200 OK and will not ask again.
+func TestInventoryTimeoutRetriedOnce(t *testing.T) {
+	h := startLoopback(t, func(c *Config) { c.InventoryTimeout = 100 * time.Millisecond }, nil)
+	h.inv.SetFallback(&invstub.Entry{URL: testURL})
+	h.inv.SetDelay(2 * time.Second)
+	ph := phonetest.New(t, "127.0.0.1:0")
+	ph.Send(h.addr, phonetest.Subscribe("yealink", "001565000031", "127.0.0.1", ph.Port(), "r1"))
+	ph.ExpectResponse(time.Second)
+	waitFor(t, "first lookup timed out", func() bool {
+		return testutil.ToFloat64(h.s.m.lookups.WithLabelValues("timeout")) == 1
+	})
+	h.inv.SetDelay(0)
+	req, from := ph.ExpectRequest(3 * time.Second)
+	if string(req.Body()) != testURL {
+		t.Fatalf("NOTIFY body %q", req.Body())
+	}
+	ph.Answer(req, from, 200)
+	waitFor(t, "NOTIFY ok", func() bool { return h.notifies(kindBoot, outOK) == 1 })
 }

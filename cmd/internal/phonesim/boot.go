@@ -28,6 +28,10 @@ type Options struct {
 	URL string
 	// Local is the source address (zero: the kernel's choice towards Group).
 	Local netip.Addr
+	// Link, when set, gives the phone its own link layer: its SIP goes
+	// through Link with the phone's MAC and the address Local (required),
+	// instead of through the host's socket and MAC.
+	Link *Link
 	// SIPPort is the UDP port to bind (0: any).
 	SIPPort int
 	// Group is where the SUBSCRIBE goes (224.0.1.75:5060, or a unicast
@@ -271,9 +275,22 @@ func bootPnP(ctx context.Context, o Options, rep *Report, start time.Time) error
 		}
 		local = a
 	}
-	conn, err := openSocket(ctx, local, o.SIPPort, o.Group)
-	if err != nil {
-		return err
+	var conn udpConn
+	if o.Link != nil {
+		if !o.Local.IsValid() {
+			return errors.New("a phone with its own link layer needs its own address (--own-link)")
+		}
+		c, err := o.Link.listen(local, p.MAC, o.SIPPort)
+		if err != nil {
+			return err
+		}
+		conn = c
+	} else {
+		c, err := openSocket(ctx, local, o.SIPPort, o.Group)
+		if err != nil {
+			return err
+		}
+		conn = c
 	}
 	lp := conn.LocalAddr().(*net.UDPAddr).AddrPort()
 	l := vendorsim.Local{IP: local.String(), Port: int(lp.Port()), Host: o.URIHost}

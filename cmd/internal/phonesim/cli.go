@@ -40,6 +40,7 @@ type Env struct {
 type phoneFlags struct {
 	vendor, model, firmware       string
 	iface, localAddr, group       string
+	ownLink                       string
 	uriHost                       string
 	sipPort                       int
 	timeout, waitNotify           time.Duration
@@ -56,6 +57,7 @@ func (f *phoneFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.firmware, "firmware", "", "firmware version the phone reports (default: a plausible one for the model)")
 	fs.StringVar(&f.iface, "iface", "", "send from this interface's IPv4 address")
 	fs.StringVar(&f.localAddr, "local-addr", "", "send from this local IPv4 address (overrides --iface)")
+	fs.StringVar(&f.ownLink, "own-link", "", "give the phone a link layer of its own: its SIP leaves --iface through a packet socket with the phone's MAC and this unused IPv4 address of the LAN, and it answers ARP for it (storm: phone i gets this address + i); needs CAP_NET_RAW")
 	fs.IntVar(&f.sipPort, "sip-port", 0, "local UDP port of the phone's SIP socket (0: any free port)")
 	fs.StringVar(&f.group, "mcast", DefaultGroup.String(), "where the SUBSCRIBE goes: the multicast group, or a unicast ip:port for multicast-free tests")
 	fs.StringVar(&f.uriHost, "uri-host", "", "Request-URI host after the MAC (default 224.0.1.75)")
@@ -95,6 +97,17 @@ func (f *phoneFlags) options(env Env, concurrency int) (Options, error) {
 	case f.iface != "":
 		if o.Local, err = interfaceAddr(f.iface); err != nil {
 			return Options{}, subcmd.Usagef("--iface: %v", err)
+		}
+	}
+	if f.ownLink != "" {
+		if f.iface == "" {
+			return Options{}, subcmd.Usagef("--own-link needs --iface")
+		}
+		if o.Local, err = netip.ParseAddr(f.ownLink); err != nil || !o.Local.Is4() {
+			return Options{}, subcmd.Usagef("--own-link %q: want an IPv4 address", f.ownLink)
+		}
+		if o.Link, err = OpenLink(f.iface); err != nil {
+			return Options{}, err
 		}
 	}
 	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: f.tlsInsecure} //nolint:gosec // a phone simulator, on request
@@ -189,6 +202,9 @@ Exit status 1 when the phone did not boot (the report says why).`,
 			o, err := pf.options(env, 1)
 			if err != nil {
 				return err
+			}
+			if o.Link != nil {
+				defer o.Link.Close()
 			}
 			if mac == "" {
 				r := NewRand()
@@ -334,6 +350,9 @@ SUBSCRIBE to the last file fetched. Exit status 1 when any phone failed.`,
 			o, err := pf.options(env, concurrency)
 			if err != nil {
 				return err
+			}
+			if o.Link != nil {
+				defer o.Link.Close()
 			}
 			if oui != "" {
 				if len(oui) != 6 || strings.Trim(strings.ToLower(oui), "0123456789abcdef") != "" {

@@ -27,11 +27,20 @@ type sipEvent struct {
 	notifyRaw string // first line, for the report
 }
 
+// udpConn is the phone's UDP socket: the host's (*net.UDPConn) or one on
+// a Link of its own.
+type udpConn interface {
+	ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error)
+	WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error)
+	LocalAddr() net.Addr
+	Close() error
+}
+
 // sipEndpoint is the phone's UDP socket: it answers every NOTIFY at once
 // (so a responder's retransmission timer never fires while the phone is
 // busy downloading) and forwards what matters to the boot loop.
 type sipEndpoint struct {
-	conn      *net.UDPConn
+	conn      udpConn
 	vendor    *vendorsim.Vendor
 	callID    string
 	log       *slog.Logger
@@ -43,7 +52,7 @@ type sipEndpoint struct {
 	done      chan struct{}
 }
 
-func newEndpoint(conn *net.UDPConn, v *vendorsim.Vendor, callID string, log *slog.Logger) *sipEndpoint {
+func newEndpoint(conn udpConn, v *vendorsim.Vendor, callID string, log *slog.Logger) *sipEndpoint {
 	e := &sipEndpoint{
 		conn: conn, vendor: v, callID: callID, log: log,
 		events: make(chan sipEvent, 32),

@@ -2,9 +2,11 @@ package phonesim
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -63,7 +65,9 @@ type StormReport struct {
 }
 
 // Storm boots opts.Count phones with distinct MACs, each from its own UDP
-// socket and port, at most opts.Concurrency at a time.
+// socket and port, at most opts.Concurrency at a time. With
+// Template.Link, phone i also has its own link layer: its MAC, and the
+// address Template.Local+i.
 func Storm(ctx context.Context, opts StormOptions) (*StormReport, error) {
 	if opts.Count <= 0 {
 		return nil, errors.New("count must be positive")
@@ -106,6 +110,10 @@ loop:
 			defer func() { <-sem }()
 			o := tmpl
 			o.Phone.MAC = vendorsim.MACFromOUI(oui, opts.Start+i)
+			if o.Link != nil {
+				// Its own link layer: its own MAC (above) and address.
+				o.Local = addrPlus(tmpl.Local, i)
+			}
 			r, err := Boot(ctx, o)
 			reports[i] = r
 			mu.Lock()
@@ -157,6 +165,14 @@ loop:
 		rep.Failures, rep.Examples = nil, nil
 	}
 	return rep, ctx.Err()
+}
+
+// addrPlus is a+n (IPv4).
+func addrPlus(a netip.Addr, n int) netip.Addr {
+	v := binary.BigEndian.Uint32(a.AsSlice()) + uint32(n)
+	var b [4]byte
+	binary.BigEndian.PutUint32(b[:], v)
+	return netip.AddrFrom4(b)
 }
 
 // failureReason groups errors into a few classes for the summary.

@@ -63,6 +63,7 @@ type Config struct {
 	Listener        string
 	Bootstrap       bool
 	SIPRatePerSrc   float64
+	PnPLinkCheck    string
 	// Discovered phones: see inventory's --discovered-ttl and --discovered-max.
 	DiscoveredTTL time.Duration
 	DiscoveredMax int
@@ -90,6 +91,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.PBXHost, "pbx-host", "", "SIP server phones register to: the default SIP interface's host, set on first run and changed whenever the flag is given (default: the public host)")
 	fs.StringVar(&c.Listener, "listener", "local", "name of this site's PnP listener")
 	fs.Float64Var(&c.SIPRatePerSrc, "sip-rate-per-source", 50, "SIP datagrams per second accepted from one address (0 = unlimited; raise it for phones behind one NAT address)")
+	fs.StringVar(&c.PnPLinkCheck, "pnp-link-check", pnplistener.LinkRequire, "require: a PnP SUBSCRIBE counts as from a MAC only when the sender's link-layer address is that MAC, and NOTIFYs go only to the phone's; off: believe the MAC a phone names (only where this host cannot see the phones' L2)")
 	fs.BoolVar(&c.Bootstrap, "bootstrap", true, "give discovered, unassigned phones a secret-free bootstrap configuration that keeps them polling")
 	fs.DurationVar(&c.DiscoveredTTL, "discovered-ttl", 720*time.Hour, "remove discovered, never-assigned PnP phones unseen this long (0: never)")
 	fs.IntVar(&c.DiscoveredMax, "discovered-max", 50000, "discovered, never-assigned PnP phones kept; the longest unseen are removed first (0: no cap)")
@@ -151,6 +153,9 @@ func (c Config) Validate() error {
 	}
 	if c.SIPRatePerSrc < 0 {
 		errs = append(errs, errors.New("--sip-rate-per-source must not be negative"))
+	}
+	if err := config.OneOf(c.PnPLinkCheck, pnplistener.LinkRequire, pnplistener.LinkOff); err != nil {
+		errs = append(errs, fmt.Errorf("--pnp-link-check: %w", err))
 	}
 	if err := config.OneOf(c.LogFormat, "text", "json"); err != nil {
 		errs = append(errs, fmt.Errorf("--log-format: %w", err))
@@ -331,6 +336,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) er
 		pcfg.UnknownPhones = pnplistener.UnknownNothing
 	}
 	pcfg.RatePerSource = cfg.SIPRatePerSrc
+	pcfg.LinkCheck = cfg.PnPLinkCheck
 	pnp, err := pnplistener.New(pcfg, pnplistener.Deps{
 		Logger: logger.With("service", "pnp-listener"), Registerer: serviceReg("pnp-listener"), JetStream: js,
 		Inventory: inventoryv1.NewInventoryServiceClient(conns["listener"]),
@@ -396,7 +402,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) er
 		return sipError(err, pnp.Addr() != nil, cfg)
 	})
 	if cfg.AdminAddr != "" {
-		admin := adminhttp.New(adminhttp.Options{Addr: cfg.AdminAddr, Logger: logger.With("component", "admin-http"), Gatherer: reg, Ready: ready})
+		admin := adminhttp.New(adminhttp.Options{Addr: cfg.AdminAddr, Logger: logger.With("component", "admin-http"), Gatherer: reg, Ready: ready, Warnings: pnp.Warnings})
 		g.Add("admin-http", admin.Run)
 	}
 	// The banner says "running" only once every listener has bound and the
@@ -416,6 +422,9 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) er
 			site: st, tokenCreated: created, tokenPath: filepath.Join(cfg.DataDir, AdminTokenFile),
 			sipAddr: addrString(pnp.Addr()), replyAddr: addrString(pnp.ReplyAddr()),
 		})
+		if w := pnp.LinkCheckStatus(); w != "" {
+			fmt.Fprintf(out, "  WARNING: %s\n", w)
+		}
 		<-ctx.Done()
 		return nil
 	})

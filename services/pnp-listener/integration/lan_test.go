@@ -264,6 +264,7 @@ func TestMulticastBootLateAssignAndCheckSync(t *testing.T) {
 	settings := &inventoryv1.ProvisioningSettings{SipInterface: "tenants/acme/sipInterfaces/pbx"}
 	ph1, h1 := e.phone("phone1", 5059) // Yealink's PnP source port
 	const mac1 = "001565a0b0c1"
+	e.setMAC("phone1", mac1) // the link-layer check wants the phone's real MAC
 
 	t.Run("discovery, bootstrap NOTIFY, repeated SUBSCRIBE discovered once", func(t *testing.T) {
 		boot(t, ph1, h1, pbx, "yealink", mac1, "yl1")
@@ -329,6 +330,7 @@ func TestMulticastBootLateAssignAndCheckSync(t *testing.T) {
 	t.Run("assigned phone gets its URL at boot", func(t *testing.T) {
 		ph, h := e.phone("phone3", 5060)
 		const mac = "000b82a0b0c3" // Grandstream
+		e.setMAC("phone3", mac)
 		_, err := e.admin.CreatePhone(e.ctx, &inventoryv1.CreatePhoneRequest{Phone: &inventoryv1.Phone{
 			Mac: mac, Model: "GRP2612W", Tenant: "tenants/acme",
 			Lines:    []*inventoryv1.PhoneLine{{Index: 1, Extension: "tenants/acme/extensions/201"}},

@@ -60,6 +60,7 @@ func TestBesidePBX(t *testing.T) {
 	pbx := e.pbx.Addr()
 	ph, h := e.phone("phone1", 5060)
 	const mac = "0004130a0b01" // snom
+	e.setMAC("phone1", mac)
 	boot(t, ph, h, pbx, "snom", mac, "sn1")
 	n := expectNotify(t, ph, pbx, "sn1", 200)
 	if n.Via().Port != 5062 || n.Contact().Address.Port != 5062 {

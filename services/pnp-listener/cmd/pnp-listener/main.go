@@ -78,7 +78,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return err
 	}
-	admin := adminhttp.New(adminhttp.Options{Addr: cfg.AdminAddr, Logger: logger, Gatherer: reg, Ready: svc.Ready})
+	admin := adminhttp.New(adminhttp.Options{Addr: cfg.AdminAddr, Logger: logger, Gatherer: reg, Ready: svc.Ready, Warnings: svc.Warnings})
 	g := lifecycle.Group{Logger: logger}
 	g.Add("pnp-listener", svc.Run)
 	g.Add("admin-http", admin.Run)

@@ -82,6 +82,8 @@ func TestRunServes(t *testing.T) {
 			"--sip-addr", fmt.Sprintf("127.0.0.1:%d", sipPort), "--sip-interfaces", "lo",
 			"--admin-addr", fmt.Sprintf("127.0.0.1:%d", adminPort), "--listener", "smoke",
 			"--inventory-addr", inv.Addr(), "--inventory-token-file", tokenFile, "--log-level", "warn",
+			// Loopback has no link layer to prove a phone by.
+			"--pnp-link-check", "off",
 		}, func(k string) string {
 			return map[string]string{"DIALTONE_PNP_LISTENER_NATS_URL": ns.URL()}[k]
 		}, logs)
@@ -90,8 +92,12 @@ func TestRunServes(t *testing.T) {
 	for {
 		res, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", adminPort))
 		if err == nil {
+			body, _ := io.ReadAll(res.Body)
 			res.Body.Close()
 			if res.StatusCode == 200 {
+				if !strings.Contains(string(body), "warning: pnp link-layer check off") {
+					t.Errorf("/readyz with --pnp-link-check=off: %q", body)
+				}
 				break
 			}
 		}
@@ -127,6 +133,9 @@ func TestRunServes(t *testing.T) {
 		}
 	case <-time.After(15 * time.Second):
 		t.Fatal("run did not return")
+	}
+	if !strings.Contains(logs.String(), "link-layer check is OFF") {
+		t.Error("no WARN about --pnp-link-check=off at start")
 	}
 	if strings.Contains(logs.String(), "listener-secret-token") {
 		t.Error("the inventory token was logged")

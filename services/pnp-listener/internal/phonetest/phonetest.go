@@ -169,6 +169,13 @@ func (p *Phone) Recv(timeout time.Duration) (sip.Message, *net.UDPAddr) {
 	if err != nil {
 		return nil, nil
 	}
+	for len(strings.TrimSpace(string(buf[:n]))) == 0 {
+		// A CRLF keep-alive (the listener's nudge to resolve our
+		// address): SIP stacks ignore it, and so do we.
+		if n, from, err = p.conn.ReadFromUDP(buf); err != nil {
+			return nil, nil
+		}
+	}
 	m, err := sip.NewParser().ParseSIP(append([]byte(nil), buf[:n]...))
 	if err != nil {
 		p.t.Fatalf("phone got an unparsable message: %v\n%s", err, buf[:n])

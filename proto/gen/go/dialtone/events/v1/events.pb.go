@@ -47,7 +47,16 @@ type PhoneDiscovered struct {
 	CallId       string                 `protobuf:"bytes,10,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
 	ObservedTime *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=observed_time,json=observedTime,proto3" json:"observed_time,omitempty"`
 	// Address of the listener's interface the SUBSCRIBE came in on.
-	LocalAddress  string `protobuf:"bytes,12,opt,name=local_address,json=localAddress,proto3" json:"local_address,omitempty"`
+	LocalAddress string `protobuf:"bytes,12,opt,name=local_address,json=localAddress,proto3" json:"local_address,omitempty"`
+	// The link-layer address the listener's kernel holds for source_address
+	// (its neighbour table, after the 200 OK made it resolve the address).
+	// With --pnp-link-check=off it is read on a best-effort basis (empty when
+	// unresolved) and is not a proof. Issue 14.
+	LinkMac string `protobuf:"bytes,40,opt,name=link_mac,json=linkMac,proto3" json:"link_mac,omitempty"`
+	// True when the listener checked the sender (--pnp-link-check=require)
+	// and link_mac equals mac: the SUBSCRIBE came from the host whose MAC it
+	// names (a mismatch is dropped and never published).
+	LinkVerified  bool `protobuf:"varint,41,opt,name=link_verified,json=linkVerified,proto3" json:"link_verified,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -164,6 +173,20 @@ func (x *PhoneDiscovered) GetLocalAddress() string {
 		return x.LocalAddress
 	}
 	return ""
+}
+
+func (x *PhoneDiscovered) GetLinkMac() string {
+	if x != nil {
+		return x.LinkMac
+	}
+	return ""
+}
+
+func (x *PhoneDiscovered) GetLinkVerified() bool {
+	if x != nil {
+		return x.LinkVerified
+	}
+	return false
 }
 
 // PhoneChanged: inventory changed a phone.
@@ -775,7 +798,7 @@ var File_dialtone_events_v1_events_proto protoreflect.FileDescriptor
 
 const file_dialtone_events_v1_events_proto_rawDesc = "" +
 	"\n" +
-	"\x1fdialtone/events/v1/events.proto\x12\x12dialtone.events.v1\x1a%dialtone/inventory/v1/inventory.proto\x1a\x19dialtone/rps/v1/rps.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8b\x03\n" +
+	"\x1fdialtone/events/v1/events.proto\x12\x12dialtone.events.v1\x1a%dialtone/inventory/v1/inventory.proto\x1a\x19dialtone/rps/v1/rps.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcb\x03\n" +
 	"\x0fPhoneDiscovered\x12\x10\n" +
 	"\x03mac\x18\x01 \x01(\tR\x03mac\x12\x16\n" +
 	"\x06vendor\x18\x02 \x01(\tR\x06vendor\x12\x14\n" +
@@ -790,7 +813,9 @@ const file_dialtone_events_v1_events_proto_rawDesc = "" +
 	"\acall_id\x18\n" +
 	" \x01(\tR\x06callId\x12?\n" +
 	"\robserved_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\fobservedTime\x12#\n" +
-	"\rlocal_address\x18\f \x01(\tR\flocalAddress\"\xd5\x03\n" +
+	"\rlocal_address\x18\f \x01(\tR\flocalAddress\x12\x19\n" +
+	"\blink_mac\x18( \x01(\tR\alinkMac\x12#\n" +
+	"\rlink_verified\x18) \x01(\bR\flinkVerified\"\xd5\x03\n" +
 	"\fPhoneChanged\x12G\n" +
 	"\vchange_type\x18\x01 \x01(\x0e2&.dialtone.inventory.v1.PhoneChangeTypeR\n" +
 	"changeType\x122\n" +
