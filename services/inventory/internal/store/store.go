@@ -31,10 +31,13 @@ const (
 	// of a changed extension, interface or tenant still to be marked
 	// changed (server.RunFanouts).
 	KindJob Kind = 'j'
+	// KindUser holds console users (id: the user id; value: the User
+	// message with the bcrypt hash in its password field).
+	KindUser Kind = 'u'
 )
 
 // Kinds lists every kind.
-var Kinds = []Kind{KindTenant, KindInterface, KindExtension, KindPhone, KindJob}
+var Kinds = []Kind{KindTenant, KindInterface, KindExtension, KindPhone, KindJob, KindUser}
 
 func (k Kind) String() string {
 	switch k {
@@ -48,6 +51,8 @@ func (k Kind) String() string {
 		return "phone"
 	case KindJob:
 		return "job"
+	case KindUser:
+		return "user"
 	}
 	return fmt.Sprintf("kind(%q)", byte(k))
 }

@@ -205,6 +205,58 @@ func (PhoneChangeType) EnumDescriptor() ([]byte, []int) {
 	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{2}
 }
 
+// UserRole is what a console user may do.
+type UserRole int32
+
+const (
+	UserRole_USER_ROLE_UNSPECIFIED UserRole = 0
+	// Every screen and every change (in the user's tenant, when it has one).
+	UserRole_USER_ROLE_ADMIN UserRole = 1
+	// Reads only; never sees provisioning URLs.
+	UserRole_USER_ROLE_READONLY UserRole = 2
+)
+
+// Enum value maps for UserRole.
+var (
+	UserRole_name = map[int32]string{
+		0: "USER_ROLE_UNSPECIFIED",
+		1: "USER_ROLE_ADMIN",
+		2: "USER_ROLE_READONLY",
+	}
+	UserRole_value = map[string]int32{
+		"USER_ROLE_UNSPECIFIED": 0,
+		"USER_ROLE_ADMIN":       1,
+		"USER_ROLE_READONLY":    2,
+	}
+)
+
+func (x UserRole) Enum() *UserRole {
+	p := new(UserRole)
+	*p = x
+	return p
+}
+
+func (x UserRole) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (UserRole) Descriptor() protoreflect.EnumDescriptor {
+	return file_dialtone_inventory_v1_inventory_proto_enumTypes[3].Descriptor()
+}
+
+func (UserRole) Type() protoreflect.EnumType {
+	return &file_dialtone_inventory_v1_inventory_proto_enumTypes[3]
+}
+
+func (x UserRole) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use UserRole.Descriptor instead.
+func (UserRole) EnumDescriptor() ([]byte, []int) {
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{3}
+}
+
 // Tenant groups extensions, SIP interfaces and assigned phones.
 type Tenant struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -3865,6 +3917,698 @@ func (x *WatchPhonesResponse) GetChangeTime() *timestamppb.Timestamp {
 	return nil
 }
 
+// User is a console (web) user. Its password is stored as a bcrypt hash.
+type User struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "users/{user}"; the id is 1-63 characters of [a-z0-9-._], starting with a letter.
+	Name        string   `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	DisplayName string   `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	Role        UserRole `protobuf:"varint,3,opt,name=role,proto3,enum=dialtone.inventory.v1.UserRole" json:"role,omitempty"`
+	// Tenant resource name the user is limited to; empty: every tenant.
+	Tenant string `protobuf:"bytes,4,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	// Input only: the password (8-128 characters). Never returned.
+	Password string `protobuf:"bytes,5,opt,name=password,proto3" json:"password,omitempty"`
+	// Output only.
+	HasPassword   bool                   `protobuf:"varint,6,opt,name=has_password,json=hasPassword,proto3" json:"has_password,omitempty"`
+	Disabled      bool                   `protobuf:"varint,7,opt,name=disabled,proto3" json:"disabled,omitempty"`
+	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	Etag          string                 `protobuf:"bytes,10,opt,name=etag,proto3" json:"etag,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *User) Reset() {
+	*x = User{}
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *User) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*User) ProtoMessage() {}
+
+func (x *User) ProtoReflect() protoreflect.Message {
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use User.ProtoReflect.Descriptor instead.
+func (*User) Descriptor() ([]byte, []int) {
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *User) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *User) GetDisplayName() string {
+	if x != nil {
+		return x.DisplayName
+	}
+	return ""
+}
+
+func (x *User) GetRole() UserRole {
+	if x != nil {
+		return x.Role
+	}
+	return UserRole_USER_ROLE_UNSPECIFIED
+}
+
+func (x *User) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *User) GetPassword() string {
+	if x != nil {
+		return x.Password
+	}
+	return ""
+}
+
+func (x *User) GetHasPassword() bool {
+	if x != nil {
+		return x.HasPassword
+	}
+	return false
+}
+
+func (x *User) GetDisabled() bool {
+	if x != nil {
+		return x.Disabled
+	}
+	return false
+}
+
+func (x *User) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *User) GetUpdateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdateTime
+	}
+	return nil
+}
+
+func (x *User) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
+type CreateUserRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UserId        string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	User          *User                  `protobuf:"bytes,2,opt,name=user,proto3" json:"user,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateUserRequest) Reset() {
+	*x = CreateUserRequest{}
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateUserRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateUserRequest) ProtoMessage() {}
+
+func (x *CreateUserRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateUserRequest.ProtoReflect.Descriptor instead.
+func (*CreateUserRequest) Descriptor() ([]byte, []int) {
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{63}
+}
+
+func (x *CreateUserRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *CreateUserRequest) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+type CreateUserResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          *User                  `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateUserResponse) Reset() {
+	*x = CreateUserResponse{}
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateUserResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateUserResponse) ProtoMessage() {}
+
+func (x *CreateUserResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateUserResponse.ProtoReflect.Descriptor instead.
+func (*CreateUserResponse) Descriptor() ([]byte, []int) {
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{64}
+}
+
+func (x *CreateUserResponse) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+type GetUserRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetUserRequest) Reset() {
+	*x = GetUserRequest{}
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[65]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetUserRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetUserRequest) ProtoMessage() {}
+
+func (x *GetUserRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[65]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetUserRequest.ProtoReflect.Descriptor instead.
+func (*GetUserRequest) Descriptor() ([]byte, []int) {
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{65}
+}
+
+func (x *GetUserRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type GetUserResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          *User                  `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetUserResponse) Reset() {
+	*x = GetUserResponse{}
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[66]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetUserResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetUserResponse) ProtoMessage() {}
+
+func (x *GetUserResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[66]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetUserResponse.ProtoReflect.Descriptor instead.
+func (*GetUserResponse) Descriptor() ([]byte, []int) {
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{66}
+}
+
+func (x *GetUserResponse) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+type ListUsersRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PageSize      int32                  `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string                 `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListUsersRequest) Reset() {
+	*x = ListUsersRequest{}
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[67]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListUsersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListUsersRequest) ProtoMessage() {}
+
+func (x *ListUsersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[67]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListUsersRequest.ProtoReflect.Descriptor instead.
+func (*ListUsersRequest) Descriptor() ([]byte, []int) {
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{67}
+}
+
+func (x *ListUsersRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListUsersRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListUsersResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Users         []*User                `protobuf:"bytes,1,rep,name=users,proto3" json:"users,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListUsersResponse) Reset() {
+	*x = ListUsersResponse{}
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[68]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListUsersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListUsersResponse) ProtoMessage() {}
+
+func (x *ListUsersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[68]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListUsersResponse.ProtoReflect.Descriptor instead.
+func (*ListUsersResponse) Descriptor() ([]byte, []int) {
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{68}
+}
+
+func (x *ListUsersResponse) GetUsers() []*User {
+	if x != nil {
+		return x.Users
+	}
+	return nil
+}
+
+func (x *ListUsersResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+type UpdateUserRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	User  *User                  `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	// Updatable: display_name, role, tenant, password, disabled. Empty means all of them.
+	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateUserRequest) Reset() {
+	*x = UpdateUserRequest{}
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[69]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateUserRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateUserRequest) ProtoMessage() {}
+
+func (x *UpdateUserRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[69]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateUserRequest.ProtoReflect.Descriptor instead.
+func (*UpdateUserRequest) Descriptor() ([]byte, []int) {
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{69}
+}
+
+func (x *UpdateUserRequest) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+func (x *UpdateUserRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+type UpdateUserResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          *User                  `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateUserResponse) Reset() {
+	*x = UpdateUserResponse{}
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[70]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateUserResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateUserResponse) ProtoMessage() {}
+
+func (x *UpdateUserResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[70]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateUserResponse.ProtoReflect.Descriptor instead.
+func (*UpdateUserResponse) Descriptor() ([]byte, []int) {
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{70}
+}
+
+func (x *UpdateUserResponse) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+type DeleteUserRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Etag          string                 `protobuf:"bytes,2,opt,name=etag,proto3" json:"etag,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteUserRequest) Reset() {
+	*x = DeleteUserRequest{}
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[71]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteUserRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteUserRequest) ProtoMessage() {}
+
+func (x *DeleteUserRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[71]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteUserRequest.ProtoReflect.Descriptor instead.
+func (*DeleteUserRequest) Descriptor() ([]byte, []int) {
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{71}
+}
+
+func (x *DeleteUserRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *DeleteUserRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
+type DeleteUserResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteUserResponse) Reset() {
+	*x = DeleteUserResponse{}
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[72]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteUserResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteUserResponse) ProtoMessage() {}
+
+func (x *DeleteUserResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[72]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteUserResponse.ProtoReflect.Descriptor instead.
+func (*DeleteUserResponse) Descriptor() ([]byte, []int) {
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{72}
+}
+
+type AuthenticateUserRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The user id or "users/{user}".
+	User          string `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	Password      string `protobuf:"bytes,2,opt,name=password,proto3" json:"password,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthenticateUserRequest) Reset() {
+	*x = AuthenticateUserRequest{}
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[73]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthenticateUserRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthenticateUserRequest) ProtoMessage() {}
+
+func (x *AuthenticateUserRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[73]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthenticateUserRequest.ProtoReflect.Descriptor instead.
+func (*AuthenticateUserRequest) Descriptor() ([]byte, []int) {
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{73}
+}
+
+func (x *AuthenticateUserRequest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *AuthenticateUserRequest) GetPassword() string {
+	if x != nil {
+		return x.Password
+	}
+	return ""
+}
+
+type AuthenticateUserResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The user, without secrets.
+	User          *User `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthenticateUserResponse) Reset() {
+	*x = AuthenticateUserResponse{}
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[74]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthenticateUserResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthenticateUserResponse) ProtoMessage() {}
+
+func (x *AuthenticateUserResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[74]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthenticateUserResponse.ProtoReflect.Descriptor instead.
+func (*AuthenticateUserResponse) Descriptor() ([]byte, []int) {
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{74}
+}
+
+func (x *AuthenticateUserResponse) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
 var File_dialtone_inventory_v1_inventory_proto protoreflect.FileDescriptor
 
 const file_dialtone_inventory_v1_inventory_proto_rawDesc = "" +
@@ -4126,7 +4870,52 @@ const file_dialtone_inventory_v1_inventory_proto_rawDesc = "" +
 	"changeType\x122\n" +
 	"\x05phone\x18\x03 \x01(\v2\x1c.dialtone.inventory.v1.PhoneR\x05phone\x12;\n" +
 	"\vchange_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"changeTime*|\n" +
+	"changeTime\"\xf3\x02\n" +
+	"\x04User\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12!\n" +
+	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x123\n" +
+	"\x04role\x18\x03 \x01(\x0e2\x1f.dialtone.inventory.v1.UserRoleR\x04role\x12\x16\n" +
+	"\x06tenant\x18\x04 \x01(\tR\x06tenant\x12\x1a\n" +
+	"\bpassword\x18\x05 \x01(\tR\bpassword\x12!\n" +
+	"\fhas_password\x18\x06 \x01(\bR\vhasPassword\x12\x1a\n" +
+	"\bdisabled\x18\a \x01(\bR\bdisabled\x12;\n" +
+	"\vcreate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12;\n" +
+	"\vupdate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"updateTime\x12\x12\n" +
+	"\x04etag\x18\n" +
+	" \x01(\tR\x04etag\"]\n" +
+	"\x11CreateUserRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12/\n" +
+	"\x04user\x18\x02 \x01(\v2\x1b.dialtone.inventory.v1.UserR\x04user\"E\n" +
+	"\x12CreateUserResponse\x12/\n" +
+	"\x04user\x18\x01 \x01(\v2\x1b.dialtone.inventory.v1.UserR\x04user\"$\n" +
+	"\x0eGetUserRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"B\n" +
+	"\x0fGetUserResponse\x12/\n" +
+	"\x04user\x18\x01 \x01(\v2\x1b.dialtone.inventory.v1.UserR\x04user\"N\n" +
+	"\x10ListUsersRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\"n\n" +
+	"\x11ListUsersResponse\x121\n" +
+	"\x05users\x18\x01 \x03(\v2\x1b.dialtone.inventory.v1.UserR\x05users\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x81\x01\n" +
+	"\x11UpdateUserRequest\x12/\n" +
+	"\x04user\x18\x01 \x01(\v2\x1b.dialtone.inventory.v1.UserR\x04user\x12;\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\"E\n" +
+	"\x12UpdateUserResponse\x12/\n" +
+	"\x04user\x18\x01 \x01(\v2\x1b.dialtone.inventory.v1.UserR\x04user\";\n" +
+	"\x11DeleteUserRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04etag\x18\x02 \x01(\tR\x04etag\"\x14\n" +
+	"\x12DeleteUserResponse\"I\n" +
+	"\x17AuthenticateUserRequest\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\x12\x1a\n" +
+	"\bpassword\x18\x02 \x01(\tR\bpassword\"K\n" +
+	"\x18AuthenticateUserResponse\x12/\n" +
+	"\x04user\x18\x01 \x01(\v2\x1b.dialtone.inventory.v1.UserR\x04user*|\n" +
 	"\n" +
 	"PhoneState\x12\x1b\n" +
 	"\x17PHONE_STATE_UNSPECIFIED\x10\x00\x12\x1a\n" +
@@ -4147,7 +4936,11 @@ const file_dialtone_inventory_v1_inventory_proto_rawDesc = "" +
 	"\x1dPHONE_CHANGE_TYPE_PROVISIONED\x10\x06\x12#\n" +
 	"\x1fPHONE_CHANGE_TYPE_TOKEN_ROTATED\x10\a\x12\x1d\n" +
 	"\x19PHONE_CHANGE_TYPE_DELETED\x10\b\x12 \n" +
-	"\x1cPHONE_CHANGE_TYPE_RPS_STATUS\x10\t2\xcb\x17\n" +
+	"\x1cPHONE_CHANGE_TYPE_RPS_STATUS\x10\t*R\n" +
+	"\bUserRole\x12\x19\n" +
+	"\x15USER_ROLE_UNSPECIFIED\x10\x00\x12\x13\n" +
+	"\x0fUSER_ROLE_ADMIN\x10\x01\x12\x16\n" +
+	"\x12USER_ROLE_READONLY\x10\x022\xa3\x1c\n" +
 	"\x10InventoryService\x12g\n" +
 	"\fCreateTenant\x12*.dialtone.inventory.v1.CreateTenantRequest\x1a+.dialtone.inventory.v1.CreateTenantResponse\x12^\n" +
 	"\tGetTenant\x12'.dialtone.inventory.v1.GetTenantRequest\x1a(.dialtone.inventory.v1.GetTenantResponse\x12d\n" +
@@ -4176,7 +4969,16 @@ const file_dialtone_inventory_v1_inventory_proto_rawDesc = "" +
 	"\x12GetProvisioningUrl\x120.dialtone.inventory.v1.GetProvisioningUrlRequest\x1a1.dialtone.inventory.v1.GetProvisioningUrlResponse\x12\x85\x01\n" +
 	"\x16GetProvisioningProfile\x124.dialtone.inventory.v1.GetProvisioningProfileRequest\x1a5.dialtone.inventory.v1.GetProvisioningProfileResponse\x12s\n" +
 	"\x10ReprovisionPhone\x12..dialtone.inventory.v1.ReprovisionPhoneRequest\x1a/.dialtone.inventory.v1.ReprovisionPhoneResponse\x12f\n" +
-	"\vWatchPhones\x12).dialtone.inventory.v1.WatchPhonesRequest\x1a*.dialtone.inventory.v1.WatchPhonesResponse0\x01BRZPgithub.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1;inventoryv1b\x06proto3"
+	"\vWatchPhones\x12).dialtone.inventory.v1.WatchPhonesRequest\x1a*.dialtone.inventory.v1.WatchPhonesResponse0\x01\x12a\n" +
+	"\n" +
+	"CreateUser\x12(.dialtone.inventory.v1.CreateUserRequest\x1a).dialtone.inventory.v1.CreateUserResponse\x12X\n" +
+	"\aGetUser\x12%.dialtone.inventory.v1.GetUserRequest\x1a&.dialtone.inventory.v1.GetUserResponse\x12^\n" +
+	"\tListUsers\x12'.dialtone.inventory.v1.ListUsersRequest\x1a(.dialtone.inventory.v1.ListUsersResponse\x12a\n" +
+	"\n" +
+	"UpdateUser\x12(.dialtone.inventory.v1.UpdateUserRequest\x1a).dialtone.inventory.v1.UpdateUserResponse\x12a\n" +
+	"\n" +
+	"DeleteUser\x12(.dialtone.inventory.v1.DeleteUserRequest\x1a).dialtone.inventory.v1.DeleteUserResponse\x12s\n" +
+	"\x10AuthenticateUser\x12..dialtone.inventory.v1.AuthenticateUserRequest\x1a/.dialtone.inventory.v1.AuthenticateUserResponseBRZPgithub.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1;inventoryv1b\x06proto3"
 
 var (
 	file_dialtone_inventory_v1_inventory_proto_rawDescOnce sync.Once
@@ -4190,210 +4992,247 @@ func file_dialtone_inventory_v1_inventory_proto_rawDescGZIP() []byte {
 	return file_dialtone_inventory_v1_inventory_proto_rawDescData
 }
 
-var file_dialtone_inventory_v1_inventory_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_dialtone_inventory_v1_inventory_proto_msgTypes = make([]protoimpl.MessageInfo, 62)
+var file_dialtone_inventory_v1_inventory_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_dialtone_inventory_v1_inventory_proto_msgTypes = make([]protoimpl.MessageInfo, 75)
 var file_dialtone_inventory_v1_inventory_proto_goTypes = []any{
 	(PhoneState)(0),                         // 0: dialtone.inventory.v1.PhoneState
 	(PhoneOrigin)(0),                        // 1: dialtone.inventory.v1.PhoneOrigin
 	(PhoneChangeType)(0),                    // 2: dialtone.inventory.v1.PhoneChangeType
-	(*Tenant)(nil),                          // 3: dialtone.inventory.v1.Tenant
-	(*CreateTenantRequest)(nil),             // 4: dialtone.inventory.v1.CreateTenantRequest
-	(*CreateTenantResponse)(nil),            // 5: dialtone.inventory.v1.CreateTenantResponse
-	(*GetTenantRequest)(nil),                // 6: dialtone.inventory.v1.GetTenantRequest
-	(*GetTenantResponse)(nil),               // 7: dialtone.inventory.v1.GetTenantResponse
-	(*ListTenantsRequest)(nil),              // 8: dialtone.inventory.v1.ListTenantsRequest
-	(*ListTenantsResponse)(nil),             // 9: dialtone.inventory.v1.ListTenantsResponse
-	(*UpdateTenantRequest)(nil),             // 10: dialtone.inventory.v1.UpdateTenantRequest
-	(*UpdateTenantResponse)(nil),            // 11: dialtone.inventory.v1.UpdateTenantResponse
-	(*DeleteTenantRequest)(nil),             // 12: dialtone.inventory.v1.DeleteTenantRequest
-	(*DeleteTenantResponse)(nil),            // 13: dialtone.inventory.v1.DeleteTenantResponse
-	(*SipInterface)(nil),                    // 14: dialtone.inventory.v1.SipInterface
-	(*CreateSipInterfaceRequest)(nil),       // 15: dialtone.inventory.v1.CreateSipInterfaceRequest
-	(*CreateSipInterfaceResponse)(nil),      // 16: dialtone.inventory.v1.CreateSipInterfaceResponse
-	(*GetSipInterfaceRequest)(nil),          // 17: dialtone.inventory.v1.GetSipInterfaceRequest
-	(*GetSipInterfaceResponse)(nil),         // 18: dialtone.inventory.v1.GetSipInterfaceResponse
-	(*ListSipInterfacesRequest)(nil),        // 19: dialtone.inventory.v1.ListSipInterfacesRequest
-	(*ListSipInterfacesResponse)(nil),       // 20: dialtone.inventory.v1.ListSipInterfacesResponse
-	(*UpdateSipInterfaceRequest)(nil),       // 21: dialtone.inventory.v1.UpdateSipInterfaceRequest
-	(*UpdateSipInterfaceResponse)(nil),      // 22: dialtone.inventory.v1.UpdateSipInterfaceResponse
-	(*DeleteSipInterfaceRequest)(nil),       // 23: dialtone.inventory.v1.DeleteSipInterfaceRequest
-	(*DeleteSipInterfaceResponse)(nil),      // 24: dialtone.inventory.v1.DeleteSipInterfaceResponse
-	(*Extension)(nil),                       // 25: dialtone.inventory.v1.Extension
-	(*CreateExtensionRequest)(nil),          // 26: dialtone.inventory.v1.CreateExtensionRequest
-	(*CreateExtensionResponse)(nil),         // 27: dialtone.inventory.v1.CreateExtensionResponse
-	(*GetExtensionRequest)(nil),             // 28: dialtone.inventory.v1.GetExtensionRequest
-	(*GetExtensionResponse)(nil),            // 29: dialtone.inventory.v1.GetExtensionResponse
-	(*ListExtensionsRequest)(nil),           // 30: dialtone.inventory.v1.ListExtensionsRequest
-	(*ListExtensionsResponse)(nil),          // 31: dialtone.inventory.v1.ListExtensionsResponse
-	(*UpdateExtensionRequest)(nil),          // 32: dialtone.inventory.v1.UpdateExtensionRequest
-	(*UpdateExtensionResponse)(nil),         // 33: dialtone.inventory.v1.UpdateExtensionResponse
-	(*DeleteExtensionRequest)(nil),          // 34: dialtone.inventory.v1.DeleteExtensionRequest
-	(*DeleteExtensionResponse)(nil),         // 35: dialtone.inventory.v1.DeleteExtensionResponse
-	(*ProvisioningSettings)(nil),            // 36: dialtone.inventory.v1.ProvisioningSettings
-	(*PhoneLine)(nil),                       // 37: dialtone.inventory.v1.PhoneLine
-	(*ConfigFetch)(nil),                     // 38: dialtone.inventory.v1.ConfigFetch
-	(*PhoneRpsStatus)(nil),                  // 39: dialtone.inventory.v1.PhoneRpsStatus
-	(*Phone)(nil),                           // 40: dialtone.inventory.v1.Phone
-	(*CreatePhoneRequest)(nil),              // 41: dialtone.inventory.v1.CreatePhoneRequest
-	(*CreatePhoneResponse)(nil),             // 42: dialtone.inventory.v1.CreatePhoneResponse
-	(*GetPhoneRequest)(nil),                 // 43: dialtone.inventory.v1.GetPhoneRequest
-	(*GetPhoneResponse)(nil),                // 44: dialtone.inventory.v1.GetPhoneResponse
-	(*ListPhonesRequest)(nil),               // 45: dialtone.inventory.v1.ListPhonesRequest
-	(*ListPhonesResponse)(nil),              // 46: dialtone.inventory.v1.ListPhonesResponse
-	(*UpdatePhoneRequest)(nil),              // 47: dialtone.inventory.v1.UpdatePhoneRequest
-	(*UpdatePhoneResponse)(nil),             // 48: dialtone.inventory.v1.UpdatePhoneResponse
-	(*DeletePhoneRequest)(nil),              // 49: dialtone.inventory.v1.DeletePhoneRequest
-	(*DeletePhoneResponse)(nil),             // 50: dialtone.inventory.v1.DeletePhoneResponse
-	(*AssignPhoneRequest)(nil),              // 51: dialtone.inventory.v1.AssignPhoneRequest
-	(*AssignPhoneResponse)(nil),             // 52: dialtone.inventory.v1.AssignPhoneResponse
-	(*UnassignPhoneRequest)(nil),            // 53: dialtone.inventory.v1.UnassignPhoneRequest
-	(*UnassignPhoneResponse)(nil),           // 54: dialtone.inventory.v1.UnassignPhoneResponse
-	(*RotateProvisioningTokenRequest)(nil),  // 55: dialtone.inventory.v1.RotateProvisioningTokenRequest
-	(*RotateProvisioningTokenResponse)(nil), // 56: dialtone.inventory.v1.RotateProvisioningTokenResponse
-	(*GetProvisioningUrlRequest)(nil),       // 57: dialtone.inventory.v1.GetProvisioningUrlRequest
-	(*GetProvisioningUrlResponse)(nil),      // 58: dialtone.inventory.v1.GetProvisioningUrlResponse
-	(*GetProvisioningProfileRequest)(nil),   // 59: dialtone.inventory.v1.GetProvisioningProfileRequest
-	(*GetProvisioningProfileResponse)(nil),  // 60: dialtone.inventory.v1.GetProvisioningProfileResponse
-	(*ReprovisionPhoneRequest)(nil),         // 61: dialtone.inventory.v1.ReprovisionPhoneRequest
-	(*ReprovisionPhoneResponse)(nil),        // 62: dialtone.inventory.v1.ReprovisionPhoneResponse
-	(*WatchPhonesRequest)(nil),              // 63: dialtone.inventory.v1.WatchPhonesRequest
-	(*WatchPhonesResponse)(nil),             // 64: dialtone.inventory.v1.WatchPhonesResponse
-	(*timestamppb.Timestamp)(nil),           // 65: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),           // 66: google.protobuf.FieldMask
-	(*durationpb.Duration)(nil),             // 67: google.protobuf.Duration
-	(v1.Transport)(0),                       // 68: dialtone.provisioning.v1.Transport
-	(v1.Codec)(0),                           // 69: dialtone.provisioning.v1.Codec
-	(v11.RegistrationState)(0),              // 70: dialtone.rps.v1.RegistrationState
-	(v11.FailureReason)(0),                  // 71: dialtone.rps.v1.FailureReason
-	(*v1.ProvisioningProfile)(nil),          // 72: dialtone.provisioning.v1.ProvisioningProfile
+	(UserRole)(0),                           // 3: dialtone.inventory.v1.UserRole
+	(*Tenant)(nil),                          // 4: dialtone.inventory.v1.Tenant
+	(*CreateTenantRequest)(nil),             // 5: dialtone.inventory.v1.CreateTenantRequest
+	(*CreateTenantResponse)(nil),            // 6: dialtone.inventory.v1.CreateTenantResponse
+	(*GetTenantRequest)(nil),                // 7: dialtone.inventory.v1.GetTenantRequest
+	(*GetTenantResponse)(nil),               // 8: dialtone.inventory.v1.GetTenantResponse
+	(*ListTenantsRequest)(nil),              // 9: dialtone.inventory.v1.ListTenantsRequest
+	(*ListTenantsResponse)(nil),             // 10: dialtone.inventory.v1.ListTenantsResponse
+	(*UpdateTenantRequest)(nil),             // 11: dialtone.inventory.v1.UpdateTenantRequest
+	(*UpdateTenantResponse)(nil),            // 12: dialtone.inventory.v1.UpdateTenantResponse
+	(*DeleteTenantRequest)(nil),             // 13: dialtone.inventory.v1.DeleteTenantRequest
+	(*DeleteTenantResponse)(nil),            // 14: dialtone.inventory.v1.DeleteTenantResponse
+	(*SipInterface)(nil),                    // 15: dialtone.inventory.v1.SipInterface
+	(*CreateSipInterfaceRequest)(nil),       // 16: dialtone.inventory.v1.CreateSipInterfaceRequest
+	(*CreateSipInterfaceResponse)(nil),      // 17: dialtone.inventory.v1.CreateSipInterfaceResponse
+	(*GetSipInterfaceRequest)(nil),          // 18: dialtone.inventory.v1.GetSipInterfaceRequest
+	(*GetSipInterfaceResponse)(nil),         // 19: dialtone.inventory.v1.GetSipInterfaceResponse
+	(*ListSipInterfacesRequest)(nil),        // 20: dialtone.inventory.v1.ListSipInterfacesRequest
+	(*ListSipInterfacesResponse)(nil),       // 21: dialtone.inventory.v1.ListSipInterfacesResponse
+	(*UpdateSipInterfaceRequest)(nil),       // 22: dialtone.inventory.v1.UpdateSipInterfaceRequest
+	(*UpdateSipInterfaceResponse)(nil),      // 23: dialtone.inventory.v1.UpdateSipInterfaceResponse
+	(*DeleteSipInterfaceRequest)(nil),       // 24: dialtone.inventory.v1.DeleteSipInterfaceRequest
+	(*DeleteSipInterfaceResponse)(nil),      // 25: dialtone.inventory.v1.DeleteSipInterfaceResponse
+	(*Extension)(nil),                       // 26: dialtone.inventory.v1.Extension
+	(*CreateExtensionRequest)(nil),          // 27: dialtone.inventory.v1.CreateExtensionRequest
+	(*CreateExtensionResponse)(nil),         // 28: dialtone.inventory.v1.CreateExtensionResponse
+	(*GetExtensionRequest)(nil),             // 29: dialtone.inventory.v1.GetExtensionRequest
+	(*GetExtensionResponse)(nil),            // 30: dialtone.inventory.v1.GetExtensionResponse
+	(*ListExtensionsRequest)(nil),           // 31: dialtone.inventory.v1.ListExtensionsRequest
+	(*ListExtensionsResponse)(nil),          // 32: dialtone.inventory.v1.ListExtensionsResponse
+	(*UpdateExtensionRequest)(nil),          // 33: dialtone.inventory.v1.UpdateExtensionRequest
+	(*UpdateExtensionResponse)(nil),         // 34: dialtone.inventory.v1.UpdateExtensionResponse
+	(*DeleteExtensionRequest)(nil),          // 35: dialtone.inventory.v1.DeleteExtensionRequest
+	(*DeleteExtensionResponse)(nil),         // 36: dialtone.inventory.v1.DeleteExtensionResponse
+	(*ProvisioningSettings)(nil),            // 37: dialtone.inventory.v1.ProvisioningSettings
+	(*PhoneLine)(nil),                       // 38: dialtone.inventory.v1.PhoneLine
+	(*ConfigFetch)(nil),                     // 39: dialtone.inventory.v1.ConfigFetch
+	(*PhoneRpsStatus)(nil),                  // 40: dialtone.inventory.v1.PhoneRpsStatus
+	(*Phone)(nil),                           // 41: dialtone.inventory.v1.Phone
+	(*CreatePhoneRequest)(nil),              // 42: dialtone.inventory.v1.CreatePhoneRequest
+	(*CreatePhoneResponse)(nil),             // 43: dialtone.inventory.v1.CreatePhoneResponse
+	(*GetPhoneRequest)(nil),                 // 44: dialtone.inventory.v1.GetPhoneRequest
+	(*GetPhoneResponse)(nil),                // 45: dialtone.inventory.v1.GetPhoneResponse
+	(*ListPhonesRequest)(nil),               // 46: dialtone.inventory.v1.ListPhonesRequest
+	(*ListPhonesResponse)(nil),              // 47: dialtone.inventory.v1.ListPhonesResponse
+	(*UpdatePhoneRequest)(nil),              // 48: dialtone.inventory.v1.UpdatePhoneRequest
+	(*UpdatePhoneResponse)(nil),             // 49: dialtone.inventory.v1.UpdatePhoneResponse
+	(*DeletePhoneRequest)(nil),              // 50: dialtone.inventory.v1.DeletePhoneRequest
+	(*DeletePhoneResponse)(nil),             // 51: dialtone.inventory.v1.DeletePhoneResponse
+	(*AssignPhoneRequest)(nil),              // 52: dialtone.inventory.v1.AssignPhoneRequest
+	(*AssignPhoneResponse)(nil),             // 53: dialtone.inventory.v1.AssignPhoneResponse
+	(*UnassignPhoneRequest)(nil),            // 54: dialtone.inventory.v1.UnassignPhoneRequest
+	(*UnassignPhoneResponse)(nil),           // 55: dialtone.inventory.v1.UnassignPhoneResponse
+	(*RotateProvisioningTokenRequest)(nil),  // 56: dialtone.inventory.v1.RotateProvisioningTokenRequest
+	(*RotateProvisioningTokenResponse)(nil), // 57: dialtone.inventory.v1.RotateProvisioningTokenResponse
+	(*GetProvisioningUrlRequest)(nil),       // 58: dialtone.inventory.v1.GetProvisioningUrlRequest
+	(*GetProvisioningUrlResponse)(nil),      // 59: dialtone.inventory.v1.GetProvisioningUrlResponse
+	(*GetProvisioningProfileRequest)(nil),   // 60: dialtone.inventory.v1.GetProvisioningProfileRequest
+	(*GetProvisioningProfileResponse)(nil),  // 61: dialtone.inventory.v1.GetProvisioningProfileResponse
+	(*ReprovisionPhoneRequest)(nil),         // 62: dialtone.inventory.v1.ReprovisionPhoneRequest
+	(*ReprovisionPhoneResponse)(nil),        // 63: dialtone.inventory.v1.ReprovisionPhoneResponse
+	(*WatchPhonesRequest)(nil),              // 64: dialtone.inventory.v1.WatchPhonesRequest
+	(*WatchPhonesResponse)(nil),             // 65: dialtone.inventory.v1.WatchPhonesResponse
+	(*User)(nil),                            // 66: dialtone.inventory.v1.User
+	(*CreateUserRequest)(nil),               // 67: dialtone.inventory.v1.CreateUserRequest
+	(*CreateUserResponse)(nil),              // 68: dialtone.inventory.v1.CreateUserResponse
+	(*GetUserRequest)(nil),                  // 69: dialtone.inventory.v1.GetUserRequest
+	(*GetUserResponse)(nil),                 // 70: dialtone.inventory.v1.GetUserResponse
+	(*ListUsersRequest)(nil),                // 71: dialtone.inventory.v1.ListUsersRequest
+	(*ListUsersResponse)(nil),               // 72: dialtone.inventory.v1.ListUsersResponse
+	(*UpdateUserRequest)(nil),               // 73: dialtone.inventory.v1.UpdateUserRequest
+	(*UpdateUserResponse)(nil),              // 74: dialtone.inventory.v1.UpdateUserResponse
+	(*DeleteUserRequest)(nil),               // 75: dialtone.inventory.v1.DeleteUserRequest
+	(*DeleteUserResponse)(nil),              // 76: dialtone.inventory.v1.DeleteUserResponse
+	(*AuthenticateUserRequest)(nil),         // 77: dialtone.inventory.v1.AuthenticateUserRequest
+	(*AuthenticateUserResponse)(nil),        // 78: dialtone.inventory.v1.AuthenticateUserResponse
+	(*timestamppb.Timestamp)(nil),           // 79: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),           // 80: google.protobuf.FieldMask
+	(*durationpb.Duration)(nil),             // 81: google.protobuf.Duration
+	(v1.Transport)(0),                       // 82: dialtone.provisioning.v1.Transport
+	(v1.Codec)(0),                           // 83: dialtone.provisioning.v1.Codec
+	(v11.RegistrationState)(0),              // 84: dialtone.rps.v1.RegistrationState
+	(v11.FailureReason)(0),                  // 85: dialtone.rps.v1.FailureReason
+	(*v1.ProvisioningProfile)(nil),          // 86: dialtone.provisioning.v1.ProvisioningProfile
 }
 var file_dialtone_inventory_v1_inventory_proto_depIdxs = []int32{
-	36, // 0: dialtone.inventory.v1.Tenant.default_settings:type_name -> dialtone.inventory.v1.ProvisioningSettings
-	65, // 1: dialtone.inventory.v1.Tenant.create_time:type_name -> google.protobuf.Timestamp
-	65, // 2: dialtone.inventory.v1.Tenant.update_time:type_name -> google.protobuf.Timestamp
-	3,  // 3: dialtone.inventory.v1.CreateTenantRequest.tenant:type_name -> dialtone.inventory.v1.Tenant
-	3,  // 4: dialtone.inventory.v1.CreateTenantResponse.tenant:type_name -> dialtone.inventory.v1.Tenant
-	3,  // 5: dialtone.inventory.v1.GetTenantResponse.tenant:type_name -> dialtone.inventory.v1.Tenant
-	3,  // 6: dialtone.inventory.v1.ListTenantsResponse.tenants:type_name -> dialtone.inventory.v1.Tenant
-	3,  // 7: dialtone.inventory.v1.UpdateTenantRequest.tenant:type_name -> dialtone.inventory.v1.Tenant
-	66, // 8: dialtone.inventory.v1.UpdateTenantRequest.update_mask:type_name -> google.protobuf.FieldMask
-	3,  // 9: dialtone.inventory.v1.UpdateTenantResponse.tenant:type_name -> dialtone.inventory.v1.Tenant
-	67, // 10: dialtone.inventory.v1.SipInterface.registration_expiry:type_name -> google.protobuf.Duration
-	65, // 11: dialtone.inventory.v1.SipInterface.create_time:type_name -> google.protobuf.Timestamp
-	65, // 12: dialtone.inventory.v1.SipInterface.update_time:type_name -> google.protobuf.Timestamp
-	14, // 13: dialtone.inventory.v1.CreateSipInterfaceRequest.sip_interface:type_name -> dialtone.inventory.v1.SipInterface
-	14, // 14: dialtone.inventory.v1.CreateSipInterfaceResponse.sip_interface:type_name -> dialtone.inventory.v1.SipInterface
-	14, // 15: dialtone.inventory.v1.GetSipInterfaceResponse.sip_interface:type_name -> dialtone.inventory.v1.SipInterface
-	14, // 16: dialtone.inventory.v1.ListSipInterfacesResponse.sip_interfaces:type_name -> dialtone.inventory.v1.SipInterface
-	14, // 17: dialtone.inventory.v1.UpdateSipInterfaceRequest.sip_interface:type_name -> dialtone.inventory.v1.SipInterface
-	66, // 18: dialtone.inventory.v1.UpdateSipInterfaceRequest.update_mask:type_name -> google.protobuf.FieldMask
-	14, // 19: dialtone.inventory.v1.UpdateSipInterfaceResponse.sip_interface:type_name -> dialtone.inventory.v1.SipInterface
-	65, // 20: dialtone.inventory.v1.Extension.create_time:type_name -> google.protobuf.Timestamp
-	65, // 21: dialtone.inventory.v1.Extension.update_time:type_name -> google.protobuf.Timestamp
-	25, // 22: dialtone.inventory.v1.CreateExtensionRequest.extension:type_name -> dialtone.inventory.v1.Extension
-	25, // 23: dialtone.inventory.v1.CreateExtensionResponse.extension:type_name -> dialtone.inventory.v1.Extension
-	25, // 24: dialtone.inventory.v1.GetExtensionResponse.extension:type_name -> dialtone.inventory.v1.Extension
-	25, // 25: dialtone.inventory.v1.ListExtensionsResponse.extensions:type_name -> dialtone.inventory.v1.Extension
-	25, // 26: dialtone.inventory.v1.UpdateExtensionRequest.extension:type_name -> dialtone.inventory.v1.Extension
-	66, // 27: dialtone.inventory.v1.UpdateExtensionRequest.update_mask:type_name -> google.protobuf.FieldMask
-	25, // 28: dialtone.inventory.v1.UpdateExtensionResponse.extension:type_name -> dialtone.inventory.v1.Extension
-	68, // 29: dialtone.inventory.v1.ProvisioningSettings.transport:type_name -> dialtone.provisioning.v1.Transport
-	69, // 30: dialtone.inventory.v1.ProvisioningSettings.codecs:type_name -> dialtone.provisioning.v1.Codec
-	65, // 31: dialtone.inventory.v1.ConfigFetch.time:type_name -> google.protobuf.Timestamp
-	70, // 32: dialtone.inventory.v1.PhoneRpsStatus.state:type_name -> dialtone.rps.v1.RegistrationState
-	71, // 33: dialtone.inventory.v1.PhoneRpsStatus.failure_reason:type_name -> dialtone.rps.v1.FailureReason
-	65, // 34: dialtone.inventory.v1.PhoneRpsStatus.update_time:type_name -> google.protobuf.Timestamp
-	0,  // 35: dialtone.inventory.v1.Phone.state:type_name -> dialtone.inventory.v1.PhoneState
-	1,  // 36: dialtone.inventory.v1.Phone.origin:type_name -> dialtone.inventory.v1.PhoneOrigin
-	37, // 37: dialtone.inventory.v1.Phone.lines:type_name -> dialtone.inventory.v1.PhoneLine
-	36, // 38: dialtone.inventory.v1.Phone.settings:type_name -> dialtone.inventory.v1.ProvisioningSettings
-	65, // 39: dialtone.inventory.v1.Phone.first_seen_time:type_name -> google.protobuf.Timestamp
-	65, // 40: dialtone.inventory.v1.Phone.last_seen_time:type_name -> google.protobuf.Timestamp
-	38, // 41: dialtone.inventory.v1.Phone.last_fetch:type_name -> dialtone.inventory.v1.ConfigFetch
-	65, // 42: dialtone.inventory.v1.Phone.provisioned_time:type_name -> google.protobuf.Timestamp
-	39, // 43: dialtone.inventory.v1.Phone.rps_status:type_name -> dialtone.inventory.v1.PhoneRpsStatus
-	65, // 44: dialtone.inventory.v1.Phone.create_time:type_name -> google.protobuf.Timestamp
-	65, // 45: dialtone.inventory.v1.Phone.update_time:type_name -> google.protobuf.Timestamp
-	40, // 46: dialtone.inventory.v1.CreatePhoneRequest.phone:type_name -> dialtone.inventory.v1.Phone
-	40, // 47: dialtone.inventory.v1.CreatePhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	40, // 48: dialtone.inventory.v1.GetPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	0,  // 49: dialtone.inventory.v1.ListPhonesRequest.state:type_name -> dialtone.inventory.v1.PhoneState
-	40, // 50: dialtone.inventory.v1.ListPhonesResponse.phones:type_name -> dialtone.inventory.v1.Phone
-	40, // 51: dialtone.inventory.v1.UpdatePhoneRequest.phone:type_name -> dialtone.inventory.v1.Phone
-	66, // 52: dialtone.inventory.v1.UpdatePhoneRequest.update_mask:type_name -> google.protobuf.FieldMask
-	40, // 53: dialtone.inventory.v1.UpdatePhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	25, // 54: dialtone.inventory.v1.AssignPhoneRequest.create_extension:type_name -> dialtone.inventory.v1.Extension
-	36, // 55: dialtone.inventory.v1.AssignPhoneRequest.settings:type_name -> dialtone.inventory.v1.ProvisioningSettings
-	40, // 56: dialtone.inventory.v1.AssignPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	40, // 57: dialtone.inventory.v1.UnassignPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	67, // 58: dialtone.inventory.v1.RotateProvisioningTokenRequest.grace_period:type_name -> google.protobuf.Duration
-	40, // 59: dialtone.inventory.v1.RotateProvisioningTokenResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	40, // 60: dialtone.inventory.v1.GetProvisioningUrlResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	72, // 61: dialtone.inventory.v1.GetProvisioningProfileResponse.profile:type_name -> dialtone.provisioning.v1.ProvisioningProfile
-	0,  // 62: dialtone.inventory.v1.GetProvisioningProfileResponse.state:type_name -> dialtone.inventory.v1.PhoneState
-	40, // 63: dialtone.inventory.v1.ReprovisionPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	2,  // 64: dialtone.inventory.v1.WatchPhonesResponse.change_type:type_name -> dialtone.inventory.v1.PhoneChangeType
-	40, // 65: dialtone.inventory.v1.WatchPhonesResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	65, // 66: dialtone.inventory.v1.WatchPhonesResponse.change_time:type_name -> google.protobuf.Timestamp
-	4,  // 67: dialtone.inventory.v1.InventoryService.CreateTenant:input_type -> dialtone.inventory.v1.CreateTenantRequest
-	6,  // 68: dialtone.inventory.v1.InventoryService.GetTenant:input_type -> dialtone.inventory.v1.GetTenantRequest
-	8,  // 69: dialtone.inventory.v1.InventoryService.ListTenants:input_type -> dialtone.inventory.v1.ListTenantsRequest
-	10, // 70: dialtone.inventory.v1.InventoryService.UpdateTenant:input_type -> dialtone.inventory.v1.UpdateTenantRequest
-	12, // 71: dialtone.inventory.v1.InventoryService.DeleteTenant:input_type -> dialtone.inventory.v1.DeleteTenantRequest
-	15, // 72: dialtone.inventory.v1.InventoryService.CreateSipInterface:input_type -> dialtone.inventory.v1.CreateSipInterfaceRequest
-	17, // 73: dialtone.inventory.v1.InventoryService.GetSipInterface:input_type -> dialtone.inventory.v1.GetSipInterfaceRequest
-	19, // 74: dialtone.inventory.v1.InventoryService.ListSipInterfaces:input_type -> dialtone.inventory.v1.ListSipInterfacesRequest
-	21, // 75: dialtone.inventory.v1.InventoryService.UpdateSipInterface:input_type -> dialtone.inventory.v1.UpdateSipInterfaceRequest
-	23, // 76: dialtone.inventory.v1.InventoryService.DeleteSipInterface:input_type -> dialtone.inventory.v1.DeleteSipInterfaceRequest
-	26, // 77: dialtone.inventory.v1.InventoryService.CreateExtension:input_type -> dialtone.inventory.v1.CreateExtensionRequest
-	28, // 78: dialtone.inventory.v1.InventoryService.GetExtension:input_type -> dialtone.inventory.v1.GetExtensionRequest
-	30, // 79: dialtone.inventory.v1.InventoryService.ListExtensions:input_type -> dialtone.inventory.v1.ListExtensionsRequest
-	32, // 80: dialtone.inventory.v1.InventoryService.UpdateExtension:input_type -> dialtone.inventory.v1.UpdateExtensionRequest
-	34, // 81: dialtone.inventory.v1.InventoryService.DeleteExtension:input_type -> dialtone.inventory.v1.DeleteExtensionRequest
-	41, // 82: dialtone.inventory.v1.InventoryService.CreatePhone:input_type -> dialtone.inventory.v1.CreatePhoneRequest
-	43, // 83: dialtone.inventory.v1.InventoryService.GetPhone:input_type -> dialtone.inventory.v1.GetPhoneRequest
-	45, // 84: dialtone.inventory.v1.InventoryService.ListPhones:input_type -> dialtone.inventory.v1.ListPhonesRequest
-	47, // 85: dialtone.inventory.v1.InventoryService.UpdatePhone:input_type -> dialtone.inventory.v1.UpdatePhoneRequest
-	49, // 86: dialtone.inventory.v1.InventoryService.DeletePhone:input_type -> dialtone.inventory.v1.DeletePhoneRequest
-	51, // 87: dialtone.inventory.v1.InventoryService.AssignPhone:input_type -> dialtone.inventory.v1.AssignPhoneRequest
-	53, // 88: dialtone.inventory.v1.InventoryService.UnassignPhone:input_type -> dialtone.inventory.v1.UnassignPhoneRequest
-	55, // 89: dialtone.inventory.v1.InventoryService.RotateProvisioningToken:input_type -> dialtone.inventory.v1.RotateProvisioningTokenRequest
-	57, // 90: dialtone.inventory.v1.InventoryService.GetProvisioningUrl:input_type -> dialtone.inventory.v1.GetProvisioningUrlRequest
-	59, // 91: dialtone.inventory.v1.InventoryService.GetProvisioningProfile:input_type -> dialtone.inventory.v1.GetProvisioningProfileRequest
-	61, // 92: dialtone.inventory.v1.InventoryService.ReprovisionPhone:input_type -> dialtone.inventory.v1.ReprovisionPhoneRequest
-	63, // 93: dialtone.inventory.v1.InventoryService.WatchPhones:input_type -> dialtone.inventory.v1.WatchPhonesRequest
-	5,  // 94: dialtone.inventory.v1.InventoryService.CreateTenant:output_type -> dialtone.inventory.v1.CreateTenantResponse
-	7,  // 95: dialtone.inventory.v1.InventoryService.GetTenant:output_type -> dialtone.inventory.v1.GetTenantResponse
-	9,  // 96: dialtone.inventory.v1.InventoryService.ListTenants:output_type -> dialtone.inventory.v1.ListTenantsResponse
-	11, // 97: dialtone.inventory.v1.InventoryService.UpdateTenant:output_type -> dialtone.inventory.v1.UpdateTenantResponse
-	13, // 98: dialtone.inventory.v1.InventoryService.DeleteTenant:output_type -> dialtone.inventory.v1.DeleteTenantResponse
-	16, // 99: dialtone.inventory.v1.InventoryService.CreateSipInterface:output_type -> dialtone.inventory.v1.CreateSipInterfaceResponse
-	18, // 100: dialtone.inventory.v1.InventoryService.GetSipInterface:output_type -> dialtone.inventory.v1.GetSipInterfaceResponse
-	20, // 101: dialtone.inventory.v1.InventoryService.ListSipInterfaces:output_type -> dialtone.inventory.v1.ListSipInterfacesResponse
-	22, // 102: dialtone.inventory.v1.InventoryService.UpdateSipInterface:output_type -> dialtone.inventory.v1.UpdateSipInterfaceResponse
-	24, // 103: dialtone.inventory.v1.InventoryService.DeleteSipInterface:output_type -> dialtone.inventory.v1.DeleteSipInterfaceResponse
-	27, // 104: dialtone.inventory.v1.InventoryService.CreateExtension:output_type -> dialtone.inventory.v1.CreateExtensionResponse
-	29, // 105: dialtone.inventory.v1.InventoryService.GetExtension:output_type -> dialtone.inventory.v1.GetExtensionResponse
-	31, // 106: dialtone.inventory.v1.InventoryService.ListExtensions:output_type -> dialtone.inventory.v1.ListExtensionsResponse
-	33, // 107: dialtone.inventory.v1.InventoryService.UpdateExtension:output_type -> dialtone.inventory.v1.UpdateExtensionResponse
-	35, // 108: dialtone.inventory.v1.InventoryService.DeleteExtension:output_type -> dialtone.inventory.v1.DeleteExtensionResponse
-	42, // 109: dialtone.inventory.v1.InventoryService.CreatePhone:output_type -> dialtone.inventory.v1.CreatePhoneResponse
-	44, // 110: dialtone.inventory.v1.InventoryService.GetPhone:output_type -> dialtone.inventory.v1.GetPhoneResponse
-	46, // 111: dialtone.inventory.v1.InventoryService.ListPhones:output_type -> dialtone.inventory.v1.ListPhonesResponse
-	48, // 112: dialtone.inventory.v1.InventoryService.UpdatePhone:output_type -> dialtone.inventory.v1.UpdatePhoneResponse
-	50, // 113: dialtone.inventory.v1.InventoryService.DeletePhone:output_type -> dialtone.inventory.v1.DeletePhoneResponse
-	52, // 114: dialtone.inventory.v1.InventoryService.AssignPhone:output_type -> dialtone.inventory.v1.AssignPhoneResponse
-	54, // 115: dialtone.inventory.v1.InventoryService.UnassignPhone:output_type -> dialtone.inventory.v1.UnassignPhoneResponse
-	56, // 116: dialtone.inventory.v1.InventoryService.RotateProvisioningToken:output_type -> dialtone.inventory.v1.RotateProvisioningTokenResponse
-	58, // 117: dialtone.inventory.v1.InventoryService.GetProvisioningUrl:output_type -> dialtone.inventory.v1.GetProvisioningUrlResponse
-	60, // 118: dialtone.inventory.v1.InventoryService.GetProvisioningProfile:output_type -> dialtone.inventory.v1.GetProvisioningProfileResponse
-	62, // 119: dialtone.inventory.v1.InventoryService.ReprovisionPhone:output_type -> dialtone.inventory.v1.ReprovisionPhoneResponse
-	64, // 120: dialtone.inventory.v1.InventoryService.WatchPhones:output_type -> dialtone.inventory.v1.WatchPhonesResponse
-	94, // [94:121] is the sub-list for method output_type
-	67, // [67:94] is the sub-list for method input_type
-	67, // [67:67] is the sub-list for extension type_name
-	67, // [67:67] is the sub-list for extension extendee
-	0,  // [0:67] is the sub-list for field type_name
+	37,  // 0: dialtone.inventory.v1.Tenant.default_settings:type_name -> dialtone.inventory.v1.ProvisioningSettings
+	79,  // 1: dialtone.inventory.v1.Tenant.create_time:type_name -> google.protobuf.Timestamp
+	79,  // 2: dialtone.inventory.v1.Tenant.update_time:type_name -> google.protobuf.Timestamp
+	4,   // 3: dialtone.inventory.v1.CreateTenantRequest.tenant:type_name -> dialtone.inventory.v1.Tenant
+	4,   // 4: dialtone.inventory.v1.CreateTenantResponse.tenant:type_name -> dialtone.inventory.v1.Tenant
+	4,   // 5: dialtone.inventory.v1.GetTenantResponse.tenant:type_name -> dialtone.inventory.v1.Tenant
+	4,   // 6: dialtone.inventory.v1.ListTenantsResponse.tenants:type_name -> dialtone.inventory.v1.Tenant
+	4,   // 7: dialtone.inventory.v1.UpdateTenantRequest.tenant:type_name -> dialtone.inventory.v1.Tenant
+	80,  // 8: dialtone.inventory.v1.UpdateTenantRequest.update_mask:type_name -> google.protobuf.FieldMask
+	4,   // 9: dialtone.inventory.v1.UpdateTenantResponse.tenant:type_name -> dialtone.inventory.v1.Tenant
+	81,  // 10: dialtone.inventory.v1.SipInterface.registration_expiry:type_name -> google.protobuf.Duration
+	79,  // 11: dialtone.inventory.v1.SipInterface.create_time:type_name -> google.protobuf.Timestamp
+	79,  // 12: dialtone.inventory.v1.SipInterface.update_time:type_name -> google.protobuf.Timestamp
+	15,  // 13: dialtone.inventory.v1.CreateSipInterfaceRequest.sip_interface:type_name -> dialtone.inventory.v1.SipInterface
+	15,  // 14: dialtone.inventory.v1.CreateSipInterfaceResponse.sip_interface:type_name -> dialtone.inventory.v1.SipInterface
+	15,  // 15: dialtone.inventory.v1.GetSipInterfaceResponse.sip_interface:type_name -> dialtone.inventory.v1.SipInterface
+	15,  // 16: dialtone.inventory.v1.ListSipInterfacesResponse.sip_interfaces:type_name -> dialtone.inventory.v1.SipInterface
+	15,  // 17: dialtone.inventory.v1.UpdateSipInterfaceRequest.sip_interface:type_name -> dialtone.inventory.v1.SipInterface
+	80,  // 18: dialtone.inventory.v1.UpdateSipInterfaceRequest.update_mask:type_name -> google.protobuf.FieldMask
+	15,  // 19: dialtone.inventory.v1.UpdateSipInterfaceResponse.sip_interface:type_name -> dialtone.inventory.v1.SipInterface
+	79,  // 20: dialtone.inventory.v1.Extension.create_time:type_name -> google.protobuf.Timestamp
+	79,  // 21: dialtone.inventory.v1.Extension.update_time:type_name -> google.protobuf.Timestamp
+	26,  // 22: dialtone.inventory.v1.CreateExtensionRequest.extension:type_name -> dialtone.inventory.v1.Extension
+	26,  // 23: dialtone.inventory.v1.CreateExtensionResponse.extension:type_name -> dialtone.inventory.v1.Extension
+	26,  // 24: dialtone.inventory.v1.GetExtensionResponse.extension:type_name -> dialtone.inventory.v1.Extension
+	26,  // 25: dialtone.inventory.v1.ListExtensionsResponse.extensions:type_name -> dialtone.inventory.v1.Extension
+	26,  // 26: dialtone.inventory.v1.UpdateExtensionRequest.extension:type_name -> dialtone.inventory.v1.Extension
+	80,  // 27: dialtone.inventory.v1.UpdateExtensionRequest.update_mask:type_name -> google.protobuf.FieldMask
+	26,  // 28: dialtone.inventory.v1.UpdateExtensionResponse.extension:type_name -> dialtone.inventory.v1.Extension
+	82,  // 29: dialtone.inventory.v1.ProvisioningSettings.transport:type_name -> dialtone.provisioning.v1.Transport
+	83,  // 30: dialtone.inventory.v1.ProvisioningSettings.codecs:type_name -> dialtone.provisioning.v1.Codec
+	79,  // 31: dialtone.inventory.v1.ConfigFetch.time:type_name -> google.protobuf.Timestamp
+	84,  // 32: dialtone.inventory.v1.PhoneRpsStatus.state:type_name -> dialtone.rps.v1.RegistrationState
+	85,  // 33: dialtone.inventory.v1.PhoneRpsStatus.failure_reason:type_name -> dialtone.rps.v1.FailureReason
+	79,  // 34: dialtone.inventory.v1.PhoneRpsStatus.update_time:type_name -> google.protobuf.Timestamp
+	0,   // 35: dialtone.inventory.v1.Phone.state:type_name -> dialtone.inventory.v1.PhoneState
+	1,   // 36: dialtone.inventory.v1.Phone.origin:type_name -> dialtone.inventory.v1.PhoneOrigin
+	38,  // 37: dialtone.inventory.v1.Phone.lines:type_name -> dialtone.inventory.v1.PhoneLine
+	37,  // 38: dialtone.inventory.v1.Phone.settings:type_name -> dialtone.inventory.v1.ProvisioningSettings
+	79,  // 39: dialtone.inventory.v1.Phone.first_seen_time:type_name -> google.protobuf.Timestamp
+	79,  // 40: dialtone.inventory.v1.Phone.last_seen_time:type_name -> google.protobuf.Timestamp
+	39,  // 41: dialtone.inventory.v1.Phone.last_fetch:type_name -> dialtone.inventory.v1.ConfigFetch
+	79,  // 42: dialtone.inventory.v1.Phone.provisioned_time:type_name -> google.protobuf.Timestamp
+	40,  // 43: dialtone.inventory.v1.Phone.rps_status:type_name -> dialtone.inventory.v1.PhoneRpsStatus
+	79,  // 44: dialtone.inventory.v1.Phone.create_time:type_name -> google.protobuf.Timestamp
+	79,  // 45: dialtone.inventory.v1.Phone.update_time:type_name -> google.protobuf.Timestamp
+	41,  // 46: dialtone.inventory.v1.CreatePhoneRequest.phone:type_name -> dialtone.inventory.v1.Phone
+	41,  // 47: dialtone.inventory.v1.CreatePhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
+	41,  // 48: dialtone.inventory.v1.GetPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
+	0,   // 49: dialtone.inventory.v1.ListPhonesRequest.state:type_name -> dialtone.inventory.v1.PhoneState
+	41,  // 50: dialtone.inventory.v1.ListPhonesResponse.phones:type_name -> dialtone.inventory.v1.Phone
+	41,  // 51: dialtone.inventory.v1.UpdatePhoneRequest.phone:type_name -> dialtone.inventory.v1.Phone
+	80,  // 52: dialtone.inventory.v1.UpdatePhoneRequest.update_mask:type_name -> google.protobuf.FieldMask
+	41,  // 53: dialtone.inventory.v1.UpdatePhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
+	26,  // 54: dialtone.inventory.v1.AssignPhoneRequest.create_extension:type_name -> dialtone.inventory.v1.Extension
+	37,  // 55: dialtone.inventory.v1.AssignPhoneRequest.settings:type_name -> dialtone.inventory.v1.ProvisioningSettings
+	41,  // 56: dialtone.inventory.v1.AssignPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
+	41,  // 57: dialtone.inventory.v1.UnassignPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
+	81,  // 58: dialtone.inventory.v1.RotateProvisioningTokenRequest.grace_period:type_name -> google.protobuf.Duration
+	41,  // 59: dialtone.inventory.v1.RotateProvisioningTokenResponse.phone:type_name -> dialtone.inventory.v1.Phone
+	41,  // 60: dialtone.inventory.v1.GetProvisioningUrlResponse.phone:type_name -> dialtone.inventory.v1.Phone
+	86,  // 61: dialtone.inventory.v1.GetProvisioningProfileResponse.profile:type_name -> dialtone.provisioning.v1.ProvisioningProfile
+	0,   // 62: dialtone.inventory.v1.GetProvisioningProfileResponse.state:type_name -> dialtone.inventory.v1.PhoneState
+	41,  // 63: dialtone.inventory.v1.ReprovisionPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
+	2,   // 64: dialtone.inventory.v1.WatchPhonesResponse.change_type:type_name -> dialtone.inventory.v1.PhoneChangeType
+	41,  // 65: dialtone.inventory.v1.WatchPhonesResponse.phone:type_name -> dialtone.inventory.v1.Phone
+	79,  // 66: dialtone.inventory.v1.WatchPhonesResponse.change_time:type_name -> google.protobuf.Timestamp
+	3,   // 67: dialtone.inventory.v1.User.role:type_name -> dialtone.inventory.v1.UserRole
+	79,  // 68: dialtone.inventory.v1.User.create_time:type_name -> google.protobuf.Timestamp
+	79,  // 69: dialtone.inventory.v1.User.update_time:type_name -> google.protobuf.Timestamp
+	66,  // 70: dialtone.inventory.v1.CreateUserRequest.user:type_name -> dialtone.inventory.v1.User
+	66,  // 71: dialtone.inventory.v1.CreateUserResponse.user:type_name -> dialtone.inventory.v1.User
+	66,  // 72: dialtone.inventory.v1.GetUserResponse.user:type_name -> dialtone.inventory.v1.User
+	66,  // 73: dialtone.inventory.v1.ListUsersResponse.users:type_name -> dialtone.inventory.v1.User
+	66,  // 74: dialtone.inventory.v1.UpdateUserRequest.user:type_name -> dialtone.inventory.v1.User
+	80,  // 75: dialtone.inventory.v1.UpdateUserRequest.update_mask:type_name -> google.protobuf.FieldMask
+	66,  // 76: dialtone.inventory.v1.UpdateUserResponse.user:type_name -> dialtone.inventory.v1.User
+	66,  // 77: dialtone.inventory.v1.AuthenticateUserResponse.user:type_name -> dialtone.inventory.v1.User
+	5,   // 78: dialtone.inventory.v1.InventoryService.CreateTenant:input_type -> dialtone.inventory.v1.CreateTenantRequest
+	7,   // 79: dialtone.inventory.v1.InventoryService.GetTenant:input_type -> dialtone.inventory.v1.GetTenantRequest
+	9,   // 80: dialtone.inventory.v1.InventoryService.ListTenants:input_type -> dialtone.inventory.v1.ListTenantsRequest
+	11,  // 81: dialtone.inventory.v1.InventoryService.UpdateTenant:input_type -> dialtone.inventory.v1.UpdateTenantRequest
+	13,  // 82: dialtone.inventory.v1.InventoryService.DeleteTenant:input_type -> dialtone.inventory.v1.DeleteTenantRequest
+	16,  // 83: dialtone.inventory.v1.InventoryService.CreateSipInterface:input_type -> dialtone.inventory.v1.CreateSipInterfaceRequest
+	18,  // 84: dialtone.inventory.v1.InventoryService.GetSipInterface:input_type -> dialtone.inventory.v1.GetSipInterfaceRequest
+	20,  // 85: dialtone.inventory.v1.InventoryService.ListSipInterfaces:input_type -> dialtone.inventory.v1.ListSipInterfacesRequest
+	22,  // 86: dialtone.inventory.v1.InventoryService.UpdateSipInterface:input_type -> dialtone.inventory.v1.UpdateSipInterfaceRequest
+	24,  // 87: dialtone.inventory.v1.InventoryService.DeleteSipInterface:input_type -> dialtone.inventory.v1.DeleteSipInterfaceRequest
+	27,  // 88: dialtone.inventory.v1.InventoryService.CreateExtension:input_type -> dialtone.inventory.v1.CreateExtensionRequest
+	29,  // 89: dialtone.inventory.v1.InventoryService.GetExtension:input_type -> dialtone.inventory.v1.GetExtensionRequest
+	31,  // 90: dialtone.inventory.v1.InventoryService.ListExtensions:input_type -> dialtone.inventory.v1.ListExtensionsRequest
+	33,  // 91: dialtone.inventory.v1.InventoryService.UpdateExtension:input_type -> dialtone.inventory.v1.UpdateExtensionRequest
+	35,  // 92: dialtone.inventory.v1.InventoryService.DeleteExtension:input_type -> dialtone.inventory.v1.DeleteExtensionRequest
+	42,  // 93: dialtone.inventory.v1.InventoryService.CreatePhone:input_type -> dialtone.inventory.v1.CreatePhoneRequest
+	44,  // 94: dialtone.inventory.v1.InventoryService.GetPhone:input_type -> dialtone.inventory.v1.GetPhoneRequest
+	46,  // 95: dialtone.inventory.v1.InventoryService.ListPhones:input_type -> dialtone.inventory.v1.ListPhonesRequest
+	48,  // 96: dialtone.inventory.v1.InventoryService.UpdatePhone:input_type -> dialtone.inventory.v1.UpdatePhoneRequest
+	50,  // 97: dialtone.inventory.v1.InventoryService.DeletePhone:input_type -> dialtone.inventory.v1.DeletePhoneRequest
+	52,  // 98: dialtone.inventory.v1.InventoryService.AssignPhone:input_type -> dialtone.inventory.v1.AssignPhoneRequest
+	54,  // 99: dialtone.inventory.v1.InventoryService.UnassignPhone:input_type -> dialtone.inventory.v1.UnassignPhoneRequest
+	56,  // 100: dialtone.inventory.v1.InventoryService.RotateProvisioningToken:input_type -> dialtone.inventory.v1.RotateProvisioningTokenRequest
+	58,  // 101: dialtone.inventory.v1.InventoryService.GetProvisioningUrl:input_type -> dialtone.inventory.v1.GetProvisioningUrlRequest
+	60,  // 102: dialtone.inventory.v1.InventoryService.GetProvisioningProfile:input_type -> dialtone.inventory.v1.GetProvisioningProfileRequest
+	62,  // 103: dialtone.inventory.v1.InventoryService.ReprovisionPhone:input_type -> dialtone.inventory.v1.ReprovisionPhoneRequest
+	64,  // 104: dialtone.inventory.v1.InventoryService.WatchPhones:input_type -> dialtone.inventory.v1.WatchPhonesRequest
+	67,  // 105: dialtone.inventory.v1.InventoryService.CreateUser:input_type -> dialtone.inventory.v1.CreateUserRequest
+	69,  // 106: dialtone.inventory.v1.InventoryService.GetUser:input_type -> dialtone.inventory.v1.GetUserRequest
+	71,  // 107: dialtone.inventory.v1.InventoryService.ListUsers:input_type -> dialtone.inventory.v1.ListUsersRequest
+	73,  // 108: dialtone.inventory.v1.InventoryService.UpdateUser:input_type -> dialtone.inventory.v1.UpdateUserRequest
+	75,  // 109: dialtone.inventory.v1.InventoryService.DeleteUser:input_type -> dialtone.inventory.v1.DeleteUserRequest
+	77,  // 110: dialtone.inventory.v1.InventoryService.AuthenticateUser:input_type -> dialtone.inventory.v1.AuthenticateUserRequest
+	6,   // 111: dialtone.inventory.v1.InventoryService.CreateTenant:output_type -> dialtone.inventory.v1.CreateTenantResponse
+	8,   // 112: dialtone.inventory.v1.InventoryService.GetTenant:output_type -> dialtone.inventory.v1.GetTenantResponse
+	10,  // 113: dialtone.inventory.v1.InventoryService.ListTenants:output_type -> dialtone.inventory.v1.ListTenantsResponse
+	12,  // 114: dialtone.inventory.v1.InventoryService.UpdateTenant:output_type -> dialtone.inventory.v1.UpdateTenantResponse
+	14,  // 115: dialtone.inventory.v1.InventoryService.DeleteTenant:output_type -> dialtone.inventory.v1.DeleteTenantResponse
+	17,  // 116: dialtone.inventory.v1.InventoryService.CreateSipInterface:output_type -> dialtone.inventory.v1.CreateSipInterfaceResponse
+	19,  // 117: dialtone.inventory.v1.InventoryService.GetSipInterface:output_type -> dialtone.inventory.v1.GetSipInterfaceResponse
+	21,  // 118: dialtone.inventory.v1.InventoryService.ListSipInterfaces:output_type -> dialtone.inventory.v1.ListSipInterfacesResponse
+	23,  // 119: dialtone.inventory.v1.InventoryService.UpdateSipInterface:output_type -> dialtone.inventory.v1.UpdateSipInterfaceResponse
+	25,  // 120: dialtone.inventory.v1.InventoryService.DeleteSipInterface:output_type -> dialtone.inventory.v1.DeleteSipInterfaceResponse
+	28,  // 121: dialtone.inventory.v1.InventoryService.CreateExtension:output_type -> dialtone.inventory.v1.CreateExtensionResponse
+	30,  // 122: dialtone.inventory.v1.InventoryService.GetExtension:output_type -> dialtone.inventory.v1.GetExtensionResponse
+	32,  // 123: dialtone.inventory.v1.InventoryService.ListExtensions:output_type -> dialtone.inventory.v1.ListExtensionsResponse
+	34,  // 124: dialtone.inventory.v1.InventoryService.UpdateExtension:output_type -> dialtone.inventory.v1.UpdateExtensionResponse
+	36,  // 125: dialtone.inventory.v1.InventoryService.DeleteExtension:output_type -> dialtone.inventory.v1.DeleteExtensionResponse
+	43,  // 126: dialtone.inventory.v1.InventoryService.CreatePhone:output_type -> dialtone.inventory.v1.CreatePhoneResponse
+	45,  // 127: dialtone.inventory.v1.InventoryService.GetPhone:output_type -> dialtone.inventory.v1.GetPhoneResponse
+	47,  // 128: dialtone.inventory.v1.InventoryService.ListPhones:output_type -> dialtone.inventory.v1.ListPhonesResponse
+	49,  // 129: dialtone.inventory.v1.InventoryService.UpdatePhone:output_type -> dialtone.inventory.v1.UpdatePhoneResponse
+	51,  // 130: dialtone.inventory.v1.InventoryService.DeletePhone:output_type -> dialtone.inventory.v1.DeletePhoneResponse
+	53,  // 131: dialtone.inventory.v1.InventoryService.AssignPhone:output_type -> dialtone.inventory.v1.AssignPhoneResponse
+	55,  // 132: dialtone.inventory.v1.InventoryService.UnassignPhone:output_type -> dialtone.inventory.v1.UnassignPhoneResponse
+	57,  // 133: dialtone.inventory.v1.InventoryService.RotateProvisioningToken:output_type -> dialtone.inventory.v1.RotateProvisioningTokenResponse
+	59,  // 134: dialtone.inventory.v1.InventoryService.GetProvisioningUrl:output_type -> dialtone.inventory.v1.GetProvisioningUrlResponse
+	61,  // 135: dialtone.inventory.v1.InventoryService.GetProvisioningProfile:output_type -> dialtone.inventory.v1.GetProvisioningProfileResponse
+	63,  // 136: dialtone.inventory.v1.InventoryService.ReprovisionPhone:output_type -> dialtone.inventory.v1.ReprovisionPhoneResponse
+	65,  // 137: dialtone.inventory.v1.InventoryService.WatchPhones:output_type -> dialtone.inventory.v1.WatchPhonesResponse
+	68,  // 138: dialtone.inventory.v1.InventoryService.CreateUser:output_type -> dialtone.inventory.v1.CreateUserResponse
+	70,  // 139: dialtone.inventory.v1.InventoryService.GetUser:output_type -> dialtone.inventory.v1.GetUserResponse
+	72,  // 140: dialtone.inventory.v1.InventoryService.ListUsers:output_type -> dialtone.inventory.v1.ListUsersResponse
+	74,  // 141: dialtone.inventory.v1.InventoryService.UpdateUser:output_type -> dialtone.inventory.v1.UpdateUserResponse
+	76,  // 142: dialtone.inventory.v1.InventoryService.DeleteUser:output_type -> dialtone.inventory.v1.DeleteUserResponse
+	78,  // 143: dialtone.inventory.v1.InventoryService.AuthenticateUser:output_type -> dialtone.inventory.v1.AuthenticateUserResponse
+	111, // [111:144] is the sub-list for method output_type
+	78,  // [78:111] is the sub-list for method input_type
+	78,  // [78:78] is the sub-list for extension type_name
+	78,  // [78:78] is the sub-list for extension extendee
+	0,   // [0:78] is the sub-list for field type_name
 }
 
 func init() { file_dialtone_inventory_v1_inventory_proto_init() }
@@ -4406,8 +5245,8 @@ func file_dialtone_inventory_v1_inventory_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dialtone_inventory_v1_inventory_proto_rawDesc), len(file_dialtone_inventory_v1_inventory_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   62,
+			NumEnums:      4,
+			NumMessages:   75,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
