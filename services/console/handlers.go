@@ -604,26 +604,33 @@ func (c *Console) addPhone(w http.ResponseWriter, r *http.Request, ss *session) 
 		c.renderAddPhone(w, r, ss, p, http.StatusUnprocessableEntity)
 		return
 	}
+	// The phone is created bare, then assigned: AssignPhone creates a new
+	// extension in the same call and checks every setting, so a refused
+	// setting leaves no stray extension; the bare phone is then removed.
 	tenant := "tenants/" + c.tenantOf(ss)
 	ctx, cancel := c.ctx(r)
 	defer cancel()
-	ext := r.PostFormValue("extension")
-	if ext == "" || ext == "new" {
-		x, err := c.d.Inventory.CreateExtension(ctx, &inventoryv1.CreateExtensionRequest{Parent: tenant, Extension: &inventoryv1.Extension{
-			Number: strings.TrimSpace(r.PostFormValue("number")), DisplayName: r.PostFormValue("display_name"), SipPassword: r.PostFormValue("sip_password")}})
-		if err != nil {
+	vendor, model, _ := strings.Cut(r.PostFormValue("model"), "/")
+	if _, err := c.d.Inventory.CreatePhone(ctx, &inventoryv1.CreatePhoneRequest{Phone: &inventoryv1.Phone{Mac: mac, Vendor: vendor, Model: model}}); err != nil {
+		if status.Code(err) == codes.AlreadyExists {
+			p.Fields["mac"], p.Error = "a phone with this MAC exists already", "Please correct the field marked below."
+		} else {
 			fieldErrors(p, err)
-			c.renderAddPhone(w, r, ss, p, httpStatus(err))
-			return
 		}
-		ext = x.GetExtension().GetName()
+		c.renderAddPhone(w, r, ss, p, httpStatus(err))
+		return
 	}
-	model := r.PostFormValue("model")
-	vendor, model, _ := strings.Cut(model, "/")
-	_, err = c.d.Inventory.CreatePhone(ctx, &inventoryv1.CreatePhoneRequest{Phone: &inventoryv1.Phone{
-		Mac: mac, Vendor: vendor, Model: model, Tenant: tenant, Settings: ps,
-		Lines: []*inventoryv1.PhoneLine{{Index: 1, Extension: ext}}}})
-	if err != nil {
+	req := &inventoryv1.AssignPhoneRequest{Name: "phones/" + mac, Settings: ps, Tenant: tenant}
+	if ext := r.PostFormValue("extension"); ext != "" && ext != "new" {
+		req.Extension = ext
+	} else {
+		req.CreateExtension = &inventoryv1.Extension{Number: strings.TrimSpace(r.PostFormValue("number")),
+			DisplayName: r.PostFormValue("display_name"), SipPassword: r.PostFormValue("sip_password")}
+	}
+	if _, err := c.d.Inventory.AssignPhone(ctx, req); err != nil {
+		if _, derr := c.d.Inventory.DeletePhone(ctx, &inventoryv1.DeletePhoneRequest{Name: "phones/" + mac}); derr != nil {
+			c.log.Warn("console: removing the bare phone after a refused assignment", "phone", mac, "err", derr)
+		}
 		fieldErrors(p, err)
 		c.renderAddPhone(w, r, ss, p, httpStatus(err))
 		return

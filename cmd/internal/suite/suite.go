@@ -57,6 +57,7 @@ type Config struct {
 	SIPRatePerSrc float64
 	LogFormat     string
 	LogLevel      string
+	Console       ConsoleConfig
 }
 
 // RegisterFlags registers the flags on fs.
@@ -78,6 +79,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.Bootstrap, "bootstrap", true, "give discovered, unassigned phones a secret-free bootstrap configuration that keeps them polling")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	c.Console.registerFlags(fs)
 }
 
 // Validate checks the configuration before anything starts.
@@ -112,6 +114,7 @@ func (c Config) Validate() error {
 	if c.SIPRatePerSrc < 0 {
 		errs = append(errs, errors.New("--sip-rate-per-source must not be negative"))
 	}
+	errs = append(errs, c.Console.validate())
 	if err := config.OneOf(c.LogFormat, "text", "json"); err != nil {
 		errs = append(errs, fmt.Errorf("--log-format: %w", err))
 	}
@@ -126,6 +129,8 @@ var internalRoles = []struct {
 	{"edge", auth.RoleEdge},
 	{"listener", auth.RoleListener},
 	{"service", auth.RoleService},
+	// The web console enforces its users' roles itself (services/console).
+	{"console", auth.RoleAdmin},
 }
 
 // Run starts the suite and blocks until ctx ends or a component fails; out
@@ -337,6 +342,14 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) er
 	})
 	g.Add("provision-http", edge.Run)
 	g.Add("pnp-listener", pnp.Run)
+	if cfg.Console.Addr != "" {
+		runConsole, err := consoleRunner(cfg.Console, cfg.DataDir, publicHost, conns["console"], logger.With("service", "console"), out)
+		if err != nil {
+			grpcLis.Close()
+			return err
+		}
+		g.Add("console", runConsole)
+	}
 	if cfg.AdminAddr != "" {
 		admin := adminhttp.New(adminhttp.Options{Addr: cfg.AdminAddr, Logger: logger.With("component", "admin-http"), Gatherer: reg, Ready: ready})
 		g.Add("admin-http", admin.Run)
