@@ -99,10 +99,17 @@ func newBrowser(t *testing.T, s *site) context.Context {
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	bctx, cancelBrowser := chromedp.NewContext(actx)
 	t.Cleanup(func() { cancelBrowser(); cancelAlloc() })
-	if err := chromedp.Do(bctx); err != nil {
-		t.Fatalf("starting chromium: %v", err)
-	}
+	openTab(t, bctx)
 	return bctx
+}
+
+// openTab opens the tab of ctx. Its first action must run without a
+// deadline: the tab (or the browser) lives as long as that call's context.
+func openTab(t *testing.T, ctx context.Context) {
+	t.Helper()
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("opening a chromium tab: %v", err)
+	}
 }
 
 var adminPasswordRE = regexp.MustCompile(`log in as admin with password (\S+)`)
@@ -140,6 +147,7 @@ func TestConsoleBrowser(t *testing.T) {
 
 	tabCtx, cancelTab := chromedp.NewContext(bctx) // tab B: same browser, same session
 	defer cancelTab()
+	openTab(t, tabCtx)
 	b := browserTab{t, tabCtx}
 
 	// Seed flow 1: PnP. The phone boots and appears without a reload.
@@ -193,7 +201,7 @@ func TestConsoleBrowser(t *testing.T) {
 	b.labelled("add phone")
 	b.shot("add-phone-errors")
 	b.run("add phone: invalid time zone",
-		chromedp.SetValue(chromedp.CSS("#mac"), ""), chromedp.SendKeys(chromedp.CSS("#mac"), "80:5E:C0:E2:F0:02"),
+		chromedp.Clear(chromedp.CSS("#mac")), chromedp.SendKeys(chromedp.CSS("#mac"), "80:5E:C0:E2:F0:02"),
 		chromedp.SetValue(chromedp.CSS("#model"), "yealink/T54W"),
 		chromedp.SendKeys(chromedp.CSS("#number"), "202"), chromedp.SendKeys(chromedp.CSS("#sip_password"), "sip-pw-manual-7"),
 		chromedp.SetValue(chromedp.CSS("#time_zone"), "Mars/Olympus"),
@@ -279,6 +287,7 @@ func TestConsoleBrowser(t *testing.T) {
 	s.ctl("users", "add", "viewer", "--role", "readonly", "--password", "viewer-pw-123")
 	roCtx, cancelRO := chromedp.NewContext(bctx, chromedp.WithNewBrowserContext())
 	defer cancelRO()
+	openTab(t, roCtx)
 	ro := browserTab{t, roCtx}
 	ro.run("readonly login", chromedp.Navigate(base+"/login"), chromedp.WaitVisible(chromedp.CSS("#login")),
 		chromedp.SendKeys(chromedp.CSS("#user"), "viewer"), chromedp.SendKeys(chromedp.CSS("#password"), "viewer-pw-123\n"),

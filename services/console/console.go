@@ -149,7 +149,7 @@ func (c *Console) Run(ctx context.Context) error {
 	close(c.up)
 	srv := &http.Server{
 		Handler: c.handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
-		ErrorLog: slog.NewLogLogger(c.log.Handler(), slog.LevelWarn),
+		ErrorLog:    slog.NewLogLogger(c.log.Handler(), slog.LevelWarn),
 		BaseContext: func(net.Listener) context.Context { return ctx },
 	}
 	hubCtx, stopHub := context.WithCancel(ctx)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -21,18 +22,43 @@ type hub struct {
 
 	mu   sync.Mutex
 	subs map[chan *inventoryv1.WatchPhonesResponse]struct{}
+	// recent keeps the last changes, so a page's event stream starts from
+	// the sequence the page was rendered at (?since=, or Last-Event-ID on
+	// a reconnect) and misses no change made in between.
+	recent []*inventoryv1.WatchPhonesResponse
+	last   uint64
+}
+
+const recentChanges = 1024
+
+// lastSeq is the sequence of the last change seen; a page reads it before
+// it loads what it shows.
+func (h *hub) lastSeq() uint64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.last
 }
 
 func newHub(inv inventoryv1.InventoryServiceClient, log *slog.Logger) *hub {
 	return &hub{inv: inv, log: log, subs: map[chan *inventoryv1.WatchPhonesResponse]struct{}{}}
 }
 
-func (h *hub) subscribe() (chan *inventoryv1.WatchPhonesResponse, func()) {
+// subscribe returns the retained changes after since (when replay is
+// set) and a channel of the changes that follow.
+func (h *hub) subscribe(since uint64, replay bool) ([]*inventoryv1.WatchPhonesResponse, chan *inventoryv1.WatchPhonesResponse, func()) {
 	ch := make(chan *inventoryv1.WatchPhonesResponse, 64)
 	h.mu.Lock()
+	var backlog []*inventoryv1.WatchPhonesResponse
+	if replay {
+		for _, ev := range h.recent {
+			if ev.GetSequence() > since {
+				backlog = append(backlog, ev)
+			}
+		}
+	}
 	h.subs[ch] = struct{}{}
 	h.mu.Unlock()
-	return ch, func() {
+	return backlog, ch, func() {
 		h.mu.Lock()
 		delete(h.subs, ch)
 		h.mu.Unlock()
@@ -42,6 +68,11 @@ func (h *hub) subscribe() (chan *inventoryv1.WatchPhonesResponse, func()) {
 func (h *hub) publish(ev *inventoryv1.WatchPhonesResponse) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.last = ev.GetSequence()
+	if len(h.recent) == recentChanges {
+		h.recent = append(h.recent[:0], h.recent[1:]...)
+	}
+	h.recent = append(h.recent, ev)
 	for ch := range h.subs {
 		select {
 		case ch <- ev:
@@ -100,12 +131,39 @@ func (c *Console) handleEvents(w http.ResponseWriter, r *http.Request, ss *sessi
 		return
 	}
 	f := phoneFilterFrom(r)
-	ch, cancel := c.hub.subscribe()
+	since, err := strconv.ParseUint(r.URL.Query().Get("since"), 10, 64)
+	replay := err == nil
+	if id, err := strconv.ParseUint(r.Header.Get("Last-Event-ID"), 10, 64); err == nil {
+		since, replay = id, true // a reconnect resumes where it stopped
+	}
+	backlog, ch, cancel := c.hub.subscribe(since, replay)
 	defer cancel()
+	send := func(ev *inventoryv1.WatchPhonesResponse) {
+		p := ev.GetPhone()
+		if !userSeesPhone(ss, p) {
+			return
+		}
+		pe := phoneEvent{MAC: p.GetMac(), State: stateWord(p.GetState()),
+			Deleted: ev.GetChangeType() == inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_DELETED}
+		pe.Match = !pe.Deleted && f.match(p)
+		if pe.Match {
+			row, err := c.views.fragment("phone_row", phoneRow(p))
+			if err != nil {
+				c.log.Error("render phone row", "err", err)
+				return
+			}
+			pe.Row = row
+		}
+		b, _ := json.Marshal(pe)
+		fmt.Fprintf(w, "event: phone\nid: %d\ndata: %s\n\n", ev.GetSequence(), b)
+	}
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
 	fmt.Fprint(w, ": hello\n\n")
+	for _, ev := range backlog {
+		send(ev)
+	}
 	fl.Flush()
 	keep := time.NewTicker(20 * time.Second)
 	defer keep.Stop()
@@ -117,23 +175,7 @@ func (c *Console) handleEvents(w http.ResponseWriter, r *http.Request, ss *sessi
 			fmt.Fprint(w, ": keep-alive\n\n")
 			fl.Flush()
 		case ev := <-ch:
-			p := ev.GetPhone()
-			if !userSeesPhone(ss, p) {
-				continue
-			}
-			pe := phoneEvent{MAC: p.GetMac(), State: stateWord(p.GetState()),
-				Deleted: ev.GetChangeType() == inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_DELETED}
-			pe.Match = !pe.Deleted && f.match(p)
-			if pe.Match {
-				row, err := c.views.fragment("phone_row", phoneRow(p))
-				if err != nil {
-					c.log.Error("render phone row", "err", err)
-					continue
-				}
-				pe.Row = row
-			}
-			b, _ := json.Marshal(pe)
-			fmt.Fprintf(w, "event: phone\nid: %d\ndata: %s\n\n", ev.GetSequence(), b)
+			send(ev)
 			fl.Flush()
 		}
 	}

@@ -286,7 +286,10 @@ type phonesData struct {
 func (c *Console) phonesPage(w http.ResponseWriter, r *http.Request, ss *session) {
 	p := c.newPage(r, ss, "Phones", "phones")
 	f := phoneFilterFrom(r)
-	d := phonesData{Filter: f, Vendors: vocab.Vendors, Query: r.URL.RawQuery}
+	since := c.hub.lastSeq() // before the list is read: later changes are replayed
+	q := r.URL.Query()
+	q.Set("since", strconv.FormatUint(since, 10))
+	d := phonesData{Filter: f, Vendors: vocab.Vendors, Query: q.Encode()}
 	ctx, cancel := c.ctx(r)
 	defer cancel()
 	phones, err := c.listPhones(ctx, ss)
@@ -390,6 +393,7 @@ func parseSettings(r *http.Request) (*inventoryv1.ProvisioningSettings, string, 
 }
 
 type phoneData struct {
+	Since      uint64
 	Phone      *inventoryv1.Phone
 	Row        row
 	Extensions []*inventoryv1.Extension
@@ -423,6 +427,7 @@ func (c *Console) renderPhone(w http.ResponseWriter, r *http.Request, ss *sessio
 	if p == nil {
 		p = c.newPage(r, ss, "Phone "+macaddr.Colon(mac), "phones")
 	}
+	since := c.hub.lastSeq()
 	ctx, cancel := c.ctx(r)
 	defer cancel()
 	ph, err := c.loadPhone(ctx, ss, mac)
@@ -432,7 +437,7 @@ func (c *Console) renderPhone(w http.ResponseWriter, r *http.Request, ss *sessio
 		return
 	}
 	p.Title = "Phone " + macaddr.Colon(mac)
-	d := phoneData{Phone: ph, Row: phoneRow(ph), Form: c.settingsForm(ctx, ss, ph.GetSettings())}
+	d := phoneData{Since: since, Phone: ph, Row: phoneRow(ph), Form: c.settingsForm(ctx, ss, ph.GetSettings())}
 	if resp, err := c.d.Inventory.ListExtensions(ctx, &inventoryv1.ListExtensionsRequest{Parent: "tenants/" + c.tenantOf(ss), PageSize: 1000}); err == nil {
 		d.Extensions = resp.GetExtensions()
 	}

@@ -132,9 +132,9 @@ func (c *Console) importCSV(w http.ResponseWriter, r *http.Request, ss *session)
 }
 
 type importRow struct {
-	line                                   int
+	line                                  int
 	mac, model, vendor, ext, language, tz string
-	err                                    string
+	err                                   string
 }
 
 // readImport parses the CSV: a header naming known columns, then rows.
