@@ -50,6 +50,23 @@ func eval[T any](b browserTab, js string) T {
 	return get(b, "evaluate "+js, chromedp.Evaluate[T](js, chromedp.EvalAwaitPromise))
 }
 
+// waitText waits until the page (whichever is loaded: a form post
+// navigates) says want, and returns its text.
+func (b browserTab) waitText(want string, timeout time.Duration) string {
+	b.t.Helper()
+	var body string
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+		body, _ = chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
+		cancel()
+		if strings.Contains(body, want) {
+			return body
+		}
+	}
+	b.t.Fatalf("browser: the page never said %q; it says:\n%s", want, body)
+	return ""
+}
+
 // poll waits until the expression is true in the page.
 func (b browserTab) poll(what, js string, timeout time.Duration) {
 	b.t.Helper()
@@ -248,11 +265,7 @@ func TestConsoleBrowser(t *testing.T) {
 	b.run("post without CSRF", chromedp.SendKeys(chromedp.CSS("#ext-form #number"), "298"),
 		chromedp.SendKeys(chromedp.CSS("#ext-form #sip_password"), "x-pw-1"),
 		chromedp.Click(chromedp.CSS("#ext-form button[type=submit]")))
-	b.poll("refusal page", `!document.querySelector('#ext-form')`, 30*time.Second)
-	body := get(b, "refusal text", chromedp.Text(chromedp.CSS("body")))
-	if !strings.Contains(body, "CSRF token is missing") {
-		t.Errorf("form without CSRF: page says %q", body)
-	}
+	body := b.waitText("CSRF token is missing", 30*time.Second)
 	if out := s.ctl("extensions", "list"); strings.Contains(out, "298") {
 		t.Errorf("the refused form created extension 298:\n%s", out)
 	}
