@@ -76,7 +76,14 @@ func (b browserTab) poll(what, js string, timeout time.Duration) {
 // shot saves a full-page PNG of the current page.
 func (b browserTab) shot(name string) {
 	b.t.Helper()
-	png := get(b, "screenshot "+name, chromedp.FullScreenshot(100))
+	b.shotOf(name, chromedp.FullScreenshot(100))
+}
+
+// shotOf saves the screenshot the action takes (the viewport only, for
+// pages as long as the model catalog).
+func (b browserTab) shotOf(name string, take chromedp.Action[[]byte]) {
+	b.t.Helper()
+	png := get(b, "screenshot "+name, take)
 	dir := *shotsDir
 	if dir == "" {
 		dir = b.t.TempDir()
@@ -288,7 +295,7 @@ func TestConsoleBrowser(t *testing.T) {
 	b.labelled("import")
 	b.shot("import")
 	b.run("templates", chromedp.Navigate(base+"/templates"), chromedp.WaitVisible(chromedp.CSS("main h2")))
-	b.shot("templates")
+	b.shotOf("templates", chromedp.CaptureScreenshot())
 	b.run("phone width", chromedp.EmulateViewport(390, 844), chromedp.Navigate(base+"/phones"), chromedp.WaitVisible(chromedp.CSS("#phone-rows")))
 	if eval[bool](b, `document.documentElement.scrollWidth > window.innerWidth + 1`) {
 		t.Error("the Phones page scrolls sideways at 390 px")
