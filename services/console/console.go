@@ -34,6 +34,10 @@ type Config struct {
 	// Insecure serves plain HTTP (cookies without Secure). Only for a
 	// console behind a TLS-terminating proxy or on loopback.
 	Insecure bool
+	// SecureBrowser: with Insecure, browsers still reach the console over
+	// HTTPS (a TLS-terminating proxy in front), so cookies stay Secure and
+	// HSTS is sent.
+	SecureBrowser bool
 	// SessionTTL is how long a session lives without use; 0 means 30 min.
 	SessionTTL time.Duration
 	// SessionMaxAge bounds a session's whole life; 0 means 12 h.
@@ -121,8 +125,8 @@ func (c *Console) Addr() net.Addr {
 // Listening is closed once Run listens.
 func (c *Console) Listening() <-chan struct{} { return c.up }
 
-// Secure reports whether the console serves HTTPS.
-func (c *Console) Secure() bool { return !c.cfg.Insecure }
+// browserSecure: browsers see HTTPS (directly, or through a TLS proxy).
+func (c *Console) browserSecure() bool { return !c.cfg.Insecure || c.cfg.SecureBrowser }
 
 // Run listens on cfg.Addr and serves until ctx ends.
 func (c *Console) Run(ctx context.Context) error {

@@ -94,7 +94,7 @@ func (c *Console) auth(level int, h authed) http.Handler {
 }
 
 func (c *Console) newPage(r *http.Request, ss *session, title, nav string) *page {
-	p := &page{Title: title, Nav: nav, Secure: !c.cfg.Insecure, Now: c.now(), Fields: map[string]string{}, Form: map[string]string{}}
+	p := &page{Title: title, Nav: nav, Secure: c.browserSecure(), Now: c.now(), Fields: map[string]string{}, Form: map[string]string{}}
 	if ss != nil {
 		p.User, p.Role, p.Tenant, p.CSRF, p.Admin = ss.user, ss.role, c.tenantOf(ss), ss.csrf, ss.admin()
 	}

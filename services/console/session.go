@@ -111,7 +111,7 @@ func (s *sessions) sweep(ctx context.Context) {
 // cookieName: the __Host- prefix makes browsers refuse the cookie unless
 // it is Secure, host-only and Path=/ (no subdomain can plant one).
 func (c *Console) cookieName() string {
-	if c.cfg.Insecure {
+	if !c.browserSecure() {
 		return "dialtone_session"
 	}
 	return "__Host-dialtone_session"
@@ -119,13 +119,13 @@ func (c *Console) cookieName() string {
 
 func (c *Console) setSessionCookie(w http.ResponseWriter, ss *session) {
 	http.SetCookie(w, &http.Cookie{
-		Name: c.cookieName(), Value: ss.id, Path: "/", HttpOnly: true, Secure: !c.cfg.Insecure,
+		Name: c.cookieName(), Value: ss.id, Path: "/", HttpOnly: true, Secure: c.browserSecure(),
 		SameSite: http.SameSiteStrictMode, MaxAge: int(c.cfg.SessionMaxAge / time.Second),
 	})
 }
 
 func (c *Console) clearSessionCookie(w http.ResponseWriter) {
-	http.SetCookie(w, &http.Cookie{Name: c.cookieName(), Value: "", Path: "/", HttpOnly: true, Secure: !c.cfg.Insecure,
+	http.SetCookie(w, &http.Cookie{Name: c.cookieName(), Value: "", Path: "/", HttpOnly: true, Secure: c.browserSecure(),
 		SameSite: http.SameSiteStrictMode, MaxAge: -1})
 }
 
@@ -230,7 +230,7 @@ func (c *Console) securityHeaders(next http.Handler) http.Handler {
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("Cross-Origin-Opener-Policy", "same-origin")
 		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-		if !c.cfg.Insecure {
+		if c.browserSecure() {
 			h.Set("Strict-Transport-Security", "max-age=31536000")
 		}
 		next.ServeHTTP(w, r)
