@@ -3,6 +3,7 @@ module github.com/dialtone-voip/dialtone/cmd
 go 1.26.0
 
 require (
+	github.com/chromedp/chromedp v0.23.1
 	github.com/dialtone-voip/dialtone/platform v0.0.0
 	github.com/dialtone-voip/dialtone/proto v0.0.0
 	github.com/dialtone-voip/dialtone/services/config-renderer v0.0.0
@@ -24,7 +25,6 @@ require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/chromedp/cdproto v0.160.1 // indirect
-	github.com/chromedp/chromedp v0.23.1 // indirect
 	github.com/emiago/sipgo v1.7.3 // indirect
 	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
 	github.com/gobwas/httphead v0.1.0 // indirect
