@@ -3920,7 +3920,7 @@ func (x *WatchPhonesResponse) GetChangeTime() *timestamppb.Timestamp {
 // User is a console (web) user. Its password is stored as a bcrypt hash.
 type User struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// "users/{user}"; the id is 1-63 characters of [a-z0-9-._], starting with a letter.
+	// "users/{user}"; the id is 1-63 characters of [a-z0-9-], starting with a letter.
 	Name        string   `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	DisplayName string   `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
 	Role        UserRole `protobuf:"varint,3,opt,name=role,proto3,enum=dialtone.inventory.v1.UserRole" json:"role,omitempty"`
