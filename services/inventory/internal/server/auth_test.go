@@ -166,6 +166,10 @@ func rpcs() []rpc {
 			}
 			return err
 		}},
+		{"PreviewProvisioningProfile", adminOnly, func(c inventoryv1.InventoryServiceClient) error {
+			_, err := c.PreviewProvisioningProfile(ctx(), &inventoryv1.PreviewProvisioningProfileRequest{Name: "0015650000ff"})
+			return err
+		}},
 		{"WatchPhones", watchRoles, func(c inventoryv1.InventoryServiceClient) error {
 			cctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			defer cancel()

@@ -3,6 +3,7 @@ package server_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 	"google.golang.org/grpc/codes"
@@ -116,4 +117,33 @@ func TestUsers(t *testing.T) {
 			t.Fatal("a password reached the log")
 		}
 	})
+}
+
+// TestPreviewProvisioningProfile: the preview is the phone's profile with
+// the passwords and the token masked.
+func TestPreviewProvisioningProfile(t *testing.T) {
+	e := newEnv(t)
+	e.seed("acme")
+	a := e.admin()
+	e.discover(mac1, time.Now())
+	resp := must[*inventoryv1.AssignPhoneResponse](t)(a.AssignPhone(ctx(), &inventoryv1.AssignPhoneRequest{Name: mac1,
+		Extension: "tenants/acme/extensions/100", Settings: &inventoryv1.ProvisioningSettings{WebPassword: "web-secret-9", Language: "de"}}))
+	tok := resp.GetProvisioningUrl()[strings.Index(resp.GetProvisioningUrl(), "/p/")+3:]
+	tok = strings.TrimSuffix(tok, "/")
+	p := must[*inventoryv1.PreviewProvisioningProfileResponse](t)(a.PreviewProvisioningProfile(ctx(),
+		&inventoryv1.PreviewProvisioningProfileRequest{Name: "phones/" + mac1})).GetProfile()
+	if p.GetBootstrap() || p.GetLanguage() != "de" || len(p.GetLines()) != 1 || p.GetLines()[0].GetExtension() != "100" {
+		t.Fatalf("preview: %v", p)
+	}
+	if p.GetWebPassword() != "********" || p.GetLines()[0].GetPassword() != "********" || !strings.Contains(p.GetProvisioningUrl(), "/p/********") {
+		t.Fatalf("preview does not mask: web %q line %q url %q", p.GetWebPassword(), p.GetLines()[0].GetPassword(), p.GetProvisioningUrl())
+	}
+	all := p.String()
+	for _, secret := range []string{"web-secret-9", "sip-secret-acme100", tok} {
+		if strings.Contains(all, secret) {
+			t.Errorf("preview holds a secret (%.4s…)", secret)
+		}
+	}
+	_, err := e.c("readonly").PreviewProvisioningProfile(ctx(), &inventoryv1.PreviewProvisioningProfileRequest{Name: "phones/" + mac1})
+	wantCode(t, err, codes.PermissionDenied, "")
 }

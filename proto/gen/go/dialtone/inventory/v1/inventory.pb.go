@@ -4609,6 +4609,96 @@ func (x *AuthenticateUserResponse) GetUser() *User {
 	return nil
 }
 
+type PreviewProvisioningProfileRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "phones/{mac}".
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PreviewProvisioningProfileRequest) Reset() {
+	*x = PreviewProvisioningProfileRequest{}
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[75]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PreviewProvisioningProfileRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PreviewProvisioningProfileRequest) ProtoMessage() {}
+
+func (x *PreviewProvisioningProfileRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[75]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PreviewProvisioningProfileRequest.ProtoReflect.Descriptor instead.
+func (*PreviewProvisioningProfileRequest) Descriptor() ([]byte, []int) {
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{75}
+}
+
+func (x *PreviewProvisioningProfileRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type PreviewProvisioningProfileResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Secrets masked; bootstrap set for an unassigned phone.
+	Profile       *v1.ProvisioningProfile `protobuf:"bytes,1,opt,name=profile,proto3" json:"profile,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PreviewProvisioningProfileResponse) Reset() {
+	*x = PreviewProvisioningProfileResponse{}
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[76]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PreviewProvisioningProfileResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PreviewProvisioningProfileResponse) ProtoMessage() {}
+
+func (x *PreviewProvisioningProfileResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[76]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PreviewProvisioningProfileResponse.ProtoReflect.Descriptor instead.
+func (*PreviewProvisioningProfileResponse) Descriptor() ([]byte, []int) {
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{76}
+}
+
+func (x *PreviewProvisioningProfileResponse) GetProfile() *v1.ProvisioningProfile {
+	if x != nil {
+		return x.Profile
+	}
+	return nil
+}
+
 var File_dialtone_inventory_v1_inventory_proto protoreflect.FileDescriptor
 
 const file_dialtone_inventory_v1_inventory_proto_rawDesc = "" +
@@ -4915,7 +5005,11 @@ const file_dialtone_inventory_v1_inventory_proto_rawDesc = "" +
 	"\x04user\x18\x01 \x01(\tR\x04user\x12\x1a\n" +
 	"\bpassword\x18\x02 \x01(\tR\bpassword\"K\n" +
 	"\x18AuthenticateUserResponse\x12/\n" +
-	"\x04user\x18\x01 \x01(\v2\x1b.dialtone.inventory.v1.UserR\x04user*|\n" +
+	"\x04user\x18\x01 \x01(\v2\x1b.dialtone.inventory.v1.UserR\x04user\"7\n" +
+	"!PreviewProvisioningProfileRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"m\n" +
+	"\"PreviewProvisioningProfileResponse\x12G\n" +
+	"\aprofile\x18\x01 \x01(\v2-.dialtone.provisioning.v1.ProvisioningProfileR\aprofile*|\n" +
 	"\n" +
 	"PhoneState\x12\x1b\n" +
 	"\x17PHONE_STATE_UNSPECIFIED\x10\x00\x12\x1a\n" +
@@ -4940,7 +5034,7 @@ const file_dialtone_inventory_v1_inventory_proto_rawDesc = "" +
 	"\bUserRole\x12\x19\n" +
 	"\x15USER_ROLE_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fUSER_ROLE_ADMIN\x10\x01\x12\x16\n" +
-	"\x12USER_ROLE_READONLY\x10\x022\xa3\x1c\n" +
+	"\x12USER_ROLE_READONLY\x10\x022\xb7\x1d\n" +
 	"\x10InventoryService\x12g\n" +
 	"\fCreateTenant\x12*.dialtone.inventory.v1.CreateTenantRequest\x1a+.dialtone.inventory.v1.CreateTenantResponse\x12^\n" +
 	"\tGetTenant\x12'.dialtone.inventory.v1.GetTenantRequest\x1a(.dialtone.inventory.v1.GetTenantResponse\x12d\n" +
@@ -4978,7 +5072,8 @@ const file_dialtone_inventory_v1_inventory_proto_rawDesc = "" +
 	"UpdateUser\x12(.dialtone.inventory.v1.UpdateUserRequest\x1a).dialtone.inventory.v1.UpdateUserResponse\x12a\n" +
 	"\n" +
 	"DeleteUser\x12(.dialtone.inventory.v1.DeleteUserRequest\x1a).dialtone.inventory.v1.DeleteUserResponse\x12s\n" +
-	"\x10AuthenticateUser\x12..dialtone.inventory.v1.AuthenticateUserRequest\x1a/.dialtone.inventory.v1.AuthenticateUserResponseBRZPgithub.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1;inventoryv1b\x06proto3"
+	"\x10AuthenticateUser\x12..dialtone.inventory.v1.AuthenticateUserRequest\x1a/.dialtone.inventory.v1.AuthenticateUserResponse\x12\x91\x01\n" +
+	"\x1aPreviewProvisioningProfile\x128.dialtone.inventory.v1.PreviewProvisioningProfileRequest\x1a9.dialtone.inventory.v1.PreviewProvisioningProfileResponseBRZPgithub.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1;inventoryv1b\x06proto3"
 
 var (
 	file_dialtone_inventory_v1_inventory_proto_rawDescOnce sync.Once
@@ -4993,246 +5088,251 @@ func file_dialtone_inventory_v1_inventory_proto_rawDescGZIP() []byte {
 }
 
 var file_dialtone_inventory_v1_inventory_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_dialtone_inventory_v1_inventory_proto_msgTypes = make([]protoimpl.MessageInfo, 75)
+var file_dialtone_inventory_v1_inventory_proto_msgTypes = make([]protoimpl.MessageInfo, 77)
 var file_dialtone_inventory_v1_inventory_proto_goTypes = []any{
-	(PhoneState)(0),                         // 0: dialtone.inventory.v1.PhoneState
-	(PhoneOrigin)(0),                        // 1: dialtone.inventory.v1.PhoneOrigin
-	(PhoneChangeType)(0),                    // 2: dialtone.inventory.v1.PhoneChangeType
-	(UserRole)(0),                           // 3: dialtone.inventory.v1.UserRole
-	(*Tenant)(nil),                          // 4: dialtone.inventory.v1.Tenant
-	(*CreateTenantRequest)(nil),             // 5: dialtone.inventory.v1.CreateTenantRequest
-	(*CreateTenantResponse)(nil),            // 6: dialtone.inventory.v1.CreateTenantResponse
-	(*GetTenantRequest)(nil),                // 7: dialtone.inventory.v1.GetTenantRequest
-	(*GetTenantResponse)(nil),               // 8: dialtone.inventory.v1.GetTenantResponse
-	(*ListTenantsRequest)(nil),              // 9: dialtone.inventory.v1.ListTenantsRequest
-	(*ListTenantsResponse)(nil),             // 10: dialtone.inventory.v1.ListTenantsResponse
-	(*UpdateTenantRequest)(nil),             // 11: dialtone.inventory.v1.UpdateTenantRequest
-	(*UpdateTenantResponse)(nil),            // 12: dialtone.inventory.v1.UpdateTenantResponse
-	(*DeleteTenantRequest)(nil),             // 13: dialtone.inventory.v1.DeleteTenantRequest
-	(*DeleteTenantResponse)(nil),            // 14: dialtone.inventory.v1.DeleteTenantResponse
-	(*SipInterface)(nil),                    // 15: dialtone.inventory.v1.SipInterface
-	(*CreateSipInterfaceRequest)(nil),       // 16: dialtone.inventory.v1.CreateSipInterfaceRequest
-	(*CreateSipInterfaceResponse)(nil),      // 17: dialtone.inventory.v1.CreateSipInterfaceResponse
-	(*GetSipInterfaceRequest)(nil),          // 18: dialtone.inventory.v1.GetSipInterfaceRequest
-	(*GetSipInterfaceResponse)(nil),         // 19: dialtone.inventory.v1.GetSipInterfaceResponse
-	(*ListSipInterfacesRequest)(nil),        // 20: dialtone.inventory.v1.ListSipInterfacesRequest
-	(*ListSipInterfacesResponse)(nil),       // 21: dialtone.inventory.v1.ListSipInterfacesResponse
-	(*UpdateSipInterfaceRequest)(nil),       // 22: dialtone.inventory.v1.UpdateSipInterfaceRequest
-	(*UpdateSipInterfaceResponse)(nil),      // 23: dialtone.inventory.v1.UpdateSipInterfaceResponse
-	(*DeleteSipInterfaceRequest)(nil),       // 24: dialtone.inventory.v1.DeleteSipInterfaceRequest
-	(*DeleteSipInterfaceResponse)(nil),      // 25: dialtone.inventory.v1.DeleteSipInterfaceResponse
-	(*Extension)(nil),                       // 26: dialtone.inventory.v1.Extension
-	(*CreateExtensionRequest)(nil),          // 27: dialtone.inventory.v1.CreateExtensionRequest
-	(*CreateExtensionResponse)(nil),         // 28: dialtone.inventory.v1.CreateExtensionResponse
-	(*GetExtensionRequest)(nil),             // 29: dialtone.inventory.v1.GetExtensionRequest
-	(*GetExtensionResponse)(nil),            // 30: dialtone.inventory.v1.GetExtensionResponse
-	(*ListExtensionsRequest)(nil),           // 31: dialtone.inventory.v1.ListExtensionsRequest
-	(*ListExtensionsResponse)(nil),          // 32: dialtone.inventory.v1.ListExtensionsResponse
-	(*UpdateExtensionRequest)(nil),          // 33: dialtone.inventory.v1.UpdateExtensionRequest
-	(*UpdateExtensionResponse)(nil),         // 34: dialtone.inventory.v1.UpdateExtensionResponse
-	(*DeleteExtensionRequest)(nil),          // 35: dialtone.inventory.v1.DeleteExtensionRequest
-	(*DeleteExtensionResponse)(nil),         // 36: dialtone.inventory.v1.DeleteExtensionResponse
-	(*ProvisioningSettings)(nil),            // 37: dialtone.inventory.v1.ProvisioningSettings
-	(*PhoneLine)(nil),                       // 38: dialtone.inventory.v1.PhoneLine
-	(*ConfigFetch)(nil),                     // 39: dialtone.inventory.v1.ConfigFetch
-	(*PhoneRpsStatus)(nil),                  // 40: dialtone.inventory.v1.PhoneRpsStatus
-	(*Phone)(nil),                           // 41: dialtone.inventory.v1.Phone
-	(*CreatePhoneRequest)(nil),              // 42: dialtone.inventory.v1.CreatePhoneRequest
-	(*CreatePhoneResponse)(nil),             // 43: dialtone.inventory.v1.CreatePhoneResponse
-	(*GetPhoneRequest)(nil),                 // 44: dialtone.inventory.v1.GetPhoneRequest
-	(*GetPhoneResponse)(nil),                // 45: dialtone.inventory.v1.GetPhoneResponse
-	(*ListPhonesRequest)(nil),               // 46: dialtone.inventory.v1.ListPhonesRequest
-	(*ListPhonesResponse)(nil),              // 47: dialtone.inventory.v1.ListPhonesResponse
-	(*UpdatePhoneRequest)(nil),              // 48: dialtone.inventory.v1.UpdatePhoneRequest
-	(*UpdatePhoneResponse)(nil),             // 49: dialtone.inventory.v1.UpdatePhoneResponse
-	(*DeletePhoneRequest)(nil),              // 50: dialtone.inventory.v1.DeletePhoneRequest
-	(*DeletePhoneResponse)(nil),             // 51: dialtone.inventory.v1.DeletePhoneResponse
-	(*AssignPhoneRequest)(nil),              // 52: dialtone.inventory.v1.AssignPhoneRequest
-	(*AssignPhoneResponse)(nil),             // 53: dialtone.inventory.v1.AssignPhoneResponse
-	(*UnassignPhoneRequest)(nil),            // 54: dialtone.inventory.v1.UnassignPhoneRequest
-	(*UnassignPhoneResponse)(nil),           // 55: dialtone.inventory.v1.UnassignPhoneResponse
-	(*RotateProvisioningTokenRequest)(nil),  // 56: dialtone.inventory.v1.RotateProvisioningTokenRequest
-	(*RotateProvisioningTokenResponse)(nil), // 57: dialtone.inventory.v1.RotateProvisioningTokenResponse
-	(*GetProvisioningUrlRequest)(nil),       // 58: dialtone.inventory.v1.GetProvisioningUrlRequest
-	(*GetProvisioningUrlResponse)(nil),      // 59: dialtone.inventory.v1.GetProvisioningUrlResponse
-	(*GetProvisioningProfileRequest)(nil),   // 60: dialtone.inventory.v1.GetProvisioningProfileRequest
-	(*GetProvisioningProfileResponse)(nil),  // 61: dialtone.inventory.v1.GetProvisioningProfileResponse
-	(*ReprovisionPhoneRequest)(nil),         // 62: dialtone.inventory.v1.ReprovisionPhoneRequest
-	(*ReprovisionPhoneResponse)(nil),        // 63: dialtone.inventory.v1.ReprovisionPhoneResponse
-	(*WatchPhonesRequest)(nil),              // 64: dialtone.inventory.v1.WatchPhonesRequest
-	(*WatchPhonesResponse)(nil),             // 65: dialtone.inventory.v1.WatchPhonesResponse
-	(*User)(nil),                            // 66: dialtone.inventory.v1.User
-	(*CreateUserRequest)(nil),               // 67: dialtone.inventory.v1.CreateUserRequest
-	(*CreateUserResponse)(nil),              // 68: dialtone.inventory.v1.CreateUserResponse
-	(*GetUserRequest)(nil),                  // 69: dialtone.inventory.v1.GetUserRequest
-	(*GetUserResponse)(nil),                 // 70: dialtone.inventory.v1.GetUserResponse
-	(*ListUsersRequest)(nil),                // 71: dialtone.inventory.v1.ListUsersRequest
-	(*ListUsersResponse)(nil),               // 72: dialtone.inventory.v1.ListUsersResponse
-	(*UpdateUserRequest)(nil),               // 73: dialtone.inventory.v1.UpdateUserRequest
-	(*UpdateUserResponse)(nil),              // 74: dialtone.inventory.v1.UpdateUserResponse
-	(*DeleteUserRequest)(nil),               // 75: dialtone.inventory.v1.DeleteUserRequest
-	(*DeleteUserResponse)(nil),              // 76: dialtone.inventory.v1.DeleteUserResponse
-	(*AuthenticateUserRequest)(nil),         // 77: dialtone.inventory.v1.AuthenticateUserRequest
-	(*AuthenticateUserResponse)(nil),        // 78: dialtone.inventory.v1.AuthenticateUserResponse
-	(*timestamppb.Timestamp)(nil),           // 79: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),           // 80: google.protobuf.FieldMask
-	(*durationpb.Duration)(nil),             // 81: google.protobuf.Duration
-	(v1.Transport)(0),                       // 82: dialtone.provisioning.v1.Transport
-	(v1.Codec)(0),                           // 83: dialtone.provisioning.v1.Codec
-	(v11.RegistrationState)(0),              // 84: dialtone.rps.v1.RegistrationState
-	(v11.FailureReason)(0),                  // 85: dialtone.rps.v1.FailureReason
-	(*v1.ProvisioningProfile)(nil),          // 86: dialtone.provisioning.v1.ProvisioningProfile
+	(PhoneState)(0),                            // 0: dialtone.inventory.v1.PhoneState
+	(PhoneOrigin)(0),                           // 1: dialtone.inventory.v1.PhoneOrigin
+	(PhoneChangeType)(0),                       // 2: dialtone.inventory.v1.PhoneChangeType
+	(UserRole)(0),                              // 3: dialtone.inventory.v1.UserRole
+	(*Tenant)(nil),                             // 4: dialtone.inventory.v1.Tenant
+	(*CreateTenantRequest)(nil),                // 5: dialtone.inventory.v1.CreateTenantRequest
+	(*CreateTenantResponse)(nil),               // 6: dialtone.inventory.v1.CreateTenantResponse
+	(*GetTenantRequest)(nil),                   // 7: dialtone.inventory.v1.GetTenantRequest
+	(*GetTenantResponse)(nil),                  // 8: dialtone.inventory.v1.GetTenantResponse
+	(*ListTenantsRequest)(nil),                 // 9: dialtone.inventory.v1.ListTenantsRequest
+	(*ListTenantsResponse)(nil),                // 10: dialtone.inventory.v1.ListTenantsResponse
+	(*UpdateTenantRequest)(nil),                // 11: dialtone.inventory.v1.UpdateTenantRequest
+	(*UpdateTenantResponse)(nil),               // 12: dialtone.inventory.v1.UpdateTenantResponse
+	(*DeleteTenantRequest)(nil),                // 13: dialtone.inventory.v1.DeleteTenantRequest
+	(*DeleteTenantResponse)(nil),               // 14: dialtone.inventory.v1.DeleteTenantResponse
+	(*SipInterface)(nil),                       // 15: dialtone.inventory.v1.SipInterface
+	(*CreateSipInterfaceRequest)(nil),          // 16: dialtone.inventory.v1.CreateSipInterfaceRequest
+	(*CreateSipInterfaceResponse)(nil),         // 17: dialtone.inventory.v1.CreateSipInterfaceResponse
+	(*GetSipInterfaceRequest)(nil),             // 18: dialtone.inventory.v1.GetSipInterfaceRequest
+	(*GetSipInterfaceResponse)(nil),            // 19: dialtone.inventory.v1.GetSipInterfaceResponse
+	(*ListSipInterfacesRequest)(nil),           // 20: dialtone.inventory.v1.ListSipInterfacesRequest
+	(*ListSipInterfacesResponse)(nil),          // 21: dialtone.inventory.v1.ListSipInterfacesResponse
+	(*UpdateSipInterfaceRequest)(nil),          // 22: dialtone.inventory.v1.UpdateSipInterfaceRequest
+	(*UpdateSipInterfaceResponse)(nil),         // 23: dialtone.inventory.v1.UpdateSipInterfaceResponse
+	(*DeleteSipInterfaceRequest)(nil),          // 24: dialtone.inventory.v1.DeleteSipInterfaceRequest
+	(*DeleteSipInterfaceResponse)(nil),         // 25: dialtone.inventory.v1.DeleteSipInterfaceResponse
+	(*Extension)(nil),                          // 26: dialtone.inventory.v1.Extension
+	(*CreateExtensionRequest)(nil),             // 27: dialtone.inventory.v1.CreateExtensionRequest
+	(*CreateExtensionResponse)(nil),            // 28: dialtone.inventory.v1.CreateExtensionResponse
+	(*GetExtensionRequest)(nil),                // 29: dialtone.inventory.v1.GetExtensionRequest
+	(*GetExtensionResponse)(nil),               // 30: dialtone.inventory.v1.GetExtensionResponse
+	(*ListExtensionsRequest)(nil),              // 31: dialtone.inventory.v1.ListExtensionsRequest
+	(*ListExtensionsResponse)(nil),             // 32: dialtone.inventory.v1.ListExtensionsResponse
+	(*UpdateExtensionRequest)(nil),             // 33: dialtone.inventory.v1.UpdateExtensionRequest
+	(*UpdateExtensionResponse)(nil),            // 34: dialtone.inventory.v1.UpdateExtensionResponse
+	(*DeleteExtensionRequest)(nil),             // 35: dialtone.inventory.v1.DeleteExtensionRequest
+	(*DeleteExtensionResponse)(nil),            // 36: dialtone.inventory.v1.DeleteExtensionResponse
+	(*ProvisioningSettings)(nil),               // 37: dialtone.inventory.v1.ProvisioningSettings
+	(*PhoneLine)(nil),                          // 38: dialtone.inventory.v1.PhoneLine
+	(*ConfigFetch)(nil),                        // 39: dialtone.inventory.v1.ConfigFetch
+	(*PhoneRpsStatus)(nil),                     // 40: dialtone.inventory.v1.PhoneRpsStatus
+	(*Phone)(nil),                              // 41: dialtone.inventory.v1.Phone
+	(*CreatePhoneRequest)(nil),                 // 42: dialtone.inventory.v1.CreatePhoneRequest
+	(*CreatePhoneResponse)(nil),                // 43: dialtone.inventory.v1.CreatePhoneResponse
+	(*GetPhoneRequest)(nil),                    // 44: dialtone.inventory.v1.GetPhoneRequest
+	(*GetPhoneResponse)(nil),                   // 45: dialtone.inventory.v1.GetPhoneResponse
+	(*ListPhonesRequest)(nil),                  // 46: dialtone.inventory.v1.ListPhonesRequest
+	(*ListPhonesResponse)(nil),                 // 47: dialtone.inventory.v1.ListPhonesResponse
+	(*UpdatePhoneRequest)(nil),                 // 48: dialtone.inventory.v1.UpdatePhoneRequest
+	(*UpdatePhoneResponse)(nil),                // 49: dialtone.inventory.v1.UpdatePhoneResponse
+	(*DeletePhoneRequest)(nil),                 // 50: dialtone.inventory.v1.DeletePhoneRequest
+	(*DeletePhoneResponse)(nil),                // 51: dialtone.inventory.v1.DeletePhoneResponse
+	(*AssignPhoneRequest)(nil),                 // 52: dialtone.inventory.v1.AssignPhoneRequest
+	(*AssignPhoneResponse)(nil),                // 53: dialtone.inventory.v1.AssignPhoneResponse
+	(*UnassignPhoneRequest)(nil),               // 54: dialtone.inventory.v1.UnassignPhoneRequest
+	(*UnassignPhoneResponse)(nil),              // 55: dialtone.inventory.v1.UnassignPhoneResponse
+	(*RotateProvisioningTokenRequest)(nil),     // 56: dialtone.inventory.v1.RotateProvisioningTokenRequest
+	(*RotateProvisioningTokenResponse)(nil),    // 57: dialtone.inventory.v1.RotateProvisioningTokenResponse
+	(*GetProvisioningUrlRequest)(nil),          // 58: dialtone.inventory.v1.GetProvisioningUrlRequest
+	(*GetProvisioningUrlResponse)(nil),         // 59: dialtone.inventory.v1.GetProvisioningUrlResponse
+	(*GetProvisioningProfileRequest)(nil),      // 60: dialtone.inventory.v1.GetProvisioningProfileRequest
+	(*GetProvisioningProfileResponse)(nil),     // 61: dialtone.inventory.v1.GetProvisioningProfileResponse
+	(*ReprovisionPhoneRequest)(nil),            // 62: dialtone.inventory.v1.ReprovisionPhoneRequest
+	(*ReprovisionPhoneResponse)(nil),           // 63: dialtone.inventory.v1.ReprovisionPhoneResponse
+	(*WatchPhonesRequest)(nil),                 // 64: dialtone.inventory.v1.WatchPhonesRequest
+	(*WatchPhonesResponse)(nil),                // 65: dialtone.inventory.v1.WatchPhonesResponse
+	(*User)(nil),                               // 66: dialtone.inventory.v1.User
+	(*CreateUserRequest)(nil),                  // 67: dialtone.inventory.v1.CreateUserRequest
+	(*CreateUserResponse)(nil),                 // 68: dialtone.inventory.v1.CreateUserResponse
+	(*GetUserRequest)(nil),                     // 69: dialtone.inventory.v1.GetUserRequest
+	(*GetUserResponse)(nil),                    // 70: dialtone.inventory.v1.GetUserResponse
+	(*ListUsersRequest)(nil),                   // 71: dialtone.inventory.v1.ListUsersRequest
+	(*ListUsersResponse)(nil),                  // 72: dialtone.inventory.v1.ListUsersResponse
+	(*UpdateUserRequest)(nil),                  // 73: dialtone.inventory.v1.UpdateUserRequest
+	(*UpdateUserResponse)(nil),                 // 74: dialtone.inventory.v1.UpdateUserResponse
+	(*DeleteUserRequest)(nil),                  // 75: dialtone.inventory.v1.DeleteUserRequest
+	(*DeleteUserResponse)(nil),                 // 76: dialtone.inventory.v1.DeleteUserResponse
+	(*AuthenticateUserRequest)(nil),            // 77: dialtone.inventory.v1.AuthenticateUserRequest
+	(*AuthenticateUserResponse)(nil),           // 78: dialtone.inventory.v1.AuthenticateUserResponse
+	(*PreviewProvisioningProfileRequest)(nil),  // 79: dialtone.inventory.v1.PreviewProvisioningProfileRequest
+	(*PreviewProvisioningProfileResponse)(nil), // 80: dialtone.inventory.v1.PreviewProvisioningProfileResponse
+	(*timestamppb.Timestamp)(nil),              // 81: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),              // 82: google.protobuf.FieldMask
+	(*durationpb.Duration)(nil),                // 83: google.protobuf.Duration
+	(v1.Transport)(0),                          // 84: dialtone.provisioning.v1.Transport
+	(v1.Codec)(0),                              // 85: dialtone.provisioning.v1.Codec
+	(v11.RegistrationState)(0),                 // 86: dialtone.rps.v1.RegistrationState
+	(v11.FailureReason)(0),                     // 87: dialtone.rps.v1.FailureReason
+	(*v1.ProvisioningProfile)(nil),             // 88: dialtone.provisioning.v1.ProvisioningProfile
 }
 var file_dialtone_inventory_v1_inventory_proto_depIdxs = []int32{
 	37,  // 0: dialtone.inventory.v1.Tenant.default_settings:type_name -> dialtone.inventory.v1.ProvisioningSettings
-	79,  // 1: dialtone.inventory.v1.Tenant.create_time:type_name -> google.protobuf.Timestamp
-	79,  // 2: dialtone.inventory.v1.Tenant.update_time:type_name -> google.protobuf.Timestamp
+	81,  // 1: dialtone.inventory.v1.Tenant.create_time:type_name -> google.protobuf.Timestamp
+	81,  // 2: dialtone.inventory.v1.Tenant.update_time:type_name -> google.protobuf.Timestamp
 	4,   // 3: dialtone.inventory.v1.CreateTenantRequest.tenant:type_name -> dialtone.inventory.v1.Tenant
 	4,   // 4: dialtone.inventory.v1.CreateTenantResponse.tenant:type_name -> dialtone.inventory.v1.Tenant
 	4,   // 5: dialtone.inventory.v1.GetTenantResponse.tenant:type_name -> dialtone.inventory.v1.Tenant
 	4,   // 6: dialtone.inventory.v1.ListTenantsResponse.tenants:type_name -> dialtone.inventory.v1.Tenant
 	4,   // 7: dialtone.inventory.v1.UpdateTenantRequest.tenant:type_name -> dialtone.inventory.v1.Tenant
-	80,  // 8: dialtone.inventory.v1.UpdateTenantRequest.update_mask:type_name -> google.protobuf.FieldMask
+	82,  // 8: dialtone.inventory.v1.UpdateTenantRequest.update_mask:type_name -> google.protobuf.FieldMask
 	4,   // 9: dialtone.inventory.v1.UpdateTenantResponse.tenant:type_name -> dialtone.inventory.v1.Tenant
-	81,  // 10: dialtone.inventory.v1.SipInterface.registration_expiry:type_name -> google.protobuf.Duration
-	79,  // 11: dialtone.inventory.v1.SipInterface.create_time:type_name -> google.protobuf.Timestamp
-	79,  // 12: dialtone.inventory.v1.SipInterface.update_time:type_name -> google.protobuf.Timestamp
+	83,  // 10: dialtone.inventory.v1.SipInterface.registration_expiry:type_name -> google.protobuf.Duration
+	81,  // 11: dialtone.inventory.v1.SipInterface.create_time:type_name -> google.protobuf.Timestamp
+	81,  // 12: dialtone.inventory.v1.SipInterface.update_time:type_name -> google.protobuf.Timestamp
 	15,  // 13: dialtone.inventory.v1.CreateSipInterfaceRequest.sip_interface:type_name -> dialtone.inventory.v1.SipInterface
 	15,  // 14: dialtone.inventory.v1.CreateSipInterfaceResponse.sip_interface:type_name -> dialtone.inventory.v1.SipInterface
 	15,  // 15: dialtone.inventory.v1.GetSipInterfaceResponse.sip_interface:type_name -> dialtone.inventory.v1.SipInterface
 	15,  // 16: dialtone.inventory.v1.ListSipInterfacesResponse.sip_interfaces:type_name -> dialtone.inventory.v1.SipInterface
 	15,  // 17: dialtone.inventory.v1.UpdateSipInterfaceRequest.sip_interface:type_name -> dialtone.inventory.v1.SipInterface
-	80,  // 18: dialtone.inventory.v1.UpdateSipInterfaceRequest.update_mask:type_name -> google.protobuf.FieldMask
+	82,  // 18: dialtone.inventory.v1.UpdateSipInterfaceRequest.update_mask:type_name -> google.protobuf.FieldMask
 	15,  // 19: dialtone.inventory.v1.UpdateSipInterfaceResponse.sip_interface:type_name -> dialtone.inventory.v1.SipInterface
-	79,  // 20: dialtone.inventory.v1.Extension.create_time:type_name -> google.protobuf.Timestamp
-	79,  // 21: dialtone.inventory.v1.Extension.update_time:type_name -> google.protobuf.Timestamp
+	81,  // 20: dialtone.inventory.v1.Extension.create_time:type_name -> google.protobuf.Timestamp
+	81,  // 21: dialtone.inventory.v1.Extension.update_time:type_name -> google.protobuf.Timestamp
 	26,  // 22: dialtone.inventory.v1.CreateExtensionRequest.extension:type_name -> dialtone.inventory.v1.Extension
 	26,  // 23: dialtone.inventory.v1.CreateExtensionResponse.extension:type_name -> dialtone.inventory.v1.Extension
 	26,  // 24: dialtone.inventory.v1.GetExtensionResponse.extension:type_name -> dialtone.inventory.v1.Extension
 	26,  // 25: dialtone.inventory.v1.ListExtensionsResponse.extensions:type_name -> dialtone.inventory.v1.Extension
 	26,  // 26: dialtone.inventory.v1.UpdateExtensionRequest.extension:type_name -> dialtone.inventory.v1.Extension
-	80,  // 27: dialtone.inventory.v1.UpdateExtensionRequest.update_mask:type_name -> google.protobuf.FieldMask
+	82,  // 27: dialtone.inventory.v1.UpdateExtensionRequest.update_mask:type_name -> google.protobuf.FieldMask
 	26,  // 28: dialtone.inventory.v1.UpdateExtensionResponse.extension:type_name -> dialtone.inventory.v1.Extension
-	82,  // 29: dialtone.inventory.v1.ProvisioningSettings.transport:type_name -> dialtone.provisioning.v1.Transport
-	83,  // 30: dialtone.inventory.v1.ProvisioningSettings.codecs:type_name -> dialtone.provisioning.v1.Codec
-	79,  // 31: dialtone.inventory.v1.ConfigFetch.time:type_name -> google.protobuf.Timestamp
-	84,  // 32: dialtone.inventory.v1.PhoneRpsStatus.state:type_name -> dialtone.rps.v1.RegistrationState
-	85,  // 33: dialtone.inventory.v1.PhoneRpsStatus.failure_reason:type_name -> dialtone.rps.v1.FailureReason
-	79,  // 34: dialtone.inventory.v1.PhoneRpsStatus.update_time:type_name -> google.protobuf.Timestamp
+	84,  // 29: dialtone.inventory.v1.ProvisioningSettings.transport:type_name -> dialtone.provisioning.v1.Transport
+	85,  // 30: dialtone.inventory.v1.ProvisioningSettings.codecs:type_name -> dialtone.provisioning.v1.Codec
+	81,  // 31: dialtone.inventory.v1.ConfigFetch.time:type_name -> google.protobuf.Timestamp
+	86,  // 32: dialtone.inventory.v1.PhoneRpsStatus.state:type_name -> dialtone.rps.v1.RegistrationState
+	87,  // 33: dialtone.inventory.v1.PhoneRpsStatus.failure_reason:type_name -> dialtone.rps.v1.FailureReason
+	81,  // 34: dialtone.inventory.v1.PhoneRpsStatus.update_time:type_name -> google.protobuf.Timestamp
 	0,   // 35: dialtone.inventory.v1.Phone.state:type_name -> dialtone.inventory.v1.PhoneState
 	1,   // 36: dialtone.inventory.v1.Phone.origin:type_name -> dialtone.inventory.v1.PhoneOrigin
 	38,  // 37: dialtone.inventory.v1.Phone.lines:type_name -> dialtone.inventory.v1.PhoneLine
 	37,  // 38: dialtone.inventory.v1.Phone.settings:type_name -> dialtone.inventory.v1.ProvisioningSettings
-	79,  // 39: dialtone.inventory.v1.Phone.first_seen_time:type_name -> google.protobuf.Timestamp
-	79,  // 40: dialtone.inventory.v1.Phone.last_seen_time:type_name -> google.protobuf.Timestamp
+	81,  // 39: dialtone.inventory.v1.Phone.first_seen_time:type_name -> google.protobuf.Timestamp
+	81,  // 40: dialtone.inventory.v1.Phone.last_seen_time:type_name -> google.protobuf.Timestamp
 	39,  // 41: dialtone.inventory.v1.Phone.last_fetch:type_name -> dialtone.inventory.v1.ConfigFetch
-	79,  // 42: dialtone.inventory.v1.Phone.provisioned_time:type_name -> google.protobuf.Timestamp
+	81,  // 42: dialtone.inventory.v1.Phone.provisioned_time:type_name -> google.protobuf.Timestamp
 	40,  // 43: dialtone.inventory.v1.Phone.rps_status:type_name -> dialtone.inventory.v1.PhoneRpsStatus
-	79,  // 44: dialtone.inventory.v1.Phone.create_time:type_name -> google.protobuf.Timestamp
-	79,  // 45: dialtone.inventory.v1.Phone.update_time:type_name -> google.protobuf.Timestamp
+	81,  // 44: dialtone.inventory.v1.Phone.create_time:type_name -> google.protobuf.Timestamp
+	81,  // 45: dialtone.inventory.v1.Phone.update_time:type_name -> google.protobuf.Timestamp
 	41,  // 46: dialtone.inventory.v1.CreatePhoneRequest.phone:type_name -> dialtone.inventory.v1.Phone
 	41,  // 47: dialtone.inventory.v1.CreatePhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
 	41,  // 48: dialtone.inventory.v1.GetPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
 	0,   // 49: dialtone.inventory.v1.ListPhonesRequest.state:type_name -> dialtone.inventory.v1.PhoneState
 	41,  // 50: dialtone.inventory.v1.ListPhonesResponse.phones:type_name -> dialtone.inventory.v1.Phone
 	41,  // 51: dialtone.inventory.v1.UpdatePhoneRequest.phone:type_name -> dialtone.inventory.v1.Phone
-	80,  // 52: dialtone.inventory.v1.UpdatePhoneRequest.update_mask:type_name -> google.protobuf.FieldMask
+	82,  // 52: dialtone.inventory.v1.UpdatePhoneRequest.update_mask:type_name -> google.protobuf.FieldMask
 	41,  // 53: dialtone.inventory.v1.UpdatePhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
 	26,  // 54: dialtone.inventory.v1.AssignPhoneRequest.create_extension:type_name -> dialtone.inventory.v1.Extension
 	37,  // 55: dialtone.inventory.v1.AssignPhoneRequest.settings:type_name -> dialtone.inventory.v1.ProvisioningSettings
 	41,  // 56: dialtone.inventory.v1.AssignPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
 	41,  // 57: dialtone.inventory.v1.UnassignPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	81,  // 58: dialtone.inventory.v1.RotateProvisioningTokenRequest.grace_period:type_name -> google.protobuf.Duration
+	83,  // 58: dialtone.inventory.v1.RotateProvisioningTokenRequest.grace_period:type_name -> google.protobuf.Duration
 	41,  // 59: dialtone.inventory.v1.RotateProvisioningTokenResponse.phone:type_name -> dialtone.inventory.v1.Phone
 	41,  // 60: dialtone.inventory.v1.GetProvisioningUrlResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	86,  // 61: dialtone.inventory.v1.GetProvisioningProfileResponse.profile:type_name -> dialtone.provisioning.v1.ProvisioningProfile
+	88,  // 61: dialtone.inventory.v1.GetProvisioningProfileResponse.profile:type_name -> dialtone.provisioning.v1.ProvisioningProfile
 	0,   // 62: dialtone.inventory.v1.GetProvisioningProfileResponse.state:type_name -> dialtone.inventory.v1.PhoneState
 	41,  // 63: dialtone.inventory.v1.ReprovisionPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
 	2,   // 64: dialtone.inventory.v1.WatchPhonesResponse.change_type:type_name -> dialtone.inventory.v1.PhoneChangeType
 	41,  // 65: dialtone.inventory.v1.WatchPhonesResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	79,  // 66: dialtone.inventory.v1.WatchPhonesResponse.change_time:type_name -> google.protobuf.Timestamp
+	81,  // 66: dialtone.inventory.v1.WatchPhonesResponse.change_time:type_name -> google.protobuf.Timestamp
 	3,   // 67: dialtone.inventory.v1.User.role:type_name -> dialtone.inventory.v1.UserRole
-	79,  // 68: dialtone.inventory.v1.User.create_time:type_name -> google.protobuf.Timestamp
-	79,  // 69: dialtone.inventory.v1.User.update_time:type_name -> google.protobuf.Timestamp
+	81,  // 68: dialtone.inventory.v1.User.create_time:type_name -> google.protobuf.Timestamp
+	81,  // 69: dialtone.inventory.v1.User.update_time:type_name -> google.protobuf.Timestamp
 	66,  // 70: dialtone.inventory.v1.CreateUserRequest.user:type_name -> dialtone.inventory.v1.User
 	66,  // 71: dialtone.inventory.v1.CreateUserResponse.user:type_name -> dialtone.inventory.v1.User
 	66,  // 72: dialtone.inventory.v1.GetUserResponse.user:type_name -> dialtone.inventory.v1.User
 	66,  // 73: dialtone.inventory.v1.ListUsersResponse.users:type_name -> dialtone.inventory.v1.User
 	66,  // 74: dialtone.inventory.v1.UpdateUserRequest.user:type_name -> dialtone.inventory.v1.User
-	80,  // 75: dialtone.inventory.v1.UpdateUserRequest.update_mask:type_name -> google.protobuf.FieldMask
+	82,  // 75: dialtone.inventory.v1.UpdateUserRequest.update_mask:type_name -> google.protobuf.FieldMask
 	66,  // 76: dialtone.inventory.v1.UpdateUserResponse.user:type_name -> dialtone.inventory.v1.User
 	66,  // 77: dialtone.inventory.v1.AuthenticateUserResponse.user:type_name -> dialtone.inventory.v1.User
-	5,   // 78: dialtone.inventory.v1.InventoryService.CreateTenant:input_type -> dialtone.inventory.v1.CreateTenantRequest
-	7,   // 79: dialtone.inventory.v1.InventoryService.GetTenant:input_type -> dialtone.inventory.v1.GetTenantRequest
-	9,   // 80: dialtone.inventory.v1.InventoryService.ListTenants:input_type -> dialtone.inventory.v1.ListTenantsRequest
-	11,  // 81: dialtone.inventory.v1.InventoryService.UpdateTenant:input_type -> dialtone.inventory.v1.UpdateTenantRequest
-	13,  // 82: dialtone.inventory.v1.InventoryService.DeleteTenant:input_type -> dialtone.inventory.v1.DeleteTenantRequest
-	16,  // 83: dialtone.inventory.v1.InventoryService.CreateSipInterface:input_type -> dialtone.inventory.v1.CreateSipInterfaceRequest
-	18,  // 84: dialtone.inventory.v1.InventoryService.GetSipInterface:input_type -> dialtone.inventory.v1.GetSipInterfaceRequest
-	20,  // 85: dialtone.inventory.v1.InventoryService.ListSipInterfaces:input_type -> dialtone.inventory.v1.ListSipInterfacesRequest
-	22,  // 86: dialtone.inventory.v1.InventoryService.UpdateSipInterface:input_type -> dialtone.inventory.v1.UpdateSipInterfaceRequest
-	24,  // 87: dialtone.inventory.v1.InventoryService.DeleteSipInterface:input_type -> dialtone.inventory.v1.DeleteSipInterfaceRequest
-	27,  // 88: dialtone.inventory.v1.InventoryService.CreateExtension:input_type -> dialtone.inventory.v1.CreateExtensionRequest
-	29,  // 89: dialtone.inventory.v1.InventoryService.GetExtension:input_type -> dialtone.inventory.v1.GetExtensionRequest
-	31,  // 90: dialtone.inventory.v1.InventoryService.ListExtensions:input_type -> dialtone.inventory.v1.ListExtensionsRequest
-	33,  // 91: dialtone.inventory.v1.InventoryService.UpdateExtension:input_type -> dialtone.inventory.v1.UpdateExtensionRequest
-	35,  // 92: dialtone.inventory.v1.InventoryService.DeleteExtension:input_type -> dialtone.inventory.v1.DeleteExtensionRequest
-	42,  // 93: dialtone.inventory.v1.InventoryService.CreatePhone:input_type -> dialtone.inventory.v1.CreatePhoneRequest
-	44,  // 94: dialtone.inventory.v1.InventoryService.GetPhone:input_type -> dialtone.inventory.v1.GetPhoneRequest
-	46,  // 95: dialtone.inventory.v1.InventoryService.ListPhones:input_type -> dialtone.inventory.v1.ListPhonesRequest
-	48,  // 96: dialtone.inventory.v1.InventoryService.UpdatePhone:input_type -> dialtone.inventory.v1.UpdatePhoneRequest
-	50,  // 97: dialtone.inventory.v1.InventoryService.DeletePhone:input_type -> dialtone.inventory.v1.DeletePhoneRequest
-	52,  // 98: dialtone.inventory.v1.InventoryService.AssignPhone:input_type -> dialtone.inventory.v1.AssignPhoneRequest
-	54,  // 99: dialtone.inventory.v1.InventoryService.UnassignPhone:input_type -> dialtone.inventory.v1.UnassignPhoneRequest
-	56,  // 100: dialtone.inventory.v1.InventoryService.RotateProvisioningToken:input_type -> dialtone.inventory.v1.RotateProvisioningTokenRequest
-	58,  // 101: dialtone.inventory.v1.InventoryService.GetProvisioningUrl:input_type -> dialtone.inventory.v1.GetProvisioningUrlRequest
-	60,  // 102: dialtone.inventory.v1.InventoryService.GetProvisioningProfile:input_type -> dialtone.inventory.v1.GetProvisioningProfileRequest
-	62,  // 103: dialtone.inventory.v1.InventoryService.ReprovisionPhone:input_type -> dialtone.inventory.v1.ReprovisionPhoneRequest
-	64,  // 104: dialtone.inventory.v1.InventoryService.WatchPhones:input_type -> dialtone.inventory.v1.WatchPhonesRequest
-	67,  // 105: dialtone.inventory.v1.InventoryService.CreateUser:input_type -> dialtone.inventory.v1.CreateUserRequest
-	69,  // 106: dialtone.inventory.v1.InventoryService.GetUser:input_type -> dialtone.inventory.v1.GetUserRequest
-	71,  // 107: dialtone.inventory.v1.InventoryService.ListUsers:input_type -> dialtone.inventory.v1.ListUsersRequest
-	73,  // 108: dialtone.inventory.v1.InventoryService.UpdateUser:input_type -> dialtone.inventory.v1.UpdateUserRequest
-	75,  // 109: dialtone.inventory.v1.InventoryService.DeleteUser:input_type -> dialtone.inventory.v1.DeleteUserRequest
-	77,  // 110: dialtone.inventory.v1.InventoryService.AuthenticateUser:input_type -> dialtone.inventory.v1.AuthenticateUserRequest
-	6,   // 111: dialtone.inventory.v1.InventoryService.CreateTenant:output_type -> dialtone.inventory.v1.CreateTenantResponse
-	8,   // 112: dialtone.inventory.v1.InventoryService.GetTenant:output_type -> dialtone.inventory.v1.GetTenantResponse
-	10,  // 113: dialtone.inventory.v1.InventoryService.ListTenants:output_type -> dialtone.inventory.v1.ListTenantsResponse
-	12,  // 114: dialtone.inventory.v1.InventoryService.UpdateTenant:output_type -> dialtone.inventory.v1.UpdateTenantResponse
-	14,  // 115: dialtone.inventory.v1.InventoryService.DeleteTenant:output_type -> dialtone.inventory.v1.DeleteTenantResponse
-	17,  // 116: dialtone.inventory.v1.InventoryService.CreateSipInterface:output_type -> dialtone.inventory.v1.CreateSipInterfaceResponse
-	19,  // 117: dialtone.inventory.v1.InventoryService.GetSipInterface:output_type -> dialtone.inventory.v1.GetSipInterfaceResponse
-	21,  // 118: dialtone.inventory.v1.InventoryService.ListSipInterfaces:output_type -> dialtone.inventory.v1.ListSipInterfacesResponse
-	23,  // 119: dialtone.inventory.v1.InventoryService.UpdateSipInterface:output_type -> dialtone.inventory.v1.UpdateSipInterfaceResponse
-	25,  // 120: dialtone.inventory.v1.InventoryService.DeleteSipInterface:output_type -> dialtone.inventory.v1.DeleteSipInterfaceResponse
-	28,  // 121: dialtone.inventory.v1.InventoryService.CreateExtension:output_type -> dialtone.inventory.v1.CreateExtensionResponse
-	30,  // 122: dialtone.inventory.v1.InventoryService.GetExtension:output_type -> dialtone.inventory.v1.GetExtensionResponse
-	32,  // 123: dialtone.inventory.v1.InventoryService.ListExtensions:output_type -> dialtone.inventory.v1.ListExtensionsResponse
-	34,  // 124: dialtone.inventory.v1.InventoryService.UpdateExtension:output_type -> dialtone.inventory.v1.UpdateExtensionResponse
-	36,  // 125: dialtone.inventory.v1.InventoryService.DeleteExtension:output_type -> dialtone.inventory.v1.DeleteExtensionResponse
-	43,  // 126: dialtone.inventory.v1.InventoryService.CreatePhone:output_type -> dialtone.inventory.v1.CreatePhoneResponse
-	45,  // 127: dialtone.inventory.v1.InventoryService.GetPhone:output_type -> dialtone.inventory.v1.GetPhoneResponse
-	47,  // 128: dialtone.inventory.v1.InventoryService.ListPhones:output_type -> dialtone.inventory.v1.ListPhonesResponse
-	49,  // 129: dialtone.inventory.v1.InventoryService.UpdatePhone:output_type -> dialtone.inventory.v1.UpdatePhoneResponse
-	51,  // 130: dialtone.inventory.v1.InventoryService.DeletePhone:output_type -> dialtone.inventory.v1.DeletePhoneResponse
-	53,  // 131: dialtone.inventory.v1.InventoryService.AssignPhone:output_type -> dialtone.inventory.v1.AssignPhoneResponse
-	55,  // 132: dialtone.inventory.v1.InventoryService.UnassignPhone:output_type -> dialtone.inventory.v1.UnassignPhoneResponse
-	57,  // 133: dialtone.inventory.v1.InventoryService.RotateProvisioningToken:output_type -> dialtone.inventory.v1.RotateProvisioningTokenResponse
-	59,  // 134: dialtone.inventory.v1.InventoryService.GetProvisioningUrl:output_type -> dialtone.inventory.v1.GetProvisioningUrlResponse
-	61,  // 135: dialtone.inventory.v1.InventoryService.GetProvisioningProfile:output_type -> dialtone.inventory.v1.GetProvisioningProfileResponse
-	63,  // 136: dialtone.inventory.v1.InventoryService.ReprovisionPhone:output_type -> dialtone.inventory.v1.ReprovisionPhoneResponse
-	65,  // 137: dialtone.inventory.v1.InventoryService.WatchPhones:output_type -> dialtone.inventory.v1.WatchPhonesResponse
-	68,  // 138: dialtone.inventory.v1.InventoryService.CreateUser:output_type -> dialtone.inventory.v1.CreateUserResponse
-	70,  // 139: dialtone.inventory.v1.InventoryService.GetUser:output_type -> dialtone.inventory.v1.GetUserResponse
-	72,  // 140: dialtone.inventory.v1.InventoryService.ListUsers:output_type -> dialtone.inventory.v1.ListUsersResponse
-	74,  // 141: dialtone.inventory.v1.InventoryService.UpdateUser:output_type -> dialtone.inventory.v1.UpdateUserResponse
-	76,  // 142: dialtone.inventory.v1.InventoryService.DeleteUser:output_type -> dialtone.inventory.v1.DeleteUserResponse
-	78,  // 143: dialtone.inventory.v1.InventoryService.AuthenticateUser:output_type -> dialtone.inventory.v1.AuthenticateUserResponse
-	111, // [111:144] is the sub-list for method output_type
-	78,  // [78:111] is the sub-list for method input_type
-	78,  // [78:78] is the sub-list for extension type_name
-	78,  // [78:78] is the sub-list for extension extendee
-	0,   // [0:78] is the sub-list for field type_name
+	88,  // 78: dialtone.inventory.v1.PreviewProvisioningProfileResponse.profile:type_name -> dialtone.provisioning.v1.ProvisioningProfile
+	5,   // 79: dialtone.inventory.v1.InventoryService.CreateTenant:input_type -> dialtone.inventory.v1.CreateTenantRequest
+	7,   // 80: dialtone.inventory.v1.InventoryService.GetTenant:input_type -> dialtone.inventory.v1.GetTenantRequest
+	9,   // 81: dialtone.inventory.v1.InventoryService.ListTenants:input_type -> dialtone.inventory.v1.ListTenantsRequest
+	11,  // 82: dialtone.inventory.v1.InventoryService.UpdateTenant:input_type -> dialtone.inventory.v1.UpdateTenantRequest
+	13,  // 83: dialtone.inventory.v1.InventoryService.DeleteTenant:input_type -> dialtone.inventory.v1.DeleteTenantRequest
+	16,  // 84: dialtone.inventory.v1.InventoryService.CreateSipInterface:input_type -> dialtone.inventory.v1.CreateSipInterfaceRequest
+	18,  // 85: dialtone.inventory.v1.InventoryService.GetSipInterface:input_type -> dialtone.inventory.v1.GetSipInterfaceRequest
+	20,  // 86: dialtone.inventory.v1.InventoryService.ListSipInterfaces:input_type -> dialtone.inventory.v1.ListSipInterfacesRequest
+	22,  // 87: dialtone.inventory.v1.InventoryService.UpdateSipInterface:input_type -> dialtone.inventory.v1.UpdateSipInterfaceRequest
+	24,  // 88: dialtone.inventory.v1.InventoryService.DeleteSipInterface:input_type -> dialtone.inventory.v1.DeleteSipInterfaceRequest
+	27,  // 89: dialtone.inventory.v1.InventoryService.CreateExtension:input_type -> dialtone.inventory.v1.CreateExtensionRequest
+	29,  // 90: dialtone.inventory.v1.InventoryService.GetExtension:input_type -> dialtone.inventory.v1.GetExtensionRequest
+	31,  // 91: dialtone.inventory.v1.InventoryService.ListExtensions:input_type -> dialtone.inventory.v1.ListExtensionsRequest
+	33,  // 92: dialtone.inventory.v1.InventoryService.UpdateExtension:input_type -> dialtone.inventory.v1.UpdateExtensionRequest
+	35,  // 93: dialtone.inventory.v1.InventoryService.DeleteExtension:input_type -> dialtone.inventory.v1.DeleteExtensionRequest
+	42,  // 94: dialtone.inventory.v1.InventoryService.CreatePhone:input_type -> dialtone.inventory.v1.CreatePhoneRequest
+	44,  // 95: dialtone.inventory.v1.InventoryService.GetPhone:input_type -> dialtone.inventory.v1.GetPhoneRequest
+	46,  // 96: dialtone.inventory.v1.InventoryService.ListPhones:input_type -> dialtone.inventory.v1.ListPhonesRequest
+	48,  // 97: dialtone.inventory.v1.InventoryService.UpdatePhone:input_type -> dialtone.inventory.v1.UpdatePhoneRequest
+	50,  // 98: dialtone.inventory.v1.InventoryService.DeletePhone:input_type -> dialtone.inventory.v1.DeletePhoneRequest
+	52,  // 99: dialtone.inventory.v1.InventoryService.AssignPhone:input_type -> dialtone.inventory.v1.AssignPhoneRequest
+	54,  // 100: dialtone.inventory.v1.InventoryService.UnassignPhone:input_type -> dialtone.inventory.v1.UnassignPhoneRequest
+	56,  // 101: dialtone.inventory.v1.InventoryService.RotateProvisioningToken:input_type -> dialtone.inventory.v1.RotateProvisioningTokenRequest
+	58,  // 102: dialtone.inventory.v1.InventoryService.GetProvisioningUrl:input_type -> dialtone.inventory.v1.GetProvisioningUrlRequest
+	60,  // 103: dialtone.inventory.v1.InventoryService.GetProvisioningProfile:input_type -> dialtone.inventory.v1.GetProvisioningProfileRequest
+	62,  // 104: dialtone.inventory.v1.InventoryService.ReprovisionPhone:input_type -> dialtone.inventory.v1.ReprovisionPhoneRequest
+	64,  // 105: dialtone.inventory.v1.InventoryService.WatchPhones:input_type -> dialtone.inventory.v1.WatchPhonesRequest
+	67,  // 106: dialtone.inventory.v1.InventoryService.CreateUser:input_type -> dialtone.inventory.v1.CreateUserRequest
+	69,  // 107: dialtone.inventory.v1.InventoryService.GetUser:input_type -> dialtone.inventory.v1.GetUserRequest
+	71,  // 108: dialtone.inventory.v1.InventoryService.ListUsers:input_type -> dialtone.inventory.v1.ListUsersRequest
+	73,  // 109: dialtone.inventory.v1.InventoryService.UpdateUser:input_type -> dialtone.inventory.v1.UpdateUserRequest
+	75,  // 110: dialtone.inventory.v1.InventoryService.DeleteUser:input_type -> dialtone.inventory.v1.DeleteUserRequest
+	77,  // 111: dialtone.inventory.v1.InventoryService.AuthenticateUser:input_type -> dialtone.inventory.v1.AuthenticateUserRequest
+	79,  // 112: dialtone.inventory.v1.InventoryService.PreviewProvisioningProfile:input_type -> dialtone.inventory.v1.PreviewProvisioningProfileRequest
+	6,   // 113: dialtone.inventory.v1.InventoryService.CreateTenant:output_type -> dialtone.inventory.v1.CreateTenantResponse
+	8,   // 114: dialtone.inventory.v1.InventoryService.GetTenant:output_type -> dialtone.inventory.v1.GetTenantResponse
+	10,  // 115: dialtone.inventory.v1.InventoryService.ListTenants:output_type -> dialtone.inventory.v1.ListTenantsResponse
+	12,  // 116: dialtone.inventory.v1.InventoryService.UpdateTenant:output_type -> dialtone.inventory.v1.UpdateTenantResponse
+	14,  // 117: dialtone.inventory.v1.InventoryService.DeleteTenant:output_type -> dialtone.inventory.v1.DeleteTenantResponse
+	17,  // 118: dialtone.inventory.v1.InventoryService.CreateSipInterface:output_type -> dialtone.inventory.v1.CreateSipInterfaceResponse
+	19,  // 119: dialtone.inventory.v1.InventoryService.GetSipInterface:output_type -> dialtone.inventory.v1.GetSipInterfaceResponse
+	21,  // 120: dialtone.inventory.v1.InventoryService.ListSipInterfaces:output_type -> dialtone.inventory.v1.ListSipInterfacesResponse
+	23,  // 121: dialtone.inventory.v1.InventoryService.UpdateSipInterface:output_type -> dialtone.inventory.v1.UpdateSipInterfaceResponse
+	25,  // 122: dialtone.inventory.v1.InventoryService.DeleteSipInterface:output_type -> dialtone.inventory.v1.DeleteSipInterfaceResponse
+	28,  // 123: dialtone.inventory.v1.InventoryService.CreateExtension:output_type -> dialtone.inventory.v1.CreateExtensionResponse
+	30,  // 124: dialtone.inventory.v1.InventoryService.GetExtension:output_type -> dialtone.inventory.v1.GetExtensionResponse
+	32,  // 125: dialtone.inventory.v1.InventoryService.ListExtensions:output_type -> dialtone.inventory.v1.ListExtensionsResponse
+	34,  // 126: dialtone.inventory.v1.InventoryService.UpdateExtension:output_type -> dialtone.inventory.v1.UpdateExtensionResponse
+	36,  // 127: dialtone.inventory.v1.InventoryService.DeleteExtension:output_type -> dialtone.inventory.v1.DeleteExtensionResponse
+	43,  // 128: dialtone.inventory.v1.InventoryService.CreatePhone:output_type -> dialtone.inventory.v1.CreatePhoneResponse
+	45,  // 129: dialtone.inventory.v1.InventoryService.GetPhone:output_type -> dialtone.inventory.v1.GetPhoneResponse
+	47,  // 130: dialtone.inventory.v1.InventoryService.ListPhones:output_type -> dialtone.inventory.v1.ListPhonesResponse
+	49,  // 131: dialtone.inventory.v1.InventoryService.UpdatePhone:output_type -> dialtone.inventory.v1.UpdatePhoneResponse
+	51,  // 132: dialtone.inventory.v1.InventoryService.DeletePhone:output_type -> dialtone.inventory.v1.DeletePhoneResponse
+	53,  // 133: dialtone.inventory.v1.InventoryService.AssignPhone:output_type -> dialtone.inventory.v1.AssignPhoneResponse
+	55,  // 134: dialtone.inventory.v1.InventoryService.UnassignPhone:output_type -> dialtone.inventory.v1.UnassignPhoneResponse
+	57,  // 135: dialtone.inventory.v1.InventoryService.RotateProvisioningToken:output_type -> dialtone.inventory.v1.RotateProvisioningTokenResponse
+	59,  // 136: dialtone.inventory.v1.InventoryService.GetProvisioningUrl:output_type -> dialtone.inventory.v1.GetProvisioningUrlResponse
+	61,  // 137: dialtone.inventory.v1.InventoryService.GetProvisioningProfile:output_type -> dialtone.inventory.v1.GetProvisioningProfileResponse
+	63,  // 138: dialtone.inventory.v1.InventoryService.ReprovisionPhone:output_type -> dialtone.inventory.v1.ReprovisionPhoneResponse
+	65,  // 139: dialtone.inventory.v1.InventoryService.WatchPhones:output_type -> dialtone.inventory.v1.WatchPhonesResponse
+	68,  // 140: dialtone.inventory.v1.InventoryService.CreateUser:output_type -> dialtone.inventory.v1.CreateUserResponse
+	70,  // 141: dialtone.inventory.v1.InventoryService.GetUser:output_type -> dialtone.inventory.v1.GetUserResponse
+	72,  // 142: dialtone.inventory.v1.InventoryService.ListUsers:output_type -> dialtone.inventory.v1.ListUsersResponse
+	74,  // 143: dialtone.inventory.v1.InventoryService.UpdateUser:output_type -> dialtone.inventory.v1.UpdateUserResponse
+	76,  // 144: dialtone.inventory.v1.InventoryService.DeleteUser:output_type -> dialtone.inventory.v1.DeleteUserResponse
+	78,  // 145: dialtone.inventory.v1.InventoryService.AuthenticateUser:output_type -> dialtone.inventory.v1.AuthenticateUserResponse
+	80,  // 146: dialtone.inventory.v1.InventoryService.PreviewProvisioningProfile:output_type -> dialtone.inventory.v1.PreviewProvisioningProfileResponse
+	113, // [113:147] is the sub-list for method output_type
+	79,  // [79:113] is the sub-list for method input_type
+	79,  // [79:79] is the sub-list for extension type_name
+	79,  // [79:79] is the sub-list for extension extendee
+	0,   // [0:79] is the sub-list for field type_name
 }
 
 func init() { file_dialtone_inventory_v1_inventory_proto_init() }
@@ -5246,7 +5346,7 @@ func file_dialtone_inventory_v1_inventory_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dialtone_inventory_v1_inventory_proto_rawDesc), len(file_dialtone_inventory_v1_inventory_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   75,
+			NumMessages:   77,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

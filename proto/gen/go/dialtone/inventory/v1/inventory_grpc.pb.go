@@ -19,39 +19,40 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	InventoryService_CreateTenant_FullMethodName            = "/dialtone.inventory.v1.InventoryService/CreateTenant"
-	InventoryService_GetTenant_FullMethodName               = "/dialtone.inventory.v1.InventoryService/GetTenant"
-	InventoryService_ListTenants_FullMethodName             = "/dialtone.inventory.v1.InventoryService/ListTenants"
-	InventoryService_UpdateTenant_FullMethodName            = "/dialtone.inventory.v1.InventoryService/UpdateTenant"
-	InventoryService_DeleteTenant_FullMethodName            = "/dialtone.inventory.v1.InventoryService/DeleteTenant"
-	InventoryService_CreateSipInterface_FullMethodName      = "/dialtone.inventory.v1.InventoryService/CreateSipInterface"
-	InventoryService_GetSipInterface_FullMethodName         = "/dialtone.inventory.v1.InventoryService/GetSipInterface"
-	InventoryService_ListSipInterfaces_FullMethodName       = "/dialtone.inventory.v1.InventoryService/ListSipInterfaces"
-	InventoryService_UpdateSipInterface_FullMethodName      = "/dialtone.inventory.v1.InventoryService/UpdateSipInterface"
-	InventoryService_DeleteSipInterface_FullMethodName      = "/dialtone.inventory.v1.InventoryService/DeleteSipInterface"
-	InventoryService_CreateExtension_FullMethodName         = "/dialtone.inventory.v1.InventoryService/CreateExtension"
-	InventoryService_GetExtension_FullMethodName            = "/dialtone.inventory.v1.InventoryService/GetExtension"
-	InventoryService_ListExtensions_FullMethodName          = "/dialtone.inventory.v1.InventoryService/ListExtensions"
-	InventoryService_UpdateExtension_FullMethodName         = "/dialtone.inventory.v1.InventoryService/UpdateExtension"
-	InventoryService_DeleteExtension_FullMethodName         = "/dialtone.inventory.v1.InventoryService/DeleteExtension"
-	InventoryService_CreatePhone_FullMethodName             = "/dialtone.inventory.v1.InventoryService/CreatePhone"
-	InventoryService_GetPhone_FullMethodName                = "/dialtone.inventory.v1.InventoryService/GetPhone"
-	InventoryService_ListPhones_FullMethodName              = "/dialtone.inventory.v1.InventoryService/ListPhones"
-	InventoryService_UpdatePhone_FullMethodName             = "/dialtone.inventory.v1.InventoryService/UpdatePhone"
-	InventoryService_DeletePhone_FullMethodName             = "/dialtone.inventory.v1.InventoryService/DeletePhone"
-	InventoryService_AssignPhone_FullMethodName             = "/dialtone.inventory.v1.InventoryService/AssignPhone"
-	InventoryService_UnassignPhone_FullMethodName           = "/dialtone.inventory.v1.InventoryService/UnassignPhone"
-	InventoryService_RotateProvisioningToken_FullMethodName = "/dialtone.inventory.v1.InventoryService/RotateProvisioningToken"
-	InventoryService_GetProvisioningUrl_FullMethodName      = "/dialtone.inventory.v1.InventoryService/GetProvisioningUrl"
-	InventoryService_GetProvisioningProfile_FullMethodName  = "/dialtone.inventory.v1.InventoryService/GetProvisioningProfile"
-	InventoryService_ReprovisionPhone_FullMethodName        = "/dialtone.inventory.v1.InventoryService/ReprovisionPhone"
-	InventoryService_WatchPhones_FullMethodName             = "/dialtone.inventory.v1.InventoryService/WatchPhones"
-	InventoryService_CreateUser_FullMethodName              = "/dialtone.inventory.v1.InventoryService/CreateUser"
-	InventoryService_GetUser_FullMethodName                 = "/dialtone.inventory.v1.InventoryService/GetUser"
-	InventoryService_ListUsers_FullMethodName               = "/dialtone.inventory.v1.InventoryService/ListUsers"
-	InventoryService_UpdateUser_FullMethodName              = "/dialtone.inventory.v1.InventoryService/UpdateUser"
-	InventoryService_DeleteUser_FullMethodName              = "/dialtone.inventory.v1.InventoryService/DeleteUser"
-	InventoryService_AuthenticateUser_FullMethodName        = "/dialtone.inventory.v1.InventoryService/AuthenticateUser"
+	InventoryService_CreateTenant_FullMethodName               = "/dialtone.inventory.v1.InventoryService/CreateTenant"
+	InventoryService_GetTenant_FullMethodName                  = "/dialtone.inventory.v1.InventoryService/GetTenant"
+	InventoryService_ListTenants_FullMethodName                = "/dialtone.inventory.v1.InventoryService/ListTenants"
+	InventoryService_UpdateTenant_FullMethodName               = "/dialtone.inventory.v1.InventoryService/UpdateTenant"
+	InventoryService_DeleteTenant_FullMethodName               = "/dialtone.inventory.v1.InventoryService/DeleteTenant"
+	InventoryService_CreateSipInterface_FullMethodName         = "/dialtone.inventory.v1.InventoryService/CreateSipInterface"
+	InventoryService_GetSipInterface_FullMethodName            = "/dialtone.inventory.v1.InventoryService/GetSipInterface"
+	InventoryService_ListSipInterfaces_FullMethodName          = "/dialtone.inventory.v1.InventoryService/ListSipInterfaces"
+	InventoryService_UpdateSipInterface_FullMethodName         = "/dialtone.inventory.v1.InventoryService/UpdateSipInterface"
+	InventoryService_DeleteSipInterface_FullMethodName         = "/dialtone.inventory.v1.InventoryService/DeleteSipInterface"
+	InventoryService_CreateExtension_FullMethodName            = "/dialtone.inventory.v1.InventoryService/CreateExtension"
+	InventoryService_GetExtension_FullMethodName               = "/dialtone.inventory.v1.InventoryService/GetExtension"
+	InventoryService_ListExtensions_FullMethodName             = "/dialtone.inventory.v1.InventoryService/ListExtensions"
+	InventoryService_UpdateExtension_FullMethodName            = "/dialtone.inventory.v1.InventoryService/UpdateExtension"
+	InventoryService_DeleteExtension_FullMethodName            = "/dialtone.inventory.v1.InventoryService/DeleteExtension"
+	InventoryService_CreatePhone_FullMethodName                = "/dialtone.inventory.v1.InventoryService/CreatePhone"
+	InventoryService_GetPhone_FullMethodName                   = "/dialtone.inventory.v1.InventoryService/GetPhone"
+	InventoryService_ListPhones_FullMethodName                 = "/dialtone.inventory.v1.InventoryService/ListPhones"
+	InventoryService_UpdatePhone_FullMethodName                = "/dialtone.inventory.v1.InventoryService/UpdatePhone"
+	InventoryService_DeletePhone_FullMethodName                = "/dialtone.inventory.v1.InventoryService/DeletePhone"
+	InventoryService_AssignPhone_FullMethodName                = "/dialtone.inventory.v1.InventoryService/AssignPhone"
+	InventoryService_UnassignPhone_FullMethodName              = "/dialtone.inventory.v1.InventoryService/UnassignPhone"
+	InventoryService_RotateProvisioningToken_FullMethodName    = "/dialtone.inventory.v1.InventoryService/RotateProvisioningToken"
+	InventoryService_GetProvisioningUrl_FullMethodName         = "/dialtone.inventory.v1.InventoryService/GetProvisioningUrl"
+	InventoryService_GetProvisioningProfile_FullMethodName     = "/dialtone.inventory.v1.InventoryService/GetProvisioningProfile"
+	InventoryService_ReprovisionPhone_FullMethodName           = "/dialtone.inventory.v1.InventoryService/ReprovisionPhone"
+	InventoryService_WatchPhones_FullMethodName                = "/dialtone.inventory.v1.InventoryService/WatchPhones"
+	InventoryService_CreateUser_FullMethodName                 = "/dialtone.inventory.v1.InventoryService/CreateUser"
+	InventoryService_GetUser_FullMethodName                    = "/dialtone.inventory.v1.InventoryService/GetUser"
+	InventoryService_ListUsers_FullMethodName                  = "/dialtone.inventory.v1.InventoryService/ListUsers"
+	InventoryService_UpdateUser_FullMethodName                 = "/dialtone.inventory.v1.InventoryService/UpdateUser"
+	InventoryService_DeleteUser_FullMethodName                 = "/dialtone.inventory.v1.InventoryService/DeleteUser"
+	InventoryService_AuthenticateUser_FullMethodName           = "/dialtone.inventory.v1.InventoryService/AuthenticateUser"
+	InventoryService_PreviewProvisioningProfile_FullMethodName = "/dialtone.inventory.v1.InventoryService/PreviewProvisioningProfile"
 )
 
 // InventoryServiceClient is the client API for InventoryService service.
@@ -127,6 +128,10 @@ type InventoryServiceClient interface {
 	// with its service token). A wrong password and an unknown user give the
 	// same Unauthenticated error.
 	AuthenticateUser(ctx context.Context, in *AuthenticateUserRequest, opts ...grpc.CallOption) (*AuthenticateUserResponse, error)
+	// The phone's profile as GetProvisioningProfile would give it, with every
+	// secret (SIP and web passwords, the token in the URL) replaced by
+	// "********" (admin only): the console's template preview.
+	PreviewProvisioningProfile(ctx context.Context, in *PreviewProvisioningProfileRequest, opts ...grpc.CallOption) (*PreviewProvisioningProfileResponse, error)
 }
 
 type inventoryServiceClient struct {
@@ -476,6 +481,16 @@ func (c *inventoryServiceClient) AuthenticateUser(ctx context.Context, in *Authe
 	return out, nil
 }
 
+func (c *inventoryServiceClient) PreviewProvisioningProfile(ctx context.Context, in *PreviewProvisioningProfileRequest, opts ...grpc.CallOption) (*PreviewProvisioningProfileResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PreviewProvisioningProfileResponse)
+	err := c.cc.Invoke(ctx, InventoryService_PreviewProvisioningProfile_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // InventoryServiceServer is the server API for InventoryService service.
 // All implementations must embed UnimplementedInventoryServiceServer
 // for forward compatibility.
@@ -549,6 +564,10 @@ type InventoryServiceServer interface {
 	// with its service token). A wrong password and an unknown user give the
 	// same Unauthenticated error.
 	AuthenticateUser(context.Context, *AuthenticateUserRequest) (*AuthenticateUserResponse, error)
+	// The phone's profile as GetProvisioningProfile would give it, with every
+	// secret (SIP and web passwords, the token in the URL) replaced by
+	// "********" (admin only): the console's template preview.
+	PreviewProvisioningProfile(context.Context, *PreviewProvisioningProfileRequest) (*PreviewProvisioningProfileResponse, error)
 	mustEmbedUnimplementedInventoryServiceServer()
 }
 
@@ -657,6 +676,9 @@ func (UnimplementedInventoryServiceServer) DeleteUser(context.Context, *DeleteUs
 }
 func (UnimplementedInventoryServiceServer) AuthenticateUser(context.Context, *AuthenticateUserRequest) (*AuthenticateUserResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method AuthenticateUser not implemented")
+}
+func (UnimplementedInventoryServiceServer) PreviewProvisioningProfile(context.Context, *PreviewProvisioningProfileRequest) (*PreviewProvisioningProfileResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PreviewProvisioningProfile not implemented")
 }
 func (UnimplementedInventoryServiceServer) mustEmbedUnimplementedInventoryServiceServer() {}
 func (UnimplementedInventoryServiceServer) testEmbeddedByValue()                          {}
@@ -1266,6 +1288,24 @@ func _InventoryService_AuthenticateUser_Handler(srv interface{}, ctx context.Con
 	return interceptor(ctx, in, info, handler)
 }
 
+func _InventoryService_PreviewProvisioningProfile_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PreviewProvisioningProfileRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(InventoryServiceServer).PreviewProvisioningProfile(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: InventoryService_PreviewProvisioningProfile_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(InventoryServiceServer).PreviewProvisioningProfile(ctx, req.(*PreviewProvisioningProfileRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // InventoryService_ServiceDesc is the grpc.ServiceDesc for InventoryService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1400,6 +1440,10 @@ var InventoryService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "AuthenticateUser",
 			Handler:    _InventoryService_AuthenticateUser_Handler,
+		},
+		{
+			MethodName: "PreviewProvisioningProfile",
+			Handler:    _InventoryService_PreviewProvisioningProfile_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
