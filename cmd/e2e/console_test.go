@@ -294,7 +294,14 @@ func TestConsoleBrowser(t *testing.T) {
 	}
 	b.labelled("import")
 	b.shot("import")
-	b.run("templates", chromedp.Navigate(base+"/templates"), chromedp.WaitVisible(chromedp.CSS("main h2")))
+	b.run("templates", chromedp.Navigate(base+"/templates"), chromedp.WaitVisible(chromedp.CSS("#preview-form")),
+		chromedp.SetValue(chromedp.CSS("#phone"), pnpMAC), chromedp.Click(chromedp.CSS("#preview")),
+		chromedp.WaitVisible(chromedp.CSS("#preview-content")))
+	preview := get(b, "preview", chromedp.Text(chromedp.CSS("#preview-content")))
+	if !strings.Contains(preview, "********") || strings.Contains(preview, "sip-pw-console-Zq9") || strings.Contains(preview, "web-pw-console-Xk7") {
+		t.Errorf("template preview does not mask the secrets:\n%s", preview)
+	}
+	b.labelled("templates")
 	b.shotOf("templates", chromedp.CaptureScreenshot())
 	b.run("phone width", chromedp.EmulateViewport(390, 844), chromedp.Navigate(base+"/phones"), chromedp.WaitVisible(chromedp.CSS("#phone-rows")))
 	if eval[bool](b, `document.documentElement.scrollWidth > window.innerWidth + 1`) {

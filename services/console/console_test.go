@@ -244,3 +244,36 @@ func TestAddPhoneRevealAndEvents(t *testing.T) {
 		t.Fatalf("no event for the new phone: %v", lines.Err())
 	}
 }
+
+// TestTemplatePreview: a phone's file rendered by config-renderer from the
+// masked profile inventory composes: the settings are there, no secret is.
+func TestTemplatePreview(t *testing.T) {
+	s := newStack(t)
+	b := s.browser()
+	b.login("root", "pw-root-123")
+	b.get("/phones/new")
+	if r := b.post("/phones/new", "mac", "001565aabbdd", "model", "yealink/T54W", "extension", "new", "number", "302",
+		"sip_password", "sip-secret-302", "web_password", "web-secret-302", "time_zone", "Europe/Berlin"); r.code != http.StatusSeeOther {
+		t.Fatalf("add phone: %d %s", r.code, r.body)
+	}
+	r := b.get("/templates?phone=001565aabbdd")
+	if r.code != http.StatusOK || !strings.Contains(r.body, `id="preview-content"`) || !strings.Contains(r.body, "********") {
+		t.Fatalf("preview: %d\n%s", r.code, r.body)
+	}
+	for _, secret := range []string{"sip-secret-302", "web-secret-302"} {
+		if strings.Contains(r.body, secret) {
+			t.Errorf("the preview shows a secret (%s)", secret)
+		}
+	}
+	if strings.Count(r.body, "/p/") != strings.Count(r.body, "/p/********") {
+		t.Error("the preview shows a provisioning token")
+	}
+	if !strings.Contains(r.body, "302") {
+		t.Error("the preview lacks the extension")
+	}
+	ro := s.browser()
+	ro.login("viewer", "pw-viewer-123")
+	if r := ro.get("/templates?phone=001565aabbdd"); strings.Contains(r.body, "preview-content") {
+		t.Error("a readonly user got a preview")
+	}
+}

@@ -762,6 +762,13 @@ func (c *Console) deleteInterface(w http.ResponseWriter, r *http.Request, ss *se
 type templatesData struct {
 	Set    *rendererv1.TemplateSet
 	Models []vendorModels
+	// Preview of one file for one phone (?phone=MAC&file=NAME).
+	Phones  []row
+	Phone   string
+	File    string
+	Files   []string
+	Content string
+	Type    string
 }
 
 func (c *Console) templatesPage(w http.ResponseWriter, r *http.Request, ss *session) {
@@ -783,8 +790,57 @@ func (c *Console) templatesPage(w http.ResponseWriter, r *http.Request, ss *sess
 			d.Models[len(d.Models)-1].Models = append(d.Models[len(d.Models)-1].Models, m)
 		}
 	}
+	c.preview(ctx, r, ss, p, &d)
 	p.Data = d
 	c.views.render(w, http.StatusOK, "templates", p)
+}
+
+// preview renders one file of a phone with every secret masked: inventory
+// composes the profile with passwords and token replaced
+// (PreviewProvisioningProfile), config-renderer renders it. Admins only.
+func (c *Console) preview(ctx context.Context, r *http.Request, ss *session, p *page, d *templatesData) {
+	if !ss.admin() {
+		return
+	}
+	if phones, err := c.listPhones(ctx, ss); err == nil {
+		for _, ph := range phones {
+			d.Phones = append(d.Phones, phoneRow(ph))
+		}
+	}
+	q := r.URL.Query()
+	if q.Get("phone") == "" {
+		return
+	}
+	mac, err := macaddr.Parse(q.Get("phone"))
+	if err != nil {
+		p.Fields["phone"] = "not a MAC address"
+		return
+	}
+	d.Phone, d.File = mac, strings.TrimSpace(q.Get("file"))
+	ph, err := c.loadPhone(ctx, ss, mac)
+	if err != nil {
+		p.Fields["phone"] = status.Convert(err).Message()
+		return
+	}
+	if m, err := c.d.Renderer.GetModel(ctx, &rendererv1.GetModelRequest{Name: "vendors/" + ph.GetVendor() + "/models/" + ph.GetModel()}); err == nil {
+		for _, pat := range m.GetModel().GetFilePatterns() {
+			d.Files = append(d.Files, strings.NewReplacer("{mac}", mac, "{MAC}", strings.ToUpper(mac)).Replace(pat))
+		}
+	}
+	if d.File == "" && len(d.Files) > 0 {
+		d.File = d.Files[len(d.Files)-1]
+	}
+	prof, err := c.d.Inventory.PreviewProvisioningProfile(ctx, &inventoryv1.PreviewProvisioningProfileRequest{Name: "phones/" + mac})
+	if err != nil {
+		p.Fields["phone"] = status.Convert(err).Message()
+		return
+	}
+	out, err := c.d.Renderer.RenderFile(ctx, &rendererv1.RenderFileRequest{Profile: prof.GetProfile(), FileName: d.File})
+	if err != nil {
+		p.Fields["file"] = status.Convert(err).Message()
+		return
+	}
+	d.Content, d.Type = string(out.GetContent()), out.GetContentType()
 }
 
 var errNoRows = errors.New("the file has no rows")
