@@ -277,3 +277,33 @@ func TestTemplatePreview(t *testing.T) {
 		t.Error("a readonly user got a preview")
 	}
 }
+
+// TestTenantSwitch: an unlimited user switches the tenant its extensions
+// page works on; the switch needs the CSRF token.
+func TestTenantSwitch(t *testing.T) {
+	s := newStack(t)
+	if _, err := s.inv.CreateTenant(context.Background(), &inventoryv1.CreateTenantRequest{TenantId: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.inv.CreateExtension(context.Background(), &inventoryv1.CreateExtensionRequest{Parent: "tenants/acme",
+		Extension: &inventoryv1.Extension{Number: "777", SipPassword: "pw-777"}}); err != nil {
+		t.Fatal(err)
+	}
+	b := s.browser()
+	b.login("viewer", "pw-viewer-123")
+	if r := b.get("/extensions"); !strings.Contains(r.body, `id="tenant-choice"`) || strings.Contains(r.body, "ext-777") {
+		t.Fatalf("before the switch: %d", r.code)
+	}
+	if r := b.do(http.MethodPost, "/tenant", url.Values{"tenant": {"acme"}, "next": {"/extensions"}}); r.code != http.StatusForbidden {
+		t.Fatalf("switch without CSRF: %d", r.code)
+	}
+	if r := b.post("/tenant", "tenant", "acme", "next", "/extensions"); r.code != http.StatusSeeOther || r.h.Get("Location") != "/extensions" {
+		t.Fatalf("switch: %d %s", r.code, r.h.Get("Location"))
+	}
+	if r := b.get("/extensions"); !strings.Contains(r.body, "ext-777") || !strings.Contains(r.body, "tenant acme") {
+		t.Fatalf("after the switch the page shows another tenant")
+	}
+	if r := b.post("/tenant", "tenant", "nope"); r.code != http.StatusNotFound {
+		t.Fatalf("switch to a missing tenant: %d", r.code)
+	}
+}

@@ -30,8 +30,9 @@ type authed func(w http.ResponseWriter, r *http.Request, ss *session)
 
 // access levels of a route.
 const (
-	read  = iota // any logged-in user, GET
-	write        // admin users, POST with the CSRF token
+	read   = iota // any logged-in user, GET
+	write         // admin users, POST with the CSRF token
+	choose        // any logged-in user, POST with the CSRF token (changes only the session)
 )
 
 func (c *Console) routes() http.Handler {
@@ -61,6 +62,7 @@ func (c *Console) routes() http.Handler {
 	mux.Handle("GET /import", c.auth(read, c.importPage))
 	mux.Handle("POST /import", c.auth(write, c.importCSV))
 	mux.Handle("GET /templates", c.auth(read, c.templatesPage))
+	mux.Handle("POST /tenant", c.auth(choose, c.chooseTenant))
 	return c.securityHeaders(mux)
 }
 
@@ -77,14 +79,14 @@ func (c *Console) auth(level int, h authed) http.Handler {
 			http.Error(w, "log in first", http.StatusUnauthorized)
 			return
 		}
-		if level == write {
+		if level != read {
 			r.Body = http.MaxBytesReader(w, r.Body, 2<<20)
 			if !csrfOK(r, ss) {
 				c.log.Warn("console request refused: CSRF token missing or wrong", "user", ss.user, "path", r.URL.Path)
 				http.Error(w, "Forbidden: the form's CSRF token is missing or wrong. Reload the page and try again.", http.StatusForbidden)
 				return
 			}
-			if !ss.admin() {
+			if level == write && !ss.admin() {
 				http.Error(w, "Forbidden: your account is read-only.", http.StatusForbidden)
 				return
 			}
@@ -97,17 +99,49 @@ func (c *Console) newPage(r *http.Request, ss *session, title, nav string) *page
 	p := &page{Title: title, Nav: nav, Secure: c.browserSecure(), Now: c.now(), Fields: map[string]string{}, Form: map[string]string{}}
 	if ss != nil {
 		p.User, p.Role, p.Tenant, p.CSRF, p.Admin = ss.user, ss.role, c.tenantOf(ss), ss.csrf, ss.admin()
+		p.Path = r.URL.RequestURI()
+		if ss.tenant == "" && ss.loggedIn() {
+			ctx, cancel := c.ctx(r)
+			if resp, err := c.d.Inventory.ListTenants(ctx, &inventoryv1.ListTenantsRequest{PageSize: 1000}); err == nil {
+				for _, t := range resp.GetTenants() {
+					p.Tenants = append(p.Tenants, strings.TrimPrefix(t.GetName(), "tenants/"))
+				}
+			}
+			cancel()
+		}
 	}
 	p.Flash = r.URL.Query().Get("flash")
 	return p
 }
 
-// tenantOf is the tenant whose extensions and interfaces the user works on.
+// tenantOf is the tenant whose extensions and interfaces the user works on:
+// its own, or the one an unlimited user chose (the default at first).
 func (c *Console) tenantOf(ss *session) string {
-	if ss.tenant != "" {
+	switch {
+	case ss.tenant != "":
 		return ss.tenant
+	case ss.work != "":
+		return ss.work
 	}
 	return c.cfg.DefaultTenant
+}
+
+// chooseTenant switches an unlimited user's working tenant (any user may:
+// it changes what the pages show, not the inventory).
+func (c *Console) chooseTenant(w http.ResponseWriter, r *http.Request, ss *session) {
+	t := strings.TrimPrefix(r.PostFormValue("tenant"), "tenants/")
+	if ss.tenant != "" {
+		http.Error(w, "Forbidden: your account is limited to its tenant.", http.StatusForbidden)
+		return
+	}
+	ctx, cancel := c.ctx(r)
+	defer cancel()
+	if _, err := c.d.Inventory.GetTenant(ctx, &inventoryv1.GetTenantRequest{Name: "tenants/" + t}); err != nil {
+		http.Error(w, status.Convert(err).Message(), httpStatus(err))
+		return
+	}
+	c.sessions.setWork(ss.id, t)
+	http.Redirect(w, r, safeNext(r.PostFormValue("next")), http.StatusSeeOther)
 }
 
 func (c *Console) ctx(r *http.Request) (context.Context, context.CancelFunc) {

@@ -26,6 +26,7 @@ type session struct {
 	user    string // "" before login
 	role    string
 	tenant  string // tenant id the user is limited to; "" for every tenant
+	work    string // tenant an unlimited user chose to work on ("": the default)
 	created time.Time
 	seen    time.Time
 }
@@ -79,6 +80,15 @@ func (s *sessions) create(user, role, tenant string) *session {
 	s.mu.Unlock()
 	c := *ss
 	return &c
+}
+
+// setWork records the tenant an unlimited user works on.
+func (s *sessions) setWork(id, tenant string) {
+	s.mu.Lock()
+	if ss := s.m[id]; ss != nil {
+		ss.work = tenant
+	}
+	s.mu.Unlock()
 }
 
 func (s *sessions) delete(id string) {

@@ -103,19 +103,22 @@ func loadViews() (*views, error) {
 
 // page is what every page template gets.
 type page struct {
-	Title   string
-	Nav     string
-	User    string
-	Role    string
-	Tenant  string
-	CSRF    string
-	Admin   bool
-	Flash   string
-	Error   string
-	Fields  map[string]string // field errors, by form field name
-	Form    map[string]string // submitted values, to show again
-	Data    any
-	Secure  bool
+	Title  string
+	Nav    string
+	User   string
+	Role   string
+	Tenant string
+	CSRF   string
+	Admin  bool
+	Flash  string
+	Error  string
+	Fields map[string]string // field errors, by form field name
+	Form   map[string]string // submitted values, to show again
+	Data   any
+	Secure bool
+	// Tenants an unlimited user may switch to; Path is where to come back.
+	Tenants []string
+	Path    string
 	Now     time.Time
 	Version string
 }
