@@ -19,6 +19,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
 	rendererv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/renderer/v1"
 	rpsv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/rps/v1"
@@ -51,6 +53,8 @@ type Deps struct {
 	Logger    *slog.Logger
 	Inventory inventoryv1.InventoryServiceClient
 	Renderer  rendererv1.ConfigRendererServiceClient
+	// Registerer receives the dialtone_console_* metrics (nil: none).
+	Registerer prometheus.Registerer
 	// Rps may be nil (no RPS status shown).
 	Rps rpsv1.RedirectServiceClient
 	// TLS, when set, is the server's TLS configuration (a self-signed
@@ -70,6 +74,7 @@ type Console struct {
 	throttle *throttle
 	views    *views
 	hub      *hub
+	m        *metrics
 	handler  http.Handler
 
 	mu   sync.Mutex
@@ -101,8 +106,12 @@ func New(cfg Config, d Deps) (*Console, error) {
 	if err != nil {
 		return nil, err
 	}
+	m, err := newMetrics(d.Registerer)
+	if err != nil {
+		return nil, err
+	}
 	c := &Console{
-		cfg: cfg, d: d, log: d.Logger, now: d.Now, views: v, up: make(chan struct{}),
+		cfg: cfg, d: d, log: d.Logger, now: d.Now, views: v, m: m, up: make(chan struct{}),
 		sessions: newSessions(cfg.SessionTTL, cfg.SessionMaxAge, d.Now),
 		throttle: newThrottle(d.Now),
 	}

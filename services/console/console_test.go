@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
 )
 
@@ -103,6 +105,15 @@ func TestLoginThrottle(t *testing.T) {
 	s.now.Add(2 * time.Second)
 	if r := b.login("root", "pw-root-123"); r.code != http.StatusSeeOther {
 		t.Fatalf("after the lock-out: %d", r.code)
+	}
+	want := `# HELP dialtone_console_logins_total Console logins by result: ok, failed (unknown user, wrong password, disabled), throttled.
+# TYPE dialtone_console_logins_total counter
+dialtone_console_logins_total{result="failed"} 5
+dialtone_console_logins_total{result="ok"} 1
+dialtone_console_logins_total{result="throttled"} 1
+`
+	if err := testutil.GatherAndCompare(s.reg, strings.NewReader(want), "dialtone_console_logins_total"); err != nil {
+		t.Error(err)
 	}
 }
 

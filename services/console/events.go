@@ -138,6 +138,8 @@ func (c *Console) handleEvents(w http.ResponseWriter, r *http.Request, ss *sessi
 	}
 	backlog, ch, cancel := c.hub.subscribe(since, replay)
 	defer cancel()
+	c.m.streams.Inc()
+	defer c.m.streams.Dec()
 	send := func(ev *inventoryv1.WatchPhonesResponse) {
 		p := ev.GetPhone()
 		if !userSeesPhone(ss, p) {

@@ -83,10 +83,12 @@ func (c *Console) auth(level int, h authed) http.Handler {
 			r.Body = http.MaxBytesReader(w, r.Body, 2<<20)
 			if !csrfOK(r, ss) {
 				c.log.Warn("console request refused: CSRF token missing or wrong", "user", ss.user, "path", r.URL.Path)
+				c.m.refused.WithLabelValues("csrf").Inc()
 				http.Error(w, "Forbidden: the form's CSRF token is missing or wrong. Reload the page and try again.", http.StatusForbidden)
 				return
 			}
 			if level == write && !ss.admin() {
+				c.m.refused.WithLabelValues("readonly").Inc()
 				http.Error(w, "Forbidden: your account is read-only.", http.StatusForbidden)
 				return
 			}
@@ -198,6 +200,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	if d := c.throttle.wait(keyUser, keyIP); d > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int(d.Seconds())+1))
 		p.Error = fmt.Sprintf("Too many failed logins. Try again in %d s.", int(d.Seconds())+1)
+		c.m.logins.WithLabelValues("throttled").Inc()
 		c.views.render(w, http.StatusTooManyRequests, "login", p)
 		return
 	}
@@ -207,6 +210,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		if st, _ := status.FromError(err); st.Code() == codes.Unauthenticated || st.Code() == codes.InvalidArgument {
 			c.throttle.fail(keyUser, keyIP)
+			c.m.logins.WithLabelValues("failed").Inc()
 			c.log.Info("console login failed", "user", user, "client", clientIP(r))
 			p.Error = "Unknown user or wrong password."
 			c.views.render(w, http.StatusUnauthorized, "login", p)
@@ -218,6 +222,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.throttle.success(keyUser)
+	c.m.logins.WithLabelValues("ok").Inc()
 	u := resp.GetUser()
 	role := roleReadOnly
 	if u.GetRole() == inventoryv1.UserRole_USER_ROLE_ADMIN {
@@ -542,6 +547,7 @@ func (c *Console) revealURL(w http.ResponseWriter, r *http.Request, ss *session)
 		http.Error(w, status.Convert(err).Message(), httpStatus(err))
 		return
 	}
+	c.m.reveals.Inc()
 	c.log.Info("console: provisioning URL revealed", "user", ss.user, "phone", mac, "client", clientIP(r), "bootstrap", resp.GetBootstrap())
 	out, err := c.views.fragment("reveal", map[string]any{"URL": resp.GetUrl(), "Bootstrap": resp.GetBootstrap()})
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
@@ -44,6 +45,7 @@ type stack struct {
 	srv  *httptest.Server
 	logs *logtest.Buffer
 	now  *clock
+	reg  *prometheus.Registry
 }
 
 // clock is the console's clock, moved by tests (session expiry, throttle).
@@ -112,7 +114,8 @@ func newStack(t *testing.T) *stack {
 		}
 	}
 	s := &stack{t: t, inv: inventoryv1.NewInventoryServiceClient(conn), logs: &logtest.Buffer{}, now: &clock{t: time.Now()}}
-	con, err := console.New(console.Config{Addr: "127.0.0.1:0"}, console.Deps{
+	s.reg = prometheus.NewRegistry()
+	con, err := console.New(console.Config{Addr: "127.0.0.1:0"}, console.Deps{Registerer: s.reg,
 		Logger: slog.New(slog.NewJSONHandler(s.logs, nil)), Inventory: s.inv,
 		Renderer: rendererv1.NewConfigRendererServiceClient(conn), Now: s.now.Now,
 	})

@@ -23,6 +23,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
@@ -75,7 +76,7 @@ const (
 // consoleRunner returns the console's lifecycle function: it serves the
 // console and, once inventory answers, makes the first admin when there is
 // no console user yet and prints how to log in.
-func consoleRunner(cfg ConsoleConfig, dataDir, publicHost string, conn *grpc.ClientConn, logger *slog.Logger, out io.Writer) (func(context.Context) error, error) {
+func consoleRunner(cfg ConsoleConfig, dataDir, publicHost string, conn *grpc.ClientConn, reg prometheus.Registerer, logger *slog.Logger, out io.Writer) (func(context.Context) error, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -100,7 +101,7 @@ func consoleRunner(cfg ConsoleConfig, dataDir, publicHost string, conn *grpc.Cli
 	inv := inventoryv1.NewInventoryServiceClient(conn)
 	con, err := console.New(console.Config{Addr: cfg.Addr, Insecure: cfg.InsecureHTTP}, console.Deps{
 		Logger: logger, Inventory: inv, Renderer: rendererv1.NewConfigRendererServiceClient(conn),
-		Rps: rpsv1.NewRedirectServiceClient(conn), TLS: tcfg,
+		Rps: rpsv1.NewRedirectServiceClient(conn), TLS: tcfg, Registerer: reg,
 	})
 	if err != nil {
 		return nil, err

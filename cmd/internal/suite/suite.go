@@ -343,7 +343,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) er
 	g.Add("provision-http", edge.Run)
 	g.Add("pnp-listener", pnp.Run)
 	if cfg.Console.Addr != "" {
-		runConsole, err := consoleRunner(cfg.Console, cfg.DataDir, publicHost, conns["console"], logger.With("service", "console"), out)
+		runConsole, err := consoleRunner(cfg.Console, cfg.DataDir, publicHost, conns["console"], serviceReg("console"), logger.With("service", "console"), out)
 		if err != nil {
 			grpcLis.Close()
 			return err

@@ -75,11 +75,12 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 		defer rpsConn.Close()
 		deps.Rps = rpsv1.NewRedirectServiceClient(rpsConn)
 	}
+	reg := servicecmd.Registry()
+	deps.Registerer = reg
 	con, err := console.New(cfg.Console(), deps)
 	if err != nil {
 		return err
 	}
-	reg := servicecmd.Registry()
 	ready := func() error {
 		if con.Addr() == nil {
 			return errors.New("not listening yet")
