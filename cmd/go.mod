@@ -3,9 +3,11 @@ module github.com/dialtone-voip/dialtone/cmd
 go 1.26.0
 
 require (
+	github.com/chromedp/chromedp v0.23.1
 	github.com/dialtone-voip/dialtone/platform v0.0.0
 	github.com/dialtone-voip/dialtone/proto v0.0.0
 	github.com/dialtone-voip/dialtone/services/config-renderer v0.0.0
+	github.com/dialtone-voip/dialtone/services/console v0.0.0
 	github.com/dialtone-voip/dialtone/services/inventory v0.0.0
 	github.com/dialtone-voip/dialtone/services/pnp-listener v0.0.0
 	github.com/dialtone-voip/dialtone/services/provision-http v0.0.0
@@ -22,7 +24,9 @@ require (
 	github.com/antithesishq/antithesis-sdk-go v0.8.0-default-no-op // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/chromedp/cdproto v0.160.1 // indirect
 	github.com/emiago/sipgo v1.7.3 // indirect
+	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
 	github.com/gobwas/httphead v0.1.0 // indirect
 	github.com/gobwas/pool v0.2.1 // indirect
 	github.com/gobwas/ws v1.3.2 // indirect
@@ -53,6 +57,7 @@ replace (
 	github.com/dialtone-voip/dialtone/platform => ../platform
 	github.com/dialtone-voip/dialtone/proto => ../proto
 	github.com/dialtone-voip/dialtone/services/config-renderer => ../services/config-renderer
+	github.com/dialtone-voip/dialtone/services/console => ../services/console
 	github.com/dialtone-voip/dialtone/services/inventory => ../services/inventory
 	github.com/dialtone-voip/dialtone/services/pnp-listener => ../services/pnp-listener
 	github.com/dialtone-voip/dialtone/services/provision-http => ../services/provision-http

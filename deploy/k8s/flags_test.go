@@ -12,6 +12,7 @@ import (
 
 	"github.com/dialtone-voip/dialtone/platform/config"
 	renderer "github.com/dialtone-voip/dialtone/services/config-renderer"
+	"github.com/dialtone-voip/dialtone/services/console"
 	"github.com/dialtone-voip/dialtone/services/inventory"
 	pnplistener "github.com/dialtone-voip/dialtone/services/pnp-listener"
 	provisionhttp "github.com/dialtone-voip/dialtone/services/provision-http"
@@ -48,6 +49,10 @@ func newServiceFlags(name string) (serviceFlagSet, error) {
 		return serviceFlagSet{fs, func() error { return c.Validate() }}, nil
 	case "rps-client":
 		c := rpsclient.Defaults() // RegisterFlags takes its defaults from c
+		c.RegisterFlags(fs)
+		return serviceFlagSet{fs, func() error { return c.Validate() }}, nil
+	case "console":
+		c := new(console.ServiceConfig)
 		c.RegisterFlags(fs)
 		return serviceFlagSet{fs, func() error { return c.Validate() }}, nil
 	case "pnp-listener":
@@ -121,6 +126,7 @@ func TestFlagPortsAreConventional(t *testing.T) {
 		"rps-client":      {9092, 9192, 0, 0, 0},
 		"provision-http":  {0, 9193, 8080, 8443, 0},
 		"pnp-listener":    {0, 9194, 0, 0, 5060},
+		"console":         {0, 9195, 0, 8088, 0},
 	}
 	for _, s := range services {
 		got := [5]int32{s.grpc, s.admin, s.http, s.https, s.sipUDP}

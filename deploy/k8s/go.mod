@@ -88,6 +88,7 @@ require (
 	github.com/dialtone-voip/dialtone/platform v0.0.0
 	github.com/dialtone-voip/dialtone/proto v0.0.0 // indirect
 	github.com/dialtone-voip/dialtone/services/config-renderer v0.0.0
+	github.com/dialtone-voip/dialtone/services/console v0.0.0
 	github.com/dialtone-voip/dialtone/services/inventory v0.0.0
 	github.com/dialtone-voip/dialtone/services/pnp-listener v0.0.0
 	github.com/dialtone-voip/dialtone/services/provision-http v0.0.0
@@ -98,6 +99,7 @@ replace (
 	github.com/dialtone-voip/dialtone/platform => ../../platform
 	github.com/dialtone-voip/dialtone/proto => ../../proto
 	github.com/dialtone-voip/dialtone/services/config-renderer => ../../services/config-renderer
+	github.com/dialtone-voip/dialtone/services/console => ../../services/console
 	github.com/dialtone-voip/dialtone/services/inventory => ../../services/inventory
 	github.com/dialtone-voip/dialtone/services/pnp-listener => ../../services/pnp-listener
 	github.com/dialtone-voip/dialtone/services/provision-http => ../../services/provision-http

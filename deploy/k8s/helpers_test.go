@@ -42,6 +42,7 @@ var services = withFlagPorts([]svc{
 	{name: "rps-client", kind: "Deployment", namespace: "dialtone", envPrefix: "DIALTONE_RPS_CLIENT_"},
 	{name: "provision-http", kind: "Deployment", namespace: "dialtone", envPrefix: "DIALTONE_PROVISION_HTTP_"},
 	{name: "pnp-listener", kind: "DaemonSet", namespace: "dialtone-pnp", envPrefix: "DIALTONE_PNP_LISTENER_"},
+	{name: "console", kind: "Deployment", namespace: "dialtone", envPrefix: "DIALTONE_CONSOLE_"},
 })
 
 // declaredPorts is the set of container ports (name -> port/protocol) a

@@ -356,11 +356,13 @@ func intendedIn(src peer, dst target, ingressVariant bool) bool {
 	}
 	switch fmt.Sprintf("%s:%d", dst.pod.name, dst.port) {
 	case "inventory:9090":
-		return callerOK("pbx", "provision-http", "rps-client", "lan-node")
+		return callerOK("pbx", "provision-http", "rps-client", "console", "lan-node")
 	case "config-renderer:9091":
-		return callerOK("provision-http", "inventory") // inventory: ResolveModel
+		return callerOK("provision-http", "inventory", "console") // inventory: ResolveModel; console: catalog, template set
 	case "rps-client:9092":
-		return callerOK("pbx")
+		return callerOK("pbx", "console")
+	case "console:8088":
+		return !src.dialtone // administrators' browsers, from wherever the LoadBalancer or Ingress admits them
 	case "provision-http:8080":
 		if ingressVariant {
 			return callerOK("ingress-controller")
@@ -375,7 +377,7 @@ func intendedIn(src peer, dst target, ingressVariant bool) bool {
 		return callerOK("inventory", "provision-http", "rps-client", "lan-node")
 	case "redis:6379":
 		return callerOK("inventory", "rps-client")
-	case "inventory:9190", "config-renderer:9191", "rps-client:9192", "provision-http:9193", "nats:8222":
+	case "inventory:9190", "config-renderer:9191", "rps-client:9192", "provision-http:9193", "console:9195", "nats:8222":
 		return callerOK("monitoring")
 	}
 	return false

@@ -208,6 +208,14 @@ func TestProdOverlays(t *testing.T) {
 		}
 		for _, o := range r.all("Deployment") {
 			d := o.Value.(*appsv1.Deployment)
+			if d.Name == "console" {
+				// Sessions live in the console's memory: one replica by
+				// design (README.md, "console"); it serves no phone.
+				if d.Spec.Replicas == nil || *d.Spec.Replicas != 1 {
+					t.Errorf("%s: %s must run exactly 1 replica (in-memory sessions)", r.dir, o.ID())
+				}
+				continue
+			}
 			n := hpaMin[d.Name]
 			if d.Spec.Replicas != nil {
 				n = *d.Spec.Replicas

@@ -292,6 +292,7 @@ MAC addresses are accepted in any usual spelling (001565aabbcc, 00:15:65:AA:BB:C
 			c.rpsCommand(),
 			c.templatesCommand(),
 			c.tenantsCommand(),
+			c.usersCommand(),
 			c.watchCommand(),
 		},
 	}

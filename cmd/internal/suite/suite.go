@@ -70,6 +70,7 @@ type Config struct {
 	LogFormat     string
 	LogLevel      string
 	BackupConfig
+	Console       ConsoleConfig
 }
 
 // RegisterFlags registers the flags on fs.
@@ -98,6 +99,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	c.BackupConfig.register(fs)
+	c.Console.registerFlags(fs)
 }
 
 // MarkExplicit records which flags fs was given, on the command line or
@@ -157,6 +159,7 @@ func (c Config) Validate() error {
 	if err := config.OneOf(c.PnPLinkCheck, pnplistener.LinkRequire, pnplistener.LinkOff); err != nil {
 		errs = append(errs, fmt.Errorf("--pnp-link-check: %w", err))
 	}
+	errs = append(errs, c.Console.validate())
 	if err := config.OneOf(c.LogFormat, "text", "json"); err != nil {
 		errs = append(errs, fmt.Errorf("--log-format: %w", err))
 	}
@@ -172,6 +175,8 @@ var internalRoles = []struct {
 	{"edge", auth.RoleEdge},
 	{"listener", auth.RoleListener},
 	{"service", auth.RoleService},
+	// The web console enforces its users' roles itself (services/console).
+	{"console", auth.RoleAdmin},
 }
 
 // Run starts the suite and blocks until ctx ends or a component fails; out
@@ -401,6 +406,14 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) er
 		err := pnp.Run(ctx)
 		return sipError(err, pnp.Addr() != nil, cfg)
 	})
+	if cfg.Console.Addr != "" {
+		runConsole, err := consoleRunner(cfg.Console, cfg.DataDir, publicHost, conns["console"], serviceReg("console"), logger.With("service", "console"), out)
+		if err != nil {
+			grpcLis.Close()
+			return err
+		}
+		g.Add("console", runConsole)
+	}
 	if cfg.AdminAddr != "" {
 		admin := adminhttp.New(adminhttp.Options{Addr: cfg.AdminAddr, Logger: logger.With("component", "admin-http"), Gatherer: reg, Ready: ready, Warnings: pnp.Warnings})
 		g.Add("admin-http", admin.Run)

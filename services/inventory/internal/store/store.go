@@ -34,10 +34,13 @@ const (
 	// KindKey holds the data keys that seal secrets at rest, each wrapped
 	// by a key-encryption key (sealstore).
 	KindKey Kind = 'k'
+	// KindUser holds console users (id: the user id; value: the User
+	// message with the bcrypt hash in its password field).
+	KindUser Kind = 'u'
 )
 
 // Kinds lists every kind.
-var Kinds = []Kind{KindTenant, KindInterface, KindExtension, KindPhone, KindJob, KindKey}
+var Kinds = []Kind{KindTenant, KindInterface, KindExtension, KindPhone, KindJob, KindKey, KindUser}
 
 func (k Kind) String() string {
 	switch k {
@@ -53,6 +56,8 @@ func (k Kind) String() string {
 		return "job"
 	case KindKey:
 		return "data key"
+	case KindUser:
+		return "user"
 	}
 	return fmt.Sprintf("kind(%q)", byte(k))
 }

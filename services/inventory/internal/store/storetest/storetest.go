@@ -44,6 +44,7 @@ func run(t *testing.T, newStore func(t *testing.T) store.Store, skip map[string]
 		{"ModelConsistency", testModel},
 		{"ChangeLog", testChangeLog},
 		{"ChangeLogConcurrentWriters", testChangeLogConcurrent},
+		{"EveryKind", testEveryKind},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -339,6 +339,58 @@ func (PhoneChangeType) EnumDescriptor() ([]byte, []int) {
 	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{4}
 }
 
+// UserRole is what a console user may do.
+type UserRole int32
+
+const (
+	UserRole_USER_ROLE_UNSPECIFIED UserRole = 0
+	// Every screen and every change (in the user's tenant, when it has one).
+	UserRole_USER_ROLE_ADMIN UserRole = 1
+	// Reads only; never sees provisioning URLs.
+	UserRole_USER_ROLE_READONLY UserRole = 2
+)
+
+// Enum value maps for UserRole.
+var (
+	UserRole_name = map[int32]string{
+		0: "USER_ROLE_UNSPECIFIED",
+		1: "USER_ROLE_ADMIN",
+		2: "USER_ROLE_READONLY",
+	}
+	UserRole_value = map[string]int32{
+		"USER_ROLE_UNSPECIFIED": 0,
+		"USER_ROLE_ADMIN":       1,
+		"USER_ROLE_READONLY":    2,
+	}
+)
+
+func (x UserRole) Enum() *UserRole {
+	p := new(UserRole)
+	*p = x
+	return p
+}
+
+func (x UserRole) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (UserRole) Descriptor() protoreflect.EnumDescriptor {
+	return file_dialtone_inventory_v1_inventory_proto_enumTypes[5].Descriptor()
+}
+
+func (UserRole) Type() protoreflect.EnumType {
+	return &file_dialtone_inventory_v1_inventory_proto_enumTypes[5]
+}
+
+func (x UserRole) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use UserRole.Descriptor instead.
+func (UserRole) EnumDescriptor() ([]byte, []int) {
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{5}
+}
+
 // Tenant groups extensions, SIP interfaces and assigned phones.
 type Tenant struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -4827,6 +4879,788 @@ func (x *ImportBackupResponse) GetRecords() map[string]int64 {
 	return nil
 }
 
+// User is a console (web) user. Its password is stored as a bcrypt hash.
+type User struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "users/{user}"; the id is 1-63 characters of [a-z0-9-], starting with a letter.
+	Name        string   `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	DisplayName string   `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	Role        UserRole `protobuf:"varint,3,opt,name=role,proto3,enum=dialtone.inventory.v1.UserRole" json:"role,omitempty"`
+	// Tenant resource name the user is limited to; empty: every tenant.
+	Tenant string `protobuf:"bytes,4,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	// Input only: the password (8-128 characters). Never returned.
+	Password string `protobuf:"bytes,5,opt,name=password,proto3" json:"password,omitempty"`
+	// Output only.
+	HasPassword   bool                   `protobuf:"varint,6,opt,name=has_password,json=hasPassword,proto3" json:"has_password,omitempty"`
+	Disabled      bool                   `protobuf:"varint,7,opt,name=disabled,proto3" json:"disabled,omitempty"`
+	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	Etag          string                 `protobuf:"bytes,10,opt,name=etag,proto3" json:"etag,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *User) Reset() {
+	*x = User{}
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[74]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *User) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*User) ProtoMessage() {}
+
+func (x *User) ProtoReflect() protoreflect.Message {
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[74]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use User.ProtoReflect.Descriptor instead.
+func (*User) Descriptor() ([]byte, []int) {
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{74}
+}
+
+func (x *User) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *User) GetDisplayName() string {
+	if x != nil {
+		return x.DisplayName
+	}
+	return ""
+}
+
+func (x *User) GetRole() UserRole {
+	if x != nil {
+		return x.Role
+	}
+	return UserRole_USER_ROLE_UNSPECIFIED
+}
+
+func (x *User) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *User) GetPassword() string {
+	if x != nil {
+		return x.Password
+	}
+	return ""
+}
+
+func (x *User) GetHasPassword() bool {
+	if x != nil {
+		return x.HasPassword
+	}
+	return false
+}
+
+func (x *User) GetDisabled() bool {
+	if x != nil {
+		return x.Disabled
+	}
+	return false
+}
+
+func (x *User) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *User) GetUpdateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdateTime
+	}
+	return nil
+}
+
+func (x *User) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
+type CreateUserRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UserId        string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	User          *User                  `protobuf:"bytes,2,opt,name=user,proto3" json:"user,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateUserRequest) Reset() {
+	*x = CreateUserRequest{}
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[75]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateUserRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateUserRequest) ProtoMessage() {}
+
+func (x *CreateUserRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[75]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateUserRequest.ProtoReflect.Descriptor instead.
+func (*CreateUserRequest) Descriptor() ([]byte, []int) {
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{75}
+}
+
+func (x *CreateUserRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *CreateUserRequest) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+type CreateUserResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          *User                  `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateUserResponse) Reset() {
+	*x = CreateUserResponse{}
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[76]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateUserResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateUserResponse) ProtoMessage() {}
+
+func (x *CreateUserResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[76]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateUserResponse.ProtoReflect.Descriptor instead.
+func (*CreateUserResponse) Descriptor() ([]byte, []int) {
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{76}
+}
+
+func (x *CreateUserResponse) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+type GetUserRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetUserRequest) Reset() {
+	*x = GetUserRequest{}
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[77]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetUserRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetUserRequest) ProtoMessage() {}
+
+func (x *GetUserRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[77]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetUserRequest.ProtoReflect.Descriptor instead.
+func (*GetUserRequest) Descriptor() ([]byte, []int) {
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{77}
+}
+
+func (x *GetUserRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type GetUserResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          *User                  `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetUserResponse) Reset() {
+	*x = GetUserResponse{}
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[78]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetUserResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetUserResponse) ProtoMessage() {}
+
+func (x *GetUserResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[78]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetUserResponse.ProtoReflect.Descriptor instead.
+func (*GetUserResponse) Descriptor() ([]byte, []int) {
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{78}
+}
+
+func (x *GetUserResponse) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+type ListUsersRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PageSize      int32                  `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string                 `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListUsersRequest) Reset() {
+	*x = ListUsersRequest{}
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[79]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListUsersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListUsersRequest) ProtoMessage() {}
+
+func (x *ListUsersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[79]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListUsersRequest.ProtoReflect.Descriptor instead.
+func (*ListUsersRequest) Descriptor() ([]byte, []int) {
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{79}
+}
+
+func (x *ListUsersRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListUsersRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListUsersResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Users         []*User                `protobuf:"bytes,1,rep,name=users,proto3" json:"users,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListUsersResponse) Reset() {
+	*x = ListUsersResponse{}
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[80]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListUsersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListUsersResponse) ProtoMessage() {}
+
+func (x *ListUsersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[80]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListUsersResponse.ProtoReflect.Descriptor instead.
+func (*ListUsersResponse) Descriptor() ([]byte, []int) {
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{80}
+}
+
+func (x *ListUsersResponse) GetUsers() []*User {
+	if x != nil {
+		return x.Users
+	}
+	return nil
+}
+
+func (x *ListUsersResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+type UpdateUserRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	User  *User                  `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	// Updatable: display_name, role, tenant, password, disabled. Empty means all of them.
+	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateUserRequest) Reset() {
+	*x = UpdateUserRequest{}
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[81]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateUserRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateUserRequest) ProtoMessage() {}
+
+func (x *UpdateUserRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[81]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateUserRequest.ProtoReflect.Descriptor instead.
+func (*UpdateUserRequest) Descriptor() ([]byte, []int) {
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{81}
+}
+
+func (x *UpdateUserRequest) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+func (x *UpdateUserRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+type UpdateUserResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          *User                  `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateUserResponse) Reset() {
+	*x = UpdateUserResponse{}
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[82]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateUserResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateUserResponse) ProtoMessage() {}
+
+func (x *UpdateUserResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[82]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateUserResponse.ProtoReflect.Descriptor instead.
+func (*UpdateUserResponse) Descriptor() ([]byte, []int) {
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{82}
+}
+
+func (x *UpdateUserResponse) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+type DeleteUserRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Etag          string                 `protobuf:"bytes,2,opt,name=etag,proto3" json:"etag,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteUserRequest) Reset() {
+	*x = DeleteUserRequest{}
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[83]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteUserRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteUserRequest) ProtoMessage() {}
+
+func (x *DeleteUserRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[83]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteUserRequest.ProtoReflect.Descriptor instead.
+func (*DeleteUserRequest) Descriptor() ([]byte, []int) {
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{83}
+}
+
+func (x *DeleteUserRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *DeleteUserRequest) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
+type DeleteUserResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteUserResponse) Reset() {
+	*x = DeleteUserResponse{}
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[84]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteUserResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteUserResponse) ProtoMessage() {}
+
+func (x *DeleteUserResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[84]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteUserResponse.ProtoReflect.Descriptor instead.
+func (*DeleteUserResponse) Descriptor() ([]byte, []int) {
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{84}
+}
+
+type AuthenticateUserRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The user id or "users/{user}".
+	User          string `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	Password      string `protobuf:"bytes,2,opt,name=password,proto3" json:"password,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthenticateUserRequest) Reset() {
+	*x = AuthenticateUserRequest{}
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[85]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthenticateUserRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthenticateUserRequest) ProtoMessage() {}
+
+func (x *AuthenticateUserRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[85]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthenticateUserRequest.ProtoReflect.Descriptor instead.
+func (*AuthenticateUserRequest) Descriptor() ([]byte, []int) {
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{85}
+}
+
+func (x *AuthenticateUserRequest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *AuthenticateUserRequest) GetPassword() string {
+	if x != nil {
+		return x.Password
+	}
+	return ""
+}
+
+type AuthenticateUserResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The user, without secrets.
+	User          *User `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthenticateUserResponse) Reset() {
+	*x = AuthenticateUserResponse{}
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[86]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthenticateUserResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthenticateUserResponse) ProtoMessage() {}
+
+func (x *AuthenticateUserResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[86]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthenticateUserResponse.ProtoReflect.Descriptor instead.
+func (*AuthenticateUserResponse) Descriptor() ([]byte, []int) {
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{86}
+}
+
+func (x *AuthenticateUserResponse) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+type PreviewProvisioningProfileRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "phones/{mac}".
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PreviewProvisioningProfileRequest) Reset() {
+	*x = PreviewProvisioningProfileRequest{}
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[87]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PreviewProvisioningProfileRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PreviewProvisioningProfileRequest) ProtoMessage() {}
+
+func (x *PreviewProvisioningProfileRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[87]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PreviewProvisioningProfileRequest.ProtoReflect.Descriptor instead.
+func (*PreviewProvisioningProfileRequest) Descriptor() ([]byte, []int) {
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{87}
+}
+
+func (x *PreviewProvisioningProfileRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type PreviewProvisioningProfileResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Secrets masked; bootstrap set for an unassigned phone.
+	Profile       *v1.ProvisioningProfile `protobuf:"bytes,1,opt,name=profile,proto3" json:"profile,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PreviewProvisioningProfileResponse) Reset() {
+	*x = PreviewProvisioningProfileResponse{}
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[88]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PreviewProvisioningProfileResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PreviewProvisioningProfileResponse) ProtoMessage() {}
+
+func (x *PreviewProvisioningProfileResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_dialtone_inventory_v1_inventory_proto_msgTypes[88]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PreviewProvisioningProfileResponse.ProtoReflect.Descriptor instead.
+func (*PreviewProvisioningProfileResponse) Descriptor() ([]byte, []int) {
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{88}
+}
+
+func (x *PreviewProvisioningProfileResponse) GetProfile() *v1.ProvisioningProfile {
+	if x != nil {
+		return x.Profile
+	}
+	return nil
+}
+
 var File_dialtone_inventory_v1_inventory_proto protoreflect.FileDescriptor
 
 const file_dialtone_inventory_v1_inventory_proto_rawDesc = "" +
@@ -5150,7 +5984,56 @@ const file_dialtone_inventory_v1_inventory_proto_rawDesc = "" +
 	"\arecords\x18\x01 \x03(\v28.dialtone.inventory.v1.ImportBackupResponse.RecordsEntryR\arecords\x1a:\n" +
 	"\fRecordsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01*\x96\x01\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"\xf3\x02\n" +
+	"\x04User\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12!\n" +
+	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x123\n" +
+	"\x04role\x18\x03 \x01(\x0e2\x1f.dialtone.inventory.v1.UserRoleR\x04role\x12\x16\n" +
+	"\x06tenant\x18\x04 \x01(\tR\x06tenant\x12\x1a\n" +
+	"\bpassword\x18\x05 \x01(\tR\bpassword\x12!\n" +
+	"\fhas_password\x18\x06 \x01(\bR\vhasPassword\x12\x1a\n" +
+	"\bdisabled\x18\a \x01(\bR\bdisabled\x12;\n" +
+	"\vcreate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12;\n" +
+	"\vupdate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"updateTime\x12\x12\n" +
+	"\x04etag\x18\n" +
+	" \x01(\tR\x04etag\"]\n" +
+	"\x11CreateUserRequest\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12/\n" +
+	"\x04user\x18\x02 \x01(\v2\x1b.dialtone.inventory.v1.UserR\x04user\"E\n" +
+	"\x12CreateUserResponse\x12/\n" +
+	"\x04user\x18\x01 \x01(\v2\x1b.dialtone.inventory.v1.UserR\x04user\"$\n" +
+	"\x0eGetUserRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"B\n" +
+	"\x0fGetUserResponse\x12/\n" +
+	"\x04user\x18\x01 \x01(\v2\x1b.dialtone.inventory.v1.UserR\x04user\"N\n" +
+	"\x10ListUsersRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\"n\n" +
+	"\x11ListUsersResponse\x121\n" +
+	"\x05users\x18\x01 \x03(\v2\x1b.dialtone.inventory.v1.UserR\x05users\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x81\x01\n" +
+	"\x11UpdateUserRequest\x12/\n" +
+	"\x04user\x18\x01 \x01(\v2\x1b.dialtone.inventory.v1.UserR\x04user\x12;\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\"E\n" +
+	"\x12UpdateUserResponse\x12/\n" +
+	"\x04user\x18\x01 \x01(\v2\x1b.dialtone.inventory.v1.UserR\x04user\";\n" +
+	"\x11DeleteUserRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04etag\x18\x02 \x01(\tR\x04etag\"\x14\n" +
+	"\x12DeleteUserResponse\"I\n" +
+	"\x17AuthenticateUserRequest\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\x12\x1a\n" +
+	"\bpassword\x18\x02 \x01(\tR\bpassword\"K\n" +
+	"\x18AuthenticateUserResponse\x12/\n" +
+	"\x04user\x18\x01 \x01(\v2\x1b.dialtone.inventory.v1.UserR\x04user\"7\n" +
+	"!PreviewProvisioningProfileRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"m\n" +
+	"\"PreviewProvisioningProfileResponse\x12G\n" +
+	"\aprofile\x18\x01 \x01(\v2-.dialtone.provisioning.v1.ProvisioningProfileR\aprofile*\x96\x01\n" +
 	"\n" +
 	"PhoneState\x12\x1b\n" +
 	"\x17PHONE_STATE_UNSPECIFIED\x10\x00\x12\x1a\n" +
@@ -5186,7 +6069,11 @@ const file_dialtone_inventory_v1_inventory_proto_rawDesc = "" +
 	"\x1cPHONE_CHANGE_TYPE_RPS_STATUS\x10\t\x12,\n" +
 	"(PHONE_CHANGE_TYPE_SECRET_RELEASE_REFUSED\x102\x12-\n" +
 	")PHONE_CHANGE_TYPE_SECRET_RELEASE_APPROVED\x103\x12*\n" +
-	"&PHONE_CHANGE_TYPE_SECRET_RELEASE_BOUND\x1042\xf5\x1b\n" +
+	"&PHONE_CHANGE_TYPE_SECRET_RELEASE_BOUND\x104*R\n" +
+	"\bUserRole\x12\x19\n" +
+	"\x15USER_ROLE_UNSPECIFIED\x10\x00\x12\x13\n" +
+	"\x0fUSER_ROLE_ADMIN\x10\x01\x12\x16\n" +
+	"\x12USER_ROLE_READONLY\x10\x022\xe1!\n" +
 	"\x10InventoryService\x12g\n" +
 	"\fCreateTenant\x12*.dialtone.inventory.v1.CreateTenantRequest\x1a+.dialtone.inventory.v1.CreateTenantResponse\x12^\n" +
 	"\tGetTenant\x12'.dialtone.inventory.v1.GetTenantRequest\x1a(.dialtone.inventory.v1.GetTenantResponse\x12d\n" +
@@ -5221,7 +6108,17 @@ const file_dialtone_inventory_v1_inventory_proto_rawDesc = "" +
 	"\fExportBackup\x12*.dialtone.inventory.v1.ExportBackupRequest\x1a+.dialtone.inventory.v1.ExportBackupResponse0\x01\x12i\n" +
 	"\fImportBackup\x12*.dialtone.inventory.v1.ImportBackupRequest\x1a+.dialtone.inventory.v1.ImportBackupResponse(\x01\x12\x85\x01\n" +
 	"\x16AuthorizeSecretRelease\x124.dialtone.inventory.v1.AuthorizeSecretReleaseRequest\x1a5.dialtone.inventory.v1.AuthorizeSecretReleaseResponse\x12g\n" +
-	"\fApprovePhone\x12*.dialtone.inventory.v1.ApprovePhoneRequest\x1a+.dialtone.inventory.v1.ApprovePhoneResponseBRZPgithub.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1;inventoryv1b\x06proto3"
+	"\fApprovePhone\x12*.dialtone.inventory.v1.ApprovePhoneRequest\x1a+.dialtone.inventory.v1.ApprovePhoneResponse\x12a\n" +
+	"\n" +
+	"CreateUser\x12(.dialtone.inventory.v1.CreateUserRequest\x1a).dialtone.inventory.v1.CreateUserResponse\x12X\n" +
+	"\aGetUser\x12%.dialtone.inventory.v1.GetUserRequest\x1a&.dialtone.inventory.v1.GetUserResponse\x12^\n" +
+	"\tListUsers\x12'.dialtone.inventory.v1.ListUsersRequest\x1a(.dialtone.inventory.v1.ListUsersResponse\x12a\n" +
+	"\n" +
+	"UpdateUser\x12(.dialtone.inventory.v1.UpdateUserRequest\x1a).dialtone.inventory.v1.UpdateUserResponse\x12a\n" +
+	"\n" +
+	"DeleteUser\x12(.dialtone.inventory.v1.DeleteUserRequest\x1a).dialtone.inventory.v1.DeleteUserResponse\x12s\n" +
+	"\x10AuthenticateUser\x12..dialtone.inventory.v1.AuthenticateUserRequest\x1a/.dialtone.inventory.v1.AuthenticateUserResponse\x12\x91\x01\n" +
+	"\x1aPreviewProvisioningProfile\x128.dialtone.inventory.v1.PreviewProvisioningProfileRequest\x1a9.dialtone.inventory.v1.PreviewProvisioningProfileResponseBRZPgithub.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1;inventoryv1b\x06proto3"
 
 var (
 	file_dialtone_inventory_v1_inventory_proto_rawDescOnce sync.Once
@@ -5235,249 +6132,291 @@ func file_dialtone_inventory_v1_inventory_proto_rawDescGZIP() []byte {
 	return file_dialtone_inventory_v1_inventory_proto_rawDescData
 }
 
-var file_dialtone_inventory_v1_inventory_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_dialtone_inventory_v1_inventory_proto_msgTypes = make([]protoimpl.MessageInfo, 75)
+var file_dialtone_inventory_v1_inventory_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
+var file_dialtone_inventory_v1_inventory_proto_msgTypes = make([]protoimpl.MessageInfo, 90)
 var file_dialtone_inventory_v1_inventory_proto_goTypes = []any{
-	(PhoneState)(0),                         // 0: dialtone.inventory.v1.PhoneState
-	(PhoneOrigin)(0),                        // 1: dialtone.inventory.v1.PhoneOrigin
-	(DeviceCertPolicy)(0),                   // 2: dialtone.inventory.v1.DeviceCertPolicy
-	(FetchProof)(0),                         // 3: dialtone.inventory.v1.FetchProof
-	(PhoneChangeType)(0),                    // 4: dialtone.inventory.v1.PhoneChangeType
-	(*Tenant)(nil),                          // 5: dialtone.inventory.v1.Tenant
-	(*CreateTenantRequest)(nil),             // 6: dialtone.inventory.v1.CreateTenantRequest
-	(*CreateTenantResponse)(nil),            // 7: dialtone.inventory.v1.CreateTenantResponse
-	(*GetTenantRequest)(nil),                // 8: dialtone.inventory.v1.GetTenantRequest
-	(*GetTenantResponse)(nil),               // 9: dialtone.inventory.v1.GetTenantResponse
-	(*ListTenantsRequest)(nil),              // 10: dialtone.inventory.v1.ListTenantsRequest
-	(*ListTenantsResponse)(nil),             // 11: dialtone.inventory.v1.ListTenantsResponse
-	(*UpdateTenantRequest)(nil),             // 12: dialtone.inventory.v1.UpdateTenantRequest
-	(*UpdateTenantResponse)(nil),            // 13: dialtone.inventory.v1.UpdateTenantResponse
-	(*DeleteTenantRequest)(nil),             // 14: dialtone.inventory.v1.DeleteTenantRequest
-	(*DeleteTenantResponse)(nil),            // 15: dialtone.inventory.v1.DeleteTenantResponse
-	(*SipInterface)(nil),                    // 16: dialtone.inventory.v1.SipInterface
-	(*CreateSipInterfaceRequest)(nil),       // 17: dialtone.inventory.v1.CreateSipInterfaceRequest
-	(*CreateSipInterfaceResponse)(nil),      // 18: dialtone.inventory.v1.CreateSipInterfaceResponse
-	(*GetSipInterfaceRequest)(nil),          // 19: dialtone.inventory.v1.GetSipInterfaceRequest
-	(*GetSipInterfaceResponse)(nil),         // 20: dialtone.inventory.v1.GetSipInterfaceResponse
-	(*ListSipInterfacesRequest)(nil),        // 21: dialtone.inventory.v1.ListSipInterfacesRequest
-	(*ListSipInterfacesResponse)(nil),       // 22: dialtone.inventory.v1.ListSipInterfacesResponse
-	(*UpdateSipInterfaceRequest)(nil),       // 23: dialtone.inventory.v1.UpdateSipInterfaceRequest
-	(*UpdateSipInterfaceResponse)(nil),      // 24: dialtone.inventory.v1.UpdateSipInterfaceResponse
-	(*DeleteSipInterfaceRequest)(nil),       // 25: dialtone.inventory.v1.DeleteSipInterfaceRequest
-	(*DeleteSipInterfaceResponse)(nil),      // 26: dialtone.inventory.v1.DeleteSipInterfaceResponse
-	(*Extension)(nil),                       // 27: dialtone.inventory.v1.Extension
-	(*CreateExtensionRequest)(nil),          // 28: dialtone.inventory.v1.CreateExtensionRequest
-	(*CreateExtensionResponse)(nil),         // 29: dialtone.inventory.v1.CreateExtensionResponse
-	(*GetExtensionRequest)(nil),             // 30: dialtone.inventory.v1.GetExtensionRequest
-	(*GetExtensionResponse)(nil),            // 31: dialtone.inventory.v1.GetExtensionResponse
-	(*ListExtensionsRequest)(nil),           // 32: dialtone.inventory.v1.ListExtensionsRequest
-	(*ListExtensionsResponse)(nil),          // 33: dialtone.inventory.v1.ListExtensionsResponse
-	(*UpdateExtensionRequest)(nil),          // 34: dialtone.inventory.v1.UpdateExtensionRequest
-	(*UpdateExtensionResponse)(nil),         // 35: dialtone.inventory.v1.UpdateExtensionResponse
-	(*DeleteExtensionRequest)(nil),          // 36: dialtone.inventory.v1.DeleteExtensionRequest
-	(*DeleteExtensionResponse)(nil),         // 37: dialtone.inventory.v1.DeleteExtensionResponse
-	(*ProvisioningSettings)(nil),            // 38: dialtone.inventory.v1.ProvisioningSettings
-	(*LinkProof)(nil),                       // 39: dialtone.inventory.v1.LinkProof
-	(*ReleaseIdentity)(nil),                 // 40: dialtone.inventory.v1.ReleaseIdentity
-	(*PhoneLine)(nil),                       // 41: dialtone.inventory.v1.PhoneLine
-	(*ConfigFetch)(nil),                     // 42: dialtone.inventory.v1.ConfigFetch
-	(*PhoneRpsStatus)(nil),                  // 43: dialtone.inventory.v1.PhoneRpsStatus
-	(*Phone)(nil),                           // 44: dialtone.inventory.v1.Phone
-	(*CreatePhoneRequest)(nil),              // 45: dialtone.inventory.v1.CreatePhoneRequest
-	(*CreatePhoneResponse)(nil),             // 46: dialtone.inventory.v1.CreatePhoneResponse
-	(*GetPhoneRequest)(nil),                 // 47: dialtone.inventory.v1.GetPhoneRequest
-	(*GetPhoneResponse)(nil),                // 48: dialtone.inventory.v1.GetPhoneResponse
-	(*ListPhonesRequest)(nil),               // 49: dialtone.inventory.v1.ListPhonesRequest
-	(*ListPhonesResponse)(nil),              // 50: dialtone.inventory.v1.ListPhonesResponse
-	(*UpdatePhoneRequest)(nil),              // 51: dialtone.inventory.v1.UpdatePhoneRequest
-	(*UpdatePhoneResponse)(nil),             // 52: dialtone.inventory.v1.UpdatePhoneResponse
-	(*DeletePhoneRequest)(nil),              // 53: dialtone.inventory.v1.DeletePhoneRequest
-	(*DeletePhoneResponse)(nil),             // 54: dialtone.inventory.v1.DeletePhoneResponse
-	(*AssignPhoneRequest)(nil),              // 55: dialtone.inventory.v1.AssignPhoneRequest
-	(*AssignPhoneResponse)(nil),             // 56: dialtone.inventory.v1.AssignPhoneResponse
-	(*UnassignPhoneRequest)(nil),            // 57: dialtone.inventory.v1.UnassignPhoneRequest
-	(*UnassignPhoneResponse)(nil),           // 58: dialtone.inventory.v1.UnassignPhoneResponse
-	(*RotateProvisioningTokenRequest)(nil),  // 59: dialtone.inventory.v1.RotateProvisioningTokenRequest
-	(*RotateProvisioningTokenResponse)(nil), // 60: dialtone.inventory.v1.RotateProvisioningTokenResponse
-	(*GetProvisioningUrlRequest)(nil),       // 61: dialtone.inventory.v1.GetProvisioningUrlRequest
-	(*GetProvisioningUrlResponse)(nil),      // 62: dialtone.inventory.v1.GetProvisioningUrlResponse
-	(*GetProvisioningProfileRequest)(nil),   // 63: dialtone.inventory.v1.GetProvisioningProfileRequest
-	(*GetProvisioningProfileResponse)(nil),  // 64: dialtone.inventory.v1.GetProvisioningProfileResponse
-	(*AuthorizeSecretReleaseRequest)(nil),   // 65: dialtone.inventory.v1.AuthorizeSecretReleaseRequest
-	(*AuthorizeSecretReleaseResponse)(nil),  // 66: dialtone.inventory.v1.AuthorizeSecretReleaseResponse
-	(*ApprovePhoneRequest)(nil),             // 67: dialtone.inventory.v1.ApprovePhoneRequest
-	(*ApprovePhoneResponse)(nil),            // 68: dialtone.inventory.v1.ApprovePhoneResponse
-	(*ReprovisionPhoneRequest)(nil),         // 69: dialtone.inventory.v1.ReprovisionPhoneRequest
-	(*ReprovisionPhoneResponse)(nil),        // 70: dialtone.inventory.v1.ReprovisionPhoneResponse
-	(*WatchPhonesRequest)(nil),              // 71: dialtone.inventory.v1.WatchPhonesRequest
-	(*WatchPhonesResponse)(nil),             // 72: dialtone.inventory.v1.WatchPhonesResponse
-	(*RotateKeysRequest)(nil),               // 73: dialtone.inventory.v1.RotateKeysRequest
-	(*RotateKeysResponse)(nil),              // 74: dialtone.inventory.v1.RotateKeysResponse
-	(*ExportBackupRequest)(nil),             // 75: dialtone.inventory.v1.ExportBackupRequest
-	(*ExportBackupResponse)(nil),            // 76: dialtone.inventory.v1.ExportBackupResponse
-	(*ImportBackupRequest)(nil),             // 77: dialtone.inventory.v1.ImportBackupRequest
-	(*ImportBackupResponse)(nil),            // 78: dialtone.inventory.v1.ImportBackupResponse
-	nil,                                     // 79: dialtone.inventory.v1.ImportBackupResponse.RecordsEntry
-	(*timestamppb.Timestamp)(nil),           // 80: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),           // 81: google.protobuf.FieldMask
-	(*durationpb.Duration)(nil),             // 82: google.protobuf.Duration
-	(v1.Transport)(0),                       // 83: dialtone.provisioning.v1.Transport
-	(v1.Codec)(0),                           // 84: dialtone.provisioning.v1.Codec
-	(v11.RegistrationState)(0),              // 85: dialtone.rps.v1.RegistrationState
-	(v11.FailureReason)(0),                  // 86: dialtone.rps.v1.FailureReason
-	(v12.ModelStatus)(0),                    // 87: dialtone.renderer.v1.ModelStatus
-	(*v1.ProvisioningProfile)(nil),          // 88: dialtone.provisioning.v1.ProvisioningProfile
+	(PhoneState)(0),                            // 0: dialtone.inventory.v1.PhoneState
+	(PhoneOrigin)(0),                           // 1: dialtone.inventory.v1.PhoneOrigin
+	(DeviceCertPolicy)(0),                      // 2: dialtone.inventory.v1.DeviceCertPolicy
+	(FetchProof)(0),                            // 3: dialtone.inventory.v1.FetchProof
+	(PhoneChangeType)(0),                       // 4: dialtone.inventory.v1.PhoneChangeType
+	(UserRole)(0),                              // 5: dialtone.inventory.v1.UserRole
+	(*Tenant)(nil),                             // 6: dialtone.inventory.v1.Tenant
+	(*CreateTenantRequest)(nil),                // 7: dialtone.inventory.v1.CreateTenantRequest
+	(*CreateTenantResponse)(nil),               // 8: dialtone.inventory.v1.CreateTenantResponse
+	(*GetTenantRequest)(nil),                   // 9: dialtone.inventory.v1.GetTenantRequest
+	(*GetTenantResponse)(nil),                  // 10: dialtone.inventory.v1.GetTenantResponse
+	(*ListTenantsRequest)(nil),                 // 11: dialtone.inventory.v1.ListTenantsRequest
+	(*ListTenantsResponse)(nil),                // 12: dialtone.inventory.v1.ListTenantsResponse
+	(*UpdateTenantRequest)(nil),                // 13: dialtone.inventory.v1.UpdateTenantRequest
+	(*UpdateTenantResponse)(nil),               // 14: dialtone.inventory.v1.UpdateTenantResponse
+	(*DeleteTenantRequest)(nil),                // 15: dialtone.inventory.v1.DeleteTenantRequest
+	(*DeleteTenantResponse)(nil),               // 16: dialtone.inventory.v1.DeleteTenantResponse
+	(*SipInterface)(nil),                       // 17: dialtone.inventory.v1.SipInterface
+	(*CreateSipInterfaceRequest)(nil),          // 18: dialtone.inventory.v1.CreateSipInterfaceRequest
+	(*CreateSipInterfaceResponse)(nil),         // 19: dialtone.inventory.v1.CreateSipInterfaceResponse
+	(*GetSipInterfaceRequest)(nil),             // 20: dialtone.inventory.v1.GetSipInterfaceRequest
+	(*GetSipInterfaceResponse)(nil),            // 21: dialtone.inventory.v1.GetSipInterfaceResponse
+	(*ListSipInterfacesRequest)(nil),           // 22: dialtone.inventory.v1.ListSipInterfacesRequest
+	(*ListSipInterfacesResponse)(nil),          // 23: dialtone.inventory.v1.ListSipInterfacesResponse
+	(*UpdateSipInterfaceRequest)(nil),          // 24: dialtone.inventory.v1.UpdateSipInterfaceRequest
+	(*UpdateSipInterfaceResponse)(nil),         // 25: dialtone.inventory.v1.UpdateSipInterfaceResponse
+	(*DeleteSipInterfaceRequest)(nil),          // 26: dialtone.inventory.v1.DeleteSipInterfaceRequest
+	(*DeleteSipInterfaceResponse)(nil),         // 27: dialtone.inventory.v1.DeleteSipInterfaceResponse
+	(*Extension)(nil),                          // 28: dialtone.inventory.v1.Extension
+	(*CreateExtensionRequest)(nil),             // 29: dialtone.inventory.v1.CreateExtensionRequest
+	(*CreateExtensionResponse)(nil),            // 30: dialtone.inventory.v1.CreateExtensionResponse
+	(*GetExtensionRequest)(nil),                // 31: dialtone.inventory.v1.GetExtensionRequest
+	(*GetExtensionResponse)(nil),               // 32: dialtone.inventory.v1.GetExtensionResponse
+	(*ListExtensionsRequest)(nil),              // 33: dialtone.inventory.v1.ListExtensionsRequest
+	(*ListExtensionsResponse)(nil),             // 34: dialtone.inventory.v1.ListExtensionsResponse
+	(*UpdateExtensionRequest)(nil),             // 35: dialtone.inventory.v1.UpdateExtensionRequest
+	(*UpdateExtensionResponse)(nil),            // 36: dialtone.inventory.v1.UpdateExtensionResponse
+	(*DeleteExtensionRequest)(nil),             // 37: dialtone.inventory.v1.DeleteExtensionRequest
+	(*DeleteExtensionResponse)(nil),            // 38: dialtone.inventory.v1.DeleteExtensionResponse
+	(*ProvisioningSettings)(nil),               // 39: dialtone.inventory.v1.ProvisioningSettings
+	(*LinkProof)(nil),                          // 40: dialtone.inventory.v1.LinkProof
+	(*ReleaseIdentity)(nil),                    // 41: dialtone.inventory.v1.ReleaseIdentity
+	(*PhoneLine)(nil),                          // 42: dialtone.inventory.v1.PhoneLine
+	(*ConfigFetch)(nil),                        // 43: dialtone.inventory.v1.ConfigFetch
+	(*PhoneRpsStatus)(nil),                     // 44: dialtone.inventory.v1.PhoneRpsStatus
+	(*Phone)(nil),                              // 45: dialtone.inventory.v1.Phone
+	(*CreatePhoneRequest)(nil),                 // 46: dialtone.inventory.v1.CreatePhoneRequest
+	(*CreatePhoneResponse)(nil),                // 47: dialtone.inventory.v1.CreatePhoneResponse
+	(*GetPhoneRequest)(nil),                    // 48: dialtone.inventory.v1.GetPhoneRequest
+	(*GetPhoneResponse)(nil),                   // 49: dialtone.inventory.v1.GetPhoneResponse
+	(*ListPhonesRequest)(nil),                  // 50: dialtone.inventory.v1.ListPhonesRequest
+	(*ListPhonesResponse)(nil),                 // 51: dialtone.inventory.v1.ListPhonesResponse
+	(*UpdatePhoneRequest)(nil),                 // 52: dialtone.inventory.v1.UpdatePhoneRequest
+	(*UpdatePhoneResponse)(nil),                // 53: dialtone.inventory.v1.UpdatePhoneResponse
+	(*DeletePhoneRequest)(nil),                 // 54: dialtone.inventory.v1.DeletePhoneRequest
+	(*DeletePhoneResponse)(nil),                // 55: dialtone.inventory.v1.DeletePhoneResponse
+	(*AssignPhoneRequest)(nil),                 // 56: dialtone.inventory.v1.AssignPhoneRequest
+	(*AssignPhoneResponse)(nil),                // 57: dialtone.inventory.v1.AssignPhoneResponse
+	(*UnassignPhoneRequest)(nil),               // 58: dialtone.inventory.v1.UnassignPhoneRequest
+	(*UnassignPhoneResponse)(nil),              // 59: dialtone.inventory.v1.UnassignPhoneResponse
+	(*RotateProvisioningTokenRequest)(nil),     // 60: dialtone.inventory.v1.RotateProvisioningTokenRequest
+	(*RotateProvisioningTokenResponse)(nil),    // 61: dialtone.inventory.v1.RotateProvisioningTokenResponse
+	(*GetProvisioningUrlRequest)(nil),          // 62: dialtone.inventory.v1.GetProvisioningUrlRequest
+	(*GetProvisioningUrlResponse)(nil),         // 63: dialtone.inventory.v1.GetProvisioningUrlResponse
+	(*GetProvisioningProfileRequest)(nil),      // 64: dialtone.inventory.v1.GetProvisioningProfileRequest
+	(*GetProvisioningProfileResponse)(nil),     // 65: dialtone.inventory.v1.GetProvisioningProfileResponse
+	(*AuthorizeSecretReleaseRequest)(nil),      // 66: dialtone.inventory.v1.AuthorizeSecretReleaseRequest
+	(*AuthorizeSecretReleaseResponse)(nil),     // 67: dialtone.inventory.v1.AuthorizeSecretReleaseResponse
+	(*ApprovePhoneRequest)(nil),                // 68: dialtone.inventory.v1.ApprovePhoneRequest
+	(*ApprovePhoneResponse)(nil),               // 69: dialtone.inventory.v1.ApprovePhoneResponse
+	(*ReprovisionPhoneRequest)(nil),            // 70: dialtone.inventory.v1.ReprovisionPhoneRequest
+	(*ReprovisionPhoneResponse)(nil),           // 71: dialtone.inventory.v1.ReprovisionPhoneResponse
+	(*WatchPhonesRequest)(nil),                 // 72: dialtone.inventory.v1.WatchPhonesRequest
+	(*WatchPhonesResponse)(nil),                // 73: dialtone.inventory.v1.WatchPhonesResponse
+	(*RotateKeysRequest)(nil),                  // 74: dialtone.inventory.v1.RotateKeysRequest
+	(*RotateKeysResponse)(nil),                 // 75: dialtone.inventory.v1.RotateKeysResponse
+	(*ExportBackupRequest)(nil),                // 76: dialtone.inventory.v1.ExportBackupRequest
+	(*ExportBackupResponse)(nil),               // 77: dialtone.inventory.v1.ExportBackupResponse
+	(*ImportBackupRequest)(nil),                // 78: dialtone.inventory.v1.ImportBackupRequest
+	(*ImportBackupResponse)(nil),               // 79: dialtone.inventory.v1.ImportBackupResponse
+	(*User)(nil),                               // 80: dialtone.inventory.v1.User
+	(*CreateUserRequest)(nil),                  // 81: dialtone.inventory.v1.CreateUserRequest
+	(*CreateUserResponse)(nil),                 // 82: dialtone.inventory.v1.CreateUserResponse
+	(*GetUserRequest)(nil),                     // 83: dialtone.inventory.v1.GetUserRequest
+	(*GetUserResponse)(nil),                    // 84: dialtone.inventory.v1.GetUserResponse
+	(*ListUsersRequest)(nil),                   // 85: dialtone.inventory.v1.ListUsersRequest
+	(*ListUsersResponse)(nil),                  // 86: dialtone.inventory.v1.ListUsersResponse
+	(*UpdateUserRequest)(nil),                  // 87: dialtone.inventory.v1.UpdateUserRequest
+	(*UpdateUserResponse)(nil),                 // 88: dialtone.inventory.v1.UpdateUserResponse
+	(*DeleteUserRequest)(nil),                  // 89: dialtone.inventory.v1.DeleteUserRequest
+	(*DeleteUserResponse)(nil),                 // 90: dialtone.inventory.v1.DeleteUserResponse
+	(*AuthenticateUserRequest)(nil),            // 91: dialtone.inventory.v1.AuthenticateUserRequest
+	(*AuthenticateUserResponse)(nil),           // 92: dialtone.inventory.v1.AuthenticateUserResponse
+	(*PreviewProvisioningProfileRequest)(nil),  // 93: dialtone.inventory.v1.PreviewProvisioningProfileRequest
+	(*PreviewProvisioningProfileResponse)(nil), // 94: dialtone.inventory.v1.PreviewProvisioningProfileResponse
+	nil,                            // 95: dialtone.inventory.v1.ImportBackupResponse.RecordsEntry
+	(*timestamppb.Timestamp)(nil),  // 96: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),  // 97: google.protobuf.FieldMask
+	(*durationpb.Duration)(nil),    // 98: google.protobuf.Duration
+	(v1.Transport)(0),              // 99: dialtone.provisioning.v1.Transport
+	(v1.Codec)(0),                  // 100: dialtone.provisioning.v1.Codec
+	(v11.RegistrationState)(0),     // 101: dialtone.rps.v1.RegistrationState
+	(v11.FailureReason)(0),         // 102: dialtone.rps.v1.FailureReason
+	(v12.ModelStatus)(0),           // 103: dialtone.renderer.v1.ModelStatus
+	(*v1.ProvisioningProfile)(nil), // 104: dialtone.provisioning.v1.ProvisioningProfile
 }
 var file_dialtone_inventory_v1_inventory_proto_depIdxs = []int32{
-	38,  // 0: dialtone.inventory.v1.Tenant.default_settings:type_name -> dialtone.inventory.v1.ProvisioningSettings
-	80,  // 1: dialtone.inventory.v1.Tenant.create_time:type_name -> google.protobuf.Timestamp
-	80,  // 2: dialtone.inventory.v1.Tenant.update_time:type_name -> google.protobuf.Timestamp
-	5,   // 3: dialtone.inventory.v1.CreateTenantRequest.tenant:type_name -> dialtone.inventory.v1.Tenant
-	5,   // 4: dialtone.inventory.v1.CreateTenantResponse.tenant:type_name -> dialtone.inventory.v1.Tenant
-	5,   // 5: dialtone.inventory.v1.GetTenantResponse.tenant:type_name -> dialtone.inventory.v1.Tenant
-	5,   // 6: dialtone.inventory.v1.ListTenantsResponse.tenants:type_name -> dialtone.inventory.v1.Tenant
-	5,   // 7: dialtone.inventory.v1.UpdateTenantRequest.tenant:type_name -> dialtone.inventory.v1.Tenant
-	81,  // 8: dialtone.inventory.v1.UpdateTenantRequest.update_mask:type_name -> google.protobuf.FieldMask
-	5,   // 9: dialtone.inventory.v1.UpdateTenantResponse.tenant:type_name -> dialtone.inventory.v1.Tenant
-	82,  // 10: dialtone.inventory.v1.SipInterface.registration_expiry:type_name -> google.protobuf.Duration
-	80,  // 11: dialtone.inventory.v1.SipInterface.create_time:type_name -> google.protobuf.Timestamp
-	80,  // 12: dialtone.inventory.v1.SipInterface.update_time:type_name -> google.protobuf.Timestamp
-	16,  // 13: dialtone.inventory.v1.CreateSipInterfaceRequest.sip_interface:type_name -> dialtone.inventory.v1.SipInterface
-	16,  // 14: dialtone.inventory.v1.CreateSipInterfaceResponse.sip_interface:type_name -> dialtone.inventory.v1.SipInterface
-	16,  // 15: dialtone.inventory.v1.GetSipInterfaceResponse.sip_interface:type_name -> dialtone.inventory.v1.SipInterface
-	16,  // 16: dialtone.inventory.v1.ListSipInterfacesResponse.sip_interfaces:type_name -> dialtone.inventory.v1.SipInterface
-	16,  // 17: dialtone.inventory.v1.UpdateSipInterfaceRequest.sip_interface:type_name -> dialtone.inventory.v1.SipInterface
-	81,  // 18: dialtone.inventory.v1.UpdateSipInterfaceRequest.update_mask:type_name -> google.protobuf.FieldMask
-	16,  // 19: dialtone.inventory.v1.UpdateSipInterfaceResponse.sip_interface:type_name -> dialtone.inventory.v1.SipInterface
-	80,  // 20: dialtone.inventory.v1.Extension.create_time:type_name -> google.protobuf.Timestamp
-	80,  // 21: dialtone.inventory.v1.Extension.update_time:type_name -> google.protobuf.Timestamp
-	27,  // 22: dialtone.inventory.v1.CreateExtensionRequest.extension:type_name -> dialtone.inventory.v1.Extension
-	27,  // 23: dialtone.inventory.v1.CreateExtensionResponse.extension:type_name -> dialtone.inventory.v1.Extension
-	27,  // 24: dialtone.inventory.v1.GetExtensionResponse.extension:type_name -> dialtone.inventory.v1.Extension
-	27,  // 25: dialtone.inventory.v1.ListExtensionsResponse.extensions:type_name -> dialtone.inventory.v1.Extension
-	27,  // 26: dialtone.inventory.v1.UpdateExtensionRequest.extension:type_name -> dialtone.inventory.v1.Extension
-	81,  // 27: dialtone.inventory.v1.UpdateExtensionRequest.update_mask:type_name -> google.protobuf.FieldMask
-	27,  // 28: dialtone.inventory.v1.UpdateExtensionResponse.extension:type_name -> dialtone.inventory.v1.Extension
-	83,  // 29: dialtone.inventory.v1.ProvisioningSettings.transport:type_name -> dialtone.provisioning.v1.Transport
-	84,  // 30: dialtone.inventory.v1.ProvisioningSettings.codecs:type_name -> dialtone.provisioning.v1.Codec
+	39,  // 0: dialtone.inventory.v1.Tenant.default_settings:type_name -> dialtone.inventory.v1.ProvisioningSettings
+	96,  // 1: dialtone.inventory.v1.Tenant.create_time:type_name -> google.protobuf.Timestamp
+	96,  // 2: dialtone.inventory.v1.Tenant.update_time:type_name -> google.protobuf.Timestamp
+	6,   // 3: dialtone.inventory.v1.CreateTenantRequest.tenant:type_name -> dialtone.inventory.v1.Tenant
+	6,   // 4: dialtone.inventory.v1.CreateTenantResponse.tenant:type_name -> dialtone.inventory.v1.Tenant
+	6,   // 5: dialtone.inventory.v1.GetTenantResponse.tenant:type_name -> dialtone.inventory.v1.Tenant
+	6,   // 6: dialtone.inventory.v1.ListTenantsResponse.tenants:type_name -> dialtone.inventory.v1.Tenant
+	6,   // 7: dialtone.inventory.v1.UpdateTenantRequest.tenant:type_name -> dialtone.inventory.v1.Tenant
+	97,  // 8: dialtone.inventory.v1.UpdateTenantRequest.update_mask:type_name -> google.protobuf.FieldMask
+	6,   // 9: dialtone.inventory.v1.UpdateTenantResponse.tenant:type_name -> dialtone.inventory.v1.Tenant
+	98,  // 10: dialtone.inventory.v1.SipInterface.registration_expiry:type_name -> google.protobuf.Duration
+	96,  // 11: dialtone.inventory.v1.SipInterface.create_time:type_name -> google.protobuf.Timestamp
+	96,  // 12: dialtone.inventory.v1.SipInterface.update_time:type_name -> google.protobuf.Timestamp
+	17,  // 13: dialtone.inventory.v1.CreateSipInterfaceRequest.sip_interface:type_name -> dialtone.inventory.v1.SipInterface
+	17,  // 14: dialtone.inventory.v1.CreateSipInterfaceResponse.sip_interface:type_name -> dialtone.inventory.v1.SipInterface
+	17,  // 15: dialtone.inventory.v1.GetSipInterfaceResponse.sip_interface:type_name -> dialtone.inventory.v1.SipInterface
+	17,  // 16: dialtone.inventory.v1.ListSipInterfacesResponse.sip_interfaces:type_name -> dialtone.inventory.v1.SipInterface
+	17,  // 17: dialtone.inventory.v1.UpdateSipInterfaceRequest.sip_interface:type_name -> dialtone.inventory.v1.SipInterface
+	97,  // 18: dialtone.inventory.v1.UpdateSipInterfaceRequest.update_mask:type_name -> google.protobuf.FieldMask
+	17,  // 19: dialtone.inventory.v1.UpdateSipInterfaceResponse.sip_interface:type_name -> dialtone.inventory.v1.SipInterface
+	96,  // 20: dialtone.inventory.v1.Extension.create_time:type_name -> google.protobuf.Timestamp
+	96,  // 21: dialtone.inventory.v1.Extension.update_time:type_name -> google.protobuf.Timestamp
+	28,  // 22: dialtone.inventory.v1.CreateExtensionRequest.extension:type_name -> dialtone.inventory.v1.Extension
+	28,  // 23: dialtone.inventory.v1.CreateExtensionResponse.extension:type_name -> dialtone.inventory.v1.Extension
+	28,  // 24: dialtone.inventory.v1.GetExtensionResponse.extension:type_name -> dialtone.inventory.v1.Extension
+	28,  // 25: dialtone.inventory.v1.ListExtensionsResponse.extensions:type_name -> dialtone.inventory.v1.Extension
+	28,  // 26: dialtone.inventory.v1.UpdateExtensionRequest.extension:type_name -> dialtone.inventory.v1.Extension
+	97,  // 27: dialtone.inventory.v1.UpdateExtensionRequest.update_mask:type_name -> google.protobuf.FieldMask
+	28,  // 28: dialtone.inventory.v1.UpdateExtensionResponse.extension:type_name -> dialtone.inventory.v1.Extension
+	99,  // 29: dialtone.inventory.v1.ProvisioningSettings.transport:type_name -> dialtone.provisioning.v1.Transport
+	100, // 30: dialtone.inventory.v1.ProvisioningSettings.codecs:type_name -> dialtone.provisioning.v1.Codec
 	2,   // 31: dialtone.inventory.v1.ProvisioningSettings.device_cert:type_name -> dialtone.inventory.v1.DeviceCertPolicy
-	80,  // 32: dialtone.inventory.v1.LinkProof.time:type_name -> google.protobuf.Timestamp
+	96,  // 32: dialtone.inventory.v1.LinkProof.time:type_name -> google.protobuf.Timestamp
 	3,   // 33: dialtone.inventory.v1.ReleaseIdentity.proof:type_name -> dialtone.inventory.v1.FetchProof
-	80,  // 34: dialtone.inventory.v1.ReleaseIdentity.time:type_name -> google.protobuf.Timestamp
-	80,  // 35: dialtone.inventory.v1.ConfigFetch.time:type_name -> google.protobuf.Timestamp
+	96,  // 34: dialtone.inventory.v1.ReleaseIdentity.time:type_name -> google.protobuf.Timestamp
+	96,  // 35: dialtone.inventory.v1.ConfigFetch.time:type_name -> google.protobuf.Timestamp
 	3,   // 36: dialtone.inventory.v1.ConfigFetch.proof:type_name -> dialtone.inventory.v1.FetchProof
-	85,  // 37: dialtone.inventory.v1.PhoneRpsStatus.state:type_name -> dialtone.rps.v1.RegistrationState
-	86,  // 38: dialtone.inventory.v1.PhoneRpsStatus.failure_reason:type_name -> dialtone.rps.v1.FailureReason
-	80,  // 39: dialtone.inventory.v1.PhoneRpsStatus.update_time:type_name -> google.protobuf.Timestamp
+	101, // 37: dialtone.inventory.v1.PhoneRpsStatus.state:type_name -> dialtone.rps.v1.RegistrationState
+	102, // 38: dialtone.inventory.v1.PhoneRpsStatus.failure_reason:type_name -> dialtone.rps.v1.FailureReason
+	96,  // 39: dialtone.inventory.v1.PhoneRpsStatus.update_time:type_name -> google.protobuf.Timestamp
 	0,   // 40: dialtone.inventory.v1.Phone.state:type_name -> dialtone.inventory.v1.PhoneState
 	1,   // 41: dialtone.inventory.v1.Phone.origin:type_name -> dialtone.inventory.v1.PhoneOrigin
-	41,  // 42: dialtone.inventory.v1.Phone.lines:type_name -> dialtone.inventory.v1.PhoneLine
-	38,  // 43: dialtone.inventory.v1.Phone.settings:type_name -> dialtone.inventory.v1.ProvisioningSettings
-	80,  // 44: dialtone.inventory.v1.Phone.first_seen_time:type_name -> google.protobuf.Timestamp
-	80,  // 45: dialtone.inventory.v1.Phone.last_seen_time:type_name -> google.protobuf.Timestamp
-	42,  // 46: dialtone.inventory.v1.Phone.last_fetch:type_name -> dialtone.inventory.v1.ConfigFetch
-	80,  // 47: dialtone.inventory.v1.Phone.provisioned_time:type_name -> google.protobuf.Timestamp
-	43,  // 48: dialtone.inventory.v1.Phone.rps_status:type_name -> dialtone.inventory.v1.PhoneRpsStatus
-	80,  // 49: dialtone.inventory.v1.Phone.create_time:type_name -> google.protobuf.Timestamp
-	80,  // 50: dialtone.inventory.v1.Phone.update_time:type_name -> google.protobuf.Timestamp
-	87,  // 51: dialtone.inventory.v1.Phone.model_status:type_name -> dialtone.renderer.v1.ModelStatus
-	39,  // 52: dialtone.inventory.v1.Phone.last_link_proof:type_name -> dialtone.inventory.v1.LinkProof
-	40,  // 53: dialtone.inventory.v1.Phone.secret_release:type_name -> dialtone.inventory.v1.ReleaseIdentity
-	40,  // 54: dialtone.inventory.v1.Phone.pending_release:type_name -> dialtone.inventory.v1.ReleaseIdentity
+	42,  // 42: dialtone.inventory.v1.Phone.lines:type_name -> dialtone.inventory.v1.PhoneLine
+	39,  // 43: dialtone.inventory.v1.Phone.settings:type_name -> dialtone.inventory.v1.ProvisioningSettings
+	96,  // 44: dialtone.inventory.v1.Phone.first_seen_time:type_name -> google.protobuf.Timestamp
+	96,  // 45: dialtone.inventory.v1.Phone.last_seen_time:type_name -> google.protobuf.Timestamp
+	43,  // 46: dialtone.inventory.v1.Phone.last_fetch:type_name -> dialtone.inventory.v1.ConfigFetch
+	96,  // 47: dialtone.inventory.v1.Phone.provisioned_time:type_name -> google.protobuf.Timestamp
+	44,  // 48: dialtone.inventory.v1.Phone.rps_status:type_name -> dialtone.inventory.v1.PhoneRpsStatus
+	96,  // 49: dialtone.inventory.v1.Phone.create_time:type_name -> google.protobuf.Timestamp
+	96,  // 50: dialtone.inventory.v1.Phone.update_time:type_name -> google.protobuf.Timestamp
+	103, // 51: dialtone.inventory.v1.Phone.model_status:type_name -> dialtone.renderer.v1.ModelStatus
+	40,  // 52: dialtone.inventory.v1.Phone.last_link_proof:type_name -> dialtone.inventory.v1.LinkProof
+	41,  // 53: dialtone.inventory.v1.Phone.secret_release:type_name -> dialtone.inventory.v1.ReleaseIdentity
+	41,  // 54: dialtone.inventory.v1.Phone.pending_release:type_name -> dialtone.inventory.v1.ReleaseIdentity
 	2,   // 55: dialtone.inventory.v1.Phone.effective_device_cert:type_name -> dialtone.inventory.v1.DeviceCertPolicy
-	44,  // 56: dialtone.inventory.v1.CreatePhoneRequest.phone:type_name -> dialtone.inventory.v1.Phone
-	44,  // 57: dialtone.inventory.v1.CreatePhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	44,  // 58: dialtone.inventory.v1.GetPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
+	45,  // 56: dialtone.inventory.v1.CreatePhoneRequest.phone:type_name -> dialtone.inventory.v1.Phone
+	45,  // 57: dialtone.inventory.v1.CreatePhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
+	45,  // 58: dialtone.inventory.v1.GetPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
 	0,   // 59: dialtone.inventory.v1.ListPhonesRequest.state:type_name -> dialtone.inventory.v1.PhoneState
-	44,  // 60: dialtone.inventory.v1.ListPhonesResponse.phones:type_name -> dialtone.inventory.v1.Phone
-	44,  // 61: dialtone.inventory.v1.UpdatePhoneRequest.phone:type_name -> dialtone.inventory.v1.Phone
-	81,  // 62: dialtone.inventory.v1.UpdatePhoneRequest.update_mask:type_name -> google.protobuf.FieldMask
-	44,  // 63: dialtone.inventory.v1.UpdatePhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	27,  // 64: dialtone.inventory.v1.AssignPhoneRequest.create_extension:type_name -> dialtone.inventory.v1.Extension
-	38,  // 65: dialtone.inventory.v1.AssignPhoneRequest.settings:type_name -> dialtone.inventory.v1.ProvisioningSettings
-	44,  // 66: dialtone.inventory.v1.AssignPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	44,  // 67: dialtone.inventory.v1.UnassignPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	82,  // 68: dialtone.inventory.v1.RotateProvisioningTokenRequest.grace_period:type_name -> google.protobuf.Duration
-	44,  // 69: dialtone.inventory.v1.RotateProvisioningTokenResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	44,  // 70: dialtone.inventory.v1.GetProvisioningUrlResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	88,  // 71: dialtone.inventory.v1.GetProvisioningProfileResponse.profile:type_name -> dialtone.provisioning.v1.ProvisioningProfile
+	45,  // 60: dialtone.inventory.v1.ListPhonesResponse.phones:type_name -> dialtone.inventory.v1.Phone
+	45,  // 61: dialtone.inventory.v1.UpdatePhoneRequest.phone:type_name -> dialtone.inventory.v1.Phone
+	97,  // 62: dialtone.inventory.v1.UpdatePhoneRequest.update_mask:type_name -> google.protobuf.FieldMask
+	45,  // 63: dialtone.inventory.v1.UpdatePhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
+	28,  // 64: dialtone.inventory.v1.AssignPhoneRequest.create_extension:type_name -> dialtone.inventory.v1.Extension
+	39,  // 65: dialtone.inventory.v1.AssignPhoneRequest.settings:type_name -> dialtone.inventory.v1.ProvisioningSettings
+	45,  // 66: dialtone.inventory.v1.AssignPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
+	45,  // 67: dialtone.inventory.v1.UnassignPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
+	98,  // 68: dialtone.inventory.v1.RotateProvisioningTokenRequest.grace_period:type_name -> google.protobuf.Duration
+	45,  // 69: dialtone.inventory.v1.RotateProvisioningTokenResponse.phone:type_name -> dialtone.inventory.v1.Phone
+	45,  // 70: dialtone.inventory.v1.GetProvisioningUrlResponse.phone:type_name -> dialtone.inventory.v1.Phone
+	104, // 71: dialtone.inventory.v1.GetProvisioningProfileResponse.profile:type_name -> dialtone.provisioning.v1.ProvisioningProfile
 	0,   // 72: dialtone.inventory.v1.GetProvisioningProfileResponse.state:type_name -> dialtone.inventory.v1.PhoneState
 	3,   // 73: dialtone.inventory.v1.AuthorizeSecretReleaseRequest.proof:type_name -> dialtone.inventory.v1.FetchProof
-	44,  // 74: dialtone.inventory.v1.ApprovePhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	44,  // 75: dialtone.inventory.v1.ReprovisionPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
+	45,  // 74: dialtone.inventory.v1.ApprovePhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
+	45,  // 75: dialtone.inventory.v1.ReprovisionPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
 	4,   // 76: dialtone.inventory.v1.WatchPhonesResponse.change_type:type_name -> dialtone.inventory.v1.PhoneChangeType
-	44,  // 77: dialtone.inventory.v1.WatchPhonesResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	80,  // 78: dialtone.inventory.v1.WatchPhonesResponse.change_time:type_name -> google.protobuf.Timestamp
-	79,  // 79: dialtone.inventory.v1.ImportBackupResponse.records:type_name -> dialtone.inventory.v1.ImportBackupResponse.RecordsEntry
-	6,   // 80: dialtone.inventory.v1.InventoryService.CreateTenant:input_type -> dialtone.inventory.v1.CreateTenantRequest
-	8,   // 81: dialtone.inventory.v1.InventoryService.GetTenant:input_type -> dialtone.inventory.v1.GetTenantRequest
-	10,  // 82: dialtone.inventory.v1.InventoryService.ListTenants:input_type -> dialtone.inventory.v1.ListTenantsRequest
-	12,  // 83: dialtone.inventory.v1.InventoryService.UpdateTenant:input_type -> dialtone.inventory.v1.UpdateTenantRequest
-	14,  // 84: dialtone.inventory.v1.InventoryService.DeleteTenant:input_type -> dialtone.inventory.v1.DeleteTenantRequest
-	17,  // 85: dialtone.inventory.v1.InventoryService.CreateSipInterface:input_type -> dialtone.inventory.v1.CreateSipInterfaceRequest
-	19,  // 86: dialtone.inventory.v1.InventoryService.GetSipInterface:input_type -> dialtone.inventory.v1.GetSipInterfaceRequest
-	21,  // 87: dialtone.inventory.v1.InventoryService.ListSipInterfaces:input_type -> dialtone.inventory.v1.ListSipInterfacesRequest
-	23,  // 88: dialtone.inventory.v1.InventoryService.UpdateSipInterface:input_type -> dialtone.inventory.v1.UpdateSipInterfaceRequest
-	25,  // 89: dialtone.inventory.v1.InventoryService.DeleteSipInterface:input_type -> dialtone.inventory.v1.DeleteSipInterfaceRequest
-	28,  // 90: dialtone.inventory.v1.InventoryService.CreateExtension:input_type -> dialtone.inventory.v1.CreateExtensionRequest
-	30,  // 91: dialtone.inventory.v1.InventoryService.GetExtension:input_type -> dialtone.inventory.v1.GetExtensionRequest
-	32,  // 92: dialtone.inventory.v1.InventoryService.ListExtensions:input_type -> dialtone.inventory.v1.ListExtensionsRequest
-	34,  // 93: dialtone.inventory.v1.InventoryService.UpdateExtension:input_type -> dialtone.inventory.v1.UpdateExtensionRequest
-	36,  // 94: dialtone.inventory.v1.InventoryService.DeleteExtension:input_type -> dialtone.inventory.v1.DeleteExtensionRequest
-	45,  // 95: dialtone.inventory.v1.InventoryService.CreatePhone:input_type -> dialtone.inventory.v1.CreatePhoneRequest
-	47,  // 96: dialtone.inventory.v1.InventoryService.GetPhone:input_type -> dialtone.inventory.v1.GetPhoneRequest
-	49,  // 97: dialtone.inventory.v1.InventoryService.ListPhones:input_type -> dialtone.inventory.v1.ListPhonesRequest
-	51,  // 98: dialtone.inventory.v1.InventoryService.UpdatePhone:input_type -> dialtone.inventory.v1.UpdatePhoneRequest
-	53,  // 99: dialtone.inventory.v1.InventoryService.DeletePhone:input_type -> dialtone.inventory.v1.DeletePhoneRequest
-	55,  // 100: dialtone.inventory.v1.InventoryService.AssignPhone:input_type -> dialtone.inventory.v1.AssignPhoneRequest
-	57,  // 101: dialtone.inventory.v1.InventoryService.UnassignPhone:input_type -> dialtone.inventory.v1.UnassignPhoneRequest
-	59,  // 102: dialtone.inventory.v1.InventoryService.RotateProvisioningToken:input_type -> dialtone.inventory.v1.RotateProvisioningTokenRequest
-	61,  // 103: dialtone.inventory.v1.InventoryService.GetProvisioningUrl:input_type -> dialtone.inventory.v1.GetProvisioningUrlRequest
-	63,  // 104: dialtone.inventory.v1.InventoryService.GetProvisioningProfile:input_type -> dialtone.inventory.v1.GetProvisioningProfileRequest
-	69,  // 105: dialtone.inventory.v1.InventoryService.ReprovisionPhone:input_type -> dialtone.inventory.v1.ReprovisionPhoneRequest
-	71,  // 106: dialtone.inventory.v1.InventoryService.WatchPhones:input_type -> dialtone.inventory.v1.WatchPhonesRequest
-	73,  // 107: dialtone.inventory.v1.InventoryService.RotateKeys:input_type -> dialtone.inventory.v1.RotateKeysRequest
-	75,  // 108: dialtone.inventory.v1.InventoryService.ExportBackup:input_type -> dialtone.inventory.v1.ExportBackupRequest
-	77,  // 109: dialtone.inventory.v1.InventoryService.ImportBackup:input_type -> dialtone.inventory.v1.ImportBackupRequest
-	65,  // 110: dialtone.inventory.v1.InventoryService.AuthorizeSecretRelease:input_type -> dialtone.inventory.v1.AuthorizeSecretReleaseRequest
-	67,  // 111: dialtone.inventory.v1.InventoryService.ApprovePhone:input_type -> dialtone.inventory.v1.ApprovePhoneRequest
-	7,   // 112: dialtone.inventory.v1.InventoryService.CreateTenant:output_type -> dialtone.inventory.v1.CreateTenantResponse
-	9,   // 113: dialtone.inventory.v1.InventoryService.GetTenant:output_type -> dialtone.inventory.v1.GetTenantResponse
-	11,  // 114: dialtone.inventory.v1.InventoryService.ListTenants:output_type -> dialtone.inventory.v1.ListTenantsResponse
-	13,  // 115: dialtone.inventory.v1.InventoryService.UpdateTenant:output_type -> dialtone.inventory.v1.UpdateTenantResponse
-	15,  // 116: dialtone.inventory.v1.InventoryService.DeleteTenant:output_type -> dialtone.inventory.v1.DeleteTenantResponse
-	18,  // 117: dialtone.inventory.v1.InventoryService.CreateSipInterface:output_type -> dialtone.inventory.v1.CreateSipInterfaceResponse
-	20,  // 118: dialtone.inventory.v1.InventoryService.GetSipInterface:output_type -> dialtone.inventory.v1.GetSipInterfaceResponse
-	22,  // 119: dialtone.inventory.v1.InventoryService.ListSipInterfaces:output_type -> dialtone.inventory.v1.ListSipInterfacesResponse
-	24,  // 120: dialtone.inventory.v1.InventoryService.UpdateSipInterface:output_type -> dialtone.inventory.v1.UpdateSipInterfaceResponse
-	26,  // 121: dialtone.inventory.v1.InventoryService.DeleteSipInterface:output_type -> dialtone.inventory.v1.DeleteSipInterfaceResponse
-	29,  // 122: dialtone.inventory.v1.InventoryService.CreateExtension:output_type -> dialtone.inventory.v1.CreateExtensionResponse
-	31,  // 123: dialtone.inventory.v1.InventoryService.GetExtension:output_type -> dialtone.inventory.v1.GetExtensionResponse
-	33,  // 124: dialtone.inventory.v1.InventoryService.ListExtensions:output_type -> dialtone.inventory.v1.ListExtensionsResponse
-	35,  // 125: dialtone.inventory.v1.InventoryService.UpdateExtension:output_type -> dialtone.inventory.v1.UpdateExtensionResponse
-	37,  // 126: dialtone.inventory.v1.InventoryService.DeleteExtension:output_type -> dialtone.inventory.v1.DeleteExtensionResponse
-	46,  // 127: dialtone.inventory.v1.InventoryService.CreatePhone:output_type -> dialtone.inventory.v1.CreatePhoneResponse
-	48,  // 128: dialtone.inventory.v1.InventoryService.GetPhone:output_type -> dialtone.inventory.v1.GetPhoneResponse
-	50,  // 129: dialtone.inventory.v1.InventoryService.ListPhones:output_type -> dialtone.inventory.v1.ListPhonesResponse
-	52,  // 130: dialtone.inventory.v1.InventoryService.UpdatePhone:output_type -> dialtone.inventory.v1.UpdatePhoneResponse
-	54,  // 131: dialtone.inventory.v1.InventoryService.DeletePhone:output_type -> dialtone.inventory.v1.DeletePhoneResponse
-	56,  // 132: dialtone.inventory.v1.InventoryService.AssignPhone:output_type -> dialtone.inventory.v1.AssignPhoneResponse
-	58,  // 133: dialtone.inventory.v1.InventoryService.UnassignPhone:output_type -> dialtone.inventory.v1.UnassignPhoneResponse
-	60,  // 134: dialtone.inventory.v1.InventoryService.RotateProvisioningToken:output_type -> dialtone.inventory.v1.RotateProvisioningTokenResponse
-	62,  // 135: dialtone.inventory.v1.InventoryService.GetProvisioningUrl:output_type -> dialtone.inventory.v1.GetProvisioningUrlResponse
-	64,  // 136: dialtone.inventory.v1.InventoryService.GetProvisioningProfile:output_type -> dialtone.inventory.v1.GetProvisioningProfileResponse
-	70,  // 137: dialtone.inventory.v1.InventoryService.ReprovisionPhone:output_type -> dialtone.inventory.v1.ReprovisionPhoneResponse
-	72,  // 138: dialtone.inventory.v1.InventoryService.WatchPhones:output_type -> dialtone.inventory.v1.WatchPhonesResponse
-	74,  // 139: dialtone.inventory.v1.InventoryService.RotateKeys:output_type -> dialtone.inventory.v1.RotateKeysResponse
-	76,  // 140: dialtone.inventory.v1.InventoryService.ExportBackup:output_type -> dialtone.inventory.v1.ExportBackupResponse
-	78,  // 141: dialtone.inventory.v1.InventoryService.ImportBackup:output_type -> dialtone.inventory.v1.ImportBackupResponse
-	66,  // 142: dialtone.inventory.v1.InventoryService.AuthorizeSecretRelease:output_type -> dialtone.inventory.v1.AuthorizeSecretReleaseResponse
-	68,  // 143: dialtone.inventory.v1.InventoryService.ApprovePhone:output_type -> dialtone.inventory.v1.ApprovePhoneResponse
-	112, // [112:144] is the sub-list for method output_type
-	80,  // [80:112] is the sub-list for method input_type
-	80,  // [80:80] is the sub-list for extension type_name
-	80,  // [80:80] is the sub-list for extension extendee
-	0,   // [0:80] is the sub-list for field type_name
+	45,  // 77: dialtone.inventory.v1.WatchPhonesResponse.phone:type_name -> dialtone.inventory.v1.Phone
+	96,  // 78: dialtone.inventory.v1.WatchPhonesResponse.change_time:type_name -> google.protobuf.Timestamp
+	95,  // 79: dialtone.inventory.v1.ImportBackupResponse.records:type_name -> dialtone.inventory.v1.ImportBackupResponse.RecordsEntry
+	5,   // 80: dialtone.inventory.v1.User.role:type_name -> dialtone.inventory.v1.UserRole
+	96,  // 81: dialtone.inventory.v1.User.create_time:type_name -> google.protobuf.Timestamp
+	96,  // 82: dialtone.inventory.v1.User.update_time:type_name -> google.protobuf.Timestamp
+	80,  // 83: dialtone.inventory.v1.CreateUserRequest.user:type_name -> dialtone.inventory.v1.User
+	80,  // 84: dialtone.inventory.v1.CreateUserResponse.user:type_name -> dialtone.inventory.v1.User
+	80,  // 85: dialtone.inventory.v1.GetUserResponse.user:type_name -> dialtone.inventory.v1.User
+	80,  // 86: dialtone.inventory.v1.ListUsersResponse.users:type_name -> dialtone.inventory.v1.User
+	80,  // 87: dialtone.inventory.v1.UpdateUserRequest.user:type_name -> dialtone.inventory.v1.User
+	97,  // 88: dialtone.inventory.v1.UpdateUserRequest.update_mask:type_name -> google.protobuf.FieldMask
+	80,  // 89: dialtone.inventory.v1.UpdateUserResponse.user:type_name -> dialtone.inventory.v1.User
+	80,  // 90: dialtone.inventory.v1.AuthenticateUserResponse.user:type_name -> dialtone.inventory.v1.User
+	104, // 91: dialtone.inventory.v1.PreviewProvisioningProfileResponse.profile:type_name -> dialtone.provisioning.v1.ProvisioningProfile
+	7,   // 92: dialtone.inventory.v1.InventoryService.CreateTenant:input_type -> dialtone.inventory.v1.CreateTenantRequest
+	9,   // 93: dialtone.inventory.v1.InventoryService.GetTenant:input_type -> dialtone.inventory.v1.GetTenantRequest
+	11,  // 94: dialtone.inventory.v1.InventoryService.ListTenants:input_type -> dialtone.inventory.v1.ListTenantsRequest
+	13,  // 95: dialtone.inventory.v1.InventoryService.UpdateTenant:input_type -> dialtone.inventory.v1.UpdateTenantRequest
+	15,  // 96: dialtone.inventory.v1.InventoryService.DeleteTenant:input_type -> dialtone.inventory.v1.DeleteTenantRequest
+	18,  // 97: dialtone.inventory.v1.InventoryService.CreateSipInterface:input_type -> dialtone.inventory.v1.CreateSipInterfaceRequest
+	20,  // 98: dialtone.inventory.v1.InventoryService.GetSipInterface:input_type -> dialtone.inventory.v1.GetSipInterfaceRequest
+	22,  // 99: dialtone.inventory.v1.InventoryService.ListSipInterfaces:input_type -> dialtone.inventory.v1.ListSipInterfacesRequest
+	24,  // 100: dialtone.inventory.v1.InventoryService.UpdateSipInterface:input_type -> dialtone.inventory.v1.UpdateSipInterfaceRequest
+	26,  // 101: dialtone.inventory.v1.InventoryService.DeleteSipInterface:input_type -> dialtone.inventory.v1.DeleteSipInterfaceRequest
+	29,  // 102: dialtone.inventory.v1.InventoryService.CreateExtension:input_type -> dialtone.inventory.v1.CreateExtensionRequest
+	31,  // 103: dialtone.inventory.v1.InventoryService.GetExtension:input_type -> dialtone.inventory.v1.GetExtensionRequest
+	33,  // 104: dialtone.inventory.v1.InventoryService.ListExtensions:input_type -> dialtone.inventory.v1.ListExtensionsRequest
+	35,  // 105: dialtone.inventory.v1.InventoryService.UpdateExtension:input_type -> dialtone.inventory.v1.UpdateExtensionRequest
+	37,  // 106: dialtone.inventory.v1.InventoryService.DeleteExtension:input_type -> dialtone.inventory.v1.DeleteExtensionRequest
+	46,  // 107: dialtone.inventory.v1.InventoryService.CreatePhone:input_type -> dialtone.inventory.v1.CreatePhoneRequest
+	48,  // 108: dialtone.inventory.v1.InventoryService.GetPhone:input_type -> dialtone.inventory.v1.GetPhoneRequest
+	50,  // 109: dialtone.inventory.v1.InventoryService.ListPhones:input_type -> dialtone.inventory.v1.ListPhonesRequest
+	52,  // 110: dialtone.inventory.v1.InventoryService.UpdatePhone:input_type -> dialtone.inventory.v1.UpdatePhoneRequest
+	54,  // 111: dialtone.inventory.v1.InventoryService.DeletePhone:input_type -> dialtone.inventory.v1.DeletePhoneRequest
+	56,  // 112: dialtone.inventory.v1.InventoryService.AssignPhone:input_type -> dialtone.inventory.v1.AssignPhoneRequest
+	58,  // 113: dialtone.inventory.v1.InventoryService.UnassignPhone:input_type -> dialtone.inventory.v1.UnassignPhoneRequest
+	60,  // 114: dialtone.inventory.v1.InventoryService.RotateProvisioningToken:input_type -> dialtone.inventory.v1.RotateProvisioningTokenRequest
+	62,  // 115: dialtone.inventory.v1.InventoryService.GetProvisioningUrl:input_type -> dialtone.inventory.v1.GetProvisioningUrlRequest
+	64,  // 116: dialtone.inventory.v1.InventoryService.GetProvisioningProfile:input_type -> dialtone.inventory.v1.GetProvisioningProfileRequest
+	70,  // 117: dialtone.inventory.v1.InventoryService.ReprovisionPhone:input_type -> dialtone.inventory.v1.ReprovisionPhoneRequest
+	72,  // 118: dialtone.inventory.v1.InventoryService.WatchPhones:input_type -> dialtone.inventory.v1.WatchPhonesRequest
+	74,  // 119: dialtone.inventory.v1.InventoryService.RotateKeys:input_type -> dialtone.inventory.v1.RotateKeysRequest
+	76,  // 120: dialtone.inventory.v1.InventoryService.ExportBackup:input_type -> dialtone.inventory.v1.ExportBackupRequest
+	78,  // 121: dialtone.inventory.v1.InventoryService.ImportBackup:input_type -> dialtone.inventory.v1.ImportBackupRequest
+	66,  // 122: dialtone.inventory.v1.InventoryService.AuthorizeSecretRelease:input_type -> dialtone.inventory.v1.AuthorizeSecretReleaseRequest
+	68,  // 123: dialtone.inventory.v1.InventoryService.ApprovePhone:input_type -> dialtone.inventory.v1.ApprovePhoneRequest
+	81,  // 124: dialtone.inventory.v1.InventoryService.CreateUser:input_type -> dialtone.inventory.v1.CreateUserRequest
+	83,  // 125: dialtone.inventory.v1.InventoryService.GetUser:input_type -> dialtone.inventory.v1.GetUserRequest
+	85,  // 126: dialtone.inventory.v1.InventoryService.ListUsers:input_type -> dialtone.inventory.v1.ListUsersRequest
+	87,  // 127: dialtone.inventory.v1.InventoryService.UpdateUser:input_type -> dialtone.inventory.v1.UpdateUserRequest
+	89,  // 128: dialtone.inventory.v1.InventoryService.DeleteUser:input_type -> dialtone.inventory.v1.DeleteUserRequest
+	91,  // 129: dialtone.inventory.v1.InventoryService.AuthenticateUser:input_type -> dialtone.inventory.v1.AuthenticateUserRequest
+	93,  // 130: dialtone.inventory.v1.InventoryService.PreviewProvisioningProfile:input_type -> dialtone.inventory.v1.PreviewProvisioningProfileRequest
+	8,   // 131: dialtone.inventory.v1.InventoryService.CreateTenant:output_type -> dialtone.inventory.v1.CreateTenantResponse
+	10,  // 132: dialtone.inventory.v1.InventoryService.GetTenant:output_type -> dialtone.inventory.v1.GetTenantResponse
+	12,  // 133: dialtone.inventory.v1.InventoryService.ListTenants:output_type -> dialtone.inventory.v1.ListTenantsResponse
+	14,  // 134: dialtone.inventory.v1.InventoryService.UpdateTenant:output_type -> dialtone.inventory.v1.UpdateTenantResponse
+	16,  // 135: dialtone.inventory.v1.InventoryService.DeleteTenant:output_type -> dialtone.inventory.v1.DeleteTenantResponse
+	19,  // 136: dialtone.inventory.v1.InventoryService.CreateSipInterface:output_type -> dialtone.inventory.v1.CreateSipInterfaceResponse
+	21,  // 137: dialtone.inventory.v1.InventoryService.GetSipInterface:output_type -> dialtone.inventory.v1.GetSipInterfaceResponse
+	23,  // 138: dialtone.inventory.v1.InventoryService.ListSipInterfaces:output_type -> dialtone.inventory.v1.ListSipInterfacesResponse
+	25,  // 139: dialtone.inventory.v1.InventoryService.UpdateSipInterface:output_type -> dialtone.inventory.v1.UpdateSipInterfaceResponse
+	27,  // 140: dialtone.inventory.v1.InventoryService.DeleteSipInterface:output_type -> dialtone.inventory.v1.DeleteSipInterfaceResponse
+	30,  // 141: dialtone.inventory.v1.InventoryService.CreateExtension:output_type -> dialtone.inventory.v1.CreateExtensionResponse
+	32,  // 142: dialtone.inventory.v1.InventoryService.GetExtension:output_type -> dialtone.inventory.v1.GetExtensionResponse
+	34,  // 143: dialtone.inventory.v1.InventoryService.ListExtensions:output_type -> dialtone.inventory.v1.ListExtensionsResponse
+	36,  // 144: dialtone.inventory.v1.InventoryService.UpdateExtension:output_type -> dialtone.inventory.v1.UpdateExtensionResponse
+	38,  // 145: dialtone.inventory.v1.InventoryService.DeleteExtension:output_type -> dialtone.inventory.v1.DeleteExtensionResponse
+	47,  // 146: dialtone.inventory.v1.InventoryService.CreatePhone:output_type -> dialtone.inventory.v1.CreatePhoneResponse
+	49,  // 147: dialtone.inventory.v1.InventoryService.GetPhone:output_type -> dialtone.inventory.v1.GetPhoneResponse
+	51,  // 148: dialtone.inventory.v1.InventoryService.ListPhones:output_type -> dialtone.inventory.v1.ListPhonesResponse
+	53,  // 149: dialtone.inventory.v1.InventoryService.UpdatePhone:output_type -> dialtone.inventory.v1.UpdatePhoneResponse
+	55,  // 150: dialtone.inventory.v1.InventoryService.DeletePhone:output_type -> dialtone.inventory.v1.DeletePhoneResponse
+	57,  // 151: dialtone.inventory.v1.InventoryService.AssignPhone:output_type -> dialtone.inventory.v1.AssignPhoneResponse
+	59,  // 152: dialtone.inventory.v1.InventoryService.UnassignPhone:output_type -> dialtone.inventory.v1.UnassignPhoneResponse
+	61,  // 153: dialtone.inventory.v1.InventoryService.RotateProvisioningToken:output_type -> dialtone.inventory.v1.RotateProvisioningTokenResponse
+	63,  // 154: dialtone.inventory.v1.InventoryService.GetProvisioningUrl:output_type -> dialtone.inventory.v1.GetProvisioningUrlResponse
+	65,  // 155: dialtone.inventory.v1.InventoryService.GetProvisioningProfile:output_type -> dialtone.inventory.v1.GetProvisioningProfileResponse
+	71,  // 156: dialtone.inventory.v1.InventoryService.ReprovisionPhone:output_type -> dialtone.inventory.v1.ReprovisionPhoneResponse
+	73,  // 157: dialtone.inventory.v1.InventoryService.WatchPhones:output_type -> dialtone.inventory.v1.WatchPhonesResponse
+	75,  // 158: dialtone.inventory.v1.InventoryService.RotateKeys:output_type -> dialtone.inventory.v1.RotateKeysResponse
+	77,  // 159: dialtone.inventory.v1.InventoryService.ExportBackup:output_type -> dialtone.inventory.v1.ExportBackupResponse
+	79,  // 160: dialtone.inventory.v1.InventoryService.ImportBackup:output_type -> dialtone.inventory.v1.ImportBackupResponse
+	67,  // 161: dialtone.inventory.v1.InventoryService.AuthorizeSecretRelease:output_type -> dialtone.inventory.v1.AuthorizeSecretReleaseResponse
+	69,  // 162: dialtone.inventory.v1.InventoryService.ApprovePhone:output_type -> dialtone.inventory.v1.ApprovePhoneResponse
+	82,  // 163: dialtone.inventory.v1.InventoryService.CreateUser:output_type -> dialtone.inventory.v1.CreateUserResponse
+	84,  // 164: dialtone.inventory.v1.InventoryService.GetUser:output_type -> dialtone.inventory.v1.GetUserResponse
+	86,  // 165: dialtone.inventory.v1.InventoryService.ListUsers:output_type -> dialtone.inventory.v1.ListUsersResponse
+	88,  // 166: dialtone.inventory.v1.InventoryService.UpdateUser:output_type -> dialtone.inventory.v1.UpdateUserResponse
+	90,  // 167: dialtone.inventory.v1.InventoryService.DeleteUser:output_type -> dialtone.inventory.v1.DeleteUserResponse
+	92,  // 168: dialtone.inventory.v1.InventoryService.AuthenticateUser:output_type -> dialtone.inventory.v1.AuthenticateUserResponse
+	94,  // 169: dialtone.inventory.v1.InventoryService.PreviewProvisioningProfile:output_type -> dialtone.inventory.v1.PreviewProvisioningProfileResponse
+	131, // [131:170] is the sub-list for method output_type
+	92,  // [92:131] is the sub-list for method input_type
+	92,  // [92:92] is the sub-list for extension type_name
+	92,  // [92:92] is the sub-list for extension extendee
+	0,   // [0:92] is the sub-list for field type_name
 }
 
 func init() { file_dialtone_inventory_v1_inventory_proto_init() }
@@ -5490,8 +6429,8 @@ func file_dialtone_inventory_v1_inventory_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dialtone_inventory_v1_inventory_proto_rawDesc), len(file_dialtone_inventory_v1_inventory_proto_rawDesc)),
-			NumEnums:      5,
-			NumMessages:   75,
+			NumEnums:      6,
+			NumMessages:   90,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

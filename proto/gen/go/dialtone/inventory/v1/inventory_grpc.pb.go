@@ -19,38 +19,45 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	InventoryService_CreateTenant_FullMethodName            = "/dialtone.inventory.v1.InventoryService/CreateTenant"
-	InventoryService_GetTenant_FullMethodName               = "/dialtone.inventory.v1.InventoryService/GetTenant"
-	InventoryService_ListTenants_FullMethodName             = "/dialtone.inventory.v1.InventoryService/ListTenants"
-	InventoryService_UpdateTenant_FullMethodName            = "/dialtone.inventory.v1.InventoryService/UpdateTenant"
-	InventoryService_DeleteTenant_FullMethodName            = "/dialtone.inventory.v1.InventoryService/DeleteTenant"
-	InventoryService_CreateSipInterface_FullMethodName      = "/dialtone.inventory.v1.InventoryService/CreateSipInterface"
-	InventoryService_GetSipInterface_FullMethodName         = "/dialtone.inventory.v1.InventoryService/GetSipInterface"
-	InventoryService_ListSipInterfaces_FullMethodName       = "/dialtone.inventory.v1.InventoryService/ListSipInterfaces"
-	InventoryService_UpdateSipInterface_FullMethodName      = "/dialtone.inventory.v1.InventoryService/UpdateSipInterface"
-	InventoryService_DeleteSipInterface_FullMethodName      = "/dialtone.inventory.v1.InventoryService/DeleteSipInterface"
-	InventoryService_CreateExtension_FullMethodName         = "/dialtone.inventory.v1.InventoryService/CreateExtension"
-	InventoryService_GetExtension_FullMethodName            = "/dialtone.inventory.v1.InventoryService/GetExtension"
-	InventoryService_ListExtensions_FullMethodName          = "/dialtone.inventory.v1.InventoryService/ListExtensions"
-	InventoryService_UpdateExtension_FullMethodName         = "/dialtone.inventory.v1.InventoryService/UpdateExtension"
-	InventoryService_DeleteExtension_FullMethodName         = "/dialtone.inventory.v1.InventoryService/DeleteExtension"
-	InventoryService_CreatePhone_FullMethodName             = "/dialtone.inventory.v1.InventoryService/CreatePhone"
-	InventoryService_GetPhone_FullMethodName                = "/dialtone.inventory.v1.InventoryService/GetPhone"
-	InventoryService_ListPhones_FullMethodName              = "/dialtone.inventory.v1.InventoryService/ListPhones"
-	InventoryService_UpdatePhone_FullMethodName             = "/dialtone.inventory.v1.InventoryService/UpdatePhone"
-	InventoryService_DeletePhone_FullMethodName             = "/dialtone.inventory.v1.InventoryService/DeletePhone"
-	InventoryService_AssignPhone_FullMethodName             = "/dialtone.inventory.v1.InventoryService/AssignPhone"
-	InventoryService_UnassignPhone_FullMethodName           = "/dialtone.inventory.v1.InventoryService/UnassignPhone"
-	InventoryService_RotateProvisioningToken_FullMethodName = "/dialtone.inventory.v1.InventoryService/RotateProvisioningToken"
-	InventoryService_GetProvisioningUrl_FullMethodName      = "/dialtone.inventory.v1.InventoryService/GetProvisioningUrl"
-	InventoryService_GetProvisioningProfile_FullMethodName  = "/dialtone.inventory.v1.InventoryService/GetProvisioningProfile"
-	InventoryService_ReprovisionPhone_FullMethodName        = "/dialtone.inventory.v1.InventoryService/ReprovisionPhone"
-	InventoryService_WatchPhones_FullMethodName             = "/dialtone.inventory.v1.InventoryService/WatchPhones"
-	InventoryService_RotateKeys_FullMethodName              = "/dialtone.inventory.v1.InventoryService/RotateKeys"
-	InventoryService_ExportBackup_FullMethodName            = "/dialtone.inventory.v1.InventoryService/ExportBackup"
-	InventoryService_ImportBackup_FullMethodName            = "/dialtone.inventory.v1.InventoryService/ImportBackup"
-	InventoryService_AuthorizeSecretRelease_FullMethodName  = "/dialtone.inventory.v1.InventoryService/AuthorizeSecretRelease"
-	InventoryService_ApprovePhone_FullMethodName            = "/dialtone.inventory.v1.InventoryService/ApprovePhone"
+	InventoryService_CreateTenant_FullMethodName               = "/dialtone.inventory.v1.InventoryService/CreateTenant"
+	InventoryService_GetTenant_FullMethodName                  = "/dialtone.inventory.v1.InventoryService/GetTenant"
+	InventoryService_ListTenants_FullMethodName                = "/dialtone.inventory.v1.InventoryService/ListTenants"
+	InventoryService_UpdateTenant_FullMethodName               = "/dialtone.inventory.v1.InventoryService/UpdateTenant"
+	InventoryService_DeleteTenant_FullMethodName               = "/dialtone.inventory.v1.InventoryService/DeleteTenant"
+	InventoryService_CreateSipInterface_FullMethodName         = "/dialtone.inventory.v1.InventoryService/CreateSipInterface"
+	InventoryService_GetSipInterface_FullMethodName            = "/dialtone.inventory.v1.InventoryService/GetSipInterface"
+	InventoryService_ListSipInterfaces_FullMethodName          = "/dialtone.inventory.v1.InventoryService/ListSipInterfaces"
+	InventoryService_UpdateSipInterface_FullMethodName         = "/dialtone.inventory.v1.InventoryService/UpdateSipInterface"
+	InventoryService_DeleteSipInterface_FullMethodName         = "/dialtone.inventory.v1.InventoryService/DeleteSipInterface"
+	InventoryService_CreateExtension_FullMethodName            = "/dialtone.inventory.v1.InventoryService/CreateExtension"
+	InventoryService_GetExtension_FullMethodName               = "/dialtone.inventory.v1.InventoryService/GetExtension"
+	InventoryService_ListExtensions_FullMethodName             = "/dialtone.inventory.v1.InventoryService/ListExtensions"
+	InventoryService_UpdateExtension_FullMethodName            = "/dialtone.inventory.v1.InventoryService/UpdateExtension"
+	InventoryService_DeleteExtension_FullMethodName            = "/dialtone.inventory.v1.InventoryService/DeleteExtension"
+	InventoryService_CreatePhone_FullMethodName                = "/dialtone.inventory.v1.InventoryService/CreatePhone"
+	InventoryService_GetPhone_FullMethodName                   = "/dialtone.inventory.v1.InventoryService/GetPhone"
+	InventoryService_ListPhones_FullMethodName                 = "/dialtone.inventory.v1.InventoryService/ListPhones"
+	InventoryService_UpdatePhone_FullMethodName                = "/dialtone.inventory.v1.InventoryService/UpdatePhone"
+	InventoryService_DeletePhone_FullMethodName                = "/dialtone.inventory.v1.InventoryService/DeletePhone"
+	InventoryService_AssignPhone_FullMethodName                = "/dialtone.inventory.v1.InventoryService/AssignPhone"
+	InventoryService_UnassignPhone_FullMethodName              = "/dialtone.inventory.v1.InventoryService/UnassignPhone"
+	InventoryService_RotateProvisioningToken_FullMethodName    = "/dialtone.inventory.v1.InventoryService/RotateProvisioningToken"
+	InventoryService_GetProvisioningUrl_FullMethodName         = "/dialtone.inventory.v1.InventoryService/GetProvisioningUrl"
+	InventoryService_GetProvisioningProfile_FullMethodName     = "/dialtone.inventory.v1.InventoryService/GetProvisioningProfile"
+	InventoryService_ReprovisionPhone_FullMethodName           = "/dialtone.inventory.v1.InventoryService/ReprovisionPhone"
+	InventoryService_WatchPhones_FullMethodName                = "/dialtone.inventory.v1.InventoryService/WatchPhones"
+	InventoryService_RotateKeys_FullMethodName                 = "/dialtone.inventory.v1.InventoryService/RotateKeys"
+	InventoryService_ExportBackup_FullMethodName               = "/dialtone.inventory.v1.InventoryService/ExportBackup"
+	InventoryService_ImportBackup_FullMethodName               = "/dialtone.inventory.v1.InventoryService/ImportBackup"
+	InventoryService_AuthorizeSecretRelease_FullMethodName     = "/dialtone.inventory.v1.InventoryService/AuthorizeSecretRelease"
+	InventoryService_ApprovePhone_FullMethodName               = "/dialtone.inventory.v1.InventoryService/ApprovePhone"
+	InventoryService_CreateUser_FullMethodName                 = "/dialtone.inventory.v1.InventoryService/CreateUser"
+	InventoryService_GetUser_FullMethodName                    = "/dialtone.inventory.v1.InventoryService/GetUser"
+	InventoryService_ListUsers_FullMethodName                  = "/dialtone.inventory.v1.InventoryService/ListUsers"
+	InventoryService_UpdateUser_FullMethodName                 = "/dialtone.inventory.v1.InventoryService/UpdateUser"
+	InventoryService_DeleteUser_FullMethodName                 = "/dialtone.inventory.v1.InventoryService/DeleteUser"
+	InventoryService_AuthenticateUser_FullMethodName           = "/dialtone.inventory.v1.InventoryService/AuthenticateUser"
+	InventoryService_PreviewProvisioningProfile_FullMethodName = "/dialtone.inventory.v1.InventoryService/PreviewProvisioningProfile"
 )
 
 // InventoryServiceClient is the client API for InventoryService service.
@@ -138,6 +145,20 @@ type InventoryServiceClient interface {
 	// it gets the secrets. Without a pending identity it forgets the bound one,
 	// so the next proved fetch binds anew.
 	ApprovePhone(ctx context.Context, in *ApprovePhoneRequest, opts ...grpc.CallOption) (*ApprovePhoneResponse, error)
+	// Console users (admin role only; a tenant-scoped admin manages its tenant's users).
+	CreateUser(ctx context.Context, in *CreateUserRequest, opts ...grpc.CallOption) (*CreateUserResponse, error)
+	GetUser(ctx context.Context, in *GetUserRequest, opts ...grpc.CallOption) (*GetUserResponse, error)
+	ListUsers(ctx context.Context, in *ListUsersRequest, opts ...grpc.CallOption) (*ListUsersResponse, error)
+	UpdateUser(ctx context.Context, in *UpdateUserRequest, opts ...grpc.CallOption) (*UpdateUserResponse, error)
+	DeleteUser(ctx context.Context, in *DeleteUserRequest, opts ...grpc.CallOption) (*DeleteUserResponse, error)
+	// Checks a user's password (admin and service roles: the console calls it
+	// with its service token). A wrong password and an unknown user give the
+	// same Unauthenticated error.
+	AuthenticateUser(ctx context.Context, in *AuthenticateUserRequest, opts ...grpc.CallOption) (*AuthenticateUserResponse, error)
+	// The phone's profile as GetProvisioningProfile would give it, with every
+	// secret (SIP and web passwords, the token in the URL) replaced by
+	// "********" (admin only): the console's template preview.
+	PreviewProvisioningProfile(ctx context.Context, in *PreviewProvisioningProfileRequest, opts ...grpc.CallOption) (*PreviewProvisioningProfileResponse, error)
 }
 
 type inventoryServiceClient struct {
@@ -489,6 +510,76 @@ func (c *inventoryServiceClient) ApprovePhone(ctx context.Context, in *ApprovePh
 	return out, nil
 }
 
+func (c *inventoryServiceClient) CreateUser(ctx context.Context, in *CreateUserRequest, opts ...grpc.CallOption) (*CreateUserResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateUserResponse)
+	err := c.cc.Invoke(ctx, InventoryService_CreateUser_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *inventoryServiceClient) GetUser(ctx context.Context, in *GetUserRequest, opts ...grpc.CallOption) (*GetUserResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetUserResponse)
+	err := c.cc.Invoke(ctx, InventoryService_GetUser_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *inventoryServiceClient) ListUsers(ctx context.Context, in *ListUsersRequest, opts ...grpc.CallOption) (*ListUsersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListUsersResponse)
+	err := c.cc.Invoke(ctx, InventoryService_ListUsers_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *inventoryServiceClient) UpdateUser(ctx context.Context, in *UpdateUserRequest, opts ...grpc.CallOption) (*UpdateUserResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateUserResponse)
+	err := c.cc.Invoke(ctx, InventoryService_UpdateUser_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *inventoryServiceClient) DeleteUser(ctx context.Context, in *DeleteUserRequest, opts ...grpc.CallOption) (*DeleteUserResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteUserResponse)
+	err := c.cc.Invoke(ctx, InventoryService_DeleteUser_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *inventoryServiceClient) AuthenticateUser(ctx context.Context, in *AuthenticateUserRequest, opts ...grpc.CallOption) (*AuthenticateUserResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AuthenticateUserResponse)
+	err := c.cc.Invoke(ctx, InventoryService_AuthenticateUser_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *inventoryServiceClient) PreviewProvisioningProfile(ctx context.Context, in *PreviewProvisioningProfileRequest, opts ...grpc.CallOption) (*PreviewProvisioningProfileResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PreviewProvisioningProfileResponse)
+	err := c.cc.Invoke(ctx, InventoryService_PreviewProvisioningProfile_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // InventoryServiceServer is the server API for InventoryService service.
 // All implementations must embed UnimplementedInventoryServiceServer
 // for forward compatibility.
@@ -574,6 +665,20 @@ type InventoryServiceServer interface {
 	// it gets the secrets. Without a pending identity it forgets the bound one,
 	// so the next proved fetch binds anew.
 	ApprovePhone(context.Context, *ApprovePhoneRequest) (*ApprovePhoneResponse, error)
+	// Console users (admin role only; a tenant-scoped admin manages its tenant's users).
+	CreateUser(context.Context, *CreateUserRequest) (*CreateUserResponse, error)
+	GetUser(context.Context, *GetUserRequest) (*GetUserResponse, error)
+	ListUsers(context.Context, *ListUsersRequest) (*ListUsersResponse, error)
+	UpdateUser(context.Context, *UpdateUserRequest) (*UpdateUserResponse, error)
+	DeleteUser(context.Context, *DeleteUserRequest) (*DeleteUserResponse, error)
+	// Checks a user's password (admin and service roles: the console calls it
+	// with its service token). A wrong password and an unknown user give the
+	// same Unauthenticated error.
+	AuthenticateUser(context.Context, *AuthenticateUserRequest) (*AuthenticateUserResponse, error)
+	// The phone's profile as GetProvisioningProfile would give it, with every
+	// secret (SIP and web passwords, the token in the URL) replaced by
+	// "********" (admin only): the console's template preview.
+	PreviewProvisioningProfile(context.Context, *PreviewProvisioningProfileRequest) (*PreviewProvisioningProfileResponse, error)
 	mustEmbedUnimplementedInventoryServiceServer()
 }
 
@@ -679,6 +784,27 @@ func (UnimplementedInventoryServiceServer) AuthorizeSecretRelease(context.Contex
 }
 func (UnimplementedInventoryServiceServer) ApprovePhone(context.Context, *ApprovePhoneRequest) (*ApprovePhoneResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ApprovePhone not implemented")
+}
+func (UnimplementedInventoryServiceServer) CreateUser(context.Context, *CreateUserRequest) (*CreateUserResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateUser not implemented")
+}
+func (UnimplementedInventoryServiceServer) GetUser(context.Context, *GetUserRequest) (*GetUserResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetUser not implemented")
+}
+func (UnimplementedInventoryServiceServer) ListUsers(context.Context, *ListUsersRequest) (*ListUsersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListUsers not implemented")
+}
+func (UnimplementedInventoryServiceServer) UpdateUser(context.Context, *UpdateUserRequest) (*UpdateUserResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateUser not implemented")
+}
+func (UnimplementedInventoryServiceServer) DeleteUser(context.Context, *DeleteUserRequest) (*DeleteUserResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteUser not implemented")
+}
+func (UnimplementedInventoryServiceServer) AuthenticateUser(context.Context, *AuthenticateUserRequest) (*AuthenticateUserResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AuthenticateUser not implemented")
+}
+func (UnimplementedInventoryServiceServer) PreviewProvisioningProfile(context.Context, *PreviewProvisioningProfileRequest) (*PreviewProvisioningProfileResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PreviewProvisioningProfile not implemented")
 }
 func (UnimplementedInventoryServiceServer) mustEmbedUnimplementedInventoryServiceServer() {}
 func (UnimplementedInventoryServiceServer) testEmbeddedByValue()                          {}
@@ -1252,6 +1378,132 @@ func _InventoryService_ApprovePhone_Handler(srv interface{}, ctx context.Context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _InventoryService_CreateUser_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateUserRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(InventoryServiceServer).CreateUser(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: InventoryService_CreateUser_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(InventoryServiceServer).CreateUser(ctx, req.(*CreateUserRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _InventoryService_GetUser_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetUserRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(InventoryServiceServer).GetUser(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: InventoryService_GetUser_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(InventoryServiceServer).GetUser(ctx, req.(*GetUserRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _InventoryService_ListUsers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListUsersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(InventoryServiceServer).ListUsers(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: InventoryService_ListUsers_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(InventoryServiceServer).ListUsers(ctx, req.(*ListUsersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _InventoryService_UpdateUser_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateUserRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(InventoryServiceServer).UpdateUser(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: InventoryService_UpdateUser_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(InventoryServiceServer).UpdateUser(ctx, req.(*UpdateUserRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _InventoryService_DeleteUser_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteUserRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(InventoryServiceServer).DeleteUser(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: InventoryService_DeleteUser_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(InventoryServiceServer).DeleteUser(ctx, req.(*DeleteUserRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _InventoryService_AuthenticateUser_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AuthenticateUserRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(InventoryServiceServer).AuthenticateUser(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: InventoryService_AuthenticateUser_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(InventoryServiceServer).AuthenticateUser(ctx, req.(*AuthenticateUserRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _InventoryService_PreviewProvisioningProfile_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PreviewProvisioningProfileRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(InventoryServiceServer).PreviewProvisioningProfile(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: InventoryService_PreviewProvisioningProfile_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(InventoryServiceServer).PreviewProvisioningProfile(ctx, req.(*PreviewProvisioningProfileRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // InventoryService_ServiceDesc is the grpc.ServiceDesc for InventoryService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1374,6 +1626,34 @@ var InventoryService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ApprovePhone",
 			Handler:    _InventoryService_ApprovePhone_Handler,
+		},
+		{
+			MethodName: "CreateUser",
+			Handler:    _InventoryService_CreateUser_Handler,
+		},
+		{
+			MethodName: "GetUser",
+			Handler:    _InventoryService_GetUser_Handler,
+		},
+		{
+			MethodName: "ListUsers",
+			Handler:    _InventoryService_ListUsers_Handler,
+		},
+		{
+			MethodName: "UpdateUser",
+			Handler:    _InventoryService_UpdateUser_Handler,
+		},
+		{
+			MethodName: "DeleteUser",
+			Handler:    _InventoryService_DeleteUser_Handler,
+		},
+		{
+			MethodName: "AuthenticateUser",
+			Handler:    _InventoryService_AuthenticateUser_Handler,
+		},
+		{
+			MethodName: "PreviewProvisioningProfile",
+			Handler:    _InventoryService_PreviewProvisioningProfile_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
