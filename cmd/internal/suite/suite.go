@@ -70,7 +70,7 @@ type Config struct {
 	LogFormat     string
 	LogLevel      string
 	BackupConfig
-	Console       ConsoleConfig
+	Console ConsoleConfig
 }
 
 // RegisterFlags registers the flags on fs.
