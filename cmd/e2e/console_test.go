@@ -178,8 +178,8 @@ func TestConsoleBrowser(t *testing.T) {
 	const pnpMAC = "805ec0e2f001"
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	waitPnP := s.phonesim(ctx, "boot", "--vendor", "yealink", "--model", "T54W", "--mac", pnpMAC,
-		"--iface", s.phone.Iface(), "--wait-account", "150s", "--tls-ca", s.cert, "-o", "json")
+	waitPnP := s.phonesim(ctx, append([]string{"boot", "--vendor", "yealink", "--model", "T54W", "--mac", pnpMAC,
+		"--iface", s.phone.Iface(), "--wait-account", "150s", "--tls-ca", s.cert, "-o", "json"}, s.ownLink()...)...)
 	a.run("PnP phone appears live", chromedp.WaitVisible(chromedp.CSS("#phone-"+pnpMAC)))
 	a.shot("phones")
 

@@ -44,8 +44,8 @@ func TestUnknownModelFamilyFallback(t *testing.T) {
 			defer cancel()
 			var r report
 			if p.pnp {
-				wait := s.phonesim(ctx, "boot", "--vendor", p.vendor, "--model", p.model, "--mac", p.mac,
-					"--iface", s.phone.Iface(), "--wait-account", "90s", "-o", "json")
+				wait := s.phonesim(ctx, append([]string{"boot", "--vendor", p.vendor, "--model", p.model, "--mac", p.mac,
+					"--iface", s.phone.Iface(), "--wait-account", "90s", "-o", "json"}, s.ownLink()...)...)
 				ph := s.waitPhone(p.mac, "discovered", stateIs("discovered"))
 				if ph["vendor"] != p.vendor || ph["model"] != p.model || !fallback(ph) || ph["model_family"] != p.family {
 					t.Errorf("discovered: vendor %v model %v status %v family %v", ph["vendor"], ph["model"], ph["model_status"], ph["model_family"])
