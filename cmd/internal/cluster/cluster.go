@@ -238,7 +238,7 @@ func Start(ctx context.Context, l Layout, b Binaries, log *slog.Logger) (c *Clus
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	for _, d := range []string{"logs", "data/templates", "rps-credentials"} {
+	for _, d := range []string{"logs", "data/templates", "data/redis-a", "data/redis-b", "rps-credentials"} {
 		if err := os.MkdirAll(l.path(d), 0o755); err != nil {
 			return nil, err
 		}
