@@ -213,7 +213,9 @@ func members(l Layout, b Binaries) []*Member {
 		pnp.Netns = PBXNetns
 		pnp.Args[1] = PBXAddr + ":" + strconv.Itoa(l.port(offPNPAdmin))
 		pnp.Ready = "http://" + pnp.Args[1] + "/readyz"
-		pnp.Args = append(pnp.Args, "--sip-interfaces", "eth0")
+		// Bound to the wildcard address: a socket bound to the unicast
+		// address would not receive the multicast SUBSCRIBEs.
+		pnp.Args = append(pnp.Args, "--sip-interfaces", "eth0", "--sip-addr", ":5060")
 	}
 	add(pnp)
 	return ms
@@ -294,6 +296,15 @@ func Start(ctx context.Context, l Layout, b Binaries, log *slog.Logger) (c *Clus
 		}
 		if contains(phase, "nats") {
 			if err := ensureReplicatedStreams(ctx, l, log); err != nil {
+				return c, err
+			}
+		}
+		if contains(phase, "inventory") {
+			pbx := l.Host
+			if l.LAN {
+				pbx = PBXAddr
+			}
+			if err := ensureDefaults(ctx, l, pbx); err != nil {
 				return c, err
 			}
 		}

@@ -130,7 +130,7 @@ func probe(hc *http.Client, target string) error {
 // before any service starts; the services' EnsureSuiteStreams then keeps
 // the replica count (platform/natsjs.EnsureStreams).
 func ensureReplicatedStreams(ctx context.Context, l Layout, log *slog.Logger) error {
-	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	nc, js, err := natsjs.Connect(ctx, l.NATSURLs(), log, nats.Name("dialtone-cluster"))
 	if err != nil {
@@ -142,7 +142,12 @@ func ensureReplicatedStreams(ctx context.Context, l Layout, log *slog.Logger) er
 		last = nil
 		for _, cfg := range natsjs.SuiteStreams() {
 			cfg.Replicas = 3
-			if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+			// Each call gets its own deadline: a request sent before the
+			// meta leader is elected gets no answer at all.
+			cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
+			_, err := js.CreateOrUpdateStream(cctx, cfg)
+			ccancel()
+			if err != nil {
 				last = fmt.Errorf("stream %s: %w", cfg.Name, err)
 				break
 			}
