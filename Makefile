@@ -5,7 +5,7 @@ BIN := $(CURDIR)/bin
 TOOLS := $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc $(BIN)/gotestsum
 GOFILES = $(shell git ls-files --cached --others --exclude-standard '*.go')
 
-.PHONY: all tools generate check-generated lint fmt test test-short bench fuzz images run check-modules clean
+.PHONY: all tools generate check-generated lint fmt test test-short bench fuzz images run check-modules clean cluster-up cluster-down cluster-status
 
 all: lint test
 
@@ -56,6 +56,18 @@ images:
 # The whole suite on this machine.
 run:
 	go run ./cmd/dialtone
+
+# The suite as a cluster on this machine (deploy/local/README.md): 3 NATS
+# JetStream nodes, Redis + Sentinel, every service replicated, state in
+# deploy/local/state. CLUSTER_FLAGS e.g. --base-port 25000 --lan=false.
+cluster-up:
+	go run ./cmd/dialtone-cluster up --dir deploy/local/state $(CLUSTER_FLAGS)
+
+cluster-down:
+	go run ./cmd/dialtone-cluster down --dir deploy/local/state
+
+cluster-status:
+	go run ./cmd/dialtone-cluster status --dir deploy/local/state
 
 check-modules:
 	scripts/check-modules.sh
