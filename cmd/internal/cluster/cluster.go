@@ -162,7 +162,7 @@ func members(l Layout, b Binaries) []*Member {
 	}
 	for i := range 3 {
 		name := fmt.Sprintf("sentinel-%d", i+1)
-		add(&Member{Name: name, Kind: "sentinel", Bin: "redis-server",
+		add(&Member{Name: name, Kind: "sentinel", Bin: sentinelBin(),
 			Args:  []string{l.path("data", name, "sentinel.conf"), "--sentinel"},
 			Ready: "tcp://" + l.addr(offSentinel+i), Addr: l.addr(offSentinel + i)})
 	}
@@ -199,7 +199,7 @@ func members(l Layout, b Binaries) []*Member {
 				"--redis-sentinel-addrs", l.SentinelAddrs(), "--redis-master-name", SentinelMaster,
 				"--nats-url", l.NATSURLs(), "--inventory-addr", l.InventoryAddr(), "--inventory-token-file", tok("service"),
 				"--tokens-file", tokensFile, "--credentials-dir", l.path("rps-credentials"), "--credentials-poll", "1s",
-				"--vendor-timeout", "2s", "--lock-ttl", "10s", "--retry-base", "200ms", "--retry-max", "2s"),
+				"--vendor-timeout", "2s", "--vendor-rate", "0", "--lock-ttl", "10s", "--retry-base", "200ms", "--retry-max", "2s"),
 			Ready: "http://" + l.addr(offRPS+adminOff+i) + "/readyz", Addr: l.addr(offRPS + i)})
 	}
 	pnp := &Member{Name: "pnp-listener", Kind: "pnp-listener", Bin: b.path("pnp-listener"),
@@ -219,6 +219,16 @@ func members(l Layout, b Binaries) []*Member {
 	}
 	add(pnp)
 	return ms
+}
+
+// sentinelBin is Debian's redis-sentinel (package redis-sentinel) when
+// installed, else redis-server, which is the same program: --sentinel
+// selects the mode either way.
+func sentinelBin() string {
+	if p, err := exec.LookPath("redis-sentinel"); err == nil {
+		return p
+	}
+	return "redis-server"
 }
 
 func writeSentinelConf(l Layout, i int) error {
@@ -329,6 +339,18 @@ func (c *Cluster) byKind(kind string) []*Member {
 		}
 	}
 	return ms
+}
+
+// EdgeConnections is how many connections the provisioning edge's front
+// has accepted: phones' downloads, a measure of a storm's progress that
+// survives replica restarts.
+func (c *Cluster) EdgeConnections() uint64 {
+	for _, f := range c.fronts {
+		if f.members[0].Kind == "provision-http" {
+			return f.accepted.Load()
+		}
+	}
+	return 0
 }
 
 // Member returns the member called name, or nil.

@@ -26,6 +26,8 @@ type front struct {
 	lis     net.Listener
 	members []*Member
 	next    atomic.Uint64
+	// accepted counts the connections made to the front.
+	accepted atomic.Uint64
 	wg      sync.WaitGroup
 	mu      sync.Mutex
 	conns   map[net.Conn]struct{}
@@ -64,6 +66,7 @@ func (f *front) track(c net.Conn, add bool) {
 
 func (f *front) serve(c net.Conn, log *slog.Logger) {
 	defer c.Close()
+	f.accepted.Add(1)
 	start := f.next.Add(1)
 	var up net.Conn
 	for i := range len(f.members) {
