@@ -167,7 +167,7 @@ func TestChaosClusterStorm(t *testing.T) {
 	go func() { stormDone <- storm.Wait() }()
 
 	// The failures, each at a point of the storm's progress (downloads
-	// through the edge's front, about 2 connections per phone).
+	// through the edge's front, 4 per phone).
 	var events []string
 	logEvent := func(format string, args ...any) {
 		e := fmt.Sprintf("%6.1fs  ", time.Since(stormStart).Seconds()) + fmt.Sprintf(format, args...)
@@ -175,8 +175,8 @@ func TestChaosClusterStorm(t *testing.T) {
 		t.Log(e)
 	}
 	at := func(fraction float64) {
-		target := uint64(fraction * float64(2*n))
-		for c.EdgeConnections() < target {
+		target := uint64(fraction * float64(4*n))
+		for c.EdgeRequests() < target {
 			select {
 			case <-stormDone:
 				stormDone <- nil // let the later wait see it finished

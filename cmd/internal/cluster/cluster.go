@@ -60,6 +60,7 @@ type Cluster struct {
 	Members []*Member
 	byName  map[string]*Member
 	fronts  []*front
+	edge    *edgeFront
 	log     *slog.Logger
 }
 
@@ -190,7 +191,7 @@ func members(l Layout, b Binaries) []*Member {
 		add(&Member{Name: fmt.Sprintf("provision-http-%d", i+1), Kind: "provision-http", Bin: b.path("provision-http"),
 			Args: append(common("provision-http", i, offEdge), "--http-addr", l.addr(offEdge+i), "--https-addr", "",
 				"--inventory-addr", l.InventoryAddr(), "--renderer-addr", l.addr(offRendererFront),
-				"--inventory-token-file", tok("edge"), "--nats-url", l.NATSURLs()),
+				"--inventory-token-file", tok("edge"), "--nats-url", l.NATSURLs(), "--trusted-proxies", l.Host+"/32"),
 			Ready: "http://" + l.addr(offEdge+adminOff+i) + "/readyz", Addr: l.addr(offEdge + i)})
 	}
 	for i := range 2 {
@@ -281,12 +282,15 @@ func Start(ctx context.Context, l Layout, b Binaries, log *slog.Logger) (c *Clus
 	for _, f := range []struct {
 		off  int
 		kind string
-	}{{offInventoryFront, "inventory"}, {offRendererFront, "config-renderer"}, {offEdgeFront, "provision-http"}, {offRPSFront, "rps-client"}} {
+	}{{offInventoryFront, "inventory"}, {offRendererFront, "config-renderer"}, {offRPSFront, "rps-client"}} {
 		fr, err := startFront(l.addr(f.off), c.byKind(f.kind), log)
 		if err != nil {
 			return c, err
 		}
 		c.fronts = append(c.fronts, fr)
+	}
+	if c.edge, err = startEdgeFront(l.addr(offEdgeFront), c.byKind("provision-http"), log); err != nil {
+		return c, err
 	}
 	// Order: brokers and stores, then the services that need them.
 	for _, phase := range [][]string{{"nats", "redis", "rps-fakes"}, {"sentinel"}, {"inventory", "config-renderer"}, {"provision-http", "rps-client", "pnp-listener"}} {
@@ -341,16 +345,14 @@ func (c *Cluster) byKind(kind string) []*Member {
 	return ms
 }
 
-// EdgeConnections is how many connections the provisioning edge's front
-// has accepted: phones' downloads, a measure of a storm's progress that
+// EdgeRequests is how many requests the provisioning edge's front has
+// received: phones' downloads, a measure of a storm's progress that
 // survives replica restarts.
-func (c *Cluster) EdgeConnections() uint64 {
-	for _, f := range c.fronts {
-		if f.members[0].Kind == "provision-http" {
-			return f.accepted.Load()
-		}
+func (c *Cluster) EdgeRequests() uint64 {
+	if c.edge == nil {
+		return 0
 	}
-	return 0
+	return c.edge.accepted.Load()
 }
 
 // Member returns the member called name, or nil.
@@ -484,6 +486,10 @@ func (c *Cluster) Stop() error {
 		f.close()
 	}
 	c.fronts = nil
+	if c.edge != nil {
+		c.edge.close()
+		c.edge = nil
+	}
 	if c.Layout.LAN {
 		if err := teardownLAN(); err != nil {
 			errs = append(errs, err)
