@@ -129,7 +129,9 @@ func TestChaosClusterStorm(t *testing.T) {
 		hc := &http.Client{Timeout: time.Second}
 		for probeCtx.Err() == nil {
 			ok := false
-			if resp, err := hc.Get(probeURL); err == nil {
+			req, _ := http.NewRequestWithContext(probeCtx, http.MethodGet, probeURL, nil)
+			req.Header.Set("User-Agent", "Yealink SIP-T54W 96.86.0.45 80:5e:c0:00:00:00")
+			if resp, err := hc.Do(req); err == nil {
 				ok = resp.StatusCode == http.StatusOK
 				resp.Body.Close()
 			}
@@ -156,7 +158,7 @@ func TestChaosClusterStorm(t *testing.T) {
 	// their account arrives.
 	storm := exec.CommandContext(ctx, "ip", "netns", "exec", cluster.PhoneNetns, filepath.Join(bins.Dir, "phonesim"), "storm",
 		"--vendor", "yealink", "--model", "T54W", "--mac-prefix", "805ec0", "--count", strconv.Itoa(n),
-		"--concurrency", "100", "--timeout", "60s", "--wait-account", "90s", "-o", "json", "--per-phone")
+		"--concurrency", "100", "--timeout", "30s", "--wait-notify", "30s", "--wait-account", "30s", "-o", "json", "--per-phone")
 	var stormOut, stormErr logtest.Buffer
 	storm.Stdout, storm.Stderr = &stormOut, &stormErr
 	stormStart := time.Now()
@@ -362,7 +364,7 @@ func TestChaosClusterStorm(t *testing.T) {
 	longest, fails := gap.longest, gap.fails
 	gap.Unlock()
 	summary := fmt.Sprintf(`chaos storm: %d phones, concurrency 100
-  time to last phone     %v (storm), all RPS registrations done at %v
+  time to last phone     %v (storm), all RPS registrations seen at %v
   provisioned p50 / p99  %.0f ms / %.0f ms (max %.0f ms)
   phones failed in storm %d (booted again: %d), SUBSCRIBE resends %d, failed downloads %d
   longest gap (prober)   %v (%d failed probes)
