@@ -49,9 +49,14 @@ bench:
 fuzz:
 	scripts/fuzz.sh $${FUZZTIME:-30s}
 
-# Container images (needs a Docker engine): REGISTRY and TAG may be set.
+# OCI images of every service without a Docker daemon (go-containerregistry,
+# empty base, static binary, non-root): bin/images/<service>.tar and the OCI
+# layout bin/images/oci. REGISTRY and TAG may be set; PUSH=1 pushes.
+# deploy/images.sh still builds the same images with a Docker engine.
+REGISTRY ?= ghcr.io/dialtone-voip
+TAG ?= dev
 images:
-	deploy/images.sh
+	go run ./cmd/dialtone-images --out bin/images --registry $(REGISTRY) --tag $(TAG) $(if $(PUSH),--push)
 
 # The whole suite on this machine.
 run:
