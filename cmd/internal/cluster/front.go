@@ -28,9 +28,9 @@ type front struct {
 	next    atomic.Uint64
 	// accepted counts the connections made to the front.
 	accepted atomic.Uint64
-	wg      sync.WaitGroup
-	mu      sync.Mutex
-	conns   map[net.Conn]struct{}
+	wg       sync.WaitGroup
+	mu       sync.Mutex
+	conns    map[net.Conn]struct{}
 }
 
 func startFront(addr string, members []*Member, log *slog.Logger) (*front, error) {

@@ -46,9 +46,11 @@ type Layout struct {
 	LAN bool
 }
 
-func (l Layout) port(off int) int           { return l.BasePort + off }
-func (l Layout) addr(off int) string        { return net.JoinHostPort(l.Host, strconv.Itoa(l.port(off))) }
-func (l Layout) path(elem ...string) string { return filepath.Join(append([]string{l.Dir}, elem...)...) }
+func (l Layout) port(off int) int    { return l.BasePort + off }
+func (l Layout) addr(off int) string { return net.JoinHostPort(l.Host, strconv.Itoa(l.port(off))) }
+func (l Layout) path(elem ...string) string {
+	return filepath.Join(append([]string{l.Dir}, elem...)...)
+}
 
 // Port offsets.
 const (
