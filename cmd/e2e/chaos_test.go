@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -159,6 +160,8 @@ func TestChaosClusterStorm(t *testing.T) {
 	storm := exec.CommandContext(ctx, "ip", "netns", "exec", cluster.PhoneNetns, filepath.Join(bins.Dir, "phonesim"), "storm",
 		"--vendor", "yealink", "--model", "T54W", "--mac-prefix", "805ec0", "--count", strconv.Itoa(n),
 		"--concurrency", "100", "--timeout", "30s", "--wait-notify", "30s", "--wait-account", "30s", "-o", "json", "--per-phone")
+	// Killed with the test binary, even when it dies without cleanups.
+	storm.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	var stormOut, stormErr logtest.Buffer
 	storm.Stdout, storm.Stderr = &stormOut, &stormErr
 	stormStart := time.Now()
