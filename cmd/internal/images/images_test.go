@@ -188,3 +188,17 @@ ENTRYPOINT ["/usr/local/bin/x"]
 		t.Error("no USER/ENTRYPOINT accepted")
 	}
 }
+
+// FuzzParseDockerfile: any input gives a Spec or an error, never a panic,
+// and a parsed Spec always has a user and an entrypoint.
+func FuzzParseDockerfile(f *testing.F) {
+	f.Add("FROM scratch\nUSER 1:1\nENTRYPOINT [\"/x\"]\n")
+	f.Add("LABEL a=\"b c\" \\\n d=e\nEXPOSE 1/udp\nUSER 0\nENTRYPOINT []\n")
+	f.Add("LABEL novalue\n")
+	f.Fuzz(func(t *testing.T, df string) {
+		s, err := ParseDockerfile(strings.NewReader(df), "v")
+		if err == nil && (s.User == "" || len(s.Entrypoint) == 0) {
+			t.Errorf("accepted %q without user or entrypoint: %+v", df, s)
+		}
+	})
+}
