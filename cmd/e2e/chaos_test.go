@@ -406,14 +406,14 @@ func TestChaosClusterStorm(t *testing.T) {
 	summary := fmt.Sprintf(`chaos storm: %d phones, concurrency 100
   time to last phone     %v (storm), all RPS registrations seen at %v, inventory settled %v after the storm
   provisioned p50 / p99  %.0f ms / %.0f ms (max %.0f ms)
-  phones failed in storm %d (booted again: %d), SUBSCRIBE resends %d, failed downloads %d
+  phones failed in storm %d %v (booted again: %d), SUBSCRIBE resends %d, failed downloads %d
   "provisioned" lost      %d phones (repaired by their next fetch)
   longest gap (prober)   %v (%d failed probes)
   RPS fake               %d registrations for %d phones (%d requests)
 events:
   %s`, n, lastPhone.Round(time.Millisecond), rpsWait.Round(time.Millisecond), settled.Round(time.Millisecond),
 		rep.Provisioned.P50, rep.Provisioned.P99, rep.Provisioned.Max,
-		rep.Failed, len(retried), resends, badFiles, len(lost), longest.Round(time.Millisecond), fails,
+		rep.Failed, rep.Failures, len(retried), resends, badFiles, len(lost), longest.Round(time.Millisecond), fails,
 		counts.Registrations, counts.Entries, counts.Requests, strings.Join(events, "\n  "))
 	t.Log(summary)
 	if f := os.Getenv("DIALTONE_CHAOS_REPORT"); f != "" {
