@@ -5,7 +5,7 @@ BIN := $(CURDIR)/bin
 TOOLS := $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc $(BIN)/gotestsum
 GOFILES = $(shell git ls-files --cached --others --exclude-standard '*.go')
 
-.PHONY: all tools generate check-generated lint fmt test test-short bench fuzz images run check-modules clean
+.PHONY: all tools generate check-generated lint fmt test test-short bench fuzz images run check-modules clean cluster-up cluster-down cluster-status
 
 all: lint test
 
@@ -49,13 +49,30 @@ bench:
 fuzz:
 	scripts/fuzz.sh $${FUZZTIME:-30s}
 
-# Container images (needs a Docker engine): REGISTRY and TAG may be set.
+# OCI images of every service without a Docker daemon (go-containerregistry,
+# empty base, static binary, non-root): bin/images/<service>.tar and the OCI
+# layout bin/images/oci. REGISTRY and TAG may be set; PUSH=1 pushes.
+# deploy/images.sh still builds the same images with a Docker engine.
+REGISTRY ?= ghcr.io/dialtone-voip
+TAG ?= dev
 images:
-	deploy/images.sh
+	go run ./cmd/dialtone-images --out bin/images --registry $(REGISTRY) --tag $(TAG) $(if $(PUSH),--push)
 
 # The whole suite on this machine.
 run:
 	go run ./cmd/dialtone
+
+# The suite as a cluster on this machine (deploy/local/README.md): 3 NATS
+# JetStream nodes, Redis + Sentinel, every service replicated, state in
+# deploy/local/state. CLUSTER_FLAGS e.g. --base-port 25000 --lan=false.
+cluster-up:
+	go run ./cmd/dialtone-cluster up --dir deploy/local/state $(CLUSTER_FLAGS)
+
+cluster-down:
+	go run ./cmd/dialtone-cluster down --dir deploy/local/state
+
+cluster-status:
+	go run ./cmd/dialtone-cluster status --dir deploy/local/state
 
 check-modules:
 	scripts/check-modules.sh

@@ -107,3 +107,17 @@ func OneOf(v string, allowed ...string) error {
 	}
 	return fmt.Errorf("%q is not one of %s", v, strings.Join(allowed, ", "))
 }
+
+// URLList checks a comma-separated list of URLs, each with URL: the
+// --nats-url of a NATS cluster ("nats://n1:4222,nats://n2:4222"), which the
+// client tries in turn and keeps for reconnects. Errors name the position,
+// never the URL.
+func URLList(s string, schemes ...string) error {
+	var errs []error
+	for i, u := range strings.Split(s, ",") {
+		if err := URL(strings.TrimSpace(u), schemes...); err != nil {
+			errs = append(errs, fmt.Errorf("URL %d of the list: %w", i+1, err))
+		}
+	}
+	return errors.Join(errs...)
+}

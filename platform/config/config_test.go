@@ -170,3 +170,18 @@ func FuzzHostPort(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) { _ = HostPort(s) })
 }
+
+func TestURLList(t *testing.T) {
+	for _, ok := range []string{"nats://a:4222", "nats://a:4222,nats://b:4222, tls://c:4222"} {
+		if err := URLList(ok, "nats", "tls"); err != nil {
+			t.Errorf("URLList(%q) = %v", ok, err)
+		}
+	}
+	// Each element is checked: config.URL alone accepts the whole string
+	// as one odd host.
+	for _, bad := range []string{"nats://a:4222,http://b:4222", "nats://a:4222,", "nats://a:4222,b:4222"} {
+		if err := URLList(bad, "nats", "tls"); err == nil {
+			t.Errorf("URLList(%q) = nil, want an error", bad)
+		}
+	}
+}

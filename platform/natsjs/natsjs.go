@@ -146,6 +146,15 @@ func EnsureSuiteStreams(ctx context.Context, js jetstream.JetStream) error {
 // idempotent, so every publisher calls it at start.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfgs ...jetstream.StreamConfig) error {
 	for _, cfg := range cfgs {
+		// Replicas are the operator's choice (3 on a NATS cluster, set once
+		// with `nats stream edit` or by dialtone-cluster): a service that
+		// does not ask for a number keeps the stream's, instead of
+		// shrinking a replicated stream back to one copy at every start.
+		if cfg.Replicas == 0 {
+			if s, err := js.Stream(ctx, cfg.Name); err == nil {
+				cfg.Replicas = s.CachedInfo().Config.Replicas
+			}
+		}
 		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
 			return fmt.Errorf("natsjs: ensure stream %s: %w", cfg.Name, err)
 		}

@@ -11,6 +11,8 @@ require (
 
 require github.com/kylelemons/godebug v1.1.0 // indirect
 
+require golang.org/x/crypto/x509roots/fallback v0.0.0-20261030153154-30a33513ff6d // indirect
+
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect

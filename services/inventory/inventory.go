@@ -114,7 +114,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.RedisKeyPrefix, "redis-key-prefix", redisstore.DefaultPrefix, "prefix of every Redis key (keep a {hash tag} for Redis Cluster)")
 	fs.StringVar(&c.DataDir, "data-dir", "", "directory of the embedded store (inventory.db), instead of Redis")
 	fs.StringVar(&c.BoltPath, "bolt-path", "", "path of the embedded store file (overrides --data-dir)")
-	fs.StringVar(&c.NATSURL, "nats-url", "nats://127.0.0.1:4222", "NATS server URL")
+	fs.StringVar(&c.NATSURL, "nats-url", "nats://127.0.0.1:4222", "NATS server URL, or comma-separated URLs of a cluster")
 	fs.StringVar(&c.EdgeHTTPBase, "edge-http-base", "", "base URL of provision-http over HTTP, e.g. http://prov.example.com:8080")
 	fs.StringVar(&c.EdgeHTTPSBase, "edge-https-base", "", "base URL of provision-http over HTTPS, e.g. https://prov.example.com:8443")
 	fs.BoolVar(&c.Bootstrap, "bootstrap", true, "give discovered, unassigned phones a secret-free bootstrap URL")
@@ -167,7 +167,7 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("--redis-key-prefix must not contain spaces or control characters"))
 	}
 	if c.NATSURL != "" {
-		if err := config.URL(c.NATSURL, "nats", "tls", "ws", "wss"); err != nil {
+		if err := config.URLList(c.NATSURL, "nats", "tls", "ws", "wss"); err != nil {
 			errs = append(errs, fmt.Errorf("--nats-url: %w", err))
 		}
 	}

@@ -185,7 +185,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		return nil
 	})
 	fs.StringVar(&c.AdminAddr, "admin-addr", c.AdminAddr, "admin HTTP address (/healthz, /readyz, /metrics)")
-	fs.StringVar(&c.NATSURL, "nats-url", c.NATSURL, "NATS server URL")
+	fs.StringVar(&c.NATSURL, "nats-url", c.NATSURL, "NATS server URL, or comma-separated URLs of a cluster")
 	fs.StringVar(&c.InventoryAddr, "inventory-addr", c.InventoryAddr, "inventory gRPC address")
 	fs.StringVar(&c.InventoryTokenFile, "inventory-token-file", c.InventoryTokenFile, "file holding the bearer token (role listener) for inventory")
 	fs.Var(listFlag{&c.AnswerVendors}, "answer-vendors", "comma-separated vendor keys to answer (with --answer-ouis: either matches); empty: every phone")
@@ -228,7 +228,7 @@ func (c Config) Validate() error {
 		}
 	}
 	if c.NATSURL != "" {
-		if err := config.URL(c.NATSURL, "nats", "tls", "ws", "wss"); err != nil {
+		if err := config.URLList(c.NATSURL, "nats", "tls", "ws", "wss"); err != nil {
 			add("--nats-url: %w", err)
 		}
 	}

@@ -106,7 +106,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.RendererAddr, "renderer-addr", "127.0.0.1:9091", "config-renderer gRPC address")
 	fs.StringVar(&c.InventoryTokenFile, "inventory-token-file", "", "file holding the bearer token (role edge) for inventory and config-renderer")
 	fs.StringVar(&c.GRPCCAFile, "grpc-ca-file", "", "CA bundle to verify inventory and config-renderer over TLS (empty: plaintext)")
-	fs.StringVar(&c.NATSURL, "nats-url", "", "NATS URL for ConfigFetched events and cache invalidation (empty: none; caches then rely on --cache-ttl)")
+	fs.StringVar(&c.NATSURL, "nats-url", "", "NATS URL, or comma-separated URLs of a cluster, for ConfigFetched events and cache invalidation (empty: none; caches then rely on --cache-ttl)")
 	fs.StringVar(&c.LogFormat, "log-format", "json", "log format: json or text")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.Func("trusted-proxies", "comma-separated CIDRs of proxies whose X-Forwarded-For is believed (default none)", func(s string) error {

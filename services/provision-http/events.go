@@ -74,8 +74,23 @@ func (s *Service) publish(ctx context.Context, ev *eventsv1.ConfigFetched, lastL
 	if s.js == nil {
 		return
 	}
-	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	err := natsjs.Publish(pctx, s.js, streams.Subject(streams.ConfigFetchedPrefix, ev.GetMac()), ev, msgID(ev))
+	// A failed publish is tried again for up to 10 s (the message id makes
+	// a repeat safe): while a NATS node is lost, publishes to the streams
+	// it led fail for a moment ("no response from stream"), and a dropped
+	// event leaves a phone that fetched its configuration "assigned" in
+	// inventory (found by cmd/e2e TestChaosClusterStorm).
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	var err error
+	for wait := 100 * time.Millisecond; ; wait *= 2 {
+		err = natsjs.Publish(pctx, s.js, streams.Subject(streams.ConfigFetchedPrefix, ev.GetMac()), ev, msgID(ev))
+		if err == nil || pctx.Err() != nil {
+			break
+		}
+		select {
+		case <-pctx.Done():
+		case <-time.After(wait):
+		}
+	}
 	cancel()
 	if err != nil {
 		s.met.eventsOut.WithLabelValues("failed").Inc()

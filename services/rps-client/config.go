@@ -85,7 +85,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.GRPCAddr, "grpc-addr", c.GRPCAddr, "gRPC listen address (RedirectService)")
 	c.GRPC.RegisterFlags(fs)
 	fs.StringVar(&c.AdminAddr, "admin-addr", c.AdminAddr, "admin HTTP listen address (/healthz, /readyz, /metrics)")
-	fs.StringVar(&c.NATSURL, "nats-url", c.NATSURL, "NATS server URL")
+	fs.StringVar(&c.NATSURL, "nats-url", c.NATSURL, "NATS server URL, or comma-separated URLs of a cluster")
 	fs.StringVar(&c.RedisURL, "redis-url", c.RedisURL, "Redis URL (redis://, rediss://, unix://)")
 	fs.StringVar(&c.RedisSentinelAddrs, "redis-sentinel-addrs", c.RedisSentinelAddrs, "comma-separated Sentinel addresses (host:port); used instead of --redis-url")
 	fs.StringVar(&c.RedisMasterName, "redis-master-name", c.RedisMasterName, "Sentinel master name")
