@@ -118,7 +118,7 @@ func TestFetchHistoryAndApprove(t *testing.T) {
 	if rp.code != 200 || !strings.Contains(rp.body, "cert:"+certB) || strings.Contains(rp.body, `id="approve"`) {
 		t.Fatalf("readonly page: %d, approve shown or identity missing", rp.code)
 	}
-	if r := ro.post("/phones/"+mac+"/approve"); r.code != 403 {
+	if r := ro.post("/phones/" + mac + "/approve"); r.code != 403 {
 		t.Fatalf("readonly approve: %d", r.code)
 	}
 	if r := b.do("POST", "/phones/"+mac+"/approve", nil); r.code != 403 {
