@@ -586,6 +586,11 @@ func (c *Console) phoneAction(w http.ResponseWriter, r *http.Request, ss *sessio
 	case "delete":
 		_, err = c.d.Inventory.DeletePhone(ctx, &inventoryv1.DeletePhoneRequest{Name: name})
 		flash, to = "Phone "+macaddr.Colon(mac)+" deleted.", "/phones"
+	case "approve":
+		// The etag the page was rendered with: an identity that replaced the
+		// one the administrator saw is refused, not approved unseen.
+		_, err = c.d.Inventory.ApprovePhone(ctx, &inventoryv1.ApprovePhoneRequest{Name: name, Etag: r.PostFormValue("etag")})
+		flash = "Identity approved; files with secrets are released to it."
 	default:
 		http.NotFound(w, r)
 		return

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -34,7 +35,11 @@ import (
 	"github.com/dialtone-voip/dialtone/services/inventory"
 )
 
-const consoleToken = "test-console-token-0123456789"
+const (
+	consoleToken = "test-console-token-0123456789"
+	// edgeToken is provision-http's, for tests that play the edge.
+	edgeToken = "test-edge-token-0123456789"
+)
 
 // stack is a real inventory (bbolt, embedded JetStream) and config-renderer
 // behind platform's gRPC server with token authentication, and the console
@@ -42,6 +47,8 @@ const consoleToken = "test-console-token-0123456789"
 type stack struct {
 	t    *testing.T
 	inv  inventoryv1.InventoryServiceClient
+	edge inventoryv1.InventoryServiceClient
+	js   jetstream.JetStream
 	srv  *httptest.Server
 	logs *logtest.Buffer
 	now  *clock
@@ -88,6 +95,7 @@ func newStack(t *testing.T) *stack {
 	}
 	tf, _ := json.Marshal(auth.TokensFile{Tokens: []auth.TokenEntry{
 		{Name: "internal-console", Role: auth.RoleAdmin, SHA256: auth.HashToken(consoleToken)},
+		{Name: "internal-edge", Role: auth.RoleEdge, SHA256: auth.HashToken(edgeToken)},
 	}})
 	tokens, err := auth.ParseTokens(tf)
 	if err != nil {
@@ -108,12 +116,17 @@ func newStack(t *testing.T) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
+	edgeConn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithPerRPCCredentials(auth.BearerToken(edgeToken, false)))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for deadline := time.Now().Add(10 * time.Second); inv.Ready() != nil; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("inventory not ready: %v", inv.Ready())
 		}
 	}
-	s := &stack{t: t, inv: inventoryv1.NewInventoryServiceClient(conn), logs: &logtest.Buffer{}, now: &clock{t: time.Now()}}
+	s := &stack{t: t, inv: inventoryv1.NewInventoryServiceClient(conn), edge: inventoryv1.NewInventoryServiceClient(edgeConn), js: js, logs: &logtest.Buffer{}, now: &clock{t: time.Now()}}
 	s.reg = prometheus.NewRegistry()
 	con, err := console.New(console.Config{Addr: "127.0.0.1:0"}, console.Deps{Registerer: s.reg,
 		Logger: slog.New(slog.NewJSONHandler(s.logs, nil)), Inventory: s.inv,
@@ -129,6 +142,7 @@ func newStack(t *testing.T) *stack {
 		s.srv.Close()
 		cancel()
 		conn.Close()
+		edgeConn.Close()
 		wg.Wait()
 		nc.Close()
 		_ = st.Close()
@@ -163,7 +177,9 @@ type browser struct {
 
 func (s *stack) browser() *browser {
 	jar, _ := cookiejar.New(nil)
-	c := s.srv.Client()
+	// A copy: httptest hands out one client, and each tab has its own jar.
+	cp := *s.srv.Client()
+	c := &cp
 	c.Jar = jar
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	c.Transport.(*http.Transport).TLSClientConfig = &tls.Config{InsecureSkipVerify: true}

@@ -57,6 +57,17 @@ var funcs = template.FuncMap{
 		return s
 	},
 	"state": stateWord,
+	"proof": proofWord,
+	"fetches": func(p *inventoryv1.Phone) []*inventoryv1.ConfigFetch {
+		// A record from before recent_fetches has only last_fetch.
+		if l := p.GetRecentFetches(); len(l) > 0 {
+			return l
+		}
+		if lf := p.GetLastFetch(); lf != nil {
+			return []*inventoryv1.ConfigFetch{lf}
+		}
+		return nil
+	},
 	"rps": func(s *inventoryv1.PhoneRpsStatus) string {
 		if s == nil || s.GetState() == rpsv1.RegistrationState_REGISTRATION_STATE_UNSPECIFIED {
 			return "—"
@@ -206,4 +217,19 @@ func (f phoneFilter) match(p *inventoryv1.Phone) bool {
 	r := phoneRow(p)
 	hay := strings.ToLower(strings.Join([]string{r.MAC, macaddr.Colon(r.MAC), r.Vendor, r.Model, r.Firmware, r.IP, r.Extensions}, " "))
 	return strings.Contains(hay, f.Q)
+}
+
+// proofWord says how a fetch or a release identity proved it came from the
+// phone, in the words the Phone screen uses.
+func proofWord(p inventoryv1.FetchProof) string {
+	switch p {
+	case inventoryv1.FetchProof_FETCH_PROOF_TOKEN:
+		return "token"
+	case inventoryv1.FetchProof_FETCH_PROOF_TOKEN_UA:
+		return "token + MAC in User-Agent"
+	case inventoryv1.FetchProof_FETCH_PROOF_TOKEN_CERTIFICATE:
+		return "token + device certificate"
+	default:
+		return "—"
+	}
 }

@@ -195,6 +195,33 @@ func (c *cli) printPhone(p *inventoryv1.Phone) error {
 	}
 	row("Provisioned", tableTS(p.GetProvisionedTime()))
 	row("Revision", fmt.Sprint(p.GetRevision()))
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return c.printRecentFetches(p.GetRecentFetches())
+}
+
+// recentFetchLines is how many of Phone.recent_fetches 'phones show' prints:
+// a boot's worth; the console shows all of them.
+const recentFetchLines = 5
+
+// printRecentFetches prints the newest recorded fetches under the phone.
+func (c *cli) printRecentFetches(fs []*inventoryv1.ConfigFetch) error {
+	if len(fs) == 0 {
+		return nil
+	}
+	w := c.env.Stdout
+	fmt.Fprintf(w, "\nRecent fetches (newest first, %d of %d):\n", min(len(fs), recentFetchLines), len(fs))
+	tw := table(w)
+	fmt.Fprintln(tw, "  TIME\tFILE\tSOURCE\tPROVED BY\tREVISION\tETAG")
+	for _, f := range fs[:min(len(fs), recentFetchLines)] {
+		rev := "-"
+		if f.GetRevision() != 0 {
+			rev = fmt.Sprint(f.GetRevision())
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", tableTS(f.GetTime()), dash(f.GetFileName()), dash(f.GetSourceAddress()),
+			dash(proofName(f.GetProof())), rev, dash(f.GetEtag()))
+	}
 	return tw.Flush()
 }
 

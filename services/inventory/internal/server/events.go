@@ -239,11 +239,12 @@ func (s *Server) HandleConfigFetched(ctx context.Context, ev *eventsv1.ConfigFet
 		p.LastFetch = &inventoryv1.ConfigFetch{
 			Time: timestamppb.New(at), FileName: clean(ev.GetFileName()),
 			SourceAddress: clean(ev.GetSourceAddress()), UserAgent: clean(ev.GetUserAgent()),
-			Proof: ev.GetProof(),
+			Proof: ev.GetProof(), Etag: truncate(clean(ev.GetEtag()), maxFetchEtag), Revision: ev.GetRevision(),
 		}
 		if ev.GetProof() == inventoryv1.FetchProof_FETCH_PROOF_TOKEN_CERTIFICATE && isSHA256Hex(ev.GetCertificateSha256()) {
 			p.LastFetch.CertificateSha256 = ev.GetCertificateSha256()
 		}
+		p.RecentFetches = pushFetch(p.GetRecentFetches(), p.LastFetch)
 		if last := p.GetLastSeenTime(); last == nil || at.After(last.AsTime()) {
 			p.LastSeenTime = timestamppb.New(at)
 		}
@@ -274,6 +275,24 @@ func (s *Server) HandleConfigFetched(ctx context.Context, ev *eventsv1.ConfigFet
 		return nil
 	}
 	return s.finish(ConsumerFetches, ch, err)
+}
+
+// maxRecentFetches bounds Phone.recent_fetches: enough for a boot or two of
+// any vendor (a phone fetches a handful of files per boot), small enough that
+// a phone that reboots forever keeps a record of constant size.
+const maxRecentFetches = 20
+
+// maxFetchEtag bounds the recorded ETag: it comes from an event, and the
+// record must not grow with whatever a publisher put there.
+const maxFetchEtag = 128
+
+// pushFetch returns list with f in front, cut to maxRecentFetches. f is
+// cloned so that the list and last_fetch never share a message.
+func pushFetch(list []*inventoryv1.ConfigFetch, f *inventoryv1.ConfigFetch) []*inventoryv1.ConfigFetch {
+	n := min(len(list)+1, maxRecentFetches)
+	out := make([]*inventoryv1.ConfigFetch, 0, n)
+	out = append(out, proto.Clone(f).(*inventoryv1.ConfigFetch))
+	return append(out, list[:n-1]...)
 }
 
 // HandleRpsResult records rps-client's latest result on the phone.

@@ -2559,8 +2559,12 @@ type ConfigFetch struct {
 	Proof FetchProof `protobuf:"varint,50,opt,name=proof,proto3,enum=dialtone.inventory.v1.FetchProof" json:"proof,omitempty"`
 	// SHA-256 (hex) of the verified device certificate, when proof is TOKEN_CERTIFICATE.
 	CertificateSha256 string `protobuf:"bytes,51,opt,name=certificate_sha256,json=certificateSha256,proto3" json:"certificate_sha256,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// ETag of the file served (config-renderer's template version of it).
+	Etag string `protobuf:"bytes,70,opt,name=etag,proto3" json:"etag,omitempty"`
+	// Profile revision the file was rendered from.
+	Revision      int64 `protobuf:"varint,71,opt,name=revision,proto3" json:"revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ConfigFetch) Reset() {
@@ -2633,6 +2637,20 @@ func (x *ConfigFetch) GetCertificateSha256() string {
 		return x.CertificateSha256
 	}
 	return ""
+}
+
+func (x *ConfigFetch) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
+func (x *ConfigFetch) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
 }
 
 // PhoneRpsStatus is the phone's redirect-service status as rps-client last reported it.
@@ -2769,8 +2787,12 @@ type Phone struct {
 	DeviceCertificateSha256 string `protobuf:"bytes,53,opt,name=device_certificate_sha256,json=deviceCertificateSha256,proto3" json:"device_certificate_sha256,omitempty"`
 	// Output only: the effective device_cert policy (phone, else tenant, else OFF).
 	EffectiveDeviceCert DeviceCertPolicy `protobuf:"varint,54,opt,name=effective_device_cert,json=effectiveDeviceCert,proto3,enum=dialtone.inventory.v1.DeviceCertPolicy" json:"effective_device_cert,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// Output only: the phone's recent recorded fetches, newest first, at most
+	// 20 (last_fetch is the first of them); older ones are dropped so that a
+	// phone that fetches forever does not grow its record.
+	RecentFetches []*ConfigFetch `protobuf:"bytes,70,rep,name=recent_fetches,json=recentFetches,proto3" json:"recent_fetches,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Phone) Reset() {
@@ -3025,6 +3047,13 @@ func (x *Phone) GetEffectiveDeviceCert() DeviceCertPolicy {
 		return x.EffectiveDeviceCert
 	}
 	return DeviceCertPolicy_DEVICE_CERT_POLICY_UNSPECIFIED
+}
+
+func (x *Phone) GetRecentFetches() []*ConfigFetch {
+	if x != nil {
+		return x.RecentFetches
+	}
+	return nil
 }
 
 type CreatePhoneRequest struct {
@@ -5817,7 +5846,7 @@ const file_dialtone_inventory_v1_inventory_proto_rawDesc = "" +
 	"\x06reason\x18\b \x01(\tR\x06reason\"?\n" +
 	"\tPhoneLine\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x05R\x05index\x12\x1c\n" +
-	"\textension\x18\x02 \x01(\tR\textension\"\x88\x02\n" +
+	"\textension\x18\x02 \x01(\tR\textension\"\xb8\x02\n" +
 	"\vConfigFetch\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x1b\n" +
 	"\tfile_name\x18\x02 \x01(\tR\bfileName\x12%\n" +
@@ -5825,13 +5854,15 @@ const file_dialtone_inventory_v1_inventory_proto_rawDesc = "" +
 	"\n" +
 	"user_agent\x18\x04 \x01(\tR\tuserAgent\x127\n" +
 	"\x05proof\x182 \x01(\x0e2!.dialtone.inventory.v1.FetchProofR\x05proof\x12-\n" +
-	"\x12certificate_sha256\x183 \x01(\tR\x11certificateSha256\"\xe8\x01\n" +
+	"\x12certificate_sha256\x183 \x01(\tR\x11certificateSha256\x12\x12\n" +
+	"\x04etag\x18F \x01(\tR\x04etag\x12\x1a\n" +
+	"\brevision\x18G \x01(\x03R\brevision\"\xe8\x01\n" +
 	"\x0ePhoneRpsStatus\x128\n" +
 	"\x05state\x18\x01 \x01(\x0e2\".dialtone.rps.v1.RegistrationStateR\x05state\x12E\n" +
 	"\x0efailure_reason\x18\x02 \x01(\x0e2\x1e.dialtone.rps.v1.FailureReasonR\rfailureReason\x12\x18\n" +
 	"\amessage\x18\x03 \x01(\tR\amessage\x12;\n" +
 	"\vupdate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\"\xcb\f\n" +
+	"updateTime\"\x96\r\n" +
 	"\x05Phone\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
 	"\x03mac\x18\x02 \x01(\tR\x03mac\x12\x16\n" +
@@ -5870,7 +5901,8 @@ const file_dialtone_inventory_v1_inventory_proto_rawDesc = "" +
 	"\x0esecret_release\x183 \x01(\v2&.dialtone.inventory.v1.ReleaseIdentityR\rsecretRelease\x12O\n" +
 	"\x0fpending_release\x184 \x01(\v2&.dialtone.inventory.v1.ReleaseIdentityR\x0ependingRelease\x12:\n" +
 	"\x19device_certificate_sha256\x185 \x01(\tR\x17deviceCertificateSha256\x12[\n" +
-	"\x15effective_device_cert\x186 \x01(\x0e2'.dialtone.inventory.v1.DeviceCertPolicyR\x13effectiveDeviceCert\"H\n" +
+	"\x15effective_device_cert\x186 \x01(\x0e2'.dialtone.inventory.v1.DeviceCertPolicyR\x13effectiveDeviceCert\x12I\n" +
+	"\x0erecent_fetches\x18F \x03(\v2\".dialtone.inventory.v1.ConfigFetchR\rrecentFetches\"H\n" +
 	"\x12CreatePhoneRequest\x122\n" +
 	"\x05phone\x18\x01 \x01(\v2\x1c.dialtone.inventory.v1.PhoneR\x05phone\"I\n" +
 	"\x13CreatePhoneResponse\x122\n" +
@@ -6298,125 +6330,126 @@ var file_dialtone_inventory_v1_inventory_proto_depIdxs = []int32{
 	41,  // 53: dialtone.inventory.v1.Phone.secret_release:type_name -> dialtone.inventory.v1.ReleaseIdentity
 	41,  // 54: dialtone.inventory.v1.Phone.pending_release:type_name -> dialtone.inventory.v1.ReleaseIdentity
 	2,   // 55: dialtone.inventory.v1.Phone.effective_device_cert:type_name -> dialtone.inventory.v1.DeviceCertPolicy
-	45,  // 56: dialtone.inventory.v1.CreatePhoneRequest.phone:type_name -> dialtone.inventory.v1.Phone
-	45,  // 57: dialtone.inventory.v1.CreatePhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	45,  // 58: dialtone.inventory.v1.GetPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	0,   // 59: dialtone.inventory.v1.ListPhonesRequest.state:type_name -> dialtone.inventory.v1.PhoneState
-	45,  // 60: dialtone.inventory.v1.ListPhonesResponse.phones:type_name -> dialtone.inventory.v1.Phone
-	45,  // 61: dialtone.inventory.v1.UpdatePhoneRequest.phone:type_name -> dialtone.inventory.v1.Phone
-	97,  // 62: dialtone.inventory.v1.UpdatePhoneRequest.update_mask:type_name -> google.protobuf.FieldMask
-	45,  // 63: dialtone.inventory.v1.UpdatePhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	28,  // 64: dialtone.inventory.v1.AssignPhoneRequest.create_extension:type_name -> dialtone.inventory.v1.Extension
-	39,  // 65: dialtone.inventory.v1.AssignPhoneRequest.settings:type_name -> dialtone.inventory.v1.ProvisioningSettings
-	45,  // 66: dialtone.inventory.v1.AssignPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	45,  // 67: dialtone.inventory.v1.UnassignPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	98,  // 68: dialtone.inventory.v1.RotateProvisioningTokenRequest.grace_period:type_name -> google.protobuf.Duration
-	45,  // 69: dialtone.inventory.v1.RotateProvisioningTokenResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	45,  // 70: dialtone.inventory.v1.GetProvisioningUrlResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	104, // 71: dialtone.inventory.v1.GetProvisioningProfileResponse.profile:type_name -> dialtone.provisioning.v1.ProvisioningProfile
-	0,   // 72: dialtone.inventory.v1.GetProvisioningProfileResponse.state:type_name -> dialtone.inventory.v1.PhoneState
-	3,   // 73: dialtone.inventory.v1.AuthorizeSecretReleaseRequest.proof:type_name -> dialtone.inventory.v1.FetchProof
-	45,  // 74: dialtone.inventory.v1.ApprovePhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	45,  // 75: dialtone.inventory.v1.ReprovisionPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	4,   // 76: dialtone.inventory.v1.WatchPhonesResponse.change_type:type_name -> dialtone.inventory.v1.PhoneChangeType
-	45,  // 77: dialtone.inventory.v1.WatchPhonesResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	96,  // 78: dialtone.inventory.v1.WatchPhonesResponse.change_time:type_name -> google.protobuf.Timestamp
-	95,  // 79: dialtone.inventory.v1.ImportBackupResponse.records:type_name -> dialtone.inventory.v1.ImportBackupResponse.RecordsEntry
-	5,   // 80: dialtone.inventory.v1.User.role:type_name -> dialtone.inventory.v1.UserRole
-	96,  // 81: dialtone.inventory.v1.User.create_time:type_name -> google.protobuf.Timestamp
-	96,  // 82: dialtone.inventory.v1.User.update_time:type_name -> google.protobuf.Timestamp
-	80,  // 83: dialtone.inventory.v1.CreateUserRequest.user:type_name -> dialtone.inventory.v1.User
-	80,  // 84: dialtone.inventory.v1.CreateUserResponse.user:type_name -> dialtone.inventory.v1.User
-	80,  // 85: dialtone.inventory.v1.GetUserResponse.user:type_name -> dialtone.inventory.v1.User
-	80,  // 86: dialtone.inventory.v1.ListUsersResponse.users:type_name -> dialtone.inventory.v1.User
-	80,  // 87: dialtone.inventory.v1.UpdateUserRequest.user:type_name -> dialtone.inventory.v1.User
-	97,  // 88: dialtone.inventory.v1.UpdateUserRequest.update_mask:type_name -> google.protobuf.FieldMask
-	80,  // 89: dialtone.inventory.v1.UpdateUserResponse.user:type_name -> dialtone.inventory.v1.User
-	80,  // 90: dialtone.inventory.v1.AuthenticateUserResponse.user:type_name -> dialtone.inventory.v1.User
-	104, // 91: dialtone.inventory.v1.PreviewProvisioningProfileResponse.profile:type_name -> dialtone.provisioning.v1.ProvisioningProfile
-	7,   // 92: dialtone.inventory.v1.InventoryService.CreateTenant:input_type -> dialtone.inventory.v1.CreateTenantRequest
-	9,   // 93: dialtone.inventory.v1.InventoryService.GetTenant:input_type -> dialtone.inventory.v1.GetTenantRequest
-	11,  // 94: dialtone.inventory.v1.InventoryService.ListTenants:input_type -> dialtone.inventory.v1.ListTenantsRequest
-	13,  // 95: dialtone.inventory.v1.InventoryService.UpdateTenant:input_type -> dialtone.inventory.v1.UpdateTenantRequest
-	15,  // 96: dialtone.inventory.v1.InventoryService.DeleteTenant:input_type -> dialtone.inventory.v1.DeleteTenantRequest
-	18,  // 97: dialtone.inventory.v1.InventoryService.CreateSipInterface:input_type -> dialtone.inventory.v1.CreateSipInterfaceRequest
-	20,  // 98: dialtone.inventory.v1.InventoryService.GetSipInterface:input_type -> dialtone.inventory.v1.GetSipInterfaceRequest
-	22,  // 99: dialtone.inventory.v1.InventoryService.ListSipInterfaces:input_type -> dialtone.inventory.v1.ListSipInterfacesRequest
-	24,  // 100: dialtone.inventory.v1.InventoryService.UpdateSipInterface:input_type -> dialtone.inventory.v1.UpdateSipInterfaceRequest
-	26,  // 101: dialtone.inventory.v1.InventoryService.DeleteSipInterface:input_type -> dialtone.inventory.v1.DeleteSipInterfaceRequest
-	29,  // 102: dialtone.inventory.v1.InventoryService.CreateExtension:input_type -> dialtone.inventory.v1.CreateExtensionRequest
-	31,  // 103: dialtone.inventory.v1.InventoryService.GetExtension:input_type -> dialtone.inventory.v1.GetExtensionRequest
-	33,  // 104: dialtone.inventory.v1.InventoryService.ListExtensions:input_type -> dialtone.inventory.v1.ListExtensionsRequest
-	35,  // 105: dialtone.inventory.v1.InventoryService.UpdateExtension:input_type -> dialtone.inventory.v1.UpdateExtensionRequest
-	37,  // 106: dialtone.inventory.v1.InventoryService.DeleteExtension:input_type -> dialtone.inventory.v1.DeleteExtensionRequest
-	46,  // 107: dialtone.inventory.v1.InventoryService.CreatePhone:input_type -> dialtone.inventory.v1.CreatePhoneRequest
-	48,  // 108: dialtone.inventory.v1.InventoryService.GetPhone:input_type -> dialtone.inventory.v1.GetPhoneRequest
-	50,  // 109: dialtone.inventory.v1.InventoryService.ListPhones:input_type -> dialtone.inventory.v1.ListPhonesRequest
-	52,  // 110: dialtone.inventory.v1.InventoryService.UpdatePhone:input_type -> dialtone.inventory.v1.UpdatePhoneRequest
-	54,  // 111: dialtone.inventory.v1.InventoryService.DeletePhone:input_type -> dialtone.inventory.v1.DeletePhoneRequest
-	56,  // 112: dialtone.inventory.v1.InventoryService.AssignPhone:input_type -> dialtone.inventory.v1.AssignPhoneRequest
-	58,  // 113: dialtone.inventory.v1.InventoryService.UnassignPhone:input_type -> dialtone.inventory.v1.UnassignPhoneRequest
-	60,  // 114: dialtone.inventory.v1.InventoryService.RotateProvisioningToken:input_type -> dialtone.inventory.v1.RotateProvisioningTokenRequest
-	62,  // 115: dialtone.inventory.v1.InventoryService.GetProvisioningUrl:input_type -> dialtone.inventory.v1.GetProvisioningUrlRequest
-	64,  // 116: dialtone.inventory.v1.InventoryService.GetProvisioningProfile:input_type -> dialtone.inventory.v1.GetProvisioningProfileRequest
-	70,  // 117: dialtone.inventory.v1.InventoryService.ReprovisionPhone:input_type -> dialtone.inventory.v1.ReprovisionPhoneRequest
-	72,  // 118: dialtone.inventory.v1.InventoryService.WatchPhones:input_type -> dialtone.inventory.v1.WatchPhonesRequest
-	74,  // 119: dialtone.inventory.v1.InventoryService.RotateKeys:input_type -> dialtone.inventory.v1.RotateKeysRequest
-	76,  // 120: dialtone.inventory.v1.InventoryService.ExportBackup:input_type -> dialtone.inventory.v1.ExportBackupRequest
-	78,  // 121: dialtone.inventory.v1.InventoryService.ImportBackup:input_type -> dialtone.inventory.v1.ImportBackupRequest
-	66,  // 122: dialtone.inventory.v1.InventoryService.AuthorizeSecretRelease:input_type -> dialtone.inventory.v1.AuthorizeSecretReleaseRequest
-	68,  // 123: dialtone.inventory.v1.InventoryService.ApprovePhone:input_type -> dialtone.inventory.v1.ApprovePhoneRequest
-	81,  // 124: dialtone.inventory.v1.InventoryService.CreateUser:input_type -> dialtone.inventory.v1.CreateUserRequest
-	83,  // 125: dialtone.inventory.v1.InventoryService.GetUser:input_type -> dialtone.inventory.v1.GetUserRequest
-	85,  // 126: dialtone.inventory.v1.InventoryService.ListUsers:input_type -> dialtone.inventory.v1.ListUsersRequest
-	87,  // 127: dialtone.inventory.v1.InventoryService.UpdateUser:input_type -> dialtone.inventory.v1.UpdateUserRequest
-	89,  // 128: dialtone.inventory.v1.InventoryService.DeleteUser:input_type -> dialtone.inventory.v1.DeleteUserRequest
-	91,  // 129: dialtone.inventory.v1.InventoryService.AuthenticateUser:input_type -> dialtone.inventory.v1.AuthenticateUserRequest
-	93,  // 130: dialtone.inventory.v1.InventoryService.PreviewProvisioningProfile:input_type -> dialtone.inventory.v1.PreviewProvisioningProfileRequest
-	8,   // 131: dialtone.inventory.v1.InventoryService.CreateTenant:output_type -> dialtone.inventory.v1.CreateTenantResponse
-	10,  // 132: dialtone.inventory.v1.InventoryService.GetTenant:output_type -> dialtone.inventory.v1.GetTenantResponse
-	12,  // 133: dialtone.inventory.v1.InventoryService.ListTenants:output_type -> dialtone.inventory.v1.ListTenantsResponse
-	14,  // 134: dialtone.inventory.v1.InventoryService.UpdateTenant:output_type -> dialtone.inventory.v1.UpdateTenantResponse
-	16,  // 135: dialtone.inventory.v1.InventoryService.DeleteTenant:output_type -> dialtone.inventory.v1.DeleteTenantResponse
-	19,  // 136: dialtone.inventory.v1.InventoryService.CreateSipInterface:output_type -> dialtone.inventory.v1.CreateSipInterfaceResponse
-	21,  // 137: dialtone.inventory.v1.InventoryService.GetSipInterface:output_type -> dialtone.inventory.v1.GetSipInterfaceResponse
-	23,  // 138: dialtone.inventory.v1.InventoryService.ListSipInterfaces:output_type -> dialtone.inventory.v1.ListSipInterfacesResponse
-	25,  // 139: dialtone.inventory.v1.InventoryService.UpdateSipInterface:output_type -> dialtone.inventory.v1.UpdateSipInterfaceResponse
-	27,  // 140: dialtone.inventory.v1.InventoryService.DeleteSipInterface:output_type -> dialtone.inventory.v1.DeleteSipInterfaceResponse
-	30,  // 141: dialtone.inventory.v1.InventoryService.CreateExtension:output_type -> dialtone.inventory.v1.CreateExtensionResponse
-	32,  // 142: dialtone.inventory.v1.InventoryService.GetExtension:output_type -> dialtone.inventory.v1.GetExtensionResponse
-	34,  // 143: dialtone.inventory.v1.InventoryService.ListExtensions:output_type -> dialtone.inventory.v1.ListExtensionsResponse
-	36,  // 144: dialtone.inventory.v1.InventoryService.UpdateExtension:output_type -> dialtone.inventory.v1.UpdateExtensionResponse
-	38,  // 145: dialtone.inventory.v1.InventoryService.DeleteExtension:output_type -> dialtone.inventory.v1.DeleteExtensionResponse
-	47,  // 146: dialtone.inventory.v1.InventoryService.CreatePhone:output_type -> dialtone.inventory.v1.CreatePhoneResponse
-	49,  // 147: dialtone.inventory.v1.InventoryService.GetPhone:output_type -> dialtone.inventory.v1.GetPhoneResponse
-	51,  // 148: dialtone.inventory.v1.InventoryService.ListPhones:output_type -> dialtone.inventory.v1.ListPhonesResponse
-	53,  // 149: dialtone.inventory.v1.InventoryService.UpdatePhone:output_type -> dialtone.inventory.v1.UpdatePhoneResponse
-	55,  // 150: dialtone.inventory.v1.InventoryService.DeletePhone:output_type -> dialtone.inventory.v1.DeletePhoneResponse
-	57,  // 151: dialtone.inventory.v1.InventoryService.AssignPhone:output_type -> dialtone.inventory.v1.AssignPhoneResponse
-	59,  // 152: dialtone.inventory.v1.InventoryService.UnassignPhone:output_type -> dialtone.inventory.v1.UnassignPhoneResponse
-	61,  // 153: dialtone.inventory.v1.InventoryService.RotateProvisioningToken:output_type -> dialtone.inventory.v1.RotateProvisioningTokenResponse
-	63,  // 154: dialtone.inventory.v1.InventoryService.GetProvisioningUrl:output_type -> dialtone.inventory.v1.GetProvisioningUrlResponse
-	65,  // 155: dialtone.inventory.v1.InventoryService.GetProvisioningProfile:output_type -> dialtone.inventory.v1.GetProvisioningProfileResponse
-	71,  // 156: dialtone.inventory.v1.InventoryService.ReprovisionPhone:output_type -> dialtone.inventory.v1.ReprovisionPhoneResponse
-	73,  // 157: dialtone.inventory.v1.InventoryService.WatchPhones:output_type -> dialtone.inventory.v1.WatchPhonesResponse
-	75,  // 158: dialtone.inventory.v1.InventoryService.RotateKeys:output_type -> dialtone.inventory.v1.RotateKeysResponse
-	77,  // 159: dialtone.inventory.v1.InventoryService.ExportBackup:output_type -> dialtone.inventory.v1.ExportBackupResponse
-	79,  // 160: dialtone.inventory.v1.InventoryService.ImportBackup:output_type -> dialtone.inventory.v1.ImportBackupResponse
-	67,  // 161: dialtone.inventory.v1.InventoryService.AuthorizeSecretRelease:output_type -> dialtone.inventory.v1.AuthorizeSecretReleaseResponse
-	69,  // 162: dialtone.inventory.v1.InventoryService.ApprovePhone:output_type -> dialtone.inventory.v1.ApprovePhoneResponse
-	82,  // 163: dialtone.inventory.v1.InventoryService.CreateUser:output_type -> dialtone.inventory.v1.CreateUserResponse
-	84,  // 164: dialtone.inventory.v1.InventoryService.GetUser:output_type -> dialtone.inventory.v1.GetUserResponse
-	86,  // 165: dialtone.inventory.v1.InventoryService.ListUsers:output_type -> dialtone.inventory.v1.ListUsersResponse
-	88,  // 166: dialtone.inventory.v1.InventoryService.UpdateUser:output_type -> dialtone.inventory.v1.UpdateUserResponse
-	90,  // 167: dialtone.inventory.v1.InventoryService.DeleteUser:output_type -> dialtone.inventory.v1.DeleteUserResponse
-	92,  // 168: dialtone.inventory.v1.InventoryService.AuthenticateUser:output_type -> dialtone.inventory.v1.AuthenticateUserResponse
-	94,  // 169: dialtone.inventory.v1.InventoryService.PreviewProvisioningProfile:output_type -> dialtone.inventory.v1.PreviewProvisioningProfileResponse
-	131, // [131:170] is the sub-list for method output_type
-	92,  // [92:131] is the sub-list for method input_type
-	92,  // [92:92] is the sub-list for extension type_name
-	92,  // [92:92] is the sub-list for extension extendee
-	0,   // [0:92] is the sub-list for field type_name
+	43,  // 56: dialtone.inventory.v1.Phone.recent_fetches:type_name -> dialtone.inventory.v1.ConfigFetch
+	45,  // 57: dialtone.inventory.v1.CreatePhoneRequest.phone:type_name -> dialtone.inventory.v1.Phone
+	45,  // 58: dialtone.inventory.v1.CreatePhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
+	45,  // 59: dialtone.inventory.v1.GetPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
+	0,   // 60: dialtone.inventory.v1.ListPhonesRequest.state:type_name -> dialtone.inventory.v1.PhoneState
+	45,  // 61: dialtone.inventory.v1.ListPhonesResponse.phones:type_name -> dialtone.inventory.v1.Phone
+	45,  // 62: dialtone.inventory.v1.UpdatePhoneRequest.phone:type_name -> dialtone.inventory.v1.Phone
+	97,  // 63: dialtone.inventory.v1.UpdatePhoneRequest.update_mask:type_name -> google.protobuf.FieldMask
+	45,  // 64: dialtone.inventory.v1.UpdatePhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
+	28,  // 65: dialtone.inventory.v1.AssignPhoneRequest.create_extension:type_name -> dialtone.inventory.v1.Extension
+	39,  // 66: dialtone.inventory.v1.AssignPhoneRequest.settings:type_name -> dialtone.inventory.v1.ProvisioningSettings
+	45,  // 67: dialtone.inventory.v1.AssignPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
+	45,  // 68: dialtone.inventory.v1.UnassignPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
+	98,  // 69: dialtone.inventory.v1.RotateProvisioningTokenRequest.grace_period:type_name -> google.protobuf.Duration
+	45,  // 70: dialtone.inventory.v1.RotateProvisioningTokenResponse.phone:type_name -> dialtone.inventory.v1.Phone
+	45,  // 71: dialtone.inventory.v1.GetProvisioningUrlResponse.phone:type_name -> dialtone.inventory.v1.Phone
+	104, // 72: dialtone.inventory.v1.GetProvisioningProfileResponse.profile:type_name -> dialtone.provisioning.v1.ProvisioningProfile
+	0,   // 73: dialtone.inventory.v1.GetProvisioningProfileResponse.state:type_name -> dialtone.inventory.v1.PhoneState
+	3,   // 74: dialtone.inventory.v1.AuthorizeSecretReleaseRequest.proof:type_name -> dialtone.inventory.v1.FetchProof
+	45,  // 75: dialtone.inventory.v1.ApprovePhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
+	45,  // 76: dialtone.inventory.v1.ReprovisionPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
+	4,   // 77: dialtone.inventory.v1.WatchPhonesResponse.change_type:type_name -> dialtone.inventory.v1.PhoneChangeType
+	45,  // 78: dialtone.inventory.v1.WatchPhonesResponse.phone:type_name -> dialtone.inventory.v1.Phone
+	96,  // 79: dialtone.inventory.v1.WatchPhonesResponse.change_time:type_name -> google.protobuf.Timestamp
+	95,  // 80: dialtone.inventory.v1.ImportBackupResponse.records:type_name -> dialtone.inventory.v1.ImportBackupResponse.RecordsEntry
+	5,   // 81: dialtone.inventory.v1.User.role:type_name -> dialtone.inventory.v1.UserRole
+	96,  // 82: dialtone.inventory.v1.User.create_time:type_name -> google.protobuf.Timestamp
+	96,  // 83: dialtone.inventory.v1.User.update_time:type_name -> google.protobuf.Timestamp
+	80,  // 84: dialtone.inventory.v1.CreateUserRequest.user:type_name -> dialtone.inventory.v1.User
+	80,  // 85: dialtone.inventory.v1.CreateUserResponse.user:type_name -> dialtone.inventory.v1.User
+	80,  // 86: dialtone.inventory.v1.GetUserResponse.user:type_name -> dialtone.inventory.v1.User
+	80,  // 87: dialtone.inventory.v1.ListUsersResponse.users:type_name -> dialtone.inventory.v1.User
+	80,  // 88: dialtone.inventory.v1.UpdateUserRequest.user:type_name -> dialtone.inventory.v1.User
+	97,  // 89: dialtone.inventory.v1.UpdateUserRequest.update_mask:type_name -> google.protobuf.FieldMask
+	80,  // 90: dialtone.inventory.v1.UpdateUserResponse.user:type_name -> dialtone.inventory.v1.User
+	80,  // 91: dialtone.inventory.v1.AuthenticateUserResponse.user:type_name -> dialtone.inventory.v1.User
+	104, // 92: dialtone.inventory.v1.PreviewProvisioningProfileResponse.profile:type_name -> dialtone.provisioning.v1.ProvisioningProfile
+	7,   // 93: dialtone.inventory.v1.InventoryService.CreateTenant:input_type -> dialtone.inventory.v1.CreateTenantRequest
+	9,   // 94: dialtone.inventory.v1.InventoryService.GetTenant:input_type -> dialtone.inventory.v1.GetTenantRequest
+	11,  // 95: dialtone.inventory.v1.InventoryService.ListTenants:input_type -> dialtone.inventory.v1.ListTenantsRequest
+	13,  // 96: dialtone.inventory.v1.InventoryService.UpdateTenant:input_type -> dialtone.inventory.v1.UpdateTenantRequest
+	15,  // 97: dialtone.inventory.v1.InventoryService.DeleteTenant:input_type -> dialtone.inventory.v1.DeleteTenantRequest
+	18,  // 98: dialtone.inventory.v1.InventoryService.CreateSipInterface:input_type -> dialtone.inventory.v1.CreateSipInterfaceRequest
+	20,  // 99: dialtone.inventory.v1.InventoryService.GetSipInterface:input_type -> dialtone.inventory.v1.GetSipInterfaceRequest
+	22,  // 100: dialtone.inventory.v1.InventoryService.ListSipInterfaces:input_type -> dialtone.inventory.v1.ListSipInterfacesRequest
+	24,  // 101: dialtone.inventory.v1.InventoryService.UpdateSipInterface:input_type -> dialtone.inventory.v1.UpdateSipInterfaceRequest
+	26,  // 102: dialtone.inventory.v1.InventoryService.DeleteSipInterface:input_type -> dialtone.inventory.v1.DeleteSipInterfaceRequest
+	29,  // 103: dialtone.inventory.v1.InventoryService.CreateExtension:input_type -> dialtone.inventory.v1.CreateExtensionRequest
+	31,  // 104: dialtone.inventory.v1.InventoryService.GetExtension:input_type -> dialtone.inventory.v1.GetExtensionRequest
+	33,  // 105: dialtone.inventory.v1.InventoryService.ListExtensions:input_type -> dialtone.inventory.v1.ListExtensionsRequest
+	35,  // 106: dialtone.inventory.v1.InventoryService.UpdateExtension:input_type -> dialtone.inventory.v1.UpdateExtensionRequest
+	37,  // 107: dialtone.inventory.v1.InventoryService.DeleteExtension:input_type -> dialtone.inventory.v1.DeleteExtensionRequest
+	46,  // 108: dialtone.inventory.v1.InventoryService.CreatePhone:input_type -> dialtone.inventory.v1.CreatePhoneRequest
+	48,  // 109: dialtone.inventory.v1.InventoryService.GetPhone:input_type -> dialtone.inventory.v1.GetPhoneRequest
+	50,  // 110: dialtone.inventory.v1.InventoryService.ListPhones:input_type -> dialtone.inventory.v1.ListPhonesRequest
+	52,  // 111: dialtone.inventory.v1.InventoryService.UpdatePhone:input_type -> dialtone.inventory.v1.UpdatePhoneRequest
+	54,  // 112: dialtone.inventory.v1.InventoryService.DeletePhone:input_type -> dialtone.inventory.v1.DeletePhoneRequest
+	56,  // 113: dialtone.inventory.v1.InventoryService.AssignPhone:input_type -> dialtone.inventory.v1.AssignPhoneRequest
+	58,  // 114: dialtone.inventory.v1.InventoryService.UnassignPhone:input_type -> dialtone.inventory.v1.UnassignPhoneRequest
+	60,  // 115: dialtone.inventory.v1.InventoryService.RotateProvisioningToken:input_type -> dialtone.inventory.v1.RotateProvisioningTokenRequest
+	62,  // 116: dialtone.inventory.v1.InventoryService.GetProvisioningUrl:input_type -> dialtone.inventory.v1.GetProvisioningUrlRequest
+	64,  // 117: dialtone.inventory.v1.InventoryService.GetProvisioningProfile:input_type -> dialtone.inventory.v1.GetProvisioningProfileRequest
+	70,  // 118: dialtone.inventory.v1.InventoryService.ReprovisionPhone:input_type -> dialtone.inventory.v1.ReprovisionPhoneRequest
+	72,  // 119: dialtone.inventory.v1.InventoryService.WatchPhones:input_type -> dialtone.inventory.v1.WatchPhonesRequest
+	74,  // 120: dialtone.inventory.v1.InventoryService.RotateKeys:input_type -> dialtone.inventory.v1.RotateKeysRequest
+	76,  // 121: dialtone.inventory.v1.InventoryService.ExportBackup:input_type -> dialtone.inventory.v1.ExportBackupRequest
+	78,  // 122: dialtone.inventory.v1.InventoryService.ImportBackup:input_type -> dialtone.inventory.v1.ImportBackupRequest
+	66,  // 123: dialtone.inventory.v1.InventoryService.AuthorizeSecretRelease:input_type -> dialtone.inventory.v1.AuthorizeSecretReleaseRequest
+	68,  // 124: dialtone.inventory.v1.InventoryService.ApprovePhone:input_type -> dialtone.inventory.v1.ApprovePhoneRequest
+	81,  // 125: dialtone.inventory.v1.InventoryService.CreateUser:input_type -> dialtone.inventory.v1.CreateUserRequest
+	83,  // 126: dialtone.inventory.v1.InventoryService.GetUser:input_type -> dialtone.inventory.v1.GetUserRequest
+	85,  // 127: dialtone.inventory.v1.InventoryService.ListUsers:input_type -> dialtone.inventory.v1.ListUsersRequest
+	87,  // 128: dialtone.inventory.v1.InventoryService.UpdateUser:input_type -> dialtone.inventory.v1.UpdateUserRequest
+	89,  // 129: dialtone.inventory.v1.InventoryService.DeleteUser:input_type -> dialtone.inventory.v1.DeleteUserRequest
+	91,  // 130: dialtone.inventory.v1.InventoryService.AuthenticateUser:input_type -> dialtone.inventory.v1.AuthenticateUserRequest
+	93,  // 131: dialtone.inventory.v1.InventoryService.PreviewProvisioningProfile:input_type -> dialtone.inventory.v1.PreviewProvisioningProfileRequest
+	8,   // 132: dialtone.inventory.v1.InventoryService.CreateTenant:output_type -> dialtone.inventory.v1.CreateTenantResponse
+	10,  // 133: dialtone.inventory.v1.InventoryService.GetTenant:output_type -> dialtone.inventory.v1.GetTenantResponse
+	12,  // 134: dialtone.inventory.v1.InventoryService.ListTenants:output_type -> dialtone.inventory.v1.ListTenantsResponse
+	14,  // 135: dialtone.inventory.v1.InventoryService.UpdateTenant:output_type -> dialtone.inventory.v1.UpdateTenantResponse
+	16,  // 136: dialtone.inventory.v1.InventoryService.DeleteTenant:output_type -> dialtone.inventory.v1.DeleteTenantResponse
+	19,  // 137: dialtone.inventory.v1.InventoryService.CreateSipInterface:output_type -> dialtone.inventory.v1.CreateSipInterfaceResponse
+	21,  // 138: dialtone.inventory.v1.InventoryService.GetSipInterface:output_type -> dialtone.inventory.v1.GetSipInterfaceResponse
+	23,  // 139: dialtone.inventory.v1.InventoryService.ListSipInterfaces:output_type -> dialtone.inventory.v1.ListSipInterfacesResponse
+	25,  // 140: dialtone.inventory.v1.InventoryService.UpdateSipInterface:output_type -> dialtone.inventory.v1.UpdateSipInterfaceResponse
+	27,  // 141: dialtone.inventory.v1.InventoryService.DeleteSipInterface:output_type -> dialtone.inventory.v1.DeleteSipInterfaceResponse
+	30,  // 142: dialtone.inventory.v1.InventoryService.CreateExtension:output_type -> dialtone.inventory.v1.CreateExtensionResponse
+	32,  // 143: dialtone.inventory.v1.InventoryService.GetExtension:output_type -> dialtone.inventory.v1.GetExtensionResponse
+	34,  // 144: dialtone.inventory.v1.InventoryService.ListExtensions:output_type -> dialtone.inventory.v1.ListExtensionsResponse
+	36,  // 145: dialtone.inventory.v1.InventoryService.UpdateExtension:output_type -> dialtone.inventory.v1.UpdateExtensionResponse
+	38,  // 146: dialtone.inventory.v1.InventoryService.DeleteExtension:output_type -> dialtone.inventory.v1.DeleteExtensionResponse
+	47,  // 147: dialtone.inventory.v1.InventoryService.CreatePhone:output_type -> dialtone.inventory.v1.CreatePhoneResponse
+	49,  // 148: dialtone.inventory.v1.InventoryService.GetPhone:output_type -> dialtone.inventory.v1.GetPhoneResponse
+	51,  // 149: dialtone.inventory.v1.InventoryService.ListPhones:output_type -> dialtone.inventory.v1.ListPhonesResponse
+	53,  // 150: dialtone.inventory.v1.InventoryService.UpdatePhone:output_type -> dialtone.inventory.v1.UpdatePhoneResponse
+	55,  // 151: dialtone.inventory.v1.InventoryService.DeletePhone:output_type -> dialtone.inventory.v1.DeletePhoneResponse
+	57,  // 152: dialtone.inventory.v1.InventoryService.AssignPhone:output_type -> dialtone.inventory.v1.AssignPhoneResponse
+	59,  // 153: dialtone.inventory.v1.InventoryService.UnassignPhone:output_type -> dialtone.inventory.v1.UnassignPhoneResponse
+	61,  // 154: dialtone.inventory.v1.InventoryService.RotateProvisioningToken:output_type -> dialtone.inventory.v1.RotateProvisioningTokenResponse
+	63,  // 155: dialtone.inventory.v1.InventoryService.GetProvisioningUrl:output_type -> dialtone.inventory.v1.GetProvisioningUrlResponse
+	65,  // 156: dialtone.inventory.v1.InventoryService.GetProvisioningProfile:output_type -> dialtone.inventory.v1.GetProvisioningProfileResponse
+	71,  // 157: dialtone.inventory.v1.InventoryService.ReprovisionPhone:output_type -> dialtone.inventory.v1.ReprovisionPhoneResponse
+	73,  // 158: dialtone.inventory.v1.InventoryService.WatchPhones:output_type -> dialtone.inventory.v1.WatchPhonesResponse
+	75,  // 159: dialtone.inventory.v1.InventoryService.RotateKeys:output_type -> dialtone.inventory.v1.RotateKeysResponse
+	77,  // 160: dialtone.inventory.v1.InventoryService.ExportBackup:output_type -> dialtone.inventory.v1.ExportBackupResponse
+	79,  // 161: dialtone.inventory.v1.InventoryService.ImportBackup:output_type -> dialtone.inventory.v1.ImportBackupResponse
+	67,  // 162: dialtone.inventory.v1.InventoryService.AuthorizeSecretRelease:output_type -> dialtone.inventory.v1.AuthorizeSecretReleaseResponse
+	69,  // 163: dialtone.inventory.v1.InventoryService.ApprovePhone:output_type -> dialtone.inventory.v1.ApprovePhoneResponse
+	82,  // 164: dialtone.inventory.v1.InventoryService.CreateUser:output_type -> dialtone.inventory.v1.CreateUserResponse
+	84,  // 165: dialtone.inventory.v1.InventoryService.GetUser:output_type -> dialtone.inventory.v1.GetUserResponse
+	86,  // 166: dialtone.inventory.v1.InventoryService.ListUsers:output_type -> dialtone.inventory.v1.ListUsersResponse
+	88,  // 167: dialtone.inventory.v1.InventoryService.UpdateUser:output_type -> dialtone.inventory.v1.UpdateUserResponse
+	90,  // 168: dialtone.inventory.v1.InventoryService.DeleteUser:output_type -> dialtone.inventory.v1.DeleteUserResponse
+	92,  // 169: dialtone.inventory.v1.InventoryService.AuthenticateUser:output_type -> dialtone.inventory.v1.AuthenticateUserResponse
+	94,  // 170: dialtone.inventory.v1.InventoryService.PreviewProvisioningProfile:output_type -> dialtone.inventory.v1.PreviewProvisioningProfileResponse
+	132, // [132:171] is the sub-list for method output_type
+	93,  // [93:132] is the sub-list for method input_type
+	93,  // [93:93] is the sub-list for extension type_name
+	93,  // [93:93] is the sub-list for extension extendee
+	0,   // [0:93] is the sub-list for field type_name
 }
 
 func init() { file_dialtone_inventory_v1_inventory_proto_init() }
