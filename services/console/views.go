@@ -74,6 +74,13 @@ var funcs = template.FuncMap{
 		}
 		return strings.ToLower(strings.TrimPrefix(s.GetState().String(), "REGISTRATION_STATE_"))
 	},
+	// rpsState is a DeviceStatus state in the words the CLI uses ("failed").
+	"rpsState": func(st rpsv1.RegistrationState) string {
+		if st == rpsv1.RegistrationState_REGISTRATION_STATE_UNSPECIFIED {
+			return "—"
+		}
+		return strings.ToLower(strings.TrimPrefix(st.String(), "REGISTRATION_STATE_"))
+	},
 	"dict": func(kv ...any) map[string]any {
 		m := make(map[string]any, len(kv)/2)
 		for i := 0; i+1 < len(kv); i += 2 {
