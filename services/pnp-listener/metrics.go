@@ -14,6 +14,8 @@ const (
 	dropUnmatchedResponse = "unmatched_response"
 	dropMethod            = "multicast_method"
 	dropMalformed         = "malformed"
+	// dropNoTransaction: a request without Via or CSeq.
+	dropNoTransaction = "no_via"
 )
 
 // SUBSCRIBE outcomes.
@@ -70,7 +72,7 @@ func newMetrics(r prometheus.Registerer, gauges map[string]func() float64) *metr
 		Name: "dialtone_pnp_listener_datagrams_dropped_total",
 		Help: "Datagrams dropped before or while parsing, by reason.",
 	}, []string{"reason"})
-	for _, reason := range append(append([]string{}, sipsock.DropReasons...), dropParse, dropUnmatchedResponse, dropMethod, dropMalformed, dropLinkMismatch, dropLinkUnresolved) {
+	for _, reason := range append(append([]string{}, sipsock.DropReasons...), dropParse, dropUnmatchedResponse, dropMethod, dropMalformed, dropNoTransaction, dropLinkMismatch, dropLinkUnresolved) {
 		m.drops[reason] = dropVec.WithLabelValues(reason)
 	}
 	m.subscribes = prometheus.NewCounterVec(prometheus.CounterOpts{

@@ -179,6 +179,9 @@ func (s *Service) profileNotify(ctx context.Context, j job) {
 	s.send(ctx, req, s.cfg.NotifyTimeout, func(outcome string) {
 		if outcome == outOK {
 			s.seen.MarkDelivered(p.MAC, p.Dialog.CallID, url)
+			if !resp.GetBootstrap() {
+				s.seen.MarkAssigned(p.MAC)
+			}
 		}
 		s.m.notifies.WithLabelValues(kind, outcome).Inc()
 	})

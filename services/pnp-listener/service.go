@@ -210,7 +210,7 @@ func (s *Service) Run(ctx context.Context) error {
 	la := sock.Reply.LocalAddr().(*net.UDPAddr)
 	s.replyAddr = sip.Addr{IP: la.IP, Port: la.Port}
 
-	sipLog := slog.New(sipgoHandler{next: s.log.Handler(), onDrop: s.m.drop})
+	sipLog := slog.New(sipgoHandler{next: s.log.Handler(), onDrop: s.m.drop, warn: &warnLimit{}})
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent(sipmsg.UserAgent),
 		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(sipLog)),

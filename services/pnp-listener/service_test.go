@@ -404,3 +404,16 @@ func TestInventoryTimeoutRetriedOnce(t *testing.T) {
 	ph.Answer(req, from, 200)
 	waitFor(t, "NOTIFY ok", func() bool { return h.notifies(kindBoot, outOK) == 1 })
 }
+
+// TestNoViaCounted: a request without Via reaches no handler; each one is
+// counted (its WARN is rate-limited, not one per datagram).
+func TestNoViaCounted(t *testing.T) {
+	h := startLoopback(t, nil, nil)
+	ph := phonetest.New(t, "127.0.0.1:0")
+	const n = 20
+	for i := range n {
+		ph.Send(h.addr, "SUBSCRIBE sip:x@127.0.0.1 SIP/2.0\r\nFrom: <sip:a@127.0.0.1>;tag=1\r\nTo: <sip:x@127.0.0.1>\r\n"+
+			"Call-ID: nv"+itoa(i)+"\r\nCSeq: 1 SUBSCRIBE\r\nEvent: ua-profile\r\nContent-Length: 0\r\n\r\n")
+	}
+	waitFor(t, "no_via drops", func() bool { return testutil.ToFloat64(h.s.m.drops[dropNoTransaction]) == n })
+}
