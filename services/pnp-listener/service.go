@@ -188,8 +188,9 @@ func (s *Service) Run(ctx context.Context) error {
 				GlobalRate: s.cfg.RateGlobal, GlobalBurst: s.cfg.RateGlobalBurst,
 				PerSourceRate: s.cfg.RatePerSource, PerSourceBurst: s.cfg.RateSourceBurst,
 			},
-			OnDrop: s.m.drop,
-			Logger: s.log,
+			Amplification: s.cfg.Amplification,
+			OnDrop:        s.m.drop,
+			Logger:        s.log,
 		})
 		return err
 	})
