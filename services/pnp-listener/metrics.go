@@ -30,11 +30,14 @@ const (
 
 // NOTIFY outcomes.
 const (
-	outOK             = "ok"
-	outRejected       = "rejected"
-	outTimeout        = "timeout"
-	outSendError      = "send_error"
-	outOverload       = "overload"
+	outOK        = "ok"
+	outRejected  = "rejected"
+	outTimeout   = "timeout"
+	outSendError = "send_error"
+	outOverload  = "overload"
+	// outShed: an unknown, never-answering phone's NOTIFY dropped while
+	// the slots were nearly full (-shed-at).
+	outShed           = "shed"
 	outNoURL          = "no_url"
 	outUnknownPhone   = "unknown_phone"
 	outBootstrapHeld  = "bootstrap_withheld"
