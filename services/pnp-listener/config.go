@@ -84,6 +84,14 @@ type Config struct {
 	RatePerSource   float64
 	RateSourceBurst float64
 	MaxDatagram     int
+	// Amplification bounds the bytes sent (200 OK, NOTIFY and its
+	// retransmissions) to an address that never answered us, as a
+	// multiple of the bytes received from it; 0 disables the bound.
+	Amplification float64
+	// ShedAt is the fill ratio of the NOTIFY slots (MaxInflight) from
+	// which NOTIFYs to phones neither assigned nor ever answering are
+	// shed, keeping the rest for the phones that matter.
+	ShedAt float64
 
 	// InventoryTimeout bounds the GetProvisioningUrl call per SUBSCRIBE.
 	InventoryTimeout time.Duration
@@ -116,6 +124,8 @@ func DefaultConfig() Config {
 		RatePerSource:    50,
 		RateSourceBurst:  100,
 		MaxDatagram:      4096,
+		Amplification:    3,
+		ShedAt:           0.75,
 		InventoryTimeout: 150 * time.Millisecond,
 		NotifyTimeout:    32 * time.Second,
 		MaxInflight:      20000,
@@ -200,6 +210,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxDatagram, "max-datagram", c.MaxDatagram, "largest datagram accepted, bytes")
 	fs.DurationVar(&c.InventoryTimeout, "inventory-timeout", c.InventoryTimeout, "deadline of the inventory lookup made for each SUBSCRIBE")
 	fs.DurationVar(&c.NotifyTimeout, "notify-timeout", c.NotifyTimeout, "how long a NOTIFY is retransmitted waiting for the phone's answer")
+	fs.Float64Var(&c.Amplification, "amplification", c.Amplification, "bytes sent to an address that never answered, at most this many times the bytes received from it (0 = unbounded)")
+	fs.Float64Var(&c.ShedAt, "shed-at", c.ShedAt, "fill ratio of the NOTIFY slots from which NOTIFYs to unknown, never-answering phones are shed (0 < x <= 1)")
 	fs.IntVar(&c.MaxInflight, "max-inflight-notifies", c.MaxInflight, "concurrent NOTIFY transactions; more are dropped and counted")
 	fs.IntVar(&c.SeenMax, "seen-max", c.SeenMax, "phones remembered for late NOTIFYs")
 	fs.DurationVar(&c.SeenTTL, "seen-ttl", c.SeenTTL, "how long a phone is remembered after its last SUBSCRIBE")
@@ -266,6 +278,12 @@ func (c Config) Validate() error {
 	}
 	if c.InventoryTimeout <= 0 || c.NotifyTimeout <= 0 || c.SeenTTL <= 0 {
 		add("--inventory-timeout, --notify-timeout and --seen-ttl must be positive")
+	}
+	if c.Amplification < 0 {
+		return fmt.Errorf("pnplistener: amplification %v must be >= 0", c.Amplification)
+	}
+	if c.ShedAt <= 0 || c.ShedAt > 1 {
+		return fmt.Errorf("pnplistener: shed-at %v must be in (0, 1]", c.ShedAt)
 	}
 	if c.MaxInflight < 1 || c.SeenMax < 1 || c.OutboxSize < 1 {
 		add("--max-inflight-notifies, --seen-max and --outbox-size must be at least 1")

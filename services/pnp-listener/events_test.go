@@ -2,6 +2,7 @@ package pnplistener
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -170,5 +171,66 @@ func TestNATSDownNeverBlocksSIP(t *testing.T) {
 	// client reconnects every second: allow for both, and for a busy machine.
 	for _, mac := range []string{"001565000060", "001565000061", "001565000062"} {
 		waitForWithin(t, "buffered discovery "+mac, 30*time.Second, func() bool { return discoveries(t, js, mac) == 1 })
+	}
+}
+
+// TestForgedBootFlood: thousands of forged boots (unknown MACs, bootstrap
+// URL, never answering) take at most -shed-at of the NOTIFY slots, the
+// rest are shed or refused; a real phone booting in the middle gets its
+// 200 OK and, once assigned, its NOTIFY.
+func TestForgedBootFlood(t *testing.T) {
+	ns := natstest.Start(t)
+	js := ns.JetStream()
+	h := startLoopback(t, func(c *Config) {
+		c.MaxInflight = 40
+		c.ShedAt = 0.5
+		c.NotifyTimeout = 30 * time.Second // forged transactions hold their slots
+	}, js)
+	waitConsumers(t, js, h)
+	h.inv.SetFallback(&invstub.Entry{URL: "https://edge.example/p/boot/", Bootstrap: true})
+	const mac = "001565000099"
+	forger := phonetest.New(t, "127.0.0.1:0")
+	ph := phonetest.New(t, "127.0.0.1:0")
+	const forged = 3000
+	var ok *sip.Response
+	for i := range forged {
+		forger.Send(h.addr, phonetest.Subscribe("yealink", fmt.Sprintf("0015669%05d", i), "127.0.0.1", forger.Port(), fmt.Sprintf("f%d", i)))
+		if i == forged/2 {
+			waitFor(t, "slots filled to the shed mark", func() bool { return h.notifies(kindBoot, outShed) >= 1 })
+			ph.Send(h.addr, phonetest.Subscribe("yealink", mac, "127.0.0.1", ph.Port(), "real1"))
+			ok = ph.ExpectResponse(2 * time.Second)
+		}
+	}
+	if ok.StatusCode != 200 {
+		t.Fatalf("real phone: %d", ok.StatusCode)
+	}
+	outcomes := func() float64 {
+		var n float64
+		for _, o := range []string{outShed, outOverload, outStale, outOK, outTimeout, outRejected} {
+			n += h.notifies(kindBoot, o)
+		}
+		return n + float64(len(h.s.sem))
+	}
+	waitFor(t, "every forged boot decided", func() bool { return outcomes() >= forged+1 })
+	if got := len(h.s.sem); got > 20 {
+		t.Errorf("%d NOTIFY slots in use by forged boots, want <= 20", got)
+	}
+	t.Logf("%d forged boots: shed %v, overload %v, in flight %d", forged,
+		h.notifies(kindBoot, outShed), h.notifies(kindBoot, outOverload), len(h.s.sem))
+
+	h.inv.Set(mac, invstub.Entry{URL: testURL})
+	publish(t, js, streams.PhoneChangedPrefix, mac, "phone-"+mac+"-1", &eventsv1.PhoneChanged{
+		ChangeType: inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_ASSIGNED,
+		Phone:      &inventoryv1.Phone{Name: "phones/" + mac, Mac: mac, Vendor: "yealink"}, Revision: 1})
+	for {
+		req, from := ph.ExpectRequest(5 * time.Second)
+		ph.Answer(req, from, 200)
+		if string(req.Body()) == testURL {
+			break // the assigned URL; a bootstrap NOTIFY from the boot may come first
+		}
+	}
+	waitFor(t, "late NOTIFY ok", func() bool { return h.notifies(kindLate, outOK) == 1 })
+	if !h.s.seen.Assigned(mac) {
+		t.Error("real phone not marked assigned in the seen cache")
 	}
 }

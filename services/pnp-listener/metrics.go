@@ -14,6 +14,8 @@ const (
 	dropUnmatchedResponse = "unmatched_response"
 	dropMethod            = "multicast_method"
 	dropMalformed         = "malformed"
+	// dropNoTransaction: a request without Via or CSeq.
+	dropNoTransaction = "no_via"
 )
 
 // SUBSCRIBE outcomes.
@@ -28,11 +30,14 @@ const (
 
 // NOTIFY outcomes.
 const (
-	outOK             = "ok"
-	outRejected       = "rejected"
-	outTimeout        = "timeout"
-	outSendError      = "send_error"
-	outOverload       = "overload"
+	outOK        = "ok"
+	outRejected  = "rejected"
+	outTimeout   = "timeout"
+	outSendError = "send_error"
+	outOverload  = "overload"
+	// outShed: an unknown, never-answering phone's NOTIFY dropped while
+	// the slots were nearly full (-shed-at).
+	outShed           = "shed"
 	outNoURL          = "no_url"
 	outUnknownPhone   = "unknown_phone"
 	outBootstrapHeld  = "bootstrap_withheld"
@@ -70,7 +75,7 @@ func newMetrics(r prometheus.Registerer, gauges map[string]func() float64) *metr
 		Name: "dialtone_pnp_listener_datagrams_dropped_total",
 		Help: "Datagrams dropped before or while parsing, by reason.",
 	}, []string{"reason"})
-	for _, reason := range append(append([]string{}, sipsock.DropReasons...), dropParse, dropUnmatchedResponse, dropMethod, dropMalformed, dropLinkMismatch, dropLinkUnresolved) {
+	for _, reason := range append(append([]string{}, sipsock.DropReasons...), dropParse, dropUnmatchedResponse, dropMethod, dropMalformed, dropNoTransaction, dropLinkMismatch, dropLinkUnresolved) {
 		m.drops[reason] = dropVec.WithLabelValues(reason)
 	}
 	m.subscribes = prometheus.NewCounterVec(prometheus.CounterOpts{

@@ -176,9 +176,12 @@ func (s *Service) profileNotify(ctx context.Context, j job) {
 		s.m.notifies.WithLabelValues(kind, outBadURL).Inc()
 		return
 	}
-	s.send(ctx, req, s.cfg.NotifyTimeout, func(outcome string) {
+	s.send(ctx, req, s.cfg.NotifyTimeout, s.priority(p.MAC, p.Dest, !resp.GetBootstrap()), func(outcome string) {
 		if outcome == outOK {
 			s.seen.MarkDelivered(p.MAC, p.Dialog.CallID, url)
+			if !resp.GetBootstrap() {
+				s.seen.MarkAssigned(p.MAC)
+			}
 		}
 		s.m.notifies.WithLabelValues(kind, outcome).Inc()
 	})
@@ -205,7 +208,7 @@ func (s *Service) checkSyncNotify(ctx context.Context, j job) {
 	if j.dest.Port() != 5060 {
 		first = min(first, checkSyncFirstTry)
 	}
-	s.send(ctx, req, first, func(outcome string) {
+	s.send(ctx, req, first, true, func(outcome string) {
 		if (outcome != outTimeout && outcome != outSendError) || j.dest.Port() == 5060 {
 			s.m.notifies.WithLabelValues(kindCheckSync, outcome).Inc()
 			return
@@ -218,17 +221,41 @@ func (s *Service) checkSyncNotify(ctx context.Context, j job) {
 			s.m.notifies.WithLabelValues(kindCheckSync, outBadURL).Inc()
 			return
 		}
-		s.send(ctx, req, s.cfg.NotifyTimeout, func(outcome string) {
+		s.send(ctx, req, s.cfg.NotifyTimeout, true, func(outcome string) {
 			s.m.notifies.WithLabelValues(kindCheckSync, outcome).Inc()
 		})
 	})
+}
+
+// priority says whether a NOTIFY keeps its slot under overload: to a
+// phone assigned in inventory, one marked assigned in the seen cache, or
+// an address that has answered us before. The rest — unknown MACs,
+// quite possibly forged — are shed first.
+func (s *Service) priority(mac string, dest netip.AddrPort, assigned bool) bool {
+	if assigned || s.seen.Assigned(mac) {
+		return true
+	}
+	if l := s.sockets(); l != nil && l.Answered(dest.Addr()) {
+		return true
+	}
+	return false
+}
+
+// shedLimit is the fill of a queue of size n from which low-priority
+// NOTIFYs are shed.
+func (s *Service) shedLimit(n int) int {
+	return max(1, int(float64(n)*s.cfg.ShedAt))
 }
 
 // send starts a NOTIFY client transaction — sipgo retransmits it (Timer E,
 // from T1 doubling to T2) until a final answer, Timer F or timeout — and
 // reports its outcome to done from a goroutine of its own. At most
 // MaxInflight transactions wait at once.
-func (s *Service) send(ctx context.Context, req *sip.Request, timeout time.Duration, done func(outcome string)) {
+func (s *Service) send(ctx context.Context, req *sip.Request, timeout time.Duration, prio bool, done func(outcome string)) {
+	if !prio && len(s.sem) >= s.shedLimit(cap(s.sem)) {
+		done(outShed)
+		return
+	}
 	select {
 	case s.sem <- struct{}{}:
 	default:

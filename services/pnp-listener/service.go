@@ -188,8 +188,9 @@ func (s *Service) Run(ctx context.Context) error {
 				GlobalRate: s.cfg.RateGlobal, GlobalBurst: s.cfg.RateGlobalBurst,
 				PerSourceRate: s.cfg.RatePerSource, PerSourceBurst: s.cfg.RateSourceBurst,
 			},
-			OnDrop: s.m.drop,
-			Logger: s.log,
+			Amplification: s.cfg.Amplification,
+			OnDrop:        s.m.drop,
+			Logger:        s.log,
 		})
 		return err
 	})
@@ -210,7 +211,7 @@ func (s *Service) Run(ctx context.Context) error {
 	la := sock.Reply.LocalAddr().(*net.UDPAddr)
 	s.replyAddr = sip.Addr{IP: la.IP, Port: la.Port}
 
-	sipLog := slog.New(sipgoHandler{next: s.log.Handler(), onDrop: s.m.drop})
+	sipLog := slog.New(sipgoHandler{next: s.log.Handler(), onDrop: s.m.drop, warn: &warnLimit{}})
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent(sipmsg.UserAgent),
 		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(sipLog)),

@@ -2,6 +2,7 @@ package pnplistener
 
 import (
 	"context"
+	"net"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/dialtone-voip/dialtone/services/pnp-listener/internal/invstub"
 	"github.com/dialtone-voip/dialtone/services/pnp-listener/internal/phonetest"
+	"github.com/dialtone-voip/dialtone/services/pnp-listener/internal/sipsock"
 )
 
 const testURL = "https://edge.example/p/tok123/"
@@ -403,4 +405,60 @@ func TestInventoryTimeoutRetriedOnce(t *testing.T) {
 	}
 	ph.Answer(req, from, 200)
 	waitFor(t, "NOTIFY ok", func() bool { return h.notifies(kindBoot, outOK) == 1 })
+}
+
+// TestNoViaCounted: a request without Via reaches no handler; each one is
+// counted (its WARN is rate-limited, not one per datagram).
+func TestNoViaCounted(t *testing.T) {
+	h := startLoopback(t, nil, nil)
+	ph := phonetest.New(t, "127.0.0.1:0")
+	const n = 20
+	for i := range n {
+		ph.Send(h.addr, "SUBSCRIBE sip:x@127.0.0.1 SIP/2.0\r\nFrom: <sip:a@127.0.0.1>;tag=1\r\nTo: <sip:x@127.0.0.1>\r\n"+
+			"Call-ID: nv"+itoa(i)+"\r\nCSeq: 1 SUBSCRIBE\r\nEvent: ua-profile\r\nContent-Length: 0\r\n\r\n")
+	}
+	waitFor(t, "no_via drops", func() bool { return testutil.ToFloat64(h.s.m.drops[dropNoTransaction]) == n })
+}
+
+// TestAmplificationBudget: a SUBSCRIBE whose source never answers draws
+// at most 3x its bytes (200 OK, NOTIFY, retransmissions), the rest is
+// counted and not sent.
+func TestAmplificationBudget(t *testing.T) {
+	h := startLoopback(t, nil, nil)
+	h.inv.Set("001565000077", invstub.Entry{URL: testURL})
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	to, err := net.ResolveUDPAddr("udp4", h.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := phonetest.Subscribe("yealink", "001565000077", "127.0.0.1", c.LocalAddr().(*net.UDPAddr).Port, "amp1")
+	if _, err := c.WriteToUDP([]byte(sub), to); err != nil {
+		t.Fatal(err)
+	}
+	got, datagrams := 0, 0
+	buf := make([]byte, 65536)
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		_ = c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		n, _, err := c.ReadFromUDP(buf)
+		if err == nil {
+			got += n
+			datagrams++
+			continue
+		}
+		if testutil.ToFloat64(h.s.m.drops[sipsock.DropAmplification]) >= 1 {
+			break
+		}
+	}
+	if testutil.ToFloat64(h.s.m.drops[sipsock.DropAmplification]) < 1 {
+		t.Fatal("no transmission withheld for the budget")
+	}
+	t.Logf("SUBSCRIBE %d bytes drew %d bytes in %d datagrams", len(sub), got, datagrams)
+	if datagrams < 2 || got > 3*len(sub) {
+		t.Fatalf("SUBSCRIBE of %d bytes drew %d bytes in %d datagrams (want 200 OK + NOTIFY, <= 3x)", len(sub), got, datagrams)
+	}
 }

@@ -13,6 +13,9 @@ import (
 type sipgoHandler struct {
 	next   slog.Handler
 	onDrop func(reason string)
+	// warn rate-limits the Warn lines: each of sipgo's errors may follow
+	// from one attacker datagram.
+	warn *warnLimit
 }
 
 // Enabled lets sipgo skip building records nobody reads: its Debug and
@@ -29,6 +32,12 @@ func (h sipgoHandler) Handle(ctx context.Context, r slog.Record) error {
 		h.onDrop(dropParse)
 	case "TransactionLayer: Unhandled sip response. Possible retransmissions. Set UnhandledResponseHandler":
 		h.onDrop(dropUnmatchedResponse)
+	case "Server tx failed to handle request":
+		// A request sipgo cannot key a transaction for: no Via or no
+		// CSeq (it already tried a stateless 400).
+		h.onDrop(dropNoTransaction)
+	case "Failed to send stateless 400 for malformed request":
+		// Counted by the line above, which follows it.
 	default:
 		if r.Level >= slog.LevelError {
 			lvl = slog.LevelWarn
@@ -37,7 +46,18 @@ func (h sipgoHandler) Handle(ctx context.Context, r slog.Record) error {
 	if !h.next.Enabled(ctx, lvl) {
 		return nil
 	}
+	var suppressed int
+	if lvl >= slog.LevelWarn && h.warn != nil {
+		ok, n := h.warn.allow(r.Time)
+		if !ok {
+			return nil
+		}
+		suppressed = n
+	}
 	out := slog.NewRecord(r.Time, lvl, "sipgo: "+r.Message, r.PC)
+	if suppressed > 0 {
+		out.AddAttrs(slog.Int("suppressed", suppressed))
+	}
 	r.Attrs(func(a slog.Attr) bool {
 		if a.Key != "data" {
 			out.AddAttrs(a)
@@ -48,9 +68,9 @@ func (h sipgoHandler) Handle(ctx context.Context, r slog.Record) error {
 }
 
 func (h sipgoHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return sipgoHandler{next: h.next.WithAttrs(as), onDrop: h.onDrop}
+	return sipgoHandler{next: h.next.WithAttrs(as), onDrop: h.onDrop, warn: h.warn}
 }
 
 func (h sipgoHandler) WithGroup(name string) slog.Handler {
-	return sipgoHandler{next: h.next.WithGroup(name), onDrop: h.onDrop}
+	return sipgoHandler{next: h.next.WithGroup(name), onDrop: h.onDrop, warn: h.warn}
 }

@@ -31,6 +31,10 @@ type Phone struct {
 	// delivered is a hash of the last URL the phone accepted in Dialog
 	// (a hash: the URL carries a token).
 	delivered uint64
+	// assigned marks a phone that accepted a non-bootstrap URL: the
+	// cache evicts it only when nothing else is left to evict, so a flood
+	// of unknown MACs cannot push a real, assigned phone out.
+	assigned bool
 }
 
 var urlSeed = maphash.MakeSeed()
@@ -62,6 +66,7 @@ func (c *Cache) Observe(p Phone) (fresh bool) {
 		if !fresh {
 			p.cseq, p.delivered = old.cseq, old.delivered
 		}
+		p.assigned = old.assigned
 		*old = p
 		c.ll.MoveToFront(el)
 		return fresh
@@ -69,11 +74,46 @@ func (c *Cache) Observe(p Phone) (fresh bool) {
 	np := p
 	c.items[p.MAC] = c.ll.PushFront(&np)
 	for c.ll.Len() > c.max {
-		last := c.ll.Back()
-		c.ll.Remove(last)
-		delete(c.items, last.Value.(*Phone).MAC)
+		c.evict()
 	}
 	return true
+}
+
+// evict removes the least recently seen unassigned phone. Assigned phones
+// met on the way move to the front (amortised O(1): each is moved once
+// per pass); only when every phone is assigned does the oldest go.
+func (c *Cache) evict() {
+	for range c.ll.Len() {
+		last := c.ll.Back()
+		p := last.Value.(*Phone)
+		if !p.assigned {
+			c.ll.Remove(last)
+			delete(c.items, p.MAC)
+			return
+		}
+		c.ll.MoveToFront(last)
+	}
+	last := c.ll.Back()
+	c.ll.Remove(last)
+	delete(c.items, last.Value.(*Phone).MAC)
+}
+
+// MarkAssigned records that the phone accepted its assigned (not
+// bootstrap) provisioning URL.
+func (c *Cache) MarkAssigned(mac string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.items[mac]; ok {
+		el.Value.(*Phone).assigned = true
+	}
+}
+
+// Assigned reports whether the phone is held and marked assigned.
+func (c *Cache) Assigned(mac string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	el, ok := c.items[mac]
+	return ok && el.Value.(*Phone).assigned
 }
 
 // Get returns the phone if it was seen within the TTL.

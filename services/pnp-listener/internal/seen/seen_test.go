@@ -88,3 +88,30 @@ func TestDelivered(t *testing.T) {
 		t.Error("a new dialog inherited the delivery")
 	}
 }
+
+// TestAssignedSurvivesFlood: a flood of unknown MACs (many times the
+// cache's size) never evicts an assigned phone.
+func TestAssignedSurvivesFlood(t *testing.T) {
+	c := New(100, time.Hour)
+	t0 := time.Unix(1000, 0)
+	c.Observe(phone("real", "1", t0))
+	c.MarkAssigned("real")
+	for i := range 10_000 {
+		c.Observe(phone(fmt.Sprintf("forged%05d", i), "x", t0.Add(time.Millisecond)))
+	}
+	if _, ok := c.Get("real", t0.Add(time.Second)); !ok || !c.Assigned("real") {
+		t.Fatal("assigned phone evicted by unknown MACs")
+	}
+	if c.Len() != 100 {
+		t.Fatalf("len %d, want 100", c.Len())
+	}
+	// When every phone is assigned the oldest still goes: the bound holds.
+	d := New(2, time.Hour)
+	for _, m := range []string{"a", "b", "c"} {
+		d.Observe(phone(m, "1", t0))
+		d.MarkAssigned(m)
+	}
+	if d.Len() != 2 {
+		t.Fatalf("len %d, want 2", d.Len())
+	}
+}

@@ -22,6 +22,7 @@
 package sipsock
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -63,7 +64,7 @@ const (
 )
 
 // DropReasons lists every reason this package reports.
-var DropReasons = []string{DropOversize, DropSource, DropInterface, DropGroup, DropRateGlobal, DropRateSource, DropNotSIP}
+var DropReasons = []string{DropOversize, DropSource, DropInterface, DropGroup, DropRateGlobal, DropRateSource, DropNotSIP, DropAmplification}
 
 // Options configure Listen.
 type Options struct {
@@ -81,6 +82,11 @@ type Options struct {
 	// MaxDatagram drops larger datagrams.
 	MaxDatagram int
 	Limits      Limits
+	// Amplification bounds the bytes sent to an address that never sent
+	// us a SIP response to this many times the bytes received from it
+	// (0: unbounded). Datagrams over budget are not sent and are counted
+	// as DropAmplification.
+	Amplification float64
 	// OnDrop is called with a Drop* reason for every dropped datagram.
 	OnDrop func(reason string)
 	Logger *slog.Logger
@@ -113,6 +119,7 @@ type Listener struct {
 	joinMu   sync.Mutex
 	arrivals arrivalTable
 	limiter  *limiter
+	budget   *budget
 }
 
 // Listen opens the sockets and joins the group on the interfaces.
@@ -132,6 +139,9 @@ func Listen(opts Options) (*Listener, error) {
 	}
 	l := &Listener{opts: opts, log: opts.Logger, joined: map[int]bool{}, limiter: newLimiter(opts.Limits)}
 	l.arrivals.init(1 << 16)
+	if opts.Amplification > 0 {
+		l.budget = newBudget(opts.Amplification, opts.Limits.MaxSources)
+	}
 	if err := l.loadInterfaces(); err != nil {
 		return nil, err
 	}
@@ -493,6 +503,7 @@ func (c *Conn) ReadFrom(b []byte) (int, net.Addr, error) {
 			continue
 		}
 		arr.oob = i.oob[arr.Local]
+		l.budget.received(srcAddr, n, bytes.HasPrefix(b[:n], []byte("SIP/2.0 ")))
 		src = netip.AddrPortFrom(srcAddr, src.Port())
 		l.arrivals.put(src, arr)
 		return n, net.UDPAddrFromAddrPort(src), nil
@@ -509,6 +520,12 @@ func (c *Conn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	}
 	ap := ua.AddrPort()
 	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	if !c.l.budget.spend(ap.Addr(), len(b)) {
+		// Report it sent: sipgo would otherwise fail the transaction at
+		// once; its timers end it, and the phone may still answer.
+		c.l.opts.OnDrop(DropAmplification)
+		return len(b), nil
+	}
 	arr, ok := c.l.arrivals.get(ap)
 	if !ok {
 		arr, ok = c.l.Route(ap.Addr())
