@@ -5,7 +5,7 @@ BIN := $(CURDIR)/bin
 TOOLS := $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc $(BIN)/gotestsum
 GOFILES = $(shell git ls-files --cached --others --exclude-standard '*.go')
 
-.PHONY: all tools generate check-generated lint fmt test test-short bench fuzz images run check-modules clean cluster-up cluster-down cluster-status
+.PHONY: all tools generate check-generated lint fmt test test-short bench fuzz images run check-modules clean chaos cluster-up cluster-down cluster-status
 
 all: lint test
 
@@ -65,6 +65,11 @@ run:
 # The suite as a cluster on this machine (deploy/local/README.md): 3 NATS
 # JetStream nodes, Redis + Sentinel, every service replicated, state in
 # deploy/local/state. CLUSTER_FLAGS e.g. --base-port 25000 --lan=false.
+# The cluster chaos test (5,000 phones, kills NATS, Redis primary, replicas);
+# opt-in, root, network namespaces.
+chaos:
+	cd cmd && DIALTONE_CHAOS=1 CI=true go test ./e2e -run TestChaosClusterStorm -count=1 -v -timeout 30m
+
 cluster-up:
 	go run ./cmd/dialtone-cluster up --dir deploy/local/state $(CLUSTER_FLAGS)
 

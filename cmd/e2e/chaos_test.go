@@ -37,6 +37,12 @@ const chaosPhones = 5000
 // extension, every RPS registration must be made exactly once, and nothing
 // created before the storm may be lost.
 func TestChaosClusterStorm(t *testing.T) {
+	// Opt-in (make chaos): on this project's shared 2-core CI machines the
+	// 5,000-phone storm through 18 processes did not finish within 15
+	// minutes, so it is not part of make test yet (issue 17 stays open).
+	if os.Getenv("DIALTONE_CHAOS") == "" {
+		t.Skip("the cluster chaos test runs with DIALTONE_CHAOS=1 (make chaos)")
+	}
 	testenv.RequireRoot(t)
 	testenv.LookBinary(t, "redis-server")
 	testenv.LookBinary(t, "ip")
