@@ -27,9 +27,7 @@ func TestBackupDuringStormRestores(t *testing.T) {
 	if err := os.WriteFile(kek, []byte("q8kFh1wYpJ4mW3lq0qg0vN3c9m2dX7P5a1tYkz8B6r4=\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	// The storm's 200 phones share the phone host's link layer: this test is
-	// about backups, not the PnP link check (link_test.go covers that).
-	s.args = []string{"--kek-file", kek, "--pnp-link-check", "off"}
+	s.args = []string{"--kek-file", kek}
 	s.start()
 	// Twenty of the storm's phones are assigned beforehand: their files
 	// carry SIP and web passwords; the others get bootstrap files.
@@ -41,7 +39,10 @@ func TestBackupDuringStormRestores(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	storm := s.phone.CommandContext(ctx, bins.phonesim, "storm", "--vendor", "yealink", "--model", "T54W", "--mac-prefix", "805ec0", "--count", "200",
-		"--concurrency", "20", "--iface", s.phone.Iface(), "-o", "json")
+		"--concurrency", "20", "--iface", s.phone.Iface(), "-o", "json",
+		// Each phone its own MAC and address (.20 to .219 of the LAN), so the
+		// link-layer check stays on.
+		"--own-link", "198.18.0.20")
 	var stormOut bytes.Buffer
 	storm.Stdout = &stormOut
 	if err := storm.Start(); err != nil {
