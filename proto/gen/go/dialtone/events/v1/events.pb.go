@@ -209,7 +209,16 @@ type PhoneChanged struct {
 	// Set when this change gave the phone a model the catalog does not list
 	// (phone.model_status FAMILY_FALLBACK or UNKNOWN) or a model of another
 	// vendor than its MAC's: the one-line warning (also phone.model_warning).
-	ModelWarning  string `protobuf:"bytes,30,opt,name=model_warning,json=modelWarning,proto3" json:"model_warning,omitempty"`
+	ModelWarning string `protobuf:"bytes,30,opt,name=model_warning,json=modelWarning,proto3" json:"model_warning,omitempty"`
+	// What the change touched. Consumers act only on the aspects they need:
+	// pnp-listener on ASSIGNMENT and URL, rps-client on ASSIGNMENT, URL,
+	// IDENTITY and EXISTENCE. Empty (a publisher older than the field) means
+	// any aspect may have changed, and files_changed is then taken as true.
+	Aspects []v1.PhoneAspect `protobuf:"varint,31,rep,packed,name=aspects,proto3,enum=dialtone.inventory.v1.PhoneAspect" json:"aspects,omitempty"`
+	// Whether the phone's rendered files may differ after this change: the
+	// edge drops the phone's cached files only when it is true. A fetch, a
+	// discovery or an RPS status never sets it.
+	FilesChanged  bool `protobuf:"varint,32,opt,name=files_changed,json=filesChanged,proto3" json:"files_changed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -298,6 +307,20 @@ func (x *PhoneChanged) GetModelWarning() string {
 		return x.ModelWarning
 	}
 	return ""
+}
+
+func (x *PhoneChanged) GetAspects() []v1.PhoneAspect {
+	if x != nil {
+		return x.Aspects
+	}
+	return nil
+}
+
+func (x *PhoneChanged) GetFilesChanged() bool {
+	if x != nil {
+		return x.FilesChanged
+	}
+	return false
 }
 
 // ReprovisionRequested: an admin asked a phone to re-read its configuration.
@@ -815,7 +838,7 @@ const file_dialtone_events_v1_events_proto_rawDesc = "" +
 	"\robserved_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\fobservedTime\x12#\n" +
 	"\rlocal_address\x18\f \x01(\tR\flocalAddress\x12\x19\n" +
 	"\blink_mac\x18( \x01(\tR\alinkMac\x12#\n" +
-	"\rlink_verified\x18) \x01(\bR\flinkVerified\"\xd5\x03\n" +
+	"\rlink_verified\x18) \x01(\bR\flinkVerified\"\xb8\x04\n" +
 	"\fPhoneChanged\x12G\n" +
 	"\vchange_type\x18\x01 \x01(\x0e2&.dialtone.inventory.v1.PhoneChangeTypeR\n" +
 	"changeType\x122\n" +
@@ -826,7 +849,9 @@ const file_dialtone_events_v1_events_proto_rawDesc = "" +
 	"changeTime\x12W\n" +
 	"\x1aprevious_token_expire_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x17previousTokenExpireTime\x12'\n" +
 	"\x0fprevious_tenant\x18\a \x01(\tR\x0epreviousTenant\x12#\n" +
-	"\rmodel_warning\x18\x1e \x01(\tR\fmodelWarning\"\xb7\x02\n" +
+	"\rmodel_warning\x18\x1e \x01(\tR\fmodelWarning\x12<\n" +
+	"\aaspects\x18\x1f \x03(\x0e2\".dialtone.inventory.v1.PhoneAspectR\aaspects\x12#\n" +
+	"\rfiles_changed\x18  \x01(\bR\ffilesChanged\"\xb7\x02\n" +
 	"\x14ReprovisionRequested\x12\x10\n" +
 	"\x03mac\x18\x01 \x01(\tR\x03mac\x12\x16\n" +
 	"\x06vendor\x18\x02 \x01(\tR\x06vendor\x12\x14\n" +
@@ -902,9 +927,10 @@ var file_dialtone_events_v1_events_proto_goTypes = []any{
 	(v1.PhoneChangeType)(0),       // 7: dialtone.inventory.v1.PhoneChangeType
 	(*v1.Phone)(nil),              // 8: dialtone.inventory.v1.Phone
 	(v1.PhoneState)(0),            // 9: dialtone.inventory.v1.PhoneState
-	(v1.FetchProof)(0),            // 10: dialtone.inventory.v1.FetchProof
-	(v11.RegistrationState)(0),    // 11: dialtone.rps.v1.RegistrationState
-	(v11.FailureReason)(0),        // 12: dialtone.rps.v1.FailureReason
+	(v1.PhoneAspect)(0),           // 10: dialtone.inventory.v1.PhoneAspect
+	(v1.FetchProof)(0),            // 11: dialtone.inventory.v1.FetchProof
+	(v11.RegistrationState)(0),    // 12: dialtone.rps.v1.RegistrationState
+	(v11.FailureReason)(0),        // 13: dialtone.rps.v1.FailureReason
 }
 var file_dialtone_events_v1_events_proto_depIdxs = []int32{
 	6,  // 0: dialtone.events.v1.PhoneDiscovered.observed_time:type_name -> google.protobuf.Timestamp
@@ -913,19 +939,20 @@ var file_dialtone_events_v1_events_proto_depIdxs = []int32{
 	9,  // 3: dialtone.events.v1.PhoneChanged.previous_state:type_name -> dialtone.inventory.v1.PhoneState
 	6,  // 4: dialtone.events.v1.PhoneChanged.change_time:type_name -> google.protobuf.Timestamp
 	6,  // 5: dialtone.events.v1.PhoneChanged.previous_token_expire_time:type_name -> google.protobuf.Timestamp
-	6,  // 6: dialtone.events.v1.ReprovisionRequested.request_time:type_name -> google.protobuf.Timestamp
-	6,  // 7: dialtone.events.v1.ConfigFetched.fetch_time:type_name -> google.protobuf.Timestamp
-	10, // 8: dialtone.events.v1.ConfigFetched.proof:type_name -> dialtone.inventory.v1.FetchProof
-	10, // 9: dialtone.events.v1.SecretReleaseRefused.proof:type_name -> dialtone.inventory.v1.FetchProof
-	6,  // 10: dialtone.events.v1.SecretReleaseRefused.time:type_name -> google.protobuf.Timestamp
-	11, // 11: dialtone.events.v1.RpsResult.state:type_name -> dialtone.rps.v1.RegistrationState
-	12, // 12: dialtone.events.v1.RpsResult.failure_reason:type_name -> dialtone.rps.v1.FailureReason
-	6,  // 13: dialtone.events.v1.RpsResult.time:type_name -> google.protobuf.Timestamp
-	14, // [14:14] is the sub-list for method output_type
-	14, // [14:14] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	10, // 6: dialtone.events.v1.PhoneChanged.aspects:type_name -> dialtone.inventory.v1.PhoneAspect
+	6,  // 7: dialtone.events.v1.ReprovisionRequested.request_time:type_name -> google.protobuf.Timestamp
+	6,  // 8: dialtone.events.v1.ConfigFetched.fetch_time:type_name -> google.protobuf.Timestamp
+	11, // 9: dialtone.events.v1.ConfigFetched.proof:type_name -> dialtone.inventory.v1.FetchProof
+	11, // 10: dialtone.events.v1.SecretReleaseRefused.proof:type_name -> dialtone.inventory.v1.FetchProof
+	6,  // 11: dialtone.events.v1.SecretReleaseRefused.time:type_name -> google.protobuf.Timestamp
+	12, // 12: dialtone.events.v1.RpsResult.state:type_name -> dialtone.rps.v1.RegistrationState
+	13, // 13: dialtone.events.v1.RpsResult.failure_reason:type_name -> dialtone.rps.v1.FailureReason
+	6,  // 14: dialtone.events.v1.RpsResult.time:type_name -> google.protobuf.Timestamp
+	15, // [15:15] is the sub-list for method output_type
+	15, // [15:15] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_dialtone_events_v1_events_proto_init() }

@@ -339,6 +339,97 @@ func (PhoneChangeType) EnumDescriptor() ([]byte, []int) {
 	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{4}
 }
 
+// PhoneAspect names a part of a phone's record that a change touched
+// (PhoneChanged.aspects, WatchPhonesResponse.aspects), so that each consumer
+// acts only on what it needs (issue 20). An empty list, from a publisher
+// older than the field, means any aspect may have changed.
+type PhoneAspect int32
+
+const (
+	PhoneAspect_PHONE_ASPECT_UNSPECIFIED PhoneAspect = 0
+	// Vendor, model, model status, description, labels.
+	PhoneAspect_PHONE_ASPECT_IDENTITY PhoneAspect = 1
+	// Tenant and lines (extension, SIP interface): what the phone registers as.
+	PhoneAspect_PHONE_ASPECT_ASSIGNMENT PhoneAspect = 2
+	// Settings that reach the phone's files (codecs, language, time zone, keys...).
+	PhoneAspect_PHONE_ASPECT_SETTINGS PhoneAspect = 3
+	// SIP or web passwords.
+	PhoneAspect_PHONE_ASPECT_SECRETS PhoneAspect = 4
+	// The provisioning token, hence the URL (rotation, previous-token expiry).
+	PhoneAspect_PHONE_ASPECT_URL PhoneAspect = 5
+	// The lifecycle state (discovered, assigned, fetching, provisioned...).
+	PhoneAspect_PHONE_ASPECT_STATE PhoneAspect = 6
+	// The last-fetch record (time, file, address, firmware, proof).
+	PhoneAspect_PHONE_ASPECT_FETCH PhoneAspect = 7
+	// Where and when the phone was last seen by SIP PnP (contact, address, listener).
+	PhoneAspect_PHONE_ASPECT_DISCOVERY PhoneAspect = 8
+	// The vendor redirect service status.
+	PhoneAspect_PHONE_ASPECT_RPS_STATUS PhoneAspect = 9
+	// The secret-release binding or pending identity.
+	PhoneAspect_PHONE_ASPECT_RELEASE PhoneAspect = 10
+	// The phone was created or deleted (every aspect is new or gone).
+	PhoneAspect_PHONE_ASPECT_EXISTENCE PhoneAspect = 11
+)
+
+// Enum value maps for PhoneAspect.
+var (
+	PhoneAspect_name = map[int32]string{
+		0:  "PHONE_ASPECT_UNSPECIFIED",
+		1:  "PHONE_ASPECT_IDENTITY",
+		2:  "PHONE_ASPECT_ASSIGNMENT",
+		3:  "PHONE_ASPECT_SETTINGS",
+		4:  "PHONE_ASPECT_SECRETS",
+		5:  "PHONE_ASPECT_URL",
+		6:  "PHONE_ASPECT_STATE",
+		7:  "PHONE_ASPECT_FETCH",
+		8:  "PHONE_ASPECT_DISCOVERY",
+		9:  "PHONE_ASPECT_RPS_STATUS",
+		10: "PHONE_ASPECT_RELEASE",
+		11: "PHONE_ASPECT_EXISTENCE",
+	}
+	PhoneAspect_value = map[string]int32{
+		"PHONE_ASPECT_UNSPECIFIED": 0,
+		"PHONE_ASPECT_IDENTITY":    1,
+		"PHONE_ASPECT_ASSIGNMENT":  2,
+		"PHONE_ASPECT_SETTINGS":    3,
+		"PHONE_ASPECT_SECRETS":     4,
+		"PHONE_ASPECT_URL":         5,
+		"PHONE_ASPECT_STATE":       6,
+		"PHONE_ASPECT_FETCH":       7,
+		"PHONE_ASPECT_DISCOVERY":   8,
+		"PHONE_ASPECT_RPS_STATUS":  9,
+		"PHONE_ASPECT_RELEASE":     10,
+		"PHONE_ASPECT_EXISTENCE":   11,
+	}
+)
+
+func (x PhoneAspect) Enum() *PhoneAspect {
+	p := new(PhoneAspect)
+	*p = x
+	return p
+}
+
+func (x PhoneAspect) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (PhoneAspect) Descriptor() protoreflect.EnumDescriptor {
+	return file_dialtone_inventory_v1_inventory_proto_enumTypes[5].Descriptor()
+}
+
+func (PhoneAspect) Type() protoreflect.EnumType {
+	return &file_dialtone_inventory_v1_inventory_proto_enumTypes[5]
+}
+
+func (x PhoneAspect) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use PhoneAspect.Descriptor instead.
+func (PhoneAspect) EnumDescriptor() ([]byte, []int) {
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{5}
+}
+
 // UserRole is what a console user may do.
 type UserRole int32
 
@@ -375,11 +466,11 @@ func (x UserRole) String() string {
 }
 
 func (UserRole) Descriptor() protoreflect.EnumDescriptor {
-	return file_dialtone_inventory_v1_inventory_proto_enumTypes[5].Descriptor()
+	return file_dialtone_inventory_v1_inventory_proto_enumTypes[6].Descriptor()
 }
 
 func (UserRole) Type() protoreflect.EnumType {
-	return &file_dialtone_inventory_v1_inventory_proto_enumTypes[5]
+	return &file_dialtone_inventory_v1_inventory_proto_enumTypes[6]
 }
 
 func (x UserRole) Number() protoreflect.EnumNumber {
@@ -388,7 +479,7 @@ func (x UserRole) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use UserRole.Descriptor instead.
 func (UserRole) EnumDescriptor() ([]byte, []int) {
-	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{5}
+	return file_dialtone_inventory_v1_inventory_proto_rawDescGZIP(), []int{6}
 }
 
 // Tenant groups extensions, SIP interfaces and assigned phones.
@@ -4565,8 +4656,12 @@ type WatchPhonesResponse struct {
 	Sequence   uint64          `protobuf:"varint,1,opt,name=sequence,proto3" json:"sequence,omitempty"`
 	ChangeType PhoneChangeType `protobuf:"varint,2,opt,name=change_type,json=changeType,proto3,enum=dialtone.inventory.v1.PhoneChangeType" json:"change_type,omitempty"`
 	// The phone after the change (before it, for DELETED), without secrets or URL.
-	Phone         *Phone                 `protobuf:"bytes,3,opt,name=phone,proto3" json:"phone,omitempty"`
-	ChangeTime    *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=change_time,json=changeTime,proto3" json:"change_time,omitempty"`
+	Phone      *Phone                 `protobuf:"bytes,3,opt,name=phone,proto3" json:"phone,omitempty"`
+	ChangeTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=change_time,json=changeTime,proto3" json:"change_time,omitempty"`
+	// What the change touched (see PhoneChanged.aspects).
+	Aspects []PhoneAspect `protobuf:"varint,5,rep,packed,name=aspects,proto3,enum=dialtone.inventory.v1.PhoneAspect" json:"aspects,omitempty"`
+	// Whether the phone's rendered files may differ after the change.
+	FilesChanged  bool `protobuf:"varint,6,opt,name=files_changed,json=filesChanged,proto3" json:"files_changed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4627,6 +4722,20 @@ func (x *WatchPhonesResponse) GetChangeTime() *timestamppb.Timestamp {
 		return x.ChangeTime
 	}
 	return nil
+}
+
+func (x *WatchPhonesResponse) GetAspects() []PhoneAspect {
+	if x != nil {
+		return x.Aspects
+	}
+	return nil
+}
+
+func (x *WatchPhonesResponse) GetFilesChanged() bool {
+	if x != nil {
+		return x.FilesChanged
+	}
+	return false
 }
 
 type RotateKeysRequest struct {
@@ -5993,14 +6102,16 @@ const file_dialtone_inventory_v1_inventory_proto_rawDesc = "" +
 	"\x12WatchPhonesRequest\x120\n" +
 	"\x14start_after_sequence\x18\x01 \x01(\x04R\x12startAfterSequence\x12\x16\n" +
 	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12\x16\n" +
-	"\x06replay\x18P \x01(\bR\x06replay\"\xeb\x01\n" +
+	"\x06replay\x18P \x01(\bR\x06replay\"\xce\x02\n" +
 	"\x13WatchPhonesResponse\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12G\n" +
 	"\vchange_type\x18\x02 \x01(\x0e2&.dialtone.inventory.v1.PhoneChangeTypeR\n" +
 	"changeType\x122\n" +
 	"\x05phone\x18\x03 \x01(\v2\x1c.dialtone.inventory.v1.PhoneR\x05phone\x12;\n" +
 	"\vchange_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"changeTime\"\x13\n" +
+	"changeTime\x12<\n" +
+	"\aaspects\x18\x05 \x03(\x0e2\".dialtone.inventory.v1.PhoneAspectR\aaspects\x12#\n" +
+	"\rfiles_changed\x18\x06 \x01(\bR\ffilesChanged\"\x13\n" +
 	"\x11RotateKeysRequest\"\xa6\x01\n" +
 	"\x12RotateKeysResponse\x12\x1e\n" +
 	"\vdata_key_id\x18\x01 \x01(\tR\tdataKeyId\x12\x15\n" +
@@ -6101,7 +6212,21 @@ const file_dialtone_inventory_v1_inventory_proto_rawDesc = "" +
 	"\x1cPHONE_CHANGE_TYPE_RPS_STATUS\x10\t\x12,\n" +
 	"(PHONE_CHANGE_TYPE_SECRET_RELEASE_REFUSED\x102\x12-\n" +
 	")PHONE_CHANGE_TYPE_SECRET_RELEASE_APPROVED\x103\x12*\n" +
-	"&PHONE_CHANGE_TYPE_SECRET_RELEASE_BOUND\x104*R\n" +
+	"&PHONE_CHANGE_TYPE_SECRET_RELEASE_BOUND\x104*\xcd\x02\n" +
+	"\vPhoneAspect\x12\x1c\n" +
+	"\x18PHONE_ASPECT_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15PHONE_ASPECT_IDENTITY\x10\x01\x12\x1b\n" +
+	"\x17PHONE_ASPECT_ASSIGNMENT\x10\x02\x12\x19\n" +
+	"\x15PHONE_ASPECT_SETTINGS\x10\x03\x12\x18\n" +
+	"\x14PHONE_ASPECT_SECRETS\x10\x04\x12\x14\n" +
+	"\x10PHONE_ASPECT_URL\x10\x05\x12\x16\n" +
+	"\x12PHONE_ASPECT_STATE\x10\x06\x12\x16\n" +
+	"\x12PHONE_ASPECT_FETCH\x10\a\x12\x1a\n" +
+	"\x16PHONE_ASPECT_DISCOVERY\x10\b\x12\x1b\n" +
+	"\x17PHONE_ASPECT_RPS_STATUS\x10\t\x12\x18\n" +
+	"\x14PHONE_ASPECT_RELEASE\x10\n" +
+	"\x12\x1a\n" +
+	"\x16PHONE_ASPECT_EXISTENCE\x10\v*R\n" +
 	"\bUserRole\x12\x19\n" +
 	"\x15USER_ROLE_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fUSER_ROLE_ADMIN\x10\x01\x12\x16\n" +
@@ -6164,7 +6289,7 @@ func file_dialtone_inventory_v1_inventory_proto_rawDescGZIP() []byte {
 	return file_dialtone_inventory_v1_inventory_proto_rawDescData
 }
 
-var file_dialtone_inventory_v1_inventory_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
+var file_dialtone_inventory_v1_inventory_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
 var file_dialtone_inventory_v1_inventory_proto_msgTypes = make([]protoimpl.MessageInfo, 90)
 var file_dialtone_inventory_v1_inventory_proto_goTypes = []any{
 	(PhoneState)(0),                            // 0: dialtone.inventory.v1.PhoneState
@@ -6172,284 +6297,286 @@ var file_dialtone_inventory_v1_inventory_proto_goTypes = []any{
 	(DeviceCertPolicy)(0),                      // 2: dialtone.inventory.v1.DeviceCertPolicy
 	(FetchProof)(0),                            // 3: dialtone.inventory.v1.FetchProof
 	(PhoneChangeType)(0),                       // 4: dialtone.inventory.v1.PhoneChangeType
-	(UserRole)(0),                              // 5: dialtone.inventory.v1.UserRole
-	(*Tenant)(nil),                             // 6: dialtone.inventory.v1.Tenant
-	(*CreateTenantRequest)(nil),                // 7: dialtone.inventory.v1.CreateTenantRequest
-	(*CreateTenantResponse)(nil),               // 8: dialtone.inventory.v1.CreateTenantResponse
-	(*GetTenantRequest)(nil),                   // 9: dialtone.inventory.v1.GetTenantRequest
-	(*GetTenantResponse)(nil),                  // 10: dialtone.inventory.v1.GetTenantResponse
-	(*ListTenantsRequest)(nil),                 // 11: dialtone.inventory.v1.ListTenantsRequest
-	(*ListTenantsResponse)(nil),                // 12: dialtone.inventory.v1.ListTenantsResponse
-	(*UpdateTenantRequest)(nil),                // 13: dialtone.inventory.v1.UpdateTenantRequest
-	(*UpdateTenantResponse)(nil),               // 14: dialtone.inventory.v1.UpdateTenantResponse
-	(*DeleteTenantRequest)(nil),                // 15: dialtone.inventory.v1.DeleteTenantRequest
-	(*DeleteTenantResponse)(nil),               // 16: dialtone.inventory.v1.DeleteTenantResponse
-	(*SipInterface)(nil),                       // 17: dialtone.inventory.v1.SipInterface
-	(*CreateSipInterfaceRequest)(nil),          // 18: dialtone.inventory.v1.CreateSipInterfaceRequest
-	(*CreateSipInterfaceResponse)(nil),         // 19: dialtone.inventory.v1.CreateSipInterfaceResponse
-	(*GetSipInterfaceRequest)(nil),             // 20: dialtone.inventory.v1.GetSipInterfaceRequest
-	(*GetSipInterfaceResponse)(nil),            // 21: dialtone.inventory.v1.GetSipInterfaceResponse
-	(*ListSipInterfacesRequest)(nil),           // 22: dialtone.inventory.v1.ListSipInterfacesRequest
-	(*ListSipInterfacesResponse)(nil),          // 23: dialtone.inventory.v1.ListSipInterfacesResponse
-	(*UpdateSipInterfaceRequest)(nil),          // 24: dialtone.inventory.v1.UpdateSipInterfaceRequest
-	(*UpdateSipInterfaceResponse)(nil),         // 25: dialtone.inventory.v1.UpdateSipInterfaceResponse
-	(*DeleteSipInterfaceRequest)(nil),          // 26: dialtone.inventory.v1.DeleteSipInterfaceRequest
-	(*DeleteSipInterfaceResponse)(nil),         // 27: dialtone.inventory.v1.DeleteSipInterfaceResponse
-	(*Extension)(nil),                          // 28: dialtone.inventory.v1.Extension
-	(*CreateExtensionRequest)(nil),             // 29: dialtone.inventory.v1.CreateExtensionRequest
-	(*CreateExtensionResponse)(nil),            // 30: dialtone.inventory.v1.CreateExtensionResponse
-	(*GetExtensionRequest)(nil),                // 31: dialtone.inventory.v1.GetExtensionRequest
-	(*GetExtensionResponse)(nil),               // 32: dialtone.inventory.v1.GetExtensionResponse
-	(*ListExtensionsRequest)(nil),              // 33: dialtone.inventory.v1.ListExtensionsRequest
-	(*ListExtensionsResponse)(nil),             // 34: dialtone.inventory.v1.ListExtensionsResponse
-	(*UpdateExtensionRequest)(nil),             // 35: dialtone.inventory.v1.UpdateExtensionRequest
-	(*UpdateExtensionResponse)(nil),            // 36: dialtone.inventory.v1.UpdateExtensionResponse
-	(*DeleteExtensionRequest)(nil),             // 37: dialtone.inventory.v1.DeleteExtensionRequest
-	(*DeleteExtensionResponse)(nil),            // 38: dialtone.inventory.v1.DeleteExtensionResponse
-	(*ProvisioningSettings)(nil),               // 39: dialtone.inventory.v1.ProvisioningSettings
-	(*LinkProof)(nil),                          // 40: dialtone.inventory.v1.LinkProof
-	(*ReleaseIdentity)(nil),                    // 41: dialtone.inventory.v1.ReleaseIdentity
-	(*PhoneLine)(nil),                          // 42: dialtone.inventory.v1.PhoneLine
-	(*ConfigFetch)(nil),                        // 43: dialtone.inventory.v1.ConfigFetch
-	(*PhoneRpsStatus)(nil),                     // 44: dialtone.inventory.v1.PhoneRpsStatus
-	(*Phone)(nil),                              // 45: dialtone.inventory.v1.Phone
-	(*CreatePhoneRequest)(nil),                 // 46: dialtone.inventory.v1.CreatePhoneRequest
-	(*CreatePhoneResponse)(nil),                // 47: dialtone.inventory.v1.CreatePhoneResponse
-	(*GetPhoneRequest)(nil),                    // 48: dialtone.inventory.v1.GetPhoneRequest
-	(*GetPhoneResponse)(nil),                   // 49: dialtone.inventory.v1.GetPhoneResponse
-	(*ListPhonesRequest)(nil),                  // 50: dialtone.inventory.v1.ListPhonesRequest
-	(*ListPhonesResponse)(nil),                 // 51: dialtone.inventory.v1.ListPhonesResponse
-	(*UpdatePhoneRequest)(nil),                 // 52: dialtone.inventory.v1.UpdatePhoneRequest
-	(*UpdatePhoneResponse)(nil),                // 53: dialtone.inventory.v1.UpdatePhoneResponse
-	(*DeletePhoneRequest)(nil),                 // 54: dialtone.inventory.v1.DeletePhoneRequest
-	(*DeletePhoneResponse)(nil),                // 55: dialtone.inventory.v1.DeletePhoneResponse
-	(*AssignPhoneRequest)(nil),                 // 56: dialtone.inventory.v1.AssignPhoneRequest
-	(*AssignPhoneResponse)(nil),                // 57: dialtone.inventory.v1.AssignPhoneResponse
-	(*UnassignPhoneRequest)(nil),               // 58: dialtone.inventory.v1.UnassignPhoneRequest
-	(*UnassignPhoneResponse)(nil),              // 59: dialtone.inventory.v1.UnassignPhoneResponse
-	(*RotateProvisioningTokenRequest)(nil),     // 60: dialtone.inventory.v1.RotateProvisioningTokenRequest
-	(*RotateProvisioningTokenResponse)(nil),    // 61: dialtone.inventory.v1.RotateProvisioningTokenResponse
-	(*GetProvisioningUrlRequest)(nil),          // 62: dialtone.inventory.v1.GetProvisioningUrlRequest
-	(*GetProvisioningUrlResponse)(nil),         // 63: dialtone.inventory.v1.GetProvisioningUrlResponse
-	(*GetProvisioningProfileRequest)(nil),      // 64: dialtone.inventory.v1.GetProvisioningProfileRequest
-	(*GetProvisioningProfileResponse)(nil),     // 65: dialtone.inventory.v1.GetProvisioningProfileResponse
-	(*AuthorizeSecretReleaseRequest)(nil),      // 66: dialtone.inventory.v1.AuthorizeSecretReleaseRequest
-	(*AuthorizeSecretReleaseResponse)(nil),     // 67: dialtone.inventory.v1.AuthorizeSecretReleaseResponse
-	(*ApprovePhoneRequest)(nil),                // 68: dialtone.inventory.v1.ApprovePhoneRequest
-	(*ApprovePhoneResponse)(nil),               // 69: dialtone.inventory.v1.ApprovePhoneResponse
-	(*ReprovisionPhoneRequest)(nil),            // 70: dialtone.inventory.v1.ReprovisionPhoneRequest
-	(*ReprovisionPhoneResponse)(nil),           // 71: dialtone.inventory.v1.ReprovisionPhoneResponse
-	(*WatchPhonesRequest)(nil),                 // 72: dialtone.inventory.v1.WatchPhonesRequest
-	(*WatchPhonesResponse)(nil),                // 73: dialtone.inventory.v1.WatchPhonesResponse
-	(*RotateKeysRequest)(nil),                  // 74: dialtone.inventory.v1.RotateKeysRequest
-	(*RotateKeysResponse)(nil),                 // 75: dialtone.inventory.v1.RotateKeysResponse
-	(*ExportBackupRequest)(nil),                // 76: dialtone.inventory.v1.ExportBackupRequest
-	(*ExportBackupResponse)(nil),               // 77: dialtone.inventory.v1.ExportBackupResponse
-	(*ImportBackupRequest)(nil),                // 78: dialtone.inventory.v1.ImportBackupRequest
-	(*ImportBackupResponse)(nil),               // 79: dialtone.inventory.v1.ImportBackupResponse
-	(*User)(nil),                               // 80: dialtone.inventory.v1.User
-	(*CreateUserRequest)(nil),                  // 81: dialtone.inventory.v1.CreateUserRequest
-	(*CreateUserResponse)(nil),                 // 82: dialtone.inventory.v1.CreateUserResponse
-	(*GetUserRequest)(nil),                     // 83: dialtone.inventory.v1.GetUserRequest
-	(*GetUserResponse)(nil),                    // 84: dialtone.inventory.v1.GetUserResponse
-	(*ListUsersRequest)(nil),                   // 85: dialtone.inventory.v1.ListUsersRequest
-	(*ListUsersResponse)(nil),                  // 86: dialtone.inventory.v1.ListUsersResponse
-	(*UpdateUserRequest)(nil),                  // 87: dialtone.inventory.v1.UpdateUserRequest
-	(*UpdateUserResponse)(nil),                 // 88: dialtone.inventory.v1.UpdateUserResponse
-	(*DeleteUserRequest)(nil),                  // 89: dialtone.inventory.v1.DeleteUserRequest
-	(*DeleteUserResponse)(nil),                 // 90: dialtone.inventory.v1.DeleteUserResponse
-	(*AuthenticateUserRequest)(nil),            // 91: dialtone.inventory.v1.AuthenticateUserRequest
-	(*AuthenticateUserResponse)(nil),           // 92: dialtone.inventory.v1.AuthenticateUserResponse
-	(*PreviewProvisioningProfileRequest)(nil),  // 93: dialtone.inventory.v1.PreviewProvisioningProfileRequest
-	(*PreviewProvisioningProfileResponse)(nil), // 94: dialtone.inventory.v1.PreviewProvisioningProfileResponse
-	nil,                            // 95: dialtone.inventory.v1.ImportBackupResponse.RecordsEntry
-	(*timestamppb.Timestamp)(nil),  // 96: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),  // 97: google.protobuf.FieldMask
-	(*durationpb.Duration)(nil),    // 98: google.protobuf.Duration
-	(v1.Transport)(0),              // 99: dialtone.provisioning.v1.Transport
-	(v1.Codec)(0),                  // 100: dialtone.provisioning.v1.Codec
-	(v11.RegistrationState)(0),     // 101: dialtone.rps.v1.RegistrationState
-	(v11.FailureReason)(0),         // 102: dialtone.rps.v1.FailureReason
-	(v12.ModelStatus)(0),           // 103: dialtone.renderer.v1.ModelStatus
-	(*v1.ProvisioningProfile)(nil), // 104: dialtone.provisioning.v1.ProvisioningProfile
+	(PhoneAspect)(0),                           // 5: dialtone.inventory.v1.PhoneAspect
+	(UserRole)(0),                              // 6: dialtone.inventory.v1.UserRole
+	(*Tenant)(nil),                             // 7: dialtone.inventory.v1.Tenant
+	(*CreateTenantRequest)(nil),                // 8: dialtone.inventory.v1.CreateTenantRequest
+	(*CreateTenantResponse)(nil),               // 9: dialtone.inventory.v1.CreateTenantResponse
+	(*GetTenantRequest)(nil),                   // 10: dialtone.inventory.v1.GetTenantRequest
+	(*GetTenantResponse)(nil),                  // 11: dialtone.inventory.v1.GetTenantResponse
+	(*ListTenantsRequest)(nil),                 // 12: dialtone.inventory.v1.ListTenantsRequest
+	(*ListTenantsResponse)(nil),                // 13: dialtone.inventory.v1.ListTenantsResponse
+	(*UpdateTenantRequest)(nil),                // 14: dialtone.inventory.v1.UpdateTenantRequest
+	(*UpdateTenantResponse)(nil),               // 15: dialtone.inventory.v1.UpdateTenantResponse
+	(*DeleteTenantRequest)(nil),                // 16: dialtone.inventory.v1.DeleteTenantRequest
+	(*DeleteTenantResponse)(nil),               // 17: dialtone.inventory.v1.DeleteTenantResponse
+	(*SipInterface)(nil),                       // 18: dialtone.inventory.v1.SipInterface
+	(*CreateSipInterfaceRequest)(nil),          // 19: dialtone.inventory.v1.CreateSipInterfaceRequest
+	(*CreateSipInterfaceResponse)(nil),         // 20: dialtone.inventory.v1.CreateSipInterfaceResponse
+	(*GetSipInterfaceRequest)(nil),             // 21: dialtone.inventory.v1.GetSipInterfaceRequest
+	(*GetSipInterfaceResponse)(nil),            // 22: dialtone.inventory.v1.GetSipInterfaceResponse
+	(*ListSipInterfacesRequest)(nil),           // 23: dialtone.inventory.v1.ListSipInterfacesRequest
+	(*ListSipInterfacesResponse)(nil),          // 24: dialtone.inventory.v1.ListSipInterfacesResponse
+	(*UpdateSipInterfaceRequest)(nil),          // 25: dialtone.inventory.v1.UpdateSipInterfaceRequest
+	(*UpdateSipInterfaceResponse)(nil),         // 26: dialtone.inventory.v1.UpdateSipInterfaceResponse
+	(*DeleteSipInterfaceRequest)(nil),          // 27: dialtone.inventory.v1.DeleteSipInterfaceRequest
+	(*DeleteSipInterfaceResponse)(nil),         // 28: dialtone.inventory.v1.DeleteSipInterfaceResponse
+	(*Extension)(nil),                          // 29: dialtone.inventory.v1.Extension
+	(*CreateExtensionRequest)(nil),             // 30: dialtone.inventory.v1.CreateExtensionRequest
+	(*CreateExtensionResponse)(nil),            // 31: dialtone.inventory.v1.CreateExtensionResponse
+	(*GetExtensionRequest)(nil),                // 32: dialtone.inventory.v1.GetExtensionRequest
+	(*GetExtensionResponse)(nil),               // 33: dialtone.inventory.v1.GetExtensionResponse
+	(*ListExtensionsRequest)(nil),              // 34: dialtone.inventory.v1.ListExtensionsRequest
+	(*ListExtensionsResponse)(nil),             // 35: dialtone.inventory.v1.ListExtensionsResponse
+	(*UpdateExtensionRequest)(nil),             // 36: dialtone.inventory.v1.UpdateExtensionRequest
+	(*UpdateExtensionResponse)(nil),            // 37: dialtone.inventory.v1.UpdateExtensionResponse
+	(*DeleteExtensionRequest)(nil),             // 38: dialtone.inventory.v1.DeleteExtensionRequest
+	(*DeleteExtensionResponse)(nil),            // 39: dialtone.inventory.v1.DeleteExtensionResponse
+	(*ProvisioningSettings)(nil),               // 40: dialtone.inventory.v1.ProvisioningSettings
+	(*LinkProof)(nil),                          // 41: dialtone.inventory.v1.LinkProof
+	(*ReleaseIdentity)(nil),                    // 42: dialtone.inventory.v1.ReleaseIdentity
+	(*PhoneLine)(nil),                          // 43: dialtone.inventory.v1.PhoneLine
+	(*ConfigFetch)(nil),                        // 44: dialtone.inventory.v1.ConfigFetch
+	(*PhoneRpsStatus)(nil),                     // 45: dialtone.inventory.v1.PhoneRpsStatus
+	(*Phone)(nil),                              // 46: dialtone.inventory.v1.Phone
+	(*CreatePhoneRequest)(nil),                 // 47: dialtone.inventory.v1.CreatePhoneRequest
+	(*CreatePhoneResponse)(nil),                // 48: dialtone.inventory.v1.CreatePhoneResponse
+	(*GetPhoneRequest)(nil),                    // 49: dialtone.inventory.v1.GetPhoneRequest
+	(*GetPhoneResponse)(nil),                   // 50: dialtone.inventory.v1.GetPhoneResponse
+	(*ListPhonesRequest)(nil),                  // 51: dialtone.inventory.v1.ListPhonesRequest
+	(*ListPhonesResponse)(nil),                 // 52: dialtone.inventory.v1.ListPhonesResponse
+	(*UpdatePhoneRequest)(nil),                 // 53: dialtone.inventory.v1.UpdatePhoneRequest
+	(*UpdatePhoneResponse)(nil),                // 54: dialtone.inventory.v1.UpdatePhoneResponse
+	(*DeletePhoneRequest)(nil),                 // 55: dialtone.inventory.v1.DeletePhoneRequest
+	(*DeletePhoneResponse)(nil),                // 56: dialtone.inventory.v1.DeletePhoneResponse
+	(*AssignPhoneRequest)(nil),                 // 57: dialtone.inventory.v1.AssignPhoneRequest
+	(*AssignPhoneResponse)(nil),                // 58: dialtone.inventory.v1.AssignPhoneResponse
+	(*UnassignPhoneRequest)(nil),               // 59: dialtone.inventory.v1.UnassignPhoneRequest
+	(*UnassignPhoneResponse)(nil),              // 60: dialtone.inventory.v1.UnassignPhoneResponse
+	(*RotateProvisioningTokenRequest)(nil),     // 61: dialtone.inventory.v1.RotateProvisioningTokenRequest
+	(*RotateProvisioningTokenResponse)(nil),    // 62: dialtone.inventory.v1.RotateProvisioningTokenResponse
+	(*GetProvisioningUrlRequest)(nil),          // 63: dialtone.inventory.v1.GetProvisioningUrlRequest
+	(*GetProvisioningUrlResponse)(nil),         // 64: dialtone.inventory.v1.GetProvisioningUrlResponse
+	(*GetProvisioningProfileRequest)(nil),      // 65: dialtone.inventory.v1.GetProvisioningProfileRequest
+	(*GetProvisioningProfileResponse)(nil),     // 66: dialtone.inventory.v1.GetProvisioningProfileResponse
+	(*AuthorizeSecretReleaseRequest)(nil),      // 67: dialtone.inventory.v1.AuthorizeSecretReleaseRequest
+	(*AuthorizeSecretReleaseResponse)(nil),     // 68: dialtone.inventory.v1.AuthorizeSecretReleaseResponse
+	(*ApprovePhoneRequest)(nil),                // 69: dialtone.inventory.v1.ApprovePhoneRequest
+	(*ApprovePhoneResponse)(nil),               // 70: dialtone.inventory.v1.ApprovePhoneResponse
+	(*ReprovisionPhoneRequest)(nil),            // 71: dialtone.inventory.v1.ReprovisionPhoneRequest
+	(*ReprovisionPhoneResponse)(nil),           // 72: dialtone.inventory.v1.ReprovisionPhoneResponse
+	(*WatchPhonesRequest)(nil),                 // 73: dialtone.inventory.v1.WatchPhonesRequest
+	(*WatchPhonesResponse)(nil),                // 74: dialtone.inventory.v1.WatchPhonesResponse
+	(*RotateKeysRequest)(nil),                  // 75: dialtone.inventory.v1.RotateKeysRequest
+	(*RotateKeysResponse)(nil),                 // 76: dialtone.inventory.v1.RotateKeysResponse
+	(*ExportBackupRequest)(nil),                // 77: dialtone.inventory.v1.ExportBackupRequest
+	(*ExportBackupResponse)(nil),               // 78: dialtone.inventory.v1.ExportBackupResponse
+	(*ImportBackupRequest)(nil),                // 79: dialtone.inventory.v1.ImportBackupRequest
+	(*ImportBackupResponse)(nil),               // 80: dialtone.inventory.v1.ImportBackupResponse
+	(*User)(nil),                               // 81: dialtone.inventory.v1.User
+	(*CreateUserRequest)(nil),                  // 82: dialtone.inventory.v1.CreateUserRequest
+	(*CreateUserResponse)(nil),                 // 83: dialtone.inventory.v1.CreateUserResponse
+	(*GetUserRequest)(nil),                     // 84: dialtone.inventory.v1.GetUserRequest
+	(*GetUserResponse)(nil),                    // 85: dialtone.inventory.v1.GetUserResponse
+	(*ListUsersRequest)(nil),                   // 86: dialtone.inventory.v1.ListUsersRequest
+	(*ListUsersResponse)(nil),                  // 87: dialtone.inventory.v1.ListUsersResponse
+	(*UpdateUserRequest)(nil),                  // 88: dialtone.inventory.v1.UpdateUserRequest
+	(*UpdateUserResponse)(nil),                 // 89: dialtone.inventory.v1.UpdateUserResponse
+	(*DeleteUserRequest)(nil),                  // 90: dialtone.inventory.v1.DeleteUserRequest
+	(*DeleteUserResponse)(nil),                 // 91: dialtone.inventory.v1.DeleteUserResponse
+	(*AuthenticateUserRequest)(nil),            // 92: dialtone.inventory.v1.AuthenticateUserRequest
+	(*AuthenticateUserResponse)(nil),           // 93: dialtone.inventory.v1.AuthenticateUserResponse
+	(*PreviewProvisioningProfileRequest)(nil),  // 94: dialtone.inventory.v1.PreviewProvisioningProfileRequest
+	(*PreviewProvisioningProfileResponse)(nil), // 95: dialtone.inventory.v1.PreviewProvisioningProfileResponse
+	nil,                            // 96: dialtone.inventory.v1.ImportBackupResponse.RecordsEntry
+	(*timestamppb.Timestamp)(nil),  // 97: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),  // 98: google.protobuf.FieldMask
+	(*durationpb.Duration)(nil),    // 99: google.protobuf.Duration
+	(v1.Transport)(0),              // 100: dialtone.provisioning.v1.Transport
+	(v1.Codec)(0),                  // 101: dialtone.provisioning.v1.Codec
+	(v11.RegistrationState)(0),     // 102: dialtone.rps.v1.RegistrationState
+	(v11.FailureReason)(0),         // 103: dialtone.rps.v1.FailureReason
+	(v12.ModelStatus)(0),           // 104: dialtone.renderer.v1.ModelStatus
+	(*v1.ProvisioningProfile)(nil), // 105: dialtone.provisioning.v1.ProvisioningProfile
 }
 var file_dialtone_inventory_v1_inventory_proto_depIdxs = []int32{
-	39,  // 0: dialtone.inventory.v1.Tenant.default_settings:type_name -> dialtone.inventory.v1.ProvisioningSettings
-	96,  // 1: dialtone.inventory.v1.Tenant.create_time:type_name -> google.protobuf.Timestamp
-	96,  // 2: dialtone.inventory.v1.Tenant.update_time:type_name -> google.protobuf.Timestamp
-	6,   // 3: dialtone.inventory.v1.CreateTenantRequest.tenant:type_name -> dialtone.inventory.v1.Tenant
-	6,   // 4: dialtone.inventory.v1.CreateTenantResponse.tenant:type_name -> dialtone.inventory.v1.Tenant
-	6,   // 5: dialtone.inventory.v1.GetTenantResponse.tenant:type_name -> dialtone.inventory.v1.Tenant
-	6,   // 6: dialtone.inventory.v1.ListTenantsResponse.tenants:type_name -> dialtone.inventory.v1.Tenant
-	6,   // 7: dialtone.inventory.v1.UpdateTenantRequest.tenant:type_name -> dialtone.inventory.v1.Tenant
-	97,  // 8: dialtone.inventory.v1.UpdateTenantRequest.update_mask:type_name -> google.protobuf.FieldMask
-	6,   // 9: dialtone.inventory.v1.UpdateTenantResponse.tenant:type_name -> dialtone.inventory.v1.Tenant
-	98,  // 10: dialtone.inventory.v1.SipInterface.registration_expiry:type_name -> google.protobuf.Duration
-	96,  // 11: dialtone.inventory.v1.SipInterface.create_time:type_name -> google.protobuf.Timestamp
-	96,  // 12: dialtone.inventory.v1.SipInterface.update_time:type_name -> google.protobuf.Timestamp
-	17,  // 13: dialtone.inventory.v1.CreateSipInterfaceRequest.sip_interface:type_name -> dialtone.inventory.v1.SipInterface
-	17,  // 14: dialtone.inventory.v1.CreateSipInterfaceResponse.sip_interface:type_name -> dialtone.inventory.v1.SipInterface
-	17,  // 15: dialtone.inventory.v1.GetSipInterfaceResponse.sip_interface:type_name -> dialtone.inventory.v1.SipInterface
-	17,  // 16: dialtone.inventory.v1.ListSipInterfacesResponse.sip_interfaces:type_name -> dialtone.inventory.v1.SipInterface
-	17,  // 17: dialtone.inventory.v1.UpdateSipInterfaceRequest.sip_interface:type_name -> dialtone.inventory.v1.SipInterface
-	97,  // 18: dialtone.inventory.v1.UpdateSipInterfaceRequest.update_mask:type_name -> google.protobuf.FieldMask
-	17,  // 19: dialtone.inventory.v1.UpdateSipInterfaceResponse.sip_interface:type_name -> dialtone.inventory.v1.SipInterface
-	96,  // 20: dialtone.inventory.v1.Extension.create_time:type_name -> google.protobuf.Timestamp
-	96,  // 21: dialtone.inventory.v1.Extension.update_time:type_name -> google.protobuf.Timestamp
-	28,  // 22: dialtone.inventory.v1.CreateExtensionRequest.extension:type_name -> dialtone.inventory.v1.Extension
-	28,  // 23: dialtone.inventory.v1.CreateExtensionResponse.extension:type_name -> dialtone.inventory.v1.Extension
-	28,  // 24: dialtone.inventory.v1.GetExtensionResponse.extension:type_name -> dialtone.inventory.v1.Extension
-	28,  // 25: dialtone.inventory.v1.ListExtensionsResponse.extensions:type_name -> dialtone.inventory.v1.Extension
-	28,  // 26: dialtone.inventory.v1.UpdateExtensionRequest.extension:type_name -> dialtone.inventory.v1.Extension
-	97,  // 27: dialtone.inventory.v1.UpdateExtensionRequest.update_mask:type_name -> google.protobuf.FieldMask
-	28,  // 28: dialtone.inventory.v1.UpdateExtensionResponse.extension:type_name -> dialtone.inventory.v1.Extension
-	99,  // 29: dialtone.inventory.v1.ProvisioningSettings.transport:type_name -> dialtone.provisioning.v1.Transport
-	100, // 30: dialtone.inventory.v1.ProvisioningSettings.codecs:type_name -> dialtone.provisioning.v1.Codec
+	40,  // 0: dialtone.inventory.v1.Tenant.default_settings:type_name -> dialtone.inventory.v1.ProvisioningSettings
+	97,  // 1: dialtone.inventory.v1.Tenant.create_time:type_name -> google.protobuf.Timestamp
+	97,  // 2: dialtone.inventory.v1.Tenant.update_time:type_name -> google.protobuf.Timestamp
+	7,   // 3: dialtone.inventory.v1.CreateTenantRequest.tenant:type_name -> dialtone.inventory.v1.Tenant
+	7,   // 4: dialtone.inventory.v1.CreateTenantResponse.tenant:type_name -> dialtone.inventory.v1.Tenant
+	7,   // 5: dialtone.inventory.v1.GetTenantResponse.tenant:type_name -> dialtone.inventory.v1.Tenant
+	7,   // 6: dialtone.inventory.v1.ListTenantsResponse.tenants:type_name -> dialtone.inventory.v1.Tenant
+	7,   // 7: dialtone.inventory.v1.UpdateTenantRequest.tenant:type_name -> dialtone.inventory.v1.Tenant
+	98,  // 8: dialtone.inventory.v1.UpdateTenantRequest.update_mask:type_name -> google.protobuf.FieldMask
+	7,   // 9: dialtone.inventory.v1.UpdateTenantResponse.tenant:type_name -> dialtone.inventory.v1.Tenant
+	99,  // 10: dialtone.inventory.v1.SipInterface.registration_expiry:type_name -> google.protobuf.Duration
+	97,  // 11: dialtone.inventory.v1.SipInterface.create_time:type_name -> google.protobuf.Timestamp
+	97,  // 12: dialtone.inventory.v1.SipInterface.update_time:type_name -> google.protobuf.Timestamp
+	18,  // 13: dialtone.inventory.v1.CreateSipInterfaceRequest.sip_interface:type_name -> dialtone.inventory.v1.SipInterface
+	18,  // 14: dialtone.inventory.v1.CreateSipInterfaceResponse.sip_interface:type_name -> dialtone.inventory.v1.SipInterface
+	18,  // 15: dialtone.inventory.v1.GetSipInterfaceResponse.sip_interface:type_name -> dialtone.inventory.v1.SipInterface
+	18,  // 16: dialtone.inventory.v1.ListSipInterfacesResponse.sip_interfaces:type_name -> dialtone.inventory.v1.SipInterface
+	18,  // 17: dialtone.inventory.v1.UpdateSipInterfaceRequest.sip_interface:type_name -> dialtone.inventory.v1.SipInterface
+	98,  // 18: dialtone.inventory.v1.UpdateSipInterfaceRequest.update_mask:type_name -> google.protobuf.FieldMask
+	18,  // 19: dialtone.inventory.v1.UpdateSipInterfaceResponse.sip_interface:type_name -> dialtone.inventory.v1.SipInterface
+	97,  // 20: dialtone.inventory.v1.Extension.create_time:type_name -> google.protobuf.Timestamp
+	97,  // 21: dialtone.inventory.v1.Extension.update_time:type_name -> google.protobuf.Timestamp
+	29,  // 22: dialtone.inventory.v1.CreateExtensionRequest.extension:type_name -> dialtone.inventory.v1.Extension
+	29,  // 23: dialtone.inventory.v1.CreateExtensionResponse.extension:type_name -> dialtone.inventory.v1.Extension
+	29,  // 24: dialtone.inventory.v1.GetExtensionResponse.extension:type_name -> dialtone.inventory.v1.Extension
+	29,  // 25: dialtone.inventory.v1.ListExtensionsResponse.extensions:type_name -> dialtone.inventory.v1.Extension
+	29,  // 26: dialtone.inventory.v1.UpdateExtensionRequest.extension:type_name -> dialtone.inventory.v1.Extension
+	98,  // 27: dialtone.inventory.v1.UpdateExtensionRequest.update_mask:type_name -> google.protobuf.FieldMask
+	29,  // 28: dialtone.inventory.v1.UpdateExtensionResponse.extension:type_name -> dialtone.inventory.v1.Extension
+	100, // 29: dialtone.inventory.v1.ProvisioningSettings.transport:type_name -> dialtone.provisioning.v1.Transport
+	101, // 30: dialtone.inventory.v1.ProvisioningSettings.codecs:type_name -> dialtone.provisioning.v1.Codec
 	2,   // 31: dialtone.inventory.v1.ProvisioningSettings.device_cert:type_name -> dialtone.inventory.v1.DeviceCertPolicy
-	96,  // 32: dialtone.inventory.v1.LinkProof.time:type_name -> google.protobuf.Timestamp
+	97,  // 32: dialtone.inventory.v1.LinkProof.time:type_name -> google.protobuf.Timestamp
 	3,   // 33: dialtone.inventory.v1.ReleaseIdentity.proof:type_name -> dialtone.inventory.v1.FetchProof
-	96,  // 34: dialtone.inventory.v1.ReleaseIdentity.time:type_name -> google.protobuf.Timestamp
-	96,  // 35: dialtone.inventory.v1.ConfigFetch.time:type_name -> google.protobuf.Timestamp
+	97,  // 34: dialtone.inventory.v1.ReleaseIdentity.time:type_name -> google.protobuf.Timestamp
+	97,  // 35: dialtone.inventory.v1.ConfigFetch.time:type_name -> google.protobuf.Timestamp
 	3,   // 36: dialtone.inventory.v1.ConfigFetch.proof:type_name -> dialtone.inventory.v1.FetchProof
-	101, // 37: dialtone.inventory.v1.PhoneRpsStatus.state:type_name -> dialtone.rps.v1.RegistrationState
-	102, // 38: dialtone.inventory.v1.PhoneRpsStatus.failure_reason:type_name -> dialtone.rps.v1.FailureReason
-	96,  // 39: dialtone.inventory.v1.PhoneRpsStatus.update_time:type_name -> google.protobuf.Timestamp
+	102, // 37: dialtone.inventory.v1.PhoneRpsStatus.state:type_name -> dialtone.rps.v1.RegistrationState
+	103, // 38: dialtone.inventory.v1.PhoneRpsStatus.failure_reason:type_name -> dialtone.rps.v1.FailureReason
+	97,  // 39: dialtone.inventory.v1.PhoneRpsStatus.update_time:type_name -> google.protobuf.Timestamp
 	0,   // 40: dialtone.inventory.v1.Phone.state:type_name -> dialtone.inventory.v1.PhoneState
 	1,   // 41: dialtone.inventory.v1.Phone.origin:type_name -> dialtone.inventory.v1.PhoneOrigin
-	42,  // 42: dialtone.inventory.v1.Phone.lines:type_name -> dialtone.inventory.v1.PhoneLine
-	39,  // 43: dialtone.inventory.v1.Phone.settings:type_name -> dialtone.inventory.v1.ProvisioningSettings
-	96,  // 44: dialtone.inventory.v1.Phone.first_seen_time:type_name -> google.protobuf.Timestamp
-	96,  // 45: dialtone.inventory.v1.Phone.last_seen_time:type_name -> google.protobuf.Timestamp
-	43,  // 46: dialtone.inventory.v1.Phone.last_fetch:type_name -> dialtone.inventory.v1.ConfigFetch
-	96,  // 47: dialtone.inventory.v1.Phone.provisioned_time:type_name -> google.protobuf.Timestamp
-	44,  // 48: dialtone.inventory.v1.Phone.rps_status:type_name -> dialtone.inventory.v1.PhoneRpsStatus
-	96,  // 49: dialtone.inventory.v1.Phone.create_time:type_name -> google.protobuf.Timestamp
-	96,  // 50: dialtone.inventory.v1.Phone.update_time:type_name -> google.protobuf.Timestamp
-	103, // 51: dialtone.inventory.v1.Phone.model_status:type_name -> dialtone.renderer.v1.ModelStatus
-	40,  // 52: dialtone.inventory.v1.Phone.last_link_proof:type_name -> dialtone.inventory.v1.LinkProof
-	41,  // 53: dialtone.inventory.v1.Phone.secret_release:type_name -> dialtone.inventory.v1.ReleaseIdentity
-	41,  // 54: dialtone.inventory.v1.Phone.pending_release:type_name -> dialtone.inventory.v1.ReleaseIdentity
+	43,  // 42: dialtone.inventory.v1.Phone.lines:type_name -> dialtone.inventory.v1.PhoneLine
+	40,  // 43: dialtone.inventory.v1.Phone.settings:type_name -> dialtone.inventory.v1.ProvisioningSettings
+	97,  // 44: dialtone.inventory.v1.Phone.first_seen_time:type_name -> google.protobuf.Timestamp
+	97,  // 45: dialtone.inventory.v1.Phone.last_seen_time:type_name -> google.protobuf.Timestamp
+	44,  // 46: dialtone.inventory.v1.Phone.last_fetch:type_name -> dialtone.inventory.v1.ConfigFetch
+	97,  // 47: dialtone.inventory.v1.Phone.provisioned_time:type_name -> google.protobuf.Timestamp
+	45,  // 48: dialtone.inventory.v1.Phone.rps_status:type_name -> dialtone.inventory.v1.PhoneRpsStatus
+	97,  // 49: dialtone.inventory.v1.Phone.create_time:type_name -> google.protobuf.Timestamp
+	97,  // 50: dialtone.inventory.v1.Phone.update_time:type_name -> google.protobuf.Timestamp
+	104, // 51: dialtone.inventory.v1.Phone.model_status:type_name -> dialtone.renderer.v1.ModelStatus
+	41,  // 52: dialtone.inventory.v1.Phone.last_link_proof:type_name -> dialtone.inventory.v1.LinkProof
+	42,  // 53: dialtone.inventory.v1.Phone.secret_release:type_name -> dialtone.inventory.v1.ReleaseIdentity
+	42,  // 54: dialtone.inventory.v1.Phone.pending_release:type_name -> dialtone.inventory.v1.ReleaseIdentity
 	2,   // 55: dialtone.inventory.v1.Phone.effective_device_cert:type_name -> dialtone.inventory.v1.DeviceCertPolicy
-	43,  // 56: dialtone.inventory.v1.Phone.recent_fetches:type_name -> dialtone.inventory.v1.ConfigFetch
-	45,  // 57: dialtone.inventory.v1.CreatePhoneRequest.phone:type_name -> dialtone.inventory.v1.Phone
-	45,  // 58: dialtone.inventory.v1.CreatePhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	45,  // 59: dialtone.inventory.v1.GetPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
+	44,  // 56: dialtone.inventory.v1.Phone.recent_fetches:type_name -> dialtone.inventory.v1.ConfigFetch
+	46,  // 57: dialtone.inventory.v1.CreatePhoneRequest.phone:type_name -> dialtone.inventory.v1.Phone
+	46,  // 58: dialtone.inventory.v1.CreatePhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
+	46,  // 59: dialtone.inventory.v1.GetPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
 	0,   // 60: dialtone.inventory.v1.ListPhonesRequest.state:type_name -> dialtone.inventory.v1.PhoneState
-	45,  // 61: dialtone.inventory.v1.ListPhonesResponse.phones:type_name -> dialtone.inventory.v1.Phone
-	45,  // 62: dialtone.inventory.v1.UpdatePhoneRequest.phone:type_name -> dialtone.inventory.v1.Phone
-	97,  // 63: dialtone.inventory.v1.UpdatePhoneRequest.update_mask:type_name -> google.protobuf.FieldMask
-	45,  // 64: dialtone.inventory.v1.UpdatePhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	28,  // 65: dialtone.inventory.v1.AssignPhoneRequest.create_extension:type_name -> dialtone.inventory.v1.Extension
-	39,  // 66: dialtone.inventory.v1.AssignPhoneRequest.settings:type_name -> dialtone.inventory.v1.ProvisioningSettings
-	45,  // 67: dialtone.inventory.v1.AssignPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	45,  // 68: dialtone.inventory.v1.UnassignPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	98,  // 69: dialtone.inventory.v1.RotateProvisioningTokenRequest.grace_period:type_name -> google.protobuf.Duration
-	45,  // 70: dialtone.inventory.v1.RotateProvisioningTokenResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	45,  // 71: dialtone.inventory.v1.GetProvisioningUrlResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	104, // 72: dialtone.inventory.v1.GetProvisioningProfileResponse.profile:type_name -> dialtone.provisioning.v1.ProvisioningProfile
+	46,  // 61: dialtone.inventory.v1.ListPhonesResponse.phones:type_name -> dialtone.inventory.v1.Phone
+	46,  // 62: dialtone.inventory.v1.UpdatePhoneRequest.phone:type_name -> dialtone.inventory.v1.Phone
+	98,  // 63: dialtone.inventory.v1.UpdatePhoneRequest.update_mask:type_name -> google.protobuf.FieldMask
+	46,  // 64: dialtone.inventory.v1.UpdatePhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
+	29,  // 65: dialtone.inventory.v1.AssignPhoneRequest.create_extension:type_name -> dialtone.inventory.v1.Extension
+	40,  // 66: dialtone.inventory.v1.AssignPhoneRequest.settings:type_name -> dialtone.inventory.v1.ProvisioningSettings
+	46,  // 67: dialtone.inventory.v1.AssignPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
+	46,  // 68: dialtone.inventory.v1.UnassignPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
+	99,  // 69: dialtone.inventory.v1.RotateProvisioningTokenRequest.grace_period:type_name -> google.protobuf.Duration
+	46,  // 70: dialtone.inventory.v1.RotateProvisioningTokenResponse.phone:type_name -> dialtone.inventory.v1.Phone
+	46,  // 71: dialtone.inventory.v1.GetProvisioningUrlResponse.phone:type_name -> dialtone.inventory.v1.Phone
+	105, // 72: dialtone.inventory.v1.GetProvisioningProfileResponse.profile:type_name -> dialtone.provisioning.v1.ProvisioningProfile
 	0,   // 73: dialtone.inventory.v1.GetProvisioningProfileResponse.state:type_name -> dialtone.inventory.v1.PhoneState
 	3,   // 74: dialtone.inventory.v1.AuthorizeSecretReleaseRequest.proof:type_name -> dialtone.inventory.v1.FetchProof
-	45,  // 75: dialtone.inventory.v1.ApprovePhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	45,  // 76: dialtone.inventory.v1.ReprovisionPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
+	46,  // 75: dialtone.inventory.v1.ApprovePhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
+	46,  // 76: dialtone.inventory.v1.ReprovisionPhoneResponse.phone:type_name -> dialtone.inventory.v1.Phone
 	4,   // 77: dialtone.inventory.v1.WatchPhonesResponse.change_type:type_name -> dialtone.inventory.v1.PhoneChangeType
-	45,  // 78: dialtone.inventory.v1.WatchPhonesResponse.phone:type_name -> dialtone.inventory.v1.Phone
-	96,  // 79: dialtone.inventory.v1.WatchPhonesResponse.change_time:type_name -> google.protobuf.Timestamp
-	95,  // 80: dialtone.inventory.v1.ImportBackupResponse.records:type_name -> dialtone.inventory.v1.ImportBackupResponse.RecordsEntry
-	5,   // 81: dialtone.inventory.v1.User.role:type_name -> dialtone.inventory.v1.UserRole
-	96,  // 82: dialtone.inventory.v1.User.create_time:type_name -> google.protobuf.Timestamp
-	96,  // 83: dialtone.inventory.v1.User.update_time:type_name -> google.protobuf.Timestamp
-	80,  // 84: dialtone.inventory.v1.CreateUserRequest.user:type_name -> dialtone.inventory.v1.User
-	80,  // 85: dialtone.inventory.v1.CreateUserResponse.user:type_name -> dialtone.inventory.v1.User
-	80,  // 86: dialtone.inventory.v1.GetUserResponse.user:type_name -> dialtone.inventory.v1.User
-	80,  // 87: dialtone.inventory.v1.ListUsersResponse.users:type_name -> dialtone.inventory.v1.User
-	80,  // 88: dialtone.inventory.v1.UpdateUserRequest.user:type_name -> dialtone.inventory.v1.User
-	97,  // 89: dialtone.inventory.v1.UpdateUserRequest.update_mask:type_name -> google.protobuf.FieldMask
-	80,  // 90: dialtone.inventory.v1.UpdateUserResponse.user:type_name -> dialtone.inventory.v1.User
-	80,  // 91: dialtone.inventory.v1.AuthenticateUserResponse.user:type_name -> dialtone.inventory.v1.User
-	104, // 92: dialtone.inventory.v1.PreviewProvisioningProfileResponse.profile:type_name -> dialtone.provisioning.v1.ProvisioningProfile
-	7,   // 93: dialtone.inventory.v1.InventoryService.CreateTenant:input_type -> dialtone.inventory.v1.CreateTenantRequest
-	9,   // 94: dialtone.inventory.v1.InventoryService.GetTenant:input_type -> dialtone.inventory.v1.GetTenantRequest
-	11,  // 95: dialtone.inventory.v1.InventoryService.ListTenants:input_type -> dialtone.inventory.v1.ListTenantsRequest
-	13,  // 96: dialtone.inventory.v1.InventoryService.UpdateTenant:input_type -> dialtone.inventory.v1.UpdateTenantRequest
-	15,  // 97: dialtone.inventory.v1.InventoryService.DeleteTenant:input_type -> dialtone.inventory.v1.DeleteTenantRequest
-	18,  // 98: dialtone.inventory.v1.InventoryService.CreateSipInterface:input_type -> dialtone.inventory.v1.CreateSipInterfaceRequest
-	20,  // 99: dialtone.inventory.v1.InventoryService.GetSipInterface:input_type -> dialtone.inventory.v1.GetSipInterfaceRequest
-	22,  // 100: dialtone.inventory.v1.InventoryService.ListSipInterfaces:input_type -> dialtone.inventory.v1.ListSipInterfacesRequest
-	24,  // 101: dialtone.inventory.v1.InventoryService.UpdateSipInterface:input_type -> dialtone.inventory.v1.UpdateSipInterfaceRequest
-	26,  // 102: dialtone.inventory.v1.InventoryService.DeleteSipInterface:input_type -> dialtone.inventory.v1.DeleteSipInterfaceRequest
-	29,  // 103: dialtone.inventory.v1.InventoryService.CreateExtension:input_type -> dialtone.inventory.v1.CreateExtensionRequest
-	31,  // 104: dialtone.inventory.v1.InventoryService.GetExtension:input_type -> dialtone.inventory.v1.GetExtensionRequest
-	33,  // 105: dialtone.inventory.v1.InventoryService.ListExtensions:input_type -> dialtone.inventory.v1.ListExtensionsRequest
-	35,  // 106: dialtone.inventory.v1.InventoryService.UpdateExtension:input_type -> dialtone.inventory.v1.UpdateExtensionRequest
-	37,  // 107: dialtone.inventory.v1.InventoryService.DeleteExtension:input_type -> dialtone.inventory.v1.DeleteExtensionRequest
-	46,  // 108: dialtone.inventory.v1.InventoryService.CreatePhone:input_type -> dialtone.inventory.v1.CreatePhoneRequest
-	48,  // 109: dialtone.inventory.v1.InventoryService.GetPhone:input_type -> dialtone.inventory.v1.GetPhoneRequest
-	50,  // 110: dialtone.inventory.v1.InventoryService.ListPhones:input_type -> dialtone.inventory.v1.ListPhonesRequest
-	52,  // 111: dialtone.inventory.v1.InventoryService.UpdatePhone:input_type -> dialtone.inventory.v1.UpdatePhoneRequest
-	54,  // 112: dialtone.inventory.v1.InventoryService.DeletePhone:input_type -> dialtone.inventory.v1.DeletePhoneRequest
-	56,  // 113: dialtone.inventory.v1.InventoryService.AssignPhone:input_type -> dialtone.inventory.v1.AssignPhoneRequest
-	58,  // 114: dialtone.inventory.v1.InventoryService.UnassignPhone:input_type -> dialtone.inventory.v1.UnassignPhoneRequest
-	60,  // 115: dialtone.inventory.v1.InventoryService.RotateProvisioningToken:input_type -> dialtone.inventory.v1.RotateProvisioningTokenRequest
-	62,  // 116: dialtone.inventory.v1.InventoryService.GetProvisioningUrl:input_type -> dialtone.inventory.v1.GetProvisioningUrlRequest
-	64,  // 117: dialtone.inventory.v1.InventoryService.GetProvisioningProfile:input_type -> dialtone.inventory.v1.GetProvisioningProfileRequest
-	70,  // 118: dialtone.inventory.v1.InventoryService.ReprovisionPhone:input_type -> dialtone.inventory.v1.ReprovisionPhoneRequest
-	72,  // 119: dialtone.inventory.v1.InventoryService.WatchPhones:input_type -> dialtone.inventory.v1.WatchPhonesRequest
-	74,  // 120: dialtone.inventory.v1.InventoryService.RotateKeys:input_type -> dialtone.inventory.v1.RotateKeysRequest
-	76,  // 121: dialtone.inventory.v1.InventoryService.ExportBackup:input_type -> dialtone.inventory.v1.ExportBackupRequest
-	78,  // 122: dialtone.inventory.v1.InventoryService.ImportBackup:input_type -> dialtone.inventory.v1.ImportBackupRequest
-	66,  // 123: dialtone.inventory.v1.InventoryService.AuthorizeSecretRelease:input_type -> dialtone.inventory.v1.AuthorizeSecretReleaseRequest
-	68,  // 124: dialtone.inventory.v1.InventoryService.ApprovePhone:input_type -> dialtone.inventory.v1.ApprovePhoneRequest
-	81,  // 125: dialtone.inventory.v1.InventoryService.CreateUser:input_type -> dialtone.inventory.v1.CreateUserRequest
-	83,  // 126: dialtone.inventory.v1.InventoryService.GetUser:input_type -> dialtone.inventory.v1.GetUserRequest
-	85,  // 127: dialtone.inventory.v1.InventoryService.ListUsers:input_type -> dialtone.inventory.v1.ListUsersRequest
-	87,  // 128: dialtone.inventory.v1.InventoryService.UpdateUser:input_type -> dialtone.inventory.v1.UpdateUserRequest
-	89,  // 129: dialtone.inventory.v1.InventoryService.DeleteUser:input_type -> dialtone.inventory.v1.DeleteUserRequest
-	91,  // 130: dialtone.inventory.v1.InventoryService.AuthenticateUser:input_type -> dialtone.inventory.v1.AuthenticateUserRequest
-	93,  // 131: dialtone.inventory.v1.InventoryService.PreviewProvisioningProfile:input_type -> dialtone.inventory.v1.PreviewProvisioningProfileRequest
-	8,   // 132: dialtone.inventory.v1.InventoryService.CreateTenant:output_type -> dialtone.inventory.v1.CreateTenantResponse
-	10,  // 133: dialtone.inventory.v1.InventoryService.GetTenant:output_type -> dialtone.inventory.v1.GetTenantResponse
-	12,  // 134: dialtone.inventory.v1.InventoryService.ListTenants:output_type -> dialtone.inventory.v1.ListTenantsResponse
-	14,  // 135: dialtone.inventory.v1.InventoryService.UpdateTenant:output_type -> dialtone.inventory.v1.UpdateTenantResponse
-	16,  // 136: dialtone.inventory.v1.InventoryService.DeleteTenant:output_type -> dialtone.inventory.v1.DeleteTenantResponse
-	19,  // 137: dialtone.inventory.v1.InventoryService.CreateSipInterface:output_type -> dialtone.inventory.v1.CreateSipInterfaceResponse
-	21,  // 138: dialtone.inventory.v1.InventoryService.GetSipInterface:output_type -> dialtone.inventory.v1.GetSipInterfaceResponse
-	23,  // 139: dialtone.inventory.v1.InventoryService.ListSipInterfaces:output_type -> dialtone.inventory.v1.ListSipInterfacesResponse
-	25,  // 140: dialtone.inventory.v1.InventoryService.UpdateSipInterface:output_type -> dialtone.inventory.v1.UpdateSipInterfaceResponse
-	27,  // 141: dialtone.inventory.v1.InventoryService.DeleteSipInterface:output_type -> dialtone.inventory.v1.DeleteSipInterfaceResponse
-	30,  // 142: dialtone.inventory.v1.InventoryService.CreateExtension:output_type -> dialtone.inventory.v1.CreateExtensionResponse
-	32,  // 143: dialtone.inventory.v1.InventoryService.GetExtension:output_type -> dialtone.inventory.v1.GetExtensionResponse
-	34,  // 144: dialtone.inventory.v1.InventoryService.ListExtensions:output_type -> dialtone.inventory.v1.ListExtensionsResponse
-	36,  // 145: dialtone.inventory.v1.InventoryService.UpdateExtension:output_type -> dialtone.inventory.v1.UpdateExtensionResponse
-	38,  // 146: dialtone.inventory.v1.InventoryService.DeleteExtension:output_type -> dialtone.inventory.v1.DeleteExtensionResponse
-	47,  // 147: dialtone.inventory.v1.InventoryService.CreatePhone:output_type -> dialtone.inventory.v1.CreatePhoneResponse
-	49,  // 148: dialtone.inventory.v1.InventoryService.GetPhone:output_type -> dialtone.inventory.v1.GetPhoneResponse
-	51,  // 149: dialtone.inventory.v1.InventoryService.ListPhones:output_type -> dialtone.inventory.v1.ListPhonesResponse
-	53,  // 150: dialtone.inventory.v1.InventoryService.UpdatePhone:output_type -> dialtone.inventory.v1.UpdatePhoneResponse
-	55,  // 151: dialtone.inventory.v1.InventoryService.DeletePhone:output_type -> dialtone.inventory.v1.DeletePhoneResponse
-	57,  // 152: dialtone.inventory.v1.InventoryService.AssignPhone:output_type -> dialtone.inventory.v1.AssignPhoneResponse
-	59,  // 153: dialtone.inventory.v1.InventoryService.UnassignPhone:output_type -> dialtone.inventory.v1.UnassignPhoneResponse
-	61,  // 154: dialtone.inventory.v1.InventoryService.RotateProvisioningToken:output_type -> dialtone.inventory.v1.RotateProvisioningTokenResponse
-	63,  // 155: dialtone.inventory.v1.InventoryService.GetProvisioningUrl:output_type -> dialtone.inventory.v1.GetProvisioningUrlResponse
-	65,  // 156: dialtone.inventory.v1.InventoryService.GetProvisioningProfile:output_type -> dialtone.inventory.v1.GetProvisioningProfileResponse
-	71,  // 157: dialtone.inventory.v1.InventoryService.ReprovisionPhone:output_type -> dialtone.inventory.v1.ReprovisionPhoneResponse
-	73,  // 158: dialtone.inventory.v1.InventoryService.WatchPhones:output_type -> dialtone.inventory.v1.WatchPhonesResponse
-	75,  // 159: dialtone.inventory.v1.InventoryService.RotateKeys:output_type -> dialtone.inventory.v1.RotateKeysResponse
-	77,  // 160: dialtone.inventory.v1.InventoryService.ExportBackup:output_type -> dialtone.inventory.v1.ExportBackupResponse
-	79,  // 161: dialtone.inventory.v1.InventoryService.ImportBackup:output_type -> dialtone.inventory.v1.ImportBackupResponse
-	67,  // 162: dialtone.inventory.v1.InventoryService.AuthorizeSecretRelease:output_type -> dialtone.inventory.v1.AuthorizeSecretReleaseResponse
-	69,  // 163: dialtone.inventory.v1.InventoryService.ApprovePhone:output_type -> dialtone.inventory.v1.ApprovePhoneResponse
-	82,  // 164: dialtone.inventory.v1.InventoryService.CreateUser:output_type -> dialtone.inventory.v1.CreateUserResponse
-	84,  // 165: dialtone.inventory.v1.InventoryService.GetUser:output_type -> dialtone.inventory.v1.GetUserResponse
-	86,  // 166: dialtone.inventory.v1.InventoryService.ListUsers:output_type -> dialtone.inventory.v1.ListUsersResponse
-	88,  // 167: dialtone.inventory.v1.InventoryService.UpdateUser:output_type -> dialtone.inventory.v1.UpdateUserResponse
-	90,  // 168: dialtone.inventory.v1.InventoryService.DeleteUser:output_type -> dialtone.inventory.v1.DeleteUserResponse
-	92,  // 169: dialtone.inventory.v1.InventoryService.AuthenticateUser:output_type -> dialtone.inventory.v1.AuthenticateUserResponse
-	94,  // 170: dialtone.inventory.v1.InventoryService.PreviewProvisioningProfile:output_type -> dialtone.inventory.v1.PreviewProvisioningProfileResponse
-	132, // [132:171] is the sub-list for method output_type
-	93,  // [93:132] is the sub-list for method input_type
-	93,  // [93:93] is the sub-list for extension type_name
-	93,  // [93:93] is the sub-list for extension extendee
-	0,   // [0:93] is the sub-list for field type_name
+	46,  // 78: dialtone.inventory.v1.WatchPhonesResponse.phone:type_name -> dialtone.inventory.v1.Phone
+	97,  // 79: dialtone.inventory.v1.WatchPhonesResponse.change_time:type_name -> google.protobuf.Timestamp
+	5,   // 80: dialtone.inventory.v1.WatchPhonesResponse.aspects:type_name -> dialtone.inventory.v1.PhoneAspect
+	96,  // 81: dialtone.inventory.v1.ImportBackupResponse.records:type_name -> dialtone.inventory.v1.ImportBackupResponse.RecordsEntry
+	6,   // 82: dialtone.inventory.v1.User.role:type_name -> dialtone.inventory.v1.UserRole
+	97,  // 83: dialtone.inventory.v1.User.create_time:type_name -> google.protobuf.Timestamp
+	97,  // 84: dialtone.inventory.v1.User.update_time:type_name -> google.protobuf.Timestamp
+	81,  // 85: dialtone.inventory.v1.CreateUserRequest.user:type_name -> dialtone.inventory.v1.User
+	81,  // 86: dialtone.inventory.v1.CreateUserResponse.user:type_name -> dialtone.inventory.v1.User
+	81,  // 87: dialtone.inventory.v1.GetUserResponse.user:type_name -> dialtone.inventory.v1.User
+	81,  // 88: dialtone.inventory.v1.ListUsersResponse.users:type_name -> dialtone.inventory.v1.User
+	81,  // 89: dialtone.inventory.v1.UpdateUserRequest.user:type_name -> dialtone.inventory.v1.User
+	98,  // 90: dialtone.inventory.v1.UpdateUserRequest.update_mask:type_name -> google.protobuf.FieldMask
+	81,  // 91: dialtone.inventory.v1.UpdateUserResponse.user:type_name -> dialtone.inventory.v1.User
+	81,  // 92: dialtone.inventory.v1.AuthenticateUserResponse.user:type_name -> dialtone.inventory.v1.User
+	105, // 93: dialtone.inventory.v1.PreviewProvisioningProfileResponse.profile:type_name -> dialtone.provisioning.v1.ProvisioningProfile
+	8,   // 94: dialtone.inventory.v1.InventoryService.CreateTenant:input_type -> dialtone.inventory.v1.CreateTenantRequest
+	10,  // 95: dialtone.inventory.v1.InventoryService.GetTenant:input_type -> dialtone.inventory.v1.GetTenantRequest
+	12,  // 96: dialtone.inventory.v1.InventoryService.ListTenants:input_type -> dialtone.inventory.v1.ListTenantsRequest
+	14,  // 97: dialtone.inventory.v1.InventoryService.UpdateTenant:input_type -> dialtone.inventory.v1.UpdateTenantRequest
+	16,  // 98: dialtone.inventory.v1.InventoryService.DeleteTenant:input_type -> dialtone.inventory.v1.DeleteTenantRequest
+	19,  // 99: dialtone.inventory.v1.InventoryService.CreateSipInterface:input_type -> dialtone.inventory.v1.CreateSipInterfaceRequest
+	21,  // 100: dialtone.inventory.v1.InventoryService.GetSipInterface:input_type -> dialtone.inventory.v1.GetSipInterfaceRequest
+	23,  // 101: dialtone.inventory.v1.InventoryService.ListSipInterfaces:input_type -> dialtone.inventory.v1.ListSipInterfacesRequest
+	25,  // 102: dialtone.inventory.v1.InventoryService.UpdateSipInterface:input_type -> dialtone.inventory.v1.UpdateSipInterfaceRequest
+	27,  // 103: dialtone.inventory.v1.InventoryService.DeleteSipInterface:input_type -> dialtone.inventory.v1.DeleteSipInterfaceRequest
+	30,  // 104: dialtone.inventory.v1.InventoryService.CreateExtension:input_type -> dialtone.inventory.v1.CreateExtensionRequest
+	32,  // 105: dialtone.inventory.v1.InventoryService.GetExtension:input_type -> dialtone.inventory.v1.GetExtensionRequest
+	34,  // 106: dialtone.inventory.v1.InventoryService.ListExtensions:input_type -> dialtone.inventory.v1.ListExtensionsRequest
+	36,  // 107: dialtone.inventory.v1.InventoryService.UpdateExtension:input_type -> dialtone.inventory.v1.UpdateExtensionRequest
+	38,  // 108: dialtone.inventory.v1.InventoryService.DeleteExtension:input_type -> dialtone.inventory.v1.DeleteExtensionRequest
+	47,  // 109: dialtone.inventory.v1.InventoryService.CreatePhone:input_type -> dialtone.inventory.v1.CreatePhoneRequest
+	49,  // 110: dialtone.inventory.v1.InventoryService.GetPhone:input_type -> dialtone.inventory.v1.GetPhoneRequest
+	51,  // 111: dialtone.inventory.v1.InventoryService.ListPhones:input_type -> dialtone.inventory.v1.ListPhonesRequest
+	53,  // 112: dialtone.inventory.v1.InventoryService.UpdatePhone:input_type -> dialtone.inventory.v1.UpdatePhoneRequest
+	55,  // 113: dialtone.inventory.v1.InventoryService.DeletePhone:input_type -> dialtone.inventory.v1.DeletePhoneRequest
+	57,  // 114: dialtone.inventory.v1.InventoryService.AssignPhone:input_type -> dialtone.inventory.v1.AssignPhoneRequest
+	59,  // 115: dialtone.inventory.v1.InventoryService.UnassignPhone:input_type -> dialtone.inventory.v1.UnassignPhoneRequest
+	61,  // 116: dialtone.inventory.v1.InventoryService.RotateProvisioningToken:input_type -> dialtone.inventory.v1.RotateProvisioningTokenRequest
+	63,  // 117: dialtone.inventory.v1.InventoryService.GetProvisioningUrl:input_type -> dialtone.inventory.v1.GetProvisioningUrlRequest
+	65,  // 118: dialtone.inventory.v1.InventoryService.GetProvisioningProfile:input_type -> dialtone.inventory.v1.GetProvisioningProfileRequest
+	71,  // 119: dialtone.inventory.v1.InventoryService.ReprovisionPhone:input_type -> dialtone.inventory.v1.ReprovisionPhoneRequest
+	73,  // 120: dialtone.inventory.v1.InventoryService.WatchPhones:input_type -> dialtone.inventory.v1.WatchPhonesRequest
+	75,  // 121: dialtone.inventory.v1.InventoryService.RotateKeys:input_type -> dialtone.inventory.v1.RotateKeysRequest
+	77,  // 122: dialtone.inventory.v1.InventoryService.ExportBackup:input_type -> dialtone.inventory.v1.ExportBackupRequest
+	79,  // 123: dialtone.inventory.v1.InventoryService.ImportBackup:input_type -> dialtone.inventory.v1.ImportBackupRequest
+	67,  // 124: dialtone.inventory.v1.InventoryService.AuthorizeSecretRelease:input_type -> dialtone.inventory.v1.AuthorizeSecretReleaseRequest
+	69,  // 125: dialtone.inventory.v1.InventoryService.ApprovePhone:input_type -> dialtone.inventory.v1.ApprovePhoneRequest
+	82,  // 126: dialtone.inventory.v1.InventoryService.CreateUser:input_type -> dialtone.inventory.v1.CreateUserRequest
+	84,  // 127: dialtone.inventory.v1.InventoryService.GetUser:input_type -> dialtone.inventory.v1.GetUserRequest
+	86,  // 128: dialtone.inventory.v1.InventoryService.ListUsers:input_type -> dialtone.inventory.v1.ListUsersRequest
+	88,  // 129: dialtone.inventory.v1.InventoryService.UpdateUser:input_type -> dialtone.inventory.v1.UpdateUserRequest
+	90,  // 130: dialtone.inventory.v1.InventoryService.DeleteUser:input_type -> dialtone.inventory.v1.DeleteUserRequest
+	92,  // 131: dialtone.inventory.v1.InventoryService.AuthenticateUser:input_type -> dialtone.inventory.v1.AuthenticateUserRequest
+	94,  // 132: dialtone.inventory.v1.InventoryService.PreviewProvisioningProfile:input_type -> dialtone.inventory.v1.PreviewProvisioningProfileRequest
+	9,   // 133: dialtone.inventory.v1.InventoryService.CreateTenant:output_type -> dialtone.inventory.v1.CreateTenantResponse
+	11,  // 134: dialtone.inventory.v1.InventoryService.GetTenant:output_type -> dialtone.inventory.v1.GetTenantResponse
+	13,  // 135: dialtone.inventory.v1.InventoryService.ListTenants:output_type -> dialtone.inventory.v1.ListTenantsResponse
+	15,  // 136: dialtone.inventory.v1.InventoryService.UpdateTenant:output_type -> dialtone.inventory.v1.UpdateTenantResponse
+	17,  // 137: dialtone.inventory.v1.InventoryService.DeleteTenant:output_type -> dialtone.inventory.v1.DeleteTenantResponse
+	20,  // 138: dialtone.inventory.v1.InventoryService.CreateSipInterface:output_type -> dialtone.inventory.v1.CreateSipInterfaceResponse
+	22,  // 139: dialtone.inventory.v1.InventoryService.GetSipInterface:output_type -> dialtone.inventory.v1.GetSipInterfaceResponse
+	24,  // 140: dialtone.inventory.v1.InventoryService.ListSipInterfaces:output_type -> dialtone.inventory.v1.ListSipInterfacesResponse
+	26,  // 141: dialtone.inventory.v1.InventoryService.UpdateSipInterface:output_type -> dialtone.inventory.v1.UpdateSipInterfaceResponse
+	28,  // 142: dialtone.inventory.v1.InventoryService.DeleteSipInterface:output_type -> dialtone.inventory.v1.DeleteSipInterfaceResponse
+	31,  // 143: dialtone.inventory.v1.InventoryService.CreateExtension:output_type -> dialtone.inventory.v1.CreateExtensionResponse
+	33,  // 144: dialtone.inventory.v1.InventoryService.GetExtension:output_type -> dialtone.inventory.v1.GetExtensionResponse
+	35,  // 145: dialtone.inventory.v1.InventoryService.ListExtensions:output_type -> dialtone.inventory.v1.ListExtensionsResponse
+	37,  // 146: dialtone.inventory.v1.InventoryService.UpdateExtension:output_type -> dialtone.inventory.v1.UpdateExtensionResponse
+	39,  // 147: dialtone.inventory.v1.InventoryService.DeleteExtension:output_type -> dialtone.inventory.v1.DeleteExtensionResponse
+	48,  // 148: dialtone.inventory.v1.InventoryService.CreatePhone:output_type -> dialtone.inventory.v1.CreatePhoneResponse
+	50,  // 149: dialtone.inventory.v1.InventoryService.GetPhone:output_type -> dialtone.inventory.v1.GetPhoneResponse
+	52,  // 150: dialtone.inventory.v1.InventoryService.ListPhones:output_type -> dialtone.inventory.v1.ListPhonesResponse
+	54,  // 151: dialtone.inventory.v1.InventoryService.UpdatePhone:output_type -> dialtone.inventory.v1.UpdatePhoneResponse
+	56,  // 152: dialtone.inventory.v1.InventoryService.DeletePhone:output_type -> dialtone.inventory.v1.DeletePhoneResponse
+	58,  // 153: dialtone.inventory.v1.InventoryService.AssignPhone:output_type -> dialtone.inventory.v1.AssignPhoneResponse
+	60,  // 154: dialtone.inventory.v1.InventoryService.UnassignPhone:output_type -> dialtone.inventory.v1.UnassignPhoneResponse
+	62,  // 155: dialtone.inventory.v1.InventoryService.RotateProvisioningToken:output_type -> dialtone.inventory.v1.RotateProvisioningTokenResponse
+	64,  // 156: dialtone.inventory.v1.InventoryService.GetProvisioningUrl:output_type -> dialtone.inventory.v1.GetProvisioningUrlResponse
+	66,  // 157: dialtone.inventory.v1.InventoryService.GetProvisioningProfile:output_type -> dialtone.inventory.v1.GetProvisioningProfileResponse
+	72,  // 158: dialtone.inventory.v1.InventoryService.ReprovisionPhone:output_type -> dialtone.inventory.v1.ReprovisionPhoneResponse
+	74,  // 159: dialtone.inventory.v1.InventoryService.WatchPhones:output_type -> dialtone.inventory.v1.WatchPhonesResponse
+	76,  // 160: dialtone.inventory.v1.InventoryService.RotateKeys:output_type -> dialtone.inventory.v1.RotateKeysResponse
+	78,  // 161: dialtone.inventory.v1.InventoryService.ExportBackup:output_type -> dialtone.inventory.v1.ExportBackupResponse
+	80,  // 162: dialtone.inventory.v1.InventoryService.ImportBackup:output_type -> dialtone.inventory.v1.ImportBackupResponse
+	68,  // 163: dialtone.inventory.v1.InventoryService.AuthorizeSecretRelease:output_type -> dialtone.inventory.v1.AuthorizeSecretReleaseResponse
+	70,  // 164: dialtone.inventory.v1.InventoryService.ApprovePhone:output_type -> dialtone.inventory.v1.ApprovePhoneResponse
+	83,  // 165: dialtone.inventory.v1.InventoryService.CreateUser:output_type -> dialtone.inventory.v1.CreateUserResponse
+	85,  // 166: dialtone.inventory.v1.InventoryService.GetUser:output_type -> dialtone.inventory.v1.GetUserResponse
+	87,  // 167: dialtone.inventory.v1.InventoryService.ListUsers:output_type -> dialtone.inventory.v1.ListUsersResponse
+	89,  // 168: dialtone.inventory.v1.InventoryService.UpdateUser:output_type -> dialtone.inventory.v1.UpdateUserResponse
+	91,  // 169: dialtone.inventory.v1.InventoryService.DeleteUser:output_type -> dialtone.inventory.v1.DeleteUserResponse
+	93,  // 170: dialtone.inventory.v1.InventoryService.AuthenticateUser:output_type -> dialtone.inventory.v1.AuthenticateUserResponse
+	95,  // 171: dialtone.inventory.v1.InventoryService.PreviewProvisioningProfile:output_type -> dialtone.inventory.v1.PreviewProvisioningProfileResponse
+	133, // [133:172] is the sub-list for method output_type
+	94,  // [94:133] is the sub-list for method input_type
+	94,  // [94:94] is the sub-list for extension type_name
+	94,  // [94:94] is the sub-list for extension extendee
+	0,   // [0:94] is the sub-list for field type_name
 }
 
 func init() { file_dialtone_inventory_v1_inventory_proto_init() }
@@ -6462,7 +6589,7 @@ func file_dialtone_inventory_v1_inventory_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_dialtone_inventory_v1_inventory_proto_rawDesc), len(file_dialtone_inventory_v1_inventory_proto_rawDesc)),
-			NumEnums:      6,
+			NumEnums:      7,
 			NumMessages:   90,
 			NumExtensions: 0,
 			NumServices:   1,
