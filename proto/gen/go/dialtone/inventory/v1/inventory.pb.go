@@ -495,8 +495,12 @@ type Tenant struct {
 	CreateTime      *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	UpdateTime      *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	Etag            string                 `protobuf:"bytes,7,opt,name=etag,proto3" json:"etag,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Ids of the pnp-listeners (sites, their --listener) whose LAN is this
+	// tenant's: the phones they discover count against this tenant's
+	// --discovered-max. An id belongs to at most one tenant; 1-63 of [a-z0-9_-].
+	PnpListeners  []string `protobuf:"bytes,110,rep,name=pnp_listeners,json=pnpListeners,proto3" json:"pnp_listeners,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Tenant) Reset() {
@@ -576,6 +580,13 @@ func (x *Tenant) GetEtag() string {
 		return x.Etag
 	}
 	return ""
+}
+
+func (x *Tenant) GetPnpListeners() []string {
+	if x != nil {
+		return x.PnpListeners
+	}
+	return nil
 }
 
 type CreateTenantRequest struct {
@@ -5803,7 +5814,7 @@ var File_dialtone_inventory_v1_inventory_proto protoreflect.FileDescriptor
 
 const file_dialtone_inventory_v1_inventory_proto_rawDesc = "" +
 	"\n" +
-	"%dialtone/inventory/v1/inventory.proto\x12\x15dialtone.inventory.v1\x1a&dialtone/provisioning/v1/profile.proto\x1a#dialtone/renderer/v1/renderer.proto\x1a\x19dialtone/rps/v1/rps.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xca\x02\n" +
+	"%dialtone/inventory/v1/inventory.proto\x12\x15dialtone.inventory.v1\x1a&dialtone/provisioning/v1/profile.proto\x1a#dialtone/renderer/v1/renderer.proto\x1a\x19dialtone/rps/v1/rps.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xef\x02\n" +
 	"\x06Tenant\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12\x1d\n" +
@@ -5814,7 +5825,8 @@ const file_dialtone_inventory_v1_inventory_proto_rawDesc = "" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x12\n" +
-	"\x04etag\x18\a \x01(\tR\x04etagJ\x04\bd\x10e\"i\n" +
+	"\x04etag\x18\a \x01(\tR\x04etag\x12#\n" +
+	"\rpnp_listeners\x18n \x03(\tR\fpnpListenersJ\x04\bd\x10e\"i\n" +
 	"\x13CreateTenantRequest\x12\x1b\n" +
 	"\ttenant_id\x18\x01 \x01(\tR\btenantId\x125\n" +
 	"\x06tenant\x18\x02 \x01(\v2\x1d.dialtone.inventory.v1.TenantR\x06tenant\"M\n" +
