@@ -23,11 +23,45 @@ import (
 // without end (issue 15: 230,000 phones, 219 MB, 3.2 GB peak). Discovered,
 // never-assigned phones (state DISCOVERED, origin PnP) therefore expire
 // after Config.DiscoveredTTL unseen, and at most Config.DiscoveredMax are
-// kept per tenant (unassigned phones carry no tenant, so PnP phones share
-// the "" pool), the longest unseen removed first. Phones that are assigned
-// or were added by hand are never removed; a phone assigned while a sweep
-// runs keeps its new revision and the sweep's delete of it fails its
-// precondition instead.
+// kept per pool, the longest unseen removed first. A discovered phone
+// carries no tenant until it is assigned, so its pool is the tenant whose
+// pnp_listeners holds the listener that last saw it (Phone.listener); the
+// phones of listeners no tenant claims share one pool. A flood through one
+// tenant's listener thus evicts only that tenant's discovered phones.
+// Phones that are assigned or were added by hand are never removed; a
+// phone assigned while a sweep runs keeps its new revision and the sweep's
+// delete of it fails its precondition instead.
+
+// PoolUnclaimed is the pool (label of dialtone_inventory_discovered_phones)
+// of the phones whose listener no tenant claims; a tenant's pool is its
+// name, "tenants/{id}", which never equals it.
+const PoolUnclaimed = "unclaimed"
+
+// listenerPools maps each claimed pnp-listener id to its tenant's name.
+// Tenants are few (one record each), so a sweep reads them all.
+func (s *Server) listenerPools(ctx context.Context) (map[string]string, error) {
+	pools := map[string]string{}
+	q := store.ListQuery{Kind: store.KindTenant, Limit: 1000}
+	for {
+		recs, err := s.st.List(ctx, q)
+		if err != nil {
+			return nil, fmt.Errorf("list tenants: %w", err)
+		}
+		for _, rec := range recs {
+			t, err := decodeTenant(rec)
+			if err != nil {
+				return nil, err
+			}
+			for _, l := range t.GetPnpListeners() {
+				pools[l] = t.GetName()
+			}
+		}
+		if len(recs) < q.Limit {
+			return pools, nil
+		}
+		q.After = recs[len(recs)-1].ID
+	}
+}
 
 // Reasons of dialtone_inventory_discovered_expired_total.
 const (
@@ -44,6 +78,7 @@ const expiryBatch = 256
 // per phone rather than its whole value.
 type expiryCandidate struct {
 	mac, tenant, vendor, model string
+	pool                       string // PoolUnclaimed or a tenant name
 	seen                       time.Time
 	rev                        int64
 }
@@ -68,7 +103,11 @@ func (s *Server) ExpireDiscovered(ctx context.Context) (map[string]int, error) {
 		return removed, nil
 	}
 	now := s.now()
-	byTenant := map[string][]expiryCandidate{}
+	pools, err := s.listenerPools(ctx)
+	if err != nil {
+		return removed, err
+	}
+	byPool := map[string][]expiryCandidate{}
 	q := store.ListQuery{Kind: store.KindPhone, Terms: []string{"s=" + strconv.Itoa(int(stDiscovered))}, Limit: 1000}
 	var expired []expiryCandidate
 	for {
@@ -85,12 +124,13 @@ func (s *Server) ExpireDiscovered(ctx context.Context) (map[string]int, error) {
 			if p.GetState() != stDiscovered || p.GetOrigin() != inventoryv1.PhoneOrigin_PHONE_ORIGIN_PNP {
 				continue
 			}
-			c := expiryCandidate{mac: rec.ID, tenant: p.GetTenant(), vendor: p.GetVendor(), model: p.GetModel(), seen: seenTime(p), rev: rec.Rev}
+			c := expiryCandidate{mac: rec.ID, tenant: p.GetTenant(), vendor: p.GetVendor(), model: p.GetModel(), seen: seenTime(p), rev: rec.Rev,
+				pool: cmp.Or(pools[p.GetListener()], PoolUnclaimed)}
 			if ttl > 0 && now.Sub(c.seen) > ttl {
 				expired = append(expired, c)
 				continue
 			}
-			byTenant[c.tenant] = append(byTenant[c.tenant], c)
+			byPool[c.pool] = append(byPool[c.pool], c)
 		}
 		if len(recs) < q.Limit {
 			break
@@ -102,26 +142,33 @@ func (s *Server) ExpireDiscovered(ctx context.Context) (map[string]int, error) {
 	if err != nil {
 		return removed, err
 	}
-	if maxPer > 0 {
-		var over []expiryCandidate
-		for _, cs := range byTenant {
-			if len(cs) <= maxPer {
-				continue
-			}
-			slices.SortFunc(cs, func(a, b expiryCandidate) int {
-				return cmp.Or(a.seen.Compare(b.seen), cmp.Compare(a.mac, b.mac))
-			})
-			over = append(over, cs[:len(cs)-maxPer]...)
+	var over []expiryCandidate
+	capped := map[string]int{}
+	for pool, cs := range byPool {
+		if maxPer <= 0 || len(cs) <= maxPer {
+			continue
 		}
-		n, err := s.removeDiscovered(ctx, over, ExpiredCap, now)
-		removed[ExpiredCap] = n
-		if err != nil {
-			return removed, err
-		}
+		slices.SortFunc(cs, func(a, b expiryCandidate) int {
+			return cmp.Or(a.seen.Compare(b.seen), cmp.Compare(a.mac, b.mac))
+		})
+		over = append(over, cs[:len(cs)-maxPer]...)
+		capped[pool] = len(cs) - maxPer
+	}
+	n, err = s.removeDiscovered(ctx, over, ExpiredCap, now)
+	removed[ExpiredCap] = n
+	// What each pool holds now (a phone the cap could not remove, changed
+	// meanwhile, is counted as gone; the next sweep counts it again).
+	s.m.discovered.Reset()
+	s.m.discovered.WithLabelValues(PoolUnclaimed).Set(0)
+	for pool, cs := range byPool {
+		s.m.discovered.WithLabelValues(pool).Set(float64(len(cs) - capped[pool]))
+	}
+	if err != nil {
+		return removed, err
 	}
 	if removed[ExpiredTTL]+removed[ExpiredCap] > 0 {
 		s.log.Info("discovered phones expired", "ttl", removed[ExpiredTTL], "cap", removed[ExpiredCap],
-			"discovered_ttl", ttl, "discovered_max", maxPer)
+			"capped_pools", capped, "discovered_ttl", ttl, "discovered_max", maxPer)
 	}
 	return removed, nil
 }

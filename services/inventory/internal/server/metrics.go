@@ -14,6 +14,8 @@ type metrics struct {
 	profiles  *prometheus.CounterVec // profile lookups by result
 	releases  *prometheus.CounterVec // AuthorizeSecretRelease decisions (allowed, refused)
 	expired   *prometheus.CounterVec // discovered phones removed, by reason
+	// discovered phones per pool (tenant or unclaimed) after the last sweep
+	discovered *prometheus.GaugeVec
 
 	// The profiles counters, resolved once (the lookup is the hot path).
 	profileOK, profileGrace, profileBootstrap, profileNotFound prometheus.Counter
@@ -72,6 +74,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}, []string{"reason"})
 	m.expired.WithLabelValues(ExpiredTTL)
 	m.expired.WithLabelValues(ExpiredCap)
+	m.discovered = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "dialtone_inventory_discovered_phones", Help: "Discovered, never-assigned PnP phones after the last expiry sweep, by pool: the tenant (tenants/{id}) whose pnp_listeners saw them, or unclaimed. --discovered-max applies to each pool.",
+	}, []string{"pool"})
 	m.profileOK = m.profiles.WithLabelValues("ok")
 	m.profileGrace = m.profiles.WithLabelValues("grace")
 	m.profileBootstrap = m.profiles.WithLabelValues("bootstrap")
@@ -79,7 +84,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.changes, m.events, m.published, m.pubErrors, m.profiles, m.releases, m.expired,
+	for _, c := range []prometheus.Collector{m.changes, m.events, m.published, m.pubErrors, m.profiles, m.releases, m.expired, m.discovered,
 		m.cacheHits, m.cacheMisses, m.cacheRounds, m.cacheFlushes} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)

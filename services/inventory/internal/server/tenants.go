@@ -120,10 +120,88 @@ func tenantOp(id string, t *inventoryv1.Tenant, expect int64) (store.Op, error) 
 		return store.Op{}, err
 	}
 	op := store.Op{Kind: store.KindTenant, ID: id, Expect: expect, Value: b}
+	for _, l := range t.GetPnpListeners() {
+		op.Keys = append(op.Keys, pnpListenerKey(l))
+	}
 	if tt, i, ok := parseInterfaceName(t.GetDefaultSettings().GetSipInterface()); ok {
 		op.Refs = []string{store.Ref(store.KindInterface, tt+"/"+i)}
 	}
 	return op, nil
+}
+
+// maxPnpListeners bounds Tenant.pnp_listeners (a tenant has a few sites).
+const maxPnpListeners = 256
+
+// pnpListenerKey is the unique store key of a tenant record for each
+// pnp-listener it claims: the store refuses a second tenant claiming the
+// same listener atomically, even between two concurrent writes.
+func pnpListenerKey(listener string) string { return "pnp-listener:" + listener }
+
+// validListenerID: a pnp-listener's --listener, 1-63 of [a-z0-9_-].
+func validListenerID(s string) bool {
+	if len(s) == 0 || len(s) > 63 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// checkPnpListeners validates a tenant's pnp_listeners and that no other
+// tenant than id claims one of them (AlreadyExists naming the field and the
+// tenant that holds it).
+func (s *Server) checkPnpListeners(ctx context.Context, ids []string, id string) error {
+	const field = "tenant.pnp_listeners"
+	if len(ids) > maxPnpListeners {
+		return invalid(field, "at most %d listeners", maxPnpListeners)
+	}
+	seen := make(map[string]bool, len(ids))
+	for i, l := range ids {
+		if !validListenerID(l) {
+			return invalid(fmt.Sprintf("%s[%d]", field, i), "want a pnp-listener id (its --listener): 1-63 of [a-z0-9_-]")
+		}
+		if seen[l] {
+			return invalid(fmt.Sprintf("%s[%d]", field, i), "listener %q is listed twice", l)
+		}
+		seen[l] = true
+		if err := s.listenerFree(ctx, l, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// listenerFree fails with AlreadyExists when a tenant other than id claims
+// listener.
+func (s *Server) listenerFree(ctx context.Context, listener, id string) error {
+	rec, _, err := s.st.Resolve(ctx, store.KindTenant, pnpListenerKey(listener))
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil
+	case err != nil:
+		return storeErr(err, "tenant")
+	case rec.ID != id:
+		return status.Errorf(codes.AlreadyExists, "tenant.pnp_listeners: listener %q already belongs to %s; remove it there first", listener, tenantName(rec.ID))
+	}
+	return nil
+}
+
+// tenantWriteErr names the field when a concurrent write claimed one of
+// the tenant's listeners between the check and the store's batch.
+func (s *Server) tenantWriteErr(ctx context.Context, err error, t *inventoryv1.Tenant, id string) error {
+	if !errors.Is(err, store.ErrDuplicateKey) {
+		return err
+	}
+	for _, l := range t.GetPnpListeners() {
+		if ferr := s.listenerFree(ctx, l, id); ferr != nil {
+			return ferr
+		}
+	}
+	return status.Error(codes.AlreadyExists, "tenant.pnp_listeners: a listener already belongs to another tenant")
 }
 
 func outTenant(t *inventoryv1.Tenant) *inventoryv1.Tenant {
@@ -147,6 +225,9 @@ func (s *Server) checkTenant(ctx context.Context, t *inventoryv1.Tenant, id stri
 	}
 	if n := t.GetNtpServer(); n != "" && !validHost(n) {
 		return invalid("tenant.ntp_server", "not a host name or IP address")
+	}
+	if err := s.checkPnpListeners(ctx, t.GetPnpListeners(), id); err != nil {
+		return err
 	}
 	return s.checkSettings(ctx, "tenant.default_settings", t.DefaultSettings, id, "")
 }
@@ -179,7 +260,7 @@ func (s *Server) CreateTenant(ctx context.Context, req *inventoryv1.CreateTenant
 	}
 	rev, err := s.st.Apply(ctx, func(int64) (store.Batch, error) { return store.Batch{Ops: []store.Op{op}}, nil })
 	if err != nil {
-		return nil, storeErr(err, fmt.Sprintf("tenant %q", id))
+		return nil, storeErr(s.tenantWriteErr(ctx, err, t, id), fmt.Sprintf("tenant %q", id))
 	}
 	t.Name, t.Etag = tenantName(id), etagOf(rev)
 	s.log.Info("tenant created", "tenant", id, "principal", c.Name)
@@ -247,7 +328,7 @@ func (s *Server) ListTenants(ctx context.Context, req *inventoryv1.ListTenantsRe
 	return &inventoryv1.ListTenantsResponse{Tenants: tenants, NextPageToken: next}, nil
 }
 
-var tenantUpdatable = []string{"display_name", "ntp_server", "default_settings"}
+var tenantUpdatable = []string{"display_name", "ntp_server", "default_settings", "pnp_listeners"}
 
 // UpdateTenant implements inventoryv1.InventoryServiceServer.
 func (s *Server) UpdateTenant(ctx context.Context, req *inventoryv1.UpdateTenantRequest) (*inventoryv1.UpdateTenantResponse, error) {
@@ -297,7 +378,7 @@ func (s *Server) UpdateTenant(ctx context.Context, req *inventoryv1.UpdateTenant
 		}
 		nrev, err := s.st.Apply(ctx, func(int64) (store.Batch, error) { return store.Batch{Ops: ops}, nil })
 		if err != nil {
-			return err
+			return s.tenantWriteErr(ctx, err, t, id)
 		}
 		t.Etag, jobRev = etagOf(nrev), nrev
 		out = t
