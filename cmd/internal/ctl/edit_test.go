@@ -133,4 +133,17 @@ func TestEditInPlace(t *testing.T) {
 	if r := s.run(t, "tenants", "list", "-o", "json").ok(t); strings.Contains(r.out, `"language"`) {
 		t.Errorf("tenants update --clear language:\n%s", r.out)
 	}
+
+	// tenants: the PnP listeners a tenant claims (its discovered-phone pool).
+	s.run(t, "tenants", "update", "default", "--pnp-listeners", "site-a, site_b").ok(t)
+	if r := s.run(t, "tenants", "list").ok(t); !strings.Contains(r.out, "PNP LISTENERS") || !strings.Contains(r.out, "site-a,site_b") {
+		t.Errorf("tenants list after --pnp-listeners:\n%s", r.out)
+	}
+	s.run(t, "tenants", "add", "other", "--pnp-listeners", "site_b").fails(t, 1, "pnp_listeners", "tenants/default")
+	s.run(t, "tenants", "update", "default", "--pnp-listeners", "Site A").fails(t, 1, "pnp_listeners[0]")
+	s.run(t, "tenants", "update", "default", "--pnp-listeners", "").ok(t)
+	s.run(t, "tenants", "add", "other", "--pnp-listeners", "site_b").ok(t)
+	if r := s.run(t, "tenants", "list", "-o", "json").ok(t); strings.Count(r.out, "site_b") != 1 || strings.Contains(r.out, "site-a") {
+		t.Errorf("tenants after moving site_b:\n%s", r.out)
+	}
 }

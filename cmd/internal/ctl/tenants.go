@@ -13,7 +13,7 @@ import (
 )
 
 func (c *cli) tenantsCommand() *subcmd.Command {
-	var display, ntp, deviceCert string
+	var display, ntp, deviceCert, listeners string
 	add := &subcmd.Command{
 		Name: "add", Args: "ID", NArgs: 1,
 		Short: "Create a tenant (1-63 characters of [a-z0-9-], starting with a letter).",
@@ -21,10 +21,11 @@ func (c *cli) tenantsCommand() *subcmd.Command {
 			fs.StringVar(&display, "display-name", "", "display name")
 			fs.StringVar(&ntp, "ntp", "", "NTP server for the tenant's phones")
 			fs.StringVar(&deviceCert, "device-cert", "", "default device-certificate policy of the tenant's phones: off, prefer or require")
+			fs.StringVar(&listeners, "pnp-listeners", "", pnpListenersUsage)
 		},
 		Run: func(ctx context.Context, args []string) error {
 			var t *inventoryv1.Tenant
-			tn := &inventoryv1.Tenant{DisplayName: display, NtpServer: ntp}
+			tn := &inventoryv1.Tenant{DisplayName: display, NtpServer: ntp, PnpListeners: splitList(listeners)}
 			if deviceCert != "" {
 				p, err := parseDeviceCert(deviceCert)
 				if err != nil {
@@ -73,9 +74,10 @@ func (c *cli) tenantsCommand() *subcmd.Command {
 				return printJSONList(c.env.Stdout, ts)
 			}
 			tw := table(c.env.Stdout)
-			fmt.Fprintln(tw, "ID\tNAME\tNTP")
+			fmt.Fprintln(tw, "ID\tNAME\tNTP\tPNP LISTENERS")
 			for _, t := range ts {
-				fmt.Fprintf(tw, "%s\t%s\t%s\n", lastSegment(t.GetName()), dash(t.GetDisplayName()), dash(t.GetNtpServer()))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", lastSegment(t.GetName()), dash(t.GetDisplayName()), dash(t.GetNtpServer()),
+					dash(strings.Join(t.GetPnpListeners(), ",")))
 			}
 			return tw.Flush()
 		},
@@ -83,19 +85,36 @@ func (c *cli) tenantsCommand() *subcmd.Command {
 	return &subcmd.Command{Name: "tenants", Short: "Manage tenants (--tenant selects one for the other commands).", Subs: []*subcmd.Command{list, add, c.tenantsUpdate(), c.tenantsDeviceCert()}}
 }
 
+// pnpListenersUsage is the help of --pnp-listeners (tenants add and update).
+const pnpListenersUsage = "comma-separated pnp-listener ids (their --listener) whose LAN is this tenant's: the phones they discover count against this tenant's --discovered-max; an id belongs to one tenant"
+
+// splitList splits a comma-separated flag value; "" is an empty list.
+func splitList(v string) []string {
+	var out []string
+	for f := range strings.SplitSeq(v, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
 func (c *cli) tenantsUpdate() *subcmd.Command {
-	var display, ntp string
+	var display, ntp, listeners string
 	var se settingsEdit
 	return &subcmd.Command{
 		Name: "update", Args: "ID", NArgs: 1,
-		Short: "Change a tenant's name, NTP server or default phone settings; the rest stays.",
+		Short: "Change a tenant's name, NTP server, PnP listeners or default phone settings; the rest stays.",
 		Long: `Only the flags given change (UpdateTenant with an update mask). The settings flags
 (--language, --codecs, …) change the defaults of the tenant's phones; --clear
 resets one. Phones that get a new configuration are sent a check-sync.
-Example: dialtonectl tenants update default --ntp ntp.example.com --language de`,
+--pnp-listeners replaces the tenant's list ("" releases them all).
+Example: dialtonectl tenants update default --ntp ntp.example.com --language de
+         dialtonectl tenants update acme --pnp-listeners site-berlin,site-paris`,
 		Flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&display, "display-name", "", "display name")
 			fs.StringVar(&ntp, "ntp", "", "NTP server for the tenant's phones (\"\": none)")
+			fs.StringVar(&listeners, "pnp-listeners", "", pnpListenersUsage+" (replaces the list; \"\": none)")
 			se.register(fs)
 		},
 		Run: func(ctx context.Context, args []string) error {
@@ -104,15 +123,15 @@ Example: dialtonectl tenants update default --ntp ntp.example.com --language de`
 			if err != nil {
 				return err
 			}
-			for _, f := range []struct{ flag, field string }{{"display-name", "display_name"}, {"ntp", "ntp_server"}} {
+			for _, f := range []struct{ flag, field string }{{"display-name", "display_name"}, {"ntp", "ntp_server"}, {"pnp-listeners", "pnp_listeners"}} {
 				if c.set[f.flag] {
 					paths, words = append(paths, f.field), append(words, f.flag)
 				}
 			}
 			if len(paths) == 0 {
-				return subcmd.Usagef("nothing to change: give --display-name, --ntp, a default setting or --clear")
+				return subcmd.Usagef("nothing to change: give --display-name, --ntp, --pnp-listeners, a default setting or --clear")
 			}
-			t := &inventoryv1.Tenant{Name: "tenants/" + id, DisplayName: display, NtpServer: ntp, DefaultSettings: ps}
+			t := &inventoryv1.Tenant{Name: "tenants/" + id, DisplayName: display, NtpServer: ntp, DefaultSettings: ps, PnpListeners: splitList(listeners)}
 			var out *inventoryv1.Tenant
 			err = c.call(ctx, func(ctx context.Context, cl *Clients) error {
 				resp, err := cl.Inventory.UpdateTenant(ctx, &inventoryv1.UpdateTenantRequest{Tenant: t, UpdateMask: &fieldmaskpb.FieldMask{Paths: paths}})
