@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -22,7 +23,10 @@ import (
 	"github.com/dialtone-voip/dialtone/platform/connlimit"
 	"github.com/dialtone-voip/dialtone/platform/logging"
 	"github.com/dialtone-voip/dialtone/platform/testenv/lantest"
+	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
+	pnplistener "github.com/dialtone-voip/dialtone/services/pnp-listener"
 	provisionhttp "github.com/dialtone-voip/dialtone/services/provision-http"
+	"github.com/dialtone-voip/dialtone/services/provision-http/internal/upstreamtest"
 )
 
 // raiseTestFileLimit raises this process's soft RLIMIT_NOFILE to its hard
@@ -70,9 +74,14 @@ func rawGet(c net.Conn, path, ua string, keepAlive bool) (int, string, error) {
 // network namespace: 21,000 keep-alive connections from 7 source
 // addresses, each sending one request and then idling (with the 2-minute
 // idle timeout of before, so that only the connection limits protect).
-// While they are held, a real phone from an eighth address is served and
-// the admin API answers; the edge holds at most --max-conns-per-source
-// connections per attacker and counts every refused one.
+// While they are held, a real phone from an eighth address is served, the
+// admin API answers, and a phone that boots over SIP PnP from its own
+// host (namespace and MAC) gets its 200 OK and NOTIFY and is recorded as
+// discovered: the edge, inventory, JetStream and the pnp-listener share
+// this process's descriptors, as in the one-process dialtone, where the
+// file limit once stopped discovery (JetStream "too many open files").
+// The edge holds at most --max-conns-per-source connections per attacker
+// and counts every refused one.
 func TestIdleConnectionFlood(t *testing.T) {
 	const (
 		sources   = 7
@@ -81,7 +90,7 @@ func TestIdleConnectionFlood(t *testing.T) {
 	)
 	// The edge's side: at most perSource × sources attack connections.
 	raiseTestFileLimit(t, sources*perSource+1024)
-	lan := lantest.New(t, "edge")
+	lan := lantest.New(t, "edge", "phone")
 	h := lan.Host("edge")
 	ip := func(args ...string) {
 		t.Helper()
@@ -133,6 +142,8 @@ func TestIdleConnectionFlood(t *testing.T) {
 		}
 	}
 	edgeAddr := svc.HTTPAddr().String()
+	// The PnP listener, in the edge's namespace and process, link check on.
+	startListener(t, ctx, u, h)
 
 	dialFrom := func(src string) (net.Conn, error) {
 		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 10 * time.Second}
@@ -195,6 +206,148 @@ func TestIdleConnectionFlood(t *testing.T) {
 	code, _, err = rawGet(ac, "/healthz", "dialtonectl", false)
 	if err != nil || code != http.StatusOK {
 		t.Errorf("admin /healthz during the attack: %d, %v", code, err)
+	}
+
+	// A phone boots over SIP PnP while the attack holds on: it gets its
+	// 200 OK and a NOTIFY with its (bootstrap) URL, and inventory records it.
+	const bootMAC = "001565a77ac4"
+	url := bootPnP(t, lan.Host("phone"), h.Addr().String(), bootMAC)
+	if !strings.Contains(url, "/p/") {
+		t.Errorf("NOTIFY during the attack carried %q, want a provisioning URL", url)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		res, err := u.Admin.GetPhone(ctx, &inventoryv1.GetPhoneRequest{Name: "phones/" + bootMAC})
+		if p := res.GetPhone(); err == nil && p.GetState() == inventoryv1.PhoneState_PHONE_STATE_DISCOVERED && p.GetListener() == listenerID {
+			if !p.GetLastLinkProof().GetVerified() {
+				t.Errorf("recorded without a verified link proof: %v", p.GetLastLinkProof())
+			}
+			t.Logf("booted during the attack: a NOTIFY with its URL, recorded %v by %s", p.GetState(), p.GetListener())
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the phone that booted during the attack was never recorded as discovered: %v, %v", res.GetPhone(), err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// Still under attack: nothing was refused for want of descriptors.
+	if open := familyValue(t, reg, "dialtone_provision_http_connections_open", "", ""); open > sources*perSource+2 {
+		t.Errorf("edge holds %v connections after the boot, limit %d", open, sources*perSource)
+	}
+}
+
+// listenerID is the PnP listener's (site's) id in TestIdleConnectionFlood.
+const listenerID = "attack-site"
+
+// startListener runs a pnp-listener (link check on) in h's namespace
+// against u's inventory and JetStream until the test ends.
+func startListener(t *testing.T, ctx context.Context, u *upstream, h *lantest.Host) {
+	t.Helper()
+	conn, err := upstreamtest.Dial(u.Addr, upstreamtest.ListenerToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	cfg := pnplistener.DefaultConfig()
+	cfg.SIPAddr, cfg.Listener, cfg.AdminAddr = ":5060", listenerID, ""
+	cfg.InventoryTimeout, cfg.NotifyTimeout = 5*time.Second, 10*time.Second
+	svc, err := pnplistener.New(cfg, pnplistener.Deps{
+		Logger: logging.Discard(), Registerer: prometheus.NewRegistry(), JetStream: u.ns.JetStream(),
+		Inventory: inventoryv1.NewInventoryServiceClient(conn), InNetns: h.Run,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(lctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("pnp-listener: %v", err)
+		}
+	})
+	for deadline := time.Now().Add(30 * time.Second); svc.Ready() != nil; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("pnp-listener not ready: %v", svc.Ready())
+		}
+	}
+}
+
+// bootPnP boots a Yealink phone with MAC mac on host ph: ph's interface
+// takes the MAC (so the listener's link-layer check sees the phone's own
+// host), sends the PnP SUBSCRIBE to the listener at pbx:5060, expects its
+// 200 OK, answers the NOTIFY and returns the URL it carries.
+func bootPnP(t *testing.T, ph *lantest.Host, pbx, mac string) string {
+	t.Helper()
+	if err := ph.SetMAC(mac); err != nil {
+		t.Fatal(err)
+	}
+	ip := ph.Addr().String()
+	var c *net.UDPConn
+	if err := ph.Run(func() (err error) {
+		c, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(ip), Port: 5059})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const callID = "attack-boot-1"
+	sub := strings.Join([]string{
+		"SUBSCRIBE sip:MAC" + mac + "@224.0.1.75 SIP/2.0",
+		"Via: SIP/2.0/UDP " + ip + ":5059;branch=z9hG4bK" + callID,
+		"From: <sip:MAC" + mac + "@224.0.1.75>;tag=" + callID,
+		"To: <sip:MAC" + mac + "@224.0.1.75>",
+		"Call-ID: " + callID + "@" + ip,
+		"CSeq: 1 SUBSCRIBE",
+		"Contact: <sip:MAC" + mac + "@" + ip + ":5059>",
+		"Accept: application/url",
+		"Max-Forwards: 70",
+		"User-Agent: Yealink SIP-T54W 96.86.0.100",
+		"Expires: 0",
+		`Event: ua-profile;profile-type="device";vendor="yealink";model="SIP-T54W";version="96.86.0.100"`,
+		"Content-Length: 0", "", ""}, "\r\n")
+	if _, err := c.WriteToUDP([]byte(sub), &net.UDPAddr{IP: net.ParseIP(pbx), Port: 5060}); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 65536)
+	var gotOK bool
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if err := c.SetReadDeadline(deadline); err != nil {
+			t.Fatal(err)
+		}
+		n, from, err := c.ReadFromUDP(buf)
+		if err != nil {
+			t.Fatalf("PnP boot during the attack (200 OK seen: %v): %v", gotOK, err)
+		}
+		msg := string(buf[:n])
+		switch {
+		case strings.HasPrefix(msg, "\r\n"): // keep-alive (the listener resolving our link address)
+		case strings.HasPrefix(msg, "SIP/2.0 200"):
+			gotOK = true
+		case strings.HasPrefix(msg, "NOTIFY "):
+			if !gotOK {
+				t.Error("NOTIFY before the SUBSCRIBE's 200 OK")
+			}
+			head, body, _ := strings.Cut(msg, "\r\n\r\n")
+			var resp []string
+			resp = append(resp, "SIP/2.0 200 OK")
+			for _, l := range strings.Split(head, "\r\n")[1:] {
+				name, _, _ := strings.Cut(l, ":")
+				switch strings.ToLower(strings.TrimSpace(name)) {
+				case "via", "v", "from", "f", "to", "t", "call-id", "i", "cseq":
+					resp = append(resp, l)
+				}
+			}
+			resp = append(resp, "Content-Length: 0", "", "")
+			if _, err := c.WriteToUDP([]byte(strings.Join(resp, "\r\n")), from); err != nil {
+				t.Fatal(err)
+			}
+			return strings.TrimSpace(body)
+		default:
+			t.Fatalf("unexpected message from %v: %.200q", from, msg)
+		}
 	}
 }
 

@@ -36,6 +36,9 @@ import (
 const (
 	AdminToken = "upstreamtest-admin-0123456789abcdefghijklmnop"
 	EdgeToken  = "upstreamtest-edge-0123456789abcdefghijklmnopq"
+	// ListenerToken is a pnp-listener's (the attack test boots a phone
+	// over SIP PnP).
+	ListenerToken = "upstreamtest-listener-0123456789abcdefghijklm"
 )
 
 // Tenant and SIP interface that Seed creates and AddPhone assigns phones to.
@@ -101,6 +104,7 @@ func Start(ctx context.Context, opts Options) (_ *Upstreams, err error) {
 	data, _ := json.Marshal(auth.TokensFile{Tokens: []auth.TokenEntry{
 		{Name: "admin", Role: auth.RoleAdmin, SHA256: auth.HashToken(AdminToken)},
 		{Name: "edge", Role: auth.RoleEdge, SHA256: auth.HashToken(EdgeToken)},
+		{Name: "listener", Role: auth.RoleListener, SHA256: auth.HashToken(ListenerToken)},
 	}})
 	tokens, err := auth.ParseTokens(data)
 	if err != nil {
