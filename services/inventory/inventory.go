@@ -123,7 +123,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.RendererAddr, "renderer-addr", "", "config-renderer gRPC address, asked for each phone's vendor, model and family (empty: models are not checked)")
 	fs.StringVar(&c.RendererTokenFile, "renderer-token-file", "", "file holding the bearer token for config-renderer")
 	fs.DurationVar(&c.DiscoveredTTL, "discovered-ttl", 720*time.Hour, "remove discovered, never-assigned PnP phones unseen this long (0: never)")
-	fs.IntVar(&c.DiscoveredMax, "discovered-max", 50000, "discovered, never-assigned PnP phones kept per tenant; the longest unseen are removed first (0: no cap)")
+	fs.IntVar(&c.DiscoveredMax, "discovered-max", 50000, "discovered, never-assigned PnP phones kept per tenant (the one whose pnp_listeners saw them; unclaimed listeners share one pool); the longest unseen are removed first (0: no cap)")
 	fs.DurationVar(&c.DiscoveredSweep, "discovered-sweep", time.Minute, "how often --discovered-ttl and --discovered-max are applied")
 	c.GRPC.RegisterFlags(fs)
 	fs.StringVar(&c.LogFormat, "log-format", "json", "log format: json or text")

@@ -226,7 +226,7 @@ func TestIdleConnectionFlood(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the phone that booted during the attack was never recorded as discovered: %v, %v", res.GetPhone(), err)
+			t.Fatalf("the phone that booted during the attack was never recorded as discovered: state %v, listener %q, %v", res.GetPhone().GetState(), res.GetPhone().GetListener(), err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -95,7 +95,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.PnPLinkCheck, "pnp-link-check", pnplistener.LinkRequire, "require: a PnP SUBSCRIBE counts as from a MAC only when the sender's link-layer address is that MAC, and NOTIFYs go only to the phone's; off: believe the MAC a phone names (only where this host cannot see the phones' L2)")
 	fs.BoolVar(&c.Bootstrap, "bootstrap", true, "give discovered, unassigned phones a secret-free bootstrap configuration that keeps them polling")
 	fs.DurationVar(&c.DiscoveredTTL, "discovered-ttl", 720*time.Hour, "remove discovered, never-assigned PnP phones unseen this long (0: never)")
-	fs.IntVar(&c.DiscoveredMax, "discovered-max", 50000, "discovered, never-assigned PnP phones kept; the longest unseen are removed first (0: no cap)")
+	fs.IntVar(&c.DiscoveredMax, "discovered-max", 50000, "discovered, never-assigned PnP phones kept per tenant (the one whose pnp_listeners saw them; unclaimed listeners share one pool); the longest unseen are removed first (0: no cap)")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	c.BackupConfig.register(fs)
