@@ -72,6 +72,16 @@ func TestTenantPnpListeners(t *testing.T) {
 		if _, err := update("acme", "site_b", "site-a"); err != nil {
 			t.Fatal(err)
 		}
+		// A principal scoped to acme may edit acme but not its listeners.
+		scoped := e.clients["acme-admin"]
+		_, err = scoped.UpdateTenant(ctx(), &inventoryv1.UpdateTenantRequest{
+			Tenant: &inventoryv1.Tenant{Name: "tenants/acme", PnpListeners: []string{"site-x"}}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"pnp_listeners"}}})
+		wantCode(t, err, codes.PermissionDenied, "tenant.pnp_listeners")
+		if _, err := scoped.UpdateTenant(ctx(), &inventoryv1.UpdateTenantRequest{
+			Tenant: &inventoryv1.Tenant{Name: "tenants/acme", DisplayName: "Acme"}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"display_name"}},
+		}); err != nil {
+			t.Fatal(err)
+		}
 		// acme lets site-a go; beta takes it.
 		if _, err := update("acme", "site_b"); err != nil {
 			t.Fatal(err)

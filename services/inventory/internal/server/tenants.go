@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -362,6 +363,11 @@ func (s *Server) UpdateTenant(ctx context.Context, req *inventoryv1.UpdateTenant
 			return err
 		}
 		keepSecret(req.GetUpdateMask().GetPaths(), "default_settings", &t.DefaultSettings, oldPw)
+		// Which sites are whose is the operator's call: a tenant-scoped
+		// principal could otherwise probe other tenants' listener ids.
+		if c.Tenant != "" && !slices.Equal(t.GetPnpListeners(), before.(*inventoryv1.Tenant).GetPnpListeners()) {
+			return status.Error(codes.PermissionDenied, "tenant.pnp_listeners: only a principal of every tenant assigns PnP listeners")
+		}
 		if err := s.checkTenant(ctx, t, id); err != nil {
 			return err
 		}
