@@ -496,3 +496,40 @@ func TestFanvilProvisioningProtocol(t *testing.T) {
 		}
 	}
 }
+
+// srcSnomLang: Snom's language pack names (gui_lang_PT.xml is "Portugues").
+const srcSnomLang = "amooma/GS3 opt/gemeinschaft/htdocs/prov/snom/settings.php"
+
+// Snom's language and web_language take the pack's name; Portuguese is
+// "Portugues", without the accent (srcSnomLang), for every Snom family.
+func TestSnomLanguageNames(t *testing.T) {
+	s := loadDefault(t)
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), srcSnomLang) {
+		t.Errorf("README.md does not cite %q", srcSnomLang)
+	}
+	for _, model := range []string{"D785", "370", "PA1", "M700"} {
+		m, ok := s.Catalog.Model("snom", model)
+		if !ok {
+			t.Fatalf("snom %s not in the catalog", model)
+		}
+		for lang, want := range map[string]string{"pt": "Portugues", "pt-BR": "Portugues", "es": "Espanol", "de": "Deutsch"} {
+			p := refProfile(m, "tcp")
+			p.Language = lang
+			r, err := s.Render(p, strings.ToUpper(p.Mac)+".xml", goldenNow)
+			if err != nil {
+				t.Fatalf("%s %s: %v", model, lang, err)
+			}
+			kv, err := parseFile("snom", "", r.Content)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if kv["language"] != want || kv["web_language"] != want {
+				t.Errorf("%s %s: language=%q web_language=%q, want %q (%s)", model, lang, kv["language"], kv["web_language"], want, srcSnomLang)
+			}
+		}
+	}
+}

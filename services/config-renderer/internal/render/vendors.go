@@ -130,8 +130,10 @@ var specs = map[string]*vendorSpec{
 		codecs:     map[string]string{"pcmu": "pcmu", "pcma": "pcma", "g722": "g722", "g729": "g729", "gsm": "gsm", "g723": "g723", "g726-32": "g726-32", "opus": "opus"},
 		codecOrder: []string{"pcmu", "pcma", "g722", "g729", "gsm", "g723", "g726-32", "opus"},
 		// language values: WZ:plugins/wazo_snom/common/common.py _LOCALE (Deutsch, English,
-		// Espanol without tilde, Français, Italiano, Nederlands); Portugues by the same
-		// ASCII spelling (inferred). The same name goes in web_language (FP:.../snom/D785/{$mac}.xml).
+		// Espanol without tilde, Français, Italiano, Nederlands); Portugues is the name of
+		// Snom's gui_lang_PT.xml/web_lang_PT.xml packs (amooma/GS3
+		// opt/gemeinschaft/htdocs/prov/snom/settings.php; Snom wiki "Setting Files/XML/Language").
+		// The same name goes in web_language (FP:.../snom/D785/{$mac}.xml).
 		languages: map[string]string{"en": "English", "en-US": "English", "en-GB": "English", "de": "Deutsch",
 			"fr": "Français", "fr-CA": "Français", "es": "Espanol", "es-419": "Espanol", "it": "Italiano",
 			"nl": "Nederlands", "pt": "Portugues", "pt-BR": "Portugues"},
