@@ -46,6 +46,8 @@ func gigasetPlan(ctx context.Context, p Phone, base string, f Fetcher, cfg *Conf
 		name = p.MAC + ".xml"
 		if names, ok := p.catalogFiles(); ok {
 			name = names[0] // N510/N720: <MAC>.xml in upper case
+		} else if m := strings.ToUpper(p.Model); strings.HasPrefix(m, "N510") || strings.HasPrefix(m, "N720") {
+			name = strings.ToUpper(p.MAC) + ".xml" // a made-up model of those families
 		}
 	}
 	frame := false
