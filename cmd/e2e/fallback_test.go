@@ -24,6 +24,8 @@ var madeUpPhones = []struct {
 	{"htek", "UC999", "UC9xx", "001fc1e50006", false},
 	{"poly", "VVX999", "VVX", "64167fe50007", false},
 	{"cisco", "CP-8899-3PCC", "88xx", "00a289e50008", false},
+	// Families added later, with their own file format (Gigaset <ProviderFrame>).
+	{"gigaset", "N510X", "N510 DECT", "7c2f80e50009", true},
 }
 
 // TestUnknownModelFamilyFallback: a phone of a model the catalog does not

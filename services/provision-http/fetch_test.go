@@ -322,3 +322,35 @@ func TestTokenRotation(t *testing.T) {
 		}
 	}
 }
+
+// Families added late to the catalog: Gigaset's <ProviderFrame> bases ask for
+// <MAC>.xml (upper case) with a User-Agent that may lack the MAC
+// ("N510 IP PRO/42.262.00.000.000", WZ:plugins/wazo_gigaset/common/common.py), as
+// do Snom's firmware-8 models ("snomPA1-SIP 8.4.35 1.1.3-s",
+// WZ:plugins/wazo_snom/common/common.py); the edge serves them their files.
+func TestServesProviderFrameAndSnomClassic(t *testing.T) {
+	e := newEdge(t, nil, nil)
+	for _, kind := range []string{"gigaset-n510", "gigaset-n720", "snom-pa1"} {
+		p := e.addPhone(t, kind, false, false)
+		r := e.get(t, p, p.macFile, false)
+		if r.code != http.StatusOK {
+			t.Fatalf("%s GET %s: %d %q", kind, p.macFile, r.code, r.body)
+		}
+		if !strings.Contains(r.body, "sip-secret-"+p.mac) {
+			t.Errorf("%s %s lacks the line password: %q", kind, p.macFile, r.body)
+		}
+		if strings.HasPrefix(kind, "gigaset") {
+			if ct := r.header.Get("Content-Type"); ct != "application/xml; charset=iso-8859-1" || !strings.Contains(r.body, "<ProviderFrame") {
+				t.Errorf("%s: Content-Type %q, body %.80q", kind, ct, r.body)
+			}
+			if lower := e.get(t, p, p.mac+".xml", false); lower.code != http.StatusNotFound {
+				t.Errorf("%s: lower-case %s.xml: %d, want 404 (the base asks for upper case)", kind, p.mac, lower.code)
+			}
+		}
+		if p.commonFile != "" {
+			if r := e.get(t, p, p.commonFile, false); r.code != http.StatusOK {
+				t.Errorf("%s GET %s: %d", kind, p.commonFile, r.code)
+			}
+		}
+	}
+}

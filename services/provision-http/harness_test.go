@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -101,10 +102,25 @@ func (u *upstream) addPhone(t testing.TB, vendor string, https, bootstrap bool) 
 		p.model, p.mac = "VVX450", fmt.Sprintf("0004f2%06x", n)
 		p.ua = "FileTransport PolycomVVX-VVX_450-UA/6.4.6.2568 Type/Application"
 		p.commonFile = "000000000000.cfg"
+	case "gigaset-n510": // <ProviderFrame>: <MAC>.xml, a User-Agent without the MAC
+		p.vendor, p.model, p.mac = "gigaset", "N510", fmt.Sprintf("7c2f80%06x", n)
+		p.ua = "N510 IP PRO/42.262.00.000.000"
+		p.macFile = strings.ToUpper(p.mac) + ".xml"
+	case "gigaset-n720":
+		p.vendor, p.model, p.mac = "gigaset", "N720", fmt.Sprintf("7c2f80%06x", n)
+		p.ua = "N720-DM-PRO/70.040.00.000.000"
+		p.macFile = strings.ToUpper(p.mac) + ".xml"
+	case "snom-pa1": // firmware 8 User-Agents carry no MAC
+		p.vendor, p.model, p.mac = "snom", "PA1", fmt.Sprintf("000413%06x", n)
+		p.ua = "Mozilla/4.0 (compatible; snomPA1-SIP 8.7.5.35 1.1.3-s)"
+		p.commonFile = "snomPA1.htm"
+		p.macFile = strings.ToUpper(p.mac) + ".xml"
 	default:
 		t.Fatalf("no test phone of vendor %s", vendor)
 	}
-	p.macFile = p.mac + ".cfg"
+	if p.macFile == "" {
+		p.macFile = p.mac + ".cfg"
+	}
 	tok, err := u.AddPhone(cctx(t), upstreamtest.Phone{
 		MAC: p.mac, Vendor: p.vendor, Model: p.model, Assigned: !bootstrap, HTTPS: https,
 		SIPPassword: "sip-secret-" + p.mac, WebPassword: "web-secret-" + p.mac,

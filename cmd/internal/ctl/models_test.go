@@ -3,6 +3,7 @@ package ctl
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -64,9 +65,31 @@ func TestModelIdentificationCLI(t *testing.T) {
 	}
 	r = s.run(t, "models", "list", "-o", "json").ok(t)
 	var models []map[string]any
-	if err := json.Unmarshal([]byte(r.out), &models); err != nil || len(models) < 60 {
-		t.Errorf("models list -o json: %d models, %v", len(models), err)
+	if err := json.Unmarshal([]byte(r.out), &models); err != nil || len(models) < 300 {
+		t.Errorf("models list -o json: %d models, %v (the catalog promises at least 300)", len(models), err)
 	}
+	// The families added last are listed with their own files and limits.
+	want := map[string]string{"gigaset/N510": "N510 DECT", "gigaset/N720": "N720 DECT multicell", "snom/PA1": "snom-classic", "snom/MP": "snom-classic"}
+	for _, m := range models {
+		key := fmt.Sprint(m["vendor"], "/", m["model"])
+		fam, ok := want[key]
+		if !ok {
+			continue
+		}
+		delete(want, key)
+		if m["family"] != fam {
+			t.Errorf("%s: family %v, want %s", key, m["family"], fam)
+		}
+		if m["vendor"] == "gigaset" && (fmt.Sprint(m["transports"]) != "[udp]" || fmt.Sprint(m["file_patterns"]) != "[{MAC}.xml]") {
+			t.Errorf("%s: transports %v files %v, want [udp] [{MAC}.xml]", key, m["transports"], m["file_patterns"])
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("models list -o json lacks %v", want)
+	}
+	// Cisco 79xx phones fetch by TFTP at the server's root, which Dialtone does
+	// not serve: they are not catalogued, and adding one says so.
+	s.run(t, "phones", "add", "--mac", "00562b000506", "--model", "7960", "--extension", "501").fails(t, 1, "phone.model")
 }
 
 func TestImportDryRunChecksModels(t *testing.T) {

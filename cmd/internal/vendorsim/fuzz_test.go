@@ -23,8 +23,12 @@ var readers = []func(p Phone, b []byte) error{
 	func(_ Phone, b []byte) error { c := &Config{}; err := readFanvil(b, c); fanvilExtract(c); return err },
 	func(_ Phone, b []byte) error {
 		c := &Config{}
-		err := readGigasetXML(b, c)
-		gigasetExtract(c)
+		frame, err := readGigasetXML(b, c)
+		if frame {
+			gigasetFrameExtract(c)
+		} else {
+			gigasetExtract(c)
+		}
 		return err
 	},
 	func(p Phone, b []byte) error { c := &Config{}; err := readHtekXML(p, b, c); htekExtract(c); return err },

@@ -38,6 +38,8 @@ var languageValues = map[string]map[string]string{
 		"ru": "Russian_Russia", "sl": "Slovenian_Slovenia", "sv": "Swedish_Sweden"},
 	"cisco": {"en": "English-US", "en-US": "English-US"},
 	"htek":  {"en": "0"},
+	// Gigaset <ProviderFrame> ucI_HTTPLANGUAGE (WZ:plugins/wazo_gigaset/N510/templates/base.tpl).
+	"gigaset": {"en": "0x1", "de": "0x2", "es": "0x4", "it": "0x7", "fr": "0x9", "nl": "0xa", "tr": "0x10", "pl": "0x11"},
 }
 
 // languageTag returns the neutral tag for a vendor value, or "". A value

@@ -5,7 +5,7 @@ import (
 )
 
 // madeUp are models the catalog does not list, one per vendor, each of a
-// current family's naming pattern (the e2e test boots the same).
+// current family's naming pattern (the e2e test boots the first eight).
 var madeUp = []struct{ vendor, model, family string }{
 	{"yealink", "T59Z", "T5x"},
 	{"fanvil", "X9Z", "X"},
@@ -15,6 +15,10 @@ var madeUp = []struct{ vendor, model, family string }{
 	{"htek", "UC999", "UC9xx"},
 	{"poly", "VVX999", "VVX"},
 	{"cisco", "CP-8899-3PCC", "88xx"},
+	// Families added later: a made-up name of each falls back to it.
+	{"gigaset", "N510X", "N510 DECT"},
+	{"gigaset", "N720-XL", "N720 DECT multicell"},
+	{"snom", "PA2", "snom-classic"},
 }
 
 func TestLookupFamilyFallback(t *testing.T) {
@@ -56,6 +60,8 @@ func TestFallbackFiles(t *testing.T) {
 		{"htek", "UC999", []string{"cfg0099.xml", "cfg" + mac + ".xml"}, []string{"cfg001565ffffff.xml"}},
 		{"cisco", "CP-8899-3PCC", []string{"8899-3PCC.xml", mac + ".xml"}, []string{"001565ffffff.xml", "a.b.xml"}},
 		{"snom", "D999", []string{"snomD999.htm", "snomD999-001565A1B2C3.htm", "001565A1B2C3.xml"}, []string{"snomD998.htm"}},
+		{"snom", "PA2", []string{"snomPA2.htm", "snomPA2-001565A1B2C3.htm", "001565A1B2C3.xml"}, []string{"snomPA1.htm"}},
+		{"gigaset", "N510X", []string{"001565A1B2C3.xml"}, []string{mac + ".xml", "001565FFFFFF.xml"}},
 	} {
 		m, _, ok := c.Lookup(tc.vendor, tc.model)
 		if !ok {

@@ -19,6 +19,7 @@ import (
 	"text/template"
 	"text/template/parse"
 	"time"
+	"unicode/utf8"
 
 	provisioningv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/provisioning/v1"
 	"github.com/dialtone-voip/dialtone/proto/vocab"
@@ -33,6 +34,9 @@ var embeddedTemplates embed.FS
 const (
 	ContentTypeCfg = "text/plain; charset=utf-8"
 	ContentTypeXML = "application/xml; charset=utf-8"
+	// ContentTypeXMLLatin1: formats whose reference files declare ISO-8859-1
+	// (Gigaset <ProviderFrame>); the renderer transcodes what it wrote.
+	ContentTypeXMLLatin1 = "application/xml; charset=iso-8859-1"
 )
 
 // Set is one loaded, validated template set with its catalog. It is immutable
@@ -436,6 +440,9 @@ func (s *Set) Render(p *provisioningv1.ProvisioningProfile, file string, now tim
 			return nil, s.execError(err)
 		}
 	}
+	if spec.latin1 {
+		buf.Truncate(toLatin1(buf.Bytes()))
+	}
 	out := make([]byte, buf.Len())
 	copy(out, buf.Bytes())
 	// etag: SHA-256 over content ‖ version, hashed from the pooled buffer in one call.
@@ -448,6 +455,8 @@ func (s *Set) Render(p *provisioningv1.ProvisioningProfile, file string, now tim
 	ct := ContentTypeXML
 	if spec.format == fmtCfg {
 		ct = ContentTypeCfg
+	} else if spec.latin1 {
+		ct = ContentTypeXMLLatin1
 	}
 	secrets := false
 	if f.Secrets && !v.Bootstrap {
@@ -494,6 +503,12 @@ func SampleProfile(m *catalog.Model, bootstrap bool) *provisioningv1.Provisionin
 	p.WebPassword = "admin-secret"
 	p.SipServer = &provisioningv1.SipServer{Host: "pbx.example.com", Port: 5061, Transport: provisioningv1.Transport_TRANSPORT_TLS,
 		OutboundProxyHost: "sbc.example.com", RegistrationExpiry: durationpb.New(time.Hour)}
+	if !m.SupportsTransport("tls") { // a model without TLS (Gigaset <ProviderFrame>: UDP only)
+		p.SipServer.Port, p.SipServer.Transport = 5060, provisioningv1.Transport_TRANSPORT_UDP
+		if m.SupportsTransport("tcp") {
+			p.SipServer.Transport = provisioningv1.Transport_TRANSPORT_TCP
+		}
+	}
 	for i := 1; i <= min(m.SIPAccounts, 2); i++ {
 		p.Lines = append(p.Lines, &provisioningv1.Line{Index: int32(i), Extension: fmt.Sprintf("10%d", i),
 			DisplayName: fmt.Sprintf("Line %d", i), Password: "sip-secret"})
@@ -516,4 +531,28 @@ func (s *Set) trial(m *catalog.Model, mac string) error {
 		}
 	}
 	return nil
+}
+
+// toLatin1 rewrites UTF-8 b as ISO-8859-1 in place and returns the new length:
+// a rune above U+00FF (only display names can hold one: build refuses secrets
+// and ids that Latin-1 cannot carry) becomes "?".
+func toLatin1(b []byte) int {
+	n := 0
+	for i := 0; i < len(b); {
+		c := b[i]
+		if c < utf8.RuneSelf {
+			b[n] = c
+			n++
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(b[i:])
+		if r > 0xff {
+			r = '?'
+		}
+		b[n] = byte(r)
+		n++
+		i += size
+	}
+	return n
 }

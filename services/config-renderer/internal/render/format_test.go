@@ -131,6 +131,43 @@ func parseFile(vendor, file string, content []byte) (map[string]string, error) {
 		}
 		return nil, fmt.Errorf("root <%s>", root.name)
 	case "gigaset":
+		if root.name == "ProviderFrame" {
+			// N510/N720: <ProviderFrame><Provider> holding <MAC_ADDRESS value=…/>,
+			// <PROFILE_NAME class="string" value=…/>, <S_…> strings and
+			// <SYMB_ITEM ID=… class="symb_item" value=…/>; a string value is
+			// written inside '"…"'.
+			if len(root.kids) != 1 || root.kids[0].name != "Provider" {
+				return nil, fmt.Errorf("want <ProviderFrame><Provider>")
+			}
+			for _, c := range root.kids[0].kids {
+				if len(c.kids) > 0 {
+					return nil, fmt.Errorf("<%s> must be empty", c.name)
+				}
+				k, v := c.name, c.attr["value"]
+				switch {
+				case c.name == "SYMB_ITEM":
+					if c.attr["ID"] == "" || c.attr["class"] != "symb_item" {
+						return nil, fmt.Errorf("<SYMB_ITEM> without ID or class=\"symb_item\"")
+					}
+					k = c.attr["ID"]
+				case c.name == "MAC_ADDRESS" || c.name == "PROFILE_NAME" || strings.HasPrefix(c.name, "S_"):
+				default:
+					return nil, fmt.Errorf("unexpected <%s> in <Provider>", c.name)
+				}
+				if strings.HasPrefix(v, `"`) {
+					if len(v) < 2 || !strings.HasSuffix(v, `"`) || strings.Contains(v[1:len(v)-1], `"`) {
+						return nil, fmt.Errorf("%s: string value %q is not one '\"…\"'", k, v)
+					}
+					v = v[1 : len(v)-1]
+				} else if c.name != "MAC_ADDRESS" && c.name != "PROFILE_NAME" && !hexListRE.MatchString(v) {
+					return nil, fmt.Errorf("%s: value %q is neither a quoted string nor numbers", k, v)
+				}
+				if err := put(k, v); err != nil {
+					return nil, err
+				}
+			}
+			return out, nil
+		}
 		if root.name != "provisioning" || root.attr["productID"] == "" || len(root.kids) != 1 || root.kids[0].name != "nvm" {
 			return nil, fmt.Errorf("want <provisioning productID=…><nvm>")
 		}
@@ -177,6 +214,9 @@ func parseFile(vendor, file string, content []byte) (map[string]string, error) {
 	return nil, fmt.Errorf("no checker for %s", vendor)
 }
 
+// hexListRE: a <ProviderFrame> number or list of numbers ("0x13c4", "1", "0x05,0x01,0xff").
+var hexListRE = regexp.MustCompile(`^(0x[0-9a-f]+|[0-9]+)(,(0x[0-9a-f]+|[0-9]+))*$`)
+
 var cfgKeyRE = regexp.MustCompile(`^[a-z0-9_]+(\.[a-z0-9_]+)+$`)
 
 func parseCfg(b []byte) (map[string]string, error) {
@@ -214,6 +254,20 @@ type node struct {
 func parseXML(b []byte) (*node, error) {
 	d := xml.NewDecoder(bytes.NewReader(b))
 	d.Strict = true
+	d.CharsetReader = func(label string, r io.Reader) (io.Reader, error) {
+		if !strings.EqualFold(label, "ISO-8859-1") {
+			return nil, fmt.Errorf("encoding %q", label)
+		}
+		b, err := io.ReadAll(r)
+		if err != nil {
+			return nil, err
+		}
+		rs := make([]rune, len(b))
+		for i, c := range b {
+			rs[i] = rune(c) // ISO-8859-1 byte = code point
+		}
+		return strings.NewReader(string(rs)), nil
+	}
 	var stack []*node
 	var root *node
 	for {

@@ -27,7 +27,7 @@ var representative = map[string][]string{
 	"fanvil":      {"X6", "X4U"},
 	"grandstream": {"DP750", "GXP1610", "GXP2170", "GRP2614"},
 	"snom":        {"D120", "D785"},
-	"gigaset":     {"N670", "N870"},
+	"gigaset":     {"N510", "N720", "N670", "N870"},
 	"htek":        {"UC912", "UC926"},
 	"poly":        {"VVX150", "E450"},
 	"cisco":       {"CP-7811-3PCC", "CP-8851-3PCC", "SPA504G"},
@@ -113,7 +113,27 @@ func scenario(name string, m *catalog.Model) *provisioningv1.ProvisioningProfile
 	if len(m.Languages) == 0 {
 		p.Language = map[string]string{"single": "de", "multi": "fr-CA", "tls": "en-GB"}[name]
 	}
+	fitModel(p, m)
 	return p
+}
+
+// fitModel adapts a scenario to a model's limits, as an operator must: the
+// best transport it has (Gigaset <ProviderFrame> bases: UDP only), and no '"'
+// in the web password of a format that cannot carry one.
+func fitModel(p *provisioningv1.ProvisioningProfile, m *catalog.Model) {
+	if s := p.GetSipServer(); s != nil {
+		for _, t := range []provisioningv1.Transport{provisioningv1.Transport_TRANSPORT_TLS, provisioningv1.Transport_TRANSPORT_TCP} {
+			if s.Transport == t && !m.SupportsTransport(vocab.TransportName(t)) {
+				s.Transport--
+				if s.Port == 5061 {
+					s.Port = 5060
+				}
+			}
+		}
+	}
+	if specFor(m).quotedStrings {
+		p.WebPassword = strings.ReplaceAll(p.WebPassword, `"`, "")
+	}
 }
 
 var scenarios = []string{"single", "multi", "tls", "bootstrap"}

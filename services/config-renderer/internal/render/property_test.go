@@ -248,3 +248,86 @@ func uniq(in []string) []string {
 	}
 	return out
 }
+
+// The same property for Gigaset's <ProviderFrame> (N510, N720): strings sit
+// inside '"…"' in an ISO-8859-1 file, so a '"' in a name becomes "'" and a
+// character beyond Latin-1 "?"; no name adds, removes or changes another key.
+func TestEscapingPropertyProviderFrame(t *testing.T) {
+	s := loadDefault(t)
+	for _, c := range []struct {
+		model string
+		name  []string // keys holding the display name
+		label []string // keys holding the label
+	}{
+		{"N510", []string{"BS_IP_Data1.aucS_SIP_DISPLAYNAME", "BS_Accounts.astAccounts[0].aucAccountName[0]"},
+			[]string{"BS_IP_Data1.aucS_SIP_ACCOUNT_NAME_1", "BS_AE_Subscriber.stMtDat[0].aucTlnName"}},
+		{"N720", []string{"BS_VOIP_Data.astVoipAccounts[0].aucS_SIP_DISPLAYNAME[0]"}, nil},
+	} {
+		m, _ := s.Catalog.Model("gigaset", c.model)
+		base := scenario("single", m)
+		base.Lines[0].Label = "plain"
+		file := strings.ToUpper(base.Mac) + ".xml"
+		plain, err := s.Render(base, file, goldenNow)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plainKV, err := parseFile("gigaset", file, plain.Content)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fix := func(s string) string {
+			s = strings.ReplaceAll(s, `"`, "'")
+			return strings.Map(func(r rune) rune {
+				if r > 0xff {
+					return '?'
+				}
+				return r
+			}, s)
+		}
+		check := func(seed uint64) bool {
+			r := rand.New(rand.NewPCG(seed, 7))
+			name, label := randomName(r), randomName(r)
+			p := scenario("single", m)
+			p.Lines[0].DisplayName, p.Lines[0].Label = name, label
+			res, err := s.Render(p, file, goldenNow)
+			if err != nil {
+				t.Logf("%s %q: %v", c.model, name, err)
+				return false
+			}
+			kv, err := parseFile("gigaset", file, res.Content)
+			if err != nil {
+				t.Logf("%s %q: %v\n%s", c.model, name, err, res.Content)
+				return false
+			}
+			if !slices.Equal(slices.Sorted(maps.Keys(kv)), slices.Sorted(maps.Keys(plainKV))) {
+				t.Logf("%s %q: key set changed", c.model, name)
+				return false
+			}
+			wantLabel := sanitizeText(label, 32)
+			if wantLabel == "" {
+				wantLabel = p.Lines[0].Extension
+			}
+			want := map[string]string{}
+			for _, k := range c.name {
+				want[k] = fix(sanitizeText(name, 64))
+			}
+			for _, k := range c.label {
+				want[k] = fix(wantLabel)
+			}
+			for k, v := range kv {
+				w, ok := want[k]
+				if !ok {
+					w = plainKV[k]
+				}
+				if v != w {
+					t.Logf("%s: %s = %q, want %q (name %q, label %q)", c.model, k, v, w, name, label)
+					return false
+				}
+			}
+			return true
+		}
+		if err := quick.Check(check, &quick.Config{MaxCount: 300}); err != nil {
+			t.Errorf("%s: %v", c.model, err)
+		}
+	}
+}

@@ -53,6 +53,8 @@ const (
 	srcSnom        = "wazo-platform/wazo-provd-plugins plugins/wazo_snom/common/templates/base.tpl, common/common.py; fusionpbx/fusionpbx resources/templates/provision/snom/D785/{$mac}.xml"
 	srcSnomDECT    = "wazo-platform/wazo-provd-plugins plugins/wazo_snom/common_dect/templates/base.tpl"
 	srcGigaset     = "wazo-platform/wazo-provd-plugins plugins/wazo_gigaset/Nx70_83_v2_65_0/templates/base.tpl, N870_83_v2_48_0/common.py"
+	srcGigasetN510 = "wazo-platform/wazo-provd-plugins plugins/wazo_gigaset/N510/templates/base.tpl, common/common.py"
+	srcGigasetN720 = "wazo-platform/wazo-provd-plugins plugins/wazo_gigaset/N720/templates/base.tpl, common/common.py"
 	srcHtek        = "wazo-platform/wazo-provd-plugins plugins/wazo_htek/v2_0_4_4_58/templates/base.tpl; fusionpbx/fusionpbx resources/templates/provision/htek/uc926/{$mac}.cfg"
 	srcPoly        = "wazo-platform/wazo-provd-plugins plugins/wazo_polycom/common/templates/base.tpl, common/common.py; fusionpbx/fusionpbx resources/templates/provision/polycom/6.x/{$mac}.cfg"
 	srcPolyCodecs  = "fusionpbx/fusionpbx resources/templates/provision/polycom/ccx500/{$mac}.cfg, app/polycom/app_config.php"
@@ -68,6 +70,9 @@ func notDECT(m *catalog.Model) bool      { return !m.IsDECT() }
 func isDP(m *catalog.Model) bool         { return m.Var("gs_blocks") == "dp" }
 func notDP(m *catalog.Model) bool        { return m.Var("gs_blocks") != "dp" }
 func snomDECT(m *catalog.Model) bool     { return m.Var("dect") == "1" }
+func isPF510(m *catalog.Model) bool      { return m.Var("format") == "pf510" }
+func isPF720(m *catalog.Model) bool      { return m.Var("format") == "pf720" }
+func notPF(m *catalog.Model) bool        { return !isPF510(m) && !isPF720(m) }
 
 var refTable = []refRow{
 	// Yealink
@@ -193,21 +198,61 @@ var refTable = []refRow{
 	{vendor: "snom", when: snomDECT, key: "subscr_dect_ac_code[1]", want: "0201", src: srcSnomDECT},
 
 	// Gigaset
-	{vendor: "gigaset", key: "SipAccount.00001.UserName", want: "201", src: srcGigaset},
-	{vendor: "gigaset", key: "SipAccount.00001.AuthName", want: "auth201", src: srcGigaset},
-	{vendor: "gigaset", key: "SipAccount.00001.AuthPassword", want: "pw-201", src: srcGigaset},
-	{vendor: "gigaset", key: "SipAccount.00001.ProviderId", want: "0", src: srcGigaset},
-	{vendor: "gigaset", acct2: true, key: "SipAccount.00002.UserName", want: "202", src: srcGigaset},
-	{vendor: "gigaset", key: "SipProvider.0.Domain", want: "pbx.example.net", src: srcGigaset},
-	{vendor: "gigaset", tr: "tcp", key: "SipProvider.0.TransportProtocol", want: "2", src: srcGigaset},
-	{vendor: "gigaset", tr: "tls", key: "SipProvider.0.TransportProtocol", want: "3", src: srcGigaset},
-	{vendor: "gigaset", key: "SipProvider.0.OutboundProxyMode", want: "0", src: srcGigaset},
-	{vendor: "gigaset", key: "oper:add_hs:00001/hs.RegStatus", want: "ToReg", src: srcGigaset},
-	{vendor: "gigaset", key: "hs.00001.DECT_AC", want: "0201", src: srcGigaset},
-	{vendor: "gigaset", key: "oper:update_dm:local/RegDuration", want: "900", src: srcGigaset},
-	{vendor: "gigaset", key: "oper:update_dm:local/DMPpasswd", want: "Gigaset", src: srcGigaset},
-	{vendor: "gigaset", key: "DmGlobal.0.TimeZone", want: "America/New_York", src: srcGigaset},
-	{vendor: "gigaset", key: "WebUIAccounts.1.Password", want: "Adm1n-pw", src: srcGigaset},
+	{vendor: "gigaset", when: notPF, key: "SipAccount.00001.UserName", want: "201", src: srcGigaset},
+	{vendor: "gigaset", when: notPF, key: "SipAccount.00001.AuthName", want: "auth201", src: srcGigaset},
+	{vendor: "gigaset", when: notPF, key: "SipAccount.00001.AuthPassword", want: "pw-201", src: srcGigaset},
+	{vendor: "gigaset", when: notPF, key: "SipAccount.00001.ProviderId", want: "0", src: srcGigaset},
+	{vendor: "gigaset", when: notPF, acct2: true, key: "SipAccount.00002.UserName", want: "202", src: srcGigaset},
+	{vendor: "gigaset", when: notPF, key: "SipProvider.0.Domain", want: "pbx.example.net", src: srcGigaset},
+	{vendor: "gigaset", when: notPF, tr: "tcp", key: "SipProvider.0.TransportProtocol", want: "2", src: srcGigaset},
+	{vendor: "gigaset", when: notPF, tr: "tls", key: "SipProvider.0.TransportProtocol", want: "3", src: srcGigaset},
+	{vendor: "gigaset", when: notPF, key: "SipProvider.0.OutboundProxyMode", want: "0", src: srcGigaset},
+	{vendor: "gigaset", when: notPF, key: "oper:add_hs:00001/hs.RegStatus", want: "ToReg", src: srcGigaset},
+	{vendor: "gigaset", when: notPF, key: "hs.00001.DECT_AC", want: "0201", src: srcGigaset},
+	{vendor: "gigaset", when: notPF, key: "oper:update_dm:local/RegDuration", want: "900", src: srcGigaset},
+	{vendor: "gigaset", when: notPF, key: "oper:update_dm:local/DMPpasswd", want: "Gigaset", src: srcGigaset},
+	{vendor: "gigaset", when: notPF, key: "DmGlobal.0.TimeZone", want: "America/New_York", src: srcGigaset},
+	{vendor: "gigaset", when: notPF, key: "WebUIAccounts.1.Password", want: "Adm1n-pw", src: srcGigaset},
+
+	// Gigaset <ProviderFrame>: N510 IP PRO
+	{vendor: "gigaset", when: isPF510, key: "MAC_ADDRESS", want: "7C2F80A1B2C3", src: srcGigasetN510},
+	{vendor: "gigaset", when: isPF510, key: "PROFILE_NAME", want: "N510", src: srcGigasetN510},
+	{vendor: "gigaset", when: isPF510, key: "BS_IP_Data3.aucS_SIP_LOGIN_ID", want: "auth201", src: srcGigasetN510},
+	{vendor: "gigaset", when: isPF510, key: "BS_IP_Data1.aucS_SIP_PASSWORD", want: "pw-201", src: srcGigasetN510},
+	{vendor: "gigaset", when: isPF510, key: "BS_IP_Data1.aucS_SIP_USER_ID", want: "201", src: srcGigasetN510},
+	{vendor: "gigaset", when: isPF510, key: "BS_IP_Data1.aucS_SIP_DISPLAYNAME", want: "Ada Lovelace", src: srcGigasetN510},
+	{vendor: "gigaset", when: isPF510, key: "BS_IP_Data1.aucS_SIP_REGISTRAR", want: "pbx.example.net", src: srcGigasetN510},
+	{vendor: "gigaset", when: isPF510, key: "BS_IP_Data1.uiI_SIP_SERVER_PORT", want: "0x13c4", src: srcGigasetN510},
+	{vendor: "gigaset", when: isPF510, key: "BS_IP_Data1.uiI_RE_REGISTRATION_TIMER", want: "0xe10", src: srcGigasetN510},
+	{vendor: "gigaset", when: isPF510, key: "BS_IP_Data1.ucB_SIP_ACCOUNT_IS_ACTIVE_1", want: "0x1", src: srcGigasetN510},
+	{vendor: "gigaset", when: isPF510, key: "BS_Accounts.astAccounts[0].uiSendMask", want: "0x1", src: srcGigasetN510},
+	{vendor: "gigaset", when: isPF510, acct2: true, key: "BS_Accounts.astAccounts[1].uiReceiveMask", want: "0x2", src: srcGigasetN510},
+	{vendor: "gigaset", when: isPF510, acct2: true, key: "BS_IP_Data3.aucS_SIP_LOGIN_ID_2", want: "auth202", src: srcGigasetN510},
+	{vendor: "gigaset", when: isPF510, acct2: true, key: "BS_IP_Data1.ucB_SIP_ACCOUNT_IS_ACTIVE_2", want: "0x1", src: srcGigasetN510},
+	{vendor: "gigaset", when: isPF510, key: "BS_IP_Data1.ucI_SIP_PREFERRED_VOCODER", want: "0x00,0x01,0x05", src: srcGigasetN510},
+	{vendor: "gigaset", when: isPF510, key: "BS_IP_Data1.uiI_TIME_TIMEZONE", want: "0xd", src: srcGigasetN510},
+	{vendor: "gigaset", when: isPF510, key: "BS_IP_Data1.ucB_TIME_USE_AUTOMATIC_DST", want: "0x1", src: srcGigasetN510},
+	{vendor: "gigaset", when: isPF510, key: "BS_IP_Data1.aucS_TIME_NTP_SERVER", want: "ntp.example.net", src: srcGigasetN510},
+	{vendor: "gigaset", when: isPF510, lang: "fr", key: "BS_IP_Data1.ucI_HTTPLANGUAGE", want: "0x9", src: srcGigasetN510},
+	{vendor: "gigaset", when: isPF510, key: "S_CONFIGFILE_URL", want: "prov.example.net/p/" + refToken + "/7C2F80A1B2C3.xml", src: srcGigasetN510},
+	{vendor: "gigaset", when: isPF510, key: "BS_IP_Data1.aucS_DATA_SERVER[0]", want: "prov.example.net/p/" + refToken + "/", src: srcGigasetN510},
+	// Gigaset <ProviderFrame>: N720 DM/IP PRO
+	{vendor: "gigaset", when: isPF720, key: "PROFILE_NAME", want: "N720", src: srcGigasetN720},
+	{vendor: "gigaset", when: isPF720, key: "BS_VOIP_Data.astVoipAccounts[0].aucS_SIP_LOGIN_ID[0]", want: "auth201", src: srcGigasetN720},
+	{vendor: "gigaset", when: isPF720, key: "BS_VOIP_Data.astVoipAccounts[0].aucS_SIP_PASSWORD[0]", want: "pw-201", src: srcGigasetN720},
+	{vendor: "gigaset", when: isPF720, key: "BS_VOIP_Data.astVoipAccounts[0].aucS_SIP_USER_ID[0]", want: "201", src: srcGigasetN720},
+	{vendor: "gigaset", when: isPF720, key: "BS_VOIP_Data.astVoipAccounts[0].ucB_SIP_ACCOUNT_IS_ACTIVE_1", want: "1", src: srcGigasetN720},
+	{vendor: "gigaset", when: isPF720, acct2: true, key: "BS_VOIP_Data.astVoipAccounts[1].aucS_SIP_LOGIN_ID[0]", want: "auth202", src: srcGigasetN720},
+	{vendor: "gigaset", when: isPF720, key: "BS_VOIP_Data.astVoipProviders[0].aucSIP_REGISTRAR[%]", want: "pbx.example.net", src: srcGigasetN720},
+	{vendor: "gigaset", when: isPF720, key: "BS_VOIP_Data.astVoipProviders[0].uiSIP_REGISTRAR_PORT", want: "0x13c4", src: srcGigasetN720},
+	{vendor: "gigaset", when: isPF720, key: "BS_VOIP_Data.astVoipProviders[0].ucSIP_PREFERRED_TRANSPORT_LAYER", want: "17", src: srcGigasetN720},
+	{vendor: "gigaset", when: isPF720, key: "BS_VOIP_Data.astVoipProviders[0].uiRE_REGISTRATION_TIMER", want: "0xe10", src: srcGigasetN720},
+	{vendor: "gigaset", when: isPF720, key: "BS_VOIP_Data.astVoipProviders[0].aucOUTBOUND_PROXY[%]", want: "sbc.example.net", src: srcGigasetN720},
+	{vendor: "gigaset", when: isPF720, key: "BS_VOIP_Data.astVoipAccounts[%].aucI_SIP_PREFERRED_VOCODER[%]", want: "0x00,0x01,0x05,0xff", src: srcGigasetN720},
+	{vendor: "gigaset", when: isPF720, key: "BS_CUSTOM.WebUIPassword", want: "Adm1n-pw", src: srcGigasetN720},
+	{vendor: "gigaset", when: isPF720, key: "BS_IP_Data.uiI_TIME_TIMEZONE", want: "0xd", src: srcGigasetN720},
+	{vendor: "gigaset", when: isPF720, key: "BS_IP_Data.aucS_TIME_NTP_SERVER[%]", want: "ntp.example.net", src: srcGigasetN720},
+	{vendor: "gigaset", when: isPF720, lang: "fr", key: "BS_IP_Data.ucI_HTTPLANGUAGE", want: "0x9", src: srcGigasetN720},
 
 	// Htek
 	{vendor: "htek", key: "P271", want: "1", src: srcHtek},
@@ -270,7 +315,7 @@ var refTable = []refRow{
 	{vendor: "grandstream", when: notDP, key: "P3", want: "Ada Lovelace", src: srcGS},
 	{vendor: "grandstream", when: notDP, key: "P270", want: "Ada", src: srcGS},
 	{vendor: "snom", key: "user_realname[1]", want: "Ada Lovelace", src: srcSnom},
-	{vendor: "gigaset", key: "SipAccount.00001.DisplayName", want: "Ada Lovelace", src: srcGigaset},
+	{vendor: "gigaset", when: notPF, key: "SipAccount.00001.DisplayName", want: "Ada Lovelace", src: srcGigaset},
 	{vendor: "htek", key: "P3", want: "Ada Lovelace", src: srcHtek},
 	{vendor: "htek", key: "P20000", want: "Ada", src: srcHtek},
 	{vendor: "poly", key: "reg.1.displayName", want: "Ada Lovelace", src: srcPoly},
@@ -295,8 +340,11 @@ func refProfile(m *catalog.Model, transport string) *provisioningv1.Provisioning
 	p.Codecs = []provisioningv1.Codec{provisioningv1.Codec_CODEC_PCMU, provisioningv1.Codec_CODEC_PCMA, provisioningv1.Codec_CODEC_G722}
 	p.SipServer = &provisioningv1.SipServer{Host: "pbx.example.net", Port: 5060, Transport: provisioningv1.Transport_TRANSPORT_TCP,
 		OutboundProxyHost: "sbc.example.net", OutboundProxyPort: 5080, RegistrationExpiry: durationpb.New(time.Hour)}
-	if transport == "tls" {
+	switch transport {
+	case "tls":
 		p.SipServer.Transport, p.SipServer.Port = provisioningv1.Transport_TRANSPORT_TLS, 5061
+	case "udp":
+		p.SipServer.Transport = provisioningv1.Transport_TRANSPORT_UDP
 	}
 	p.Lines = []*provisioningv1.Line{{Index: 1, Extension: "201", AuthUser: "auth201", Password: "pw-201", DisplayName: "Ada Lovelace", Label: "Ada"}}
 	if m.SIPAccounts >= 2 {
@@ -315,7 +363,11 @@ func TestReferenceTable(t *testing.T) {
 				secretFile = f.Pattern
 			}
 		}
-		for _, tr := range []string{"tcp", "tls"} {
+		trs := []string{"tcp", "tls"}
+		if !m.SupportsTransport("tcp") {
+			trs = []string{"udp"} // Gigaset <ProviderFrame> bases
+		}
+		for _, tr := range trs {
 			p := refProfile(m, tr)
 			name := strings.NewReplacer("{mac}", p.Mac, "{MAC}", strings.ToUpper(p.Mac)).Replace(secretFile)
 			r, err := s.Render(p, name, goldenNow)
@@ -493,6 +545,43 @@ func TestFanvilProvisioningProtocol(t *testing.T) {
 		kv, _ := parseFile("fanvil", "", r.Content)
 		if kv[c.key] != c.want {
 			t.Errorf("%s %s: %s = %q, want %q", c.model, c.url, c.key, kv[c.key], c.want)
+		}
+	}
+}
+
+// srcSnomLang: Snom's language pack names (gui_lang_PT.xml is "Portugues").
+const srcSnomLang = "amooma/GS3 opt/gemeinschaft/htdocs/prov/snom/settings.php"
+
+// Snom's language and web_language take the pack's name; Portuguese is
+// "Portugues", without the accent (srcSnomLang), for every Snom family.
+func TestSnomLanguageNames(t *testing.T) {
+	s := loadDefault(t)
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), srcSnomLang) {
+		t.Errorf("README.md does not cite %q", srcSnomLang)
+	}
+	for _, model := range []string{"D785", "370", "PA1", "M700"} {
+		m, ok := s.Catalog.Model("snom", model)
+		if !ok {
+			t.Fatalf("snom %s not in the catalog", model)
+		}
+		for lang, want := range map[string]string{"pt": "Portugues", "pt-BR": "Portugues", "es": "Espanol", "de": "Deutsch"} {
+			p := refProfile(m, "tcp")
+			p.Language = lang
+			r, err := s.Render(p, strings.ToUpper(p.Mac)+".xml", goldenNow)
+			if err != nil {
+				t.Fatalf("%s %s: %v", model, lang, err)
+			}
+			kv, err := parseFile("snom", "", r.Content)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if kv["language"] != want || kv["web_language"] != want {
+				t.Errorf("%s %s: language=%q web_language=%q, want %q (%s)", model, lang, kv["language"], kv["web_language"], want, srcSnomLang)
+			}
 		}
 	}
 }

@@ -34,8 +34,19 @@ type vendorSpec struct {
 	noCodecKey, noLanguageKey bool
 	alwaysDisabled            []string // vendor codec names with no neutral name
 	// variants are other file formats of the same vendor, chosen by the
-	// model's "format" catalog variable (Fanvil "vcf": <VOIP_CONFIG_FILE>).
+	// model's "format" catalog variable (Fanvil "vcf": <VOIP_CONFIG_FILE>,
+	// Gigaset "pf510"/"pf720": <ProviderFrame>).
 	variants map[string]*vendorSpec
+	// hex: the format writes numbers in hex ("0x13c4"); the view then carries
+	// Server.PortHex, OutboundPortHex and ExpiryHex.
+	hex bool
+	// latin1: the file is ISO-8859-1 (the reference's XML declaration); ids and
+	// secrets must be representable, display names lose what is not.
+	latin1 bool
+	// quotedStrings: string values are written inside '"…"' (<ProviderFrame>
+	// value='"…"'), so no value may hold a '"': ids and secrets with one are
+	// refused, display names get "'" instead.
+	quotedStrings bool
 }
 
 // fanvilLegacyLanguages: <VOIP_CONFIG_FILE> <Language> numbers (WZ:plugins/wazo_fanvil/serie_x/entry.py _LOCALE).
@@ -130,8 +141,10 @@ var specs = map[string]*vendorSpec{
 		codecs:     map[string]string{"pcmu": "pcmu", "pcma": "pcma", "g722": "g722", "g729": "g729", "gsm": "gsm", "g723": "g723", "g726-32": "g726-32", "opus": "opus"},
 		codecOrder: []string{"pcmu", "pcma", "g722", "g729", "gsm", "g723", "g726-32", "opus"},
 		// language values: WZ:plugins/wazo_snom/common/common.py _LOCALE (Deutsch, English,
-		// Espanol without tilde, Français, Italiano, Nederlands); Portugues by the same
-		// ASCII spelling (inferred). The same name goes in web_language (FP:.../snom/D785/{$mac}.xml).
+		// Espanol without tilde, Français, Italiano, Nederlands); Portugues is the name of
+		// Snom's gui_lang_PT.xml/web_lang_PT.xml packs (amooma/GS3
+		// opt/gemeinschaft/htdocs/prov/snom/settings.php; Snom wiki "Setting Files/XML/Language").
+		// The same name goes in web_language (FP:.../snom/D785/{$mac}.xml).
 		languages: map[string]string{"en": "English", "en-US": "English", "en-GB": "English", "de": "Deutsch",
 			"fr": "Français", "fr-CA": "Français", "es": "Espanol", "es-419": "Espanol", "it": "Italiano",
 			"nl": "Nederlands", "pt": "Portugues", "pt-BR": "Portugues"},
@@ -222,6 +235,69 @@ func init() {
 	fv.codecOrder = []string{"pcmu", "pcma", "g722", "g729", "g726-32", "g723"}
 	fv.languages = fanvilLegacyLanguages
 	specs["fanvil"].variants = map[string]*vendorSpec{"vcf": &fv}
+	specs["gigaset"].variants = map[string]*vendorSpec{"pf510": gigasetPF, "pf720": gigasetPF}
+}
+
+// gigasetPF: the <ProviderFrame> format of the N510 IP PRO and the N720 DM/IP PRO
+// multicell (WZ:plugins/wazo_gigaset/N510/templates/base.tpl, N720/templates/base.tpl,
+// common/common.py). Codec ids from the N510 template's comment "0x00(G.711ulaw),
+// 0x01(G.711alaw),0x02(G.726),0x03(G.729),0x05(G722)"; web-UI language ids from its
+// comment "English=0x1,German=0x2,Spanish=0x4,Italian=0x7,French=0x9,Dutch=0xa,
+// Turkish=0x10,Polski=0x11" (ucI_HTTPLANGUAGE: the web UI's language; no handset
+// language key is known). Transport: only UDP appears (N720
+// ucSIP_PREFERRED_TRANSPORT_LAYER 17, the IP protocol number; the N510 has no key).
+var gigasetPF = &vendorSpec{
+	format:     fmtXML,
+	transports: map[string]string{"udp": "17"},
+	codecs:     map[string]string{"pcmu": "0x00", "pcma": "0x01", "g726-32": "0x02", "g729": "0x03", "g722": "0x05"},
+	codecOrder: []string{"pcmu", "pcma", "g722", "g729", "g726-32"},
+	languages: map[string]string{"en": "0x1", "en-US": "0x1", "en-GB": "0x1", "de": "0x2", "es": "0x4", "es-419": "0x4",
+		"it": "0x7", "fr": "0x9", "fr-CA": "0x9", "nl": "0xa", "tr": "0x10", "pl": "0x11"},
+	tz:            tzGigasetPF,
+	lineKeys:      func(_ *catalog.Model, n int) map[string]string { return gigasetPFKeyCache.get(n) },
+	maxDisable:    0, // accounts are written per line; unused ones are simply not provisioned
+	hex:           true,
+	latin1:        true,
+	quotedStrings: true,
+}
+
+var gigasetPFKeyCache = &keyCache{build: gigasetPFKeys}
+
+// gigasetPFKeys: account n's index (n-1), its N510 key suffix ("" for account 1,
+// "_n" after: aucS_SIP_LOGIN_ID, aucS_SIP_LOGIN_ID_2, …) and its handset mask
+// (uiSendMask/uiReceiveMask 2^(n-1): handset n sends and receives on account n),
+// as WZ:plugins/wazo_gigaset/N510/templates/base.tpl computes them.
+func gigasetPFKeys(n int) map[string]string {
+	k := map[string]string{"i": strconv.Itoa(n - 1), "n": strconv.Itoa(n), "sfx": ""}
+	if n > 1 {
+		k["sfx"] = "_" + strconv.Itoa(n)
+	}
+	if n >= 1 && n <= 32 {
+		k["mask"] = fmt.Sprintf("0x%x", uint64(1)<<(n-1))
+	}
+	return k
+}
+
+// gigasetPFZones: uiI_TIME_TIMEZONE by standard UTC offset in minutes
+// (WZ:plugins/wazo_gigaset/common/common.py _TZ_GIGASET); the base applies DST
+// itself (ucB_TIME_USE_AUTOMATIC_DST).
+var gigasetPFZones = map[int]int{
+	-12 * 60: 0x00, -11 * 60: 0x01, -10 * 60: 0x02, -9 * 60: 0x03, -8 * 60: 0x04, -7 * 60: 0x07, -6 * 60: 0x09,
+	-5 * 60: 0x0D, -4 * 60: 0x10, -3 * 60: 0x12, -2 * 60: 0x16, -1 * 60: 0x18, 0: 0x1A, 60: 0x1B, 120: 0x20,
+	180: 0x28, 240: 0x2C, 270: 0x2D, 300: 0x2F, 330: 0x30, 345: 0x31, 360: 0x33, 390: 0x35, 420: 0x36,
+	480: 0x38, 540: 0x3D, 570: 0x40, 600: 0x43, 660: 0x47, 720: 0x48, 780: 0x50,
+}
+
+func tzGigasetPF(r *tzrules.Rules) (*TZ, error) {
+	code, ok := gigasetPFZones[r.StdOffset/60]
+	if r.StdOffset%60 != 0 || !ok {
+		return nil, invalid("time zone %s: gigaset has no time zone code for its UTC offset", r.Zone)
+	}
+	dst := "0x0"
+	if r.HasDST {
+		dst = "0x1"
+	}
+	return &TZ{Zone: r.Zone, HasDST: r.HasDST, V: map[string]string{"code": fmt.Sprintf("0x%x", code), "dst": dst}}, nil
 }
 
 // slotsOf fills fixed choice slots with the chosen codecs; the remaining slots

@@ -118,6 +118,9 @@ type Server struct {
 	OutboundPort  int
 	OutboundHP    string // host:port
 	Expiry        int    // in the vendor's unit
+	// PortHex, OutboundPortHex and ExpiryHex: the same numbers in hex
+	// ("0x13c4"), for formats that write them so (vendorSpec.hex).
+	PortHex, OutboundPortHex, ExpiryHex string
 }
 
 // Codec is one codec in the vendor's naming.
@@ -382,6 +385,9 @@ func build(v *View, p *provisioningv1.ProvisioningProfile, m *catalog.Model, spe
 		if !tokenOK(pw) {
 			return invalid("web_password must be 1-128 characters without control characters")
 		}
+		if (spec.quotedStrings && strings.Contains(pw, `"`)) || (spec.latin1 && !isLatin1(pw)) {
+			return invalid("web_password: %s %s cannot carry '\"' or characters outside ISO-8859-1", m.Vendor, m.Model)
+		}
 		v.WebPassword = pw
 	}
 	lines := p.GetLines()
@@ -423,6 +429,11 @@ func build(v *View, p *provisioningv1.ProvisioningProfile, m *catalog.Model, spe
 		if ln.Password != "" && !tokenOK(ln.Password) {
 			return invalid("line %d: password must be at most 128 characters without control characters", idx)
 		}
+		if spec.quotedStrings || spec.latin1 {
+			if err := carried(spec, idx, &ln); err != nil {
+				return err
+			}
+		}
 		ln.Handset = handsetID(idx)
 		ln.DECTCode = dectCode(ln.Extension)
 		v.Lines = append(v.Lines, ln)
@@ -456,6 +467,7 @@ func build(v *View, p *provisioningv1.ProvisioningProfile, m *catalog.Model, spe
 type tzKey struct {
 	vendor, zone string
 	year         int
+	spec         *vendorSpec // a vendor's formats may encode zones differently
 }
 
 // tzCache holds each vendor's encoding per (zone, year): derived once from the
@@ -463,7 +475,7 @@ type tzKey struct {
 var tzCache sync.Map
 
 func vendorTZ(vendor string, spec *vendorSpec, zone string, year int) (*TZ, error) {
-	k := tzKey{vendor, zone, year}
+	k := tzKey{vendor, zone, year, spec}
 	if v, ok := tzCache.Load(k); ok {
 		return v.(*TZ), nil
 	}
@@ -540,6 +552,12 @@ func server(v *View, s *provisioningv1.SipServer, spec *vendorSpec, m *catalog.M
 		v.Server.Outbound, v.Server.OutboundHost, v.Server.OutboundPort = true, ob, op
 		v.Server.OutboundHP = ob + ":" + strconv.Itoa(op)
 	}
+	if spec.hex {
+		v.Server.PortHex, v.Server.ExpiryHex = "0x"+strconv.FormatInt(int64(port), 16), "0x"+strconv.FormatInt(int64(exp), 16)
+		if v.Server.Outbound {
+			v.Server.OutboundPortHex = "0x" + strconv.FormatInt(int64(v.Server.OutboundPort), 16)
+		}
+	}
 	return nil
 }
 
@@ -602,4 +620,29 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// carried checks line idx against a format that quotes its strings with '"'
+// and/or is ISO-8859-1 (Gigaset <ProviderFrame>): ids and the password must fit
+// as they are; the display name and label get "'" for '"'.
+func carried(spec *vendorSpec, idx int, ln *Line) error {
+	for _, f := range []struct{ name, v string }{{"extension", ln.Extension}, {"auth_user", ln.AuthUser}, {"password", ln.Password}} {
+		if (spec.quotedStrings && strings.Contains(f.v, `"`)) || (spec.latin1 && !isLatin1(f.v)) {
+			return invalid("line %d: %s cannot carry '\"' or characters outside ISO-8859-1 in this model's file", idx, f.name)
+		}
+	}
+	if spec.quotedStrings {
+		ln.DisplayName = strings.ReplaceAll(ln.DisplayName, `"`, "'")
+		ln.Label = strings.ReplaceAll(ln.Label, `"`, "'")
+	}
+	return nil
+}
+
+func isLatin1(s string) bool {
+	for _, r := range s {
+		if r > 0xff {
+			return false
+		}
+	}
+	return true
 }
