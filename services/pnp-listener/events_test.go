@@ -206,7 +206,7 @@ func TestForgedBootFlood(t *testing.T) {
 	}
 	outcomes := func() float64 {
 		var n float64
-		for _, o := range []string{outShed, outOverload, outStale, outOK, outTimeout, outRejected} {
+		for _, o := range []string{outShed, outShedQueue, outOverload, outStale, outOK, outTimeout, outRejected} {
 			n += h.notifies(kindBoot, o)
 		}
 		return n + float64(len(h.s.sem))
