@@ -83,7 +83,7 @@ func (s *Service) onPhoneChanged(ctx context.Context, ev *eventsv1.PhoneChanged)
 		s.m.events.WithLabelValues(typ, "ignored_aspects").Inc()
 		return nil
 	}
-	skipSame := false
+	skipSame, discovery := false, false
 	switch ev.GetChangeType() {
 	case inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_ASSIGNED,
 		inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_UPDATED,
@@ -95,7 +95,7 @@ func (s *Service) onPhoneChanged(ctx context.Context, ev *eventsv1.PhoneChanged)
 		}
 		// A discovery of a phone that already got its URL at boot
 		// changes nothing for it.
-		skipSame = true
+		skipSame, discovery = true, true
 	default:
 		s.m.events.WithLabelValues(typ, "ignored").Inc()
 		return nil
@@ -110,7 +110,7 @@ func (s *Service) onPhoneChanged(ctx context.Context, ev *eventsv1.PhoneChanged)
 		s.m.events.WithLabelValues(typ, "not_seen").Inc()
 		return nil
 	}
-	s.m.events.WithLabelValues(typ, s.changedFlow(p, skipSame)).Inc()
+	s.m.events.WithLabelValues(typ, s.changedFlow(p, skipSame, !discovery || s.seen.Known(mac))).Inc()
 	return nil
 }
 

@@ -48,6 +48,7 @@ type flow struct {
 	nextKind     string
 	nextSkipSame bool
 	nextStart    time.Time
+	nextKnown    bool
 }
 
 // flows is the table of phones with a round under way. Its size is bounded:
@@ -136,40 +137,45 @@ func (s *Service) bootFlow(p seen.Phone, start time.Time, known bool) {
 			s.m.notifies.WithLabelValues(kindBoot, out).Inc()
 		}
 	default: // lookup or NOTIFY in flight for the old dialog
-		f.again, f.nextKind, f.nextSkipSame, f.nextStart = true, kindBoot, false, start
+		f.again, f.nextKind, f.nextSkipSame, f.nextStart, f.nextKnown = true, kindBoot, false, start, known
 		f.phone = p
 		t.mu.Unlock()
 	}
 }
 
 // changedFlow is the event trigger: inventory says the phone's URL may have
-// changed. p is the phone as the seen cache holds it. It returns the
-// events_total result.
-func (s *Service) changedFlow(p seen.Phone, skipSame bool) string {
+// changed. p is the phone as the seen cache holds it. known puts the round
+// in the known lane: an assignment or a new token is an admin's act, but a
+// discovery is caused by whoever sent the SUBSCRIBE, so it counts only for
+// a phone already known. It returns the events_total result.
+func (s *Service) changedFlow(p seen.Phone, skipSame, known bool) string {
 	t := s.flows
 	t.mu.Lock()
 	f, ok := t.m[p.MAC]
 	var out string
 	switch {
 	case !ok:
-		f = &flow{kind: kindLate, phone: p, skipSame: skipSame, known: true}
+		f = &flow{kind: kindLate, phone: p, skipSame: skipSame, known: known}
 		t.m[p.MAC] = f
 		out = t.enqueueLocked(s, p.MAC, f)
-	case f.state == flowQueued && f.known:
+	case f.state == flowQueued && (f.known || !known):
 		// The queued round will read inventory after this change.
 		f.kind, f.skipSame = kindLate, f.skipSame && skipSame
 		t.mu.Unlock()
 		return "coalesced"
 	case f.state == flowQueued || f.state == flowRetry:
-		// Take the round over in the known lane, now (an unknown boot's
-		// round may wait behind a flood; its stale job is skipped).
-		f.kind, f.phone, f.skipSame, f.retried, f.known = kindLate, p, skipSame, false, true
+		// Take the round over now, in the known lane when the event
+		// says so (an unknown boot's round may wait behind a flood; its
+		// old job is skipped).
+		f.kind, f.phone, f.skipSame, f.retried = kindLate, p, skipSame, false
+		f.known = f.known || known
 		out = t.enqueueLocked(s, p.MAC, f)
 	default:
 		if f.again {
 			f.nextSkipSame = f.nextSkipSame && skipSame
+			f.nextKnown = f.nextKnown || known
 		} else {
-			f.again, f.nextKind, f.nextSkipSame, f.nextStart = true, kindLate, skipSame, time.Time{}
+			f.again, f.nextKind, f.nextSkipSame, f.nextStart, f.nextKnown = true, kindLate, skipSame, time.Time{}, known
 		}
 		t.mu.Unlock()
 		return "coalesced"
@@ -276,9 +282,7 @@ func (t *flows) finish(s *Service, mac string, round uint64) {
 	}
 	f.again, f.retried = false, false
 	f.kind, f.skipSame, f.start = f.nextKind, f.nextSkipSame, f.nextStart
-	if f.kind == kindLate {
-		f.known = true
-	}
+	f.known = f.known || f.nextKnown
 	if p, ok := s.seen.Get(mac, time.Now()); ok {
 		f.phone = p
 	}
