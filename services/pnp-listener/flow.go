@@ -120,13 +120,16 @@ func (s *Service) bootFlow(p seen.Phone, start time.Time, known bool) {
 		return
 	}
 	// A round is under way for an older dialog: the new one replaces it.
+	promoted := known && !f.known
 	f.known = f.known || known
-	switch f.state {
-	case flowQueued:
+	switch {
+	case f.state == flowQueued && !promoted:
 		// The worker reads the phone when the round starts.
 		f.kind, f.phone, f.start, f.skipSame, f.retried = kindBoot, p, start, false, false
 		t.mu.Unlock()
-	case flowRetry:
+	case f.state == flowQueued || f.state == flowRetry:
+		// Waiting for its retry, or queued behind unknown boots while the
+		// phone is now known: start the round in the new dialog now.
 		f.kind, f.phone, f.start, f.skipSame, f.retried = kindBoot, p, start, false, false
 		out := t.enqueueLocked(s, p.MAC, f)
 		if out != "" {
