@@ -52,8 +52,8 @@ type flow struct {
 }
 
 // flows is the table of phones with a round under way. Its size is bounded:
-// unknown phones get a record only below maxUnknown; known phones and
-// events are bounded by their lane and the NOTIFY slots.
+// unknown phones get a record only below maxUnknown; known phones by their
+// lane and the NOTIFY slots.
 type flows struct {
 	mu         sync.Mutex
 	m          map[string]*flow
@@ -157,6 +157,10 @@ func (s *Service) changedFlow(p seen.Phone, skipSame, known bool) string {
 	f, ok := t.m[p.MAC]
 	var out string
 	switch {
+	case !ok && !known && len(t.m) >= t.maxUnknown:
+		t.mu.Unlock()
+		s.m.notifies.WithLabelValues(kindLate, outShedQueue).Inc()
+		return "refused"
 	case !ok:
 		f = &flow{kind: kindLate, phone: p, skipSame: skipSame, known: known}
 		t.m[p.MAC] = f

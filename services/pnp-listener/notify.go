@@ -141,6 +141,10 @@ func (s *Service) round(ctx context.Context, j job, waited time.Duration) {
 			out = outInventoryError
 		default:
 			s.m.lookups.WithLabelValues("error").Inc()
+			if ctx.Err() != nil { // stopping
+				out = outCanceled
+				break
+			}
 			s.log.Warn("inventory lookup failed", "mac", p.MAC, "error", err)
 			out = outInventoryError
 		}
