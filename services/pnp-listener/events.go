@@ -14,7 +14,6 @@ import (
 	"github.com/dialtone-voip/dialtone/proto/streams"
 	"github.com/dialtone-voip/dialtone/proto/vocab"
 	"github.com/dialtone-voip/dialtone/services/pnp-listener/internal/outbox"
-	"github.com/dialtone-voip/dialtone/services/pnp-listener/internal/seen"
 	"github.com/dialtone-voip/dialtone/services/pnp-listener/internal/sipmsg"
 )
 
@@ -80,7 +79,11 @@ func (s *Service) consume(ctx context.Context) {
 // the consumer acks at once.
 func (s *Service) onPhoneChanged(ctx context.Context, ev *eventsv1.PhoneChanged) error {
 	const typ = "phone_changed"
-	skipSame := false
+	if !urlAspects(ev.GetAspects()) {
+		s.m.events.WithLabelValues(typ, "ignored_aspects").Inc()
+		return nil
+	}
+	skipSame, discovery := false, false
 	switch ev.GetChangeType() {
 	case inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_ASSIGNED,
 		inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_UPDATED,
@@ -92,7 +95,7 @@ func (s *Service) onPhoneChanged(ctx context.Context, ev *eventsv1.PhoneChanged)
 		}
 		// A discovery of a phone that already got its URL at boot
 		// changes nothing for it.
-		skipSame = true
+		skipSame, discovery = true, true
 	default:
 		s.m.events.WithLabelValues(typ, "ignored").Inc()
 		return nil
@@ -107,9 +110,25 @@ func (s *Service) onPhoneChanged(ctx context.Context, ev *eventsv1.PhoneChanged)
 		s.m.events.WithLabelValues(typ, "not_seen").Inc()
 		return nil
 	}
-	s.m.events.WithLabelValues(typ, "notify").Inc()
-	s.enqueue(job{kind: kindLate, phone: p, skipSame: skipSame})
+	s.m.events.WithLabelValues(typ, s.changedFlow(p, skipSame, !discovery || s.seen.Known(mac))).Inc()
 	return nil
+}
+
+// urlAspects reports whether a change may give the phone another URL or
+// make it known: the listener acts only on ASSIGNMENT, URL and EXISTENCE.
+// An empty list comes from a publisher older than the field: act.
+func urlAspects(aspects []inventoryv1.PhoneAspect) bool {
+	if len(aspects) == 0 {
+		return true
+	}
+	for _, a := range aspects {
+		switch a {
+		case inventoryv1.PhoneAspect_PHONE_ASPECT_ASSIGNMENT, inventoryv1.PhoneAspect_PHONE_ASPECT_URL,
+			inventoryv1.PhoneAspect_PHONE_ASPECT_EXISTENCE:
+			return true
+		}
+	}
+	return false
 }
 
 // onReprovision sends a check-sync NOTIFY in the vendor's dialect to a
@@ -154,6 +173,8 @@ func (s *Service) onReprovision(ctx context.Context, ev *eventsv1.ReprovisionReq
 		cs.User = ev.GetLine1User()
 	}
 	s.m.events.WithLabelValues(typ, "notify").Inc()
-	s.enqueue(job{kind: kindCheckSync, checkSync: cs, local: local, dest: dst, phone: seen.Phone{MAC: mac}})
+	if out := s.admit(job{kind: kindCheckSync, checkSync: cs, local: local, dest: dst, mac: mac}, true); out != "" {
+		s.m.notifies.WithLabelValues(kindCheckSync, out).Inc()
+	}
 	return nil
 }

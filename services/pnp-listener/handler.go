@@ -197,7 +197,18 @@ func (s *Service) onSubscribe(req *sip.Request, tx sip.ServerTransaction) {
 			},
 		})
 	}
-	s.enqueue(job{kind: kindBoot, phone: phone, start: start})
+	s.bootFlow(phone, start, s.knownPhone(mac, phone.Dest))
+}
+
+// knownPhone says whether a boot goes to the known lane: the phone is
+// assigned or accepted a NOTIFY before, or its address answered us. A MAC
+// merely seen before proves nothing (a forger repeats its boots).
+func (s *Service) knownPhone(mac string, dest netip.AddrPort) bool {
+	if s.seen.Known(mac) {
+		return true
+	}
+	l := s.sockets()
+	return l != nil && l.Answered(dest.Addr())
 }
 
 func (s *Service) waitNeighbour(ifindex int, ip netip.Addr) string {

@@ -37,7 +37,10 @@ const (
 	outOverload  = "overload"
 	// outShed: an unknown, never-answering phone's NOTIFY dropped while
 	// the slots were nearly full (-shed-at).
-	outShed           = "shed"
+	outShed = "shed"
+	// outShedQueue: an unknown phone's boot refused because the unknown
+	// lane (or the flow table's share for unknown phones) is full.
+	outShedQueue      = "shed_queue"
 	outNoURL          = "no_url"
 	outUnknownPhone   = "unknown_phone"
 	outBootstrapHeld  = "bootstrap_withheld"
@@ -141,6 +144,9 @@ var gaugeHelp = map[string]string{
 	"dialtone_pnp_listener_outbox_retries_total":   "Failed publish attempts, retried.",
 	"dialtone_pnp_listener_outbox_dropped_total":   "Events dropped because the outbox was full.",
 	"dialtone_pnp_listener_notifies_inflight":      "NOTIFY transactions in flight.",
+	"dialtone_pnp_listener_notify_flows":           "Phones with a lookup/NOTIFY round under way (the flow table).",
+	"dialtone_pnp_listener_notify_queued_known":    "Rounds waiting for a worker in the known lane (assigned or answering phones, events).",
+	"dialtone_pnp_listener_notify_queued_unknown":  "Rounds waiting for a worker in the unknown lane (boots of phones not known yet).",
 	"dialtone_pnp_listener_interfaces":             "Interfaces served.",
 }
 

@@ -12,7 +12,6 @@ import (
 	"google.golang.org/grpc/status"
 
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
-	"github.com/dialtone-voip/dialtone/services/pnp-listener/internal/seen"
 	"github.com/dialtone-voip/dialtone/services/pnp-listener/internal/sipmsg"
 )
 
@@ -26,8 +25,8 @@ const checkSyncFirstTry = 4 * time.Second
 // and will send another, so under overload the work goes to fresh boots.
 const staleAfter = 4 * time.Second
 
-// unknownRetry is when a boot whose phone inventory did not know is looked
-// up again (once).
+// unknownRetry is when a lookup that found no phone (a boot) or timed out
+// is made once more, unless an event for the phone comes first.
 const unknownRetry = 1500 * time.Millisecond
 
 // notifyWorkers run the inventory lookups and start the NOTIFY
@@ -37,30 +36,42 @@ const unknownRetry = 1500 * time.Millisecond
 // phone never holds a worker.
 const notifyWorkers = 64
 
-// job is one NOTIFY to send.
+// job is one unit of work for a worker: a round of a phone's flow (kind
+// boot or late: look up, then NOTIFY), or a check-sync NOTIFY.
 type job struct {
 	kind string
-	// For profile NOTIFYs (kindBoot, kindLate).
-	phone    seen.Phone
-	start    time.Time
-	skipSame bool
-	// retried marks the second lookup of a boot whose phone inventory did
-	// not know yet.
-	retried bool
-	queued  time.Time
+	mac  string
+	// round names the flow round this job runs; a job whose flow has
+	// moved on (taken over by an event, replaced) is skipped.
+	round  uint64
+	queued time.Time
 	// For kindCheckSync.
 	checkSync sipmsg.CheckSync
 	local     netip.Addr
 	dest      netip.AddrPort
 }
 
-// enqueue hands a job to the workers without ever waiting.
-func (s *Service) enqueue(j job) {
+// admit hands a job to the workers without ever waiting: known phones
+// (assigned, or answered a NOTIFY before) and inventory's events go to the
+// known lane, which workers always drain first; unknown boots go to their
+// own lane and are shed when it is full, so a flood of forged boots never
+// takes a real phone's place. It returns the outcome to count when the
+// job was refused, else "".
+func (s *Service) admit(j job, known bool) string {
 	j.queued = time.Now()
+	if known {
+		select {
+		case s.known <- j:
+			return ""
+		default:
+			return outOverload
+		}
+	}
 	select {
-	case s.jobs <- j:
+	case s.unknown <- j:
+		return ""
 	default:
-		s.m.notifies.WithLabelValues(j.kind, outOverload).Inc()
+		return outShedQueue
 	}
 }
 
@@ -68,85 +79,97 @@ func (s *Service) runWorkers(ctx context.Context) {
 	for range notifyWorkers {
 		s.wg.Go(func() {
 			for {
+				var j job
 				select {
-				case <-ctx.Done():
-					return
-				case j := <-s.jobs:
-					waited := time.Since(j.queued)
-					s.m.queueWait.Observe(waited.Seconds())
-					if j.kind == kindBoot && waited > staleAfter {
-						s.m.notifies.WithLabelValues(j.kind, outStale).Inc()
-						continue
-					}
-					if j.kind == kindCheckSync {
-						s.checkSyncNotify(ctx, j)
-					} else {
-						s.profileNotify(ctx, j)
+				case j = <-s.known:
+				default:
+					select {
+					case <-ctx.Done():
+						return
+					case j = <-s.known:
+					case j = <-s.unknown:
 					}
 				}
+				waited := time.Since(j.queued)
+				s.m.queueWait.Observe(waited.Seconds())
+				if j.kind == kindCheckSync {
+					s.checkSyncNotify(ctx, j)
+					continue
+				}
+				s.round(ctx, j, waited)
 			}
 		})
 	}
 }
 
-// profileNotify looks up the phone's URL and NOTIFYs it in the dialog of
-// its last SUBSCRIBE. skipSame skips the NOTIFY when this dialog already
-// got this URL (a DISCOVERED event after a boot NOTIFY).
-func (s *Service) profileNotify(ctx context.Context, j job) {
-	p, kind := j.phone, j.kind
+// round runs one round of a phone's flow: the lookup, then the NOTIFY.
+func (s *Service) round(ctx context.Context, j job, waited time.Duration) {
+	r, ok := s.flows.start(j, waited)
+	if !ok {
+		return
+	}
+	if r.stale {
+		s.m.notifies.WithLabelValues(r.kind, outStale).Inc()
+		s.flows.finish(s, r.mac, r.round)
+		return
+	}
+	p, kind := r.phone, r.kind
 	lctx, cancel := context.WithTimeout(ctx, s.cfg.InventoryTimeout)
 	t0 := time.Now()
 	resp, err := s.deps.Inventory.GetProvisioningUrl(lctx, &inventoryv1.GetProvisioningUrlRequest{Name: "phones/" + p.MAC})
 	s.m.lookupTime.Observe(time.Since(t0).Seconds())
 	cancel()
 	if err != nil {
+		var out string
 		switch status.Code(err) {
 		case codes.NotFound:
 			s.m.lookups.WithLabelValues("not_found").Inc()
-			if kind == kindBoot && !j.retried {
-				// A new phone: inventory is most likely recording its
-				// discovery right now. Ask once more shortly; the
-				// PhoneChanged(DISCOVERED) event may bring it as well (then
-				// the second NOTIFY is skipped as a duplicate).
-				j.retried, j.skipSame = true, true
-				time.AfterFunc(unknownRetry, func() {
-					if ctx.Err() == nil {
-						s.enqueue(j)
-					}
-				})
+			// A new phone: inventory is most likely recording its
+			// discovery right now; its PhoneChanged event or the retry
+			// brings it.
+			if kind == kindBoot && s.flows.wait(s, r) {
 				return
 			}
-			s.m.notifies.WithLabelValues(kind, outUnknownPhone).Inc()
+			out = outUnknownPhone
 		case codes.DeadlineExceeded:
 			s.m.lookups.WithLabelValues("timeout").Inc()
-			if kind == kindBoot && !j.retried {
-				// Inventory is overloaded (a boot storm): the phone got
-				// its 200 OK and will not ask again, so try once more
-				// shortly rather than leave it waiting for ever.
-				j.retried = true
-				time.AfterFunc(unknownRetry, func() {
-					if ctx.Err() == nil {
-						s.enqueue(j)
-					}
-				})
+			// Inventory is overloaded (a boot storm): the phone got its
+			// 200 OK and will not ask again.
+			if s.flows.wait(s, r) {
 				return
 			}
-			s.m.notifies.WithLabelValues(kind, outInventoryError).Inc()
+			out = outInventoryError
 		default:
 			s.m.lookups.WithLabelValues("error").Inc()
-			s.m.notifies.WithLabelValues(kind, outInventoryError).Inc()
+			if ctx.Err() != nil { // stopping
+				out = outCanceled
+				break
+			}
 			s.log.Warn("inventory lookup failed", "mac", p.MAC, "error", err)
+			out = outInventoryError
 		}
+		s.m.notifies.WithLabelValues(kind, out).Inc()
+		s.flows.finish(s, r.mac, r.round)
 		return
 	}
 	s.m.lookups.WithLabelValues("ok").Inc()
+	if out := s.profileNotify(ctx, r, resp); out != "" {
+		s.m.notifies.WithLabelValues(kind, out).Inc()
+		s.flows.finish(s, r.mac, r.round)
+	}
+}
+
+// profileNotify sends the NOTIFY carrying the URL inventory gave, in the
+// dialog of the phone's last SUBSCRIBE, and ends the round when the phone
+// answered or the transaction gave up. It returns the outcome when nothing
+// was sent (the caller ends the round), else "".
+func (s *Service) profileNotify(ctx context.Context, r roundInfo, resp *inventoryv1.GetProvisioningUrlResponse) string {
+	p, kind := r.phone, r.kind
 	switch {
 	case resp.GetUrl() == "":
-		s.m.notifies.WithLabelValues(kind, outNoURL).Inc()
-		return
+		return outNoURL
 	case resp.GetBootstrap() && s.cfg.UnknownPhones == UnknownNothing:
-		s.m.notifies.WithLabelValues(kind, outBootstrapHeld).Inc()
-		return
+		return outBootstrapHeld
 	}
 	vendor := p.Vendor
 	if vendor == "" {
@@ -155,27 +178,24 @@ func (s *Service) profileNotify(ctx context.Context, j job) {
 	url, err := s.templates.VendorURL(vendor, resp.GetUrl())
 	if err != nil {
 		// Never log the URL: it carries the phone's token.
-		s.m.notifies.WithLabelValues(kind, outBadURL).Inc()
 		s.log.Warn("inventory returned an unusable provisioning URL", "mac", p.MAC)
-		return
+		return outBadURL
 	}
-	if j.skipSame && s.seen.Delivered(p.MAC, p.Dialog.CallID, url) {
-		s.m.notifies.WithLabelValues(kind, outDuplicate).Inc()
-		return
+	if r.skipSame && s.seen.Delivered(p.MAC, p.Dialog.CallID, url) {
+		return outDuplicate
 	}
 	cseq := s.seen.NextCSeq(p.MAC, p.Dialog.CallID)
 	if cseq == 0 {
 		cseq = 1
 	}
 	if out := s.checkDest(p.Dest, p.MAC); out != "" {
-		s.m.notifies.WithLabelValues(kind, out).Inc()
-		return
+		return out
 	}
 	req, err := sipmsg.ProfileNotify(p.Dialog, sipmsg.Local{Addr: p.Local, Port: s.replyPort}, p.Dest, cseq, url)
 	if err != nil {
-		s.m.notifies.WithLabelValues(kind, outBadURL).Inc()
-		return
+		return outBadURL
 	}
+	s.flows.notifying(r.mac, r.round)
 	s.send(ctx, req, s.cfg.NotifyTimeout, s.priority(p.MAC, p.Dest, !resp.GetBootstrap()), func(outcome string) {
 		if outcome == outOK {
 			s.seen.MarkDelivered(p.MAC, p.Dialog.CallID, url)
@@ -184,10 +204,12 @@ func (s *Service) profileNotify(ctx context.Context, j job) {
 			}
 		}
 		s.m.notifies.WithLabelValues(kind, outcome).Inc()
+		s.flows.finish(s, r.mac, r.round)
 	})
-	if !j.start.IsZero() {
-		s.m.notifyDelay.Observe(time.Since(j.start).Seconds())
+	if !r.start.IsZero() {
+		s.m.notifyDelay.Observe(time.Since(r.start).Seconds())
 	}
+	return ""
 }
 
 // checkSyncNotify sends the check-sync NOTIFY to the phone's PnP address,
@@ -200,7 +222,7 @@ func (s *Service) checkSyncNotify(ctx context.Context, j job) {
 		return
 	}
 	// The other port tried below is on the same host: one check covers both.
-	if out := s.checkDest(j.dest, j.phone.MAC); out != "" {
+	if out := s.checkDest(j.dest, j.mac); out != "" {
 		s.m.notifies.WithLabelValues(kindCheckSync, out).Inc()
 		return
 	}
@@ -228,11 +250,11 @@ func (s *Service) checkSyncNotify(ctx context.Context, j job) {
 }
 
 // priority says whether a NOTIFY keeps its slot under overload: to a
-// phone assigned in inventory, one marked assigned in the seen cache, or
-// an address that has answered us before. The rest — unknown MACs,
+// phone assigned in inventory, one the seen cache knows (assigned, or it
+// accepted a NOTIFY before), or an address that has answered us before. The rest — unknown MACs,
 // quite possibly forged — are shed first.
 func (s *Service) priority(mac string, dest netip.AddrPort, assigned bool) bool {
-	if assigned || s.seen.Assigned(mac) {
+	if assigned || s.seen.Known(mac) {
 		return true
 	}
 	if l := s.sockets(); l != nil && l.Answered(dest.Addr()) {

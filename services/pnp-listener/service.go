@@ -72,8 +72,11 @@ type Service struct {
 	seen      *seen.Cache
 	out       *outbox.Outbox
 	sem       chan struct{}
-	jobs      chan job
-	tagSeed   maphash.Seed
+	// known and unknown are the workers' two lanes (admit).
+	known   chan job
+	unknown chan job
+	flows   *flows
+	tagSeed maphash.Seed
 
 	// Set by Run.
 	runCtx    context.Context
@@ -107,7 +110,9 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		templates: sipmsg.DefaultURLTemplates(),
 		seen:      seen.New(cfg.SeenMax, cfg.SeenTTL),
 		sem:       make(chan struct{}, cfg.MaxInflight),
-		jobs:      make(chan job, cfg.MaxInflight),
+		known:     make(chan job, cfg.MaxInflight),
+		unknown:   make(chan job, cfg.MaxInflight),
+		flows:     newFlows(2 * cfg.MaxInflight),
 		tagSeed:   maphash.MakeSeed(),
 		runCtx:    context.Background(),
 	}
@@ -127,6 +132,9 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		"dialtone_pnp_listener_outbox_retries_total":   func() float64 { return float64(s.out.Stats().Retries) },
 		"dialtone_pnp_listener_outbox_dropped_total":   func() float64 { return float64(s.out.Stats().Dropped) },
 		"dialtone_pnp_listener_notifies_inflight":      func() float64 { return float64(len(s.sem)) },
+		"dialtone_pnp_listener_notify_flows":           func() float64 { return float64(s.flows.Len()) },
+		"dialtone_pnp_listener_notify_queued_known":    func() float64 { return float64(len(s.known)) },
+		"dialtone_pnp_listener_notify_queued_unknown":  func() float64 { return float64(len(s.unknown)) },
 		"dialtone_pnp_listener_interfaces": func() float64 {
 			if l := s.sockets(); l != nil {
 				return float64(len(l.Interfaces()))

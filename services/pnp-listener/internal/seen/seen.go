@@ -35,6 +35,9 @@ type Phone struct {
 	// cache evicts it only when nothing else is left to evict, so a flood
 	// of unknown MACs cannot push a real, assigned phone out.
 	assigned bool
+	// answered marks a phone that accepted one of our NOTIFYs (in any
+	// dialog): it proved it is a phone that listens, not a forged boot.
+	answered bool
 }
 
 var urlSeed = maphash.MakeSeed()
@@ -66,7 +69,7 @@ func (c *Cache) Observe(p Phone) (fresh bool) {
 		if !fresh {
 			p.cseq, p.delivered = old.cseq, old.delivered
 		}
-		p.assigned = old.assigned
+		p.assigned, p.answered = old.assigned, old.answered
 		*old = p
 		c.ll.MoveToFront(el)
 		return fresh
@@ -116,6 +119,19 @@ func (c *Cache) Assigned(mac string) bool {
 	return ok && el.Value.(*Phone).assigned
 }
 
+// Known reports whether the phone is held and either assigned or has
+// accepted a NOTIFY before: such phones are admitted ahead of unknown ones.
+func (c *Cache) Known(mac string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	el, ok := c.items[mac]
+	if !ok {
+		return false
+	}
+	p := el.Value.(*Phone)
+	return p.assigned || p.answered
+}
+
 // Get returns the phone if it was seen within the TTL.
 func (c *Cache) Get(mac string, now time.Time) (Phone, bool) {
 	c.mu.Lock()
@@ -155,7 +171,9 @@ func (c *Cache) MarkDelivered(mac, callID, url string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if el, ok := c.items[mac]; ok {
-		if p := el.Value.(*Phone); p.Dialog.CallID == callID {
+		p := el.Value.(*Phone)
+		p.answered = true
+		if p.Dialog.CallID == callID {
 			p.delivered = maphash.String(urlSeed, url)
 		}
 	}
