@@ -29,7 +29,7 @@ const (
 	// aspSeen marks the fields both a discovery and a fetch move (firmware,
 	// last-seen time): they count as FETCH when the fetch record changed in
 	// the same change, else as DISCOVERY.
-	aspSeen  = inventoryv1.PhoneAspect(-1)
+	aspSeen = inventoryv1.PhoneAspect(-1)
 	aspNone = inventoryv1.PhoneAspect_PHONE_ASPECT_UNSPECIFIED // bookkeeping
 )
 

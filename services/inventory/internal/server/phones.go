@@ -106,16 +106,16 @@ type change struct {
 	// prevTenant is the phone's tenant before the change ("tenants/x" or "",
 	// set by mutatePhone), so tenant-scoped watchers see a phone leave.
 	prevTenant string
-	prevGrace  time.Time       // TOKEN_ROTATED: the previous token works until then
+	prevGrace  time.Time // TOKEN_ROTATED: the previous token works until then
 	// prev is the phone before the change (set by mutatePhone; nil: it did
 	// not exist), from which commitPhone computes the event's aspects.
 	prev *phoneRec
 	// aspects are touched beyond what the phone's own record shows (a
 	// fan-out: a record the phone refers to changed).
 	aspects []inventoryv1.PhoneAspect
-	ops        []store.Op      // more ops in the same batch
-	outbox     []store.Message // more events in the same batch
-	log        func(rev int64) // optional log line after the commit
+	ops     []store.Op      // more ops in the same batch
+	outbox  []store.Message // more events in the same batch
+	log     func(rev int64) // optional log line after the commit
 }
 
 // commitPhone writes pr (expected at revision expect; ExpectAbsent for a new
