@@ -55,13 +55,16 @@ var phoneFieldAspects = map[protoreflect.Name]inventoryv1.PhoneAspect{
 }
 
 // settingsFieldAspects maps every field of ProvisioningSettings: the SIP
-// interface is what the phone registers to (ASSIGNMENT), passwords are
-// SECRETS, the rest SETTINGS.
+// interface is what the phone registers to and save_to_rps whether the
+// vendor's redirect service holds it (ASSIGNMENT: rps-client acts on it);
+// https picks the URL's scheme (URL); passwords are SECRETS; the rest
+// SETTINGS.
 var settingsFieldAspects = map[protoreflect.Name]inventoryv1.PhoneAspect{
 	"web_password": aspSecrets, "has_web_password": aspSecrets,
-	"sip_interface": aspAssignment,
-	"language":      aspSettings, "time_zone": aspSettings, "transport": aspSettings, "save_to_rps": aspSettings,
-	"https": aspSettings, "codecs": aspSettings, "device_cert": aspSettings,
+	"sip_interface": aspAssignment, "save_to_rps": aspAssignment,
+	"https":    aspURL,
+	"language": aspSettings, "time_zone": aspSettings, "transport": aspSettings,
+	"codecs": aspSettings, "device_cert": aspSettings,
 }
 
 // filesAspects are the aspects that reach a phone's rendered files. The URL

@@ -73,8 +73,8 @@ func TestPhoneAspects(t *testing.T) {
 		{"settings.time_zone", func(r *phoneRec) { r.p.Settings.TimeZone = "Europe/Paris" }, []asp{aspSettings}, true},
 		{"settings.transport", func(r *phoneRec) { r.p.Settings.Transport = provisioningv1.Transport_TRANSPORT_TLS }, []asp{aspSettings}, true},
 		{"settings.codecs", func(r *phoneRec) { r.p.Settings.Codecs = []provisioningv1.Codec{provisioningv1.Codec_CODEC_G722} }, []asp{aspSettings}, true},
-		{"settings.https", func(r *phoneRec) { r.p.Settings.Https = true }, []asp{aspSettings}, true},
-		{"settings.save_to_rps", func(r *phoneRec) { r.p.Settings.SaveToRps = true }, []asp{aspSettings}, true},
+		{"settings.https", func(r *phoneRec) { r.p.Settings.Https = true }, []asp{aspURL}, true},
+		{"settings.save_to_rps", func(r *phoneRec) { r.p.Settings.SaveToRps = true }, []asp{aspAssignment}, true},
 		{"settings.device_cert", func(r *phoneRec) {
 			r.p.Settings.DeviceCert = inventoryv1.DeviceCertPolicy_DEVICE_CERT_POLICY_REQUIRE
 		}, []asp{aspSettings}, true},
