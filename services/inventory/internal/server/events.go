@@ -217,6 +217,9 @@ const seenCoalesce = 30 * time.Second
 // phone that stops there has no account. The fetch also counts as the phone
 // being seen, and the firmware its User-Agent names is recorded: phones not
 // found by SIP PnP (Poly, Cisco, any phone added by MAC) are seen only here.
+// A fetch never changes the phone's files (its event has aspects FETCH and
+// maybe STATE, files_changed false), and one that repeats a recent fetch
+// (repeatFetch) without moving the state or firmware writes nothing.
 func (s *Server) HandleConfigFetched(ctx context.Context, ev *eventsv1.ConfigFetched) error {
 	mac, err := macaddr.Parse(ev.GetMac())
 	if err != nil || ev.GetBootstrap() {
