@@ -87,7 +87,7 @@ func TestStormEventsPerPhone(t *testing.T) {
 	})
 
 	var total, fetchOnly, counted int
-	worst := map[string]int{}
+	worst, sums := map[string]int{}, map[string]int{}
 	for mac, list := range evs {
 		kinds := map[string]int{}
 		for _, ev := range list {
@@ -117,6 +117,7 @@ func TestStormEventsPerPhone(t *testing.T) {
 		}
 		for k, n := range kinds {
 			worst[k] = max(worst[k], n)
+			sums[k] += n
 			if n > 1 && k != "fetch" {
 				t.Errorf("phone %s: %d %s events: %v", mac, n, k, kinds)
 			}
@@ -127,8 +128,8 @@ func TestStormEventsPerPhone(t *testing.T) {
 	if counted < rep.OK {
 		t.Fatalf("events of %d phones, %d booted", counted, rep.OK)
 	}
-	t.Logf("PhoneChanged per phone: %.2f on average (%d events, %d phones); most of one kind on one phone: %v; %d events of a fetch alone",
-		float64(total)/float64(counted), total, counted, worst, fetchOnly)
+	t.Logf("PhoneChanged per phone: %.2f on average (%d events, %d phones); by kind %v; most of one kind on one phone: %v; %d events of a fetch alone",
+		float64(total)/float64(counted), total, counted, sums, worst, fetchOnly)
 
 	for _, c := range []string{"token", "file"} {
 		hit, miss := after[c+"/hit"]-before[c+"/hit"], after[c+"/miss"]-before[c+"/miss"]
