@@ -4,7 +4,7 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 
 	eventsv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/events/v1"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
@@ -58,7 +58,11 @@ func TestUnneededAspectsSkipped(t *testing.T) {
 	}
 	skipped := 0.0
 	for _, ct := range []string{"PHONE_CHANGE_TYPE_PROVISIONED", "PHONE_CHANGE_TYPE_DISCOVERED", "PHONE_CHANGE_TYPE_UPDATED", "PHONE_CHANGE_TYPE_RPS_STATUS"} {
-		skipped += testutil.ToFloat64(e.svc.metrics.events.WithLabelValues(ct, "skipped"))
+		var m dto.Metric
+		if err := e.svc.metrics.events.WithLabelValues(ct, "skipped").Write(&m); err != nil {
+			t.Fatal(err)
+		}
+		skipped += m.GetCounter().GetValue()
 	}
 	if skipped != 5 {
 		t.Fatalf("%v events counted as skipped, want 5", skipped)
