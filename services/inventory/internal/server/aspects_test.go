@@ -158,3 +158,37 @@ func testEventsSayWhatChanged(t *testing.T, newEnv func(*testing.T, ...envOpt) *
 		t.Fatalf("deleted: %v", evs)
 	}
 }
+
+// TestDiscoveryAfterFetchOfAddedPhone: a phone added by MAC whose first
+// fetch is recorded before its discovery (a boot storm of pre-assigned
+// phones: the two events race) still gets the discovery — its contact and
+// address — and one DISCOVERED event.
+func TestDiscoveryAfterFetchOfAddedPhone(t *testing.T) {
+	e := newEnv(t)
+	e.seed("acme")
+	a := e.admin()
+	cp := must[*inventoryv1.CreatePhoneResponse](t)(a.CreatePhone(ctx(), &inventoryv1.CreatePhoneRequest{Phone: &inventoryv1.Phone{
+		Mac: mac1, Model: "T54W", Lines: []*inventoryv1.PhoneLine{{Index: 1, Extension: "tenants/acme/extensions/100"}}}}))
+	booted := time.Now().UTC().Truncate(time.Second)
+	if err := e.srv.HandleConfigFetched(context.Background(), &eventsv1.ConfigFetched{Mac: mac1, FileName: mac1 + ".cfg",
+		Revision: cp.GetPhone().GetRevision(), FetchTime: timestamppb.New(booted.Add(time.Second)), AccountFile: proto.Bool(true)}); err != nil {
+		t.Fatal(err)
+	}
+	seen := len(e.phoneEvents(mac1))
+	e.discover(mac1, booted) // the SUBSCRIBE came first, its event second
+	p := must[*inventoryv1.GetPhoneResponse](t)(a.GetPhone(ctx(), &inventoryv1.GetPhoneRequest{Name: mac1})).GetPhone()
+	if p.GetLastContact() == "" || p.GetListener() != "site-a" || p.GetState() != inventoryv1.PhoneState_PHONE_STATE_PROVISIONED {
+		t.Fatalf("discovery after the fetch lost: contact %q listener %q state %v", p.GetLastContact(), p.GetListener(), p.GetState())
+	}
+	if !p.GetLastSeenTime().AsTime().Equal(booted.Add(time.Second)) {
+		t.Errorf("last seen %v, want the later fetch's time", p.GetLastSeenTime().AsTime())
+	}
+	evs := e.phoneEvents(mac1)[seen:]
+	if len(evs) != 1 || evs[0].GetChangeType() != inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_DISCOVERED || evs[0].GetFilesChanged() {
+		t.Fatalf("events of the discovery: %v", evs)
+	}
+	e.discover(mac1, booted) // redelivered: nothing
+	if n := len(e.phoneEvents(mac1)) - seen; n != 1 {
+		t.Fatalf("a redelivered discovery wrote %d more events", n-1)
+	}
+}
