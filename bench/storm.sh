@@ -135,6 +135,25 @@ PY
   echo "[$mode] listener counters:"
   ip netns exec "$pbx" curl -s http://127.0.0.1:9190/metrics 2>/dev/null |
     grep -E '^dialtone_pnp_listener_(datagrams_dropped_total\{reason="link|notifies_total\{kind="boot"|subscribes_total)' | grep -v ' 0$' | sed 's/^/    /' || true
+  # Issue 20: what the storm cost in events and how well the edge's cache held.
+  ip netns exec "$pbx" curl -s http://127.0.0.1:9190/metrics 2>/dev/null | python3 -c '
+import re, sys
+count, mode = int(sys.argv[1]), sys.argv[2]
+v = {}
+for line in sys.stdin:
+    m = re.match(r"(dialtone_provision_http_cache_lookups_total|dialtone_provision_http_phone_changes_total|dialtone_inventory_phone_changes_total)\{([^}]*)\} (\S+)", line)
+    if m:
+        labels = dict(re.findall(r"(\w+)=\"([^\"]*)\"", m.group(2)))
+        v[(m.group(1), tuple(sorted(labels.items())))] = float(m.group(3))
+def total(name, **want):
+    return sum(x for (n, l), x in v.items() if n == name and all(dict(l).get(k) == w for k, w in want.items()))
+for c in ("token", "file"):
+    hit, miss = total("dialtone_provision_http_cache_lookups_total", cache=c, result="hit"), total("dialtone_provision_http_cache_lookups_total", cache=c, result="miss")
+    print(f"[{mode}] edge {c} cache: {hit:.0f} hits, {miss:.0f} misses, hit ratio {hit / max(1, hit + miss):.2f}")
+ev = total("dialtone_inventory_phone_changes_total")
+acts = {a: total("dialtone_provision_http_phone_changes_total", action=a) for a in ("invalidated", "grants", "kept")}
+print(f"[{mode}] PhoneChanged: {ev:.0f} events, {ev / max(1, count):.2f} per phone (import and storm); at the edge " + ", ".join(f"{k} {x:.0f}" for k, x in acts.items()))
+' "$count" "$mode" || true
   cleanup_run
 }
 

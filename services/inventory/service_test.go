@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -244,6 +245,14 @@ func TestEventsEndToEnd(t *testing.T) {
 		inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_PROVISIONED,
 		inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_RPS_STATUS,
 	}
+	wantAspects := [][]inventoryv1.PhoneAspect{
+		{inventoryv1.PhoneAspect_PHONE_ASPECT_ASSIGNMENT, inventoryv1.PhoneAspect_PHONE_ASPECT_URL, inventoryv1.PhoneAspect_PHONE_ASPECT_STATE},
+		{inventoryv1.PhoneAspect_PHONE_ASPECT_STATE, inventoryv1.PhoneAspect_PHONE_ASPECT_FETCH},
+		{inventoryv1.PhoneAspect_PHONE_ASPECT_RPS_STATUS},
+	}
+	if !first.GetFilesChanged() || !slices.Contains(first.GetAspects(), inventoryv1.PhoneAspect_PHONE_ASPECT_EXISTENCE) {
+		t.Fatalf("discovered: aspects %v files_changed %v", first.GetAspects(), first.GetFilesChanged())
+	}
 	last := first.GetSequence()
 	for i, typ := range want {
 		r, err := w2.Recv()
@@ -252,6 +261,10 @@ func TestEventsEndToEnd(t *testing.T) {
 		}
 		if r.GetChangeType() != typ || r.GetSequence() <= last || r.GetPhone().GetProvisioningUrl() != "" || r.GetPhone().GetSettings().GetWebPassword() != "" {
 			t.Fatalf("resumed change %d: %v, want %v", i, r, typ)
+		}
+		// What changed, as the PhoneChanged said it (issue 20).
+		if !slices.Equal(r.GetAspects(), wantAspects[i]) || r.GetFilesChanged() != (i == 0) {
+			t.Fatalf("resumed change %d (%v): aspects %v files_changed %v; want %v %v", i, typ, r.GetAspects(), r.GetFilesChanged(), wantAspects[i], i == 0)
 		}
 		last = r.GetSequence()
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -174,9 +175,14 @@ func (s *Service) consumeOnce(ctx context.Context) error {
 	}
 }
 
-// handleChange invalidates the phone a PhoneChanged names. An event that
-// cannot be read empties the whole cache: being slower is better than serving
-// a stale file.
+// handleChange applies the cache rule (README, "Cache") to one
+// PhoneChanged: the phone's cached look-ups, files and release grants are
+// dropped only when its files may have changed (files_changed, or an event
+// without aspects from an older publisher); a change of its release
+// binding alone drops its grants; anything else (a fetch, a discovery, a
+// state or RPS status change) keeps everything. An event that cannot be
+// read empties the whole cache: being slower is better than serving a
+// stale file.
 func (s *Service) handleChange(m jetstream.Msg) {
 	var ev eventsv1.PhoneChanged
 	if err := natsjs.Decode(m, &ev); err != nil {
@@ -190,18 +196,45 @@ func (s *Service) handleChange(m jetstream.Msg) {
 		s.invalidateAll()
 		return
 	}
-	switch ev.GetChangeType() {
-	case inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_SECRET_RELEASE_BOUND,
-		inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_SECRET_RELEASE_REFUSED,
-		inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_SECRET_RELEASE_APPROVED:
-		// The profile did not change, only who may have its secrets: keep
-		// the token and file caches (a boot storm binds every phone once)
-		// and drop the phone's release grants.
-		s.epoch.Add(1)
+	switch changeAction(&ev) {
+	case actionInvalidate:
+		s.invalidate(mac)
+	case actionGrants:
+		s.grantGen.bump(mac)
 		s.grants.RemoveTag(mac)
-		return
+		s.met.phoneChanges.WithLabelValues(actionGrants).Inc()
+	default:
+		s.met.phoneChanges.WithLabelValues(actionKeep).Inc()
 	}
-	s.invalidate(mac)
+}
+
+// What a PhoneChanged does to the phone's cached entries.
+const (
+	actionInvalidate = "invalidated" // look-ups, files and grants dropped
+	actionGrants     = "grants"      // release grants dropped
+	actionKeep       = "kept"        // nothing dropped
+)
+
+func changeAction(ev *eventsv1.PhoneChanged) string {
+	if len(ev.GetAspects()) == 0 {
+		// A publisher older than aspects: the change type decides, as it
+		// did. A release binding changed who may have the secrets, not the
+		// profile (a boot storm binds every phone once).
+		switch ev.GetChangeType() {
+		case inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_SECRET_RELEASE_BOUND,
+			inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_SECRET_RELEASE_REFUSED,
+			inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_SECRET_RELEASE_APPROVED:
+			return actionGrants
+		}
+		return actionInvalidate
+	}
+	if ev.GetFilesChanged() {
+		return actionInvalidate
+	}
+	if slices.Contains(ev.GetAspects(), inventoryv1.PhoneAspect_PHONE_ASPECT_RELEASE) {
+		return actionGrants
+	}
+	return actionKeep
 }
 
 // ensureStreams creates the suite's streams (idempotent; every publisher

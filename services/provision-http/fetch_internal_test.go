@@ -5,8 +5,11 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	eventsv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/events/v1"
+	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
+	"github.com/dialtone-voip/dialtone/services/provision-http/internal/lru"
 )
 
 func TestClientAddr(t *testing.T) {
@@ -125,4 +128,57 @@ func FuzzHeaders(f *testing.F) {
 		}
 		etagMatch([]string{inm}, `"abc"`)
 	})
+}
+
+// TestChangeAction: the cache rule, event by event.
+func TestChangeAction(t *testing.T) {
+	a := func(x ...inventoryv1.PhoneAspect) []inventoryv1.PhoneAspect { return x }
+	for _, c := range []struct {
+		typ     inventoryv1.PhoneChangeType
+		aspects []inventoryv1.PhoneAspect
+		files   bool
+		want    string
+	}{
+		{inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_PROVISIONED, a(inventoryv1.PhoneAspect_PHONE_ASPECT_STATE, inventoryv1.PhoneAspect_PHONE_ASPECT_FETCH), false, actionKeep},
+		{inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_DISCOVERED, a(inventoryv1.PhoneAspect_PHONE_ASPECT_DISCOVERY), false, actionKeep},
+		{inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_RPS_STATUS, a(inventoryv1.PhoneAspect_PHONE_ASPECT_RPS_STATUS), false, actionKeep},
+		{inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_SECRET_RELEASE_BOUND, a(inventoryv1.PhoneAspect_PHONE_ASPECT_RELEASE), false, actionGrants},
+		{inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_UPDATED, a(inventoryv1.PhoneAspect_PHONE_ASPECT_SETTINGS), true, actionInvalidate},
+		{inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_TOKEN_ROTATED, a(inventoryv1.PhoneAspect_PHONE_ASPECT_URL), true, actionInvalidate},
+		// An older publisher: the type decides.
+		{inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_PROVISIONED, nil, false, actionInvalidate},
+		{inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_SECRET_RELEASE_APPROVED, nil, false, actionGrants},
+	} {
+		ev := &eventsv1.PhoneChanged{ChangeType: c.typ, Aspects: c.aspects, FilesChanged: c.files}
+		if got := changeAction(ev); got != c.want {
+			t.Errorf("%v %v files_changed %v: %s, want %s", c.typ, c.aspects, c.files, got, c.want)
+		}
+	}
+}
+
+// TestGenerationsPerPhone: a look-up in flight is not cached when its
+// phone was invalidated since it started, and is when another phone was;
+// dropping everything stops every look-up in flight.
+func TestGenerationsPerPhone(t *testing.T) {
+	g := newGenerations()
+	c := lru.New[string, int](1000, time.Hour)
+	since := g.start()
+	g.bump("805ec0000001")
+	addFresh(g, c, since, "a", 1, "805ec0000001", 1, 0)
+	addFresh(g, c, since, "b", 2, "805ec0000002", 1, 0)
+	addFresh(g, c, since, "m", 3, "", 1, 0)
+	if c.Contains("a") || !c.Contains("b") || !c.Contains("m") {
+		t.Fatalf("after one phone's invalidation: a %v b %v m %v; want only b and m cached", c.Contains("a"), c.Contains("b"), c.Contains("m"))
+	}
+	since = g.start()
+	addFresh(g, c, since, "a", 1, "805ec0000001", 1, 0)
+	if !c.Contains("a") {
+		t.Fatal("a look-up started after the invalidation was not cached")
+	}
+	g.bumpAll()
+	addFresh(g, c, since, "c", 4, "805ec0000003", 1, 0)
+	addFresh(g, c, since, "n", 5, "", 1, 0)
+	if c.Contains("c") || c.Contains("n") {
+		t.Fatal("a look-up in flight across a drop of everything was cached")
+	}
 }

@@ -35,6 +35,7 @@ type metrics struct {
 	blocks        prometheus.Counter
 	eventsOut     *prometheus.CounterVec
 	invalidations prometheus.Counter
+	phoneChanges  *prometheus.CounterVec
 	templateSets  prometheus.Counter
 	tlsReloads    *prometheus.CounterVec
 	caReloads     *prometheus.CounterVec
@@ -102,6 +103,10 @@ func newMetrics(reg prometheus.Registerer, s *Service) (*metrics, error) {
 			Namespace: "dialtone", Subsystem: "provision_http", Name: "cache_invalidations_total",
 			Help: "PhoneChanged events that dropped cached entries.",
 		}),
+		phoneChanges: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "dialtone", Subsystem: "provision_http", Name: "phone_changes_total",
+			Help: "PhoneChanged events by what they did to the phone's cached entries: invalidated (files changed), grants (release binding), kept (a fetch, discovery, state or RPS status).",
+		}, []string{"action"}),
 		templateSets: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "dialtone", Subsystem: "provision_http", Name: "template_set_changes_total",
 			Help: "Changes of the renderer's template set seen; each dropped every cached file and model.",
@@ -123,6 +128,9 @@ func newMetrics(reg prometheus.Registerer, s *Service) (*metrics, error) {
 		Namespace: "dialtone", Subsystem: "provision_http", Name: "connections_refused_total",
 		Help: "Phone connections reset on accept by a limit: total (--max-conns) or per_source (--max-conns-per-source).",
 	}, []string{"reason"})
+	for _, a := range []string{actionInvalidate, actionGrants, actionKeep} {
+		m.phoneChanges.WithLabelValues(a)
+	}
 	for _, r := range []string{connlimit.ReasonTotal, connlimit.ReasonPerSource} {
 		m.connsRefused.WithLabelValues(r)
 	}
@@ -157,7 +165,7 @@ func newMetrics(reg prometheus.Registerer, s *Service) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	cs := []prometheus.Collector{m.requests, m.duration, m.cache, m.upstream, m.blocks, m.eventsOut, m.invalidations, m.templateSets, m.tlsReloads, m.caReloads, m.deviceCerts, m.connsRefused}
+	cs := []prometheus.Collector{m.requests, m.duration, m.cache, m.upstream, m.blocks, m.eventsOut, m.invalidations, m.phoneChanges, m.templateSets, m.tlsReloads, m.caReloads, m.deviceCerts, m.connsRefused}
 	for _, c := range append(cs, m.throttleGauges...) {
 		if err := reg.Register(c); err != nil {
 			return nil, err

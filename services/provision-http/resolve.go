@@ -79,7 +79,7 @@ func (s *Service) lookupToken(ctx context.Context, now time.Time, token string, 
 		return nil, false, nil
 	}
 	v, err, _ := s.sf.Do("t"+string(sum[:]), func() (any, error) {
-		epoch := s.epoch.Load()
+		since := s.gen.start()
 		cctx, cancel := s.upstreamCtx(ctx)
 		defer cancel()
 		resp, err := s.inv.GetProvisioningProfile(cctx, &inventoryv1.GetProvisioningProfileRequest{Token: token})
@@ -105,13 +105,11 @@ func (s *Service) lookupToken(ctx context.Context, now time.Time, token string, 
 			// Only the code: a message could echo what was sent.
 			return nil, fmt.Errorf("GetProvisioningProfile: %s", status.Code(err))
 		}
-		if s.epoch.Load() == epoch {
-			tag := ""
-			if e.valid {
-				tag = e.profile.GetMac()
-			}
-			s.tokens.Add(sum, e, tag, 1, ttl)
+		tag := ""
+		if e.valid {
+			tag = e.profile.GetMac()
 		}
+		addFresh(s.gen, s.tokens, since, sum, e, tag, 1, ttl)
 		return e, nil
 	})
 	if err != nil {
@@ -142,7 +140,7 @@ func (s *Service) lookupModel(ctx context.Context, now time.Time, vendor, model 
 	s.met.modelMiss.Inc()
 	name := "vendors/" + vendor + "/models/" + model
 	v, err, _ := s.sf.Do("m"+name, func() (any, error) {
-		epoch := s.epoch.Load()
+		since := s.gen.start()
 		cctx, cancel := s.upstreamCtx(ctx)
 		defer cancel()
 		// A model the catalog does not list gets its family (what RenderFile renders),
@@ -157,9 +155,7 @@ func (s *Service) lookupModel(ctx context.Context, now time.Time, vendor, model 
 		default:
 			return nil, fmt.Errorf("GetModel: %s", status.Code(err))
 		}
-		if s.epoch.Load() == epoch {
-			s.models.Add(k, e, "", 1, 0)
-		}
+		addFresh(s.gen, s.models, since, k, e, "", 1, 0)
 		return e, nil
 	})
 	if err != nil {
@@ -176,7 +172,7 @@ func (s *Service) render(ctx context.Context, now time.Time, te *tokenEntry, fil
 	}
 	s.met.fileMiss.Inc()
 	v, err, _ := s.sf.Do("f"+string(te.key[:])+file, func() (any, error) {
-		epoch := s.epoch.Load()
+		since := s.gen.start()
 		cctx, cancel := s.upstreamCtx(ctx)
 		defer cancel()
 		resp, err := s.rnd.RenderFile(cctx, &rendererv1.RenderFileRequest{Profile: te.profile, FileName: file})
@@ -203,9 +199,7 @@ func (s *Service) render(ctx context.Context, now time.Time, te *tokenEntry, fil
 		default:
 			return nil, fmt.Errorf("RenderFile: %s", status.Code(err))
 		}
-		if s.epoch.Load() == epoch {
-			s.files.Add(k, e, te.profile.GetMac(), int64(len(e.content)+len(file)+256), 0)
-		}
+		addFresh(s.gen, s.files, since, k, e, te.profile.GetMac(), int64(len(e.content)+len(file)+256), 0)
 		return e, nil
 	})
 	if err != nil {
@@ -228,11 +222,14 @@ func validETag(t string) bool {
 	return true
 }
 
-// invalidate drops every cached look-up and file of one phone.
+// invalidate drops every cached look-up, file and release grant of one
+// phone; look-ups of that phone in flight do not cache their answers.
 func (s *Service) invalidate(mac string) {
-	s.epoch.Add(1)
+	s.gen.bump(mac)
+	s.grantGen.bump(mac)
 	n := s.tokens.RemoveTag(mac) + s.files.RemoveTag(mac) + s.grants.RemoveTag(mac)
 	s.met.invalidations.Inc()
+	s.met.phoneChanges.WithLabelValues(actionInvalidate).Inc()
 	s.log.Debug("cache invalidated", "mac", mac, "entries", n)
 }
 
@@ -254,7 +251,7 @@ func (s *Service) watchTemplates(ctx context.Context) {
 // checkTemplates asks the renderer for its template set version and, when
 // it changed since the last answer, drops every cached file and model, so
 // an operator's template change reaches the next fetch instead of waiting
-// out --cache-ttl. Renders in flight do not insert (the epoch moves).
+// out --cache-ttl. Renders in flight do not insert (generations.bumpAll).
 func (s *Service) checkTemplates(ctx context.Context) {
 	cctx, cancel := context.WithTimeout(ctx, s.cfg.UpstreamTimeout)
 	defer cancel()
@@ -274,7 +271,7 @@ func (s *Service) checkTemplates(ctx context.Context) {
 	if old == nil || *old == v {
 		return
 	}
-	s.epoch.Add(1)
+	s.gen.bumpAll()
 	s.files.Purge()
 	s.models.Purge()
 	s.met.templateSets.Inc()
@@ -283,7 +280,8 @@ func (s *Service) checkTemplates(ctx context.Context) {
 
 // invalidateAll drops every cached look-up and file.
 func (s *Service) invalidateAll() {
-	s.epoch.Add(1)
+	s.gen.bumpAll()
+	s.grantGen.bumpAll()
 	s.tokens.Purge()
 	s.files.Purge()
 	s.grants.Purge()
@@ -305,7 +303,7 @@ func (s *Service) authorizeRelease(ctx context.Context, q *request, te *tokenEnt
 	if s.grants.Contains(key) {
 		return true, nil
 	}
-	epoch := s.epoch.Load()
+	since := s.grantGen.start()
 	cctx, cancel := s.upstreamCtx(ctx)
 	defer cancel()
 	resp, err := s.inv.AuthorizeSecretRelease(cctx, &inventoryv1.AuthorizeSecretReleaseRequest{
@@ -326,8 +324,6 @@ func (s *Service) authorizeRelease(ctx context.Context, q *request, te *tokenEnt
 			"reason", resp.GetReason(), "identity", resp.GetIdentity(), "source", q.source())
 		return false, nil
 	}
-	if s.epoch.Load() == epoch {
-		s.grants.Add(key, struct{}{}, te.profile.GetMac(), 1, 0)
-	}
+	addFresh(s.grantGen, s.grants, since, key, struct{}{}, te.profile.GetMac(), 1, 0)
 	return true, nil
 }

@@ -70,7 +70,7 @@ type Service struct {
 	models *lru.Cache[modelKey, *modelEntry]
 	recent *lru.Cache[string, struct{}] // ConfigFetched message ids published lately
 	sf     singleflight.Group
-	epoch  atomic.Uint64          // bumped by every invalidation
+	gen    *generations           // invalidations of tokens, files and models (per phone)
 	tmpl   atomic.Pointer[string] // the renderer's template set version last seen
 	decoy  *tokenEntry
 
@@ -78,7 +78,10 @@ type Service struct {
 	certs  *certLoader
 	cas    *deviceCAs                     // nil: no --device-ca-dir
 	grants *lru.Cache[[32]byte, struct{}] // secret releases inventory allowed lately
-	now    func() time.Time
+	// grantGen: invalidations of grants, which a release binding drops
+	// without touching the phone's files.
+	grantGen *generations
+	now      func() time.Time
 
 	conns atomic.Pointer[connlimit.Limiter] // set by Run
 
@@ -118,6 +121,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		models: lru.New[modelKey, *modelEntry](4096, cfg.ModelCacheTTL),
 		recent: lru.New[string, struct{}](65536, recentTTL),
 		grants: lru.New[[32]byte, struct{}](int64(max(1, cfg.TokenCacheSize)), cfg.CacheTTL),
+		gen:    newGenerations(), grantGen: newGenerations(),
 		events: make(chan *eventsv1.ConfigFetched, cfg.EventQueue),
 		now:    time.Now,
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -50,6 +51,29 @@ func intentFor(ev *eventsv1.PhoneChanged) (store.Intent, bool) {
 	return in, true
 }
 
+// neededAspects are the aspects of a phone whose change rps-client acts on:
+// what it registers at the vendor (the URL, hence the token and scheme),
+// whether it registers it (assignment, save_to_rps), for which vendor
+// (identity), and the phone's existence.
+var neededAspects = []inventoryv1.PhoneAspect{
+	inventoryv1.PhoneAspect_PHONE_ASPECT_ASSIGNMENT, inventoryv1.PhoneAspect_PHONE_ASPECT_URL,
+	inventoryv1.PhoneAspect_PHONE_ASPECT_IDENTITY, inventoryv1.PhoneAspect_PHONE_ASPECT_EXISTENCE,
+}
+
+// needed reports whether a PhoneChanged with aspects concerns rps-client.
+// No aspects (a publisher older than the field) means any may have changed.
+func needed(aspects []inventoryv1.PhoneAspect) bool {
+	if len(aspects) == 0 {
+		return true
+	}
+	for _, a := range aspects {
+		if slices.Contains(neededAspects, a) {
+			return true
+		}
+	}
+	return false
+}
+
 // HandlePhoneChanged handles one PhoneChanged message. It returns nil when
 // the message may be acknowledged: the intent is in the store, and any work
 // left is in its retry schedule. An error asks for redelivery.
@@ -70,6 +94,13 @@ func (s *Service) handleChange(ctx context.Context, ev *eventsv1.PhoneChanged) e
 		s.metrics.events.WithLabelValues(ct, "dropped").Inc()
 		s.log.Error("dropping PhoneChanged without a valid MAC", "change_type", ct)
 		return fmt.Errorf("%w: bad MAC", errPoison)
+	}
+	if !needed(ev.GetAspects()) {
+		// A fetch, a discovery, a state or settings change: nothing
+		// rps-client sends the vendor changed, so no store write, no MAC
+		// lock and no GetProvisioningUrl call.
+		s.metrics.events.WithLabelValues(ct, "skipped").Inc()
+		return nil
 	}
 	in, ok := intentFor(ev)
 	if !ok {

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"net"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -216,6 +217,9 @@ const seenCoalesce = 30 * time.Second
 // phone that stops there has no account. The fetch also counts as the phone
 // being seen, and the firmware its User-Agent names is recorded: phones not
 // found by SIP PnP (Poly, Cisco, any phone added by MAC) are seen only here.
+// A fetch never changes the phone's files (its event has aspects FETCH and
+// maybe STATE, files_changed false), and one that repeats a recent fetch
+// (repeatFetch) without moving the state or firmware writes nothing.
 func (s *Server) HandleConfigFetched(ctx context.Context, ev *eventsv1.ConfigFetched) error {
 	mac, err := macaddr.Parse(ev.GetMac())
 	if err != nil || ev.GetBootstrap() {
@@ -236,14 +240,28 @@ func (s *Server) HandleConfigFetched(ctx context.Context, ev *eventsv1.ConfigFet
 			return change{}, nil // redelivered or out of order
 		}
 		prev := p.GetState()
-		p.LastFetch = &inventoryv1.ConfigFetch{
+		f := &inventoryv1.ConfigFetch{
 			Time: timestamppb.New(at), FileName: clean(ev.GetFileName()),
 			SourceAddress: clean(ev.GetSourceAddress()), UserAgent: clean(ev.GetUserAgent()),
 			Proof: ev.GetProof(), Etag: truncate(clean(ev.GetEtag()), maxFetchEtag), Revision: ev.GetRevision(),
 		}
 		if ev.GetProof() == inventoryv1.FetchProof_FETCH_PROOF_TOKEN_CERTIFICATE && isSHA256Hex(ev.GetCertificateSha256()) {
-			p.LastFetch.CertificateSha256 = ev.GetCertificateSha256()
+			f.CertificateSha256 = ev.GetCertificateSha256()
 		}
+		next := prev
+		switch {
+		case account && (prev == stAssigned || prev == stFetching):
+			next = stProvisioned
+		case !account && prev == stAssigned:
+			next = stFetching
+		}
+		if next == prev && (fw == "" || fw == p.GetFirmware()) && repeatFetch(p.GetRecentFetches(), f) {
+			// The same file again, as the phone fetched it lately: like a
+			// repeated SUBSCRIBE (seenCoalesce), nothing but the time is
+			// new, so nothing is written and no event is sent.
+			return change{}, nil
+		}
+		p.LastFetch = f
 		p.RecentFetches = pushFetch(p.GetRecentFetches(), p.LastFetch)
 		if last := p.GetLastSeenTime(); last == nil || at.After(last.AsTime()) {
 			p.LastSeenTime = timestamppb.New(at)
@@ -251,11 +269,9 @@ func (s *Server) HandleConfigFetched(ctx context.Context, ev *eventsv1.ConfigFet
 		if fw != "" {
 			p.Firmware = fw
 		}
-		switch {
-		case account && (prev == stAssigned || prev == stFetching):
-			p.State, p.ProvisionedTime = stProvisioned, timestamppb.New(at)
-		case !account && prev == stAssigned:
-			p.State = stFetching
+		p.State = next
+		if next == stProvisioned && prev != stProvisioned {
+			p.ProvisionedTime = timestamppb.New(at)
 		}
 		// Always type PROVISIONED: no consumer reacts to it with a NOTIFY,
 		// so a fetch can never trigger another fetch.
@@ -275,6 +291,34 @@ func (s *Server) HandleConfigFetched(ctx context.Context, ev *eventsv1.ConfigFet
 		return nil
 	}
 	return s.finish(ConsumerFetches, ch, err)
+}
+
+// repeatFetch reports whether f repeats a fetch in recent (newest first)
+// recorded less than seenCoalesce before it: the same file, revision,
+// ETag, proof, certificate, User-Agent and source host (a new connection's
+// port is no news).
+func repeatFetch(recent []*inventoryv1.ConfigFetch, f *inventoryv1.ConfigFetch) bool {
+	at := f.GetTime().AsTime()
+	for _, r := range recent {
+		if at.Sub(r.GetTime().AsTime()) >= seenCoalesce {
+			return false
+		}
+		if r.GetFileName() == f.GetFileName() && r.GetRevision() == f.GetRevision() && r.GetEtag() == f.GetEtag() &&
+			r.GetProof() == f.GetProof() && r.GetCertificateSha256() == f.GetCertificateSha256() &&
+			r.GetUserAgent() == f.GetUserAgent() && sourceHost(r.GetSourceAddress()) == sourceHost(f.GetSourceAddress()) {
+			return true
+		}
+	}
+	return false
+}
+
+// sourceHost is the host of a "host:port" source address (the address
+// itself when it has no port).
+func sourceHost(addr string) string {
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		return h
+	}
+	return addr
 }
 
 // maxRecentFetches bounds Phone.recent_fetches: enough for a boot or two of
@@ -346,7 +390,8 @@ func (s *Server) touchReferrers(ctx context.Context, ref, why string) error {
 			if prev == stProvisioned || prev == stFetching {
 				pr.p.State = stAssigned
 			}
-			return change{typ: inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_UPDATED, config: true, prevState: prev}, nil
+			return change{typ: inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_UPDATED, config: true, prevState: prev,
+				aspects: fanoutAspects(ref, why)}, nil
 		})
 		if err != nil && status.Code(err) != codes.NotFound {
 			s.log.Error("cannot mark phone changed", "mac", mac, "why", why, "err", err)

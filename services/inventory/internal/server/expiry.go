@@ -220,17 +220,23 @@ func (s *Server) deleteDiscovered(ctx context.Context, cs []expiryCandidate, now
 		var b store.Batch
 		for _, c := range cs {
 			b.Ops = append(b.Ops, store.Op{Kind: store.KindPhone, ID: c.mac, Delete: true, Expect: c.rev})
+			phone := &inventoryv1.Phone{
+				Name: phoneName(c.mac), Mac: c.mac, Vendor: c.vendor, Model: c.model, Tenant: c.tenant,
+				State: stDiscovered, Origin: inventoryv1.PhoneOrigin_PHONE_ORIGIN_PNP,
+				Revision: rev, Etag: etagOf(rev),
+			}
+			// The record is not read whole: a PnP phone was seen (DISCOVERY)
+			// and may hold a bootstrap token (URL).
+			aspects := mergeAspects(phoneAspects(&phoneRec{p: phone}, nil), []inventoryv1.PhoneAspect{aspDiscovery, aspURL})
 			data, err := proto.Marshal(&eventsv1.PhoneChanged{
-				ChangeType: inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_DELETED,
-				Phone: &inventoryv1.Phone{
-					Name: phoneName(c.mac), Mac: c.mac, Vendor: c.vendor, Model: c.model, Tenant: c.tenant,
-					State: stDiscovered, Origin: inventoryv1.PhoneOrigin_PHONE_ORIGIN_PNP,
-					Revision: rev, Etag: etagOf(rev),
-				},
+				ChangeType:     inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_DELETED,
+				Phone:          phone,
 				Revision:       rev,
 				PreviousState:  stDiscovered,
 				ChangeTime:     timestamppb.New(now),
 				PreviousTenant: c.tenant,
+				Aspects:        aspects,
+				FilesChanged:   filesChanged(aspects),
 			})
 			if err != nil {
 				return store.Batch{}, err

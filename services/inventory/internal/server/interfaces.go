@@ -190,6 +190,10 @@ func (s *Server) ListSipInterfaces(ctx context.Context, req *inventoryv1.ListSip
 
 var interfaceUpdatable = []string{"display_name", "host", "udp_port", "tcp_port", "tls_port", "outbound_proxy", "registration_expiry"}
 
+// whyDefaultInterface is the fan-out reason of a tenant whose default SIP
+// interface changed (fanoutAspects reads it: ASSIGNMENT only).
+const whyDefaultInterface = "default SIP interface changed"
+
 // UpdateSipInterface implements inventoryv1.InventoryServiceServer.
 func (s *Server) UpdateSipInterface(ctx context.Context, req *inventoryv1.UpdateSipInterfaceRequest) (*inventoryv1.UpdateSipInterfaceResponse, error) {
 	c, err := authorize(ctx, rolesWrite...)
@@ -208,7 +212,7 @@ func (s *Server) UpdateSipInterface(ctx context.Context, req *inventoryv1.Update
 	ifRef, tenantRef := store.Ref(store.KindInterface, tenant+"/"+id), store.Ref(store.KindTenant, tenant)
 	var jobRev int64
 	var isDefault bool
-	const whyIf, whyDefault = "SIP interface changed", "default SIP interface changed"
+	const whyIf, whyDefault = "SIP interface changed", whyDefaultInterface
 	err = retry(ctx, func() error {
 		si, rev, err := s.getInterface(ctx, name)
 		if err != nil {

@@ -106,10 +106,16 @@ type change struct {
 	// prevTenant is the phone's tenant before the change ("tenants/x" or "",
 	// set by mutatePhone), so tenant-scoped watchers see a phone leave.
 	prevTenant string
-	prevGrace  time.Time       // TOKEN_ROTATED: the previous token works until then
-	ops        []store.Op      // more ops in the same batch
-	outbox     []store.Message // more events in the same batch
-	log        func(rev int64) // optional log line after the commit
+	prevGrace  time.Time // TOKEN_ROTATED: the previous token works until then
+	// prev is the phone before the change (set by mutatePhone; nil: it did
+	// not exist), from which commitPhone computes the event's aspects.
+	prev *phoneRec
+	// aspects are touched beyond what the phone's own record shows (a
+	// fan-out: a record the phone refers to changed).
+	aspects []inventoryv1.PhoneAspect
+	ops     []store.Op      // more ops in the same batch
+	outbox  []store.Message // more events in the same batch
+	log     func(rev int64) // optional log line after the commit
 }
 
 // commitPhone writes pr (expected at revision expect; ExpectAbsent for a new
@@ -130,6 +136,11 @@ func (s *Server) commitPhone(ctx context.Context, pr *phoneRec, expect int64, ch
 				return store.Batch{}, err
 			}
 		}
+		after := &c
+		if ch.delete {
+			after = nil
+		}
+		aspects := mergeAspects(phoneAspects(ch.prev, after), ch.aspects)
 		ev := &eventsv1.PhoneChanged{
 			ChangeType:     ch.typ,
 			Phone:          basePhone(&c, rev),
@@ -138,6 +149,8 @@ func (s *Server) commitPhone(ctx context.Context, pr *phoneRec, expect int64, ch
 			ChangeTime:     timestamppb.New(now),
 			PreviousTenant: ch.prevTenant,
 			ModelWarning:   c.p.GetModelWarning(),
+			Aspects:        aspects,
+			FilesChanged:   filesChanged(aspects),
 		}
 		if !ch.prevGrace.IsZero() {
 			ev.PreviousTokenExpireTime = timestamppb.New(ch.prevGrace)
@@ -199,7 +212,7 @@ func (s *Server) mutatePhone(ctx context.Context, mac string, fn func(pr *phoneR
 		if !ch.delete {
 			pr.p.UpdateTime = timestamppb.New(s.now())
 		}
-		ch.prevTenant = cur.p.GetTenant()
+		ch.prevTenant, ch.prev = cur.p.GetTenant(), cur
 		if err := s.commitPhone(ctx, pr, cur.rev, ch); err != nil {
 			return err
 		}

@@ -127,13 +127,16 @@ func decodePhone(rec store.Record) (*phoneRec, error) {
 }
 
 // lastDiscovery is when the last discovery applied was observed (zero if
-// none). A record older than discoverySeen had its last-seen time set by
-// discoveries only.
+// none). A record older than discoverySeen that holds a discovery (a
+// contact) had its last-seen time set by discoveries only. A phone never
+// discovered (added by MAC) has none, though a fetch may have set its
+// last-seen time: its first discovery must not look stale (a boot storm of
+// pre-assigned phones lost the discoveries processed after their fetches).
 func (r *phoneRec) lastDiscovery() time.Time {
 	if r.discoverySeen != 0 {
 		return time.Unix(0, r.discoverySeen)
 	}
-	if ls := r.p.GetLastSeenTime(); ls != nil {
+	if ls := r.p.GetLastSeenTime(); ls != nil && r.p.GetLastContact() != "" {
 		return ls.AsTime()
 	}
 	return time.Time{}

@@ -89,6 +89,10 @@ func (s *Server) WatchPhones(req *inventoryv1.WatchPhonesRequest, stream grpc.Se
 			ChangeType: ev.GetChangeType(),
 			Phone:      phone,
 			ChangeTime: ev.GetChangeTime(),
+			Aspects:    ev.GetAspects(),
+			// An event of a publisher older than the fields: anything may
+			// have changed (the PhoneChanged.aspects rule).
+			FilesChanged: ev.GetFilesChanged() || len(ev.GetAspects()) == 0,
 		})
 		if err != nil {
 			return err

@@ -349,13 +349,15 @@ const (
 	PhoneAspect_PHONE_ASPECT_UNSPECIFIED PhoneAspect = 0
 	// Vendor, model, model status, description, labels.
 	PhoneAspect_PHONE_ASPECT_IDENTITY PhoneAspect = 1
-	// Tenant and lines (extension, SIP interface): what the phone registers as.
+	// Tenant and lines (extension, SIP interface): what the phone registers as;
+	// also settings.save_to_rps (whether the vendor redirect service holds it).
 	PhoneAspect_PHONE_ASPECT_ASSIGNMENT PhoneAspect = 2
 	// Settings that reach the phone's files (codecs, language, time zone, keys...).
 	PhoneAspect_PHONE_ASPECT_SETTINGS PhoneAspect = 3
 	// SIP or web passwords.
 	PhoneAspect_PHONE_ASPECT_SECRETS PhoneAspect = 4
-	// The provisioning token, hence the URL (rotation, previous-token expiry).
+	// The provisioning token, hence the URL (rotation, previous-token expiry,
+	// settings.https). Every vendor's files embed the URL: files_changed.
 	PhoneAspect_PHONE_ASPECT_URL PhoneAspect = 5
 	// The lifecycle state (discovered, assigned, fetching, provisioned...).
 	PhoneAspect_PHONE_ASPECT_STATE PhoneAspect = 6
