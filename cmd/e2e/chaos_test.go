@@ -272,6 +272,15 @@ func TestChaosClusterStorm(t *testing.T) {
 		os.WriteFile(f+".storm.json", []byte(stormOut.String()), 0o644)
 	}
 	t.Logf("pnp-listener drops: %s", pnpDrops(l))
+	// The edge's per-source failure throttle is on and sees the phones'
+	// one address: a block would have stopped the storm.
+	blocks := 0.0
+	for _, m := range []string{"provision-http-1", "provision-http-2"} {
+		blocks += metricValue(strings.TrimSuffix(c.Member(m).Ready, "/readyz")+"/metrics", "dialtone_provision_http_throttle_blocks_total")
+	}
+	if blocks != 0 {
+		t.Errorf("the edge's throttle blocked the phones' address %v times", blocks)
+	}
 	if len(retried) > 0 {
 		var ex []string
 		for _, r := range rep.Reports {
@@ -452,6 +461,23 @@ events:
 	if f := os.Getenv("DIALTONE_CHAOS_REPORT"); f != "" {
 		os.WriteFile(f, []byte(summary+"\n"), 0o644)
 	}
+}
+
+// metricValue is the value of the unlabelled metric name at url, or 0.
+func metricValue(url, name string) float64 {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, _ := strconv.ParseFloat(v, 64)
+			return f
+		}
+	}
+	return 0
 }
 
 // pnpDrops is the pnp-listener's non-zero datagram drop counters.

@@ -204,11 +204,11 @@ func members(l Layout, b Binaries) []*Member {
 		add(&Member{Name: fmt.Sprintf("provision-http-%d", i+1), Kind: "provision-http", Bin: b.path("provision-http"),
 			Args: append(common("provision-http", i, offEdge), "--http-addr", l.addr(offEdge+i), "--https-addr", "",
 				"--inventory-addr", l.InventoryAddr(), "--renderer-addr", l.addr(offRendererFront),
-				"--inventory-token-file", tok("edge"), "--nats-url", l.NATSURLs(), "--trusted-proxies", l.Host+"/32",
-				// Every simulated phone comes from the one phone-namespace
-				// address; the per-source failure throttle (the optional
-				// .boot files answer 404) would block them all as one.
-				"--throttle-threshold", "1000000"),
+				// The edge front is the trusted proxy: the per-source failure
+				// throttle sees the phones' address (one for the whole storm,
+				// like a NAT). It stays on: misses of a known token, such as
+				// Yealink's optional .boot files, do not count against it.
+				"--inventory-token-file", tok("edge"), "--nats-url", l.NATSURLs(), "--trusted-proxies", l.Host+"/32"),
 			Ready: "http://" + l.addr(offEdge+adminOff+i) + "/readyz", Addr: l.addr(offEdge + i)})
 	}
 	for i := range 2 {
