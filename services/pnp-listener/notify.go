@@ -30,6 +30,10 @@ const staleAfter = 4 * time.Second
 // up again (once).
 const unknownRetry = 1500 * time.Millisecond
 
+// unavailableRetries bounds the look-ups repeated for a boot while
+// inventory answers Unavailable (1.5 + 3 + 6 s: inside a phone's wait).
+const unavailableRetries = 3
+
 // notifyWorkers run the inventory lookups and start the NOTIFY
 // transactions. A fixed pool (rather than a goroutine per SUBSCRIBE) keeps
 // grown stacks warm and bounds the load on inventory; the wait for each
@@ -47,7 +51,9 @@ type job struct {
 	// retried marks the second lookup of a boot whose phone inventory did
 	// not know yet.
 	retried bool
-	queued  time.Time
+	// unavailable counts look-ups inventory answered Unavailable.
+	unavailable int
+	queued      time.Time
 	// For kindCheckSync.
 	checkSync sipmsg.CheckSync
 	local     netip.Addr
@@ -134,6 +140,19 @@ func (s *Service) profileNotify(ctx context.Context, j job) {
 			s.m.notifies.WithLabelValues(kind, outInventoryError).Inc()
 		default:
 			s.m.lookups.WithLabelValues("error").Inc()
+			if kind == kindBoot && status.Code(err) == codes.Unavailable && j.unavailable < unavailableRetries && ctx.Err() == nil {
+				// Inventory is failing over (its Redis primary, a replica):
+				// the phone got its 200 OK and will not ask again before
+				// its own timeout, so ask again after 1.5, 3 and 6 s.
+				d := unknownRetry << j.unavailable
+				j.unavailable++
+				time.AfterFunc(d, func() {
+					if ctx.Err() == nil {
+						s.enqueue(j)
+					}
+				})
+				return
+			}
 			s.m.notifies.WithLabelValues(kind, outInventoryError).Inc()
 			s.log.Warn("inventory lookup failed", "mac", p.MAC, "error", err)
 		}
