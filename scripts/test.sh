@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs every module's tests with the race detector (workspace mode), one module at a
 # time, and prints one summary line. A module that fails to build fails the run.
+# 40m per package: cmd/e2e holds the cluster chaos test (its programs' build, then
+# at most 15 minutes of cluster and storm) besides the other end-to-end tests.
 # Usage: scripts/test.sh [extra go test flags]
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -14,7 +16,7 @@ for m in $mods; do
   echo "=== module $m"
   json=$out/$(echo "$m" | tr / _).json
   if ! (cd "$m" && "$gotestsum" --format pkgname-and-test-fails --jsonfile "$json" -- \
-        -race -count=1 -shuffle=on -timeout 20m "$@" ./...); then
+        -race -count=1 -shuffle=on -timeout 40m "$@" ./...); then
     echo "--- module $m FAILED"
     status=1
   fi

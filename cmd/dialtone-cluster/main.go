@@ -5,6 +5,12 @@
 //	dialtone-cluster status  every process, NATS and Redis roles
 //	dialtone-cluster down    stop everything, remove the network namespaces
 //	dialtone-cluster run     the same as up, in the foreground (Ctrl-C stops)
+//	dialtone-cluster hold M  keep member M down: the supervisor does not restart it when it exits
+//	dialtone-cluster release M  end the hold (a member that is down is restarted)
+//
+// The supervisor restarts a member that exits unexpectedly after 1 s,
+// doubling for every further quick exit up to 30 s; status shows the
+// restarts.
 //
 // nats-node is internal: one member of the NATS cluster.
 package main
@@ -37,15 +43,19 @@ func main() {
 }
 
 const usage = `Usage: dialtone-cluster up|down|status|run [flags]
+       dialtone-cluster hold|release [--dir D] MEMBER
 
-  up      build every service, start the cluster in the background, wait until ready
-  status  show every process and the NATS / Redis roles
-  down    stop the cluster and remove its network namespaces
-  run     like up, in the foreground
+  up       build every service, start the cluster in the background, wait until ready
+  status   show every process (pid, readiness, supervisor restarts) and the NATS / Redis roles
+  down     stop the cluster and remove its network namespaces
+  run      like up, in the foreground
+  hold     the supervisor stops restarting MEMBER when it exits (kill it yourself)
+  release  the supervisor restarts MEMBER again (at once if it is down)
 
 Flags (every command): --dir (default deploy/local/state), and for up/run
 --base-port (default 24000: ports 24000-24199), --lan (pnp-listener in a
-network namespace on a phone LAN; default on when run as root).
+network namespace on a phone LAN; default on when run as root),
+--restart (default true: restart members that exit unexpectedly).
 `
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -64,6 +74,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	base := fs.Int("base-port", 24000, "first of the 200 ports the cluster uses")
 	lan := fs.Bool("lan", os.Geteuid() == 0, "run pnp-listener in a network namespace on a phone LAN (needs root)")
 	bin := fs.String("bin", "", "directory of already built binaries (default: build into <dir>/bin)")
+	restart := fs.Bool("restart", true, "restart members that exit unexpectedly (with backoff)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -76,6 +87,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		l.Host = cluster.HostLANAddr
 	}
 	switch cmd {
+	case "hold", "release":
+		if fs.NArg() != 1 {
+			return fmt.Errorf("%s: want one member name", cmd)
+		}
+		return holdMember(abs, fs.Arg(0), cmd == "hold", stdout)
 	case "status":
 		st, err := cluster.ReadState(abs)
 		if err != nil {
@@ -104,9 +120,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			}
 		}
 		if cmd == "run" {
-			return supervise(ctx, l, bins, stdout)
+			return supervise(ctx, l, bins, *restart, stdout)
 		}
-		return up(ctx, l, bins, stdout)
+		return up(ctx, l, bins, *restart, stdout)
 	}
 	fmt.Fprint(stderr, usage)
 	return fmt.Errorf("unknown command %q", cmd)
@@ -114,12 +130,35 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 // supervise starts the cluster, records its state and stops it when ctx
 // ends.
-func supervise(ctx context.Context, l cluster.Layout, bins cluster.Binaries, stdout io.Writer) error {
+func supervise(ctx context.Context, l cluster.Layout, bins cluster.Binaries, restart bool, stdout io.Writer) error {
 	log := slog.New(slog.NewTextHandler(stdout, nil))
 	os.Remove(cluster.StateFile(l.Dir))
 	c, err := cluster.Start(ctx, l, bins, log)
 	if err != nil {
 		return err
+	}
+	if restart {
+		s := cluster.DefaultSupervision
+		s.OnChange = func() {
+			if err := c.WriteState(); err != nil {
+				log.Error("writing the cluster state", "error", err)
+			}
+		}
+		c.Supervise(s)
+		// SIGHUP (dialtone-cluster release): start members no longer held.
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		go func() {
+			for {
+				select {
+				case <-hup:
+					c.Reconcile()
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
 	}
 	if err := c.WriteState(); err != nil {
 		c.Stop()
@@ -138,7 +177,7 @@ func supervise(ctx context.Context, l cluster.Layout, bins cluster.Binaries, std
 
 // up runs `run` detached (its own session, output in logs/supervisor.log)
 // and waits until it has written the cluster's state.
-func up(ctx context.Context, l cluster.Layout, bins cluster.Binaries, stdout io.Writer) error {
+func up(ctx context.Context, l cluster.Layout, bins cluster.Binaries, restart bool, stdout io.Writer) error {
 	logf, err := os.OpenFile(filepath.Join(l.Dir, "logs", "supervisor.log"), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
 	if err != nil {
 		return err
@@ -149,7 +188,8 @@ func up(ctx context.Context, l cluster.Layout, bins cluster.Binaries, stdout io.
 		lan = "--lan=true"
 	}
 	os.Remove(cluster.StateFile(l.Dir))
-	cmd := exec.Command(filepath.Join(bins.Dir, "dialtone-cluster"), "run", "--dir", l.Dir, "--base-port", fmt.Sprint(l.BasePort), lan, "--bin", bins.Dir)
+	cmd := exec.Command(filepath.Join(bins.Dir, "dialtone-cluster"), "run", "--dir", l.Dir, "--base-port", fmt.Sprint(l.BasePort), lan, "--bin", bins.Dir,
+		fmt.Sprintf("--restart=%t", restart))
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
@@ -178,6 +218,42 @@ func up(ctx context.Context, l cluster.Layout, bins cluster.Binaries, stdout io.
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// holdMember creates or removes the member's hold file, which the
+// supervisor reads when the member exits.
+func holdMember(dir, name string, hold bool, stdout io.Writer) error {
+	st, err := cluster.ReadState(dir)
+	if err != nil {
+		return fmt.Errorf("no cluster in %s (%w)", dir, err)
+	}
+	found := false
+	for _, m := range st.Members {
+		found = found || m.Name == name
+	}
+	if !found {
+		return fmt.Errorf("no member %q", name)
+	}
+	f := cluster.HoldFile(dir, name)
+	if !hold {
+		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		// Wake the supervisor: a member that is down is started again.
+		if st.Supervisor > 0 {
+			syscall.Kill(st.Supervisor, syscall.SIGHUP)
+		}
+		fmt.Fprintf(stdout, "%s released: the supervisor restarts it when it exits\n", name)
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(f, nil, 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s held: the supervisor leaves it down when it exits (dialtone-cluster release %s)\n", name, name)
+	return nil
 }
 
 func down(dir string, stdout io.Writer) error {

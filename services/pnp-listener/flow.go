@@ -40,8 +40,10 @@ type flow struct {
 	start    time.Time // the SUBSCRIBE, for boot rounds
 	skipSame bool      // skip the NOTIFY when the dialog already has the URL
 	retried  bool
-	known    bool // admitted to the known lane
-	timer    *time.Timer
+	// unavailable counts lookups inventory answered Unavailable.
+	unavailable int
+	known       bool // admitted to the known lane
+	timer       *time.Timer
 	// again: a trigger came during the lookup or the NOTIFY; one more
 	// round follows this one (with next* as its start).
 	again        bool
@@ -236,6 +238,34 @@ func (t *flows) wait(s *Service, r roundInfo) bool {
 	f.retried, f.state = true, flowRetry
 	round := f.round
 	f.timer = time.AfterFunc(unknownRetry, func() { t.retry(s, r.mac, round) })
+	t.mu.Unlock()
+	return true
+}
+
+// waitUnavailable schedules another lookup of a boot round that inventory
+// answered Unavailable (a failover), after 1.5, 3 and 6 s: inside the
+// phone's own wait. It reports false once those are spent.
+func (t *flows) waitUnavailable(s *Service, r roundInfo) bool {
+	t.mu.Lock()
+	f, ok := t.m[r.mac]
+	if !ok || f.round != r.round {
+		t.mu.Unlock()
+		return true
+	}
+	if f.again {
+		t.mu.Unlock()
+		t.finish(s, r.mac, r.round)
+		return true
+	}
+	if f.unavailable >= unavailableRetries {
+		t.mu.Unlock()
+		return false
+	}
+	d := unknownRetry << f.unavailable
+	f.unavailable++
+	f.state = flowRetry
+	round := f.round
+	f.timer = time.AfterFunc(d, func() { t.retry(s, r.mac, round) })
 	t.mu.Unlock()
 	return true
 }

@@ -29,6 +29,10 @@ const staleAfter = 4 * time.Second
 // is made once more, unless an event for the phone comes first.
 const unknownRetry = 1500 * time.Millisecond
 
+// unavailableRetries bounds the look-ups repeated for a boot while
+// inventory answers Unavailable (1.5 + 3 + 6 s: inside a phone's wait).
+const unavailableRetries = 3
+
 // notifyWorkers run the inventory lookups and start the NOTIFY
 // transactions. A fixed pool (rather than a goroutine per SUBSCRIBE) keeps
 // grown stacks warm and bounds the load on inventory; the wait for each
@@ -144,6 +148,12 @@ func (s *Service) round(ctx context.Context, j job, waited time.Duration) {
 			if ctx.Err() != nil { // stopping
 				out = outCanceled
 				break
+			}
+			if kind == kindBoot && status.Code(err) == codes.Unavailable && s.flows.waitUnavailable(s, r) {
+				// Inventory is failing over (its Redis primary, a replica):
+				// the phone got its 200 OK and will not ask again before
+				// its own timeout, so ask again after 1.5, 3 and 6 s.
+				return
 			}
 			s.log.Warn("inventory lookup failed", "mac", p.MAC, "error", err)
 			out = outInventoryError

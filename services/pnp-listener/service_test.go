@@ -323,6 +323,27 @@ func TestUnknownPhoneLookedUpAgain(t *testing.T) {
 	waitFor(t, "ok", func() bool { return h.notifies(kindBoot, outOK) == 1 })
 }
 
+// TestLookupRepeatedWhileInventoryUnavailable: inventory answers
+// Unavailable (a Redis failover) for the first look-ups; the phone, which
+// got its 200 OK and waits, still gets its NOTIFY.
+func TestLookupRepeatedWhileInventoryUnavailable(t *testing.T) {
+	h := startLoopback(t, nil, nil)
+	h.inv.Set("000413000014", invstub.Entry{URL: testURL})
+	h.inv.FailNext(2)
+	ph := phonetest.New(t, "127.0.0.1:0")
+	ph.Send(h.addr, phonetest.Subscribe("snom", "000413000014", "127.0.0.1", ph.Port(), "k2"))
+	ph.ExpectResponse(2 * time.Second)
+	req, from := ph.ExpectRequest(3*unknownRetry + 3*time.Second)
+	if string(req.Body()) != testURL+"{mac}.xml" {
+		t.Fatalf("NOTIFY body %q", req.Body())
+	}
+	ph.Answer(req, from, 200)
+	waitFor(t, "ok", func() bool { return h.notifies(kindBoot, outOK) == 1 })
+	if n := h.inv.Calls(); n != 3 {
+		t.Errorf("%d look-ups, want 3 (two Unavailable, one answered)", n)
+	}
+}
+
 func TestAnswerPolicy(t *testing.T) {
 	h := startLoopback(t, func(c *Config) {
 		c.AnswerVendors = []string{"yealink"}

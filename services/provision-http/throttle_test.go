@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -194,5 +195,82 @@ func TestRandomTokenFlood(t *testing.T) {
 	}
 	if !strings.Contains(e.logs.String(), "source blocked after repeated failures") {
 		t.Error("blocks are not logged")
+	}
+}
+
+// TestYealinkBootNeverThrottled: Yealink phones boot by asking for
+// <mac>.boot and y000000000000.boot, which the catalog does not render
+// (404), before their configuration files. Two misses per boot, from many
+// phones behind one address (a NAT, the cluster's phone host), must never
+// trip the per-source throttle: misses of a known token do not count (its
+// fallback chain is normal phone behaviour, whatever the vendor or
+// firmware asks for). A scanner of random tokens and paths from another
+// address of the same network is blocked.
+func TestYealinkBootNeverThrottled(t *testing.T) {
+	u := newUpstream(t)
+	e := newEdge(t, u, func(c *provisionhttp.Config) {
+		c.ThrottleThreshold = 5 // the default is 20: a stricter edge
+		c.ThrottleBase = 5 * time.Minute
+		c.ThrottleMax = 10 * time.Minute
+		// Phones reach the edge through a proxy that names them (the
+		// cluster's front, an Ingress).
+		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
+	})
+	get := func(from, path, ua string) int {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, e.plain.URL+path, nil)
+		req.Header.Set("User-Agent", ua)
+		req.Header.Set("X-Forwarded-For", from)
+		resp, err := e.plain.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	const nat = "198.18.40.1"
+	phones := make([]testPhone, 40)
+	for i := range phones {
+		phones[i] = u.addPhone(t, "yealink", false, false)
+	}
+	// Every phone boots three times (power cut, resync, reboot): 240 misses
+	// from one address in a few seconds, 48 times the threshold.
+	for round := range 3 {
+		for _, p := range phones {
+			for _, f := range []struct {
+				file string
+				want int
+			}{{p.mac + ".boot", 404}, {"y000000000000.boot", 404}, {p.commonFile, 200}, {p.macFile, 200}} {
+				if code := get(nat, "/p/"+p.token+"/"+f.file, p.ua); code != f.want {
+					t.Fatalf("round %d, phone %s, %s: %d, want %d", round, p.mac, f.file, code, f.want)
+				}
+			}
+		}
+	}
+	if n := metrictest.Value(t, e.reg, "dialtone_provision_http_throttle_blocks_total"); n != 0 {
+		t.Fatalf("%v blocks after Yealink boots; want none", n)
+	}
+
+	// A scanner: random tokens and paths.
+	const scanner = "198.18.40.2"
+	codes := map[int]int{}
+	for i := range 20 {
+		path := "/p/" + randomToken() + "/y000000000000.boot"
+		if i%2 == 1 {
+			path = "/cgi-bin/" + randomToken()
+		}
+		codes[get(scanner, path, "Mozilla/5.0")]++
+	}
+	if codes[http.StatusTooManyRequests] == 0 || metrictest.Value(t, e.reg, "dialtone_provision_http_throttle_blocks_total") != 1 {
+		t.Fatalf("scanner: answers %v; want it blocked (429)", codes)
+	}
+	// The phones behind the NAT still boot.
+	p := phones[0]
+	if code := get(nat, "/p/"+p.token+"/"+p.mac+".boot", p.ua); code != 404 {
+		t.Errorf("phone after the scan: %s.boot %d", p.mac, code)
+	}
+	if code := get(nat, "/p/"+p.token+"/"+p.macFile, p.ua); code != 200 {
+		t.Errorf("phone after the scan: %s %d", p.macFile, code)
 	}
 }

@@ -120,6 +120,15 @@ func (l Layout) SIPAddr() string {
 	return l.addr(offPNPAdmin + 1)
 }
 
+// PNPAdminAddr is the pnp-listener's admin address (/metrics): in the PBX
+// namespace with the LAN.
+func (l Layout) PNPAdminAddr() string {
+	if l.LAN {
+		return net.JoinHostPort(PBXAddr, strconv.Itoa(l.port(offPNPAdmin)))
+	}
+	return l.addr(offPNPAdmin)
+}
+
 // AdminTokenFile holds the admin's bearer token (dialtonectl --token-file).
 func (l Layout) AdminTokenFile() string { return l.path("tokens", "admin.token") }
 

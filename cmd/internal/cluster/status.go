@@ -33,6 +33,11 @@ type MemberRecord struct {
 	Addr  string `json:"addr,omitempty"`
 	Ready string `json:"ready,omitempty"`
 	Netns string `json:"netns,omitempty"`
+	// Supervision: restarts made by the supervisor, whether the member is
+	// held down, how its last process ended.
+	Restarts int    `json:"restarts"`
+	Held     bool   `json:"held,omitempty"`
+	LastExit string `json:"last_exit,omitempty"`
 }
 
 // StateFile is the state's path under dir.
@@ -40,9 +45,13 @@ func StateFile(dir string) string { return filepath.Join(dir, "cluster.json") }
 
 // WriteState records the cluster's members and their pids.
 func (c *Cluster) WriteState() error {
+	c.stateMu.Lock()
+	defer c.stateMu.Unlock()
 	st := State{Supervisor: os.Getpid(), Layout: c.Layout}
 	for _, m := range c.Members {
-		st.Members = append(st.Members, MemberRecord{Name: m.Name, Kind: m.Kind, Pid: m.Pid(), Addr: m.Addr, Ready: m.Ready, Netns: m.Netns})
+		ms, _ := c.Status(m.Name)
+		st.Members = append(st.Members, MemberRecord{Name: m.Name, Kind: m.Kind, Pid: ms.Pid, Addr: m.Addr, Ready: m.Ready, Netns: m.Netns,
+			Restarts: ms.Restarts, Held: ms.Held, LastExit: ms.LastExit})
 	}
 	b, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
@@ -158,7 +167,14 @@ func PrintStatus(ctx context.Context, w io.Writer, st State) {
 		if m.Netns != "" {
 			extra += " (netns " + m.Netns + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\tpid %s\t%s\t%s\n", m.Name, m.Kind, strconv.Itoa(m.Pid), state, extra)
+		if m.Held {
+			state += " (held)"
+		}
+		sup := "restarts " + strconv.Itoa(m.Restarts)
+		if m.LastExit != "" {
+			sup += " (last: " + m.LastExit + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\tpid %s\t%s\t%s\t%s\n", m.Name, m.Kind, strconv.Itoa(m.Pid), state, sup, extra)
 	}
 	tw.Flush()
 	r := QueryRoles(ctx, st.Layout)

@@ -163,10 +163,24 @@ func decide(p *inventoryv1.Phone, pol inventoryv1.DeviceCertPolicy, id, cert str
 		// A stronger proof of the same phone replaces a weaker binding;
 		// one certificate never silently replaces another.
 		d.allowed, d.bind = true, true
+	case bound == identToken && strings.HasPrefix(id, identUnverifiedLink) && lateProof(p):
+		// The listener saw this boot's SUBSCRIBE before the fetch that
+		// bound the token, but its PhoneDiscovered reached inventory after
+		// that fetch (events lag under load): the binding would have been
+		// this identity, so it becomes it. A link address announced after
+		// the binding is still refused below.
+		d.allowed, d.bind = true, true
 	default:
 		return decision{reason: reasonSecondID, refuse: true}
 	}
 	return d
+}
+
+// lateProof reports whether p's last link proof was observed no later than
+// its release binding was made.
+func lateProof(p *inventoryv1.Phone) bool {
+	lp, b := p.GetLastLinkProof().GetTime(), p.GetSecretRelease().GetTime()
+	return lp.IsValid() && b.IsValid() && !lp.AsTime().After(b.AsTime())
 }
 
 // AuthorizeSecretRelease implements inventoryv1.InventoryServiceServer.

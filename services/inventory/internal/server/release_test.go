@@ -3,6 +3,9 @@ package server
 import (
 	"strings"
 	"testing"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
 )
@@ -26,6 +29,14 @@ func TestSecretReleaseRule(t *testing.T) {
 		}
 		return p
 	}
+	// timed sets when the listener saw the link sender and when the
+	// binding was made.
+	t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	timed := func(p *inventoryv1.Phone, proof, bound time.Time) *inventoryv1.Phone {
+		p.LastLinkProof = &inventoryv1.LinkProof{LinkAddress: "02aabbccddee", Time: timestamppb.New(proof)}
+		p.SecretRelease.Time = timestamppb.New(bound)
+		return p
+	}
 	for _, tc := range []struct {
 		name   string
 		p      *inventoryv1.Phone
@@ -42,6 +53,9 @@ func TestSecretReleaseRule(t *testing.T) {
 		{"phone starts presenting its certificate", phone(linkOwn, ""), prefer, certA, true, true, ""},
 		{"another LAN host announced the MAC (link check off)", phone(linkOwn, ""), off, linkLAN, false, false, reasonSecondID},
 		{"unverified link never upgrades the token", phone(identToken, ""), off, linkLAN, false, false, reasonSecondID},
+		{"unverified link announced after the token was bound", timed(phone(identToken, ""), t0.Add(time.Minute), t0), off, linkLAN, false, false, reasonSecondID},
+		{"this boot's unverified link, recorded after the token was bound", timed(phone(identToken, ""), t0, t0.Add(time.Second)), off, linkLAN, true, true, ""},
+		{"late proof does not replace a link binding", timed(phone(linkOwn, ""), t0, t0.Add(time.Second)), off, linkLAN, false, false, reasonSecondID},
 		{"a second certificate for the MAC", phone(certA, certA[len(identCert):]), prefer, certB, false, false, reasonSecondID},
 		{"off: token alone after a certificate was bound", phone(certA, "aa"), off, identToken, false, false, reasonSecondID},
 		{"require: no certificate", phone("", ""), require, linkOwn, false, false, reasonCertRequired},

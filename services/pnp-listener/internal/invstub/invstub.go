@@ -39,6 +39,7 @@ type Server struct {
 	calls    int
 	token    string
 	delay    time.Duration
+	failNext int // calls still to answer Unavailable
 
 	grpc *grpc.Server
 	lis  net.Listener
@@ -104,6 +105,14 @@ func (s *Server) Client() (inventoryv1.InventoryServiceClient, func(), error) {
 	return inventoryv1.NewInventoryServiceClient(cc), func() { cc.Close() }, nil
 }
 
+// FailNext makes the next n look-ups answer Unavailable, as inventory does
+// while its Redis fails over.
+func (s *Server) FailNext(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failNext = n
+}
+
 // GetProvisioningUrl implements the one RPC pnp-listener calls.
 func (s *Server) GetProvisioningUrl(ctx context.Context, req *inventoryv1.GetProvisioningUrlRequest) (*inventoryv1.GetProvisioningUrlResponse, error) {
 	if s.token != "" {
@@ -118,6 +127,11 @@ func (s *Server) GetProvisioningUrl(ctx context.Context, req *inventoryv1.GetPro
 	}
 	s.mu.Lock()
 	s.calls++
+	if s.failNext > 0 {
+		s.failNext--
+		s.mu.Unlock()
+		return nil, status.Error(codes.Unavailable, "storage unavailable")
+	}
 	e, ok := s.entries[mac]
 	if !ok && s.fallback != nil {
 		e, ok = *s.fallback, true
