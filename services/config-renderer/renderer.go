@@ -334,7 +334,7 @@ func (s *Service) Resolve(vendor, model string) *rendererv1.ResolveModelResponse
 		st = rendererv1.ModelStatus_MODEL_STATUS_UNKNOWN
 	}
 	return &rendererv1.ResolveModelResponse{Vendor: r.Vendor, Model: r.Model, Status: st, Family: r.Family,
-		OtherVendor: r.OtherVendor, FamilyPatterns: c.FamilyPatternsOf(r.Vendor)}
+		OtherVendor: r.OtherVendor, FamilyPatterns: c.FamilyPatternsOf(r.Vendor), NotProvisionableReason: r.NotProvisionable}
 }
 
 // Vendors lists the vendor families with their PnP conventions.

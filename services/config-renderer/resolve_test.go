@@ -2,6 +2,7 @@ package renderer
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	rendererv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/renderer/v1"
@@ -36,6 +37,41 @@ func TestResolveModelRPC(t *testing.T) {
 		if _, err := s.ResolveModel(ctx, req); status.Code(err) != codes.InvalidArgument {
 			t.Errorf("%v: %v, want InvalidArgument", req, err)
 		}
+	}
+}
+
+// TestNotProvisionableModels: Gigaset's web-UI-configured bases (Wazo
+// plugins/wazo_gigaset/C470, C590) are UNKNOWN with the reason, whatever the
+// spelling, and never adopted by a family pattern (N300 IP would match ^N\d{3}).
+func TestNotProvisionableModels(t *testing.T) {
+	s := newService(t, "")
+	ctx := context.Background()
+	models := []string{"C470 IP", "C475 IP", "C590 IP", "C595 IP", "C610 IP", "C610A IP", "S675 IP", "S685 IP", "N300 IP", "N300A IP", "c610", "C610IP", "n300_ip"}
+	for _, m := range models {
+		for _, v := range []string{"", "gigaset"} {
+			got, err := s.ResolveModel(ctx, &rendererv1.ResolveModelRequest{Vendor: v, Model: m})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.GetVendor() != "gigaset" || got.GetStatus() != rendererv1.ModelStatus_MODEL_STATUS_UNKNOWN || got.GetFamily() != "" ||
+				!strings.Contains(got.GetNotProvisionableReason(), "web UI") || !strings.Contains(got.GetNotProvisionableReason(), "wazo_gigaset/common_c/common.py") {
+				t.Errorf("%q/%q: %v", v, m, got)
+			}
+		}
+		if _, err := s.GetModel(ctx, &rendererv1.GetModelRequest{Name: "vendors/gigaset/models/" + strings.ReplaceAll(m, " ", "-"), AllowFamilyFallback: true}); status.Code(err) != codes.NotFound {
+			t.Errorf("GetModel %s with fallback: %v, want NotFound", m, err)
+		}
+	}
+	// Other Gigaset N models still fall back, and the catalog's own are untouched.
+	for m, fam := range map[string]string{"N870": "N-series DECT", "N999": "N-series DECT", "N510 IP PRO": "N510 DECT"} {
+		got, _ := s.ResolveModel(ctx, &rendererv1.ResolveModelRequest{Vendor: "gigaset", Model: m})
+		if got.GetFamily() != fam || got.GetNotProvisionableReason() != "" {
+			t.Errorf("%s: %v", m, got)
+		}
+	}
+	// A Snom hint keeps Snom's own C-series pattern.
+	if got, _ := s.ResolveModel(ctx, &rendererv1.ResolveModelRequest{Vendor: "snom", Model: "C610"}); got.GetFamily() != "C-series" || got.GetNotProvisionableReason() != "" {
+		t.Errorf("snom C610: %v", got)
 	}
 }
 

@@ -409,6 +409,8 @@ func (c *cli) importPhone(ctx context.Context, cl *Clients, r *importRow, dryRun
 			switch {
 			case m.GetVendor() == "":
 				return fail(fmt.Errorf("phone.vendor: neither the model %q nor the MAC's block names a vendor; give the vendor column", r.Model))
+			case m.GetNotProvisionableReason() != "":
+				return fail(fmt.Errorf("phone.model: %s %q is not provisionable by Dialtone: it %s", m.GetVendor(), r.Model, m.GetNotProvisionableReason()))
 			case m.GetStatus() == rendererv1.ModelStatus_MODEL_STATUS_UNKNOWN:
 				return fail(fmt.Errorf("phone.model: %q is not a %s model the catalog knows and matches none of its families; see models list --vendor %s",
 					r.Model, m.GetVendor(), m.GetVendor()))

@@ -56,6 +56,13 @@ func TestModelIdentificationCLI(t *testing.T) {
 	}
 	// Neither in the catalog nor of a family's pattern: refused, naming field and fix.
 	s.run(t, "phones", "add", "--mac", "001565000505", "--model", "Q1", "--extension", "501").fails(t, 1, "phone.model", "models list --vendor yealink")
+	// A Gigaset C-series base is configured through its web UI (Wazo's
+	// wazo_gigaset/common_c): refused with that reason, not as a misspelling.
+	r = s.run(t, "phones", "add", "--mac", "7c2f80000505", "--model", "C610", "--extension", "501")
+	r.fails(t, 1, "phone.model", "not provisionable by Dialtone", "web UI", "wazo_gigaset/common_c/common.py")
+	if strings.Contains(r.errOut, "spelling") {
+		t.Errorf("C610 refused as a misspelling: %q", r.errOut)
+	}
 
 	r = s.run(t, "models", "list", "--vendor", "yealink").ok(t)
 	for _, want := range []string{"FAMILY", "FILES", "CODECS", "LANGUAGES", "TRANSPORTS", "HANDSETS", "T54W", "y000000000096.cfg", "udp,tcp,tls"} {
@@ -99,10 +106,11 @@ func TestImportDryRunChecksModels(t *testing.T) {
 		"001565000601,t54w,601,A,pw-601\n"+
 		"001565000602,T59Z,602,B,pw-602\n"+
 		"001565000603,Q1,603,C,pw-603\n"+
-		"020000000604,Q1,604,D,pw-604\n")
+		"020000000604,Q1,604,D,pw-604\n"+
+		"7c2f80000605,C610 IP,605,E,pw-605\n")
 	r := s.run(t, "phones", "import", file, "--dry-run")
-	r.fails(t, 1, "2 of 4 row(s) failed")
-	for _, want := range []string{"T5x family", "phone.model", "phone.vendor"} {
+	r.fails(t, 1, "3 of 5 row(s) failed")
+	for _, want := range []string{"T5x family", "phone.model", "phone.vendor", "not provisionable by Dialtone"} {
 		if !strings.Contains(r.out, want) {
 			t.Errorf("dry run lacks %q:\n%s", want, r.out)
 		}

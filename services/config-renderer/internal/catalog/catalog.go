@@ -48,8 +48,12 @@ type Vendor struct {
 	OUIs []string `json:"ouis,omitempty"`
 	// FamilyPatterns pick the family of a model the catalog does not list,
 	// first match wins (see Catalog.Lookup).
-	FamilyPatterns   []FamilyPattern `json:"family_patterns,omitempty"`
-	UserAgentPattern string          `json:"user_agent_pattern"`
+	FamilyPatterns []FamilyPattern `json:"family_patterns,omitempty"`
+	// NotProvisionable are the vendor's models no file can configure: Resolve
+	// reports them UNKNOWN with the reason, and no family pattern adopts them
+	// (Gigaset N300 IP would otherwise fall back to the N-series DECT files).
+	NotProvisionable []NotProvisionable `json:"not_provisionable,omitempty"`
+	UserAgentPattern string             `json:"user_agent_pattern"`
 
 	uaRE *regexp.Regexp
 }
@@ -59,6 +63,16 @@ type Vendor struct {
 type FamilyPattern struct {
 	Pattern string `json:"pattern"`
 	Family  string `json:"family"`
+
+	re *regexp.Regexp
+}
+
+// NotProvisionable names models (Pattern, RE2, matched case-insensitively
+// against the upper-cased model id) that fetch no file, and why (Reason, shown
+// to the operator).
+type NotProvisionable struct {
+	Pattern string `json:"pattern"`
+	Reason  string `json:"reason"`
 
 	re *regexp.Regexp
 }
@@ -286,6 +300,16 @@ func Resolve(doc *Document) (*Catalog, error) {
 			}
 			if fp.re, err = regexp.Compile("(?i)" + fp.Pattern); err != nil {
 				errs = append(errs, fmt.Errorf("vendor %q: family_patterns %q: %w", v.Vendor, fp.Pattern, err))
+			}
+		}
+		v.NotProvisionable = slices.Clone(v.NotProvisionable)
+		for i := range v.NotProvisionable {
+			np := &v.NotProvisionable[i]
+			if np.re, err = regexp.Compile("(?i)" + np.Pattern); err != nil {
+				errs = append(errs, fmt.Errorf("vendor %q: not_provisionable %q: %w", v.Vendor, np.Pattern, err))
+			}
+			if strings.TrimSpace(np.Reason) == "" {
+				errs = append(errs, fmt.Errorf("vendor %q: not_provisionable %q: reason required", v.Vendor, np.Pattern))
 			}
 		}
 		c.vendors[v.Vendor] = &v

@@ -64,12 +64,42 @@ func (c *Catalog) FamilyOf(vendor, model string) string {
 		return ""
 	}
 	id := FallbackModelID(model)
+	if v.notProvisionable(id) != "" {
+		return ""
+	}
 	for _, fp := range v.FamilyPatterns {
 		if fp.re != nil && fp.re.MatchString(id) {
 			return fp.Family
 		}
 	}
 	return ""
+}
+
+// notProvisionable is the reason the vendor gives for the upper-cased model
+// id, or "".
+func (v *Vendor) notProvisionable(id string) string {
+	for _, np := range v.NotProvisionable {
+		if np.re != nil && np.re.MatchString(id) {
+			return np.Reason
+		}
+	}
+	return ""
+}
+
+// NotProvisionableReason returns why vendor's model can be configured by no
+// file, or "" when nothing says so. With vendor "", every vendor is asked and
+// the first match wins.
+func (c *Catalog) NotProvisionableReason(vendor, model string) (string, string) {
+	id := FallbackModelID(model)
+	for _, v := range c.Vendors {
+		if vendor != "" && v.Vendor != vendor {
+			continue
+		}
+		if r := v.notProvisionable(id); r != "" {
+			return v.Vendor, r
+		}
+	}
+	return "", ""
 }
 
 // FallbackModelID is the spelling a model the catalog does not list is kept
@@ -116,6 +146,9 @@ type Resolution struct {
 	// OtherVendor is set when the model is a catalog model of another vendor
 	// than hint: the model decided (OEM hardware exists), the caller warns.
 	OtherVendor string
+	// NotProvisionable is set (with Status unknown) for a model the vendor's
+	// not_provisionable list names: why no file can configure it.
+	NotProvisionable string
 }
 
 // Resolve decides vendor and model for a phone record, in the suite's order:
@@ -148,6 +181,9 @@ func (c *Catalog) Resolve(hint, model string) Resolution {
 		return r
 	}
 	id := FallbackModelID(model)
+	if v, r := c.NotProvisionableReason(hint, model); r != "" {
+		return Resolution{Vendor: v, Model: model, Status: StatusUnknown, NotProvisionable: r}
+	}
 	if hint != "" {
 		if _, ok := c.vendors[hint]; ok {
 			if fam := c.FamilyOf(hint, id); fam != "" && modelIDRE.MatchString(id) {

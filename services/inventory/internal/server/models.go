@@ -92,7 +92,14 @@ func (s *Server) checkModel(ctx context.Context, p *inventoryv1.Phone, strict bo
 	if r.GetStatus() == rendererv1.ModelStatus_MODEL_STATUS_FAMILY_FALLBACK {
 		warn = append(warn, fmt.Sprintf("model %s is not in the catalog: provisioned with the %s family's files", p.GetModel(), r.GetFamily()))
 	}
-	if r.GetStatus() == rendererv1.ModelStatus_MODEL_STATUS_UNKNOWN {
+	if r.GetStatus() == rendererv1.ModelStatus_MODEL_STATUS_UNKNOWN && r.GetNotProvisionableReason() != "" {
+		// A real model that no file configures (Gigaset C610 IP): say why, not "check the spelling".
+		if strict {
+			return invalid("phone.model", "%s %s is not provisionable by Dialtone: it %s",
+				vendorNames[r.GetVendor()], truncate(p.GetModel(), 32), r.GetNotProvisionableReason())
+		}
+		warn = append(warn, fmt.Sprintf("%s %s is not provisionable by Dialtone: it %s", vendorNames[r.GetVendor()], p.GetModel(), r.GetNotProvisionableReason()))
+	} else if r.GetStatus() == rendererv1.ModelStatus_MODEL_STATUS_UNKNOWN {
 		if strict {
 			return invalid("phone.model", "%q is not a %s model the catalog knows and matches none of its families (%s): check the spelling (dialtonectl models list --vendor %s) or add the model to the catalog",
 				truncate(p.GetModel(), 32), vendorNames[r.GetVendor()], strings.Join(r.GetFamilyPatterns(), ", "), r.GetVendor())

@@ -34,6 +34,10 @@ func (f fakeCatalog) ResolveModel(_ context.Context, in *rendererv1.ResolveModel
 		}
 		return r, nil
 	}
+	if strings.HasPrefix(up, "C610") && (in.GetVendor() == "gigaset" || in.GetVendor() == "") {
+		return &rendererv1.ResolveModelResponse{Vendor: "gigaset", Model: in.GetModel(), Status: rendererv1.ModelStatus_MODEL_STATUS_UNKNOWN,
+			NotProvisionableReason: "fetches no provisioning file: configured through its web UI"}, nil
+	}
 	if strings.HasPrefix(up, "T5") && (in.GetVendor() == "yealink" || in.GetVendor() == "") {
 		return &rendererv1.ResolveModelResponse{Vendor: "yealink", Model: up, Family: "T5x", Status: rendererv1.ModelStatus_MODEL_STATUS_FAMILY_FALLBACK}, nil
 	}
@@ -78,6 +82,12 @@ func TestModelResolution(t *testing.T) {
 	wantCode(t, err, codes.InvalidArgument, "phone.model")
 	if err != nil && !strings.Contains(err.Error(), "models list --vendor yealink") {
 		t.Errorf("no fix named: %v", err)
+	}
+	// A real model no file configures: refused with the catalog's reason, not "check the spelling".
+	_, err = create("7c2f80000001", "", "C610")
+	wantCode(t, err, codes.InvalidArgument, "phone.model")
+	if err != nil && (!strings.Contains(err.Error(), "not provisionable by Dialtone: it fetches no provisioning file") || strings.Contains(err.Error(), "spelling")) {
+		t.Errorf("C610: reason not named: %v", err)
 	}
 	_, err = create("001565000002", "Acme", "T54W")
 	wantCode(t, err, codes.InvalidArgument, "phone.vendor")

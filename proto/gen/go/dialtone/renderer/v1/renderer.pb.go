@@ -706,8 +706,11 @@ type ResolveModelResponse struct {
 	// The vendor's family patterns ("family (pattern)"), for messages about an
 	// UNKNOWN model.
 	FamilyPatterns []string `protobuf:"bytes,6,rep,name=family_patterns,json=familyPatterns,proto3" json:"family_patterns,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Set (with UNKNOWN) for a model of the vendor that no file can configure
+	// (the catalog's not_provisionable list, e.g. Gigaset C610 IP): why.
+	NotProvisionableReason string `protobuf:"bytes,7,opt,name=not_provisionable_reason,json=notProvisionableReason,proto3" json:"not_provisionable_reason,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
 }
 
 func (x *ResolveModelResponse) Reset() {
@@ -780,6 +783,13 @@ func (x *ResolveModelResponse) GetFamilyPatterns() []string {
 		return x.FamilyPatterns
 	}
 	return nil
+}
+
+func (x *ResolveModelResponse) GetNotProvisionableReason() string {
+	if x != nil {
+		return x.NotProvisionableReason
+	}
+	return ""
 }
 
 type GetModelResponse struct {
@@ -1368,14 +1378,15 @@ const file_dialtone_renderer_v1_renderer_proto_rawDesc = "" +
 	"\x15allow_family_fallback\x18\x1e \x01(\bR\x13allowFamilyFallback\"C\n" +
 	"\x13ResolveModelRequest\x12\x16\n" +
 	"\x06vendor\x18\x01 \x01(\tR\x06vendor\x12\x14\n" +
-	"\x05model\x18\x02 \x01(\tR\x05model\"\xe3\x01\n" +
+	"\x05model\x18\x02 \x01(\tR\x05model\"\x9d\x02\n" +
 	"\x14ResolveModelResponse\x12\x16\n" +
 	"\x06vendor\x18\x01 \x01(\tR\x06vendor\x12\x14\n" +
 	"\x05model\x18\x02 \x01(\tR\x05model\x129\n" +
 	"\x06status\x18\x03 \x01(\x0e2!.dialtone.renderer.v1.ModelStatusR\x06status\x12\x16\n" +
 	"\x06family\x18\x04 \x01(\tR\x06family\x12!\n" +
 	"\fother_vendor\x18\x05 \x01(\tR\votherVendor\x12'\n" +
-	"\x0ffamily_patterns\x18\x06 \x03(\tR\x0efamilyPatterns\"E\n" +
+	"\x0ffamily_patterns\x18\x06 \x03(\tR\x0efamilyPatterns\x128\n" +
+	"\x18not_provisionable_reason\x18\a \x01(\tR\x16notProvisionableReason\"E\n" +
 	"\x10GetModelResponse\x121\n" +
 	"\x05model\x18\x01 \x01(\v2\x1b.dialtone.renderer.v1.ModelR\x05model\"+\n" +
 	"\x15GetTemplateSetRequest\x12\x12\n" +
