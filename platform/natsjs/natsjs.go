@@ -171,7 +171,7 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfgs ...jetstrea
 // EnsureStreamsRetry is EnsureStreams tried again, with Retry's pace,
 // until it succeeds: the one stream set-up of every service, which starts
 // before NATS answers (pods starting together, a cluster without a meta
-// leader yet). Each attempt has its own deadline of 5 s, since a request
+// leader yet). Each attempt's requests time out after 5 s, since a request
 // sent before a cluster has elected its meta leader gets no answer at all.
 // Failures are logged as warnings. It returns nil, or when ctx ends first
 // ctx's error with the last failure.
@@ -181,9 +181,15 @@ func EnsureStreamsRetry(ctx context.Context, js jetstream.JetStream, logger *slo
 	}
 	var last error
 	err := backoff.Retry(ctx, Retry, func(ctx context.Context) error {
-		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		last = EnsureStreams(actx, js, cfgs...)
+		// Without a deadline of its own ctx gets jetstream's default
+		// request timeout (5 s) per call; with one (dialtone-cluster's two
+		// minutes) each attempt is bounded here.
+		if _, ok := ctx.Deadline(); ok {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+		}
+		last = EnsureStreams(ctx, js, cfgs...)
 		return last
 	}, func(err error, wait time.Duration) {
 		logger.Warn("cannot ensure event streams; retrying", "err", err, "retry_in", wait)
