@@ -11,17 +11,15 @@ package natsjs
 // its own handler returns, and the next batch starts only when the whole
 // batch is done, so a phone's messages never overtake each other. The
 // handler contract is Handler's: nil acks, an error naks with a
-// growing delay (Backoff), Permanent(err) terminates; it
+// growing, jittered delay, Permanent(err) terminates; it
 // must be idempotent.
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -68,64 +66,21 @@ func (o *BatchOptions) defaults() {
 	}
 }
 
-// ConsumeBatched runs a durable pull consumer on stream until ctx ends. cfg.Durable
-// is required; the consumer is created or updated to cfg with explicit
-// acks. Like Consume it keeps going through NATS disconnects and
-// server restarts, and returns nil when ctx ends, or an error only for a
-// configuration the server rejects.
+// ConsumeBatched runs a durable pull consumer on stream until ctx ends,
+// handling batches as the file comment says. cfg.Durable is required; the
+// consumer is created or updated to cfg with explicit acks. Like Consume
+// it keeps going through NATS disconnects and server restarts, and
+// returns nil when ctx ends, or an error only for a configuration the
+// server rejects.
 func ConsumeBatched(ctx context.Context, js jetstream.JetStream, stream string, cfg jetstream.ConsumerConfig, handler Handler, o BatchOptions) error {
-	if cfg.Durable == "" {
-		return errors.New("natsjs: consume batched: ConsumerConfig.Durable is required")
-	}
-	if handler == nil {
-		return errors.New("natsjs: consume batched: nil handler")
-	}
-	o.defaults()
-	cfg.AckPolicy = jetstream.AckExplicitPolicy
-	log := o.Logger.With("stream", stream, "consumer", cfg.Durable)
-	return keepConsuming(ctx, log, stream, cfg.Durable, func() error {
-		return consumeBatchOnce(ctx, js, stream, cfg, handler, log, o)
-	})
-}
-
-func consumeBatchOnce(ctx context.Context, js jetstream.JetStream, stream string, cfg jetstream.ConsumerConfig, handler Handler, log *slog.Logger, o BatchOptions) error {
-	cons, err := js.CreateOrUpdateConsumer(ctx, stream, cfg)
-	if err != nil {
-		return err
-	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(2 * o.Batch))
-	if err != nil {
-		return err
-	}
-	defer it.Stop()
-	log.Info("consumer running", "batch", o.Batch)
-	batch := make([]jetstream.Msg, 0, o.Batch)
-	for {
-		msg, err := it.Next(jetstream.NextContext(ctx))
-		if err != nil {
-			return err
-		}
-		batch = append(batch[:0], msg)
-		for len(batch) < o.Batch {
-			m, err := it.Next(jetstream.NextMaxWait(o.Linger))
-			if err != nil {
-				if errors.Is(err, nats.ErrTimeout) {
-					break // nothing more right now
-				}
-				handleBatch(ctx, batch, handler, log, o)
-				return err
-			}
-			batch = append(batch, m)
-		}
-		handleBatch(ctx, batch, handler, log, o)
-	}
+	return consume(ctx, js, stream, cfg, handler, o)
 }
 
 // handleBatch handles the messages of each key in order, different keys
 // concurrently (at most o.Workers at once), and returns when all are done.
 func handleBatch(ctx context.Context, batch []jetstream.Msg, handler Handler, log *slog.Logger, o BatchOptions) {
 	if len(batch) == 1 {
-		handleOne(ctx, batch[0], handler, log, o)
+		handle(ctx, batch[0], handler, log, o)
 		return
 	}
 	var (
@@ -145,7 +100,7 @@ func handleBatch(ctx context.Context, batch []jetstream.Msg, handler Handler, lo
 		wg.Go(func() {
 			for g := range work {
 				for _, m := range g {
-					handleOne(ctx, m, handler, log, o)
+					handle(ctx, m, handler, log, o)
 				}
 			}
 		})
@@ -155,36 +110,4 @@ func handleBatch(ctx context.Context, batch []jetstream.Msg, handler Handler, lo
 	}
 	close(work)
 	wg.Wait()
-}
-
-// handle runs the handler on one message and settles it: ack, term or a
-// delayed nak (as Consume does).
-func handleOne(ctx context.Context, msg jetstream.Msg, handler Handler, log *slog.Logger, o BatchOptions) {
-	err := call(ctx, handler, msg)
-	md, _ := msg.Metadata()
-	var delivered, seq uint64
-	if md != nil {
-		delivered, seq = md.NumDelivered, md.Sequence.Stream
-	}
-	switch {
-	case err == nil:
-		if aerr := msg.Ack(); aerr != nil {
-			log.Warn("ack failed; message will be redelivered", "seq", seq, "err", aerr)
-		}
-	case IsPermanent(err):
-		log.Error("message dropped (permanent error)", "subject", msg.Subject(), "seq", seq, "delivered", delivered, "err", err)
-		reason := err.Error()
-		if len(reason) > 200 {
-			reason = reason[:200]
-		}
-		if terr := msg.TermWithReason(reason); terr != nil {
-			log.Warn("term failed", "seq", seq, "err", terr)
-		}
-	default:
-		delay := Backoff(delivered, o.BackoffBase, o.BackoffMax)
-		log.Warn("handler failed; redelivering later", "subject", msg.Subject(), "seq", seq, "delivered", delivered, "delay", delay, "err", err)
-		if nerr := msg.NakWithDelay(delay); nerr != nil {
-			log.Warn("nak failed; message will be redelivered after the ack wait", "seq", seq, "err", nerr)
-		}
-	}
 }

@@ -8,7 +8,10 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/dialtone-voip/dialtone/platform/backoff"
 )
 
 // Handler processes one message. Return nil to ack it, an error to have it
@@ -36,88 +39,63 @@ func IsPermanent(err error) bool {
 	return errors.As(err, &p)
 }
 
-// Default redelivery backoff of Consume.
+// Default redelivery backoff of Consume and ConsumeBatched.
 const (
 	DefaultBackoffBase = time.Second
 	DefaultBackoffMax  = 30 * time.Second
 )
 
-// Backoff returns the nak delay for a message delivered the given number
-// of times (1 on first delivery): base·2^(delivered-1), at most max.
-func Backoff(delivered uint64, base, max time.Duration) time.Duration {
-	if delivered < 1 {
-		delivered = 1
-	}
-	d := base
-	for i := uint64(1); i < delivered && d < max; i++ {
-		d *= 2
-	}
-	return min(d, max)
-}
-
 // ConsumeOption tunes Consume.
-type ConsumeOption func(*consumeConfig)
-
-type consumeConfig struct {
-	base, max time.Duration
-}
+type ConsumeOption func(*BatchOptions)
 
 // WithBackoff sets the redelivery backoff (defaults DefaultBackoffBase and
 // DefaultBackoffMax).
 func WithBackoff(base, max time.Duration) ConsumeOption {
-	return func(c *consumeConfig) { c.base, c.max = base, max }
+	return func(o *BatchOptions) { o.BackoffBase, o.BackoffMax = base, max }
 }
 
 // Consume runs a durable pull consumer on stream until ctx ends, handing
 // each message to handler one at a time. cfg.Durable is required; the
 // consumer is created or updated to cfg (CreateOrUpdateConsumer) with
 // explicit acks. After a handler error the message is nak'ed with a delay
-// growing with its delivery count (Backoff); after Permanent(err) it is
-// terminated. Consume keeps going through NATS disconnects and server
-// restarts (re-creating the consumer if needed) and returns nil when ctx
-// ends, or an error only for a configuration the server rejects.
+// growing with its delivery count (jittered, see package backoff); after
+// Permanent(err) it is terminated. Consume keeps going through NATS
+// disconnects and server restarts (re-creating the consumer if needed) and
+// returns nil when ctx ends, or an error only for a configuration the
+// server rejects. It is ConsumeBatched with batches of one.
 func Consume(ctx context.Context, js jetstream.JetStream, stream string, cfg jetstream.ConsumerConfig, handler Handler, logger *slog.Logger, opts ...ConsumeOption) error {
+	o := BatchOptions{Batch: 1, Workers: 1, Logger: logger}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return consume(ctx, js, stream, cfg, handler, o)
+}
+
+// consume is Consume and ConsumeBatched.
+func consume(ctx context.Context, js jetstream.JetStream, stream string, cfg jetstream.ConsumerConfig, handler Handler, o BatchOptions) error {
 	if cfg.Durable == "" {
 		return errors.New("natsjs: consume: ConsumerConfig.Durable is required")
 	}
 	if handler == nil {
 		return errors.New("natsjs: consume: nil handler")
 	}
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	cc := consumeConfig{base: DefaultBackoffBase, max: DefaultBackoffMax}
-	for _, o := range opts {
-		o(&cc)
-	}
+	o.defaults()
 	cfg.AckPolicy = jetstream.AckExplicitPolicy
-	log := logger.With("stream", stream, "consumer", cfg.Durable)
-
-	return keepConsuming(ctx, log, stream, cfg.Durable, func() error {
-		return consumeOnce(ctx, js, stream, cfg, handler, log, cc)
-	})
-}
-
-// keepConsuming runs once (one consumer session) again and again until ctx
-// ends, with a growing pause after an interruption (a disconnect, a server
-// restart, a deleted consumer). It returns nil when ctx ends, or an error
-// only for a configuration the server rejects.
-func keepConsuming(ctx context.Context, log *slog.Logger, stream, durable string, once func() error) error {
-	wait := 100 * time.Millisecond
+	log := o.Logger.With("stream", stream, "consumer", cfg.Durable)
+	// The pause after an interruption (a disconnect, a server restart, a
+	// deleted consumer) grows; it is never reset, as before.
+	b := backoff.New(backoff.Policy{Base: 100 * time.Millisecond, Max: 5 * time.Second})
 	for ctx.Err() == nil {
-		err := once()
+		err := consumeOnce(ctx, js, stream, cfg, handler, log, o)
 		if ctx.Err() != nil {
 			break
 		}
 		if isConfigError(err) {
-			return fmt.Errorf("natsjs: consumer %s on %s: %w", durable, stream, err)
+			return fmt.Errorf("natsjs: consumer %s on %s: %w", cfg.Durable, stream, err)
 		}
+		wait := b.Next()
 		log.Warn("consumer interrupted; retrying", "err", err, "retry_in", wait)
-		select {
-		case <-ctx.Done():
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, 5*time.Second)
+		_ = backoff.Wait(ctx, wait)
 	}
 	return nil
 }
@@ -133,29 +111,49 @@ func isConfigError(err error) bool {
 	return jerr.APIError().Code == 400
 }
 
-// consumeOnce creates the consumer and processes messages until the
-// iterator fails for good or ctx ends.
-func consumeOnce(ctx context.Context, js jetstream.JetStream, stream string, cfg jetstream.ConsumerConfig, handler Handler, log *slog.Logger, cc consumeConfig) error {
+// consumeOnce creates the consumer and handles batches of messages until
+// the iterator fails for good or ctx ends.
+func consumeOnce(ctx context.Context, js jetstream.JetStream, stream string, cfg jetstream.ConsumerConfig, handler Handler, log *slog.Logger, o BatchOptions) error {
 	cons, err := js.CreateOrUpdateConsumer(ctx, stream, cfg)
 	if err != nil {
 		return err
 	}
-	it, err := cons.Messages()
+	var pull []jetstream.PullMessagesOpt
+	if o.Batch > 1 {
+		// Batches: pull two ahead. One at a time keeps the client's default.
+		pull = append(pull, jetstream.PullMaxMessages(2*o.Batch))
+	}
+	it, err := cons.Messages(pull...)
 	if err != nil {
 		return err
 	}
 	defer it.Stop()
-	log.Info("consumer running")
+	log.Info("consumer running", "batch", o.Batch)
+	batch := make([]jetstream.Msg, 0, o.Batch)
 	for {
 		msg, err := it.Next(jetstream.NextContext(ctx))
 		if err != nil {
 			return err
 		}
-		handle(ctx, msg, handler, log, cc)
+		batch = append(batch[:0], msg)
+		for len(batch) < o.Batch {
+			m, err := it.Next(jetstream.NextMaxWait(o.Linger))
+			if err != nil {
+				if errors.Is(err, nats.ErrTimeout) {
+					break // nothing more right now
+				}
+				handleBatch(ctx, batch, handler, log, o)
+				return err
+			}
+			batch = append(batch, m)
+		}
+		handleBatch(ctx, batch, handler, log, o)
 	}
 }
 
-func handle(ctx context.Context, msg jetstream.Msg, handler Handler, log *slog.Logger, cc consumeConfig) {
+// handle runs the handler on one message and settles it: ack, term, or a
+// nak delayed by the message's delivery count.
+func handle(ctx context.Context, msg jetstream.Msg, handler Handler, log *slog.Logger, o BatchOptions) {
 	err := call(ctx, handler, msg)
 	md, _ := msg.Metadata()
 	var delivered, seq uint64
@@ -173,7 +171,7 @@ func handle(ctx context.Context, msg jetstream.Msg, handler Handler, log *slog.L
 			log.Warn("term failed", "seq", seq, "err", terr)
 		}
 	default:
-		delay := Backoff(delivered, cc.base, cc.max)
+		delay := backoff.Policy{Base: o.BackoffBase, Max: o.BackoffMax}.Delay(int(min(delivered, 64)))
 		log.Warn("handler failed; redelivering later", "subject", msg.Subject(), "seq", seq, "delivered", delivered, "delay", delay, "err", err)
 		if nerr := msg.NakWithDelay(delay); nerr != nil {
 			log.Warn("nak failed; message will be redelivered after the ack wait", "seq", seq, "err", nerr)

@@ -15,13 +15,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/dialtone-voip/dialtone/proto/streams"
 	"log/slog"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/dialtone-voip/dialtone/platform/backoff"
+	"github.com/dialtone-voip/dialtone/proto/streams"
 )
 
 // Header names and values set by Publish.
@@ -67,27 +69,31 @@ func Connect(ctx context.Context, url string, logger *slog.Logger, opts ...nats.
 		}),
 	}
 	opts = append(base, opts...)
-	wait := 100 * time.Millisecond
-	for {
-		nc, err := nats.Connect(url, opts...)
-		if err == nil {
-			js, err := jetstream.New(nc)
-			if err != nil {
-				nc.Close()
-				return nil, nil, fmt.Errorf("natsjs: jetstream: %w", err)
-			}
-			logger.Info("NATS connected", "url", connectedTo(nc))
-			return nc, js, nil
-		}
+	var (
+		nc      *nats.Conn
+		lastErr error
+	)
+	err := backoff.Retry(ctx, Retry, func(context.Context) error {
+		nc, lastErr = nats.Connect(url, opts...)
+		return lastErr
+	}, func(err error, wait time.Duration) {
 		logger.Warn("NATS connect failed; retrying", "err", err, "retry_in", wait)
-		select {
-		case <-ctx.Done():
-			return nil, nil, fmt.Errorf("natsjs: connect: %w (last error: %v)", ctx.Err(), err)
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, 5*time.Second)
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("natsjs: connect: %w (last error: %v)", err, lastErr)
 	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, fmt.Errorf("natsjs: jetstream: %w", err)
+	}
+	logger.Info("NATS connected", "url", connectedTo(nc))
+	return nc, js, nil
 }
+
+// Retry paces this package's retries of a NATS that does not answer yet
+// (Connect, EnsureStreamsRetry) and is the pace services use for theirs.
+var Retry = backoff.Policy{Base: 100 * time.Millisecond, Max: 5 * time.Second}
 
 // connectedTo describes the server nc talks to. An in-process connection
 // has no socket: its URL would be nats.DefaultURL, which names whatever
@@ -160,6 +166,38 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfgs ...jetstrea
 		}
 	}
 	return nil
+}
+
+// EnsureStreamsRetry is EnsureStreams tried again, with Retry's pace,
+// until it succeeds: the one stream set-up of every service, which starts
+// before NATS answers (pods starting together, a cluster without a meta
+// leader yet). Each attempt's requests time out after 5 s, since a request
+// sent before a cluster has elected its meta leader gets no answer at all.
+// Failures are logged as warnings. It returns nil, or when ctx ends first
+// ctx's error with the last failure.
+func EnsureStreamsRetry(ctx context.Context, js jetstream.JetStream, logger *slog.Logger, cfgs ...jetstream.StreamConfig) error {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	var last error
+	err := backoff.Retry(ctx, Retry, func(ctx context.Context) error {
+		// Without a deadline of its own ctx gets jetstream's default
+		// request timeout (5 s) per call; with one (dialtone-cluster's two
+		// minutes) each attempt is bounded here.
+		if _, ok := ctx.Deadline(); ok {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+		}
+		last = EnsureStreams(ctx, js, cfgs...)
+		return last
+	}, func(err error, wait time.Duration) {
+		logger.Warn("cannot ensure event streams; retrying", "err", err, "retry_in", wait)
+	})
+	if err != nil && last != nil {
+		return fmt.Errorf("%w (last error: %v)", err, last)
+	}
+	return err
 }
 
 // Publish marshals msg and publishes it to subject with the Nats-Msg-Id

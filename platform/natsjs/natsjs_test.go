@@ -310,16 +310,42 @@ func TestConnectGivesUpWithContext(t *testing.T) {
 	}
 }
 
-func TestBackoff(t *testing.T) {
-	for _, tc := range []struct {
-		n    uint64
-		want time.Duration
-	}{{0, time.Second}, {1, time.Second}, {2, 2 * time.Second}, {4, 8 * time.Second}, {6, 30 * time.Second}, {1000, 30 * time.Second}} {
-		if got := natsjs.Backoff(tc.n, natsjs.DefaultBackoffBase, natsjs.DefaultBackoffMax); got != tc.want {
-			t.Errorf("Backoff(%d) = %v, want %v", tc.n, got, tc.want)
-		}
-	}
+func TestPermanent(t *testing.T) {
 	if natsjs.Permanent(nil) != nil || !natsjs.IsPermanent(fmt.Errorf("w: %w", natsjs.Permanent(errors.New("x")))) {
 		t.Error("Permanent wrapping broken")
+	}
+}
+
+// TestEnsureStreamsRetry: with NATS down the set-up retries (logging each
+// failure) until the server is back, then creates the streams; when ctx
+// ends first it says why and what failed last.
+func TestEnsureStreamsRetry(t *testing.T) {
+	ns := natstest.Start(t)
+	js := ns.JetStream()
+	ns.Shutdown()
+	var logs logtest.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	done := make(chan error, 1)
+	go func() { done <- natsjs.EnsureStreamsRetry(t.Context(), js, log, eventsStream) }()
+	eventually(t, "a logged retry", func() bool { return strings.Contains(logs.String(), "cannot ensure event streams; retrying") })
+	ns.Restart()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("EnsureStreamsRetry did not return after NATS came back")
+	}
+	if _, err := js.Stream(t.Context(), eventsStream.Name); err != nil {
+		t.Fatalf("stream not created: %v", err)
+	}
+
+	ns.Shutdown()
+	ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
+	defer cancel()
+	err := natsjs.EnsureStreamsRetry(ctx, js, nil, eventsStream)
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "last error") {
+		t.Fatalf("err = %v", err)
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
+
+	"github.com/dialtone-voip/dialtone/platform/backoff"
 )
 
 // hub follows inventory's WatchPhones with one stream for the whole
@@ -83,7 +85,7 @@ func (h *hub) publish(ev *inventoryv1.WatchPhonesResponse) {
 
 func (h *hub) run(ctx context.Context) {
 	var seq uint64
-	backoff := 100 * time.Millisecond
+	b := backoff.New(backoff.Policy{Base: 100 * time.Millisecond, Max: 5 * time.Second})
 	for ctx.Err() == nil {
 		stream, err := h.inv.WatchPhones(ctx, &inventoryv1.WatchPhonesRequest{StartAfterSequence: seq})
 		if err == nil {
@@ -94,7 +96,7 @@ func (h *hub) run(ctx context.Context) {
 					break
 				}
 				seq = ev.GetSequence()
-				backoff = 100 * time.Millisecond
+				b.Reset()
 				h.publish(ev)
 			}
 		}
@@ -102,12 +104,9 @@ func (h *hub) run(ctx context.Context) {
 			return
 		}
 		h.log.Warn("phone watch interrupted; resuming", "after_sequence", seq, "err", err)
-		select {
-		case <-ctx.Done():
+		if backoff.Wait(ctx, b.Next()) != nil {
 			return
-		case <-time.After(backoff):
 		}
-		backoff = min(backoff*2, 5*time.Second)
 	}
 }
 

@@ -29,6 +29,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/dialtone-voip/dialtone/platform/auth"
+	"github.com/dialtone-voip/dialtone/platform/backoff"
 	"github.com/dialtone-voip/dialtone/platform/config"
 	"github.com/dialtone-voip/dialtone/platform/grpcserver"
 	"github.com/dialtone-voip/dialtone/platform/natsjs"
@@ -272,12 +273,10 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	sealed, err := sealstore.Open(sctx, deps.Store, sealstore.Options{KEKFile: cfg.KEKFile, Logger: deps.Logger})
 	// A store not up yet (Redis starting with the pod) is waited for, as
 	// the service would otherwise only be unready.
-	for backoff := 200 * time.Millisecond; errors.Is(err, store.ErrUnavailable) && sctx.Err() == nil; backoff = min(backoff*2, 5*time.Second) {
+	b := backoff.New(backoff.Policy{Base: 200 * time.Millisecond, Max: 5 * time.Second})
+	for errors.Is(err, store.ErrUnavailable) && sctx.Err() == nil {
 		deps.Logger.Warn("store not reachable; retrying", "err", err)
-		select {
-		case <-sctx.Done():
-		case <-time.After(backoff):
-		}
+		_ = backoff.Wait(sctx, b.Next())
 		sealed, err = sealstore.Open(sctx, deps.Store, sealstore.Options{KEKFile: cfg.KEKFile, Logger: deps.Logger})
 	}
 	cancel()

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/dialtone-voip/dialtone/platform/natsjs"
 	eventsv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/events/v1"
@@ -47,9 +48,11 @@ func (s *Service) Run(ctx context.Context) error {
 	s.streamed = true
 	s.mu.Unlock()
 
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = s.srv.RunRelay(ctx) })
-	wg.Go(func() { _ = s.srv.RunFanouts(ctx) })
+	// No context from the group: a consumer that fails (a rejected
+	// configuration) is returned once everything else has ended with ctx.
+	var g errgroup.Group
+	g.Go(func() error { _ = s.srv.RunRelay(ctx); return nil })
+	g.Go(func() error { _ = s.srv.RunFanouts(ctx); return nil })
 	consumers := []struct {
 		stream, durable, filter string
 		handle                  natsjs.Handler
@@ -76,10 +79,9 @@ func (s *Service) Run(ctx context.Context) error {
 			return s.srv.HandleRpsResult(ctx, ev)
 		}},
 	}
-	errs := make(chan error, len(consumers))
 	for _, c := range consumers {
-		wg.Go(func() {
-			errs <- natsjs.ConsumeBatched(ctx, s.deps.JetStream, c.stream, jetstream.ConsumerConfig{
+		g.Go(func() error {
+			return natsjs.ConsumeBatched(ctx, s.deps.JetStream, c.stream, jetstream.ConsumerConfig{
 				Durable:       c.durable,
 				FilterSubject: c.filter,
 				AckWait:       30 * time.Second,
@@ -88,32 +90,15 @@ func (s *Service) Run(ctx context.Context) error {
 			}, c.handle, natsjs.BatchOptions{Logger: s.log, BackoffBase: 200 * time.Millisecond, BackoffMax: 10 * time.Second})
 		})
 	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	return g.Wait()
 }
 
 // ensureStreams creates or updates the suite's streams with the one
 // configuration every service uses (natsjs.EnsureSuiteStreams), retrying
 // until NATS answers.
 func (s *Service) ensureStreams(ctx context.Context) error {
-	backoff := 100 * time.Millisecond
-	for {
-		err := natsjs.EnsureSuiteStreams(ctx, s.deps.JetStream)
-		if err == nil {
-			return nil
-		}
-		s.log.Warn("cannot ensure event streams; retrying", "err", err)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 5*time.Second)
+	if natsjs.EnsureStreamsRetry(ctx, s.deps.JetStream, s.log, natsjs.SuiteStreams()...) != nil {
+		return ctx.Err()
 	}
+	return nil
 }

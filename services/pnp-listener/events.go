@@ -17,16 +17,6 @@ import (
 	"github.com/dialtone-voip/dialtone/services/pnp-listener/internal/sipmsg"
 )
 
-// streamConfigs are the suite's streams with the one configuration every
-// service ensures (natsjs.StreamConfig), so that nobody flips them.
-func streamConfigs() []jetstream.StreamConfig {
-	var cfgs []jetstream.StreamConfig
-	for _, d := range streams.All() {
-		cfgs = append(cfgs, natsjs.StreamConfig(d.Name, d.Subjects...))
-	}
-	return cfgs
-}
-
 func (s *Service) publish(ctx context.Context, m outbox.Msg) error {
 	return natsjs.Publish(ctx, s.deps.JetStream, m.Subject, m.Msg, m.ID)
 }
@@ -38,17 +28,8 @@ func (s *Service) reprovisionDurable() string { return "pnp-listener-reprovision
 // consume ensures the streams, then runs the two consumers; natsjs.Consume
 // rides out NATS outages by itself.
 func (s *Service) consume(ctx context.Context) {
-	for wait := 250 * time.Millisecond; ; wait = min(2*wait, 10*time.Second) {
-		err := natsjs.EnsureStreams(ctx, s.deps.JetStream, streamConfigs()...)
-		if err == nil {
-			break
-		}
-		s.log.Warn("ensuring JetStream streams failed; retrying", "error", err)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(wait):
-		}
+	if natsjs.EnsureStreamsRetry(ctx, s.deps.JetStream, s.log, natsjs.SuiteStreams()...) != nil {
+		return // ctx ended
 	}
 	run := func(durable, subject string, h natsjs.Handler) {
 		s.wg.Go(func() {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/dialtone-voip/dialtone/platform/backoff"
 	"github.com/dialtone-voip/dialtone/platform/natsjs"
 	eventsv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/events/v1"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
@@ -82,16 +83,11 @@ func (s *Service) publish(ctx context.Context, ev *eventsv1.ConfigFetched, lastL
 	// inventory (found by cmd/e2e TestChaosClusterStorm).
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	var err error
-	for wait := 100 * time.Millisecond; ; wait *= 2 {
+	// No cap needed: the 10 s end comes first.
+	_ = backoff.Retry(pctx, backoff.Policy{Base: 100 * time.Millisecond, Max: 10 * time.Second}, func(pctx context.Context) error {
 		err = natsjs.Publish(pctx, s.js, streams.Subject(streams.ConfigFetchedPrefix, ev.GetMac()), ev, msgID(ev))
-		if err == nil || pctx.Err() != nil {
-			break
-		}
-		select {
-		case <-pctx.Done():
-		case <-time.After(wait):
-		}
-	}
+		return err
+	}, nil)
 	cancel()
 	if err != nil {
 		s.met.eventsOut.WithLabelValues("failed").Inc()
@@ -109,21 +105,11 @@ func (s *Service) publish(ctx context.Context, ev *eventsv1.ConfigFetched, lastL
 // so that every replica sees every change, and drops the cached entries of
 // each changed phone. It retries until ctx ends.
 func (s *Service) consumeChanges(ctx context.Context) error {
-	backoff := 100 * time.Millisecond
-	for {
-		err := s.consumeOnce(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
+	_ = backoff.Retry(ctx, backoff.Policy{Base: 100 * time.Millisecond, Max: 10 * time.Second}, s.consumeOnce, func(err error, wait time.Duration) {
 		s.setConsuming(false)
-		s.log.Warn("PhoneChanged consumer stopped; retrying", "error", err, "in", backoff)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 10*time.Second)
-	}
+		s.log.Warn("PhoneChanged consumer stopped; retrying", "error", err, "in", wait)
+	})
+	return nil
 }
 
 func (s *Service) setConsuming(v bool) {
@@ -133,7 +119,9 @@ func (s *Service) setConsuming(v bool) {
 }
 
 func (s *Service) consumeOnce(ctx context.Context) error {
-	if err := ensureStreams(ctx, s.js); err != nil {
+	// The suite's streams, with the one configuration every service uses
+	// (idempotent); a failure is retried by consumeChanges.
+	if err := natsjs.EnsureSuiteStreams(ctx, s.js); err != nil {
 		return err
 	}
 	cons, err := s.js.OrderedConsumer(ctx, streams.Phones, jetstream.OrderedConsumerConfig{
@@ -235,10 +223,4 @@ func changeAction(ev *eventsv1.PhoneChanged) string {
 		return actionGrants
 	}
 	return actionKeep
-}
-
-// ensureStreams creates the suite's streams (idempotent; every publisher
-// does it at start) with the one configuration every service uses.
-func ensureStreams(ctx context.Context, js jetstream.JetStream) error {
-	return natsjs.EnsureSuiteStreams(ctx, js)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strings"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/dialtone-voip/dialtone/platform/backoff"
 	eventsv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/events/v1"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
 	rpsv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/rps/v1"
@@ -353,14 +353,7 @@ func (s *Service) retryLater(ctx context.Context, rec *store.Record, revision in
 }
 
 func (s *Service) backoff(attempts int32, retryAfter time.Duration) time.Duration {
-	d := s.cfg.RetryBase
-	for i := int32(1); i < attempts && d < s.cfg.RetryMax; i++ {
-		d *= 2
-	}
-	if d > s.cfg.RetryMax {
-		d = s.cfg.RetryMax
-	}
-	d = d/2 + rand.N(d/2+1)
+	d := backoff.Policy{Base: s.cfg.RetryBase, Max: s.cfg.RetryMax}.Delay(int(attempts))
 	if retryAfter > d {
 		d = retryAfter
 	}

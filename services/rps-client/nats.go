@@ -38,17 +38,8 @@ func (s *Service) onMessage(ctx context.Context, msg jetstream.Msg) error {
 // configuration every service uses, so no two services fight over a
 // stream's settings.
 func (s *Service) consume(ctx context.Context) error {
-	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
-		err := natsjs.EnsureSuiteStreams(ctx, s.js)
-		if err == nil {
-			break
-		}
-		s.log.Warn("cannot ensure event streams; retrying", "error", err.Error())
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(wait):
-		}
+	if natsjs.EnsureStreamsRetry(ctx, s.js, s.log, natsjs.SuiteStreams()...) != nil {
+		return nil // ctx ended
 	}
 	s.consuming.Store(true)
 	defer s.consuming.Store(false)

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
@@ -171,13 +172,9 @@ func (s *Service) Ready() error {
 // Run consumes events, runs the retry scheduler and reloads credentials
 // until ctx ends.
 func (s *Service) Run(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	errc := make(chan error, 3)
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
+	// The first component to fail (only the consumer can) stops the others.
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
 		s.creds.Watch(ctx, s.cfg.CredentialsPoll, s.credentialsChanged, func(err error) {
 			if err != nil {
 				s.metrics.reloads.WithLabelValues("error").Inc()
@@ -186,36 +183,23 @@ func (s *Service) Run(ctx context.Context) error {
 			s.metrics.reloads.WithLabelValues("ok").Inc()
 			s.metrics.accounts.Set(float64(len(s.creds.Accounts())))
 		})
-	}()
-	go func() {
-		defer wg.Done()
-		s.schedule(ctx)
-	}()
+		return nil
+	})
+	g.Go(func() error { s.schedule(ctx); return nil })
 	if s.cfg.DeregisteredTTL > 0 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s.sweepLoop(ctx)
-		}()
+		g.Go(func() error { s.sweepLoop(ctx); return nil })
 	}
 	if s.js != nil {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := s.consume(ctx); err != nil && ctx.Err() == nil {
+		g.Go(func() error {
+			err := s.consume(ctx)
+			if err != nil && ctx.Err() == nil {
 				s.runErr.Store(err)
-				errc <- err
+				return err
 			}
-		}()
+			return nil
+		})
 	}
-	var err error
-	select {
-	case <-ctx.Done():
-	case err = <-errc:
-		cancel()
-	}
-	wg.Wait()
-	return err
+	return g.Wait()
 }
 
 // schedule processes due retries.

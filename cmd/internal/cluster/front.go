@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,7 +13,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dialtone-voip/dialtone/platform/natsjs"
 )
@@ -140,26 +138,14 @@ func ensureReplicatedStreams(ctx context.Context, l Layout, log *slog.Logger) er
 		return err
 	}
 	defer nc.Close()
-	var last error
-	for ctx.Err() == nil {
-		last = nil
-		for _, cfg := range natsjs.SuiteStreams() {
-			cfg.Replicas = 3
-			// Each call gets its own deadline: a request sent before the
-			// meta leader is elected gets no answer at all.
-			cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
-			_, err := js.CreateOrUpdateStream(cctx, cfg)
-			ccancel()
-			if err != nil {
-				last = fmt.Errorf("stream %s: %w", cfg.Name, err)
-				break
-			}
-		}
-		// A fresh cluster has no meta leader for a moment.
-		if last == nil || !(errors.Is(last, jetstream.ErrJetStreamNotEnabled) || errors.Is(last, context.DeadlineExceeded) || strings.Contains(last.Error(), "insufficient resources") || strings.Contains(last.Error(), "no suitable peers") || strings.Contains(last.Error(), "timeout") || strings.Contains(last.Error(), "unavailable")) {
-			return last
-		}
-		time.Sleep(250 * time.Millisecond)
+	cfgs := natsjs.SuiteStreams()
+	for i := range cfgs {
+		cfgs[i].Replicas = 3
 	}
-	return fmt.Errorf("creating replicated streams: %w", last)
+	// A fresh cluster has no meta leader for a moment: the set-up every
+	// service uses retries until it has one (or the two minutes are up).
+	if err := natsjs.EnsureStreamsRetry(ctx, js, log, cfgs...); err != nil {
+		return fmt.Errorf("creating replicated streams: %w", err)
+	}
+	return nil
 }

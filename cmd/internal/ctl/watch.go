@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/dialtone-voip/dialtone/cmd/internal/subcmd"
+	"github.com/dialtone-voip/dialtone/platform/backoff"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
 )
 
@@ -73,7 +74,7 @@ func retryable(err error) bool {
 }
 
 func (w *watcher) run(ctx context.Context) error {
-	backoff := 250 * time.Millisecond
+	b := backoff.New(backoff.Policy{Base: 250 * time.Millisecond, Max: 10 * time.Second})
 	for {
 		err := w.stream(ctx)
 		switch {
@@ -83,12 +84,9 @@ func (w *watcher) run(ctx context.Context) error {
 			return err
 		}
 		fmt.Fprintf(w.c.env.Stderr, "watch: %v; reconnecting after sequence %d\n", status.Convert(err).Message(), w.last)
-		select {
-		case <-ctx.Done():
+		if backoff.Wait(ctx, b.Next()) != nil {
 			return nil
-		case <-time.After(backoff):
 		}
-		backoff = min(2*backoff, 10*time.Second)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/dialtone-voip/dialtone/platform/backoff"
 	eventsv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/events/v1"
 	"github.com/dialtone-voip/dialtone/proto/streams"
 )
@@ -33,7 +34,7 @@ func (s *Server) kickRelay() {
 
 // RunRelay publishes the outbox until ctx ends.
 func (s *Server) RunRelay(ctx context.Context) error {
-	backoff := 50 * time.Millisecond
+	b := backoff.New(backoff.Policy{Base: 50 * time.Millisecond, Max: relayMaxSleep})
 	for {
 		n, err := s.relayOnce(ctx)
 		if ctx.Err() != nil {
@@ -42,14 +43,13 @@ func (s *Server) RunRelay(ctx context.Context) error {
 		wait := relayPoll
 		switch {
 		case err != nil:
-			s.log.Warn("outbox: publish failed; retrying", "err", err, "in", backoff.String())
-			wait = backoff
-			backoff = min(backoff*2, relayMaxSleep)
+			wait = b.Next()
+			s.log.Warn("outbox: publish failed; retrying", "err", err, "in", wait.String())
 		case n == relayBatch:
-			backoff = 50 * time.Millisecond
+			b.Reset()
 			continue // more waiting
 		default:
-			backoff = 50 * time.Millisecond
+			b.Reset()
 		}
 		t := time.NewTimer(wait)
 		select {

@@ -22,6 +22,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/dialtone-voip/dialtone/platform/auth"
+	"github.com/dialtone-voip/dialtone/platform/backoff"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
 	"github.com/dialtone-voip/dialtone/services/inventory/internal/store"
 )
@@ -298,7 +299,8 @@ func retry(ctx context.Context, fn func() error) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		time.Sleep(time.Duration(attempt) * time.Millisecond)
+		// Jittered, so that the writers that collided do not meet again.
+		time.Sleep(backoff.Jitter(time.Duration(attempt) * time.Millisecond))
 	}
 	return fmt.Errorf("gave up after repeated conflicts: %w", err)
 }
