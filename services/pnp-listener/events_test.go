@@ -10,13 +10,13 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/dialtone-voip/dialtone/platform/inventorytest"
 	"github.com/dialtone-voip/dialtone/platform/natsjs"
 	"github.com/dialtone-voip/dialtone/platform/testenv/natstest"
 	eventsv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/events/v1"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
 	"github.com/dialtone-voip/dialtone/proto/streams"
-	"github.com/dialtone-voip/dialtone/services/pnp-listener/internal/invstub"
-	"github.com/dialtone-voip/dialtone/services/pnp-listener/internal/phonetest"
+	"github.com/dialtone-voip/dialtone/services/pnp-listener/phonetest"
 )
 
 func publish(t *testing.T, js jetstream.JetStream, prefix, mac, id string, m proto.Message) {
@@ -78,7 +78,7 @@ func TestLateNotifyFromPhoneChanged(t *testing.T) {
 		ChangeType: inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_ASSIGNED,
 		Phone:      &inventoryv1.Phone{Mac: "001565999999"}, Revision: 1})
 	// Now it is assigned: the NOTIFY follows without a new boot.
-	h.inv.Set(mac, invstub.Entry{URL: testURL})
+	h.inv.Set(mac, inventorytest.Entry{URL: testURL})
 	publish(t, js, streams.PhoneChangedPrefix, mac, "phone-"+mac+"-2", &eventsv1.PhoneChanged{
 		ChangeType: inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_ASSIGNED, Phone: phone, Revision: 2})
 	req, from := ph.ExpectRequest(5 * time.Second)
@@ -96,7 +96,7 @@ func TestLateNotifyFromPhoneChanged(t *testing.T) {
 	publish(t, js, streams.PhoneChangedPrefix, mac, "phone-"+mac+"-3", &eventsv1.PhoneChanged{
 		ChangeType: inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_DISCOVERED, Phone: phone, Revision: 3})
 	waitFor(t, "duplicate", func() bool { return h.notifies(kindLate, outDuplicate) == 1 })
-	h.inv.Set(mac, invstub.Entry{URL: testURL + "rotated/"})
+	h.inv.Set(mac, inventorytest.Entry{URL: testURL + "rotated/"})
 	publish(t, js, streams.PhoneChangedPrefix, mac, "phone-"+mac+"-4", &eventsv1.PhoneChanged{
 		ChangeType: inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_TOKEN_ROTATED, Phone: phone, Revision: 4})
 	req, from = ph.ExpectRequest(5 * time.Second)
@@ -112,7 +112,7 @@ func TestCheckSyncFromReprovision(t *testing.T) {
 	js := ns.JetStream()
 	h := startLoopback(t, nil, js)
 	waitConsumers(t, js, h)
-	h.inv.SetFallback(&invstub.Entry{URL: testURL})
+	h.inv.SetFallback(&inventorytest.Entry{URL: testURL})
 	for _, tt := range []struct {
 		shape, mac, vendor string
 		reboot             bool
@@ -151,7 +151,7 @@ func TestNATSDownNeverBlocksSIP(t *testing.T) {
 	js := ns.JetStream()
 	h := startLoopback(t, nil, js)
 	waitConsumers(t, js, h)
-	h.inv.SetFallback(&invstub.Entry{URL: testURL})
+	h.inv.SetFallback(&inventorytest.Entry{URL: testURL})
 	ns.Shutdown()
 	// Phones keep booting while NATS is away: 200 OK and NOTIFY as usual.
 	ph := phonetest.New(t, "127.0.0.1:0")
@@ -187,7 +187,7 @@ func TestForgedBootFlood(t *testing.T) {
 		c.NotifyTimeout = 30 * time.Second // forged transactions hold their slots
 	}, js)
 	waitConsumers(t, js, h)
-	h.inv.SetFallback(&invstub.Entry{URL: "https://edge.example/p/boot/", Bootstrap: true})
+	h.inv.SetFallback(&inventorytest.Entry{URL: "https://edge.example/p/boot/", Bootstrap: true})
 	const mac = "001565000099"
 	forger := phonetest.New(t, "127.0.0.1:0")
 	ph := phonetest.New(t, "127.0.0.1:0")
@@ -218,7 +218,7 @@ func TestForgedBootFlood(t *testing.T) {
 	t.Logf("%d forged boots: shed %v, overload %v, in flight %d", forged,
 		h.notifies(kindBoot, outShed), h.notifies(kindBoot, outOverload), len(h.s.sem))
 
-	h.inv.Set(mac, invstub.Entry{URL: testURL})
+	h.inv.Set(mac, inventorytest.Entry{URL: testURL})
 	publish(t, js, streams.PhoneChangedPrefix, mac, "phone-"+mac+"-1", &eventsv1.PhoneChanged{
 		ChangeType: inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_ASSIGNED,
 		Phone:      &inventoryv1.Phone{Name: "phones/" + mac, Mac: mac, Vendor: "yealink"}, Revision: 1})

@@ -1,4 +1,4 @@
-package integration
+package pnplan
 
 import (
 	"context"
@@ -25,7 +25,7 @@ import (
 	"github.com/dialtone-voip/dialtone/proto/streams"
 	"github.com/dialtone-voip/dialtone/services/inventory"
 	pnplistener "github.com/dialtone-voip/dialtone/services/pnp-listener"
-	"github.com/dialtone-voip/dialtone/services/pnp-listener/internal/phonetest"
+	"github.com/dialtone-voip/dialtone/services/pnp-listener/phonetest"
 )
 
 const (
