@@ -16,8 +16,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/dialtone-voip/dialtone/platform/inventorytest"
-	"github.com/dialtone-voip/dialtone/services/pnp-listener/phonetest"
 	"github.com/dialtone-voip/dialtone/services/pnp-listener/internal/sipsock"
+	"github.com/dialtone-voip/dialtone/services/pnp-listener/phonetest"
 )
 
 const testURL = "https://edge.example/p/tok123/"
