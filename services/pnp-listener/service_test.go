@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/dialtone-voip/dialtone/platform/inventorytest"
+	"github.com/dialtone-voip/dialtone/platform/testenv"
 	"github.com/dialtone-voip/dialtone/services/pnp-listener/internal/sipsock"
 	"github.com/dialtone-voip/dialtone/services/pnp-listener/phonetest"
 )
@@ -120,22 +121,18 @@ func (h *harness) subscribes(outcome string) float64 {
 	return testutil.ToFloat64(h.s.m.subscribes.WithLabelValues(outcome))
 }
 
-// waitFor polls cond for up to 5s.
+// waitFor polls cond for up to 30 s: a safety net for a hung test, long
+// enough for a loaded machine under the race detector, not a timing
+// assertion (those are benchmarks).
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	waitForWithin(t, what, 5*time.Second, cond)
+	waitForWithin(t, what, 30*time.Second, cond)
 }
 
 // waitForWithin is waitFor with its own deadline.
 func waitForWithin(t *testing.T, what string, within time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testenv.WaitFor(t, within, what, cond)
 }
 
 func header(m interface{ GetHeader(string) sip.Header }, name string) string {
