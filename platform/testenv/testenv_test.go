@@ -1,8 +1,11 @@
 package testenv
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 	"testing"
+	"time"
 )
 
 // recorder captures Skipf/Fatalf instead of stopping the test.
@@ -56,5 +59,21 @@ func TestLookBinary(t *testing.T) {
 	LookBinary(r, "dialtone-no-such-binary")
 	if r.failed == "" {
 		t.Fatal("missing binary did not fail in CI")
+	}
+}
+
+func TestWaitFor(t *testing.T) {
+	n := 0
+	WaitFor(t, 10*time.Second, "three polls", func() bool { n++; return n == 3 })
+	if n != 3 {
+		t.Fatalf("cond called %d times, want 3", n)
+	}
+	r := &recorder{}
+	WaitFor(r, 30*time.Millisecond, "never", func() bool { return false })
+	if !strings.Contains(r.failed, "never") {
+		t.Fatalf("failure %q does not name the condition", r.failed)
+	}
+	if err := Poll(0, func() bool { return false }); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("Poll = %v, want ErrTimeout", err)
 	}
 }

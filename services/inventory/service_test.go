@@ -11,10 +11,12 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -26,6 +28,8 @@ import (
 	"github.com/dialtone-voip/dialtone/platform/grpcserver"
 	"github.com/dialtone-voip/dialtone/platform/logging"
 	"github.com/dialtone-voip/dialtone/platform/natsjs"
+	"github.com/dialtone-voip/dialtone/platform/testenv"
+	"github.com/dialtone-voip/dialtone/platform/testenv/metrictest"
 	"github.com/dialtone-voip/dialtone/platform/testenv/natstest"
 	"github.com/dialtone-voip/dialtone/platform/testenv/redistest"
 	eventsv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/events/v1"
@@ -105,13 +109,7 @@ func dial(t testing.TB, addr, token string) inventoryv1.InventoryServiceClient {
 
 func waitFor(t testing.TB, d time.Duration, what string, ok func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testenv.WaitFor(t, d, what, ok)
 }
 
 func cctx() context.Context {
@@ -194,11 +192,12 @@ func TestEventsEndToEnd(t *testing.T) {
 	seed(t, h.admin, 1)
 
 	watchCtx, stopWatch := context.WithCancel(context.Background())
-	w, err := h.svcCl.WatchPhones(watchCtx, &inventoryv1.WatchPhonesRequest{})
+	// Replay, not "new changes": no phone has changed yet, so the watch sees
+	// every change however late its consumer starts.
+	w, err := h.svcCl.WatchPhones(watchCtx, &inventoryv1.WatchPhonesRequest{Replay: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond) // the watch's consumer exists before the first change
 
 	const mac = "001565000001"
 	if err := publishDiscovery(context.Background(), js, mac); err != nil {
@@ -306,7 +305,8 @@ func TestEventsEndToEnd(t *testing.T) {
 // published once it is back, each exactly once.
 func TestOutboxSurvivesNATSOutage(t *testing.T) {
 	ns := natstest.Start(t)
-	h := start(t, boltStore(t), ns.JetStream())
+	reg := prometheus.NewRegistry()
+	h := start(t, boltStore(t), ns.JetStream(), func(_ *inventory.Config, d *inventory.Deps) { d.Registerer = reg })
 	seed(t, h.admin, 1)
 	ns.Shutdown()
 	for i := range 5 {
@@ -314,7 +314,9 @@ func TestOutboxSurvivesNATSOutage(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	time.Sleep(300 * time.Millisecond) // the relay fails and backs off
+	waitFor(t, 20*time.Second, "the relay failed to publish and backs off", func() bool {
+		return metrictest.Value(t, reg, "dialtone_inventory_outbox_publish_errors_total") > 0
+	})
 	ns.Restart()
 	js := ns.JetStream()
 	waitFor(t, 20*time.Second, "outbox drained", func() bool {
@@ -359,10 +361,11 @@ func chaos(t *testing.T, h *harness, js func() jetstream.JetStream, breakOnce fu
 	defer cancel()
 	mac := func(i int) string { return fmt.Sprintf("0015650002%02x", i) }
 	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		assigned = map[string]bool{}
-		errs     []error
+		wg        sync.WaitGroup
+		mu        sync.Mutex
+		assigned  = map[string]bool{}
+		errs      []error
+		published atomic.Int64
 	)
 	wg.Go(func() { // discoveries, each retried until JetStream acknowledges it
 		for i := range n {
@@ -375,7 +378,8 @@ func chaos(t *testing.T, h *harness, js func() jetstream.JetStream, breakOnce fu
 				}
 				time.Sleep(50 * time.Millisecond)
 			}
-			time.Sleep(10 * time.Millisecond)
+			published.Add(1)
+			time.Sleep(10 * time.Millisecond) // paces the stream so that the break falls inside it
 		}
 	})
 	wg.Go(func() { // assignments of every even phone once it is known
@@ -391,7 +395,7 @@ func chaos(t *testing.T, h *harness, js func() jetstream.JetStream, breakOnce fu
 			mu.Unlock()
 		}
 	})
-	time.Sleep(150 * time.Millisecond)
+	waitFor(t, 30*time.Second, "a quarter of the discoveries published", func() bool { return published.Load() >= n/4 })
 	breakOnce()
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
@@ -460,7 +464,7 @@ func TestNATSRestartMidStream(t *testing.T) {
 	h := start(t, boltStore(t), cur)
 	chaos(t, h, js, func() {
 		ns.Shutdown()
-		time.Sleep(time.Second)
+		time.Sleep(time.Second) // the outage under test, not a wait for something
 		ns.Restart()
 	})
 }
@@ -474,7 +478,7 @@ func TestRedisKillMidStream(t *testing.T) {
 	h := start(t, inventory.NewRedisStore(rs.Client(), ""), js)
 	chaos(t, h, func() jetstream.JetStream { return js }, func() {
 		rs.Kill()
-		time.Sleep(time.Second)
+		time.Sleep(time.Second) // the outage under test, not a wait for something
 		rs.Restart()
 	})
 }
@@ -521,11 +525,12 @@ func TestWatchTenantSeesPhonesLeave(t *testing.T) {
 
 	watchCtx, stopWatch := context.WithCancel(context.Background())
 	defer stopWatch()
-	w, err := h.svcCl.WatchPhones(watchCtx, &inventoryv1.WatchPhonesRequest{Tenant: "tenants/acme"})
+	// Replay: no phone has changed yet, so the watch sees every change
+	// however late its consumer starts.
+	w, err := h.svcCl.WatchPhones(watchCtx, &inventoryv1.WatchPhonesRequest{Tenant: "tenants/acme", Replay: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond) // the watch's consumer exists before the first change
 
 	const (
 		macA, macB, macC, macD = "001565000a01", "001565000a02", "001565000a03", "001565000a04"

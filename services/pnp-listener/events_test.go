@@ -12,13 +12,13 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/dialtone-voip/dialtone/platform/inventorytest"
 	"github.com/dialtone-voip/dialtone/platform/natsjs"
 	"github.com/dialtone-voip/dialtone/platform/testenv/natstest"
 	eventsv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/events/v1"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
 	"github.com/dialtone-voip/dialtone/proto/streams"
-	"github.com/dialtone-voip/dialtone/services/pnp-listener/internal/invstub"
-	"github.com/dialtone-voip/dialtone/services/pnp-listener/internal/phonetest"
+	"github.com/dialtone-voip/dialtone/services/pnp-listener/phonetest"
 )
 
 // kindTotal sums the NOTIFY outcomes of one kind.
@@ -99,7 +99,7 @@ func TestLateNotifyFromPhoneChanged(t *testing.T) {
 		ChangeType: inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_ASSIGNED,
 		Phone:      &inventoryv1.Phone{Mac: "001565999999"}, Revision: 1})
 	// Now it is assigned: the NOTIFY follows without a new boot.
-	h.inv.Set(mac, invstub.Entry{URL: testURL})
+	h.inv.Set(mac, inventorytest.Entry{URL: testURL})
 	publish(t, js, streams.PhoneChangedPrefix, mac, "phone-"+mac+"-2", &eventsv1.PhoneChanged{
 		ChangeType: inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_ASSIGNED, Phone: phone, Revision: 2})
 	req, from := ph.ExpectRequest(5 * time.Second)
@@ -117,7 +117,7 @@ func TestLateNotifyFromPhoneChanged(t *testing.T) {
 	publish(t, js, streams.PhoneChangedPrefix, mac, "phone-"+mac+"-3", &eventsv1.PhoneChanged{
 		ChangeType: inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_DISCOVERED, Phone: phone, Revision: 3})
 	waitFor(t, "duplicate", func() bool { return h.notifies(kindLate, outDuplicate) == 1 })
-	h.inv.Set(mac, invstub.Entry{URL: testURL + "rotated/"})
+	h.inv.Set(mac, inventorytest.Entry{URL: testURL + "rotated/"})
 	publish(t, js, streams.PhoneChangedPrefix, mac, "phone-"+mac+"-4", &eventsv1.PhoneChanged{
 		ChangeType: inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_TOKEN_ROTATED, Phone: phone, Revision: 4})
 	req, from = ph.ExpectRequest(5 * time.Second)
@@ -133,7 +133,7 @@ func TestCheckSyncFromReprovision(t *testing.T) {
 	js := ns.JetStream()
 	h := startLoopback(t, nil, js)
 	waitConsumers(t, js, h)
-	h.inv.SetFallback(&invstub.Entry{URL: testURL})
+	h.inv.SetFallback(&inventorytest.Entry{URL: testURL})
 	for _, tt := range []struct {
 		shape, mac, vendor string
 		reboot             bool
@@ -172,7 +172,7 @@ func TestNATSDownNeverBlocksSIP(t *testing.T) {
 	js := ns.JetStream()
 	h := startLoopback(t, nil, js)
 	waitConsumers(t, js, h)
-	h.inv.SetFallback(&invstub.Entry{URL: testURL})
+	h.inv.SetFallback(&inventorytest.Entry{URL: testURL})
 	ns.Shutdown()
 	// Phones keep booting while NATS is away: 200 OK and NOTIFY as usual.
 	ph := phonetest.New(t, "127.0.0.1:0")
@@ -208,7 +208,7 @@ func TestForgedBootFlood(t *testing.T) {
 		c.NotifyTimeout = 30 * time.Second // forged transactions hold their slots
 	}, js)
 	waitConsumers(t, js, h)
-	h.inv.SetFallback(&invstub.Entry{URL: "https://edge.example/p/boot/", Bootstrap: true})
+	h.inv.SetFallback(&inventorytest.Entry{URL: "https://edge.example/p/boot/", Bootstrap: true})
 	const mac = "001565000099"
 	forger := phonetest.New(t, "127.0.0.1:0")
 	ph := phonetest.New(t, "127.0.0.1:0")
@@ -218,18 +218,7 @@ func TestForgedBootFlood(t *testing.T) {
 		forger.Send(h.addr, phonetest.Subscribe("yealink", fmt.Sprintf("0015669%05d", i), "127.0.0.1", forger.Port(), fmt.Sprintf("f%d", i)))
 		if i == forged/2 {
 			waitFor(t, "slots filled to the shed mark", func() bool { return h.notifies(kindBoot, outShed) >= 1 })
-			realStart := time.Now()
-			// Like a phone, again (same Call-ID) until answered: the
-			// flood may have filled the socket.
-			sub := phonetest.Subscribe("yealink", mac, "127.0.0.1", ph.Port(), "real1")
-			for wait := 500 * time.Millisecond; ok == nil; wait = min(2*wait, 4*time.Second) {
-				if wait == 4*time.Second && time.Since(realStart) > 30*time.Second {
-					t.Fatal("the real phone's SUBSCRIBE was never answered")
-				}
-				ph.Send(h.addr, sub)
-				m, _ := ph.Recv(wait)
-				ok, _ = m.(*sip.Response)
-			}
+			ok = subscribeAnswered(t, ph, h.addr, phonetest.Subscribe("yealink", mac, "127.0.0.1", ph.Port(), "real1"))
 		}
 	}
 	if ok.StatusCode != 200 {
@@ -246,13 +235,13 @@ func TestForgedBootFlood(t *testing.T) {
 	t.Logf("%d forged boots: shed %v, overload %v, in flight %d", forged,
 		h.notifies(kindBoot, outShed), h.notifies(kindBoot, outOverload), len(h.s.sem))
 
-	h.inv.Set(mac, invstub.Entry{URL: testURL})
+	h.inv.Set(mac, inventorytest.Entry{URL: testURL})
 	publish(t, js, streams.PhoneChangedPrefix, mac, "phone-"+mac+"-1", &eventsv1.PhoneChanged{
 		ChangeType: inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_ASSIGNED,
 		Phone:      &inventoryv1.Phone{Name: "phones/" + mac, Mac: mac, Vendor: "yealink"}, Revision: 1})
-	for deadline := time.Now().Add(20 * time.Second); ; {
+	for deadline := time.Now().Add(30 * time.Second); ; {
 		if time.Now().After(deadline) {
-			t.Fatal("no NOTIFY with the assigned URL")
+			t.Fatal("no NOTIFY with the assigned URL within 30 s")
 		}
 		m, from := ph.Recv(time.Until(deadline))
 		req, isReq := m.(*sip.Request)
@@ -268,4 +257,27 @@ func TestForgedBootFlood(t *testing.T) {
 	if !h.s.seen.Assigned(mac) {
 		t.Error("real phone not marked assigned in the seen cache")
 	}
+}
+
+// subscribeAnswered sends a SUBSCRIBE and retransmits it as a phone does
+// over UDP (RFC 3261 timer E: 0.5 s doubling to 4 s) until a response
+// comes: under a flood one datagram may be lost, and on a loaded machine
+// the answer may take longer than one interval.
+func subscribeAnswered(t *testing.T, ph *phonetest.Phone, to, msg string) *sip.Response {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for wait := 500 * time.Millisecond; time.Now().Before(deadline); wait = min(2*wait, 4*time.Second) {
+		ph.Send(to, msg)
+		m, _ := ph.Recv(wait)
+		if m == nil {
+			continue
+		}
+		res, ok := m.(*sip.Response)
+		if !ok {
+			t.Fatalf("want a response, got %v", m)
+		}
+		return res
+	}
+	t.Fatal("no response to the SUBSCRIBE within 30 s of retransmissions")
+	return nil
 }

@@ -7,12 +7,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/dialtone-voip/dialtone/platform/inventorytest"
 	"github.com/dialtone-voip/dialtone/platform/testenv/natstest"
 	eventsv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/events/v1"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
 	"github.com/dialtone-voip/dialtone/proto/streams"
-	"github.com/dialtone-voip/dialtone/services/pnp-listener/internal/invstub"
-	"github.com/dialtone-voip/dialtone/services/pnp-listener/internal/phonetest"
+	"github.com/dialtone-voip/dialtone/services/pnp-listener/phonetest"
 )
 
 // TestPhoneChangedAspects: the listener acts only on changes whose aspects
@@ -24,7 +24,7 @@ func TestPhoneChangedAspects(t *testing.T) {
 	h := startLoopback(t, nil, js)
 	waitConsumers(t, js, h)
 	const mac = "001565000041"
-	h.inv.Set(mac, invstub.Entry{URL: testURL})
+	h.inv.Set(mac, inventorytest.Entry{URL: testURL})
 	ph := phonetest.New(t, "127.0.0.1:0")
 	checkExchange(t, h, ph, "yealink", mac, "asp1", testURL)
 	waitFor(t, "boot ok", func() bool { return h.notifies(kindBoot, outOK) == 1 })
@@ -37,7 +37,7 @@ func TestPhoneChangedAspects(t *testing.T) {
 	}
 	// A fetch, a rediscovery, settings: nothing for the listener, even
 	// with a change type it would otherwise act on.
-	h.inv.Set(mac, invstub.Entry{URL: testURL + "new1/"})
+	h.inv.Set(mac, inventorytest.Entry{URL: testURL + "new1/"})
 	changed(1, inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_UPDATED, inventoryv1.PhoneAspect_PHONE_ASPECT_FETCH, inventoryv1.PhoneAspect_PHONE_ASPECT_STATE)
 	changed(2, inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_DISCOVERED, inventoryv1.PhoneAspect_PHONE_ASPECT_DISCOVERY)
 	changed(3, inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_UPDATED, inventoryv1.PhoneAspect_PHONE_ASPECT_SETTINGS)
@@ -55,7 +55,7 @@ func TestPhoneChangedAspects(t *testing.T) {
 		{inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_UPDATED, nil},
 	} {
 		url := fmt.Sprintf("%snew%d/", testURL, i+2)
-		h.inv.Set(mac, invstub.Entry{URL: url})
+		h.inv.Set(mac, inventorytest.Entry{URL: url})
 		changed(int64(10+i), tt.typ, tt.aspects...)
 		req, from := ph.ExpectRequest(5 * time.Second)
 		if string(req.Body()) != url {
@@ -79,9 +79,9 @@ func TestKnownPhoneFirstWhenQueueFull(t *testing.T) {
 		c.MaxInflight = slots
 		c.NotifyTimeout = 30 * time.Second
 	}, nil)
-	h.inv.SetFallback(&invstub.Entry{URL: "https://edge.example/p/boot/", Bootstrap: true})
+	h.inv.SetFallback(&inventorytest.Entry{URL: "https://edge.example/p/boot/", Bootstrap: true})
 	const mac = "001565000098"
-	h.inv.Set(mac, invstub.Entry{URL: testURL})
+	h.inv.Set(mac, inventorytest.Entry{URL: testURL})
 	// The real phone has an address of its own: the forger's address
 	// never answers.
 	ph := phonetest.New(t, "127.0.0.2:0")
@@ -145,7 +145,7 @@ func TestEventMovesWaitingFlow(t *testing.T) {
 	if n := h.s.flows.Len(); n != 1 {
 		t.Fatalf("%d flows, want the phone's one", n)
 	}
-	h.inv.Set(mac, invstub.Entry{URL: "https://edge.example/p/boot/", Bootstrap: true})
+	h.inv.Set(mac, inventorytest.Entry{URL: "https://edge.example/p/boot/", Bootstrap: true})
 	publish(t, js, streams.PhoneChangedPrefix, mac, "phone-"+mac+"-1", &eventsv1.PhoneChanged{
 		ChangeType: inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_DISCOVERED, Revision: 1,
 		Phone:   &inventoryv1.Phone{Name: "phones/" + mac, Mac: mac, Vendor: "yealink"},

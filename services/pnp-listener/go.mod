@@ -5,7 +5,6 @@ go 1.26.0
 require (
 	github.com/dialtone-voip/dialtone/platform v0.0.0
 	github.com/dialtone-voip/dialtone/proto v0.0.0
-	github.com/dialtone-voip/dialtone/services/inventory v0.0.0
 	github.com/emiago/sipgo v1.7.3
 	github.com/nats-io/nats.go v1.55.0
 	github.com/prometheus/client_golang v1.25.0
@@ -14,12 +13,6 @@ require (
 	golang.org/x/sys v0.50.0
 	google.golang.org/grpc v1.85.0
 	google.golang.org/protobuf v1.36.12
-)
-
-require (
-	github.com/redis/go-redis/v9 v9.23.0 // indirect
-	go.etcd.io/bbolt v1.5.0 // indirect
-	go.uber.org/atomic v1.12.0 // indirect
 )
 
 require (
@@ -54,5 +47,3 @@ replace (
 	github.com/dialtone-voip/dialtone/platform => ../../platform
 	github.com/dialtone-voip/dialtone/proto => ../../proto
 )
-
-replace github.com/dialtone-voip/dialtone/services/inventory => ../inventory

@@ -11,8 +11,8 @@ import (
 	"github.com/emiago/sipgo/sip"
 	"github.com/emiago/sipgo/siptest"
 
-	"github.com/dialtone-voip/dialtone/services/pnp-listener/internal/invstub"
-	"github.com/dialtone-voip/dialtone/services/pnp-listener/internal/phonetest"
+	"github.com/dialtone-voip/dialtone/platform/inventorytest"
+	"github.com/dialtone-voip/dialtone/services/pnp-listener/phonetest"
 )
 
 // autoPhone answers every NOTIFY it receives with 200 OK.
@@ -58,7 +58,7 @@ func FuzzHandler(f *testing.F) {
 	neighbourWaits = nil // no sleeping for MAC-less phones here
 	f.Cleanup(func() { neighbourWaits = saved })
 	h := startLoopbackTB(f, func(c *Config) { c.NotifyTimeout = 20 * time.Millisecond })
-	h.inv.SetFallback(&invstub.Entry{URL: testURL})
+	h.inv.SetFallback(&inventorytest.Entry{URL: testURL})
 	phone := autoPhone(f)
 	src := phone.LocalAddr().String()
 	_, port, _ := net.SplitHostPort(h.addr)

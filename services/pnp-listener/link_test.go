@@ -14,12 +14,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/dialtone-voip/dialtone/platform/inventorytest"
 	"github.com/dialtone-voip/dialtone/platform/testenv/natstest"
 	eventsv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/events/v1"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
 	"github.com/dialtone-voip/dialtone/proto/streams"
-	"github.com/dialtone-voip/dialtone/services/pnp-listener/internal/invstub"
-	"github.com/dialtone-voip/dialtone/services/pnp-listener/internal/phonetest"
+	"github.com/dialtone-voip/dialtone/services/pnp-listener/phonetest"
 )
 
 func (h *harness) setLink(mac string) { h.link.Store(&mac) }
@@ -35,7 +35,7 @@ func TestLinkMismatchDropped(t *testing.T) {
 	js := ns.JetStream()
 	h := startLoopback(t, func(c *Config) { c.LinkCheck = LinkRequire }, js)
 	const victim, attacker = "001565000141", "02aabbccdd01"
-	h.inv.Set(victim, invstub.Entry{URL: testURL})
+	h.inv.Set(victim, inventorytest.Entry{URL: testURL})
 	h.setLink(attacker)
 	ph := phonetest.New(t, "127.0.0.1:0")
 
@@ -66,7 +66,7 @@ func TestLinkMismatchDropped(t *testing.T) {
 func TestLinkUnresolvedDropped(t *testing.T) {
 	h := startLoopback(t, func(c *Config) { c.LinkCheck = LinkRequire }, nil)
 	const mac = "001565000142"
-	h.inv.Set(mac, invstub.Entry{URL: testURL})
+	h.inv.Set(mac, inventorytest.Entry{URL: testURL})
 	ph := phonetest.New(t, "127.0.0.1:0")
 	ph.Send(h.addr, phonetest.Subscribe("yealink", mac, "127.0.0.1", ph.Port(), "u1"))
 	ph.ExpectResponse(2 * time.Second)
@@ -82,7 +82,7 @@ func TestLinkCheckedAtSendTime(t *testing.T) {
 	h := startLoopback(t, func(c *Config) { c.LinkCheck = LinkRequire }, js)
 	waitConsumers(t, js, h)
 	const mac = "001565000143"
-	h.inv.Set(mac, invstub.Entry{URL: testURL})
+	h.inv.Set(mac, inventorytest.Entry{URL: testURL})
 	h.setLink(mac)
 	ph := phonetest.New(t, "127.0.0.1:0")
 	checkExchange(t, h, ph, "yealink", mac, "s1", testURL)
@@ -108,7 +108,7 @@ func TestLinkCheckedAtSendTime(t *testing.T) {
 
 func TestLinkCheckOffWarns(t *testing.T) {
 	var log lockedBuffer
-	inv, err := invstub.Start("")
+	inv, err := inventorytest.Start("")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +199,7 @@ func TestLinkOffRecordsUnverified(t *testing.T) {
 	js := ns.JetStream()
 	h := startLoopback(t, func(c *Config) { c.LinkCheck = LinkOff }, js)
 	const mac, other = "001565000144", "02aabbccdd03"
-	h.inv.Set(mac, invstub.Entry{URL: testURL})
+	h.inv.Set(mac, inventorytest.Entry{URL: testURL})
 	h.setLink(other)
 	ph := phonetest.New(t, "127.0.0.1:0")
 	checkExchange(t, h, ph, "yealink", mac, "o1", testURL) // believed: the check is off

@@ -15,9 +15,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/dialtone-voip/dialtone/services/pnp-listener/internal/invstub"
-	"github.com/dialtone-voip/dialtone/services/pnp-listener/internal/phonetest"
+	"github.com/dialtone-voip/dialtone/platform/inventorytest"
+	"github.com/dialtone-voip/dialtone/platform/testenv"
 	"github.com/dialtone-voip/dialtone/services/pnp-listener/internal/sipsock"
+	"github.com/dialtone-voip/dialtone/services/pnp-listener/phonetest"
 )
 
 const testURL = "https://edge.example/p/tok123/"
@@ -25,7 +26,7 @@ const testURL = "https://edge.example/p/tok123/"
 type harness struct {
 	s    *Service
 	addr string // "127.0.0.1:port" of the SIP socket
-	inv  *invstub.Server
+	inv  *inventorytest.Server
 	// link is the MAC the stand-in neighbour table gives 127.0.0.1 ("" =
 	// no entry): loopback has no link layer, so the link-layer tests set it.
 	link *atomic.Pointer[string]
@@ -45,7 +46,7 @@ func startLoopbackTB(tb testing.TB, mutate func(*Config)) *harness {
 
 func startWith(t testing.TB, mutate func(*Config), js jetstream.JetStream) *harness {
 	t.Helper()
-	inv, err := invstub.Start("")
+	inv, err := inventorytest.Start("")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,22 +121,18 @@ func (h *harness) subscribes(outcome string) float64 {
 	return testutil.ToFloat64(h.s.m.subscribes.WithLabelValues(outcome))
 }
 
-// waitFor polls cond for up to 5s.
+// waitFor polls cond for up to 30 s: a safety net for a hung test, long
+// enough for a loaded machine under the race detector, not a timing
+// assertion (those are benchmarks).
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	waitForWithin(t, what, 5*time.Second, cond)
+	waitForWithin(t, what, 30*time.Second, cond)
 }
 
 // waitForWithin is waitFor with its own deadline.
 func waitForWithin(t *testing.T, what string, within time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testenv.WaitFor(t, within, what, cond)
 }
 
 func header(m interface{ GetHeader(string) sip.Header }, name string) string {
@@ -203,7 +200,7 @@ func TestBootVendors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.shape, func(t *testing.T) {
-			h.inv.Set(tt.mac, invstub.Entry{URL: tt.url})
+			h.inv.Set(tt.mac, inventorytest.Entry{URL: tt.url})
 			ph := phonetest.New(t, "127.0.0.1:0")
 			checkExchange(t, h, ph, tt.shape, tt.mac, "c1"+tt.shape, tt.want)
 		})
@@ -213,7 +210,7 @@ func TestBootVendors(t *testing.T) {
 
 func TestRepeatedSubscribeIsOneBoot(t *testing.T) {
 	h := startLoopback(t, nil, nil)
-	h.inv.Set("001565000001", invstub.Entry{URL: testURL})
+	h.inv.Set("001565000001", inventorytest.Entry{URL: testURL})
 	ph := phonetest.New(t, "127.0.0.1:0")
 	checkExchange(t, h, ph, "grandstream", "001565000001", "r1", testURL)
 	// The phone repeats the same SUBSCRIBE (our 200 "got lost"): answered
@@ -243,7 +240,7 @@ func TestRepeatedSubscribeIsOneBoot(t *testing.T) {
 
 func TestNotifyRetransmitted(t *testing.T) {
 	h := startLoopback(t, nil, nil)
-	h.inv.Set("001565000002", invstub.Entry{URL: testURL})
+	h.inv.Set("001565000002", inventorytest.Entry{URL: testURL})
 	ph := phonetest.New(t, "127.0.0.1:0")
 	ph.Send(h.addr, phonetest.Subscribe("yealink", "001565000002", "127.0.0.1", ph.Port(), "x1"))
 	ph.ExpectResponse(2 * time.Second)
@@ -263,8 +260,8 @@ func TestNotifyRetransmitted(t *testing.T) {
 
 func TestNotifyTimeoutAndRejection(t *testing.T) {
 	h := startLoopback(t, func(c *Config) { c.NotifyTimeout = 300 * time.Millisecond }, nil)
-	h.inv.Set("001565000003", invstub.Entry{URL: testURL})
-	h.inv.Set("001565000004", invstub.Entry{URL: testURL})
+	h.inv.Set("001565000003", inventorytest.Entry{URL: testURL})
+	h.inv.Set("001565000004", inventorytest.Entry{URL: testURL})
 	ph := phonetest.New(t, "127.0.0.1:0")
 	ph.Send(h.addr, phonetest.Subscribe("yealink", "001565000003", "127.0.0.1", ph.Port(), "t1"))
 	ph.ExpectResponse(2 * time.Second)
@@ -283,7 +280,7 @@ func TestUnknownAndBootstrapPolicies(t *testing.T) {
 	for _, policy := range []string{UnknownNothing, UnknownBootstrap} {
 		t.Run(policy, func(t *testing.T) {
 			h := startLoopback(t, func(c *Config) { c.UnknownPhones = policy }, nil)
-			h.inv.Set("001565000010", invstub.Entry{URL: "https://edge.example/p/boot/", Bootstrap: true})
+			h.inv.Set("001565000010", inventorytest.Entry{URL: "https://edge.example/p/boot/", Bootstrap: true})
 			ph := phonetest.New(t, "127.0.0.1:0")
 			// Not in inventory at all: 200 OK, no NOTIFY (after one more
 			// lookup a moment later).
@@ -314,7 +311,7 @@ func TestUnknownPhoneLookedUpAgain(t *testing.T) {
 	// Inventory learns of the phone (its discovery) just after the boot.
 	ph.Send(h.addr, phonetest.Subscribe("snom", "000413000013", "127.0.0.1", ph.Port(), "k1"))
 	ph.ExpectResponse(2 * time.Second)
-	h.inv.Set("000413000013", invstub.Entry{URL: testURL, Bootstrap: true})
+	h.inv.Set("000413000013", inventorytest.Entry{URL: testURL, Bootstrap: true})
 	req, from := ph.ExpectRequest(unknownRetry + 2*time.Second)
 	if string(req.Body()) != testURL+"{mac}.xml" {
 		t.Fatalf("NOTIFY body %q", req.Body())
@@ -328,7 +325,7 @@ func TestUnknownPhoneLookedUpAgain(t *testing.T) {
 // got its 200 OK and waits, still gets its NOTIFY.
 func TestLookupRepeatedWhileInventoryUnavailable(t *testing.T) {
 	h := startLoopback(t, nil, nil)
-	h.inv.Set("000413000014", invstub.Entry{URL: testURL})
+	h.inv.Set("000413000014", inventorytest.Entry{URL: testURL})
 	h.inv.FailNext(2)
 	ph := phonetest.New(t, "127.0.0.1:0")
 	ph.Send(h.addr, phonetest.Subscribe("snom", "000413000014", "127.0.0.1", ph.Port(), "k2"))
@@ -349,7 +346,7 @@ func TestAnswerPolicy(t *testing.T) {
 		c.AnswerVendors = []string{"yealink"}
 		c.AnswerOUIs = []string{"00:04:13"}
 	}, nil)
-	h.inv.SetFallback(&invstub.Entry{URL: testURL})
+	h.inv.SetFallback(&inventorytest.Entry{URL: testURL})
 	ph := phonetest.New(t, "127.0.0.1:0")
 	checkExchange(t, h, ph, "yealink", "00aabb000001", "p1", testURL)          // by vendor
 	checkExchange(t, h, ph, "snom", "000413000001", "p2", testURL+"{mac}.xml") // by OUI
@@ -362,7 +359,7 @@ func TestAnswerPolicy(t *testing.T) {
 
 func TestOtherEventsMethodsAndGarbage(t *testing.T) {
 	h := startLoopback(t, nil, nil)
-	h.inv.SetFallback(&invstub.Entry{URL: testURL})
+	h.inv.SetFallback(&inventorytest.Entry{URL: testURL})
 	ph := phonetest.New(t, "127.0.0.1:0")
 	mwi := strings.Replace(phonetest.Subscribe("yealink", "001565000020", "127.0.0.1", ph.Port(), "o1"),
 		`Event: ua-profile;profile-type="device";vendor="yealink";model="SIP-T46U";version="108.86.0.20"`, "Event: message-summary", 1)
@@ -392,7 +389,7 @@ func TestOtherEventsMethodsAndGarbage(t *testing.T) {
 
 func TestInventorySlowNeverDelaysOK(t *testing.T) {
 	h := startLoopback(t, func(c *Config) { c.InventoryTimeout = 100 * time.Millisecond }, nil)
-	h.inv.SetFallback(&invstub.Entry{URL: testURL})
+	h.inv.SetFallback(&inventorytest.Entry{URL: testURL})
 	h.inv.SetDelay(2 * time.Second)
 	ph := phonetest.New(t, "127.0.0.1:0")
 	t0 := time.Now()
@@ -415,7 +412,7 @@ func metricValue(h *harness, typ, result string) float64 {
 // up once more: the phone got its 200 OK and will not ask again.
 func TestInventoryTimeoutRetriedOnce(t *testing.T) {
 	h := startLoopback(t, func(c *Config) { c.InventoryTimeout = 100 * time.Millisecond }, nil)
-	h.inv.SetFallback(&invstub.Entry{URL: testURL})
+	h.inv.SetFallback(&inventorytest.Entry{URL: testURL})
 	h.inv.SetDelay(2 * time.Second)
 	ph := phonetest.New(t, "127.0.0.1:0")
 	ph.Send(h.addr, phonetest.Subscribe("yealink", "001565000031", "127.0.0.1", ph.Port(), "r1"))
@@ -450,7 +447,7 @@ func TestNoViaCounted(t *testing.T) {
 // counted and not sent.
 func TestAmplificationBudget(t *testing.T) {
 	h := startLoopback(t, nil, nil)
-	h.inv.Set("001565000077", invstub.Entry{URL: testURL})
+	h.inv.Set("001565000077", inventorytest.Entry{URL: testURL})
 	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dialtone-voip/dialtone/platform/inventorytest"
 	"github.com/dialtone-voip/dialtone/platform/testenv"
-	"github.com/dialtone-voip/dialtone/services/pnp-listener/internal/invstub"
 )
 
 // macFile writes a sipp injection file with n MACs starting at base.
@@ -34,7 +34,7 @@ func macFile(t *testing.T, n int, base uint64) string {
 func TestSippPhone(t *testing.T) {
 	sipp := testenv.LookBinary(t, "sipp")
 	h := startLoopback(t, nil, nil)
-	h.inv.SetFallback(&invstub.Entry{URL: testURL})
+	h.inv.SetFallback(&inventorytest.Entry{URL: testURL})
 	const calls = 20
 	dir := t.TempDir()
 	scenario, err := filepath.Abs(filepath.Join("testdata", "sipp", "pnp_phone.xml"))

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/dialtone-voip/dialtone/platform/natsjs"
+	"github.com/dialtone-voip/dialtone/platform/testenv"
 	"github.com/dialtone-voip/dialtone/platform/testenv/metrictest"
 	"github.com/dialtone-voip/dialtone/platform/testenv/natstest"
 	eventsv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/events/v1"
@@ -141,7 +142,7 @@ func TestEventsInJetStream(t *testing.T) {
 	// Once the provisioning change has gone round (inventory's PhoneChanged
 	// may drop the edge's cache once), repeated fetches — GET and 304 — hit
 	// the cache and publish nothing new.
-	time.Sleep(200 * time.Millisecond)
+	r.changesHandled(t, js, p.mac, inventoryv1.PhoneState_PHONE_STATE_PROVISIONED)
 	r.get(t, r.httpsURL, p, p.macFile, nil)
 	for {
 		if _, err := events.cons.Next(jetstream.FetchMaxWait(300 * time.Millisecond)); err != nil {
@@ -219,6 +220,31 @@ func TestPolyFetchStates(t *testing.T) {
 	})
 }
 
+// changesHandled waits until inventory has published the PhoneChanged that
+// put mac in state and the edge has handled it. The edge handles changes
+// in stream order, so it publishes a marker after that change, one the edge
+// cannot read (it drops its whole cache and logs it), and waits for the log.
+func (r *running) changesHandled(t testing.TB, js jetstream.JetStream, mac string, state inventoryv1.PhoneState) {
+	t.Helper()
+	ctx := cctx(t)
+	st, err := js.Stream(ctx, streams.Phones)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitFor(t, 10*time.Second, "PhoneChanged to "+state.String()+" of "+mac, func() bool {
+		m, err := st.GetLastMsgForSubject(ctx, streams.Subject(streams.PhoneChangedPrefix, mac))
+		var ev eventsv1.PhoneChanged
+		return err == nil && proto.Unmarshal(m.Data, &ev) == nil && ev.GetPhone().GetState() == state
+	})
+	seen := strings.Count(r.logs.String(), "unreadable PhoneChanged")
+	if _, err := js.Publish(ctx, streams.PhoneChangedPrefix+"marker", []byte("\xff\xff marker, not protobuf")); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitFor(t, 10*time.Second, "the edge handled the changes before the marker", func() bool {
+		return strings.Count(r.logs.String(), "unreadable PhoneChanged") > seen
+	})
+}
+
 func waitPhone(t testing.TB, u *upstream, mac string, ok func(*inventoryv1.Phone) bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -230,7 +256,7 @@ func waitPhone(t testing.TB, u *upstream, mac string, ok func(*inventoryv1.Phone
 		if time.Now().After(deadline) {
 			t.Fatalf("phone %s never reached the expected state: %v %v", mac, resp.GetPhone(), err)
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond) // polling the condition
 	}
 }
 
@@ -241,7 +267,7 @@ func TestUnreadableChangeEmptiesCache(t *testing.T) {
 	p := u.addPhone(t, "poly", false, false)
 	r := startService(t, u, provisionhttp.Deps{JetStream: u.ns.JetStream()}, nil)
 	r.get(t, r.httpURL, p, p.macFile, nil)
-	time.Sleep(200 * time.Millisecond) // inventory's PROVISIONED change comes round
+	r.changesHandled(t, u.ns.JetStream(), p.mac, inventoryv1.PhoneState_PHONE_STATE_FETCHING) // inventory's change of the fetch came round
 	r.get(t, r.httpURL, p, p.macFile, nil)
 	before := u.calls()
 	r.get(t, r.httpURL, p, p.macFile, nil)
@@ -261,8 +287,8 @@ func TestUnreadableChangeEmptiesCache(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 		r.get(t, r.httpURL, p, p.macFile, nil)
 	}
-	if !strings.Contains(r.logs.String(), "unreadable PhoneChanged") {
-		t.Error("not logged")
+	if n := strings.Count(r.logs.String(), "unreadable PhoneChanged"); n != 2 { // changesHandled's and this one
+		t.Errorf("%d unreadable PhoneChanged logged, want 2", n)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dialtone-voip/dialtone/platform/testenv"
 	"github.com/dialtone-voip/dialtone/platform/testenv/metrictest"
 	provisionhttp "github.com/dialtone-voip/dialtone/services/provision-http"
 	"github.com/dialtone-voip/dialtone/services/provision-http/internal/upstreamtest"
@@ -48,7 +49,8 @@ func TestTemplateChangeDropsCachedFiles(t *testing.T) {
 		t.Fatal("override not in the first file")
 	}
 	renders := u.calls()[2]
-	time.Sleep(300 * time.Millisecond) // a few polls of an unchanged set
+	polls := u.rndCalls.Get("GetTemplateSet")
+	testenv.WaitFor(t, 10*time.Second, "a few polls of an unchanged set", func() bool { return u.rndCalls.Get("GetTemplateSet") >= polls+3 })
 	if !strings.Contains(fetch(), "features.test_version = 1") || u.calls()[2] != renders {
 		t.Fatalf("second fetch not from the cache: %d renders, want %d", u.calls()[2], renders)
 	}

@@ -21,7 +21,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dialtone-voip/dialtone/platform/logging"
+	"github.com/dialtone-voip/dialtone/platform/testenv"
 	"github.com/dialtone-voip/dialtone/platform/testenv/logtest"
+	"github.com/dialtone-voip/dialtone/platform/testenv/metrictest"
 	provisionhttp "github.com/dialtone-voip/dialtone/services/provision-http"
 )
 
@@ -192,7 +194,16 @@ func TestTLS(t *testing.T) {
 	if err := os.WriteFile(certFile, []byte("garbage"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(1100 * time.Millisecond)
+	// Handshakes check the files at most once a second: shake hands until
+	// one has tried the broken file, each still with the previous certificate.
+	failed := metrictest.Value(t, r.reg, "dialtone_provision_http_tls_reloads_total", "result", "error")
+	testenv.WaitFor(t, 10*time.Second, "a reload of the broken file", func() bool {
+		st, err := handshake(addr, &tls.Config{})
+		if err != nil || st.PeerCertificates[0].SerialNumber.Int64() != 2 {
+			t.Fatalf("broken certificate file: %v", err)
+		}
+		return metrictest.Value(t, r.reg, "dialtone_provision_http_tls_reloads_total", "result", "error") > failed
+	})
 	st, err := handshake(addr, &tls.Config{})
 	if err != nil || st.PeerCertificates[0].SerialNumber.Int64() != 2 {
 		t.Fatalf("broken certificate file: %v", err)

@@ -23,11 +23,7 @@ func withAspects(ev *eventsv1.PhoneChanged, files bool, aspects ...inventoryv1.P
 // older publisher) too.
 func TestUnneededAspectsSkipped(t *testing.T) {
 	e := newEnv(t)
-	inventoryCalls := func() int {
-		e.inv.mu.Lock()
-		defer e.inv.mu.Unlock()
-		return e.inv.calls
-	}
+	inventoryCalls := e.inv.Calls
 	const (
 		assignment = inventoryv1.PhoneAspect_PHONE_ASPECT_ASSIGNMENT
 		url        = inventoryv1.PhoneAspect_PHONE_ASPECT_URL

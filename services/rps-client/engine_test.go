@@ -12,9 +12,9 @@ import (
 	"github.com/dialtone-voip/dialtone/platform/testenv/logtest"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
 	rpsv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/rps/v1"
-	"github.com/dialtone-voip/dialtone/services/rps-client/internal/fakes/fakeserver"
-	"github.com/dialtone-voip/dialtone/services/rps-client/internal/fakes/snomfake"
-	"github.com/dialtone-voip/dialtone/services/rps-client/internal/fakes/yealinkfake"
+	"github.com/dialtone-voip/dialtone/services/rps-client/fakes/fakeserver"
+	"github.com/dialtone-voip/dialtone/services/rps-client/fakes/snomfake"
+	"github.com/dialtone-voip/dialtone/services/rps-client/fakes/yealinkfake"
 	"github.com/dialtone-voip/dialtone/services/rps-client/internal/store"
 )
 

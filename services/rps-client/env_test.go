@@ -5,68 +5,43 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/dialtone-voip/dialtone/platform/inventorytest"
 	"github.com/dialtone-voip/dialtone/platform/testenv/logtest"
 	"github.com/dialtone-voip/dialtone/platform/testenv/redistest"
 	eventsv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/events/v1"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
 )
 
-// testInventory is a minimal InventoryService over loopback gRPC: it
-// answers GetProvisioningUrl from a table the test fills.
+// testInventory keeps the phones rps-client looks up in the one
+// InventoryService double (platform/inventorytest) and makes the
+// PhoneChanged events inventory would publish for them.
 type testInventory struct {
-	inventoryv1.UnimplementedInventoryServiceServer
-	mu     sync.Mutex
-	phones map[string]*inventoryv1.Phone
-	urls   map[string]string
-	fail   codes.Code // when set, every call fails with it
-	calls  int
+	*inventorytest.Server
+	mu   sync.Mutex
+	revs map[string]int64
 }
 
 func startInventory(t testing.TB) (*testInventory, inventoryv1.InventoryServiceClient) {
-	inv := &testInventory{phones: map[string]*inventoryv1.Phone{}, urls: map[string]string{}}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	srv, err := inventorytest.Start("")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := grpc.NewServer()
-	inventoryv1.RegisterInventoryServiceServer(srv, inv)
-	go srv.Serve(lis)
 	t.Cleanup(srv.Stop)
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	client, closeConn, err := srv.Client()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { conn.Close() })
-	return inv, inventoryv1.NewInventoryServiceClient(conn)
-}
-
-func (i *testInventory) GetProvisioningUrl(_ context.Context, req *inventoryv1.GetProvisioningUrlRequest) (*inventoryv1.GetProvisioningUrlResponse, error) {
-	i.mu.Lock()
-	defer i.mu.Unlock()
-	i.calls++
-	if i.fail != codes.OK {
-		return nil, status.Error(i.fail, "injected failure")
-	}
-	mac := strings.TrimPrefix(req.GetName(), "phones/")
-	p, ok := i.phones[mac]
-	if !ok {
-		return nil, status.Error(codes.NotFound, "no such phone")
-	}
-	return &inventoryv1.GetProvisioningUrlResponse{Url: i.urls[mac], Phone: proto.Clone(p).(*inventoryv1.Phone)}, nil
+	t.Cleanup(closeConn)
+	return &testInventory{Server: srv, revs: map[string]int64{}}, client
 }
 
 // set stores a phone at a new revision and returns the PhoneChanged event
@@ -74,10 +49,8 @@ func (i *testInventory) GetProvisioningUrl(_ context.Context, req *inventoryv1.G
 func (i *testInventory) set(mac, vendor, tenant string, save bool, url string, ct inventoryv1.PhoneChangeType) *eventsv1.PhoneChanged {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	rev := int64(1)
-	if old, ok := i.phones[mac]; ok {
-		rev = old.GetRevision() + 1
-	}
+	i.revs[mac]++
+	rev := i.revs[mac]
 	p := &inventoryv1.Phone{Name: "phones/" + mac, Mac: mac, Vendor: vendor, Tenant: tenant, Revision: rev,
 		Settings: &inventoryv1.ProvisioningSettings{SaveToRps: save}}
 	if tenant != "" {
@@ -85,20 +58,17 @@ func (i *testInventory) set(mac, vendor, tenant string, save bool, url string, c
 	} else {
 		p.State = inventoryv1.PhoneState_PHONE_STATE_DISCOVERED
 	}
-	i.phones[mac] = p
-	i.urls[mac] = url
 	if ct == inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_DELETED {
-		delete(i.phones, mac)
+		i.Delete(mac)
+		delete(i.revs, mac)
+	} else {
+		i.Set(mac, inventorytest.Entry{URL: url, Phone: p})
 	}
 	// Events carry no URL (events.proto).
 	return &eventsv1.PhoneChanged{ChangeType: ct, Phone: proto.Clone(p).(*inventoryv1.Phone), Revision: rev}
 }
 
-func (i *testInventory) setFail(c codes.Code) {
-	i.mu.Lock()
-	defer i.mu.Unlock()
-	i.fail = c
-}
+func (i *testInventory) setFail(c codes.Code) { i.SetFail(c) }
 
 // writeAccount writes <dir>/<tenant>.<vendor>.json.
 func writeAccount(t testing.TB, dir, tenant, vendor string, acct map[string]any) {

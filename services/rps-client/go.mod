@@ -5,7 +5,6 @@ go 1.26.0
 require (
 	github.com/dialtone-voip/dialtone/platform v0.0.0
 	github.com/dialtone-voip/dialtone/proto v0.0.0
-	github.com/dialtone-voip/dialtone/services/inventory v0.0.0
 	github.com/nats-io/nats.go v1.55.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/prometheus/client_model v0.6.3
@@ -43,5 +42,4 @@ require (
 replace (
 	github.com/dialtone-voip/dialtone/platform => ../../platform
 	github.com/dialtone-voip/dialtone/proto => ../../proto
-	github.com/dialtone-voip/dialtone/services/inventory => ../inventory
 )

@@ -11,10 +11,10 @@ import (
 
 	"github.com/dialtone-voip/dialtone/platform/testenv/metrictest"
 	rpsv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/rps/v1"
-	"github.com/dialtone-voip/dialtone/services/rps-client/internal/fakes/fakeserver"
-	"github.com/dialtone-voip/dialtone/services/rps-client/internal/fakes/gigasetfake"
-	"github.com/dialtone-voip/dialtone/services/rps-client/internal/fakes/srapsfake"
-	"github.com/dialtone-voip/dialtone/services/rps-client/internal/fakes/yealinkfake"
+	"github.com/dialtone-voip/dialtone/services/rps-client/fakes/fakeserver"
+	"github.com/dialtone-voip/dialtone/services/rps-client/fakes/gigasetfake"
+	"github.com/dialtone-voip/dialtone/services/rps-client/fakes/srapsfake"
+	"github.com/dialtone-voip/dialtone/services/rps-client/fakes/yealinkfake"
 	"github.com/dialtone-voip/dialtone/services/rps-client/internal/vendors/yealink"
 )
 

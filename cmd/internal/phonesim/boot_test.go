@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -525,8 +526,10 @@ func TestBootPnPLateNotifyAndCheckSync(t *testing.T) {
 	ps := newProvServer(t, "yealink")
 	bootstrapTok := "tok-bootstrap"
 	// A second server path plays the bootstrap URL: only the common file.
+	var bootFetched atomic.Int32
 	boot := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/p/"+bootstrapTok+"/001565aabbcc.cfg" {
+			bootFetched.Add(1)
 			fmt.Fprintf(w, "#!version:1.0.0.1\nstatic.auto_provision.server.url = %s/p/%s/\nstatic.auto_provision.pnp_enable = 1\n", "http://"+r.Host, bootstrapTok)
 			return
 		}
@@ -546,8 +549,8 @@ func TestBootPnPLateNotifyAndCheckSync(t *testing.T) {
 		done <- result{rep, err}
 	}()
 	waitFor(t, func() bool { _, oks := r.state(); return oks >= 1 })
-	time.Sleep(100 * time.Millisecond)
-	r.notify("ua-profile", ps.base()) // the late NOTIFY after assignment
+	waitFor(t, func() bool { return bootFetched.Load() >= 1 }) // the bootstrap round ran
+	r.notify("ua-profile", ps.base())                          // the late NOTIFY after assignment
 	waitFor(t, func() bool { _, oks := r.state(); return oks >= 2 })
 	waitFor(t, func() bool { return len(ps.requests()) >= 4 })
 	r.notify("check-sync;reboot=false", "")

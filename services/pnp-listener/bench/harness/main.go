@@ -20,11 +20,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 
+	"github.com/dialtone-voip/dialtone/platform/inventorytest"
 	"github.com/dialtone-voip/dialtone/platform/lifecycle"
 	"github.com/dialtone-voip/dialtone/platform/natsjs"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
 	pnplistener "github.com/dialtone-voip/dialtone/services/pnp-listener"
-	"github.com/dialtone-voip/dialtone/services/pnp-listener/internal/invstub"
 )
 
 func main() {
@@ -55,13 +55,13 @@ func run(ctx context.Context) error {
 		defer pprof.StopCPUProfile()
 	}
 
-	inv, err := invstub.Start("")
+	inv, err := inventorytest.Start("")
 	if err != nil {
 		return err
 	}
 	defer inv.Stop()
 	if !*noURL {
-		inv.SetFallback(&invstub.Entry{URL: "https://edge.example/p/bench-token/"})
+		inv.SetFallback(&inventorytest.Entry{URL: "https://edge.example/p/bench-token/"})
 	}
 	var pool rrClient
 	for range *conns {

@@ -13,10 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dialtone-voip/dialtone/platform/inventorytest"
 	"github.com/dialtone-voip/dialtone/platform/testenv/logtest"
 	"github.com/dialtone-voip/dialtone/platform/testenv/natstest"
-	"github.com/dialtone-voip/dialtone/services/pnp-listener/internal/invstub"
-	"github.com/dialtone-voip/dialtone/services/pnp-listener/internal/phonetest"
+	"github.com/dialtone-voip/dialtone/services/pnp-listener/phonetest"
 )
 
 func TestRunRejectsBadConfig(t *testing.T) {
@@ -63,12 +63,12 @@ func freePort(t *testing.T, network string) int {
 // from --inventory-token-file, admin HTTP and SIP on loopback.
 func TestRunServes(t *testing.T) {
 	ns := natstest.Start(t)
-	inv, err := invstub.Start("listener-secret-token")
+	inv, err := inventorytest.Start("listener-secret-token")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer inv.Stop()
-	inv.SetFallback(&invstub.Entry{URL: "https://edge.example/p/tok/"})
+	inv.SetFallback(&inventorytest.Entry{URL: "https://edge.example/p/tok/"})
 	tokenFile := filepath.Join(t.TempDir(), "token")
 	if err := os.WriteFile(tokenFile, []byte("listener-secret-token\n"), 0o600); err != nil {
 		t.Fatal(err)

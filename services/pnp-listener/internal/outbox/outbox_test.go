@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/dialtone-voip/dialtone/platform/testenv"
 )
 
 func TestRetryUntilUp(t *testing.T) {
@@ -34,14 +36,12 @@ func TestRetryUntilUp(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { o.Run(ctx); close(done) }()
-	time.Sleep(30 * time.Millisecond)
+	// NATS comes back only after a publish has failed and been retried.
+	waitFor(t, "a failed publish retried", func() bool { return o.Stats().Retries >= 2 })
 	mu.Lock()
 	up = true
 	mu.Unlock()
-	deadline := time.Now().Add(5 * time.Second)
-	for o.Stats().Published < 3 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitFor(t, "three published", func() bool { return o.Stats().Published >= 3 })
 	cancel()
 	<-done
 	mu.Lock()
@@ -52,4 +52,10 @@ func TestRetryUntilUp(t *testing.T) {
 	if o.Stats().Retries == 0 {
 		t.Error("no retries counted")
 	}
+}
+
+// waitFor polls cond until it holds, failing the test after 10 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	testenv.WaitFor(t, 10*time.Second, what, cond)
 }

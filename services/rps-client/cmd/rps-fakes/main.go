@@ -1,4 +1,4 @@
-// Command rps-fakes runs the Yealink RPS fake (internal/fakes/yealinkfake)
+// Command rps-fakes runs the Yealink RPS fake (fakes/yealinkfake)
 // as a process, for the local cluster (cmd/dialtone-cluster) and its chaos
 // test: rps-client replicas register phones with it as with the real
 // vendor. It writes the matching account file into --credentials-dir and
@@ -21,7 +21,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/dialtone-voip/dialtone/services/rps-client/internal/fakes/yealinkfake"
+	"github.com/dialtone-voip/dialtone/services/rps-client/fakes/yealinkfake"
 )
 
 // Account of the fake; a development fake, so the secret is fixed.

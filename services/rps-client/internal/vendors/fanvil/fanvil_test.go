@@ -4,7 +4,7 @@ import (
 	"context"
 	"testing"
 
-	"github.com/dialtone-voip/dialtone/services/rps-client/internal/fakes/fanvilfake"
+	"github.com/dialtone-voip/dialtone/services/rps-client/fakes/fanvilfake"
 	"github.com/dialtone-voip/dialtone/services/rps-client/internal/vendors"
 	"github.com/dialtone-voip/dialtone/services/rps-client/internal/vendors/vendortest"
 )

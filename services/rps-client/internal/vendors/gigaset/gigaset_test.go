@@ -6,9 +6,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dialtone-voip/dialtone/services/rps-client/internal/fakes/fakeserver"
-	"github.com/dialtone-voip/dialtone/services/rps-client/internal/fakes/gigasetfake"
-	"github.com/dialtone-voip/dialtone/services/rps-client/internal/fakes/srapsfake"
+	"github.com/dialtone-voip/dialtone/services/rps-client/fakes/fakeserver"
+	"github.com/dialtone-voip/dialtone/services/rps-client/fakes/gigasetfake"
+	"github.com/dialtone-voip/dialtone/services/rps-client/fakes/srapsfake"
 	"github.com/dialtone-voip/dialtone/services/rps-client/internal/vendors"
 	"github.com/dialtone-voip/dialtone/services/rps-client/internal/vendors/vendortest"
 )

@@ -4,8 +4,8 @@ import (
 	"context"
 	"testing"
 
-	"github.com/dialtone-voip/dialtone/services/rps-client/internal/fakes/fakeserver"
-	"github.com/dialtone-voip/dialtone/services/rps-client/internal/fakes/htekfake"
+	"github.com/dialtone-voip/dialtone/services/rps-client/fakes/fakeserver"
+	"github.com/dialtone-voip/dialtone/services/rps-client/fakes/htekfake"
 	"github.com/dialtone-voip/dialtone/services/rps-client/internal/vendors"
 	"github.com/dialtone-voip/dialtone/services/rps-client/internal/vendors/vendortest"
 )

@@ -3,7 +3,7 @@ package poly
 import (
 	"testing"
 
-	"github.com/dialtone-voip/dialtone/services/rps-client/internal/fakes/polyfake"
+	"github.com/dialtone-voip/dialtone/services/rps-client/fakes/polyfake"
 	"github.com/dialtone-voip/dialtone/services/rps-client/internal/vendors"
 	"github.com/dialtone-voip/dialtone/services/rps-client/internal/vendors/vendortest"
 )

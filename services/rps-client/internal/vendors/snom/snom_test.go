@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dialtone-voip/dialtone/services/rps-client/internal/fakes/snomfake"
-	"github.com/dialtone-voip/dialtone/services/rps-client/internal/fakes/srapsfake"
+	"github.com/dialtone-voip/dialtone/services/rps-client/fakes/snomfake"
+	"github.com/dialtone-voip/dialtone/services/rps-client/fakes/srapsfake"
 	"github.com/dialtone-voip/dialtone/services/rps-client/internal/vendors"
 	"github.com/dialtone-voip/dialtone/services/rps-client/internal/vendors/vendortest"
 )

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dialtone-voip/dialtone/services/rps-client/internal/fakes/fakeserver"
+	"github.com/dialtone-voip/dialtone/services/rps-client/fakes/fakeserver"
 	"github.com/dialtone-voip/dialtone/services/rps-client/internal/vendors"
 )
 

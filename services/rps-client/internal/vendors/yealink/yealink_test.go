@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dialtone-voip/dialtone/services/rps-client/internal/fakes/yealinkfake"
+	"github.com/dialtone-voip/dialtone/services/rps-client/fakes/yealinkfake"
 	"github.com/dialtone-voip/dialtone/services/rps-client/internal/vendors"
 	"github.com/dialtone-voip/dialtone/services/rps-client/internal/vendors/vendortest"
 )

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dialtone-voip/dialtone/services/rps-client/internal/fakes/fakeserver"
+	"github.com/dialtone-voip/dialtone/services/rps-client/fakes/fakeserver"
 )
 
 // Path is the endpoint path.

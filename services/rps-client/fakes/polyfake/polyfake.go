@@ -16,7 +16,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/dialtone-voip/dialtone/services/rps-client/internal/fakes/fakeserver"
+	"github.com/dialtone-voip/dialtone/services/rps-client/fakes/fakeserver"
 )
 
 // Prefix is the API path prefix.

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dialtone-voip/dialtone/services/rps-client/internal/fakes/fakeserver"
+	"github.com/dialtone-voip/dialtone/services/rps-client/fakes/fakeserver"
 )
 
 // Path is the XML-RPC endpoint path; the trailing slash is mandatory.

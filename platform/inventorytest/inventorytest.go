@@ -1,8 +1,11 @@
-// Package invstub is a minimal InventoryService gRPC server over real
-// loopback TCP that answers GetProvisioningUrl from a table, for
-// pnp-listener's tests and benchmark while they do not run the real
-// inventory service. It checks the bearer token like inventory would.
-package invstub
+// Package inventorytest is the one InventoryService test double: a gRPC
+// server over real loopback TCP that answers GetProvisioningUrl from a table
+// the test fills, for the tests and benchmarks of the services that only
+// look phones up (pnp-listener, rps-client). It checks the bearer token as
+// inventory would, counts the calls, and can be made slow or failing.
+// Tests that need inventory's behaviour (state, events, tokens) run the
+// real service, in the module's own tests or in cmd/e2e.
+package inventorytest
 
 import (
 	"context"
@@ -17,6 +20,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
 	"github.com/dialtone-voip/dialtone/proto/macaddr"
@@ -26,7 +30,11 @@ import (
 type Entry struct {
 	URL       string
 	Bootstrap bool
-	Vendor    string
+	// Vendor fills the answer's phone when Phone is nil.
+	Vendor string
+	// Phone, when set, is the answer's phone (a copy; Name and Mac are set
+	// from the MAC looked up).
+	Phone *inventoryv1.Phone
 }
 
 // Server answers GetProvisioningUrl.
@@ -40,17 +48,18 @@ type Server struct {
 	token    string
 	delay    time.Duration
 	failNext int // calls still to answer Unavailable
+	fail     codes.Code
 
 	grpc *grpc.Server
 	lis  net.Listener
 }
 
-// Start serves on 127.0.0.1:0. token is the bearer token callers must
-// send ("" accepts any caller).
+// Start serves on 127.0.0.1:0 until Stop. token is the bearer token
+// callers must send ("" accepts any caller).
 func Start(token string) (*Server, error) {
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, fmt.Errorf("invstub: %w", err)
+		return nil, fmt.Errorf("inventorytest: %w", err)
 	}
 	s := &Server{entries: map[string]Entry{}, token: token, lis: lis, grpc: grpc.NewServer()}
 	inventoryv1.RegisterInventoryServiceServer(s.grpc, s)
@@ -64,14 +73,19 @@ func (s *Server) Addr() string { return s.lis.Addr().String() }
 // Stop stops the server.
 func (s *Server) Stop() { s.grpc.Stop() }
 
-// Set sets the answer for mac.
+// Set sets the answer for mac (any spelling macaddr.Parse accepts).
 func (s *Server) Set(mac string, e Entry) {
-	m, err := macaddr.Parse(mac)
-	if err != nil {
-		panic(err)
-	}
+	m := mustMAC(mac)
 	s.mu.Lock()
 	s.entries[m] = e
+	s.mu.Unlock()
+}
+
+// Delete removes mac's answer: it is NotFound again.
+func (s *Server) Delete(mac string) {
+	m := mustMAC(mac)
+	s.mu.Lock()
+	delete(s.entries, m)
 	s.mu.Unlock()
 }
 
@@ -82,10 +96,17 @@ func (s *Server) SetFallback(e *Entry) {
 	s.mu.Unlock()
 }
 
-// SetDelay makes every lookup take d (to test the listener's deadline).
+// SetDelay makes every lookup take d (to test a caller's deadline).
 func (s *Server) SetDelay(d time.Duration) {
 	s.mu.Lock()
 	s.delay = d
+	s.mu.Unlock()
+}
+
+// SetFail makes every lookup fail with c (codes.OK: answer again).
+func (s *Server) SetFail(c codes.Code) {
+	s.mu.Lock()
+	s.fail = c
 	s.mu.Unlock()
 }
 
@@ -96,7 +117,8 @@ func (s *Server) Calls() int {
 	return s.calls
 }
 
-// Client dials the server.
+// Client dials the server without credentials; the caller closes it with
+// the returned func.
 func (s *Server) Client() (inventoryv1.InventoryServiceClient, func(), error) {
 	cc, err := grpc.NewClient(s.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -113,7 +135,7 @@ func (s *Server) FailNext(n int) {
 	s.failNext = n
 }
 
-// GetProvisioningUrl implements the one RPC pnp-listener calls.
+// GetProvisioningUrl answers from the table.
 func (s *Server) GetProvisioningUrl(ctx context.Context, req *inventoryv1.GetProvisioningUrlRequest) (*inventoryv1.GetProvisioningUrlResponse, error) {
 	if s.token != "" {
 		md, _ := metadata.FromIncomingContext(ctx)
@@ -136,7 +158,7 @@ func (s *Server) GetProvisioningUrl(ctx context.Context, req *inventoryv1.GetPro
 	if !ok && s.fallback != nil {
 		e, ok = *s.fallback, true
 	}
-	delay := s.delay
+	delay, fail := s.delay, s.fail
 	s.mu.Unlock()
 	if delay > 0 {
 		select {
@@ -145,12 +167,24 @@ func (s *Server) GetProvisioningUrl(ctx context.Context, req *inventoryv1.GetPro
 			return nil, status.FromContextError(ctx.Err()).Err()
 		}
 	}
+	if fail != codes.OK {
+		return nil, status.Error(fail, "inventorytest: injected failure")
+	}
 	if !ok {
 		return nil, status.Errorf(codes.NotFound, "phones/%s not found", mac)
 	}
-	return &inventoryv1.GetProvisioningUrlResponse{
-		Url:       e.URL,
-		Bootstrap: e.Bootstrap,
-		Phone:     &inventoryv1.Phone{Name: "phones/" + mac, Mac: mac, Vendor: e.Vendor},
-	}, nil
+	phone := &inventoryv1.Phone{Vendor: e.Vendor}
+	if e.Phone != nil {
+		phone = proto.Clone(e.Phone).(*inventoryv1.Phone)
+	}
+	phone.Name, phone.Mac = "phones/"+mac, mac
+	return &inventoryv1.GetProvisioningUrlResponse{Url: e.URL, Bootstrap: e.Bootstrap, Phone: phone}, nil
+}
+
+func mustMAC(mac string) string {
+	m, err := macaddr.Parse(mac)
+	if err != nil {
+		panic(fmt.Sprintf("inventorytest: %v", err))
+	}
+	return m
 }

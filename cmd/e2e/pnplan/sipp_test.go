@@ -1,4 +1,4 @@
-package integration
+package pnplan
 
 import (
 	"fmt"
@@ -14,7 +14,7 @@ import (
 // TestSippMulticast runs sipp, an independent SIP stack, as phones in the
 // phone1 namespace: real multicast SUBSCRIBEs to 224.0.1.75:5060, the
 // listener in the pbx namespace, the real inventory behind it. The
-// scenario (testdata/sipp/pnp_phone.xml) checks the 200 OK and the NOTIFY
+// scenario (services/pnp-listener/testdata/sipp/pnp_phone.xml) checks the 200 OK and the NOTIFY
 // with the (bootstrap) URL and answers it.
 func TestSippMulticast(t *testing.T) {
 	testenv.LookBinary(t, "sipp")
@@ -34,7 +34,7 @@ func TestSippMulticast(t *testing.T) {
 	if err := os.WriteFile(inf, []byte(macs.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	scenario, err := filepath.Abs(filepath.Join("..", "testdata", "sipp", "pnp_phone.xml"))
+	scenario, err := filepath.Abs(filepath.Join("..", "..", "..", "services", "pnp-listener", "testdata", "sipp", "pnp_phone.xml"))
 	if err != nil {
 		t.Fatal(err)
 	}

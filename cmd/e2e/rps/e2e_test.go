@@ -1,4 +1,4 @@
-package e2e_test
+package rps_test
 
 import (
 	"context"
@@ -25,13 +25,13 @@ import (
 	"github.com/dialtone-voip/dialtone/proto/streams"
 	"github.com/dialtone-voip/dialtone/services/inventory"
 	rpsclient "github.com/dialtone-voip/dialtone/services/rps-client"
-	"github.com/dialtone-voip/dialtone/services/rps-client/internal/fakes/fakeserver"
-	"github.com/dialtone-voip/dialtone/services/rps-client/internal/fakes/fanvilfake"
-	"github.com/dialtone-voip/dialtone/services/rps-client/internal/fakes/gigasetfake"
-	"github.com/dialtone-voip/dialtone/services/rps-client/internal/fakes/htekfake"
-	"github.com/dialtone-voip/dialtone/services/rps-client/internal/fakes/polyfake"
-	"github.com/dialtone-voip/dialtone/services/rps-client/internal/fakes/srapsfake"
-	"github.com/dialtone-voip/dialtone/services/rps-client/internal/fakes/yealinkfake"
+	"github.com/dialtone-voip/dialtone/services/rps-client/fakes/fakeserver"
+	"github.com/dialtone-voip/dialtone/services/rps-client/fakes/fanvilfake"
+	"github.com/dialtone-voip/dialtone/services/rps-client/fakes/gigasetfake"
+	"github.com/dialtone-voip/dialtone/services/rps-client/fakes/htekfake"
+	"github.com/dialtone-voip/dialtone/services/rps-client/fakes/polyfake"
+	"github.com/dialtone-voip/dialtone/services/rps-client/fakes/srapsfake"
+	"github.com/dialtone-voip/dialtone/services/rps-client/fakes/yealinkfake"
 )
 
 const (

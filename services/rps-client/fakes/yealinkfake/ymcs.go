@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dialtone-voip/dialtone/services/rps-client/internal/fakes/fakeserver"
+	"github.com/dialtone-voip/dialtone/services/rps-client/fakes/fakeserver"
 )
 
 // YMCSConfig configures the YMCS fake.

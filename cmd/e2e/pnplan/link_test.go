@@ -1,4 +1,4 @@
-package integration
+package pnplan
 
 import (
 	"net/netip"
@@ -10,7 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
-	"github.com/dialtone-voip/dialtone/services/pnp-listener/internal/phonetest"
+	"github.com/dialtone-voip/dialtone/services/pnp-listener/phonetest"
 )
 
 // setMAC gives host's eth0 the phone's MAC.

@@ -1,4 +1,4 @@
-package integration
+package pnplan
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
 	pnplistener "github.com/dialtone-voip/dialtone/services/pnp-listener"
-	"github.com/dialtone-voip/dialtone/services/pnp-listener/internal/phonetest"
+	"github.com/dialtone-voip/dialtone/services/pnp-listener/phonetest"
 )
 
 // pbxSocket binds 0.0.0.0:5060 in the pbx namespace as a PBX would; with

@@ -1,4 +1,4 @@
-package integration
+package pnplan
 
 import (
 	"encoding/binary"
@@ -19,7 +19,7 @@ import (
 	"github.com/dialtone-voip/dialtone/platform/testenv/lantest"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
 	pnplistener "github.com/dialtone-voip/dialtone/services/pnp-listener"
-	"github.com/dialtone-voip/dialtone/services/pnp-listener/internal/phonetest"
+	"github.com/dialtone-voip/dialtone/services/pnp-listener/phonetest"
 )
 
 // Flood sizes: distinct forged hosts, and boots (new Call-IDs) each.

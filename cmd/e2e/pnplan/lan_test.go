@@ -1,4 +1,4 @@
-package integration
+package pnplan
 
 import (
 	"context"
@@ -25,7 +25,7 @@ import (
 	"github.com/dialtone-voip/dialtone/proto/streams"
 	"github.com/dialtone-voip/dialtone/services/inventory"
 	pnplistener "github.com/dialtone-voip/dialtone/services/pnp-listener"
-	"github.com/dialtone-voip/dialtone/services/pnp-listener/internal/phonetest"
+	"github.com/dialtone-voip/dialtone/services/pnp-listener/phonetest"
 )
 
 const (
@@ -281,7 +281,9 @@ func TestMulticastBootLateAssignAndCheckSync(t *testing.T) {
 		}
 		ph1.ExpectNothing(500 * time.Millisecond)
 		waitFor(t, "the discovery in the stream", func() bool { return e.discoveries(mac1) >= 1 })
-		time.Sleep(300 * time.Millisecond)
+		// Every answered SUBSCRIBE's event has left the outbox: a second
+		// discovery would be in the stream now.
+		waitFor(t, "the listener's outbox empty", func() bool { return e.counter("dialtone_pnp_listener_outbox_depth") == 0 })
 		if got := e.discoveries(mac1); got != 1 {
 			t.Errorf("%d PhoneDiscovered in the stream for one boot, want 1", got)
 		}

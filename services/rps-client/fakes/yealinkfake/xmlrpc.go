@@ -10,7 +10,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/dialtone-voip/dialtone/services/rps-client/internal/fakes/fakeserver"
+	"github.com/dialtone-voip/dialtone/services/rps-client/fakes/fakeserver"
 )
 
 // Template parameterises the Yealink-template XML-RPC fake (rps-apis.md

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dialtone-voip/dialtone/services/rps-client/internal/fakes/fakeserver"
+	"github.com/dialtone-voip/dialtone/services/rps-client/fakes/fakeserver"
 )
 
 // RPSConfig configures the RPS JSON fake.

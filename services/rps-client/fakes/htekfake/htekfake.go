@@ -8,8 +8,8 @@ package htekfake
 import (
 	"testing"
 
-	"github.com/dialtone-voip/dialtone/services/rps-client/internal/fakes/fakeserver"
-	"github.com/dialtone-voip/dialtone/services/rps-client/internal/fakes/yealinkfake"
+	"github.com/dialtone-voip/dialtone/services/rps-client/fakes/fakeserver"
+	"github.com/dialtone-voip/dialtone/services/rps-client/fakes/yealinkfake"
 )
 
 // Path is the endpoint path.
