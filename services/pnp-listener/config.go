@@ -105,6 +105,14 @@ type Config struct {
 	SeenMax     int
 	SeenTTL     time.Duration
 	OutboxSize  int
+
+	// TFTPAddr is the read-only TFTP front's UDP address (":69"); empty
+	// leaves it off. See tftp.go and internal/tftpfront.
+	TFTPAddr         string
+	TFTPMaxPerSource int
+	TFTPMaxTransfers int
+	TFTPMaxFileSize  int64
+	TFTPFetchTimeout time.Duration
 }
 
 // DefaultConfig returns the defaults the flags carry.
@@ -132,6 +140,10 @@ func DefaultConfig() Config {
 		SeenMax:          100000,
 		SeenTTL:          24 * time.Hour,
 		OutboxSize:       20000,
+		TFTPMaxPerSource: 2,
+		TFTPMaxTransfers: 64,
+		TFTPMaxFileSize:  1 << 20,
+		TFTPFetchTimeout: 5 * time.Second,
 	}
 }
 
@@ -216,6 +228,11 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.SeenMax, "seen-max", c.SeenMax, "phones remembered for late NOTIFYs")
 	fs.DurationVar(&c.SeenTTL, "seen-ttl", c.SeenTTL, "how long a phone is remembered after its last SUBSCRIBE")
 	fs.IntVar(&c.OutboxSize, "outbox-size", c.OutboxSize, "events buffered while NATS is unreachable")
+	fs.StringVar(&c.TFTPAddr, "tftp-addr", c.TFTPAddr, "read-only TFTP front for phones fetching bare file names (Cisco 79xx), e.g. :69; empty = off")
+	fs.IntVar(&c.TFTPMaxPerSource, "tftp-max-per-source", c.TFTPMaxPerSource, "concurrent TFTP transfers to one address")
+	fs.IntVar(&c.TFTPMaxTransfers, "tftp-max-transfers", c.TFTPMaxTransfers, "concurrent TFTP transfers in total")
+	fs.Int64Var(&c.TFTPMaxFileSize, "tftp-max-file-size", c.TFTPMaxFileSize, "largest file relayed over TFTP, bytes")
+	fs.DurationVar(&c.TFTPFetchTimeout, "tftp-fetch-timeout", c.TFTPFetchTimeout, "deadline of a TFTP request's link check, inventory lookup and edge fetch")
 }
 
 // Validate checks the configuration.
@@ -284,6 +301,14 @@ func (c Config) Validate() error {
 	}
 	if c.ShedAt <= 0 || c.ShedAt > 1 {
 		return fmt.Errorf("pnplistener: shed-at %v must be in (0, 1]", c.ShedAt)
+	}
+	if c.TFTPAddr != "" {
+		if err := config.HostPort(c.TFTPAddr); err != nil {
+			add("--tftp-addr: %w", err)
+		}
+	}
+	if c.TFTPMaxPerSource < 1 || c.TFTPMaxTransfers < 1 || c.TFTPMaxFileSize < 1 || c.TFTPFetchTimeout <= 0 {
+		add("--tftp-max-per-source, --tftp-max-transfers, --tftp-max-file-size and --tftp-fetch-timeout must be positive")
 	}
 	if c.MaxInflight < 1 || c.SeenMax < 1 || c.OutboxSize < 1 {
 		add("--max-inflight-notifies, --seen-max and --outbox-size must be at least 1")

@@ -7,6 +7,7 @@ require (
 	github.com/dialtone-voip/dialtone/proto v0.0.0
 	github.com/emiago/sipgo v1.7.3
 	github.com/nats-io/nats.go v1.55.0
+	github.com/pin/tftp/v3 v3.1.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/prometheus/client_model v0.6.3
 	golang.org/x/net v0.62.0

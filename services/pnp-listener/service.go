@@ -20,6 +20,7 @@ import (
 	"hash/maphash"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"strconv"
 	"sync"
@@ -59,6 +60,9 @@ type Deps struct {
 	// returns the MAC the host at ip on interface ifindex really has, or
 	// "". For tests on loopback, where the kernel keeps no entries.
 	LinkLayer func(ifindex int, ip netip.Addr) (string, error)
+	// HTTPClient fetches the files the TFTP front relays from the edge;
+	// nil is a plain client with --tftp-fetch-timeout.
+	HTTPClient *http.Client
 }
 
 // Service is one running listener.
@@ -259,6 +263,15 @@ func (s *Service) Run(ctx context.Context) error {
 		s.wg.Go(func() { s.consume(ctx) })
 	}
 	s.wg.Go(func() { s.refreshInterfaces(ctx) })
+	if s.cfg.TFTPAddr != "" {
+		if err := s.startTFTP(ctx); err != nil {
+			cancel()
+			sock.Close()
+			ua.Close()
+			s.wg.Wait()
+			return err
+		}
+	}
 
 	if s.cfg.LinkCheck == LinkOff {
 		s.log.Warn("pnp link-layer check is OFF: any host on the LAN that names an assigned phone's MAC in a SUBSCRIBE gets that phone's provisioning URL; use --pnp-link-check=off only where the listener cannot see the phones' link layer")

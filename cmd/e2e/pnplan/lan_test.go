@@ -56,6 +56,12 @@ func logger(t *testing.T) *slog.Logger {
 // real inventory (embedded store, bootstrap on) serving gRPC with tokens.
 func newEnv(t *testing.T, hosts ...string) *env {
 	t.Helper()
+	return newEnvWith(t, "http://prov.example.test:8080", hosts...)
+}
+
+// newEnvWith is newEnv with inventory's edge base URL (and an edge-role token).
+func newEnvWith(t *testing.T, edgeBase string, hosts ...string) *env {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	e := &env{t: t, ctx: ctx, lan: lantest.New(t, append([]string{"pbx"}, hosts...)...)}
@@ -69,14 +75,15 @@ func newEnv(t *testing.T, hosts ...string) *env {
 	}
 	t.Cleanup(func() { store.Close() })
 	inv, err := inventory.New(inventory.Config{
-		EdgeHTTPBase: "http://prov.example.test:8080", Bootstrap: true, TokenGrace: time.Hour,
+		EdgeHTTPBase: edgeBase, Bootstrap: true, TokenGrace: time.Hour,
 	}, inventory.Deps{Logger: logger(t), Store: store, JetStream: e.js})
 	if err != nil {
 		t.Fatal(err)
 	}
 	tokens, err := auth.ParseTokens([]byte(fmt.Sprintf(`{"tokens": [
 		{"name": "admin", "role": "admin", "token": %q},
-		{"name": "site1", "role": "listener", "token": %q}]}`, adminToken, listenerToken)))
+		{"name": "site1", "role": "listener", "token": %q},
+		{"name": "edge", "role": "edge", "token": %q}]}`, adminToken, listenerToken, edgeToken)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -64,6 +64,8 @@ type Config struct {
 	Bootstrap       bool
 	SIPRatePerSrc   float64
 	PnPLinkCheck    string
+	// TFTPAddr: pnp-listener's read-only TFTP front (Cisco 79xx); "" = off.
+	TFTPAddr string
 	// Discovered phones: see inventory's --discovered-ttl and --discovered-max.
 	DiscoveredTTL time.Duration
 	DiscoveredMax int
@@ -93,6 +95,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Listener, "listener", "local", "name of this site's PnP listener")
 	fs.Float64Var(&c.SIPRatePerSrc, "sip-rate-per-source", 50, "SIP datagrams per second accepted from one address (0 = unlimited; raise it for phones behind one NAT address)")
 	fs.StringVar(&c.PnPLinkCheck, "pnp-link-check", pnplistener.LinkRequire, "require: a PnP SUBSCRIBE counts as from a MAC only when the sender's link-layer address is that MAC, and NOTIFYs go only to the phone's; off: believe the MAC a phone names (only where this host cannot see the phones' L2)")
+	fs.StringVar(&c.TFTPAddr, "tftp-addr", "", "read-only TFTP front for phones that fetch bare file names (Cisco 79xx) from DHCP option 150, e.g. :69: the phone is the link-layer MAC of the request's source, files come from the edge (empty: off)")
 	fs.BoolVar(&c.Bootstrap, "bootstrap", true, "give discovered, unassigned phones a secret-free bootstrap configuration that keeps them polling")
 	fs.DurationVar(&c.DiscoveredTTL, "discovered-ttl", 720*time.Hour, "remove discovered, never-assigned PnP phones unseen this long (0: never)")
 	fs.IntVar(&c.DiscoveredMax, "discovered-max", 50000, "discovered, never-assigned PnP phones kept per tenant (the one whose pnp_listeners saw them; unclaimed listeners share one pool); the longest unseen are removed first (0: no cap)")
@@ -342,6 +345,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) er
 	}
 	pcfg.RatePerSource = cfg.SIPRatePerSrc
 	pcfg.LinkCheck = cfg.PnPLinkCheck
+	pcfg.TFTPAddr = cfg.TFTPAddr
 	pnp, err := pnplistener.New(pcfg, pnplistener.Deps{
 		Logger: logger.With("service", "pnp-listener"), Registerer: serviceReg("pnp-listener"), JetStream: js,
 		Inventory: inventoryv1.NewInventoryServiceClient(conns["listener"]),
