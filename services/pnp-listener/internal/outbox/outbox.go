@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/proto"
+
+	"github.com/dialtone-voip/dialtone/platform/backoff"
 )
 
 // Msg is one event to publish.
@@ -33,11 +35,10 @@ type Stats struct {
 
 // Outbox is a bounded buffer with publishing workers.
 type Outbox struct {
-	ch       chan Msg
-	publish  PublishFunc
-	workers  int
-	minDelay time.Duration
-	maxDelay time.Duration
+	ch      chan Msg
+	publish PublishFunc
+	workers int
+	pace    backoff.Policy
 	// attempt bounds one publish: a publish buffered by a reconnecting
 	// client may otherwise wait for its ack forever. A retry after a lost
 	// ack is harmless: JetStream drops the duplicate by its message id.
@@ -55,7 +56,7 @@ func New(size, workers int, publish PublishFunc, onError func(error)) *Outbox {
 		onError = func(error) {}
 	}
 	return &Outbox{ch: make(chan Msg, size), publish: publish, workers: max(1, workers),
-		minDelay: 100 * time.Millisecond, maxDelay: 5 * time.Second, attempt: 5 * time.Second, onError: onError}
+		pace: backoff.Policy{Base: 100 * time.Millisecond, Max: 5 * time.Second}, attempt: 5 * time.Second, onError: onError}
 }
 
 // Offer queues m without ever blocking; when the buffer is full it drops
@@ -106,7 +107,7 @@ func (o *Outbox) work(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case m := <-o.ch:
-			delay := o.minDelay
+			b := backoff.New(o.pace)
 			for {
 				actx, cancel := context.WithTimeout(ctx, o.attempt)
 				err := o.publish(actx, m)
@@ -120,12 +121,9 @@ func (o *Outbox) work(ctx context.Context) {
 				}
 				o.retries.Add(1)
 				o.onError(err)
-				select {
-				case <-ctx.Done():
+				if backoff.Wait(ctx, b.Next()) != nil {
 					return
-				case <-time.After(delay):
 				}
-				delay = min(2*delay, o.maxDelay)
 			}
 		}
 	}

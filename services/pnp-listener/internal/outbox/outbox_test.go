@@ -10,6 +10,8 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/dialtone-voip/dialtone/platform/testenv"
+
+	"github.com/dialtone-voip/dialtone/platform/backoff"
 )
 
 func TestRetryUntilUp(t *testing.T) {
@@ -26,7 +28,7 @@ func TestRetryUntilUp(t *testing.T) {
 		return nil
 	}
 	o := New(3, 1, pub, nil)
-	o.minDelay = time.Millisecond
+	o.pace = backoff.Policy{Base: time.Millisecond, Max: 5 * time.Millisecond}
 	for _, id := range []string{"1", "2", "3", "4", "5"} {
 		o.Offer(Msg{ID: id, Msg: wrapperspb.String(id)}) // never blocks
 	}

@@ -4,10 +4,13 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
-// Limits are token buckets: Global for every datagram, PerSource for each
-// source IPv4 address. A rate of 0 disables that bucket.
+// Limits are token buckets (golang.org/x/time/rate): Global for every
+// datagram, PerSource for each source IPv4 address. A rate of 0 disables
+// that bucket; bursts are whole datagrams.
 type Limits struct {
 	GlobalRate, GlobalBurst       float64
 	PerSourceRate, PerSourceBurst float64
@@ -16,34 +19,12 @@ type Limits struct {
 	MaxSources int
 }
 
-type bucket struct {
-	tokens float64
-	last   time.Time
-}
-
-func (b *bucket) take(now time.Time, rate, burst float64) bool {
-	if b.last.IsZero() {
-		b.tokens = burst
-	} else if dt := now.Sub(b.last).Seconds(); dt > 0 {
-		b.tokens += dt * rate
-		if b.tokens > burst {
-			b.tokens = burst
-		}
-	}
-	b.last = now
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
-}
-
 type limiter struct {
 	lim    Limits
 	mu     sync.Mutex
-	global bucket
-	cur    map[netip.Addr]*bucket
-	prev   map[netip.Addr]*bucket
+	global *rate.Limiter
+	cur    map[netip.Addr]*rate.Limiter
+	prev   map[netip.Addr]*rate.Limiter
 	half   int
 }
 
@@ -58,14 +39,15 @@ func newLimiter(lim Limits) *limiter {
 		lim.PerSourceBurst = max(1, lim.PerSourceRate)
 	}
 	half := max(1, lim.MaxSources/2)
-	return &limiter{lim: lim, half: half, cur: make(map[netip.Addr]*bucket), prev: map[netip.Addr]*bucket{}}
+	return &limiter{lim: lim, half: half, global: rate.NewLimiter(rate.Limit(lim.GlobalRate), int(lim.GlobalBurst)),
+		cur: make(map[netip.Addr]*rate.Limiter), prev: map[netip.Addr]*rate.Limiter{}}
 }
 
 // allow returns "" or the Drop* reason.
 func (l *limiter) allow(src netip.Addr, now time.Time) string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.lim.GlobalRate > 0 && !l.global.take(now, l.lim.GlobalRate, l.lim.GlobalBurst) {
+	if l.lim.GlobalRate > 0 && !l.global.AllowN(now, 1) {
 		return DropRateGlobal
 	}
 	if l.lim.PerSourceRate <= 0 {
@@ -76,16 +58,16 @@ func (l *limiter) allow(src netip.Addr, now time.Time) string {
 		if old := l.prev[src]; old != nil {
 			b = old
 		} else {
-			b = &bucket{}
+			b = rate.NewLimiter(rate.Limit(l.lim.PerSourceRate), int(l.lim.PerSourceBurst))
 		}
 		if len(l.cur) >= l.half {
 			// A new generation: sources idle for a whole generation are
 			// forgotten, which only ever refills their bucket.
-			l.prev, l.cur = l.cur, make(map[netip.Addr]*bucket, l.half)
+			l.prev, l.cur = l.cur, make(map[netip.Addr]*rate.Limiter, l.half)
 		}
 		l.cur[src] = b
 	}
-	if !b.take(now, l.lim.PerSourceRate, l.lim.PerSourceBurst) {
+	if !b.AllowN(now, 1) {
 		return DropRateSource
 	}
 	return ""
