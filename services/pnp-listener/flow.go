@@ -216,10 +216,13 @@ func (t *flows) start(j job, waited time.Duration) (roundInfo, bool) {
 	}, true
 }
 
-// wait schedules the one retry of a round's lookup. It reports false when
-// the round already had its retry (the caller counts and finishes it). An
-// event that came during the lookup starts the next round at once instead.
-func (t *flows) wait(s *Service, r roundInfo) bool {
+// wait schedules another lookup of a round: the one retry of a lookup that
+// found no phone or timed out (after unknownRetry), or, for a boot that
+// inventory answered Unavailable (a failover), up to unavailableRetries
+// more after 1.5, 3 and 6 s, inside the phone's own wait. It reports false
+// when those are spent (the caller counts and finishes the round). An event
+// that came during the lookup starts the next round at once instead.
+func (t *flows) wait(s *Service, r roundInfo, unavailable bool) bool {
 	t.mu.Lock()
 	f, ok := t.m[r.mac]
 	if !ok || f.round != r.round {
@@ -231,38 +234,17 @@ func (t *flows) wait(s *Service, r roundInfo) bool {
 		t.finish(s, r.mac, r.round)
 		return true
 	}
-	if f.retried {
+	d := unknownRetry
+	switch {
+	case unavailable && f.unavailable < unavailableRetries:
+		d <<= f.unavailable
+		f.unavailable++
+	case !unavailable && !f.retried:
+		f.retried = true
+	default:
 		t.mu.Unlock()
 		return false
 	}
-	f.retried, f.state = true, flowRetry
-	round := f.round
-	f.timer = time.AfterFunc(unknownRetry, func() { t.retry(s, r.mac, round) })
-	t.mu.Unlock()
-	return true
-}
-
-// waitUnavailable schedules another lookup of a boot round that inventory
-// answered Unavailable (a failover), after 1.5, 3 and 6 s: inside the
-// phone's own wait. It reports false once those are spent.
-func (t *flows) waitUnavailable(s *Service, r roundInfo) bool {
-	t.mu.Lock()
-	f, ok := t.m[r.mac]
-	if !ok || f.round != r.round {
-		t.mu.Unlock()
-		return true
-	}
-	if f.again {
-		t.mu.Unlock()
-		t.finish(s, r.mac, r.round)
-		return true
-	}
-	if f.unavailable >= unavailableRetries {
-		t.mu.Unlock()
-		return false
-	}
-	d := unknownRetry << f.unavailable
-	f.unavailable++
 	f.state = flowRetry
 	round := f.round
 	f.timer = time.AfterFunc(d, func() { t.retry(s, r.mac, round) })
@@ -283,6 +265,12 @@ func (t *flows) retry(s *Service, mac string, round uint64) {
 		return
 	}
 	f.timer = nil
+	t.requeueAndUnlock(s, mac, f)
+}
+
+// requeueAndUnlock queues f's next round and releases t.mu; a round the
+// lanes refuse ends the flow and is counted.
+func (t *flows) requeueAndUnlock(s *Service, mac string, f *flow) {
 	kind := f.kind
 	out := t.enqueueLocked(s, mac, f)
 	if out != "" {
@@ -317,21 +305,13 @@ func (t *flows) finish(s *Service, mac string, round uint64) {
 		t.mu.Unlock()
 		return
 	}
-	f.again, f.retried = false, false
+	f.again, f.retried, f.unavailable = false, false, 0
 	f.kind, f.skipSame, f.start = f.nextKind, f.nextSkipSame, f.nextStart
 	f.known = f.known || f.nextKnown
 	if p, ok := s.seen.Get(mac, time.Now()); ok {
 		f.phone = p
 	}
-	kind := f.kind
-	out := t.enqueueLocked(s, mac, f)
-	if out != "" {
-		delete(t.m, mac)
-	}
-	t.mu.Unlock()
-	if out != "" {
-		s.m.notifies.WithLabelValues(kind, out).Inc()
-	}
+	t.requeueAndUnlock(s, mac, f)
 }
 
 // drop forgets a round (the service is stopping).

@@ -65,7 +65,7 @@ func TestFlowTransitions(t *testing.T) {
 	if len(s.known)+len(s.unknown) != 0 {
 		t.Fatal("a second round queued while the first runs")
 	}
-	if !s.flows.wait(s, r) || len(s.known) != 1 {
+	if !s.flows.wait(s, r, false) || len(s.known) != 1 {
 		t.Fatalf("not found with a trigger pending: known lane %d", len(s.known))
 	}
 	r, ok = s.flows.start(<-s.known, 0)
@@ -74,7 +74,7 @@ func TestFlowTransitions(t *testing.T) {
 	}
 
 	// Not found: waits for its retry; an event ends the wait at once.
-	if !s.flows.wait(s, r) || state(mac) != flowRetry {
+	if !s.flows.wait(s, r, false) || state(mac) != flowRetry {
 		t.Fatalf("state %v, want retry", state(mac))
 	}
 	if got := s.changedFlow(p, false, true); got != "notify" || state(mac) != flowQueued || len(s.known) != 1 {
@@ -125,4 +125,49 @@ func TestFlowTransitions(t *testing.T) {
 	if len(s.known) != 1 {
 		t.Error("a known phone's boot refused while the unknown lane is full")
 	}
+}
+
+// TestFlowUnavailableRetries: a boot whose lookups inventory answers
+// Unavailable (a failover) waits at most unavailableRetries times, after
+// 1.5, 3 and 6 s; then the round ends. The retry timers are stopped by
+// hand: the test drives the table, not the clock.
+func TestFlowUnavailableRetries(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Listener = "test"
+	s, err := New(cfg, Deps{Registerer: prometheus.NewRegistry(), Inventory: inventoryv1.NewInventoryServiceClient(nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const mac = "001565000002"
+	p := seen.Phone{MAC: mac, Dialog: sipmsg.Dialog{CallID: "u"}, LastSeen: time.Now()}
+	s.seen.Observe(p)
+	s.bootFlow(p, time.Now(), false)
+	r, ok := s.flows.start(<-s.unknown, 0)
+	if !ok {
+		t.Fatal("boot round not started")
+	}
+	for i := range unavailableRetries {
+		if !s.flows.wait(s, r, true) {
+			t.Fatalf("Unavailable %d: no retry scheduled", i+1)
+		}
+		s.flows.mu.Lock()
+		f := s.flows.m[mac]
+		f.timer.Stop()
+		if f.state != flowRetry || f.unavailable != i+1 {
+			s.flows.mu.Unlock()
+			t.Fatalf("Unavailable %d: state %v, count %d", i+1, f.state, f.unavailable)
+		}
+		f.state = flowLookup // as if the timer had fired and the lookup run
+		s.flows.mu.Unlock()
+	}
+	if s.flows.wait(s, r, true) {
+		t.Fatalf("a retry after %d Unavailable answers", unavailableRetries)
+	}
+	// The not-found retry is counted on its own.
+	if !s.flows.wait(s, r, false) {
+		t.Fatal("the not-found retry was taken by the Unavailable ones")
+	}
+	s.flows.mu.Lock()
+	s.flows.m[mac].timer.Stop()
+	s.flows.mu.Unlock()
 }

@@ -131,7 +131,7 @@ func (s *Service) round(ctx context.Context, j job, waited time.Duration) {
 			// A new phone: inventory is most likely recording its
 			// discovery right now; its PhoneChanged event or the retry
 			// brings it.
-			if kind == kindBoot && s.flows.wait(s, r) {
+			if kind == kindBoot && s.flows.wait(s, r, false) {
 				return
 			}
 			out = outUnknownPhone
@@ -139,7 +139,7 @@ func (s *Service) round(ctx context.Context, j job, waited time.Duration) {
 			s.m.lookups.WithLabelValues("timeout").Inc()
 			// Inventory is overloaded (a boot storm): the phone got its
 			// 200 OK and will not ask again.
-			if s.flows.wait(s, r) {
+			if s.flows.wait(s, r, false) {
 				return
 			}
 			out = outInventoryError
@@ -149,7 +149,7 @@ func (s *Service) round(ctx context.Context, j job, waited time.Duration) {
 				out = outCanceled
 				break
 			}
-			if kind == kindBoot && status.Code(err) == codes.Unavailable && s.flows.waitUnavailable(s, r) {
+			if kind == kindBoot && status.Code(err) == codes.Unavailable && s.flows.wait(s, r, true) {
 				// Inventory is failing over (its Redis primary, a replica):
 				// the phone got its 200 OK and will not ask again before
 				// its own timeout, so ask again after 1.5, 3 and 6 s.
