@@ -293,10 +293,7 @@ func parseOverride(f overrideFile, text string, sources map[string]string) ([]*p
 			}
 			devVendor = vendor
 		}
-		format := ""
-		if sp := specs[vendor]; sp != nil {
-			format = sp.format
-		}
+		format := lintFormat(vendor)
 		if err := lintTree(f.rel, t, format); err != nil {
 			return nil, err
 		}
@@ -340,10 +337,7 @@ func lintSet(t *template.Template, sources map[string]string) error {
 			continue
 		}
 		vendor, _, _ := strings.Cut(x.Name(), "/")
-		format := ""
-		if sp := specs[vendor]; sp != nil {
-			format = sp.format
-		}
+		format := lintFormat(vendor)
 		if err := lintTree(x.Tree.ParseName, x.Tree, format); err != nil {
 			return err
 		}
@@ -555,4 +549,19 @@ func toLatin1(b []byte) int {
 		i += size
 	}
 	return n
+}
+
+// lintFormat is the escaper every template of vendor must use: its format, or
+// "" (cfg or xml) when its variants mix formats (Snom: XML, m3 "%KEY%:value").
+func lintFormat(vendor string) string {
+	sp := specs[vendor]
+	if sp == nil {
+		return ""
+	}
+	for _, alt := range sp.variants {
+		if alt.format != sp.format {
+			return ""
+		}
+	}
+	return sp.format
 }
