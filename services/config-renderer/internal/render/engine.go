@@ -293,7 +293,7 @@ func parseOverride(f overrideFile, text string, sources map[string]string) ([]*p
 			}
 			devVendor = vendor
 		}
-		format := lintFormat(vendor)
+		format := lintFormat(n)
 		if err := lintTree(f.rel, t, format); err != nil {
 			return nil, err
 		}
@@ -336,8 +336,7 @@ func lintSet(t *template.Template, sources map[string]string) error {
 		if x.Tree == nil || !strings.Contains(x.Name(), "/") || strings.HasPrefix(x.Name(), "templates/") {
 			continue
 		}
-		vendor, _, _ := strings.Cut(x.Name(), "/")
-		format := lintFormat(vendor)
+		format := lintFormat(x.Name())
 		if err := lintTree(x.Tree.ParseName, x.Tree, format); err != nil {
 			return err
 		}
@@ -551,16 +550,18 @@ func toLatin1(b []byte) int {
 	return n
 }
 
-// lintFormat is the escaper every template of vendor must use: its format, or
-// "" (cfg or xml) when its variants mix formats (Snom: XML, m3 "%KEY%:value").
-func lintFormat(vendor string) string {
+// lintFormat is the escaper template name ("<vendor>/<kind>…") must use: its
+// vendor's format, or that of the variant whose key prefixes the kind where
+// the variant's format differs (Snom "m3-mac": "%KEY%:value" lines, cfg).
+func lintFormat(name string) string {
+	vendor, kind, _ := strings.Cut(name, "/")
 	sp := specs[vendor]
 	if sp == nil {
 		return ""
 	}
-	for _, alt := range sp.variants {
-		if alt.format != sp.format {
-			return ""
+	for key, alt := range sp.variants {
+		if alt.format != sp.format && strings.HasPrefix(kind, key+"-") {
+			return alt.format
 		}
 	}
 	return sp.format
