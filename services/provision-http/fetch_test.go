@@ -354,3 +354,33 @@ func TestServesProviderFrameAndSnomClassic(t *testing.T) {
 		}
 	}
 }
+
+// Snom's M100/M500 KLE and m3 DECT bases fetch the one file the URL handed to
+// them names ({mac}.xml, {mac}.cfg: FusionPBX's index.php?mac=…); no source
+// gives their User-Agent, so the edge relies on the token alone, as for
+// snom-classic. Another case of the MAC in the name is not theirs: 404.
+func TestServesSnomKLEAndM3(t *testing.T) {
+	e := newEdge(t, nil, nil)
+	for _, kind := range []string{"snom-m100kle", "snom-m500kle", "snom-m3"} {
+		p := e.addPhone(t, kind, false, false)
+		r := e.get(t, p, p.macFile, false)
+		if r.code != http.StatusOK {
+			t.Fatalf("%s GET %s: %d %q", kind, p.macFile, r.code, r.body)
+		}
+		if !strings.Contains(r.body, "sip-secret-"+p.mac) {
+			t.Errorf("%s %s lacks the line password: %q", kind, p.macFile, r.body)
+		}
+		ct := r.header.Get("Content-Type")
+		if kind == "snom-m3" {
+			if ct != "text/plain; charset=utf-8" || !strings.Contains(r.body, "%SUBSCR_0_UA_DATA_AUTH_PASS%") || !strings.HasSuffix(r.body, "END_OF_FILE\n") {
+				t.Errorf("%s: Content-Type %q, body %.120q", kind, ct, r.body)
+			}
+		} else if ct != "application/xml; charset=utf-8" || !strings.Contains(r.body, "<sip_account>") {
+			t.Errorf("%s: Content-Type %q, body %.120q", kind, ct, r.body)
+		}
+		ext := p.macFile[len(p.mac):]
+		if upper := e.get(t, p, strings.ToUpper(p.mac)+ext, false); upper.code != http.StatusNotFound {
+			t.Errorf("%s: upper-case %s%s: %d, want 404", kind, strings.ToUpper(p.mac), ext, upper.code)
+		}
+	}
+}

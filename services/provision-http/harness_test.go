@@ -110,6 +110,15 @@ func (u *upstream) addPhone(t testing.TB, vendor string, https, bootstrap bool) 
 		p.vendor, p.model, p.mac = "gigaset", "N720", fmt.Sprintf("7c2f80%06x", n)
 		p.ua = "N720-DM-PRO/70.040.00.000.000"
 		p.macFile = strings.ToUpper(p.mac) + ".xml"
+	case "snom-m100kle", "snom-m500kle": // {mac}.xml named by the URL handed out; UA not known to carry the MAC
+		model := map[string]string{"snom-m100kle": "M100KLE", "snom-m500kle": "M500KLE"}[vendor]
+		p.vendor, p.model, p.mac = "snom", model, fmt.Sprintf("000413ab%04x", n) // letters, so the case matters
+		p.ua = "Snom " + model + " 0.34.0003"
+		p.macFile = p.mac + ".xml"
+	case "snom-m3": // {mac}.cfg named by the URL handed out
+		p.vendor, p.model, p.mac = "snom", "m3", fmt.Sprintf("000413cd%04x", n)
+		p.ua = "Snom m3 V0525"
+		p.macFile = p.mac + ".cfg"
 	case "snom-pa1": // firmware 8 User-Agents carry no MAC
 		p.vendor, p.model, p.mac = "snom", "PA1", fmt.Sprintf("000413%06x", n)
 		p.ua = "Mozilla/4.0 (compatible; snomPA1-SIP 8.7.5.35 1.1.3-s)"

@@ -19,6 +19,9 @@ var madeUp = []struct{ vendor, model, family string }{
 	{"gigaset", "N510X", "N510 DECT"},
 	{"gigaset", "N720-XL", "N720 DECT multicell"},
 	{"snom", "PA2", "snom-classic"},
+	{"snom", "M900KLE", "snom-kle"},
+	{"snom", "M9", "snom-m3"},
+	{"snom", "M999", "M-series DECT"},
 }
 
 func TestLookupFamilyFallback(t *testing.T) {

@@ -293,10 +293,7 @@ func parseOverride(f overrideFile, text string, sources map[string]string) ([]*p
 			}
 			devVendor = vendor
 		}
-		format := ""
-		if sp := specs[vendor]; sp != nil {
-			format = sp.format
-		}
+		format := lintFormat(n)
 		if err := lintTree(f.rel, t, format); err != nil {
 			return nil, err
 		}
@@ -339,11 +336,7 @@ func lintSet(t *template.Template, sources map[string]string) error {
 		if x.Tree == nil || !strings.Contains(x.Name(), "/") || strings.HasPrefix(x.Name(), "templates/") {
 			continue
 		}
-		vendor, _, _ := strings.Cut(x.Name(), "/")
-		format := ""
-		if sp := specs[vendor]; sp != nil {
-			format = sp.format
-		}
+		format := lintFormat(x.Name())
 		if err := lintTree(x.Tree.ParseName, x.Tree, format); err != nil {
 			return err
 		}
@@ -555,4 +548,21 @@ func toLatin1(b []byte) int {
 		i += size
 	}
 	return n
+}
+
+// lintFormat is the escaper template name ("<vendor>/<kind>…") must use: its
+// vendor's format, or that of the variant whose key prefixes the kind where
+// the variant's format differs (Snom "m3-mac": "%KEY%:value" lines, cfg).
+func lintFormat(name string) string {
+	vendor, kind, _ := strings.Cut(name, "/")
+	sp := specs[vendor]
+	if sp == nil {
+		return ""
+	}
+	for key, alt := range sp.variants {
+		if alt.format != sp.format && strings.HasPrefix(kind, key+"-") {
+			return alt.format
+		}
+	}
+	return sp.format
 }

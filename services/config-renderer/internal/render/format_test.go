@@ -16,6 +16,9 @@ func parseFile(vendor, file string, content []byte) (map[string]string, error) {
 	if vendor == "yealink" {
 		return parseCfg(content)
 	}
+	if vendor == "snom" && strings.HasSuffix(file, ".cfg") {
+		return parseM3(content)
+	}
 	root, err := parseXML(content)
 	if err != nil {
 		return nil, err
@@ -119,6 +122,33 @@ func parseFile(vendor, file string, content []byte) (map[string]string, error) {
 			}
 			return out, nil
 		case "settings":
+			if len(root.kids) > 0 && root.kids[0].name != "phone-settings" {
+				// M100/M500 KLE: module elements holding leaves and <idx id="N">
+				// lists; key = path, an idx as "idx[N]" (sip_account/idx[1]/user_id).
+				var walk func(n *node, prefix string) error
+				walk = func(n *node, prefix string) error {
+					for _, c := range n.kids {
+						k := prefix + c.name
+						if c.name == "idx" {
+							if c.attr["id"] == "" {
+								return fmt.Errorf("<idx> without id under %s", prefix)
+							}
+							k += "[" + c.attr["id"] + "]"
+						} else if c.name == "phone-settings" {
+							return fmt.Errorf("<phone-settings> in a module file")
+						}
+						if len(c.kids) == 0 {
+							if err := put(k, c.text); err != nil {
+								return err
+							}
+						} else if err := walk(c, k+"/"); err != nil {
+							return err
+						}
+					}
+					return nil
+				}
+				return out, walk(root, "")
+			}
 			if len(root.kids) != 1 || root.kids[0].name != "phone-settings" {
 				return nil, fmt.Errorf("want <settings><phone-settings>")
 			}
@@ -238,6 +268,34 @@ func parseCfg(b []byte) (map[string]string, error) {
 			return nil, fmt.Errorf("line %d: duplicate key %q", n, k)
 		}
 		out[k] = v
+	}
+	return out, nil
+}
+
+// m3LineRE: one Snom m3 setting, %KEY%:value, the value a '"…"' string or
+// numbers (0,1,3,4,0xFF), optionally followed by a // comment.
+var m3LineRE = regexp.MustCompile(`^%([A-Z0-9_]+)%:("[^"]*"|(?:0x[0-9A-Fa-f]+|[0-9]+)(?:,(?:0x[0-9A-Fa-f]+|[0-9]+))*)\s*(?://.*)?$`)
+
+// parseM3 checks the Snom m3 layout (FP:resources/templates/provision/snom/m3/{$mac}.cfg):
+// %KEY%:value lines, // comments, END_OF_FILE as the last line.
+func parseM3(b []byte) (map[string]string, error) {
+	out := map[string]string{}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if lines[len(lines)-1] != "END_OF_FILE" {
+		return nil, fmt.Errorf("last line must be END_OF_FILE")
+	}
+	for n, line := range lines[:len(lines)-1] {
+		if strings.TrimSpace(line) == "" || strings.HasPrefix(line, "//") {
+			continue
+		}
+		m := m3LineRE.FindStringSubmatch(line)
+		if m == nil {
+			return nil, fmt.Errorf("line %d: %q is not %%KEY%%:value", n+1, line)
+		}
+		if _, dup := out[m[1]]; dup {
+			return nil, fmt.Errorf("line %d: duplicate key %q", n+1, m[1])
+		}
+		out[m[1]] = strings.Trim(m[2], `"`)
 	}
 	return out, nil
 }

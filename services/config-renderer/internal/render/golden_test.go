@@ -26,7 +26,7 @@ var representative = map[string][]string{
 	"yealink":     {"T31G", "T54W", "W70B"},
 	"fanvil":      {"X6", "X4U"},
 	"grandstream": {"DP750", "GXP1610", "GXP2170", "GRP2614"},
-	"snom":        {"D120", "D785"},
+	"snom":        {"M100KLE", "m3", "D120", "D785"},
 	"gigaset":     {"N510", "N720", "N670", "N870"},
 	"htek":        {"UC912", "UC926"},
 	"poly":        {"VVX150", "E450"},

@@ -93,6 +93,7 @@ func TestOverrideErrors(t *testing.T) {
 		"syntax":       {"yealink/bad.tmpl", "{{define \"yealink/mac.extra\"}}\n\nx = {{cfg .Model\n{{end}}", "yealink/bad.tmpl:4"},
 		"unescaped":    {"yealink/raw.tmpl", "{{define \"yealink/mac.extra\"}}\nx = {{.Model}}\n{{end}}", "yealink/raw.tmpl:2"},
 		"wrong format": {"snom/raw.tmpl", "{{define \"snom/mac.extra\"}}{{cfg .Model}}{{end}}", "snom/raw.tmpl"},
+		"wrong m3":     {"snom/raw.tmpl", "{{define \"snom/m3-mac.extra\"}}{{xml .Model}}{{end}}", "snom/raw.tmpl"},
 		"outside":      {"yealink/x.tmpl", "stray text", "outside {{define}}"},
 		"other vendor": {"yealink/x.tmpl", "{{define \"snom/mac.extra\"}}{{end}}", "outside its vendor"},
 		"exec":         {"yealink/x.tmpl", "{{define \"yealink/mac.extra\"}}{{cfg .NoSuchField}}{{end}}", "yealink/x.tmpl"},

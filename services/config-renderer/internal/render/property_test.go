@@ -1,6 +1,8 @@
 package render
 
 import (
+	"fmt"
+	provisioningv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/provisioning/v1"
 	"maps"
 	"math/rand/v2"
 	"slices"
@@ -138,6 +140,16 @@ func TestLanguageAndCodecMappings(t *testing.T) {
 			return uniq([]string{kv["P57"], kv["P58"], kv["P59"], kv["P60"], kv["P61"], kv["P62"], kv["P46"]})
 		},
 		"snom": func(kv map[string]string) []string {
+			if _, ok := kv["sip_account/idx[1]/user_id"]; ok { // M100/M500 KLE: <idx> list ended by "none"
+				var out []string
+				for i := 1; kv[fmt.Sprintf("sip_account/idx[1]/codec_priority/idx[%d]", i)] != "none"; i++ {
+					out = append(out, kv[fmt.Sprintf("sip_account/idx[1]/codec_priority/idx[%d]", i)])
+				}
+				return out
+			}
+			if v, ok := kv["SRV_0_SIP_UA_CODEC_PRIORITY"]; ok { // m3: numbers ended by 0xFF
+				return strings.Split(strings.TrimSuffix(v, ",0xFF"), ",")
+			}
 			return strings.Split(strings.TrimSuffix(kv["codec_priority_list[1]"], ",telephone-event"), ",")
 		},
 		"htek": func(kv map[string]string) []string {
@@ -168,7 +180,7 @@ func TestLanguageAndCodecMappings(t *testing.T) {
 			name := strings.NewReplacer("{mac}", p.Mac, "{MAC}", strings.ToUpper(p.Mac)).Replace(file)
 			r, err := s.Render(p, name, goldenNow)
 			if spec.noLanguageKey { // no key at all: rendered without it, with a comment
-				if err != nil || !strings.Contains(string(r.Content), "<!-- language: not provisionable") {
+				if err != nil || !strings.Contains(string(r.Content), "language: not provisionable") {
 					t.Errorf("%s %s: %v", m.Name(), lang, err)
 				}
 				continue
@@ -328,6 +340,106 @@ func TestEscapingPropertyProviderFrame(t *testing.T) {
 		}
 		if err := quick.Check(check, &quick.Config{MaxCount: 300}); err != nil {
 			t.Errorf("%s: %v", c.model, err)
+		}
+	}
+}
+
+// The same property for Snom's M100/M500 KLE <settings> modules (XML text) and
+// the m3's %KEY%:"value" lines (a '"' in a name becomes "'", a control
+// character a space): no name adds, removes or changes another key.
+func TestEscapingPropertySnomKLEAndM3(t *testing.T) {
+	s := loadDefault(t)
+	for _, c := range []struct {
+		model, ext   string
+		name, label  []string
+		quotedString bool
+	}{
+		{"M100KLE", ".xml", []string{"sip_account/idx[1]/display_name"},
+			[]string{"sip_account/idx[1]/label", "hs_settings/idx[1]/handset_name"}, false},
+		{"M500KLE", ".xml", []string{"sip_account/idx[1]/display_name"},
+			[]string{"sip_account/idx[1]/label", "hs_settings/idx[1]/handset_name"}, false},
+		{"m3", ".cfg", []string{"SUBSCR_0_UA_DATA_DISP_NAME"}, nil, true},
+	} {
+		m, _ := s.Catalog.Model("snom", c.model)
+		base := scenario("single", m)
+		base.Lines[0].Label = "plain"
+		file := base.Mac + c.ext
+		plain, err := s.Render(base, file, goldenNow)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plainKV, err := parseFile("snom", file, plain.Content)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fix := func(s string) string {
+			if c.quotedString {
+				s = strings.ReplaceAll(escCfg(s), `"`, "'")
+			}
+			return s
+		}
+		check := func(seed uint64) bool {
+			r := rand.New(rand.NewPCG(seed, 7))
+			name, label := randomName(r), randomName(r)
+			p := scenario("single", m)
+			p.Lines[0].DisplayName, p.Lines[0].Label = name, label
+			res, err := s.Render(p, file, goldenNow)
+			if err != nil {
+				t.Logf("%s %q: %v", c.model, name, err)
+				return false
+			}
+			kv, err := parseFile("snom", file, res.Content)
+			if err != nil {
+				t.Logf("%s %q: %v\n%s", c.model, name, err, res.Content)
+				return false
+			}
+			if !slices.Equal(slices.Sorted(maps.Keys(kv)), slices.Sorted(maps.Keys(plainKV))) {
+				t.Logf("%s %q: key set changed", c.model, name)
+				return false
+			}
+			wantLabel := sanitizeText(label, 32)
+			if wantLabel == "" {
+				wantLabel = p.Lines[0].Extension
+			}
+			want := map[string]string{}
+			for _, k := range c.name {
+				want[k] = fix(sanitizeText(name, 64))
+			}
+			for _, k := range c.label {
+				want[k] = fix(wantLabel)
+			}
+			for k, v := range kv {
+				w, ok := want[k]
+				if !ok {
+					w = plainKV[k]
+				}
+				if v != w {
+					t.Logf("%s: %s = %q, want %q (name %q, label %q)", c.model, k, v, w, name, label)
+					return false
+				}
+			}
+			return true
+		}
+		if err := quick.Check(check, &quick.Config{MaxCount: 300}); err != nil {
+			t.Errorf("%s: %v", c.model, err)
+		}
+	}
+}
+
+// The m3 quotes its strings with '"' and has no escape for one: an id or
+// secret holding '"' is refused naming the field, not written broken.
+func TestSnomM3RefusesQuoteInSecrets(t *testing.T) {
+	s := loadDefault(t)
+	m, _ := s.Catalog.Model("snom", "m3")
+	for _, set := range []func(p *provisioningv1.ProvisioningProfile){
+		func(p *provisioningv1.ProvisioningProfile) { p.Lines[0].Password = `pw"x` },
+		func(p *provisioningv1.ProvisioningProfile) { p.Lines[0].Extension = `20"1` },
+		func(p *provisioningv1.ProvisioningProfile) { p.Lines[0].AuthUser = `a"b` },
+	} {
+		p := scenario("single", m)
+		set(p)
+		if _, err := s.Render(p, p.Mac+".cfg", goldenNow); !isInvalid(err) {
+			t.Errorf("quote in an m3 id/secret: %v, want InvalidArgument", err)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package render
 
 import (
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -53,6 +54,8 @@ const (
 	srcSnom        = "wazo-platform/wazo-provd-plugins plugins/wazo_snom/common/templates/base.tpl, common/common.py; fusionpbx/fusionpbx resources/templates/provision/snom/D785/{$mac}.xml"
 	srcSnomDECT    = "wazo-platform/wazo-provd-plugins plugins/wazo_snom/common_dect/templates/base.tpl"
 	srcGigaset     = "wazo-platform/wazo-provd-plugins plugins/wazo_gigaset/Nx70_83_v2_65_0/templates/base.tpl, N870_83_v2_48_0/common.py"
+	srcSnomKLE     = "fusionpbx/fusionpbx resources/templates/provision/snom/M100KLE/{$mac}.xml, M500KLE/{$mac}.xml"
+	srcSnomM3      = "fusionpbx/fusionpbx resources/templates/provision/snom/m3/{$mac}.cfg"
 	srcGigasetN510 = "wazo-platform/wazo-provd-plugins plugins/wazo_gigaset/N510/templates/base.tpl, common/common.py"
 	srcGigasetN720 = "wazo-platform/wazo-provd-plugins plugins/wazo_gigaset/N720/templates/base.tpl, common/common.py"
 	srcHtek        = "wazo-platform/wazo-provd-plugins plugins/wazo_htek/v2_0_4_4_58/templates/base.tpl; fusionpbx/fusionpbx resources/templates/provision/htek/uc926/{$mac}.cfg"
@@ -70,6 +73,9 @@ func notDECT(m *catalog.Model) bool      { return !m.IsDECT() }
 func isDP(m *catalog.Model) bool         { return m.Var("gs_blocks") == "dp" }
 func notDP(m *catalog.Model) bool        { return m.Var("gs_blocks") != "dp" }
 func snomDECT(m *catalog.Model) bool     { return m.Var("dect") == "1" }
+func snomSettings(m *catalog.Model) bool { return m.Vendor == "snom" && !isKLE(m) && !isM3(m) }
+func isKLE(m *catalog.Model) bool        { return m.Var("format") == "kle" }
+func isM3(m *catalog.Model) bool         { return m.Var("format") == "m3" }
 func isPF510(m *catalog.Model) bool      { return m.Var("format") == "pf510" }
 func isPF720(m *catalog.Model) bool      { return m.Var("format") == "pf720" }
 func notPF(m *catalog.Model) bool        { return !isPF510(m) && !isPF720(m) }
@@ -180,22 +186,60 @@ var refTable = []refRow{
 	{vendor: "grandstream", when: gsEightSlots, acct2: true, key: "P458", want: "0", src: srcGS26},
 
 	// Snom
-	{vendor: "snom", key: "user_active[1]", want: "on", src: srcSnom},
-	{vendor: "snom", key: "user_name[1]", want: "201", src: srcSnom},
-	{vendor: "snom", key: "user_pname[1]", want: "auth201", src: srcSnom},
-	{vendor: "snom", key: "user_pass[1]", want: "pw-201", src: srcSnom},
-	{vendor: "snom", tr: "tcp", key: "user_host[1]", want: "pbx.example.net:5060", src: srcSnom},
-	{vendor: "snom", tr: "tcp", key: "user_outbound[1]", want: "sbc.example.net:5080;transport=tcp", src: srcSnom},
-	{vendor: "snom", tr: "tls", key: "user_outbound[1]", want: "sbc.example.net:5080;transport=tls", src: srcSnom},
-	{vendor: "snom", key: "codec_priority_list[1]", want: "pcmu,pcma,g722,telephone-event", src: srcSnom},
-	{vendor: "snom", acct2: true, key: "user_name[2]", want: "202", src: srcSnom},
-	{vendor: "snom", lang: "fr", key: "language", want: "Français", src: srcSnom},
-	{vendor: "snom", lang: "fr", key: "web_language", want: "Français", src: srcSnom},
-	{vendor: "snom", key: "setting_server", want: refURL, src: srcSnom},
-	{vendor: "snom", key: "timezone", want: "USA-5", src: srcSnom},
-	{vendor: "snom", key: "http_pass", want: "Adm1n-pw", src: srcSnom},
+	{vendor: "snom", when: snomSettings, key: "user_active[1]", want: "on", src: srcSnom},
+	{vendor: "snom", when: snomSettings, key: "user_name[1]", want: "201", src: srcSnom},
+	{vendor: "snom", when: snomSettings, key: "user_pname[1]", want: "auth201", src: srcSnom},
+	{vendor: "snom", when: snomSettings, key: "user_pass[1]", want: "pw-201", src: srcSnom},
+	{vendor: "snom", when: snomSettings, tr: "tcp", key: "user_host[1]", want: "pbx.example.net:5060", src: srcSnom},
+	{vendor: "snom", when: snomSettings, tr: "tcp", key: "user_outbound[1]", want: "sbc.example.net:5080;transport=tcp", src: srcSnom},
+	{vendor: "snom", when: snomSettings, tr: "tls", key: "user_outbound[1]", want: "sbc.example.net:5080;transport=tls", src: srcSnom},
+	{vendor: "snom", when: snomSettings, key: "codec_priority_list[1]", want: "pcmu,pcma,g722,telephone-event", src: srcSnom},
+	{vendor: "snom", when: snomSettings, acct2: true, key: "user_name[2]", want: "202", src: srcSnom},
+	{vendor: "snom", when: snomSettings, lang: "fr", key: "language", want: "Français", src: srcSnom},
+	{vendor: "snom", when: snomSettings, lang: "fr", key: "web_language", want: "Français", src: srcSnom},
+	{vendor: "snom", when: snomSettings, key: "setting_server", want: refURL, src: srcSnom},
+	{vendor: "snom", when: snomSettings, key: "timezone", want: "USA-5", src: srcSnom},
+	{vendor: "snom", when: snomSettings, key: "http_pass", want: "Adm1n-pw", src: srcSnom},
 	{vendor: "snom", when: snomDECT, key: "subscr_sip_hs_idx[1]", want: "1", src: srcSnomDECT},
 	{vendor: "snom", when: snomDECT, key: "subscr_dect_ac_code[1]", want: "0201", src: srcSnomDECT},
+
+	// Snom M100/M500 KLE <settings> modules
+	{vendor: "snom", when: isKLE, key: "sip_account/idx[1]/sip_account_enable", want: "1", src: srcSnomKLE},
+	{vendor: "snom", when: isKLE, key: "sip_account/idx[1]/user_id", want: "201", src: srcSnomKLE},
+	{vendor: "snom", when: isKLE, key: "sip_account/idx[1]/authentication_name", want: "auth201", src: srcSnomKLE},
+	{vendor: "snom", when: isKLE, key: "sip_account/idx[1]/authentication_access_password", want: "pw-201", src: srcSnomKLE},
+	{vendor: "snom", when: isKLE, key: "sip_account/idx[1]/display_name", want: "Ada Lovelace", src: srcSnomKLE},
+	{vendor: "snom", when: isKLE, key: "sip_account/idx[1]/label", want: "Ada", src: srcSnomKLE},
+	{vendor: "snom", when: isKLE, key: "sip_account/idx[1]/primary_sip_server_address", want: "pbx.example.net", src: srcSnomKLE},
+	{vendor: "snom", when: isKLE, tr: "tcp", key: "sip_account/idx[1]/primary_registration_server_port", want: "5060", src: srcSnomKLE},
+	{vendor: "snom", when: isKLE, key: "sip_account/idx[1]/primary_registration_expires", want: "3600", src: srcSnomKLE},
+	{vendor: "snom", when: isKLE, key: "sip_account/idx[1]/primary_outbound_proxy_server_address", want: "sbc.example.net", src: srcSnomKLE},
+	{vendor: "snom", when: isKLE, tr: "tls", key: "sip_account/idx[1]/transport_mode", want: "tls", src: srcSnomKLE},
+	{vendor: "snom", when: isKLE, key: "sip_account/idx[1]/codec_priority/idx[1]", want: "g711u", src: srcSnomKLE},
+	{vendor: "snom", when: isKLE, key: "sip_account/idx[1]/codec_priority/idx[3]", want: "g722", src: srcSnomKLE},
+	{vendor: "snom", when: isKLE, key: "sip_account/idx[1]/codec_priority/idx[4]", want: "none", src: srcSnomKLE},
+	{vendor: "snom", when: isKLE, acct2: true, key: "sip_account/idx[2]/user_id", want: "202", src: srcSnomKLE},
+	{vendor: "snom", when: isKLE, key: "sip_account/idx[3]/sip_account_enable", want: "0", src: srcSnomKLE},
+	{vendor: "snom", when: isKLE, key: "hs_settings/idx[1]/assigned_account", want: "1", src: srcSnomKLE},
+	{vendor: "snom", when: isKLE, key: "hs_settings/idx[1]/default_account", want: "1", src: srcSnomKLE},
+	{vendor: "snom", when: isKLE, key: "profile/admin/access_password", want: "Adm1n-pw", src: srcSnomKLE},
+	{vendor: "snom", when: isKLE, key: "provisioning/server_address", want: refURL + "000413a1b2c3.xml", src: srcSnomKLE},
+	{vendor: "snom", when: isKLE, key: "time_date/ntp_server_addr", want: "ntp.example.net", src: srcSnomKLE},
+	{vendor: "snom", when: isKLE, key: "time_date/selected_timezone", want: "America/New_York", src: srcSnomKLE},
+	// Snom m3 %KEY%:value
+	{vendor: "snom", when: isM3, key: "SUBSCR_0_SIP_UA_DATA_SIP_NAME", want: "201", src: srcSnomM3},
+	{vendor: "snom", when: isM3, key: "SUBSCR_0_UA_DATA_DISP_NAME", want: "Ada Lovelace", src: srcSnomM3},
+	{vendor: "snom", when: isM3, key: "SUBSCR_0_UA_DATA_AUTH_NAME", want: "auth201", src: srcSnomM3},
+	{vendor: "snom", when: isM3, key: "SUBSCR_0_UA_DATA_AUTH_PASS", want: "pw-201", src: srcSnomM3},
+	{vendor: "snom", when: isM3, key: "SUBSCR_0_SIP_UA_DATA_SIP_NAME_ALIAS", want: "201", src: srcSnomM3},
+	{vendor: "snom", when: isM3, acct2: true, key: "SUBSCR_1_SIP_UA_DATA_SIP_NAME", want: "202", src: srcSnomM3},
+	{vendor: "snom", when: isM3, key: "SRV_0_SIP_UA_DATA_DOMAIN", want: "pbx.example.net", src: srcSnomM3},
+	{vendor: "snom", when: isM3, key: "SRV_0_SIP_UA_DATA_PROXY_ADDR", want: "sbc.example.net", src: srcSnomM3},
+	{vendor: "snom", when: isM3, key: "SRV_0_SIP_UA_DATA_SERVER_PORT", want: "5060", src: srcSnomM3},
+	{vendor: "snom", when: isM3, key: "SRV_0_SIP_UA_DATA_REREG_TIME", want: "3600", src: srcSnomM3},
+	{vendor: "snom", when: isM3, key: "SRV_0_SIP_UA_CODEC_PRIORITY", want: "0,1,0xFF", src: srcSnomM3},
+	{vendor: "snom", when: isM3, key: "NETWORK_SNTP_SERVER", want: "ntp.example.net", src: srcSnomM3},
+	{vendor: "snom", when: isM3, key: "MANAGEMENT_TRANSFER_PROTOCOL", want: "1", src: srcSnomM3},
 
 	// Gigaset
 	{vendor: "gigaset", when: notPF, key: "SipAccount.00001.UserName", want: "201", src: srcGigaset},
@@ -314,7 +358,7 @@ var refTable = []refRow{
 	{vendor: "yealink", key: "account.1.label", want: "Ada", src: srcYealink},
 	{vendor: "grandstream", when: notDP, key: "P3", want: "Ada Lovelace", src: srcGS},
 	{vendor: "grandstream", when: notDP, key: "P270", want: "Ada", src: srcGS},
-	{vendor: "snom", key: "user_realname[1]", want: "Ada Lovelace", src: srcSnom},
+	{vendor: "snom", when: snomSettings, key: "user_realname[1]", want: "Ada Lovelace", src: srcSnom},
 	{vendor: "gigaset", when: notPF, key: "SipAccount.00001.DisplayName", want: "Ada Lovelace", src: srcGigaset},
 	{vendor: "htek", key: "P3", want: "Ada Lovelace", src: srcHtek},
 	{vendor: "htek", key: "P20000", want: "Ada", src: srcHtek},
@@ -338,6 +382,9 @@ func refProfile(m *catalog.Model, transport string) *provisioningv1.Provisioning
 	p.Language = firstLang(m, "fr", "en")
 	p.WebPassword = "Adm1n-pw"
 	p.Codecs = []provisioningv1.Codec{provisioningv1.Codec_CODEC_PCMU, provisioningv1.Codec_CODEC_PCMA, provisioningv1.Codec_CODEC_G722}
+	if !slices.Contains(m.Codecs, "g722") { // Snom m3: no G.722
+		p.Codecs = p.Codecs[:2]
+	}
 	p.SipServer = &provisioningv1.SipServer{Host: "pbx.example.net", Port: 5060, Transport: provisioningv1.Transport_TRANSPORT_TCP,
 		OutboundProxyHost: "sbc.example.net", OutboundProxyPort: 5080, RegistrationExpiry: durationpb.New(time.Hour)}
 	switch transport {

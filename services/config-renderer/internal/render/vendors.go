@@ -236,6 +236,49 @@ func init() {
 	fv.languages = fanvilLegacyLanguages
 	specs["fanvil"].variants = map[string]*vendorSpec{"vcf": &fv}
 	specs["gigaset"].variants = map[string]*vendorSpec{"pf510": gigasetPF, "pf720": gigasetPF}
+	specs["snom"].variants = map[string]*vendorSpec{"kle": snomKLE, "m3": snomM3}
+}
+
+// snomKLE: the <settings> module format of the Snom M100 KLE and M500 KLE DECT
+// bases (FP:resources/templates/provision/snom/M100KLE/{$mac}.xml, M500KLE/{$mac}.xml).
+// codec_priority tokens are the template's (g711u g711a g729 g726 g722 ilbc, "none"
+// ends the list); transport_mode gets FusionPBX's sip_transport value (udp/tcp/tls);
+// selected_timezone is an Olson name (the template's default America/New_York), so
+// the zone is written as given and the base applies DST itself. The template has no
+// language key.
+var snomKLE = &vendorSpec{
+	format:        fmtXML,
+	transports:    map[string]string{"udp": "udp", "tcp": "tcp", "tls": "tls"},
+	codecs:        map[string]string{"pcmu": "g711u", "pcma": "g711a", "g729": "g729", "g726-32": "g726", "g722": "g722", "ilbc": "ilbc"},
+	codecOrder:    []string{"pcmu", "pcma", "g729", "g726-32", "g722", "ilbc"},
+	noLanguageKey: true,
+	tz:            tzOlson,
+	maxDisable:    1000,
+}
+
+// snomM3: the "%KEY%:value" format of the Snom m3 (FP:resources/templates/provision/
+// snom/m3/{$mac}.cfg): strings inside '"…"', account n in SUBSCR_<n-1>_ and
+// SRV_<n-1>_ keys. The template sets no transport (UDP only here), no language and
+// no time zone (%GMT_TIME_ZONE% is commented out, its encoding unknown); codec
+// numbers from its commented %SRV_n_SIP_UA_CODEC_PRIORITY%:0,1,3,4,0xFF (0xFF ends
+// the list; which number is which codec is inferred: 0 G.711u, 1 G.711a, 3 G.729,
+// 4 G.726).
+var snomM3 = &vendorSpec{
+	format:        fmtCfg,
+	transports:    map[string]string{"udp": "udp"},
+	codecs:        map[string]string{"pcmu": "0", "pcma": "1", "g729": "3", "g726-32": "4"},
+	codecOrder:    []string{"pcmu", "pcma", "g729", "g726-32"},
+	noLanguageKey: true,
+	tz:            func(r *tzrules.Rules) (*TZ, error) { return &TZ{Zone: r.Zone, HasDST: r.HasDST}, nil },
+	lineKeys:      func(_ *catalog.Model, n int) map[string]string { return snomM3KeyCache.get(n) },
+	quotedStrings: true,
+}
+
+var snomM3KeyCache = &keyCache{build: func(n int) map[string]string { return map[string]string{"i": strconv.Itoa(n - 1)} }}
+
+// tzOlson writes the zone as its IANA name (Snom KLE selected_timezone).
+func tzOlson(r *tzrules.Rules) (*TZ, error) {
+	return &TZ{Zone: r.Zone, HasDST: r.HasDST, V: map[string]string{"name": r.Zone}}, nil
 }
 
 // gigasetPF: the <ProviderFrame> format of the N510 IP PRO and the N720 DM/IP PRO
