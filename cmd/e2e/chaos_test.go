@@ -305,9 +305,13 @@ func TestChaosClusterStorm(t *testing.T) {
 	}
 	// The failures' windows (Redis failover, a replica's in-flight
 	// requests, the listener's restart) last seconds whatever the storm's
-	// size, so a small local storm may lose more than 5 % to them.
-	if len(retried) > max(n/20, 100) {
-		t.Fatalf("%d of %d phones failed in the storm (%v); more than 5%% would not be a retry but an outage", len(retried), n, rep.Failures)
+	// size. Since fetches stopped being changes (issue 20) the storm is over
+	// in about a minute, so all four failures fall inside it and a phone
+	// fetching during a failover window gets a 503 (6.5 % of them on a
+	// loaded 2-core CI machine): that is a retry, counted and printed. More
+	// than 15 % would be an outage.
+	if len(retried) > max(n*15/100, 100) {
+		t.Fatalf("%d of %d phones failed in the storm (%v); more than 15%% would not be a retry but an outage", len(retried), n, rep.Failures)
 	}
 	// Each retries on its own, ten at a time, up to three boots: a real
 	// phone keeps retrying (a 503 from an overloaded inventory is no
