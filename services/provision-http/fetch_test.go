@@ -387,9 +387,9 @@ func TestServesSnomKLEAndM3(t *testing.T) {
 
 // The Cisco 7940/7960 fetch SIPDefault.cnf and SIP<MAC>.cnf by TFTP; the
 // pnp-listener's TFTP front relays them here with the phone's token URL and its
-// own User-Agent. The family's User-Agent carries no MAC the edge trusts (the
-// front took it from the file name), so the token decides; the password is only
-// in SIP<MAC>.cnf.
+// own User-Agent. The family is user_agent_has_mac false (the MAC in that
+// User-Agent is the front's claim, not the phone's), so the token decides; the
+// password is only in SIP<MAC>.cnf.
 func TestServesCisco7960RelayedByTFTPFront(t *testing.T) {
 	e := newEdge(t, nil, nil)
 	p := e.addPhone(t, "cisco-7960", false, false)
