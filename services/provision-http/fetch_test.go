@@ -384,3 +384,27 @@ func TestServesSnomKLEAndM3(t *testing.T) {
 		}
 	}
 }
+
+// The Cisco 7940/7960 fetch SIPDefault.cnf and SIP<MAC>.cnf by TFTP; the
+// pnp-listener's TFTP front relays them here with the phone's token URL and its
+// own User-Agent. The family is user_agent_has_mac false (the MAC in that
+// User-Agent is the front's claim, not the phone's), so the token decides; the
+// password is only in SIP<MAC>.cnf.
+func TestServesCisco7960RelayedByTFTPFront(t *testing.T) {
+	e := newEdge(t, nil, nil)
+	p := e.addPhone(t, "cisco-7960", false, false)
+	r := e.get(t, p, p.macFile, false)
+	if r.code != http.StatusOK {
+		t.Fatalf("GET %s: %d %q", p.macFile, r.code, r.body)
+	}
+	if !strings.Contains(r.body, `line1_password: "sip-secret-`+p.mac+`"`) {
+		t.Errorf("%s lacks the line password: %q", p.macFile, r.body)
+	}
+	c := e.get(t, p, p.commonFile, false)
+	if c.code != http.StatusOK || strings.Contains(c.body, "sip-secret-") || !strings.Contains(c.body, "proxy_register") {
+		t.Errorf("GET %s: %d %q", p.commonFile, c.code, c.body)
+	}
+	if lower := e.get(t, p, "SIP"+p.mac+".cnf", false); lower.code != http.StatusNotFound {
+		t.Errorf("lower-case SIP%s.cnf: %d, want 404 (the phone asks for upper case)", p.mac, lower.code)
+	}
+}

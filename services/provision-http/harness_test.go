@@ -119,6 +119,11 @@ func (u *upstream) addPhone(t testing.TB, vendor string, https, bootstrap bool) 
 		p.vendor, p.model, p.mac = "snom", "m3", fmt.Sprintf("000413cd%04x", n)
 		p.ua = "Snom m3 V0525"
 		p.macFile = p.mac + ".cfg"
+	case "cisco-7960": // SIPDefault.cnf, SIP<MAC>.cnf, relayed by the pnp-listener's TFTP front with its User-Agent
+		p.vendor, p.model, p.mac = "cisco", "7960", fmt.Sprintf("00562bab%04x", n)
+		p.ua = "dialtone-pnp-listener-tftp (MAC:" + strings.ToUpper(p.mac) + ")"
+		p.commonFile = "SIPDefault.cnf"
+		p.macFile = "SIP" + strings.ToUpper(p.mac) + ".cnf"
 	case "snom-pa1": // firmware 8 User-Agents carry no MAC
 		p.vendor, p.model, p.mac = "snom", "PA1", fmt.Sprintf("000413%06x", n)
 		p.ua = "Mozilla/4.0 (compatible; snomPA1-SIP 8.7.5.35 1.1.3-s)"

@@ -94,9 +94,14 @@ func TestModelIdentificationCLI(t *testing.T) {
 	if len(want) > 0 {
 		t.Errorf("models list -o json lacks %v", want)
 	}
-	// Cisco 79xx phones fetch by TFTP at the server's root, which Dialtone does
-	// not serve: they are not catalogued, and adding one says so.
-	s.run(t, "phones", "add", "--mac", "00562b000506", "--model", "7960", "--extension", "501").fails(t, 1, "phone.model")
+	// The 7940/7960 fetch by TFTP through the pnp-listener's TFTP front: a
+	// catalog model now. The 79x1 SEP<MAC>.cnf.xml phones have no family yet,
+	// so adding one is refused rather than accepting a phone that is never configured.
+	r = s.run(t, "phones", "add", "--mac", "00562b000506", "--model", "7960", "--extension", "501").ok(t)
+	if !strings.Contains(r.out, "cisco 7960") || r.errOut != "" {
+		t.Errorf("7960 add: %q %q", r.out, r.errOut)
+	}
+	s.run(t, "phones", "add", "--mac", "00562b000507", "--model", "7961", "--extension", "501").fails(t, 1, "phone.model")
 }
 
 func TestImportDryRunChecksModels(t *testing.T) {

@@ -34,6 +34,9 @@ var cisco = &Vendor{
 	// "Linksys/SPA-942-6.1.5(a) (4MM00F503446)", carrying the serial number
 	// rather than the MAC.
 	UserAgent: func(p Phone) string {
+		if ciscoIs79(p) { // fetched for it by the pnp-listener's TFTP front (tftpfront.UserAgent)
+			return "dialtone-pnp-listener-tftp (MAC:" + strings.ToUpper(p.MAC) + ")"
+		}
 		if ciscoIsSPA(p) {
 			return fmt.Sprintf("Cisco/%s-%s (%s)(CCQ16130A8W)", p.uaModel(), p.Firmware, strings.ToUpper(p.MAC))
 		}
@@ -52,6 +55,9 @@ func ciscoIsSPA(p Phone) bool {
 	return strings.HasPrefix(strings.ToUpper(p.Model), "SPA")
 }
 
+// ciscoIs79: the 7940/7960 SIP firmware (catalog format sip79).
+func ciscoIs79(p Phone) bool { return p.catalogVar("format") == "sip79" }
+
 func ciscoExpand(p Phone, u string) string {
 	psn := p.catalogVar("psn")
 	if psn == "" {
@@ -67,6 +73,9 @@ func ciscoExpand(p Phone, u string) string {
 // config-renderer serves with Profile_Rule set to "<url>$MA.xml". When a file sets Profile_Rule to another URL the phone
 // resyncs from it at once; Profile_Rule_B.._D are fetched in turn.
 func ciscoPlan(ctx context.Context, p Phone, base string, f Fetcher, cfg *Config) error {
+	if ciscoIs79(p) {
+		return cisco79Plan(ctx, p, base, f, cfg)
+	}
 	first := base
 	if isDirURL(base) {
 		first = ciscoExpand(p, "$PSN.xml")
@@ -179,5 +188,80 @@ func ciscoExtract(cfg *Config) {
 	cfg.NTPServer = v["Primary_NTP_Server"]
 	cfg.ProvisioningURL = ciscoStripOptions(v["Profile_Rule"]) // with the phone's macros unexpanded
 	cfg.PollSeconds = atoi(v["Resync_Periodic"])
+	cfg.finish("cisco")
+}
+
+// cisco79Plan: the 7940/7960 read SIPDefault.cnf, then SIP<MAC>.cnf (upper-case
+// MAC), from their TFTP server's root; phonesim fetches the same names under the
+// URL it was given, as the pnp-listener's TFTP front does for the phone. A
+// URL naming a file fetches that file alone.
+func cisco79Plan(ctx context.Context, p Phone, base string, f Fetcher, cfg *Config) error {
+	names := []string{base}
+	if isDirURL(base) {
+		names = []string{"SIPDefault.cnf", "SIP" + strings.ToUpper(p.MAC) + ".cnf"}
+		if n, ok := p.catalogFiles(); ok {
+			names = n
+		}
+	}
+	for _, name := range names {
+		if _, err := fetchParse(ctx, f, cfg, name, func(body []byte) error { return readCisco79(body, cfg) }); err != nil {
+			return err
+		}
+	}
+	cisco79Extract(cfg)
+	return nil
+}
+
+// cisco79Line: key: "value" (FusionPBX cisco/7960 SIPDefault.cnf, SIP{$mac}.cnf),
+// the value quoted or bare, an optional ; comment after it.
+var cisco79Line = regexp.MustCompile(`^([A-Za-z0-9_.]+)\s*:\s*("[^"]*"|[^\s;"]*)\s*(?:;.*)?$`)
+
+// readCisco79 reads key: "value" lines; # comments and blank lines are skipped.
+// A later file's value overrides an earlier one's, as SIP<MAC>.cnf overrides
+// SIPDefault.cnf.
+func readCisco79(body []byte, cfg *Config) error {
+	for n, line := range strings.Split(string(body), "\n") {
+		t := strings.TrimSpace(strings.TrimRight(line, "\r"))
+		if t == "" || strings.HasPrefix(t, "#") {
+			continue
+		}
+		m := cisco79Line.FindStringSubmatch(t)
+		if m == nil {
+			return fmt.Errorf("%w: line %d is not key: \"value\"", ErrFormat, n+1)
+		}
+		cfg.set(m[1], strings.Trim(m[2], `"`), false)
+	}
+	return nil
+}
+
+var cisco79UserRe = regexp.MustCompile(`^line(\d+)_name$`)
+
+func cisco79Extract(cfg *Config) {
+	v := cfg.Values
+	for _, n := range indices(v, cisco79UserRe) {
+		k := func(s string) string { return v[fmt.Sprintf("line%d_%s", n, s)] }
+		if k("name") == "" {
+			continue
+		}
+		a := Account{
+			Line: n, Enabled: true, User: k("name"), DisplayName: k("displayname"), Label: k("shortname"),
+			AuthUser: k("authname"), Password: k("password"), Transport: "udp",
+			Server:      v[fmt.Sprintf("proxy%d_address", n)],
+			Port:        atoi(v[fmt.Sprintf("proxy%d_port", n)]),
+			ExpiresSecs: atoi(v["timer_register_expires"]),
+		}
+		if ob := v["outbound_proxy"]; ob != "" {
+			a.OutboundProxy = ob
+			if port := v["outbound_proxy_port"]; port != "" {
+				a.OutboundProxy += ":" + port
+			}
+		}
+		if c := neutralCodec(v["preferred_codec"]); c != "" {
+			a.Codecs = []string{c}
+		}
+		cfg.Accounts = append(cfg.Accounts, a)
+	}
+	cfg.WebPassword = v["phone_password"]
+	cfg.NTPServer = v["sntp_server"]
 	cfg.finish("cisco")
 }

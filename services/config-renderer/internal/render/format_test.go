@@ -19,6 +19,9 @@ func parseFile(vendor, file string, content []byte) (map[string]string, error) {
 	if vendor == "snom" && strings.HasSuffix(file, ".cfg") {
 		return parseM3(content)
 	}
+	if vendor == "cisco" && strings.HasSuffix(file, ".cnf") {
+		return parseSIP79(content)
+	}
 	root, err := parseXML(content)
 	if err != nil {
 		return nil, err
@@ -296,6 +299,29 @@ func parseM3(b []byte) (map[string]string, error) {
 			return nil, fmt.Errorf("line %d: duplicate key %q", n+1, m[1])
 		}
 		out[m[1]] = strings.Trim(m[2], `"`)
+	}
+	return out, nil
+}
+
+// sip79LineRE: one Cisco 7940/7960 setting, key: "value" (FP 7960/SIPDefault.cnf).
+var sip79LineRE = regexp.MustCompile(`^([a-z0-9_]+):\s*"([^"]*)"$`)
+
+// parseSIP79 checks the Cisco 7940/7960 layout (FP:resources/templates/provision/
+// cisco/7960/SIPDefault.cnf, SIP{$mac}.cnf): key: "value" lines and # comments.
+func parseSIP79(b []byte) (map[string]string, error) {
+	out := map[string]string{}
+	for n, line := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
+		if strings.TrimSpace(line) == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		m := sip79LineRE.FindStringSubmatch(line)
+		if m == nil {
+			return nil, fmt.Errorf("line %d: %q is not key: \"value\"", n+1, line)
+		}
+		if _, dup := out[m[1]]; dup {
+			return nil, fmt.Errorf("line %d: duplicate key %q", n+1, m[1])
+		}
+		out[m[1]] = m[2]
 	}
 	return out, nil
 }

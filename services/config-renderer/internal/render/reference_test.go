@@ -62,6 +62,7 @@ const (
 	srcPoly        = "wazo-platform/wazo-provd-plugins plugins/wazo_polycom/common/templates/base.tpl, common/common.py; fusionpbx/fusionpbx resources/templates/provision/polycom/6.x/{$mac}.cfg"
 	srcPolyCodecs  = "fusionpbx/fusionpbx resources/templates/provision/polycom/ccx500/{$mac}.cfg, app/polycom/app_config.php"
 	srcCisco       = "fusionpbx/fusionpbx resources/templates/provision/cisco/8841/{$mac}.xml, spa504g/{$mac}.xml"
+	srcCisco79     = "fusionpbx/fusionpbx resources/templates/provision/cisco/7960/SIP{$mac}.cnf, SIPDefault.cnf"
 )
 
 func isVCF(m *catalog.Model) bool        { return m.Var("format") == "vcf" }
@@ -76,6 +77,8 @@ func snomDECT(m *catalog.Model) bool     { return m.Var("dect") == "1" }
 func snomSettings(m *catalog.Model) bool { return m.Vendor == "snom" && !isKLE(m) && !isM3(m) }
 func isKLE(m *catalog.Model) bool        { return m.Var("format") == "kle" }
 func isM3(m *catalog.Model) bool         { return m.Var("format") == "m3" }
+func isSIP79(m *catalog.Model) bool      { return m.Var("format") == "sip79" }
+func ciscoFlat(m *catalog.Model) bool    { return !isSIP79(m) } // MPP 3PCC and SPA <flat-profile>
 func isPF510(m *catalog.Model) bool      { return m.Var("format") == "pf510" }
 func isPF720(m *catalog.Model) bool      { return m.Var("format") == "pf720" }
 func notPF(m *catalog.Model) bool        { return !isPF510(m) && !isPF720(m) }
@@ -337,23 +340,39 @@ var refTable = []refRow{
 	{vendor: "poly", key: "tcpIpApp.sntp.gmtOffset", want: "-18000", src: srcPoly},
 
 	// Cisco MPP and SPA
-	{vendor: "cisco", key: "Line_Enable_1_", want: "Yes", src: srcCisco},
-	{vendor: "cisco", key: "User_ID_1_", want: "201", src: srcCisco},
-	{vendor: "cisco", key: "Auth_ID_1_", want: "auth201", src: srcCisco},
-	{vendor: "cisco", key: "Password_1_", want: "pw-201", src: srcCisco},
-	{vendor: "cisco", tr: "tcp", key: "Proxy_1_", want: "pbx.example.net:5060", src: srcCisco},
-	{vendor: "cisco", tr: "tcp", key: "SIP_Transport_1_", want: "TCP", src: srcCisco},
-	{vendor: "cisco", tr: "tls", key: "SIP_Transport_1_", want: "TLS", src: srcCisco},
-	{vendor: "cisco", key: "Register_Expires_1_", want: "3600", src: srcCisco},
-	{vendor: "cisco", key: "Outbound_Proxy_1_", want: "sbc.example.net:5080", src: srcCisco},
-	{vendor: "cisco", acct2: true, key: "User_ID_2_", want: "202", src: srcCisco},
-	{vendor: "cisco", key: "Preferred_Codec_1_", want: "G711u", src: srcCisco},
-	{vendor: "cisco", key: "Second_Preferred_Codec_1_", want: "G711a", src: srcCisco},
-	{vendor: "cisco", key: "Third_Preferred_Codec_1_", want: "G722", src: srcCisco},
-	{vendor: "cisco", key: "Time_Zone", want: "GMT-05:00", src: srcCisco},
-	{vendor: "cisco", key: "Profile_Rule", want: refURL + "$MA.xml", src: srcCisco},
-	{vendor: "cisco", lang: "en", key: "Language_Selection", want: "English-US", src: srcCisco},
-	{vendor: "cisco", key: "Admin_Password", want: "Adm1n-pw", src: srcCisco},
+	{vendor: "cisco", when: ciscoFlat, key: "Line_Enable_1_", want: "Yes", src: srcCisco},
+	{vendor: "cisco", when: ciscoFlat, key: "User_ID_1_", want: "201", src: srcCisco},
+	{vendor: "cisco", when: ciscoFlat, key: "Auth_ID_1_", want: "auth201", src: srcCisco},
+	{vendor: "cisco", when: ciscoFlat, key: "Password_1_", want: "pw-201", src: srcCisco},
+	{vendor: "cisco", when: ciscoFlat, tr: "tcp", key: "Proxy_1_", want: "pbx.example.net:5060", src: srcCisco},
+	{vendor: "cisco", when: ciscoFlat, tr: "tcp", key: "SIP_Transport_1_", want: "TCP", src: srcCisco},
+	{vendor: "cisco", when: ciscoFlat, tr: "tls", key: "SIP_Transport_1_", want: "TLS", src: srcCisco},
+	{vendor: "cisco", when: ciscoFlat, key: "Register_Expires_1_", want: "3600", src: srcCisco},
+	{vendor: "cisco", when: ciscoFlat, key: "Outbound_Proxy_1_", want: "sbc.example.net:5080", src: srcCisco},
+	{vendor: "cisco", when: ciscoFlat, acct2: true, key: "User_ID_2_", want: "202", src: srcCisco},
+	{vendor: "cisco", when: ciscoFlat, key: "Preferred_Codec_1_", want: "G711u", src: srcCisco},
+	{vendor: "cisco", when: ciscoFlat, key: "Second_Preferred_Codec_1_", want: "G711a", src: srcCisco},
+	{vendor: "cisco", when: ciscoFlat, key: "Third_Preferred_Codec_1_", want: "G722", src: srcCisco},
+	{vendor: "cisco", when: ciscoFlat, key: "Time_Zone", want: "GMT-05:00", src: srcCisco},
+	{vendor: "cisco", when: ciscoFlat, key: "Profile_Rule", want: refURL + "$MA.xml", src: srcCisco},
+	{vendor: "cisco", when: ciscoFlat, lang: "en", key: "Language_Selection", want: "English-US", src: srcCisco},
+	{vendor: "cisco", when: ciscoFlat, key: "Admin_Password", want: "Adm1n-pw", src: srcCisco},
+	// Cisco 7940/7960 key: "value"
+	{vendor: "cisco", when: isSIP79, key: "line1_name", want: "201", src: srcCisco79},
+	{vendor: "cisco", when: isSIP79, key: "line1_authname", want: "auth201", src: srcCisco79},
+	{vendor: "cisco", when: isSIP79, key: "line1_password", want: "pw-201", src: srcCisco79},
+	{vendor: "cisco", when: isSIP79, key: "line1_displayname", want: "Ada Lovelace", src: srcCisco79},
+	{vendor: "cisco", when: isSIP79, key: "line1_shortname", want: "Ada", src: srcCisco79},
+	{vendor: "cisco", when: isSIP79, acct2: true, key: "line2_name", want: "202", src: srcCisco79},
+	{vendor: "cisco", when: isSIP79, key: "proxy1_address", want: "pbx.example.net", src: srcCisco79},
+	{vendor: "cisco", when: isSIP79, key: "proxy1_port", want: "5060", src: srcCisco79},
+	{vendor: "cisco", when: isSIP79, key: "outbound_proxy", want: "sbc.example.net", src: srcCisco79},
+	{vendor: "cisco", when: isSIP79, key: "outbound_proxy_port", want: "5080", src: srcCisco79},
+	{vendor: "cisco", when: isSIP79, key: "proxy_register", want: "1", src: srcCisco79},
+	{vendor: "cisco", when: isSIP79, key: "timer_register_expires", want: "3600", src: srcCisco79},
+	{vendor: "cisco", when: isSIP79, key: "preferred_codec", want: "g711ulaw", src: srcCisco79},
+	{vendor: "cisco", when: isSIP79, key: "sntp_server", want: "ntp.example.net", src: srcCisco79},
+	{vendor: "cisco", when: isSIP79, key: "phone_password", want: "Adm1n-pw", src: srcCisco79},
 	{vendor: "yealink", key: "account.1.display_name", want: "Ada Lovelace", src: srcYealink},
 	{vendor: "yealink", key: "account.1.label", want: "Ada", src: srcYealink},
 	{vendor: "grandstream", when: notDP, key: "P3", want: "Ada Lovelace", src: srcGS},
@@ -364,7 +383,7 @@ var refTable = []refRow{
 	{vendor: "htek", key: "P20000", want: "Ada", src: srcHtek},
 	{vendor: "poly", key: "reg.1.displayName", want: "Ada Lovelace", src: srcPoly},
 	{vendor: "poly", key: "reg.1.label", want: "Ada", src: srcPoly},
-	{vendor: "cisco", key: "Display_Name_1_", want: "Ada Lovelace", src: srcCisco},
+	{vendor: "cisco", when: ciscoFlat, key: "Display_Name_1_", want: "Ada Lovelace", src: srcCisco},
 	{vendor: "fanvil", when: notVCF, key: "sip/line[1]/DisplayName", want: "Ada Lovelace", src: srcFanvilNew},
 	{vendor: "fanvil", when: isVCF, key: vcfLine + "Display_Name", want: "Ada Lovelace", src: srcFanvilVCF},
 }

@@ -237,6 +237,24 @@ func init() {
 	specs["fanvil"].variants = map[string]*vendorSpec{"vcf": &fv}
 	specs["gigaset"].variants = map[string]*vendorSpec{"pf510": gigasetPF, "pf720": gigasetPF}
 	specs["snom"].variants = map[string]*vendorSpec{"kle": snomKLE, "m3": snomM3}
+	specs["cisco"].variants = map[string]*vendorSpec{"sip79": cisco79}
+}
+
+// cisco79: the 7940/7960 SIP firmware's 'key: "value"' files (FP:resources/templates/
+// provision/cisco/7960/SIPDefault.cnf, SIP{$mac}.cnf), fetched by TFTP through the
+// pnp-listener's TFTP front. Account n is line<n>_* and proxy<n>_*. The templates set
+// no transport (UDP only here) and no language; preferred_codec takes one of
+// g711ulaw, g711alaw, g729 (SIPDefault.cnf comment). time_zone takes Cisco's
+// abbreviations (FP $cisco_time_zone, no table given), so the zone is left to the
+// phone.
+var cisco79 = &vendorSpec{
+	format:        fmtCfg,
+	transports:    map[string]string{"udp": "udp"},
+	codecs:        map[string]string{"pcmu": "g711ulaw", "pcma": "g711alaw", "g729": "g729"},
+	codecOrder:    []string{"pcmu", "pcma", "g729"},
+	noLanguageKey: true,
+	tz:            func(r *tzrules.Rules) (*TZ, error) { return &TZ{Zone: r.Zone, HasDST: r.HasDST}, nil },
+	quotedStrings: true,
 }
 
 // snomKLE: the <settings> module format of the Snom M100 KLE and M500 KLE DECT
