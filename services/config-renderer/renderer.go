@@ -128,13 +128,8 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		Name: "template_reloads_total", Help: "Template set loads, by result."}, []string{"result"})
 	s.duration = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "dialtone", Subsystem: "config_renderer",
 		Name: "render_seconds", Help: "Time to render one file.", Buckets: []float64{5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 1e-3, 1e-2}})
-	// Renders the fast executor handed to text/template (operator templates
-	// outside its subset; see internal/render/exec.go). Process-wide.
-	fallbacks := prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "dialtone", Subsystem: "config_renderer",
-		Name: "template_fallbacks_total", Help: "Renders executed by text/template instead of the fast executor."},
-		func() float64 { return float64(render.SlowRenders()) })
 	if deps.Registerer != nil {
-		for _, c := range []prometheus.Collector{s.renders, s.fallbacks, s.reloads, s.duration, fallbacks} {
+		for _, c := range []prometheus.Collector{s.renders, s.fallbacks, s.reloads, s.duration} {
 			if err := deps.Registerer.Register(c); err != nil {
 				return nil, fmt.Errorf("register metrics: %w", err)
 			}

@@ -311,7 +311,7 @@ func TestMetricsRegistered(t *testing.T) {
 	for _, mf := range mfs {
 		found[mf.GetName()] = true
 	}
-	for _, n := range []string{"dialtone_config_renderer_template_reloads_total", "dialtone_config_renderer_template_fallbacks_total"} {
+	for _, n := range []string{"dialtone_config_renderer_template_reloads_total"} {
 		if !found[n] {
 			t.Errorf("metric %s not registered (have %v)", n, found)
 		}

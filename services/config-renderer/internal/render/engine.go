@@ -15,7 +15,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"text/template"
 	"text/template/parse"
 	"time"
@@ -391,13 +390,6 @@ func templateName(vendor, kind string) string {
 	return n.(string)
 }
 
-// slowRenders counts renders the fast executor handed back to text/template.
-var slowRenders atomic.Uint64
-
-// SlowRenders is how many renders, since the process started, fell back from
-// the fast executor to text/template (operator templates outside its subset).
-func SlowRenders() uint64 { return slowRenders.Load() }
-
 // Render renders file for profile p at time now (which dates the DST rules).
 func (s *Set) Render(p *provisioningv1.ProvisioningProfile, file string, now time.Time) (*Result, error) {
 	m, st, ok := s.Catalog.Lookup(p.GetVendor(), p.GetModel())
@@ -426,12 +418,8 @@ func (s *Set) Render(p *provisioningv1.ProvisioningProfile, file string, now tim
 	buf.Reset()
 	defer bufPool.Put(buf)
 	name := templateName(m.Vendor, f.Template)
-	if execFast(t, buf, name, v) != nil {
-		slowRenders.Add(1)
-		buf.Reset()
-		if err := t.ExecuteTemplate(buf, name, v); err != nil {
-			return nil, s.execError(err)
-		}
+	if err := t.ExecuteTemplate(buf, name, v); err != nil {
+		return nil, s.execError(err)
 	}
 	if spec.latin1 {
 		buf.Truncate(toLatin1(buf.Bytes()))
