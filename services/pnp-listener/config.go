@@ -49,6 +49,9 @@ const (
 // Config is pnp-listener's configuration (flags, and DIALTONE_PNP_LISTENER_*
 // in the environment).
 type Config struct {
+	// noNeighbourWait (tests only) drops the neighbour-table waits for
+	// MAC-less phones (defaultNeighbourWaits).
+	noNeighbourWait bool
 	// SIPAddr is the SIP UDP address; its host must be empty (every
 	// address) for multicast to arrive in alone mode.
 	SIPAddr string

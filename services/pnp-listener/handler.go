@@ -17,9 +17,11 @@ import (
 	"github.com/dialtone-voip/dialtone/services/pnp-listener/internal/sipmsg"
 )
 
-// neighbourWaits are the pauses between neighbour-table lookups for a
-// phone that sent no MAC: our 200 OK makes the kernel resolve its address.
-var neighbourWaits = []time.Duration{5 * time.Millisecond, 20 * time.Millisecond, 50 * time.Millisecond, 150 * time.Millisecond}
+// defaultNeighbourWaits are the pauses between neighbour-table lookups for
+// a phone that sent no MAC: our 200 OK makes the kernel resolve its
+// address. Each Service keeps its own copy (Service.neighbourWaits), so a
+// test can drop them without racing another service's handlers.
+var defaultNeighbourWaits = []time.Duration{5 * time.Millisecond, 20 * time.Millisecond, 50 * time.Millisecond, 150 * time.Millisecond}
 
 // wellFormed rejects what sipgo's lenient parser lets through but no SIP
 // stack sends (we would only echo the junk back in a response).
@@ -150,7 +152,7 @@ func (s *Service) onSubscribe(req *sip.Request, tx sip.ServerTransaction) {
 		// effort and brief: where the listener cannot see L2 there is
 		// nothing to wait for.
 		linkMAC = s.neighbour(arr.IfIndex, src.Addr())
-		for _, d := range neighbourWaits[:min(2, len(neighbourWaits))] {
+		for _, d := range s.neighbourWaits[:min(2, len(s.neighbourWaits))] {
 			if linkMAC != "" {
 				break
 			}
@@ -212,7 +214,7 @@ func (s *Service) knownPhone(mac string, dest netip.AddrPort) bool {
 }
 
 func (s *Service) waitNeighbour(ifindex int, ip netip.Addr) string {
-	for _, d := range neighbourWaits {
+	for _, d := range s.neighbourWaits {
 		time.Sleep(d)
 		if mac := s.neighbour(ifindex, ip); mac != "" {
 			return mac

@@ -54,10 +54,10 @@ func FuzzHandler(f *testing.F) {
 	}
 	f.Add([]byte("OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKo2\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:x@y>\r\nCall-ID: o\r\nCSeq: 1 OPTIONS\r\n\r\n"))
 
-	saved := neighbourWaits
-	neighbourWaits = nil // no sleeping for MAC-less phones here
-	f.Cleanup(func() { neighbourWaits = saved })
-	h := startLoopbackTB(f, func(c *Config) { c.NotifyTimeout = 20 * time.Millisecond })
+	h := startLoopbackTB(f, func(c *Config) {
+		c.NotifyTimeout = 20 * time.Millisecond
+		c.noNeighbourWait = true // no sleeping for MAC-less phones here
+	})
 	h.inv.SetFallback(&inventorytest.Entry{URL: testURL})
 	phone := autoPhone(f)
 	src := phone.LocalAddr().String()

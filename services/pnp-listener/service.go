@@ -67,15 +67,17 @@ type Deps struct {
 
 // Service is one running listener.
 type Service struct {
-	cfg       Config
-	deps      Deps
-	log       *slog.Logger
-	m         *metrics
-	policy    policy
-	templates sipmsg.URLTemplates
-	seen      *seen.Cache
-	out       *outbox.Outbox
-	sem       chan struct{}
+	// neighbourWaits: see defaultNeighbourWaits.
+	neighbourWaits []time.Duration
+	cfg            Config
+	deps           Deps
+	log            *slog.Logger
+	m              *metrics
+	policy         policy
+	templates      sipmsg.URLTemplates
+	seen           *seen.Cache
+	out            *outbox.Outbox
+	sem            chan struct{}
 	// known and unknown are the workers' two lanes (admit).
 	known   chan job
 	unknown chan job
@@ -107,18 +109,22 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Service{
-		cfg:       cfg,
-		deps:      deps,
-		log:       deps.Logger,
-		policy:    newPolicy(cfg),
-		templates: sipmsg.DefaultURLTemplates(),
-		seen:      seen.New(cfg.SeenMax, cfg.SeenTTL),
-		sem:       make(chan struct{}, cfg.MaxInflight),
-		known:     make(chan job, cfg.MaxInflight),
-		unknown:   make(chan job, cfg.MaxInflight),
-		flows:     newFlows(2 * cfg.MaxInflight),
-		tagSeed:   maphash.MakeSeed(),
-		runCtx:    context.Background(),
+		neighbourWaits: defaultNeighbourWaits,
+		cfg:            cfg,
+		deps:           deps,
+		log:            deps.Logger,
+		policy:         newPolicy(cfg),
+		templates:      sipmsg.DefaultURLTemplates(),
+		seen:           seen.New(cfg.SeenMax, cfg.SeenTTL),
+		sem:            make(chan struct{}, cfg.MaxInflight),
+		known:          make(chan job, cfg.MaxInflight),
+		unknown:        make(chan job, cfg.MaxInflight),
+		flows:          newFlows(2 * cfg.MaxInflight),
+		tagSeed:        maphash.MakeSeed(),
+		runCtx:         context.Background(),
+	}
+	if cfg.noNeighbourWait {
+		s.neighbourWaits = nil
 	}
 	for _, t := range cfg.URLTemplates {
 		v, tmpl, _ := sipmsg.ParseURLTemplate(t)

@@ -118,7 +118,7 @@ func TestEventsInJetStream(t *testing.T) {
 	if d := time.Since(ev.GetFetchTime().AsTime()); d < 0 || d > time.Minute {
 		t.Errorf("fetch time %v", ev.GetFetchTime().AsTime())
 	}
-	if id := m.Headers().Get(jetstream.MsgIDHeader); id != "fetch-"+p.mac+"-"+strconv.FormatInt(rev, 10)+"-"+p.macFile+"-"+strings.Trim(h.Get("ETag"), `"`) {
+	if id := m.Headers().Get(jetstream.MsgIDHeader); id != "fetch-"+p.mac+"-"+strconv.FormatInt(rev, 10)+"-"+p.macFile+"-"+strings.Trim(h.Get("ETag"), `"`)+"-"+strconv.FormatInt(ev.GetFetchTime().AsTime().Unix()/10, 10) {
 		t.Errorf("message id %q", id)
 	}
 	if m.Subject() != streams.ConfigFetchedPrefix+p.mac {

@@ -412,8 +412,18 @@ func truncate(s string, n int) string {
 	return s[:n]
 }
 
+// fetchIDWindow is the span of fetch times that share one message id: a
+// publish retried, or a phone polling the same file, within it is one
+// event; a later fetch of the same file is a new one, so it can repair an
+// inventory write lost in a Redis failover (found by the chaos test: the
+// phone's second fetch, inside JetStream's 2-minute duplicate window, was
+// dropped as a duplicate and the phone stayed "fetching").
+const fetchIDWindow = 10 * time.Second
+
 // msgID is ConfigFetched's de-duplication id (events.proto):
-// "fetch-{mac}-{revision}-{file_name}-{etag}", the etag without quotes.
+// "fetch-{mac}-{revision}-{file_name}-{etag}-{window}", the etag without
+// quotes, window = the fetch time's Unix seconds / 10.
 func msgID(ev *eventsv1.ConfigFetched) string {
-	return "fetch-" + ev.GetMac() + "-" + strconv.FormatInt(ev.GetRevision(), 10) + "-" + ev.GetFileName() + "-" + strings.Trim(ev.GetEtag(), `"`)
+	w := ev.GetFetchTime().AsTime().Unix() / int64(fetchIDWindow/time.Second)
+	return "fetch-" + ev.GetMac() + "-" + strconv.FormatInt(ev.GetRevision(), 10) + "-" + ev.GetFileName() + "-" + strings.Trim(ev.GetEtag(), `"`) + "-" + strconv.FormatInt(w, 10)
 }

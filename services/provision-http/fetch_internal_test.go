@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	eventsv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/events/v1"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
 	"github.com/dialtone-voip/dialtone/services/provision-http/internal/lru"
@@ -102,9 +104,21 @@ func TestETagMatch(t *testing.T) {
 }
 
 func TestMsgID(t *testing.T) {
-	got := msgID(&eventsv1.ConfigFetched{Mac: "001565aabbcc", Revision: 7, FileName: "001565aabbcc.cfg", Etag: `"e1"`})
-	if want := "fetch-001565aabbcc-7-001565aabbcc.cfg-e1"; got != want {
+	at := func(sec int64) *eventsv1.ConfigFetched {
+		return &eventsv1.ConfigFetched{Mac: "001565aabbcc", Revision: 7, FileName: "001565aabbcc.cfg", Etag: `"e1"`,
+			FetchTime: timestamppb.New(time.Unix(sec, 0))}
+	}
+	if got, want := msgID(at(1_700_000_003)), "fetch-001565aabbcc-7-001565aabbcc.cfg-e1-170000000"; got != want {
 		t.Fatalf("msgID = %q, want %q", got, want)
+	}
+	// A retry or a poll within the window is one event; a fetch after it
+	// is another (it may repair a lost write), even inside JetStream's
+	// 2-minute duplicate window.
+	if msgID(at(1_700_000_003)) != msgID(at(1_700_000_009)) {
+		t.Error("two fetches in one 10 s window have different ids")
+	}
+	if msgID(at(1_700_000_003)) == msgID(at(1_700_000_030)) {
+		t.Error("a fetch 27 s later has the same id: JetStream would drop it")
 	}
 }
 

@@ -438,7 +438,9 @@ func (x *ReprovisionRequested) GetLine1User() string {
 
 // ConfigFetched: a phone downloaded a configuration file.
 // Publisher: provision-http. Consumer: inventory ("inventory-fetches"), which marks
-// the phone provisioned. Message id: "fetch-{mac}-{revision}-{file_name}-{etag}".
+// the phone provisioned. Message id:
+// "fetch-{mac}-{revision}-{file_name}-{etag}-{fetch_time Unix seconds / 10}":
+// a publish retried within 10 s is one event, a later fetch a new one.
 type ConfigFetched struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Mac       string                 `protobuf:"bytes,1,opt,name=mac,proto3" json:"mac,omitempty"`
