@@ -2,7 +2,6 @@ package render
 
 import (
 	"fmt"
-	provisioningv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/provisioning/v1"
 	"maps"
 	"math/rand/v2"
 	"slices"
@@ -10,7 +9,9 @@ import (
 	"testing"
 	"testing/quick"
 
+	provisioningv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/provisioning/v1"
 	"github.com/dialtone-voip/dialtone/proto/vocab"
+	"github.com/dialtone-voip/dialtone/services/config-renderer/internal/catalog"
 )
 
 // Where each vendor's MAC file keeps line 1's display name and label, as parseFile names them.
@@ -302,48 +303,7 @@ func TestEscapingPropertyProviderFrame(t *testing.T) {
 				return r
 			}, s)
 		}
-		check := func(seed uint64) bool {
-			r := rand.New(rand.NewPCG(seed, 7))
-			name, label := randomName(r), randomName(r)
-			p := scenario("single", m)
-			p.Lines[0].DisplayName, p.Lines[0].Label = name, label
-			res, err := s.Render(p, file, goldenNow)
-			if err != nil {
-				t.Logf("%s %q: %v", c.model, name, err)
-				return false
-			}
-			kv, err := parseFile("gigaset", file, res.Content)
-			if err != nil {
-				t.Logf("%s %q: %v\n%s", c.model, name, err, res.Content)
-				return false
-			}
-			if !slices.Equal(slices.Sorted(maps.Keys(kv)), slices.Sorted(maps.Keys(plainKV))) {
-				t.Logf("%s %q: key set changed", c.model, name)
-				return false
-			}
-			wantLabel := sanitizeText(label, 32)
-			if wantLabel == "" {
-				wantLabel = p.Lines[0].Extension
-			}
-			want := map[string]string{}
-			for _, k := range c.name {
-				want[k] = fix(sanitizeText(name, 64))
-			}
-			for _, k := range c.label {
-				want[k] = fix(wantLabel)
-			}
-			for k, v := range kv {
-				w, ok := want[k]
-				if !ok {
-					w = plainKV[k]
-				}
-				if v != w {
-					t.Logf("%s: %s = %q, want %q (name %q, label %q)", c.model, k, v, w, name, label)
-					return false
-				}
-			}
-			return true
-		}
+		check := nameLabelProperty(t, s, m, "gigaset", file, c.name, c.label, plainKV, fix)
 		if err := quick.Check(check, &quick.Config{MaxCount: 300}); err != nil {
 			t.Errorf("%s: %v", c.model, err)
 		}
@@ -384,48 +344,7 @@ func TestEscapingPropertySnomKLEAndM3(t *testing.T) {
 			}
 			return s
 		}
-		check := func(seed uint64) bool {
-			r := rand.New(rand.NewPCG(seed, 7))
-			name, label := randomName(r), randomName(r)
-			p := scenario("single", m)
-			p.Lines[0].DisplayName, p.Lines[0].Label = name, label
-			res, err := s.Render(p, file, goldenNow)
-			if err != nil {
-				t.Logf("%s %q: %v", c.model, name, err)
-				return false
-			}
-			kv, err := parseFile("snom", file, res.Content)
-			if err != nil {
-				t.Logf("%s %q: %v\n%s", c.model, name, err, res.Content)
-				return false
-			}
-			if !slices.Equal(slices.Sorted(maps.Keys(kv)), slices.Sorted(maps.Keys(plainKV))) {
-				t.Logf("%s %q: key set changed", c.model, name)
-				return false
-			}
-			wantLabel := sanitizeText(label, 32)
-			if wantLabel == "" {
-				wantLabel = p.Lines[0].Extension
-			}
-			want := map[string]string{}
-			for _, k := range c.name {
-				want[k] = fix(sanitizeText(name, 64))
-			}
-			for _, k := range c.label {
-				want[k] = fix(wantLabel)
-			}
-			for k, v := range kv {
-				w, ok := want[k]
-				if !ok {
-					w = plainKV[k]
-				}
-				if v != w {
-					t.Logf("%s: %s = %q, want %q (name %q, label %q)", c.model, k, v, w, name, label)
-					return false
-				}
-			}
-			return true
-		}
+		check := nameLabelProperty(t, s, m, "snom", file, c.name, c.label, plainKV, fix)
 		if err := quick.Check(check, &quick.Config{MaxCount: 300}); err != nil {
 			t.Errorf("%s: %v", c.model, err)
 		}
@@ -447,5 +366,54 @@ func TestSnomM3RefusesQuoteInSecrets(t *testing.T) {
 		if _, err := s.Render(p, p.Mac+".cfg", goldenNow); !isInvalid(err) {
 			t.Errorf("quote in an m3 id/secret: %v, want InvalidArgument", err)
 		}
+	}
+}
+
+// nameLabelProperty is the check of the escaping property tests above: a
+// random display name and label render the keys nameKeys and labelKeys as
+// fix makes them, and leave every other key of the plain render as it was.
+func nameLabelProperty(t *testing.T, s *Set, m *catalog.Model, vendor, file string, nameKeys, labelKeys []string,
+	plainKV map[string]string, fix func(string) string) func(uint64) bool {
+	return func(seed uint64) bool {
+		r := rand.New(rand.NewPCG(seed, 7))
+		name, label := randomName(r), randomName(r)
+		p := scenario("single", m)
+		p.Lines[0].DisplayName, p.Lines[0].Label = name, label
+		res, err := s.Render(p, file, goldenNow)
+		if err != nil {
+			t.Logf("%s %q: %v", m.Model, name, err)
+			return false
+		}
+		kv, err := parseFile(vendor, file, res.Content)
+		if err != nil {
+			t.Logf("%s %q: %v\n%s", m.Model, name, err, res.Content)
+			return false
+		}
+		if !slices.Equal(slices.Sorted(maps.Keys(kv)), slices.Sorted(maps.Keys(plainKV))) {
+			t.Logf("%s %q: key set changed", m.Model, name)
+			return false
+		}
+		wantLabel := sanitizeText(label, 32)
+		if wantLabel == "" {
+			wantLabel = p.Lines[0].Extension
+		}
+		want := map[string]string{}
+		for _, k := range nameKeys {
+			want[k] = fix(sanitizeText(name, 64))
+		}
+		for _, k := range labelKeys {
+			want[k] = fix(wantLabel)
+		}
+		for k, v := range kv {
+			w, ok := want[k]
+			if !ok {
+				w = plainKV[k]
+			}
+			if v != w {
+				t.Logf("%s: %s = %q, want %q (name %q, label %q)", m.Model, k, v, w, name, label)
+				return false
+			}
+		}
+		return true
 	}
 }
