@@ -85,6 +85,7 @@ func (h *hub) publish(ev *inventoryv1.WatchPhonesResponse) {
 
 func (h *hub) run(ctx context.Context) {
 	var seq uint64
+	failures := 0 // consecutive; a watch refused while the suite starts is not worth a WARN
 	b := backoff.New(backoff.Policy{Base: 100 * time.Millisecond, Max: 5 * time.Second})
 	for ctx.Err() == nil {
 		stream, err := h.inv.WatchPhones(ctx, &inventoryv1.WatchPhonesRequest{StartAfterSequence: seq})
@@ -96,6 +97,7 @@ func (h *hub) run(ctx context.Context) {
 					break
 				}
 				seq = ev.GetSequence()
+				failures = 0
 				b.Reset()
 				h.publish(ev)
 			}
@@ -103,7 +105,12 @@ func (h *hub) run(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		h.log.Warn("phone watch interrupted; resuming", "after_sequence", seq, "err", err)
+		failures++
+		level := slog.LevelInfo
+		if failures >= 3 {
+			level = slog.LevelWarn
+		}
+		h.log.Log(ctx, level, "phone watch interrupted; resuming", "after_sequence", seq, "failures", failures, "err", err)
 		if backoff.Wait(ctx, b.Next()) != nil {
 			return
 		}
