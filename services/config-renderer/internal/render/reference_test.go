@@ -63,6 +63,12 @@ const (
 	srcPolyCodecs  = "fusionpbx/fusionpbx resources/templates/provision/polycom/ccx500/{$mac}.cfg, app/polycom/app_config.php"
 	srcCisco       = "fusionpbx/fusionpbx resources/templates/provision/cisco/8841/{$mac}.xml, spa504g/{$mac}.xml"
 	srcCisco79     = "fusionpbx/fusionpbx resources/templates/provision/cisco/7960/SIP{$mac}.cnf, SIPDefault.cnf"
+	// Checked for issue #13 (values the code used to mark "(inferred)").
+	srcFanvilDST = "fusionpbx/fusionpbx resources/templates/provision/fanvil/x6/{$mac}.cfg, x2p/{$mac}.cfg; wazo-platform/wazo-provd wazo_provd/tzinform/tzdatax"
+	srcPolyDST   = "azmanual.top/manuals/189944/polycom-soundpoint-sip-220.html?page=165"
+	srcGSPoll    = "fusionpbx/fusionpbx resources/templates/provision/grandstream/gxp16xx/{$mac}.xml, grp26xx/{$mac}.xml, dp750/{$mac}.xml"
+	srcHtekPoll  = "fusionpbx/fusionpbx resources/templates/provision/htek/uc923/{$mac}.cfg"
+	srcHtekDST   = "fusionpbx/fusionpbx app/htek/app_config.php"
 )
 
 func isVCF(m *catalog.Model) bool        { return m.Var("format") == "vcf" }
@@ -130,6 +136,10 @@ var refTable = []refRow{
 	{vendor: "fanvil", when: notVCF, key: "phone/date/TimeZone", want: "-20", src: srcFanvilNew},
 	{vendor: "fanvil", when: notVCF, key: "phone/date/TimeZoneName", want: "UTC-05", src: srcFanvilNew},
 	{vendor: "fanvil", when: notVCF, key: "VOIP_CONFIG_FILE", absent: true, src: srcFanvilNew},
+	// DST by week: US rule = 2nd (start) / 1st (end) Sunday, Sunday = 0.
+	{vendor: "fanvil", when: notVCF, key: "phone/date/DSTStartWeek", want: "2", src: srcFanvilDST},
+	{vendor: "fanvil", when: notVCF, key: "phone/date/DSTStartWday", want: "0", src: srcFanvilDST},
+	{vendor: "fanvil", when: notVCF, key: "phone/date/DSTEndWday", want: "0", src: srcFanvilDST},
 
 	// Fanvil legacy <VOIP_CONFIG_FILE>
 	{vendor: "fanvil", when: isVCF, key: vcfLine + "Phone_Number", want: "201", src: srcFanvilVCF},
@@ -150,6 +160,7 @@ var refTable = []refRow{
 	{vendor: "fanvil", when: isVCF, key: "AUTOUPDATE_CONFIG_MODULE/Download_Protocol", want: "5", src: srcFanvilVCF},
 	{vendor: "fanvil", when: isVCF, key: "MMI_CONFIG_MODULE/MMI_Account/MMI_Account_Entry[Account1]/Password", want: "Adm1n-pw", src: srcFanvilVCF},
 	{vendor: "fanvil", when: isVCF, key: "phone/display/DefaultLanguage", absent: true, src: srcFanvilVCF},
+	{vendor: "fanvil", when: isVCF, key: "GLOBAL_CONFIG_MODULE/DST_Start_Wday", want: "0", src: srcFanvilDST},
 
 	// Grandstream
 	{vendor: "grandstream", key: "P271", want: "1", src: srcGS},
@@ -338,6 +349,11 @@ var refTable = []refRow{
 	{vendor: "poly", lang: "fr", key: "lcl.ml.lang", want: "French_France", src: srcPoly},
 	{vendor: "poly", key: "device.prov.serverName", want: refURL, src: srcPoly},
 	{vendor: "poly", key: "tcpIpApp.sntp.gmtOffset", want: "-18000", src: srcPoly},
+	// America/New_York: 2nd Sunday of March (date 8), 1st Sunday of November (date 1); 1 = Sunday.
+	{vendor: "poly", key: "tcpIpApp.sntp.daylightSavings.start.date", want: "8", src: srcPolyDST},
+	{vendor: "poly", key: "tcpIpApp.sntp.daylightSavings.start.dayOfWeek", want: "1", src: srcPolyDST},
+	{vendor: "poly", key: "tcpIpApp.sntp.daylightSavings.stop.date", want: "1", src: srcPolyDST},
+	{vendor: "poly", key: "tcpIpApp.sntp.daylightSavings.stop.dayOfWeek", want: "1", src: srcPolyDST},
 
 	// Cisco MPP and SPA
 	{vendor: "cisco", when: ciscoFlat, key: "Line_Enable_1_", want: "Yes", src: srcCisco},
@@ -376,6 +392,11 @@ var refTable = []refRow{
 	{vendor: "yealink", key: "account.1.display_name", want: "Ada Lovelace", src: srcYealink},
 	{vendor: "yealink", key: "account.1.label", want: "Ada", src: srcYealink},
 	{vendor: "grandstream", when: notDP, key: "P3", want: "Ada Lovelace", src: srcGS},
+	{vendor: "grandstream", key: "P194", want: "1", src: srcGSPoll},   // 1 = every P193 minutes
+	{vendor: "grandstream", key: "P193", want: "360", src: srcGSPoll}, // 6 h
+	{vendor: "htek", key: "P194", want: "1", src: srcHtekPoll},
+	{vendor: "htek", key: "P193", want: "360", src: srcHtekPoll},
+	{vendor: "htek", key: "P75", want: "2", src: srcHtekDST}, // DST auto
 	{vendor: "grandstream", when: notDP, key: "P270", want: "Ada", src: srcGS},
 	{vendor: "snom", when: snomSettings, key: "user_realname[1]", want: "Ada Lovelace", src: srcSnom},
 	{vendor: "gigaset", when: notPF, key: "SipAccount.00001.DisplayName", want: "Ada Lovelace", src: srcGigaset},
@@ -593,6 +614,83 @@ func TestYealinkLanguageLists(t *testing.T) {
 // Download_Protocol 2 = HTTP (WZ plugins/wazo_fanvil/common/templates/base.tpl
 // with an http:// URL), sysConf FlashProtocol 4 = HTTP (base-new.tpl); 5 = HTTPS
 // in both (FP fanvil/x4, x4u).
+// renderRef renders model's per-phone (secret-carrying) file for p and parses it.
+func renderRef(t *testing.T, s *Set, vendor, model string, p func(*catalog.Model) *provisioningv1.ProvisioningProfile) map[string]string {
+	t.Helper()
+	m, ok := s.Catalog.Model(vendor, model)
+	if !ok {
+		t.Fatalf("no model %s %s", vendor, model)
+	}
+	prof := p(m)
+	var name string
+	for _, f := range m.Files {
+		if f.Secrets {
+			name = strings.NewReplacer("{mac}", prof.Mac, "{MAC}", strings.ToUpper(prof.Mac)).Replace(f.Pattern)
+		}
+	}
+	r, err := s.Render(prof, name, goldenNow)
+	if err != nil {
+		t.Fatalf("%s %s: %v", vendor, model, err)
+	}
+	kv, err := parseFile(vendor, name, r.Content)
+	if err != nil {
+		t.Fatalf("%s %s %s: %v", vendor, model, name, err)
+	}
+	return kv
+}
+
+// Grandstream P193 takes 60-86400 minutes (srcGSPoll: "Number: 60-86400"); a
+// shorter poll_interval is written as the minimum, not as a value the phone
+// would refuse. Before issue #13 a 30-minute poll wrote P193 30.
+func TestGrandstreamPollMinimum(t *testing.T) {
+	s := loadDefault(t)
+	for _, model := range []string{"GXP1610", "GRP2614", "GXP2170", "DP750"} {
+		for _, c := range []struct {
+			poll time.Duration
+			want string
+		}{{30 * time.Minute, "60"}, {59*time.Minute + time.Second, "60"}, {61 * time.Minute, "61"}, {720 * time.Hour, "43200"}} {
+			kv := renderRef(t, s, "grandstream", model, func(m *catalog.Model) *provisioningv1.ProvisioningProfile {
+				p := refProfile(m, "tcp")
+				p.PollInterval = durationpb.New(c.poll)
+				return p
+			})
+			if kv["P194"] != "1" || kv["P193"] != c.want {
+				t.Errorf("%s poll %s: P194 = %q, P193 = %q; want 1, %s", model, c.poll, kv["P194"], kv["P193"], c.want)
+			}
+		}
+	}
+}
+
+// Opus is 123 in Grandstream's P57.. choice slots
+// (fusionpbx/fusionpbx resources/templates/provision/grandstream/gxv3240/{$mac}.xml).
+func TestGrandstreamOpusCode(t *testing.T) {
+	s := loadDefault(t)
+	kv := renderRef(t, s, "grandstream", "GRP2614", func(m *catalog.Model) *provisioningv1.ProvisioningProfile {
+		p := refProfile(m, "tcp")
+		p.Codecs = []provisioningv1.Codec{provisioningv1.Codec_CODEC_OPUS, provisioningv1.Codec_CODEC_PCMU}
+		return p
+	})
+	if kv["P57"] != "123" || kv["P58"] != "0" {
+		t.Errorf("P57 = %q, P58 = %q; want 123, 0", kv["P57"], kv["P58"])
+	}
+}
+
+// Cisco MPP and SPA: a preferred-codec slot without a codec is "Unspecified" (srcCisco).
+func TestCiscoUnusedCodecSlots(t *testing.T) {
+	s := loadDefault(t)
+	for _, model := range []string{"CP-8851-3PCC", "SPA504G"} {
+		kv := renderRef(t, s, "cisco", model, func(m *catalog.Model) *provisioningv1.ProvisioningProfile {
+			p := refProfile(m, "tcp")
+			p.Codecs = []provisioningv1.Codec{provisioningv1.Codec_CODEC_PCMA}
+			return p
+		})
+		if kv["Preferred_Codec_1_"] != "G711a" || kv["Second_Preferred_Codec_1_"] != "Unspecified" || kv["Third_Preferred_Codec_1_"] != "Unspecified" {
+			t.Errorf("%s: codecs %q, %q, %q; want G711a, Unspecified, Unspecified", model,
+				kv["Preferred_Codec_1_"], kv["Second_Preferred_Codec_1_"], kv["Third_Preferred_Codec_1_"])
+		}
+	}
+}
+
 func TestFanvilProvisioningProtocol(t *testing.T) {
 	s := loadDefault(t)
 	for _, c := range []struct{ model, url, key, want string }{
