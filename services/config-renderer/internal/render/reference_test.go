@@ -1,6 +1,7 @@
 package render
 
 import (
+	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -656,6 +657,36 @@ func TestGrandstreamPollMinimum(t *testing.T) {
 			})
 			if kv["P194"] != "1" || kv["P193"] != c.want {
 				t.Errorf("%s poll %s: P194 = %q, P193 = %q; want 1, %s", model, c.poll, kv["P194"], kv["P193"], c.want)
+			}
+		}
+	}
+}
+
+// Accounts 5 and 6 of these models live in the P1701…/P1801… blocks, not P701/P801:
+// fusionpbx/fusionpbx resources/templates/provision/grandstream/<dir>/{$mac}.xml writes
+// "Account Active" P1701 for account 5 and P1801 for account 6, SIP User ID P1704/P1804.
+// Before issue #13 the catalog gave GXP2200, GXP3240, GXV3240 and GXV3275 no gs_blocks,
+// so their accounts 5-6 went to P701/P801, keys those phones do not document.
+func TestGrandstreamAccountBlocks5And6(t *testing.T) {
+	s := loadDefault(t)
+	for model, dir := range map[string]string{"GXP2160": "gxp21xx", "GXP2170": "gxp21xx", "GXP2200": "gxp2200",
+		"GXP3240": "gxp3240", "GXV3240": "gxv3240", "GXV3275": "gxv3275"} {
+		kv := renderRef(t, s, "grandstream", model, func(m *catalog.Model) *provisioningv1.ProvisioningProfile {
+			p := refProfile(m, "tcp")
+			for i := len(p.Lines) + 1; i <= 6; i++ {
+				p.Lines = append(p.Lines, &provisioningv1.Line{Index: int32(i), Extension: fmt.Sprintf("20%d", i),
+					Password: fmt.Sprintf("pw-20%d", i), DisplayName: fmt.Sprintf("User %d", i)})
+			}
+			return p
+		})
+		for k, want := range map[string]string{"P1701": "1", "P1704": "205", "P1706": "pw-205", "P1801": "1", "P1804": "206", "P1806": "pw-206"} {
+			if kv[k] != want {
+				t.Errorf("%s (FP %s): %s = %q, want %q", model, dir, k, kv[k], want)
+			}
+		}
+		for _, k := range []string{"P701", "P704", "P801", "P804"} {
+			if v, ok := kv[k]; ok {
+				t.Errorf("%s (FP %s): %s = %q written; the reference has accounts 5-6 in P1701/P1801", model, dir, k, v)
 			}
 		}
 	}
