@@ -121,3 +121,55 @@ func TestRepairFetchAfterLateDiscovery(t *testing.T) {
 		}
 	})
 }
+
+// TestFetchStateNeverMovesBack: the suspects of issue 17 that turned out
+// sound, kept as a regression test. The common and the account file's
+// events reach two inventory replicas in either order: a late "fetching"
+// (the common file fetched before the account file, applied after it)
+// never moves a provisioned phone back. And a phone whose "provisioned"
+// write was lost (still FETCHING, its common file recorded moments ago)
+// is repaired by its next fetch of the account file, though the common
+// file's repeat within seenCoalesce is coalesced (the coalescing state is
+// the record itself, lost with the write).
+func TestFetchStateNeverMovesBack(t *testing.T) {
+	backends(t, func(t *testing.T, newEnv func(*testing.T, ...envOpt) *env) {
+		e := newEnv(t)
+		e.seed("acme")
+		revs := map[string]int64{}
+		fetched := func(mac, file string, account bool, at time.Time) inventoryv1.PhoneState {
+			t.Helper()
+			if _, ok := revs[mac]; !ok {
+				_, revs[mac] = stormPhone(t, e, mac)
+			}
+			if err := e.srv.HandleConfigFetched(context.Background(), &eventsv1.ConfigFetched{
+				Mac: mac, FileName: file, SourceAddress: "198.18.77.2:41000", UserAgent: "Yealink SIP-T54W 96.86.0.45",
+				Revision: revs[mac], FetchTime: timestamppb.New(at), AccountFile: proto.Bool(account)}); err != nil {
+				t.Fatal(err)
+			}
+			return must[*inventoryv1.GetPhoneResponse](t)(e.admin().GetPhone(ctx(), &inventoryv1.GetPhoneRequest{Name: mac})).GetPhone().GetState()
+		}
+		const mac, mac2 = "805ec0000042", "805ec0000043"
+		const fetching, provisioned = inventoryv1.PhoneState_PHONE_STATE_FETCHING, inventoryv1.PhoneState_PHONE_STATE_PROVISIONED
+		t0 := time.Now().Add(-time.Minute).UTC()
+		// Out of order: the account file's event first.
+		if st := fetched(mac, mac+".cfg", true, t0.Add(time.Second)); st != provisioned {
+			t.Fatalf("account file: %v", st)
+		}
+		if st := fetched(mac, "y000000000096.cfg", false, t0); st != provisioned {
+			t.Fatalf("late common-file event moved the phone to %v", st)
+		}
+
+		// A phone left FETCHING by a lost write: the repair fetch comes
+		// within seenCoalesce of the recorded common file.
+		if st := fetched(mac2, "y000000000096.cfg", false, t0); st != fetching {
+			t.Fatalf("common file: %v", st)
+		}
+		// (the account file's event is lost)
+		if st := fetched(mac2, "y000000000096.cfg", false, t0.Add(5*time.Second)); st != fetching {
+			t.Fatalf("repeated common file: %v", st)
+		}
+		if st := fetched(mac2, mac2+".cfg", true, t0.Add(6*time.Second)); st != provisioned {
+			t.Fatalf("repair fetch of the account file: %v", st)
+		}
+	})
+}
