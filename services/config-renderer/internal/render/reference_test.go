@@ -64,6 +64,8 @@ const (
 	srcPolyCodecs  = "fusionpbx/fusionpbx resources/templates/provision/polycom/ccx500/{$mac}.cfg, app/polycom/app_config.php"
 	srcCisco       = "fusionpbx/fusionpbx resources/templates/provision/cisco/8841/{$mac}.xml, spa504g/{$mac}.xml"
 	srcCisco79     = "fusionpbx/fusionpbx resources/templates/provision/cisco/7960/SIP{$mac}.cnf, SIPDefault.cnf"
+	srcCiscoSEP    = "fusionpbx/fusionpbx resources/templates/provision/cisco/79x1/SEP{$mac}.cnf.xml; wazo-platform/wazo-provd-plugins plugins/wazo_cisco_sip/common/templates/base.tpl, common/common.py"
+	srcCiscoSEPWz  = "wazo-platform/wazo-provd-plugins plugins/wazo_cisco_sip/common/templates/base.tpl, common/common.py"
 	// Checked for issue #13 (values the code used to mark "(inferred)").
 	srcFanvilDST = "fusionpbx/fusionpbx resources/templates/provision/fanvil/x6/{$mac}.cfg, x2p/{$mac}.cfg; wazo-platform/wazo-provd wazo_provd/tzinform/tzdatax"
 	srcPolyDST   = "azmanual.top/manuals/189944/polycom-soundpoint-sip-220.html?page=165"
@@ -85,7 +87,8 @@ func snomSettings(m *catalog.Model) bool { return m.Vendor == "snom" && !isKLE(m
 func isKLE(m *catalog.Model) bool        { return m.Var("format") == "kle" }
 func isM3(m *catalog.Model) bool         { return m.Var("format") == "m3" }
 func isSIP79(m *catalog.Model) bool      { return m.Var("format") == "sip79" }
-func ciscoFlat(m *catalog.Model) bool    { return !isSIP79(m) } // MPP 3PCC and SPA <flat-profile>
+func isSEP(m *catalog.Model) bool        { return m.Var("format") == "sep" }
+func ciscoFlat(m *catalog.Model) bool    { return !isSIP79(m) && !isSEP(m) } // MPP 3PCC and SPA <flat-profile>
 func isPF510(m *catalog.Model) bool      { return m.Var("format") == "pf510" }
 func isPF720(m *catalog.Model) bool      { return m.Var("format") == "pf720" }
 func notPF(m *catalog.Model) bool        { return !isPF510(m) && !isPF720(m) }
@@ -390,6 +393,34 @@ var refTable = []refRow{
 	{vendor: "cisco", when: isSIP79, key: "preferred_codec", want: "g711ulaw", src: srcCisco79},
 	{vendor: "cisco", when: isSIP79, key: "sntp_server", want: "ntp.example.net", src: srcCisco79},
 	{vendor: "cisco", when: isSIP79, key: "phone_password", want: "Adm1n-pw", src: srcCisco79},
+	// Cisco 79x1/797x/894x SEP<MAC>.cnf.xml <device>
+	{vendor: "cisco", when: isSEP, key: "deviceProtocol", want: "SIP", src: srcCiscoSEP},
+	{vendor: "cisco", when: isSEP, key: "line[1]/name", want: "201", src: srcCiscoSEP},
+	{vendor: "cisco", when: isSEP, key: "line[1]/authName", want: "auth201", src: srcCiscoSEP},
+	{vendor: "cisco", when: isSEP, key: "line[1]/authPassword", want: "pw-201", src: srcCiscoSEP},
+	{vendor: "cisco", when: isSEP, key: "line[1]/displayName", want: "Ada Lovelace", src: srcCiscoSEP},
+	{vendor: "cisco", when: isSEP, key: "line[1]/featureLabel", want: "Ada", src: srcCiscoSEP},
+	{vendor: "cisco", when: isSEP, key: "line[1]/featureID", want: "9", src: srcCiscoSEP},
+	{vendor: "cisco", when: isSEP, key: "line[1]/proxy", want: "pbx.example.net", src: srcCiscoSEP},
+	{vendor: "cisco", when: isSEP, key: "line[1]/port", want: "5060", src: srcCiscoSEP},
+	{vendor: "cisco", when: isSEP, key: "line[1]/contact", want: "201", src: srcCiscoSEPWz},
+	{vendor: "cisco", when: isSEP, acct2: true, key: "line[2]/name", want: "202", src: srcCiscoSEP},
+	{vendor: "cisco", when: isSEP, key: "devicePool/callManagerGroup/members/member/callManager/processNodeName", want: "pbx.example.net", src: srcCiscoSEP},
+	{vendor: "cisco", when: isSEP, key: "devicePool/callManagerGroup/members/member/callManager/ports/sipPort", want: "5060", src: srcCiscoSEP},
+	{vendor: "cisco", when: isSEP, key: "devicePool/dateTimeSetting/timeZone", want: "Eastern Standard/Daylight Time", src: srcCiscoSEPWz},
+	{vendor: "cisco", when: isSEP, key: "devicePool/dateTimeSetting/ntps/ntp/name", want: "ntp.example.net", src: srcCiscoSEP},
+	{vendor: "cisco", when: isSEP, key: "devicePool/dateTimeSetting/ntps/ntp/ntpMode", want: "Unicast", src: srcCiscoSEP},
+	{vendor: "cisco", when: isSEP, key: "sipProfile/sipProxies/outboundProxy", want: "sbc.example.net", src: srcCiscoSEPWz},
+	{vendor: "cisco", when: isSEP, key: "sipProfile/sipProxies/outboundProxyPort", want: "5080", src: srcCiscoSEPWz},
+	{vendor: "cisco", when: isSEP, key: "sipProfile/sipProxies/registerWithProxy", want: "true", src: srcCiscoSEP},
+	{vendor: "cisco", when: isSEP, key: "sipProfile/sipStack/timerRegisterExpires", want: "3600", src: srcCiscoSEP},
+	{vendor: "cisco", when: isSEP, key: "sipProfile/phoneLabel", want: "Ada Lovelace", src: srcCiscoSEPWz},
+	{vendor: "cisco", when: isSEP, key: "commonProfile/phonePassword", want: "Adm1n-pw", src: srcCiscoSEPWz},
+	{vendor: "cisco", when: isSEP, tr: "tcp", key: "transportLayerProtocol", want: "1", src: srcCiscoSEPWz},
+	{vendor: "cisco", when: isSEP, tr: "udp", key: "transportLayerProtocol", want: "2", src: srcCiscoSEPWz},
+	{vendor: "cisco", when: isSEP, lang: "en", key: "userLocale/name", want: "i18n/english_united_states", src: srcCiscoSEPWz},
+	{vendor: "cisco", when: isSEP, lang: "en", key: "userLocale/langCode", want: "en", src: srcCiscoSEPWz},
+	{vendor: "cisco", when: isSEP, lang: "en", key: "networkLocale", want: "i18n/united_states", src: srcCiscoSEPWz},
 	{vendor: "yealink", key: "account.1.display_name", want: "Ada Lovelace", src: srcYealink},
 	{vendor: "yealink", key: "account.1.label", want: "Ada", src: srcYealink},
 	{vendor: "grandstream", when: notDP, key: "P3", want: "Ada Lovelace", src: srcGS},
@@ -451,9 +482,17 @@ func TestReferenceTable(t *testing.T) {
 				secretFile = f.Pattern
 			}
 		}
-		trs := []string{"tcp", "tls"}
-		if !m.SupportsTransport("tcp") {
-			trs = []string{"udp"} // Gigaset <ProviderFrame> bases
+		var trs []string // TCP and TLS where the model has them, else UDP (Gigaset <ProviderFrame> bases)
+		for _, tr := range []string{"tcp", "tls"} {
+			if m.SupportsTransport(tr) {
+				trs = append(trs, tr)
+			}
+		}
+		if isSEP(m) { // TCP and UDP: the SEP format numbers both
+			trs = append(trs, "udp")
+		}
+		if len(trs) == 0 {
+			trs = []string{"udp"}
 		}
 		for _, tr := range trs {
 			p := refProfile(m, tr)
@@ -777,6 +816,42 @@ func TestSnomLanguageNames(t *testing.T) {
 			if kv["language"] != want || kv["web_language"] != want {
 				t.Errorf("%s %s: language=%q web_language=%q, want %q (%s)", model, lang, kv["language"], kv["web_language"], want, srcSnomLang)
 			}
+		}
+	}
+}
+
+// The SEP<MAC>.cnf.xml timeZone takes the name of Wazo's _ZONE_MAP entry with
+// the zone's rules (srcCiscoSEPWz), the later entry winning as in Wazo's dict;
+// a zone no entry matches is left to the phone, with a comment.
+func TestCiscoSEPTimeZones(t *testing.T) {
+	s := loadDefault(t)
+	m, _ := s.Catalog.Model("cisco", "7962G")
+	for zone, want := range map[string]string{
+		"Europe/Berlin":    "Central Europe Standard/Daylight Time", // same rules as Europe/Paris
+		"America/New_York": "Eastern Standard/Daylight Time",        // US/Eastern
+		"America/Phoenix":  "US Mountain Standard Time",             // Etc/GMT+7, no DST
+		"Asia/Kolkata":     "India Standard Time",                   // Asia/Calcutta
+		"Australia/Sydney": "Tasmania Standard/Daylight Time",       // ACT and Tasmania share the rules; Tasmania comes later
+		"UTC":              "Greenwich Standard Time",
+		"Asia/Kathmandu":   "", // +05:45: no entry
+		"America/Santiago": "", // its own DST rule
+	} {
+		p := refProfile(m, "tcp")
+		p.TimeZone = zone
+		r, err := s.Render(p, "SEP"+strings.ToUpper(p.Mac)+".cnf.xml", goldenNow)
+		if err != nil {
+			t.Fatalf("%s: %v", zone, err)
+		}
+		kv, err := parseFile("cisco", "SEP.cnf.xml", r.Content)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok := kv["devicePool/dateTimeSetting/timeZone"]
+		if got != want || ok != (want != "") {
+			t.Errorf("%s: timeZone %q (written %v), want %q (%s)", zone, got, ok, want, srcCiscoSEPWz)
+		}
+		if want == "" && !strings.Contains(string(r.Content), "the phone keeps its own") {
+			t.Errorf("%s: no comment for the unmatched zone", zone)
 		}
 	}
 }

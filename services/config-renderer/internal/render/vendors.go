@@ -241,7 +241,98 @@ func init() {
 	specs["fanvil"].variants = map[string]*vendorSpec{"vcf": &fv}
 	specs["gigaset"].variants = map[string]*vendorSpec{"pf510": gigasetPF, "pf720": gigasetPF}
 	specs["snom"].variants = map[string]*vendorSpec{"kle": snomKLE, "m3": snomM3}
-	specs["cisco"].variants = map[string]*vendorSpec{"sip79": cisco79}
+	specs["cisco"].variants = map[string]*vendorSpec{"sip79": cisco79, "sep": ciscoSEP}
+}
+
+// ciscoSEP: the <device> XML of the 79x1/79x2/797x/8941/8945 SIP firmware,
+// SEP<MAC>.cnf.xml fetched by TFTP through the pnp-listener's TFTP front
+// (FP:resources/templates/provision/cisco/79x1/SEP{$mac}.cnf.xml;
+// WZ:plugins/wazo_cisco_sip/common/templates/base.tpl, common/common.py).
+// transportLayerProtocol: Wazo's _SIP_TRANSPORT (tcp 1, udp 2, tls 3); TLS is
+// left out: the phone trusts a TLS server only through the CTL/ITL files a
+// Cisco call manager signs, which Dialtone does not serve. preferredCodec:
+// "G722" as FusionPBX writes it; g711ulaw/g711alaw are the names the
+// 7940/7960 SIP firmware uses for its preferred_codec (FP:.../cisco/7960/
+// SIPDefault.cnf) (inferred for this firmware). The language is Wazo's
+// _LOCALE triple (user locale name, lang code, network locale); only English
+// is built in: other locales need Cisco's locale files under i18n/, which the
+// TFTP front does not relay (names with '/' are refused).
+var ciscoSEP = &vendorSpec{
+	format:       fmtXML,
+	transports:   map[string]string{"udp": "2", "tcp": "1"},
+	codecs:       map[string]string{"pcmu": "g711ulaw", "pcma": "g711alaw", "g722": "G722"},
+	codecOrder:   []string{"pcmu", "pcma", "g722"},
+	languages:    map[string]string{"en": "english_united_states", "en-US": "english_united_states"},
+	webLanguages: map[string]string{"en": "en", "en-US": "en"}, // <langCode>
+	tz:           tzCiscoSEP,
+}
+
+// ciscoSEPZones is Wazo's _ZONE_MAP, in its order
+// (WZ:plugins/wazo_cisco_sip/common/common.py; the same table is in
+// plugins/wazo_cisco_sccp/common/common.py): an IANA zone and the Cisco
+// timeZone name for zones with its rules. Wazo writes five names with a
+// trailing space ("Samoa Standard Time "); Cisco's names have none, so it is
+// dropped here.
+var ciscoSEPZones = []struct{ zone, name string }{
+	{"Etc/GMT+12", "Dateline Standard Time"},
+	{"Pacific/Samoa", "Samoa Standard Time"},
+	{"US/Hawaii", "Hawaiian Standard Time"},
+	{"US/Alaska", "Alaskan Standard/Daylight Time"},
+	{"US/Pacific", "Pacific Standard/Daylight Time"},
+	{"US/Mountain", "Mountain Standard/Daylight Time"},
+	{"Etc/GMT+7", "US Mountain Standard Time"},
+	{"US/Central", "Central Standard/Daylight Time"},
+	{"America/Mexico_City", "Mexico Standard/Daylight Time"},
+	{"US/Eastern", "Eastern Standard/Daylight Time"},
+	{"Etc/GMT+5", "US Eastern Standard Time"},
+	{"Canada/Atlantic", "Atlantic Standard/Daylight Time"},
+	{"Etc/GMT+4", "SA Western Standard Time"},
+	{"Canada/Newfoundland", "Newfoundland Standard/Daylight Time"},
+	{"America/Sao_Paulo", "South America Standard/Daylight Time"},
+	{"Etc/GMT+3", "SA Eastern Standard Time"},
+	{"Etc/GMT+2", "Mid-Atlantic Standard/Daylight Time"},
+	{"Atlantic/Azores", "Azores Standard/Daylight Time"},
+	{"Europe/London", "GMT Standard/Daylight Time"},
+	{"Etc/GMT", "Greenwich Standard Time"},
+	{"Egypt", "Egypt Standard/Daylight Time"},
+	{"Europe/Athens", "E. Europe Standard/Daylight Time"},
+	{"Europe/Paris", "Central Europe Standard/Daylight Time"},
+	{"Africa/Johannesburg", "South Africa Standard Time"},
+	{"Asia/Jerusalem", "Jerusalem Standard/Daylight Time"},
+	{"Asia/Riyadh", "Saudi Arabia Standard Time"},
+	{"Europe/Moscow", "Russian Standard/Daylight Time"},
+	{"Iran", "Iran Standard/Daylight Time"},
+	{"Etc/GMT-4", "Arabian Standard Time"},
+	{"Asia/Kabul", "Afghanistan Standard Time"},
+	{"Etc/GMT-5", "West Asia Standard Time"},
+	{"Asia/Calcutta", "India Standard Time"},
+	{"Etc/GMT-6", "Central Asia Standard Time"},
+	{"Etc/GMT-7", "SE Asia Standard Time"},
+	{"Asia/Taipei", "Taipei Standard Time"},
+	{"Asia/Tokyo", "Tokyo Standard Time"},
+	{"Australia/ACT", "Cen. Australia Standard/Daylight Time"},
+	{"Australia/Brisbane", "AUS Central Standard Time"},
+	{"Etc/GMT-10", "West Pacific Standard Time"},
+	{"Australia/Tasmania", "Tasmania Standard/Daylight Time"},
+	{"Etc/GMT-11", "Central Pacific Standard Time"},
+	{"Etc/GMT-12", "Fiji Standard Time"},
+}
+
+// tzCiscoSEP names the zone as Wazo does: the table entry whose offsets and
+// DST rule for the year equal the zone's, the later entry winning where two
+// have the same rules (Wazo keys a dict by offset and DST rule, so a later
+// zone overwrites an earlier one: Australia/Tasmania over Australia/ACT).
+// Where no entry has the zone's rules, V["name"] is "" and the file leaves
+// the phone's own zone (with a comment) rather than Wazo's nearby-offset or
+// US-Eastern fallbacks, which would set a wrong clock.
+func tzCiscoSEP(r *tzrules.Rules) (*TZ, error) {
+	name := ""
+	for _, z := range ciscoSEPZones {
+		if cr, err := tzrules.For(z.zone, r.Year); err == nil && sameRules(r, cr) {
+			name = z.name
+		}
+	}
+	return &TZ{Zone: r.Zone, HasDST: r.HasDST, V: map[string]string{"name": name}}, nil
 }
 
 // cisco79: the 7940/7960 SIP firmware's 'key: "value"' files (FP:resources/templates/
