@@ -49,12 +49,19 @@ const (
 const refusedEvery = time.Minute
 
 // releaseIdentity names the fetch: its verified certificate if any; else
-// the link-layer address the pnp-listener last saw sending the phone's
-// SUBSCRIBE (an edge behind NAT or a load balancer cannot see L2, so the
-// listener's record stands in for it); else the token alone.
-func releaseIdentity(p *inventoryv1.Phone, certSHA string) string {
+// the phone's MAC when the fetch itself was relayed by a pnp-listener that
+// proved the requester's link-layer address (FETCH_PROOF_LINK: the edge
+// reports it only for a relay that authenticated as a listener, after
+// checking that the proved MAC is the token's phone); else the link-layer
+// address the pnp-listener last saw sending the phone's SUBSCRIBE (an edge
+// behind NAT or a load balancer cannot see L2, so the listener's record
+// stands in for it); else the token alone.
+func releaseIdentity(p *inventoryv1.Phone, certSHA string, proof inventoryv1.FetchProof) string {
 	if certSHA != "" {
 		return identCert + certSHA
+	}
+	if proof == inventoryv1.FetchProof_FETCH_PROOF_LINK {
+		return identLink + p.GetMac()
 	}
 	if lp := p.GetLastLinkProof(); lp.GetLinkAddress() != "" {
 		if lp.GetVerified() {
@@ -211,7 +218,7 @@ func (s *Server) AuthorizeSecretRelease(ctx context.Context, req *inventoryv1.Au
 	if pol == inventoryv1.DeviceCertPolicy_DEVICE_CERT_POLICY_OFF {
 		idCert = ""
 	}
-	id := releaseIdentity(pr.p, idCert)
+	id := releaseIdentity(pr.p, idCert, req.GetProof())
 	ri := &inventoryv1.ReleaseIdentity{
 		Id: id, Proof: req.GetProof(), SourceAddress: clean(req.GetSourceAddress()),
 		UserAgent: clean(req.GetUserAgent()), FileName: clean(req.GetFileName()), Time: timestamppb.New(now),
