@@ -298,6 +298,9 @@ func (s *Service) authorizeRelease(ctx context.Context, q *request, te *tokenEnt
 	h := sha256.New()
 	h.Write(te.hash[:])
 	h.Write([]byte(dc.sha256))
+	// The proof too: a grant for a link-proved fetch is no grant for the
+	// token alone (inventory's identities differ).
+	h.Write([]byte{byte(proof)})
 	var key [32]byte
 	h.Sum(key[:0])
 	if s.grants.Contains(key) {
