@@ -84,7 +84,20 @@ type Options struct {
 	// 2 s, 5).
 	Timeout time.Duration
 	Retries int
+	// RelayToken is the listener's relay credential at the edge
+	// (provision-http --relay-tokens-file, role listener). When set, every
+	// relayed fetch asserts the link proof: LinkProofHeader names the MAC
+	// identified at the link layer, with "Authorization: Bearer
+	// RelayToken", and the edge records the fetch as FETCH_PROOF_LINK.
+	// Empty: no assertion (the fetch proves the token alone).
+	RelayToken string
 }
+
+// LinkProofHeader carries the link assertion of a relayed fetch; it is
+// provision-http's LinkProofHeader (the edge honours it only with a
+// listener's relay credential, so a phone cannot send it to effect).
+const LinkProofHeader = "Dialtone-Link-Proof"
+
 
 // UserAgent is the User-Agent of the relayed fetch. It names the phone's
 // MAC, as Cisco's HTTP-capable firmware does, so the edge's User-Agent rule
@@ -264,6 +277,12 @@ func (f *Front) fetch(ctx context.Context, base, file, mac string) ([]byte, stri
 		return nil, OutEdgeError
 	}
 	req.Header.Set("User-Agent", UserAgent(mac))
+	if f.o.RelayToken != "" {
+		// The MAC is the one Identify proved for this request's source
+		// (read checked that the name names no other).
+		req.Header.Set(LinkProofHeader, mac)
+		req.Header.Set("Authorization", "Bearer "+f.o.RelayToken)
+	}
 	resp, err := f.o.Client.Do(req)
 	if err != nil {
 		f.log.Warn("tftp: edge fetch failed", "mac", mac, "file", file, "error", redact(err))

@@ -27,6 +27,7 @@ type edge struct {
 	mu    sync.Mutex
 	asked []string
 	uas   []string
+	hdrs  []http.Header
 	gate  chan struct{} // when set, requests wait for it
 	body  map[string]string
 }
@@ -40,6 +41,7 @@ func newEdge(t *testing.T) *edge {
 		e.mu.Lock()
 		e.asked = append(e.asked, r.URL.Path)
 		e.uas = append(e.uas, r.UserAgent())
+		e.hdrs = append(e.hdrs, r.Header.Clone())
 		g := e.gate
 		e.mu.Unlock()
 		if g != nil {
@@ -142,6 +144,51 @@ func TestServesCommonAndOwnFile(t *testing.T) {
 
 // The hole this front must not reopen: a file naming a MAC is served only
 // to the host whose link-layer address is that MAC.
+// TestSendsLinkAssertion: with a relay token, every relayed fetch asserts
+// the link proof of the MAC identified for the source, with the token as
+// its credential; without one, it asserts nothing (the edge would ignore
+// and count a header without the credential).
+func TestSendsLinkAssertion(t *testing.T) {
+	const relay = "relay-token-0123456789"
+	e := newEdge(t)
+	f, addr := start(t, e, func(o *Options) { o.RelayToken = relay })
+	for _, name := range []string{"SIPDefault.cnf", "SIP0011AABBCCDD.cnf"} {
+		if _, err := get(t, addr, name); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	waitFor(t, "served = 2", func() bool { return f.Count(OutServed) == 2 })
+	e.mu.Lock()
+	hdrs := e.hdrs
+	e.hdrs = nil
+	e.mu.Unlock()
+	if len(hdrs) != 2 {
+		t.Fatalf("%d relayed fetches, want 2", len(hdrs))
+	}
+	for _, h := range hdrs {
+		if got := h.Values(LinkProofHeader); len(got) != 1 || got[0] != phoneMAC {
+			t.Errorf("%s: %q, want %q", LinkProofHeader, got, phoneMAC)
+		}
+		if got := h.Get("Authorization"); got != "Bearer "+relay {
+			t.Errorf("Authorization: %q", got)
+		}
+	}
+
+	e2 := newEdge(t)
+	f2, addr2 := start(t, e2, nil)
+	if _, err := get(t, addr2, "SIPDefault.cnf"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "served = 1", func() bool { return f2.Count(OutServed) == 1 })
+	e2.mu.Lock()
+	defer e2.mu.Unlock()
+	for _, h := range e2.hdrs {
+		if h.Get(LinkProofHeader) != "" || h.Get("Authorization") != "" {
+			t.Errorf("asserted without a relay token: %v", h)
+		}
+	}
+}
+
 func TestRefusesAnotherMAC(t *testing.T) {
 	e := newEdge(t)
 	f, addr := start(t, e, nil)
