@@ -292,3 +292,36 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestMalformedAndWrites: datagrams that are no request are dropped
+// unanswered and counted; a write request is refused and counted; neither
+// reaches the edge.
+func TestMalformedAndWrites(t *testing.T) {
+	e := newEdge(t)
+	f, addr := start(t, e, nil)
+	c, err := net.Dial("udp4", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	malformed := [][]byte{
+		{0}, // truncated
+		{0, 9, 'x', 0, 'o', 'c', 't', 'e', 't', 0}, // unknown opcode
+		append([]byte{0, 1}, "SIPDefault.cnf"...),  // no NUL after the name, no mode
+		{0, 4, 0, 1}, // an ACK to the server port
+	}
+	for _, m := range malformed {
+		if _, err := c.Write(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "malformed counted", func() bool { return f.Count(OutMalformed) == float64(len(malformed)) })
+	// A write request: answered with an error from a transfer socket.
+	if _, err := c.Write(append([]byte{0, 2}, "SIP0011AABBCCDD.cnf\x00octet\x00"...)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "write refused", func() bool { return f.Count(OutWriteRefused) == 1 })
+	if got := e.requests(); len(got) != 0 {
+		t.Errorf("the edge was asked %v", got)
+	}
+}
