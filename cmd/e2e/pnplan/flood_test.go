@@ -304,8 +304,11 @@ type forger struct {
 	mute        []bool
 	rxBytes     atomic.Int64 // UDP payload bytes received by the forged hosts
 	rxDatagrams atomic.Int64
-	done        chan struct{}
-	wg          sync.WaitGroup
+	// rxTFTPData counts datagrams that are TFTP DATA or OACK (a transfer
+	// started towards a forged host).
+	rxTFTPData atomic.Int64
+	done       chan struct{}
+	wg         sync.WaitGroup
 }
 
 // openForger opens the packet socket in host's namespace and starts
@@ -391,6 +394,9 @@ func (f *forger) read() {
 			if total > ihl+8 {
 				f.rxBytes.Add(int64(total - ihl - 8))
 				f.rxDatagrams.Add(1)
+				if u := p[ihl+8:]; len(u) >= 2 && u[0] == 0 && (u[1] == 3 || u[1] == 6) {
+					f.rxTFTPData.Add(1)
+				}
 			}
 		}
 	}

@@ -26,6 +26,7 @@ const (
 	tftpMuteEvery   = 8
 	tftpMaxPerSrc   = 2
 	tftpMaxTotal    = 12
+	tftpMaxFile     = 8 << 10 // above a 7960's files (about 1 KiB)
 )
 
 // TestTFTPFloodManySources: 240 forged hosts, each its own MAC and address
@@ -39,10 +40,12 @@ const (
 // its account (retrying as a phone does after a refusal) and ends bound to
 // its link; the transfers in flight never exceed --tftp-max-transfers in
 // all nor --tftp-max-per-source for one address; every refusal is counted
-// by reason; no forged request reaches the edge; and the forged hosts
-// receive at most 3x the UDP bytes they sent (a refusal is one 19-byte
-// TFTP error, sent once and never retransmitted, and a malformed datagram
-// gets nothing; 3x leaves room for the shortest requests).
+// by reason; no forged request reaches the edge, no forged host gets a
+// TFTP DATA block; and the forged hosts receive at most 3x the UDP bytes
+// of the requests they sent (a refusal is one 19-byte TFTP error, sent
+// once and never retransmitted, the link check's probe a 4-byte datagram,
+// and a malformed datagram gets nothing; 3x leaves room for the shortest
+// requests).
 func TestTFTPFloodManySources(t *testing.T) {
 	e, edge := newTFTPEnv(t, nil, "phone", "flood") // fails under CI=true without root and ip
 	raiseNeighbourTable(t, tftpFloodHosts+1024)
@@ -56,6 +59,7 @@ func TestTFTPFloodManySources(t *testing.T) {
 		c.TFTPAddr = ":69"
 		c.TFTPMaxPerSource, c.TFTPMaxTransfers = tftpMaxPerSrc, tftpMaxTotal
 		c.TFTPFetchTimeout = 2 * time.Second
+		c.TFTPMaxFileSize = tftpMaxFile
 	})
 	var pbxMAC net.HardwareAddr
 	if err := e.pbx.Run(func() error {
@@ -105,7 +109,8 @@ func TestTFTPFloodManySources(t *testing.T) {
 	// What each forged host sends per round, from ports of its own.
 	realFile := "SIP" + strings.ToUpper(realMAC) + ".cnf"
 	rrq := func(name string) []byte { return []byte("\x00\x01" + name + "\x00octet\x00") }
-	var sent, datagrams, requests atomic.Int64 // UDP payload bytes; datagrams; read and write requests
+	// UDP payload bytes (all, and of read and write requests); datagrams; requests.
+	var sent, reqSent, datagrams, requests atomic.Int64
 	floodDone := make(chan struct{})
 	go func() {
 		defer close(floodDone)
@@ -134,10 +139,12 @@ func TestTFTPFloodManySources(t *testing.T) {
 				}
 				for k, p := range append(reqs, malformed...) {
 					port := uint16(20000 + (r*16+k)%4096)
-					sent.Add(int64(f.udp(i, pbxMAC, dst, port, 69, p)))
+					n := int64(f.udp(i, pbxMAC, dst, port, 69, p))
+					sent.Add(n)
 					datagrams.Add(1)
 					if k < len(reqs) {
 						requests.Add(1)
+						reqSent.Add(n)
 					}
 				}
 			}
@@ -149,6 +156,14 @@ func TestTFTPFloodManySources(t *testing.T) {
 	// again after a refusal (a limit may be full) until it has its files.
 	phone := e.lan.Host("phone")
 	server := e.pbx.Addr().String() + ":69"
+	waitFor(t, "the flood filling the front", func() bool {
+		return e.counter("dialtone_pnp_listener_tftp_requests_total", "outcome", "limit_total") > 0
+	})
+	select {
+	case <-floodDone:
+		t.Fatal("the flood ended before the phone fetched")
+	default:
+	}
 	fetch := func(name, want string) {
 		t.Helper()
 		deadline := time.Now().Add(90 * time.Second)
@@ -197,9 +212,9 @@ func TestTFTPFloodManySources(t *testing.T) {
 	for _, r := range reasons {
 		line = append(line, fmt.Sprintf("%s=%v", r, c(r)))
 	}
-	rx, tx := f.rxBytes.Load(), sent.Load()
-	t.Logf("%d forged hosts sent %d datagrams (%d requests, %d bytes) and received %d bytes in %d datagrams (%.2fx); max in flight %d (limit %d), max per source %d (limit %d)",
-		tftpFloodHosts, datagrams.Load(), requests.Load(), tx, rx, f.rxDatagrams.Load(), float64(rx)/float64(tx), maxTotal.Load(), tftpMaxTotal, maxPerSrc.Load(), tftpMaxPerSrc)
+	rx, tx, txReq := f.rxBytes.Load(), sent.Load(), reqSent.Load()
+	t.Logf("%d forged hosts sent %d datagrams (%d bytes; %d requests, %d bytes) and received %d bytes in %d datagrams (%.2fx the requests' bytes); max in flight %d (limit %d), max per source %d (limit %d)",
+		tftpFloodHosts, datagrams.Load(), tx, requests.Load(), txReq, rx, f.rxDatagrams.Load(), float64(rx)/float64(txReq), maxTotal.Load(), tftpMaxTotal, maxPerSrc.Load(), tftpMaxPerSrc)
 	t.Logf("outcomes: %s; dropped by the kernel (socket buffer full): %v", strings.Join(line, " "), socketDrops(t, e.pbx, 69))
 
 	if got := maxTotal.Load(); got > tftpMaxTotal {
@@ -229,8 +244,17 @@ func TestTFTPFloodManySources(t *testing.T) {
 	if served, honoured := c("served"), edge.counter(t, "dialtone_provision_http_link_assertions_total", "outcome", "honoured"); honoured != served || served < 2 {
 		t.Errorf("edge honoured %v link assertions, the front served %v files", honoured, served)
 	}
-	if rx > 3*tx {
-		t.Errorf("forged hosts received %d bytes for %d sent: more than 3x", rx, tx)
+	// The bound holds against the requests alone, not counting the
+	// malformed and oversized datagrams, which get no answer at all.
+	if rx > 3*txReq {
+		t.Errorf("forged hosts received %d bytes for %d bytes of requests: more than 3x", rx, txReq)
+	}
+	if n := f.rxTFTPData.Load(); n != 0 {
+		t.Errorf("forged hosts received %d TFTP DATA or OACK datagrams", n)
+	}
+	// The size cap: what was sent is the real phone's files, each below it.
+	if b := e.counter("dialtone_pnp_listener_tftp_bytes_total"); b == 0 || b > c("served")*tftpMaxFile {
+		t.Errorf("%v file bytes sent for %v files (cap %d each)", b, c("served"), tftpMaxFile)
 	}
 }
 
