@@ -408,7 +408,7 @@ func (s *Service) finish(q *request, out string) {
 }
 
 // proofLabel is the access log's name of a proof: token, token_ua,
-// token_certificate, or "" for requests not served.
+// token_certificate, link, or "" for requests not served.
 func proofLabel(p inventoryv1.FetchProof) string {
 	if p == inventoryv1.FetchProof_FETCH_PROOF_UNSPECIFIED {
 		return ""
