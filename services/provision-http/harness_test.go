@@ -124,6 +124,11 @@ func (u *upstream) addPhone(t testing.TB, vendor string, https, bootstrap bool) 
 		p.ua = "dialtone-pnp-listener-tftp (MAC:" + strings.ToUpper(p.mac) + ")"
 		p.commonFile = "SIPDefault.cnf"
 		p.macFile = "SIP" + strings.ToUpper(p.mac) + ".cnf"
+	case "cisco-7961g", "cisco-7977g": // SEP<MAC>.cnf.xml, relayed by the TFTP front; 7977G: a made-up model of the 79x1 pattern
+		model := map[string]string{"cisco-7961g": "7961G", "cisco-7977g": "7977G"}[vendor]
+		p.vendor, p.model, p.mac = "cisco", model, fmt.Sprintf("00562bcd%04x", n) // letters, so the case matters
+		p.ua = "dialtone-pnp-listener-tftp (MAC:" + strings.ToUpper(p.mac) + ")"
+		p.macFile = "SEP" + strings.ToUpper(p.mac) + ".cnf.xml"
 	case "snom-pa1": // firmware 8 User-Agents carry no MAC
 		p.vendor, p.model, p.mac = "snom", "PA1", fmt.Sprintf("000413%06x", n)
 		p.ua = "Mozilla/4.0 (compatible; snomPA1-SIP 8.7.5.35 1.1.3-s)"

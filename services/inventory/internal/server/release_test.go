@@ -109,3 +109,36 @@ func TestReleaseIdentity(t *testing.T) {
 }
 
 const tokenProof = inventoryv1.FetchProof_FETCH_PROOF_TOKEN
+
+// TestAdoptLateProof: the late-proof exception applied when the late
+// discovery arrives: only a token binding, only a proof observed no later
+// than the binding, and the binding then names the proof (what the phone's
+// next boot, with a new proof, is compared against).
+func TestAdoptLateProof(t *testing.T) {
+	const mac = "805ec0001196"
+	t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	p := func(bound string, proof, binding time.Time) *inventoryv1.Phone {
+		return &inventoryv1.Phone{Mac: mac,
+			LastLinkProof:  &inventoryv1.LinkProof{LinkAddress: "02aabbccddee", Time: timestamppb.New(proof)},
+			SecretRelease:  &inventoryv1.ReleaseIdentity{Id: bound, SourceAddress: "198.18.77.2:41001", Time: timestamppb.New(binding)},
+			PendingRelease: &inventoryv1.ReleaseIdentity{Id: identUnverifiedLink + "02aabbccddee"}}
+	}
+	late := p(identToken, t0, t0.Add(time.Second))
+	if !adoptLateProof(late) || late.GetSecretRelease().GetId() != identUnverifiedLink+"02aabbccddee" ||
+		late.GetSecretRelease().GetSourceAddress() != "198.18.77.2:41001" || late.GetPendingRelease() != nil {
+		t.Fatalf("late proof not adopted: %v", late)
+	}
+	if d := decide(late, inventoryv1.DeviceCertPolicy_DEVICE_CERT_POLICY_OFF, identUnverifiedLink+"02aabbccddee", ""); !d.allowed {
+		t.Fatalf("the next boot's proof after adoption: %+v", d)
+	}
+	for name, q := range map[string]*inventoryv1.Phone{
+		"proof after the binding": p(identToken, t0.Add(time.Second), t0),
+		"link binding":            p(identLink+mac, t0, t0.Add(time.Second)),
+		"certificate binding":     p(identCert+"aa", t0, t0.Add(time.Second)),
+	} {
+		before := q.GetSecretRelease().GetId()
+		if adoptLateProof(q) || q.GetSecretRelease().GetId() != before {
+			t.Errorf("%s: binding changed to %q", name, q.GetSecretRelease().GetId())
+		}
+	}
+}

@@ -142,6 +142,38 @@ func TestServesCommonAndOwnFile(t *testing.T) {
 	}
 }
 
+// The 79x1/797x/894x SIP firmware asks for CTLSEP<MAC>.tlv and ITLSEP<MAC>.tlv
+// (Wazo wazo_cisco_sip common/common.py _FILENAME_REGEXES), then SEP<MAC>.cnf.xml,
+// and XMLDefault.cnf.xml only without it. The front relays each to the edge
+// under the phone's token; what the edge does not serve is a plain "file not
+// found" (edge_not_found), never another file.
+func TestServesSEPAndNotFoundTrustLists(t *testing.T) {
+	e := newEdge(t)
+	e.body["/p/tok/SEP0011AABBCCDD.cnf.xml"] = "<device><deviceProtocol>SIP</deviceProtocol></device>\n"
+	f, addr := start(t, e, nil)
+	missing := []string{"CTLSEP0011AABBCCDD.tlv", "ITLSEP0011AABBCCDD.tlv", "ITLFile.tlv", "XMLDefault.cnf.xml", "SEP0011AABBCCDD.cnf.xml.sgn"}
+	for _, name := range missing {
+		if got, err := get(t, addr, name); err == nil || !strings.Contains(err.Error(), "file not found") {
+			t.Errorf("%s: %q, %v; want file not found", name, got, err)
+		}
+	}
+	got, err := get(t, addr, "SEP0011AABBCCDD.cnf.xml")
+	if err != nil || got != e.body["/p/tok/SEP0011AABBCCDD.cnf.xml"] {
+		t.Fatalf("SEP<MAC>.cnf.xml: %q, %v", got, err)
+	}
+	waitFor(t, "served = 1", func() bool { return f.Count(OutServed) == 1 })
+	if n := f.Count(OutEdgeNotFound); n != float64(len(missing)) {
+		t.Errorf("edge_not_found = %v, want %d", n, len(missing))
+	}
+	want := []string{}
+	for _, name := range append(missing, "SEP0011AABBCCDD.cnf.xml") {
+		want = append(want, "/p/tok/"+name)
+	}
+	if r := e.requests(); strings.Join(r, " ") != strings.Join(want, " ") {
+		t.Errorf("edge asked %v, want %v", r, want)
+	}
+}
+
 // The hole this front must not reopen: a file naming a MAC is served only
 // to the host whose link-layer address is that MAC.
 // TestSendsLinkAssertion: with a relay token, every relayed fetch asserts
