@@ -207,6 +207,12 @@ func testConfig() provisionhttp.Config {
 
 func newEdge(t testing.TB, u *upstream, mutate func(*provisionhttp.Config)) *edge {
 	t.Helper()
+	return newEdgeDeps(t, u, mutate, nil)
+}
+
+// newEdgeDeps is newEdge with mutateDeps applied to the Deps.
+func newEdgeDeps(t testing.TB, u *upstream, mutate func(*provisionhttp.Config), mutateDeps func(*provisionhttp.Deps)) *edge {
+	t.Helper()
 	if u == nil {
 		u = newUpstream(t)
 	}
@@ -220,7 +226,11 @@ func newEdge(t testing.TB, u *upstream, mutate func(*provisionhttp.Config)) *edg
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	svc, err := provisionhttp.New(cfg, provisionhttp.Deps{Logger: log, Registerer: reg, Inventory: u.inventor, Renderer: u.renderer})
+	deps := provisionhttp.Deps{Logger: log, Registerer: reg, Inventory: u.inventor, Renderer: u.renderer}
+	if mutateDeps != nil {
+		mutateDeps(&deps)
+	}
+	svc, err := provisionhttp.New(cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}

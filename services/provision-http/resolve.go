@@ -304,6 +304,8 @@ func (s *Service) authorizeRelease(ctx context.Context, q *request, te *tokenEnt
 	h.Write([]byte(dc.sha256))
 	addr := q.src.Addr().Unmap().As16()
 	h.Write(addr[:])
+	// The proof too: a grant for a link-proved fetch is no grant for the
+	// token alone (inventory's identities differ).
 	h.Write([]byte{byte(proof)})
 	var key [32]byte
 	h.Sum(key[:0])

@@ -49,12 +49,19 @@ const (
 const refusedEvery = time.Minute
 
 // releaseIdentity names the fetch: its verified certificate if any; else
-// the link-layer address the pnp-listener last saw sending the phone's
-// SUBSCRIBE (an edge behind NAT or a load balancer cannot see L2, so the
-// listener's record stands in for it); else the token alone.
-func releaseIdentity(p *inventoryv1.Phone, certSHA string) string {
+// the phone's MAC when the fetch itself was relayed by a pnp-listener that
+// proved the requester's link-layer address (FETCH_PROOF_LINK: the edge
+// reports it only for a relay that authenticated as a listener, after
+// checking that the proved MAC is the token's phone); else the link-layer
+// address the pnp-listener last saw sending the phone's SUBSCRIBE (an edge
+// behind NAT or a load balancer cannot see L2, so the listener's record
+// stands in for it); else the token alone.
+func releaseIdentity(p *inventoryv1.Phone, certSHA string, proof inventoryv1.FetchProof) string {
 	if certSHA != "" {
 		return identCert + certSHA
+	}
+	if proof == inventoryv1.FetchProof_FETCH_PROOF_LINK {
+		return identLink + p.GetMac()
 	}
 	if lp := p.GetLastLinkProof(); lp.GetLinkAddress() != "" {
 		if lp.GetVerified() {
@@ -198,7 +205,7 @@ func adoptLateProof(p *inventoryv1.Phone) bool {
 	if p.GetSecretRelease().GetId() != identToken || !lateProof(p) {
 		return false
 	}
-	id := releaseIdentity(p, "")
+	id := releaseIdentity(p, "", inventoryv1.FetchProof_FETCH_PROOF_UNSPECIFIED)
 	if id == identToken {
 		return false
 	}
@@ -239,7 +246,7 @@ func (s *Server) AuthorizeSecretRelease(ctx context.Context, req *inventoryv1.Au
 	if pol == inventoryv1.DeviceCertPolicy_DEVICE_CERT_POLICY_OFF {
 		idCert = ""
 	}
-	id := releaseIdentity(pr.p, idCert)
+	id := releaseIdentity(pr.p, idCert, req.GetProof())
 	ri := &inventoryv1.ReleaseIdentity{
 		Id: id, Proof: req.GetProof(), SourceAddress: clean(req.GetSourceAddress()),
 		UserAgent: clean(req.GetUserAgent()), FileName: clean(req.GetFileName()), Time: timestamppb.New(now),
@@ -263,7 +270,7 @@ func (s *Server) AuthorizeSecretRelease(ctx context.Context, req *inventoryv1.Au
 		// Decide again on what is stored now: a concurrent approval or
 		// binding may have happened since the read above.
 		d2 := decide(p, pol, id, cert)
-		if d2.allowed != d.allowed || releaseIdentity(p, idCert) != id {
+		if d2.allowed != d.allowed || releaseIdentity(p, idCert, req.GetProof()) != id {
 			// The next fetch sees the new state. A discovery applied since
 			// the read changed the fetch's identity: binding the identity
 			// read ("token") at a time after that proof was observed would

@@ -83,21 +83,32 @@ func TestSecretReleaseRule(t *testing.T) {
 // verified or not; else the token.
 func TestReleaseIdentity(t *testing.T) {
 	p := &inventoryv1.Phone{Mac: "0015650a0b0c"}
-	if got := releaseIdentity(p, ""); got != identToken {
+	if got := releaseIdentity(p, "", tokenProof); got != identToken {
 		t.Errorf("no proof: %q", got)
 	}
 	p.LastLinkProof = &inventoryv1.LinkProof{LinkAddress: "0015650a0b0c", Verified: true}
-	if got := releaseIdentity(p, ""); got != "link:0015650a0b0c" {
+	if got := releaseIdentity(p, "", tokenProof); got != "link:0015650a0b0c" {
 		t.Errorf("verified link: %q", got)
 	}
 	p.LastLinkProof = &inventoryv1.LinkProof{LinkAddress: "02aabbccddee"}
-	if got := releaseIdentity(p, ""); got != "unverified-link:02aabbccddee" {
+	if got := releaseIdentity(p, "", tokenProof); got != "unverified-link:02aabbccddee" {
 		t.Errorf("unverified link: %q", got)
 	}
-	if got := releaseIdentity(p, "ab"); got != "cert:ab" {
+	if got := releaseIdentity(p, "ab", tokenProof); got != "cert:ab" {
 		t.Errorf("certificate: %q", got)
 	}
+	// A fetch the listener relayed after proving the requester's MAC (TFTP
+	// front) is the phone's link, whatever the last SUBSCRIBE showed; a
+	// certificate still wins.
+	if got := releaseIdentity(p, "", inventoryv1.FetchProof_FETCH_PROOF_LINK); got != "link:0015650a0b0c" {
+		t.Errorf("relayed link proof: %q", got)
+	}
+	if got := releaseIdentity(p, "ab", inventoryv1.FetchProof_FETCH_PROOF_LINK); got != "cert:ab" {
+		t.Errorf("certificate and link proof: %q", got)
+	}
 }
+
+const tokenProof = inventoryv1.FetchProof_FETCH_PROOF_TOKEN
 
 // TestAdoptLateProof: the late-proof exception applied when the late
 // discovery arrives: only a token binding, only a proof observed no later
