@@ -215,3 +215,40 @@ func TestTFTPCisco7960(t *testing.T) {
 		t.Errorf("edge no_credential = %v, want 1", n)
 	}
 }
+
+// TestTFTPCisco7961SEP: a 79x1-family phone (7961G) on the LAN asks the TFTP
+// front for its trust lists first and gets a clean "file not found" (we sign
+// none), then SEP<MAC>.cnf.xml: the account rendered by the real
+// config-renderer, relayed through the real edge with the link proof, and
+// the phone ends provisioned, bound to its link.
+func TestTFTPCisco7961SEP(t *testing.T) {
+	e, edge := newTFTPEnv(t, nil, "phone")
+	const mac = "0019aab2c3d5"
+	e.setMAC("phone", mac)
+	e.assign(mac, "7961G")
+	e.startListener(func(c *pnplistener.Config) { c.TFTPAddr = ":69" })
+	server := e.pbx.Addr().String() + ":69"
+	phone := e.lan.Host("phone")
+
+	for _, name := range []string{"CTLSEP" + strings.ToUpper(mac) + ".tlv", "ITLSEP" + strings.ToUpper(mac) + ".tlv"} {
+		if got, err := tftpGet(t, phone, server, name); err == nil || !strings.Contains(err.Error(), "file not found") {
+			t.Fatalf("%s: %q, %v; want file not found", name, got, err)
+		}
+	}
+	own := "SEP" + strings.ToUpper(mac) + ".cnf.xml"
+	got, err := tftpGet(t, phone, server, own)
+	if err != nil || !strings.Contains(got, "<authPassword>s3cret-"+mac+"</authPassword>") ||
+		!strings.Contains(got, "<authName>2"+mac[9:]+"</authName>") || !strings.Contains(got, "<proxy>"+e.pbx.Addr().String()+"</proxy>") {
+		t.Fatalf("%s: %q, %v", own, got, err)
+	}
+	waitFor(t, "phone provisioned with the link proof", func() bool {
+		res, err := e.admin.GetPhone(e.ctx, &inventoryv1.GetPhoneRequest{Name: "phones/" + mac})
+		p := res.GetPhone()
+		return err == nil && p.GetState() == inventoryv1.PhoneState_PHONE_STATE_PROVISIONED &&
+			p.GetLastFetch().GetProof() == inventoryv1.FetchProof_FETCH_PROOF_LINK && p.GetLastFetch().GetFileName() == own &&
+			p.GetSecretRelease().GetId() == "link:"+mac
+	})
+	if n := edge.counter(t, "dialtone_provision_http_link_assertions_total", "outcome", "honoured"); n < 1 {
+		t.Errorf("edge honoured %v link assertions, want at least 1", n)
+	}
+}
