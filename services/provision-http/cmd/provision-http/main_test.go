@@ -40,7 +40,7 @@ func get(t *testing.T, url, ua string) (int, string) {
 // health, readiness and metrics are there and only there.
 func TestRun(t *testing.T) {
 	ns := natstest.Start(t)
-	up, err := upstreamtest.Start(context.Background(), upstreamtest.Options{Dir: t.TempDir(), JetStream: ns.JetStream()})
+	up, err := upstreamtest.Start(context.Background(), upstreamtest.Options{JetStream: ns.JetStream()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +61,7 @@ func TestRun(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{
-			"--http-addr", phone, "--https-addr=", "--inventory-addr", up.Addr, "--renderer-addr", up.Addr,
+			"--http-addr", phone, "--https-addr=", "--inventory-addr", up.InventoryAddr, "--renderer-addr", up.RendererAddr,
 			"--inventory-token-file", tokenFile, "--log-level", "error",
 		}, func(k string) string { return env[k] })
 	}()

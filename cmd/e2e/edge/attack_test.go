@@ -1,4 +1,4 @@
-package provisionhttp_test
+package edge_test
 
 import (
 	"bufio"
@@ -19,6 +19,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/dialtone-voip/dialtone/cmd/internal/upstreamtest"
 	"github.com/dialtone-voip/dialtone/platform/adminhttp"
 	"github.com/dialtone-voip/dialtone/platform/connlimit"
 	"github.com/dialtone-voip/dialtone/platform/logging"
@@ -26,7 +27,6 @@ import (
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
 	pnplistener "github.com/dialtone-voip/dialtone/services/pnp-listener"
 	provisionhttp "github.com/dialtone-voip/dialtone/services/provision-http"
-	"github.com/dialtone-voip/dialtone/services/provision-http/internal/upstreamtest"
 )
 
 // raiseTestFileLimit raises this process's soft RLIMIT_NOFILE to its hard

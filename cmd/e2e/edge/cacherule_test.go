@@ -1,4 +1,4 @@
-package provisionhttp_test
+package edge_test
 
 import (
 	"context"
