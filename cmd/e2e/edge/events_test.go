@@ -160,20 +160,13 @@ func TestEventsInJetStream(t *testing.T) {
 	// A change in inventory reaches the edge as PhoneChanged: the cached file
 	// is dropped and the next fetch has the new content.
 	newRev := u.change(t, p.mac)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testenv.WaitFor(t, 10*time.Second, "the change to reach the edge", func() bool {
 		_, h2, b := r.get(t, r.httpsURL, p, p.macFile, nil)
-		if b != body {
-			if h2.Get("ETag") == h.Get("ETag") {
-				t.Fatalf("new content under the old ETag")
-			}
-			break
+		if b != body && h2.Get("ETag") == h.Get("ETag") {
+			t.Fatalf("new content under the old ETag")
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the change never reached the edge")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return b != body
+	})
 	for {
 		ev, _ := events.next()
 		if ev.GetRevision() >= newRev {
@@ -245,16 +238,15 @@ func (r *running) changesHandled(t testing.TB, js jetstream.JetStream, mac strin
 
 func waitPhone(t testing.TB, u *upstream, mac string, ok func(*inventoryv1.Phone) bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := u.Admin.GetPhone(cctx(t), &inventoryv1.GetPhoneRequest{Name: "phones/" + mac})
-		if err == nil && ok(resp.GetPhone()) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("phone %s never reached the expected state: %v %v", mac, resp.GetPhone(), err)
-		}
-		time.Sleep(20 * time.Millisecond) // polling the condition
+	var (
+		resp *inventoryv1.GetPhoneResponse
+		err  error
+	)
+	if testenv.Poll(10*time.Second, func() bool {
+		resp, err = u.Admin.GetPhone(cctx(t), &inventoryv1.GetPhoneRequest{Name: "phones/" + mac})
+		return err == nil && ok(resp.GetPhone())
+	}) != nil {
+		t.Fatalf("phone %s never reached the expected state: %v %v", mac, resp.GetPhone(), err)
 	}
 }
 
@@ -277,14 +269,10 @@ func TestUnreadableChangeEmptiesCache(t *testing.T) {
 	if _, err := u.ns.JetStream().Publish(ctx, streams.PhoneChangedPrefix+"garbage", []byte("\xff\xff not protobuf")); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for u.calls() == before {
-		if time.Now().After(deadline) {
-			t.Fatal("cache not emptied by an unreadable PhoneChanged")
-		}
-		time.Sleep(20 * time.Millisecond)
+	testenv.WaitFor(t, 10*time.Second, "an unreadable PhoneChanged to empty the cache", func() bool {
 		r.get(t, r.httpURL, p, p.macFile, nil)
-	}
+		return u.calls() != before
+	})
 	if n := strings.Count(r.logs.String(), "unreadable PhoneChanged"); n != 2 { // changesHandled's and this one
 		t.Errorf("%d unreadable PhoneChanged logged, want 2", n)
 	}
