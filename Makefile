@@ -69,7 +69,7 @@ run:
 # replicas; root, network namespaces). make test runs it too;
 # DIALTONE_CHAOS_PHONES=500 make chaos for a smaller storm.
 chaos:
-	cd cmd && CI=true DIALTONE_CHAOS=1 go test ./e2e -run TestChaosClusterStorm -count=1 -v -timeout 30m
+	cd cmd && CI=true go test ./e2e -run TestChaosClusterStorm -count=1 -v -timeout 30m
 
 cluster-up:
 	go run ./cmd/dialtone-cluster up --dir deploy/local/state $(CLUSTER_FLAGS)

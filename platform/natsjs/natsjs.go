@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -156,9 +157,17 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfgs ...jetstrea
 		// with `nats stream edit` or by dialtone-cluster): a service that
 		// does not ask for a number keeps the stream's, instead of
 		// shrinking a replicated stream back to one copy at every start.
-		if cfg.Replicas == 0 {
-			if s, err := js.Stream(ctx, cfg.Name); err == nil {
-				cfg.Replicas = s.CachedInfo().Config.Replicas
+		if s, err := js.Stream(ctx, cfg.Name); err == nil {
+			cur := s.CachedInfo().Config
+			if cfg.Replicas == 0 {
+				cfg.Replicas = cur.Replicas
+			}
+			// An update that changes nothing still rewrites the stream's
+			// stored config, and in nats-server 2.15 that races a consumer
+			// being created at the same moment (found by -race when two
+			// services start together): leave an equal stream alone.
+			if sameStream(cur, cfg) {
+				continue
 			}
 		}
 		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
@@ -166,6 +175,14 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfgs ...jetstrea
 		}
 	}
 	return nil
+}
+
+// sameStream reports whether cur already has every setting EnsureStreams
+// manages in want.
+func sameStream(cur, want jetstream.StreamConfig) bool {
+	return slices.Equal(cur.Subjects, want.Subjects) && cur.Storage == want.Storage &&
+		cur.Retention == want.Retention && cur.Duplicates == want.Duplicates &&
+		cur.MaxAge == want.MaxAge && cur.Replicas == want.Replicas
 }
 
 // EnsureStreamsRetry is EnsureStreams tried again, with Retry's pace,

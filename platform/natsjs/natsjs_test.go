@@ -344,3 +344,43 @@ func TestEnsureStreamsRetry(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// TestEnsureStreamsLeavesEqualStreamAlone: every service ensures the
+// streams at start; an equal stream is not updated (an update rewrites the
+// stored config, which nats-server 2.15 races with a consumer being
+// created), a stream with another setting is.
+func TestEnsureStreamsLeavesEqualStreamAlone(t *testing.T) {
+	ns := natstest.Start(t)
+	js := ns.JetStream()
+	ctx := t.Context()
+	updates, err := ns.Conn().SubscribeSync("$JS.EVENT.ADVISORY.STREAM.UPDATED." + eventsStream.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if err := natsjs.EnsureStreams(ctx, js, eventsStream); err != nil {
+			t.Fatal(err)
+		}
+	}
+	changed := eventsStream
+	changed.MaxAge = time.Hour
+	if err := natsjs.EnsureStreams(ctx, js, changed); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := updates.NextMsg(10 * time.Second); err != nil {
+		t.Fatalf("no update advisory for a changed stream: %v", err)
+	}
+	if err := ns.Conn().Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if n, _, _ := updates.Pending(); n != 0 {
+		t.Errorf("%d more stream updates, want only the one that changed a setting", n)
+	}
+	st, err := js.Stream(ctx, eventsStream.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := st.CachedInfo().Config.MaxAge; got != time.Hour {
+		t.Errorf("MaxAge %v after the update, want 1h", got)
+	}
+}

@@ -75,6 +75,47 @@ func TestNotProvisionableModels(t *testing.T) {
 	}
 }
 
+// Cisco 7905G/7912G (binary cfgfmt profile for their SIP firmware) and 7920
+// (SCCP only; Wazo plugins/wazo_cisco_sccp/legacy) are UNKNOWN with the reason,
+// never adopted by the 79x1 pattern; made-up 79x1/797x/894x names fall back to
+// cisco-79x1, 7940/7960 spellings to cisco-7940.
+func TestCiscoSEPFamilyAndNotProvisionable(t *testing.T) {
+	s := newService(t, "")
+	ctx := context.Background()
+	for _, m := range []string{"7905G", "7912G", "CP-7905G", "7912", "7920", "cp-7920"} {
+		for _, v := range []string{"", "cisco"} {
+			got, err := s.ResolveModel(ctx, &rendererv1.ResolveModelRequest{Vendor: v, Model: m})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := got.GetNotProvisionableReason()
+			if got.GetVendor() != "cisco" || got.GetStatus() != rendererv1.ModelStatus_MODEL_STATUS_UNKNOWN || got.GetFamily() != "" ||
+				!strings.Contains(r, "wazo_cisco_sccp/legacy/entry.py") || !strings.Contains(r, "SCCP") {
+				t.Errorf("%q/%q: %v", v, m, got)
+			}
+			if strings.Contains(m, "79") && !strings.Contains(m, "7920") && !strings.Contains(r, "cfgfmt") {
+				t.Errorf("%s: reason does not name the binary cfgfmt profile: %q", m, r)
+			}
+		}
+	}
+	for m, fam := range map[string]string{"7961": "cisco-79x1", "7977G": "cisco-79x1", "CP-7961G-GE": "cisco-79x1", "7948G": "cisco-79x1",
+		"8949": "cisco-79x1", "7906": "cisco-79x1", "7931": "cisco-79x1", "7940G": "cisco-7940", "CP-7960G": "cisco-7940"} {
+		for _, v := range []string{"", "cisco"} {
+			got, err := s.ResolveModel(ctx, &rendererv1.ResolveModelRequest{Vendor: v, Model: m})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.GetVendor() != "cisco" || got.GetStatus() != rendererv1.ModelStatus_MODEL_STATUS_FAMILY_FALLBACK || got.GetFamily() != fam {
+				t.Errorf("%q/%q: %v, want family %s", v, m, got, fam)
+			}
+		}
+	}
+	r, err := s.GetModel(ctx, &rendererv1.GetModelRequest{Name: "vendors/cisco/models/7977G", AllowFamilyFallback: true})
+	if err != nil || r.GetModel().GetSipAccounts() != 24 || r.GetModel().GetFilePatterns()[0] != "SEP{MAC}.cnf.xml" || r.GetModel().GetUserAgentHasMac() {
+		t.Errorf("7977G fallback: %v %v", r, err)
+	}
+}
+
 func TestGetModelFamilyFallback(t *testing.T) {
 	s := newService(t, "")
 	ctx := context.Background()

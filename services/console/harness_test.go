@@ -86,7 +86,7 @@ func newStack(t *testing.T) *stack {
 		t.Fatal(err)
 	}
 	inv, err := inventory.New(inventory.Config{EdgeHTTPBase: "http://prov.test:8080", EdgeHTTPSBase: "https://prov.test:8443",
-		Bootstrap: true, TokenGrace: time.Hour}, inventory.Deps{Store: st, JetStream: js})
+		Bootstrap: true, TokenGrace: time.Hour, PasswordHashCost: 4}, inventory.Deps{Store: st, JetStream: js})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,5 +236,17 @@ func (b *browser) post(path string, kv ...string) resp {
 func (b *browser) login(user, password string) resp {
 	b.s.t.Helper()
 	b.get("/login")
-	return b.post("/login", "user", user, "password", password, "next", "/phones")
+	r := b.post("/login", "user", user, "password", password, "next", "/phones")
+	// A login that did not redirect failed: say why here, not as a puzzling
+	// 303 to /login on the test's next page.
+	if r.code != http.StatusSeeOther && password != "" && !strings.Contains(user, "wrong") {
+		if m := pageErrorRE.FindStringSubmatch(r.body); m != nil {
+			b.s.t.Logf("login %s: %d %s", user, r.code, m[1])
+		} else {
+			b.s.t.Logf("login %s: %d", user, r.code)
+		}
+	}
+	return r
 }
+
+var pageErrorRE = regexp.MustCompile(`id="page-error">([^<]*)<`)

@@ -236,6 +236,8 @@ func proofWord(p inventoryv1.FetchProof) string {
 		return "token + MAC in User-Agent"
 	case inventoryv1.FetchProof_FETCH_PROOF_TOKEN_CERTIFICATE:
 		return "token + device certificate"
+	case inventoryv1.FetchProof_FETCH_PROOF_LINK:
+		return "token + link proved by the listener (TFTP)"
 	default:
 		return "—"
 	}

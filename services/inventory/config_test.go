@@ -62,6 +62,8 @@ func TestConfigValidate(t *testing.T) {
 		{[]string{"--edge-http-base", "http://x", "--admin-addr", "x"}, "--admin-addr"},
 		{[]string{"--edge-http-base", "http://x", "--nats-url", "http://n"}, "--nats-url"},
 		{[]string{"--edge-http-base", "http://x", "--redis-key-prefix", "a b"}, "--redis-key-prefix"},
+		{[]string{"--edge-http-base", "http://x", "--password-hash-cost", "3"}, "--password-hash-cost"},
+		{[]string{"--edge-http-base", "http://x", "--password-hash-cost", "17"}, "--password-hash-cost"},
 	} {
 		_, err := parse(t, tc.args, nil)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

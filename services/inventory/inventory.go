@@ -24,6 +24,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+	"golang.org/x/crypto/bcrypt"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
@@ -90,6 +91,9 @@ type Config struct {
 	DiscoveredTTL   time.Duration
 	DiscoveredMax   int
 	DiscoveredSweep time.Duration
+	// PasswordHashCost is the bcrypt work factor of new console user
+	// passwords (0: bcrypt's default, 10).
+	PasswordHashCost int
 
 	// GRPC bounds the gRPC server (message sizes, streams, keep-alives);
 	// the per-method caps come from GRPCRecvLimits.
@@ -125,6 +129,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.RendererTokenFile, "renderer-token-file", "", "file holding the bearer token for config-renderer")
 	fs.DurationVar(&c.DiscoveredTTL, "discovered-ttl", 720*time.Hour, "remove discovered, never-assigned PnP phones unseen this long (0: never)")
 	fs.IntVar(&c.DiscoveredMax, "discovered-max", 50000, "discovered, never-assigned PnP phones kept per tenant (the one whose pnp_listeners saw them; unclaimed listeners share one pool); the longest unseen are removed first (0: no cap)")
+	fs.IntVar(&c.PasswordHashCost, "password-hash-cost", bcrypt.DefaultCost, "bcrypt work factor of new console user passwords (4 to 16; each step doubles a login's CPU time)")
 	fs.DurationVar(&c.DiscoveredSweep, "discovered-sweep", time.Minute, "how often --discovered-ttl and --discovered-max are applied")
 	c.GRPC.RegisterFlags(fs)
 	fs.StringVar(&c.LogFormat, "log-format", "json", "log format: json or text")
@@ -190,6 +195,9 @@ func (c Config) Validate() error {
 	}
 	if c.DiscoveredTTL < 0 || c.DiscoveredMax < 0 {
 		errs = append(errs, errors.New("--discovered-ttl and --discovered-max must not be negative (0 switches them off)"))
+	}
+	if c.PasswordHashCost != 0 && (c.PasswordHashCost < bcrypt.MinCost || c.PasswordHashCost > 16) {
+		errs = append(errs, errors.New("--password-hash-cost must be 4 to 16"))
 	}
 	if c.DiscoveredSweep < time.Second {
 		errs = append(errs, errors.New("--discovered-sweep must be at least 1s"))
@@ -312,6 +320,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		EdgeHTTPBase: cfg.EdgeHTTPBase, EdgeHTTPSBase: cfg.EdgeHTTPSBase, HTTPSHint: cfg.HTTPSHint,
 		Bootstrap: cfg.Bootstrap, TokenGrace: cfg.TokenGrace,
 		DiscoveredTTL: cfg.DiscoveredTTL, DiscoveredMax: cfg.DiscoveredMax,
+		PasswordCost: cfg.PasswordHashCost,
 	}, deps.Store, server.Options{
 		Logger: deps.Logger, Registerer: deps.Registerer, JetStream: deps.JetStream, Publish: publish, Models: deps.Models,
 	})

@@ -116,6 +116,11 @@ type Config struct {
 	TFTPMaxTransfers int
 	TFTPMaxFileSize  int64
 	TFTPFetchTimeout time.Duration
+	// TFTPRelayTokenFile holds the relay credential the TFTP front presents
+	// to provision-http with its link assertion (the edge's
+	// --relay-tokens-file, role listener); read by the command into
+	// Deps.TFTPRelayToken. Empty: relayed fetches prove the token alone.
+	TFTPRelayTokenFile string
 }
 
 // DefaultConfig returns the defaults the flags carry.
@@ -235,6 +240,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.TFTPMaxPerSource, "tftp-max-per-source", c.TFTPMaxPerSource, "concurrent TFTP transfers to one address")
 	fs.IntVar(&c.TFTPMaxTransfers, "tftp-max-transfers", c.TFTPMaxTransfers, "concurrent TFTP transfers in total")
 	fs.Int64Var(&c.TFTPMaxFileSize, "tftp-max-file-size", c.TFTPMaxFileSize, "largest file relayed over TFTP, bytes")
+	fs.StringVar(&c.TFTPRelayTokenFile, "tftp-relay-token-file", c.TFTPRelayTokenFile, "file holding the bearer token (role listener in provision-http's --relay-tokens-file) with which relayed TFTP fetches assert the link proof, so the phone's release binds link:{mac}; empty = no assertion (or DIALTONE_PNP_LISTENER_TFTP_RELAY_TOKEN)")
 	fs.DurationVar(&c.TFTPFetchTimeout, "tftp-fetch-timeout", c.TFTPFetchTimeout, "deadline of a TFTP request's link check, inventory lookup and edge fetch")
 }
 

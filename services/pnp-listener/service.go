@@ -63,6 +63,9 @@ type Deps struct {
 	// HTTPClient fetches the files the TFTP front relays from the edge;
 	// nil is a plain client with --tftp-fetch-timeout.
 	HTTPClient *http.Client
+	// TFTPRelayToken is the TFTP front's relay credential at the edge
+	// (Config.TFTPRelayTokenFile); empty: no link assertion.
+	TFTPRelayToken string
 }
 
 // Service is one running listener.

@@ -37,6 +37,7 @@ func (s *Service) startTFTP(ctx context.Context) error {
 		MaxTotal:     s.cfg.TFTPMaxTransfers,
 		MaxFileSize:  s.cfg.TFTPMaxFileSize,
 		FetchTimeout: s.cfg.TFTPFetchTimeout,
+		RelayToken:   s.deps.TFTPRelayToken,
 	})
 	if err != nil {
 		return err
@@ -61,7 +62,7 @@ func (s *Service) startTFTP(ctx context.Context) error {
 	if err := <-opened; err != nil {
 		return fmt.Errorf("pnp-listener: tftp: %w", err)
 	}
-	s.log.Info("tftp front serving", "addr", s.cfg.TFTPAddr)
+	s.log.Info("tftp front serving", "addr", s.cfg.TFTPAddr, "link_assertion", s.deps.TFTPRelayToken != "")
 	return nil
 }
 

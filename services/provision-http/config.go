@@ -32,10 +32,14 @@ type Config struct {
 	InventoryAddr      string
 	RendererAddr       string
 	InventoryTokenFile string
-	GRPCCAFile         string
-	NATSURL            string
-	LogFormat          string
-	LogLevel           string
+	// RelayTokensFile is a tokens file (platform/auth's JSON, hashes) of
+	// the pnp-listeners whose link assertions on relayed fetches are
+	// honoured (role listener); empty: none are.
+	RelayTokensFile string
+	GRPCCAFile      string
+	NATSURL         string
+	LogFormat       string
+	LogLevel        string
 
 	// Clients whose address is in one of these prefixes are proxies: the
 	// client address is then taken from X-Forwarded-For. Default none.
@@ -105,6 +109,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.InventoryAddr, "inventory-addr", "127.0.0.1:9090", "inventory gRPC address")
 	fs.StringVar(&c.RendererAddr, "renderer-addr", "127.0.0.1:9091", "config-renderer gRPC address")
 	fs.StringVar(&c.InventoryTokenFile, "inventory-token-file", "", "file holding the bearer token (role edge) for inventory and config-renderer")
+	fs.StringVar(&c.RelayTokensFile, "relay-tokens-file", "", "tokens file (JSON, SHA-256 hashes; re-read when it changes) of the pnp-listeners whose link assertion on a relayed TFTP fetch is honoured (role listener): the fetch then proves the phone's link (empty: assertions are ignored and counted)")
 	fs.StringVar(&c.GRPCCAFile, "grpc-ca-file", "", "CA bundle to verify inventory and config-renderer over TLS (empty: plaintext)")
 	fs.StringVar(&c.NATSURL, "nats-url", "", "NATS URL, or comma-separated URLs of a cluster, for ConfigFetched events and cache invalidation (empty: none; caches then rely on --cache-ttl)")
 	fs.StringVar(&c.LogFormat, "log-format", "json", "log format: json or text")

@@ -219,7 +219,12 @@ func changeAction(ev *eventsv1.PhoneChanged) string {
 	if ev.GetFilesChanged() {
 		return actionInvalidate
 	}
-	if slices.Contains(ev.GetAspects(), inventoryv1.PhoneAspect_PHONE_ASPECT_RELEASE) {
+	// A new release binding changes who may have the secrets; so does a
+	// discovery, since it carries the link proof inventory names the
+	// fetching identity by (a host announcing the phone's MAC from another
+	// link address must not be served from a grant made before it).
+	if slices.Contains(ev.GetAspects(), inventoryv1.PhoneAspect_PHONE_ASPECT_RELEASE) ||
+		slices.Contains(ev.GetAspects(), inventoryv1.PhoneAspect_PHONE_ASPECT_DISCOVERY) {
 		return actionGrants
 	}
 	return actionKeep

@@ -119,6 +119,7 @@ func (s *Service) handle(q *request) string {
 	// unknown tokens carry the decoy profile, so the work (and which caches
 	// hit) does not tell them apart from a known token with a wrong file.
 	ctx := q.r.Context()
+	linkMAC := s.linkAssertion(q.r)
 	sum := sha256.Sum256([]byte(q.rt.Token))
 	te, admitted, err := s.lookupToken(ctx, q.start, q.rt.Token, sum, q.blocked)
 	if err != nil {
@@ -171,8 +172,18 @@ func (s *Service) handle(q *request) string {
 	if s.cas != nil {
 		dc = s.checkDeviceCert(q.r.TLS, prof.GetVendor(), prof.GetMac(), q.start)
 	}
-	if dc.result == certVerified {
+	switch {
+	case dc.result == certVerified:
 		proof = inventoryv1.FetchProof_FETCH_PROOF_TOKEN_CERTIFICATE
+	case linkMAC == "":
+	case linkMAC == prof.GetMac():
+		// A pnp-listener proved this requester's link-layer address is the
+		// phone's (linkAssertion checked its credential).
+		proof = inventoryv1.FetchProof_FETCH_PROOF_LINK
+		s.met.linkAssertions.WithLabelValues(linkHonoured).Inc()
+	default:
+		s.met.linkAssertions.WithLabelValues(linkMACMismatch).Inc()
+		s.log.Warn("link assertion for another MAC than the token's phone ignored", "mac", prof.GetMac(), "asserted", linkMAC, "file", q.rt.File, "source", q.source())
 	}
 	if fe.secrets {
 		s.met.deviceCerts.WithLabelValues(dc.result).Inc()
@@ -397,7 +408,7 @@ func (s *Service) finish(q *request, out string) {
 }
 
 // proofLabel is the access log's name of a proof: token, token_ua,
-// token_certificate, or "" for requests not served.
+// token_certificate, link, or "" for requests not served.
 func proofLabel(p inventoryv1.FetchProof) string {
 	if p == inventoryv1.FetchProof_FETCH_PROOF_UNSPECIFIED {
 		return ""

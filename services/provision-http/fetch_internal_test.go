@@ -154,7 +154,8 @@ func TestChangeAction(t *testing.T) {
 		want    string
 	}{
 		{inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_PROVISIONED, a(inventoryv1.PhoneAspect_PHONE_ASPECT_STATE, inventoryv1.PhoneAspect_PHONE_ASPECT_FETCH), false, actionKeep},
-		{inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_DISCOVERED, a(inventoryv1.PhoneAspect_PHONE_ASPECT_DISCOVERY), false, actionKeep},
+		// A discovery carries the link proof the release identity is named by.
+		{inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_DISCOVERED, a(inventoryv1.PhoneAspect_PHONE_ASPECT_DISCOVERY), false, actionGrants},
 		{inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_RPS_STATUS, a(inventoryv1.PhoneAspect_PHONE_ASPECT_RPS_STATUS), false, actionKeep},
 		{inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_SECRET_RELEASE_BOUND, a(inventoryv1.PhoneAspect_PHONE_ASPECT_RELEASE), false, actionGrants},
 		{inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_UPDATED, a(inventoryv1.PhoneAspect_PHONE_ASPECT_SETTINGS), true, actionInvalidate},

@@ -408,3 +408,31 @@ func TestServesCisco7960RelayedByTFTPFront(t *testing.T) {
 		t.Errorf("lower-case SIP%s.cnf: %d, want 404 (the phone asks for upper case)", p.mac, lower.code)
 	}
 }
+
+// The Cisco 79x1/797x/894x SIP firmware fetches SEP<MAC>.cnf.xml by TFTP, relayed
+// here by the pnp-listener's TFTP front; before it the phone asks for its
+// CTL/ITL trust lists, and XMLDefault.cnf.xml when its own file is missing.
+// The edge serves the <device> file under the token and answers 404 for the
+// rest (Dialtone serves no trust list), never another file: the front turns
+// that into TFTP "file not found". A made-up 79x1-pattern model (7977G) is
+// served through the family fallback.
+func TestServesCiscoSEPRelayedByTFTPFront(t *testing.T) {
+	e := newEdge(t, nil, nil)
+	for _, kind := range []string{"cisco-7961g", "cisco-7977g"} {
+		p := e.addPhone(t, kind, false, false)
+		r := e.get(t, p, p.macFile, false)
+		if r.code != http.StatusOK {
+			t.Fatalf("%s GET %s: %d %q", kind, p.macFile, r.code, r.body)
+		}
+		if !strings.HasPrefix(r.body, "<device>") || !strings.Contains(r.body, "<authPassword>sip-secret-"+p.mac+"</authPassword>") {
+			t.Errorf("%s %s lacks the line password: %q", kind, p.macFile, r.body)
+		}
+		mac := strings.ToUpper(p.mac)
+		for _, name := range []string{"CTLSEP" + mac + ".tlv", "ITLSEP" + mac + ".tlv", "ITLFile.tlv", "XMLDefault.cnf.xml",
+			"SEP" + mac + ".cnf.xml.sgn", "SEP" + p.mac + ".cnf.xml", "SIP" + mac + ".cnf", "SIPDefault.cnf", "dialplan.xml"} {
+			if g := e.get(t, p, name, false); g.code != http.StatusNotFound {
+				t.Errorf("%s %s: %d %q, want 404", kind, name, g.code, g.body)
+			}
+		}
+	}
+}

@@ -124,6 +124,11 @@ func (u *upstream) addPhone(t testing.TB, vendor string, https, bootstrap bool) 
 		p.ua = "dialtone-pnp-listener-tftp (MAC:" + strings.ToUpper(p.mac) + ")"
 		p.commonFile = "SIPDefault.cnf"
 		p.macFile = "SIP" + strings.ToUpper(p.mac) + ".cnf"
+	case "cisco-7961g", "cisco-7977g": // SEP<MAC>.cnf.xml, relayed by the TFTP front; 7977G: a made-up model of the 79x1 pattern
+		model := map[string]string{"cisco-7961g": "7961G", "cisco-7977g": "7977G"}[vendor]
+		p.vendor, p.model, p.mac = "cisco", model, fmt.Sprintf("00562bcd%04x", n) // letters, so the case matters
+		p.ua = "dialtone-pnp-listener-tftp (MAC:" + strings.ToUpper(p.mac) + ")"
+		p.macFile = "SEP" + strings.ToUpper(p.mac) + ".cnf.xml"
 	case "snom-pa1": // firmware 8 User-Agents carry no MAC
 		p.vendor, p.model, p.mac = "snom", "PA1", fmt.Sprintf("000413%06x", n)
 		p.ua = "Mozilla/4.0 (compatible; snomPA1-SIP 8.7.5.35 1.1.3-s)"
@@ -195,6 +200,12 @@ func testConfig() provisionhttp.Config {
 
 func newEdge(t testing.TB, u *upstream, mutate func(*provisionhttp.Config)) *edge {
 	t.Helper()
+	return newEdgeDeps(t, u, mutate, nil)
+}
+
+// newEdgeDeps is newEdge with mutateDeps applied to the Deps.
+func newEdgeDeps(t testing.TB, u *upstream, mutate func(*provisionhttp.Config), mutateDeps func(*provisionhttp.Deps)) *edge {
+	t.Helper()
 	if u == nil {
 		u = newUpstream(t)
 	}
@@ -208,7 +219,11 @@ func newEdge(t testing.TB, u *upstream, mutate func(*provisionhttp.Config)) *edg
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	svc, err := provisionhttp.New(cfg, provisionhttp.Deps{Logger: log, Registerer: reg, Inventory: u.inventor, Renderer: u.renderer})
+	deps := provisionhttp.Deps{Logger: log, Registerer: reg, Inventory: u.inventor, Renderer: u.renderer}
+	if mutateDeps != nil {
+		mutateDeps(&deps)
+	}
+	svc, err := provisionhttp.New(cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,6 +41,8 @@ type metrics struct {
 	caReloads     *prometheus.CounterVec
 	deviceCerts   *prometheus.CounterVec
 	connsRefused  *prometheus.CounterVec
+	// linkAssertions: LinkProofHeader seen, by outcome (linkOutcomes).
+	linkAssertions *prometheus.CounterVec
 
 	tokenHit, tokenMiss, fileHit, fileMiss, modelHit, modelMiss prometheus.Counter
 	throttleGauges                                              []prometheus.Collector
@@ -128,6 +130,13 @@ func newMetrics(reg prometheus.Registerer, s *Service) (*metrics, error) {
 		Namespace: "dialtone", Subsystem: "provision_http", Name: "connections_refused_total",
 		Help: "Phone connections reset on accept by a limit: total (--max-conns) or per_source (--max-conns-per-source).",
 	}, []string{"reason"})
+	m.linkAssertions = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "dialtone", Subsystem: "provision_http", Name: "link_assertions_total",
+		Help: "Requests carrying a link assertion (" + LinkProofHeader + ") by outcome: honoured (a pnp-listener's relay credential, the token's phone: proof link), or ignored: no_credential, bad_credential, wrong_role, malformed, mac_mismatch.",
+	}, []string{"outcome"})
+	for _, o := range linkOutcomes {
+		m.linkAssertions.WithLabelValues(o)
+	}
 	for _, a := range []string{actionInvalidate, actionGrants, actionKeep} {
 		m.phoneChanges.WithLabelValues(a)
 	}
@@ -165,7 +174,7 @@ func newMetrics(reg prometheus.Registerer, s *Service) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	cs := []prometheus.Collector{m.requests, m.duration, m.cache, m.upstream, m.blocks, m.eventsOut, m.invalidations, m.phoneChanges, m.templateSets, m.tlsReloads, m.caReloads, m.deviceCerts, m.connsRefused}
+	cs := []prometheus.Collector{m.requests, m.duration, m.cache, m.upstream, m.blocks, m.eventsOut, m.invalidations, m.phoneChanges, m.templateSets, m.tlsReloads, m.caReloads, m.deviceCerts, m.connsRefused, m.linkAssertions}
 	for _, c := range append(cs, m.throttleGauges...) {
 		if err := reg.Register(c); err != nil {
 			return nil, err

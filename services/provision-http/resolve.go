@@ -289,15 +289,24 @@ func (s *Service) invalidateAll() {
 }
 
 // authorizeRelease asks inventory whether this fetch may have the file's
-// secrets (AuthorizeSecretRelease). An allowed (token, certificate) pair is
-// remembered until the phone changes (PhoneChanged drops it, tag = MAC) or
-// CacheTTL passes, so a phone's fallback chain of files costs one call.
-// Refusals are never cached: inventory records each (bounded per identity
-// and minute) and an approval must take effect at once.
+// secrets (AuthorizeSecretRelease). An allowed (token, certificate, proof,
+// source address) is remembered until the phone changes (PhoneChanged
+// drops it on a release or discovery change, tag = MAC) or CacheTTL
+// passes, so a phone's fallback chain of files costs one call. The proof and
+// the source address are in the key too, as defence in depth: a grant made
+// to the host that fetched is not one to another host holding the token
+// before inventory has heard of that host. Refusals
+// are never cached: inventory records each (bounded per identity and
+// minute) and an approval must take effect at once.
 func (s *Service) authorizeRelease(ctx context.Context, q *request, te *tokenEntry, proof inventoryv1.FetchProof, dc deviceCert) (bool, error) {
 	h := sha256.New()
 	h.Write(te.hash[:])
 	h.Write([]byte(dc.sha256))
+	addr := q.src.Addr().Unmap().As16()
+	h.Write(addr[:])
+	// The proof too: a grant for a link-proved fetch is no grant for the
+	// token alone (inventory's identities differ).
+	h.Write([]byte{byte(proof)})
 	var key [32]byte
 	h.Sum(key[:0])
 	if s.grants.Contains(key) {

@@ -31,6 +31,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/dialtone-voip/dialtone/platform/auth"
 	"github.com/dialtone-voip/dialtone/platform/connlimit"
 	"github.com/dialtone-voip/dialtone/platform/logging"
 	eventsv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/events/v1"
@@ -51,6 +52,10 @@ type Deps struct {
 	// JetStream publishes ConfigFetched and delivers PhoneChanged. Nil: no
 	// events; caches then rely on Config.CacheTTL alone.
 	JetStream jetstream.JetStream
+	// Relays authenticates the credential of a pnp-listener relaying a
+	// phone's fetch with a link assertion (LinkProofHeader); only role
+	// listener is honoured. Nil: every assertion is ignored and counted.
+	Relays auth.Authenticator
 }
 
 // Service is the edge. Handler serves phone requests; Run also listens.
@@ -61,6 +66,8 @@ type Service struct {
 	rnd rendererv1.ConfigRendererServiceClient
 	js  jetstream.JetStream
 	met *metrics
+	// relays: credentials of pnp-listeners whose link assertions count.
+	relays auth.Authenticator
 
 	thr    *throttle.Table
 	budget *rate.Limiter
@@ -105,11 +112,12 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		log = logging.Discard()
 	}
 	s := &Service{
-		cfg: cfg,
-		log: log,
-		inv: deps.Inventory,
-		rnd: deps.Renderer,
-		js:  deps.JetStream,
+		cfg:    cfg,
+		log:    log,
+		inv:    deps.Inventory,
+		rnd:    deps.Renderer,
+		js:     deps.JetStream,
+		relays: deps.Relays,
 		thr: throttle.New(throttle.Config{
 			Size: cfg.ThrottleSize, Threshold: cfg.ThrottleThreshold, Leak: cfg.ThrottleLeak,
 			Base: cfg.ThrottleBase, Max: cfg.ThrottleMax, Forget: cfg.ThrottleForget,

@@ -8,7 +8,10 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"math/big"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -167,6 +170,16 @@ func (u *upstream) calls() [3]int {
 	return [3]int{u.invCalls.Get("GetProvisioningProfile"), u.rndCalls.Get("GetModel"), u.rndCalls.Get("RenderFile")}
 }
 
+// edge is a Service behind httptest servers (plain and TLS).
+type edge struct {
+	*upstream
+	svc   *provisionhttp.Service
+	plain *httptest.Server
+	tls   *httptest.Server
+	logs  *logtest.Buffer
+	reg   *prometheus.Registry
+}
+
 // testConfig is Defaults without listeners' TLS files and without padding.
 func testConfig() provisionhttp.Config {
 	c := provisionhttp.Defaults()
@@ -263,4 +276,82 @@ func startService(t testing.TB, u *upstream, deps provisionhttp.Deps, mutate fun
 		r.httpsURL = "https://" + a.String()
 	}
 	return r
+}
+
+func newEdge(t testing.TB, u *upstream, mutate func(*provisionhttp.Config)) *edge {
+	t.Helper()
+	return newEdgeDeps(t, u, mutate, nil)
+}
+
+// newEdgeDeps is newEdge with mutateDeps applied to the Deps.
+func newEdgeDeps(t testing.TB, u *upstream, mutate func(*provisionhttp.Config), mutateDeps func(*provisionhttp.Deps)) *edge {
+	t.Helper()
+	if u == nil {
+		u = newUpstream(t)
+	}
+	cfg := testConfig()
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	logs := &logtest.Buffer{}
+	log, err := logging.New(logs, "json", "debug")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	deps := provisionhttp.Deps{Logger: log, Registerer: reg, Inventory: u.inventor, Renderer: u.renderer}
+	if mutateDeps != nil {
+		mutateDeps(&deps)
+	}
+	svc, err := provisionhttp.New(cfg, deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &edge{upstream: u, svc: svc, logs: logs, reg: reg}
+	// The same server settings Run uses that matter here.
+	e.plain = httptest.NewUnstartedServer(svc.Handler())
+	e.plain.Config.DisableGeneralOptionsHandler = true
+	e.plain.Start()
+	t.Cleanup(e.plain.Close)
+	e.tls = httptest.NewUnstartedServer(svc.Handler())
+	e.tls.Config.DisableGeneralOptionsHandler = true
+	e.tls.StartTLS()
+	t.Cleanup(e.tls.Close)
+	return e
+}
+
+type result struct {
+	code   int
+	header http.Header
+	body   string
+}
+
+// do sends one request through Go's client.
+func (e *edge) do(t testing.TB, method, path, ua string, hdr map[string]string, useTLS bool) result {
+	t.Helper()
+	srv := e.plain
+	if useTLS {
+		srv = e.tls
+	}
+	req, err := http.NewRequest(method, srv.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("User-Agent", ua)
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	client := srv.Client()
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return result{code: resp.StatusCode, header: resp.Header, body: string(b)}
+}
+
+func (e *edge) get(t testing.TB, p testPhone, file string, useTLS bool) result {
+	t.Helper()
+	return e.do(t, http.MethodGet, "/p/"+p.token+"/"+file, p.ua, nil, useTLS)
 }

@@ -289,21 +289,33 @@ func raiseNeighbourTable(t *testing.T, n int) {
 // has its own MAC and IPv4 address, answers ARP for it (so the listener's
 // link-layer check sees a real, distinct host) and never answers SIP.
 type forger struct {
-	fd          int
-	ifindex     int
-	macs        []net.HardwareAddr
-	ips         []netip.Addr
-	byIP        map[netip.Addr]int
+	fd      int
+	ifindex int
+	macs    []net.HardwareAddr
+	ips     []netip.Addr
+	byIP    map[netip.Addr]int
+	// mute lists hosts that never answer ARP (their link-layer address
+	// cannot be resolved); nil: all answer.
+	mute        []bool
 	rxBytes     atomic.Int64 // UDP payload bytes received by the forged hosts
 	rxDatagrams atomic.Int64
-	done        chan struct{}
-	wg          sync.WaitGroup
+	// rxTFTPData counts datagrams that are TFTP DATA or OACK (a transfer
+	// started towards a forged host).
+	rxTFTPData atomic.Int64
+	done       chan struct{}
+	wg         sync.WaitGroup
 }
 
 // openForger opens the packet socket in host's namespace and starts
 // answering ARP for n hosts: MAC 00:15:65:f0:xx:xx, address floodFirst+i.
 func openForger(t *testing.T, host *lantest.Host, n int) *forger {
-	f := &forger{byIP: map[netip.Addr]int{}, done: make(chan struct{})}
+	return openForgerMuted(t, host, n, nil)
+}
+
+// openForgerMuted is openForger where the hosts i with mute[i] never
+// answer ARP.
+func openForgerMuted(t *testing.T, host *lantest.Host, n int, mute []bool) *forger {
+	f := &forger{byIP: map[netip.Addr]int{}, done: make(chan struct{}), mute: mute}
 	ip := floodFirst
 	for i := range n {
 		f.macs = append(f.macs, net.HardwareAddr{0x00, 0x15, 0x65, 0xf0, byte(i >> 8), byte(i)})
@@ -377,6 +389,9 @@ func (f *forger) read() {
 			if total > ihl+8 {
 				f.rxBytes.Add(int64(total - ihl - 8))
 				f.rxDatagrams.Add(1)
+				if u := p[ihl+8:]; len(u) >= 2 && u[0] == 0 && (u[1] == 3 || u[1] == 6) {
+					f.rxTFTPData.Add(1)
+				}
 			}
 		}
 	}
@@ -388,7 +403,7 @@ func (f *forger) arp(a []byte) {
 		return
 	}
 	i, ours := f.byIP[netip.AddrFrom4([4]byte(a[24:28]))]
-	if !ours {
+	if !ours || i < len(f.mute) && f.mute[i] {
 		return
 	}
 	sha, spa := a[8:14], a[14:18]

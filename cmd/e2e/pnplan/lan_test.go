@@ -24,6 +24,7 @@ import (
 	"github.com/dialtone-voip/dialtone/platform/testenv/natstest"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
 	"github.com/dialtone-voip/dialtone/proto/streams"
+	renderer "github.com/dialtone-voip/dialtone/services/config-renderer"
 	"github.com/dialtone-voip/dialtone/services/inventory"
 	pnplistener "github.com/dialtone-voip/dialtone/services/pnp-listener"
 	"github.com/dialtone-voip/dialtone/services/pnp-listener/phonetest"
@@ -44,9 +45,13 @@ type env struct {
 	nats  *natstest.Server
 	js    jetstream.JetStream
 	admin inventoryv1.InventoryServiceClient
-	// invAddr is inventory's gRPC address (loopback of the test's namespace).
+	// invAddr is inventory's (and config-renderer's) gRPC address
+	// (loopback of the test's namespace).
 	invAddr string
 	reg     *prometheus.Registry
+	// relayToken, when set, is the listener's TFTP relay credential at the
+	// edge (startListener passes it).
+	relayToken string
 }
 
 func logger(t *testing.T) *slog.Logger {
@@ -88,8 +93,15 @@ func newEnvWith(t *testing.T, edgeBase string, hosts ...string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The real config-renderer beside inventory, for the tests that run
+	// the real edge (tftp_test.go); it costs nothing when unused.
+	rend, err := renderer.New(renderer.Config{}, renderer.Deps{Logger: logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
 	gs := grpcserver.New(grpcserver.Options{Logger: logger(t), Auth: tokens})
 	inv.RegisterGRPC(gs.GRPC())
+	rend.RegisterGRPC(gs.GRPC())
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -151,6 +163,7 @@ func (e *env) startListener(mutate func(*pnplistener.Config)) *pnplistener.Servi
 	svc, err := pnplistener.New(cfg, pnplistener.Deps{
 		Logger: logger(t), Registerer: e.reg, JetStream: e.js,
 		Inventory: dial(t, e.invAddr, listenerToken), InNetns: e.pbx.Run,
+		TFTPRelayToken: e.relayToken,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,7 @@ package pnplan
 
 import (
 	"bytes"
-	"fmt"
+	"encoding/json"
 	"net"
 	"net/http"
 	"strings"
@@ -10,61 +10,84 @@ import (
 	"time"
 
 	"github.com/pin/tftp/v3"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/dialtone-voip/dialtone/platform/auth"
 	"github.com/dialtone-voip/dialtone/platform/testenv/lantest"
+	"github.com/dialtone-voip/dialtone/platform/testenv/metrictest"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
+	rendererv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/renderer/v1"
 	pnplistener "github.com/dialtone-voip/dialtone/services/pnp-listener"
+	provisionhttp "github.com/dialtone-voip/dialtone/services/provision-http"
 )
 
-const edgeToken = "edge-token-for-tests-0123456789abcdef0123456789"
+const (
+	edgeToken = "edge-token-for-tests-0123456789abcdef0123456789"
+	// relayToken is the listener's TFTP relay credential at the edge: a
+	// token of its own, never one inventory accepts.
+	relayToken = "relay-token-for-tests-0123456789abcdef01234567"
+)
 
-// tftpEdge stands in for provision-http in front of the real inventory: it
-// resolves the token in the path with GetProvisioningProfile (role edge)
-// and writes the phone's account in the 7940/7960 SIP<MAC>.cnf form, so a
-// file reaching the phone proves the whole chain: link-layer identity →
-// the phone's URL → the edge → TFTP.
-func tftpEdge(t *testing.T, e *env, lis net.Listener) {
-	edge := dial(t, e.invAddr, edgeToken)
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		parts := strings.Split(strings.TrimPrefix(r.URL.Path, "/p/"), "/")
-		if len(parts) != 2 {
-			http.NotFound(w, r)
-			return
-		}
-		res, err := edge.GetProvisioningProfile(r.Context(), &inventoryv1.GetProvisioningProfileRequest{Token: parts[0]})
-		if err != nil {
-			http.NotFound(w, r)
-			return
-		}
-		p := res.GetProfile()
-		switch parts[1] {
-		case "SIPDefault.cnf":
-			fmt.Fprintf(w, "image_version: P0S3-08-12-00\nproxy1_address: \"%s\"\n", p.GetSipServer().GetHost())
-		case "SIP" + strings.ToUpper(p.GetMac()) + ".cnf":
-			if len(p.GetLines()) == 0 {
-				http.NotFound(w, r)
-				return
-			}
-			l := p.GetLines()[0]
-			fmt.Fprintf(w, "line1_name: \"%s\"\nline1_authname: \"%s\"\nline1_password: \"%s\"\n", l.GetExtension(), l.GetAuthUser(), l.GetPassword())
-		default:
-			http.NotFound(w, r)
-		}
-	})}
-	go func() { _ = srv.Serve(lis) }()
-	t.Cleanup(func() { srv.Close() })
+// realEdge is the real provision-http in front of the env's real inventory
+// and config-renderer, publishing ConfigFetched to the env's JetStream.
+type realEdge struct {
+	svc *provisionhttp.Service
+	reg *prometheus.Registry
+	// base is the edge's phone-facing HTTP address, "http://127.0.0.1:port".
+	base string
 }
 
-// newTFTPEnv is newEnv with inventory's edge base pointing at tftpEdge.
-func newTFTPEnv(t *testing.T, hosts ...string) *env {
+func (r *realEdge) counter(t *testing.T, name string, labels ...string) float64 {
+	return metrictest.Value(t, r.reg, name, labels...)
+}
+
+// newTFTPEnv is newEnv with the real edge: inventory's edge base is its
+// address, it honours link assertions made with relayToken (role
+// listener), and the listener started later presents that token.
+func newTFTPEnv(t *testing.T, mutate func(*provisionhttp.Config), hosts ...string) (*env, *realEdge) {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := newEnvWith(t, "http://"+lis.Addr().String(), hosts...)
-	tftpEdge(t, e, lis)
-	return e
+	base := "http://" + lis.Addr().String()
+	e := newEnvWith(t, base, hosts...)
+	e.relayToken = relayToken
+	data, _ := json.Marshal(auth.TokensFile{Tokens: []auth.TokenEntry{{Name: "relay-site1", Role: auth.RoleListener, SHA256: auth.HashToken(relayToken)}}})
+	relays, err := auth.ParseTokens(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, err := grpc.NewClient(e.invAddr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithPerRPCCredentials(auth.BearerToken(edgeToken, false)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cc.Close() })
+	cfg := provisionhttp.Defaults()
+	// Run serves its own (unused) port and runs the event publisher and
+	// the PhoneChanged consumer; phones reach the handler on lis, whose
+	// address inventory had to know first.
+	cfg.HTTPAddr, cfg.HTTPSAddr, cfg.AdminAddr = "127.0.0.1:0", "", ""
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	r := &realEdge{reg: prometheus.NewRegistry(), base: base}
+	r.svc, err = provisionhttp.New(cfg, provisionhttp.Deps{
+		Logger: logger(t), Registerer: r.reg, JetStream: e.js, Relays: relays,
+		Inventory: inventoryv1.NewInventoryServiceClient(cc), Renderer: rendererv1.NewConfigRendererServiceClient(cc),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, e.ctx, "provision-http", r.svc.Run)
+	waitFor(t, "edge ready", func() bool { return r.svc.Ready() == nil })
+	srv := &http.Server{Handler: r.svc.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(lis) }()
+	t.Cleanup(func() { srv.Close() })
+	return e, r
 }
 
 // tftpGet fetches name from the pbx's TFTP front from inside host's
@@ -95,12 +118,18 @@ func tftpGet(t *testing.T, h *lantest.Host, server, name string) (string, error)
 	return out, getErr
 }
 
-// TestTFTPCisco7960: a simulated 7960 with its own MAC and address fetches
-// SIPDefault.cnf and SIP<MAC>.cnf by TFTP after it was assigned and gets
-// its account; a second host naming that MAC is refused, and so is the
-// phone's own request for another phone's file.
+// TestTFTPCisco7960 runs the whole real chain: a simulated 7960 with its
+// own MAC and address in a network namespace fetches SIPDefault.cnf and
+// SIP<MAC>.cnf by TFTP from the real pnp-listener, which identifies it by
+// the kernel's neighbour entry and relays to the real provision-http with
+// its link assertion; the edge has the real config-renderer render the
+// file for the real inventory's profile. The phone gets its account, ends
+// PROVISIONED with its release bound to link:{mac} (FETCH_PROOF_LINK). A
+// second host naming its MAC, and the phone naming another MAC, are
+// refused; afterwards the phone's URL without the assertion (a leaked
+// token), or with a forged one, gets the common 404.
 func TestTFTPCisco7960(t *testing.T) {
-	e := newTFTPEnv(t, "phone", "intruder")
+	e, edge := newTFTPEnv(t, nil, "phone", "intruder")
 	const mac = "0019aab2c3d4"
 	e.setMAC("phone", mac)
 	e.setMAC("intruder", "0019aaffffff")
@@ -110,13 +139,32 @@ func TestTFTPCisco7960(t *testing.T) {
 	phone, intruder := e.lan.Host("phone"), e.lan.Host("intruder")
 
 	got, err := tftpGet(t, phone, server, "SIPDefault.cnf")
-	if err != nil || !strings.Contains(got, `proxy1_address: "`+e.pbx.Addr().String()+`"`) {
+	if err != nil || !strings.Contains(got, "# Dialtone: Cisco 7940/7960 SIPDefault.cnf") || strings.Contains(got, "s3cret") {
 		t.Fatalf("SIPDefault.cnf: %q, %v", got, err)
 	}
 	own := "SIP" + strings.ToUpper(mac) + ".cnf"
 	got, err = tftpGet(t, phone, server, own)
-	if err != nil || !strings.Contains(got, `line1_password: "s3cret-`+mac+`"`) || !strings.Contains(got, `line1_name: "2`+mac[9:]+`"`) {
+	if err != nil || !strings.Contains(got, `line1_password: "s3cret-`+mac+`"`) || !strings.Contains(got, `line1_name: "2`+mac[9:]+`"`) ||
+		!strings.Contains(got, `proxy1_address: "`+e.pbx.Addr().String()+`"`) {
 		t.Fatalf("%s: %q, %v", own, got, err)
+	}
+
+	// Inventory: provisioned, bound to the link the listener proved.
+	waitFor(t, "phone provisioned with the link proof", func() bool {
+		res, err := e.admin.GetPhone(e.ctx, &inventoryv1.GetPhoneRequest{Name: "phones/" + mac})
+		p := res.GetPhone()
+		return err == nil && p.GetState() == inventoryv1.PhoneState_PHONE_STATE_PROVISIONED &&
+			p.GetLastFetch().GetProof() == inventoryv1.FetchProof_FETCH_PROOF_LINK && p.GetLastFetch().GetFileName() == own
+	})
+	res, err := e.admin.GetPhone(e.ctx, &inventoryv1.GetPhoneRequest{Name: "phones/" + mac})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sr := res.GetPhone().GetSecretRelease(); sr.GetId() != "link:"+mac || sr.GetProof() != inventoryv1.FetchProof_FETCH_PROOF_LINK {
+		t.Fatalf("release %v, want link:%s by FETCH_PROOF_LINK", sr, mac)
+	}
+	if n := edge.counter(t, "dialtone_provision_http_link_assertions_total", "outcome", "honoured"); n != 2 {
+		t.Errorf("edge honoured %v link assertions, want 2", n)
 	}
 
 	// Another host naming the phone's MAC: refused, never relayed.
@@ -139,5 +187,31 @@ func TestTFTPCisco7960(t *testing.T) {
 	}
 	if n := e.counter("dialtone_pnp_listener_tftp_requests_total", "outcome", "unknown_phone"); n != 1 {
 		t.Errorf("unknown_phone = %v, want 1", n)
+	}
+
+	// The phone's URL fetched directly, as the relay does but without its
+	// credential: the token alone is a weaker second identity (404), and a
+	// forged assertion is ignored and counted.
+	url, _ := e.url(mac)
+	for i, hdr := range []map[string]string{nil, {provisionhttp.LinkProofHeader: mac}} {
+		req, err := http.NewRequestWithContext(e.ctx, http.MethodGet, strings.TrimSuffix(url, "/")+"/"+own, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("User-Agent", "dialtone-pnp-listener-tftp (MAC:"+strings.ToUpper(mac)+")")
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("direct fetch %d of the phone's URL: %d, want 404", i, resp.StatusCode)
+		}
+	}
+	if n := edge.counter(t, "dialtone_provision_http_link_assertions_total", "outcome", "no_credential"); n != 1 {
+		t.Errorf("edge no_credential = %v, want 1", n)
 	}
 }

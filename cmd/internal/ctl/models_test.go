@@ -94,14 +94,25 @@ func TestModelIdentificationCLI(t *testing.T) {
 	if len(want) > 0 {
 		t.Errorf("models list -o json lacks %v", want)
 	}
-	// The 7940/7960 fetch by TFTP through the pnp-listener's TFTP front: a
-	// catalog model now. The 79x1 SEP<MAC>.cnf.xml phones have no family yet,
-	// so adding one is refused rather than accepting a phone that is never configured.
+	// The 7940/7960 and the 79x1/797x SEP<MAC>.cnf.xml phones fetch by TFTP
+	// through the pnp-listener's TFTP front: catalog models (cisco-7940,
+	// cisco-79x1); "7961" without the G falls back to the 79x1 family.
 	r = s.run(t, "phones", "add", "--mac", "00562b000506", "--model", "7960", "--extension", "501").ok(t)
 	if !strings.Contains(r.out, "cisco 7960") || r.errOut != "" {
 		t.Errorf("7960 add: %q %q", r.out, r.errOut)
 	}
-	s.run(t, "phones", "add", "--mac", "00562b000507", "--model", "7961", "--extension", "501").fails(t, 1, "phone.model")
+	r = s.run(t, "phones", "add", "--mac", "00562b000507", "--model", "7961G", "--extension", "502").ok(t)
+	if !strings.Contains(r.out, "cisco 7961G") || r.errOut != "" {
+		t.Errorf("7961G add: %q %q", r.out, r.errOut)
+	}
+	r = s.run(t, "phones", "add", "--mac", "00562b000508", "--model", "7961", "--extension", "503").ok(t)
+	if !strings.Contains(r.errOut, "cisco-79x1 family") {
+		t.Errorf("7961 add: %q %q", r.out, r.errOut)
+	}
+	// The 7905G's SIP firmware reads a binary cfgfmt profile no reference
+	// documents: refused with that reason.
+	s.run(t, "phones", "add", "--mac", "00562b000509", "--model", "7905G", "--extension", "504").
+		fails(t, 1, "phone.model", "not provisionable by Dialtone", "cfgfmt")
 }
 
 func TestImportDryRunChecksModels(t *testing.T) {

@@ -656,7 +656,8 @@ func (c *cli) phonesDeviceCert() *subcmd.Command {
 	}
 }
 
-// proofName is a FetchProof as the CLI prints it: token, token+ua, token+certificate.
+// proofName is a FetchProof as the CLI prints it: token, token+ua,
+// token+certificate, token+link.
 func proofName(p inventoryv1.FetchProof) string {
 	switch p {
 	case inventoryv1.FetchProof_FETCH_PROOF_TOKEN:
@@ -665,6 +666,8 @@ func proofName(p inventoryv1.FetchProof) string {
 		return "token+ua"
 	case inventoryv1.FetchProof_FETCH_PROOF_TOKEN_CERTIFICATE:
 		return "token+certificate"
+	case inventoryv1.FetchProof_FETCH_PROOF_LINK:
+		return "token+link"
 	}
 	return ""
 }

@@ -626,8 +626,11 @@ func TestStorm(t *testing.T) {
 	for _, a := range multi.sources() {
 		ports[a.Port()] = true
 	}
-	if len(ports) != 40 {
-		t.Errorf("%d distinct source ports, want 40", len(ports))
+	// Each phone has its own socket; a phone that finished closed it, and
+	// the kernel may hand its random ephemeral port to a later phone (40
+	// draws from ~28,000 ports: one reuse in ~3% of runs, two in ~0.04%).
+	if len(ports) < 39 {
+		t.Errorf("%d distinct source ports, want 40 (39 with one reuse)", len(ports))
 	}
 }
 

@@ -215,6 +215,20 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) er
 	if err != nil {
 		return err
 	}
+	// The TFTP front's relay credential at the edge (its link assertion),
+	// a token of its own: the edge never sees one that inventory accepts.
+	relayTok, err := auth.GenerateToken()
+	if err != nil {
+		return err
+	}
+	relayJSON, err := json.Marshal(auth.TokensFile{Tokens: []auth.TokenEntry{{Name: "relay-" + cfg.Listener, Role: auth.RoleListener, SHA256: auth.HashToken(relayTok)}}})
+	if err != nil {
+		return err
+	}
+	relays, err := auth.ParseTokens(relayJSON)
+	if err != nil {
+		return err
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -348,7 +362,8 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) er
 	pcfg.TFTPAddr = cfg.TFTPAddr
 	pnp, err := pnplistener.New(pcfg, pnplistener.Deps{
 		Logger: logger.With("service", "pnp-listener"), Registerer: serviceReg("pnp-listener"), JetStream: js,
-		Inventory: inventoryv1.NewInventoryServiceClient(conns["listener"]),
+		Inventory:      inventoryv1.NewInventoryServiceClient(conns["listener"]),
+		TFTPRelayToken: relayTok,
 	})
 	if err != nil {
 		grpcLis.Close()
@@ -362,6 +377,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) er
 		Logger: logger.With("service", "provision-http"), Registerer: serviceReg("provision-http"), JetStream: js,
 		Inventory: inventoryv1.NewInventoryServiceClient(conns["edge"]),
 		Renderer:  rendererv1.NewConfigRendererServiceClient(conns["edge"]),
+		Relays:    relays,
 	})
 	if err != nil {
 		grpcLis.Close()

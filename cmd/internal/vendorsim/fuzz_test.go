@@ -35,6 +35,12 @@ var readers = []func(p Phone, b []byte) error{
 	func(_ Phone, b []byte) error { c := &Config{}; err := readPolyXML(b, c); polyExtract(c); return err },
 	func(_ Phone, b []byte) error { _, err := polyConfigFiles(b); return err },
 	func(_ Phone, b []byte) error { c := &Config{}; err := readCiscoXML(b, c); ciscoExtract(c); return err },
+	func(_ Phone, b []byte) error {
+		c := &Config{}
+		err := readCiscoSEP(b, c)
+		ciscoSEPExtract(c)
+		return err
+	},
 	// A Grandstream DECT base: the handset-account layout (gs_blocks "dp").
 	func(_ Phone, b []byte) error {
 		dp, err := NewPhone("grandstream", "DP750", "000b82aabbcc", "")
@@ -57,6 +63,7 @@ func FuzzReaders(f *testing.F) {
 		`<?xml version="1.0"?><gs_provision version="1"><mac>000b82aabbcc</mac><config version="1"><P35>1</P35><P47>h:5060</P47><P57>9</P57><P246>CET-1CEST-2,M3.5.0/02:00:00,M10.5.0/03:00:00</P246><item name="account.2.sip.userid">2</item></config></gs_provision>`,
 		`<settings><phone-settings><user_name idx="1">1</user_name><user_host idx="1">h:5061;transport=tls</user_host><timezone>GER+1</timezone></phone-settings></settings>`,
 		`<setting-files><file url="http://h/x.xml"/></setting-files>`,
+		`<device><devicePool><dateTimeSetting><timeZone>Tasmania Standard/Daylight Time</timeZone></dateTimeSetting></devicePool><sipProfile><sipLines><line button="1" lineIndex="1"><name>201</name><proxy>USECALLMANAGER</proxy><port>5060</port></line><line button="x"/></sipLines></sipProfile><transportLayerProtocol>1</transportLayerProtocol></device>`,
 		`<sysConf><sip><line index="1"><PhoneNumber>1</PhoneNumber><Transport>3</Transport></line></sip><date><TimeZone>-20</TimeZone></date></sysConf>`,
 		`<provisioning><nvm><param name="SipAccount.00001.UserName" value="1"/><param name="SipAccount.00001.ProviderId" value="0"/><param name="DmGlobal.0.TimeZone" value="Europe/Berlin"/></nvm></provisioning>`,
 		`<hl_provision><config><P35 para="Account1_SipUserId">1</P35><P64 para="Preference_TimeZone">49</P64></config></hl_provision>`,

@@ -37,7 +37,9 @@ var languageValues = map[string]map[string]string{
 		"ko": "Korean_Korea", "nb": "Norwegian_Norway", "pl": "Polish_Poland", "pt": "Portuguese_Portugal",
 		"ru": "Russian_Russia", "sl": "Slovenian_Slovenia", "sv": "Swedish_Sweden"},
 	"cisco": {"en": "English-US", "en-US": "English-US"},
-	"htek":  {"en": "0"},
+	// The 79x1/797x/894x SEP<MAC>.cnf.xml user locale (Wazo wazo_cisco_sip common.py _LOCALE).
+	"cisco-legacy": {"en": "english_united_states", "en-US": "english_united_states"},
+	"htek":         {"en": "0"},
 	// Gigaset <ProviderFrame> ucI_HTTPLANGUAGE (WZ:plugins/wazo_gigaset/N510/templates/base.tpl).
 	"gigaset": {"en": "0x1", "de": "0x2", "es": "0x4", "it": "0x7", "fr": "0x9", "nl": "0xa", "tr": "0x10", "pl": "0x11"},
 }

@@ -34,7 +34,7 @@ var cisco = &Vendor{
 	// "Linksys/SPA-942-6.1.5(a) (4MM00F503446)", carrying the serial number
 	// rather than the MAC.
 	UserAgent: func(p Phone) string {
-		if ciscoIs79(p) { // fetched for it by the pnp-listener's TFTP front (tftpfront.UserAgent)
+		if ciscoIs79(p) || ciscoIsSEP(p) { // fetched for it by the pnp-listener's TFTP front (tftpfront.UserAgent)
 			return "dialtone-pnp-listener-tftp (MAC:" + strings.ToUpper(p.MAC) + ")"
 		}
 		if ciscoIsSPA(p) {
@@ -58,6 +58,9 @@ func ciscoIsSPA(p Phone) bool {
 // ciscoIs79: the 7940/7960 SIP firmware (catalog format sip79).
 func ciscoIs79(p Phone) bool { return p.catalogVar("format") == "sip79" }
 
+// ciscoIsSEP: the 79x1/79x2/797x/894x SIP firmware (catalog format sep).
+func ciscoIsSEP(p Phone) bool { return p.catalogVar("format") == "sep" }
+
 func ciscoExpand(p Phone, u string) string {
 	psn := p.catalogVar("psn")
 	if psn == "" {
@@ -75,6 +78,9 @@ func ciscoExpand(p Phone, u string) string {
 func ciscoPlan(ctx context.Context, p Phone, base string, f Fetcher, cfg *Config) error {
 	if ciscoIs79(p) {
 		return cisco79Plan(ctx, p, base, f, cfg)
+	}
+	if ciscoIsSEP(p) {
+		return ciscoSEPPlan(ctx, p, base, f, cfg)
 	}
 	first := base
 	if isDirURL(base) {
@@ -263,5 +269,147 @@ func cisco79Extract(cfg *Config) {
 	}
 	cfg.WebPassword = v["phone_password"]
 	cfg.NTPServer = v["sntp_server"]
+	cfg.finish("cisco")
+}
+
+// ciscoSEPPlan: the 79x1/797x/894x SIP firmware asks its TFTP server for its
+// trust lists CTLSEP<MAC>.tlv and ITLSEP<MAC>.tlv (Wazo wazo_cisco_sip
+// common/common.py _FILENAME_REGEXES; without them it runs unsecured), then
+// SEP<MAC>.cnf.xml (upper-case MAC), and XMLDefault.cnf.xml only when that is
+// missing. phonesim asks for the same names under the URL it was given, as the
+// pnp-listener's TFTP front does for the phone. A URL naming a file fetches
+// that file alone.
+func ciscoSEPPlan(ctx context.Context, p Phone, base string, f Fetcher, cfg *Config) error {
+	read := func(body []byte) error { return readCiscoSEP(body, cfg) }
+	if !isDirURL(base) {
+		if _, err := fetchParse(ctx, f, cfg, base, read); err != nil {
+			return err
+		}
+		ciscoSEPExtract(cfg)
+		return nil
+	}
+	mac := strings.ToUpper(p.MAC)
+	for _, name := range []string{"CTLSEP" + mac + ".tlv", "ITLSEP" + mac + ".tlv"} {
+		if _, err := fetchRecord(ctx, f, cfg, name); err != nil { // a trust list phonesim does not check
+			return err
+		}
+	}
+	file, err := fetchParse(ctx, f, cfg, "SEP"+mac+".cnf.xml", read)
+	if err != nil {
+		return err
+	}
+	if !file.OK() {
+		if _, err := fetchParse(ctx, f, cfg, "XMLDefault.cnf.xml", read); err != nil {
+			return err
+		}
+	}
+	ciscoSEPExtract(cfg)
+	return nil
+}
+
+// readCiscoSEP reads a <device> document (FusionPBX cisco/79x1/SEP{$mac}.cnf.xml,
+// Wazo wazo_cisco_sip common/templates/base.tpl) into Values: each leaf under
+// its path below <device> ("sipProfile/phoneLabel"), a line's children as
+// "line[<button>]/<name>".
+func readCiscoSEP(body []byte, cfg *Config) error {
+	root, err := parseXML(body)
+	if err != nil {
+		return err
+	}
+	if root.Name != "device" {
+		return fmt.Errorf("%w: root element %q, want device", ErrFormat, root.Name)
+	}
+	var walk func(n *node, path string) error
+	walk = func(n *node, path string) error {
+		for _, c := range n.Children {
+			if c.Name == "line" && path == "sipProfile/sipLines" {
+				b, _ := c.Attr("button")
+				if atoi(b) < 1 {
+					return fmt.Errorf("%w: <line> without a button number", ErrFormat)
+				}
+				for _, k := range c.Children {
+					cfg.set("line["+b+"]/"+k.Name, k.Text, false)
+				}
+				continue
+			}
+			p := c.Name
+			if path != "" {
+				p = path + "/" + c.Name
+			}
+			if len(c.Children) == 0 {
+				cfg.set(p, c.Text, false)
+			} else if err := walk(c, p); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return walk(root, "")
+}
+
+var ciscoSEPLineRe = regexp.MustCompile(`^line\[(\d+)\]/name$`)
+
+// ciscoSEPTransports: transportLayerProtocol (Wazo common.py _SIP_TRANSPORT).
+var ciscoSEPTransports = map[string]string{"1": "tcp", "2": "udp", "3": "tls"}
+
+// ciscoSEPZones: the timeZone names of Wazo's _ZONE_MAP (wazo_cisco_sip
+// common/common.py) and the zone each stands for, to read back the offset.
+var ciscoSEPZones = map[string]string{
+	"Dateline Standard Time": "Etc/GMT+12", "Samoa Standard Time": "Pacific/Samoa", "Hawaiian Standard Time": "US/Hawaii",
+	"Alaskan Standard/Daylight Time": "US/Alaska", "Pacific Standard/Daylight Time": "US/Pacific",
+	"Mountain Standard/Daylight Time": "US/Mountain", "US Mountain Standard Time": "Etc/GMT+7",
+	"Central Standard/Daylight Time": "US/Central", "Mexico Standard/Daylight Time": "America/Mexico_City",
+	"Eastern Standard/Daylight Time": "US/Eastern", "US Eastern Standard Time": "Etc/GMT+5",
+	"Atlantic Standard/Daylight Time": "Canada/Atlantic", "SA Western Standard Time": "Etc/GMT+4",
+	"Newfoundland Standard/Daylight Time": "Canada/Newfoundland", "South America Standard/Daylight Time": "America/Sao_Paulo",
+	"SA Eastern Standard Time": "Etc/GMT+3", "Mid-Atlantic Standard/Daylight Time": "Etc/GMT+2",
+	"Azores Standard/Daylight Time": "Atlantic/Azores", "GMT Standard/Daylight Time": "Europe/London",
+	"Greenwich Standard Time": "Etc/GMT", "Egypt Standard/Daylight Time": "Egypt", "E. Europe Standard/Daylight Time": "Europe/Athens",
+	"Central Europe Standard/Daylight Time": "Europe/Paris", "South Africa Standard Time": "Africa/Johannesburg",
+	"Jerusalem Standard/Daylight Time": "Asia/Jerusalem", "Saudi Arabia Standard Time": "Asia/Riyadh",
+	"Russian Standard/Daylight Time": "Europe/Moscow", "Iran Standard/Daylight Time": "Iran", "Arabian Standard Time": "Etc/GMT-4",
+	"Afghanistan Standard Time": "Asia/Kabul", "West Asia Standard Time": "Etc/GMT-5", "India Standard Time": "Asia/Calcutta",
+	"Central Asia Standard Time": "Etc/GMT-6", "SE Asia Standard Time": "Etc/GMT-7", "Taipei Standard Time": "Asia/Taipei",
+	"Tokyo Standard Time": "Asia/Tokyo", "Cen. Australia Standard/Daylight Time": "Australia/ACT",
+	"AUS Central Standard Time": "Australia/Brisbane", "West Pacific Standard Time": "Etc/GMT-10",
+	"Tasmania Standard/Daylight Time": "Australia/Tasmania", "Central Pacific Standard Time": "Etc/GMT-11",
+	"Fiji Standard Time": "Etc/GMT-12",
+}
+
+func ciscoSEPExtract(cfg *Config) {
+	v := cfg.Values
+	transport := ciscoSEPTransports[v["transportLayerProtocol"]]
+	if transport == "" {
+		transport = "udp" // the firmware's default (Wazo base.tpl: transportLayerProtocol|d(2))
+	}
+	for _, n := range indices(v, ciscoSEPLineRe) {
+		k := func(s string) string { return v[fmt.Sprintf("line[%d]/%s", n, s)] }
+		a := Account{
+			Line: n, Enabled: true, User: k("name"), AuthUser: k("authName"), Password: k("authPassword"),
+			DisplayName: k("displayName"), Label: k("featureLabel"), Server: k("proxy"), Port: atoi(k("port")),
+			Transport: transport, ExpiresSecs: atoi(v["sipProfile/sipStack/timerRegisterExpires"]),
+		}
+		if a.Server == "USECALLMANAGER" { // Wazo's spelling: the call manager group's member
+			a.Server = v["devicePool/callManagerGroup/members/member/callManager/processNodeName"]
+		}
+		if ob := v["sipProfile/sipProxies/outboundProxy"]; ob != "" {
+			a.OutboundProxy = ob
+			if port := v["sipProfile/sipProxies/outboundProxyPort"]; port != "" {
+				a.OutboundProxy += ":" + port
+			}
+		}
+		if c := neutralCodec(v["sipProfile/preferredCodec"]); c != "" {
+			a.Codecs = []string{c}
+		}
+		cfg.Accounts = append(cfg.Accounts, a)
+	}
+	cfg.WebPassword = v["commonProfile/phonePassword"]
+	cfg.Language = strings.TrimPrefix(v["userLocale/name"], "i18n/")
+	cfg.TimeZone = v["devicePool/dateTimeSetting/timeZone"]
+	if zone, ok := ciscoSEPZones[strings.TrimSpace(cfg.TimeZone)]; ok {
+		off, dst, ok := zoneOffset(zone)
+		setZone(cfg, off, ok, boolp(dst))
+	}
+	cfg.NTPServer = v["devicePool/dateTimeSetting/ntps/ntp/name"]
 	cfg.finish("cisco")
 }

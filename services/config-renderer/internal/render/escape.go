@@ -102,6 +102,7 @@ var funcs = template.FuncMap{
 	"gsActive":    gsActive,
 	"htekKey":     htekKey,
 	"polyPoll":    polyPoll,
+	"gsPoll":      gsPoll,
 	"ciscoEnable": ciscoEnable,
 }
 
@@ -111,6 +112,12 @@ func htekKey(n int, k string) string { return htekKeyCache.get(n)[k] }
 
 // polyPoll: prov.polling.period must exceed 3600 s [D16].
 func polyPoll(sec int) int { return max(sec, 3600) }
+
+// gsPoll: Grandstream P193 (check every N minutes with P194 = 1) takes 60 minutes
+// at least ("Number: 60-86400", FP:resources/templates/provision/grandstream/
+// gxp16xx/{$mac}.xml, gxp21xx/{$mac}.xml, dp750/{$mac}.xml; "60 - 5256000",
+// grp2612/{$mac}.xml); a shorter poll_interval is written as 60.
+func gsPoll(min int) int { return max(min, 60) }
 
 // ciscoEnable is the MPP enable flag of a codec (FP:.../cisco/8841/{$mac}.xml); G.711 has none.
 func ciscoEnable(name string) string {

@@ -239,6 +239,9 @@ func parseFile(vendor, file string, content []byte) (map[string]string, error) {
 		}
 		return out, nil
 	case "cisco":
+		if root.name == "device" { // SEP<MAC>.cnf.xml
+			return out, parseSEP(root, put)
+		}
 		if root.name != "flat-profile" {
 			return nil, fmt.Errorf("root <%s>, want <flat-profile>", root.name)
 		}
@@ -301,6 +304,87 @@ func parseM3(b []byte) (map[string]string, error) {
 		out[m[1]] = strings.Trim(m[2], `"`)
 	}
 	return out, nil
+}
+
+// sepElements: where each element of the Cisco SEP<MAC>.cnf.xml <device> may
+// sit (FP:resources/templates/provision/cisco/79x1/SEP{$mac}.cnf.xml,
+// WZ:plugins/wazo_cisco_sip/common/templates/base.tpl); "" marks a container.
+var sepElements = map[string]string{
+	"device": "", "device/fullConfig": "leaf", "device/deviceProtocol": "leaf",
+	"device/devicePool": "", "device/devicePool/dateTimeSetting": "", "device/devicePool/dateTimeSetting/timeZone": "leaf",
+	"device/devicePool/dateTimeSetting/ntps": "", "device/devicePool/dateTimeSetting/ntps/ntp": "",
+	"device/devicePool/dateTimeSetting/ntps/ntp/name": "leaf", "device/devicePool/dateTimeSetting/ntps/ntp/ntpMode": "leaf",
+	"device/devicePool/callManagerGroup": "", "device/devicePool/callManagerGroup/members": "",
+	"device/devicePool/callManagerGroup/members/member": "", "device/devicePool/callManagerGroup/members/member/callManager": "",
+	"device/devicePool/callManagerGroup/members/member/callManager/ports":           "",
+	"device/devicePool/callManagerGroup/members/member/callManager/ports/sipPort":   "leaf",
+	"device/devicePool/callManagerGroup/members/member/callManager/processNodeName": "leaf",
+	"device/sipProfile": "", "device/sipProfile/sipProxies": "", "device/sipProfile/sipProxies/outboundProxy": "leaf",
+	"device/sipProfile/sipProxies/outboundProxyPort": "leaf", "device/sipProfile/sipProxies/registerWithProxy": "leaf",
+	"device/sipProfile/sipStack": "", "device/sipProfile/sipStack/timerRegisterExpires": "leaf",
+	"device/sipProfile/preferredCodec": "leaf", "device/sipProfile/phoneLabel": "leaf",
+	"device/sipProfile/sipLines": "", "device/sipProfile/sipLines/line": "",
+	"device/commonProfile": "", "device/commonProfile/phonePassword": "leaf",
+	"device/userLocale": "", "device/userLocale/name": "leaf", "device/userLocale/langCode": "leaf",
+	"device/networkLocale": "leaf", "device/transportLayerProtocol": "leaf",
+}
+
+// sepLineElements are the children of a <line button=…>.
+var sepLineElements = map[string]bool{"featureID": true, "featureLabel": true, "proxy": true, "port": true, "name": true,
+	"displayName": true, "contact": true, "authName": true, "authPassword": true, "sharedLine": true}
+
+// parseSEP checks the <device> layout and flattens it: a leaf's key is its
+// path below <device> ("sipProfile/phoneLabel"), a line's children are
+// "line[<button>]/<name>" and its attributes "line[<button>]@<attr>".
+func parseSEP(root *node, put func(k, v string) error) error {
+	var walk func(n *node, path string) error
+	walk = func(n *node, path string) error {
+		if n.name == "line" && path == "device/sipProfile/sipLines/line" {
+			b := n.attr["button"]
+			if b == "" || n.attr["lineIndex"] != b || len(n.attrs) != 2 {
+				return fmt.Errorf("<line> needs button and an equal lineIndex, got %v", n.attrs)
+			}
+			if err := put("line["+b+"]@button", b); err != nil {
+				return err
+			}
+			for _, c := range n.kids {
+				if !sepLineElements[c.name] || len(c.kids) > 0 || len(c.attrs) > 0 {
+					return fmt.Errorf("<%s> is not a leaf of <line>", c.name)
+				}
+				if err := put("line["+b+"]/"+c.name, c.text); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		kind, ok := sepElements[path]
+		if !ok {
+			return fmt.Errorf("<%s> is not a <device> element there (%s)", n.name, path)
+		}
+		if n.name == "member" {
+			if n.attr["priority"] != "0" {
+				return fmt.Errorf("<member priority=%q>", n.attr["priority"])
+			}
+		} else if len(n.attrs) > 0 {
+			return fmt.Errorf("<%s> has attributes", n.name)
+		}
+		if kind == "leaf" {
+			if len(n.kids) > 0 {
+				return fmt.Errorf("<%s> must be a leaf", n.name)
+			}
+			return put(strings.TrimPrefix(path, "device/"), n.text)
+		}
+		if strings.TrimSpace(n.text) != "" {
+			return fmt.Errorf("text in <%s>", n.name)
+		}
+		for _, c := range n.kids {
+			if err := walk(c, path+"/"+c.name); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return walk(root, "device")
 }
 
 // sip79LineRE: one Cisco 7940/7960 setting, key: "value" (FP 7960/SIPDefault.cnf).

@@ -30,7 +30,7 @@ var representative = map[string][]string{
 	"gigaset":     {"N510", "N720", "N670", "N870"},
 	"htek":        {"UC912", "UC926"},
 	"poly":        {"VVX150", "E450"},
-	"cisco":       {"7960", "CP-7811-3PCC", "CP-8851-3PCC", "SPA504G"},
+	"cisco":       {"7960", "7961G", "CP-7811-3PCC", "CP-8851-3PCC", "SPA504G"},
 }
 
 func loadDefault(t testing.TB) *Set {

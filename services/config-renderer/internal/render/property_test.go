@@ -161,6 +161,9 @@ func TestLanguageAndCodecMappings(t *testing.T) {
 			if v, ok := kv["preferred_codec"]; ok { // 7940/7960: one key
 				return []string{v}
 			}
+			if v, ok := kv["sipProfile/preferredCodec"]; ok { // SEP<MAC>.cnf.xml: one key
+				return []string{v}
+			}
 			var out []string
 			for _, k := range []string{"Preferred_Codec_1_", "Second_Preferred_Codec_1_", "Third_Preferred_Codec_1_"} {
 				if kv[k] != "Unspecified" {
@@ -200,8 +203,12 @@ func TestLanguageAndCodecMappings(t *testing.T) {
 				continue
 			}
 			kv, _ := parseFile(m.Vendor, name, r.Content)
-			if want, ok := spot[m.Vendor][lang]; ok && kv[langKey[m.Vendor]] != want {
-				t.Errorf("%s %s: %s = %q, want %q", m.Name(), lang, langKey[m.Vendor], kv[langKey[m.Vendor]], want)
+			key, want, ok := langKey[m.Vendor], "", false
+			if want, ok = spot[m.Vendor][lang]; ok && isSEP(m) { // Wazo _LOCALE's user locale, built in for English only
+				key, want = "userLocale/name", map[string]string{"en": "i18n/english_united_states", "en-US": "i18n/english_united_states"}[lang]
+			}
+			if ok && kv[key] != want {
+				t.Errorf("%s %s: %s = %q, want %q", m.Name(), lang, key, kv[key], want)
 			}
 		}
 		if codecKey[m.Vendor] == nil {
@@ -221,7 +228,7 @@ func TestLanguageAndCodecMappings(t *testing.T) {
 			for _, c := range p.Codecs {
 				want = append(want, spec.codecs[vocab.CodecName(c)])
 			}
-			if m.Var("format") == "sip79" { // preferred_codec only; the firmware offers its others itself
+			if m.Var("format") == "sip79" || isSEP(m) { // preferred_codec only; the firmware offers its others itself
 				want = want[:1]
 			}
 			if got := codecKey[m.Vendor](kv); !slices.Equal(got, want) {
@@ -347,6 +354,32 @@ func TestEscapingPropertySnomKLEAndM3(t *testing.T) {
 		check := nameLabelProperty(t, s, m, "snom", file, c.name, c.label, plainKV, fix)
 		if err := quick.Check(check, &quick.Config{MaxCount: 300}); err != nil {
 			t.Errorf("%s: %v", c.model, err)
+		}
+	}
+}
+
+// The same property for the Cisco SEP<MAC>.cnf.xml <device> (79x1/797x/894x):
+// the display name is element text in <displayName> and <phoneLabel>, the
+// label in <featureLabel>; XML escaping keeps every other element as it was.
+func TestEscapingPropertyCiscoSEP(t *testing.T) {
+	s := loadDefault(t)
+	for _, model := range []string{"7911G", "7961G", "8945"} {
+		m, _ := s.Catalog.Model("cisco", model)
+		base := scenario("single", m)
+		base.Lines[0].Label = "plain"
+		file := "SEP" + strings.ToUpper(base.Mac) + ".cnf.xml"
+		plain, err := s.Render(base, file, goldenNow)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plainKV, err := parseFile("cisco", file, plain.Content)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check := nameLabelProperty(t, s, m, "cisco", file, []string{"line[1]/displayName", "sipProfile/phoneLabel"},
+			[]string{"line[1]/featureLabel"}, plainKV, func(s string) string { return s })
+		if err := quick.Check(check, &quick.Config{MaxCount: 300}); err != nil {
+			t.Errorf("%s: %v", model, err)
 		}
 	}
 }

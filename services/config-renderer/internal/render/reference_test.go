@@ -1,6 +1,7 @@
 package render
 
 import (
+	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -63,6 +64,14 @@ const (
 	srcPolyCodecs  = "fusionpbx/fusionpbx resources/templates/provision/polycom/ccx500/{$mac}.cfg, app/polycom/app_config.php"
 	srcCisco       = "fusionpbx/fusionpbx resources/templates/provision/cisco/8841/{$mac}.xml, spa504g/{$mac}.xml"
 	srcCisco79     = "fusionpbx/fusionpbx resources/templates/provision/cisco/7960/SIP{$mac}.cnf, SIPDefault.cnf"
+	srcCiscoSEP    = "fusionpbx/fusionpbx resources/templates/provision/cisco/79x1/SEP{$mac}.cnf.xml; wazo-platform/wazo-provd-plugins plugins/wazo_cisco_sip/common/templates/base.tpl, common/common.py"
+	srcCiscoSEPWz  = "wazo-platform/wazo-provd-plugins plugins/wazo_cisco_sip/common/templates/base.tpl, common/common.py"
+	// Checked for issue #13 (values the code used to mark "(inferred)").
+	srcFanvilDST = "fusionpbx/fusionpbx resources/templates/provision/fanvil/x6/{$mac}.cfg, x2p/{$mac}.cfg; wazo-platform/wazo-provd wazo_provd/tzinform/tzdatax"
+	srcPolyDST   = "azmanual.top/manuals/189944/polycom-soundpoint-sip-220.html?page=165"
+	srcGSPoll    = "fusionpbx/fusionpbx resources/templates/provision/grandstream/gxp16xx/{$mac}.xml, grp26xx/{$mac}.xml, dp750/{$mac}.xml"
+	srcHtekPoll  = "fusionpbx/fusionpbx resources/templates/provision/htek/uc923/{$mac}.cfg"
+	srcHtekDST   = "fusionpbx/fusionpbx app/htek/app_config.php"
 )
 
 func isVCF(m *catalog.Model) bool        { return m.Var("format") == "vcf" }
@@ -78,7 +87,8 @@ func snomSettings(m *catalog.Model) bool { return m.Vendor == "snom" && !isKLE(m
 func isKLE(m *catalog.Model) bool        { return m.Var("format") == "kle" }
 func isM3(m *catalog.Model) bool         { return m.Var("format") == "m3" }
 func isSIP79(m *catalog.Model) bool      { return m.Var("format") == "sip79" }
-func ciscoFlat(m *catalog.Model) bool    { return !isSIP79(m) } // MPP 3PCC and SPA <flat-profile>
+func isSEP(m *catalog.Model) bool        { return m.Var("format") == "sep" }
+func ciscoFlat(m *catalog.Model) bool    { return !isSIP79(m) && !isSEP(m) } // MPP 3PCC and SPA <flat-profile>
 func isPF510(m *catalog.Model) bool      { return m.Var("format") == "pf510" }
 func isPF720(m *catalog.Model) bool      { return m.Var("format") == "pf720" }
 func notPF(m *catalog.Model) bool        { return !isPF510(m) && !isPF720(m) }
@@ -130,6 +140,10 @@ var refTable = []refRow{
 	{vendor: "fanvil", when: notVCF, key: "phone/date/TimeZone", want: "-20", src: srcFanvilNew},
 	{vendor: "fanvil", when: notVCF, key: "phone/date/TimeZoneName", want: "UTC-05", src: srcFanvilNew},
 	{vendor: "fanvil", when: notVCF, key: "VOIP_CONFIG_FILE", absent: true, src: srcFanvilNew},
+	// DST by week: US rule = 2nd (start) / 1st (end) Sunday, Sunday = 0.
+	{vendor: "fanvil", when: notVCF, key: "phone/date/DSTStartWeek", want: "2", src: srcFanvilDST},
+	{vendor: "fanvil", when: notVCF, key: "phone/date/DSTStartWday", want: "0", src: srcFanvilDST},
+	{vendor: "fanvil", when: notVCF, key: "phone/date/DSTEndWday", want: "0", src: srcFanvilDST},
 
 	// Fanvil legacy <VOIP_CONFIG_FILE>
 	{vendor: "fanvil", when: isVCF, key: vcfLine + "Phone_Number", want: "201", src: srcFanvilVCF},
@@ -150,6 +164,7 @@ var refTable = []refRow{
 	{vendor: "fanvil", when: isVCF, key: "AUTOUPDATE_CONFIG_MODULE/Download_Protocol", want: "5", src: srcFanvilVCF},
 	{vendor: "fanvil", when: isVCF, key: "MMI_CONFIG_MODULE/MMI_Account/MMI_Account_Entry[Account1]/Password", want: "Adm1n-pw", src: srcFanvilVCF},
 	{vendor: "fanvil", when: isVCF, key: "phone/display/DefaultLanguage", absent: true, src: srcFanvilVCF},
+	{vendor: "fanvil", when: isVCF, key: "GLOBAL_CONFIG_MODULE/DST_Start_Wday", want: "0", src: srcFanvilDST},
 
 	// Grandstream
 	{vendor: "grandstream", key: "P271", want: "1", src: srcGS},
@@ -338,6 +353,11 @@ var refTable = []refRow{
 	{vendor: "poly", lang: "fr", key: "lcl.ml.lang", want: "French_France", src: srcPoly},
 	{vendor: "poly", key: "device.prov.serverName", want: refURL, src: srcPoly},
 	{vendor: "poly", key: "tcpIpApp.sntp.gmtOffset", want: "-18000", src: srcPoly},
+	// America/New_York: 2nd Sunday of March (date 8), 1st Sunday of November (date 1); 1 = Sunday.
+	{vendor: "poly", key: "tcpIpApp.sntp.daylightSavings.start.date", want: "8", src: srcPolyDST},
+	{vendor: "poly", key: "tcpIpApp.sntp.daylightSavings.start.dayOfWeek", want: "1", src: srcPolyDST},
+	{vendor: "poly", key: "tcpIpApp.sntp.daylightSavings.stop.date", want: "1", src: srcPolyDST},
+	{vendor: "poly", key: "tcpIpApp.sntp.daylightSavings.stop.dayOfWeek", want: "1", src: srcPolyDST},
 
 	// Cisco MPP and SPA
 	{vendor: "cisco", when: ciscoFlat, key: "Line_Enable_1_", want: "Yes", src: srcCisco},
@@ -373,9 +393,42 @@ var refTable = []refRow{
 	{vendor: "cisco", when: isSIP79, key: "preferred_codec", want: "g711ulaw", src: srcCisco79},
 	{vendor: "cisco", when: isSIP79, key: "sntp_server", want: "ntp.example.net", src: srcCisco79},
 	{vendor: "cisco", when: isSIP79, key: "phone_password", want: "Adm1n-pw", src: srcCisco79},
+	// Cisco 79x1/797x/894x SEP<MAC>.cnf.xml <device>
+	{vendor: "cisco", when: isSEP, key: "deviceProtocol", want: "SIP", src: srcCiscoSEP},
+	{vendor: "cisco", when: isSEP, key: "line[1]/name", want: "201", src: srcCiscoSEP},
+	{vendor: "cisco", when: isSEP, key: "line[1]/authName", want: "auth201", src: srcCiscoSEP},
+	{vendor: "cisco", when: isSEP, key: "line[1]/authPassword", want: "pw-201", src: srcCiscoSEP},
+	{vendor: "cisco", when: isSEP, key: "line[1]/displayName", want: "Ada Lovelace", src: srcCiscoSEP},
+	{vendor: "cisco", when: isSEP, key: "line[1]/featureLabel", want: "Ada", src: srcCiscoSEP},
+	{vendor: "cisco", when: isSEP, key: "line[1]/featureID", want: "9", src: srcCiscoSEP},
+	{vendor: "cisco", when: isSEP, key: "line[1]/proxy", want: "pbx.example.net", src: srcCiscoSEP},
+	{vendor: "cisco", when: isSEP, key: "line[1]/port", want: "5060", src: srcCiscoSEP},
+	{vendor: "cisco", when: isSEP, key: "line[1]/contact", want: "201", src: srcCiscoSEPWz},
+	{vendor: "cisco", when: isSEP, acct2: true, key: "line[2]/name", want: "202", src: srcCiscoSEP},
+	{vendor: "cisco", when: isSEP, key: "devicePool/callManagerGroup/members/member/callManager/processNodeName", want: "pbx.example.net", src: srcCiscoSEP},
+	{vendor: "cisco", when: isSEP, key: "devicePool/callManagerGroup/members/member/callManager/ports/sipPort", want: "5060", src: srcCiscoSEP},
+	{vendor: "cisco", when: isSEP, key: "devicePool/dateTimeSetting/timeZone", want: "Eastern Standard/Daylight Time", src: srcCiscoSEPWz},
+	{vendor: "cisco", when: isSEP, key: "devicePool/dateTimeSetting/ntps/ntp/name", want: "ntp.example.net", src: srcCiscoSEP},
+	{vendor: "cisco", when: isSEP, key: "devicePool/dateTimeSetting/ntps/ntp/ntpMode", want: "Unicast", src: srcCiscoSEP},
+	{vendor: "cisco", when: isSEP, key: "sipProfile/sipProxies/outboundProxy", want: "sbc.example.net", src: srcCiscoSEPWz},
+	{vendor: "cisco", when: isSEP, key: "sipProfile/sipProxies/outboundProxyPort", want: "5080", src: srcCiscoSEPWz},
+	{vendor: "cisco", when: isSEP, key: "sipProfile/sipProxies/registerWithProxy", want: "true", src: srcCiscoSEP},
+	{vendor: "cisco", when: isSEP, key: "sipProfile/sipStack/timerRegisterExpires", want: "3600", src: srcCiscoSEP},
+	{vendor: "cisco", when: isSEP, key: "sipProfile/phoneLabel", want: "Ada Lovelace", src: srcCiscoSEPWz},
+	{vendor: "cisco", when: isSEP, key: "commonProfile/phonePassword", want: "Adm1n-pw", src: srcCiscoSEPWz},
+	{vendor: "cisco", when: isSEP, tr: "tcp", key: "transportLayerProtocol", want: "1", src: srcCiscoSEPWz},
+	{vendor: "cisco", when: isSEP, tr: "udp", key: "transportLayerProtocol", want: "2", src: srcCiscoSEPWz},
+	{vendor: "cisco", when: isSEP, lang: "en", key: "userLocale/name", want: "i18n/english_united_states", src: srcCiscoSEPWz},
+	{vendor: "cisco", when: isSEP, lang: "en", key: "userLocale/langCode", want: "en", src: srcCiscoSEPWz},
+	{vendor: "cisco", when: isSEP, lang: "en", key: "networkLocale", want: "i18n/united_states", src: srcCiscoSEPWz},
 	{vendor: "yealink", key: "account.1.display_name", want: "Ada Lovelace", src: srcYealink},
 	{vendor: "yealink", key: "account.1.label", want: "Ada", src: srcYealink},
 	{vendor: "grandstream", when: notDP, key: "P3", want: "Ada Lovelace", src: srcGS},
+	{vendor: "grandstream", key: "P194", want: "1", src: srcGSPoll},   // 1 = every P193 minutes
+	{vendor: "grandstream", key: "P193", want: "360", src: srcGSPoll}, // 6 h
+	{vendor: "htek", key: "P194", want: "1", src: srcHtekPoll},
+	{vendor: "htek", key: "P193", want: "360", src: srcHtekPoll},
+	{vendor: "htek", key: "P75", want: "2", src: srcHtekDST}, // DST auto
 	{vendor: "grandstream", when: notDP, key: "P270", want: "Ada", src: srcGS},
 	{vendor: "snom", when: snomSettings, key: "user_realname[1]", want: "Ada Lovelace", src: srcSnom},
 	{vendor: "gigaset", when: notPF, key: "SipAccount.00001.DisplayName", want: "Ada Lovelace", src: srcGigaset},
@@ -429,9 +482,17 @@ func TestReferenceTable(t *testing.T) {
 				secretFile = f.Pattern
 			}
 		}
-		trs := []string{"tcp", "tls"}
-		if !m.SupportsTransport("tcp") {
-			trs = []string{"udp"} // Gigaset <ProviderFrame> bases
+		var trs []string // TCP and TLS where the model has them, else UDP (Gigaset <ProviderFrame> bases)
+		for _, tr := range []string{"tcp", "tls"} {
+			if m.SupportsTransport(tr) {
+				trs = append(trs, tr)
+			}
+		}
+		if isSEP(m) { // TCP and UDP: the SEP format numbers both
+			trs = append(trs, "udp")
+		}
+		if len(trs) == 0 {
+			trs = []string{"udp"}
 		}
 		for _, tr := range trs {
 			p := refProfile(m, tr)
@@ -593,6 +654,113 @@ func TestYealinkLanguageLists(t *testing.T) {
 // Download_Protocol 2 = HTTP (WZ plugins/wazo_fanvil/common/templates/base.tpl
 // with an http:// URL), sysConf FlashProtocol 4 = HTTP (base-new.tpl); 5 = HTTPS
 // in both (FP fanvil/x4, x4u).
+// renderRef renders model's per-phone (secret-carrying) file for p and parses it.
+func renderRef(t *testing.T, s *Set, vendor, model string, p func(*catalog.Model) *provisioningv1.ProvisioningProfile) map[string]string {
+	t.Helper()
+	m, ok := s.Catalog.Model(vendor, model)
+	if !ok {
+		t.Fatalf("no model %s %s", vendor, model)
+	}
+	prof := p(m)
+	var name string
+	for _, f := range m.Files {
+		if f.Secrets {
+			name = strings.NewReplacer("{mac}", prof.Mac, "{MAC}", strings.ToUpper(prof.Mac)).Replace(f.Pattern)
+		}
+	}
+	r, err := s.Render(prof, name, goldenNow)
+	if err != nil {
+		t.Fatalf("%s %s: %v", vendor, model, err)
+	}
+	kv, err := parseFile(vendor, name, r.Content)
+	if err != nil {
+		t.Fatalf("%s %s %s: %v", vendor, model, name, err)
+	}
+	return kv
+}
+
+// Grandstream P193 takes 60-86400 minutes (srcGSPoll: "Number: 60-86400"); a
+// shorter poll_interval is written as the minimum, not as a value the phone
+// would refuse. Before issue #13 a 30-minute poll wrote P193 30.
+func TestGrandstreamPollMinimum(t *testing.T) {
+	s := loadDefault(t)
+	for _, model := range []string{"GXP1610", "GRP2614", "GXP2170", "DP750"} {
+		for _, c := range []struct {
+			poll time.Duration
+			want string
+		}{{30 * time.Minute, "60"}, {59*time.Minute + time.Second, "60"}, {61 * time.Minute, "61"}, {720 * time.Hour, "43200"}} {
+			kv := renderRef(t, s, "grandstream", model, func(m *catalog.Model) *provisioningv1.ProvisioningProfile {
+				p := refProfile(m, "tcp")
+				p.PollInterval = durationpb.New(c.poll)
+				return p
+			})
+			if kv["P194"] != "1" || kv["P193"] != c.want {
+				t.Errorf("%s poll %s: P194 = %q, P193 = %q; want 1, %s", model, c.poll, kv["P194"], kv["P193"], c.want)
+			}
+		}
+	}
+}
+
+// Accounts 5 and 6 of these models live in the P1701…/P1801… blocks, not P701/P801:
+// fusionpbx/fusionpbx resources/templates/provision/grandstream/<dir>/{$mac}.xml writes
+// "Account Active" P1701 for account 5 and P1801 for account 6, SIP User ID P1704/P1804.
+// Before issue #13 the catalog gave GXP2200, GXP3240, GXV3240 and GXV3275 no gs_blocks,
+// so their accounts 5-6 went to P701/P801, keys those phones do not document.
+func TestGrandstreamAccountBlocks5And6(t *testing.T) {
+	s := loadDefault(t)
+	for model, dir := range map[string]string{"GXP2160": "gxp21xx", "GXP2170": "gxp21xx", "GXP2200": "gxp2200",
+		"GXP3240": "gxp3240", "GXV3240": "gxv3240", "GXV3275": "gxv3275"} {
+		kv := renderRef(t, s, "grandstream", model, func(m *catalog.Model) *provisioningv1.ProvisioningProfile {
+			p := refProfile(m, "tcp")
+			for i := len(p.Lines) + 1; i <= 6; i++ {
+				p.Lines = append(p.Lines, &provisioningv1.Line{Index: int32(i), Extension: fmt.Sprintf("20%d", i),
+					Password: fmt.Sprintf("pw-20%d", i), DisplayName: fmt.Sprintf("User %d", i)})
+			}
+			return p
+		})
+		for k, want := range map[string]string{"P1701": "1", "P1704": "205", "P1706": "pw-205", "P1801": "1", "P1804": "206", "P1806": "pw-206"} {
+			if kv[k] != want {
+				t.Errorf("%s (FP %s): %s = %q, want %q", model, dir, k, kv[k], want)
+			}
+		}
+		for _, k := range []string{"P701", "P704", "P801", "P804"} {
+			if v, ok := kv[k]; ok {
+				t.Errorf("%s (FP %s): %s = %q written; the reference has accounts 5-6 in P1701/P1801", model, dir, k, v)
+			}
+		}
+	}
+}
+
+// Opus is 123 in Grandstream's P57.. choice slots
+// (fusionpbx/fusionpbx resources/templates/provision/grandstream/gxv3240/{$mac}.xml).
+func TestGrandstreamOpusCode(t *testing.T) {
+	s := loadDefault(t)
+	kv := renderRef(t, s, "grandstream", "GRP2614", func(m *catalog.Model) *provisioningv1.ProvisioningProfile {
+		p := refProfile(m, "tcp")
+		p.Codecs = []provisioningv1.Codec{provisioningv1.Codec_CODEC_OPUS, provisioningv1.Codec_CODEC_PCMU}
+		return p
+	})
+	if kv["P57"] != "123" || kv["P58"] != "0" {
+		t.Errorf("P57 = %q, P58 = %q; want 123, 0", kv["P57"], kv["P58"])
+	}
+}
+
+// Cisco MPP and SPA: a preferred-codec slot without a codec is "Unspecified" (srcCisco).
+func TestCiscoUnusedCodecSlots(t *testing.T) {
+	s := loadDefault(t)
+	for _, model := range []string{"CP-8851-3PCC", "SPA504G"} {
+		kv := renderRef(t, s, "cisco", model, func(m *catalog.Model) *provisioningv1.ProvisioningProfile {
+			p := refProfile(m, "tcp")
+			p.Codecs = []provisioningv1.Codec{provisioningv1.Codec_CODEC_PCMA}
+			return p
+		})
+		if kv["Preferred_Codec_1_"] != "G711a" || kv["Second_Preferred_Codec_1_"] != "Unspecified" || kv["Third_Preferred_Codec_1_"] != "Unspecified" {
+			t.Errorf("%s: codecs %q, %q, %q; want G711a, Unspecified, Unspecified", model,
+				kv["Preferred_Codec_1_"], kv["Second_Preferred_Codec_1_"], kv["Third_Preferred_Codec_1_"])
+		}
+	}
+}
+
 func TestFanvilProvisioningProtocol(t *testing.T) {
 	s := loadDefault(t)
 	for _, c := range []struct{ model, url, key, want string }{
@@ -648,6 +816,42 @@ func TestSnomLanguageNames(t *testing.T) {
 			if kv["language"] != want || kv["web_language"] != want {
 				t.Errorf("%s %s: language=%q web_language=%q, want %q (%s)", model, lang, kv["language"], kv["web_language"], want, srcSnomLang)
 			}
+		}
+	}
+}
+
+// The SEP<MAC>.cnf.xml timeZone takes the name of Wazo's _ZONE_MAP entry with
+// the zone's rules (srcCiscoSEPWz), the later entry winning as in Wazo's dict;
+// a zone no entry matches is left to the phone, with a comment.
+func TestCiscoSEPTimeZones(t *testing.T) {
+	s := loadDefault(t)
+	m, _ := s.Catalog.Model("cisco", "7962G")
+	for zone, want := range map[string]string{
+		"Europe/Berlin":    "Central Europe Standard/Daylight Time", // same rules as Europe/Paris
+		"America/New_York": "Eastern Standard/Daylight Time",        // US/Eastern
+		"America/Phoenix":  "US Mountain Standard Time",             // Etc/GMT+7, no DST
+		"Asia/Kolkata":     "India Standard Time",                   // Asia/Calcutta
+		"Australia/Sydney": "Tasmania Standard/Daylight Time",       // ACT and Tasmania share the rules; Tasmania comes later
+		"UTC":              "Greenwich Standard Time",
+		"Asia/Kathmandu":   "", // +05:45: no entry
+		"America/Santiago": "", // its own DST rule
+	} {
+		p := refProfile(m, "tcp")
+		p.TimeZone = zone
+		r, err := s.Render(p, "SEP"+strings.ToUpper(p.Mac)+".cnf.xml", goldenNow)
+		if err != nil {
+			t.Fatalf("%s: %v", zone, err)
+		}
+		kv, err := parseFile("cisco", "SEP.cnf.xml", r.Content)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok := kv["devicePool/dateTimeSetting/timeZone"]
+		if got != want || ok != (want != "") {
+			t.Errorf("%s: timeZone %q (written %v), want %q (%s)", zone, got, ok, want, srcCiscoSEPWz)
+		}
+		if want == "" && !strings.Contains(string(r.Content), "the phone keeps its own") {
+			t.Errorf("%s: no comment for the unmatched zone", zone)
 		}
 	}
 }

@@ -117,7 +117,9 @@ var specs = map[string]*vendorSpec{
 		format:        fmtXML,
 		transports:    map[string]string{"udp": "0", "tcp": "1", "tls": "2"},
 		expiryMinutes: true, // P32 is in minutes
-		// Opus has no documented P57 code; 123 is its default payload type (P2385) (inferred).
+		// Opus is 123 in the P57.. choice slots ("0 - PCMU, 8 - PCMA, 9 - G.722, 2 - G.726-32,
+		// 18 - G729A/B, 98 - iLBC, 123 - Opus": FP:resources/templates/provision/grandstream/
+		// gxv3240/{$mac}.xml, also wp820, gswave, gac2500).
 		codecs:     map[string]string{"pcmu": "0", "pcma": "8", "g722": "9", "g729": "18", "g726-32": "2", "g723": "4", "ilbc": "98", "opus": "123"},
 		codecOrder: []string{"pcmu", "pcma", "g722", "g729", "g726-32", "g723", "ilbc", "opus"},
 		// 7 choice slots (P57..P62, P46; P451..P457 for account 2); models with
@@ -137,7 +139,8 @@ var specs = map[string]*vendorSpec{
 	"snom": {
 		format:     fmtXML,
 		transports: map[string]string{"udp": "udp", "tcp": "tcp", "tls": "tls"},
-		// "opus" as a codec_priority_list token is not verified.
+		// "opus" as a codec_priority_list token is not verified (neither Wazo's nor
+		// FusionPBX's Snom templates list Opus; see README "Vendor encodings").
 		codecs:     map[string]string{"pcmu": "pcmu", "pcma": "pcma", "g722": "g722", "g729": "g729", "gsm": "gsm", "g723": "g723", "g726-32": "g726-32", "opus": "opus"},
 		codecOrder: []string{"pcmu", "pcma", "g722", "g729", "gsm", "g723", "g726-32", "opus"},
 		// language values: WZ:plugins/wazo_snom/common/common.py _LOCALE (Deutsch, English,
@@ -206,7 +209,8 @@ var specs = map[string]*vendorSpec{
 	"cisco": {
 		format:     fmtXML,
 		transports: map[string]string{"udp": "UDP", "tcp": "TCP", "tls": "TLS"},
-		// OPUS as a Preferred_Codec value is not verified.
+		// OPUS as a Preferred_Codec value is not verified: FP:.../cisco/8845/{$mac}.xml
+		// names the codec OPUS (OPUS_Codec_Name, OPUS_Enable_1_) but no template selects it.
 		codecs:     map[string]string{"pcmu": "G711u", "pcma": "G711a", "g722": "G722", "g729": "G729a", "ilbc": "iLBC", "opus": "OPUS"},
 		codecOrder: []string{"pcmu", "pcma", "g722", "g729", "ilbc", "opus"},
 		maxCodecs:  3, // Preferred, Second, Third; Use_Pref_Codec_Only keeps the rest off
@@ -237,7 +241,98 @@ func init() {
 	specs["fanvil"].variants = map[string]*vendorSpec{"vcf": &fv}
 	specs["gigaset"].variants = map[string]*vendorSpec{"pf510": gigasetPF, "pf720": gigasetPF}
 	specs["snom"].variants = map[string]*vendorSpec{"kle": snomKLE, "m3": snomM3}
-	specs["cisco"].variants = map[string]*vendorSpec{"sip79": cisco79}
+	specs["cisco"].variants = map[string]*vendorSpec{"sip79": cisco79, "sep": ciscoSEP}
+}
+
+// ciscoSEP: the <device> XML of the 79x1/79x2/797x/8941/8945 SIP firmware,
+// SEP<MAC>.cnf.xml fetched by TFTP through the pnp-listener's TFTP front
+// (FP:resources/templates/provision/cisco/79x1/SEP{$mac}.cnf.xml;
+// WZ:plugins/wazo_cisco_sip/common/templates/base.tpl, common/common.py).
+// transportLayerProtocol: Wazo's _SIP_TRANSPORT (tcp 1, udp 2, tls 3); TLS is
+// left out: the phone trusts a TLS server only through the CTL/ITL files a
+// Cisco call manager signs, which Dialtone does not serve. preferredCodec:
+// "G722" as FusionPBX writes it; g711ulaw/g711alaw are the names the
+// 7940/7960 SIP firmware uses for its preferred_codec (FP:.../cisco/7960/
+// SIPDefault.cnf) (inferred for this firmware). The language is Wazo's
+// _LOCALE triple (user locale name, lang code, network locale); only English
+// is built in: other locales need Cisco's locale files under i18n/, which the
+// TFTP front does not relay (names with '/' are refused).
+var ciscoSEP = &vendorSpec{
+	format:       fmtXML,
+	transports:   map[string]string{"udp": "2", "tcp": "1"},
+	codecs:       map[string]string{"pcmu": "g711ulaw", "pcma": "g711alaw", "g722": "G722"},
+	codecOrder:   []string{"pcmu", "pcma", "g722"},
+	languages:    map[string]string{"en": "english_united_states", "en-US": "english_united_states"},
+	webLanguages: map[string]string{"en": "en", "en-US": "en"}, // <langCode>
+	tz:           tzCiscoSEP,
+}
+
+// ciscoSEPZones is Wazo's _ZONE_MAP, in its order
+// (WZ:plugins/wazo_cisco_sip/common/common.py; the same table is in
+// plugins/wazo_cisco_sccp/common/common.py): an IANA zone and the Cisco
+// timeZone name for zones with its rules. Wazo writes five names with a
+// trailing space ("Samoa Standard Time "); Cisco's names have none, so it is
+// dropped here.
+var ciscoSEPZones = []struct{ zone, name string }{
+	{"Etc/GMT+12", "Dateline Standard Time"},
+	{"Pacific/Samoa", "Samoa Standard Time"},
+	{"US/Hawaii", "Hawaiian Standard Time"},
+	{"US/Alaska", "Alaskan Standard/Daylight Time"},
+	{"US/Pacific", "Pacific Standard/Daylight Time"},
+	{"US/Mountain", "Mountain Standard/Daylight Time"},
+	{"Etc/GMT+7", "US Mountain Standard Time"},
+	{"US/Central", "Central Standard/Daylight Time"},
+	{"America/Mexico_City", "Mexico Standard/Daylight Time"},
+	{"US/Eastern", "Eastern Standard/Daylight Time"},
+	{"Etc/GMT+5", "US Eastern Standard Time"},
+	{"Canada/Atlantic", "Atlantic Standard/Daylight Time"},
+	{"Etc/GMT+4", "SA Western Standard Time"},
+	{"Canada/Newfoundland", "Newfoundland Standard/Daylight Time"},
+	{"America/Sao_Paulo", "South America Standard/Daylight Time"},
+	{"Etc/GMT+3", "SA Eastern Standard Time"},
+	{"Etc/GMT+2", "Mid-Atlantic Standard/Daylight Time"},
+	{"Atlantic/Azores", "Azores Standard/Daylight Time"},
+	{"Europe/London", "GMT Standard/Daylight Time"},
+	{"Etc/GMT", "Greenwich Standard Time"},
+	{"Egypt", "Egypt Standard/Daylight Time"},
+	{"Europe/Athens", "E. Europe Standard/Daylight Time"},
+	{"Europe/Paris", "Central Europe Standard/Daylight Time"},
+	{"Africa/Johannesburg", "South Africa Standard Time"},
+	{"Asia/Jerusalem", "Jerusalem Standard/Daylight Time"},
+	{"Asia/Riyadh", "Saudi Arabia Standard Time"},
+	{"Europe/Moscow", "Russian Standard/Daylight Time"},
+	{"Iran", "Iran Standard/Daylight Time"},
+	{"Etc/GMT-4", "Arabian Standard Time"},
+	{"Asia/Kabul", "Afghanistan Standard Time"},
+	{"Etc/GMT-5", "West Asia Standard Time"},
+	{"Asia/Calcutta", "India Standard Time"},
+	{"Etc/GMT-6", "Central Asia Standard Time"},
+	{"Etc/GMT-7", "SE Asia Standard Time"},
+	{"Asia/Taipei", "Taipei Standard Time"},
+	{"Asia/Tokyo", "Tokyo Standard Time"},
+	{"Australia/ACT", "Cen. Australia Standard/Daylight Time"},
+	{"Australia/Brisbane", "AUS Central Standard Time"},
+	{"Etc/GMT-10", "West Pacific Standard Time"},
+	{"Australia/Tasmania", "Tasmania Standard/Daylight Time"},
+	{"Etc/GMT-11", "Central Pacific Standard Time"},
+	{"Etc/GMT-12", "Fiji Standard Time"},
+}
+
+// tzCiscoSEP names the zone as Wazo does: the table entry whose offsets and
+// DST rule for the year equal the zone's, the later entry winning where two
+// have the same rules (Wazo keys a dict by offset and DST rule, so a later
+// zone overwrites an earlier one: Australia/Tasmania over Australia/ACT).
+// Where no entry has the zone's rules, V["name"] is "" and the file leaves
+// the phone's own zone (with a comment) rather than Wazo's nearby-offset or
+// US-Eastern fallbacks, which would set a wrong clock.
+func tzCiscoSEP(r *tzrules.Rules) (*TZ, error) {
+	name := ""
+	for _, z := range ciscoSEPZones {
+		if cr, err := tzrules.For(z.zone, r.Year); err == nil && sameRules(r, cr) {
+			name = z.name
+		}
+	}
+	return &TZ{Zone: r.Zone, HasDST: r.HasDST, V: map[string]string{"name": name}}, nil
 }
 
 // cisco79: the 7940/7960 SIP firmware's 'key: "value"' files (FP:resources/templates/
@@ -279,8 +374,9 @@ var snomKLE = &vendorSpec{
 // SRV_<n-1>_ keys. The template sets no transport (UDP only here), no language and
 // no time zone (%GMT_TIME_ZONE% is commented out, its encoding unknown); codec
 // numbers from its commented %SRV_n_SIP_UA_CODEC_PRIORITY%:0,1,3,4,0xFF (0xFF ends
-// the list; which number is which codec is inferred: 0 G.711u, 1 G.711a, 3 G.729,
-// 4 G.726).
+// the list; which number is which codec is not verified: 0 G.711u, 1 G.711a, 3 G.729,
+// 4 G.726 is assumed; amooma/GS3 opt/gemeinschaft/htdocs/prov/snom/settings-m3.php
+// sends 1,0,3,4,0xFF; no source names the numbers).
 var snomM3 = &vendorSpec{
 	format:        fmtCfg,
 	transports:    map[string]string{"udp": "udp"},
@@ -381,7 +477,7 @@ func ciscoSlots(cs []Codec) []Slot {
 	keys := []string{"Preferred_Codec", "Second_Preferred_Codec", "Third_Preferred_Codec"}
 	out := make([]Slot, len(keys))
 	for i, k := range keys {
-		val := "Unspecified" // (not verified for MPP; SPA value)
+		val := "Unspecified" // MPP and SPA: FP:.../cisco/8841/{$mac}.xml, spa504g/{$mac}.xml
 		if i < len(cs) {
 			val = cs[i].Name
 		}
@@ -447,8 +543,12 @@ func gsKeysHigh(n int) map[string]string {
 }
 
 // gsKeys are Grandstream's per-account P-values: account 1 has its own numbers,
-// account n >= 2 uses the block P{(n+2)*100+x} (Wazo's generalisation,
-// WZ:plugins/wazo_grandstream/common/templates/base.tpl; FP:.../gxp16xx/{$mac}.xml).
+// account n >= 2 uses the block P{(n+2)*100+x} (WZ:plugins/wazo_grandstream/common/
+// templates/base.tpl). FusionPBX writes the same offsets for accounts 2-5
+// (FP:.../gxp16xx/{$mac}.xml account 2-3, gxp21xx/{$mac}.xml 3-4, grp26xx/{$mac}.xml
+// 3-5: active 1, server 2, outbound 3, user 4, auth 5, password 6, display 7,
+// expiry 12, name 17, transport 48, codecs 51-58); account 6+ (P801…) is Wazo's
+// generalisation only (not verified).
 func gsKeys(n int) map[string]string {
 	if n == 1 {
 		return map[string]string{"active": "P271", "name": "P270", "display": "P3", "user": "P35", "auth": "P36",
@@ -526,8 +626,10 @@ func tzYealink(r *tzrules.Rules) (*TZ, error) {
 
 // tzFanvil: TimeZone in quarter hours, TimeZoneName "UTC+1"/"UTC-05"/"UCT"
 // (WZ:plugins/wazo_fanvil/serie_x/entry.py); DST by week (DSTFixedType 2),
-// week -1 = last, weekday 0 = Sunday (WZ:.../common/common.py: tzinform weekday − 1;
-// tzinform counts Sunday as 1 (inferred)).
+// week -1 = last, weekday 0 = Sunday (WZ:.../common/common.py: tzinform weekday − 1,
+// and tzinform counts Sunday as 1: wazo-platform/wazo-provd wazo_provd/tzinform/tzdatax
+// at 492fc1e has America/New_York "3/W2.1" (second Sunday); FP:resources/templates/
+// provision/fanvil/x6/{$mac}.cfg writes the EU rule's last Sunday as Wday 0).
 func tzFanvil(r *tzrules.Rules) (*TZ, error) {
 	if r.StdOffset%900 != 0 {
 		return nil, invalid("time zone %s cannot be expressed for fanvil", r.Zone)
@@ -638,8 +740,10 @@ func abbrevs(r *tzrules.Rules) (string, string) {
 
 // tzPoly: tcpIpApp.sntp.gmtOffset in seconds and the daylightSavings fields;
 // week n is date (n−1)·7+1 with dayOfWeek, week 5 is lastInMonth
-// (WZ:plugins/wazo_polycom/common/common.py). dayOfWeek counts Sunday as 1
-// (inferred from Wazo passing tzinform's numbering through). A rule that does
+// (WZ:plugins/wazo_polycom/common/common.py). dayOfWeek 1 = Sunday … 7 = Saturday and
+// date 1/8/15/22 = first/second/third/fourth occurrence (Polycom SoundPoint IP SIP 2.2
+// Administrator Guide, tcpIpApp.sntp.daylightSavings.*: azmanual.top/manuals/189944/
+// polycom-soundpoint-sip-220.html?page=165). A rule that does
 // not hold next year is written as a fixed day for this year.
 func tzPoly(r *tzrules.Rules) (*TZ, error) {
 	v := map[string]string{"offset": strconv.Itoa(r.StdOffset), "dst": "0"}
@@ -702,7 +806,8 @@ func tzCisco(r *tzrules.Rules) (*TZ, error) {
 }
 
 // htekZones is Htek's P64 index by standard offset (WZ:plugins/wazo_htek/common/common.py
-// _TZ_INFO). P75 = 2 lets the phone apply its own DST rule for the zone (inferred).
+// _TZ_INFO). P75 = 2 lets the phone apply its own DST rule for the zone ("DST off=0
+// on=1 auto=2", FP:app/htek/app_config.php htek_dst; Wazo's base.tpl writes 2).
 var htekZones = map[int]string{
 	-11 * 3600: "105", -10 * 3600: "2", -9 * 3600: "3", -8 * 3600: "6", -7 * 3600: "10", -6 * 3600: "14",
 	-5 * 3600: "18", -(4*3600 + 1800): "19", -4 * 3600: "20", -(3*3600 + 1800): "26", -3 * 3600: "30",
@@ -755,7 +860,8 @@ func tzGigaset(r *tzrules.Rules) (*TZ, error) {
 
 // snomZones maps Snom timezone ids to a representative IANA zone. The ids marked
 // v are quoted in vendor-configs.md §4.3 ([D23][D24], PV, KP, FP:app/snom/app_config.php);
-// the others follow the same <country><offset> scheme (inferred).
+// USA-6 and USA-8 are what Wazo writes for en_US at those offsets (WZ:plugins/wazo_snom/
+// common/common.py _add_timezone: _LOCALE country + "%+d" standard hours).
 var snomZones = []struct{ id, zone string }{
 	{"GER+1", "Europe/Berlin"},    // v
 	{"GBR-0", "Europe/London"},    // v

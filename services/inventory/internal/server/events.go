@@ -170,6 +170,9 @@ func (s *Server) HandleDiscovered(ctx context.Context, ev *eventsv1.PhoneDiscove
 		if pr.token == "" && s.cfg.Bootstrap && p.GetState() == stDiscovered {
 			pr.token, pr.bootstrapToken, config = newToken(), true, true
 		}
+		// This boot's SUBSCRIBE, applied after the fetch that bound the
+		// token: the binding becomes the identity it would have been.
+		rebound := adoptLateProof(p)
 		before.LastSeenTime = p.GetLastSeenTime()
 		if !config && proto.Equal(before, p) && seen.Sub(lastSeen) < seenCoalesce {
 			// A phone repeating its SUBSCRIBE: nothing new but the time.
@@ -185,7 +188,14 @@ func (s *Server) HandleDiscovered(ctx context.Context, ev *eventsv1.PhoneDiscove
 			s.resolveDiscovered(ctx, p)
 			config = p.GetModel() != m
 		}
-		return change{typ: inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_DISCOVERED, config: config, prevState: p.GetState()}, nil
+		ch := change{typ: inventoryv1.PhoneChangeType_PHONE_CHANGE_TYPE_DISCOVERED, config: config, prevState: p.GetState()}
+		if rebound {
+			ch.log = func(rev int64) {
+				s.log.Info("secret release bound to the boot's link proof, which arrived after the fetch", "mac", mac,
+					"identity", p.GetSecretRelease().GetId(), "revision", rev)
+			}
+		}
+		return ch, nil
 	})
 	return s.finish(ConsumerDiscovery, ch, err)
 }

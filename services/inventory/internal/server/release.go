@@ -49,12 +49,19 @@ const (
 const refusedEvery = time.Minute
 
 // releaseIdentity names the fetch: its verified certificate if any; else
-// the link-layer address the pnp-listener last saw sending the phone's
-// SUBSCRIBE (an edge behind NAT or a load balancer cannot see L2, so the
-// listener's record stands in for it); else the token alone.
-func releaseIdentity(p *inventoryv1.Phone, certSHA string) string {
+// the phone's MAC when the fetch itself was relayed by a pnp-listener that
+// proved the requester's link-layer address (FETCH_PROOF_LINK: the edge
+// reports it only for a relay that authenticated as a listener, after
+// checking that the proved MAC is the token's phone); else the link-layer
+// address the pnp-listener last saw sending the phone's SUBSCRIBE (an edge
+// behind NAT or a load balancer cannot see L2, so the listener's record
+// stands in for it); else the token alone.
+func releaseIdentity(p *inventoryv1.Phone, certSHA string, proof inventoryv1.FetchProof) string {
 	if certSHA != "" {
 		return identCert + certSHA
+	}
+	if proof == inventoryv1.FetchProof_FETCH_PROOF_LINK {
+		return identLink + p.GetMac()
 	}
 	if lp := p.GetLastLinkProof(); lp.GetLinkAddress() != "" {
 		if lp.GetVerified() {
@@ -183,6 +190,34 @@ func lateProof(p *inventoryv1.Phone) bool {
 	return lp.IsValid() && b.IsValid() && !lp.AsTime().After(b.AsTime())
 }
 
+// adoptLateProof applies the late-proof exception of decide when the late
+// PhoneDiscovered is applied, not at the phone's next fetch: a phone bound
+// to its token alone whose link proof was observed no later than the
+// binding is bound to that proof now (the identity its first fetch would
+// have bound had the events come in order). Waiting for a fetch is not
+// enough: when the boot fetched nothing more (its account file was its last
+// file), its next boot's SUBSCRIBE replaces the proof with one observed
+// after the binding, and the phone was refused its own account (cmd/e2e
+// TestChaosClusterStorm: a phone stayed FETCHING after its repair boot). It
+// reports whether the binding changed; the record keeps how the binding
+// fetch proved itself, with the identity it now names.
+func adoptLateProof(p *inventoryv1.Phone) bool {
+	if p.GetSecretRelease().GetId() != identToken || !lateProof(p) {
+		return false
+	}
+	id := releaseIdentity(p, "", inventoryv1.FetchProof_FETCH_PROOF_UNSPECIFIED)
+	if id == identToken {
+		return false
+	}
+	sr := proto.Clone(p.GetSecretRelease()).(*inventoryv1.ReleaseIdentity)
+	sr.Id = id
+	p.SecretRelease = sr
+	if p.GetPendingRelease().GetId() == id {
+		p.PendingRelease = nil
+	}
+	return true
+}
+
 // AuthorizeSecretRelease implements inventoryv1.InventoryServiceServer.
 func (s *Server) AuthorizeSecretRelease(ctx context.Context, req *inventoryv1.AuthorizeSecretReleaseRequest) (*inventoryv1.AuthorizeSecretReleaseResponse, error) {
 	if _, err := authorize(ctx, rolesProfile...); err != nil {
@@ -211,7 +246,7 @@ func (s *Server) AuthorizeSecretRelease(ctx context.Context, req *inventoryv1.Au
 	if pol == inventoryv1.DeviceCertPolicy_DEVICE_CERT_POLICY_OFF {
 		idCert = ""
 	}
-	id := releaseIdentity(pr.p, idCert)
+	id := releaseIdentity(pr.p, idCert, req.GetProof())
 	ri := &inventoryv1.ReleaseIdentity{
 		Id: id, Proof: req.GetProof(), SourceAddress: clean(req.GetSourceAddress()),
 		UserAgent: clean(req.GetUserAgent()), FileName: clean(req.GetFileName()), Time: timestamppb.New(now),
@@ -235,8 +270,12 @@ func (s *Server) AuthorizeSecretRelease(ctx context.Context, req *inventoryv1.Au
 		// Decide again on what is stored now: a concurrent approval or
 		// binding may have happened since the read above.
 		d2 := decide(p, pol, id, cert)
-		if d2.allowed != d.allowed {
-			return change{}, nil // the next fetch sees the new state
+		if d2.allowed != d.allowed || releaseIdentity(p, idCert, req.GetProof()) != id {
+			// The next fetch sees the new state. A discovery applied since
+			// the read changed the fetch's identity: binding the identity
+			// read ("token") at a time after that proof was observed would
+			// make the phone's next boot a second identity.
+			return change{}, nil
 		}
 		prev := p.GetState()
 		if d2.allowed {

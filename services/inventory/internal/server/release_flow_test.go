@@ -107,3 +107,42 @@ func TestLinkProofReleaseFlow(t *testing.T) {
 		t.Fatal("phone carries a password")
 	}
 }
+
+// TestRelayedLinkProofFlow: a phone that never sends a PnP SUBSCRIBE (a
+// Cisco 79xx behind the listener's TFTP front) has no last_link_proof. Its
+// relayed fetch with FETCH_PROOF_LINK (which the edge reports only for a
+// relay authenticated as a listener) is the identity link:{mac}: it binds
+// it, upgrades an earlier token binding, and afterwards a fetch with the
+// token alone (a leaked URL) is a second, weaker identity: refused.
+func TestRelayedLinkProofFlow(t *testing.T) {
+	e := newEnv(t)
+	e.seed("acme")
+	a, edge := e.admin(), e.c("edge")
+	must[*inventoryv1.CreatePhoneResponse](t)(a.CreatePhone(ctx(), &inventoryv1.CreatePhoneRequest{Phone: &inventoryv1.Phone{
+		Mac: mac1, Model: "T54W", Lines: []*inventoryv1.PhoneLine{{Index: 1, Extension: "tenants/acme/extensions/100"}}}}))
+	url := must[*inventoryv1.GetProvisioningUrlResponse](t)(a.GetProvisioningUrl(ctx(), &inventoryv1.GetProvisioningUrlRequest{Name: mac1})).GetUrl()
+	_, tok, _ := strings.Cut(url, "/p/")
+	tok = strings.TrimSuffix(tok, "/")
+	release := func(proof inventoryv1.FetchProof) *inventoryv1.AuthorizeSecretReleaseResponse {
+		t.Helper()
+		return must[*inventoryv1.AuthorizeSecretReleaseResponse](t)(edge.AuthorizeSecretRelease(ctx(), &inventoryv1.AuthorizeSecretReleaseRequest{
+			Token: tok, Proof: proof, SourceAddress: "198.18.0.1:40000", FileName: "SIP" + strings.ToUpper(mac1) + ".cnf",
+		}))
+	}
+	if r := release(inventoryv1.FetchProof_FETCH_PROOF_TOKEN); !r.GetAllowed() || r.GetIdentity() != "token" {
+		t.Fatalf("first token fetch: %v", r)
+	}
+	if r := release(inventoryv1.FetchProof_FETCH_PROOF_LINK); !r.GetAllowed() || r.GetIdentity() != "link:"+mac1 {
+		t.Fatalf("relayed link-proved fetch: %v", r)
+	}
+	p := must[*inventoryv1.GetPhoneResponse](t)(a.GetPhone(ctx(), &inventoryv1.GetPhoneRequest{Name: mac1})).GetPhone()
+	if sr := p.GetSecretRelease(); sr.GetId() != "link:"+mac1 || sr.GetProof() != inventoryv1.FetchProof_FETCH_PROOF_LINK {
+		t.Fatalf("release %v", sr)
+	}
+	if r := release(inventoryv1.FetchProof_FETCH_PROOF_TOKEN); r.GetAllowed() || r.GetIdentity() != "token" {
+		t.Fatalf("token alone after the link binding: %v", r)
+	}
+	if r := release(inventoryv1.FetchProof_FETCH_PROOF_LINK); !r.GetAllowed() {
+		t.Fatalf("relayed fetch again: %v", r)
+	}
+}

@@ -83,18 +83,62 @@ func TestSecretReleaseRule(t *testing.T) {
 // verified or not; else the token.
 func TestReleaseIdentity(t *testing.T) {
 	p := &inventoryv1.Phone{Mac: "0015650a0b0c"}
-	if got := releaseIdentity(p, ""); got != identToken {
+	if got := releaseIdentity(p, "", tokenProof); got != identToken {
 		t.Errorf("no proof: %q", got)
 	}
 	p.LastLinkProof = &inventoryv1.LinkProof{LinkAddress: "0015650a0b0c", Verified: true}
-	if got := releaseIdentity(p, ""); got != "link:0015650a0b0c" {
+	if got := releaseIdentity(p, "", tokenProof); got != "link:0015650a0b0c" {
 		t.Errorf("verified link: %q", got)
 	}
 	p.LastLinkProof = &inventoryv1.LinkProof{LinkAddress: "02aabbccddee"}
-	if got := releaseIdentity(p, ""); got != "unverified-link:02aabbccddee" {
+	if got := releaseIdentity(p, "", tokenProof); got != "unverified-link:02aabbccddee" {
 		t.Errorf("unverified link: %q", got)
 	}
-	if got := releaseIdentity(p, "ab"); got != "cert:ab" {
+	if got := releaseIdentity(p, "ab", tokenProof); got != "cert:ab" {
 		t.Errorf("certificate: %q", got)
+	}
+	// A fetch the listener relayed after proving the requester's MAC (TFTP
+	// front) is the phone's link, whatever the last SUBSCRIBE showed; a
+	// certificate still wins.
+	if got := releaseIdentity(p, "", inventoryv1.FetchProof_FETCH_PROOF_LINK); got != "link:0015650a0b0c" {
+		t.Errorf("relayed link proof: %q", got)
+	}
+	if got := releaseIdentity(p, "ab", inventoryv1.FetchProof_FETCH_PROOF_LINK); got != "cert:ab" {
+		t.Errorf("certificate and link proof: %q", got)
+	}
+}
+
+const tokenProof = inventoryv1.FetchProof_FETCH_PROOF_TOKEN
+
+// TestAdoptLateProof: the late-proof exception applied when the late
+// discovery arrives: only a token binding, only a proof observed no later
+// than the binding, and the binding then names the proof (what the phone's
+// next boot, with a new proof, is compared against).
+func TestAdoptLateProof(t *testing.T) {
+	const mac = "805ec0001196"
+	t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	p := func(bound string, proof, binding time.Time) *inventoryv1.Phone {
+		return &inventoryv1.Phone{Mac: mac,
+			LastLinkProof:  &inventoryv1.LinkProof{LinkAddress: "02aabbccddee", Time: timestamppb.New(proof)},
+			SecretRelease:  &inventoryv1.ReleaseIdentity{Id: bound, SourceAddress: "198.18.77.2:41001", Time: timestamppb.New(binding)},
+			PendingRelease: &inventoryv1.ReleaseIdentity{Id: identUnverifiedLink + "02aabbccddee"}}
+	}
+	late := p(identToken, t0, t0.Add(time.Second))
+	if !adoptLateProof(late) || late.GetSecretRelease().GetId() != identUnverifiedLink+"02aabbccddee" ||
+		late.GetSecretRelease().GetSourceAddress() != "198.18.77.2:41001" || late.GetPendingRelease() != nil {
+		t.Fatalf("late proof not adopted: %v", late)
+	}
+	if d := decide(late, inventoryv1.DeviceCertPolicy_DEVICE_CERT_POLICY_OFF, identUnverifiedLink+"02aabbccddee", ""); !d.allowed {
+		t.Fatalf("the next boot's proof after adoption: %+v", d)
+	}
+	for name, q := range map[string]*inventoryv1.Phone{
+		"proof after the binding": p(identToken, t0.Add(time.Second), t0),
+		"link binding":            p(identLink+mac, t0, t0.Add(time.Second)),
+		"certificate binding":     p(identCert+"aa", t0, t0.Add(time.Second)),
+	} {
+		before := q.GetSecretRelease().GetId()
+		if adoptLateProof(q) || q.GetSecretRelease().GetId() != before {
+			t.Errorf("%s: binding changed to %q", name, q.GetSecretRelease().GetId())
+		}
 	}
 }

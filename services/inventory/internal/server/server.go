@@ -44,6 +44,9 @@ type Config struct {
 	// DiscoveredMax caps the discovered PnP phones kept per tenant (the
 	// longest unseen go first); 0: no cap. See expiry.go.
 	DiscoveredMax int
+	// PasswordCost is the bcrypt work factor of new user passwords; 0:
+	// BcryptCost. A hash keeps the cost it was made with.
+	PasswordCost int
 }
 
 // Publisher publishes one event with a message id (JetStream, acknowledged).
@@ -63,6 +66,8 @@ type Server struct {
 	m       *metrics
 	pc      *profileCache // nil: the store has no change log, or disabled
 	models  ModelResolver // nil: models recorded unchecked
+
+	dummyHash func() []byte // see newDummyHash
 
 	beforeCachePut atomic.Pointer[func()] // tests: runs between a miss's read and its insert
 	skipFanout     atomic.Bool            // tests: a crash right after a change committed
@@ -105,6 +110,7 @@ func New(cfg Config, st store.Store, o Options) (*Server, error) {
 		cfg: cfg, st: st, log: o.Logger, js: o.JetStream, publish: o.Publish, now: o.Now,
 		kick: make(chan struct{}, 1), m: m, models: o.Models,
 	}
+	srv.dummyHash = newDummyHash(srv)
 	if cl, ok := st.(store.ChangeLog); ok && o.ProfileCacheSize >= 0 {
 		size := o.ProfileCacheSize
 		if size == 0 {

@@ -25,7 +25,8 @@ const (
 	maxUserPassword = 72 // bcrypt reads at most 72 bytes; longer would be silently cut
 )
 
-// BcryptCost is the bcrypt work factor of new password hashes. Tests lower it.
+// BcryptCost is the bcrypt work factor of new password hashes when
+// Config.PasswordCost is 0. This package's tests lower it.
 var BcryptCost = bcrypt.DefaultCost
 
 var (
@@ -33,12 +34,22 @@ var (
 	userUpdatable = []string{"display_name", "role", "tenant", "password", "disabled"}
 )
 
-// dummyHash is compared against when a user does not exist, so an unknown
-// name costs as much time as a wrong password.
-var dummyHash = sync.OnceValue(func() []byte {
-	h, _ := bcrypt.GenerateFromPassword([]byte("dialtone-no-such-user"), BcryptCost)
-	return h
-})
+// passwordCost is the work factor of new password hashes.
+func (s *Server) passwordCost() int {
+	if s.cfg.PasswordCost != 0 {
+		return s.cfg.PasswordCost
+	}
+	return BcryptCost
+}
+
+// newDummyHash makes the hash compared against when a user does not exist,
+// so an unknown name costs as much time as a wrong password.
+func newDummyHash(s *Server) func() []byte {
+	return sync.OnceValue(func() []byte {
+		h, _ := bcrypt.GenerateFromPassword([]byte("dialtone-no-such-user"), s.passwordCost())
+		return h
+	})
+}
 
 func userName(id string) string { return "users/" + id }
 
@@ -112,7 +123,7 @@ func (s *Server) checkUser(c caller, u *inventoryv1.User, newPassword bool) erro
 	if len(pw) < minUserPassword || len(pw) > maxUserPassword {
 		return invalid("user.password", "want %d-%d bytes", minUserPassword, maxUserPassword)
 	}
-	h, err := bcrypt.GenerateFromPassword([]byte(pw), BcryptCost)
+	h, err := bcrypt.GenerateFromPassword([]byte(pw), s.passwordCost())
 	if err != nil {
 		return status.Error(codes.Internal, "hashing the password failed")
 	}
@@ -311,7 +322,7 @@ func (s *Server) AuthenticateUser(ctx context.Context, req *inventoryv1.Authenti
 	}
 	u, _, err := s.getUser(ctx, c, id)
 	if status.Code(err) == codes.NotFound {
-		_ = bcrypt.CompareHashAndPassword(dummyHash(), []byte(pw))
+		_ = bcrypt.CompareHashAndPassword(s.dummyHash(), []byte(pw))
 		s.log.Info("console login refused", "user", id, "reason", "unknown user")
 		return nil, errBadLogin
 	}

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -146,4 +147,23 @@ func TestPreviewProvisioningProfile(t *testing.T) {
 	}
 	_, err := e.c("readonly").PreviewProvisioningProfile(ctx(), &inventoryv1.PreviewProvisioningProfileRequest{Name: "phones/" + mac1})
 	wantCode(t, err, codes.PermissionDenied, "")
+}
+
+// TestPasswordCost: Config.PasswordCost (--password-hash-cost) is the work
+// factor of new hashes; a login still checks a hash made with another.
+func TestPasswordCost(t *testing.T) {
+	e := newEnv(t, func(c *server.Config, _ *server.Options) { c.PasswordCost = bcrypt.MinCost + 1 })
+	a := e.admin()
+	must[*inventoryv1.CreateUserResponse](t)(a.CreateUser(ctx(), &inventoryv1.CreateUserRequest{UserId: "carol",
+		User: &inventoryv1.User{Role: inventoryv1.UserRole_USER_ROLE_ADMIN, Password: "correct horse"}}))
+	rec, err := e.st.Get(ctx(), store.KindUser, "carol")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(rec.Value), fmt.Sprintf("$2a$%02d$", bcrypt.MinCost+1)) {
+		t.Fatal("the stored hash does not have the configured cost")
+	}
+	if _, err := e.c("service").AuthenticateUser(ctx(), &inventoryv1.AuthenticateUserRequest{User: "carol", Password: "correct horse"}); err != nil {
+		t.Fatal(err)
+	}
 }

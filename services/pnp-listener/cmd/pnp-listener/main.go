@@ -50,6 +50,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return err
 	}
+	relayToken, err := servicecmd.ClientToken("tftp-relay-token-file", cfg.TFTPRelayTokenFile, envPrefix+"_TFTP_RELAY_TOKEN", getenv)
+	if err != nil {
+		return err
+	}
 	dialOpts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
 	if token != "" {
 		dialOpts = append(dialOpts, grpc.WithPerRPCCredentials(auth.BearerToken(token, false)))
@@ -74,6 +78,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		Registerer: reg,
 		JetStream:  js,
 		Inventory:  inventoryv1.NewInventoryServiceClient(cc),
+		// The edge's credential for the TFTP front's link assertion.
+		TFTPRelayToken: relayToken,
 	})
 	if err != nil {
 		return err

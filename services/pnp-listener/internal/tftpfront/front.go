@@ -46,10 +46,17 @@ const (
 	OutEdgeError      = "edge_error"
 	OutTooLarge       = "too_large"
 	OutSendError      = "send_error"
+	// OutWriteRefused: a write request (the front is read-only).
+	OutWriteRefused = "write_refused"
+	// OutMalformed: a datagram on the server port that is no request
+	// (truncated, unknown opcode, no NUL-terminated name and mode):
+	// dropped without an answer.
+	OutMalformed = "malformed"
 )
 
 var outcomes = []string{OutServed, OutBadName, OutMACMismatch, OutNotLAN, OutLinkUnresolved, OutLimitSource,
-	OutLimitTotal, OutUnknownPhone, OutNoURL, OutInventoryError, OutEdgeNotFound, OutEdgeError, OutTooLarge, OutSendError}
+	OutLimitTotal, OutUnknownPhone, OutNoURL, OutInventoryError, OutEdgeNotFound, OutEdgeError, OutTooLarge, OutSendError,
+	OutWriteRefused, OutMalformed}
 
 // ErrUnknownPhone is what URL returns for a MAC inventory does not know.
 var ErrUnknownPhone = errors.New("tftpfront: unknown phone")
@@ -84,7 +91,19 @@ type Options struct {
 	// 2 s, 5).
 	Timeout time.Duration
 	Retries int
+	// RelayToken is the listener's relay credential at the edge
+	// (provision-http --relay-tokens-file, role listener). When set, every
+	// relayed fetch asserts the link proof: LinkProofHeader names the MAC
+	// identified at the link layer, with "Authorization: Bearer
+	// RelayToken", and the edge records the fetch as FETCH_PROOF_LINK.
+	// Empty: no assertion (the fetch proves the token alone).
+	RelayToken string
 }
+
+// LinkProofHeader carries the link assertion of a relayed fetch; it is
+// provision-http's LinkProofHeader (the edge honours it only with a
+// listener's relay credential, so a phone cannot send it to effect).
+const LinkProofHeader = "Dialtone-Link-Proof"
 
 // UserAgent is the User-Agent of the relayed fetch. It names the phone's
 // MAC, as Cisco's HTTP-capable firmware does, so the edge's User-Agent rule
@@ -102,6 +121,7 @@ type Front struct {
 	requests *prometheus.CounterVec
 	bytes    prometheus.Counter
 	inflight prometheus.Gauge
+	srcPeak  prometheus.Gauge
 	fetchDur prometheus.Histogram
 
 	mu       sync.Mutex
@@ -151,6 +171,10 @@ func New(o Options) (*Front, error) {
 		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "dialtone_pnp_listener_tftp_transfers_inflight", Help: "TFTP transfers being served.",
 		}),
+		srcPeak: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "dialtone_pnp_listener_tftp_source_transfers_max",
+			Help: "Most TFTP transfers being served to one source address (bounded by --tftp-max-per-source).",
+		}),
 		fetchDur: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "dialtone_pnp_listener_tftp_fetch_seconds", Help: "Read request to file in hand (identification, lookup, edge fetch).",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
@@ -160,16 +184,36 @@ func New(o Options) (*Front, error) {
 		f.requests.WithLabelValues(o)
 	}
 	if o.Registerer != nil {
-		for _, c := range []prometheus.Collector{f.requests, f.bytes, f.inflight, f.fetchDur} {
+		for _, c := range []prometheus.Collector{f.requests, f.bytes, f.inflight, f.srcPeak, f.fetchDur} {
 			if err := o.Registerer.Register(c); err != nil {
 				return nil, fmt.Errorf("tftpfront: metrics: %w", err)
 			}
 		}
 	}
-	f.srv = tftp.NewServer(f.read, nil) // no write handler: read-only
+	f.srv = tftp.NewServer(f.read, f.write)
 	f.srv.SetTimeout(o.Timeout)
 	f.srv.SetRetries(o.Retries)
+	f.srv.SetHook(hook{f})
 	return f, nil
+}
+
+// write refuses every write request: the front is read-only.
+func (f *Front) write(string, io.WriterTo) error {
+	f.requests.WithLabelValues(OutWriteRefused).Inc()
+	return errNotFound
+}
+
+// hook counts the datagrams pin/tftp drops before any handler runs: it
+// reports them as failures without a transfer (no remote address, no
+// name). Failures of transfers are counted by read and write.
+type hook struct{ f *Front }
+
+func (hook) OnSuccess(tftp.TransferStats) {}
+
+func (h hook) OnFailure(st tftp.TransferStats, err error) {
+	if st.RemoteAddr == nil && st.Filename == "" {
+		h.f.requests.WithLabelValues(OutMalformed).Inc()
+	}
 }
 
 // Serve answers read requests arriving on conn until Shutdown. pin/tftp
@@ -264,6 +308,12 @@ func (f *Front) fetch(ctx context.Context, base, file, mac string) ([]byte, stri
 		return nil, OutEdgeError
 	}
 	req.Header.Set("User-Agent", UserAgent(mac))
+	if f.o.RelayToken != "" {
+		// The MAC is the one Identify proved for this request's source
+		// (read checked that the name names no other).
+		req.Header.Set(LinkProofHeader, mac)
+		req.Header.Set("Authorization", "Bearer "+f.o.RelayToken)
+	}
 	resp, err := f.o.Client.Do(req)
 	if err != nil {
 		f.log.Warn("tftp: edge fetch failed", "mac", mac, "file", file, "error", redact(err))
@@ -312,7 +362,18 @@ func (f *Front) acquire(src netip.Addr) string {
 	f.total++
 	f.perSrc[src]++
 	f.inflight.Set(float64(f.total))
+	f.setSourcePeak()
 	return ""
+}
+
+// setSourcePeak sets the per-source gauge; the map holds at most MaxTotal
+// sources. f.mu is held.
+func (f *Front) setSourcePeak() {
+	peak := 0
+	for _, n := range f.perSrc {
+		peak = max(peak, n)
+	}
+	f.srcPeak.Set(float64(peak))
 }
 
 func (f *Front) release(src netip.Addr) {
@@ -323,6 +384,7 @@ func (f *Front) release(src netip.Addr) {
 		delete(f.perSrc, src)
 	}
 	f.inflight.Set(float64(f.total))
+	f.setSourcePeak()
 }
 
 // refuse counts a refusal and logs it (a MAC mismatch at WARN, at most one

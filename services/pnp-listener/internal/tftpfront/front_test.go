@@ -29,6 +29,7 @@ type edge struct {
 	mu    sync.Mutex
 	asked []string
 	uas   []string
+	hdrs  []http.Header
 	gate  chan struct{} // when set, requests wait for it
 	body  map[string]string
 }
@@ -42,6 +43,7 @@ func newEdge(t *testing.T) *edge {
 		e.mu.Lock()
 		e.asked = append(e.asked, r.URL.Path)
 		e.uas = append(e.uas, r.UserAgent())
+		e.hdrs = append(e.hdrs, r.Header.Clone())
 		g := e.gate
 		e.mu.Unlock()
 		if g != nil {
@@ -142,8 +144,85 @@ func TestServesCommonAndOwnFile(t *testing.T) {
 	}
 }
 
+// The 79x1/797x/894x SIP firmware asks for CTLSEP<MAC>.tlv and ITLSEP<MAC>.tlv
+// (Wazo wazo_cisco_sip common/common.py _FILENAME_REGEXES), then SEP<MAC>.cnf.xml,
+// and XMLDefault.cnf.xml only without it. The front relays each to the edge
+// under the phone's token; what the edge does not serve is a plain "file not
+// found" (edge_not_found), never another file.
+func TestServesSEPAndNotFoundTrustLists(t *testing.T) {
+	e := newEdge(t)
+	e.body["/p/tok/SEP0011AABBCCDD.cnf.xml"] = "<device><deviceProtocol>SIP</deviceProtocol></device>\n"
+	f, addr := start(t, e, nil)
+	missing := []string{"CTLSEP0011AABBCCDD.tlv", "ITLSEP0011AABBCCDD.tlv", "ITLFile.tlv", "XMLDefault.cnf.xml", "SEP0011AABBCCDD.cnf.xml.sgn"}
+	for _, name := range missing {
+		if got, err := get(t, addr, name); err == nil || !strings.Contains(err.Error(), "file not found") {
+			t.Errorf("%s: %q, %v; want file not found", name, got, err)
+		}
+	}
+	got, err := get(t, addr, "SEP0011AABBCCDD.cnf.xml")
+	if err != nil || got != e.body["/p/tok/SEP0011AABBCCDD.cnf.xml"] {
+		t.Fatalf("SEP<MAC>.cnf.xml: %q, %v", got, err)
+	}
+	waitFor(t, "served = 1", func() bool { return f.Count(OutServed) == 1 })
+	if n := f.Count(OutEdgeNotFound); n != float64(len(missing)) {
+		t.Errorf("edge_not_found = %v, want %d", n, len(missing))
+	}
+	want := []string{}
+	for _, name := range append(missing, "SEP0011AABBCCDD.cnf.xml") {
+		want = append(want, "/p/tok/"+name)
+	}
+	if r := e.requests(); strings.Join(r, " ") != strings.Join(want, " ") {
+		t.Errorf("edge asked %v, want %v", r, want)
+	}
+}
+
 // The hole this front must not reopen: a file naming a MAC is served only
 // to the host whose link-layer address is that MAC.
+// TestSendsLinkAssertion: with a relay token, every relayed fetch asserts
+// the link proof of the MAC identified for the source, with the token as
+// its credential; without one, it asserts nothing (the edge would ignore
+// and count a header without the credential).
+func TestSendsLinkAssertion(t *testing.T) {
+	const relay = "relay-token-0123456789"
+	e := newEdge(t)
+	f, addr := start(t, e, func(o *Options) { o.RelayToken = relay })
+	for _, name := range []string{"SIPDefault.cnf", "SIP0011AABBCCDD.cnf"} {
+		if _, err := get(t, addr, name); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	waitFor(t, "served = 2", func() bool { return f.Count(OutServed) == 2 })
+	e.mu.Lock()
+	hdrs := e.hdrs
+	e.hdrs = nil
+	e.mu.Unlock()
+	if len(hdrs) != 2 {
+		t.Fatalf("%d relayed fetches, want 2", len(hdrs))
+	}
+	for _, h := range hdrs {
+		if got := h.Values(LinkProofHeader); len(got) != 1 || got[0] != phoneMAC {
+			t.Errorf("%s: %q, want %q", LinkProofHeader, got, phoneMAC)
+		}
+		if got := h.Get("Authorization"); got != "Bearer "+relay {
+			t.Errorf("Authorization: %q", got)
+		}
+	}
+
+	e2 := newEdge(t)
+	f2, addr2 := start(t, e2, nil)
+	if _, err := get(t, addr2, "SIPDefault.cnf"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "served = 1", func() bool { return f2.Count(OutServed) == 1 })
+	e2.mu.Lock()
+	defer e2.mu.Unlock()
+	for _, h := range e2.hdrs {
+		if h.Get(LinkProofHeader) != "" || h.Get("Authorization") != "" {
+			t.Errorf("asserted without a relay token: %v", h)
+		}
+	}
+}
+
 func TestRefusesAnotherMAC(t *testing.T) {
 	e := newEdge(t)
 	f, addr := start(t, e, nil)
@@ -240,4 +319,37 @@ func TestLimits(t *testing.T) {
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	testenv.WaitFor(t, 5*time.Second, what, cond)
+}
+
+// TestMalformedAndWrites: datagrams that are no request are dropped
+// unanswered and counted; a write request is refused and counted; neither
+// reaches the edge.
+func TestMalformedAndWrites(t *testing.T) {
+	e := newEdge(t)
+	f, addr := start(t, e, nil)
+	c, err := net.Dial("udp4", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	malformed := [][]byte{
+		{0}, // truncated
+		{0, 9, 'x', 0, 'o', 'c', 't', 'e', 't', 0}, // unknown opcode
+		append([]byte{0, 1}, "SIPDefault.cnf"...),  // no NUL after the name, no mode
+		{0, 4, 0, 1}, // an ACK to the server port
+	}
+	for _, m := range malformed {
+		if _, err := c.Write(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "malformed counted", func() bool { return f.Count(OutMalformed) == float64(len(malformed)) })
+	// A write request: answered with an error from a transfer socket.
+	if _, err := c.Write(append([]byte{0, 2}, "SIP0011AABBCCDD.cnf\x00octet\x00"...)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "write refused", func() bool { return f.Count(OutWriteRefused) == 1 })
+	if got := e.requests(); len(got) != 0 {
+		t.Errorf("the edge was asked %v", got)
+	}
 }

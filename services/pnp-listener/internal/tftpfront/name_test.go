@@ -21,6 +21,14 @@ func TestParseName(t *testing.T) {
 		{in: "SIP0011AABBCCDD.cnf", file: "SIP0011AABBCCDD.cnf", macs: []string{"0011aabbccdd"}},
 		{in: "SEP0011aabbccdd.cnf.xml", file: "SEP0011aabbccdd.cnf.xml", macs: []string{"0011aabbccdd"}},
 		{in: "ld0011AABBCCDD", file: "ld0011AABBCCDD", macs: []string{"0011aabbccdd"}},
+		{in: "SEP0011AABBCCDD.cnf.xml", file: "SEP0011AABBCCDD.cnf.xml", macs: []string{"0011aabbccdd"}},
+		{in: "CTLSEP0011AABBCCDD.tlv", file: "CTLSEP0011AABBCCDD.tlv", macs: []string{"0011aabbccdd"}},
+		{in: "ITLSEP0011AABBCCDD.tlv", file: "ITLSEP0011AABBCCDD.tlv", macs: []string{"0011aabbccdd"}},
+		{in: "SEPDEADBEEF0011.cnf.xml", file: "SEPDEADBEEF0011.cnf.xml", macs: []string{"deadbeef0011"}}, // 'E' of SEP is hex, the 'P' ends its run
+		{in: "SEP0011AABBCCDD.cnf.xml.sgn", file: "SEP0011AABBCCDD.cnf.xml.sgn", macs: []string{"0011aabbccdd"}},
+		{in: "ITLFile.tlv", file: "ITLFile.tlv"},
+		{in: "SEPE0011AABBCCDD.cnf.xml", file: "SEPE0011AABBCCDD.cnf.xml", macs: []string{"0011aabbccdd"}}, // a run of 13, as ld<MAC>'s
+		{in: "SEPEE0011AABBCCDD.cnf.xml", bad: true},                                                       // 14 digits could hide a MAC
 		{in: "00-11-aa-bb-cc-dd.cfg", file: "00-11-aa-bb-cc-dd.cfg", macs: []string{"0011aabbccdd"}},
 		{in: "SEP0011AABBCCDD-001122334455.xml", file: "SEP0011AABBCCDD-001122334455.xml", bad: true}, // one run of 24
 		{in: "SIP0011AABBCCDD.SIP001122334455", file: "SIP0011AABBCCDD.SIP001122334455", macs: []string{"0011aabbccdd", "001122334455"}},
@@ -56,6 +64,8 @@ func TestParseName(t *testing.T) {
 // every MAC it reports is 12 lowercase hex digits found in the name.
 func FuzzParseName(f *testing.F) {
 	for _, s := range []string{"SIPDefault.cnf", "/SIP0011AABBCCDD.cnf", "SEP0011aabbccdd.cnf.xml", "ld0011AABBCCDD",
+		"SEP0011AABBCCDD.cnf.xml", "CTLSEP0011AABBCCDD.tlv", "ITLSEP0011AABBCCDD.tlv", "ITLFile.tlv", "XMLDefault.cnf.xml",
+		"SEP0011AABBCCDD.cnf.xml.sgn", "SEPDEADBEEF0011.cnf.xml",
 		"00-11-aa-bb-cc-dd.cfg", "../x", "a\x00b", "SIP0011AABBCCDD.SIP001122334455", "-----0011-AABB-CCDD-"} {
 		f.Add(s)
 	}

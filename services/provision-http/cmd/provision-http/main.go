@@ -82,6 +82,18 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 		log.Warn("no --nats-url: no ConfigFetched events, and cached files are dropped only by --cache-ttl")
 	}
 
+	// Relay credentials of pnp-listeners (link assertions on TFTP relays).
+	var relays auth.Authenticator
+	g := &lifecycle.Group{Logger: log}
+	if cfg.RelayTokensFile != "" {
+		ts, err := auth.LoadTokens(cfg.RelayTokensFile)
+		if err != nil {
+			return fmt.Errorf("--relay-tokens-file: %w", err)
+		}
+		relays = ts
+		g.Add("relay-tokens", func(ctx context.Context) error { return ts.Watch(ctx, 0, log) })
+	}
+
 	reg := servicecmd.Registry()
 	svc, err := provisionhttp.New(cfg, provisionhttp.Deps{
 		Logger:     log,
@@ -89,11 +101,11 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 		Inventory:  inventoryv1.NewInventoryServiceClient(invConn),
 		Renderer:   rendererv1.NewConfigRendererServiceClient(rndConn),
 		JetStream:  js,
+		Relays:     relays,
 	})
 	if err != nil {
 		return err
 	}
-	g := &lifecycle.Group{Logger: log}
 	g.Add("admin", adminhttp.New(adminhttp.Options{Addr: cfg.AdminAddr, Logger: log, Gatherer: reg, Ready: svc.Ready}).Run)
 	g.Add("provision-http", svc.Run)
 	return g.Run(ctx)

@@ -182,6 +182,8 @@ func (f *RPS) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		return n
 	}
+	// Hooks by "METHOD /path", before the fake's lock: a hook may call it.
+	f.RunHooks(r.Method + " " + r.URL.Path)
 	reg := f.Registry
 	f.mu.Lock()
 	defer f.mu.Unlock()

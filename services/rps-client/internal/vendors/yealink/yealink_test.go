@@ -139,3 +139,37 @@ func TestXMLRPCUpdateOwnSendsOverride(t *testing.T) {
 		t.Fatalf("entry %+v", e)
 	}
 }
+
+// Two replicas register their first phones at once: both find no server
+// object, both add one, and the vendor refuses the second add
+// ("server.name.existed", names are unique). The second replica must use
+// the first one's object, not fail its phone for good (cmd/e2e/rps
+// TestEndToEnd: a Yealink phone stayed unregistered, once).
+func TestRPSServerAddRace(t *testing.T) {
+	fake := yealinkfake.StartRPS(t, yealinkfake.RPSConfig{Key: vecKey, Secret: vecSecret})
+	acct := vendors.Account{KeyID: vecKey, KeySecret: vecSecret, BaseURL: fake.URL}
+	first, err := NewRPS(acct, vendors.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := NewRPS(acct, vendors.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	// The second replica has listed (none) and is about to add: the first
+	// one adds the object and registers its phone just before.
+	fake.Before("POST /api/open/v1/server/add", func() {
+		if err := first.Register(ctx, macs[0], urls[0]); err != nil {
+			t.Errorf("first replica: %v", err)
+		}
+	})
+	if err := second.Register(ctx, macs[1], urls[0]); err != nil {
+		t.Fatalf("second replica, after the first added the server object: %v (reason %v)", err, vendors.ReasonOf(err))
+	}
+	for _, mac := range macs[:2] {
+		if e, ok := fake.Registry.Get(mac); !ok || e.URL != urls[0] {
+			t.Errorf("%s: registered %v, entry %+v", mac, ok, e)
+		}
+	}
+}

@@ -211,6 +211,12 @@ const (
 	// The token, and a device certificate that verified against the vendor's CA
 	// and names the phone's MAC.
 	FetchProof_FETCH_PROOF_TOKEN_CERTIFICATE FetchProof = 3
+	// The token, relayed by a pnp-listener that proved at the link layer that
+	// the requester is the phone's MAC (the TFTP front: the kernel's neighbour
+	// entry for the request's source). The edge records it only when the relay
+	// request authenticates with a listener's relay credential; a phone cannot
+	// assert it.
+	FetchProof_FETCH_PROOF_LINK FetchProof = 4
 )
 
 // Enum value maps for FetchProof.
@@ -220,12 +226,14 @@ var (
 		1: "FETCH_PROOF_TOKEN",
 		2: "FETCH_PROOF_TOKEN_UA",
 		3: "FETCH_PROOF_TOKEN_CERTIFICATE",
+		4: "FETCH_PROOF_LINK",
 	}
 	FetchProof_value = map[string]int32{
 		"FETCH_PROOF_UNSPECIFIED":       0,
 		"FETCH_PROOF_TOKEN":             1,
 		"FETCH_PROOF_TOKEN_UA":          2,
 		"FETCH_PROOF_TOKEN_CERTIFICATE": 3,
+		"FETCH_PROOF_LINK":              4,
 	}
 )
 
@@ -6206,13 +6214,14 @@ const file_dialtone_inventory_v1_inventory_proto_rawDesc = "" +
 	"\x1eDEVICE_CERT_POLICY_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16DEVICE_CERT_POLICY_OFF\x10\x01\x12\x1d\n" +
 	"\x19DEVICE_CERT_POLICY_PREFER\x10\x02\x12\x1e\n" +
-	"\x1aDEVICE_CERT_POLICY_REQUIRE\x10\x03*}\n" +
+	"\x1aDEVICE_CERT_POLICY_REQUIRE\x10\x03*\x93\x01\n" +
 	"\n" +
 	"FetchProof\x12\x1b\n" +
 	"\x17FETCH_PROOF_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11FETCH_PROOF_TOKEN\x10\x01\x12\x18\n" +
 	"\x14FETCH_PROOF_TOKEN_UA\x10\x02\x12!\n" +
-	"\x1dFETCH_PROOF_TOKEN_CERTIFICATE\x10\x03*\xe8\x03\n" +
+	"\x1dFETCH_PROOF_TOKEN_CERTIFICATE\x10\x03\x12\x14\n" +
+	"\x10FETCH_PROOF_LINK\x10\x04*\xe8\x03\n" +
 	"\x0fPhoneChangeType\x12!\n" +
 	"\x1dPHONE_CHANGE_TYPE_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19PHONE_CHANGE_TYPE_CREATED\x10\x01\x12 \n" +
