@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dialtone-voip/dialtone/platform/testenv"
 )
 
 // TestBackupDuringStormRestores: a backup taken with `dialtone backup`
@@ -140,12 +142,9 @@ func flipByte(b []byte, i int) []byte {
 
 func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(200 * time.Millisecond)
+	// Every 200 ms: the conditions run dialtonectl.
+	if testenv.PollEvery(d, 200*time.Millisecond, ok) != nil {
+		t.Fatalf("timed out waiting for %s", what)
 	}
 }
 

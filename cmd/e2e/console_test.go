@@ -55,16 +55,16 @@ func eval[T any](b browserTab, js string) T {
 func (b browserTab) waitText(want string, timeout time.Duration) string {
 	b.t.Helper()
 	var body string
-	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+	// Every 100 ms: each check reads the page from chromium.
+	if testenv.PollEvery(timeout, 100*time.Millisecond, func() bool {
 		ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+		defer cancel()
 		body, _ = chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
-		cancel()
-		if strings.Contains(body, want) {
-			return body
-		}
+		return strings.Contains(body, want)
+	}) != nil {
+		b.t.Fatalf("browser: the page never said %q; it says:\n%s", want, body)
 	}
-	b.t.Fatalf("browser: the page never said %q; it says:\n%s", want, body)
-	return ""
+	return body
 }
 
 // poll waits until the expression is true in the page.
@@ -148,13 +148,13 @@ func TestConsoleBrowser(t *testing.T) {
 	s.start()
 	base := "https://" + s.pbxAddr() + ":8088"
 	var adminPW string
-	for deadline := time.Now().Add(30 * time.Second); adminPW == ""; time.Sleep(100 * time.Millisecond) {
+	if testenv.Poll(30*time.Second, func() bool {
 		if m := adminPasswordRE.FindStringSubmatch(s.logs.String()); m != nil {
 			adminPW = m[1]
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no console admin password in the banner:\n%s", s.logs)
-		}
+		return adminPW != ""
+	}) != nil {
+		t.Fatalf("no console admin password in the banner:\n%s", s.logs)
 	}
 	bctx := newBrowser(t, s)
 

@@ -205,23 +205,23 @@ func (s *site) phoneJSON(mac string) map[string]any {
 // waitPhone polls until the phone exists and cond holds.
 func (s *site) waitPhone(mac string, what string, cond func(map[string]any) bool) map[string]any {
 	s.t.Helper()
-	deadline := time.Now().Add(45 * time.Second)
-	var last string
-	for time.Now().Before(deadline) {
+	var (
+		last string
+		m    map[string]any
+	)
+	// Every 200 ms: each check runs dialtonectl.
+	if testenv.PollEvery(45*time.Second, 200*time.Millisecond, func() bool {
 		out, err := s.ctlErr("phones", "show", mac, "-o", "json")
-		if err == nil {
-			var m map[string]any
-			if json.Unmarshal([]byte(out), &m) == nil && cond(m) {
-				return m
-			}
-			last = out
-		} else {
+		if err != nil {
 			last = err.Error()
+			return false
 		}
-		time.Sleep(200 * time.Millisecond)
+		last, m = out, nil
+		return json.Unmarshal([]byte(out), &m) == nil && cond(m)
+	}) != nil {
+		s.t.Fatalf("phone %s never %s; last: %s", mac, what, last)
 	}
-	s.t.Fatalf("phone %s never %s; last: %s", mac, what, last)
-	return nil
+	return m
 }
 
 func stateIs(state string) func(map[string]any) bool {

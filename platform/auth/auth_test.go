@@ -17,6 +17,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+
+	"github.com/dialtone-voip/dialtone/platform/testenv"
 )
 
 const (
@@ -122,16 +124,10 @@ func TestLoadReloadWatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeFile(t, path, fmt.Sprintf(`{"tokens": [{"name": "new", "role": "service", "sha256": %q}]}`, HashToken(newTok)))
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if _, ok := s.Authenticate(newTok); ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("Watch did not reload the tokens file")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testenv.WaitFor(t, 10*time.Second, "Watch to reload the tokens file", func() bool {
+		_, ok := s.Authenticate(newTok)
+		return ok
+	})
 	if _, ok := s.Authenticate(edgeToken); ok {
 		t.Error("removed token still accepted")
 	}

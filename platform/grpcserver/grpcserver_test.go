@@ -29,6 +29,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/dialtone-voip/dialtone/platform/auth"
+	"github.com/dialtone-voip/dialtone/platform/testenv"
 )
 
 const (
@@ -238,16 +239,13 @@ func TestDrainDelayAnswersNotServing(t *testing.T) {
 	}
 	cancel()
 	// During the drain delay the server still answers, with NOT_SERVING.
-	for {
+	testenv.WaitFor(t, 10*time.Second, "NOT_SERVING during the drain", func() bool {
 		resp, err := hc.Check(t.Context(), &healthpb.HealthCheckRequest{})
 		if err != nil {
 			t.Fatalf("Check during drain: %v", err)
 		}
-		if resp.Status == healthpb.HealthCheckResponse_NOT_SERVING {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+		return resp.Status == healthpb.HealthCheckResponse_NOT_SERVING
+	})
 	srv.GRPC().Stop() // end the test without waiting an hour
 	if err := <-done; err != nil {
 		t.Errorf("Serve after external Stop = %v", err)

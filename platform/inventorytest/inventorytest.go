@@ -1,10 +1,12 @@
 // Package inventorytest is the one InventoryService test double: a gRPC
-// server over real loopback TCP that answers GetProvisioningUrl from a table
-// the test fills, for the tests and benchmarks of the services that only
-// look phones up (pnp-listener, rps-client). It checks the bearer token as
-// inventory would, counts the calls, and can be made slow or failing.
-// Tests that need inventory's behaviour (state, events, tokens) run the
-// real service, in the module's own tests or in cmd/e2e.
+// server over real loopback TCP. It answers GetProvisioningUrl from a table
+// the test fills, for the services that only look phones up (pnp-listener,
+// rps-client), and resolves tokens to profiles, authorises secret release
+// and publishes PhoneChanged for the edge (provision-http; profiles.go).
+// It checks the bearer token as inventory would, counts the calls, and can
+// be made slow or failing. Tests that need more of inventory's behaviour
+// (phone state, device-certificate policies, approvals) run the real
+// service, in its module's own tests or in cmd/e2e.
 package inventorytest
 
 import (
@@ -15,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -49,6 +52,11 @@ type Server struct {
 	delay    time.Duration
 	failNext int // calls still to answer Unavailable
 	fail     codes.Code
+
+	js           jetstream.JetStream
+	phones       map[string]*phone // by MAC
+	rev          int64             // inventory's revision counter
+	profileCalls int
 
 	grpc *grpc.Server
 	lis  net.Listener

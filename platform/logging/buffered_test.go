@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/dialtone-voip/dialtone/platform/testenv"
 )
 
 type lockedBuffer struct {
@@ -38,19 +40,16 @@ func TestBufferedWriterBatchesAndFlushes(t *testing.T) {
 		log.Info("request", "path", "/p/<redacted>/x.cfg", "status", 200)
 	}
 	// The ticker flushes without Close.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		s, writes := out.snapshot()
-		if strings.Count(s, `"msg":"request"`) == 100 {
-			if writes >= 100 {
-				t.Errorf("%d writes for 100 lines: not batched", writes)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("lines not flushed by the ticker: %d of 100", strings.Count(s, "\n"))
-		}
-		time.Sleep(5 * time.Millisecond)
+	var s string
+	var writes int
+	if testenv.Poll(5*time.Second, func() bool {
+		s, writes = out.snapshot()
+		return strings.Count(s, `"msg":"request"`) == 100
+	}) != nil {
+		t.Fatalf("lines not flushed by the ticker: %d of 100", strings.Count(s, "\n"))
+	}
+	if writes >= 100 {
+		t.Errorf("%d writes for 100 lines: not batched", writes)
 	}
 	log.Info("last")
 	if err := bw.Close(); err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dialtone-voip/dialtone/platform/natsjs"
+	"github.com/dialtone-voip/dialtone/platform/testenv"
 	"github.com/dialtone-voip/dialtone/platform/testenv/natstest"
 )
 
@@ -54,13 +55,7 @@ func run(t *testing.T, js jetstream.JetStream, h natsjs.Handler) {
 
 func waitFor(t *testing.T, what string, ok func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.WaitFor(t, 30*time.Second, what, ok)
 }
 
 // settled: everything delivered and acknowledged (or terminated).
@@ -105,7 +100,7 @@ func TestOrderPerKeyConcurrentAcrossKeys(t *testing.T) {
 		if (!seen && i != 0) || (seen && i != prev+1) {
 			t.Errorf("key %s: message %d after %d", key, i, prev)
 		}
-		time.Sleep(time.Millisecond) // a store write
+		time.Sleep(time.Millisecond) // sleep: the handler's work (a store write), so that messages overlap in flight
 		handled.Add(1)
 		return nil
 	})

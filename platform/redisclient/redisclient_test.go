@@ -8,6 +8,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/dialtone-voip/dialtone/platform/testenv"
 	"github.com/dialtone-voip/dialtone/platform/testenv/redistest"
 )
 
@@ -136,15 +137,11 @@ func TestSentinel(t *testing.T) {
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
-	for {
-		err := c.Set(ctx, "via", "sentinel", 0).Err()
-		if err == nil {
-			break
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("SET through Sentinel: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
+	if testenv.Poll(20*time.Second, func() bool {
+		err = c.Set(ctx, "via", "sentinel", 0).Err()
+		return err == nil
+	}) != nil {
+		t.Fatalf("SET through Sentinel: %v", err)
 	}
 	if got, err := master.Client().Get(ctx, "via").Result(); err != nil || got != "sentinel" {
 		t.Fatalf("master GET = %q, %v", got, err)

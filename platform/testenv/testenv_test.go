@@ -76,4 +76,9 @@ func TestWaitFor(t *testing.T) {
 	if err := Poll(0, func() bool { return false }); !errors.Is(err, ErrTimeout) {
 		t.Fatalf("Poll = %v, want ErrTimeout", err)
 	}
+	// PollEvery: 200 ms for at most 450 ms is at most four checks.
+	n = 0
+	if err := PollEvery(450*time.Millisecond, 200*time.Millisecond, func() bool { n++; return false }); !errors.Is(err, ErrTimeout) || n > 4 {
+		t.Fatalf("PollEvery = %v after %d checks, want ErrTimeout after at most 4", err, n)
+	}
 }

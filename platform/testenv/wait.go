@@ -23,14 +23,21 @@ func WaitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 }
 
 // Poll is WaitFor for code without a testing.TB (a harness's Start, a
-// goroutine): it returns ErrTimeout when cond has not held within d.
+// goroutine), or for a test that reports the timeout with details of its
+// own: it returns ErrTimeout when cond has not held within d.
 func Poll(d time.Duration, cond func() bool) error {
+	return PollEvery(d, pollEvery, cond)
+}
+
+// PollEvery is Poll re-checking every interval instead of every 10 ms, for
+// a condition that is costly to check (it starts a process, loads a page).
+func PollEvery(d, interval time.Duration, cond func() bool) error {
 	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
 			return ErrTimeout
 		}
-		time.Sleep(pollEvery)
+		time.Sleep(interval)
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dialtone-voip/dialtone/platform/testenv"
 	provisioningv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/provisioning/v1"
 	rendererv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/renderer/v1"
 	"github.com/prometheus/client_golang/prometheus"
@@ -235,13 +236,10 @@ func TestReload(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
-	deadline := time.Now().Add(5 * time.Second)
-	for s.TemplateVersion() == v1 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	pollErr := testenv.Poll(5*time.Second, func() bool { return s.TemplateVersion() != v1 })
 	cancel()
 	<-done
-	if !strings.Contains(render(), "features.v = 2") || s.LoadError() != "" {
+	if pollErr != nil || !strings.Contains(render(), "features.v = 2") || s.LoadError() != "" {
 		t.Error("fixed set not picked up by Run")
 	}
 	if err := s.Ready(); err != nil {

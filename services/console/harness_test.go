@@ -27,6 +27,7 @@ import (
 	"github.com/dialtone-voip/dialtone/platform/auth"
 	"github.com/dialtone-voip/dialtone/platform/grpcserver"
 	"github.com/dialtone-voip/dialtone/platform/natsjs"
+	"github.com/dialtone-voip/dialtone/platform/testenv"
 	"github.com/dialtone-voip/dialtone/platform/testenv/logtest"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
 	rendererv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/renderer/v1"
@@ -121,10 +122,8 @@ func newStack(t *testing.T) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(10 * time.Second); inv.Ready() != nil; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("inventory not ready: %v", inv.Ready())
-		}
+	if testenv.Poll(10*time.Second, func() bool { return inv.Ready() == nil }) != nil {
+		t.Fatalf("inventory not ready: %v", inv.Ready())
 	}
 	s := &stack{t: t, inv: inventoryv1.NewInventoryServiceClient(conn), edge: inventoryv1.NewInventoryServiceClient(edgeConn), js: js, logs: &logtest.Buffer{}, now: &clock{t: time.Now()}}
 	s.reg = prometheus.NewRegistry()

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/dialtone-voip/dialtone/platform/natsjs"
+	"github.com/dialtone-voip/dialtone/platform/testenv"
 	eventsv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/events/v1"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
 	"github.com/dialtone-voip/dialtone/proto/streams"
@@ -20,17 +21,17 @@ import (
 // applied by inventory's consumer, after the publish returns.
 func (s *stack) waitPhone(mac, what string, ok func(*inventoryv1.Phone) bool) *inventoryv1.Phone {
 	s.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		r, err := s.inv.GetPhone(context.Background(), &inventoryv1.GetPhoneRequest{Name: "phones/" + mac})
-		if err == nil && ok(r.GetPhone()) {
-			return r.GetPhone()
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("%s: %v %v", what, err, r.GetPhone())
-		}
-		time.Sleep(20 * time.Millisecond)
+	var (
+		r   *inventoryv1.GetPhoneResponse
+		err error
+	)
+	if testenv.Poll(10*time.Second, func() bool {
+		r, err = s.inv.GetPhone(context.Background(), &inventoryv1.GetPhoneRequest{Name: "phones/" + mac})
+		return err == nil && ok(r.GetPhone())
+	}) != nil {
+		s.t.Fatalf("%s: %v %v", what, err, r.GetPhone())
 	}
+	return r.GetPhone()
 }
 
 // TestFetchHistoryAndApprove: the Phone screen lists the recorded fetches

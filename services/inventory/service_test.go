@@ -342,7 +342,7 @@ func assignWithRetry(ctx context.Context, a inventoryv1.InventoryServiceClient, 
 		case codes.OK:
 			return nil
 		case codes.NotFound, codes.Unavailable, codes.DeadlineExceeded, codes.Aborted, codes.Internal:
-			time.Sleep(50 * time.Millisecond)
+			time.Sleep(50 * time.Millisecond) // sleep: a client's pause before retrying while the store or bus is down (the chaos under test)
 			continue
 		}
 		return err
@@ -376,10 +376,10 @@ func chaos(t *testing.T, h *harness, js func() jetstream.JetStream, breakOnce fu
 				if err == nil || ctx.Err() != nil {
 					break
 				}
-				time.Sleep(50 * time.Millisecond)
+				time.Sleep(50 * time.Millisecond) // sleep: a publisher's pause before retrying while NATS is down (the chaos under test)
 			}
 			published.Add(1)
-			time.Sleep(10 * time.Millisecond) // paces the stream so that the break falls inside it
+			time.Sleep(10 * time.Millisecond) // sleep: paces the stream so that the break falls inside it
 		}
 	})
 	wg.Go(func() { // assignments of every even phone once it is known
@@ -464,7 +464,7 @@ func TestNATSRestartMidStream(t *testing.T) {
 	h := start(t, boltStore(t), cur)
 	chaos(t, h, js, func() {
 		ns.Shutdown()
-		time.Sleep(time.Second) // the outage under test, not a wait for something
+		time.Sleep(time.Second) // sleep: the outage under test, not a wait for something
 		ns.Restart()
 	})
 }
@@ -478,7 +478,7 @@ func TestRedisKillMidStream(t *testing.T) {
 	h := start(t, inventory.NewRedisStore(rs.Client(), ""), js)
 	chaos(t, h, func() jetstream.JetStream { return js }, func() {
 		rs.Kill()
-		time.Sleep(time.Second) // the outage under test, not a wait for something
+		time.Sleep(time.Second) // sleep: the outage under test, not a wait for something
 		rs.Restart()
 	})
 }

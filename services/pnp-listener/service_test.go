@@ -98,18 +98,14 @@ func runService(t testing.TB, s *Service) string {
 			t.Error("Run did not return")
 		}
 	})
-	deadline := time.Now().Add(5 * time.Second)
-	for s.Ready() != nil {
+	testenv.WaitFor(t, 5*time.Second, "the listener to be ready", func() bool {
 		select {
 		case err := <-done:
 			t.Fatalf("Run: %v", err)
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("listener not ready")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return s.Ready() == nil
+	})
 	return s.Addr().String()
 }
 

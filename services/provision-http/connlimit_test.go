@@ -1,7 +1,10 @@
 package provisionhttp_test
 
 import (
+	"bufio"
 	"context"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"testing"
@@ -93,4 +96,60 @@ func waitForCtx(t *testing.T, ctx context.Context, what string, cond func() bool
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
+}
+
+// rawGet sends one HTTP/1.1 request on c and reads the response.
+func rawGet(c net.Conn, path, ua string, keepAlive bool) (int, string, error) {
+	conn := "keep-alive"
+	if !keepAlive {
+		conn = "close"
+	}
+	if err := c.SetDeadline(time.Now().Add(30 * time.Second)); err != nil {
+		return 0, "", err
+	}
+	if _, err := fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: edge\r\nUser-Agent: %s\r\nConnection: %s\r\n\r\n", path, ua, conn); err != nil {
+		return 0, "", err
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
+
+func refusedConns(t *testing.T, reg *prometheus.Registry, reason string) float64 {
+	return familyValue(t, reg, "dialtone_provision_http_connections_refused_total", "reason", reason)
+}
+
+// familyValue returns the value of the metric name (with label=value when
+// label is set) in reg.
+func familyValue(t *testing.T, reg *prometheus.Registry, name, label, value string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	metrics:
+		for _, m := range mf.GetMetric() {
+			if label != "" {
+				for _, l := range m.GetLabel() {
+					if l.GetName() == label && l.GetValue() != value {
+						continue metrics
+					}
+				}
+			}
+			if m.GetGauge() != nil {
+				return m.GetGauge().GetValue()
+			}
+			return m.GetCounter().GetValue()
+		}
+	}
+	t.Fatalf("no metric %s{%s=%q}", name, label, value)
+	return 0
 }

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/dialtone-voip/dialtone/platform/logging"
 	"github.com/dialtone-voip/dialtone/platform/testenv/logtest"
@@ -34,8 +33,9 @@ type testPhone struct {
 
 var macSeq atomic.Uint32
 
-// upstream is the real inventory and config-renderer (internal/upstreamtest)
-// on an embedded JetStream, with the edge's clients counting their calls.
+// upstream is inventory's test double (platform/inventorytest) and the real
+// config-renderer (internal/upstreamtest), inventory's PhoneChanged on an
+// embedded JetStream, with the edge's clients counting their calls.
 type upstream struct {
 	*upstreamtest.Upstreams
 	ns                 *natstest.Server
@@ -53,7 +53,7 @@ func newUpstream(t testing.TB) *upstream {
 func newUpstreamWith(t testing.TB, mutate func(*upstreamtest.Options)) *upstream {
 	t.Helper()
 	u := &upstream{ns: natstest.Start(t)}
-	opts := upstreamtest.Options{Dir: t.TempDir(), JetStream: u.ns.JetStream()}
+	opts := upstreamtest.Options{JetStream: u.ns.JetStream()}
 	if mutate != nil {
 		mutate(&opts)
 	}
@@ -63,12 +63,12 @@ func newUpstreamWith(t testing.TB, mutate func(*upstreamtest.Options)) *upstream
 	}
 	t.Cleanup(up.Close)
 	u.Upstreams = up
-	invConn, err := upstreamtest.Dial(up.Addr, upstreamtest.EdgeToken, u.invCalls.Interceptor)
+	invConn, err := upstreamtest.Dial(up.InventoryAddr, upstreamtest.EdgeToken, u.invCalls.Interceptor)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { invConn.Close() })
-	rndConn, err := upstreamtest.Dial(up.Addr, upstreamtest.EdgeToken, u.rndCalls.Interceptor)
+	rndConn, err := upstreamtest.Dial(up.RendererAddr, upstreamtest.EdgeToken, u.rndCalls.Interceptor)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,31 +151,24 @@ func (u *upstream) addPhone(t testing.TB, vendor string, https, bootstrap bool) 
 	return p
 }
 
-// change alters a phone (a new revision; the real inventory publishes
-// PhoneChanged) and returns the new revision.
+// change alters a phone (a new revision; inventory publishes PhoneChanged)
+// and returns the new revision.
 func (u *upstream) change(t testing.TB, mac string) int64 {
 	t.Helper()
-	resp, err := u.Admin.UpdatePhone(cctx(t), &inventoryv1.UpdatePhoneRequest{
-		Phone:      &inventoryv1.Phone{Name: "phones/" + mac, Settings: &inventoryv1.ProvisioningSettings{Language: "de"}},
-		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"settings.language"}},
-	})
+	rev, err := u.Change(mac)
 	if err != nil {
-		t.Fatalf("UpdatePhone: %v", err)
+		t.Fatalf("change: %v", err)
 	}
-	return resp.GetPhone().GetRevision()
+	return rev
 }
 
 // rotate gives a phone a new token; the previous one stays valid for a
 // while, the one before it stops working.
 func (u *upstream) rotate(t testing.TB, mac string) string {
 	t.Helper()
-	resp, err := u.Admin.RotateProvisioningToken(cctx(t), &inventoryv1.RotateProvisioningTokenRequest{Name: "phones/" + mac})
+	tok, err := u.Rotate(mac)
 	if err != nil {
-		t.Fatalf("RotateProvisioningToken: %v", err)
-	}
-	tok, err := upstreamtest.TokenOf(resp.GetProvisioningUrl())
-	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("rotate: %v", err)
 	}
 	return tok
 }

@@ -58,13 +58,9 @@ func TestTemplateChangeDropsCachedFiles(t *testing.T) {
 	if !u.Renderer.Reload() {
 		t.Fatal("renderer did not take the new set")
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(fetch(), "features.test_version = 2") {
-		if time.Now().After(deadline) {
-			t.Fatal("the edge still serves the file of the old template set")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testenv.WaitFor(t, 10*time.Second, "the edge to serve the file of the new template set", func() bool {
+		return strings.Contains(fetch(), "features.test_version = 2")
+	})
 	if n := metrictest.Value(t, r.reg, "dialtone_provision_http_template_set_changes_total"); n != 1 {
 		t.Fatalf("template set changes %v, want 1", n)
 	}

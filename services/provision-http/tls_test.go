@@ -179,16 +179,13 @@ func TestTLS(t *testing.T) {
 
 	// The certificate is reloaded when the files change.
 	writeCert(t, certFile, keyFile, 2)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	var hsErr error
+	if testenv.Poll(10*time.Second, func() bool {
 		st, err := handshake(addr, &tls.Config{})
-		if err == nil && st.PeerCertificates[0].SerialNumber.Int64() == 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("certificate not reloaded (err %v)", err)
-		}
-		time.Sleep(100 * time.Millisecond)
+		hsErr = err
+		return err == nil && st.PeerCertificates[0].SerialNumber.Int64() == 2
+	}) != nil {
+		t.Fatalf("certificate not reloaded (err %v)", hsErr)
 	}
 	// A broken file keeps the previous certificate.
 	if err := os.WriteFile(certFile, []byte("garbage"), 0o600); err != nil {

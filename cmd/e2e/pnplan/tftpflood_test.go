@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/dialtone-voip/dialtone/platform/testenv"
 	"github.com/dialtone-voip/dialtone/platform/testenv/lantest"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
 	pnplistener "github.com/dialtone-voip/dialtone/services/pnp-listener"
@@ -135,7 +136,7 @@ func TestTFTPFloodManySources(t *testing.T) {
 					// Pace the flood (about 5 datagrams a millisecond) so
 					// that the veth backlog, which drops silently, keeps up;
 					// what the server's socket cannot take, the kernel counts.
-					time.Sleep(time.Millisecond)
+					time.Sleep(time.Millisecond) // sleep: pacing the flood is the load under test
 				}
 				for k, p := range append(reqs, malformed...) {
 					port := uint16(20000 + (r*16+k)%4096)
@@ -176,7 +177,7 @@ func TestTFTPFloodManySources(t *testing.T) {
 			if time.Now().After(deadline) {
 				t.Fatalf("the real phone never got %s: %q, %v", name, got, err)
 			}
-			time.Sleep(200 * time.Millisecond) // a phone's retry interval, not synchronisation
+			time.Sleep(200 * time.Millisecond) // sleep: a phone's retry interval, not synchronisation
 		}
 	}
 	fetch("SIPDefault.cnf", "SIPDefault.cnf")
@@ -192,12 +193,11 @@ func TestTFTPFloodManySources(t *testing.T) {
 	// Every forged datagram is decided and counted, or was dropped by the
 	// kernel because the server socket's buffer was full (the muted
 	// hosts' requests wait out the link check first).
-	for deadline := time.Now().Add(30 * time.Second); counted()+socketDrops(t, e.pbx, 69) < 0.95*float64(datagrams.Load()) ||
-		gauges(e, "dialtone_pnp_listener_tftp_transfers_inflight")[0] != 0; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Errorf("%v outcomes counted and %v dropped by the kernel for %d forged datagrams", counted(), socketDrops(t, e.pbx, 69), datagrams.Load())
-			break
-		}
+	if testenv.Poll(30*time.Second, func() bool {
+		return counted()+socketDrops(t, e.pbx, 69) >= 0.95*float64(datagrams.Load()) &&
+			gauges(e, "dialtone_pnp_listener_tftp_transfers_inflight")[0] == 0
+	}) != nil {
+		t.Errorf("%v outcomes counted and %v dropped by the kernel for %d forged datagrams", counted(), socketDrops(t, e.pbx, 69), datagrams.Load())
 	}
 	waitFor(t, "the phone provisioned by its link", func() bool {
 		res, err := e.admin.GetPhone(e.ctx, &inventoryv1.GetPhoneRequest{Name: "phones/" + realMAC})

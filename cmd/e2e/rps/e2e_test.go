@@ -17,6 +17,7 @@ import (
 
 	"github.com/dialtone-voip/dialtone/platform/auth"
 	"github.com/dialtone-voip/dialtone/platform/grpcserver"
+	"github.com/dialtone-voip/dialtone/platform/testenv"
 	"github.com/dialtone-voip/dialtone/platform/testenv/logtest"
 	"github.com/dialtone-voip/dialtone/platform/testenv/natstest"
 	"github.com/dialtone-voip/dialtone/platform/testenv/redistest"
@@ -50,16 +51,9 @@ type vendorFake struct {
 // eventually polls cond until it holds or the deadline passes.
 func eventually(t *testing.T, what string, d time.Duration, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(50 * time.Millisecond)
+	var err error
+	if testenv.Poll(d, func() bool { err = cond(); return err == nil }) != nil {
+		t.Fatalf("%s: %v", what, err)
 	}
 }
 

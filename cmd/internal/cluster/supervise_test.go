@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/dialtone-voip/dialtone/platform/testenv"
 )
 
 // supervisedCluster is a cluster of real processes (sleep) with supervision
@@ -57,13 +59,7 @@ func supervisedCluster(t *testing.T, names ...string) *Cluster {
 // waitFor polls cond until it holds or 10 s pass.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after 10s: %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.WaitFor(t, 10*time.Second, what, cond)
 }
 
 func memberStatus(t *testing.T, c *Cluster, name string) MemberStatus {

@@ -23,6 +23,7 @@ import (
 	"github.com/dialtone-voip/dialtone/platform/auth"
 	"github.com/dialtone-voip/dialtone/platform/grpcserver"
 	"github.com/dialtone-voip/dialtone/platform/natsjs"
+	"github.com/dialtone-voip/dialtone/platform/testenv"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
 	"github.com/dialtone-voip/dialtone/proto/streams"
 	renderer "github.com/dialtone-voip/dialtone/services/config-renderer"
@@ -97,12 +98,8 @@ func startServer(t *testing.T) *server {
 		ns.Shutdown()
 		ns.WaitForShutdown()
 	})
-	deadline := time.Now().Add(10 * time.Second)
-	for inv.Ready() != nil {
-		if time.Now().After(deadline) {
-			t.Fatalf("inventory not ready: %v", inv.Ready())
-		}
-		time.Sleep(20 * time.Millisecond)
+	if testenv.Poll(10*time.Second, func() bool { return inv.Ready() == nil }) != nil {
+		t.Fatalf("inventory not ready: %v", inv.Ready())
 	}
 	if err := os.WriteFile(filepath.Join(dir, AdminTokenFile), []byte(adminToken+"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -516,19 +513,17 @@ func TestWatch(t *testing.T) {
 // phones stream.
 func (s *server) waitWatchers(t *testing.T, n int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		st, err := s.js.Stream(context.Background(), streams.Phones)
-		if err == nil {
-			info, err := st.Info(context.Background())
-			if err == nil && info.State.Consumers >= n {
-				return
-			}
+	var err error
+	if testenv.Poll(10*time.Second, func() bool {
+		var st jetstream.Stream
+		if st, err = s.js.Stream(context.Background(), streams.Phones); err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no %d watcher(s) on %s after 10 s (%v)", n, streams.Phones, err)
-		}
-		time.Sleep(10 * time.Millisecond) // polling the condition, not waiting for it to happen
+		info, ierr := st.Info(context.Background())
+		err = ierr
+		return err == nil && info.State.Consumers >= n
+	}) != nil {
+		t.Fatalf("no %d watcher(s) on %s after 10 s (%v)", n, streams.Phones, err)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/dialtone-voip/dialtone/platform/natsjs"
+	"github.com/dialtone-voip/dialtone/platform/testenv"
 	eventsv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/events/v1"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
 	"github.com/dialtone-voip/dialtone/proto/streams"
@@ -37,14 +38,15 @@ func TestPhonesShowRecentFetches(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		p, err := s.admin.GetPhone(ctx, &inventoryv1.GetPhoneRequest{Name: "phones/" + mac})
-		if err == nil && len(p.GetPhone().GetRecentFetches()) == 7 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("fetches not recorded: %v %v", err, p.GetPhone().GetRecentFetches())
-		}
+	var (
+		p      *inventoryv1.GetPhoneResponse
+		getErr error
+	)
+	if testenv.Poll(10*time.Second, func() bool {
+		p, getErr = s.admin.GetPhone(ctx, &inventoryv1.GetPhoneRequest{Name: "phones/" + mac})
+		return getErr == nil && len(p.GetPhone().GetRecentFetches()) == 7
+	}) != nil {
+		t.Fatalf("fetches not recorded: %v %v", getErr, p.GetPhone().GetRecentFetches())
 	}
 	out := s.run(t, "phones", "show", mac).ok(t).out
 	_, hist, ok := strings.Cut(out, "Recent fetches (newest first, 5 of 7):")

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/dialtone-voip/dialtone/platform/auth"
+	"github.com/dialtone-voip/dialtone/platform/testenv"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
 	"github.com/dialtone-voip/dialtone/proto/streams"
 )
@@ -63,16 +64,10 @@ func TestSecretReleaseApproval(t *testing.T) {
 	}
 	// The outbox relay publishes after the commit: wait for the event, which
 	// comes after its PhoneChanged in the same batch.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if _, err := st.GetLastMsgForSubject(ctx, streams.Subject(streams.SecretReleaseRefusedPrefix, mac)); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("SecretReleaseRefused not published")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testenv.WaitFor(t, 10*time.Second, "SecretReleaseRefused to be published", func() bool {
+		_, err := st.GetLastMsgForSubject(ctx, streams.Subject(streams.SecretReleaseRefusedPrefix, mac))
+		return err == nil
+	})
 	last, err := st.GetLastMsgForSubject(ctx, streams.Subject(streams.PhoneChangedPrefix, mac))
 	if err != nil {
 		t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/dialtone-voip/dialtone/cmd/internal/sipmsg"
 	"github.com/dialtone-voip/dialtone/cmd/internal/vendorsim"
+	"github.com/dialtone-voip/dialtone/platform/testenv"
 	provisioningv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/provisioning/v1"
 	renderer "github.com/dialtone-voip/dialtone/services/config-renderer"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -583,13 +584,7 @@ func TestBootPnPLateNotifyAndCheckSync(t *testing.T) {
 
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 10s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.WaitFor(t, 10*time.Second, "the condition", cond)
 }
 
 // TestStorm boots 40 phones against the responder and checks the summary.

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/dialtone-voip/dialtone/platform/testenv"
 )
 
 func TestRestartKeepsURLAndStore(t *testing.T) {
@@ -29,13 +31,7 @@ func TestRestartKeepsURLAndStore(t *testing.T) {
 		t.Errorf("URL changed: %s -> %s", url, s.URL())
 	}
 
-	deadline := time.Now().Add(20 * time.Second)
-	for !nc.IsConnected() {
-		if time.Now().After(deadline) {
-			t.Fatal("client did not reconnect to the restarted server")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.WaitFor(t, 20*time.Second, "the client to reconnect to the restarted server", nc.IsConnected)
 	st, err := js.Stream(ctx, "S")
 	if err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/dialtone-voip/dialtone/platform/auth"
+	"github.com/dialtone-voip/dialtone/platform/testenv"
 	"github.com/dialtone-voip/dialtone/platform/testenv/natstest"
 	"github.com/dialtone-voip/dialtone/platform/testenv/redistest"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
@@ -51,24 +52,21 @@ func TestRun(t *testing.T) {
 		done <- run(ctx, []string{"--grpc-addr", grpcAddr, "--admin-addr", adminAddr, "--nats-url", ns.URL(),
 			"--tokens-file", tokens, "--log-level", "warn"}, func(k string) string { return env[k] })
 	}()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get("http://" + adminAddr + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
+	var readyErr error
+	if testenv.Poll(20*time.Second, func() bool {
 		select {
 		case err := <-done:
 			t.Fatalf("run returned early: %v", err)
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not ready: %v", err)
+		resp, err := http.Get("http://" + adminAddr + "/readyz")
+		if readyErr = err; err != nil {
+			return false
 		}
-		time.Sleep(50 * time.Millisecond)
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}) != nil {
+		t.Fatalf("not ready: %v", readyErr)
 	}
 	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithPerRPCCredentials(auth.BearerToken("ops-token", false)))

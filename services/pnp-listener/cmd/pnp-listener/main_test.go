@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/dialtone-voip/dialtone/platform/inventorytest"
+	"github.com/dialtone-voip/dialtone/platform/testenv"
 	"github.com/dialtone-voip/dialtone/platform/testenv/logtest"
 	"github.com/dialtone-voip/dialtone/platform/testenv/natstest"
 	"github.com/dialtone-voip/dialtone/services/pnp-listener/phonetest"
@@ -88,23 +89,23 @@ func TestRunServes(t *testing.T) {
 			return map[string]string{"DIALTONE_PNP_LISTENER_NATS_URL": ns.URL()}[k]
 		}, logs)
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	var readyErr error
+	if testenv.Poll(10*time.Second, func() bool {
 		res, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", adminPort))
-		if err == nil {
-			body, _ := io.ReadAll(res.Body)
-			res.Body.Close()
-			if res.StatusCode == 200 {
-				if !strings.Contains(string(body), "warning: pnp link-layer check off") {
-					t.Errorf("/readyz with --pnp-link-check=off: %q", body)
-				}
-				break
-			}
+		if readyErr = err; err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("never ready: %v\n%s", err, logs.String())
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != 200 {
+			return false
 		}
-		time.Sleep(20 * time.Millisecond)
+		if !strings.Contains(string(body), "warning: pnp link-layer check off") {
+			t.Errorf("/readyz with --pnp-link-check=off: %q", body)
+		}
+		return true
+	}) != nil {
+		t.Fatalf("never ready: %v\n%s", readyErr, logs.String())
 	}
 	ph := phonetest.New(t, "127.0.0.1:0")
 	ph.Send(fmt.Sprintf("127.0.0.1:%d", sipPort), phonetest.Subscribe("yealink", "001565000777", "127.0.0.1", ph.Port(), "m1"))

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/pin/tftp/v3"
+
+	"github.com/dialtone-voip/dialtone/platform/testenv"
 )
 
 const (
@@ -316,13 +318,7 @@ func TestLimits(t *testing.T) {
 // waitFor polls cond until it holds or 5 s pass.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testenv.WaitFor(t, 5*time.Second, what, cond)
 }
 
 // TestMalformedAndWrites: datagrams that are no request are dropped

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dialtone-voip/dialtone/platform/testenv"
 	"github.com/dialtone-voip/dialtone/platform/testenv/natstest"
 	"github.com/dialtone-voip/dialtone/services/provision-http/internal/upstreamtest"
 )
@@ -40,7 +41,7 @@ func get(t *testing.T, url, ua string) (int, string) {
 // health, readiness and metrics are there and only there.
 func TestRun(t *testing.T) {
 	ns := natstest.Start(t)
-	up, err := upstreamtest.Start(context.Background(), upstreamtest.Options{Dir: t.TempDir(), JetStream: ns.JetStream()})
+	up, err := upstreamtest.Start(context.Background(), upstreamtest.Options{JetStream: ns.JetStream()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +62,7 @@ func TestRun(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{
-			"--http-addr", phone, "--https-addr=", "--inventory-addr", up.Addr, "--renderer-addr", up.Addr,
+			"--http-addr", phone, "--https-addr=", "--inventory-addr", up.InventoryAddr, "--renderer-addr", up.RendererAddr,
 			"--inventory-token-file", tokenFile, "--log-level", "error",
 		}, func(k string) string { return env[k] })
 	}()
@@ -71,16 +72,10 @@ func TestRun(t *testing.T) {
 			t.Errorf("run: %v", err)
 		}
 	}()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if code, _ := get(t, "http://"+admin+"/readyz", ""); code == 200 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("never ready")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testenv.WaitFor(t, 20*time.Second, "/readyz to answer 200", func() bool {
+		code, _ := get(t, "http://"+admin+"/readyz", "")
+		return code == 200
+	})
 	if code, _ := get(t, "http://"+phone+"/p/"+token+"/0004f2000001.cfg", "FileTransport PolycomVVX-VVX_450-UA/6.4.6"); code != 200 {
 		t.Fatalf("phone file: %d", code)
 	}

@@ -1,20 +1,19 @@
-// Package upstreamtest runs the real inventory and config-renderer in
-// process for the edge's tests and benchmarks: one loopback gRPC server (as
-// in the one-process dialtone) with token authentication, inventory on a
-// bolt store, its events on a JetStream the caller provides. It also counts
-// the calls a client makes (Counter), which the edge's tests use to show
-// that every miss does the same work.
+// Package upstreamtest runs the edge's upstreams in process for its tests:
+// the real config-renderer behind a loopback gRPC server with token
+// authentication, and inventory's test double (platform/inventorytest:
+// tokens resolved to profiles, secret release, PhoneChanged on the
+// JetStream the caller provides). It also counts the calls a client makes
+// (Counter), which the edge's tests use to show that every miss does the
+// same work. Tests that need the real inventory (phone state, release
+// policies, SIP PnP) are cross-service and live in cmd/e2e/edge.
 package upstreamtest
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -22,136 +21,92 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/dialtone-voip/dialtone/platform/auth"
 	"github.com/dialtone-voip/dialtone/platform/grpcserver"
-	"github.com/dialtone-voip/dialtone/platform/logging"
-	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
+	"github.com/dialtone-voip/dialtone/platform/inventorytest"
 	provisioningv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/provisioning/v1"
 	renderer "github.com/dialtone-voip/dialtone/services/config-renderer"
-	inventory "github.com/dialtone-voip/dialtone/services/inventory"
 )
 
-// Tokens the server accepts.
-const (
-	AdminToken = "upstreamtest-admin-0123456789abcdefghijklmnop"
-	EdgeToken  = "upstreamtest-edge-0123456789abcdefghijklmnopq"
-	// ListenerToken is a pnp-listener's (the attack test boots a phone
-	// over SIP PnP).
-	ListenerToken = "upstreamtest-listener-0123456789abcdefghijklm"
-)
+// EdgeToken is the bearer token both upstreams accept (role edge).
+const EdgeToken = "upstreamtest-edge-0123456789abcdefghijklmnopq"
 
-// Tenant and SIP interface that Seed creates and AddPhone assigns phones to.
+// Tenant and SIP server of the assigned phones AddPhone creates.
 const (
-	Tenant       = "tenants/acme"
-	SipInterface = "tenants/acme/sipInterfaces/pbx"
+	Tenant  = "tenants/acme"
+	SIPHost = "pbx.example.com"
+	SIPPort = 5060
 )
 
 // Options configure Start.
 type Options struct {
-	// Dir holds inventory's store; required.
-	Dir string
-	// JetStream carries inventory's events; required (the edge's
-	// invalidation and ConfigFetched need it).
+	// JetStream carries inventory's PhoneChanged; nil publishes none.
 	JetStream jetstream.JetStream
 	// TemplatesDir holds the renderer's template overrides; "" for none.
 	// The renderer does not watch it: call Renderer.Reload after a change.
 	TemplatesDir string
-	// Logger receives inventory's logs (log-capture tests); nil discards them.
-	Logger *slog.Logger
 }
 
-// Upstreams is a running inventory + config-renderer.
+// Upstreams is a running inventory double + config-renderer.
 type Upstreams struct {
-	// Addr is the gRPC address of both services.
-	Addr string
-	// Admin is an admin client of inventory (for seeding).
-	Admin     inventoryv1.InventoryServiceClient
-	Inventory *inventory.Service
-	Renderer  *renderer.Service
+	// InventoryAddr and RendererAddr are the gRPC addresses.
+	InventoryAddr, RendererAddr string
+	Inventory                   *inventorytest.Server
+	Renderer                    *renderer.Service
 
 	seq     int
 	mu      sync.Mutex
 	closers []func()
 }
 
-// Start runs both services until Close.
+// Start runs both until Close.
 func Start(ctx context.Context, opts Options) (_ *Upstreams, err error) {
-	if opts.Dir == "" || opts.JetStream == nil {
-		return nil, errors.New("upstreamtest: Dir and JetStream are required")
-	}
 	u := &Upstreams{}
 	defer func() {
 		if err != nil {
 			u.Close()
 		}
 	}()
-	st, err := inventory.OpenBoltStore(filepath.Join(opts.Dir, "inventory.db"))
+	u.Inventory, err = inventorytest.Start(EdgeToken)
 	if err != nil {
 		return nil, err
 	}
-	u.closers = append(u.closers, func() { st.Close() })
-	u.Inventory, err = inventory.New(inventory.Config{
-		EdgeHTTPBase: "http://prov.test:8080", EdgeHTTPSBase: "https://prov.test:8443", Bootstrap: true, TokenGrace: time.Hour,
-	}, inventory.Deps{Logger: cmp.Or(opts.Logger, logging.Discard()), Store: st, JetStream: opts.JetStream})
-	if err != nil {
+	u.closers = append(u.closers, u.Inventory.Stop)
+	if err := u.Inventory.SetJetStream(opts.JetStream); err != nil {
 		return nil, err
 	}
+	u.InventoryAddr = u.Inventory.Addr()
 	u.Renderer, err = renderer.New(renderer.Config{TemplatesDir: opts.TemplatesDir, Reload: time.Second}, renderer.Deps{})
 	if err != nil {
 		return nil, err
 	}
 	data, _ := json.Marshal(auth.TokensFile{Tokens: []auth.TokenEntry{
-		{Name: "admin", Role: auth.RoleAdmin, SHA256: auth.HashToken(AdminToken)},
 		{Name: "edge", Role: auth.RoleEdge, SHA256: auth.HashToken(EdgeToken)},
-		{Name: "listener", Role: auth.RoleListener, SHA256: auth.HashToken(ListenerToken)},
 	}})
 	tokens, err := auth.ParseTokens(data)
 	if err != nil {
 		return nil, err
 	}
 	gs := grpcserver.New(grpcserver.Options{Auth: tokens, ShutdownTimeout: time.Second})
-	u.Inventory.RegisterGRPC(gs.GRPC())
 	u.Renderer.RegisterGRPC(gs.GRPC())
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	u.Addr = lis.Addr().String()
+	u.RendererAddr = lis.Addr().String()
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	wg.Go(func() { _ = u.Inventory.Run(sctx) })
 	wg.Go(func() { _ = gs.Serve(sctx, lis) })
 	u.closers = append(u.closers, func() { cancel(); wg.Wait() })
-	conn, err := Dial(u.Addr, AdminToken)
-	if err != nil {
-		return nil, err
-	}
-	u.closers = append(u.closers, func() { conn.Close() })
-	u.Admin = inventoryv1.NewInventoryServiceClient(conn)
-	for deadline := time.Now().Add(30 * time.Second); u.Inventory.Ready() != nil; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("upstreamtest: inventory not ready: %w", u.Inventory.Ready())
-		}
-	}
-	return u, u.seed(ctx)
+	return u, nil
 }
 
 // Dial connects to addr with a bearer token and optional client interceptors.
 func Dial(addr, token string, interceptors ...grpc.UnaryClientInterceptor) (*grpc.ClientConn, error) {
 	return grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithPerRPCCredentials(auth.BearerToken(token, false)), grpc.WithChainUnaryInterceptor(interceptors...))
-}
-
-func (u *Upstreams) seed(ctx context.Context) error {
-	if _, err := u.Admin.CreateTenant(ctx, &inventoryv1.CreateTenantRequest{TenantId: strings.TrimPrefix(Tenant, "tenants/")}); err != nil {
-		return fmt.Errorf("upstreamtest: %w", err)
-	}
-	if _, err := u.Admin.CreateSipInterface(ctx, &inventoryv1.CreateSipInterfaceRequest{Parent: Tenant, SipInterfaceId: "pbx",
-		SipInterface: &inventoryv1.SipInterface{Host: "pbx.example.com", UdpPort: 5060, TlsPort: 5061}}); err != nil {
-		return fmt.Errorf("upstreamtest: %w", err)
-	}
-	return nil
 }
 
 // Phone describes a phone to add.
@@ -165,36 +120,39 @@ type Phone struct {
 	HTTPS       bool
 }
 
-// AddPhone creates a phone through inventory's API and returns its token.
+// AddPhone adds a phone to the inventory double and returns its token. An
+// assigned phone's profile is what inventory composes for a phone of
+// Tenant with one extension, language en, time zone Europe/Berlin and the
+// SIP interface SIPHost over UDP (inventory's profile.go).
 func (u *Upstreams) AddPhone(ctx context.Context, p Phone) (string, error) {
-	phone := &inventoryv1.Phone{Mac: p.MAC, Vendor: p.Vendor, Model: p.Model}
+	prof := &provisioningv1.ProvisioningProfile{Mac: p.MAC, Vendor: p.Vendor, Model: p.Model, Bootstrap: !p.Assigned}
 	if p.Assigned {
 		u.mu.Lock()
 		u.seq++
 		ext := fmt.Sprint(10000 + u.seq)
 		u.mu.Unlock()
-		if _, err := u.Admin.CreateExtension(ctx, &inventoryv1.CreateExtensionRequest{Parent: Tenant,
-			Extension: &inventoryv1.Extension{Number: ext, DisplayName: "Ext " + ext, SipPassword: p.SIPPassword}}); err != nil {
-			return "", fmt.Errorf("CreateExtension: %w", err)
-		}
-		phone.Tenant = Tenant
-		phone.Lines = []*inventoryv1.PhoneLine{{Index: 1, Extension: Tenant + "/extensions/" + ext}}
-		phone.Settings = &inventoryv1.ProvisioningSettings{
-			WebPassword: p.WebPassword, Language: "en", TimeZone: "Europe/Berlin",
-			SipInterface: SipInterface, Transport: provisioningv1.Transport_TRANSPORT_UDP, Https: p.HTTPS,
+		prof.Tenant = Tenant
+		prof.WebPassword, prof.Language, prof.TimeZone = p.WebPassword, "en", "Europe/Berlin"
+		prof.Lines = []*provisioningv1.Line{{
+			Index: 1, Extension: ext, DisplayName: "Ext " + ext, AuthUser: ext, Password: p.SIPPassword, Label: "Ext " + ext,
+		}}
+		prof.SipServer = &provisioningv1.SipServer{
+			Host: SIPHost, Port: SIPPort, Transport: provisioningv1.Transport_TRANSPORT_UDP, RegistrationExpiry: durationpb.New(time.Hour),
 		}
 	}
-	if _, err := u.Admin.CreatePhone(ctx, &inventoryv1.CreatePhoneRequest{Phone: phone}); err != nil {
-		return "", fmt.Errorf("CreatePhone: %w", err)
-	}
-	resp, err := u.Admin.GetProvisioningUrl(ctx, &inventoryv1.GetProvisioningUrlRequest{Name: "phones/" + p.MAC})
-	if err != nil {
-		return "", fmt.Errorf("GetProvisioningUrl: %w", err)
-	}
-	if resp.GetBootstrap() == p.Assigned {
-		return "", fmt.Errorf("phone %s: bootstrap %v", p.MAC, resp.GetBootstrap())
-	}
-	return TokenOf(resp.GetUrl())
+	return u.Inventory.AddPhone(inventorytest.Phone{Profile: prof, HTTPS: p.HTTPS && p.Assigned})
+}
+
+// Change changes a phone's settings (language de), as an administrator's
+// UpdatePhone does: a new revision and PhoneChanged with files changed.
+func (u *Upstreams) Change(mac string) (int64, error) {
+	return u.Inventory.ChangePhone(mac, func(p *provisioningv1.ProvisioningProfile) { p.Language = "de" })
+}
+
+// Rotate gives a phone a new token; the previous one keeps working for
+// an hour (inventory's default grace).
+func (u *Upstreams) Rotate(mac string) (string, error) {
+	return u.Inventory.RotateToken(mac, time.Hour)
 }
 
 // TokenOf takes the token out of a provisioning URL ".../p/{token}/".

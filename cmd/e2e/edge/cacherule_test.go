@@ -1,4 +1,4 @@
-package provisionhttp_test
+package edge_test
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/dialtone-voip/dialtone/platform/natsjs"
+	"github.com/dialtone-voip/dialtone/platform/testenv"
 	"github.com/dialtone-voip/dialtone/platform/testenv/metrictest"
 	eventsv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/events/v1"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
@@ -31,12 +32,8 @@ func TestFetchKeepsCache(t *testing.T) {
 	}
 	waitChanges := func(action string, n float64) {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for changes(action) < n {
-			if time.Now().After(deadline) {
-				t.Fatalf("the edge saw %v PhoneChanged %s, want %v", changes(action), action, n)
-			}
-			time.Sleep(20 * time.Millisecond)
+		if testenv.Poll(10*time.Second, func() bool { return changes(action) >= n }) != nil {
+			t.Fatalf("the edge saw %v PhoneChanged %s, want %v", changes(action), action, n)
 		}
 	}
 	get := func(ph testPhone, file string) {

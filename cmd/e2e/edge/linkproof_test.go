@@ -1,4 +1,4 @@
-package provisionhttp_test
+package edge_test
 
 import (
 	"encoding/json"
@@ -6,11 +6,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dialtone-voip/dialtone/cmd/internal/upstreamtest"
 	"github.com/dialtone-voip/dialtone/platform/auth"
 	"github.com/dialtone-voip/dialtone/platform/testenv/metrictest"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
 	provisionhttp "github.com/dialtone-voip/dialtone/services/provision-http"
-	"github.com/dialtone-voip/dialtone/services/provision-http/internal/upstreamtest"
 )
 
 const (

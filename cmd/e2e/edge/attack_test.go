@@ -1,4 +1,4 @@
-package provisionhttp_test
+package edge_test
 
 import (
 	"bufio"
@@ -19,14 +19,15 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/dialtone-voip/dialtone/cmd/internal/upstreamtest"
 	"github.com/dialtone-voip/dialtone/platform/adminhttp"
 	"github.com/dialtone-voip/dialtone/platform/connlimit"
 	"github.com/dialtone-voip/dialtone/platform/logging"
+	"github.com/dialtone-voip/dialtone/platform/testenv"
 	"github.com/dialtone-voip/dialtone/platform/testenv/lantest"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
 	pnplistener "github.com/dialtone-voip/dialtone/services/pnp-listener"
 	provisionhttp "github.com/dialtone-voip/dialtone/services/provision-http"
-	"github.com/dialtone-voip/dialtone/services/provision-http/internal/upstreamtest"
 )
 
 // raiseTestFileLimit raises this process's soft RLIMIT_NOFILE to its hard
@@ -215,21 +216,18 @@ func TestIdleConnectionFlood(t *testing.T) {
 	if !strings.Contains(url, "/p/") {
 		t.Errorf("NOTIFY during the attack carried %q, want a provisioning URL", url)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		res, err := u.Admin.GetPhone(ctx, &inventoryv1.GetPhoneRequest{Name: "phones/" + bootMAC})
-		if p := res.GetPhone(); err == nil && p.GetState() == inventoryv1.PhoneState_PHONE_STATE_DISCOVERED && p.GetListener() == listenerID {
-			if !p.GetLastLinkProof().GetVerified() {
-				t.Errorf("recorded without a verified link proof: %v", p.GetLastLinkProof())
-			}
-			t.Logf("booted during the attack: a NOTIFY with its URL, recorded %v by %s", p.GetState(), p.GetListener())
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the phone that booted during the attack was never recorded as discovered: state %v, listener %q, %v", res.GetPhone().GetState(), res.GetPhone().GetListener(), err)
-		}
-		time.Sleep(50 * time.Millisecond)
+	var res *inventoryv1.GetPhoneResponse
+	if testenv.Poll(30*time.Second, func() bool {
+		res, err = u.Admin.GetPhone(ctx, &inventoryv1.GetPhoneRequest{Name: "phones/" + bootMAC})
+		p := res.GetPhone()
+		return err == nil && p.GetState() == inventoryv1.PhoneState_PHONE_STATE_DISCOVERED && p.GetListener() == listenerID
+	}) != nil {
+		t.Fatalf("the phone that booted during the attack was never recorded as discovered: state %v, listener %q, %v", res.GetPhone().GetState(), res.GetPhone().GetListener(), err)
 	}
+	if p := res.GetPhone(); !p.GetLastLinkProof().GetVerified() {
+		t.Errorf("recorded without a verified link proof: %v", p.GetLastLinkProof())
+	}
+	t.Logf("booted during the attack: a NOTIFY with its URL, recorded %v by %s", res.GetPhone().GetState(), res.GetPhone().GetListener())
 	// Still under attack: nothing was refused for want of descriptors.
 	if open := familyValue(t, reg, "dialtone_provision_http_connections_open", "", ""); open > sources*perSource+2 {
 		t.Errorf("edge holds %v connections after the boot, limit %d", open, sources*perSource)
@@ -267,10 +265,8 @@ func startListener(t *testing.T, ctx context.Context, u *upstream, h *lantest.Ho
 			t.Errorf("pnp-listener: %v", err)
 		}
 	})
-	for deadline := time.Now().Add(30 * time.Second); svc.Ready() != nil; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("pnp-listener not ready: %v", svc.Ready())
-		}
+	if testenv.Poll(30*time.Second, func() bool { return svc.Ready() == nil }) != nil {
+		t.Fatalf("pnp-listener not ready: %v", svc.Ready())
 	}
 }
 

@@ -3,7 +3,7 @@
 # static file, in one run, then the edge's cold path (every request a cache
 # miss: token resolved by inventory, file rendered by config-renderer).
 #
-#   services/provision-http/bench/wrk_vs_nginx.sh            # defaults
+#   bench/wrk_vs_nginx.sh            # defaults
 #   DURATION=30s CONNECTIONS=128 THREADS=2 PHONES=2000 ./wrk_vs_nginx.sh
 #
 # Needs wrk and nginx (apt-get install -y wrk nginx). Everything listens on
@@ -18,7 +18,7 @@ PHONES=${PHONES:-2000}
 ACCESS_LOG=${ACCESS_LOG:-true}
 
 here=$(cd "$(dirname "$0")" && pwd)
-module=$(cd "$here/.." && pwd)
+module=$(cd "$here/../cmd" && pwd) # cmd/edgebench: the edge with the real inventory and renderer
 for bin in wrk nginx go; do
 	command -v "$bin" >/dev/null || { echo "missing $bin (apt-get install -y wrk nginx)" >&2; exit 1; }
 done
@@ -36,7 +36,7 @@ cleanup() {
 trap cleanup EXIT
 
 echo "building edgebench..." >&2
-(cd "$module" && GOWORK=off go build -o "$work/edgebench" ./bench/edgebench)
+(cd "$module" && GOWORK=off go build -o "$work/edgebench" ./edgebench)
 
 # start_edge MODE DIR: starts edgebench and loads its KEY=VALUE lines.
 start_edge() {

@@ -1,4 +1,4 @@
-package provisionhttp_test
+package edge_test
 
 import (
 	"crypto/tls"
@@ -13,13 +13,14 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
+	"github.com/dialtone-voip/dialtone/cmd/internal/upstreamtest"
 	"github.com/dialtone-voip/dialtone/platform/logging"
+	"github.com/dialtone-voip/dialtone/platform/testenv"
 	"github.com/dialtone-voip/dialtone/platform/testenv/logtest"
 	eventsv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/events/v1"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
 	"github.com/dialtone-voip/dialtone/proto/streams"
 	provisionhttp "github.com/dialtone-voip/dialtone/services/provision-http"
-	"github.com/dialtone-voip/dialtone/services/provision-http/internal/upstreamtest"
 )
 
 // certEdge is the edge with HTTPS and --device-ca-dir, on the real
@@ -28,7 +29,7 @@ import (
 type certEdge struct {
 	*running
 	u       *upstream
-	ca      *provisionhttp.TestCA
+	ca      *deviceCA
 	invLogs *logtest.Buffer
 	refused *nats.Subscription
 }
@@ -45,8 +46,8 @@ func newCertEdge(t *testing.T, vendor string) *certEdge {
 	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
 	writeCert(t, certFile, keyFile, 1)
 	caDir := t.TempDir()
-	ca := provisionhttp.NewTestCA(t, vendor)
-	ca.WriteRoot(t, caDir)
+	ca := newDeviceCA(t, vendor)
+	ca.writeRoot(t, caDir)
 	sub, err := u.ns.Conn().SubscribeSync(streams.SecretReleaseRefusedAll)
 	if err != nil {
 		t.Fatal(err)
@@ -105,13 +106,7 @@ func (e *certEdge) phone(t *testing.T, mac string) *inventoryv1.Phone {
 // waitFor polls cond until it holds (conditions, not sleeps, decide).
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testenv.WaitFor(t, 10*time.Second, what, cond)
 }
 
 // noSecretsLogged greps every captured log for the phone's passwords and token.
@@ -148,8 +143,8 @@ func TestDeviceCertRequire(t *testing.T) {
 	p := e.u.addPhone(t, "yealink", true, false)
 	other := e.u.addPhone(t, "yealink", true, false)
 	setDeviceCert(t, e.u, p.mac, inventoryv1.DeviceCertPolicy_DEVICE_CERT_POLICY_REQUIRE)
-	own := e.ca.Issue(t, p.mac, provisionhttp.ShapeCN)
-	foreign := e.ca.Issue(t, other.mac, provisionhttp.ShapeCN)
+	own := e.ca.issue(t, p.mac)
+	foreign := e.ca.issue(t, other.mac)
 	secret := "sip-secret-" + p.mac
 
 	if code, body := e.fetch(t, p, p.macFile, nil); code != 404 || strings.Contains(body, secret) {
@@ -191,8 +186,8 @@ func TestSecretReleaseSecondIdentity(t *testing.T) {
 	// Under prefer a certificate becomes the phone's release identity (under
 	// off it is only recorded).
 	setDeviceCert(t, e.u, p.mac, inventoryv1.DeviceCertPolicy_DEVICE_CERT_POLICY_PREFER)
-	certA := e.ca.Issue(t, p.mac, provisionhttp.ShapeCN)
-	certB := e.ca.Issue(t, p.mac, provisionhttp.ShapeCN) // a second key for the same MAC
+	certA := e.ca.issue(t, p.mac)
+	certB := e.ca.issue(t, p.mac) // a second key for the same MAC
 	secret := "sip-secret-" + p.mac
 
 	if code, body := e.fetch(t, p, p.macFile, &certA); code != 200 || !strings.Contains(body, secret) {

@@ -24,12 +24,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/dialtone-voip/dialtone/cmd/internal/upstreamtest"
 	"github.com/dialtone-voip/dialtone/platform/logging"
 	"github.com/dialtone-voip/dialtone/platform/natsjs"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
 	rendererv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/renderer/v1"
 	provisionhttp "github.com/dialtone-voip/dialtone/services/provision-http"
-	"github.com/dialtone-voip/dialtone/services/provision-http/internal/upstreamtest"
 )
 
 func main() {
