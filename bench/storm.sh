@@ -20,9 +20,15 @@
 #
 # Usage: bench/storm.sh [count] [vendor] [model] [concurrency]   (needs root and iproute2)
 #        MODES="require" bench/storm.sh …   runs only the given modes
+#        STORM_TMP=/dev/shm bench/storm.sh …  keeps dialtone's data (bbolt, JetStream)
+#          there: on tmpfs an fsync costs nothing, which shows what the disk costs
 #        PROFILE=/tmp/prof bench/storm.sh …  also writes CPU profiles of dialtone
 #          (--admin-pprof, over the storm) and phonesim, and dialtone's mutex and
 #          block profiles, to that folder (<mode>-dialtone-cpu.pprof, …)
+#
+# phonesim's phones fetch over HTTP from the lan namespace's one address, as
+# phones behind one NAT do, so the edge's --max-conns-per-source (256) is
+# raised to twice the concurrency.
 #
 # Whether the storm is CPU-bound: it prints the CPU seconds dialtone and
 # phonesim used during the storm, against the wall time × 2 cores.
@@ -77,7 +83,7 @@ results=$(mktemp /tmp/dt-storm-res.XXXXXX)
 storm_once() {
   local mode=$1 tag
   tag=$(printf '%04x' $((RANDOM)))
-  work=$(mktemp -d /tmp/dt-storm.XXXXXX)
+  work=$(mktemp -d "${STORM_TMP:-/tmp}/dt-storm.XXXXXX")
   pbx=dt-st$tag-pbx
   lan=dt-st$tag-lan
   ip netns add "$pbx"
@@ -97,7 +103,9 @@ storm_once() {
 
   ip netns exec "$pbx" "$bin/dialtone" --data-dir "$work/data" --sip-interfaces eth0 \
     --public-host 198.19.0.1 --pbx-host 198.19.0.1 --log-level ${LOG_LEVEL:-warn} --sip-rate-per-source 0 \
-    --pnp-link-check "$mode" ${PROFILE:+--admin-pprof} >"$work/dialtone.log" 2>&1 &
+    --pnp-link-check "$mode" ${PROFILE:+--admin-pprof} \
+    --max-conns-per-source $((concurrency * 2 > 256 ? concurrency * 2 : 256)) \
+    >"$work/dialtone.log" 2>&1 &
   pid=$!
   for _ in $(seq 1 300); do
     grep -q "Dialtone is running" "$work/dialtone.log" && break
@@ -130,17 +138,26 @@ storm_once() {
   cpu1=$(proc_cpu "$pid")
 
   # The phones are done when inventory lists them provisioned (it consumes the
-  # edge's ConfigFetched events); wait up to 60 s more for it to catch up.
+  # edge's ConfigFetched events); wait up to 60 s more for it to catch up
+  # (for the phones that booted: one that gave up is never listed).
+  local booted
+  booted=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["ok"])' "$work/storm.json" 2>/dev/null || echo "$count")
+  # It also stops after 20 polls without progress: a phone whose last
+  # fetch failed stays unlisted until it fetches again.
+  local last=-1 still=0
   provisioned=0
   for _ in $(seq 1 120); do
     provisioned=$({ ctl phones list --state provisioned -o json || true; } | grep -o '"mac"' | wc -l)
-    [ "$provisioned" -ge "$count" ] && break
+    [ "$provisioned" -ge "$booted" ] && break
+    if [ "$provisioned" -eq "$last" ]; then still=$((still + 1)); else still=0; fi
+    last=$provisioned
+    [ "$still" -ge 20 ] && break
     sleep 0.5
   done
   all_ms=$(( ($(date +%s%N) - start_storm) / 1000000 ))
   cpu2=$(proc_cpu "$pid")
   python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); c0,c1,c2,all_s=map(float,sys.argv[3:7]); w=r["wall_ms"]/1000; ps=r.get("cpu_s",0)
-print(f"[{sys.argv[2]}] dialtone CPU: {c1-c0:.1f} s during the storm ({(c1-c0)/w:.2f} of 2 cores), {c2-c0:.1f} s until all listed ({(c2-c0)/all_s:.2f} cores); phonesim CPU: {ps:.1f} s ({ps/w:.2f} cores)")' \
+print(f"[{sys.argv[2]}] dialtone CPU: {c1-c0:.1f} s during the storm ({(c1-c0)/w:.2f} cores of 2), {c2-c0:.1f} s until all listed ({(c2-c0)/all_s:.2f} cores); phonesim CPU: {ps:.1f} s ({ps/w:.2f} cores)")' \
     "$work/storm.json" "$mode" "$cpu0" "$cpu1" "$cpu2" "$((all_ms))e-3" || true
   if [ -n "$prof_pid" ]; then
     wait "$prof_pid" || true
