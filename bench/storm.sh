@@ -20,6 +20,18 @@
 #
 # Usage: bench/storm.sh [count] [vendor] [model] [concurrency]   (needs root and iproute2)
 #        MODES="require" bench/storm.sh …   runs only the given modes
+#        STORM_TMP=/dev/shm bench/storm.sh …  keeps dialtone's data (bbolt, JetStream)
+#          there: on tmpfs an fsync costs nothing, which shows what the disk costs
+#        PROFILE=/tmp/prof bench/storm.sh …  also writes CPU profiles of dialtone
+#          (--admin-pprof, over the storm) and phonesim, and dialtone's mutex and
+#          block profiles, to that folder (<mode>-dialtone-cpu.pprof, …)
+#
+# phonesim's phones fetch over HTTP from the lan namespace's one address, as
+# phones behind one NAT do, so the edge's --max-conns-per-source (256) is
+# raised to twice the concurrency.
+#
+# Whether the storm is CPU-bound: it prints the CPU seconds dialtone and
+# phonesim used during the storm, against the wall time × 2 cores.
 set -euo pipefail
 count=${1:-2000}
 vendor=${2:-yealink}
@@ -61,12 +73,17 @@ if [ "$t3" -lt "$need" ]; then
   sysctl -qw net.ipv4.neigh.default.gc_thresh1=$((need / 4)) net.ipv4.neigh.default.gc_thresh2=$((need / 2)) net.ipv4.neigh.default.gc_thresh3="$need"
 fi
 
+# proc_cpu PID: user+system CPU seconds the process has used.
+proc_cpu() {
+  awk -v hz="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); print ($12 + $13) / hz }' "/proc/$1/stat"
+}
+
 # storm_once MODE: one storm on fresh namespaces; appends "MODE wall_s all_s ok" to $results.
 results=$(mktemp /tmp/dt-storm-res.XXXXXX)
 storm_once() {
   local mode=$1 tag
   tag=$(printf '%04x' $((RANDOM)))
-  work=$(mktemp -d /tmp/dt-storm.XXXXXX)
+  work=$(mktemp -d "${STORM_TMP:-/tmp}/dt-storm.XXXXXX")
   pbx=dt-st$tag-pbx
   lan=dt-st$tag-lan
   ip netns add "$pbx"
@@ -86,7 +103,9 @@ storm_once() {
 
   ip netns exec "$pbx" "$bin/dialtone" --data-dir "$work/data" --sip-interfaces eth0 \
     --public-host 198.19.0.1 --pbx-host 198.19.0.1 --log-level ${LOG_LEVEL:-warn} --sip-rate-per-source 0 \
-    --pnp-link-check "$mode" >"$work/dialtone.log" 2>&1 &
+    --pnp-link-check "$mode" ${PROFILE:+--admin-pprof} \
+    --max-conns-per-source $((concurrency * 2 > 256 ? concurrency * 2 : 256)) \
+    >"$work/dialtone.log" 2>&1 &
   pid=$!
   for _ in $(seq 1 300); do
     grep -q "Dialtone is running" "$work/dialtone.log" && break
@@ -103,19 +122,51 @@ storm_once() {
   echo "[$mode] import: $(( ($(date +%s%N) - start_import) / 1000000 )) ms"
 
   echo "[$mode] storm: $count phones, concurrency $concurrency, each with its own MAC and address…"
+  local cpu0 cpu1 cpu2 prof_pid=""
+  if [ -n "${PROFILE:-}" ]; then
+    mkdir -p "$PROFILE"
+    # The CPU profile covers the storm and the lag after it (up to 60 s).
+    ip netns exec "$pbx" curl -s -o "$PROFILE/$mode-dialtone-cpu.pprof" \
+      "http://127.0.0.1:9190/debug/pprof/profile?seconds=${PROFILE_SECONDS:-60}" &
+    prof_pid=$!
+  fi
+  cpu0=$(proc_cpu "$pid")
   start_storm=$(date +%s%N)
   ip netns exec "$lan" "$bin/phonesim" storm --vendor "$vendor" --model "$model" --count "$count" \
-    --concurrency "$concurrency" --iface eth0 --own-link 198.19.1.0 --timeout 60s -o json >"$work/storm.json" || true
+    --concurrency "$concurrency" --iface eth0 --own-link 198.19.1.0 --timeout 60s -o json \
+    ${PROFILE:+--cpuprofile "$PROFILE/$mode-phonesim-cpu.pprof"} >"$work/storm.json" || true
+  cpu1=$(proc_cpu "$pid")
 
   # The phones are done when inventory lists them provisioned (it consumes the
-  # edge's ConfigFetched events); wait up to 60 s more for it to catch up.
+  # edge's ConfigFetched events); wait up to 60 s more for it to catch up
+  # (for the phones that booted: one that gave up is never listed).
+  local booted
+  booted=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["ok"])' "$work/storm.json" 2>/dev/null || echo "$count")
+  # It also stops after 20 polls without progress: a phone whose last
+  # fetch failed stays unlisted until it fetches again.
+  local last=-1 still=0
   provisioned=0
   for _ in $(seq 1 120); do
-    provisioned=$(ctl phones list --state provisioned -o json | grep -o '"mac"' | wc -l)
-    [ "$provisioned" -ge "$count" ] && break
+    provisioned=$({ ctl phones list --state provisioned -o json || true; } | grep -o '"mac"' | wc -l)
+    [ "$provisioned" -ge "$booted" ] && break
+    if [ "$provisioned" -eq "$last" ]; then still=$((still + 1)); else still=0; fi
+    last=$provisioned
+    [ "$still" -ge 20 ] && break
     sleep 0.5
   done
   all_ms=$(( ($(date +%s%N) - start_storm) / 1000000 ))
+  cpu2=$(proc_cpu "$pid")
+  python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); c0,c1,c2,all_s=map(float,sys.argv[3:7]); w=r["wall_ms"]/1000; ps=r.get("cpu_s",0)
+print(f"[{sys.argv[2]}] dialtone CPU: {c1-c0:.1f} s during the storm ({(c1-c0)/w:.2f} cores of 2), {c2-c0:.1f} s until all listed ({(c2-c0)/all_s:.2f} cores); phonesim CPU: {ps:.1f} s ({ps/w:.2f} cores)")' \
+    "$work/storm.json" "$mode" "$cpu0" "$cpu1" "$cpu2" "$((all_ms))e-3" || true
+  if [ -n "$prof_pid" ]; then
+    wait "$prof_pid" || true
+    for p in mutex block; do
+      ip netns exec "$pbx" curl -s -o "$PROFILE/$mode-dialtone-$p.pprof" "http://127.0.0.1:9190/debug/pprof/$p" || true
+    done
+    cp "$bin/dialtone" "$bin/phonesim" "$work/storm.json" "$PROFILE/" || true
+    ip netns exec "$pbx" curl -s -o "$PROFILE/$mode-metrics.txt" http://127.0.0.1:9190/metrics || true
+  fi
   python3 - "$work/storm.json" "$count" "$provisioned" "$all_ms" "$mode" "$results" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))

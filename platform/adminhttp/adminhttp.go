@@ -1,7 +1,8 @@
 // Package adminhttp serves a process's operational endpoints on their own
 // listener: /healthz (liveness: 200 while the process runs), /readyz
-// (readiness: 200 when Ready returns nil, else 503 with the reason) and
-// /metrics (Prometheus). Everything else is 404.
+// (readiness: 200 when Ready returns nil, else 503 with the reason),
+// /metrics (Prometheus) and, only when Options.Profiling is set,
+// net/http/pprof's /debug/pprof/. Everything else is 404.
 package adminhttp
 
 import (
@@ -11,6 +12,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
+	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -40,7 +43,15 @@ type Options struct {
 	// ShutdownTimeout bounds the graceful shutdown; zero means
 	// DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
+	// Profiling serves net/http/pprof under /debug/pprof/ and samples
+	// mutex and blocking events (1 in ProfileRate). Off by default: a
+	// profile shows the process's code paths and costs CPU while taken.
+	Profiling bool
 }
+
+// ProfileRate is the mutex and block profile sampling rate set when
+// Options.Profiling is on (1 in ProfileRate events; block: nanoseconds).
+const ProfileRate = 100
 
 // Server is the admin HTTP server.
 type Server struct {
@@ -66,6 +77,15 @@ func New(opts Options) *Server {
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{ErrorLog: slogErrorLog{s.log}}))
+	if opts.Profiling {
+		runtime.SetMutexProfileFraction(ProfileRate)
+		runtime.SetBlockProfileRate(ProfileRate * 1000)
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	s.handler = mux
 	return s
 }

@@ -116,3 +116,14 @@ func TestReadyzWarnings(t *testing.T) {
 		t.Errorf("/readyz = %d %q", rec.Code, rec.Body.String())
 	}
 }
+
+// Profiling on: net/http/pprof answers under /debug/pprof/ (off: 404, above).
+func TestProfiling(t *testing.T) {
+	ts := httptest.NewServer(New(Options{Profiling: true}).Handler())
+	defer ts.Close()
+	for _, p := range []string{"/debug/pprof/", "/debug/pprof/heap?debug=1", "/debug/pprof/mutex?debug=1", "/debug/pprof/cmdline"} {
+		if code, _ := get(t, ts.URL+p); code != 200 {
+			t.Errorf("%s = %d, want 200", p, code)
+		}
+	}
+}

@@ -217,8 +217,9 @@ func (t *flows) start(j job, waited time.Duration) (roundInfo, bool) {
 }
 
 // wait schedules another lookup of a round: the one retry of a lookup that
-// found no phone or timed out (after unknownRetry), or, for a boot that
-// inventory answered Unavailable (a failover), up to unavailableRetries
+// found no phone, or timed out for a late round (after unknownRetry), or, for
+// a boot that inventory answered Unavailable (a failover) or did not answer
+// in time (overload), up to unavailableRetries
 // more after 1.5, 3 and 6 s, inside the phone's own wait. It reports false
 // when those are spent (the caller counts and finishes the round). An event
 // that came during the lookup starts the next round at once instead.

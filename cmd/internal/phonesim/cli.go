@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -313,6 +314,7 @@ func stormCommand(env Env) *subcmd.Command {
 	var count, concurrency, startIdx int
 	var oui string
 	var perPhone bool
+	var cpuProfile string
 	var fs *flag.FlagSet
 	return &subcmd.Command{
 		Name:  "storm",
@@ -333,6 +335,7 @@ SUBSCRIBE to the last file fetched. Exit status 1 when any phone failed.`,
 			f.IntVar(&startIdx, "mac-start", 0, "number of the first MAC under the prefix")
 			f.StringVar(&pf.output, "o", "text", "output: text or json")
 			f.BoolVar(&perPhone, "per-phone", false, "with -o json, include every phone's report")
+			f.StringVar(&cpuProfile, "cpuprofile", "", "write phonesim's own CPU profile of the storm to this file (pprof)")
 		},
 		Run: func(ctx context.Context, _ []string) error {
 			if err := applyEnv(fs, env); err != nil {
@@ -367,6 +370,17 @@ SUBSCRIBE to the last file fetched. Exit status 1 when any phone failed.`,
 					defer progressMu.Unlock()
 					fmt.Fprintf(env.Stdout, "\r%s", progressBar(done, count, failed))
 				}
+			}
+			if cpuProfile != "" {
+				pf, err := os.Create(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer pf.Close()
+				if err := pprof.StartCPUProfile(pf); err != nil {
+					return err
+				}
+				defer pprof.StopCPUProfile()
 			}
 			rep, err := Storm(ctx, so)
 			if so.Progress != nil {

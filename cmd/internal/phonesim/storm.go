@@ -61,7 +61,11 @@ type StormReport struct {
 	Response    Percentiles `json:"subscribe_to_response_ms"`
 	Notify      Percentiles `json:"subscribe_to_notify_ms"`
 	PhonesPerS  float64     `json:"phones_per_second"`
-	Reports     []*Report   `json:"reports,omitempty"`
+	// CPUSeconds is the CPU time phonesim itself used during the storm
+	// (user+system; 0 where not measured): with WallMS it tells whether
+	// the simulator, sharing the machine, was a bound.
+	CPUSeconds float64   `json:"cpu_s,omitempty"`
+	Reports    []*Report `json:"reports,omitempty"`
 }
 
 // Storm boots opts.Count phones with distinct MACs, each from its own UDP
@@ -96,7 +100,7 @@ func Storm(ctx context.Context, opts StormOptions) (*StormReport, error) {
 		wg           sync.WaitGroup
 	)
 	sem := make(chan struct{}, opts.Concurrency)
-	start := time.Now()
+	start, cpu0 := time.Now(), processCPU()
 loop:
 	for i := range opts.Count {
 		select {
@@ -134,6 +138,7 @@ loop:
 	}
 	wg.Wait()
 	rep.WallMS = ms(time.Since(start))
+	rep.CPUSeconds = math.Round((processCPU()-cpu0).Seconds()*100) / 100
 	var prov, resp, notify []float64
 	for _, r := range reports {
 		if r == nil {

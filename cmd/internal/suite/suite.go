@@ -54,9 +54,13 @@ type Config struct {
 	TLSKey        string
 	GRPCAddr      string
 	AdminAddr     string
-	NATSAddr      string
-	PublicHost    string
-	PBXHost       string
+	// AdminPprof serves net/http/pprof on the admin listener (off by default).
+	AdminPprof bool
+	// MaxConnsPerSource: provision-http's --max-conns-per-source (0: its default).
+	MaxConnsPerSource int
+	NATSAddr          string
+	PublicHost        string
+	PBXHost           string
 	// PBXHostExplicit: --pbx-host (or DIALTONE_PBX_HOST) was given, so it
 	// replaces the default SIP interface's host; see MarkExplicit.
 	PBXHostExplicit bool
@@ -89,6 +93,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.TLSKey, "tls-key", "", "TLS private key file (PEM) for --https-addr")
 	fs.StringVar(&c.GRPCAddr, "grpc-addr", "127.0.0.1:9090", "gRPC address of the admin API (inventory, renderer, rps-client)")
 	fs.StringVar(&c.AdminAddr, "admin-addr", "127.0.0.1:9190", "address of /healthz, /readyz and /metrics (empty: off)")
+	fs.IntVar(&c.MaxConnsPerSource, "max-conns-per-source", provisionhttp.Defaults().MaxConnsPerSource, "open phone connections to the provisioning edge from one IPv4 address or IPv6 /64 (raise it for sites with many phones behind one NAT address)")
+	fs.BoolVar(&c.AdminPprof, "admin-pprof", false, "also serve net/http/pprof under /debug/pprof/ on --admin-addr, and sample mutex and blocking events (for profiling a storm; keep --admin-addr on loopback)")
 	fs.StringVar(&c.NATSAddr, "nats-addr", "", "also serve the embedded NATS to other processes on this address (default: in-process only)")
 	fs.StringVar(&c.PublicHost, "public-host", "", "host name or address phones use to reach the provisioning edge (default: the primary interface's address)")
 	fs.StringVar(&c.PBXHost, "pbx-host", "", "SIP server phones register to: the default SIP interface's host, set on first run and changed whenever the flag is given (default: the public host)")
@@ -373,6 +379,9 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) er
 	hcfg := provisionhttp.Defaults()
 	hcfg.HTTPAddr, hcfg.HTTPSAddr, hcfg.TLSCert, hcfg.TLSKey, hcfg.AdminAddr = cfg.HTTPAddr, cfg.HTTPSAddr, cfg.TLSCert, cfg.TLSKey, ""
 	hcfg.DeviceCADir = cfg.DeviceCADir
+	if cfg.MaxConnsPerSource > 0 {
+		hcfg.MaxConnsPerSource = cfg.MaxConnsPerSource
+	}
 	edge, err := provisionhttp.New(hcfg, provisionhttp.Deps{
 		Logger: logger.With("service", "provision-http"), Registerer: serviceReg("provision-http"), JetStream: js,
 		Inventory: inventoryv1.NewInventoryServiceClient(conns["edge"]),
@@ -435,7 +444,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, out io.Writer) er
 		g.Add("console", runConsole)
 	}
 	if cfg.AdminAddr != "" {
-		admin := adminhttp.New(adminhttp.Options{Addr: cfg.AdminAddr, Logger: logger.With("component", "admin-http"), Gatherer: reg, Ready: ready, Warnings: pnp.Warnings})
+		admin := adminhttp.New(adminhttp.Options{Addr: cfg.AdminAddr, Logger: logger.With("component", "admin-http"), Gatherer: reg, Ready: ready, Warnings: pnp.Warnings, Profiling: cfg.AdminPprof})
 		g.Add("admin-http", admin.Run)
 	}
 	// The banner says "running" only once every listener has bound and the

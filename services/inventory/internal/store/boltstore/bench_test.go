@@ -29,7 +29,7 @@ func BenchmarkApply(b *testing.B) {
 			}
 		}
 	})
-	for _, par := range []int{1, 16} {
+	for _, par := range []int{1, 16, 128} {
 		b.Run(fmt.Sprintf("writers=%dxGOMAXPROCS", par), func(b *testing.B) {
 			s, err := boltstore.Open(filepath.Join(b.TempDir(), "inv.db"))
 			if err != nil {

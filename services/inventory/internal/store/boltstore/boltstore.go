@@ -20,7 +20,6 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -42,8 +41,8 @@ func recBucket(k store.Kind) []byte { return []byte{'r', 'e', 'c', byte(k)} }
 
 // Store is the bbolt backend.
 type Store struct {
-	db       *bolt.DB
-	inflight atomic.Int32
+	db *bolt.DB
+	gc groupCommit
 }
 
 var _ store.Store = (*Store)(nil)
@@ -55,8 +54,6 @@ func Open(path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
 	}
-	// Concurrent Applies share one fsync; keep the added latency small.
-	db.MaxBatchDelay = time.Millisecond
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bIdx, bUniq, bRefs, bOutbox, bMeta} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
@@ -275,13 +272,8 @@ func referrers(tx *bolt.Tx, ref string, limit int) []string {
 func (s *Store) Apply(_ context.Context, build func(rev int64) (store.Batch, error)) (int64, error) {
 	var committed int64
 	// A lone writer commits at once; concurrent writers share a commit
-	// (and its fsync) through Batch, which waits MaxBatchDelay to gather them.
-	commit := s.db.Update
-	if s.inflight.Add(1) > 1 {
-		commit = s.db.Batch
-	}
-	defer s.inflight.Add(-1)
-	err := commit(func(tx *bolt.Tx) error {
+	// (and its fsync): see groupCommit.
+	err := s.gc.commit(s.db, func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bMeta)
 		var hwm int64
 		if v := meta.Get(kHWM); len(v) == 8 {
@@ -515,7 +507,6 @@ func (s *Store) Rewrite() error {
 	if err != nil {
 		return fmt.Errorf("boltstore: rewrite: reopen: %w", err)
 	}
-	db.MaxBatchDelay = time.Millisecond
 	s.db = db
 	return nil
 }
