@@ -52,17 +52,9 @@ func TestChaosClusterStorm(t *testing.T) {
 		}
 	}
 	dir := t.TempDir()
-	var buildLog logtest.Buffer
-	// Building the nine programs is not the cluster's time: on a loaded
-	// 2-core machine with a cold cache it took 5 minutes.
-	buildCtx, cancelBuild := context.WithTimeout(context.Background(), 15*time.Minute)
-	buildStart := time.Now()
-	bins, err := cluster.Build(buildCtx, "../..", filepath.Join(dir, "bin"), &buildLog)
-	cancelBuild()
-	if err != nil {
-		t.Fatalf("%v\n%s", err, buildLog.String())
-	}
-	t.Logf("built the cluster's programs in %v", time.Since(buildStart).Round(time.Second))
+	// Built once for this test and TestClusterTour (cluster_tour_test.go);
+	// not the cluster's time.
+	bins := clusterBinaries(t)
 	// The cluster's start, the import, the storm with its failures and
 	// the checks: 15 minutes at most.
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
