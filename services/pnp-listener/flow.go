@@ -1,6 +1,8 @@
 package pnplistener
 
 import (
+	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -11,6 +13,16 @@ import (
 // SUBSCRIBE, a PhoneChanged event, the retry timer — feeds the phone's one
 // flow record, which runs rounds of "look up, then NOTIFY" one at a time.
 // The states and transitions are in the module README ("One NOTIFY route").
+
+// supersedeEvery bounds how often one phone's new boots may cut short the
+// NOTIFY in flight to its previous dialog (besides once per NOTIFY): a
+// flood of new Call-IDs for one MAC starts at most one extra NOTIFY per
+// interval; the rest wait for the round under way, as before.
+const supersedeEvery = 4 * time.Second
+
+// errSuperseded is the cause with which a new boot cancels the NOTIFY in
+// flight to the phone's old dialog.
+var errSuperseded = errors.New("superseded by a new SUBSCRIBE dialog")
 
 // flowState is where a phone's flow is.
 type flowState uint8
@@ -51,6 +63,13 @@ type flow struct {
 	nextSkipSame bool
 	nextStart    time.Time
 	nextKnown    bool
+	// In state notify: the dialog the NOTIFY went to and the cancel that
+	// stops its transaction (nil once used: one supersede per NOTIFY).
+	notifyCallID string
+	cancelNotify context.CancelCauseFunc
+	// lastSupersede is when a new boot last cut a NOTIFY short
+	// (supersedeEvery).
+	lastSupersede time.Time
 }
 
 // flows is the table of phones with a round under way. Its size is bounded:
@@ -144,7 +163,20 @@ func (s *Service) bootFlow(p seen.Phone, start time.Time, known bool) {
 	default: // lookup or NOTIFY in flight for the old dialog
 		f.again, f.nextKind, f.nextSkipSame, f.nextStart, f.nextKnown = true, kindBoot, false, start, known
 		f.phone = p
+		// The phone booted again while its NOTIFY is retransmitted to
+		// the old dialog, which will never answer: stop that transaction
+		// (counted superseded); its end starts the round for the new
+		// dialog at once. Once per NOTIFY and once per supersedeEvery,
+		// so new Call-IDs cannot multiply NOTIFYs.
+		var cancel context.CancelCauseFunc
+		if f.state == flowNotify && f.cancelNotify != nil && p.Dialog.CallID != f.notifyCallID &&
+			(f.lastSupersede.IsZero() || start.Sub(f.lastSupersede) >= supersedeEvery) {
+			cancel, f.cancelNotify, f.lastSupersede = f.cancelNotify, nil, start
+		}
 		t.mu.Unlock()
+		if cancel != nil {
+			cancel(errSuperseded)
+		}
 	}
 }
 
@@ -283,12 +315,13 @@ func (t *flows) requeueAndUnlock(s *Service, mac string, f *flow) {
 	}
 }
 
-// notifying marks the round's NOTIFY as sent.
-func (t *flows) notifying(mac string, round uint64) {
+// notifying marks the round's NOTIFY as sent to the dialog callID; cancel
+// stops its transaction when a new boot supersedes it.
+func (t *flows) notifying(mac string, round uint64, callID string, cancel context.CancelCauseFunc) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if f, ok := t.m[mac]; ok && f.round == round {
-		f.state = flowNotify
+		f.state, f.notifyCallID, f.cancelNotify = flowNotify, callID, cancel
 	}
 }
 
@@ -301,6 +334,7 @@ func (t *flows) finish(s *Service, mac string, round uint64) {
 		t.mu.Unlock()
 		return
 	}
+	f.notifyCallID, f.cancelNotify = "", nil
 	if !f.again || s.runCtx.Err() != nil {
 		delete(t.m, mac)
 		t.mu.Unlock()

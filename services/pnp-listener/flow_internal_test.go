@@ -85,7 +85,7 @@ func TestFlowTransitions(t *testing.T) {
 		t.Fatalf("taken-over round: ok %v kind %s", ok, r.kind)
 	}
 	// Events during the NOTIFY fold into one more round.
-	s.flows.notifying(mac, r.round)
+	s.flows.notifying(mac, r.round, "", nil)
 	for range 3 {
 		if got := s.changedFlow(p, false, true); got != "coalesced" {
 			t.Fatalf("event during NOTIFY: %s", got)

@@ -50,6 +50,10 @@ const (
 	outDuplicate      = "duplicate"
 	outCanceled       = "canceled"
 	outStale          = "stale"
+	// outSuperseded: the phone booted again (a new SUBSCRIBE dialog)
+	// while this NOTIFY was being retransmitted to its old one; the
+	// retransmissions stopped and the new dialog gets the NOTIFY at once.
+	outSuperseded = "superseded"
 )
 
 // NOTIFY kinds.

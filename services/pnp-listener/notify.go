@@ -209,8 +209,11 @@ func (s *Service) profileNotify(ctx context.Context, r roundInfo, resp *inventor
 	if err != nil {
 		return outBadURL
 	}
-	s.flows.notifying(r.mac, r.round)
-	s.send(ctx, req, s.cfg.NotifyTimeout, s.priority(p.MAC, p.Dest, !resp.GetBootstrap()), func(outcome string) {
+	// A new boot of the phone cancels nctx with errSuperseded (flow.go).
+	nctx, cancel := context.WithCancelCause(ctx)
+	s.flows.notifying(r.mac, r.round, p.Dialog.CallID, cancel)
+	s.send(nctx, req, s.cfg.NotifyTimeout, s.priority(p.MAC, p.Dest, !resp.GetBootstrap()), func(outcome string) {
+		cancel(nil)
 		if outcome == outOK {
 			s.seen.MarkDelivered(p.MAC, p.Dialog.CallID, url)
 			if !resp.GetBootstrap() {
@@ -302,6 +305,10 @@ func (s *Service) send(ctx context.Context, req *sip.Request, timeout time.Durat
 	tx, err := s.ua.TransactionLayer().Request(ctx, req)
 	if err != nil {
 		<-s.sem
+		if errors.Is(context.Cause(ctx), errSuperseded) {
+			done(outSuperseded)
+			return
+		}
 		s.log.Debug("NOTIFY not sent", "error", err, "to", req.Destination())
 		done(outSendError)
 		return
@@ -336,6 +343,10 @@ func await(ctx context.Context, tx sip.ClientTransaction, timeout time.Duration)
 		case <-t.C:
 			return outTimeout
 		case <-ctx.Done():
+			if errors.Is(context.Cause(ctx), errSuperseded) {
+				// tx.Terminate (the caller) stops the retransmissions.
+				return outSuperseded
+			}
 			return outCanceled
 		}
 	}
