@@ -75,6 +75,9 @@ type Cluster struct {
 	sup      *Supervision // nil: members that exit stay down
 	stopping bool
 	stopCh   chan struct{} // closed by Stop: pending restarts are dropped
+	// bg holds the supervisor's goroutines (restarts, OnChange calls);
+	// Stop waits for them, so no state file is written after it returns.
+	bg sync.WaitGroup
 }
 
 // Binaries are the programs the cluster runs, built by Build.
@@ -554,5 +557,6 @@ func (c *Cluster) Stop() error {
 			errs = append(errs, err)
 		}
 	}
+	c.bg.Wait()
 	return errors.Join(errs...)
 }

@@ -79,7 +79,8 @@ func (c *Cluster) Reconcile() {
 		m.mu.Lock()
 		if m.cmd != nil && !m.pending && !m.held && !m.runningLocked() && !c.holdFile(m) {
 			m.pending = true
-			go c.restartAfter(m, m.cmd, 0)
+			old := m.cmd
+			c.bg.Go(func() { c.restartAfter(m, old, 0) })
 		}
 		m.mu.Unlock()
 	}
@@ -131,9 +132,9 @@ func (c *Cluster) holdFile(m *Member) bool {
 
 func (c *Cluster) changed() {
 	c.supMu.Lock()
-	s := c.sup
+	s, stopping := c.sup, c.stopping
 	c.supMu.Unlock()
-	if s != nil && s.OnChange != nil {
+	if s != nil && s.OnChange != nil && !stopping {
 		s.OnChange()
 	}
 }
@@ -149,7 +150,7 @@ func (c *Cluster) onExit(m *Member, cmd *exec.Cmd, err error) {
 	if sup == nil || stopping || m.held || m.cmd != cmd || c.holdFile(m) {
 		m.mu.Unlock()
 		if sup != nil && !stopping {
-			go c.changed()
+			c.bg.Go(c.changed)
 		}
 		return
 	}
@@ -162,8 +163,8 @@ func (c *Cluster) onExit(m *Member, cmd *exec.Cmd, err error) {
 	m.pending = true
 	m.mu.Unlock()
 	c.log.Warn("member exited unexpectedly; restarting", "member", m.Name, "exit", m.lastExit, "after", delay)
-	go c.changed()
-	go c.restartAfter(m, cmd, delay)
+	c.bg.Go(c.changed)
+	c.bg.Go(func() { c.restartAfter(m, cmd, delay) })
 }
 
 // restartAfter starts m again after delay unless, meanwhile, the cluster
@@ -199,7 +200,7 @@ func (c *Cluster) restartAfter(m *Member, old *exec.Cmd, delay time.Duration) {
 	m.mu.Unlock()
 	if err != nil {
 		c.log.Error("restart failed; trying again", "member", m.Name, "error", err, "after", delay)
-		go c.restartAfter(m, old, delay)
+		c.bg.Go(func() { c.restartAfter(m, old, delay) })
 		return
 	}
 	c.log.Info("member restarted by the supervisor", "member", m.Name)
