@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dialtone-voip/dialtone/platform/logging"
+	"github.com/dialtone-voip/dialtone/platform/testenv/metrictest"
 	provisionhttp "github.com/dialtone-voip/dialtone/services/provision-http"
 )
 
@@ -39,7 +40,7 @@ func TestConnectionLimitsAndIdleTimeout(t *testing.T) {
 	defer func() { cancel(); <-done }()
 	waitForCtx(t, ctx, "edge ready", func() bool { return svc.Ready() == nil })
 	addr := svc.HTTPAddr().String()
-	open := func() float64 { return familyValue(t, reg, "dialtone_provision_http_connections_open", "", "") }
+	open := func() float64 { return metrictest.Value(t, reg, "dialtone_provision_http_connections_open") }
 
 	var held []net.Conn
 	for range 2 {
@@ -81,7 +82,7 @@ func TestConnectionLimitsAndIdleTimeout(t *testing.T) {
 	if code, _, err := rawGet(c, "/p/"+phone.token+"/"+phone.macFile, phone.ua, false); err != nil || code != http.StatusOK {
 		t.Errorf("after the idle close: %d, %v", code, err)
 	}
-	if got := familyValue(t, reg, "dialtone_provision_http_connections_max", "", ""); got <= 0 {
+	if got := metrictest.Value(t, reg, "dialtone_provision_http_connections_max"); got <= 0 {
 		t.Errorf("connections_max %v", got)
 	}
 }
@@ -120,36 +121,5 @@ func rawGet(c net.Conn, path, ua string, keepAlive bool) (int, string, error) {
 }
 
 func refusedConns(t *testing.T, reg *prometheus.Registry, reason string) float64 {
-	return familyValue(t, reg, "dialtone_provision_http_connections_refused_total", "reason", reason)
-}
-
-// familyValue returns the value of the metric name (with label=value when
-// label is set) in reg.
-func familyValue(t *testing.T, reg *prometheus.Registry, name, label, value string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	metrics:
-		for _, m := range mf.GetMetric() {
-			if label != "" {
-				for _, l := range m.GetLabel() {
-					if l.GetName() == label && l.GetValue() != value {
-						continue metrics
-					}
-				}
-			}
-			if m.GetGauge() != nil {
-				return m.GetGauge().GetValue()
-			}
-			return m.GetCounter().GetValue()
-		}
-	}
-	t.Fatalf("no metric %s{%s=%q}", name, label, value)
-	return 0
+	return metrictest.Value(t, reg, "dialtone_provision_http_connections_refused_total", "reason", reason)
 }

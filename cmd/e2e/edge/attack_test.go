@@ -25,6 +25,7 @@ import (
 	"github.com/dialtone-voip/dialtone/platform/logging"
 	"github.com/dialtone-voip/dialtone/platform/testenv"
 	"github.com/dialtone-voip/dialtone/platform/testenv/lantest"
+	"github.com/dialtone-voip/dialtone/platform/testenv/metrictest"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
 	pnplistener "github.com/dialtone-voip/dialtone/services/pnp-listener"
 	provisionhttp "github.com/dialtone-voip/dialtone/services/provision-http"
@@ -173,7 +174,7 @@ func TestIdleConnectionFlood(t *testing.T) {
 		t.Errorf("%d attack connections served, limit %d", served, sources*perSource)
 	}
 
-	open := familyValue(t, reg, "dialtone_provision_http_connections_open", "", "")
+	open := metrictest.Value(t, reg, "dialtone_provision_http_connections_open")
 	if open > sources*perSource {
 		t.Errorf("edge holds %v connections, limit %d per source × %d sources", open, perSource, sources)
 	}
@@ -229,7 +230,7 @@ func TestIdleConnectionFlood(t *testing.T) {
 	}
 	t.Logf("booted during the attack: a NOTIFY with its URL, recorded %v by %s", res.GetPhone().GetState(), res.GetPhone().GetListener())
 	// Still under attack: nothing was refused for want of descriptors.
-	if open := familyValue(t, reg, "dialtone_provision_http_connections_open", "", ""); open > sources*perSource+2 {
+	if open := metrictest.Value(t, reg, "dialtone_provision_http_connections_open"); open > sources*perSource+2 {
 		t.Errorf("edge holds %v connections after the boot, limit %d", open, sources*perSource)
 	}
 }
@@ -348,38 +349,7 @@ func bootPnP(t *testing.T, ph *lantest.Host, pbx, mac string) string {
 }
 
 func refusedConns(t *testing.T, reg *prometheus.Registry, reason string) float64 {
-	return familyValue(t, reg, "dialtone_provision_http_connections_refused_total", "reason", reason)
-}
-
-// familyValue returns the value of the metric name (with label=value when
-// label is set) in reg.
-func familyValue(t *testing.T, reg *prometheus.Registry, name, label, value string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	metrics:
-		for _, m := range mf.GetMetric() {
-			if label != "" {
-				for _, l := range m.GetLabel() {
-					if l.GetName() == label && l.GetValue() != value {
-						continue metrics
-					}
-				}
-			}
-			if m.GetGauge() != nil {
-				return m.GetGauge().GetValue()
-			}
-			return m.GetCounter().GetValue()
-		}
-	}
-	t.Fatalf("no metric %s{%s=%q}", name, label, value)
-	return 0
+	return metrictest.Value(t, reg, "dialtone_provision_http_connections_refused_total", "reason", reason)
 }
 
 // attacker is a child process holding idle connections from one source.
