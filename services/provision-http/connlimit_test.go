@@ -15,6 +15,7 @@ import (
 	"github.com/dialtone-voip/dialtone/platform/logging"
 	"github.com/dialtone-voip/dialtone/platform/testenv/metrictest"
 	provisionhttp "github.com/dialtone-voip/dialtone/services/provision-http"
+	"github.com/dialtone-voip/dialtone/services/provision-http/edgetest"
 )
 
 // TestConnectionLimitsAndIdleTimeout runs the edge on loopback (no
@@ -24,7 +25,7 @@ import (
 func TestConnectionLimitsAndIdleTimeout(t *testing.T) {
 	u := newUpstream(t)
 	phone := u.addPhone(t, "yealink", false, false)
-	cfg := testConfig()
+	cfg := edgetest.Config()
 	cfg.MaxConnsPerSource = 2
 	cfg.IdleTimeout = 200 * time.Millisecond
 	cfg.TemplatePoll = 0
