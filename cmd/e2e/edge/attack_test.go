@@ -29,6 +29,7 @@ import (
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
 	pnplistener "github.com/dialtone-voip/dialtone/services/pnp-listener"
 	provisionhttp "github.com/dialtone-voip/dialtone/services/provision-http"
+	"github.com/dialtone-voip/dialtone/services/provision-http/edgetest"
 )
 
 // raiseTestFileLimit raises this process's soft RLIMIT_NOFILE to its hard
@@ -107,7 +108,7 @@ func TestIdleConnectionFlood(t *testing.T) {
 
 	u := newUpstream(t)
 	phone := u.addPhone(t, "yealink", false, false)
-	cfg := testConfig()
+	cfg := edgetest.Config()
 	cfg.HTTPAddr = h.Addr().String() + ":0"
 	cfg.MaxConnsPerSource = perSource
 	cfg.IdleTimeout = 2 * time.Minute
@@ -242,7 +243,7 @@ const listenerID = "attack-site"
 // against u's inventory and JetStream until the test ends.
 func startListener(t *testing.T, ctx context.Context, u *upstream, h *lantest.Host) {
 	t.Helper()
-	conn, err := upstreamtest.Dial(u.Addr, upstreamtest.ListenerToken)
+	conn, err := edgetest.Dial(u.Addr, upstreamtest.ListenerToken)
 	if err != nil {
 		t.Fatal(err)
 	}

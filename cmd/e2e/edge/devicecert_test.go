@@ -21,6 +21,7 @@ import (
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
 	"github.com/dialtone-voip/dialtone/proto/streams"
 	provisionhttp "github.com/dialtone-voip/dialtone/services/provision-http"
+	"github.com/dialtone-voip/dialtone/services/provision-http/edgetest"
 	"github.com/dialtone-voip/dialtone/services/provision-http/edgetest/deviceca"
 )
 
@@ -45,7 +46,7 @@ func newCertEdge(t *testing.T, vendor string) *certEdge {
 	u := newUpstreamWith(t, func(o *upstreamtest.Options) { o.Logger = invLog })
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	writeCert(t, certFile, keyFile, 1)
+	edgetest.WriteCert(t, certFile, keyFile, 1)
 	caDir := t.TempDir()
 	ca := deviceca.New(t, vendor)
 	ca.WriteRoot(t, caDir)
