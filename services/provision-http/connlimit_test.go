@@ -1,10 +1,7 @@
 package provisionhttp_test
 
 import (
-	"bufio"
 	"context"
-	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"testing"
@@ -50,7 +47,7 @@ func TestConnectionLimitsAndIdleTimeout(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		if code, _, err := rawGet(c, "/p/"+phone.token+"/"+phone.macFile, phone.ua, true); err != nil || code != http.StatusOK {
+		if code, _, err := edgetest.RawGet(c, "/p/"+phone.token+"/"+phone.macFile, phone.ua, true); err != nil || code != http.StatusOK {
 			t.Fatalf("held connection: %d, %v", code, err)
 		}
 		held = append(held, c)
@@ -58,7 +55,7 @@ func TestConnectionLimitsAndIdleTimeout(t *testing.T) {
 	third, err := net.Dial("tcp", addr)
 	if err == nil {
 		defer third.Close()
-		if _, _, err := rawGet(third, "/", "x", true); err == nil {
+		if _, _, err := edgetest.RawGet(third, "/", "x", true); err == nil {
 			t.Fatal("third connection from one address served, limit 2")
 		}
 	}
@@ -71,7 +68,7 @@ func TestConnectionLimitsAndIdleTimeout(t *testing.T) {
 	// Idle past --idle-timeout: the server closes both.
 	waitForCtx(t, ctx, "idle connections closed", func() bool { return open() == 0 })
 	for _, c := range held {
-		if _, _, err := rawGet(c, "/", "x", true); err == nil {
+		if _, _, err := edgetest.RawGet(c, "/", "x", true); err == nil {
 			t.Error("request on a connection closed for idleness answered")
 		}
 	}
@@ -80,7 +77,7 @@ func TestConnectionLimitsAndIdleTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if code, _, err := rawGet(c, "/p/"+phone.token+"/"+phone.macFile, phone.ua, false); err != nil || code != http.StatusOK {
+	if code, _, err := edgetest.RawGet(c, "/p/"+phone.token+"/"+phone.macFile, phone.ua, false); err != nil || code != http.StatusOK {
 		t.Errorf("after the idle close: %d, %v", code, err)
 	}
 	if got := metrictest.Value(t, reg, "dialtone_provision_http_connections_max"); got <= 0 {
@@ -98,27 +95,6 @@ func waitForCtx(t *testing.T, ctx context.Context, what string, cond func() bool
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
-}
-
-// rawGet sends one HTTP/1.1 request on c and reads the response.
-func rawGet(c net.Conn, path, ua string, keepAlive bool) (int, string, error) {
-	conn := "keep-alive"
-	if !keepAlive {
-		conn = "close"
-	}
-	if err := c.SetDeadline(time.Now().Add(30 * time.Second)); err != nil {
-		return 0, "", err
-	}
-	if _, err := fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: edge\r\nUser-Agent: %s\r\nConnection: %s\r\n\r\n", path, ua, conn); err != nil {
-		return 0, "", err
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b), err
 }
 
 func refusedConns(t *testing.T, reg *prometheus.Registry, reason string) float64 {

@@ -52,27 +52,6 @@ func raiseTestFileLimit(t *testing.T, need uint64) {
 	t.Cleanup(func() { _ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old) })
 }
 
-// rawGet sends one HTTP/1.1 request on c and reads the response.
-func rawGet(c net.Conn, path, ua string, keepAlive bool) (int, string, error) {
-	conn := "keep-alive"
-	if !keepAlive {
-		conn = "close"
-	}
-	if err := c.SetDeadline(time.Now().Add(30 * time.Second)); err != nil {
-		return 0, "", err
-	}
-	if _, err := fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: edge\r\nUser-Agent: %s\r\nConnection: %s\r\n\r\n", path, ua, conn); err != nil {
-		return 0, "", err
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b), err
-}
-
 // TestIdleConnectionFlood is the idle-connection attack of issue 15, in a
 // network namespace: 21,000 keep-alive connections from 7 source
 // addresses, each sending one request and then idling (with the 2-minute
@@ -202,11 +181,11 @@ func TestIdleConnectionFlood(t *testing.T) {
 	}
 	defer pc.Close()
 	defer ac.Close()
-	code, body, err := rawGet(pc, "/p/"+phone.token+"/"+phone.macFile, phone.ua, false)
+	code, body, err := edgetest.RawGet(pc, "/p/"+phone.token+"/"+phone.macFile, phone.ua, false)
 	if err != nil || code != http.StatusOK || len(body) == 0 {
 		t.Errorf("real phone during the attack: %d, %d bytes, %v", code, len(body), err)
 	}
-	code, _, err = rawGet(ac, "/healthz", "dialtonectl", false)
+	code, _, err = edgetest.RawGet(ac, "/healthz", "dialtonectl", false)
 	if err != nil || code != http.StatusOK {
 		t.Errorf("admin /healthz during the attack: %d, %v", code, err)
 	}
@@ -465,7 +444,7 @@ func TestIdleConnectionAttacker(t *testing.T) {
 	for range 32 {
 		wg.Go(func() {
 			for c := range work {
-				_, _, err := rawGet(c, "/", "attacker", true)
+				_, _, err := edgetest.RawGet(c, "/", "attacker", true)
 				switch {
 				case err == nil:
 					served.Add(1)

@@ -9,6 +9,7 @@
 package edgetest
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -19,6 +20,7 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -358,4 +360,28 @@ func (s *Served) Do(t testing.TB, method, path, ua string, hdr map[string]string
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, resp.Header, string(b)
+}
+
+// RawGet sends one HTTP/1.1 GET of path on c, with Connection: keep-alive
+// or close, and reads the response (status and body); the whole exchange
+// has 30 seconds. For tests that count connections, which Go's client
+// would pool.
+func RawGet(c net.Conn, path, ua string, keepAlive bool) (int, string, error) {
+	conn := "keep-alive"
+	if !keepAlive {
+		conn = "close"
+	}
+	if err := c.SetDeadline(time.Now().Add(30 * time.Second)); err != nil {
+		return 0, "", err
+	}
+	if _, err := fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: edge\r\nUser-Agent: %s\r\nConnection: %s\r\n\r\n", path, ua, conn); err != nil {
+		return 0, "", err
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
 }
