@@ -292,7 +292,16 @@ func Run(t testing.TB, cfg provisionhttp.Config, deps provisionhttp.Deps) *Runni
 func Get(t testing.TB, url, ua string, hdr map[string]string) (int, http.Header, string) {
 	t.Helper()
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
-	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	return send(t, client, http.MethodGet, url, ua, hdr)
+}
+
+// send sends one request with client and returns the status, headers and body.
+func send(t testing.TB, client *http.Client, method, url, ua string, hdr map[string]string) (int, http.Header, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	req.Header.Set("User-Agent", ua)
 	for k, v := range hdr {
 		req.Header.Set(k, v)
@@ -345,21 +354,7 @@ func (s *Served) Do(t testing.TB, method, path, ua string, hdr map[string]string
 	if useTLS {
 		srv = s.TLS
 	}
-	req, err := http.NewRequest(method, srv.URL+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("User-Agent", ua)
-	for k, v := range hdr {
-		req.Header.Set(k, v)
-	}
-	resp, err := srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, resp.Header, string(b)
+	return send(t, srv.Client(), method, srv.URL+path, ua, hdr)
 }
 
 // RawGet sends one HTTP/1.1 GET of path on c, with Connection: keep-alive
