@@ -1,12 +1,10 @@
 package e2e
 
 import (
-	"bytes"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/pin/tftp/v3"
+	"github.com/dialtone-voip/dialtone/cmd/internal/tftptest"
 )
 
 // TestTFTPOneProcess: dialtone --tftp-addr wires the TFTP front to the
@@ -23,30 +21,7 @@ func TestTFTPOneProcess(t *testing.T) {
 	}
 	s.ctl("extensions", "add", "379", "--name", "Cisco", "--password", pw)
 	s.ctl("phones", "add", "--mac", mac, "--model", "7960", "--extension", "379", "--interface", "default")
-	get := func(name string) (string, error) {
-		var out string
-		var getErr error
-		if err := s.phone.Run(func() error {
-			c, err := tftp.NewClient(s.pbxAddr() + ":69")
-			if err != nil {
-				return err
-			}
-			c.SetTimeout(time.Second)
-			c.SetRetries(3)
-			wt, err := c.Receive(name, "octet")
-			if err != nil {
-				getErr = err
-				return nil
-			}
-			var b bytes.Buffer
-			_, getErr = wt.WriteTo(&b)
-			out = b.String()
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
-		return out, getErr
-	}
+	get := func(name string) (string, error) { return tftptest.Get(t, s.phone, s.pbxAddr()+":69", name) }
 	if got, err := get("SIPDefault.cnf"); err != nil || !strings.Contains(got, "SIPDefault.cnf") {
 		t.Fatalf("SIPDefault.cnf: %q, %v", got, err)
 	}

@@ -30,6 +30,7 @@ import (
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
 	rendererv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/renderer/v1"
 	provisionhttp "github.com/dialtone-voip/dialtone/services/provision-http"
+	"github.com/dialtone-voip/dialtone/services/provision-http/edgetest"
 )
 
 func main() {
@@ -89,7 +90,7 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	conn, err := upstreamtest.Dial(up.Addr, upstreamtest.EdgeToken)
+	conn, err := edgetest.Dial(up.Addr, upstreamtest.EdgeToken)
 	if err != nil {
 		return err
 	}

@@ -1,10 +1,7 @@
 package provisionhttp_test
 
 import (
-	"bufio"
 	"context"
-	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"testing"
@@ -13,7 +10,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dialtone-voip/dialtone/platform/logging"
+	"github.com/dialtone-voip/dialtone/platform/testenv/metrictest"
 	provisionhttp "github.com/dialtone-voip/dialtone/services/provision-http"
+	"github.com/dialtone-voip/dialtone/services/provision-http/edgetest"
 )
 
 // TestConnectionLimitsAndIdleTimeout runs the edge on loopback (no
@@ -23,7 +22,7 @@ import (
 func TestConnectionLimitsAndIdleTimeout(t *testing.T) {
 	u := newUpstream(t)
 	phone := u.addPhone(t, "yealink", false, false)
-	cfg := testConfig()
+	cfg := edgetest.Config()
 	cfg.MaxConnsPerSource = 2
 	cfg.IdleTimeout = 200 * time.Millisecond
 	cfg.TemplatePoll = 0
@@ -39,7 +38,7 @@ func TestConnectionLimitsAndIdleTimeout(t *testing.T) {
 	defer func() { cancel(); <-done }()
 	waitForCtx(t, ctx, "edge ready", func() bool { return svc.Ready() == nil })
 	addr := svc.HTTPAddr().String()
-	open := func() float64 { return familyValue(t, reg, "dialtone_provision_http_connections_open", "", "") }
+	open := func() float64 { return metrictest.Value(t, reg, "dialtone_provision_http_connections_open") }
 
 	var held []net.Conn
 	for range 2 {
@@ -48,7 +47,7 @@ func TestConnectionLimitsAndIdleTimeout(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		if code, _, err := rawGet(c, "/p/"+phone.token+"/"+phone.macFile, phone.ua, true); err != nil || code != http.StatusOK {
+		if code, _, err := edgetest.RawGet(c, "/p/"+phone.token+"/"+phone.macFile, phone.ua, true); err != nil || code != http.StatusOK {
 			t.Fatalf("held connection: %d, %v", code, err)
 		}
 		held = append(held, c)
@@ -56,7 +55,7 @@ func TestConnectionLimitsAndIdleTimeout(t *testing.T) {
 	third, err := net.Dial("tcp", addr)
 	if err == nil {
 		defer third.Close()
-		if _, _, err := rawGet(third, "/", "x", true); err == nil {
+		if _, _, err := edgetest.RawGet(third, "/", "x", true); err == nil {
 			t.Fatal("third connection from one address served, limit 2")
 		}
 	}
@@ -69,7 +68,7 @@ func TestConnectionLimitsAndIdleTimeout(t *testing.T) {
 	// Idle past --idle-timeout: the server closes both.
 	waitForCtx(t, ctx, "idle connections closed", func() bool { return open() == 0 })
 	for _, c := range held {
-		if _, _, err := rawGet(c, "/", "x", true); err == nil {
+		if _, _, err := edgetest.RawGet(c, "/", "x", true); err == nil {
 			t.Error("request on a connection closed for idleness answered")
 		}
 	}
@@ -78,10 +77,10 @@ func TestConnectionLimitsAndIdleTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if code, _, err := rawGet(c, "/p/"+phone.token+"/"+phone.macFile, phone.ua, false); err != nil || code != http.StatusOK {
+	if code, _, err := edgetest.RawGet(c, "/p/"+phone.token+"/"+phone.macFile, phone.ua, false); err != nil || code != http.StatusOK {
 		t.Errorf("after the idle close: %d, %v", code, err)
 	}
-	if got := familyValue(t, reg, "dialtone_provision_http_connections_max", "", ""); got <= 0 {
+	if got := metrictest.Value(t, reg, "dialtone_provision_http_connections_max"); got <= 0 {
 		t.Errorf("connections_max %v", got)
 	}
 }
@@ -98,58 +97,6 @@ func waitForCtx(t *testing.T, ctx context.Context, what string, cond func() bool
 	}
 }
 
-// rawGet sends one HTTP/1.1 request on c and reads the response.
-func rawGet(c net.Conn, path, ua string, keepAlive bool) (int, string, error) {
-	conn := "keep-alive"
-	if !keepAlive {
-		conn = "close"
-	}
-	if err := c.SetDeadline(time.Now().Add(30 * time.Second)); err != nil {
-		return 0, "", err
-	}
-	if _, err := fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: edge\r\nUser-Agent: %s\r\nConnection: %s\r\n\r\n", path, ua, conn); err != nil {
-		return 0, "", err
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b), err
-}
-
 func refusedConns(t *testing.T, reg *prometheus.Registry, reason string) float64 {
-	return familyValue(t, reg, "dialtone_provision_http_connections_refused_total", "reason", reason)
-}
-
-// familyValue returns the value of the metric name (with label=value when
-// label is set) in reg.
-func familyValue(t *testing.T, reg *prometheus.Registry, name, label, value string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	metrics:
-		for _, m := range mf.GetMetric() {
-			if label != "" {
-				for _, l := range m.GetLabel() {
-					if l.GetName() == label && l.GetValue() != value {
-						continue metrics
-					}
-				}
-			}
-			if m.GetGauge() != nil {
-				return m.GetGauge().GetValue()
-			}
-			return m.GetCounter().GetValue()
-		}
-	}
-	t.Fatalf("no metric %s{%s=%q}", name, label, value)
-	return 0
+	return metrictest.Value(t, reg, "dialtone_provision_http_connections_refused_total", "reason", reason)
 }

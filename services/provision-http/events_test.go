@@ -1,31 +1,18 @@
 package provisionhttp_test
 
 import (
-	"crypto/tls"
-	"io"
 	"net/http"
 	"testing"
 
 	"github.com/dialtone-voip/dialtone/platform/testenv/metrictest"
 	"github.com/dialtone-voip/dialtone/platform/testenv/natstest"
 	provisionhttp "github.com/dialtone-voip/dialtone/services/provision-http"
+	"github.com/dialtone-voip/dialtone/services/provision-http/edgetest"
 )
 
 func (r *running) get(t testing.TB, base string, p testPhone, file string, hdr map[string]string) (int, http.Header, string) {
 	t.Helper()
-	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
-	req, _ := http.NewRequest(http.MethodGet, base+"/p/"+p.token+"/"+file, nil)
-	req.Header.Set("User-Agent", p.ua)
-	for k, v := range hdr {
-		req.Header.Set(k, v)
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, resp.Header, string(b)
+	return edgetest.Get(t, base+"/p/"+p.token+"/"+file, p.ua, hdr)
 }
 
 // TestPublishingNeverBlocks stops NATS and shows that responses still go

@@ -8,30 +8,26 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/dialtone-voip/dialtone/platform/logging"
 	"github.com/dialtone-voip/dialtone/platform/testenv/logtest"
 	"github.com/dialtone-voip/dialtone/platform/testenv/natstest"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
 	rendererv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/renderer/v1"
 	provisionhttp "github.com/dialtone-voip/dialtone/services/provision-http"
+	"github.com/dialtone-voip/dialtone/services/provision-http/edgetest"
 	"github.com/dialtone-voip/dialtone/services/provision-http/internal/upstreamtest"
 )
 
-// testPhone is a phone seeded into the upstream.
+// testPhone is a phone seeded into the upstream (edgetest.NewPhone).
 type testPhone struct {
 	mac, token, vendor, model string
 	ua                        string // a User-Agent the model sends, with this phone's MAC where it carries one
 	macFile, commonFile       string // a per-MAC file with secrets, a file without
 }
-
-var macSeq atomic.Uint32
 
 // upstream is inventory's test double (platform/inventorytest) and the real
 // config-renderer (internal/upstreamtest), inventory's PhoneChanged on an
@@ -39,7 +35,8 @@ var macSeq atomic.Uint32
 type upstream struct {
 	*upstreamtest.Upstreams
 	ns                 *natstest.Server
-	invCalls, rndCalls upstreamtest.Counter
+	clients            *edgetest.Clients
+	invCalls, rndCalls *edgetest.Counter
 	inventor           inventoryv1.InventoryServiceClient
 	renderer           rendererv1.ConfigRendererServiceClient
 }
@@ -63,18 +60,9 @@ func newUpstreamWith(t testing.TB, mutate func(*upstreamtest.Options)) *upstream
 	}
 	t.Cleanup(up.Close)
 	u.Upstreams = up
-	invConn, err := upstreamtest.Dial(up.InventoryAddr, upstreamtest.EdgeToken, u.invCalls.Interceptor)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { invConn.Close() })
-	rndConn, err := upstreamtest.Dial(up.RendererAddr, upstreamtest.EdgeToken, u.rndCalls.Interceptor)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rndConn.Close() })
-	u.inventor = inventoryv1.NewInventoryServiceClient(invConn)
-	u.renderer = rendererv1.NewConfigRendererServiceClient(rndConn)
+	u.clients = edgetest.DialClients(t, up.InventoryAddr, up.RendererAddr, upstreamtest.EdgeToken)
+	u.invCalls, u.rndCalls = &u.clients.InventoryCalls, &u.clients.RendererCalls
+	u.inventor, u.renderer = u.clients.Inventory, u.clients.Renderer
 	return u
 }
 
@@ -84,62 +72,15 @@ func cctx(t testing.TB) context.Context {
 	return ctx
 }
 
-// addPhone adds an assigned (or, with bootstrap, a discovered) phone.
-func (u *upstream) addPhone(t testing.TB, vendor string, https, bootstrap bool) testPhone {
+// addPhone adds an assigned (or, with bootstrap, a discovered) phone of
+// the kind edgetest.NewPhone knows.
+func (u *upstream) addPhone(t testing.TB, kind string, https, bootstrap bool) testPhone {
 	t.Helper()
-	n := macSeq.Add(1)
-	p := testPhone{vendor: vendor}
-	switch vendor {
-	case "yealink":
-		p.model, p.mac = "T54W", fmt.Sprintf("001565%06x", n)
-		p.ua = fmt.Sprintf("Yealink SIP-T54W 96.86.0.100 %s:%s:%s:%s:%s:%s", p.mac[0:2], p.mac[2:4], p.mac[4:6], p.mac[6:8], p.mac[8:10], p.mac[10:12])
-		p.commonFile = "y000000000096.cfg"
-	case "yealink-fallback": // a model the catalog does not list, of the T5x pattern
-		p.vendor, p.model, p.mac = "yealink", "T59Z", fmt.Sprintf("001565%06x", n)
-		p.ua = fmt.Sprintf("Yealink SIP-T59Z 199.86.0.1 %s:%s:%s:%s:%s:%s", p.mac[0:2], p.mac[2:4], p.mac[4:6], p.mac[6:8], p.mac[8:10], p.mac[10:12])
-		p.commonFile = "y000000000199.cfg"
-	case "poly":
-		p.model, p.mac = "VVX450", fmt.Sprintf("0004f2%06x", n)
-		p.ua = "FileTransport PolycomVVX-VVX_450-UA/6.4.6.2568 Type/Application"
-		p.commonFile = "000000000000.cfg"
-	case "gigaset-n510": // <ProviderFrame>: <MAC>.xml, a User-Agent without the MAC
-		p.vendor, p.model, p.mac = "gigaset", "N510", fmt.Sprintf("7c2f80%06x", n)
-		p.ua = "N510 IP PRO/42.262.00.000.000"
-		p.macFile = strings.ToUpper(p.mac) + ".xml"
-	case "gigaset-n720":
-		p.vendor, p.model, p.mac = "gigaset", "N720", fmt.Sprintf("7c2f80%06x", n)
-		p.ua = "N720-DM-PRO/70.040.00.000.000"
-		p.macFile = strings.ToUpper(p.mac) + ".xml"
-	case "snom-m100kle", "snom-m500kle": // {mac}.xml named by the URL handed out; UA not known to carry the MAC
-		model := map[string]string{"snom-m100kle": "M100KLE", "snom-m500kle": "M500KLE"}[vendor]
-		p.vendor, p.model, p.mac = "snom", model, fmt.Sprintf("000413ab%04x", n) // letters, so the case matters
-		p.ua = "Snom " + model + " 0.34.0003"
-		p.macFile = p.mac + ".xml"
-	case "snom-m3": // {mac}.cfg named by the URL handed out
-		p.vendor, p.model, p.mac = "snom", "m3", fmt.Sprintf("000413cd%04x", n)
-		p.ua = "Snom m3 V0525"
-		p.macFile = p.mac + ".cfg"
-	case "cisco-7960": // SIPDefault.cnf, SIP<MAC>.cnf, relayed by the pnp-listener's TFTP front with its User-Agent
-		p.vendor, p.model, p.mac = "cisco", "7960", fmt.Sprintf("00562bab%04x", n)
-		p.ua = "dialtone-pnp-listener-tftp (MAC:" + strings.ToUpper(p.mac) + ")"
-		p.commonFile = "SIPDefault.cnf"
-		p.macFile = "SIP" + strings.ToUpper(p.mac) + ".cnf"
-	case "cisco-7961g", "cisco-7977g": // SEP<MAC>.cnf.xml, relayed by the TFTP front; 7977G: a made-up model of the 79x1 pattern
-		model := map[string]string{"cisco-7961g": "7961G", "cisco-7977g": "7977G"}[vendor]
-		p.vendor, p.model, p.mac = "cisco", model, fmt.Sprintf("00562bcd%04x", n) // letters, so the case matters
-		p.ua = "dialtone-pnp-listener-tftp (MAC:" + strings.ToUpper(p.mac) + ")"
-		p.macFile = "SEP" + strings.ToUpper(p.mac) + ".cnf.xml"
-	case "snom-pa1": // firmware 8 User-Agents carry no MAC
-		p.vendor, p.model, p.mac = "snom", "PA1", fmt.Sprintf("000413%06x", n)
-		p.ua = "Mozilla/4.0 (compatible; snomPA1-SIP 8.7.5.35 1.1.3-s)"
-		p.commonFile = "snomPA1.htm"
-		p.macFile = strings.ToUpper(p.mac) + ".xml"
-	default:
-		t.Fatalf("no test phone of vendor %s", vendor)
+	d, ok := edgetest.NewPhone(kind)
+	if !ok {
+		t.Fatalf("no test phone of vendor %s", kind)
 	}
-	if p.macFile == "" {
-		p.macFile = p.mac + ".cfg"
-	}
+	p := testPhone{mac: d.MAC, vendor: d.Vendor, model: d.Model, ua: d.UA, macFile: d.MACFile, commonFile: d.CommonFile}
 	tok, err := u.AddPhone(cctx(t), upstreamtest.Phone{
 		MAC: p.mac, Vendor: p.vendor, Model: p.model, Assigned: !bootstrap, HTTPS: https,
 		SIPPassword: "sip-secret-" + p.mac, WebPassword: "web-secret-" + p.mac,
@@ -174,9 +115,7 @@ func (u *upstream) rotate(t testing.TB, mac string) string {
 }
 
 // calls returns the upstream call counts the edge caused.
-func (u *upstream) calls() [3]int {
-	return [3]int{u.invCalls.Get("GetProvisioningProfile"), u.rndCalls.Get("GetModel"), u.rndCalls.Get("RenderFile")}
-}
+func (u *upstream) calls() [3]int { return u.clients.Calls() }
 
 // edge is a Service behind httptest servers (plain and TLS).
 type edge struct {
@@ -186,58 +125,20 @@ type edge struct {
 	tls   *httptest.Server
 	logs  *logtest.Buffer
 	reg   *prometheus.Registry
-}
-
-// testConfig is Defaults without listeners' TLS files and without padding.
-func testConfig() provisionhttp.Config {
-	c := provisionhttp.Defaults()
-	c.HTTPAddr = "127.0.0.1:0"
-	c.HTTPSAddr = ""
-	c.NotFoundMinLatency = 0
-	c.ThrottleThreshold = 1e6 // tests of the throttle set their own
-	return c
+	s     *edgetest.Served
 }
 
 func newEdge(t testing.TB, u *upstream, mutate func(*provisionhttp.Config)) *edge {
 	t.Helper()
-	return newEdgeDeps(t, u, mutate, nil)
-}
-
-// newEdgeDeps is newEdge with mutateDeps applied to the Deps.
-func newEdgeDeps(t testing.TB, u *upstream, mutate func(*provisionhttp.Config), mutateDeps func(*provisionhttp.Deps)) *edge {
-	t.Helper()
 	if u == nil {
 		u = newUpstream(t)
 	}
-	cfg := testConfig()
+	cfg := edgetest.Config()
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	logs := &logtest.Buffer{}
-	log, err := logging.New(logs, "json", "debug")
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := prometheus.NewRegistry()
-	deps := provisionhttp.Deps{Logger: log, Registerer: reg, Inventory: u.inventor, Renderer: u.renderer}
-	if mutateDeps != nil {
-		mutateDeps(&deps)
-	}
-	svc, err := provisionhttp.New(cfg, deps)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &edge{upstream: u, svc: svc, logs: logs, reg: reg}
-	// The same server settings Run uses that matter here.
-	e.plain = httptest.NewUnstartedServer(svc.Handler())
-	e.plain.Config.DisableGeneralOptionsHandler = true
-	e.plain.Start()
-	t.Cleanup(e.plain.Close)
-	e.tls = httptest.NewUnstartedServer(svc.Handler())
-	e.tls.Config.DisableGeneralOptionsHandler = true
-	e.tls.StartTLS()
-	t.Cleanup(e.tls.Close)
-	return e
+	s := edgetest.Serve(t, cfg, provisionhttp.Deps{Inventory: u.inventor, Renderer: u.renderer})
+	return &edge{upstream: u, svc: s.Service, plain: s.Plain, tls: s.TLS, logs: s.Logs, reg: s.Registry, s: s}
 }
 
 type result struct {
@@ -249,26 +150,8 @@ type result struct {
 // do sends one request through Go's client.
 func (e *edge) do(t testing.TB, method, path, ua string, hdr map[string]string, useTLS bool) result {
 	t.Helper()
-	srv := e.plain
-	if useTLS {
-		srv = e.tls
-	}
-	req, err := http.NewRequest(method, srv.URL+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("User-Agent", ua)
-	for k, v := range hdr {
-		req.Header.Set(k, v)
-	}
-	client := srv.Client()
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return result{code: resp.StatusCode, header: resp.Header, body: string(b)}
+	code, header, body := e.s.Do(t, method, path, ua, hdr, useTLS)
+	return result{code: code, header: header, body: body}
 }
 
 func (e *edge) get(t testing.TB, p testPhone, file string, useTLS bool) result {

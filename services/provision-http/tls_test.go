@@ -1,16 +1,9 @@
 package provisionhttp_test
 
 import (
-	"context"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"io"
-	"math/big"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -20,47 +13,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/dialtone-voip/dialtone/platform/logging"
 	"github.com/dialtone-voip/dialtone/platform/testenv"
 	"github.com/dialtone-voip/dialtone/platform/testenv/logtest"
 	"github.com/dialtone-voip/dialtone/platform/testenv/metrictest"
 	provisionhttp "github.com/dialtone-voip/dialtone/services/provision-http"
+	"github.com/dialtone-voip/dialtone/services/provision-http/edgetest"
 )
-
-// writeCert writes a self-signed RSA certificate (RSA, because the legacy
-// suites need RSA key exchange) and returns its serial number.
-func writeCert(t testing.TB, certFile, keyFile string, serial int64) {
-	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial),
-		Subject:      pkix.Name{CommonName: "prov.test"},
-		DNSNames:     []string{"prov.test"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Write to temporary names and rename, as cert-manager and kubelet do.
-	write := func(path string, block *pem.Block) {
-		tmp := path + ".tmp"
-		if err := os.WriteFile(tmp, pem.EncodeToMemory(block), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(tmp, path); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write(keyFile, &pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
-	write(certFile, &pem.Block{Type: "CERTIFICATE", Bytes: der})
-}
 
 // running is a Service started with Run on loopback listeners.
 type running struct {
@@ -70,49 +28,17 @@ type running struct {
 	reg               *prometheus.Registry
 }
 
+// startService runs the edge (edgetest.Run) on u's clients with
+// edgetest.Config changed by mutate.
 func startService(t testing.TB, u *upstream, deps provisionhttp.Deps, mutate func(*provisionhttp.Config)) *running {
 	t.Helper()
-	cfg := testConfig()
+	cfg := edgetest.Config()
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	logs := &logtest.Buffer{}
-	log, _ := logging.New(logs, "json", "debug")
-	reg := prometheus.NewRegistry()
-	deps.Logger, deps.Registerer = log, reg
 	deps.Inventory, deps.Renderer = u.inventor, u.renderer
-	svc, err := provisionhttp.New(cfg, deps)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for svc.Ready() != nil {
-		if time.Now().After(deadline) {
-			t.Fatalf("not ready: %v", svc.Ready())
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("Run returned early: %v", err)
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-	r := &running{svc: svc, logs: logs, reg: reg}
-	if a := svc.HTTPAddr(); a != nil {
-		r.httpURL = "http://" + a.String()
-	}
-	if a := svc.HTTPSAddr(); a != nil {
-		r.httpsURL = "https://" + a.String()
-	}
-	return r
+	r := edgetest.Run(t, cfg, deps)
+	return &running{svc: r.Service, httpURL: r.HTTPURL, httpsURL: r.HTTPSURL, logs: r.Logs, reg: r.Registry}
 }
 
 func handshake(addr string, conf *tls.Config) (*tls.ConnectionState, error) {
@@ -129,7 +55,7 @@ func handshake(addr string, conf *tls.Config) (*tls.ConnectionState, error) {
 func TestTLS(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	writeCert(t, certFile, keyFile, 1)
+	edgetest.WriteCert(t, certFile, keyFile, 1)
 	u := newUpstream(t)
 	p := u.addPhone(t, "yealink", true, false)
 	r := startService(t, u, provisionhttp.Deps{}, func(c *provisionhttp.Config) {
@@ -178,7 +104,7 @@ func TestTLS(t *testing.T) {
 	}
 
 	// The certificate is reloaded when the files change.
-	writeCert(t, certFile, keyFile, 2)
+	edgetest.WriteCert(t, certFile, keyFile, 2)
 	var hsErr error
 	if testenv.Poll(10*time.Second, func() bool {
 		st, err := handshake(addr, &tls.Config{})
@@ -210,7 +136,7 @@ func TestTLS(t *testing.T) {
 func TestTLSLegacyCiphers(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	writeCert(t, certFile, keyFile, 1)
+	edgetest.WriteCert(t, certFile, keyFile, 1)
 	r := startService(t, newUpstream(t), provisionhttp.Deps{}, func(c *provisionhttp.Config) {
 		c.HTTPAddr, c.HTTPSAddr, c.TLSCert, c.TLSKey, c.TLSLegacyCiphers = "", "127.0.0.1:0", certFile, keyFile, true
 	})
@@ -247,7 +173,7 @@ func TestConfigValidate(t *testing.T) {
 	if err := c.Validate(); err == nil {
 		t.Fatal("no listener validates")
 	}
-	_, err := provisionhttp.New(testConfig(), provisionhttp.Deps{})
+	_, err := provisionhttp.New(edgetest.Config(), provisionhttp.Deps{})
 	if err == nil || errors.Is(err, nil) {
 		t.Fatal("New without clients succeeded")
 	}

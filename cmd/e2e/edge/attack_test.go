@@ -25,9 +25,11 @@ import (
 	"github.com/dialtone-voip/dialtone/platform/logging"
 	"github.com/dialtone-voip/dialtone/platform/testenv"
 	"github.com/dialtone-voip/dialtone/platform/testenv/lantest"
+	"github.com/dialtone-voip/dialtone/platform/testenv/metrictest"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
 	pnplistener "github.com/dialtone-voip/dialtone/services/pnp-listener"
 	provisionhttp "github.com/dialtone-voip/dialtone/services/provision-http"
+	"github.com/dialtone-voip/dialtone/services/provision-http/edgetest"
 )
 
 // raiseTestFileLimit raises this process's soft RLIMIT_NOFILE to its hard
@@ -48,27 +50,6 @@ func raiseTestFileLimit(t *testing.T, need uint64) {
 		t.Fatalf("RLIMIT_NOFILE %d, need %d", n, need)
 	}
 	t.Cleanup(func() { _ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old) })
-}
-
-// rawGet sends one HTTP/1.1 request on c and reads the response.
-func rawGet(c net.Conn, path, ua string, keepAlive bool) (int, string, error) {
-	conn := "keep-alive"
-	if !keepAlive {
-		conn = "close"
-	}
-	if err := c.SetDeadline(time.Now().Add(30 * time.Second)); err != nil {
-		return 0, "", err
-	}
-	if _, err := fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: edge\r\nUser-Agent: %s\r\nConnection: %s\r\n\r\n", path, ua, conn); err != nil {
-		return 0, "", err
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b), err
 }
 
 // TestIdleConnectionFlood is the idle-connection attack of issue 15, in a
@@ -106,7 +87,7 @@ func TestIdleConnectionFlood(t *testing.T) {
 
 	u := newUpstream(t)
 	phone := u.addPhone(t, "yealink", false, false)
-	cfg := testConfig()
+	cfg := edgetest.Config()
 	cfg.HTTPAddr = h.Addr().String() + ":0"
 	cfg.MaxConnsPerSource = perSource
 	cfg.IdleTimeout = 2 * time.Minute
@@ -173,7 +154,7 @@ func TestIdleConnectionFlood(t *testing.T) {
 		t.Errorf("%d attack connections served, limit %d", served, sources*perSource)
 	}
 
-	open := familyValue(t, reg, "dialtone_provision_http_connections_open", "", "")
+	open := metrictest.Value(t, reg, "dialtone_provision_http_connections_open")
 	if open > sources*perSource {
 		t.Errorf("edge holds %v connections, limit %d per source × %d sources", open, perSource, sources)
 	}
@@ -200,11 +181,11 @@ func TestIdleConnectionFlood(t *testing.T) {
 	}
 	defer pc.Close()
 	defer ac.Close()
-	code, body, err := rawGet(pc, "/p/"+phone.token+"/"+phone.macFile, phone.ua, false)
+	code, body, err := edgetest.RawGet(pc, "/p/"+phone.token+"/"+phone.macFile, phone.ua, false)
 	if err != nil || code != http.StatusOK || len(body) == 0 {
 		t.Errorf("real phone during the attack: %d, %d bytes, %v", code, len(body), err)
 	}
-	code, _, err = rawGet(ac, "/healthz", "dialtonectl", false)
+	code, _, err = edgetest.RawGet(ac, "/healthz", "dialtonectl", false)
 	if err != nil || code != http.StatusOK {
 		t.Errorf("admin /healthz during the attack: %d, %v", code, err)
 	}
@@ -229,7 +210,7 @@ func TestIdleConnectionFlood(t *testing.T) {
 	}
 	t.Logf("booted during the attack: a NOTIFY with its URL, recorded %v by %s", res.GetPhone().GetState(), res.GetPhone().GetListener())
 	// Still under attack: nothing was refused for want of descriptors.
-	if open := familyValue(t, reg, "dialtone_provision_http_connections_open", "", ""); open > sources*perSource+2 {
+	if open := metrictest.Value(t, reg, "dialtone_provision_http_connections_open"); open > sources*perSource+2 {
 		t.Errorf("edge holds %v connections after the boot, limit %d", open, sources*perSource)
 	}
 }
@@ -241,7 +222,7 @@ const listenerID = "attack-site"
 // against u's inventory and JetStream until the test ends.
 func startListener(t *testing.T, ctx context.Context, u *upstream, h *lantest.Host) {
 	t.Helper()
-	conn, err := upstreamtest.Dial(u.Addr, upstreamtest.ListenerToken)
+	conn, err := edgetest.Dial(u.Addr, upstreamtest.ListenerToken)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -348,38 +329,7 @@ func bootPnP(t *testing.T, ph *lantest.Host, pbx, mac string) string {
 }
 
 func refusedConns(t *testing.T, reg *prometheus.Registry, reason string) float64 {
-	return familyValue(t, reg, "dialtone_provision_http_connections_refused_total", "reason", reason)
-}
-
-// familyValue returns the value of the metric name (with label=value when
-// label is set) in reg.
-func familyValue(t *testing.T, reg *prometheus.Registry, name, label, value string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	metrics:
-		for _, m := range mf.GetMetric() {
-			if label != "" {
-				for _, l := range m.GetLabel() {
-					if l.GetName() == label && l.GetValue() != value {
-						continue metrics
-					}
-				}
-			}
-			if m.GetGauge() != nil {
-				return m.GetGauge().GetValue()
-			}
-			return m.GetCounter().GetValue()
-		}
-	}
-	t.Fatalf("no metric %s{%s=%q}", name, label, value)
-	return 0
+	return metrictest.Value(t, reg, "dialtone_provision_http_connections_refused_total", "reason", reason)
 }
 
 // attacker is a child process holding idle connections from one source.
@@ -494,7 +444,7 @@ func TestIdleConnectionAttacker(t *testing.T) {
 	for range 32 {
 		wg.Go(func() {
 			for c := range work {
-				_, _, err := rawGet(c, "/", "attacker", true)
+				_, _, err := edgetest.RawGet(c, "/", "attacker", true)
 				switch {
 				case err == nil:
 					served.Add(1)

@@ -21,6 +21,8 @@ import (
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
 	"github.com/dialtone-voip/dialtone/proto/streams"
 	provisionhttp "github.com/dialtone-voip/dialtone/services/provision-http"
+	"github.com/dialtone-voip/dialtone/services/provision-http/edgetest"
+	"github.com/dialtone-voip/dialtone/services/provision-http/edgetest/deviceca"
 )
 
 // certEdge is the edge with HTTPS and --device-ca-dir, on the real
@@ -29,7 +31,7 @@ import (
 type certEdge struct {
 	*running
 	u       *upstream
-	ca      *deviceCA
+	ca      *deviceca.CA
 	invLogs *logtest.Buffer
 	refused *nats.Subscription
 }
@@ -44,10 +46,10 @@ func newCertEdge(t *testing.T, vendor string) *certEdge {
 	u := newUpstreamWith(t, func(o *upstreamtest.Options) { o.Logger = invLog })
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	writeCert(t, certFile, keyFile, 1)
+	edgetest.WriteCert(t, certFile, keyFile, 1)
 	caDir := t.TempDir()
-	ca := newDeviceCA(t, vendor)
-	ca.writeRoot(t, caDir)
+	ca := deviceca.New(t, vendor)
+	ca.WriteRoot(t, caDir)
 	sub, err := u.ns.Conn().SubscribeSync(streams.SecretReleaseRefusedAll)
 	if err != nil {
 		t.Fatal(err)
@@ -143,8 +145,8 @@ func TestDeviceCertRequire(t *testing.T) {
 	p := e.u.addPhone(t, "yealink", true, false)
 	other := e.u.addPhone(t, "yealink", true, false)
 	setDeviceCert(t, e.u, p.mac, inventoryv1.DeviceCertPolicy_DEVICE_CERT_POLICY_REQUIRE)
-	own := e.ca.issue(t, p.mac)
-	foreign := e.ca.issue(t, other.mac)
+	own := e.ca.Issue(t, p.mac, deviceca.ShapeCN)
+	foreign := e.ca.Issue(t, other.mac, deviceca.ShapeCN)
 	secret := "sip-secret-" + p.mac
 
 	if code, body := e.fetch(t, p, p.macFile, nil); code != 404 || strings.Contains(body, secret) {
@@ -186,8 +188,8 @@ func TestSecretReleaseSecondIdentity(t *testing.T) {
 	// Under prefer a certificate becomes the phone's release identity (under
 	// off it is only recorded).
 	setDeviceCert(t, e.u, p.mac, inventoryv1.DeviceCertPolicy_DEVICE_CERT_POLICY_PREFER)
-	certA := e.ca.issue(t, p.mac)
-	certB := e.ca.issue(t, p.mac) // a second key for the same MAC
+	certA := e.ca.Issue(t, p.mac, deviceca.ShapeCN)
+	certB := e.ca.Issue(t, p.mac, deviceca.ShapeCN) // a second key for the same MAC
 	secret := "sip-secret-" + p.mac
 
 	if code, body := e.fetch(t, p, p.macFile, &certA); code != 200 || !strings.Contains(body, secret) {

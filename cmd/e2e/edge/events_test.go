@@ -2,8 +2,6 @@ package edge_test
 
 import (
 	"context"
-	"crypto/tls"
-	"io"
 	"net/http"
 	"path/filepath"
 	"strconv"
@@ -20,6 +18,7 @@ import (
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
 	"github.com/dialtone-voip/dialtone/proto/streams"
 	provisionhttp "github.com/dialtone-voip/dialtone/services/provision-http"
+	"github.com/dialtone-voip/dialtone/services/provision-http/edgetest"
 )
 
 // fetchedEvents reads ConfigFetched events from the stream.
@@ -62,19 +61,7 @@ func (f *fetchedEvents) none() {
 
 func (r *running) get(t testing.TB, base string, p testPhone, file string, hdr map[string]string) (int, http.Header, string) {
 	t.Helper()
-	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
-	req, _ := http.NewRequest(http.MethodGet, base+"/p/"+p.token+"/"+file, nil)
-	req.Header.Set("User-Agent", p.ua)
-	for k, v := range hdr {
-		req.Header.Set(k, v)
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, resp.Header, string(b)
+	return edgetest.Get(t, base+"/p/"+p.token+"/"+file, p.ua, hdr)
 }
 
 // TestEventsInJetStream runs the edge against the real inventory on one
@@ -84,7 +71,7 @@ func (r *running) get(t testing.TB, base string, p testPhone, file string, hdr m
 func TestEventsInJetStream(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	writeCert(t, certFile, keyFile, 1)
+	edgetest.WriteCert(t, certFile, keyFile, 1)
 	u := newUpstream(t)
 	js := u.ns.JetStream()
 	p := u.addPhone(t, "yealink", true, false)

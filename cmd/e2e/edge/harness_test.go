@@ -2,19 +2,8 @@ package edge_test
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"fmt"
-	"io"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,29 +11,28 @@ import (
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/dialtone-voip/dialtone/cmd/internal/upstreamtest"
-	"github.com/dialtone-voip/dialtone/platform/logging"
 	"github.com/dialtone-voip/dialtone/platform/testenv/logtest"
 	"github.com/dialtone-voip/dialtone/platform/testenv/natstest"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
 	rendererv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/renderer/v1"
 	provisionhttp "github.com/dialtone-voip/dialtone/services/provision-http"
+	"github.com/dialtone-voip/dialtone/services/provision-http/edgetest"
 )
 
-// testPhone is a phone seeded into the upstream.
+// testPhone is a phone seeded into the upstream (edgetest.NewPhone).
 type testPhone struct {
 	mac, token, vendor, model string
 	ua                        string // a User-Agent the model sends, with this phone's MAC where it carries one
 	macFile, commonFile       string // a per-MAC file with secrets, a file without
 }
 
-var macSeq atomic.Uint32
-
 // upstream is the real inventory and config-renderer (cmd/internal/upstreamtest)
 // on an embedded JetStream, with the edge's clients counting their calls.
 type upstream struct {
 	*upstreamtest.Upstreams
 	ns                 *natstest.Server
-	invCalls, rndCalls upstreamtest.Counter
+	clients            *edgetest.Clients
+	invCalls, rndCalls *edgetest.Counter
 	inventor           inventoryv1.InventoryServiceClient
 	renderer           rendererv1.ConfigRendererServiceClient
 }
@@ -68,18 +56,9 @@ func newUpstreamWith(t testing.TB, mutate func(*upstreamtest.Options)) *upstream
 	}
 	t.Cleanup(up.Close)
 	u.Upstreams = up
-	invConn, err := upstreamtest.Dial(up.Addr, upstreamtest.EdgeToken, u.invCalls.Interceptor)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { invConn.Close() })
-	rndConn, err := upstreamtest.Dial(up.Addr, upstreamtest.EdgeToken, u.rndCalls.Interceptor)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rndConn.Close() })
-	u.inventor = inventoryv1.NewInventoryServiceClient(invConn)
-	u.renderer = rendererv1.NewConfigRendererServiceClient(rndConn)
+	u.clients = edgetest.DialClients(t, up.Addr, up.Addr, upstreamtest.EdgeToken)
+	u.invCalls, u.rndCalls = &u.clients.InventoryCalls, &u.clients.RendererCalls
+	u.inventor, u.renderer = u.clients.Inventory, u.clients.Renderer
 	return u
 }
 
@@ -89,57 +68,15 @@ func cctx(t testing.TB) context.Context {
 	return ctx
 }
 
-// addPhone adds an assigned (or, with bootstrap, a discovered) phone.
-func (u *upstream) addPhone(t testing.TB, vendor string, https, bootstrap bool) testPhone {
+// addPhone adds an assigned (or, with bootstrap, a discovered) phone of
+// the kind edgetest.NewPhone knows.
+func (u *upstream) addPhone(t testing.TB, kind string, https, bootstrap bool) testPhone {
 	t.Helper()
-	n := macSeq.Add(1)
-	p := testPhone{vendor: vendor}
-	switch vendor {
-	case "yealink":
-		p.model, p.mac = "T54W", fmt.Sprintf("001565%06x", n)
-		p.ua = fmt.Sprintf("Yealink SIP-T54W 96.86.0.100 %s:%s:%s:%s:%s:%s", p.mac[0:2], p.mac[2:4], p.mac[4:6], p.mac[6:8], p.mac[8:10], p.mac[10:12])
-		p.commonFile = "y000000000096.cfg"
-	case "yealink-fallback": // a model the catalog does not list, of the T5x pattern
-		p.vendor, p.model, p.mac = "yealink", "T59Z", fmt.Sprintf("001565%06x", n)
-		p.ua = fmt.Sprintf("Yealink SIP-T59Z 199.86.0.1 %s:%s:%s:%s:%s:%s", p.mac[0:2], p.mac[2:4], p.mac[4:6], p.mac[6:8], p.mac[8:10], p.mac[10:12])
-		p.commonFile = "y000000000199.cfg"
-	case "poly":
-		p.model, p.mac = "VVX450", fmt.Sprintf("0004f2%06x", n)
-		p.ua = "FileTransport PolycomVVX-VVX_450-UA/6.4.6.2568 Type/Application"
-		p.commonFile = "000000000000.cfg"
-	case "gigaset-n510": // <ProviderFrame>: <MAC>.xml, a User-Agent without the MAC
-		p.vendor, p.model, p.mac = "gigaset", "N510", fmt.Sprintf("7c2f80%06x", n)
-		p.ua = "N510 IP PRO/42.262.00.000.000"
-		p.macFile = strings.ToUpper(p.mac) + ".xml"
-	case "gigaset-n720":
-		p.vendor, p.model, p.mac = "gigaset", "N720", fmt.Sprintf("7c2f80%06x", n)
-		p.ua = "N720-DM-PRO/70.040.00.000.000"
-		p.macFile = strings.ToUpper(p.mac) + ".xml"
-	case "snom-m100kle", "snom-m500kle": // {mac}.xml named by the URL handed out; UA not known to carry the MAC
-		model := map[string]string{"snom-m100kle": "M100KLE", "snom-m500kle": "M500KLE"}[vendor]
-		p.vendor, p.model, p.mac = "snom", model, fmt.Sprintf("000413ab%04x", n) // letters, so the case matters
-		p.ua = "Snom " + model + " 0.34.0003"
-		p.macFile = p.mac + ".xml"
-	case "snom-m3": // {mac}.cfg named by the URL handed out
-		p.vendor, p.model, p.mac = "snom", "m3", fmt.Sprintf("000413cd%04x", n)
-		p.ua = "Snom m3 V0525"
-		p.macFile = p.mac + ".cfg"
-	case "cisco-7960": // SIPDefault.cnf, SIP<MAC>.cnf, relayed by the pnp-listener's TFTP front with its User-Agent
-		p.vendor, p.model, p.mac = "cisco", "7960", fmt.Sprintf("00562bab%04x", n)
-		p.ua = "dialtone-pnp-listener-tftp (MAC:" + strings.ToUpper(p.mac) + ")"
-		p.commonFile = "SIPDefault.cnf"
-		p.macFile = "SIP" + strings.ToUpper(p.mac) + ".cnf"
-	case "snom-pa1": // firmware 8 User-Agents carry no MAC
-		p.vendor, p.model, p.mac = "snom", "PA1", fmt.Sprintf("000413%06x", n)
-		p.ua = "Mozilla/4.0 (compatible; snomPA1-SIP 8.7.5.35 1.1.3-s)"
-		p.commonFile = "snomPA1.htm"
-		p.macFile = strings.ToUpper(p.mac) + ".xml"
-	default:
-		t.Fatalf("no test phone of vendor %s", vendor)
+	d, ok := edgetest.NewPhone(kind)
+	if !ok {
+		t.Fatalf("no test phone of vendor %s", kind)
 	}
-	if p.macFile == "" {
-		p.macFile = p.mac + ".cfg"
-	}
+	p := testPhone{mac: d.MAC, vendor: d.Vendor, model: d.Model, ua: d.UA, macFile: d.MACFile, commonFile: d.CommonFile}
 	tok, err := u.AddPhone(cctx(t), upstreamtest.Phone{
 		MAC: p.mac, Vendor: p.vendor, Model: p.model, Assigned: !bootstrap, HTTPS: https,
 		SIPPassword: "sip-secret-" + p.mac, WebPassword: "web-secret-" + p.mac,
@@ -166,9 +103,7 @@ func (u *upstream) change(t testing.TB, mac string) int64 {
 }
 
 // calls returns the upstream call counts the edge caused.
-func (u *upstream) calls() [3]int {
-	return [3]int{u.invCalls.Get("GetProvisioningProfile"), u.rndCalls.Get("GetModel"), u.rndCalls.Get("RenderFile")}
-}
+func (u *upstream) calls() [3]int { return u.clients.Calls() }
 
 // edge is a Service behind httptest servers (plain and TLS).
 type edge struct {
@@ -178,51 +113,7 @@ type edge struct {
 	tls   *httptest.Server
 	logs  *logtest.Buffer
 	reg   *prometheus.Registry
-}
-
-// testConfig is Defaults without listeners' TLS files and without padding.
-func testConfig() provisionhttp.Config {
-	c := provisionhttp.Defaults()
-	c.HTTPAddr = "127.0.0.1:0"
-	c.HTTPSAddr = ""
-	c.NotFoundMinLatency = 0
-	c.ThrottleThreshold = 1e6 // tests of the throttle set their own
-	return c
-}
-
-// writeCert writes a self-signed RSA certificate (RSA, because the legacy
-// suites need RSA key exchange) and returns its serial number.
-func writeCert(t testing.TB, certFile, keyFile string, serial int64) {
-	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial),
-		Subject:      pkix.Name{CommonName: "prov.test"},
-		DNSNames:     []string{"prov.test"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Write to temporary names and rename, as cert-manager and kubelet do.
-	write := func(path string, block *pem.Block) {
-		tmp := path + ".tmp"
-		if err := os.WriteFile(tmp, pem.EncodeToMemory(block), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(tmp, path); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write(keyFile, &pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
-	write(certFile, &pem.Block{Type: "CERTIFICATE", Bytes: der})
+	s     *edgetest.Served
 }
 
 // running is a Service started with Run on loopback listeners.
@@ -233,49 +124,17 @@ type running struct {
 	reg               *prometheus.Registry
 }
 
+// startService runs the edge (edgetest.Run) on u's clients with
+// edgetest.Config changed by mutate.
 func startService(t testing.TB, u *upstream, deps provisionhttp.Deps, mutate func(*provisionhttp.Config)) *running {
 	t.Helper()
-	cfg := testConfig()
+	cfg := edgetest.Config()
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	logs := &logtest.Buffer{}
-	log, _ := logging.New(logs, "json", "debug")
-	reg := prometheus.NewRegistry()
-	deps.Logger, deps.Registerer = log, reg
 	deps.Inventory, deps.Renderer = u.inventor, u.renderer
-	svc, err := provisionhttp.New(cfg, deps)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for svc.Ready() != nil {
-		if time.Now().After(deadline) {
-			t.Fatalf("not ready: %v", svc.Ready())
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("Run returned early: %v", err)
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-	r := &running{svc: svc, logs: logs, reg: reg}
-	if a := svc.HTTPAddr(); a != nil {
-		r.httpURL = "http://" + a.String()
-	}
-	if a := svc.HTTPSAddr(); a != nil {
-		r.httpsURL = "https://" + a.String()
-	}
-	return r
+	r := edgetest.Run(t, cfg, deps)
+	return &running{svc: r.Service, httpURL: r.HTTPURL, httpsURL: r.HTTPSURL, logs: r.Logs, reg: r.Registry}
 }
 
 func newEdge(t testing.TB, u *upstream, mutate func(*provisionhttp.Config)) *edge {
@@ -289,35 +148,16 @@ func newEdgeDeps(t testing.TB, u *upstream, mutate func(*provisionhttp.Config), 
 	if u == nil {
 		u = newUpstream(t)
 	}
-	cfg := testConfig()
+	cfg := edgetest.Config()
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	logs := &logtest.Buffer{}
-	log, err := logging.New(logs, "json", "debug")
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := prometheus.NewRegistry()
-	deps := provisionhttp.Deps{Logger: log, Registerer: reg, Inventory: u.inventor, Renderer: u.renderer}
+	deps := provisionhttp.Deps{Inventory: u.inventor, Renderer: u.renderer}
 	if mutateDeps != nil {
 		mutateDeps(&deps)
 	}
-	svc, err := provisionhttp.New(cfg, deps)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &edge{upstream: u, svc: svc, logs: logs, reg: reg}
-	// The same server settings Run uses that matter here.
-	e.plain = httptest.NewUnstartedServer(svc.Handler())
-	e.plain.Config.DisableGeneralOptionsHandler = true
-	e.plain.Start()
-	t.Cleanup(e.plain.Close)
-	e.tls = httptest.NewUnstartedServer(svc.Handler())
-	e.tls.Config.DisableGeneralOptionsHandler = true
-	e.tls.StartTLS()
-	t.Cleanup(e.tls.Close)
-	return e
+	s := edgetest.Serve(t, cfg, deps)
+	return &edge{upstream: u, svc: s.Service, plain: s.Plain, tls: s.TLS, logs: s.Logs, reg: s.Registry, s: s}
 }
 
 type result struct {
@@ -329,26 +169,8 @@ type result struct {
 // do sends one request through Go's client.
 func (e *edge) do(t testing.TB, method, path, ua string, hdr map[string]string, useTLS bool) result {
 	t.Helper()
-	srv := e.plain
-	if useTLS {
-		srv = e.tls
-	}
-	req, err := http.NewRequest(method, srv.URL+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("User-Agent", ua)
-	for k, v := range hdr {
-		req.Header.Set(k, v)
-	}
-	client := srv.Client()
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return result{code: resp.StatusCode, header: resp.Header, body: string(b)}
+	code, header, body := e.s.Do(t, method, path, ua, hdr, useTLS)
+	return result{code: code, header: header, body: body}
 }
 
 func (e *edge) get(t testing.TB, p testPhone, file string, useTLS bool) result {

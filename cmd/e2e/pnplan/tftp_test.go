@@ -1,7 +1,6 @@
 package pnplan
 
 import (
-	"bytes"
 	"encoding/json"
 	"net"
 	"net/http"
@@ -9,13 +8,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pin/tftp/v3"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/dialtone-voip/dialtone/cmd/internal/tftptest"
 	"github.com/dialtone-voip/dialtone/platform/auth"
-	"github.com/dialtone-voip/dialtone/platform/testenv/lantest"
 	"github.com/dialtone-voip/dialtone/platform/testenv/metrictest"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
 	rendererv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/renderer/v1"
@@ -90,34 +88,6 @@ func newTFTPEnv(t *testing.T, mutate func(*provisionhttp.Config), hosts ...strin
 	return e, r
 }
 
-// tftpGet fetches name from the pbx's TFTP front from inside host's
-// namespace (the client's socket is made there).
-func tftpGet(t *testing.T, h *lantest.Host, server, name string) (string, error) {
-	t.Helper()
-	var out string
-	var getErr error
-	if err := h.Run(func() error {
-		c, err := tftp.NewClient(server)
-		if err != nil {
-			return err
-		}
-		c.SetTimeout(time.Second)
-		c.SetRetries(3)
-		wt, err := c.Receive(name, "octet")
-		if err != nil {
-			getErr = err
-			return nil
-		}
-		var b bytes.Buffer
-		_, getErr = wt.WriteTo(&b)
-		out = b.String()
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	return out, getErr
-}
-
 // TestTFTPCisco7960 runs the whole real chain: a simulated 7960 with its
 // own MAC and address in a network namespace fetches SIPDefault.cnf and
 // SIP<MAC>.cnf by TFTP from the real pnp-listener, which identifies it by
@@ -138,12 +108,12 @@ func TestTFTPCisco7960(t *testing.T) {
 	server := e.pbx.Addr().String() + ":69"
 	phone, intruder := e.lan.Host("phone"), e.lan.Host("intruder")
 
-	got, err := tftpGet(t, phone, server, "SIPDefault.cnf")
+	got, err := tftptest.Get(t, phone, server, "SIPDefault.cnf")
 	if err != nil || !strings.Contains(got, "# Dialtone: Cisco 7940/7960 SIPDefault.cnf") || strings.Contains(got, "s3cret") {
 		t.Fatalf("SIPDefault.cnf: %q, %v", got, err)
 	}
 	own := "SIP" + strings.ToUpper(mac) + ".cnf"
-	got, err = tftpGet(t, phone, server, own)
+	got, err = tftptest.Get(t, phone, server, own)
 	if err != nil || !strings.Contains(got, `line1_password: "s3cret-`+mac+`"`) || !strings.Contains(got, `line1_name: "2`+mac[9:]+`"`) ||
 		!strings.Contains(got, `proxy1_address: "`+e.pbx.Addr().String()+`"`) {
 		t.Fatalf("%s: %q, %v", own, got, err)
@@ -168,15 +138,15 @@ func TestTFTPCisco7960(t *testing.T) {
 	}
 
 	// Another host naming the phone's MAC: refused, never relayed.
-	if got, err := tftpGet(t, intruder, server, own); err == nil || !strings.Contains(err.Error(), "file not found") {
+	if got, err := tftptest.Get(t, intruder, server, own); err == nil || !strings.Contains(err.Error(), "file not found") {
 		t.Fatalf("intruder got %q, %v", got, err)
 	}
 	// Its common file is its own (unknown to inventory): nothing.
-	if got, err := tftpGet(t, intruder, server, "SIPDefault.cnf"); err == nil {
+	if got, err := tftptest.Get(t, intruder, server, "SIPDefault.cnf"); err == nil {
 		t.Fatalf("intruder got SIPDefault.cnf: %q", got)
 	}
 	// The phone asking for another MAC's file: refused too.
-	if _, err := tftpGet(t, phone, server, "SIP0019AAFFFFFF.cnf"); err == nil {
+	if _, err := tftptest.Get(t, phone, server, "SIP0019AAFFFFFF.cnf"); err == nil {
 		t.Fatal("phone got another phone's file")
 	}
 	waitFor(t, "served counted", func() bool {
@@ -231,12 +201,12 @@ func TestTFTPCisco7961SEP(t *testing.T) {
 	phone := e.lan.Host("phone")
 
 	for _, name := range []string{"CTLSEP" + strings.ToUpper(mac) + ".tlv", "ITLSEP" + strings.ToUpper(mac) + ".tlv"} {
-		if got, err := tftpGet(t, phone, server, name); err == nil || !strings.Contains(err.Error(), "file not found") {
+		if got, err := tftptest.Get(t, phone, server, name); err == nil || !strings.Contains(err.Error(), "file not found") {
 			t.Fatalf("%s: %q, %v; want file not found", name, got, err)
 		}
 	}
 	own := "SEP" + strings.ToUpper(mac) + ".cnf.xml"
-	got, err := tftpGet(t, phone, server, own)
+	got, err := tftptest.Get(t, phone, server, own)
 	if err != nil || !strings.Contains(got, "<authPassword>s3cret-"+mac+"</authPassword>") ||
 		!strings.Contains(got, "<authName>2"+mac[9:]+"</authName>") || !strings.Contains(got, "<proxy>"+e.pbx.Addr().String()+"</proxy>") {
 		t.Fatalf("%s: %q, %v", own, got, err)

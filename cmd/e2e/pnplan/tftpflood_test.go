@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/dialtone-voip/dialtone/cmd/internal/tftptest"
 	"github.com/dialtone-voip/dialtone/platform/testenv"
 	"github.com/dialtone-voip/dialtone/platform/testenv/lantest"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
@@ -169,7 +170,7 @@ func TestTFTPFloodManySources(t *testing.T) {
 		t.Helper()
 		deadline := time.Now().Add(90 * time.Second)
 		for tries := 1; ; tries++ {
-			got, err := tftpGet(t, phone, server, name)
+			got, err := tftptest.Get(t, phone, server, name)
 			if err == nil && strings.Contains(got, want) {
 				t.Logf("real phone got %s after %d tries", name, tries)
 				return

@@ -2,9 +2,9 @@
 // process for the edge's cross-service tests (cmd/e2e/edge) and its
 // benchmark tool (cmd/edgebench): one loopback gRPC server (as
 // in the one-process dialtone) with token authentication, inventory on a
-// bolt store, its events on a JetStream the caller provides. It also counts
-// the calls a client makes (Counter), which the edge's tests use to show
-// that every miss does the same work.
+// bolt store, its events on a JetStream the caller provides. The edge's
+// clients of it, counting their calls, are edgetest.DialClients
+// (services/provision-http/edgetest).
 package upstreamtest
 
 import (
@@ -21,8 +21,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/dialtone-voip/dialtone/platform/auth"
 	"github.com/dialtone-voip/dialtone/platform/grpcserver"
@@ -31,6 +29,7 @@ import (
 	provisioningv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/provisioning/v1"
 	renderer "github.com/dialtone-voip/dialtone/services/config-renderer"
 	inventory "github.com/dialtone-voip/dialtone/services/inventory"
+	"github.com/dialtone-voip/dialtone/services/provision-http/edgetest"
 )
 
 // Tokens the server accepts.
@@ -124,7 +123,7 @@ func Start(ctx context.Context, opts Options) (_ *Upstreams, err error) {
 	wg.Go(func() { _ = u.Inventory.Run(sctx) })
 	wg.Go(func() { _ = gs.Serve(sctx, lis) })
 	u.closers = append(u.closers, func() { cancel(); wg.Wait() })
-	conn, err := Dial(u.Addr, AdminToken)
+	conn, err := edgetest.Dial(u.Addr, AdminToken)
 	if err != nil {
 		return nil, err
 	}
@@ -136,12 +135,6 @@ func Start(ctx context.Context, opts Options) (_ *Upstreams, err error) {
 		}
 	}
 	return u, u.seed(ctx)
-}
-
-// Dial connects to addr with a bearer token and optional client interceptors.
-func Dial(addr, token string, interceptors ...grpc.UnaryClientInterceptor) (*grpc.ClientConn, error) {
-	return grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithPerRPCCredentials(auth.BearerToken(token, false)), grpc.WithChainUnaryInterceptor(interceptors...))
 }
 
 func (u *Upstreams) seed(ctx context.Context) error {
@@ -214,28 +207,4 @@ func (u *Upstreams) Close() {
 		u.closers[i]()
 	}
 	u.closers = nil
-}
-
-// Counter counts unary calls per method (short name, e.g. "RenderFile").
-type Counter struct {
-	mu sync.Mutex
-	n  map[string]int
-}
-
-// Interceptor counts every call a client makes (see Dial).
-func (c *Counter) Interceptor(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-	c.mu.Lock()
-	if c.n == nil {
-		c.n = map[string]int{}
-	}
-	c.n[method[strings.LastIndexByte(method, '/')+1:]]++
-	c.mu.Unlock()
-	return invoker(ctx, method, req, reply, cc, opts...)
-}
-
-// Get returns how often method was called.
-func (c *Counter) Get(method string) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.n[method]
 }

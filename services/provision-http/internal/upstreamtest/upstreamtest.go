@@ -2,25 +2,20 @@
 // the real config-renderer behind a loopback gRPC server with token
 // authentication, and inventory's test double (platform/inventorytest:
 // tokens resolved to profiles, secret release, PhoneChanged on the
-// JetStream the caller provides). It also counts the calls a client makes
-// (Counter), which the edge's tests use to show that every miss does the
-// same work. Tests that need the real inventory (phone state, release
+// JetStream the caller provides); the edge's clients of them are
+// edgetest.DialClients. Tests that need the real inventory (phone state, release
 // policies, SIP PnP) are cross-service and live in cmd/e2e/edge.
 package upstreamtest
 
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/dialtone-voip/dialtone/platform/auth"
@@ -103,12 +98,6 @@ func Start(ctx context.Context, opts Options) (_ *Upstreams, err error) {
 	return u, nil
 }
 
-// Dial connects to addr with a bearer token and optional client interceptors.
-func Dial(addr, token string, interceptors ...grpc.UnaryClientInterceptor) (*grpc.ClientConn, error) {
-	return grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithPerRPCCredentials(auth.BearerToken(token, false)), grpc.WithChainUnaryInterceptor(interceptors...))
-}
-
 // Phone describes a phone to add.
 type Phone struct {
 	MAC, Vendor, Model string
@@ -155,44 +144,10 @@ func (u *Upstreams) Rotate(mac string) (string, error) {
 	return u.Inventory.RotateToken(mac, time.Hour)
 }
 
-// TokenOf takes the token out of a provisioning URL ".../p/{token}/".
-func TokenOf(url string) (string, error) {
-	_, rest, ok := strings.Cut(url, "/p/")
-	tok, _, ok2 := strings.Cut(rest, "/")
-	if !ok || !ok2 || len(tok) != 43 {
-		return "", errors.New("no token in the provisioning URL")
-	}
-	return tok, nil
-}
-
 // Close stops everything, in reverse order of start.
 func (u *Upstreams) Close() {
 	for i := len(u.closers) - 1; i >= 0; i-- {
 		u.closers[i]()
 	}
 	u.closers = nil
-}
-
-// Counter counts unary calls per method (short name, e.g. "RenderFile").
-type Counter struct {
-	mu sync.Mutex
-	n  map[string]int
-}
-
-// Interceptor counts every call a client makes (see Dial).
-func (c *Counter) Interceptor(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-	c.mu.Lock()
-	if c.n == nil {
-		c.n = map[string]int{}
-	}
-	c.n[method[strings.LastIndexByte(method, '/')+1:]]++
-	c.mu.Unlock()
-	return invoker(ctx, method, req, reply, cc, opts...)
-}
-
-// Get returns how often method was called.
-func (c *Counter) Get(method string) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.n[method]
 }
