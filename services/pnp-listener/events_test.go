@@ -281,3 +281,66 @@ func subscribeAnswered(t *testing.T, ph *phonetest.Phone, to, msg string) *sip.R
 	t.Fatal("no response to the SUBSCRIBE within 30 s of retransmissions")
 	return nil
 }
+
+// TestDiscoveryPublishedAtStop: the listener answers a phone's SUBSCRIBE
+// while NATS is down and is stopped (SIGTERM, a restart) before NATS
+// comes back (here: its stream is missing). Its PhoneDiscovered is published at the stop, not lost: a
+// phone already answered fetches and binds its token alone, and without
+// this boot's proof in inventory the proof of its next boot comes after
+// that binding and is refused as a second identity (docs/SECURITY.md,
+// "Secret release"; cmd/e2e TestChaosClusterStorm with 20 phones).
+func TestDiscoveryPublishedAtStop(t *testing.T) {
+	ns := natstest.Start(t)
+	js := ns.JetStream()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// Creates the streams; the harness's own listener is not used.
+	startLoopback(t, nil, js)
+	inv, err := inventorytest.Start("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(inv.Stop)
+	client, closeClient, err := inv.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(closeClient)
+	cfg := DefaultConfig()
+	cfg.SIPAddr, cfg.SIPInterfaces, cfg.Listener, cfg.RatePerSource, cfg.LinkCheck = "127.0.0.1:0", []string{"lo"}, "stop", 0, LinkOff
+	s, err := New(cfg, Deps{Registerer: prometheus.NewRegistry(), Inventory: client, JetStream: js})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	waitFor(t, "the listener to be ready", func() bool { return s.Ready() == nil })
+
+	// JetStream without the discovery stream: publishes fail at once
+	// (nothing waits in the client's reconnect buffer).
+	if err := js.DeleteStream(ctx, streams.Discovery); err != nil {
+		t.Fatal(err)
+	}
+	const mac = "001565000077"
+	ph := phonetest.New(t, "127.0.0.1:0")
+	ph.Send(s.Addr().String(), phonetest.Subscribe("yealink", mac, "127.0.0.1", ph.Port(), "stop-1"))
+	ph.ExpectResponse(2 * time.Second)
+	waitFor(t, "a failed publish", func() bool { return s.out.Stats().Retries >= 1 })
+	cancel()
+	ectx, ecancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer ecancel()
+	if err := natsjs.EnsureSuiteStreams(ectx, js); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run did not return")
+	}
+	if n := discoveries(t, js, mac); n != 1 || s.out.Stats().Dropped != 0 {
+		t.Fatalf("%d PhoneDiscovered in JetStream after the stop (want 1), %d dropped", n, s.out.Stats().Dropped)
+	}
+}

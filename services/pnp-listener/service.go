@@ -302,8 +302,21 @@ func (s *Service) Run(ctx context.Context) error {
 	sock.Close()
 	ua.Close()
 	s.wg.Wait()
+	// The discoveries of phones already answered: lost, their next boot's
+	// proof would come after the binding their fetch made (outbox.Drain).
+	if n := s.out.Len(); n > 0 {
+		dctx, dcancel := context.WithTimeout(context.Background(), outboxDrain)
+		left := s.out.Drain(dctx)
+		dcancel()
+		s.log.Info("outbox drained at stop", "events", n, "lost", left)
+	}
 	return runErr
 }
+
+// outboxDrain bounds the publishing of the events queued at stop; below
+// the supervisors' grace (Kubernetes: 10 s, the DaemonSet's
+// terminationGracePeriodSeconds; dialtone-cluster: 10 s).
+const outboxDrain = 5 * time.Second
 
 func (s *Service) refreshInterfaces(ctx context.Context) {
 	t := time.NewTicker(30 * time.Second)

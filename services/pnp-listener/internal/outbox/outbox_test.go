@@ -61,3 +61,61 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	testenv.WaitFor(t, 10*time.Second, what, cond)
 }
+
+// TestDrainAfterStop: the listener stops (SIGTERM, a restart) while NATS
+// is down. The events queued and the one being retried are not lost with
+// Run: Drain publishes them once NATS answers, and counts as dropped only
+// what it could not publish before its deadline. Lost discoveries are
+// phones whose next boot is refused its account (Drain's comment).
+func TestDrainAfterStop(t *testing.T) {
+	var mu sync.Mutex
+	up := false
+	var got []string
+	pub := func(ctx context.Context, m Msg) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if !up {
+			return errors.New("nats down")
+		}
+		got = append(got, m.ID)
+		return nil
+	}
+	o := New(10, 2, pub, nil)
+	o.pace = backoff.Policy{Base: time.Millisecond, Max: 5 * time.Millisecond}
+	for _, id := range []string{"1", "2", "3"} {
+		o.Offer(Msg{ID: id, Msg: wrapperspb.String(id)})
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { o.Run(ctx); close(done) }()
+	// Both workers hold an event they are retrying when the stop comes.
+	waitFor(t, "publishes retried", func() bool { return o.Stats().Retries >= 4 && o.Len() <= 1 })
+	cancel()
+	<-done
+	if o.Len() != 3 {
+		t.Fatalf("%d events queued after Run; want all 3 kept", o.Len())
+	}
+
+	// NATS still down: Drain gives up at its deadline and counts the loss.
+	dctx, dcancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	if left := o.Drain(dctx); left != 3 || o.Stats().Dropped != 3 {
+		t.Errorf("drain with NATS down: %d left, %d dropped; want 3, 3", left, o.Stats().Dropped)
+	}
+	dcancel()
+
+	// NATS answers: everything queued is published.
+	for _, id := range []string{"4", "5"} {
+		o.Offer(Msg{ID: id, Msg: wrapperspb.String(id)})
+	}
+	mu.Lock()
+	up = true
+	mu.Unlock()
+	if left := o.Drain(context.Background()); left != 0 || o.Len() != 0 {
+		t.Errorf("drain with NATS up: %d left, %d queued", left, o.Len())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 2 || o.Stats().Published != 2 {
+		t.Errorf("published %v (%d); want 4 and 5", got, o.Stats().Published)
+	}
+}
