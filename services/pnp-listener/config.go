@@ -108,6 +108,9 @@ type Config struct {
 	SeenMax     int
 	SeenTTL     time.Duration
 	OutboxSize  int
+	// OutboxFile keeps the events still unpublished at stop (NATS down
+	// longer than the drain) for the next start; empty: they are lost.
+	OutboxFile string
 
 	// TFTPAddr is the read-only TFTP front's UDP address (":69"); empty
 	// leaves it off. See tftp.go and internal/tftpfront.
@@ -236,6 +239,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.SeenMax, "seen-max", c.SeenMax, "phones remembered for late NOTIFYs")
 	fs.DurationVar(&c.SeenTTL, "seen-ttl", c.SeenTTL, "how long a phone is remembered after its last SUBSCRIBE")
 	fs.IntVar(&c.OutboxSize, "outbox-size", c.OutboxSize, "events buffered while NATS is unreachable")
+	fs.StringVar(&c.OutboxFile, "outbox-file", c.OutboxFile, "file keeping the events still unpublished at stop for the next start (empty: they are lost)")
 	fs.StringVar(&c.TFTPAddr, "tftp-addr", c.TFTPAddr, "read-only TFTP front for phones fetching bare file names (Cisco 79xx), e.g. :69; empty = off")
 	fs.IntVar(&c.TFTPMaxPerSource, "tftp-max-per-source", c.TFTPMaxPerSource, "concurrent TFTP transfers to one address")
 	fs.IntVar(&c.TFTPMaxTransfers, "tftp-max-transfers", c.TFTPMaxTransfers, "concurrent TFTP transfers in total")

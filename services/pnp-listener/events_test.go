@@ -2,7 +2,11 @@ package pnplistener
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -342,5 +346,68 @@ func TestDiscoveryPublishedAtStop(t *testing.T) {
 	}
 	if n := discoveries(t, js, mac); n != 1 || s.out.Stats().Dropped != 0 {
 		t.Fatalf("%d PhoneDiscovered in JetStream after the stop (want 1), %d dropped", n, s.out.Stats().Dropped)
+	}
+}
+
+// TestDiscoverySavedAtStop: as above, but the stream is still missing when
+// the drain at stop gives up: with --outbox-file the PhoneDiscovered is
+// saved, and the next start (the restarted listener) publishes it.
+func TestDiscoverySavedAtStop(t *testing.T) {
+	ns := natstest.Start(t)
+	js := ns.JetStream()
+	startLoopback(t, nil, js) // creates the streams
+	inv, err := inventorytest.Start("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(inv.Stop)
+	client, closeClient, err := inv.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(closeClient)
+	cfg := DefaultConfig()
+	cfg.SIPAddr, cfg.SIPInterfaces, cfg.Listener, cfg.RatePerSource, cfg.LinkCheck = "127.0.0.1:0", []string{"lo"}, "save", 0, LinkOff
+	cfg.OutboxFile = filepath.Join(t.TempDir(), "outbox.jsonl")
+	run := func() (*Service, context.CancelFunc, chan error) {
+		s, err := New(cfg, Deps{Registerer: prometheus.NewRegistry(), Inventory: client, JetStream: js})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- s.Run(ctx) }()
+		t.Cleanup(func() { cancel(); <-done })
+		waitFor(t, "the listener to be ready", func() bool { return s.Ready() == nil })
+		return s, cancel, done
+	}
+	s, cancel, done := run()
+	if err := js.DeleteStream(context.Background(), streams.Discovery); err != nil {
+		t.Fatal(err)
+	}
+	const mac = "001565000078"
+	ph := phonetest.New(t, "127.0.0.1:0")
+	ph.Send(s.Addr().String(), phonetest.Subscribe("yealink", mac, "127.0.0.1", ph.Port(), "save-1"))
+	ph.ExpectResponse(2 * time.Second)
+	waitFor(t, "a failed publish", func() bool { return s.out.Stats().Retries >= 1 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	done <- nil // for the cleanup
+	if _, err := os.Stat(cfg.OutboxFile); err != nil || s.out.Stats().Dropped != 0 {
+		t.Fatalf("outbox file after the stop: %v; %d dropped (want saved, 0)", err, s.out.Stats().Dropped)
+	}
+
+	// NATS is whole again; the listener restarts and publishes the saved event.
+	ectx, ecancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer ecancel()
+	if err := natsjs.EnsureSuiteStreams(ectx, js); err != nil {
+		t.Fatal(err)
+	}
+	run()
+	waitFor(t, "the saved PhoneDiscovered published", func() bool { return discoveries(t, js, mac) == 1 })
+	if _, err := os.Stat(cfg.OutboxFile); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the outbox file is still there after the restart: %v", err)
 	}
 }

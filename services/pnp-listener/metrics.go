@@ -146,7 +146,7 @@ var gaugeHelp = map[string]string{
 	"dialtone_pnp_listener_outbox_depth":           "Events waiting to be published.",
 	"dialtone_pnp_listener_outbox_published_total": "Events published to JetStream.",
 	"dialtone_pnp_listener_outbox_retries_total":   "Failed publish attempts, retried.",
-	"dialtone_pnp_listener_outbox_dropped_total":   "Events dropped because the outbox was full.",
+	"dialtone_pnp_listener_outbox_dropped_total":   "Events dropped: the outbox was full, or unpublished at stop and not saved (--outbox-file).",
 	"dialtone_pnp_listener_notifies_inflight":      "NOTIFY transactions in flight.",
 	"dialtone_pnp_listener_notify_flows":           "Phones with a lookup/NOTIFY round under way (the flow table).",
 	"dialtone_pnp_listener_notify_queued_known":    "Rounds waiting for a worker in the known lane (assigned or answering phones, events).",

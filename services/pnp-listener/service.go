@@ -266,6 +266,19 @@ func (s *Service) Run(ctx context.Context) error {
 	if sock.Reply != sock.Main {
 		serve(sock.Reply)
 	}
+	if s.cfg.OutboxFile != "" {
+		// Events a previous run could not publish before it stopped.
+		msgs, bad, err := outbox.Load(s.cfg.OutboxFile)
+		if err != nil {
+			s.log.Warn("cannot restore the saved outbox", "file", s.cfg.OutboxFile, "error", err)
+		}
+		for _, m := range msgs {
+			s.out.Offer(m)
+		}
+		if len(msgs) > 0 || bad > 0 {
+			s.log.Info("outbox restored", "file", s.cfg.OutboxFile, "events", len(msgs), "unreadable", bad)
+		}
+	}
 	s.wg.Go(func() { s.out.Run(ctx) })
 	s.runWorkers(ctx)
 	if s.deps.JetStream != nil {
@@ -308,7 +321,16 @@ func (s *Service) Run(ctx context.Context) error {
 		dctx, dcancel := context.WithTimeout(context.Background(), outboxDrain)
 		left := s.out.Drain(dctx)
 		dcancel()
-		s.log.Info("outbox drained at stop", "events", n, "lost", left)
+		saved := 0
+		if len(left) > 0 && s.cfg.OutboxFile != "" {
+			if err := outbox.Save(s.cfg.OutboxFile, left); err != nil {
+				s.log.Warn("cannot save the unpublished events", "file", s.cfg.OutboxFile, "error", err)
+			} else {
+				saved = len(left)
+			}
+		}
+		s.out.Lose(len(left) - saved)
+		s.log.Info("outbox drained at stop", "events", n, "saved", saved, "lost", len(left)-saved)
 	}
 	return runErr
 }

@@ -226,7 +226,10 @@ func members(l Layout, b Binaries) []*Member {
 	pnp := &Member{Name: "pnp-listener", Kind: "pnp-listener", Bin: b.path("pnp-listener"),
 		Args: []string{"--admin-addr", l.addr(offPNPAdmin), "--log-format", "json", "--log-level", "info",
 			"--sip-addr", l.SIPAddr(), "--nats-url", l.NATSURLs(), "--inventory-addr", l.InventoryAddr(),
-			"--inventory-token-file", tok("listener"), "--listener", "cluster"},
+			"--inventory-token-file", tok("listener"), "--listener", "cluster",
+			// Discoveries still unpublished when it is restarted during a
+			// stream's outage are kept for the next start (chaos test).
+			"--outbox-file", l.path("data", "pnp-listener-outbox.jsonl")},
 		Ready: "http://" + l.addr(offPNPAdmin) + "/readyz"}
 	if l.LAN {
 		// The admin port stays on the host side: the listener reaches it

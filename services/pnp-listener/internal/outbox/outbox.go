@@ -7,12 +7,20 @@
 package outbox
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
 
 	"github.com/dialtone-voip/dialtone/platform/backoff"
 )
@@ -83,6 +91,9 @@ func (o *Outbox) Offer(m Msg) {
 	}
 }
 
+// Lose counts n events given up (Drain's leftovers that were not saved).
+func (o *Outbox) Lose(n int) { o.dropped.Add(uint64(n)) }
+
 // Len is the number of events waiting.
 func (o *Outbox) Len() int { return len(o.ch) }
 
@@ -132,19 +143,20 @@ func (o *Outbox) work(ctx context.Context) {
 }
 
 // Drain publishes the events still queued after Run returned, retrying
-// until ctx ends, and returns how many are left unpublished (lost). A
-// listener stopped while NATS is slow would otherwise lose the
-// PhoneDiscovered of phones it already answered: those phones fetch, bind
-// their token alone (docs/SECURITY.md, "Secret release"), and the proof of
-// their next boot, observed after that binding, is refused as a second
-// identity (cmd/e2e TestChaosClusterStorm with 20 phones).
-func (o *Outbox) Drain(ctx context.Context) int {
+// until ctx ends, and returns the events left unpublished (Save keeps them
+// for the next start; otherwise they are lost). A listener stopped while
+// NATS is slow would otherwise lose the PhoneDiscovered of phones it already
+// answered: those phones fetch, bind their token alone (docs/SECURITY.md,
+// "Secret release"), and the proof of their next boot, observed after that
+// binding, is refused as a second identity (cmd/e2e TestChaosClusterStorm
+// with 20 or 500 phones).
+func (o *Outbox) Drain(ctx context.Context) []Msg {
 	for {
 		var m Msg
 		select {
 		case m = <-o.ch:
 		default:
-			return 0
+			return nil
 		}
 		b := backoff.New(o.pace)
 		for {
@@ -158,14 +170,80 @@ func (o *Outbox) Drain(ctx context.Context) int {
 			o.retries.Add(1)
 			o.onError(err)
 			if ctx.Err() != nil || backoff.Wait(ctx, b.Next()) != nil {
-				left := 1
+				left := []Msg{m}
 				for len(o.ch) > 0 {
-					<-o.ch
-					left++
+					left = append(left, <-o.ch)
 				}
-				o.dropped.Add(uint64(left))
 				return left
 			}
 		}
 	}
+}
+
+// savedMsg is one event of a saved outbox, one JSON object per line: the
+// message's full protobuf name and its wire encoding.
+type savedMsg struct {
+	Subject string `json:"subject"`
+	ID      string `json:"id"`
+	Type    string `json:"type"`
+	Data    []byte `json:"data"`
+}
+
+// Save writes msgs to path (mode 0600, replaced atomically) for Load at
+// the next start.
+func Save(path string, msgs []Msg) error {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	for _, m := range msgs {
+		data, err := proto.Marshal(m.Msg)
+		if err != nil {
+			return fmt.Errorf("outbox: save %s: %w", m.Subject, err)
+		}
+		if err := enc.Encode(savedMsg{Subject: m.Subject, ID: m.ID, Type: string(m.Msg.ProtoReflect().Descriptor().FullName()), Data: data}); err != nil {
+			return fmt.Errorf("outbox: save: %w", err)
+		}
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, buf.Bytes(), 0o600); err != nil {
+		return fmt.Errorf("outbox: save: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("outbox: save: %w", err)
+	}
+	return nil
+}
+
+// Load reads the events Save wrote to path and removes the file; a missing
+// file is no events. A line that does not decode (a message type this
+// build does not know, a torn write) is skipped and counted in bad.
+func Load(path string) (msgs []Msg, bad int, err error) {
+	raw, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, 0, nil
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("outbox: load: %w", err)
+	}
+	for line := range bytes.Lines(raw) {
+		var sm savedMsg
+		if json.Unmarshal(line, &sm) != nil {
+			bad++
+			continue
+		}
+		mt, err := protoregistry.GlobalTypes.FindMessageByName(protoreflect.FullName(sm.Type))
+		if err != nil {
+			bad++
+			continue
+		}
+		m := mt.New().Interface()
+		if proto.Unmarshal(sm.Data, m) != nil {
+			bad++
+			continue
+		}
+		msgs = append(msgs, Msg{Subject: sm.Subject, ID: sm.ID, Msg: m})
+	}
+	if err := os.Remove(path); err != nil {
+		return nil, 0, fmt.Errorf("outbox: load: %w", err)
+	}
+	return msgs, bad, nil
 }

@@ -3,10 +3,14 @@ package outbox
 import (
 	"context"
 	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/dialtone-voip/dialtone/platform/testenv"
@@ -96,12 +100,33 @@ func TestDrainAfterStop(t *testing.T) {
 		t.Fatalf("%d events queued after Run; want all 3 kept", o.Len())
 	}
 
-	// NATS still down: Drain gives up at its deadline and counts the loss.
+	// NATS still down: Drain gives up at its deadline and returns them;
+	// saved, they are the next start's (Load).
 	dctx, dcancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-	if left := o.Drain(dctx); left != 3 || o.Stats().Dropped != 3 {
-		t.Errorf("drain with NATS down: %d left, %d dropped; want 3, 3", left, o.Stats().Dropped)
-	}
+	left := o.Drain(dctx)
 	dcancel()
+	if len(left) != 3 || o.Len() != 0 {
+		t.Fatalf("drain with NATS down: %d left, %d queued; want 3, 0", len(left), o.Len())
+	}
+	path := filepath.Join(t.TempDir(), "outbox.jsonl")
+	if err := Save(path, left); err != nil {
+		t.Fatal(err)
+	}
+	loaded, bad, err := Load(path)
+	if err != nil || bad != 0 || len(loaded) != 3 {
+		t.Fatalf("load: %d events, %d bad, %v; want 3", len(loaded), bad, err)
+	}
+	for i, m := range loaded {
+		if m.ID != left[i].ID || m.Subject != left[i].Subject || !proto.Equal(m.Msg, left[i].Msg) {
+			t.Errorf("event %d loaded as %v, saved %v", i, m, left[i])
+		}
+	}
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the saved outbox is still there after Load: %v", err)
+	}
+	if again, _, err := Load(path); err != nil || len(again) != 0 {
+		t.Errorf("a second Load: %d events, %v; want none", len(again), err)
+	}
 
 	// NATS answers: everything queued is published.
 	for _, id := range []string{"4", "5"} {
@@ -110,12 +135,31 @@ func TestDrainAfterStop(t *testing.T) {
 	mu.Lock()
 	up = true
 	mu.Unlock()
-	if left := o.Drain(context.Background()); left != 0 || o.Len() != 0 {
-		t.Errorf("drain with NATS up: %d left, %d queued", left, o.Len())
+	if left := o.Drain(context.Background()); len(left) != 0 || o.Len() != 0 {
+		t.Errorf("drain with NATS up: %d left, %d queued", len(left), o.Len())
 	}
 	mu.Lock()
 	defer mu.Unlock()
 	if len(got) != 2 || o.Stats().Published != 2 {
 		t.Errorf("published %v (%d); want 4 and 5", got, o.Stats().Published)
+	}
+}
+
+// TestLoadSkipsBadLines: a torn line or an unknown message type is skipped
+// and counted, the rest loaded.
+func TestLoadSkipsBadLines(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "outbox.jsonl")
+	if err := Save(path, []Msg{{Subject: "a", ID: "1", Msg: wrapperspb.String("x")}}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(`{"subject":"b","id":"2","type":"no.such.Type","data":""}` + "\n" + `{"subject":"c","id`)
+	f.Close()
+	msgs, bad, err := Load(path)
+	if err != nil || bad != 2 || len(msgs) != 1 || msgs[0].ID != "1" {
+		t.Fatalf("load: %v, %d bad, %v; want the one good event and 2 bad", msgs, bad, err)
 	}
 }
