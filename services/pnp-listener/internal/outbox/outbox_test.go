@@ -163,3 +163,26 @@ func TestLoadSkipsBadLines(t *testing.T) {
 		t.Fatalf("load: %v, %d bad, %v; want the one good event and 2 bad", msgs, bad, err)
 	}
 }
+
+// FuzzLoad: whatever the saved file holds, Load neither panics nor returns
+// an event it could not decode.
+func FuzzLoad(f *testing.F) {
+	f.Add([]byte(`{"subject":"a","id":"1","type":"google.protobuf.StringValue","data":"CgF4"}` + "\n"))
+	f.Add([]byte(`{"subject":"b","id":"2","type":"no.such.Type","data":""}` + "\n" + `{"subj`))
+	f.Add([]byte("\n\n{}\n"))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		path := filepath.Join(t.TempDir(), "outbox.jsonl")
+		if err := os.WriteFile(path, raw, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		msgs, _, err := Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range msgs {
+			if m.Msg == nil {
+				t.Fatal("an event without a message")
+			}
+		}
+	})
+}
