@@ -296,29 +296,10 @@ func subscribeAnswered(t *testing.T, ph *phonetest.Phone, to, msg string) *sip.R
 func TestDiscoveryPublishedAtStop(t *testing.T) {
 	ns := natstest.Start(t)
 	js := ns.JetStream()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	// Creates the streams; the harness's own listener is not used.
 	startLoopback(t, nil, js)
-	inv, err := inventorytest.Start("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(inv.Stop)
-	client, closeClient, err := inv.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(closeClient)
-	cfg := DefaultConfig()
-	cfg.SIPAddr, cfg.SIPInterfaces, cfg.Listener, cfg.RatePerSource, cfg.LinkCheck = "127.0.0.1:0", []string{"lo"}, "stop", 0, LinkOff
-	s, err := New(cfg, Deps{Registerer: prometheus.NewRegistry(), Inventory: client, JetStream: js})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	waitFor(t, "the listener to be ready", func() bool { return s.Ready() == nil })
+	s, cancel, done := stoppableListener(t, js, "stop", nil)
+	ctx := context.Background()
 
 	// JetStream without the discovery stream: publishes fail at once
 	// (nothing waits in the client's reconnect buffer).
@@ -344,6 +325,7 @@ func TestDiscoveryPublishedAtStop(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("Run did not return")
 	}
+	done <- nil // for the cleanup
 	if n := discoveries(t, js, mac); n != 1 || s.out.Stats().Dropped != 0 {
 		t.Fatalf("%d PhoneDiscovered in JetStream after the stop (want 1), %d dropped", n, s.out.Stats().Dropped)
 	}
@@ -356,32 +338,9 @@ func TestDiscoverySavedAtStop(t *testing.T) {
 	ns := natstest.Start(t)
 	js := ns.JetStream()
 	startLoopback(t, nil, js) // creates the streams
-	inv, err := inventorytest.Start("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(inv.Stop)
-	client, closeClient, err := inv.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(closeClient)
-	cfg := DefaultConfig()
-	cfg.SIPAddr, cfg.SIPInterfaces, cfg.Listener, cfg.RatePerSource, cfg.LinkCheck = "127.0.0.1:0", []string{"lo"}, "save", 0, LinkOff
-	cfg.OutboxFile = filepath.Join(t.TempDir(), "outbox.jsonl")
-	run := func() (*Service, context.CancelFunc, chan error) {
-		s, err := New(cfg, Deps{Registerer: prometheus.NewRegistry(), Inventory: client, JetStream: js})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- s.Run(ctx) }()
-		t.Cleanup(func() { cancel(); <-done })
-		waitFor(t, "the listener to be ready", func() bool { return s.Ready() == nil })
-		return s, cancel, done
-	}
-	s, cancel, done := run()
+	outboxFile := filepath.Join(t.TempDir(), "outbox.jsonl")
+	withFile := func(c *Config) { c.OutboxFile = outboxFile }
+	s, cancel, done := stoppableListener(t, js, "save", withFile)
 	if err := js.DeleteStream(context.Background(), streams.Discovery); err != nil {
 		t.Fatal(err)
 	}
@@ -395,7 +354,7 @@ func TestDiscoverySavedAtStop(t *testing.T) {
 		t.Fatalf("Run: %v", err)
 	}
 	done <- nil // for the cleanup
-	if _, err := os.Stat(cfg.OutboxFile); err != nil || s.out.Stats().Dropped != 0 {
+	if _, err := os.Stat(outboxFile); err != nil || s.out.Stats().Dropped != 0 {
 		t.Fatalf("outbox file after the stop: %v; %d dropped (want saved, 0)", err, s.out.Stats().Dropped)
 	}
 
@@ -405,9 +364,31 @@ func TestDiscoverySavedAtStop(t *testing.T) {
 	if err := natsjs.EnsureSuiteStreams(ectx, js); err != nil {
 		t.Fatal(err)
 	}
-	run()
+	stoppableListener(t, js, "save", withFile)
 	waitFor(t, "the saved PhoneDiscovered published", func() bool { return discoveries(t, js, mac) == 1 })
-	if _, err := os.Stat(cfg.OutboxFile); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Stat(outboxFile); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("the outbox file is still there after the restart: %v", err)
 	}
+}
+
+// stoppableListener runs a listener on loopback with its own inventory
+// double; the test stops it with cancel and reads Run's result from done
+// (the cleanup cancels it and waits for one value on done).
+func stoppableListener(t *testing.T, js jetstream.JetStream, name string, mutate func(*Config)) (*Service, context.CancelFunc, chan error) {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.SIPAddr, cfg.SIPInterfaces, cfg.Listener, cfg.RatePerSource, cfg.LinkCheck = "127.0.0.1:0", []string{"lo"}, name, 0, LinkOff
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	s, err := New(cfg, Deps{Registerer: prometheus.NewRegistry(), Inventory: inventoryClient(t), JetStream: js})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	waitFor(t, "the listener to be ready", func() bool { return s.Ready() == nil })
+	return s, cancel, done
 }

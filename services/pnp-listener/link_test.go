@@ -108,16 +108,7 @@ func TestLinkCheckedAtSendTime(t *testing.T) {
 
 func TestLinkCheckOffWarns(t *testing.T) {
 	var log lockedBuffer
-	inv, err := inventorytest.Start("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(inv.Stop)
-	client, closeClient, err := inv.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(closeClient)
+	client := inventoryClient(t)
 	cfg := DefaultConfig()
 	if cfg.LinkCheck != LinkRequire {
 		t.Errorf("default --pnp-link-check %q", cfg.LinkCheck)

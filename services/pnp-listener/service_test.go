@@ -17,6 +17,7 @@ import (
 
 	"github.com/dialtone-voip/dialtone/platform/inventorytest"
 	"github.com/dialtone-voip/dialtone/platform/testenv"
+	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
 	"github.com/dialtone-voip/dialtone/services/pnp-listener/internal/sipsock"
 	"github.com/dialtone-voip/dialtone/services/pnp-listener/phonetest"
 )
@@ -44,7 +45,19 @@ func startLoopbackTB(tb testing.TB, mutate func(*Config)) *harness {
 	return startWith(tb, mutate, nil)
 }
 
-func startWith(t testing.TB, mutate func(*Config), js jetstream.JetStream) *harness {
+// inventoryClient starts an inventory test double for the test and returns
+// a client of it.
+func inventoryClient(t testing.TB) inventoryv1.InventoryServiceClient {
+	t.Helper()
+	return newInventory(t).client
+}
+
+type testInventory struct {
+	srv    *inventorytest.Server
+	client inventoryv1.InventoryServiceClient
+}
+
+func newInventory(t testing.TB) testInventory {
 	t.Helper()
 	inv, err := inventorytest.Start("")
 	if err != nil {
@@ -56,6 +69,13 @@ func startWith(t testing.TB, mutate func(*Config), js jetstream.JetStream) *harn
 		t.Fatal(err)
 	}
 	t.Cleanup(closeClient)
+	return testInventory{inv, client}
+}
+
+func startWith(t testing.TB, mutate func(*Config), js jetstream.JetStream) *harness {
+	t.Helper()
+	ti := newInventory(t)
+	inv, client := ti.srv, ti.client
 	cfg := DefaultConfig()
 	cfg.SIPAddr = "127.0.0.1:0"
 	cfg.SIPInterfaces = []string{"lo"}

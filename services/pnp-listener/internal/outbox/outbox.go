@@ -112,6 +112,17 @@ func (o *Outbox) Run(ctx context.Context) {
 	wg.Wait()
 }
 
+// try makes one bounded attempt to publish m, counting a success.
+func (o *Outbox) try(ctx context.Context, m Msg) error {
+	actx, cancel := context.WithTimeout(ctx, o.attempt)
+	defer cancel()
+	err := o.publish(actx, m)
+	if err == nil {
+		o.published.Add(1)
+	}
+	return err
+}
+
 func (o *Outbox) work(ctx context.Context) {
 	for {
 		select {
@@ -120,11 +131,8 @@ func (o *Outbox) work(ctx context.Context) {
 		case m := <-o.ch:
 			b := backoff.New(o.pace)
 			for {
-				actx, cancel := context.WithTimeout(ctx, o.attempt)
-				err := o.publish(actx, m)
-				cancel()
+				err := o.try(ctx, m)
 				if err == nil {
-					o.published.Add(1)
 					break
 				}
 				if ctx.Err() != nil {
@@ -160,11 +168,8 @@ func (o *Outbox) Drain(ctx context.Context) []Msg {
 		}
 		b := backoff.New(o.pace)
 		for {
-			actx, cancel := context.WithTimeout(ctx, o.attempt)
-			err := o.publish(actx, m)
-			cancel()
+			err := o.try(ctx, m)
 			if err == nil {
-				o.published.Add(1)
 				break
 			}
 			o.retries.Add(1)
