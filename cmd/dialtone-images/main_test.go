@@ -5,7 +5,6 @@ import (
 	"io"
 	"log"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,6 +16,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/dialtone-voip/dialtone/cmd/internal/images"
+	"github.com/dialtone-voip/dialtone/platform/testenv"
 )
 
 // TestPush runs `make images PUSH=1` (dialtone-images --push) against a
@@ -24,10 +24,7 @@ import (
 // every image back: its manifest, config and layer must be the ones built
 // into the OCI layout, digest for digest.
 func TestPush(t *testing.T) {
-	// `make test-short` leaves it out locally; under CI it always runs.
-	if testing.Short() && os.Getenv("CI") == "" {
-		t.Skip("builds five static binaries (-short)")
-	}
+	testenv.SkipShort(t, "builds five static binaries")
 	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	t.Cleanup(srv.Close)
 	host := strings.TrimPrefix(srv.URL, "http://") // 127.0.0.1:port: go-containerregistry speaks plain HTTP to loopback

@@ -38,10 +38,8 @@ const chaosPhones = 5000
 // extension, every RPS registration must be made exactly once, and nothing
 // created before the storm may be lost.
 func TestChaosClusterStorm(t *testing.T) {
-	// In make test (CI=true always runs it); make chaos runs it alone.
-	if testing.Short() && os.Getenv("CI") != "true" {
-		t.Skip("-short outside CI: the 5,000-phone cluster storm takes minutes (make chaos)")
-	}
+	// In make test; make chaos runs it alone.
+	testenv.SkipShort(t, "the 5,000-phone cluster storm takes minutes (make chaos)")
 	testenv.RequireRoot(t)
 	testenv.LookBinary(t, "redis-server")
 	testenv.LookBinary(t, "ip")

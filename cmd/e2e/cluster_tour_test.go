@@ -66,9 +66,7 @@ func clusterBinaries(t *testing.T) cluster.Binaries {
 func TestClusterTour(t *testing.T) {
 	// With the chaos test in make test (CI=true always runs it), not in
 	// make test-short: a cold build of the cluster's programs takes minutes.
-	if testing.Short() && os.Getenv("CI") != "true" {
-		t.Skip("-short outside CI: builds and starts the whole cluster")
-	}
+	testenv.SkipShort(t, "builds and starts the whole cluster")
 	testenv.RequireRoot(t)
 	testenv.LookBinary(t, "redis-server")
 	testenv.LookBinary(t, "ip")

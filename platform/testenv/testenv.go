@@ -48,3 +48,12 @@ func RequireRoot(t testing.TB) {
 	t.Helper()
 	Require(t, "root (euid 0)", os.Geteuid() == 0)
 }
+
+// SkipShort skips a long test under -short (make test-short) outside CI;
+// in CI it always runs. why says what makes it long.
+func SkipShort(t testing.TB, why string) {
+	t.Helper()
+	if testing.Short() && !InCI() {
+		t.Skipf("-short outside CI: %s", why)
+	}
+}

@@ -16,6 +16,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/dialtone-voip/dialtone/platform/testenv"
 )
 
 // TestImages builds every service's image as `make images` does, loads it
@@ -23,10 +25,7 @@ import (
 // against the Dockerfile, and runs the binary extracted from the image's
 // filesystem with --help.
 func TestImages(t *testing.T) {
-	// `make test-short` leaves it out locally; under CI it always runs.
-	if testing.Short() && os.Getenv("CI") == "" {
-		t.Skip("builds five static binaries (-short)")
-	}
+	testenv.SkipShort(t, "builds five static binaries")
 	root := "../../.."
 	out := t.TempDir()
 	for _, svc := range Services {
