@@ -45,6 +45,18 @@ const (
 	DefaultBackoffMax  = 30 * time.Second
 )
 
+// Every pull of the suite's consumers expires after PullExpiry and asks
+// the server for an idle heartbeat every PullHeartbeat. nats.go's defaults
+// (30 s, 15 s) meant that a pull request lost on a cluster that had just
+// formed left the consumer silent for 30 s before the client noticed
+// ("no heartbeat received"): an RPS registration and a first phone's
+// NOTIFY waited that long in the cluster tour. Now a lost pull is noticed
+// after two missed heartbeats (4 s) and the pull is made again.
+const (
+	PullExpiry    = 10 * time.Second
+	PullHeartbeat = 2 * time.Second
+)
+
 // ConsumeOption tunes Consume.
 type ConsumeOption func(*BatchOptions)
 
@@ -118,7 +130,7 @@ func consumeOnce(ctx context.Context, js jetstream.JetStream, stream string, cfg
 	if err != nil {
 		return err
 	}
-	var pull []jetstream.PullMessagesOpt
+	pull := []jetstream.PullMessagesOpt{jetstream.PullExpiry(PullExpiry), jetstream.PullHeartbeat(PullHeartbeat)}
 	if o.Batch > 1 {
 		// Batches: pull two ahead. One at a time keeps the client's default.
 		pull = append(pull, jetstream.PullMaxMessages(2*o.Batch))

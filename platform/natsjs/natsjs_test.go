@@ -2,6 +2,7 @@ package natsjs_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -382,5 +383,44 @@ func TestEnsureStreamsLeavesEqualStreamAlone(t *testing.T) {
 	}
 	if got := st.CachedInfo().Config.MaxAge; got != time.Hour {
 		t.Errorf("MaxAge %v after the update, want 1h", got)
+	}
+}
+
+// TestConsumePullHeartbeat: every pull asks for idle heartbeats every
+// PullHeartbeat and expires after PullExpiry, so a pull request lost on a
+// cluster that just formed is noticed in seconds, not nats.go's 30 s (the
+// cluster tour's RPS registration waited exactly that). The pull requests
+// are read off the wire by a second connection subscribed to the
+// JetStream API subject they go to.
+func TestConsumePullHeartbeat(t *testing.T) {
+	ns := natstest.Start(t)
+	js := ns.JetStream()
+	if err := natsjs.EnsureStreams(t.Context(), js, eventsStream); err != nil {
+		t.Fatal(err)
+	}
+	pulls, err := ns.Conn().SubscribeSync("$JS.API.CONSUMER.MSG.NEXT." + eventsStream.Name + ".test-consumer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ns.Conn().Flush(); err != nil {
+		t.Fatal(err)
+	}
+	startConsume(t, js, func(context.Context, jetstream.Msg) error { return nil })
+	msg, err := pulls.NextMsg(20 * time.Second)
+	if err != nil {
+		t.Fatalf("no pull request seen: %v", err)
+	}
+	var req struct {
+		Expires   time.Duration `json:"expires"`
+		Heartbeat time.Duration `json:"idle_heartbeat"`
+	}
+	if err := json.Unmarshal(msg.Data, &req); err != nil {
+		t.Fatalf("pull request %q: %v", msg.Data, err)
+	}
+	if req.Expires != natsjs.PullExpiry || req.Heartbeat != natsjs.PullHeartbeat {
+		t.Errorf("pull request asks expires %v, idle heartbeat %v; want %v, %v (%s)", req.Expires, req.Heartbeat, natsjs.PullExpiry, natsjs.PullHeartbeat, msg.Data)
+	}
+	if natsjs.PullHeartbeat*2 > 5*time.Second {
+		t.Errorf("a lost pull is noticed after %v (two missed heartbeats); want at most 5s", 2*natsjs.PullHeartbeat)
 	}
 }

@@ -133,6 +133,7 @@ func (s *Service) consumeOnce(ctx context.Context) error {
 	}
 	failed := make(chan error, 1)
 	cc, err := cons.Consume(s.handleChange,
+		jetstream.PullExpiry(natsjs.PullExpiry), jetstream.PullHeartbeat(natsjs.PullHeartbeat),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrNoHeartbeat) {
 				// The ordered consumer recreates itself; changes in the gap

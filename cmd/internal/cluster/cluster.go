@@ -519,15 +519,34 @@ func (c *Cluster) signal(name string, sig syscall.Signal, wait time.Duration) er
 	default:
 	}
 	cmd.Process.Signal(sig)
-	select {
-	case <-exited:
-		return nil
-	case <-time.After(wait):
-		cmd.Process.Kill()
-		<-exited
-		return fmt.Errorf("%s did not stop within %v of %v; killed", name, wait, sig)
+	// Redis refuses a shutdown while it writes its first AOF after a full
+	// sync ("Writing initial AOF, can't exit") and keeps running; the
+	// signal is sent again until it goes. Our services take the first
+	// SIGTERM as the start of a drain, so they get it once.
+	var again <-chan time.Time
+	if sig == syscall.SIGTERM && (m.Kind == "redis" || m.Kind == "sentinel") {
+		t := time.NewTicker(redisTermRetry)
+		defer t.Stop()
+		again = t.C
+	}
+	deadline := time.After(wait)
+	for {
+		select {
+		case <-exited:
+			return nil
+		case <-again:
+			cmd.Process.Signal(sig)
+		case <-deadline:
+			cmd.Process.Kill()
+			<-exited
+			return fmt.Errorf("%s did not stop within %v of %v; killed", name, wait, sig)
+		}
 	}
 }
+
+// redisTermRetry is how often a Redis member that outlived a SIGTERM
+// gets it again.
+const redisTermRetry = 500 * time.Millisecond
 
 // Stop ends every member (SIGTERM, services before brokers), closes the
 // fronts and removes the namespaces. It is safe to call twice.

@@ -120,6 +120,17 @@ func (l Layout) SIPAddr() string {
 	return l.addr(offPNPAdmin + 1)
 }
 
+// Admin is the admin address (/metrics, /readyz) of replica i (from 0)
+// of a replicated service: inventory, config-renderer, provision-http or
+// rps-client ("" for another).
+func (l Layout) Admin(service string, i int) string {
+	off, ok := map[string]int{"inventory": offInventory, "config-renderer": offRenderer, "provision-http": offEdge, "rps-client": offRPS}[service]
+	if !ok {
+		return ""
+	}
+	return l.addr(off + adminOff + i)
+}
+
 // PNPAdminAddr is the pnp-listener's admin address (/metrics): in the PBX
 // namespace with the LAN.
 func (l Layout) PNPAdminAddr() string {

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/dialtone-voip/dialtone/platform/natsjs"
 	eventsv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/events/v1"
 	inventoryv1 "github.com/dialtone-voip/dialtone/proto/gen/go/dialtone/inventory/v1"
 	"github.com/dialtone-voip/dialtone/proto/streams"
@@ -51,7 +52,7 @@ func (s *Server) WatchPhones(req *inventoryv1.WatchPhonesRequest, stream grpc.Se
 	if err != nil {
 		return status.Errorf(codes.Unavailable, "watch: %v", err)
 	}
-	it, err := cons.Messages()
+	it, err := cons.Messages(jetstream.PullExpiry(natsjs.PullExpiry), jetstream.PullHeartbeat(natsjs.PullHeartbeat))
 	if err != nil {
 		return status.Errorf(codes.Unavailable, "watch: %v", err)
 	}
