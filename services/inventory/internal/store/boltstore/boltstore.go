@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"time"
 
@@ -353,13 +354,25 @@ func apply(tx *bolt.Tx, rev int64, b store.Batch) error {
 				}
 			}
 		}
-		// Remove the old index entries, then add the new ones.
+		// Remove the index entries the record no longer has and add the
+		// ones it gains; entries it keeps are not touched (a phone's fetch
+		// or discovery changes none, and a Put of the same key still
+		// dirties its pages: a third of a boot storm's commit time).
+		var keepT, keepK, keepR []string
+		if !op.Delete {
+			keepT, keepK, keepR = op.Terms, op.Keys, op.Refs
+		}
 		for _, t := range cur.Terms {
-			if err := idx.Delete(idxKey(op.Kind, t, op.ID)); err != nil {
-				return err
+			if !slices.Contains(keepT, t) {
+				if err := idx.Delete(idxKey(op.Kind, t, op.ID)); err != nil {
+					return err
+				}
 			}
 		}
 		for _, k := range cur.Keys {
+			if slices.Contains(keepK, k) {
+				continue
+			}
 			uk := uniqKey(op.Kind, k)
 			if string(uniq.Get(uk)) == op.ID {
 				if err := uniq.Delete(uk); err != nil {
@@ -368,8 +381,10 @@ func apply(tx *bolt.Tx, rev int64, b store.Batch) error {
 			}
 		}
 		for _, r := range cur.Refs {
-			if err := refs.Delete(refKey(r, self)); err != nil {
-				return err
+			if !slices.Contains(keepR, r) {
+				if err := refs.Delete(refKey(r, self)); err != nil {
+					return err
+				}
 			}
 		}
 		if op.Delete {
@@ -379,18 +394,28 @@ func apply(tx *bolt.Tx, rev int64, b store.Batch) error {
 			continue
 		}
 		for _, t := range op.Terms {
-			if err := idx.Put(idxKey(op.Kind, t, op.ID), nil); err != nil {
-				return err
+			if !slices.Contains(cur.Terms, t) {
+				if err := idx.Put(idxKey(op.Kind, t, op.ID), nil); err != nil {
+					return err
+				}
 			}
 		}
 		for _, k := range op.Keys {
-			if err := uniq.Put(uniqKey(op.Kind, k), []byte(op.ID)); err != nil {
+			uk := uniqKey(op.Kind, k)
+			// A kept key is normally still ours; a Get (no page dirtied)
+			// makes sure.
+			if slices.Contains(cur.Keys, k) && string(uniq.Get(uk)) == op.ID {
+				continue
+			}
+			if err := uniq.Put(uk, []byte(op.ID)); err != nil {
 				return err
 			}
 		}
 		for _, r := range op.Refs {
-			if err := refs.Put(refKey(r, self), nil); err != nil {
-				return err
+			if !slices.Contains(cur.Refs, r) {
+				if err := refs.Put(refKey(r, self), nil); err != nil {
+					return err
+				}
 			}
 		}
 		if err := rb.Put([]byte(op.ID), encodeRecord(rev, op.Terms, op.Keys, op.Refs, op.Value)); err != nil {
