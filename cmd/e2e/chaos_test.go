@@ -551,17 +551,14 @@ func metricValue(url, name string) float64 {
 
 // pnpDrops is the pnp-listener's non-zero datagram drop counters.
 func pnpDrops(l cluster.Layout) string {
-	resp, err := http.Get("http://" + l.PNPAdminAddr() + "/metrics")
+	const name = "dialtone_pnp_listener_datagrams_dropped_total"
+	lines, err := metricLines(l.PNPAdminAddr(), name+"{")
 	if err != nil {
 		return err.Error()
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
 	var out []string
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "dialtone_pnp_listener_datagrams_dropped_total{") && !strings.HasSuffix(line, " 0") {
-			out = append(out, strings.TrimPrefix(line, "dialtone_pnp_listener_datagrams_dropped_total"))
-		}
+	for _, line := range lines {
+		out = append(out, strings.TrimPrefix(line, name))
 	}
 	if len(out) == 0 {
 		return "none"

@@ -228,20 +228,32 @@ func clusterCtl(ctx context.Context, t *testing.T, l cluster.Layout, args ...str
 }
 
 // dialtoneMetrics is the non-zero dialtone_ samples a member's /metrics
-// shows (histogram buckets left out), for a failure's report.
+// shows, for a failure's report.
 func dialtoneMetrics(addr string) string {
-	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get("http://" + addr + "/metrics")
+	lines, err := metricLines(addr, "dialtone_")
 	if err != nil {
 		return err.Error()
 	}
+	return strings.Join(lines, "\n")
+}
+
+// metricLines is the non-zero samples whose line starts with prefix on the
+// /metrics page at addr (histogram buckets left out).
+func metricLines(addr, prefix string) ([]string, error) {
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get("http://" + addr + "/metrics")
+	if err != nil {
+		return nil, err
+	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
 	var out []string
 	for _, line := range strings.Split(string(b), "\n") {
-		if !strings.HasPrefix(line, "dialtone_") || strings.Contains(line, "_bucket{") || strings.HasSuffix(line, " 0") {
-			continue
+		if strings.HasPrefix(line, prefix) && !strings.Contains(line, "_bucket{") && !strings.HasSuffix(line, " 0") {
+			out = append(out, line)
 		}
-		out = append(out, line)
 	}
-	return strings.Join(out, "\n")
+	return out, nil
 }
