@@ -61,24 +61,8 @@ func TestForgedBootFloodManySources(t *testing.T) {
 	f := openForger(t, e.lan.Host("flood"), floodHosts)
 
 	// Sample the bounds while the flood runs.
-	var maxInflight, maxFlows atomic.Int64
-	stopWatch := make(chan struct{})
-	var watch sync.WaitGroup
-	watch.Go(func() {
-		tick := time.NewTicker(10 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stopWatch:
-				return
-			case <-tick.C:
-			}
-			g := gauges(e, "dialtone_pnp_listener_notifies_inflight", "dialtone_pnp_listener_notify_flows")
-			storeMax(&maxInflight, g[0])
-			storeMax(&maxFlows, g[1])
-		}
-	})
-	t.Cleanup(func() { close(stopWatch); watch.Wait() })
+	peaks, _ := watchPeaks(t, e, 10*time.Millisecond, "dialtone_pnp_listener_notifies_inflight", "dialtone_pnp_listener_notify_flows")
+	maxInflight, maxFlows := &peaks[0], &peaks[1]
 
 	// The flood: every host boots floodRounds times (a new Call-ID each),
 	// one round every 400 ms, in a goroutine of its own.
@@ -238,13 +222,36 @@ func gauges(e *env, names ...string) []float64 {
 	return out
 }
 
-func storeMax(m *atomic.Int64, v float64) {
-	for {
-		old := m.Load()
-		if int64(v) <= old || m.CompareAndSwap(old, int64(v)) {
-			return
+// watchPeaks samples the listener's gauges names every interval, while a
+// flood runs, until stop (or the test's end), keeping each one's highest
+// value.
+func watchPeaks(t *testing.T, e *env, every time.Duration, names ...string) (peaks []atomic.Int64, stop func()) {
+	peaks = make([]atomic.Int64, len(names))
+	done := make(chan struct{})
+	var watch sync.WaitGroup
+	watch.Go(func() {
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+			for i, v := range gauges(e, names...) {
+				for {
+					old := peaks[i].Load()
+					if int64(v) <= old || peaks[i].CompareAndSwap(old, int64(v)) {
+						break
+					}
+				}
+			}
 		}
-	}
+	})
+	var once sync.Once
+	stop = func() { once.Do(func() { close(done); watch.Wait() }) }
+	t.Cleanup(stop)
+	return peaks, stop
 }
 
 // raiseNeighbourTable makes room for n entries in the kernel's neighbour

@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/netip"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -81,32 +80,8 @@ func TestTFTPFloodManySources(t *testing.T) {
 	dst := floodPBX.Addr()
 
 	// Sample the bounds while the flood runs.
-	var maxTotal, maxPerSrc atomic.Int64
-	stopWatch := make(chan struct{})
-	var watch sync.WaitGroup
-	watch.Go(func() {
-		tick := time.NewTicker(5 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stopWatch:
-				return
-			case <-tick.C:
-			}
-			g := gauges(e, "dialtone_pnp_listener_tftp_transfers_inflight", "dialtone_pnp_listener_tftp_source_transfers_max")
-			storeMax(&maxTotal, g[0])
-			storeMax(&maxPerSrc, g[1])
-		}
-	})
-	stopped := false
-	stop := func() {
-		if !stopped {
-			stopped = true
-			close(stopWatch)
-			watch.Wait()
-		}
-	}
-	t.Cleanup(stop)
+	peaks, stop := watchPeaks(t, e, 5*time.Millisecond, "dialtone_pnp_listener_tftp_transfers_inflight", "dialtone_pnp_listener_tftp_source_transfers_max")
+	maxTotal, maxPerSrc := &peaks[0], &peaks[1]
 
 	// What each forged host sends per round, from ports of its own.
 	realFile := "SIP" + strings.ToUpper(realMAC) + ".cnf"

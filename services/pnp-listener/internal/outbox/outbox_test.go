@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -18,20 +19,39 @@ import (
 	"github.com/dialtone-voip/dialtone/platform/backoff"
 )
 
-func TestRetryUntilUp(t *testing.T) {
-	var mu sync.Mutex
-	up := false
-	var got []string
-	pub := func(ctx context.Context, m Msg) error {
-		mu.Lock()
-		defer mu.Unlock()
-		if !up {
-			return errors.New("nats down")
-		}
-		got = append(got, m.ID)
-		return nil
+// broker stands in for NATS: publishes fail until setUp, then are kept.
+type broker struct {
+	mu  sync.Mutex
+	up  bool
+	got []string
+}
+
+func (b *broker) publish(_ context.Context, m Msg) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.up {
+		return errors.New("nats down")
 	}
-	o := New(3, 1, pub, nil)
+	b.got = append(b.got, m.ID)
+	return nil
+}
+
+func (b *broker) setUp() {
+	b.mu.Lock()
+	b.up = true
+	b.mu.Unlock()
+}
+
+// published is the ids published, in order.
+func (b *broker) published() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.got)
+}
+
+func TestRetryUntilUp(t *testing.T) {
+	var nats broker
+	o := New(3, 1, nats.publish, nil)
 	o.pace = backoff.Policy{Base: time.Millisecond, Max: 5 * time.Millisecond}
 	for _, id := range []string{"1", "2", "3", "4", "5"} {
 		o.Offer(Msg{ID: id, Msg: wrapperspb.String(id)}) // never blocks
@@ -44,15 +64,11 @@ func TestRetryUntilUp(t *testing.T) {
 	go func() { o.Run(ctx); close(done) }()
 	// NATS comes back only after a publish has failed and been retried.
 	waitFor(t, "a failed publish retried", func() bool { return o.Stats().Retries >= 2 })
-	mu.Lock()
-	up = true
-	mu.Unlock()
+	nats.setUp()
 	waitFor(t, "three published", func() bool { return o.Stats().Published >= 3 })
 	cancel()
 	<-done
-	mu.Lock()
-	defer mu.Unlock()
-	if len(got) != 3 || got[0] != "3" || got[2] != "5" {
+	if got := nats.published(); len(got) != 3 || got[0] != "3" || got[2] != "5" {
 		t.Errorf("published %v; want the newest three in order", got)
 	}
 	if o.Stats().Retries == 0 {
@@ -72,19 +88,8 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // what it could not publish before its deadline. Lost discoveries are
 // phones whose next boot is refused its account (Drain's comment).
 func TestDrainAfterStop(t *testing.T) {
-	var mu sync.Mutex
-	up := false
-	var got []string
-	pub := func(ctx context.Context, m Msg) error {
-		mu.Lock()
-		defer mu.Unlock()
-		if !up {
-			return errors.New("nats down")
-		}
-		got = append(got, m.ID)
-		return nil
-	}
-	o := New(10, 2, pub, nil)
+	var nats broker
+	o := New(10, 2, nats.publish, nil)
 	o.pace = backoff.Policy{Base: time.Millisecond, Max: 5 * time.Millisecond}
 	for _, id := range []string{"1", "2", "3"} {
 		o.Offer(Msg{ID: id, Msg: wrapperspb.String(id)})
@@ -132,15 +137,11 @@ func TestDrainAfterStop(t *testing.T) {
 	for _, id := range []string{"4", "5"} {
 		o.Offer(Msg{ID: id, Msg: wrapperspb.String(id)})
 	}
-	mu.Lock()
-	up = true
-	mu.Unlock()
+	nats.setUp()
 	if left := o.Drain(context.Background()); len(left) != 0 || o.Len() != 0 {
 		t.Errorf("drain with NATS up: %d left, %d queued", len(left), o.Len())
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(got) != 2 || o.Stats().Published != 2 {
+	if got := nats.published(); len(got) != 2 || o.Stats().Published != 2 {
 		t.Errorf("published %v (%d); want 4 and 5", got, o.Stats().Published)
 	}
 }
