@@ -128,6 +128,11 @@ func TestEventsInJetStream(t *testing.T) {
 	// may drop the edge's cache once), repeated fetches — GET and 304 — hit
 	// the cache and publish nothing new.
 	r.changesHandled(t, js, p.mac, inventoryv1.PhoneState_PHONE_STATE_PROVISIONED)
+	// Fetches share a message id within a 10-s window of fetch times
+	// (provision-http fetch.go fetchIDWindow); a fetch in the next window
+	// is rightly a new event. Start the repeated fetches (~1 s) with at
+	// least 5 s of the window left (CI caught one across a boundary).
+	testenv.WaitFor(t, 11*time.Second, "a fetch-id window with 5 s left", func() bool { return time.Now().Unix()%10 < 5 })
 	r.get(t, r.httpsURL, p, p.macFile, nil)
 	for {
 		if _, err := events.cons.Next(jetstream.FetchMaxWait(300 * time.Millisecond)); err != nil {
